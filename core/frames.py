@@ -73,12 +73,12 @@ class Block:
     @classmethod
     def from_sample(cls, source: str, t: float, values: Mapping[str, float]) -> Block:
         """A one-sample block (for low-rate serial devices)."""
-        return cls(source, np.array([t]), {k: np.array([v], dtype=np.float64) for k, v in values.items()})
+        return cls(
+            source, np.array([t]), {k: np.array([v], dtype=np.float64) for k, v in values.items()}
+        )
 
     @classmethod
-    def from_rows(
-        cls, source: str, rows: Iterable[tuple[float, Mapping[str, float]]]
-    ) -> Block:
+    def from_rows(cls, source: str, rows: Iterable[tuple[float, Mapping[str, float]]]) -> Block:
         """A block from (t, {channel: value}) rows; missing values become NaN."""
         rows = list(rows)
         names: dict[str, None] = {}
@@ -93,7 +93,9 @@ class Block:
         return cls(source, t, cols)
 
     def slice(self, start: int, stop: int) -> Block:
-        return Block(self.source, self.t[start:stop], {k: v[start:stop] for k, v in self.columns.items()})
+        return Block(
+            self.source, self.t[start:stop], {k: v[start:stop] for k, v in self.columns.items()}
+        )
 
 
 def concat(blocks: list[Block]) -> Block:

@@ -14,7 +14,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from core.frames import Block
@@ -24,7 +24,7 @@ class SourceError(Exception):
     """A source cannot be opened or has failed for good. The message is for people."""
 
 
-class SourceState(str, Enum):
+class SourceState(StrEnum):
     """Where a source is in its life."""
 
     CONNECTING = "connecting"

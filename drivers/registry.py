@@ -20,11 +20,17 @@ from core.source import Source, SourceError
 BACKENDS: dict[str, tuple[str, str]] = {
     "sim": ("sim.source:SimSource", "built-in engine + dyno simulator"),
     "replay": ("sim.replay:ReplaySource", "replay a recorded .dynolog or an imported log"),
-    "innovate": ("drivers.innovate:InnovateSource", "Innovate MTS wideband (LC-1/LC-2/LM-2), 19200 8N1"),
+    "innovate": (
+        "drivers.innovate:InnovateSource",
+        "Innovate MTS wideband (LC-1/LC-2/LM-2), 19200 8N1",
+    ),
     "aem": ("drivers.aem:AemSerialSource", "AEM UEGO / X-Series serial ASCII, 9600 8N1"),
     "elm327": ("drivers.elm327:Elm327Source", "ELM327 OBD-II adapter (serial/USB/pty)"),
     "speeduino": ("drivers.speeduino:SpeeduinoSource", "Speeduino ECU serial, 115200"),
-    "can": ("drivers.can_source:CanSource", "any python-can bus, DBC decoding / AEM X-Series frame"),
+    "can": (
+        "drivers.can_source:CanSource",
+        "any python-can bus, DBC decoding / AEM X-Series frame",
+    ),
     "obd-can": ("drivers.obd_can:ObdCanSource", "OBD-II over CAN (ISO-TP 0x7DF/0x7E8)"),
     "jetdrive": ("drivers.jetdrive:JetDriveSource", "Dynojet JetDrive channel stream over UDP"),
 }

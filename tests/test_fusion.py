@@ -1,0 +1,100 @@
+import numpy as np
+import pytest
+
+from core.frames import Block, concat
+from core.fusion import Fuser
+
+
+def _collect(fuser: Fuser, blocks: list[Block]) -> Block:
+    out = [b for b in (fuser.push(blk) for blk in blocks) if b is not None]
+    tail = fuser.flush()
+    if tail is not None:
+        out.append(tail)
+    return concat(out)
+
+
+def _ecu_and_wb(n: int = 200, rate_hz: float = 100.0) -> Block:
+    t = np.arange(n) / rate_hz
+    rpm = 2000 + 10 * np.arange(n, dtype=float)
+    lam = 0.8 + 0.001 * np.arange(n)
+    return Block("sim", t, {"rpm": rpm, "map_kpa": np.full(n, 90.0), "lambda": lam})
+
+
+def test_single_source_without_delay_passes_rows_through():
+    blk = _ecu_and_wb()
+    fused = _collect(Fuser(lambda_delay_s=0.0), [blk])
+    np.testing.assert_array_equal(fused.t, blk.t)
+    np.testing.assert_array_equal(fused.column("rpm"), blk.column("rpm"))
+    np.testing.assert_allclose(fused.column("lambda"), blk.column("lambda"))
+    np.testing.assert_allclose(fused.column("afr"), blk.column("lambda") * 14.7)
+
+
+def test_lambda_is_shifted_back_by_the_transport_delay():
+    blk = _ecu_and_wb()
+    fused = _collect(Fuser(lambda_delay_s=0.05), [blk])
+    # the row at t takes the lambda measured 5 samples (50 ms) later
+    lam = fused.column("lambda")
+    np.testing.assert_allclose(lam[:-5], blk.column("lambda")[5:])
+    assert fused.t.size == blk.t.size
+
+
+def test_rows_wait_for_the_delayed_lambda_before_release():
+    fuser = Fuser(lambda_delay_s=0.05)
+    blk = _ecu_and_wb(100)
+    first = fuser.push(blk.slice(0, 50))
+    assert first is not None
+    # rows whose lambda (t + 50 ms) has not arrived yet are held back
+    assert first.t[-1] <= blk.t[49] - 0.05 + 1e-9
+    assert np.isfinite(first.column("lambda")).all()
+
+
+def test_block_grouping_does_not_change_the_rows():
+    blk = _ecu_and_wb(500)
+    whole = _collect(Fuser(lambda_delay_s=0.09), [blk])
+    pieces = [blk.slice(i, i + 3) for i in range(0, 500, 3)]
+    split = _collect(Fuser(lambda_delay_s=0.09), pieces)
+    np.testing.assert_array_equal(whole.t, split.t)
+    for name in ("rpm", "map_kpa", "lambda"):
+        np.testing.assert_array_equal(whole.column(name), split.column(name))
+
+
+def test_two_sources_fuse_by_zero_order_hold_and_go_stale():
+    fuser = Fuser(lambda_delay_s=0.0, stale_s={"lambda": 0.3}, expect_mixture=True)
+    ecu = Block("ecu", np.array([0.0, 0.1, 0.2]), {"rpm": np.array([3000.0, 3100, 3200])})
+    wb = Block("wb", np.array([0.05]), {"lambda": np.array([0.9])})
+    ecu2 = Block("ecu", np.array([0.3, 0.5]), {"rpm": np.array([3300.0, 3500])})
+    fused = _collect(fuser, [ecu, wb, ecu2])
+    rows = dict(zip(fused.t.tolist(), fused.column("lambda").tolist(), strict=True))
+    rpm_rows = dict(zip(fused.t.tolist(), fused.column("rpm").tolist(), strict=True))
+    assert rows[0.1] == pytest.approx(0.9)
+    assert rows[0.3] == pytest.approx(0.9)  # 0.25 s old: still fresh
+    assert np.isnan(rows[0.5])  # 0.45 s old: stale, never reused
+    assert np.isnan(rows[0.0])  # before the first wideband sample
+    # the wideband block arrived after the ECU block: its row takes the latest held rpm
+    assert rpm_rows[0.05] == 3200.0
+
+
+def test_afr_only_source_is_converted_to_lambda():
+    fuser = Fuser(stoich=14.7)
+    blk = Block(
+        "aem", np.array([0.0, 0.1]), {"afr": np.array([14.7, 12.5]), "rpm": np.array([1.0, 2.0])}
+    )
+    fused = _collect(fuser, [blk])
+    np.testing.assert_allclose(fused.column("lambda"), [1.0, 12.5 / 14.7])
+
+
+def test_rows_are_released_with_nan_when_the_wideband_falls_silent():
+    fuser = Fuser(lambda_delay_s=0.1, stale_s={"lambda": 0.2})
+    fuser.push(Block("wb", np.array([0.0]), {"lambda": np.array([1.0])}))
+    out = fuser.push(Block("ecu", np.arange(0, 2.0, 0.1), {"rpm": np.full(20, 3000.0)}))
+    assert out is not None
+    # rows far older than newest - delay - stale are released even without lambda
+    assert out.t.max() >= 1.5
+    assert np.isnan(out.column("lambda")[-1])
+
+
+def test_without_a_wideband_expected_rows_are_released_at_once():
+    fuser = Fuser(lambda_delay_s=0.1)
+    out = fuser.push(Block("ecu", np.array([0.0, 0.1]), {"rpm": np.array([1000.0, 1100.0])}))
+    assert out is not None and out.t.size == 2
+    assert "lambda" not in out.columns
