@@ -1,0 +1,51 @@
+"""Fake serial devices on pty pairs for the driver tests (no hardware needed)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+import tty
+from pathlib import Path
+
+
+class PtyStreamer:
+    """A fake streaming device (Innovate, AEM) on a pty master.
+
+    With ``link`` the slave is reached through a symlink that a later device
+    re-points, so a driver sees one stable path across an unplug / replug
+    (like /dev/serial/by-id/...).
+    """
+
+    def __init__(self, payload: bytes, period_s: float = 0.02, link: Path | None = None) -> None:
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.master)
+        tty.setraw(self.slave)
+        self.path = os.ttyname(self.slave)
+        if link is not None:
+            tmp = link.with_suffix(".new")
+            os.symlink(self.path, tmp)
+            os.replace(tmp, link)
+            self.path = str(link)
+        self.payload = payload
+        self.period_s = period_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                os.write(self.master, self.payload)
+            except OSError:
+                return
+            time.sleep(self.period_s)
+
+    def unplug(self) -> None:
+        """Stop and close both ends: the driver's next read fails like a pulled USB cable."""
+        self._stop.set()
+        self._thread.join(1.0)
+        for fd in (self.master, self.slave):
+            with contextlib.suppress(OSError):
+                os.close(fd)

@@ -1,0 +1,161 @@
+"""Innovate MTS parser: byte vectors from PROTOCOLS.md §1, fed whole, bytewise and after garbage."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+
+from core.source import SourceError, SourceState
+from drivers.innovate import InnovateSource, MtsParser
+from drivers.registry import create_source, parse_uri
+from tests.serial_fakes import PtyStreamer
+
+LC1 = bytes.fromhex("B282431303 74".replace(" ", ""))
+DLG1_O2 = bytes.fromhex("B284471301514713 0151".replace(" ", ""))
+LC1_AUX = bytes.fromhex("B2874313036B00000000000000000000")
+WARMING = bytes.fromhex("B28253130014")
+LAMBDA_AUX511 = bytes.fromhex("B2834313037403 7F".replace(" ", ""))
+
+
+def feed_all(parser: MtsParser, data: bytes) -> list[dict[str, float]]:
+    return [v for _, v in parser.feed(data, 1.0)]
+
+
+def feed_bytewise(parser: MtsParser, data: bytes) -> list[dict[str, float]]:
+    out: list[dict[str, float]] = []
+    for b in data:
+        out.extend(v for _, v in parser.feed(bytes([b]), 2.0))
+    return out
+
+
+@pytest.mark.parametrize("feeder", [feed_all, feed_bytewise])
+def test_single_lc1_packet_is_lambda_1_000(feeder):
+    rows = feeder(MtsParser(), LC1)
+    assert len(rows) == 1
+    assert rows[0]["lambda"] == pytest.approx(1.000)
+    assert rows[0]["afr"] == pytest.approx(14.70)
+
+
+@pytest.mark.parametrize("feeder", [feed_all, feed_bytewise])
+def test_lc1_with_five_aux_words(feeder):
+    rows = feeder(MtsParser(), LC1_AUX)
+    assert rows[0]["lambda"] == pytest.approx(0.991)
+    assert rows[0]["afr"] == pytest.approx(14.5677, abs=1e-3)
+    assert [rows[0][f"aux{i}_raw"] for i in range(5)] == [0.0] * 5
+
+
+def test_aux_raw_511():
+    rows = feed_all(MtsParser(), LAMBDA_AUX511)
+    assert rows[0]["lambda"] == pytest.approx(1.0)
+    assert rows[0]["aux0_raw"] == 511.0
+
+
+def test_real_dlg1_free_air_capture_is_status_not_data():
+    parser = MtsParser()
+    rows = feed_all(parser, DLG1_O2)
+    assert len(rows) == 1
+    assert math.isnan(rows[0]["lambda"]) and math.isnan(rows[0]["lambda2"])
+    assert math.isnan(rows[0]["afr"])
+    assert rows[0]["o2_pct"] == pytest.approx(20.9)
+    assert "O2 20.9 %" in parser.status_text
+    assert "sensor 2" in parser.status_text
+
+
+def test_warming_up_gives_nan_and_status_text():
+    parser = MtsParser()
+    rows = feed_all(parser, WARMING)
+    assert math.isnan(rows[0]["lambda"])
+    assert parser.status_text == "warming up 2.0 %"
+    # A valid packet afterwards clears the status.
+    rows = feed_all(parser, LC1)
+    assert rows[0]["lambda"] == pytest.approx(1.0) and parser.status_text == ""
+
+
+@pytest.mark.parametrize(
+    ("func", "text"),
+    [(2, "free-air calibration"), (3, "needs free-air"), (5, "heater calibration"), (6, "error")],
+)
+def test_other_function_codes_are_status(func, text):
+    hi = 0x42 | (func << 2) | 1
+    packet = bytes([0xB2, 0x82, hi, 0x13, 0x00, 0x07])
+    parser = MtsParser()
+    rows = feed_all(parser, packet)
+    assert math.isnan(rows[0]["lambda"])
+    assert text in parser.status_text
+
+
+def test_two_devices_in_chain_number_lambda_channels():
+    word = bytes.fromhex("43130374")  # λ 1.000
+    rich = bytes([0x43, 0x13, 0x01, 0x5E])  # L = 0x01<<7 | 0x5E = 222 -> λ 0.722
+    rows = feed_all(MtsParser(), bytes([0xB2, 0x84]) + rich + word)
+    assert rows[0]["lambda"] == pytest.approx(0.722)
+    assert rows[0]["lambda2"] == pytest.approx(1.000)
+    assert rows[0]["afr2"] == pytest.approx(14.7)
+
+
+@pytest.mark.parametrize("garbage", [b"\x00\x13\x55", b"\xff\xfe\x12", b"\xb2\x82\x43", b"\xb2"])
+def test_resync_after_garbage(garbage):
+    rows = feed_all(MtsParser(), garbage + LC1 + LC1)
+    assert len(rows) >= 2
+    assert all(r["lambda"] == pytest.approx(1.0) for r in rows[-2:])
+
+
+def test_truncated_packet_is_dropped_and_next_one_decoded():
+    rows = feed_all(MtsParser(), LC1[:4] + LC1)
+    assert len(rows) == 1 and rows[0]["lambda"] == pytest.approx(1.0)
+
+
+def test_stoich_override_and_response_packets_ignored():
+    parser = MtsParser(stoich=9.765)
+    response = bytes([0xA2, 0x81, 0x00, 0x4E])  # D/S = 0: a query response, not data
+    rows = feed_all(parser, response + LC1)
+    assert len(rows) == 1 and rows[0]["afr"] == pytest.approx(9.765)
+    assert parser.response_packets == 1
+
+
+def test_stoich_param_is_checked():
+    with pytest.raises(SourceError, match="stoich"):
+        InnovateSource(parse_uri("innovate:/dev/null?stoich=abc"), "x")
+    with pytest.raises(SourceError, match="plausible"):
+        InnovateSource(parse_uri("innovate:/dev/null?stoich=100"), "x")
+
+
+def test_source_reads_blocks_from_a_pty_device():
+    dev = PtyStreamer(LC1)
+    try:
+        src = create_source(f"innovate:{dev.path}")
+        src.open()
+        try:
+            got = []
+            deadline = time.monotonic() + 2.0
+            while len(got) < 3 and time.monotonic() < deadline:
+                block = src.read(0.2)
+                if block is not None:
+                    got.append(block)
+            assert len(got) >= 3
+            assert got[-1].column("lambda")[-1] == pytest.approx(1.0)
+            assert src.status.state is SourceState.CONNECTED
+        finally:
+            src.close()
+    finally:
+        dev.unplug()
+
+
+def test_warming_up_device_reports_status_message():
+    dev = PtyStreamer(WARMING)
+    try:
+        src = create_source(f"innovate:{dev.path}")
+        src.open()
+        try:
+            block = None
+            deadline = time.monotonic() + 2.0
+            while block is None and time.monotonic() < deadline:
+                block = src.read(0.2)
+            assert block is not None and math.isnan(block.column("lambda")[0])
+            assert src.status.message == "warming up 2.0 %"
+        finally:
+            src.close()
+    finally:
+        dev.unplug()
