@@ -183,6 +183,11 @@ class LogReader:
         if self._eof:
             return False
         want = max(self.chunk_bytes, need - (len(self._buf) - self._pos))
+        # Never ask for more than the file holds: a length field claiming tens of MB
+        # near the end of a short file must not make ``read`` allocate them.
+        remaining = self._file_size - self._file.tell()
+        if remaining > 0:
+            want = min(want, remaining)
         try:
             more = self._file.read(want)
         except OSError as exc:
