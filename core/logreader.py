@@ -73,6 +73,7 @@ class LogReader:
         self._t_last = -math.inf
         self._truncated = False
         self._error = ""
+        self._done = False
         try:
             self._file_size = os.fstat(self._file.fileno()).st_size
             self.header = self._read_header()
@@ -98,19 +99,22 @@ class LogReader:
         )
 
     def __iter__(self) -> Iterator[Block | SourceEvent]:
-        while True:
+        """Records after the header, once: iterating again resumes, never re-reads."""
+        while not self._done:
             start = self._consumed
             try:
                 body = self._next_body()
                 if body is None:
+                    self._done = True
                     return
                 item = self._decode(body)
             except _Truncated:
-                self._truncated = True
+                self._truncated = self._done = True
                 return
             except CodecError as exc:
                 self._consumed = start
                 self._error = str(exc)
+                self._done = True
                 return
             self._records += 1
             if item is not None:

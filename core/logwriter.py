@@ -122,7 +122,7 @@ class LogWriter:
             for i, name in enumerate(names):
                 cols[i] = block.columns[name]
         pending = self._pending.setdefault(schema, _Pending())
-        pending.times.append(block.t)
+        pending.times.append(block.t.copy())  # the caller may reuse its buffers
         pending.cols.append(cols)
         pending.samples += n
         if pending.samples * (8 + 4 * len(names)) >= MAX_RECORD_PAYLOAD_BYTES:

@@ -207,6 +207,7 @@ def test_garbage_appended_keeps_everything_and_says_so(tmp_path: Path) -> None:
     with LogReader(path) as reader:
         got = list(reader)
         rec = reader.recovery
+        assert list(reader) == []  # never resumes past the damage
     assert len(got) == 5
     assert rec.bytes_read == size and not rec.complete
     assert "does not start a record" in rec.error
