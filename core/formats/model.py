@@ -1,0 +1,241 @@
+"""What every importer produces: the imported log, its summary, its one error type.
+
+Each format parser (MLG, MSL, CSV flavours) only turns bytes into a ``RawLog``:
+original column names, units and display values on one time axis, plus markers.
+Everything after that is shared here, so the formats cannot drift apart: the
+name/unit mapping onto canonical channels, the rpm requirement, the gap and
+rate statistics, the .dynolog header, and the time-ordered stream of blocks and
+marker events that replay and the ``import`` command consume.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from core import channels as ch
+from core.formats.mapping import MappedChannel, map_columns
+from core.frames import F64, Block
+from core.logfile import LogHeader
+from core.source import SourceEvent
+
+SOURCE_NAME = "import"
+"""Source name of every imported block and event."""
+
+GAP_FACTOR = 3.0
+"""An interval longer than this many median intervals counts as a gap."""
+
+
+class LogImportError(ValueError):
+    """A log that cannot be imported. The message is one line naming the file and the problem."""
+
+
+@dataclass(slots=True)
+class RawLog:
+    """A parsed log before mapping: original names, units and display values."""
+
+    format_name: str
+    t_s: F64
+    """Seconds from the first sample, non-decreasing."""
+    names: list[str]
+    units: list[str]
+    values: list[F64]
+    markers: list[tuple[float, str]] = field(default_factory=list)
+    checksum_errors: int = 0
+    notes: list[str] = field(default_factory=list)
+    started_at: float | None = None
+    """Wall-clock start (Unix seconds) when the log records it."""
+    info: str = ""
+
+
+@dataclass(slots=True)
+class ImportSummary:
+    """What an import found, for people (``to_text``) and for the .dynolog metadata."""
+
+    format_name: str
+    file: str
+    rows: int
+    duration_s: float
+    sample_rate_hz: float
+    mapped: list[MappedChannel]
+    unmapped: list[str]
+    gap_count: int
+    longest_gap_s: float
+    markers: list[str]
+    checksum_errors: int
+    notes: list[str]
+
+    def to_text(self) -> str:
+        lines = [
+            f"{self.file}: {self.format_name}",
+            f"  rows {self.rows}, {self.duration_s:.1f} s, {self.sample_rate_hz:.1f} Hz (median)",
+            f"  gaps (> {GAP_FACTOR:g}x median interval): {self.gap_count}"
+            + (f", longest {self.longest_gap_s:.2f} s" if self.gap_count else ""),
+            f"  markers: {len(self.markers)}   checksum errors (records skipped): "
+            f"{self.checksum_errors}",
+            f"  channels mapped ({len(self.mapped)}):",
+        ]
+        width = max((len(m.original) for m in self.mapped), default=0)
+        for m in self.mapped:
+            conv = f"   ({m.conversion})" if m.conversion else ""
+            lines.append(f"    {m.original:<{width}} -> {m.canonical}{conv}")
+        lines.append(f"  unmapped ({len(self.unmapped)}): " + (", ".join(self.unmapped) or "-"))
+        lines.extend(f"  note: {n}" for n in self.notes)
+        return "\n".join(lines)
+
+    def as_metadata(self) -> dict[str, object]:
+        return {
+            "format": self.format_name,
+            "original_file": self.file,
+            "rows": self.rows,
+            "conversions": [
+                {"original": m.original, "channel": m.canonical, "conversion": m.conversion}
+                for m in self.mapped
+            ],
+            "unmapped": list(self.unmapped),
+            "checksum_errors": self.checksum_errors,
+            "notes": list(self.notes),
+        }
+
+
+class ImportedLog:
+    """A foreign log on the canonical vocabulary, ready to replay or record.
+
+    Attributes:
+        header: The .dynolog header describing this import.
+        summary: What was found and converted.
+        t_s: Sample times, seconds from log start.
+        columns: Canonical channel -> values in canonical units.
+        markers: Marker events from the log, in time order.
+    """
+
+    def __init__(
+        self,
+        header: LogHeader,
+        summary: ImportSummary,
+        t_s: F64,
+        columns: dict[str, F64],
+        markers: list[SourceEvent],
+    ) -> None:
+        self.header = header
+        self.summary = summary
+        self.t_s = t_s
+        self.columns = columns
+        self.markers = markers
+
+    def records(self, block_s: float = 0.25) -> Iterator[Block | SourceEvent]:
+        """Blocks of at most ``block_s`` of log time, with markers in time order.
+
+        A marker comes after every sample at or before its time and before any later one.
+        """
+        t = self.t_s
+        if t.size == 0:
+            yield from self.markers
+            return
+        window = np.floor((t - t[0]) / block_s).astype(np.int64)
+        cuts = set((np.flatnonzero(np.diff(window)) + 1).tolist())
+        marker_at = np.searchsorted(t, [m.t for m in self.markers], side="right")
+        cuts.update(int(k) for k in marker_at if 0 < k < t.size)
+        bounds = [0, *sorted(cuts), int(t.size)]
+        pending = 0
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            while pending < len(self.markers) and marker_at[pending] <= a:
+                yield self.markers[pending]
+                pending += 1
+            yield Block(SOURCE_NAME, t[a:b], {k: v[a:b] for k, v in self.columns.items()})
+        yield from self.markers[pending:]
+
+    @property
+    def blocks(self) -> list[Block]:
+        """All sample blocks (markers left out), for callers that want a list."""
+        return [r for r in self.records() if isinstance(r, Block)]
+
+
+def _ordered(raw: RawLog, notes: list[str]) -> tuple[F64, list[F64], list[tuple[float, str]]]:
+    """Drop rows without a time, sort rows written out of order, start time at zero."""
+    t = np.asarray(raw.t_s, dtype=np.float64)
+    values = [np.asarray(v, dtype=np.float64) for v in raw.values]
+    bad = ~np.isfinite(t)
+    if bad.any():
+        notes.append(f"{int(bad.sum())} rows without a valid time were dropped")
+        keep = ~bad
+        t = t[keep]
+        values = [v[keep] for v in values]
+    if t.size > 1 and bool(np.any(np.diff(t) < 0)):
+        order = np.argsort(t, kind="stable")
+        notes.append(f"{int(np.sum(np.diff(t) < 0))} time steps went backwards; rows sorted")
+        t = t[order]
+        values = [v[order] for v in values]
+    t0 = float(t[0]) if t.size else 0.0
+    markers = sorted(((tm - t0, text) for tm, text in raw.markers), key=lambda m: m[0])
+    return t - t0, values, markers
+
+
+def build_imported(
+    raw: RawLog,
+    path: Path,
+    channel_map: Mapping[str, str] | None = None,
+    stoich: float = ch.STOICH_GASOLINE,
+) -> ImportedLog:
+    """Map a parsed log onto canonical channels and describe it.
+
+    Raises:
+        LogImportError: an explicit mapping names something missing, or no rpm column.
+    """
+    notes = list(raw.notes)
+    t, values, markers = _ordered(raw, notes)
+    try:
+        result = map_columns(raw.names, raw.units, values, channel_map, stoich)
+    except ValueError as exc:
+        raise LogImportError(f"{path}: {exc}") from None
+    if "rpm" not in result.columns:
+        shown = ", ".join(raw.names[:12]) + (" ..." if len(raw.names) > 12 else "")
+        raise LogImportError(
+            f"{path}: no rpm column found (columns: {shown or 'none'}); "
+            f'name it with --map rpm="<column>"'
+        )
+    if t.size == 0:
+        raise LogImportError(f"{path}: the log has no data rows")
+    for m in result.mapped:
+        if m.conversion.startswith(("no unit", "unit ")):
+            notes.append(f"{m.original}: {m.conversion}")
+
+    dt = np.diff(t)
+    positive = dt[dt > 0]
+    median_dt = float(np.median(positive)) if positive.size else 0.0
+    gaps = dt[dt > GAP_FACTOR * median_dt] if median_dt > 0 else dt[:0]
+    duration_s = float(t[-1] - t[0])
+    summary = ImportSummary(
+        format_name=raw.format_name,
+        file=str(path),
+        rows=int(t.size),
+        duration_s=duration_s,
+        sample_rate_hz=1.0 / median_dt if median_dt > 0 else 0.0,
+        mapped=result.mapped,
+        unmapped=result.unmapped,
+        gap_count=int(gaps.size),
+        longest_gap_s=float(gaps.max()) if gaps.size else 0.0,
+        markers=[text for _, text in markers],
+        checksum_errors=raw.checksum_errors,
+        notes=notes,
+    )
+    created_at = raw.started_at
+    if created_at is None or not math.isfinite(created_at) or created_at <= 0:
+        created_at = os.path.getmtime(path) - duration_s
+    units = {name: ch.CHANNELS[name].unit for name in result.columns}
+    metadata: dict[str, object] = {"importer": "core.formats", **summary.as_metadata()}
+    if raw.info:
+        metadata["info"] = raw.info
+    header = LogHeader(
+        created_at=float(created_at),
+        t0=0.0,
+        sources={SOURCE_NAME: {"uri": f"import:{path}", "channels": units}},
+        metadata=metadata,
+    )
+    events = [SourceEvent(SOURCE_NAME, "marker", tm, text) for tm, text in markers]
+    return ImportedLog(header, summary, t, result.columns, events)
