@@ -1,0 +1,355 @@
+"""``obd-can:`` source: OBD-II Mode 01 polling over native CAN (ISO 15765-4, ISO-TP).
+
+URI: ``obd-can:INTERFACE/CHANNEL?bitrate=500000`` plus optional ``pids=0C,0B,11``
+(default: what a tuner wants that the ECU supports, plus its first wide-range O2
+PID), ``addressing=functional|physical`` (default functional, 0x7DF),
+``ecu=0x7E8`` (default: the first ECU that answers), ``multi=auto|off``
+(several PIDs per request), ``timeout`` (response wait, s, default 0.1),
+``padding`` (default 0x55) and ``stoich``.
+
+Why it is built this way:
+
+* Requests are at most 7 bytes (mode + 6 PIDs), a single ISO-TP frame, so the
+  functional request is sent as one raw frame on 0x7DF. Replies are reassembled
+  by can-isotp (first / consecutive frames, flow control) on a stack bound to the
+  answering ECU, whose flow control goes to the *physical* ID (0x7E0 for
+  0x7E8), as ISO 15765-4 requires even after a functional request.
+* Each ``read`` is one request / reply cycle, so a block is one sample stamped
+  with ``time.monotonic()`` when the reply arrived.
+* Several PIDs share a request (the expensive part on a real bus). An ECU that
+  ignores, rejects (0x7F) or only partly answers multi-PID requests twice in a
+  row is polled one PID at a time from then on.
+* PID decoding is shared with the ELM327 driver (:mod:`drivers.obd_pids`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from core.channels import CHANNELS, STOICH_GASOLINE
+from core.frames import Block
+from core.source import Source, SourceError, SourceState
+from drivers import obd_pids
+from drivers.can_bus import Backoff, open_bus, parse_bus_spec
+from drivers.registry import SourceURI
+
+if TYPE_CHECKING:
+    import can
+    import isotp
+
+FUNCTIONAL_ID = 0x7DF
+FIRST_RESPONSE_ID = 0x7E8
+LAST_RESPONSE_ID = 0x7EF
+DISCOVERY_TIMEOUT_S = 1.0
+MULTI_FAILS_BEFORE_FALLBACK = 2
+OWN_OPTIONS = frozenset(
+    {"bitrate", "name", "pids", "addressing", "ecu", "multi", "timeout", "padding", "stoich"}
+)
+
+
+class _BusWatch:
+    """Notifier listener: catches 0100 answers during discovery and bus failures."""
+
+    def __init__(self) -> None:
+        self.answers: dict[int, bytes] = {}
+        self.error: str = ""
+        self.got = threading.Event()
+
+    def __call__(self, msg: can.Message) -> None:
+        data = bytes(msg.data)
+        if (
+            not msg.is_extended_id
+            and FIRST_RESPONSE_ID <= msg.arbitration_id <= LAST_RESPONSE_ID
+            and len(data) >= 7
+            and data[0] == 0x06
+            and data[1] == obd_pids.MODE01_REPLY
+            and data[2] == 0x00
+        ):
+            self.answers.setdefault(msg.arbitration_id, data[3:7])
+            self.got.set()
+
+    def on_error(self, exc: Exception) -> bool:
+        self.error = str(exc) or type(exc).__name__
+        time.sleep(0.05)  # the notifier retries at once; do not spin while we tear down
+        return True
+
+
+def _parse_pids(text: str, where: str) -> list[int]:
+    pids: list[int] = []
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        try:
+            pid = int(item, 16)
+        except ValueError:
+            raise SourceError(f"{where}: pids entry {item!r} is not a hex PID like 0C") from None
+        if pid not in obd_pids.SUPPORTED_PIDS:
+            known = " ".join(f"{p:02X}" for p in sorted(obd_pids.SUPPORTED_PIDS))
+            raise SourceError(f"{where}: PID {item} is not one dynoai decodes ({known})")
+        pids.append(pid)
+    return pids
+
+
+class ObdCanSource(Source):
+    """OBD-II Mode 01 over CAN (see the module docstring)."""
+
+    def __init__(self, uri: SourceURI, name: str) -> None:
+        super().__init__(name, uri.raw)
+        self.spec = parse_bus_spec(uri, own=OWN_OPTIONS)
+        self.requested_pids = _parse_pids(uri.get("pids") or "", uri.raw)
+        addressing = (uri.get("addressing") or "functional").lower()
+        if addressing not in ("functional", "physical"):
+            raise SourceError(f"{uri.raw}: addressing={addressing!r} is not functional or physical")
+        self.functional = addressing == "functional"
+        ecu = uri.get("ecu")
+        self.ecu_id: int | None = uri.get_int("ecu", 0) if ecu else None
+        if self.ecu_id is not None and not FIRST_RESPONSE_ID <= self.ecu_id <= LAST_RESPONSE_ID:
+            raise SourceError(f"{uri.raw}: ecu={ecu} is not a response ID 0x7E8..0x7EF")
+        multi = (uri.get("multi") or "auto").lower()
+        if multi not in ("auto", "off"):
+            raise SourceError(f"{uri.raw}: multi={multi!r} is not auto or off")
+        self.multi = multi == "auto"
+        self.timeout_s = uri.get_float("timeout", 0.1)
+        self.padding = uri.get_int("padding", 0x55) & 0xFF
+        self.stoich = uri.get_float("stoich", STOICH_GASOLINE)
+        self.supported: set[int] = set()
+        self.poll_pids: list[int] = []
+        self._groups: list[list[int]] = []
+        self._next_group = 0
+        self._multi_fails = 0
+        self._bus: can.BusABC | None = None
+        self._notifier: can.Notifier | None = None
+        self._stack: isotp.NotifierBasedCanStack | None = None
+        self._watch = _BusWatch()
+        self._backoff = Backoff()
+        self._last_answer_t = 0.0
+        self._was_connected = False
+        self.requests = 0
+        self.answers = 0
+        self.isotp_errors = 0
+
+    def channels(self) -> dict[str, str]:
+        names: set[str] = set()
+        for pid in self.poll_pids or self.requested_pids or list(obd_pids.DEFAULT_POLL_PIDS):
+            info = obd_pids.SUPPORTED_PIDS[pid]
+            names |= set(obd_pids.decode_pid(pid, bytes(info.n_bytes)))
+        if "lambda" in names:
+            names.add("afr")
+        return {n: CHANNELS[n].unit for n in sorted(names) if n in CHANNELS}
+
+    # -- opening -----------------------------------------------------------------
+
+    def open(self) -> None:
+        self._connect()
+        self._was_connected = True
+
+    def _connect(self) -> None:
+        import can
+        import isotp
+
+        self._watch = _BusWatch()
+        self._bus = open_bus(self.spec)
+        self._notifier = can.Notifier(self._bus, [self._watch], timeout=0.05)
+        try:
+            first_bitmap = self._discover()
+            address = isotp.Address(
+                isotp.AddressingMode.Normal_11bits, txid=self.ecu_id - 8, rxid=self.ecu_id
+            )
+            self._stack = isotp.NotifierBasedCanStack(
+                self._bus, self._notifier, address=address, error_handler=self._isotp_error,
+                params=isotp_params(tx_padding=self.padding),
+            )
+            self._stack.start()
+            self._learn_pids(first_bitmap)
+        except (SourceError, can.CanError, OSError) as exc:
+            self.close()
+            if isinstance(exc, SourceError):
+                raise
+            raise SourceError(f"{self.spec.describe()}: {exc}") from None
+        self._last_answer_t = time.monotonic()
+        self.set_status(
+            SourceState.CONNECTED,
+            f"ECU 0x{self.ecu_id:03X} on {self.spec.describe()}, "
+            f"{'multi' if len(self._groups[0]) > 1 else 'single'}-PID polling",
+        )
+
+    def _discover(self) -> bytes:
+        """Ask every ECU for PIDs 01..20 on 0x7DF and pick the responder (lowest ID)."""
+        assert self._bus is not None
+        self._send_functional(bytes([0x01, 0x00]))
+        deadline = time.monotonic() + DISCOVERY_TIMEOUT_S
+        while not self._watch.answers and time.monotonic() < deadline and not self._watch.error:
+            self._watch.got.wait(0.05)
+        time.sleep(0.05)  # let the other ECUs of a car answer too
+        if self._watch.error:
+            raise SourceError(f"{self.spec.describe()}: {self._watch.error}")
+        answers = dict(self._watch.answers)
+        if not answers:
+            raise SourceError(
+                f"{self.spec.describe()}: no ECU answered the OBD-II request on 0x7DF within "
+                f"{DISCOVERY_TIMEOUT_S:.0f} s; is the ignition on and the bitrate right "
+                "(most cars: 500000)?"
+            )
+        if self.ecu_id is None:
+            self.ecu_id = min(answers)
+        if self.ecu_id not in answers:
+            seen = ", ".join(f"0x{i:03X}" for i in sorted(answers))
+            raise SourceError(f"{self.spec.describe()}: ECU 0x{self.ecu_id:03X} did not answer ({seen} did)")
+        return answers[self.ecu_id]
+
+    def _learn_pids(self, first_bitmap: bytes) -> None:
+        supported = obd_pids.parse_supported(0x00, first_bitmap)
+        base = 0x20
+        while base in supported and base <= 0x40:
+            reply = self._request(bytes([0x01, base]))
+            parts = obd_pids.split_mode01(reply) if reply else {}
+            if base not in parts:
+                break
+            supported |= obd_pids.parse_supported(base, parts[base])
+            base += 0x20
+        self.supported = supported
+        if self.requested_pids:
+            missing = [p for p in self.requested_pids if p not in supported]
+            if missing:
+                text = " ".join(f"{p:02X}" for p in missing)
+                raise SourceError(f"ECU 0x{self.ecu_id:03X} does not support PID(s) {text}")
+            pids = list(self.requested_pids)
+        else:
+            pids = [p for p in obd_pids.DEFAULT_POLL_PIDS if p in supported]
+            wide = obd_pids.wideband_pid(supported)
+            if wide is not None:
+                pids.insert(min(3, len(pids)), wide)
+        if not pids:
+            raise SourceError(f"ECU 0x{self.ecu_id:03X} supports none of the PIDs dynoai reads")
+        self.poll_pids = pids
+        self._groups = obd_pids.group_requests(pids, obd_pids.MAX_PIDS_PER_REQUEST if self.multi else 1)
+
+    # -- polling -----------------------------------------------------------------
+
+    def _send_functional(self, payload: bytes) -> None:
+        import can
+
+        assert self._bus is not None
+        frame = bytes([len(payload)]) + payload
+        frame += bytes([self.padding]) * (8 - len(frame))
+        self._bus.send(can.Message(arbitration_id=FUNCTIONAL_ID, is_extended_id=False, data=frame))
+
+    def _request(self, payload: bytes) -> bytes | None:
+        """Send one Mode 01 request and wait for the ECU's (reassembled) reply."""
+        stack = self._stack
+        assert stack is not None
+        while stack.available():  # a late reply to an earlier request must not be taken as this one
+            stack.recv()
+        if self.functional:
+            self._send_functional(payload)
+        else:
+            stack.send(payload)
+        self.requests += 1
+        reply = stack.recv(block=True, timeout=self.timeout_s)
+        return None if reply is None else bytes(reply)
+
+    def read(self, timeout: float = 0.1) -> Block | None:
+        if self._stack is None:
+            return self._try_reconnect(timeout)
+        import can
+
+        if self._watch.error:
+            self._lost(self._watch.error)
+            return None
+        group = self._groups[self._next_group % len(self._groups)]
+        self._next_group += 1
+        try:
+            reply = self._request(obd_pids.request_bytes(group))
+        except (can.CanError, OSError) as exc:
+            self._lost(str(exc))
+            return None
+        now = time.monotonic()
+        parts = obd_pids.split_mode01(reply) if reply else {}
+        answered = [p for p in group if p in parts]
+        if len(group) > 1 and len(answered) < len(group):
+            self._multi_failed(group, reply)
+        elif len(group) > 1:
+            self._multi_fails = 0
+        if not answered:
+            self._no_answer(now)
+            return None
+        values: dict[str, float] = {}
+        for pid in answered:
+            values.update(obd_pids.decode_pid(pid, parts[pid]))
+        if "lambda" in values:
+            values["afr"] = values["lambda"] * self.stoich
+        self.answers += 1
+        self._last_answer_t = now
+        if self.status.state != SourceState.CONNECTED:
+            self.set_status(SourceState.CONNECTED, f"ECU 0x{self.ecu_id:03X} answering again")
+        return Block(self.name, np.array([now]), {k: np.array([v]) for k, v in values.items()})
+
+    def _multi_failed(self, group: list[int], reply: bytes | None) -> None:
+        self._multi_fails += 1
+        if self._multi_fails < MULTI_FAILS_BEFORE_FALLBACK:
+            return
+        why = "no reply" if not reply else ("rejected" if reply[0] == 0x7F else "partial reply")
+        self._groups = obd_pids.group_requests(self.poll_pids, 1)
+        self._next_group = 0
+        self.set_status(
+            SourceState.CONNECTED,
+            f"ECU 0x{self.ecu_id:03X}: multi-PID request {why}; polling one PID at a time",
+        )
+
+    def _no_answer(self, now: float) -> None:
+        quiet_s = now - self._last_answer_t
+        if quiet_s > 1.0 and self.status.state == SourceState.CONNECTED:
+            self.set_status(
+                SourceState.STALE,
+                f"ECU 0x{self.ecu_id:03X} has not answered for {quiet_s:.1f} s (ignition off?)",
+            )
+
+    def _isotp_error(self, error: Exception) -> None:
+        self.isotp_errors += 1
+
+    # -- closing and reconnecting ------------------------------------------------
+
+    def close(self) -> None:
+        stack, self._stack = self._stack, None
+        notifier, self._notifier = self._notifier, None
+        bus, self._bus = self._bus, None
+        if stack is not None:
+            stack.stop()
+        if notifier is not None:
+            notifier.stop(timeout=1.0)
+        if bus is not None:
+            bus.shutdown()
+
+    def _lost(self, reason: str) -> None:
+        now = time.monotonic()
+        self.close()
+        delay = self._backoff.failed(now)
+        if self._was_connected:
+            self.emit("disconnect", now, f"{self.spec.describe()}: {reason}")
+            self._was_connected = False
+        self.set_status(SourceState.RECONNECTING, f"{reason}; retrying in {delay:.1f} s")
+
+    def _try_reconnect(self, timeout: float) -> Block | None:
+        now = time.monotonic()
+        wait = self._backoff.next_try - now
+        if wait > 0:
+            time.sleep(min(wait, timeout))
+            return None
+        try:
+            self._connect()
+        except SourceError as exc:
+            delay = self._backoff.failed(time.monotonic())
+            self.set_status(SourceState.RECONNECTING, f"{exc}; retrying in {delay:.1f} s")
+            return None
+        self._backoff.succeeded()
+        self._was_connected = True
+        self.emit("reconnect", time.monotonic(), self.spec.describe())
+        return None
+
+
+def isotp_params(**overrides: Any) -> dict[str, Any]:
+    """The ISO-TP parameters this driver uses (exposed for tests and the fuzzer)."""
+    return {"tx_padding": 0x55, "rx_consecutive_frame_timeout": 1000, "blocksize": 0, "stmin": 0,
+            **overrides}
