@@ -1,0 +1,145 @@
+"""Strip chart of the last 30 s: vertical eighth-block bars, drawn line by line.
+
+The history arrives as numpy arrays; one ``np.bincount`` per frame averages them
+into one bucket per terminal column, and the bars are quantised to eighths of a
+line, so the chart costs a few microseconds and repaints only when a bar moved.
+An optional reference series (the AFR target) colours each column lean / rich /
+on target like the AFR gauge.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+import numpy.typing as npt
+from rich.segment import Segment
+from textual.strip import Strip
+from textual.widget import Widget
+
+F64 = npt.NDArray[np.float64]
+BARS = " ▁▂▃▄▅▆▇█"
+LABEL_W = 12
+
+
+def bucket_means(t_rel_s: F64, values: F64, window_s: float, n: int) -> F64:
+    """Mean of ``values`` in ``n`` equal time buckets covering the last ``window_s``.
+
+    ``t_rel_s`` is relative to now (<= 0). Empty buckets and NaN values give NaN.
+    """
+    out = np.full(n, np.nan)
+    if n <= 0 or t_rel_s.size == 0:
+        return out
+    ok = np.isfinite(values) & (t_rel_s > -window_s) & (t_rel_s <= 0)
+    idx = ((t_rel_s[ok] + window_s) / window_s * n).astype(np.int64).clip(0, n - 1)
+    sums = np.bincount(idx, weights=values[ok], minlength=n)
+    counts = np.bincount(idx, minlength=n)
+    np.divide(sums, counts, out=out, where=counts > 0)
+    return out
+
+
+class StripChart(Widget, can_focus=False):
+    """A labelled bar chart of one channel over the last ``window_s`` seconds."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "stripchart--bar",
+        "stripchart--lean",
+        "stripchart--rich",
+        "stripchart--label",
+    }
+
+    def __init__(
+        self,
+        label: str,
+        unit: str,
+        *,
+        lo: float,
+        hi: float,
+        decimals: int = 0,
+        window_s: float = 30.0,
+        id: str | None = None,
+    ) -> None:
+        super().__init__(id=id)
+        self.label = label
+        self.unit = unit
+        self.lo = lo
+        """Value at the bottom of the chart (the scale widens to fit the data)."""
+        self.hi = hi
+        self.decimals = decimals
+        self.window_s = window_s
+        self._heights: tuple[int, ...] = ()
+        self._states: tuple[int, ...] = ()
+        self._latest = "--"
+        self._scale = (lo, hi)
+
+    def update_series(self, t_rel_s: F64, values: F64, reference: F64 | None = None) -> None:
+        """Take the history arrays from the snapshot; refresh only when a bar changed."""
+        n = max(0, self.size.width - LABEL_W)
+        rows = max(1, self.size.height)
+        means = bucket_means(t_rel_s, values, self.window_s, n)
+        finite = means[np.isfinite(means)]
+        lo, hi = self.lo, self.hi
+        if finite.size:
+            lo, hi = min(lo, float(finite.min())), max(hi, float(finite.max()))
+        span = hi - lo if hi > lo else 1.0
+        eighths = np.where(
+            np.isfinite(means), np.clip((means - lo) / span * rows * 8, 1, rows * 8), 0
+        ).astype(np.int64)
+        states = np.zeros(n, dtype=np.int64)
+        if reference is not None:
+            ref = bucket_means(t_rel_s, reference, self.window_s, n)
+            err = (means / ref - 1.0) * 100.0
+            valid = np.isfinite(err)
+            states = np.where(valid & (err > 3.0), 1, np.where(valid & (err < -3.0), 2, 0))
+        last = values[np.isfinite(values)]
+        latest = "--" if last.size == 0 else f"{last[-1]:.{self.decimals}f}"
+        heights, state_t = tuple(eighths.tolist()), tuple(states.tolist())
+        if (heights, state_t, latest, (lo, hi)) != (
+            self._heights,
+            self._states,
+            self._latest,
+            self._scale,
+        ):
+            self._heights, self._states, self._latest, self._scale = (
+                heights,
+                state_t,
+                latest,
+                (lo, hi),
+            )
+            self.refresh()
+
+    @property
+    def latest_text(self) -> str:
+        """The newest value as the label shows it."""
+        return self._latest
+
+    def render_line(self, y: int) -> Strip:
+        rows = max(1, self.size.height)
+        label_style = self.get_component_rich_style("stripchart--label")
+        styles = (
+            self.get_component_rich_style("stripchart--bar"),
+            self.get_component_rich_style("stripchart--lean"),
+            self.get_component_rich_style("stripchart--rich"),
+        )
+        if y == 0:
+            label = f"{self.label} {self._latest}"
+        elif y == rows - 1:
+            label = f"{self._scale[0]:.{self.decimals}f}-{self._scale[1]:.{self.decimals}f}"
+        elif y == 1:
+            label = f"{self.unit} {self.window_s:.0f}s"
+        else:
+            label = ""
+        segments = [Segment(label[: LABEL_W - 1].ljust(LABEL_W), label_style)]
+        base = (rows - 1 - y) * 8
+        run_chars: list[str] = []
+        run_state = -1
+        for h, s in zip(self._heights, self._states, strict=False):
+            ch = BARS[int(min(8, max(0, h - base)))]
+            if s != run_state and run_chars:
+                segments.append(Segment("".join(run_chars), styles[run_state]))
+                run_chars = []
+            run_state = s
+            run_chars.append(ch)
+        if run_chars:
+            segments.append(Segment("".join(run_chars), styles[run_state]))
+        return Strip(segments).extend_cell_length(self.size.width, self.rich_style)
