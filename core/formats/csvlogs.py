@@ -62,7 +62,8 @@ def _header_row(lines: list[str], time_name: str | None) -> int | None:
         cells = split_row(line, sniff_delimiter(line))
         if len(cells) < 2:
             continue
-        if find_time_column(cells) is not None or (time_name is not None and time_name in cells):
+        names = [split_name_unit(c)[0] for c in cells]
+        if find_time_column(cells) is not None or (time_name is not None and time_name in names):
             return i
     return None
 
