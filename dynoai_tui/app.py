@@ -21,7 +21,7 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from core.snapshot import Snapshot
+from core.snapshot import RecordingInfo, Snapshot
 from core.source import SourceError
 from dynoai_tui.screens.dashboard import DashboardScreen
 from dynoai_tui.screens.modals import ConfirmScreen, ConstraintsScreen, NoteScreen
@@ -149,6 +149,8 @@ class DynoApp(App[int]):
         """Snapshots applied so far."""
         self.shown_seq = -1
         """``seq`` of the snapshot on screen."""
+        self.last_recording: RecordingInfo | None = None
+        """The recording most recently on screen (its path is reported after quit)."""
         self.on_frame: Callable[[Snapshot], None] | None = None
         """Called after each applied snapshot (benchmarks hook latency here)."""
 
@@ -171,6 +173,8 @@ class DynoApp(App[int]):
                 heatmap.set_priority_map(self._priority_map(snap))
         self.shown_seq = snap.seq
         self.frames += 1
+        if snap.recording is not None:
+            self.last_recording = snap.recording
         if self.on_frame is not None:
             self.on_frame(snap)
         return True
@@ -301,26 +305,23 @@ def run_tui(
 ) -> int:
     """Start the session, run the dashboard until quit, stop the session (flushing the recording).
 
-    Returns the process exit code: 0 after a normal quit, 2 when a source cannot be opened.
-    """
-    import sys
+    A source that cannot be opened raises ``SourceError`` before the screen is
+    taken over, so the CLI prints its one-line message. After the app exits the
+    run summary goes to stdout, like the headless commands.
 
-    try:
-        session.start()
-    except SourceError as exc:
-        print(f"dynoai: {exc}", file=sys.stderr)
-        return 2
+    Returns:
+        The process exit code (0 after a normal quit).
+    """
+    from dynoai_tui.headless import print_summary, summary_text
+
+    session.start()
     app = DynoApp(session, store=store, vehicle=vehicle, replay=replay, record_dir=record_dir)
+    rec = None
     try:
         result = app.run()
     finally:
-        rec = session.snapshot.recording
+        rec = app.last_recording or session.snapshot.recording
         final = session.stop()
-    if rec is not None:
-        print(f"recording saved: {rec.path}")
-    grid = final.grid
-    print(
-        f"coverage {grid.covered_pct:.1f}% ({grid.covered_cells} cells), "
-        f"{final.samples_total} samples"
-    )
+    path = rec.path if rec is not None else None
+    print_summary(summary_text(final, recording_path=path))
     return int(result or 0)

@@ -91,6 +91,8 @@ def parse_field(text: str) -> Any:
 def field_text(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, float):
+        return f"{value:g}"
     if hasattr(value, "value") and not isinstance(value, int | float | str):
         return str(value.value)
     return str(value)

@@ -136,3 +136,15 @@ class ScriptedSession:
 
     def mark(self, kind: str, text: str = "") -> None:
         self.marks.append((kind, text))
+
+
+def sync(fn: Any) -> Any:
+    """Run an async test body with asyncio.run (the project has no async pytest plugin)."""
+    import asyncio
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return asyncio.run(fn(*args, **kwargs))
+
+    return wrapper
