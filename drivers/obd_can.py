@@ -262,16 +262,23 @@ class ObdCanSource(Source):
         self._next_group += 1
         try:
             reply = self._request(obd_pids.request_bytes(group))
+            parts = obd_pids.split_mode01(reply) if reply else {}
+            answered = [p for p in group if p in parts]
+            if len(group) > 1 and len(answered) < len(group):
+                if reply is None:
+                    # Silence: is the ECU ignoring multi-PID requests, or gone altogether?
+                    # Ask for the first PID alone; only an answer to that blames multi-PID.
+                    single = self._request(obd_pids.request_bytes(group[:1]))
+                    parts = obd_pids.split_mode01(single) if single else {}
+                    answered = [p for p in group[:1] if p in parts]
+                if reply is not None or answered:  # partial, rejected, or single-only
+                    self._multi_failed(reply)
+            elif len(group) > 1:
+                self._multi_fails = 0
         except (can.CanError, OSError) as exc:
             self._lost(str(exc))
             return None
         now = time.monotonic()
-        parts = obd_pids.split_mode01(reply) if reply else {}
-        answered = [p for p in group if p in parts]
-        if len(group) > 1 and len(answered) < len(group):
-            self._multi_failed(group, reply)
-        elif len(group) > 1:
-            self._multi_fails = 0
         if not answered:
             self._no_answer(now)
             return None
@@ -286,7 +293,7 @@ class ObdCanSource(Source):
             self.set_status(SourceState.CONNECTED, f"ECU 0x{self.ecu_id:03X} answering again")
         return Block(self.name, np.array([now]), {k: np.array([v]) for k, v in values.items()})
 
-    def _multi_failed(self, group: list[int], reply: bytes | None) -> None:
+    def _multi_failed(self, reply: bytes | None) -> None:
         self._multi_fails += 1
         if self._multi_fails < MULTI_FAILS_BEFORE_FALLBACK:
             return
