@@ -12,7 +12,7 @@ Channel names: the first wide-range O2 sensor (PID 0x24 or 0x34) is canonical
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 MODE01_REPLY = 0x41
@@ -135,11 +135,14 @@ def parse_supported(base_pid: int, data: bytes) -> set[int]:
     return {base_pid + 32 - i for i in range(32) if bits >> i & 1}
 
 
-def split_mode01(payload: bytes) -> dict[int, bytes]:
+def split_mode01(payload: bytes, expected: Collection[int] | None = None) -> dict[int, bytes]:
     """Split a (multi-PID) Mode 01 reply ``41 p1 d.. p2 d..`` into ``{pid: data}``.
 
     Stops at the first PID of unknown length or at a truncated tail (padding),
     keeping what was decoded before it; a payload not starting 0x41 gives ``{}``.
+    With ``expected`` (the PIDs requested), a repeated ``41`` before a requested
+    PID is skipped (some ECUs and the ELM327-emulator repeat the service byte
+    inside a multi-PID answer) and an unrequested PID ends the split.
     """
     out: dict[int, bytes] = {}
     if len(payload) < 2 or payload[0] != MODE01_REPLY:
@@ -147,6 +150,11 @@ def split_mode01(payload: bytes) -> dict[int, bytes]:
     i = 1
     while i < len(payload):
         pid = payload[i]
+        if expected is not None and pid not in expected:
+            if pid == MODE01_REPLY and i + 1 < len(payload) and payload[i + 1] in expected:
+                i += 1
+                continue
+            break
         n = PID_LENGTHS.get(pid)
         if n is None or i + 1 + n > len(payload):
             break

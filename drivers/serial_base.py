@@ -227,7 +227,8 @@ class SerialSource(Source):
                 f"no data from {self.port_path} for {age_s:.1f} s: is the device powered?",
             )
         else:
-            self.set_status(SourceState.STALE, f"no valid frame for {age_s:.2f} s")
+            why = self.parser.status_text or "no valid frame"
+            self.set_status(SourceState.STALE, f"{why} for {age_s:.1f} s")
 
     # -- losing and finding the device ------------------------------------------------
 

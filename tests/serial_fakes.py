@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import threading
 import time
 import tty
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -44,6 +46,66 @@ class PtyStreamer:
 
     def unplug(self) -> None:
         """Stop and close both ends: the driver's next read fails like a pulled USB cable."""
+        self._stop.set()
+        self._thread.join(1.0)
+        for fd in (self.master, self.slave):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+Splitter = Callable[[bytearray], bytes | None]
+"""Takes one complete request off the front of the buffer (or returns None to wait)."""
+
+
+def split_cr(buf: bytearray) -> bytes | None:
+    """ELM327 framing: a command ends in CR."""
+    end = buf.find(b"\r")
+    if end < 0:
+        return None
+    request = bytes(buf[:end])
+    del buf[: end + 1]
+    return request
+
+
+class PtyResponder:
+    """A fake request/response device (ELM327, Speeduino) on a pty master.
+
+    ``handler(request) -> reply bytes`` answers each request the splitter cuts
+    off the input; ``requests`` records them so tests can assert what was sent.
+    """
+
+    def __init__(self, handler: Callable[[bytes], bytes], split: Splitter = split_cr) -> None:
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.master)
+        tty.setraw(self.slave)
+        self.path = os.ttyname(self.slave)
+        self.handler = handler
+        self.split = split
+        self.requests: list[bytes] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        buf = bytearray()
+        while not self._stop.is_set():
+            ready, _, _ = select.select([self.master], [], [], 0.05)
+            if not ready:
+                continue
+            try:
+                buf += os.read(self.master, 4096)
+            except OSError:
+                return
+            while (request := self.split(buf)) is not None:
+                self.requests.append(request)
+                reply = self.handler(request)
+                if reply:
+                    try:
+                        os.write(self.master, reply)
+                    except OSError:
+                        return
+
+    def close(self) -> None:
         self._stop.set()
         self._thread.join(1.0)
         for fd in (self.master, self.slave):

@@ -1,0 +1,76 @@
+"""Run the real ELM327-emulator (Ircama) on a pty for tests and the OBD benchmark.
+
+``elm -s car -b FILE`` writes the pty path as the first line of FILE and then
+reads commands from stdin; SIGINT stops it cleanly (PROTOCOLS.md §9).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+START_TIMEOUT_S = 15.0
+
+
+def emulator_available() -> bool:
+    return shutil.which("elm") is not None or _module_runnable()
+
+
+def _module_runnable() -> bool:
+    try:
+        import elm  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def running_emulator(scenario: str = "car") -> Iterator[str]:
+    """Start the emulator, yield its pty path, stop it with SIGINT on exit."""
+    with tempfile.TemporaryDirectory(prefix="elm") as tmp:
+        out = Path(tmp) / "elm.out"
+        cmd = [sys.executable, "-m", "elm", "-s", scenario, "-b", str(out), "-v", "40"]
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            pty = _wait_for_pty(out, proc)
+            yield pty
+        finally:
+            _stop(proc)
+
+
+def _wait_for_pty(out: Path, proc: subprocess.Popen[bytes]) -> str:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"ELM327-emulator exited with code {proc.returncode}")
+        if out.exists():
+            text = out.read_text(errors="replace")
+            first = text.splitlines()[0].strip() if text else ""
+            if first.startswith("/dev/") and "STARTED" in text:
+                return first
+        time.sleep(0.05)
+    raise RuntimeError("ELM327-emulator did not report its pty within 15 s")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=5.0)
+        except subprocess.TimeoutExpired:
+            proc.terminate()
+            proc.wait(timeout=5.0)
+    if proc.stdin is not None:
+        proc.stdin.close()

@@ -1,0 +1,335 @@
+"""ELM327: reply parsing and PID vectors (PROTOCOLS.md §4), a scripted fake adapter on a pty
+for errors and fallbacks, and the real ELM327-emulator for the whole session."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import drivers.elm327 as elm327
+from core.source import SourceError, SourceState
+from drivers.elm327_reply import ElmReplyParser, is_bus_error, parse_reply
+from drivers.obd_pids import decode_mode01, decode_pid, parse_supported, split_mode01
+from drivers.registry import create_source
+from tests.elm_emulator import emulator_available, running_emulator
+from tests.serial_fakes import PtyResponder
+
+# -- pure parsing --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pid", "data", "expected"),
+    [
+        (0x0C, "145F", {"rpm": 1303.75}),
+        (0x0B, "26", {"map_kpa": 38.0}),
+        (0x11, "2B", {"tps_pct": 16.8627}),
+        (0x0F, "39", {"iat_c": 17.0}),
+        (0x05, "5F", {"clt_c": 55.0}),
+        (0x0D, "0A", {"vehicle_speed_kph": 10.0}),
+        (0x0E, "75", {"spark_deg": -5.5}),
+        (0x24, "7BA865D9", {"lambda": 0.96606}),
+        (0x34, "7AF97FF1", {"lambda": 0.96072}),
+        (0x25, "8000FFFF", {"lambda_o2s2": 1.0}),
+        (0x44, "7E71", {"lambda_target": 0.98782}),
+    ],
+)
+def test_mode01_vectors(pid, data, expected):
+    got = decode_pid(pid, bytes.fromhex(data))
+    assert got.keys() == expected.keys()
+    for k, v in expected.items():
+        assert got[k] == pytest.approx(v, abs=5e-5)
+
+
+def test_supported_bitmap_of_the_emulator():
+    pids = parse_supported(0x00, bytes.fromhex("BE3FA813"))
+    assert {0x05, 0x0B, 0x0C, 0x0D, 0x0E, 0x0F, 0x11, 0x20} <= pids
+    assert 0x02 not in pids and 0x0A not in pids
+
+
+def test_single_line_reply():
+    reply = parse_reply(b"410C145F\r\r>", sent="010C1")
+    assert reply.error == "" and reply.messages == [bytes.fromhex("410C145F")]
+    assert decode_mode01(reply.messages[0]) == {"rpm": 1303.75}
+
+
+def test_multi_frame_reply_with_headers_off():
+    reply = parse_reply(b"008\r0: 410C41C20B35\r1: 1170\r\r>", sent="010C0B11")
+    assert reply.messages == [bytes.fromhex("410C41C20B351170")]
+    values = decode_mode01(reply.messages[0])
+    assert values["rpm"] == pytest.approx(4208.5)
+    assert values["map_kpa"] == 53.0
+    assert values["tps_pct"] == pytest.approx(43.92, abs=0.01)
+
+
+def test_multi_frame_count_cuts_padding():
+    reply = parse_reply(b"008\r0: 410C1AF80B63\r1: 11400000000000\r\r>")
+    assert reply.messages == [bytes.fromhex("410C1AF80B631140")]
+    assert decode_mode01(reply.messages[0])["rpm"] == 1726.0
+
+
+def test_echo_searching_and_spaces():
+    reply = parse_reply(b"0100\rSEARCHING...\r41 00 BE 3F A8 13 \r\r>", sent="0100")
+    assert reply.error == "" and reply.messages == [bytes.fromhex("4100BE3FA813")]
+    assert reply.lines == ["41 00 BE 3F A8 13"]
+
+
+def test_two_ecus_answer():
+    reply = parse_reply(b"410C1AF8\r410C1AF0\r\r>")
+    assert len(reply.messages) == 2
+
+
+@pytest.mark.parametrize(
+    ("raw", "error", "bus"),
+    [
+        (b"NO DATA\r\r>", "NO DATA", False),
+        (b"?\r\r>", "?", False),
+        (b"STOPPED\r\r>", "STOPPED", False),
+        (b"CAN ERROR\r\r>", "CAN ERROR", True),
+        (b"BUS INIT: ...ERROR\r\r>", "BUS INIT ERROR", True),
+        (b"SEARCHING...\rUNABLE TO CONNECT\r\r>", "UNABLE TO CONNECT", True),
+        (b"BUFFER FULL\r\r>", "BUFFER FULL", False),
+    ],
+)
+def test_error_replies(raw, error, bus):
+    reply = parse_reply(raw, sent="010C")
+    assert reply.error == error and reply.messages == []
+    assert is_bus_error(reply.error) is bus
+
+
+def test_bus_init_ok_is_progress():
+    reply = parse_reply(b"BUS INIT: ...OK\r410C1AF8\r\r>")
+    assert reply.error == "" and len(reply.messages) == 1
+
+
+def test_repeated_service_byte_in_multi_answer():
+    # The emulator sometimes repeats '41 0B 63' inside a multi-PID answer.
+    payload = bytes.fromhex("410C09F60B63410B63112A247EDC69990F390556")
+    got = split_mode01(payload, {0x0C, 0x0B, 0x11, 0x24, 0x0F, 0x05})
+    assert set(got) == {0x0C, 0x0B, 0x11, 0x24, 0x0F, 0x05}
+    assert got[0x11] == b"\x2a"
+
+
+@pytest.mark.parametrize("bytewise", [False, True])
+def test_incremental_parser_after_garbage(bytewise):
+    parser = ElmReplyParser()
+    stream = b"\x00\xff\x13junk>" + b"008\r0: 410C41C20B35\r1: 1170\r\r>"
+    rows = []
+    chunks = [bytes([b]) for b in stream] if bytewise else [stream]
+    for chunk in chunks:
+        rows.extend(parser.feed(chunk, 3.0))
+    assert len(rows) == 1
+    assert rows[0][1]["rpm"] == pytest.approx(4208.5) and parser.replies == 2
+
+
+def test_bad_params():
+    with pytest.raises(SourceError, match="not a hex PID"):
+        create_source("elm327:/dev/null?pids=0C,zz")
+    with pytest.raises(SourceError, match="not decoded"):
+        create_source("elm327:/dev/null?pids=0C,A6")
+    with pytest.raises(SourceError, match="protocol="):
+        create_source("elm327:/dev/null?protocol=12")
+
+
+# -- a scripted fake adapter ---------------------------------------------------------------
+
+PID_DATA = {0x0C: "1AF8", 0x0B: "63", 0x11: "40", 0x0F: "39", 0x05: "5F", 0x0E: "75", 0x0D: "0A",
+            0x24: "7BA865D9", 0x44: "7E71"}  # fmt: skip
+
+
+class FakeCar:
+    """Answers like an ELM327 on a CAN car (headers off, no spaces)."""
+
+    def __init__(self, multi_ok: bool = True) -> None:
+        self.multi_ok = multi_ok
+        self.override: dict[str, bytes] = {}
+
+    def __call__(self, request: bytes) -> bytes:
+        cmd = request.decode().strip().upper()
+        if cmd in self.override:
+            return self.override[cmd]
+        if cmd == "ATZ":
+            return b"\r\rELM327 v1.5\r\r>"
+        if cmd == "ATDPN":
+            return b"A6\r\r>"
+        if cmd.startswith("AT") or not cmd:
+            return b"OK\r\r>"
+        bitmaps = {"0100": "4100BE3FA813", "0120": "4120901FF015", "0140": "41407A1C8021"}
+        if cmd in bitmaps:
+            return bitmaps[cmd].encode() + b"\r\r>"
+        body = cmd[2:]
+        if len(body) % 2:
+            body = body[:-1]  # the expected-reply count
+        pids = [int(body[i : i + 2], 16) for i in range(0, len(body), 2)]
+        if len(pids) > 1 and not self.multi_ok:
+            return b"?\r\r>"
+        if any(p not in PID_DATA for p in pids):
+            return b"NO DATA\r\r>"
+        hexs = "41" + "".join(f"{p:02X}{PID_DATA[p]}" for p in pids)
+        if len(hexs) <= 14:
+            return hexs.encode() + b"\r\r>"
+        lines = [f"{len(hexs) // 2:03X}", f"0: {hexs[:12]}"]
+        rest, n = hexs[12:], 1
+        while rest:
+            lines.append(f"{n % 16:X}: {rest[:14]}")
+            rest, n = rest[14:], n + 1
+        return ("\r".join(lines) + "\r\r>").encode()
+
+
+def read_blocks(src, seconds: float, want: int = 1000):
+    blocks = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and len(blocks) < want:
+        block = src.read(0.1)
+        if block is not None:
+            blocks.append(block)
+    return blocks
+
+
+def test_fake_car_multi_pid_session():
+    car = FakeCar()
+    dev = PtyResponder(car)
+    src = create_source(f"elm327:{dev.path}")
+    try:
+        src.open()
+        assert src.is_can and src.multi and src.protocol == "6"
+        assert src.poll_pids[:4] == [0x0C, 0x0B, 0x11, 0x24]
+        blocks = read_blocks(src, 2.0, want=6)
+        assert len(blocks) == 6
+        merged = {k: v[-1] for b in blocks for k, v in b.columns.items()}
+        assert merged["rpm"] == 1726.0 and merged["map_kpa"] == 99.0
+        assert merged["lambda"] == pytest.approx(0.96606, abs=1e-5)
+        assert merged["afr"] == pytest.approx(0.96606 * 14.7, abs=1e-3)
+        assert merged["lambda_target"] == pytest.approx(0.98782, abs=1e-5)
+        sent = [r.decode() for r in dev.requests]
+        assert sent[:7] == ["", "ATZ", "ATE0", "ATL0", "ATS0", "ATH0", "ATSP0"]
+        assert "010C0B11240F05" in sent  # six PIDs in one request
+    finally:
+        src.close()
+        dev.close()
+
+
+def test_falls_back_to_single_pids_when_multi_is_refused():
+    dev = PtyResponder(FakeCar(multi_ok=False))
+    src = create_source(f"elm327:{dev.path}?pids=0C,0B,11")
+    try:
+        src.open()
+        assert not src.multi and src.groups == [[0x0C], [0x0B], [0x11]]
+        blocks = read_blocks(src, 2.0, want=3)
+        assert {c for b in blocks for c in b.columns} == {"rpm", "map_kpa", "tps_pct"}
+        assert dev.requests[-1].decode() in ("010C1", "010B1", "01111")
+    finally:
+        src.close()
+        dev.close()
+
+
+def test_no_data_is_status_not_crash():
+    car = FakeCar()
+    dev = PtyResponder(car)
+    src = create_source(f"elm327:{dev.path}?pids=0C")
+    try:
+        src.open()
+        car.override["010C1"] = b"NO DATA\r\r>"
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 2.5 and src.status.state is not SourceState.STALE:
+            assert src.read(0.1) is None
+        assert src.status.state is SourceState.STALE
+        assert "NO DATA" in src.status.message
+        del car.override["010C1"]
+        assert read_blocks(src, 1.0, want=1)
+        assert src.status.state is SourceState.CONNECTED
+    finally:
+        src.close()
+        dev.close()
+
+
+def test_can_error_mid_run_reinits_and_resumes():
+    car = FakeCar()
+    dev = PtyResponder(car)
+    src = create_source(f"elm327:{dev.path}?pids=0C")
+    try:
+        src.open()
+        car.override["010C1"] = b"CAN ERROR\r\r>"
+        src.read(0.1)
+        assert src.status.state is SourceState.STALE and "CAN ERROR" in src.status.message
+        del car.override["010C1"]
+        n_before = len(dev.requests)
+        blocks = read_blocks(src, 3.0, want=1)
+        assert blocks, "data did not resume after the bus error"
+        assert "0100" in [r.decode() for r in dev.requests[n_before:]]  # searched again
+    finally:
+        src.close()
+        dev.close()
+
+
+def test_unable_to_connect_at_open_is_one_line():
+    car = FakeCar()
+    car.override["0100"] = b"SEARCHING...\rUNABLE TO CONNECT\r\r>"
+    dev = PtyResponder(car)
+    src = create_source(f"elm327:{dev.path}")
+    try:
+        with pytest.raises(SourceError, match=r"car does not \(UNABLE TO CONNECT\).*ignition"):
+            src.open()
+    finally:
+        src.close()
+        dev.close()
+
+
+def test_silent_adapter_is_no_answer(monkeypatch):
+    monkeypatch.setattr(elm327, "RESET_TIMEOUT_S", 0.3)
+    dev = PtyResponder(lambda request: b"")
+    src = create_source(f"elm327:{dev.path}")
+    try:
+        with pytest.raises(SourceError, match="no answer from the ELM327 adapter.*wrong baud"):
+            src.open()
+    finally:
+        src.close()
+        dev.close()
+
+
+# -- the real ELM327-emulator ----------------------------------------------------------------
+
+needs_emulator = pytest.mark.skipif(not emulator_available(), reason="ELM327-emulator missing")
+# Each emulator session spends ~2.5 s in ATZ + protocol search (the emulator's own delays).
+slow = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def emulator_pty():
+    with running_emulator() as pty:
+        yield pty
+
+
+@slow
+@needs_emulator
+def test_emulator_session_multi_pid(emulator_pty):
+    src = create_source(f"elm327:{emulator_pty}")
+    try:
+        src.open()
+        assert src.protocol == "6" and src.is_can and src.multi
+        assert {0x0C, 0x0B, 0x11, 0x0F, 0x05, 0x24, 0x44} <= set(src.poll_pids)
+        blocks = read_blocks(src, 1.0, want=40)
+        assert len(blocks) == 40
+        rows = [b for b in blocks if "rpm" in b.columns]
+        assert all({"rpm", "map_kpa", "tps_pct", "iat_c", "clt_c"} <= set(b.columns) for b in rows)
+        rpm = [float(b.column("rpm")[0]) for b in rows]
+        assert all(0.0 <= r <= 8000.0 for r in rpm) and len(set(rpm)) > 1  # the sequence moves
+        assert all(-40 <= float(b.column("iat_c")[0]) <= 80 for b in rows)
+        assert src.status.state is SourceState.CONNECTED
+        assert src.requests >= 40
+    finally:
+        src.close()
+
+
+@slow
+@needs_emulator
+def test_emulator_single_pid_mode(emulator_pty):
+    src = create_source(f"elm327:{emulator_pty}?multi=false&pids=0C,0B")
+    try:
+        src.open()
+        assert not src.multi
+        blocks = read_blocks(src, 1.0, want=10)
+        assert len(blocks) == 10
+        assert {c for b in blocks for c in b.columns} == {"rpm", "map_kpa"}
+    finally:
+        src.close()
