@@ -90,19 +90,17 @@ def test_source_asks_for_info_then_maps_values(provider_socket):
         provider_socket.sendto(info, addr)
         before = time.monotonic()
         provider_socket.sendto(VALUES_VECTOR, addr)
+        blocks = [src.read(0.5)]
         time.sleep(0.05)  # the provider's clock and ours both advance 50 ms
         later = jd.encode_channel_values([(10, 1284, 5100.0), (7, 1284, 13.0), (99, 1284, 1.0)])
         provider_socket.sendto(jd.encode_message(2, 0x1234, 8, later), addr)
         provider_socket.sendto(b"garbage", addr)
-        blocks = []
-        deadline = time.monotonic() + 2
-        while sum(len(b) for b in blocks) < 2 and time.monotonic() < deadline:
-            b = src.read(0.1)
-            if b is not None:
-                blocks.append(b)
+        blocks.append(src.read(0.5))
+        src.read(0.05)
         after = time.monotonic()
     finally:
         src.close()
+    assert all(b is not None for b in blocks)
     rows = [(b.t[i], {k: v[i] for k, v in b.columns.items()}) for b in blocks for i in range(len(b))]
     assert len(rows) == 2
     (t0, r0), (t1, r1) = rows
