@@ -34,6 +34,7 @@ from core.formats.table import (
     sniff_delimiter,
     split_row,
     time_seconds,
+    unwrap_midnight,
 )
 from core.frames import F64
 
@@ -174,7 +175,7 @@ def _read_wide(
         total += len(rows)
     if total == 0:
         raise LogImportError(f"{path}: the log has no data rows")
-    t = np.concatenate(times)
+    t = unwrap_midnight(np.concatenate(times))
     keep = [n for n in order if n not in time_cols]
     notes = (
         [f"header repeated {len(segments) - 1} times; columns merged"] if len(segments) > 1 else []

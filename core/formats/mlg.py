@@ -87,7 +87,7 @@ def _text(raw: bytes) -> str:
 
 def _f32_intent(value: float) -> float:
     """The decimal a float32 was written from (0.1f -> 0.1, not 0.10000000149)."""
-    return float(repr(float(np.float32(value)))) if np.isfinite(value) else 0.0
+    return float(str(np.float32(value))) if np.isfinite(value) else 0.0
 
 
 def parse_header(buf: bytes, name: str) -> MlgHeader:

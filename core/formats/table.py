@@ -107,10 +107,7 @@ def time_seconds(cells: Sequence[str], unit: str, decimal_comma: bool = False) -
     """Seconds from a time column written in s, ms or as a wall clock ``HH:MM:SS.mmm``."""
     first = next((c for c in cells if c.strip()), "")
     if _CLOCK.match(first):
-        secs = np.array([_clock_seconds(c) for c in cells], dtype=np.float64)
-        # A log that runs past midnight: each backwards step of ~a day adds one.
-        steps = np.diff(secs, prepend=secs[:1])
-        return secs + 86400.0 * np.cumsum(steps < -43200.0)
+        return unwrap_midnight(np.array([_clock_seconds(c) for c in cells], dtype=np.float64))
     values = numeric_columns([[c] for c in cells], 1, decimal_comma)[0]
     key = unit.strip().lower()
     if key in ("ms", "msec", "millisecond", "milliseconds"):
@@ -118,6 +115,12 @@ def time_seconds(cells: Sequence[str], unit: str, decimal_comma: bool = False) -
     if key in ("us", "usec", "microseconds"):
         return values / 1e6
     return values
+
+
+def unwrap_midnight(secs: F64) -> F64:
+    """Wall-clock seconds of a log that runs past midnight: a step back of over 12 h adds a day."""
+    steps = np.diff(secs, prepend=secs[:1])
+    return secs + 86400.0 * np.cumsum(steps < -43200.0)
 
 
 def _clock_seconds(cell: str) -> float:

@@ -1,0 +1,93 @@
+"""``dynoai import``: summary on stdout, a .dynolog that reads back, one-line errors with exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.frames import Block, concat
+from core.logfile import LogReader
+from core.source import SourceEvent
+from dynoai_tui import cmd_import
+
+DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).parent.parent
+
+
+def _run(*argv: str) -> int:
+    parser = argparse.ArgumentParser()
+    cmd_import.add_arguments(parser)
+    return cmd_import.run(parser.parse_args(list(argv)))
+
+
+def test_import_mlg_writes_dynolog_that_reads_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "m.dynolog"
+    assert _run(str(DATA / "markers.mlg"), "--out", str(out)) == 0
+    text = capsys.readouterr().out
+    assert (
+        "MLG v1" in text and "markers: 9" in text and "Vehicle Speed -> vehicle_speed_kph" in text
+    )
+    with LogReader(out) as reader:
+        records = list(reader)
+        header = reader.header
+    blocks = [r for r in records if isinstance(r, Block)]
+    events = [r for r in records if isinstance(r, SourceEvent)]
+    assert header.metadata["format"] == "MLG v1 (MLVLG binary)"
+    assert header.metadata["stoich"] == 14.7
+    assert header.sources["import"]["uri"].startswith("import:")
+    assert len(events) == 9 and events[0].kind == "marker"
+    joined = concat(blocks)
+    assert len(joined) == 43
+    assert joined.column("map_kpa")[0] == 10
+    assert np.all(np.diff(joined.t) > 0)
+
+
+def test_import_csv_with_map_and_force(tmp_path: Path) -> None:
+    out = tmp_path / "c.dynolog"
+    args = [str(DATA / "custom.csv"), "--out", str(out), "--map", "time=Stamp,rpm=n_eng,lambda=lam"]
+    assert _run(*args) == 0
+    assert _run(*args) == 2  # exists
+    assert _run(*args, "--force") == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [("no_rpm.csv", "no rpm column found"), ("nothing-here.mlg", "cannot read")],
+)
+def test_bad_input_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, message: str
+) -> None:
+    assert _run(str(DATA / name), "--out", str(tmp_path / "x.dynolog")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and err.startswith("dynoai: error:")
+    assert not (tmp_path / "x.dynolog").exists()
+
+
+def test_truncated_and_unknown_via_subprocess(tmp_path: Path) -> None:
+    cut = tmp_path / "cut.mlg"
+    cut.write_bytes((DATA / "short.mlg").read_bytes()[:500])
+    junk = tmp_path / "junk.dat"
+    junk.write_bytes(b"\x00\x01garbage\xff" * 20)
+    code = (
+        "import argparse, sys; from dynoai_tui import cmd_import as c; "
+        "p = argparse.ArgumentParser(); c.add_arguments(p); "
+        "sys.exit(c.run(p.parse_args(sys.argv[1:])))"
+    )
+    for src, message in ((cut, "truncated MLG"), (junk, "unknown log format")):
+        proc = subprocess.run(
+            [sys.executable, "-c", code, str(src), "--out", str(tmp_path / "o.dynolog")],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 2
+        assert message in proc.stderr and proc.stderr.count("\n") == 1
+        assert "Traceback" not in proc.stderr

@@ -1,0 +1,146 @@
+"""MSL and CSV flavours: detection by content, units to canonical, names to channels.
+
+Every fixture in tests/data holds the same 12-row pull (20 Hz, 2000 -> 4750 rpm,
+MAP 60 -> 98.5 kPa, AFR 13.2 falling, CLT 185 degF rising) written the way each
+tool writes it, so each test checks the same canonical numbers come out.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.formats import LogImportError, open_log, parse_channel_map
+from core.formats.mapping import canonical_for, conversion_for, split_name_unit
+
+DATA = Path(__file__).parent / "data"
+RPM = 2000.0 + 250.0 * np.arange(12)
+MAP_KPA = 60.0 + 3.5 * np.arange(12)
+AFR = 13.2 - 0.05 * np.arange(12)
+CLT_C = (185.0 + 0.5 * np.arange(12) - 32.0) * 5.0 / 9.0
+T_S = 0.05 * np.arange(12)
+
+
+@pytest.mark.parametrize(
+    ("name", "flavour"),
+    [
+        ("pull.msl", "MSL (MegaLogViewer text)"),
+        ("tunerstudio.csv", "TunerStudio / MegaLogViewer CSV"),
+        ("romraider.csv", "RomRaider logger CSV"),
+        ("hptuners.csv", "HP Tuners VCM Scanner CSV"),
+        ("powervision.csv", "Power Vision long CSV"),
+        ("winpep.csv", "Dynojet WinPEP export"),
+    ],
+)
+def test_flavour_detected_and_rpm_time_exact(name: str, flavour: str) -> None:
+    log = open_log(DATA / name)
+    assert log.summary.format_name == flavour
+    assert log.t_s == pytest.approx(T_S)
+    assert log.columns["rpm"] == pytest.approx(RPM)
+    assert log.summary.sample_rate_hz == pytest.approx(20.0)
+    assert log.summary.gap_count == 0
+
+
+@pytest.mark.parametrize(
+    "name", ["pull.msl", "tunerstudio.csv", "romraider.csv", "hptuners.csv", "powervision.csv"]
+)
+def test_map_and_mixture_in_canonical_units(name: str) -> None:
+    c = open_log(DATA / name).columns
+    assert c["map_kpa"] == pytest.approx(MAP_KPA, abs=0.01)  # RomRaider: psi with 3 decimals
+    assert c["lambda"] == pytest.approx(AFR / 14.7, abs=6e-4)
+
+
+@pytest.mark.parametrize("name", ["pull.msl", "hptuners.csv", "powervision.csv"])
+def test_fahrenheit_converted_and_stated(name: str) -> None:
+    log = open_log(DATA / name)
+    assert log.columns["clt_c"] == pytest.approx(CLT_C, abs=1e-6)
+    conv = {m.canonical: m.conversion for m in log.summary.mapped}
+    assert conv["clt_c"] == "degF -> degC"
+
+
+def test_romraider_psi_and_unmapped() -> None:
+    log = open_log(DATA / "romraider.csv")
+    conv = {m.canonical: m.conversion for m in log.summary.mapped}
+    assert conv["map_kpa"] == "psi -> kPa x 6.895"
+    assert conv["lambda"] == "AFR -> lambda / 14.7"
+    assert log.summary.unmapped == ["Mass Airflow"]
+    assert "psi -> kPa x 6.895" in log.summary.to_text()
+
+
+def test_winpep_power_torque_drum() -> None:
+    c = open_log(DATA / "winpep.csv").columns
+    torque_lbft = 60.0 + 2.0 * np.arange(12)
+    assert c["torque_nm"] == pytest.approx(torque_lbft * 1.3558179483314004, abs=0.01)
+    assert c["power_hp"] == pytest.approx(torque_lbft * RPM / 5252.0, abs=0.006)
+    assert c["drum_speed_kph"] == pytest.approx(RPM / 100.0 * 1.609344, abs=0.01)
+
+
+def test_msl_marker_and_info() -> None:
+    log = open_log(DATA / "pull.msl")
+    assert [m.text for m in log.markers] == ["MARK 000 - Manual - Sat Jun 14 10:42:11 CEST 2023"]
+    assert log.markers[0].t == pytest.approx(0.2)  # after the fifth row
+    assert log.header.metadata["info"].startswith("MS3 Format 0566.05P")
+
+
+def test_tunerstudio_lambda_column_kept_no_afr_invented() -> None:
+    log = open_log(DATA / "tunerstudio.csv")
+    assert "afr" not in log.columns
+    assert log.columns["clt_c"] == pytest.approx(CLT_C, abs=0.06)  # written in C, 1 decimal
+
+
+def test_explicit_map_for_plain_csv() -> None:
+    spec = parse_channel_map(['time=Stamp,rpm="n_eng",map_kpa=p_manifold', "lambda=lam"])
+    log = open_log(DATA / "custom.csv", channel_map=spec)
+    assert log.summary.format_name == "CSV"
+    assert log.t_s == pytest.approx(T_S)  # Stamp is in ms
+    assert log.columns["rpm"] == pytest.approx(RPM)
+    assert log.columns["map_kpa"] == pytest.approx(MAP_KPA)  # bar -> kPa
+    with pytest.raises(LogImportError, match="unknown log format"):
+        open_log(DATA / "custom.csv")
+
+
+def test_bad_inputs_are_one_line(tmp_path: Path) -> None:
+    with pytest.raises(LogImportError, match=r"no_rpm.csv: no rpm column found") as info:
+        open_log(DATA / "no_rpm.csv")
+    assert "\n" not in str(info.value)
+    with pytest.raises(LogImportError, match="'speed' is not a channel"):
+        open_log(DATA / "romraider.csv", channel_map={"speed": "Engine Speed"})
+    with pytest.raises(LogImportError, match="has no column 'Nope'"):
+        open_log(DATA / "romraider.csv", channel_map={"rpm": "Nope"})
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(bytes(range(256)))
+    with pytest.raises(LogImportError, match="unknown log format"):
+        open_log(junk)
+    with pytest.raises(LogImportError, match="cannot read"):
+        open_log(tmp_path / "missing.csv")
+    with pytest.raises(LogImportError, match='expected channel="column name"'):
+        parse_channel_map("rpm")
+
+
+def test_romraider_repeated_header_and_wall_clock(tmp_path: Path) -> None:
+    path = tmp_path / "rr.csv"
+    path.write_text(
+        "Time,Engine Speed (rpm),Manifold Absolute Pressure (psi)\n"
+        "23:59:59.900,3000,10.0\n"
+        "23:59:59.950,3100,10.5\n"
+        "Time,Engine Speed (rpm),Manifold Absolute Pressure (psi),Coolant Temperature (C)\n"
+        "00:00:00.000,3200,11.0,90\n"
+    )
+    log = open_log(path)
+    assert log.t_s == pytest.approx([0.0, 0.05, 0.1])  # across midnight
+    assert np.isnan(log.columns["clt_c"][0]) and log.columns["clt_c"][2] == 90
+    assert any("header repeated" in n for n in log.summary.notes)
+
+
+def test_mapping_helpers() -> None:
+    assert split_name_unit("Engine Speed (rpm)") == ("Engine Speed", "rpm")
+    assert canonical_for("Manifold Absolute Pressure") == "map_kpa"
+    assert canonical_for("Throttle Position") == "tps_pct"
+    assert canonical_for("Coolant Temp") == "clt_c"
+    assert canonical_for("Timing") == canonical_for("Advance") == "spark_deg"
+    assert canonical_for("Boost PSI") is None
+    assert conversion_for("afr", "lambda").canonical == "lambda"  # the unit wins
+    assert conversion_for("map_kpa", "inHg").text == "inHg -> kPa x 3.386"
+    assert conversion_for("iat_c", "K").text == "K -> degC"
