@@ -70,23 +70,26 @@ def decode_aem_xseries(data: bytes | bytearray) -> AemReading | None:
 
     Layout (big-endian): bytes 0-1 lambda u16 x 0.0001; 2-3 O2 s16 x 0.001 %;
     4 supply volts u8 x 0.1; byte 6 bit7 lambda valid, bit5 free-air cal in use,
-    bit1 LSU4.9 detected; byte 7 bit6 sensor fault.
+    bit1 LSU4.9 detected; byte 7 bit6 sensor fault. Lambda is NaN unless it is
+    valid, fault-free and not in free-air calibration (a sensor in free air reads
+    air, not exhaust).
     """
     if len(data) != 8:
         return None
     flags, faults = data[6], data[7]
     valid = bool(flags & 0x80)
     fault = bool(faults & 0x40)
+    free_air = bool(flags & 0x20)
     lam = ((data[0] << 8) | data[1]) * 0.0001
     o2_raw = (data[2] << 8) | data[3]
     if o2_raw >= 0x8000:
         o2_raw -= 0x10000
     return AemReading(
-        lambda_=lam if valid and not fault else math.nan,
+        lambda_=lam if valid and not fault and not free_air else math.nan,
         o2_pct=o2_raw * 0.001,
         batt_v=data[4] * 0.1,
         valid=valid,
-        free_air_cal=bool(flags & 0x20),
+        free_air_cal=free_air,
         lsu49=bool(flags & 0x02),
         sensor_fault=fault,
     )
