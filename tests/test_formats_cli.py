@@ -91,3 +91,17 @@ def test_truncated_and_unknown_via_subprocess(tmp_path: Path) -> None:
         assert proc.returncode == 2
         assert message in proc.stderr and proc.stderr.count("\n") == 1
         assert "Traceback" not in proc.stderr
+
+
+def test_progress_bar_redraws_only_on_new_percent() -> None:
+    import io
+
+    stream = io.StringIO()
+    bar = cmd_import._ProgressBar(stream, "reading x.mlg")
+    for done in (0, 1, 2, 500, 1000):
+        bar(done, 1000)
+    bar.finish()
+    frames = stream.getvalue().split("\r")[1:]
+    assert [f.split("]")[1].strip() for f in frames] == ["0%", "50%", "100%"]
+    assert frames[1].startswith("reading x.mlg [" + "#" * 15 + "." * 15 + "]")
+    assert stream.getvalue().endswith("\n")
