@@ -200,11 +200,15 @@ class SerialSource(Source):
         self._bytes_since_frame += len(chunk)
         self._last_byte_t = t
         rows = self.parser.feed(chunk, t)
+        self._count_frames(rows, t)
+        return rows
+
+    def _count_frames(self, rows: list[Row], t: float) -> None:
+        """Note decoded frames for the watchdog (for drivers that decode outside ``feed``)."""
         if rows:
             self.frames_decoded += len(rows)
             self._bytes_since_frame = 0
             self._last_frame_t = t
-        return rows
 
     def _watch(self, rows: list[Row]) -> None:
         """Status from the stream age: connected (+ device status text) or stale (+ why)."""
