@@ -1,0 +1,71 @@
+"""``dynoai coverage``: the coverage grid of a log file, or a vehicle's cumulative coverage."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+from core.export import grid_to_csv, grid_to_json, grid_to_text
+from dynoai_tui.common import EXIT_OK, CommandError, add_vehicle_options, open_store
+
+NAME = "coverage"
+HELP = "coverage of a log file (FILE) or of a vehicle across its runs (--vehicle)"
+FORMATS = ("text", "json", "csv")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", nargs="?", help="a .dynolog or an MLG / MSL / CSV log")
+    parser.add_argument("--format", choices=FORMATS, default="text", help="output format")
+    parser.add_argument("--map", metavar="CANON=NAME,...", help="CSV column mapping, e.g. rpm=RPM")
+    parser.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="with --vehicle: rebuild coverage from the recorded logs (after an axes change)",
+    )
+    add_vehicle_options(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.file is None and not args.vehicle:
+        raise CommandError("name a log FILE or a --vehicle (see 'dynoai coverage --help')")
+    if args.file is None:
+        return _vehicle_coverage(args)
+    if args.rebuild:
+        raise CommandError("--rebuild goes with --vehicle, not with a FILE")
+    from core.session import Session
+    from dynoai_tui.cmd_replay import build_session
+
+    session: Session
+    session, source, _ = build_session(_as_replay_args(args), speed=math.inf)
+    source.close()
+    final = session.run_to_end()
+    grid = session.grid
+    if args.format == "json":
+        data = grid_to_json(grid, samples=final.samples_total, rejects=final.rejects)
+        sys.stdout.write(json.dumps(data, indent=1) + "\n")
+    elif args.format == "csv":
+        sys.stdout.write(grid_to_csv(grid))
+    else:
+        sys.stdout.write(grid_to_text(grid, view="hits") + "\n")
+        note = source.log.recovery_message if source.log is not None else ""
+        if note:
+            sys.stdout.write(note + "\n")
+    return EXIT_OK
+
+
+def _as_replay_args(args: argparse.Namespace) -> argparse.Namespace:
+    """A FILE's coverage is read-only: it never adds the log to a vehicle."""
+    ns = argparse.Namespace(**vars(args))
+    ns.vehicle = None
+    return ns
+
+
+def _vehicle_coverage(args: argparse.Namespace) -> int:
+    from core.report import vehicle_coverage
+
+    store = open_store(args)
+    text = vehicle_coverage(store, args.vehicle, fmt=args.format, rebuild=args.rebuild)
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return EXIT_OK

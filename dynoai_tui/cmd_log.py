@@ -1,0 +1,60 @@
+"""``dynoai log``: headless logging for SSH, recording every source to a .dynolog."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from core.export import grid_to_json
+from core.session import Session
+from drivers.registry import create_sources
+from dynoai_tui.common import (
+    EXIT_OK,
+    CommandError,
+    add_vehicle_options,
+    load_vehicle,
+    make_tracker,
+    new_run_id,
+    open_store,
+    sources_or_default,
+)
+from dynoai_tui.headless import heatmap_from, print_summary, run_headless, summary_text
+
+NAME = "log"
+HELP = "headless logging (for SSH): record sources to a .dynolog, status on stderr"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--source",
+        action="append",
+        metavar="URI",
+        help="source URI, repeat to fuse several (default: sim:); see 'dynoai sources'",
+    )
+    parser.add_argument("--out", metavar="FILE", help="recording (default: dynoai-<time>.dynolog)")
+    parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    parser.add_argument(
+        "--coverage-json", metavar="FILE", help="also write the final coverage JSON here"
+    )
+    add_vehicle_options(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.duration is not None and args.duration <= 0:
+        raise CommandError(f"--duration must be positive, got {args.duration:g}")
+    out = Path(args.out or time.strftime("dynoai-%Y%m%d-%H%M%S.dynolog"))
+    store = open_store(args) if args.vehicle else None
+    cfg = load_vehicle(args, store)
+    sources = create_sources(sources_or_default(args.source))
+    run_id = new_run_id()
+    tracker = make_tracker(cfg, store, run_id=run_id, log_path=str(out.resolve()))
+    session = Session(sources, config=cfg, tracker=tracker, record_path=out, run_id=run_id)
+    final, why = run_headless(session, duration_s=args.duration)
+    print_summary(heatmap_from(session))
+    print_summary(summary_text(final, recording_path=str(out), note=f"stopped: {why}"))
+    if args.coverage_json:
+        data = grid_to_json(session.grid, samples=final.samples_total, rejects=final.rejects)
+        Path(args.coverage_json).write_text(json.dumps(data, indent=1), encoding="utf-8")
+    return EXIT_OK

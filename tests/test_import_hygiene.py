@@ -1,0 +1,62 @@
+"""core, drivers, sim and the headless command path never import textual (STYLE.md 1)."""
+
+import subprocess
+import sys
+
+import pytest
+
+MODULES = [
+    "core.channels",
+    "core.frames",
+    "core.fusion",
+    "core.grid",
+    "core.filters",
+    "core.session",
+    "core.logfile",
+    "core.vehicle",
+    "core.planner",
+    "core.store",
+    "core.tracker",
+    "core.formats",
+    "drivers.registry",
+    "sim.source",
+    "sim.replay",
+    "dynoai_tui.cli",
+    "dynoai_tui.headless",
+    "dynoai_tui.cmd_log",
+    "dynoai_tui.cmd_replay",
+]
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_module_does_not_import_textual(module):
+    code = (
+        f"import sys, {module}\n"
+        "bad = sorted(m for m in sys.modules if m == 'textual' or m.startswith('textual.'))\n"
+        "print(','.join(bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_building_the_cli_parser_does_not_import_textual_serial_or_can():
+    code = (
+        "import sys\n"
+        "from dynoai_tui.cli import build_parser\n"
+        "build_parser()\n"
+        "heavy = ('textual', 'serial', 'can', 'cantools')\n"
+        "print(','.join(m for m in sys.modules if m.split('.')[0] in heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_simulator_source_does_not_import_serial_or_can():
+    code = (
+        "import sys\n"
+        "from drivers.registry import create_source\n"
+        "create_source('sim:')\n"
+        "print(','.join(m for m in sys.modules if m.split('.')[0] in ('serial', 'can', 'textual')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

@@ -1,0 +1,218 @@
+"""The engine: sources -> fuse -> filters -> grid -> recorder -> snapshot, live and replayed."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.frames import Block
+from core.logfile import LogFileError, read_log
+from core.session import Session
+from core.source import Source, SourceError, SourceState
+from core.vehicle import VehicleConfig
+from drivers.registry import SourceURI
+from sim.replay import ReplaySource
+
+
+class ScriptedSource(Source):
+    """A source that hands over prepared blocks, paced on the wall clock when realtime."""
+
+    finite = True
+
+    def __init__(self, blocks: list[Block], *, realtime: bool, name: str = "ecu") -> None:
+        super().__init__(name, f"test:{name}")
+        self.blocks = list(blocks)
+        self.realtime = realtime
+        self.opened = False
+        self.closed = False
+
+    def open(self) -> None:
+        self.opened = True
+        self.set_status(SourceState.CONNECTED)
+        self._t0 = time.monotonic()
+
+    def read(self, timeout: float = 0.1) -> Block | None:
+        if not self.blocks:
+            self.set_status(SourceState.FINISHED)
+            return None
+        if self.realtime:
+            time.sleep(0.005)
+        return self.blocks.pop(0)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def channels(self) -> dict[str, str]:
+        return {"rpm": "rpm", "map_kpa": "kPa", "lambda": "λ", "tps_pct": "%", "clt_c": "°C"}
+
+
+def sweep_blocks(seconds: float = 20.0, rate_hz: float = 100.0, per_block: int = 3) -> list[Block]:
+    """A warm engine sweeping rpm and MAP over most of the table."""
+    n = int(seconds * rate_hz)
+    t = np.arange(n) / rate_hz
+    rpm = 1500 + 2500 * (1 + np.sin(t * 0.7))
+    map_kpa = 30 + 35 * (1 + np.sin(t * 0.31))
+    rng = np.random.default_rng(3)
+    cols = {
+        "rpm": rpm,
+        "map_kpa": map_kpa,
+        "tps_pct": np.clip(map_kpa - 20, 3, 100),
+        "lambda": 0.9 + 0.05 * rng.standard_normal(n),
+        "clt_c": np.full(n, 90.0),
+    }
+    whole = Block("ecu", t, cols)
+    return [whole.slice(i, i + per_block) for i in range(0, n, per_block)]
+
+
+def assert_same_grid(got: dict[str, np.ndarray], want: dict[str, np.ndarray]) -> None:
+    """Counts equal exactly; float sums equal to rounding (batching changes summation order)."""
+    assert got.keys() == want.keys()
+    for name, arr in want.items():
+        if np.issubdtype(arr.dtype, np.integer):
+            np.testing.assert_array_equal(got[name], arr, err_msg=name)
+        else:
+            np.testing.assert_allclose(got[name], arr, rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+def test_run_to_end_bins_every_sample_and_finishes():
+    src = ScriptedSource(sweep_blocks(5), realtime=False)
+    session = Session([src], config=VehicleConfig(lambda_delay_ms=0))
+    final = session.run_to_end()
+    assert final.finished
+    assert final.samples_total == 500
+    assert final.samples_binned + sum(final.rejects.values()) == 500
+    assert final.grid.hits.sum() == final.samples_binned
+    assert src.closed
+
+
+def test_live_recording_replays_to_the_same_grid_cell_for_cell(tmp_path: Path):
+    out = tmp_path / "run.dynolog"
+    src = ScriptedSource(sweep_blocks(8), realtime=True)
+    live = Session([src], config=VehicleConfig(lambda_delay_ms=90), record_path=out, tick_s=0.02)
+    live.start()
+    deadline = time.monotonic() + 30
+    while not live.snapshot.finished and time.monotonic() < deadline:
+        time.sleep(0.02)
+    live_final = live.stop()
+    assert live_final.samples_total == 800
+
+    replay = ReplaySource(
+        SourceURI(f"replay:{out}", "replay", str(out), {"speed": "max"}), "replay"
+    )
+    replayed = Session([replay], config=VehicleConfig(lambda_delay_ms=90))
+    replay_final = replayed.run_to_end()
+    assert replay_final.samples_total == 800
+    assert_same_grid(replayed.grid.to_arrays(), live.grid.to_arrays())
+    assert replay_final.rejects == live_final.rejects
+
+
+def test_snapshot_reports_values_cell_and_history():
+    src = ScriptedSource(sweep_blocks(3), realtime=False)
+    session = Session([src], config=VehicleConfig(lambda_delay_ms=0))
+    final = session.run_to_end()
+    assert final.values["rpm"] == pytest.approx(1500 + 2500 * (1 + math.sin(2.99 * 0.7)), rel=1e-6)
+    assert final.current_cell == session.grid.cell_of(final.values["rpm"], final.values["map_kpa"])
+    assert final.history.rpm.size > 0
+    assert final.history.t_rel_s.max() <= 0.0
+    assert final.sources[0].samples == 300
+
+
+def test_failed_open_closes_the_other_sources_and_creates_no_recording(tmp_path: Path):
+    class Broken(ScriptedSource):
+        def open(self) -> None:
+            raise SourceError("no such device /dev/ttyUSB9")
+
+    good = ScriptedSource([], realtime=False, name="good")
+    out = tmp_path / "never.dynolog"
+    session = Session([good, Broken([], realtime=False, name="bad")], record_path=out)
+    with pytest.raises(SourceError, match="ttyUSB9"):
+        session.open_sources()
+    assert good.closed
+    assert not out.exists()
+
+
+def test_recording_to_an_existing_file_is_refused_and_sources_closed(tmp_path: Path):
+    out = tmp_path / "exists.dynolog"
+    out.write_bytes(b"keep me")
+    src = ScriptedSource([], realtime=False)
+    with pytest.raises(LogFileError, match="already exists"):
+        Session([src], record_path=out).open_sources()
+    assert out.read_bytes() == b"keep me"
+    assert src.closed
+
+
+def test_markers_and_pull_marks_are_recorded(tmp_path: Path):
+    out = tmp_path / "marks.dynolog"
+    src = ScriptedSource(sweep_blocks(2), realtime=True)
+    session = Session([src], record_path=out, tick_s=0.02)
+    session.start()
+    time.sleep(0.2)
+    session.mark("pull_start")
+    assert session.snapshot.in_pull or session._in_pull
+    session.mark("marker", "lean spike at 4k")
+    session.mark("pull_stop")
+    final = session.stop()
+    _, blocks, events, recovery = read_log(out)
+    kinds = [(e.kind, e.text) for e in events]
+    assert ("marker", "lean spike at 4k") in kinds
+    assert ("pull_start", "") in kinds and ("pull_stop", "") in kinds
+    assert recovery.complete
+    assert sum(len(b) for b in blocks) == final.samples_total > 0  # everything received was kept
+
+
+def test_a_failing_disk_stops_recording_but_not_the_session(tmp_path: Path, monkeypatch):
+    out = tmp_path / "disk.dynolog"
+    src = ScriptedSource(sweep_blocks(3), realtime=False)
+    session = Session([src], record_path=out)
+    calls = {"n": 0}
+
+    from core.logwriter import LogWriter
+
+    original = LogWriter.write_block
+
+    def failing(self, block):
+        calls["n"] += 1
+        if calls["n"] > 10:
+            raise OSError(28, "No space left on device")
+        return original(self, block)
+
+    monkeypatch.setattr(LogWriter, "write_block", failing)
+    final = session.run_to_end()
+    assert final.samples_total == 300  # every sample still reached the grid
+    assert any("NO SPACE LEFT" in a for a in final.alarms)
+    _, blocks, _, _ = read_log(out)
+    assert sum(len(b) for b in blocks) >= 30  # what was written before the failure is kept
+
+
+def test_replay_seek_back_rebuilds_the_grid(tmp_path: Path):
+    out = tmp_path / "seek.dynolog"
+    reference = Session([ScriptedSource(sweep_blocks(6), realtime=False)], record_path=out)
+    reference.run_to_end()
+    uri = SourceURI(f"replay:{out}", "replay", str(out), {"speed": "5"})
+    replay = ReplaySource(uri, "replay")
+    session = Session([replay], tick_s=0.02)
+    session.start()
+    deadline = time.monotonic() + 10
+    while session.snapshot.samples_total < 400 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    replay.pause()
+    time.sleep(0.1)
+    before = session.snapshot.samples_total
+    replay.seek(-3.0)
+    replay.resume()
+    time.sleep(0.15)
+    after_seek = session.snapshot.samples_total
+    while not session.snapshot.finished and time.monotonic() < deadline:
+        time.sleep(0.02)
+    final = session.stop()
+    assert session.replay is replay
+    assert before >= 400
+    # the grid restarted from the beginning of the log and fast-forwarded to ~3 s earlier
+    assert after_seek < before - 100
+    # ...and playing on to the end counts every sample exactly once
+    assert final.samples_total == 600
+    assert_same_grid(session.grid.to_arrays(), reference.grid.to_arrays())
