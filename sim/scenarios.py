@@ -1,0 +1,396 @@
+"""Scenarios: what the operator does, as composable segments.
+
+A segment is one operator action (a WOT pull, a steady-state hold on the eddy
+dyno, a tip-in, idling ...). It has a deterministic duration you can ask for
+before running it (the planner prices tests in minutes), and :meth:`Segment.start`
+returns the stateful controller that drives the model step by step. A scenario is
+a named tuple of segments; the live simulator loops it, ``duration`` cuts it.
+
+Event-driven phases (a pull ends when the rpm reaches the top) live inside a fixed
+segment length: the pull's nominal sweep time comes from the engine model, plus a
+margin, and the decel takes whatever is left. So the plan's minutes are exact.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from sim.model import MODE_FREE, MODE_INERTIA, MODE_SPEED, Command, Controller, EngineModel
+from sim.vehicles import SimParamError, Vehicle, build_tables, get_vehicle
+
+NAN = math.nan
+DECEL_RPM_S = 700.0
+"""How fast the absorber brings the engine down after a pull or sweep."""
+RELEASE_S = 1.5
+"""Throttle closed before the clutch goes in at the end of a hold, tip-in or cruise."""
+
+
+@functools.lru_cache(maxsize=8)
+def nominal_model(vehicle_name: str) -> EngineModel:
+    """A model of the preset for steady-state questions (durations, reachable MAP)."""
+    vehicle = get_vehicle(vehicle_name)
+    return EngineModel(vehicle, build_tables(vehicle, 0), 100.0)
+
+
+def _vehicle(vehicle: Vehicle | str) -> Vehicle:
+    return get_vehicle(vehicle) if isinstance(vehicle, str) else vehicle
+
+
+def _ramp(t_s: float, t0_s: float, rpm_from: float, rpm_to: float, rate_rpm_s: float) -> float:
+    step = rate_rpm_s * max(0.0, t_s - t0_s)
+    return min(rpm_from + step, rpm_to) if rpm_to >= rpm_from else max(rpm_from - step, rpm_to)
+
+
+ROLL_ON_MAP_KPA = 75.0
+"""MAP the operator uses to ride up to a test rpm on the drum."""
+
+
+def rollup_s(vehicle: Vehicle | str, rpm_to: float) -> float:
+    """Time to ride up from idle to ``rpm_to`` on the drum (clutch out, roll-on MAP)."""
+    v = _vehicle(vehicle)
+    return 1.0 + nominal_model(v.name).accel_s(v.idle_rpm, rpm_to, ROLL_ON_MAP_KPA)
+
+
+def _chase(rpm: float, rpm_target: float, map_kpa: float) -> float:
+    """The operator's MAP: roll on harder while well below the target rpm (the absorber only brakes)."""
+    return max(map_kpa, ROLL_ON_MAP_KPA) if rpm < rpm_target - 150.0 else map_kpa
+
+
+class Segment(ABC):
+    """One operator action with a deterministic duration."""
+
+    kind: ClassVar[str]
+    """Test type, as the planner names it."""
+
+    @abstractmethod
+    def duration_s(self, vehicle: Vehicle | str = "vtwin") -> float:
+        """How long the segment takes on ``vehicle`` (setup and settling included)."""
+
+    @abstractmethod
+    def start(self, model: EngineModel, seed: int) -> Controller:
+        """A fresh controller for one execution; it is called with segment time from 0."""
+
+
+@dataclass(frozen=True, slots=True)
+class WotPull(Segment):
+    """Ride up to ``rpm_start`` and hold it on the absorber, WOT inertia sweep to ``rpm_end``, decel.
+
+    ``setup_s`` ``None`` allows for riding up from idle plus 2 s to steady.
+    """
+
+    rpm_start: float
+    rpm_end: float
+    setup_s: float | None = None
+    kind: ClassVar[str] = "wot_pull"
+
+    def _setup_s(self, vehicle: Vehicle) -> float:
+        return rollup_s(vehicle, self.rpm_start) + 2.0 if self.setup_s is None else self.setup_s
+
+    def _sweep_max_s(self, vehicle: Vehicle) -> float:
+        return 1.2 * nominal_model(vehicle.name).accel_s(self.rpm_start, self.rpm_end) + 1.0
+
+    def duration_s(self, vehicle: Vehicle | str = "vtwin") -> float:
+        v = _vehicle(vehicle)
+        decel_s = (self.rpm_end - self.rpm_start) / DECEL_RPM_S
+        return self._setup_s(v) + self._sweep_max_s(v) + decel_s + 1.0
+
+    def start(self, model: EngineModel, seed: int) -> Controller:
+        setup_s, sweep_max_s = self._setup_s(model.vehicle), self._sweep_max_s(model.vehicle)
+        rpm_start, rpm_end = self.rpm_start, self.rpm_end
+        top: list[float] = []  # [t_end_s, rpm_at_end] once the sweep is over
+
+        def command(t_s: float, rpm: float, map_kpa: float) -> Command:
+            if t_s < setup_s:
+                return (MODE_SPEED, NAN, _chase(rpm, rpm_start, 55.0), rpm_start, 0.0, False)
+            if not top:
+                if rpm < rpm_end and t_s < setup_s + sweep_max_s:
+                    return (MODE_INERTIA, 100.0, NAN, NAN, 0.0, False)
+                top.extend((t_s, rpm))
+            target = _ramp(t_s, top[0], top[1], rpm_start, DECEL_RPM_S)
+            return (MODE_SPEED, 0.0, NAN, target, 0.0, False)
+
+        return command
+
+
+@dataclass(frozen=True, slots=True)
+class PartThrottleSweep(Segment):
+    """Load-controlled sweep: the absorber ramps rpm, the operator holds ``map_kpa``.
+
+    ``settle_s`` ``None`` allows for riding up from idle plus 2 s to steady.
+    """
+
+    map_kpa: float
+    rpm_start: float
+    rpm_end: float
+    rate_rpm_s: float = 250.0
+    settle_s: float | None = None
+    kind: ClassVar[str] = "part_throttle_sweep"
+
+    def _settle_s(self, vehicle: Vehicle) -> float:
+        return rollup_s(vehicle, self.rpm_start) + 2.0 if self.settle_s is None else self.settle_s
+
+    def duration_s(self, vehicle: Vehicle | str = "vtwin") -> float:
+        span = abs(self.rpm_end - self.rpm_start)
+        return self._settle_s(_vehicle(vehicle)) + span / self.rate_rpm_s + span / DECEL_RPM_S + 1.0
+
+    def start(self, model: EngineModel, seed: int) -> Controller:
+        settle_s = self._settle_s(model.vehicle)
+        sweep_end_s = settle_s + abs(self.rpm_end - self.rpm_start) / self.rate_rpm_s
+        seg = self
+
+        def command(t_s: float, rpm: float, map_kpa: float) -> Command:
+            if t_s < sweep_end_s:
+                target = _ramp(t_s, settle_s, seg.rpm_start, seg.rpm_end, seg.rate_rpm_s)
+                return (MODE_SPEED, NAN, _chase(rpm, target, seg.map_kpa), target, 0.0, False)
+            target = _ramp(t_s, sweep_end_s, seg.rpm_end, seg.rpm_start, DECEL_RPM_S)
+            return (MODE_SPEED, 0.0, NAN, target, 0.0, False)
+
+        return command
+
+
+@dataclass(frozen=True, slots=True)
+class SteadyHold(Segment):
+    """Eddy dyno holds ``rpm``; the operator steps MAP through ``map_kpa_steps``.
+
+    ``settle_s`` ``None`` allows for riding up from idle plus 2 s to steady.
+    """
+
+    rpm: float
+    map_kpa_steps: tuple[float, ...]
+    hold_s: float = 4.0
+    settle_s: float | None = None
+    kind: ClassVar[str] = "steady_hold"
+
+    def __post_init__(self) -> None:
+        if not self.map_kpa_steps:
+            raise SimParamError("SteadyHold needs at least one MAP step")
+
+    def _settle_s(self, vehicle: Vehicle) -> float:
+        return rollup_s(vehicle, self.rpm) + 2.0 if self.settle_s is None else self.settle_s
+
+    def duration_s(self, vehicle: Vehicle | str = "vtwin") -> float:
+        return self._settle_s(_vehicle(vehicle)) + len(self.map_kpa_steps) * self.hold_s + RELEASE_S
+
+    def start(self, model: EngineModel, seed: int) -> Controller:
+        steps, hold_s, rpm_hold = self.map_kpa_steps, self.hold_s, self.rpm
+        settle_s = self._settle_s(model.vehicle)
+        release_s = settle_s + len(steps) * hold_s
+
+        def command(t_s: float, rpm: float, map_kpa: float) -> Command:
+            if t_s >= release_s:
+                return (MODE_SPEED, 0.0, NAN, rpm_hold, 0.0, False)
+            index = min(max(int((t_s - settle_s) // hold_s), 0), len(steps) - 1)
+            return (MODE_SPEED, NAN, _chase(rpm, rpm_hold, steps[index]), rpm_hold, 0.0, False)
+
+        return command
+
+
+@dataclass(frozen=True, slots=True)
+class TipIn(Segment):
+    """Hold ``map_from_kpa`` at ``rpm``, snap the throttle to ``map_to_kpa``, hold, back off.
+
+    ``settle_s`` ``None`` allows for riding up from idle plus 2 s to steady.
+    """
+
+    rpm: float
+    map_from_kpa: float
+    map_to_kpa: float
+    hold_s: float = 3.0
+    settle_s: float | None = None
+    kind: ClassVar[str] = "tip_in"
+
+    def _settle_s(self, vehicle: Vehicle) -> float:
+        return rollup_s(vehicle, self.rpm) + 2.0 if self.settle_s is None else self.settle_s
+
+    def duration_s(self, vehicle: Vehicle | str = "vtwin") -> float:
+        return self._settle_s(_vehicle(vehicle)) + self.hold_s + 2.0 + RELEASE_S
+
+    def start(self, model: EngineModel, seed: int) -> Controller:
+        seg, tip_s = self, self._settle_s(model.vehicle)
+        release_s = tip_s + self.hold_s + 2.0
+
+        def command(t_s: float, rpm: float, map_kpa: float) -> Command:
+            if t_s >= release_s:
+                return (MODE_SPEED, 0.0, NAN, seg.rpm, 0.0, False)
+            if tip_s <= t_s < tip_s + seg.hold_s:
+                return (MODE_SPEED, NAN, seg.map_to_kpa, seg.rpm, 0.0, False)
+            return (MODE_SPEED, NAN, _chase(rpm, seg.rpm, seg.map_from_kpa), seg.rpm, 0.0, False)
+
+        return command
+
+
+@dataclass(frozen=True, slots=True)
+class Idle(Segment):
+    """Neutral, throttle closed: the ECU's idle controller holds idle speed."""
+
+    duration: float
+    kind: ClassVar[str] = "idle"
+
+    def duration_s(self, vehicle: Vehicle | str = "vtwin") -> float:
+        return self.duration
+
+    def start(self, model: EngineModel, seed: int) -> Controller:
+        def command(t_s: float, rpm: float, map_kpa: float) -> Command:
+            return (MODE_FREE, NAN, NAN, NAN, 0.0, False)
+
+        return command
+
+
+@dataclass(frozen=True, slots=True)
+class CoolDown(Segment):
+    """Idle in neutral with the dyno cell fan on, between pulls."""
+
+    duration: float
+    kind: ClassVar[str] = "cool_down"
+
+    def duration_s(self, vehicle: Vehicle | str = "vtwin") -> float:
+        return self.duration
+
+    def start(self, model: EngineModel, seed: int) -> Controller:
+        def command(t_s: float, rpm: float, map_kpa: float) -> Command:
+            return (MODE_FREE, NAN, NAN, NAN, 0.0, True)
+
+        return command
+
+
+@dataclass(frozen=True, slots=True)
+class Cruise(Segment):
+    """Street riding on a road-load dyno: part-throttle cruise, tip-ins and closed-throttle decels.
+
+    The sequence of events is drawn from the run's seed; ``None`` limits follow the vehicle.
+    """
+
+    duration: float
+    rpm_lo: float | None = None
+    rpm_hi: float | None = None
+    map_lo_kpa: float = 35.0
+    map_hi_kpa: float = 75.0
+    kind: ClassVar[str] = "cruise"
+
+    def duration_s(self, vehicle: Vehicle | str = "vtwin") -> float:
+        return self.duration
+
+    def _limits(self, vehicle: Vehicle) -> tuple[float, float]:
+        lo = self.rpm_lo if self.rpm_lo is not None else max(1500.0, vehicle.idle_rpm + 700.0)
+        hi = self.rpm_hi if self.rpm_hi is not None else 0.7 * vehicle.redline_rpm
+        return lo, hi
+
+    def start(self, model: EngineModel, seed: int) -> Controller:
+        lo, hi = self._limits(model.vehicle)
+        rng = np.random.default_rng(seed)
+        # Each event: (t_start_s, t_end_s, rpm_from, rpm_to, map_target_kpa or NaN for closed).
+        events: list[tuple[float, float, float, float, float]] = []
+        t_s, rpm, map_kpa = 0.0, 0.5 * (lo + hi), 0.5 * (self.map_lo_kpa + self.map_hi_kpa)
+        while t_s < self.duration:
+            pick = rng.random()
+            if pick < 0.6:
+                length = float(rng.uniform(4.0, 10.0))
+                rpm_to = float(rng.uniform(lo, hi))
+                map_kpa = float(rng.uniform(self.map_lo_kpa, self.map_hi_kpa))
+                events.append((t_s, t_s + length, rpm, rpm_to, map_kpa))
+            elif pick < 0.8:
+                length = float(rng.uniform(1.5, 3.0))
+                rpm_to = min(hi, rpm + float(rng.uniform(300.0, 700.0)))
+                tip_kpa = min(95.0, map_kpa + float(rng.uniform(20.0, 35.0)))
+                events.append((t_s, t_s + length, rpm, rpm_to, tip_kpa))
+            else:
+                length = float(rng.uniform(2.0, 4.0))
+                rpm_to = max(lo, rpm - float(rng.uniform(800.0, 1500.0)))
+                events.append((t_s, t_s + length, rpm, rpm_to, NAN))
+            t_s, rpm = t_s + length, rpm_to
+        cursor = [0]
+        release_s = self.duration - RELEASE_S
+
+        def command(t_s: float, rpm: float, map_kpa: float) -> Command:
+            if t_s >= release_s:
+                return (MODE_SPEED, 0.0, NAN, rpm, 0.0, False)
+            i = cursor[0]
+            while i + 1 < len(events) and t_s >= events[i][1]:
+                i += 1
+            cursor[0] = i
+            t0, t1, rpm_from, rpm_to, map_tgt = events[i]
+            frac = min(max((t_s - t0) / (t1 - t0), 0.0), 1.0)
+            target = rpm_from + (rpm_to - rpm_from) * min(1.0, 2.0 * frac)
+            if map_tgt != map_tgt:
+                return (MODE_SPEED, 0.0, NAN, target, 0.0, False)
+            return (MODE_SPEED, NAN, map_tgt, target, 0.0, False)
+
+        return command
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """A named sequence of segments."""
+
+    name: str
+    description: str
+    segments: tuple[Segment, ...]
+
+    def duration_s(self, vehicle: Vehicle | str = "vtwin") -> float:
+        """One pass through every segment (a live scenario then starts again)."""
+        return sum(seg.duration_s(vehicle) for seg in self.segments)
+
+
+def min_hold_map_kpa(vehicle: Vehicle | str, rpm: float, margin_nm: float = 5.0) -> float:
+    """Lowest MAP the engine can hold at ``rpm`` on an eddy dyno (it must make torque)."""
+    model = nominal_model(_vehicle(vehicle).name)
+    for map_kpa in range(20, 100):
+        if model.nominal_torque_nm(rpm, float(map_kpa)) - margin_nm > 0.0:
+            return float(map_kpa)
+    return 100.0
+
+
+def _pulls(v: Vehicle) -> tuple[Segment, ...]:
+    rpm_start = 2500.0 if v.redline_rpm < 6500 else 3000.0
+    segs: list[Segment] = [Idle(20.0)]
+    for cool_s in (45.0, 30.0, 60.0, 40.0, 50.0, 35.0):
+        segs += [WotPull(rpm_start, v.redline_rpm), CoolDown(cool_s)]
+    return tuple(segs)
+
+
+def _steady(v: Vehicle) -> tuple[Segment, ...]:
+    segs: list[Segment] = [Idle(10.0)]
+    for n, rpm in enumerate(np.arange(1500.0, v.redline_rpm - 499.0, 500.0)):
+        lowest = min_hold_map_kpa(v, float(rpm))
+        steps = tuple(float(m) for m in np.arange(math.ceil(lowest / 10.0) * 10.0, 101.0, 10.0))
+        # The first hold rides up from idle; the next ones start from the previous rpm.
+        settle_s = None if n == 0 or segs[-1].kind == "cool_down" else 3.0
+        segs.append(SteadyHold(float(rpm), steps, settle_s=settle_s))
+        if n % 3 == 2:
+            segs.append(CoolDown(30.0))
+    return tuple(segs)
+
+
+def _street(v: Vehicle) -> tuple[Segment, ...]:
+    return (Idle(10.0), Cruise(240.0), Idle(15.0))
+
+
+def _idle(v: Vehicle) -> tuple[Segment, ...]:
+    return (Idle(60.0),)
+
+
+_BUILDERS = {
+    "pulls": (_pulls, "WOT inertia pulls with 30-60 s cool-downs"),
+    "steady": (_steady, "eddy-dyno rpm holds stepping MAP across the table"),
+    "street": (_street, "street cruise with tip-ins and decels"),
+    "idle": (_idle, "idle in neutral"),
+}
+SCENARIO_NAMES = tuple(_BUILDERS)
+"""Named scenarios; ``pulls`` is the default."""
+
+
+def build_scenario(name: str, vehicle: Vehicle | str = "vtwin") -> Scenario:
+    """The named scenario for ``vehicle``; :class:`SimParamError` for an unknown name."""
+    try:
+        builder, description = _BUILDERS[name or "pulls"]
+    except KeyError:
+        known = ", ".join(SCENARIO_NAMES)
+        raise SimParamError(f"unknown scenario {name!r}; choose one of: {known}") from None
+    v = _vehicle(vehicle)
+    return Scenario(name or "pulls", description, builder(v))
