@@ -1,0 +1,276 @@
+"""Pull detection: segment a run into WOT pulls, sweeps, steady holds, tip-ins and idle.
+
+The planner learns from every test and counts pulls against the session limit,
+so it has to recognise tests in the stream by itself: the tuner should not have
+to press a key before each pull. Each fused sample (decimated to ~20 Hz, which is
+plenty for manoeuvres lasting seconds) is classified from the throttle and from
+how rpm and throttle moved over the last second:
+
+    wot    throttle >= 90 %
+    idle   rpm below 1300 with the throttle closed
+    tip    throttle up >= 15 points within the last second (a roll-on)
+    sweep  rpm rising >= 100 rpm/s at part throttle
+    steady rpm within +-60 rpm of a second ago, above idle
+
+Runs of one class become segments; a segment is a test when it is long enough
+for its kind (a WOT pull must gain >= 1000 rpm, a sweep too, a steady hold
+must last 4 s, idle 5 s, a roll-on 0.3 s). The detector emits ``pull_start``
+(when a test is confirmed, stamped with the segment's start) and ``pull_stop``
+events with ``{"test_type": ...}`` for the recorder, and keeps the finished
+tests for the learner.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from core.frames import Block
+from core.source import SourceEvent
+
+EVENT_SOURCE = "pulls"
+"""``SourceEvent.source`` of the events the detector emits."""
+
+WOT_TPS_PCT = 90.0
+MIN_RISE_RPM = 1000.0
+IDLE_RPM_MAX = 1300.0
+IDLE_TPS_MAX_PCT = 5.0
+TIP_RISE_PCT = 15.0
+SWEEP_RATE_RPM_S = 100.0
+STEADY_BAND_RPM = 60.0
+LOOKBACK_S = 1.0
+DECIMATE_S = 0.05
+PLATEAU_BAND_KPA = 3.0
+PLATEAU_MIN_S = 1.0
+MIN_DURATION_S = {"steady": 4.0, "idle": 5.0, "tip": 0.3}
+TEST_TYPE = {
+    "wot": "wot_pull",
+    "sweep": "part_throttle_sweep",
+    "steady": "steady_state",
+    "tip": "tip_in",
+    "idle": "idle_low_map",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DetectedTest:
+    """One test found in the stream, with the envelope it actually covered."""
+
+    test_type: str
+    t_start: float
+    t_stop: float
+    rpm_start: float
+    rpm_min: float
+    rpm_max: float
+    rpm_median: float
+    map_min_kpa: float
+    map_max_kpa: float
+    map_median_kpa: float
+    map_start_kpa: float
+    map_end_kpa: float
+    map_plateaus_kpa: tuple[float, ...] = ()
+    """MAP levels held for >= 1 s (the steps of a steady-state hold), in order."""
+
+    @property
+    def duration_s(self) -> float:
+        return self.t_stop - self.t_start
+
+
+@dataclass(slots=True)
+class _Segment:
+    kind: str
+    t: list[float] = field(default_factory=list)
+    rpm: list[float] = field(default_factory=list)
+    map_kpa: list[float] = field(default_factory=list)
+    tps: list[float] = field(default_factory=list)
+    confirmed: bool = False
+
+    def add(self, t: float, rpm: float, map_kpa: float, tps: float) -> None:
+        self.t.append(t)
+        self.rpm.append(rpm)
+        self.map_kpa.append(map_kpa)
+        self.tps.append(tps)
+
+    def is_test(self) -> bool:
+        if len(self.t) < 2:
+            return False
+        if self.kind in ("wot", "sweep"):
+            return max(self.rpm) - self.rpm[0] >= MIN_RISE_RPM
+        if self.kind in MIN_DURATION_S:
+            return self.t[-1] - self.t[0] >= MIN_DURATION_S[self.kind]
+        return False
+
+    def result(self) -> DetectedTest:
+        rpm = np.array(self.rpm)
+        kpa = np.array(self.map_kpa)
+        kpa_ok = kpa[np.isfinite(kpa)]
+        if kpa_ok.size == 0:
+            kpa_ok = np.array([math.nan])
+        if self.kind in ("wot", "sweep"):
+            # the pull ends at its top rpm; what follows is the roll-off
+            top = int(np.argmax(rpm))
+            rpm, kpa_ok = rpm[: top + 1], kpa_ok[: max(top + 1, 1)]
+            t_stop = self.t[top]
+        else:
+            t_stop = self.t[-1]
+        return DetectedTest(
+            TEST_TYPE[self.kind],
+            self.t[0],
+            t_stop,
+            float(rpm[0]),
+            float(rpm.min()),
+            float(rpm.max()),
+            float(np.median(rpm)),
+            float(kpa_ok.min()),
+            float(kpa_ok.max()),
+            float(np.median(kpa_ok)),
+            float(kpa_ok[0]),
+            float(kpa_ok[-1]),
+            _plateaus(self.t, self.map_kpa),
+        )
+
+
+class PullDetector:
+    """Stateful test segmenter over successive fused blocks of one session."""
+
+    def __init__(self, source: str = EVENT_SOURCE) -> None:
+        self.source = source
+        self.pulls = 0
+        """WOT pulls detected this session (counted against ``max_pulls_per_session``)."""
+        self._history: deque[tuple[float, float, float]] = deque()
+        self._last_t = -math.inf
+        self._segment: _Segment | None = None
+        self._completed: list[DetectedTest] = []
+
+    @property
+    def in_pull(self) -> bool:
+        """A confirmed test is running right now."""
+        return self._segment is not None and self._segment.confirmed
+
+    @property
+    def current_test(self) -> str | None:
+        seg = self._segment
+        return TEST_TYPE[seg.kind] if seg is not None and seg.confirmed else None
+
+    def drain_completed(self) -> list[DetectedTest]:
+        """Tests finished since the last call, oldest first."""
+        done, self._completed = self._completed, []
+        return done
+
+    def feed(self, block: Block) -> list[SourceEvent]:
+        """Classify the block's samples; return pull_start / pull_stop events."""
+        events: list[SourceEvent] = []
+        if len(block) == 0:
+            return events
+        t_all = block.t
+        rpm_all = block.column("rpm")
+        map_all = block.column("map_kpa")
+        tps_all = block.column("tps_pct")
+        for i in self._decimate(t_all):
+            t, rpm, map_kpa, tps = (
+                float(t_all[i]), float(rpm_all[i]), float(map_all[i]), float(tps_all[i]),
+            )  # fmt: skip
+            kind = self._classify(t, rpm, tps)
+            seg = self._segment
+            if seg is not None and seg.kind != kind:
+                events.extend(self._close())
+                seg = None
+            if kind == "none":
+                continue
+            if seg is None:
+                seg = self._segment = _Segment(kind)
+            seg.add(t, rpm, map_kpa, tps)
+            if not seg.confirmed and seg.is_test():
+                seg.confirmed = True
+                if kind == "wot":
+                    self.pulls += 1
+                events.append(
+                    SourceEvent(
+                        self.source,
+                        "pull_start",
+                        seg.t[0],
+                        f"{TEST_TYPE[kind]} started",
+                        {"test_type": TEST_TYPE[kind]},
+                    )
+                )
+        return events
+
+    def flush(self) -> list[SourceEvent]:
+        """Close the segment in progress (end of the run)."""
+        return self._close()
+
+    def _decimate(self, t: np.ndarray) -> list[int]:
+        """Indices of samples at least DECIMATE_S after the previously used one."""
+        keep: list[int] = []
+        last = self._last_t
+        if t.size and t[-1] - last < DECIMATE_S:
+            return keep
+        for i in range(t.size):
+            ti = float(t[i])
+            if ti - last >= DECIMATE_S:
+                keep.append(i)
+                last = ti
+        self._last_t = last
+        return keep
+
+    def _classify(self, t: float, rpm: float, tps: float) -> str:
+        hist = self._history
+        while hist and hist[0][0] < t - LOOKBACK_S:
+            hist.popleft()
+        ago = hist[0] if hist else None
+        tps_min = min((h[2] for h in hist if math.isfinite(h[2])), default=math.nan)
+        hist.append((t, rpm, tps))
+        if not math.isfinite(rpm):
+            return "none"
+        if math.isfinite(tps) and tps >= WOT_TPS_PCT:
+            return "wot"
+        if rpm < IDLE_RPM_MAX and (not math.isfinite(tps) or tps < IDLE_TPS_MAX_PCT):
+            return "idle"
+        if ago is None or t - ago[0] < 0.5 * LOOKBACK_S:
+            return "none"
+        if math.isfinite(tps) and math.isfinite(tps_min) and tps - tps_min >= TIP_RISE_PCT:
+            return "tip"
+        rate = (rpm - ago[1]) / (t - ago[0])
+        if rate >= SWEEP_RATE_RPM_S:
+            return "sweep"
+        if abs(rpm - ago[1]) <= STEADY_BAND_RPM and rpm >= IDLE_RPM_MAX:
+            return "steady"
+        return "none"
+
+    def _close(self) -> list[SourceEvent]:
+        seg, self._segment = self._segment, None
+        if seg is None or not seg.confirmed:
+            return []
+        test = seg.result()
+        self._completed.append(test)
+        return [
+            SourceEvent(
+                self.source,
+                "pull_stop",
+                test.t_stop,
+                f"{test.test_type} {test.rpm_start:.0f}-{test.rpm_max:.0f} rpm, {test.duration_s:.1f} s",
+                {
+                    "test_type": test.test_type,
+                    "t_start": test.t_start,
+                    "rpm_start": test.rpm_start,
+                    "rpm_max": test.rpm_max,
+                    "map_median_kpa": test.map_median_kpa,
+                },
+            )
+        ]
+
+
+def _plateaus(t: list[float], map_kpa: list[float]) -> tuple[float, ...]:
+    """Median MAP of each stretch held within +-PLATEAU_BAND_KPA for >= PLATEAU_MIN_S."""
+    out: list[float] = []
+    start = 0
+    for i in range(1, len(t) + 1):
+        if i < len(t) and abs(map_kpa[i] - map_kpa[start]) <= PLATEAU_BAND_KPA:
+            continue
+        if t[i - 1] - t[start] >= PLATEAU_MIN_S:
+            out.append(float(np.nanmedian(map_kpa[start:i])))
+        start = i
+    return tuple(out)

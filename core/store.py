@@ -1,0 +1,453 @@
+"""Per-vehicle memory: SQLite store of runs, coverage, constraints and planner calibration.
+
+One SQLite file (stdlib ``sqlite3``, WAL journal, busy timeout) in the user data
+directory, overridable with ``--data-dir`` / ``DYNOAI_DATA_DIR``. SQLite gives
+what a tuner's laptop needs without a server: two processes (a ``dynoai log``
+over SSH and a ``dynoai plan`` on the bench) may write at once, and a crash
+mid-write leaves the previous state, because every change is one transaction.
+
+Decision: the store keeps each run's *own* grid arrays with the axes they were
+binned on, and cumulative coverage is their sum computed on read. Adding a run is
+an upsert keyed by (vehicle, run id), so re-adding or checkpointing a run
+replaces its contribution and can never double count; there is no running total
+to drift out of step. When a vehicle's axes change, :meth:`VehicleStore.rebuild`
+re-bins every run from its recorded log. Arrays are stored as ``.npz`` bytes
+and read back with ``allow_pickle=False``: nothing in the file can run code.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.axes import TableAxes
+from core.filters import FilterChain, FilterLimits
+from core.frames import Block
+from core.grid import CoverageGrid, GridError
+from core.learning import Calibration, CalibrationError
+from core.planner import Constraints
+
+DB_NAME = "vehicles.sqlite3"
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 15000
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS vehicles (
+    name TEXT PRIMARY KEY,
+    config_toml TEXT,
+    constraints_json TEXT,
+    calibration_json TEXT,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    vehicle TEXT NOT NULL REFERENCES vehicles(name) ON DELETE CASCADE,
+    run_id TEXT NOT NULL,
+    log_path TEXT,
+    started_at REAL,
+    duration_s REAL,
+    stats_json TEXT NOT NULL DEFAULT '{}',
+    axes_json TEXT NOT NULL,
+    arrays BLOB NOT NULL,
+    final INTEGER NOT NULL DEFAULT 1,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (vehicle, run_id)
+);
+"""
+
+
+class StoreError(ValueError):
+    """The vehicle store cannot do what was asked. The message is for people."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """One run of a vehicle as listed by :meth:`VehicleStore.list_runs`."""
+
+    run_id: str
+    log_path: str | None
+    started_at: float | None
+    duration_s: float | None
+    stats: dict[str, Any]
+    axes: TableAxes
+    hits_total: int
+    final: bool
+    """False while the run is only checkpointed (still running, or crashed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RebuildReport:
+    rebuilt: tuple[str, ...]
+    missing: tuple[tuple[str, str], ...]
+    """(run id, why) of runs whose log could not be re-read; they keep their old axes."""
+
+
+RowReader = Callable[[str], Iterable[Block]]
+"""Turns a recorded log path into fused rows (see :func:`fused_rows`)."""
+
+
+def default_data_dir() -> Path:
+    """``DYNOAI_DATA_DIR`` if set, else the platform's user data directory."""
+    env = os.environ.get("DYNOAI_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("dynoai", appauthor=False))
+
+
+def _check_name(name: str) -> str:
+    if not isinstance(name, str) or not name.strip() or len(name) > 100:
+        raise StoreError(f"vehicle name {name!r}: use 1-100 characters")
+    if any(ord(ch) < 32 for ch in name):
+        raise StoreError(f"vehicle name {name!r}: control characters are not allowed")
+    return name.strip()
+
+
+def encode_arrays(arrays: Mapping[str, np.ndarray]) -> bytes:
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **{k: np.asarray(v) for k, v in arrays.items()})  # type: ignore[arg-type]
+    return buf.getvalue()
+
+
+def decode_arrays(blob: bytes, what: str) -> dict[str, np.ndarray]:
+    try:
+        with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+    except (ValueError, OSError, EOFError) as exc:
+        raise StoreError(f"{what}: stored coverage arrays are unreadable ({exc})") from None
+
+
+class VehicleStore:
+    """Vehicles, their runs and cumulative coverage in one SQLite file.
+
+    Args:
+        data_dir: Directory of the database; default :func:`default_data_dir`.
+    """
+
+    def __init__(self, data_dir: Path | str | None = None) -> None:
+        self.data_dir = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
+        self.path = self.data_dir / DB_NAME
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the data directory {self.data_dir}: {exc.strerror or exc}; "
+                "pass --data-dir or set DYNOAI_DATA_DIR"
+            ) from None
+        with self._connect() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"vehicle store {self.path} was written by a newer dynoai "
+                    f"(schema {version}); upgrade dynoai or use another --data-dir"
+                )
+            if version < SCHEMA_VERSION:
+                with self._write(db):
+                    for statement in _SCHEMA.split(";"):
+                        if statement.strip():
+                            db.execute(statement)
+                    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    # -- connection -----------------------------------------------------------------
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        """A short-lived connection; SQLite errors become one StoreError line."""
+        db: sqlite3.Connection | None = None
+        try:
+            db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA foreign_keys = ON")
+            yield db
+        except sqlite3.OperationalError as exc:
+            text = str(exc)
+            if "locked" in text or "busy" in text:
+                raise StoreError(
+                    f"vehicle store {self.path} is busy (another dynoai is writing); try again"
+                ) from None
+            raise StoreError(f"vehicle store {self.path}: {text}; check --data-dir") from None
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"vehicle store {self.path} is not a readable SQLite database ({exc}); "
+                "move it aside or pass another --data-dir"
+            ) from None
+        finally:
+            if db is not None:
+                db.close()
+
+    @contextmanager
+    def _write(self, db: sqlite3.Connection) -> Iterator[None]:
+        """One write transaction: all of it lands, or none of it (rollback on any error)."""
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def _require(self, db: sqlite3.Connection, name: str) -> tuple[Any, ...]:
+        row = db.execute(
+            "SELECT config_toml, constraints_json, calibration_json FROM vehicles WHERE name = ?",
+            (name,),
+        ).fetchone()
+        if row is None:
+            known = [r[0] for r in db.execute("SELECT name FROM vehicles ORDER BY name")]
+            hint = f" (known: {', '.join(known)})" if known else " (the store has no vehicles yet)"
+            raise StoreError(f"unknown vehicle {name!r}{hint}")
+        return tuple(row)
+
+    @staticmethod
+    def _ensure(db: sqlite3.Connection, name: str) -> None:
+        db.execute(
+            "INSERT INTO vehicles (name, created_at) VALUES (?, ?) ON CONFLICT(name) DO NOTHING",
+            (name, time.time()),
+        )
+
+    # -- vehicles -------------------------------------------------------------------
+
+    def list_vehicles(self) -> list[str]:
+        with self._connect() as db:
+            return [r[0] for r in db.execute("SELECT name FROM vehicles ORDER BY name")]
+
+    def has_vehicle(self, name: str) -> bool:
+        with self._connect() as db:
+            row = db.execute("SELECT 1 FROM vehicles WHERE name = ?", (name,)).fetchone()
+            return row is not None
+
+    def ensure_vehicle(self, name: str) -> None:
+        name = _check_name(name)
+        with self._connect() as db, self._write(db):
+            self._ensure(db, name)
+
+    def get_config_toml(self, name: str) -> str | None:
+        with self._connect() as db:
+            row = db.execute("SELECT config_toml FROM vehicles WHERE name = ?", (name,)).fetchone()
+            return None if row is None else row[0]
+
+    def set_config_toml(self, name: str, text: str) -> None:
+        name = _check_name(name)
+        with self._connect() as db, self._write(db):
+            self._ensure(db, name)
+            db.execute("UPDATE vehicles SET config_toml = ? WHERE name = ?", (text, name))
+
+    def get_constraints(self, name: str) -> Constraints | None:
+        """The constraints saved with ``dynoai constraints --set`` (None: never set)."""
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT constraints_json FROM vehicles WHERE name = ?", (name,)
+            ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return Constraints.from_mapping(json.loads(row[0]))
+
+    def set_constraints(self, name: str, constraints: Constraints) -> None:
+        name = _check_name(name)
+        text = json.dumps(constraints.to_mapping(), sort_keys=True)
+        with self._connect() as db, self._write(db):
+            self._ensure(db, name)
+            db.execute("UPDATE vehicles SET constraints_json = ? WHERE name = ?", (text, name))
+
+    def get_calibration(self, name: str) -> Calibration:
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT calibration_json FROM vehicles WHERE name = ?", (name,)
+            ).fetchone()
+        if row is None or row[0] is None:
+            return Calibration()
+        try:
+            return Calibration.from_mapping(json.loads(row[0]))
+        except (json.JSONDecodeError, CalibrationError) as exc:
+            raise StoreError(f"vehicle {name!r}: {exc}; `dynoai vehicle reset` clears it") from None
+
+    def set_calibration(self, name: str, calibration: Calibration) -> None:
+        name = _check_name(name)
+        text = json.dumps(calibration.to_mapping())
+        with self._connect() as db, self._write(db):
+            self._ensure(db, name)
+            db.execute("UPDATE vehicles SET calibration_json = ? WHERE name = ?", (text, name))
+
+    def reset_vehicle(self, name: str) -> int:
+        """Forget a vehicle's runs, coverage and calibration (config and constraints stay).
+
+        Returns the number of runs removed.
+        """
+        with self._connect() as db, self._write(db):
+            self._require(db, name)
+            removed = db.execute("DELETE FROM runs WHERE vehicle = ?", (name,)).rowcount
+            db.execute("UPDATE vehicles SET calibration_json = NULL WHERE name = ?", (name,))
+            return int(removed)
+
+    # -- runs -----------------------------------------------------------------------
+
+    def add_run(
+        self,
+        name: str,
+        run_id: str,
+        grid: CoverageGrid,
+        *,
+        log_path: str | None = None,
+        started_at: float | None = None,
+        duration_s: float | None = None,
+        stats: Mapping[str, object] | None = None,
+        final: bool = True,
+    ) -> None:
+        """Store (or replace) one run's grid; the vehicle is created if new.
+
+        Idempotent by ``run_id``: a checkpoint and the final add of the same run
+        replace each other, so the run counts once.
+        """
+        name = _check_name(name)
+        if not run_id:
+            raise StoreError("a run needs a non-empty run id")
+        blob = encode_arrays(grid.to_arrays())
+        axes_json = json.dumps(grid.axes.to_dict())
+        stats_json = json.dumps(dict(stats or {}), default=str)
+        with self._connect() as db, self._write(db):
+            self._ensure(db, name)
+            db.execute(
+                """INSERT INTO runs (vehicle, run_id, log_path, started_at, duration_s, stats_json,
+                                     axes_json, arrays, final, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT(vehicle, run_id) DO UPDATE SET
+                     log_path = COALESCE(excluded.log_path, runs.log_path),
+                     started_at = COALESCE(excluded.started_at, runs.started_at),
+                     duration_s = excluded.duration_s, stats_json = excluded.stats_json,
+                     axes_json = excluded.axes_json, arrays = excluded.arrays,
+                     final = excluded.final, updated_at = excluded.updated_at""",
+                (name, run_id, log_path, started_at, duration_s, stats_json, axes_json, blob,
+                 int(final), time.time()),
+            )  # fmt: skip
+
+    def _run_rows(self, name: str) -> list[tuple[Any, ...]]:
+        with self._connect() as db:
+            self._require(db, name)
+            return db.execute(
+                """SELECT run_id, log_path, started_at, duration_s, stats_json, axes_json,
+                          arrays, final FROM runs WHERE vehicle = ? ORDER BY started_at, run_id""",
+                (name,),
+            ).fetchall()
+
+    def list_runs(self, name: str) -> list[RunInfo]:
+        out = []
+        for run_id, log_path, started, duration, stats, axes_json, blob, final in self._run_rows(
+            name
+        ):
+            arrays = decode_arrays(blob, f"run {run_id!r} of {name!r}")
+            out.append(
+                RunInfo(
+                    run_id, log_path, started, duration, json.loads(stats),
+                    _axes(axes_json, run_id), int(np.asarray(arrays.get("hits", 0)).sum()),
+                    bool(final),
+                )
+            )  # fmt: skip
+        return out
+
+    def cumulative_grid(
+        self, name: str, axes: TableAxes, hit_target: int = 10, *, exclude_run: str | None = None
+    ) -> CoverageGrid:
+        """Sum of the vehicle's runs binned on ``axes`` (runs on other axes need a rebuild).
+
+        An unknown vehicle has no coverage yet: an empty grid, not an error.
+        """
+        grid = CoverageGrid(axes, hit_target)
+        if not self.has_vehicle(name):
+            return grid
+        for run_id, _, _, _, _, axes_json, blob, _ in self._run_rows(name):
+            if run_id == exclude_run or _axes(axes_json, run_id) != axes:
+                continue
+            arrays = decode_arrays(blob, f"run {run_id!r} of {name!r}")
+            try:
+                grid.merge(CoverageGrid.from_arrays(axes, arrays, hit_target))
+            except GridError as exc:
+                raise StoreError(f"run {run_id!r} of {name!r}: {exc}") from None
+        return grid
+
+    def stale_runs(self, name: str, axes: TableAxes) -> list[str]:
+        """Run ids binned on other axes than ``axes`` (excluded until rebuilt)."""
+        return [r.run_id for r in self.list_runs(name) if r.axes != axes]
+
+    def rebuild(
+        self,
+        name: str,
+        axes: TableAxes,
+        reader: RowReader | None = None,
+        *,
+        hit_target: int = 10,
+        limits: FilterLimits | None = None,
+    ) -> RebuildReport:
+        """Re-bin every run of ``name`` onto ``axes`` from its recorded log.
+
+        Logs are read first; then all runs are replaced in one transaction, so a
+        failure half way leaves the store as it was. A run whose log is missing or
+        unreadable is reported and keeps its old arrays (it stops counting until
+        its log is found).
+        """
+        reader = reader or fused_rows
+        grids: dict[str, CoverageGrid] = {}
+        missing: list[tuple[str, str]] = []
+        for run in self.list_runs(name):
+            if not run.log_path:
+                missing.append((run.run_id, "no recording was kept"))
+                continue
+            try:
+                grids[run.run_id] = bin_rows(reader(run.log_path), axes, hit_target, limits)
+            except (OSError, ValueError) as exc:
+                missing.append((run.run_id, str(exc)))
+        with self._connect() as db, self._write(db):
+            for run_id, grid in grids.items():
+                db.execute(
+                    "UPDATE runs SET axes_json = ?, arrays = ?, updated_at = ? "
+                    "WHERE vehicle = ? AND run_id = ?",
+                    (json.dumps(axes.to_dict()), encode_arrays(grid.to_arrays()), time.time(),
+                     name, run_id),
+                )  # fmt: skip
+        return RebuildReport(tuple(grids), tuple(missing))
+
+
+def _axes(axes_json: str, run_id: str) -> TableAxes:
+    try:
+        return TableAxes.from_dict(json.loads(axes_json))
+    except (json.JSONDecodeError, ValueError) as exc:
+        raise StoreError(f"run {run_id!r}: stored axes are unreadable ({exc})") from None
+
+
+def bin_rows(
+    rows: Iterable[Block], axes: TableAxes, hit_target: int = 10, limits: FilterLimits | None = None
+) -> CoverageGrid:
+    """Fused rows -> filtered coverage grid, the same way the engine bins them."""
+    grid = CoverageGrid(axes, hit_target)
+    chain = FilterChain(limits)
+    for block in rows:
+        grid.update(block, chain.apply(block))
+    return grid
+
+
+def fused_rows(
+    path: str, *, lambda_delay_s: float = 0.0, stoich: float | None = None
+) -> Iterator[Block]:
+    """Stream a recorded .dynolog as fused rows (the engine's Fuser over its raw blocks)."""
+    from core.channels import STOICH_GASOLINE
+    from core.fusion import Fuser
+    from core.logreader import LogReader
+
+    fuser = Fuser(lambda_delay_s, stoich or STOICH_GASOLINE)
+    with LogReader(path) as reader:
+        for item in reader:
+            if isinstance(item, Block):
+                rows = fuser.push(item)
+                if rows is not None and len(rows):
+                    yield rows
+    tail = fuser.flush()
+    if tail is not None and len(tail):
+        yield tail
