@@ -252,7 +252,7 @@ class DbcDecoder:
         plans: dict[tuple[int, bool], _MessagePlan] = {}
         mapped: dict[str, str] = {}
         unmapped: list[str] = []
-        used = set()
+        used: set[str] = set()
         for message in db.messages:
             signals: list[tuple[str, str, float, float]] = []
             for signal in message.signals:
@@ -305,7 +305,7 @@ class DbcDecoder:
             return None
         try:
             raw = plan.message.decode(bytes(data), decode_choices=False, allow_truncated=True)
-        except (ValueError, KeyError, IndexError, TypeError) as _exc:
+        except (ValueError, KeyError, IndexError, TypeError):
             # cantools raises DecodeError (a ValueError) or struct/bitstruct errors
             # for frames shorter or longer than the DBC says: count and skip.
             self.decode_errors += 1

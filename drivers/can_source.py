@@ -54,12 +54,17 @@ class CanSource(Source):
 
     def __init__(self, uri: SourceURI, name: str) -> None:
         super().__init__(name, uri.raw)
-        self.spec = parse_bus_spec(uri, own=frozenset(
-            {"bitrate", "name", "dbc", "map", "decoder", "stoich", "aem_id", "stale"}
-        ))
+        self.spec = parse_bus_spec(
+            uri,
+            own=frozenset(
+                {"bitrate", "name", "dbc", "map", "decoder", "stoich", "aem_id", "stale"}
+            ),
+        )
         self.stoich = uri.get_float("stoich", STOICH_GASOLINE)
         if not 3.0 <= self.stoich <= 20.0:
-            raise SourceError(f"{uri.raw}: stoich={self.stoich} is not an AFR per lambda (e.g. 14.7)")
+            raise SourceError(
+                f"{uri.raw}: stoich={self.stoich} is not an AFR per lambda (e.g. 14.7)"
+            )
         self.stale_s = uri.get_float("stale", 1.0)
         decoder = (uri.get("decoder") or "").lower()
         dbc = uri.get("dbc")
@@ -149,7 +154,9 @@ class CanSource(Source):
         self._update_staleness(bool(t_list))
         return self._block(t_list, rows)
 
-    def decode(self, frame_id: int, is_extended: bool, data: bytes | bytearray) -> dict[str, float] | None:
+    def decode(
+        self, frame_id: int, is_extended: bool, data: bytes | bytearray
+    ) -> dict[str, float] | None:
         """Canonical values from one frame (AEM first, then the DBC); ``None`` if not ours."""
         if self.use_aem and is_extended and AEM_FIRST_ID <= frame_id <= AEM_LAST_ID:
             if self.aem_id is None:

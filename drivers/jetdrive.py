@@ -88,7 +88,11 @@ class JetDriveSource(Source):
 
     def channels(self) -> dict[str, str]:
         names = {c for c, _, _ in self._map.values()} or {
-            "rpm", "power_hp", "torque_nm", "drum_speed_kph", "lambda"
+            "rpm",
+            "power_hp",
+            "torque_nm",
+            "drum_speed_kph",
+            "lambda",
         }
         if "lambda" in names:
             names.add("afr")
@@ -173,7 +177,10 @@ class JetDriveSource(Source):
         if not self._map and now - self._last_request > REQUEST_INTERVAL_S:
             self._request_info()
         if not rows:
-            if now - self._last_data_t > self.stale_s and self.status.state == SourceState.CONNECTED:
+            if (
+                now - self._last_data_t > self.stale_s
+                and self.status.state == SourceState.CONNECTED
+            ):
                 self.set_status(
                     SourceState.STALE,
                     f"no JetDrive values for {now - self._last_data_t:.1f} s "

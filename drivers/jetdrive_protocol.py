@@ -76,7 +76,9 @@ class Provider:
 def parse_message(datagram: bytes) -> Message:
     """Split one datagram into header fields and value bytes."""
     if len(datagram) < HEADER.size:
-        raise JetDriveError(f"JetDrive datagram of {len(datagram)} bytes is shorter than its header")
+        raise JetDriveError(
+            f"JetDrive datagram of {len(datagram)} bytes is shorter than its header"
+        )
     key, length, host, seq, dest = HEADER.unpack_from(datagram)
     if HEADER.size + length > len(datagram):
         raise JetDriveError(
@@ -112,7 +114,9 @@ def parse_channel_values(msg: Message) -> list[tuple[int, int, float]]:
     return [VALUE.unpack_from(body, off) for off in range(0, len(body), VALUE.size)]
 
 
-def encode_message(key: int, host: int, seq: int, value: bytes = b"", dest: int = ALL_HOSTS) -> bytes:
+def encode_message(
+    key: int, host: int, seq: int, value: bytes = b"", dest: int = ALL_HOSTS
+) -> bytes:
     return HEADER.pack(key, len(value), host & 0xFFFF, seq & 0xFF, dest & 0xFFFF) + value
 
 
@@ -124,18 +128,26 @@ def encode_channel_info(provider: str, channels: list[ChannelInfo]) -> bytes:
 
 
 def encode_channel_values(values: list[tuple[int, int, float]]) -> bytes:
-    return b"".join(VALUE.pack(chan_id, ts_ms & 0xFFFFFFFF, value) for chan_id, ts_ms, value in values)
+    return b"".join(
+        VALUE.pack(chan_id, ts_ms & 0xFFFFFFFF, value) for chan_id, ts_ms, value in values
+    )
 
 
 # -- mapping to canonical channels --------------------------------------------------
 
 _IMPERIAL = {
-    2: ("kph_from_mph", 1.609344, 0.0), 4: ("hp", 1.0, 0.0), 5: ("nm_from_lbft", 1.3558179483314004, 0.0),
-    6: ("c_from_f", 5 / 9, -160 / 9), 7: ("kpa_from_inhg", 3.386388640341, 0.0),
+    2: ("kph_from_mph", 1.609344, 0.0),
+    4: ("hp", 1.0, 0.0),
+    5: ("nm_from_lbft", 1.3558179483314004, 0.0),
+    6: ("c_from_f", 5 / 9, -160 / 9),
+    7: ("kpa_from_inhg", 3.386388640341, 0.0),
 }
 _METRIC = {
-    2: ("kph", 1.0, 0.0), 4: ("hp_from_kw", 1 / 0.745699872, 0.0), 5: ("nm", 1.0, 0.0),
-    6: ("c", 1.0, 0.0), 7: ("kpa", 1.0, 0.0),
+    2: ("kph", 1.0, 0.0),
+    4: ("hp_from_kw", 1 / 0.745699872, 0.0),
+    5: ("nm", 1.0, 0.0),
+    6: ("c", 1.0, 0.0),
+    7: ("kpa", 1.0, 0.0),
 }
 _NAMES: list[tuple[str, str]] = [
     (r"^(engine )?rpm( \d)?$", "rpm"),

@@ -154,11 +154,15 @@ class ObdCanSource(Source):
         self._notifier = can.Notifier(self._bus, [self._watch], timeout=0.05)
         try:
             first_bitmap = self._discover()
+            assert self.ecu_id is not None  # set by _discover
             address = isotp.Address(
                 isotp.AddressingMode.Normal_11bits, txid=self.ecu_id - 8, rxid=self.ecu_id
             )
             self._stack = isotp.NotifierBasedCanStack(
-                self._bus, self._notifier, address=address, error_handler=self._isotp_error,
+                self._bus,
+                self._notifier,
+                address=address,
+                error_handler=self._isotp_error,
                 params=isotp_params(tx_padding=self.padding),
             )
             self._stack.start()
@@ -196,7 +200,9 @@ class ObdCanSource(Source):
             self.ecu_id = min(answers)
         if self.ecu_id not in answers:
             seen = ", ".join(f"0x{i:03X}" for i in sorted(answers))
-            raise SourceError(f"{self.spec.describe()}: ECU 0x{self.ecu_id:03X} did not answer ({seen} did)")
+            raise SourceError(
+                f"{self.spec.describe()}: ECU 0x{self.ecu_id:03X} did not answer ({seen} did)"
+            )
         return answers[self.ecu_id]
 
     def _learn_pids(self, first_bitmap: bytes) -> None:
@@ -224,7 +230,9 @@ class ObdCanSource(Source):
         if not pids:
             raise SourceError(f"ECU 0x{self.ecu_id:03X} supports none of the PIDs dynoai reads")
         self.poll_pids = pids
-        self._groups = obd_pids.group_requests(pids, obd_pids.MAX_PIDS_PER_REQUEST if self.multi else 1)
+        self._groups = obd_pids.group_requests(
+            pids, obd_pids.MAX_PIDS_PER_REQUEST if self.multi else 1
+        )
 
     # -- polling -----------------------------------------------------------------
 
@@ -358,5 +366,10 @@ class ObdCanSource(Source):
 
 def isotp_params(**overrides: Any) -> dict[str, Any]:
     """The ISO-TP parameters this driver uses (exposed for tests and the fuzzer)."""
-    return {"tx_padding": 0x55, "rx_consecutive_frame_timeout": 1000, "blocksize": 0, "stmin": 0,
-            **overrides}
+    return {
+        "tx_padding": 0x55,
+        "rx_consecutive_frame_timeout": 1000,
+        "blocksize": 0,
+        "stmin": 0,
+        **overrides,
+    }

@@ -63,8 +63,11 @@ class FakeEcu:
         self.bus.shutdown()
 
     def _send(self, data: bytes) -> None:
-        self.bus.send(can.Message(arbitration_id=self.resp_id, is_extended_id=False,
-                                  data=data.ljust(8, bytes([PAD]))))
+        self.bus.send(
+            can.Message(
+                arbitration_id=self.resp_id, is_extended_id=False, data=data.ljust(8, bytes([PAD]))
+            )
+        )
 
     def _run(self) -> None:
         while not self._stop.is_set():

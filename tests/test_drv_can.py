@@ -30,7 +30,9 @@ AEM_VECTORS = [
 ]
 
 
-@pytest.mark.parametrize(("hexdata", "lam", "o2", "volts", "valid", "free_air", "lsu49"), AEM_VECTORS)
+@pytest.mark.parametrize(
+    ("hexdata", "lam", "o2", "volts", "valid", "free_air", "lsu49"), AEM_VECTORS
+)
 def test_aem_vectors_decode_byte_exact(hexdata, lam, o2, volts, valid, free_air, lsu49):
     r = decode_aem_xseries(bytes.fromhex(hexdata))
     assert r is not None
@@ -153,8 +155,11 @@ def test_source_decodes_virtual_bus_on_monotonic_clock():
         before = time.monotonic()
         tx.send(_engine1(3500, 95.0, 80.0))
         tx.send(can.Message(arbitration_id=0x555, data=bytes(8)))  # not in the DBC: skipped
-        tx.send(can.Message(arbitration_id=0x180, is_extended_id=True,
-                            data=bytes.fromhex("2134FF388C008200")))
+        tx.send(
+            can.Message(
+                arbitration_id=0x180, is_extended_id=True, data=bytes.fromhex("2134FF388C008200")
+            )
+        )
         blocks = _read_until(src, 2)
         after = time.monotonic()
     finally:
@@ -192,7 +197,9 @@ def test_vanished_bus_reconnects_with_events_and_data_resumes():
     src = create_source("can:virtual/t2?decoder=aem&stale=0.2")
     src.open()
     tx = can.Bus(interface="virtual", channel="t2")
-    frame = can.Message(arbitration_id=0x180, is_extended_id=True, data=bytes.fromhex("271000008C008200"))
+    frame = can.Message(
+        arbitration_id=0x180, is_extended_id=True, data=bytes.fromhex("271000008C008200")
+    )
     try:
         tx.send(frame)
         assert _read_until(src, 1)

@@ -23,8 +23,15 @@ from drivers.obd_can import isotp_params
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 DEMO_DBC = Path(__file__).parent / "data" / "can_demo_ecu.dbc"
 DECODER = DbcDecoder.from_file(DEMO_DBC)
-DBC_IDS = [(0x360, False), (0x361, False), (0x362, False), (0x368, False), (0x369, False),
-           (0x370, False), (0x18FF5234, True)]
+DBC_IDS = [
+    (0x360, False),
+    (0x361, False),
+    (0x362, False),
+    (0x368, False),
+    (0x369, False),
+    (0x370, False),
+    (0x18FF5234, True),
+]
 frames = st.binary(min_size=0, max_size=16)
 
 
@@ -43,8 +50,10 @@ def test_aem_decoder_total(data):
 
 
 @FAST
-@given(frame_id=st.sampled_from(DBC_IDS) | st.tuples(st.integers(0, 0x1FFFFFFF), st.booleans()),
-       data=frames)
+@given(
+    frame_id=st.sampled_from(DBC_IDS) | st.tuples(st.integers(0, 0x1FFFFFFF), st.booleans()),
+    data=frames,
+)
 def test_dbc_decoder_total(frame_id, data):
     out = DECODER.decode(frame_id[0], frame_id[1], data)
     assert out is None or all(isinstance(v, float) for v in out.values())
@@ -63,8 +72,11 @@ def _isotp_receiver(frames_in: list[bytes]) -> tuple[isotp.TransportLayerLogic, 
         sent.append(bytes(msg.data))
 
     layer = isotp.TransportLayerLogic(
-        rxfn, txfn, isotp.Address(isotp.AddressingMode.Normal_11bits, txid=0x7E0, rxid=0x7E8),
-        error_handler=lambda exc: None, params=isotp_params(),
+        rxfn,
+        txfn,
+        isotp.Address(isotp.AddressingMode.Normal_11bits, txid=0x7E0, rxid=0x7E8),
+        error_handler=lambda exc: None,
+        params=isotp_params(),
     )
     for _ in range(len(frames_in) + 2):
         layer.process()
@@ -97,11 +109,16 @@ def test_mode01_split_total(payload):
         assert len(data) == obd_pids.PID_LENGTHS[pid]
 
 
-VECTOR = bytes.fromhex("02 14 00 34 12 07 FF FF 0A 00 D2 04 00 00 00 40 9C 45 04 00 D2 04 00 00 00 00 AF 42")
+VECTOR = bytes.fromhex(
+    "02 14 00 34 12 07 FF FF 0A 00 D2 04 00 00 00 40 9C 45 04 00 D2 04 00 00 00 00 AF 42"
+)
 
 
 @FAST
-@given(data=st.binary(max_size=200), flips=st.lists(st.tuples(st.integers(0, 27), st.integers(0, 255)), max_size=4))
+@given(
+    data=st.binary(max_size=200),
+    flips=st.lists(st.tuples(st.integers(0, 27), st.integers(0, 255)), max_size=4),
+)
 def test_jetdrive_parser_total(data, flips):
     mutated = bytearray(VECTOR)
     for pos, value in flips:

@@ -48,8 +48,12 @@ def test_channel_info_round_trip_and_layout():
 
 @pytest.mark.parametrize(
     "bad",
-    [b"\x02\x14", VALUES_VECTOR[:-1], jd.encode_message(2, 1, 1, b"\x00" * 9),
-     jd.encode_message(1, 1, 1, b"x" * 60)],
+    [
+        b"\x02\x14",
+        VALUES_VECTOR[:-1],
+        jd.encode_message(2, 1, 1, b"\x00" * 9),
+        jd.encode_message(1, 1, 1, b"x" * 60),
+    ],
 )
 def test_malformed_datagrams_raise_jetdrive_error(bad):
     with pytest.raises(jd.JetDriveError):
@@ -86,7 +90,9 @@ def test_source_asks_for_info_then_maps_values(provider_socket):
     try:
         request, addr = provider_socket.recvfrom(100)
         assert request[0] == jd.KEY_REQUEST_CHANNEL_INFO and request[3:5] == b"\x42\x00"
-        info = jd.encode_message(jd.KEY_CHANNEL_INFO, 0x1234, 1, jd.encode_channel_info("PC", CHANNELS))
+        info = jd.encode_message(
+            jd.KEY_CHANNEL_INFO, 0x1234, 1, jd.encode_channel_info("PC", CHANNELS)
+        )
         provider_socket.sendto(info, addr)
         before = time.monotonic()
         provider_socket.sendto(VALUES_VECTOR, addr)
@@ -101,7 +107,9 @@ def test_source_asks_for_info_then_maps_values(provider_socket):
     finally:
         src.close()
     assert all(b is not None for b in blocks)
-    rows = [(b.t[i], {k: v[i] for k, v in b.columns.items()}) for b in blocks for i in range(len(b))]
+    rows = [
+        (b.t[i], {k: v[i] for k, v in b.columns.items()}) for b in blocks for i in range(len(b))
+    ]
     assert len(rows) == 2
     (t0, r0), (t1, r1) = rows
     assert r0["rpm"] == 5000.0 and r0["power_hp"] == 87.5

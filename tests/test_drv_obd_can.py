@@ -166,15 +166,29 @@ def test_elm327_emulator_slcan_mode_answers_obd_over_can(tmp_path):
     """
     bridge = _PtyBridge()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "elm", "-s", "car", "-c", bridge.path1, "-b", str(tmp_path / "elm.out")],
-        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "elm",
+            "-s",
+            "car",
+            "-c",
+            bridge.path1,
+            "-b",
+            str(tmp_path / "elm.out"),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 15
         while not (tmp_path / "elm.out").exists() and time.monotonic() < deadline:
             time.sleep(0.1)
         time.sleep(1.0)
-        src = create_source(f"obd-can:slcan{bridge.path2}?bitrate=500000&timeout=1.0&pids=0C,0B,11,0F,05")
+        src = create_source(
+            f"obd-can:slcan{bridge.path2}?bitrate=500000&timeout=1.0&pids=0C,0B,11,0F,05"
+        )
         src.open()
         try:
             assert src.ecu_id == 0x7E8
