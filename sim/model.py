@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
+from sim.physics import Grid, ModelTuning, drum_drag_nm, mixture_efficiency
 from sim.vehicles import EngineTables, Vehicle
 
 MODE_FREE = 0
@@ -75,34 +75,6 @@ LAMBDA_NO_FUEL = 10.0
 """Lambda reported for a cylinder that gets (almost) no fuel; the wideband rails below it."""
 
 
-@dataclass(frozen=True, slots=True)
-class ModelTuning:
-    """Constants of the sub-models that are not a property of one vehicle."""
-
-    throttle_rate_pct_s: float = 600.0
-    operator_gain_pct_s_per_kpa: float = 2.0
-    film_fraction: float = 0.12
-    """Share of injected fuel that lands on the port wall at WOT (scales with MAP)."""
-    film_tau_s: float = 0.15
-    wideband_tau_s: float = 0.06
-    """Sensor response (first order) on top of the transport delay."""
-    ae_threshold_kpa_s: float = 30.0
-    ae_gain_pct_per_kpa_s: float = 0.045
-    ae_max_pct: float = 60.0
-    ae_tau_s: float = 0.35
-    dfco_on_rpm: float = 1500.0
-    dfco_off_rpm: float = 1300.0
-    knock_rate_per_deg_hz: float = 0.8
-    knock_rate_per_deg2_hz: float = 0.4
-    knock_step_deg: float = 2.0
-    knock_max_retard_deg: float = 10.0
-    knock_decay_deg_s: float = 1.0
-    knock_iat_deg_per_c: float = 0.15
-    dyno_tau_s: float = 0.15
-    absorber_max_nm: float = 800.0
-    accessory_nm: float = 2.0
-
-
 class EngineModel:
     """The engine's state and its stepping loop.
 
@@ -117,7 +89,7 @@ class EngineModel:
         self.tables = tables
         self.rate_hz = float(rate_hz)
         self.tuning = ModelTuning()
-        self._grid = _Grid(tables)
+        self._grid = Grid(tables)
         v = vehicle
         self.rpm = v.idle_rpm
         self.map_kpa = 33.0
@@ -177,7 +149,7 @@ class EngineModel:
             * ve
             * map_kpa
             / 100.0
-            * _mixture_efficiency(lam)
+            * mixture_efficiency(lam)
             * max(0.5, 1.0 - 0.0022 * spark_over_mbt_deg * spark_over_mbt_deg)
             * 303.15
             / (273.15 + iat_c)
@@ -210,7 +182,7 @@ class EngineModel:
         t_s, rpm, d_rpm = 0.0, rpm_from, 10.0
         while rpm < rpm_to:
             m = self.wot_map_kpa(rpm) if map_kpa is None else map_kpa
-            net = self.nominal_torque_nm(rpm, m, iat_c) - _drum_drag_nm(rpm)
+            net = self.nominal_torque_nm(rpm, m, iat_c) - drum_drag_nm(rpm)
             if net <= 1.0:
                 return t_s + 30.0  # cannot get there: the segment's own timeout ends it
             t_s += v.coupled_inertia_kgm2 * d_rpm * math.pi / 30.0 / net
@@ -362,7 +334,7 @@ class EngineModel:
                 w += (trq - tu.accessory_nm) / v.engine_inertia_kgm2 * dt
                 drum *= drum_decay
             else:
-                drag = _drum_drag_nm(rpm) + tu.accessory_nm
+                drag = drum_drag_nm(rpm) + tu.accessory_nm
                 if mode == MODE_SPEED:
                     want = (rpm_tgt * rad_s_per_rpm - w) * dyno_k * v.coupled_inertia_kgm2
                     brake_nm = min(max(trq - drag - want, 0.0), tu.absorber_max_nm)
@@ -414,51 +386,6 @@ class EngineModel:
         self.clt_c, self.soak_c, self.iat_c, self.load_avg = clt, soak, iat, load_avg
         self.fan_on, self.drum_kph = fan, drum
         return out
-
-
-def _mixture_efficiency(lam: float) -> float:
-    """Torque per unit air vs lambda: best near 0.88, falling off lean faster than rich."""
-    d = lam - 0.88
-    eff = 1.0 - (0.6 if d < 0.0 else 1.3) * d * d
-    return max(eff, 0.0)
-
-
-def _drum_drag_nm(rpm: float) -> float:
-    """Tyre rolling loss and drum windage referred to the crank."""
-    krpm = rpm / 1000.0
-    return 3.0 + 0.35 * krpm * krpm
-
-
-class _Grid:
-    """Bilinear lookup on the uniform model grid with plain floats (fast in a scalar loop)."""
-
-    def __init__(self, tables: EngineTables) -> None:
-        r, m = tables.rpm_axis, tables.map_axis_kpa
-        self.r0, self.dr, self.nr = float(r[0]), float(r[1] - r[0]), r.size
-        self.m0, self.dm, self.nm = float(m[0]), float(m[1] - m[0]), m.size
-        self.ve_true = tables.ve_true.tolist()
-        self.ve_ecu = tables.ve_ecu.tolist()
-        self.lam_t = tables.lambda_target.tolist()
-        self.spark = tables.spark_deg.tolist()
-        self.mbt = tables.mbt_deg.tolist()
-        self.klim = tables.knock_limit_deg.tolist()
-
-    def locate(self, rpm: float, map_kpa: float) -> tuple[int, int, float, float]:
-        x = min(max((rpm - self.r0) / self.dr, 0.0), self.nr - 1.000001)
-        y = min(max((map_kpa - self.m0) / self.dm, 0.0), self.nm - 1.000001)
-        i, j = int(x), int(y)
-        return i, j, x - i, y - j
-
-    @staticmethod
-    def interp(table: list[list[float]], cell: tuple[int, int, float, float]) -> float:
-        i, j, fx, fy = cell
-        row0, row1 = table[j], table[j + 1]
-        a = row0[i] + (row0[i + 1] - row0[i]) * fx
-        b = row1[i] + (row1[i + 1] - row1[i]) * fx
-        return a + (b - a) * fy
-
-    def lookup(self, table: list[list[float]], rpm: float, map_kpa: float) -> float:
-        return self.interp(table, self.locate(rpm, map_kpa))
 
 
 def as_arrays(out: dict[str, list[float]]) -> dict[str, np.ndarray]:

@@ -1,0 +1,177 @@
+"""The simulator as a Source (``sim:`` URIs) and as plain block generators.
+
+``sim:vtwin?scenario=pulls&seed=7&rate=100&speed=1&duration=60``: the path is the
+vehicle preset (default ``vtwin``); ``speed`` is a multiple of real time or ``max``;
+``duration`` (seconds of sim time) makes it finite, otherwise the scenario loops.
+
+Time base: in real time (any numeric ``speed``) a sample's time is
+``time.monotonic()`` at open plus its sim time, so at ``speed=1`` the simulator
+shares the clock of live hardware; ``read`` sleeps until the next ~20 ms of samples
+is due. At ``speed=max`` the source is not real time: times are sim time from 0 and
+each ``read`` returns the next block at once.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator, Sequence
+
+from core.frames import Block
+from core.source import Source, SourceError, SourceState
+from drivers.registry import SourceURI
+from sim.scenarios import Segment, build_scenario
+from sim.simulation import DEFAULT_LAMBDA_DELAY_S, Simulation, check_rate, sim_channel_units
+from sim.vehicles import SimParamError, get_vehicle
+
+LIVE_BLOCK_S = 0.02
+"""Sim time per block in real-time mode (an engine tick drains one or two)."""
+MAX_SPEED_BLOCK_S = 0.5
+"""Sim time per block at ``speed=max``."""
+_KNOWN_PARAMS = {"scenario", "seed", "rate", "speed", "duration", "lambda_delay_ms", "name"}
+
+
+def generate(
+    vehicle: str = "vtwin",
+    scenario: str = "pulls",
+    seed: int = 1,
+    rate_hz: float = 100.0,
+    duration_s: float = 60.0,
+    block_s: float = 0.5,
+    source: str = "sim",
+) -> Iterator[Block]:
+    """Blocks of a named scenario (looped as needed) for ``duration_s`` of sim time from t=0.
+
+    Raises:
+        SimParamError: unknown vehicle or scenario, rate outside 1..1000 Hz, duration <= 0.
+    """
+    v = get_vehicle(vehicle)
+    if not duration_s > 0.0:
+        raise SimParamError(f"duration {duration_s:g} s must be more than 0")
+    plan = build_scenario(scenario, v)
+    sim = Simulation(v, plan.segments, seed=seed, rate_hz=rate_hz, loop=True, source=source)
+    return _blocks(sim, block_s, total=round(duration_s * sim.rate_hz))
+
+
+def run_segments(
+    segments: Sequence[Segment],
+    vehicle: str = "vtwin",
+    seed: int = 1,
+    rate_hz: float = 100.0,
+    block_s: float = 0.5,
+    source: str = "sim",
+) -> Iterator[Block]:
+    """Execute a custom plan once (e.g. the planner's tests) and yield its blocks from t=0."""
+    sim = Simulation(get_vehicle(vehicle), segments, seed=seed, rate_hz=rate_hz, source=source)
+    return _blocks(sim, block_s, total=sim.total_steps)
+
+
+def _blocks(sim: Simulation, block_s: float, total: int | None) -> Iterator[Block]:
+    if not block_s > 0.0:
+        raise SimParamError(f"block length {block_s:g} s must be more than 0")
+    per_block = max(1, round(block_s * sim.rate_hz))
+
+    def gen() -> Iterator[Block]:
+        while total is None or sim.step < total:
+            want = per_block if total is None else min(per_block, total - sim.step)
+            block = sim.next_block(want)
+            if block is None:
+                return
+            yield block
+
+    return gen()
+
+
+class SimSource(Source):
+    """The built-in engine + dyno simulator as a live (or max-speed) source."""
+
+    def __init__(self, uri: SourceURI, name: str) -> None:
+        super().__init__(name, uri.raw)
+        unknown = sorted(set(uri.params) - _KNOWN_PARAMS)
+        if unknown:
+            known = ", ".join(sorted(_KNOWN_PARAMS))
+            raise SourceError(f"{uri.raw}: unknown option {unknown[0]!r}; sim options are: {known}")
+        try:
+            self._vehicle = get_vehicle(uri.path.strip("/") or "vtwin")
+            self._scenario = build_scenario(uri.get("scenario") or "pulls", self._vehicle)
+            self._rate_hz = check_rate(uri.get_float("rate", 100.0))
+        except SimParamError as exc:
+            raise SourceError(f"{uri.raw}: {exc}") from None
+        self._seed = uri.get_int("seed", 1)
+        self._speed = self._parse_speed(uri)
+        self.realtime = self._speed is not None
+        duration = uri.get_float("duration", math.inf)
+        if not duration > 0.0:
+            raise SourceError(f"{uri.raw}: duration={duration:g} must be more than 0 seconds")
+        self.finite = math.isfinite(duration)
+        self._total = round(duration * self._rate_hz) if self.finite else None
+        delay_ms = uri.get_float("lambda_delay_ms", DEFAULT_LAMBDA_DELAY_S * 1000.0)
+        if not 0.0 <= delay_ms <= 1000.0:
+            raise SourceError(f"{uri.raw}: lambda_delay_ms={delay_ms:g} is out of range 0..1000")
+        self._lambda_delay_s = delay_ms / 1000.0
+        self._sim: Simulation | None = None
+        self._t_open = 0.0
+
+    @staticmethod
+    def _parse_speed(uri: SourceURI) -> float | None:
+        raw = (uri.get("speed") or "1").strip().lower()
+        if raw == "max":
+            return None
+        try:
+            speed = float(raw)
+        except ValueError:
+            speed = math.nan
+        if not 0.01 <= speed <= 1000.0:
+            raise SourceError(f"{uri.raw}: speed={raw} must be 'max' or a number from 0.01 to 1000")
+        return speed
+
+    def channels(self) -> dict[str, str]:
+        return sim_channel_units()
+
+    def open(self) -> None:
+        self._sim = Simulation(
+            self._vehicle,
+            self._scenario.segments,
+            seed=self._seed,
+            rate_hz=self._rate_hz,
+            loop=True,
+            lambda_delay_s=self._lambda_delay_s,
+            source=self.name,
+        )
+        self._t_open = time.monotonic()
+        plan = f"{self._vehicle.name} / {self._scenario.name}, seed {self._seed}"
+        self.set_status(SourceState.CONNECTED, f"simulating {plan} at {self._rate_hz:g} Hz")
+
+    def _left(self, sim: Simulation) -> int | None:
+        return None if self._total is None else self._total - sim.step
+
+    def read(self, timeout: float = 0.1) -> Block | None:
+        sim = self._sim
+        if sim is None:
+            raise SourceError(f"{self.uri}: read() before open()")
+        left = self._left(sim)
+        if left is not None and left <= 0:
+            self.set_status(SourceState.FINISHED, "simulation finished")
+            return None
+        if self._speed is None:
+            n = round(MAX_SPEED_BLOCK_S * sim.rate_hz)
+            return sim.next_block(n if left is None else min(n, left))
+        # Real time: wait until the next live block's worth of samples is due.
+        per_block = max(1, round(LIVE_BLOCK_S * sim.rate_hz))
+        due_at = self._t_open + (sim.step + per_block) / sim.rate_hz / self._speed
+        wait_s = due_at - time.monotonic()
+        if wait_s > 0.0:
+            if wait_s > timeout:
+                time.sleep(max(timeout, 0.0))
+                return None
+            time.sleep(wait_s)
+        due_steps = math.floor((time.monotonic() - self._t_open) * self._speed * sim.rate_hz)
+        # Catch up after a stall, but never hand over more than a second in one block.
+        n = min(max(due_steps - sim.step, per_block), round(sim.rate_hz))
+        block = sim.next_block(n if left is None else min(n, left))
+        if block is None:
+            return None
+        return Block(block.source, block.t + self._t_open, block.columns)
+
+    def close(self) -> None:
+        self._sim = None
