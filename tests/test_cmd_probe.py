@@ -1,0 +1,116 @@
+"""``dynoai probe`` and ``dynoai sources``: live values, rates and one-line failures."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+import drivers.elm327 as elm327
+from drivers.discovery import list_can_interfaces, list_serial_ports, uri_forms
+from drivers.registry import BACKENDS
+from dynoai_tui import cmd_probe, cmd_sources
+from tests.elm_emulator import emulator_available, running_emulator
+from tests.serial_fakes import PtyResponder, PtyStreamer
+
+LC1 = bytes.fromhex("B28243130374")
+
+
+def probe(*argv: str) -> int:
+    parser = argparse.ArgumentParser()
+    cmd_probe.add_arguments(parser)
+    return cmd_probe.run(parser.parse_args(list(argv)))
+
+
+def test_probe_innovate_pty_prints_values_and_rate(capsys):
+    dev = PtyStreamer(LC1, period_s=0.02)
+    try:
+        code = probe(f"innovate:{dev.path}", "--seconds", "1.2")
+    finally:
+        dev.unplug()
+    out, err = capsys.readouterr()
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    live = [line for line in lines if "samples/s" in line and "lambda" in line]
+    assert len(live) >= 3  # about four a second
+    assert "lambda 1 " in live[-1] and "afr 14.7" in live[-1] and "connected" in live[-1]
+    rate = float(lines[-1].split(":")[1].split()[0])
+    assert 20.0 <= rate <= 60.0  # the fake streams every 20 ms
+
+
+def test_probe_missing_device(capsys):
+    assert probe("innovate:/dev/ttyUSB9", "--seconds", "1") == 3
+    out, err = capsys.readouterr()
+    assert err.strip().splitlines() == [
+        "dynoai: error: no such device /dev/ttyUSB9 (is it plugged in? run 'dynoai sources')"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("uri", "text"),
+    [
+        ("nonsense", "is not a URI"),
+        ("warp:/dev/ttyUSB0", "unknown source type"),
+        ("aem:/dev/ttyUSB0?mode=volts", "mode="),
+        ("innovate:", "no serial port given"),
+    ],
+)
+def test_probe_bad_uri_exit_2(capsys, uri, text):
+    assert probe(uri) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and text in err
+
+
+def test_probe_wrong_baud(capsys):
+    dev = PtyStreamer(bytes(range(1, 40)), period_s=0.01)  # bytes, but never an MTS header
+    try:
+        code = probe(f"innovate:{dev.path}", "--seconds", "2.4")
+    finally:
+        dev.unplug()
+    out, err = capsys.readouterr()
+    assert code == 3
+    assert "bytes arrive but no valid frame: wrong baud or wrong device type?" in err
+
+
+def test_probe_adapter_does_not_answer(capsys, monkeypatch):
+    monkeypatch.setattr(elm327, "RESET_TIMEOUT_S", 0.3)
+    dev = PtyResponder(lambda request: b"")
+    try:
+        code = probe(f"elm327:{dev.path}", "--seconds", "1")
+    finally:
+        dev.close()
+    err = capsys.readouterr().err
+    assert code == 3 and "no answer from the ELM327 adapter" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not emulator_available(), reason="ELM327-emulator missing")
+def test_probe_elm327_emulator(capsys):
+    with running_emulator() as pty:
+        code = probe(f"elm327:{pty}?pids=0C,0B,11,0F,05", "--seconds", "1")
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    last_live = [line for line in out.splitlines() if "samples/s" in line and "rpm" in line][-1]
+    for name in ("rpm", "map_kpa", "tps_pct", "iat_c", "clt_c"):
+        assert f"{name} " in last_live
+    assert float(out.splitlines()[-1].split(":")[1].split()[0]) > 50.0
+
+
+def test_sources_lists_ports_can_and_every_uri_form(capsys):
+    parser = argparse.ArgumentParser()
+    cmd_sources.add_arguments(parser)
+    assert cmd_sources.run(parser.parse_args([])) == 0
+    out = capsys.readouterr().out
+    assert "Serial ports:" in out and "CAN interfaces:" in out
+    for scheme in BACKENDS:
+        assert f"  {scheme}:" in out
+    assert "e.g. innovate:/dev/ttyUSB0" in out
+
+
+def test_discovery_never_raises():
+    assert isinstance(list_serial_ports(), list)
+    assert isinstance(list_can_interfaces(), list)
+    forms = {f.scheme: f for f in uri_forms()}
+    assert forms.keys() == BACKENDS.keys()
+    assert forms["elm327"].example.startswith("elm327:")
