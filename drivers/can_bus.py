@@ -19,7 +19,6 @@ step never puts a sample in the future or makes time run backwards.
 from __future__ import annotations
 
 import errno
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -182,9 +181,3 @@ class MonotonicStamper:
             t = self.last_t
         self.last_t = t
         return t
-
-
-def clock_offsets() -> tuple[float, float]:
-    """``(time.monotonic(), time.time() - time.monotonic())`` sampled together."""
-    mono = time.monotonic()
-    return mono, time.time() - mono

@@ -26,7 +26,7 @@ import numpy as np
 from core.channels import CHANNELS, STOICH_GASOLINE
 from core.frames import Block
 from core.source import Source, SourceError, SourceState
-from drivers.can_bus import Backoff, MonotonicStamper, clock_offsets, open_bus, parse_bus_spec
+from drivers.can_bus import Backoff, MonotonicStamper, open_bus, parse_bus_spec
 from drivers.can_decode import (
     AEM_FIRST_ID,
     AEM_LAST_ID,
@@ -235,11 +235,3 @@ class CanSource(Source):
         self.emit("reconnect", self._last_frame_t, self.spec.describe())
         self.set_status(SourceState.CONNECTED, self.spec.describe())
         return None
-
-
-def probe_clock(bus_msg_ts: float) -> str:
-    """Which clock a device timestamp is on (for ``dynoai probe``): monotonic/epoch/receipt."""
-    stamper = MonotonicStamper()
-    now, offset = clock_offsets()
-    stamper.stamp(bus_msg_ts, now, offset)
-    return stamper.kind
