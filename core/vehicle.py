@@ -160,7 +160,9 @@ def _sub(factory: Any, table: Any, source: str, where: str) -> Any:
     try:
         return factory(table)
     except ConfigError as exc:
-        raise ConfigError(f"{source}: {where}: {exc}") from None
+        text = str(exc)
+        prefix = "" if text.startswith(where.split("[")[0]) else f"{where}: "
+        raise ConfigError(f"{source}: {prefix}{text}") from None
 
 
 def parse_config_text(text: str, *, source: str = "config") -> VehicleConfig:

@@ -8,7 +8,13 @@ import math
 import sys
 
 from core.export import grid_to_csv, grid_to_json, grid_to_text
-from dynoai_tui.common import EXIT_OK, CommandError, add_vehicle_options, open_store
+from dynoai_tui.common import (
+    EXIT_OK,
+    CommandError,
+    add_vehicle_options,
+    open_store,
+    warning_line,
+)
 
 NAME = "coverage"
 HELP = "coverage of a log file (FILE) or of a vehicle across its runs (--vehicle)"
@@ -49,9 +55,9 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(grid_to_csv(grid))
     else:
         sys.stdout.write(grid_to_text(grid, view="hits") + "\n")
-        note = source.log.recovery_message if source.log is not None else ""
-        if note:
-            sys.stdout.write(note + "\n")
+    warning = source.log.recovery_warning if source.log is not None else ""
+    if warning:
+        warning_line(f"{args.file}: {warning}")
     return EXIT_OK
 
 

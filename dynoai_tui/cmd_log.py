@@ -9,16 +9,15 @@ from pathlib import Path
 
 from core.export import grid_to_json
 from core.session import Session
-from drivers.registry import create_sources
 from dynoai_tui.common import (
     EXIT_OK,
     CommandError,
     add_vehicle_options,
     load_vehicle,
+    make_sources,
     make_tracker,
     new_run_id,
     open_store,
-    sources_or_default,
 )
 from dynoai_tui.headless import heatmap_from, print_summary, run_headless, summary_text
 
@@ -47,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out or time.strftime("dynoai-%Y%m%d-%H%M%S.dynolog"))
     store = open_store(args) if args.vehicle else None
     cfg = load_vehicle(args, store)
-    sources = create_sources(sources_or_default(args.source))
+    sources = make_sources(args.source)
     run_id = new_run_id()
     tracker = make_tracker(cfg, store, run_id=run_id, log_path=str(out.resolve()))
     session = Session(sources, config=cfg, tracker=tracker, record_path=out, run_id=run_id)

@@ -11,9 +11,11 @@ from urllib.parse import urlencode
 from core.export import grid_to_json
 from core.logfile import LogHeader
 from core.session import Session
+from core.source import SourceError
 from core.vehicle import VehicleConfig
 from drivers.registry import SourceURI
 from dynoai_tui.common import (
+    EXIT_BAD_INPUT,
     EXIT_OK,
     CommandError,
     add_vehicle_options,
@@ -21,6 +23,7 @@ from dynoai_tui.common import (
     make_tracker,
     open_store,
     run_id_for_log,
+    warning_line,
 )
 from dynoai_tui.headless import heatmap_from, print_summary, run_headless, summary_text
 from sim.replay import ReplaySource
@@ -74,8 +77,11 @@ def build_session(
     if args.map:
         params["map"] = args.map
     uri = SourceURI(f"replay:{path}?{urlencode(params)}", "replay", str(path), params)
-    source = ReplaySource(uri, "replay")
-    source.open()
+    try:
+        source = ReplaySource(uri, "replay")
+        source.open()
+    except SourceError as exc:  # missing, corrupt or unknown file: bad input, not a device
+        raise CommandError(str(exc), EXIT_BAD_INPUT) from None
     store = open_store(args) if args.vehicle else None
     base = load_vehicle(args, store)
     explicit = bool(args.config) or bool(store is not None and store.get_config_toml(args.vehicle))
@@ -108,8 +114,10 @@ def run(args: argparse.Namespace) -> int:
     source.close()
     final, why = run_headless(session, duration_s=None)
     print_summary(heatmap_from(session))
-    note = source.log.recovery_message if source.log is not None else ""
-    print_summary(summary_text(final, recording_path=None, note=note or why))
+    warning = source.log.recovery_warning if source.log is not None else ""
+    print_summary(summary_text(final, recording_path=None, note=warning or why))
+    if warning:
+        warning_line(f"{args.file}: {warning}")
     if args.coverage_json:
         data = grid_to_json(session.grid, samples=final.samples_total, rejects=final.rejects)
         Path(args.coverage_json).write_text(json.dumps(data, indent=1), encoding="utf-8")

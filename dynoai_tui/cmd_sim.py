@@ -33,7 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sim.source import SIM_CHANNELS, generate
+    from sim.simulation import sim_channel_units
+    from sim.source import generate
+    from sim.vehicles import SimParamError
 
     if args.duration <= 0:
         raise CommandError(f"--duration must be positive, got {args.duration:g}")
@@ -48,13 +50,13 @@ def run(args: argparse.Namespace) -> int:
             duration_s=args.duration,
         )
         first = next(blocks)
-    except SourceError as exc:
+    except (SourceError, SimParamError) as exc:
         raise CommandError(str(exc)) from None
     header = LogHeader(
         created_at=time.time(),
         t0=0.0,
         vehicle=f"sim-{args.kind}",
-        sources={"sim": {"uri": uri, "channels": dict(SIM_CHANNELS)}},
+        sources={"sim": {"uri": uri, "channels": sim_channel_units()}},
         axes=TableAxes.default().to_dict(),
         metadata={"generator": "dynoai sim", "run_id": uuid.uuid4().hex, "scenario": args.scenario},
     )
@@ -64,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         for block in itertools.chain([first], blocks):
             writer.write_block(block)
             samples += len(block)
-        size = writer.bytes_written
+    size = writer.bytes_written  # after close: everything flushed
     spent = time.monotonic() - started
     print(
         f"wrote {out}: {samples} samples, {args.duration:g} s of {args.scenario} "

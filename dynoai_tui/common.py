@@ -43,6 +43,12 @@ def error_line(message: str) -> None:
         print(f"dynoai: error: {message}", file=sys.stderr, flush=True)
 
 
+def warning_line(message: str) -> None:
+    """One warning line on stderr: something was wrong but the data was used."""
+    with contextlib.suppress(OSError):
+        print(f"dynoai: warning: {message}", file=sys.stderr, flush=True)
+
+
 def add_vehicle_options(parser: argparse.ArgumentParser, *, vehicle_required: bool = False) -> None:
     parser.add_argument(
         "--vehicle",
@@ -124,7 +130,9 @@ def translate_errors(exc: BaseException) -> CommandError | None:
     if isinstance(exc, CommandError):
         return exc
     if isinstance(exc, SourceError):
-        return CommandError(str(exc), EXIT_DEVICE if _is_device_error(exc) else EXIT_BAD_INPUT)
+        # Bad URIs and files are caught where sources are made (exit 2, see make_sources);
+        # a SourceError that gets here came from opening or reading a device.
+        return CommandError(str(exc), EXIT_DEVICE)
     if isinstance(exc, ConfigError | LogFileError):
         return CommandError(str(exc), EXIT_BAD_INPUT)
     try:
@@ -136,16 +144,15 @@ def translate_errors(exc: BaseException) -> CommandError | None:
     return None
 
 
-def _is_device_error(exc: SourceError) -> bool:
-    text = str(exc).lower()
-    return (
-        any(
-            word in text
-            for word in ("device", "port", "permission", "adapter", "no answer", "bus", "interface")
-        )
-        and "unknown source type" not in text
-    )
-
-
 def sources_or_default(raws: Sequence[str] | None) -> list[str]:
     return list(raws) if raws else ["sim:"]
+
+
+def make_sources(raws: Sequence[str] | None) -> list[Any]:
+    """Sources from URIs (default ``sim:``); a bad URI or option is bad input (exit 2)."""
+    from drivers.registry import create_sources
+
+    try:
+        return create_sources(sources_or_default(raws))
+    except SourceError as exc:
+        raise CommandError(str(exc), EXIT_BAD_INPUT) from None

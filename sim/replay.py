@@ -77,10 +77,15 @@ class RecordedLog:
             yield from self._imported.records()
 
     @property
-    def recovery_message(self) -> str:
+    def recovery_warning(self) -> str:
+        """After reading: what was lost at a damaged or truncated tail, else ''."""
         if self._reader is not None:
             rec = self._reader.recovery
             return "" if rec.complete else rec.message
+        return ""
+
+    @property
+    def import_summary(self) -> str:
         summary = getattr(self._imported, "summary", None)
         return summary.to_text() if summary is not None else ""
 
@@ -264,7 +269,7 @@ class ReplaySource(Source):
 
     def _finish(self) -> None:
         if self.status.state is not SourceState.FINISHED and self.log is not None:
-            note = self.log.recovery_message
+            note = self.log.recovery_warning
             self.set_status(SourceState.FINISHED, note or f"end of {self.path.name}")
 
 

@@ -1,0 +1,224 @@
+"""End-to-end: the `dynoai` headless commands as a tuner runs them, in subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.logfile import read_log
+
+DYNOAI = [sys.executable, "-m", "dynoai_tui.cli"]
+CONTRACT_KEYS = {
+    "rpm_axis",
+    "map_axis",
+    "hits",
+    "weight",
+    "dwell_s",
+    "afr_mean",
+    "knock_events",
+    "covered_pct",
+    "samples",
+    "rejects",
+}
+
+
+def dynoai(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DYNOAI_DATA_DIR": str(cwd / "store")}
+    return subprocess.run(
+        [*DYNOAI, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
+    )
+
+
+def start(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "DYNOAI_DATA_DIR": str(cwd / "store")}
+    return subprocess.Popen(
+        [*DYNOAI, *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def same_grid(a: dict, b: dict) -> None:
+    assert a["rpm_axis"] == b["rpm_axis"] and a["map_axis"] == b["map_axis"]
+    assert a["hits"] == b["hits"]
+    assert a["knock_events"] == b["knock_events"]
+    assert a["samples"] == b["samples"]
+    assert a["rejects"] == b["rejects"]
+    np.testing.assert_allclose(
+        np.array(a["weight"], float), np.array(b["weight"], float), rtol=1e-9
+    )
+
+
+@pytest.fixture(scope="module")
+def sim_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("simlog")
+    out = d / "pulls.dynolog"
+    res = dynoai("sim", "--out", str(out), "--duration", "120", "--seed", "7", cwd=d)
+    assert res.returncode == 0, res.stderr
+    assert "wrote" in res.stdout
+    return out
+
+
+def test_sim_then_coverage_json_follows_the_contract(sim_log: Path, tmp_path: Path):
+    res = dynoai("coverage", str(sim_log), "--format", "json", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert CONTRACT_KEYS <= data.keys()
+    hits = np.array(data["hits"])
+    assert hits.shape == (len(data["map_axis"]), len(data["rpm_axis"]))
+    assert data["samples"] == 12000
+    assert hits.sum() > 5000  # a pulls session on a warm engine bins most samples
+    assert 0 < data["covered_pct"] < 100
+
+
+def test_coverage_text_and_csv(sim_log: Path, tmp_path: Path):
+    text = dynoai("coverage", str(sim_log), cwd=tmp_path)
+    assert text.returncode == 0 and "cov" in text.stdout.lower()
+    csv = dynoai("coverage", str(sim_log), "--format", "csv", cwd=tmp_path)
+    assert csv.returncode == 0
+    lines = csv.stdout.strip().splitlines()
+    assert lines[0].startswith("map_kpa,rpm") and len(lines) == 1 + 16 * 16
+
+
+def test_headless_replay_equals_coverage_of_the_same_file(sim_log: Path, tmp_path: Path):
+    out_json = tmp_path / "replay.json"
+    res = dynoai(
+        "replay", str(sim_log), "--headless", "--coverage-json", str(out_json), cwd=tmp_path
+    )
+    assert res.returncode == 0, res.stderr
+    assert "coverage" in res.stdout and "samples" in res.stdout
+    cov = json.loads(dynoai("coverage", str(sim_log), "--format", "json", cwd=tmp_path).stdout)
+    same_grid(json.loads(out_json.read_text()), cov)
+
+
+def test_live_log_then_replay_gives_the_same_grid(tmp_path: Path):
+    live_json = tmp_path / "live.json"
+    res = dynoai(
+        "log",
+        "--source",
+        "sim:vtwin?scenario=street&seed=3&speed=8",
+        "--out",
+        "live.dynolog",
+        "--duration",
+        "4",
+        "--coverage-json",
+        str(live_json),
+        cwd=tmp_path,
+    )
+    assert res.returncode == 0, res.stderr
+    assert "duration reached" in res.stdout
+    replay_json = tmp_path / "replay.json"
+    res = dynoai(
+        "replay", "live.dynolog", "--headless", "--coverage-json", str(replay_json), cwd=tmp_path
+    )
+    assert res.returncode == 0, res.stderr
+    live, replayed = json.loads(live_json.read_text()), json.loads(replay_json.read_text())
+    assert live["samples"] > 2000
+    same_grid(replayed, live)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_signals_flush_print_the_summary_and_exit_0(tmp_path: Path, sig: signal.Signals):
+    proc = start("log", "--source", "sim:", "--out", "sig.dynolog", cwd=tmp_path)
+    time.sleep(3.0)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "coverage" in out and sig.name in out
+    header, blocks, _, recovery = read_log(tmp_path / "sig.dynolog")
+    assert recovery.complete, recovery.message
+    assert sum(len(b) for b in blocks) > 100
+
+
+def test_kill_9_loses_at_most_the_last_second(tmp_path: Path):
+    proc = start("log", "--source", "sim:", "--out", "killed.dynolog", cwd=tmp_path)
+    path = tmp_path / "killed.dynolog"
+    deadline = time.monotonic() + 20
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(3.0)
+    killed_at = time.time()
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=10)
+    header, blocks, _, recovery = read_log(path)
+    assert blocks, recovery.message
+    last_t = max(float(b.t[-1]) for b in blocks)
+    # sample times are the monotonic clock; header.t0 is that clock at header.created_at
+    last_wall = header.created_at + (last_t - header.t0)
+    assert killed_at - last_wall <= 1.0 + 0.25, recovery.message
+
+
+def test_truncated_recording_replays_what_was_recovered_with_a_warning(
+    sim_log: Path, tmp_path: Path
+):
+    cut = tmp_path / "cut.dynolog"
+    data = sim_log.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    res = dynoai("replay", str(cut), "--headless", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert res.stderr.count("warning:") == 1 and "recovered" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("replay", "missing.dynolog", "--headless"), "does not exist"),
+        (("replay", "garbage.bin", "--headless"), "garbage.bin"),
+        (("replay", "header-cut.dynolog", "--headless"), "header-cut.dynolog"),
+        (("coverage", "garbage.bin"), "garbage.bin"),
+        (
+            ("log", "--source", "warp:/dev/null", "--duration", "1", "--out", "x.dynolog"),
+            "unknown source type",
+        ),
+        (("log", "--source", "sim:?rate=5000", "--duration", "1", "--out", "x.dynolog"), "rate"),
+        (("log", "--source", "sim:", "--duration", "-3", "--out", "x.dynolog"), "--duration"),
+        (
+            ("log", "--config", "bad.toml", "--duration", "1", "--out", "x.dynolog"),
+            "strictly increasing",
+        ),
+        (("log", "--config", "nope.toml", "--duration", "1", "--out", "x.dynolog"), "nope.toml"),
+        (("replay", "pulls.dynolog", "--speed", "0", "--headless"), "--speed"),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_exit_2(tmp_path: Path, sim_log: Path, args, needle):
+    (tmp_path / "garbage.bin").write_bytes(os.urandom(3000))
+    (tmp_path / "header-cut.dynolog").write_bytes(sim_log.read_bytes()[:20])
+    (tmp_path / "pulls.dynolog").write_bytes(sim_log.read_bytes())
+    (tmp_path / "bad.toml").write_text("[axes]\nrpm = [1000, 3000, 2000]\nmap_kpa = [20, 100]\n")
+    res = dynoai(*args, cwd=tmp_path)
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, res.stderr
+    assert lines[0].startswith("dynoai: error:") and needle in lines[0]
+    assert not (tmp_path / "x.dynolog").exists()
+
+
+def test_log_refuses_to_overwrite_an_existing_recording(tmp_path: Path):
+    (tmp_path / "keep.dynolog").write_bytes(b"precious")
+    res = dynoai(
+        "log", "--source", "sim:", "--duration", "1", "--out", "keep.dynolog", cwd=tmp_path
+    )
+    assert res.returncode == 2
+    assert "already exists" in res.stderr
+    assert (tmp_path / "keep.dynolog").read_bytes() == b"precious"
+
+
+def test_status_lines_go_to_stderr_once_a_second(tmp_path: Path):
+    res = dynoai("log", "--source", "sim:", "--duration", "3.5", "--out", "s.dynolog", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    status = [ln for ln in res.stderr.splitlines() if "cov" in ln]
+    assert 2 <= len(status) <= 5
+    assert "sim " in status[-1] and "/s" in status[-1] and "rec " in status[-1]
+    assert "coverage" in res.stdout and "cov " not in res.stdout
