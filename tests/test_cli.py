@@ -74,7 +74,7 @@ def test_sim_then_coverage_json_follows_the_contract(sim_log: Path, tmp_path: Pa
     res = dynoai("coverage", str(sim_log), "--format", "json", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     data = json.loads(res.stdout)
-    assert CONTRACT_KEYS <= data.keys()
+    assert data.keys() >= CONTRACT_KEYS
     hits = np.array(data["hits"])
     assert hits.shape == (len(data["map_axis"]), len(data["rpm_axis"]))
     assert data["samples"] == 12000
