@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+
+from core.learning import Calibration, CalibrationError, prediction_error_pct
+from sim.scenarios import CoolDown, Idle, WotPull
+from tests.simrig import run_sim
+
+
+def test_gamma_poisson_update_moves_towards_the_observed_ratio():
+    cal = Calibration()
+    model = np.full(20, 50.0)
+    actual = model * 0.6
+    first = cal.observe("wot_pull", model, actual)
+    assert first == pytest.approx(prediction_error_pct(model, actual))
+    assert cal.factor("wot_pull") == pytest.approx((0.7 * 20 + 600) / (0.7 * 20 + 1000))
+    for _ in range(3):
+        cal.observe("wot_pull", model, actual)
+    assert cal.factor("wot_pull") == pytest.approx(0.6, abs=0.01)
+    assert cal.errors_pct[-1] < first
+    assert cal.factor("tip_in") == 1.0
+
+
+def test_error_is_symmetric_and_bounded():
+    assert prediction_error_pct([10, 0], [0, 10]) == 200.0
+    assert prediction_error_pct([5, 5], [5, 5]) == 0.0
+    assert prediction_error_pct([0], [0]) == 0.0
+
+
+def test_round_trip_and_bad_data():
+    cal = Calibration()
+    cal.observe("steady_state", np.ones(4) * 10, np.ones(4) * 8, lead_s=0.4)
+    back = Calibration.from_mapping(cal.to_mapping())
+    assert back.factor("steady_state") == cal.factor("steady_state")
+    assert back.lead_s("steady_state") == pytest.approx(0.4)
+    with pytest.raises(CalibrationError):
+        Calibration.from_mapping({"fits": {"wot_pull": ["x"]}})
+    with pytest.raises(ValueError, match="unknown test type"):
+        cal.observe("moonshot", [1], [1])
+
+
+def test_reach_discounts_cells_that_stayed_empty():
+    cal = Calibration()
+    rpm, kpa = [1000.0, 2000.0], [30.0, 60.0]
+    model = np.array([20.0, 20.0, 20.0, 0.0])
+    actual = np.array([0.0, 15.0, 12.0, 0.0])
+    cal.observe_reach(rpm, kpa, model, actual, 10)
+    reach = cal.reach(rpm, kpa)
+    assert reach[0] < 1.0 and reach[1] == 1.0 and reach[3] == 1.0
+    cal.observe_reach(rpm, kpa, model, np.array([5.0, 0, 0, 0]), 10)
+    assert cal.reach(rpm, kpa)[0] == 1.0
+
+
+def test_prediction_error_of_fourth_pull_is_lower_than_first_on_the_simulator():
+    segments = [Idle(5.0)]
+    for _ in range(4):
+        segments += [WotPull(2500.0, 5800.0), CoolDown(20.0)]
+    _, _, tracker = run_sim(segments, seed=11)
+    pulls = [err for test, err in tracker.tests if test.test_type == "wot_pull"]
+    assert len(pulls) == 4
+    assert pulls[3] < pulls[0]
+    assert tracker.calibration.fits["wot_pull"].tests == 4
+    assert 90.0 < tracker.calibration.wot_map_kpa < 101.0

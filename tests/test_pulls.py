@@ -1,0 +1,67 @@
+import numpy as np
+
+from core.frames import Block
+from core.pulls import PullDetector
+from sim.scenarios import CoolDown, Idle, SteadyHold, WotPull
+from tests.simrig import run_sim
+
+
+def _block(t, rpm, tps, map_kpa):
+    return Block(
+        "fused",
+        np.asarray(t, float),
+        {
+            "rpm": np.asarray(rpm, float),
+            "tps_pct": np.asarray(tps, float),
+            "map_kpa": np.asarray(map_kpa, float),
+        },
+    )
+
+
+def test_wot_pull_needs_1000_rpm_of_rise():
+    t = np.arange(0, 12, 0.01)
+    rpm = np.where(t < 2, 2000, np.minimum(2000 + (t - 2) * 500, 5500))
+    tps = np.where(t < 2, 20, np.where(t < 10, 100, 0))
+    det = PullDetector()
+    events = []
+    for i in range(0, t.size, 7):  # odd block sizes: state carries across blocks
+        events += det.feed(
+            _block(
+                t[i : i + 7], rpm[i : i + 7], tps[i : i + 7], np.full(7, 98)[: t[i : i + 7].size]
+            )
+        )
+    events += det.flush()
+    kinds = [(e.kind, e.data["test_type"]) for e in events if e.data.get("test_type") == "wot_pull"]
+    assert kinds == [("pull_start", "wot_pull"), ("pull_stop", "wot_pull")]
+    assert det.pulls == 1
+    start = next(e for e in events if e.kind == "pull_start" and e.data["test_type"] == "wot_pull")
+    assert abs(start.t - 2.0) < 0.06
+
+    short = PullDetector()  # WOT with only 600 rpm of rise is not a pull
+    rpm2 = np.where(t < 2, 2000, np.minimum(2000 + (t - 2) * 100, 2600))
+    short.feed(_block(t, rpm2, tps, np.full(t.size, 98)))
+    short.flush()
+    assert short.pulls == 0
+
+
+def test_simulated_session_is_segmented():
+    segments = [
+        Idle(8.0),
+        WotPull(2500.0, 5800.0),
+        CoolDown(10.0),
+        SteadyHold(3000.0, (50.0, 60.0, 75.0)),
+    ]
+    _, events, tracker = run_sim(segments)
+    types = [t.test_type for t, _ in tracker.tests] + (
+        [tracker.detector.current_test] if tracker.detector.in_pull else []
+    )
+    assert "wot_pull" in types and "idle_low_map" in types
+    tracker.detector.flush()
+    tracker._learn_finished()
+    steady = [t for t, _ in tracker.tests if t.test_type == "steady_state"]
+    assert steady and abs(steady[-1].rpm_median - 3000) < 50
+    assert [round(p / 5) * 5 for p in steady[-1].map_plateaus_kpa][-3:] == [50, 60, 75]
+    starts = [e for e in events if e.kind == "pull_start"]
+    stops = [e for e in events if e.kind == "pull_stop"]
+    assert len(starts) >= len(stops) >= 2 and all(e.source == "pulls" for e in starts)
+    assert tracker.pulls_done == 1

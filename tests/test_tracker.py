@@ -1,0 +1,70 @@
+import numpy as np
+
+from core.axes import TableAxes
+from core.grid import CoverageGrid
+from core.planner import Constraints
+from core.regions import DEFAULT_REGIONS
+from core.store import VehicleStore
+from core.tracker import VehicleTracker
+from sim.scenarios import CoolDown, Idle, WotPull
+from tests.simrig import run_sim
+
+AXES = TableAxes.default()
+
+
+def _tracker(store, run_id="run-1", constraints=Constraints(max_rpm=5800, max_pulls_per_session=3)):
+    return VehicleTracker(
+        axes=AXES,
+        hit_target=10,
+        regions=DEFAULT_REGIONS,
+        constraints=constraints,
+        store=store,
+        vehicle="bike",
+        run_id=run_id,
+        log_path="/logs/run.dynolog",
+    )
+
+
+def test_checkpoint_and_finish_count_the_run_once(tmp_path):
+    store = VehicleStore(tmp_path)
+    tracker = _tracker(store)
+    grid, _, _ = run_sim([Idle(3.0), WotPull(2500.0, 5800.0), CoolDown(5.0)], tracker=tracker)
+    tracker.checkpoint(grid)
+    tracker.checkpoint(grid)
+    assert store.list_runs("bike")[0].final is False
+    tracker.finish(grid, {"samples": 123})
+    runs = store.list_runs("bike")
+    assert len(runs) == 1 and runs[0].final and runs[0].stats["samples"] == 123
+    assert runs[0].stats["pulls"] == 1 and runs[0].log_path == "/logs/run.dynolog"
+    assert np.array_equal(store.cumulative_grid("bike", AXES).hits, grid.hits)
+    assert store.get_calibration("bike").fits["wot_pull"].tests == 1
+
+
+def test_plan_uses_stored_coverage_plus_this_run(tmp_path):
+    store = VehicleStore(tmp_path)
+    old = CoverageGrid(AXES)
+    old.hits[:] = 10
+    old.hits[13, 7] = 4  # 85 kPa, 3000 rpm: the only gap left
+    store.add_run("bike", "old-run", old)
+    tracker = _tracker(store, run_id="run-2")
+    view = tracker.plan(CoverageGrid(AXES), {"rpm": 3000.0, "map_kpa": 60.0})
+    assert [(t.map_index, t.rpm_index, t.deficit) for t in view.targets] == [(13, 7, 6)]
+    assert view.instruction == "hold 3000 rpm, raise MAP to 85 kPa"
+    this_run = CoverageGrid(AXES)
+    this_run.hits[13, 7] = 6
+    done = tracker.plan(this_run, {"rpm": 3000.0, "map_kpa": 85.0})
+    assert done.targets == () and done.suggestions == ()
+
+
+def test_without_a_store_it_plans_from_the_run_alone():
+    tracker = _tracker(None, constraints=Constraints(max_rpm=5800, max_pulls_per_session=1))
+    segments = [Idle(3.0), WotPull(2500.0, 5800.0), CoolDown(5.0)]
+    grid, events, tracker = run_sim(segments, tracker=tracker)
+    tracker.finish(grid, {})
+    assert tracker.pulls_done == 1 and tracker.pulls_max == 1
+    view = tracker.plan(grid, {"rpm": 1000.0, "map_kpa": 35.0})
+    assert any(
+        f.test_type == "wot_pull" and "max_pulls_per_session" in f.reason for f in view.filtered
+    )
+    assert view.suggestions and view.targets and view.prediction_error_pct is not None
+    assert any(e.kind == "pull_stop" and e.data["test_type"] == "wot_pull" for e in events)
