@@ -11,7 +11,10 @@ from core.regions import DEFAULT_REGIONS, priority_map
 AXES = TableAxes.default()
 
 
-def _plan(grid, constraints=Constraints(max_rpm=5800), cal=None, pulls=0, op=None):
+DYNO = Constraints(max_rpm=5800)
+
+
+def _plan(grid, constraints=DYNO, cal=None, pulls=0, op=None):
     return plan(
         grid, AXES, DEFAULT_REGIONS, constraints, cal or Calibration(), pulls, operating_point=op
     )

@@ -75,6 +75,6 @@ def test_region_coverage_and_ranked_gaps():
     assert cov["tip_in"].covered == 0
     gaps = ranked_gaps(AXES, hits, prio, 10)
     assert gaps[0].priority == 1
-    assert all(a.priority <= b.priority for a, b in zip(gaps, gaps[1:]))
+    assert all(a.priority <= b.priority for a, b in zip(gaps, gaps[1:], strict=False))
     p3 = [g for g in gaps if g.priority == 3]
     assert p3[-1].deficit == 6 and (p3[-1].map_index, p3[-1].rpm_index) == (0, 15)

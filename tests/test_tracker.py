@@ -12,7 +12,10 @@ from tests.simrig import run_sim
 AXES = TableAxes.default()
 
 
-def _tracker(store, run_id="run-1", constraints=Constraints(max_rpm=5800, max_pulls_per_session=3)):
+LIMITS = Constraints(max_rpm=5800, max_pulls_per_session=3)
+
+
+def _tracker(store, run_id="run-1", constraints=LIMITS):
     return VehicleTracker(
         axes=AXES,
         hit_target=10,
