@@ -12,12 +12,13 @@ Rows are MAP (highest MAP at the top, like a dyno chart), columns are rpm.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
 from rich.segment import Segment
+from rich.style import Style
 from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -102,33 +103,39 @@ def _levels(view: str, grid: GridView) -> IntArray:
     return np.where(known & (safe < -AFR_FAR_PCT), RICH2, levels)
 
 
-def _texts(view: str, grid: GridView, cell_w: int) -> list[list[str]]:
-    """The text of each cell for one view, fitted to ``cell_w`` characters."""
-    hits = grid.hits
-    out: list[list[str]] = []
+def _fmt(view: str, cell_w: int) -> Callable[[float], str]:
+    """The formatter of one cell value for a view at a cell width."""
     wide = cell_w >= 4
-    for r in range(hits.shape[0]):
-        row: list[str] = []
-        for c in range(hits.shape[1]):
-            if hits[r, c] <= 0:
-                row.append("·")
-                continue
-            if view == "hits":
-                n = int(hits[r, c])
-                row.append(str(n) if n < 10 ** (cell_w - 1) else "+" * (cell_w - 1))
-            elif view == "afr":
-                afr = float(grid.afr_mean[r, c])
-                row.append("?" if not np.isfinite(afr) else f"{afr:.1f}" if wide else f"{afr:.0f}")
-            elif view == "afr_error":
-                e = float(grid.afr_error_pct[r, c])
-                row.append("?" if not np.isfinite(e) else f"{e:+.0f}")
-            elif view == "knock":
-                row.append(str(int(grid.knock_events[r, c])))
-            else:
-                d = float(grid.dwell_s[r, c])
-                row.append(f"{d:.1f}" if wide and d < 10 else f"{d:.0f}")
-        out.append(row)
-    return out
+    most = 10 ** (cell_w - 1)
+    if view == "hits":
+        return lambda n: str(int(n)) if n < most else "+" * (cell_w - 1)
+    if view == "afr":
+        return (lambda v: f"{v:.1f}") if wide else (lambda v: f"{v:.0f}")
+    if view == "afr_error":
+        return lambda v: f"{v:+.0f}"
+    if view == "knock":
+        return lambda n: str(int(n))
+    return lambda d: f"{d:.1f}" if wide and d < 10 else f"{d:.0f}"
+
+
+VIEW_VALUES: dict[str, str] = {
+    "hits": "hits",
+    "afr": "afr_mean",
+    "afr_error": "afr_error_pct",
+    "knock": "knock_events",
+    "dwell": "dwell_s",
+}
+
+
+def _texts(view: str, grid: GridView, cell_w: int) -> list[list[str]]:
+    """The text of each cell for one view, fitted to ``cell_w`` characters ("·" = no data)."""
+    fmt = _fmt(view, cell_w)
+    values = getattr(grid, VIEW_VALUES[view]).tolist()
+    seen = (grid.hits > 0).tolist()
+    return [
+        [("·" if not s else "?" if v != v else fmt(v)) for v, s in zip(vrow, srow, strict=True)]
+        for vrow, srow in zip(values, seen, strict=True)
+    ]
 
 
 def _rpm_label(rpm: float, width: int) -> str:
@@ -165,6 +172,9 @@ class Heatmap(ScrollView, can_focus=False):
         self._texts: list[list[str]] = []
         self._row_keys: list[object] = []
         self._strip_cache: dict[object, Strip] = {}
+        self._styles: dict[str, Style] = {}
+        self._geom_key: tuple[int, int, int, int] = (-1, -1, -1, -1)
+        self._geom: tuple[int, int] = (3, 1)
 
     # ---- state from the app -------------------------------------------------
 
@@ -215,23 +225,33 @@ class Heatmap(ScrollView, can_focus=False):
 
     @property
     def cell_w(self) -> int:
-        n_rpm = max(self.shape[1], 1)
-        return int(min(7, max(3, (self.scrollable_content_region.width - LABEL_W) // n_rpm)))
+        """Characters per cell, from the width the layout gave the widget (3..7)."""
+        return self._geometry()[0]
 
     @property
     def row_h(self) -> int:
-        n_map = self.shape[0]
-        return 2 if n_map and self.scrollable_content_region.height >= 2 * n_map + 1 else 1
+        """Lines per MAP row: 2 when the widget is tall enough, else 1."""
+        return self._geometry()[1]
+
+    def _geometry(self) -> tuple[int, int]:
+        region = self.scrollable_content_region
+        n_map, n_rpm = self.shape
+        key = (region.width, region.height, n_map, n_rpm)
+        if self._geom_key != key:
+            cell_w = int(min(7, max(3, (region.width - LABEL_W) // max(n_rpm, 1))))
+            row_h = 2 if n_map and region.height >= 2 * n_map + 1 else 1
+            self._geom_key, self._geom = key, (cell_w, row_h)
+        return self._geom
 
     def _redraw(self) -> None:
         if self._grid is None:
             return
-        cell_w = self.cell_w
+        cell_w, row_h = self._geometry()
         self._levels = _levels(self.view, self._grid)
         self._texts = _texts(self.view, self._grid, cell_w)
         n_map, n_rpm = self.shape
-        self.virtual_size = Size(LABEL_W + n_rpm * cell_w, n_map * self.row_h + 1)
-        keys = [self._row_key(r) for r in range(n_map)]
+        self.virtual_size = Size(LABEL_W + n_rpm * cell_w, n_map * row_h + 1)
+        keys = [self._row_key(r, cell_w) for r in range(n_map)]
         changed = [
             i for i, k in enumerate(keys) if i >= len(self._row_keys) or self._row_keys[i] != k
         ]
@@ -239,7 +259,6 @@ class Heatmap(ScrollView, can_focus=False):
         if len(self._strip_cache) > 4 * max(n_map, 1) + 64:
             self._strip_cache.clear()
         if self.is_mounted and changed:
-            row_h = self.row_h
             width = self.size.width
             scroll_y = int(self.scroll_offset.y)
             self.refresh(
@@ -249,14 +268,24 @@ class Heatmap(ScrollView, can_focus=False):
 
     def on_resize(self) -> None:
         self._row_keys = []
+        self._strip_cache.clear()
         self._redraw()
         self.refresh()
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._strip_cache.clear()
+        self._styles = {}
 
-    def _row_key(self, r: int) -> object:
+    def _style(self, name: str) -> Style:
+        """Widget style + component class ``name``, cached until the CSS changes."""
+        style = self._styles.get(name)
+        if style is None:
+            style = self.rich_style + self.get_component_rich_style(name)
+            self._styles[name] = style
+        return style
+
+    def _row_key(self, r: int, cell_w: int) -> object:
         cur = self.current_cell
         cur_col = cur[1] if cur is not None and cur[0] == r else -1
         targets = tuple(sorted(c for (m, c) in self.target_cells if m == r))
@@ -268,7 +297,7 @@ class Heatmap(ScrollView, can_focus=False):
         return (
             r,
             self.view,
-            self.cell_w,
+            cell_w,
             tuple(self._levels[r].tolist()),
             tuple(self._texts[r]),
             cur_col,
@@ -282,61 +311,76 @@ class Heatmap(ScrollView, can_focus=False):
         scroll_x, scroll_y = self.scroll_offset
         y += scroll_y
         n_map, _ = self.shape
-        row_h = self.row_h
+        _, row_h = self._geom
         width = self.size.width
         if self._grid is None or y > n_map * row_h:
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, self._style("heatmap--axis"))
         if y == n_map * row_h:
-            strip = self._axis_strip()
+            key: object = ("axis", self._grid.rpm_axis.tobytes(), self._geom)
+            cached = self._strip_cache.get(key)
+            if cached is None:
+                cached = self._strip_cache[key] = self._axis_strip()
         else:
             r = n_map - 1 - y // row_h
             key = (self._row_keys[r], y % row_h)
             cached = self._strip_cache.get(key)
             if cached is None:
-                cached = self._row_strip(r, first_line=y % row_h == 0)
-                self._strip_cache[key] = cached
-            strip = cached
-        return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style)
+                cached = self._strip_cache[key] = self._row_strip(r, first_line=y % row_h == 0)
+        if scroll_x == 0 and cached.cell_length == width:
+            return cached
+        return cached.crop_extend(scroll_x, scroll_x + width, self._style("heatmap--axis"))
 
     def _row_strip(self, r: int, *, first_line: bool) -> Strip:
         assert self._grid is not None
-        cell_w = self.cell_w
-        axis = self.get_component_rich_style("heatmap--axis")
+        cell_w, _ = self._geom
         label = f"{self._grid.map_axis[r]:.0f}" if first_line else ""
-        segments = [Segment(label.rjust(LABEL_W - 1) + " ", axis)]
-        current = self.get_component_rich_style("heatmap--current")
-        target = self.get_component_rich_style("heatmap--target")
+        segments = [Segment(label.rjust(LABEL_W - 1) + " ", self._style("heatmap--axis"))]
         prio = self._priority if self.overlay and self._priority is not None else None
         if prio is not None and prio.shape != self.shape:
             prio = None
-        for c in range(self._grid.hits.shape[1]):
-            if prio is not None:
-                style = self.get_component_rich_style(
-                    REGION_CLASSES.get(int(prio[r, c]), "heatmap--region3")
-                )
+        if prio is not None:
+            names = [REGION_CLASSES.get(p, "heatmap--region3") for p in prio[r].tolist()]
+        else:
+            names = [LEVEL_CLASSES[v] for v in self._levels[r].tolist()]
+        styles = {name: self._style(name) for name in set(names)}
+        texts = self._texts[r]
+        cur = self.current_cell
+        cur_col = cur[1] if cur is not None and cur[0] == r else -1
+        target_cols = {c for (m, c) in self.target_cells if m == r}
+        blank = " " * cell_w
+        run_text: list[str] = []
+        run_style: Style | None = None
+        for c, name in enumerate(names):
+            text = texts[c]
+            if c in target_cols or c == cur_col:
+                style = self.rich_style + self.get_component_rich_style(name)
+                if c in target_cols:
+                    style += self.get_component_rich_style("heatmap--target")
+                    text = "◆" + text[-(cell_w - 2) :] if text != "·" else "◆"
+                if c == cur_col:
+                    style += self.get_component_rich_style("heatmap--current")
+                    if len(text) + 2 <= cell_w:
+                        text = f"[{text}]"
             else:
-                style = self.get_component_rich_style(LEVEL_CLASSES[int(self._levels[r, c])])
-            text = self._texts[r][c]
-            is_target = (r, c) in self.target_cells
-            if is_target:
-                style = style + target
-                text = "◆" + text[-(cell_w - 2) :] if text != "·" else "◆"
-            if self.current_cell == (r, c):
-                style = style + current
-                if len(text) + 2 <= cell_w:
-                    text = f"[{text}]"
-            body = text.center(cell_w) if first_line else " " * cell_w
-            segments.append(Segment(body[:cell_w], style))
-        return Strip(segments)
+                style = styles[name]
+            body = text.center(cell_w)[:cell_w] if first_line else blank
+            if style is not run_style and run_text:
+                segments.append(Segment("".join(run_text), run_style))
+                run_text = []
+            run_style = style
+            run_text.append(body)
+        if run_text:
+            segments.append(Segment("".join(run_text), run_style))
+        return Strip(segments, LABEL_W + cell_w * len(names))
 
     def _axis_strip(self) -> Strip:
         assert self._grid is not None
-        cell_w = self.cell_w
-        axis = self.get_component_rich_style("heatmap--axis")
+        cell_w, _ = self._geometry()
         parts = ["rpm".ljust(LABEL_W)]
         rpm_axis = self._grid.rpm_axis
         step = 1 if cell_w >= 4 else 2
         for c in range(0, rpm_axis.size, step):
             span = cell_w * min(step, rpm_axis.size - c)
             parts.append(_rpm_label(float(rpm_axis[c]), cell_w).center(cell_w).ljust(span)[:span])
-        return Strip([Segment("".join(parts), axis)])
+        text = "".join(parts)
+        return Strip([Segment(text, self._style("heatmap--axis"))], len(text))

@@ -1,0 +1,149 @@
+"""Pilot tests for the run controls: constraints editor, quit confirmation, markers, views."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from core.planner import Constraints
+from core.store import VehicleStore
+from dynoai_tui.app import DynoApp
+from dynoai_tui.screens.modals import ConfirmScreen, ConstraintsScreen, NoteScreen
+from dynoai_tui.widgets.heatmap import Heatmap
+from tests.tui.helpers import ScriptedSession, snapshot, sync
+
+
+async def _type(pilot, field: str, text: str) -> None:  # type: ignore[no-untyped-def]
+    screen = pilot.app.screen
+    box = screen.query_one(f"#field-{field}")
+    box.value = ""
+    await pilot.click(f"#field-{field}")
+    await pilot.press(*text)
+
+
+@sync
+async def test_constraints_modal_rejects_bad_value_and_saves_good_one(tmp_path: Path) -> None:
+    store = VehicleStore(tmp_path)
+    store.ensure_vehicle("bike")
+    app = DynoApp(ScriptedSession(snapshot()), store=store, vehicle="bike")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("c")
+        await pilot.pause()
+        modal = app.screen
+        assert isinstance(modal, ConstraintsScreen)
+
+        await _type(pilot, "max_rpm", "lots")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.screen is modal  # still open
+        assert "constraints.max_rpm" in modal.error and "not a number" in modal.error
+        assert store.get_constraints("bike") is None
+
+        await _type(pilot, "max_rpm", "6200")
+        await _type(pilot, "environment", "dyno")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConstraintsScreen)
+        saved = store.get_constraints("bike")
+        assert saved == Constraints(max_rpm=6200.0, environment="dyno")
+
+
+@sync
+async def test_constraints_modal_rejects_inconsistent_limits(tmp_path: Path) -> None:
+    store = VehicleStore(tmp_path)
+    store.ensure_vehicle("bike")
+    app = DynoApp(ScriptedSession(snapshot()), store=store, vehicle="bike")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("c")
+        await pilot.pause()
+        await _type(pilot, "min_rpm", "5000")
+        await _type(pilot, "max_rpm", "3000")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        modal = app.screen
+        assert isinstance(modal, ConstraintsScreen)
+        assert "max_rpm" in modal.error and "min_rpm" in modal.error
+        assert store.get_constraints("bike") is None
+
+
+@sync
+async def test_quit_while_recording_asks_first(tmp_path: Path) -> None:
+    session = ScriptedSession(snapshot())
+    app = DynoApp(session, record_dir=tmp_path, clock=lambda: 1_700_000_000.0)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("r")
+        await pilot.pause()
+        assert session.recording
+        assert session.recording_path is not None
+        assert session.recording_path.parent == tmp_path
+        assert "REC" in app.dashboard.query_one("#header").plain  # type: ignore[attr-defined]
+
+        await pilot.press("q")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert app.is_running
+
+        await pilot.press("q")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+    assert app.return_code == 0
+    assert not isinstance(app.screen_stack[-1] if app.screen_stack else None, ConfirmScreen)
+
+
+@sync
+async def test_quit_without_recording_does_not_ask() -> None:
+    app = DynoApp(ScriptedSession(snapshot()))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("q")
+        await pilot.pause()
+        assert not app.is_running
+
+
+@sync
+async def test_marker_note_and_pull_keys_reach_the_session() -> None:
+    session = ScriptedSession(snapshot())
+    app = DynoApp(session)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("m")
+        await pilot.pause()
+        assert isinstance(app.screen, NoteScreen)
+        await pilot.press(*"2nd gear", "enter")
+        await pilot.pause()
+        await pilot.press("p")
+        assert session.marks == [("marker", "2nd gear"), ("pull_start", "")]
+
+
+@sync
+async def test_view_cycle_and_region_overlay_change_the_cells() -> None:
+    hits = np.zeros((16, 16), dtype=np.int64)
+    hits[8, 5] = 4
+    app = DynoApp(ScriptedSession(snapshot(hits=hits)))
+    async with app.run_test(size=(160, 48)) as pilot:
+        heatmap = app.dashboard.query_one(Heatmap)
+        assert heatmap.view == "hits"
+        await pilot.press("v")
+        assert heatmap.view == "afr"
+        assert "mean AFR" in str(heatmap.border_title)
+        await pilot.press("o")
+        await pilot.pause()
+        assert heatmap.overlay
+        # 3500 rpm / 88 kPa is in the high-MAP midrange region: priority 1 (red).
+        r = int(np.abs(heatmap._grid.map_axis - 88).argmin())  # type: ignore[union-attr]
+        c = int(np.abs(heatmap._grid.rpm_axis - 3500).argmin())  # type: ignore[union-attr]
+        y = (16 - 1 - r) * heatmap.row_h
+        strip = heatmap.render_line(y)
+        red = heatmap.get_component_rich_style("heatmap--region1")
+        x = 4 + c * heatmap.cell_w + 1
+        pos = 0
+        for seg in strip:
+            if pos <= x < pos + len(seg.text):
+                assert seg.style is not None and seg.style.bgcolor == red.bgcolor
+                break
+            pos += len(seg.text)
+        else:
+            raise AssertionError("cell not drawn")
