@@ -92,6 +92,7 @@ class EngineModel:
         self._grid = Grid(tables)
         v = vehicle
         self.rpm = v.idle_rpm
+        self.rpm_prev = v.idle_rpm
         self.map_kpa = 33.0
         self.tps_pct = 0.0
         self.trim_pct = 0.0
@@ -192,15 +193,19 @@ class EngineModel:
     # -- the stepping loop --
 
     def run(
-        self, n: int, t0_s: float, controller: Controller, knock_u: list[float]
+        self, n: int, first_step: int, controller: Controller, knock_u: list[float]
     ) -> dict[str, list[float]]:
-        """Step ``n`` times from sim time ``t0_s``; return raw per-step outputs (see OUTPUTS).
+        """Step ``n`` times; return raw per-step outputs (see OUTPUTS).
+
+        The controller sees time ``(first_step + k) / rate_hz`` for step ``k``: computed
+        from whole step numbers, so splitting a run into blocks changes no bit.
 
         ``knock_u`` are ``n`` uniform(0, 1) draws deciding the Poisson knock events, so the
         caller owns the random stream and block sizes do not change the result.
         """
         v, tu, g = self.vehicle, self.tuning, self._grid
-        dt = 1.0 / self.rate_hz
+        rate_hz = self.rate_hz
+        dt = 1.0 / rate_hz
         out: dict[str, list[float]] = {name: [0.0] * n for name in OUTPUTS}
         o_rpm, o_map, o_tps = out["rpm"], out["map_kpa"], out["tps_pct"]
         o_lam, o_lt, o_kc = out["lambda_sensor"], out["lambda_target"], out["knock_count"]
@@ -208,7 +213,7 @@ class EngineModel:
         o_spk, o_trq, o_drum = out["spark_deg"], out["torque_nm"], out["drum_speed_kph"]
         o_ve, o_ae, o_dfco = out["ve_pct"], out["accel_enrich_pct"], out["dfco"]
 
-        rpm_prev = self.rpm
+        rpm_prev = self.rpm_prev
         rpm, map_kpa, tps, trim, idle_i = (
             self.rpm,
             self.map_kpa,
@@ -241,7 +246,7 @@ class EngineModel:
         torque_fn = self.torque_nm
 
         for k in range(n):
-            t = t0_s + k * dt
+            t = (first_step + k) / rate_hz
             mode, tps_cmd, map_tgt, rpm_tgt, brake_nm, cell_fan = controller(t, rpm, map_kpa)
             cell = g.locate(rpm, map_kpa)
             ve_true = g.interp(g.ve_true, cell)
@@ -383,6 +388,7 @@ class EngineModel:
         )
         self.film, self.ae_pct, self.dfco, self.lambda_sensor = film, ae, dfco, lam_seen
         self.knock_count, self.knock_retard_deg = kcount, kret
+        self.rpm_prev = rpm_prev
         self.clt_c, self.soak_c, self.iat_c, self.load_avg = clt, soak, iat, load_avg
         self.fan_on, self.drum_kph = fan, drum
         return out

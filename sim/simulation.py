@@ -130,7 +130,7 @@ class Simulation:
     def _settle_at_idle(self, seconds: float = 5.0) -> None:
         """Run the warm engine at idle off the record, so sample 0 is a settled idle."""
         n = round(seconds * self.rate_hz)
-        self.model.run(n, 0.0, _idle_in_neutral, [1.0] * n)
+        self.model.run(n, 0, _idle_in_neutral, [1.0] * n)
 
     @property
     def done(self) -> bool:
@@ -166,9 +166,8 @@ class Simulation:
             if self._seg_left == 0:
                 self._controller = self._next_segment()
             take = min(left, self._seg_left)
-            t0_s = (self.step - self._seg_t0_step) / self.rate_hz
             u = self._knock_rng.random(take).tolist()
-            parts.append(self.model.run(take, t0_s, self._controller, u))
+            parts.append(self.model.run(take, self.step - self._seg_t0_step, self._controller, u))
             self.step += take
             self._seg_left -= take
             left -= take
