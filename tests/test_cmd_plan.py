@@ -1,0 +1,116 @@
+import json
+
+import pytest
+
+from core.axes import TableAxes
+from core.grid import CoverageGrid
+from core.regions import DEFAULT_REGIONS
+from core.report import vehicle_coverage_csv, vehicle_coverage_json, vehicle_coverage_text
+from core.store import VehicleStore
+from dynoai_tui.cli import main
+
+AXES = TableAxes.default()
+
+
+@pytest.fixture()
+def store_dir(tmp_path):
+    store = VehicleStore(tmp_path)
+    grid = CoverageGrid(AXES)
+    grid.hits[:, :4] = 12  # low rpm covered
+    store.add_run("bike", "r1", grid)
+    return tmp_path
+
+
+def test_plan_json_contract(store_dir, capsys):
+    assert (
+        main(
+            [
+                "constraints",
+                "--vehicle",
+                "bike",
+                "--data-dir",
+                str(store_dir),
+                "--set",
+                "max_rpm=5500",
+                "--set",
+                "environment=dyno",
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    assert main(["plan", "--vehicle", "bike", "--data-dir", str(store_dir), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["format"] == "dynoai.plan/1" and data["runs"] == 1
+    s = data["suggestions"][0]
+    assert set(s) >= {
+        "test_type",
+        "description",
+        "rpm_range",
+        "map_range",
+        "minutes",
+        "expected_gain",
+        "efficiency",
+        "band",
+        "cells",
+    }
+    assert s["priority"] == 1 and s["efficiency"] == 1.0 and s["band"] == "high"
+    assert all(len(c) == 2 and c[1] >= 4 for c in s["cells"])  # covered columns not suggested
+    assert all(x["rpm_range"][1] <= 5500 for x in data["suggestions"])
+    reasons = {f["test_type"]: f["reason"] for f in data["filtered"]}
+    assert reasons["street_cruise"].startswith("environment dyno")
+    assert data["targets"] and data["instruction"]
+    assert data["prediction_error_pct"] is None
+    assert data["constraints"] == {"max_rpm": 5500.0, "environment": "dyno"}
+
+
+def test_plan_text_and_errors(store_dir, capsys):
+    assert main(["plan", "--vehicle", "bike", "--data-dir", str(store_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "vehicle bike" in out and "from idle:" in out
+    assert main(["plan", "--vehicle", "car", "--data-dir", str(store_dir)]) == 2
+    assert "unknown vehicle 'car'" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "constraints",
+                "--vehicle",
+                "bike",
+                "--data-dir",
+                str(store_dir),
+                "--set",
+                "max_map_kpa=lots",
+            ]
+        )
+        == 2
+    )
+    assert "constraints.max_map_kpa" in capsys.readouterr().err
+    assert (
+        main(["constraints", "--vehicle", "bike", "--data-dir", str(store_dir), "--set", "oops"])
+        == 2
+    )
+
+
+def test_vehicle_reset_and_list(store_dir, capsys):
+    assert main(["vehicle", "list", "--data-dir", str(store_dir)]) == 0
+    assert "bike\t1 run(s)" in capsys.readouterr().out
+    assert main(["vehicle", "reset", "bike", "--data-dir", str(store_dir)]) == 0
+    assert "removed 1 run(s)" in capsys.readouterr().out
+    assert VehicleStore(store_dir).cumulative_grid("bike", AXES).hits.sum() == 0
+    assert main(["vehicle", "reset", "ghost", "--data-dir", str(store_dir)]) == 2
+
+
+def test_vehicle_coverage_report():
+    grid = CoverageGrid(AXES)
+    grid.hits[:5, :4] = 10  # the idle / low-MAP region
+    text = vehicle_coverage_text("bike", grid, DEFAULT_REGIONS, runs=2, stale_runs=1)
+    assert "idle_low_map" in text and "100.0 %" in text and "--rebuild" in text
+    assert "P1" in text.split("gaps by priority")[1].splitlines()[1]
+    data = vehicle_coverage_json("bike", grid, DEFAULT_REGIONS, runs=2)
+    regions = {r["name"]: r for r in data["regions"]}
+    assert regions["idle_low_map"]["covered_pct"] == 100.0 and regions["tip_in"]["covered"] == 0
+    assert data["gaps"][0]["priority"] == 1 and data["priority"][0][0] == 2
+    csv_text = vehicle_coverage_csv(grid, DEFAULT_REGIONS)
+    assert csv_text.splitlines()[0].endswith(",priority") and csv_text.splitlines()[1].endswith(
+        ",2"
+    )
