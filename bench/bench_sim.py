@@ -24,12 +24,13 @@ def measure(rate_hz: float, duration_s: float, vehicle: str, scenario: str) -> f
 
 
 def main() -> None:
-    for scenario in ("pulls", "steady", "street"):
-        x = measure(100.0, 300.0, "vtwin", scenario)
+    plans = (("vtwin", "pulls"), ("vtwin", "steady"), ("vtwin", "street"), ("car", "pulls"))
+    for vehicle, scenario in plans:
+        x = measure(100.0, 300.0, vehicle, scenario)
         verdict = "OK" if x >= TARGET_X_AT_100_HZ else "BELOW TARGET"
-        print(
-            f"sim vtwin/{scenario} @ 100 Hz: {x:7.0f}x real time (target >= {TARGET_X_AT_100_HZ:.0f}x) {verdict}"
-        )
+        name = f"{vehicle}/{scenario}"
+        target = f"target >= {TARGET_X_AT_100_HZ:.0f}x"
+        print(f"sim {name:13s} @ 100 Hz: {x:6.0f}x real time ({target}) {verdict}")
     for scenario in ("pulls", "steady"):
         x = measure(1000.0, 60.0, "vtwin", scenario)
         name = f"vtwin/{scenario}"
