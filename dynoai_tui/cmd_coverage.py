@@ -69,9 +69,37 @@ def _as_replay_args(args: argparse.Namespace) -> argparse.Namespace:
 
 
 def _vehicle_coverage(args: argparse.Namespace) -> int:
-    from core.report import vehicle_coverage
+    from core.report import vehicle_coverage_csv, vehicle_coverage_json, vehicle_coverage_text
+    from dynoai_tui.common import load_vehicle
+    from sim.replay import fused_rows_of
 
     store = open_store(args)
-    text = vehicle_coverage(store, args.vehicle, fmt=args.format, rebuild=args.rebuild)
-    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    if not store.has_vehicle(args.vehicle):
+        known = ", ".join(store.list_vehicles()) or "none yet"
+        raise CommandError(f"no vehicle named {args.vehicle!r} in the store (known: {known})")
+    cfg = load_vehicle(args, store)
+    if args.rebuild:
+        report = store.rebuild(
+            args.vehicle,
+            cfg.axes,
+            lambda path: fused_rows_of(
+                path, lambda_delay_s=cfg.lambda_delay_ms / 1000, stoich=cfg.stoich
+            ),
+            hit_target=cfg.hit_target,
+            limits=cfg.filters,
+        )
+        for run_id, why in report.missing:
+            warning_line(f"run {run_id} not rebuilt: {why}")
+        print(f"rebuilt {len(report.rebuilt)} run(s) on the current axes", file=sys.stderr)
+    grid = store.cumulative_grid(args.vehicle, cfg.axes, cfg.hit_target)
+    runs = len(store.list_runs(args.vehicle))
+    stale = len(store.stale_runs(args.vehicle, cfg.axes))
+    if args.format == "json":
+        data = vehicle_coverage_json(args.vehicle, grid, cfg.regions, runs=runs)
+        sys.stdout.write(json.dumps(data, indent=1) + "\n")
+    elif args.format == "csv":
+        sys.stdout.write(vehicle_coverage_csv(grid, cfg.regions))
+    else:
+        text = vehicle_coverage_text(args.vehicle, grid, cfg.regions, runs=runs, stale_runs=stale)
+        sys.stdout.write(text.rstrip("\n") + "\n")
     return EXIT_OK
