@@ -147,7 +147,8 @@ def test_hot_intake_air_knocks_more() -> None:
     counts = []
     for iat_c in (30.0, 55.0):
         sim = Simulation(v, [SteadyHold(3500.0, (85.0,), hold_s=30.0, settle_s=2.0)], seed=4)
-        sim.model.iat_c = sim.model.soak_c = iat_c
+        # A heat-soaked intake: air temperature and the metal that heats it.
+        sim.model.iat_c = iat_c
         sim.model.soak_c = v.ambient_c + (iat_c - v.ambient_c) / 0.45
         counts.append(_run(sim).columns["knock_count"][-1])
     assert counts[1] > counts[0] + 3
