@@ -223,7 +223,8 @@ class Elm327Source(SerialSource):
             return
         if not self.multi:
             return
-        if error == "?" or not set(group) <= self.parser.last_pids:
+        partial = not error and not set(group) <= self.parser.last_pids
+        if error == "?" or partial:  # NO DATA (ignition off) says nothing about multi-PID
             self._multi_failures += 1
             if error == "?" or self._multi_failures >= MULTI_FAILURES_BEFORE_FALLBACK:
                 self.multi = False

@@ -2,11 +2,19 @@
 
 ``elm -s car -b FILE`` writes the pty path as the first line of FILE and then
 reads commands from stdin; SIGINT stops it cleanly (PROTOCOLS.md §9).
+
+The emulator's own logging config writes a DEBUG log file ``elm.log`` into the
+working directory on every request. We run it in a temporary directory with a
+logging config (``ELM_LOG_CFG``) of warnings only: no litter in the checkout, and
+the peer's speed is not dominated by its own debug log (which would distort the
+OBD benchmark for both contenders alike).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import shutil
 import signal
 import subprocess
@@ -17,6 +25,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 START_TIMEOUT_S = 15.0
+QUIET_LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "level": "WARNING",
+            "stream": "ext://sys.stderr",
+        }
+    },
+    "root": {"level": "WARNING", "handlers": ["console"]},
+}
 
 
 def emulator_available() -> bool:
@@ -36,9 +56,14 @@ def running_emulator(scenario: str = "car") -> Iterator[str]:
     """Start the emulator, yield its pty path, stop it with SIGINT on exit."""
     with tempfile.TemporaryDirectory(prefix="elm") as tmp:
         out = Path(tmp) / "elm.out"
-        cmd = [sys.executable, "-m", "elm", "-s", scenario, "-b", str(out), "-v", "40"]
+        log_cfg = Path(tmp) / "elm_log.yaml"
+        log_cfg.write_text(json.dumps(QUIET_LOGGING))  # JSON is valid YAML
+        env = {**os.environ, "ELM_LOG_CFG": str(log_cfg)}
+        cmd = [sys.executable, "-m", "elm", "-s", scenario, "-b", str(out)]
         proc = subprocess.Popen(
             cmd,
+            cwd=tmp,
+            env=env,
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
