@@ -21,6 +21,7 @@ import numpy as np
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.css.query import NoMatches
 
 from core.snapshot import RecordingInfo, Snapshot
 from core.source import SourceError
@@ -182,11 +183,14 @@ class DynoApp(App[int]):
         snap = self.session.snapshot
         if snap is None or snap.seq == self.shown_seq:
             return False
-        with self.batch_update():
-            self.dashboard.apply(snap)
-            heatmap = self.dashboard.query_one(Heatmap)
-            if heatmap.overlay:
-                heatmap.set_priority_map(self._priority_map(snap))
+        try:
+            with self.batch_update():
+                self.dashboard.apply(snap)
+                heatmap = self.dashboard.query_one(Heatmap)
+                if heatmap.overlay:
+                    heatmap.set_priority_map(self._priority_map(snap))
+        except NoMatches:
+            return False  # the app is shutting down and the widgets are already gone
         self.shown_seq = snap.seq
         self.frames += 1
         if snap.recording is not None:

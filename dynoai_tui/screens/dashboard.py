@@ -29,7 +29,6 @@ from dynoai_tui.widgets.panels import (
     SuggestionsPanel,
     alarm_text,
     header_text,
-    plan_text,
 )
 
 COMPACT_BELOW = (100, 28)
@@ -48,7 +47,7 @@ def make_gauges() -> list[Gauge]:
         Gauge("MAP", "kPa", "map_kpa", big=True),
         Gauge("TPS", "%", "tps_pct", big=True),
         AfrGauge(id="gauge-afr"),
-        Gauge("Lambda", "λ", "lambda", decimals=3, classes="-secondary"),
+        Gauge("Lambda", "λ", "lambda", decimals=2, classes="-secondary"),
         Gauge("Knock", "count", "knock_count"),
         Gauge("IAT", "°C", "iat_c", classes="-secondary"),
         Gauge("CLT", "°C", "clt_c", classes="-secondary"),
@@ -125,19 +124,17 @@ class DashboardScreen(Screen[None]):
 
         heatmap = self.query_one(Heatmap)
         heatmap.update_grid(snap.grid, snap.current_cell, snap.plan.targets)
-        heatmap.border_subtitle = (
+        subtitle = (
             f"{snap.grid.covered_pct:.0f}% covered · {snap.grid.covered_cells}/{snap.grid.hits.size}"
             f" cells ≥ {snap.grid.hit_target} hits"
         )
+        if heatmap.border_subtitle != subtitle:  # a border change repaints the whole widget
+            heatmap.border_subtitle = subtitle
 
         panel = self.query_one(SuggestionsPanel)
         compact = self.has_class("-compact")
-        panel.content = plan_text(
-            snap.plan,
-            width=max(20, panel.size.width),
-            max_tests=2 if compact else 4,
-            show_filtered=not compact,
-        )
+        panel.compact = compact
+        panel.plan = snap.plan
 
         instruction = snap.plan.instruction or "no instruction yet"
         self.query_one(InstructionLine).content = Text.assemble(
@@ -147,9 +144,14 @@ class DashboardScreen(Screen[None]):
         if not compact:
             hist = snap.history
             self.query_one("#chart-afr", StripChart).update_series(
-                hist.t_rel_s, hist.afr, hist.afr_target if np.size(hist.afr_target) else None
+                snap.now_t,
+                hist.t_rel_s,
+                hist.afr,
+                hist.afr_target if np.size(hist.afr_target) else None,
             )
-            self.query_one("#chart-rpm", StripChart).update_series(hist.t_rel_s, hist.rpm)
+            self.query_one("#chart-rpm", StripChart).update_series(
+                snap.now_t, hist.t_rel_s, hist.rpm
+            )
 
         alarms = alarm_text(snap)
         self.query_one(AlarmLine).set_alarms(alarms, active=alarms.plain != "no alarms")

@@ -14,6 +14,7 @@ from typing import ClassVar
 import numpy as np
 import numpy.typing as npt
 from rich.segment import Segment
+from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
 
@@ -22,18 +23,21 @@ BARS = " ▁▂▃▄▅▆▇█"
 LABEL_W = 12
 
 
-def bucket_means(t_rel_s: F64, values: F64, window_s: float, n: int) -> F64:
-    """Mean of ``values`` in ``n`` equal time buckets covering the last ``window_s``.
+def bucket_means(t_abs_s: F64, values: F64, bucket_s: float, last_bucket: int, n: int) -> F64:
+    """Mean of ``values`` per ``bucket_s`` time bucket, the ``n`` buckets ending at ``last_bucket``.
 
-    ``t_rel_s`` is relative to now (<= 0). Empty buckets and NaN values give NaN.
+    Buckets are fixed in absolute time (bucket k covers [k, k+1) x bucket_s), so as
+    time passes old bars keep their height and only the newest one changes until
+    the next bucket starts: most frames repaint one column, not the whole chart.
+    Empty buckets and NaN values give NaN.
     """
     out = np.full(n, np.nan)
-    if n <= 0 or t_rel_s.size == 0:
+    if n <= 0 or t_abs_s.size == 0:
         return out
-    ok = np.isfinite(values) & (t_rel_s > -window_s) & (t_rel_s <= 0)
-    idx = ((t_rel_s[ok] + window_s) / window_s * n).astype(np.int64).clip(0, n - 1)
-    sums = np.bincount(idx, weights=values[ok], minlength=n)
-    counts = np.bincount(idx, minlength=n)
+    idx = np.floor(t_abs_s / bucket_s).astype(np.int64) - (last_bucket - n + 1)
+    ok = np.isfinite(values) & (idx >= 0) & (idx < n)
+    sums = np.bincount(idx[ok], weights=values[ok], minlength=n)
+    counts = np.bincount(idx[ok], minlength=n)
     np.divide(sums, counts, out=out, where=counts > 0)
     return out
 
@@ -72,11 +76,16 @@ class StripChart(Widget, can_focus=False):
         self._latest = "--"
         self._scale = (lo, hi)
 
-    def update_series(self, t_rel_s: F64, values: F64, reference: F64 | None = None) -> None:
-        """Take the history arrays from the snapshot; refresh only when a bar changed."""
-        n = max(0, self.size.width - LABEL_W)
+    def update_series(
+        self, now_t: float, t_rel_s: F64, values: F64, reference: F64 | None = None
+    ) -> None:
+        """Take the history arrays from the snapshot; repaint only the columns that changed."""
+        n = max(0, self.size.width - LABEL_W - self.styles.padding.left)
         rows = max(1, self.size.height)
-        means = bucket_means(t_rel_s, values, self.window_s, n)
+        bucket_s = self.window_s / max(n, 1)
+        t_abs = t_rel_s + now_t
+        last_bucket = int(np.floor(now_t / bucket_s)) if np.isfinite(now_t) else 0
+        means = bucket_means(t_abs, values, bucket_s, last_bucket, n)
         finite = means[np.isfinite(means)]
         lo, hi = self.lo, self.hi
         if finite.size:
@@ -87,26 +96,29 @@ class StripChart(Widget, can_focus=False):
         ).astype(np.int64)
         states = np.zeros(n, dtype=np.int64)
         if reference is not None:
-            ref = bucket_means(t_rel_s, reference, self.window_s, n)
+            ref = bucket_means(t_abs, reference, bucket_s, last_bucket, n)
             err = (means / ref - 1.0) * 100.0
             valid = np.isfinite(err)
             states = np.where(valid & (err > 3.0), 1, np.where(valid & (err < -3.0), 2, 0))
         last = values[np.isfinite(values)]
         latest = "--" if last.size == 0 else f"{last[-1]:.{self.decimals}f}"
         heights, state_t = tuple(eighths.tolist()), tuple(states.tolist())
-        if (heights, state_t, latest, (lo, hi)) != (
-            self._heights,
-            self._states,
-            self._latest,
-            self._scale,
-        ):
-            self._heights, self._states, self._latest, self._scale = (
-                heights,
-                state_t,
-                latest,
-                (lo, hi),
-            )
-            self.refresh()
+        old_heights, old_states = self._heights, self._states
+        label_changed = (latest, (lo, hi)) != (self._latest, self._scale)
+        self._heights, self._states = heights, state_t
+        self._latest, self._scale = latest, (lo, hi)
+        if label_changed:
+            self.refresh(Region(0, 0, LABEL_W + self.styles.padding.left, rows))
+        if len(old_heights) != n or (heights, state_t) == (old_heights, old_states):
+            if len(old_heights) != n:
+                self.refresh()
+            return
+        changed = [
+            i for i in range(n) if heights[i] != old_heights[i] or state_t[i] != old_states[i]
+        ]
+        if changed:
+            x0 = LABEL_W + self.styles.padding.left
+            self.refresh(Region(x0 + changed[0], 0, changed[-1] - changed[0] + 1, rows))
 
     @property
     def latest_text(self) -> str:

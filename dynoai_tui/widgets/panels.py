@@ -56,8 +56,17 @@ def clock(seconds: float) -> str:
     return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
 
 
+def rate_text(rate_hz: float) -> str:
+    """Sample rate to two significant figures, so jitter does not repaint the header."""
+    if rate_hz >= 1000:
+        return f"{rate_hz / 1000:.1f} kHz"
+    if rate_hz >= 100:
+        return f"{round(rate_hz, -1):.0f} Hz"
+    return f"{rate_hz:.0f} Hz"
+
+
 def source_text(info: SourceInfo) -> Text:
-    rate = f" {info.rate_hz:.0f} Hz" if info.state == SourceState.CONNECTED else ""
+    rate = f" {rate_text(info.rate_hz)}" if info.state == SourceState.CONNECTED else ""
     return Text.assemble(
         (info.name, "bold"), " ", ("●", STATE_STYLE[info.state]), f" {info.state.value}{rate}"
     )
@@ -103,18 +112,16 @@ def plan_text(plan: PlanView, *, width: int, max_tests: int, show_filtered: bool
     text = Text()
     if not plan.suggestions:
         text.append("No test suggested yet: waiting for the planner.\n", "dim")
+    room = max(8, width - 9)
     for i, sug in enumerate(plan.suggestions[:max_tests], start=1):
         band = band_for(sug.efficiency)
+        desc = (
+            sug.description if len(sug.description) <= room else sug.description[: room - 1] + "…"
+        )
         text.append(f"{i} ")
         text.append(f" {sug.efficiency:.2f} ", BAND_STYLE.get(band, LOW_BAND_STYLE))
-        text.append(f" {sug.description}"[: max(8, width - 7)], "bold")
-        text.append("\n")
-        text.append(
-            f"   +{sug.expected_gain:.1f} gain  {sug.minutes:.1f} min  "
-            f"{sug.rpm_range[0]:.0f}-{sug.rpm_range[1]:.0f} rpm  "
-            f"{sug.map_range[0]:.0f}-{sug.map_range[1]:.0f} kPa\n",
-            "dim",
-        )
+        text.append(f" {desc}\n", "bold")
+        text.append(f"   +{sug.expected_gain:.1f} gain · {sug.minutes:.1f} min\n", "dim")
     if plan.targets:
         text.append("Next cells: ", "bold")
         cells = [f"{t.rpm:.0f}/{t.map_kpa:.0f}" for t in plan.targets]
@@ -172,5 +179,21 @@ class AlarmLine(TextPanel):
         self.set_class(active, "-active")
 
 
-class SuggestionsPanel(TextPanel):
-    pass
+class SuggestionsPanel(Widget):
+    """The plan, fitted to the panel's width when drawn (so a resize re-fits it)."""
+
+    plan: reactive[PlanView] = reactive(PlanView, layout=False)
+    compact: reactive[bool] = reactive(False)
+
+    def render(self) -> Text:
+        return plan_text(
+            self.plan,
+            width=max(20, self.content_region.width),
+            max_tests=2 if self.compact else 4,
+            show_filtered=not self.compact,
+        )
+
+    @property
+    def plain(self) -> str:
+        """The panel's text as shown (for tests and bench checks)."""
+        return self.render().plain

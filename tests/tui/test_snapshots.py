@@ -1,0 +1,49 @@
+"""Snapshot tests: the whole dashboard at 100 x 30 and 160 x 48, deterministic.
+
+The session runs a seeded simulator at ``speed=max`` (sample times are sim time)
+with a frozen clock, through the real engine and tracker, so every figure on
+screen (coverage, plan, elapsed time, rates) is the same on every run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from core.session import Session
+from core.vehicle import VehicleConfig
+from drivers.registry import create_sources
+from dynoai_tui.app import DynoApp
+from dynoai_tui.common import make_tracker
+
+SIM = "sim:vtwin?scenario=pulls&seed=7&rate=100&speed=max&duration=90"
+
+
+def frozen_session() -> Session:
+    config = VehicleConfig()
+    tracker = make_tracker(config, None, run_id="snapshot-test", log_path=None)
+    session = Session(create_sources([SIM]), config=config, tracker=tracker, clock=lambda: 1000.0)
+    session.run_to_end()
+    return session
+
+
+@pytest.fixture(scope="module")
+def session() -> Session:
+    return frozen_session()
+
+
+def app_for(session: Session) -> DynoApp:
+    return DynoApp(session, clock=lambda: 1_700_000_000.0)
+
+
+def test_dashboard_100x30(snap_compare: Any, session: Session) -> None:
+    assert snap_compare(app_for(session), terminal_size=(100, 30))
+
+
+def test_dashboard_160x48(snap_compare: Any, session: Session) -> None:
+    assert snap_compare(app_for(session), terminal_size=(160, 48))
+
+
+def test_dashboard_afr_error_view_with_regions_160x48(snap_compare: Any, session: Session) -> None:
+    assert snap_compare(app_for(session), terminal_size=(160, 48), press=["v", "v", "o"])
