@@ -377,31 +377,44 @@ class Session:
         self._samples_total += len(block)
         if self._writer is not None:
             self._write(lambda w: w.write_block(block))
+        self._show(block)
         fused = self._fuser.push(block)
         if fused is not None:
             self._bin(fused)
+
+    def _show(self, block: Block) -> None:
+        """Gauges, the operating cell and history follow the newest raw samples.
+
+        Only binning needs lambda aligned to the engine state (fused rows wait for
+        the transport delay); the tuner must see every reading the moment it arrives.
+        """
+        last_t = float(block.t[-1])
+        if self._first_t is None:
+            self._first_t = float(block.t[0])
+        self._newest_t = max(self._newest_t, last_t)
+        stoich = self.config.stoich
+        for name, values in block.columns.items():
+            self._latest[name] = (last_t, float(values[-1]))
+        for lam_name, afr_name in (("lambda", "afr"), ("lambda_target", "afr_target")):
+            if lam_name in block.columns:
+                self._latest[afr_name] = (last_t, self._latest[lam_name][1] * stoich)
+            elif afr_name in block.columns:
+                self._latest[lam_name] = (last_t, self._latest[afr_name][1] / stoich)
+        self._history.append(
+            (last_t, self._value("rpm"), self._value("afr"), self._value("afr_target"))
+        )
+        while self._history and last_t - self._history[0][0] > HISTORY_S:
+            self._history.popleft()
 
     def _bin(self, fused: Block) -> None:
         result = self._filters.apply(fused)
         self.grid.update(fused, result)
         if self.tracker is not None:
             for event in self.tracker.on_rows(fused, result, self.grid):
-                if event.kind == "pull_start":
-                    self._in_pull = True
-                elif event.kind == "pull_stop":
-                    self._in_pull = False
+                # Holds, tip-ins and idle are recorded too; only a WOT pull is "in pull".
+                if event.data.get("test_type") == "wot_pull":
+                    self._in_pull = event.kind == "pull_start"
                 self._record_event(event)
-        last_t = float(fused.t[-1])
-        if self._first_t is None:
-            self._first_t = float(fused.t[0])
-        self._newest_t = max(self._newest_t, last_t)
-        for name, values in fused.columns.items():
-            self._latest[name] = (last_t, float(values[-1]))
-        self._history.append(
-            (last_t, self._value("rpm"), self._value("afr"), self._value("afr_target"))
-        )
-        while self._history and last_t - self._history[0][0] > HISTORY_S:
-            self._history.popleft()
 
     def _value(self, name: str) -> float:
         held = self._latest.get(name)

@@ -104,14 +104,15 @@ def run(args: argparse.Namespace) -> int:
     else:
         speed = math.inf if args.headless else 1.0
     session, source, store = build_session(args, speed=speed)
+    # The source was opened to read the header (which picks the config); the session
+    # opens it again from the start.
+    source.close()
     if not args.headless:
         from dynoai_tui.app import run_tui
 
         return run_tui(
             session, store=store, vehicle=session.config.name if args.vehicle else "", replay=True
         )
-    # The source is already open (its header picked the config); the session opens it again.
-    source.close()
     final, why = run_headless(session, duration_s=None)
     print_summary(heatmap_from(session))
     warning = source.log.recovery_warning if source.log is not None else ""
