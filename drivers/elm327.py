@@ -18,7 +18,8 @@ message and the init is redone later with backoff; they never raise out of read.
 One ``read`` performs one request/response (a few ms on CAN adapters, up to the
 reply timeout on a dead bus), so it may overrun a short read timeout once.
 URI params: ``baud`` (38400), ``protocol`` (0 = auto), ``pids`` (hex list such
-as ``0C,0B,11``), ``multi`` (true), ``stoich`` (14.7).
+as ``0C,0B,11``), ``multi`` (true), ``repeat`` (true: resend an unchanged request
+as a bare CR, which the ELM327 repeats), ``stoich`` (14.7).
 """
 
 from __future__ import annotations
@@ -62,6 +63,9 @@ class Elm327Source(SerialSource):
         if len(self.protocol_request) != 1 or self.protocol_request not in "0123456789ABC":
             raise SourceError(f"{uri.raw}: protocol={self.protocol_request!r} must be 0-9 or A-C")
         self.want_multi = uri.get_bool("multi", True)
+        self.repeat = uri.get_bool("repeat", True)
+        """Repeat an unchanged request with a bare CR (ELM327 feature; off for odd clones)."""
+        self._last_cmd = ""
         self.stoich = uri.get_float("stoich", STOICH_GASOLINE)
         self.user_pids = _parse_pid_list(uri.raw, uri.get("pids"))
         self.protocol = ""
@@ -87,6 +91,7 @@ class Elm327Source(SerialSource):
 
     def _command(self, cmd: str, timeout_s: float = COMMAND_TIMEOUT_S) -> ElmReply:
         """Send one command and wait for the prompt; raises ElmNoAnswer on timeout."""
+        self._last_cmd = ""
         self.port.write(cmd.encode("ascii") + b"\r")
         buf = bytearray()
         deadline = time.monotonic() + timeout_s
@@ -187,13 +192,18 @@ class Elm327Source(SerialSource):
         if len(group) == 1 and self.is_can:
             cmd += "1"  # one reply frame expected: the ELM returns without waiting ATST
         self.parser.expected = frozenset(group)
-        self.port.write(cmd.encode("ascii") + b"\r")
+        if self.repeat and cmd == self._last_cmd:
+            self.port.write(b"\r")  # a bare CR repeats the last command: 12 fewer bytes
+        else:
+            self.port.write(cmd.encode("ascii") + b"\r")
+        self._last_cmd = cmd
         self.requests += 1
         done = self.parser.replies
         deadline = time.monotonic() + REPLY_TIMEOUT_S
         rows: list[Row] = []
         while self.parser.replies == done:
             if time.monotonic() >= deadline:
+                self._last_cmd = ""  # resend in full next time
                 self._no_answer += 1
                 if self._no_answer >= NO_ANSWER_LIMIT:
                     raise ElmNoAnswer(f"the adapter stopped answering ({cmd} timed out)")

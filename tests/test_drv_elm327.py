@@ -143,16 +143,20 @@ class FakeCar:
     def __init__(self, multi_ok: bool = True) -> None:
         self.multi_ok = multi_ok
         self.override: dict[str, bytes] = {}
+        self.last = ""
 
     def __call__(self, request: bytes) -> bytes:
         cmd = request.decode().strip().upper()
+        if not cmd and self.last:
+            cmd = self.last  # a bare CR repeats the last command
+        self.last = cmd
         if cmd in self.override:
             return self.override[cmd]
         if cmd == "ATZ":
             return b"\r\rELM327 v1.5\r\r>"
         if cmd == "ATDPN":
             return b"A6\r\r>"
-        if cmd.startswith("AT") or not cmd:
+        if cmd.startswith("AT"):
             return b"OK\r\r>"
         bitmaps = {"0100": "4100BE3FA813", "0120": "4120901FF015", "0140": "41407A1C8021"}
         if cmd in bitmaps:
@@ -204,6 +208,19 @@ def test_fake_car_multi_pid_session():
         sent = [r.decode() for r in dev.requests]
         assert sent[:7] == ["", "ATZ", "ATE0", "ATL0", "ATS0", "ATH0", "ATSP0"]
         assert "010C0B11240F05" in sent  # six PIDs in one request
+        assert sent[-1] in ("", "010C0B11240F05", "010E0D44")
+    finally:
+        src.close()
+        dev.close()
+
+
+def test_unchanged_request_is_repeated_with_a_bare_cr():
+    dev = PtyResponder(FakeCar())
+    src = create_source(f"elm327:{dev.path}?pids=0C,0B")
+    try:
+        src.open()
+        assert len(read_blocks(src, 1.0, want=3)) == 3
+        assert [r.decode() for r in dev.requests[-3:]] == ["010C0B", "", ""]
     finally:
         src.close()
         dev.close()
