@@ -207,3 +207,11 @@ def test_progress_reaches_total(tmp_path: Path) -> None:
     seen: list[tuple[int, int]] = []
     open_log(SHORT, progress=lambda done, total: seen.append((done, total)))
     assert seen[-1] == (SHORT.stat().st_size, SHORT.stat().st_size)
+
+
+def test_speeduino_accel_enrich_of_100_percent_means_none():
+    """short.mlg logs 'Accel Enrich' = 100 % of base fuel throughout: no enrichment."""
+    log = open_log(DATA / "short.mlg")
+    assert np.all(log.columns["accel_enrich_pct"] == 0.0)
+    notes = [m.conversion for m in log.summary.mapped if m.canonical == "accel_enrich_pct"]
+    assert notes and "100 = none" in notes[0]

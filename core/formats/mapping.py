@@ -323,7 +323,31 @@ def map_columns(
 
     _derive_mixture(columns, mapped, "afr", "lambda", stoich)
     _derive_mixture(columns, mapped, "afr_target", "lambda_target", stoich)
+    _accel_enrich_as_extra(columns, mapped)
     return MappingResult(columns, mapped, unmapped)
+
+
+def _accel_enrich_as_extra(columns: dict[str, F64], mapped: list[MappedChannel]) -> None:
+    """Speeduino / MegaSquirt log accel enrichment as % of base fuel, 100 = none.
+
+    The canonical channel is the extra fuel (0 = none), which the accel filter
+    tests. A column whose most common value is exactly 100 is 100-based.
+    """
+    col = columns.get("accel_enrich_pct")
+    if col is None:
+        return
+    finite = col[np.isfinite(col)]
+    if finite.size == 0:
+        return
+    values, counts = np.unique(finite, return_counts=True)
+    if values[np.argmax(counts)] != 100.0:
+        return
+    columns["accel_enrich_pct"] = np.maximum(col - 100.0, 0.0)
+    for i, m in enumerate(mapped):
+        if m.canonical == "accel_enrich_pct":
+            note = "% of base fuel (100 = none) -> extra %: -100"
+            text = f"{m.conversion}; {note}" if m.conversion else note
+            mapped[i] = MappedChannel(m.original, m.canonical, text)
 
 
 def _derive_mixture(
