@@ -116,9 +116,11 @@ class Elm327Source(SerialSource):
         self.port.write(b"\r")  # end any half-sent command so ATZ starts clean
         time.sleep(0.05)
         self.port.reset_input_buffer()
-        reply = self._command("ATZ", RESET_TIMEOUT_S)
-        if not any("ELM" in line or "STN" in line for line in reply.lines):
-            self.port.reset_input_buffer()
+        self._command("ATZ", RESET_TIMEOUT_S)
+        # Drop late replies to whatever a previous program sent (e.g. its own ATZ on
+        # close): otherwise every later reply would be paired with the wrong command.
+        time.sleep(0.1)
+        self.port.reset_input_buffer()
         for cmd in INIT_COMMANDS:
             self._command(cmd)
         self._command(f"ATSP{self.protocol_request}")
@@ -132,6 +134,11 @@ class Elm327Source(SerialSource):
                 f"the adapter answers but the car does not ({first.error}): is the ignition on?"
             )
         supported = self._bitmap(first, 0x00)
+        if not supported:  # a stray reply in between: ask once more before giving up
+            first = self._command("0100", SEARCH_TIMEOUT_S)
+            supported = self._bitmap(first, 0x00)
+        if not supported:
+            raise SourceError(f"no valid answer to 0100 from the car (got {first.text[:40]!r})")
         dpn = self._command("ATDPN").text.upper()
         self.protocol = dpn[1:] if len(dpn) == 2 and dpn[0] == "A" else dpn[:1]
         self.is_can = self.protocol in CAN_PROTOCOLS
