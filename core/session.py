@@ -56,6 +56,8 @@ class Tracker(Protocol):
 
     def finish(self, grid: CoverageGrid, stats: Mapping[str, object]) -> None: ...
 
+    def set_constraints(self, constraints: Any) -> None: ...
+
     @property
     def pulls_done(self) -> int: ...
 
@@ -304,6 +306,13 @@ class Session:
     @property
     def recording(self) -> bool:
         return self._writer is not None
+
+    def set_constraints(self, constraints: Any) -> None:
+        """Apply edited constraints to the running plan (re-planned at the next tick)."""
+        with self._lock:
+            if self.tracker is not None:
+                self.tracker.set_constraints(constraints)
+            self._last_plan_wall = -math.inf
 
     def mark(self, kind: str, text: str = "") -> None:
         """Record a marker / note / manual pull start or stop at the current data time."""

@@ -136,6 +136,10 @@ class VehicleTracker:
             self._kept.popleft()
         return events
 
+    def set_constraints(self, constraints: Constraints) -> None:
+        """New limits from the constraints editor take effect at the next plan."""
+        self.constraints = constraints
+
     def plan(self, grid: CoverageGrid, values: Mapping[str, float]) -> PlanView:
         """Plan on stored coverage (other runs) + this run's grid."""
         hits = self._base.hits + grid.hits

@@ -69,6 +69,7 @@ class SessionLike(Protocol):
     def start_recording(self, path: str | Path) -> None: ...
     def stop_recording(self) -> None: ...
     def mark(self, kind: str, text: str = "") -> None: ...
+    def set_constraints(self, constraints: Any) -> None: ...
 
 
 PALETTE: tuple[tuple[str, str, str], ...] = (
@@ -273,6 +274,7 @@ class DynoApp(App[int]):
 
         def save(constraints: Any) -> None:
             store.set_constraints(vehicle, constraints)
+            self.session.set_constraints(constraints)
 
         def done(result: Any) -> None:
             if result is not None:

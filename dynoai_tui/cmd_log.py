@@ -12,6 +12,7 @@ from core.session import Session
 from dynoai_tui.common import (
     EXIT_OK,
     CommandError,
+    add_source_option,
     add_vehicle_options,
     load_vehicle,
     make_sources,
@@ -26,12 +27,7 @@ HELP = "headless logging (for SSH): record sources to a .dynolog, status on stde
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--source",
-        action="append",
-        metavar="URI",
-        help="source URI, repeat to fuse several (default: sim:); see 'dynoai sources'",
-    )
+    add_source_option(parser)
     parser.add_argument("--out", metavar="FILE", help="recording (default: dynoai-<time>.dynolog)")
     parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     parser.add_argument(

@@ -11,14 +11,14 @@ import argparse
 from pathlib import Path
 
 from core.session import Session
-from drivers.registry import create_sources
 from dynoai_tui.common import (
+    add_source_option,
     add_vehicle_options,
     load_vehicle,
+    make_sources,
     make_tracker,
     new_run_id,
     open_store,
-    sources_or_default,
 )
 
 NAME = "run"
@@ -26,12 +26,7 @@ HELP = "live dashboard (TUI) on sources; with no command, on the built-in simula
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--source",
-        action="append",
-        metavar="URI",
-        help="source URI, repeat to fuse several (default: sim:); see 'dynoai sources'",
-    )
+    add_source_option(parser)
     parser.add_argument(
         "--record", metavar="FILE", help="record to this .dynolog from the start (r toggles later)"
     )
@@ -48,7 +43,7 @@ def build_session(args: argparse.Namespace) -> tuple[Session, object]:
     vehicle = getattr(args, "vehicle", None)
     store = open_store(args) if vehicle else None
     cfg = load_vehicle(args, store)
-    sources = create_sources(sources_or_default(getattr(args, "source", None)))
+    sources = make_sources(getattr(args, "source", None))
     record = getattr(args, "record", None)
     record_path = Path(record).expanduser() if record else None
     run_id = new_run_id()

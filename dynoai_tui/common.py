@@ -49,6 +49,15 @@ def warning_line(message: str) -> None:
         print(f"dynoai: warning: {message}", file=sys.stderr, flush=True)
 
 
+def add_source_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--source",
+        action="append",
+        metavar="URI",
+        help="source URI, repeat to fuse several (default: sim:); see 'dynoai sources'",
+    )
+
+
 def add_vehicle_options(parser: argparse.ArgumentParser, *, vehicle_required: bool = False) -> None:
     parser.add_argument(
         "--vehicle",

@@ -66,10 +66,10 @@ def format_size(n_bytes: int) -> str:
 
 
 def format_clock(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    hours, rem = divmod(int(seconds), 3600)
+    """``m:ss`` (or ``h:mm:ss``) for elapsed times."""
+    hours, rem = divmod(max(0, int(seconds)), 3600)
     minutes, secs = divmod(rem, 60)
-    return f"{hours:d}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def status_line(snap: Snapshot) -> str:

@@ -15,6 +15,7 @@ from textual.widget import Widget
 
 from core.snapshot import PlanView, Snapshot, SourceInfo
 from core.source import SourceState
+from dynoai_tui.headless import format_clock, format_size
 
 STATE_STYLE: dict[SourceState, str] = {
     SourceState.CONNECTING: "yellow",
@@ -37,23 +38,6 @@ def band_for(efficiency: float) -> str:
     if efficiency >= MEDIUM_EFFICIENCY:
         return "medium"
     return "low"
-
-
-def human_bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "kB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} GB"
-
-
-def clock(seconds: float) -> str:
-    """``m:ss`` (or ``h:mm:ss``) for elapsed times."""
-    s = max(0, int(seconds))
-    h, rem = divmod(s, 3600)
-    m, sec = divmod(rem, 60)
-    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
 
 
 def rate_text(rate_hz: float) -> str:
@@ -87,7 +71,7 @@ def header_text(snap: Snapshot, *, vehicle: str, replay: bool) -> Text:
         text.append_text(
             Text.assemble(
                 ("● REC", "bold white on red"),
-                f" {clock(rec.elapsed_s)} {human_bytes(rec.bytes_written)}",
+                f" {format_clock(rec.elapsed_s)} {format_size(rec.bytes_written)}",
             )
         )
     else:
@@ -103,7 +87,7 @@ def header_text(snap: Snapshot, *, vehicle: str, replay: bool) -> Text:
     if replay:
         text.append_text(Text.assemble(sep))
         state = "finished" if snap.finished else "paused" if snap.paused else "playing"
-        text.append(f"replay {state} x{snap.speed:g} t={clock(snap.elapsed_s)}", "bold")
+        text.append(f"replay {state} x{snap.speed:g} t={format_clock(snap.elapsed_s)}", "bold")
     return text
 
 

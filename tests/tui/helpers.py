@@ -114,6 +114,7 @@ class ScriptedSession:
         self.marks: list[tuple[str, str]] = []
         self.recording_path: Path | None = None
         self.replay: Any = None
+        self.constraints: Any = None
 
     @property
     def snapshot(self) -> Snapshot:
@@ -136,6 +137,9 @@ class ScriptedSession:
 
     def mark(self, kind: str, text: str = "") -> None:
         self.marks.append((kind, text))
+
+    def set_constraints(self, constraints: Any) -> None:
+        self.constraints = constraints
 
 
 def sync(fn: Any) -> Any:

@@ -26,7 +26,8 @@ async def _type(pilot, field: str, text: str) -> None:  # type: ignore[no-untype
 async def test_constraints_modal_rejects_bad_value_and_saves_good_one(tmp_path: Path) -> None:
     store = VehicleStore(tmp_path)
     store.ensure_vehicle("bike")
-    app = DynoApp(ScriptedSession(snapshot()), store=store, vehicle="bike")
+    session = ScriptedSession(snapshot())
+    app = DynoApp(session, store=store, vehicle="bike")
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("c")
         await pilot.pause()
@@ -47,6 +48,7 @@ async def test_constraints_modal_rejects_bad_value_and_saves_good_one(tmp_path: 
         assert not isinstance(app.screen, ConstraintsScreen)
         saved = store.get_constraints("bike")
         assert saved == Constraints(max_rpm=6200.0, environment="dyno")
+        assert session.constraints == saved  # the running plan uses them at once
 
 
 @sync
