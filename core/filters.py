@@ -37,13 +37,15 @@ REASONS: tuple[str, ...] = (
     "stale_channel",
     "engine_not_running",
     "cold",
+    "decel_fuel_cut",
     "wideband_dead",
     "wideband_railed",
     "accel_enrich",
-    "decel_fuel_cut",
     "transient_holdoff",
 )
 """Reject reasons in evaluation order; a sample counts once, under the first that applies.
+Fuel cut comes before the wideband checks: in fuel cut the sensor reads pure air,
+which is no fault of the sensor, and "railed" would send the tuner looking for one.
 (``outside_table`` is counted by the grid, after these.)"""
 
 
@@ -187,7 +189,7 @@ class FilterChain:
         events = accel | decel
         holdoff = self._holdoff(t, events)
 
-        conditions: list[Mask | None] = [None] * len(REASONS)
+        conditions: dict[str, Mask] = {}
         stale = np.zeros(n, dtype=bool)
         for name in lim.required_channels:
             col = cols.get(name)
@@ -195,22 +197,23 @@ class FilterChain:
                 stale[:] = True
                 break
             stale |= np.isnan(col)
-        conditions[0] = stale
-        conditions[1] = rpm < lim.min_running_rpm
+        conditions["stale_channel"] = stale
+        conditions["engine_not_running"] = rpm < lim.min_running_rpm
         clt = cols.get("clt_c")
         if clt is not None:
-            conditions[2] = clt < lim.min_clt_c
+            conditions["cold"] = clt < lim.min_clt_c
         lam = cols.get("lambda")
         if lam is not None:
-            conditions[3] = lam < lim.lambda_min
-            conditions[4] = lam > lim.lambda_max
-        conditions[5] = accel
-        conditions[6] = decel
-        conditions[7] = holdoff
+            conditions["wideband_dead"] = lam < lim.lambda_min
+            conditions["wideband_railed"] = lam > lim.lambda_max
+        conditions["accel_enrich"] = accel
+        conditions["decel_fuel_cut"] = decel
+        conditions["transient_holdoff"] = holdoff
 
         reason = np.zeros(n, dtype=np.int8)
         keep = np.ones(n, dtype=bool)
-        for code, (name, cond) in enumerate(zip(REASONS, conditions, strict=True), start=1):
+        for code, name in enumerate(REASONS, start=1):
+            cond = conditions.get(name)
             if cond is None:
                 continue
             hit = cond & keep

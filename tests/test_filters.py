@@ -109,6 +109,14 @@ def test_dfco_flag_wins_where_known():
     assert list(res.reason) == [code("decel_fuel_cut"), 0, code("decel_fuel_cut"), 0]
 
 
+def test_fuel_cut_with_the_wideband_reading_air_is_fuel_cut_not_a_railed_sensor():
+    block = rows_block([(0.0, {"dfco": 1.0, "lambda": 1.7}), (1.0, {"dfco": 0.0, "lambda": 1.7})])
+    chain = FilterChain()
+    res = chain.apply(block)
+    assert list(res.reason) == [code("decel_fuel_cut"), code("wideband_railed")]
+    assert chain.rejects["decel_fuel_cut"] == 1 and chain.rejects["wideband_railed"] == 1
+
+
 def test_holdoff_spans_blocks():
     chain = FilterChain()
     first = rows_block([(0.0, {}), (0.9, {}), (1.0, {"accel_enrich_pct": 20.0})])
