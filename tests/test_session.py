@@ -216,3 +216,44 @@ def test_replay_seek_back_rebuilds_the_grid(tmp_path: Path):
     # ...and playing on to the end counts every sample exactly once
     assert final.samples_total == 600
     assert_same_grid(session.grid.to_arrays(), reference.grid.to_arrays())
+
+
+def test_unplugged_wideband_mid_session_is_recorded_and_resumes(tmp_path: Path):
+    """A real Innovate driver on a pty: pull the cable, plug it back, nothing lost."""
+    from drivers.registry import create_source
+    from tests.serial_fakes import PtyStreamer
+
+    lc1 = bytes.fromhex("B28243130374")  # lambda 1.000 (PROTOCOLS.md §1)
+    link = tmp_path / "ttyWB"
+    device = PtyStreamer(lc1, link=link)
+    out = tmp_path / "unplug.dynolog"
+    session = Session([create_source(f"innovate:{link}", "wb")], record_path=out, tick_s=0.02)
+    session.start()
+
+    def wait_for(state: SourceState, limit_s: float) -> bool:
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline:
+            if session.snapshot.sources[0].state is state:
+                return True
+            time.sleep(0.02)
+        return False
+
+    try:
+        assert wait_for(SourceState.CONNECTED, 3.0)
+        time.sleep(0.3)
+        device.unplug()
+        assert wait_for(SourceState.RECONNECTING, 3.0)
+        assert any("SOURCE wb RECONNECTING" in a for a in session.snapshot.alarms)
+        before = session.snapshot.samples_total
+        device = PtyStreamer(lc1, link=link)
+        assert wait_for(SourceState.CONNECTED, 3.0)
+        time.sleep(0.3)
+        assert session.snapshot.samples_total > before
+        assert session.snapshot.values["lambda"] == pytest.approx(1.0)
+    finally:
+        final = session.stop()
+        device.unplug()
+    _, blocks, events, recovery = read_log(out)
+    assert recovery.complete
+    assert [e.kind for e in events if e.source == "wb"] == ["disconnect", "reconnect"]
+    assert sum(len(b) for b in blocks) == final.samples_total
