@@ -136,6 +136,8 @@ class Session:
         self.events: deque[SourceEvent] = deque(maxlen=200)
         """Recent events (markers, pulls, disconnects) for the UI."""
         self.realtime = all(s.realtime for s in self.sources)
+        self.data_clock = not self.realtime or any(s.own_clock for s in self.sources)
+        """Judge staleness and elapsed time by sample time (replay), not the wall clock."""
         self.finite = bool(self.sources) and all(s.finite for s in self.sources)
         self._reset_state()
         self._started_wall = self._clock()
@@ -469,7 +471,7 @@ class Session:
     # -- snapshot -------------------------------------------------------------------
 
     def _now_t(self) -> float:
-        return self._clock() if self.realtime else self._newest_t
+        return self._newest_t if self.data_clock else self._clock()
 
     def _current_values(self) -> dict[str, float]:
         now = self._now_t()
@@ -480,7 +482,7 @@ class Session:
         return values
 
     def _elapsed(self) -> float:
-        if self.realtime:
+        if not self.data_clock:
             return self._clock() - self._started_wall
         return (self._newest_t - self._first_t) if self._first_t is not None else 0.0
 

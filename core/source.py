@@ -71,6 +71,9 @@ class Source(ABC):
     """True for replay and batch simulation: ``read`` returns ``None`` forever once done."""
     realtime: bool = True
     """False when blocks come faster than the wall clock (max-speed replay, batch sim)."""
+    own_clock: bool = False
+    """True when sample times are not ``time.monotonic()`` (replay keeps recorded times):
+    staleness and elapsed time are then judged by data time, not the wall clock."""
 
     def __init__(self, name: str, uri: str) -> None:
         self.name = name

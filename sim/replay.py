@@ -98,6 +98,7 @@ class ReplaySource(Source):
     """``replay:PATH?speed=1|4|max`` (also ``map=`` for CSV channel names)."""
 
     finite = True
+    own_clock = True
 
     def __init__(self, uri: SourceURI, name: str) -> None:
         super().__init__(name, uri.raw)
@@ -156,8 +157,7 @@ class ReplaySource(Source):
         if seek_to is not None:
             self._restart(seek_to)
         if self.paused:
-            time.sleep(min(timeout, 0.05))
-            return None
+            return self._read_paused(timeout)
         block = self._next_block()
         if block is None:
             return None
@@ -175,6 +175,19 @@ class ReplaySource(Source):
         if self.first_t is None:
             self.first_t = float(block.t[0])
         return block
+
+    def _read_paused(self, timeout: float) -> Block | None:
+        """While paused, only a pending seek moves: fast-forward to its target, then hold."""
+        block = None
+        if self.position_t is None or self.position_t < self._fast_until:
+            block = self._next_block()
+        if block is not None and block.t[0] <= self._fast_until:
+            self.position_t = float(block.t[-1])
+            return block
+        if block is not None:
+            self._pending.insert(0, block)
+        time.sleep(min(timeout, 0.05))
+        return None
 
     # -- playback control (any thread) ----------------------------------------------
 

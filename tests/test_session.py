@@ -257,3 +257,46 @@ def test_unplugged_wideband_mid_session_is_recorded_and_resumes(tmp_path: Path):
     assert recovery.complete
     assert [e.kind for e in events if e.source == "wb"] == ["disconnect", "reconnect"]
     assert sum(len(b) for b in blocks) == final.samples_total
+
+
+def test_paced_replay_shows_live_values_and_log_time(tmp_path: Path):
+    """Replayed samples carry their recorded times: gauges must not go stale on the wall clock."""
+    out = tmp_path / "paced.dynolog"
+    Session([ScriptedSource(sweep_blocks(6), realtime=False)], record_path=out).run_to_end()
+    replay = ReplaySource(SourceURI(f"replay:{out}", "replay", str(out), {"speed": "4"}), "replay")
+    session = Session([replay], tick_s=0.02)
+    session.start()
+    try:
+        time.sleep(0.5)
+        snap = session.snapshot
+    finally:
+        session.stop()
+    assert math.isfinite(snap.values["rpm"]) and math.isfinite(snap.values["lambda"])
+    assert snap.current_cell is not None
+    assert 1.0 <= snap.elapsed_s <= 3.0  # ~0.5 s of wall time at 4x is ~2 s of log
+
+
+def test_seek_while_paused_jumps_to_the_target_and_stays_paused(tmp_path: Path):
+    out = tmp_path / "pause.dynolog"
+    Session([ScriptedSource(sweep_blocks(10), realtime=False)], record_path=out).run_to_end()
+    replay = ReplaySource(SourceURI(f"replay:{out}", "replay", str(out), {"speed": "4"}), "replay")
+    session = Session([replay], tick_s=0.02)
+    session.start()
+    try:
+        deadline = time.monotonic() + 10
+        while session.snapshot.now_t < 6.0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        replay.pause()
+        time.sleep(0.2)
+        paused_at = session.snapshot.now_t
+        replay.seek(-4.0)
+        time.sleep(0.5)
+        after = session.snapshot
+        time.sleep(0.3)
+        still = session.snapshot
+    finally:
+        session.stop()
+    assert after.paused
+    assert after.now_t == pytest.approx(paused_at - 4.0, abs=0.3)
+    assert after.samples_total == pytest.approx(after.now_t * 100, abs=35)  # rebuilt from 0
+    assert still.now_t == after.now_t  # and held there while paused
