@@ -222,3 +222,27 @@ def test_status_lines_go_to_stderr_once_a_second(tmp_path: Path):
     assert 2 <= len(status) <= 5
     assert "sim " in status[-1] and "/s" in status[-1] and "rec " in status[-1]
     assert "coverage" in res.stdout and "cov " not in res.stdout
+
+
+def test_a_log_added_to_a_vehicle_twice_counts_once_and_feeds_the_plan(
+    sim_log: Path, tmp_path: Path
+):
+    for _ in range(2):
+        res = dynoai("replay", str(sim_log), "--headless", "--vehicle", "fxbb", cwd=tmp_path)
+        assert res.returncode == 0, res.stderr
+    vehicle = json.loads(
+        dynoai("coverage", "--vehicle", "fxbb", "--format", "json", cwd=tmp_path).stdout
+    )
+    single = json.loads(dynoai("coverage", str(sim_log), "--format", "json", cwd=tmp_path).stdout)
+    assert vehicle["runs"] == 1
+    assert vehicle["hits"] == single["hits"]
+    plan = json.loads(dynoai("plan", "--vehicle", "fxbb", "--json", cwd=tmp_path).stdout)
+    assert plan["suggestions"], plan
+    first = plan["suggestions"][0]
+    assert {"test_type", "description", "rpm_range", "map_range", "minutes", "expected_gain",
+            "efficiency", "band", "cells"} <= first.keys()  # fmt: skip
+    assert {"filtered", "targets"} <= plan.keys()
+    # covered cells are never targets
+    covered = np.array(single["hits"]) >= single.get("hit_target", 10)
+    for target in plan["targets"]:
+        assert not covered[target["map_index"], target["rpm_index"]]
