@@ -51,14 +51,19 @@ def _module_runnable() -> bool:
     return True
 
 
+def quiet_emulator_env(folder: Path) -> dict[str, str]:
+    """Environment that keeps the emulator's logging at warnings, configured in ``folder``."""
+    log_cfg = folder / "elm_log.yaml"
+    log_cfg.write_text(json.dumps(QUIET_LOGGING))  # JSON is valid YAML
+    return {**os.environ, "ELM_LOG_CFG": str(log_cfg)}
+
+
 @contextlib.contextmanager
 def running_emulator(scenario: str = "car") -> Iterator[str]:
     """Start the emulator, yield its pty path, stop it with SIGINT on exit."""
     with tempfile.TemporaryDirectory(prefix="elm") as tmp:
         out = Path(tmp) / "elm.out"
-        log_cfg = Path(tmp) / "elm_log.yaml"
-        log_cfg.write_text(json.dumps(QUIET_LOGGING))  # JSON is valid YAML
-        env = {**os.environ, "ELM_LOG_CFG": str(log_cfg)}
+        env = quiet_emulator_env(Path(tmp))
         cmd = [sys.executable, "-m", "elm", "-s", scenario, "-b", str(out)]
         proc = subprocess.Popen(
             cmd,

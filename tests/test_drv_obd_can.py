@@ -16,6 +16,7 @@ import pytest
 from core.source import SourceError, SourceState
 from drivers.registry import create_source
 from tests.can_fake_ecu import FakeEcu
+from tests.elm_emulator import quiet_emulator_env
 
 # PROTOCOLS.md 4b/4c vectors: 1726 rpm, 99 kPa, TPS 0x40, IAT 17, CLT 55, -5.5 deg,
 # O2S1 wide-range 0.9661, commanded ratio 0.98782
@@ -177,6 +178,8 @@ def test_elm327_emulator_slcan_mode_answers_obd_over_can(tmp_path):
             "-b",
             str(tmp_path / "elm.out"),
         ],
+        cwd=tmp_path,  # the emulator writes its log into the working directory
+        env=quiet_emulator_env(tmp_path),
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
