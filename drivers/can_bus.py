@@ -19,10 +19,12 @@ step never puts a sample in the future or makes time run backwards.
 from __future__ import annotations
 
 import errno
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from core.source import SourceError
+from core.source import Source, SourceError, SourceState
 from drivers.registry import SourceURI
 
 if TYPE_CHECKING:
@@ -159,6 +161,50 @@ class Backoff:
     def succeeded(self) -> None:
         self.delay_s = self.first_s
         self.next_try = 0.0
+
+
+class Reconnector:
+    """Disconnect / reconnect bookkeeping shared by the CAN sources.
+
+    Closes the source, emits ``disconnect`` once per loss and ``reconnect`` once per
+    recovery, keeps the status line saying when the next attempt is, and never sleeps
+    past the caller's read timeout.
+    """
+
+    def __init__(self, source: Source, describe: str) -> None:
+        self.source = source
+        self.describe = describe
+        self.backoff = Backoff()
+        self.was_connected = False
+
+    def connected(self) -> None:
+        self.backoff.succeeded()
+        self.was_connected = True
+
+    def lost(self, reason: str) -> None:
+        now = time.monotonic()
+        self.source.close()
+        delay = self.backoff.failed(now)
+        if self.was_connected:
+            self.source.emit("disconnect", now, reason)
+            self.was_connected = False
+        self.source.set_status(SourceState.RECONNECTING, f"{reason}; retrying in {delay:.1f} s")
+
+    def retry(self, timeout: float, reopen: Callable[[], None]) -> bool:
+        """One attempt when it is due (else wait up to ``timeout``); True once reconnected."""
+        wait = self.backoff.next_try - time.monotonic()
+        if wait > 0:
+            time.sleep(min(wait, timeout))
+            return False
+        try:
+            reopen()
+        except SourceError as exc:
+            delay = self.backoff.failed(time.monotonic())
+            self.source.set_status(SourceState.RECONNECTING, f"{exc}; retrying in {delay:.1f} s")
+            return False
+        self.connected()
+        self.source.emit("reconnect", time.monotonic(), self.describe)
+        return True
 
 
 class MonotonicStamper:

@@ -26,7 +26,7 @@ import numpy as np
 from core.channels import CHANNELS, STOICH_GASOLINE
 from core.frames import Block
 from core.source import Source, SourceError, SourceState
-from drivers.can_bus import Backoff, MonotonicStamper, open_bus, parse_bus_spec
+from drivers.can_bus import MonotonicStamper, Reconnector, open_bus, parse_bus_spec
 from drivers.can_decode import (
     AEM_FIRST_ID,
     AEM_LAST_ID,
@@ -85,10 +85,9 @@ class CanSource(Source):
             channel_map = parse_channel_map(uri.get("map") or "", uri.raw)
             self.dbc = DbcDecoder.from_file(dbc, channel_map, self.stoich)
         self._bus: can.BusABC | None = None
-        self._backoff = Backoff()
+        self._reconnector = Reconnector(self, self.spec.describe())
         self._stamper = MonotonicStamper()
         self._last_frame_t = 0.0
-        self._was_connected = False
         self.frames_received = 0
         self.frames_decoded = 0
         self.frames_ignored = 0
@@ -104,9 +103,8 @@ class CanSource(Source):
 
     def open(self) -> None:
         self._bus = open_bus(self.spec)
-        self._backoff.succeeded()
+        self._reconnector.connected()
         self._last_frame_t = time.monotonic()
-        self._was_connected = True
         self.set_status(SourceState.CONNECTED, self.spec.describe())
 
     def close(self) -> None:
@@ -209,29 +207,13 @@ class CanSource(Source):
     # -- reconnecting ------------------------------------------------------------
 
     def _lost(self, reason: str) -> None:
-        now = time.monotonic()
-        self.close()
-        delay = self._backoff.failed(now)
-        if self._was_connected:
-            self.emit("disconnect", now, reason)
-            self._was_connected = False
-        self.set_status(SourceState.RECONNECTING, f"{reason}; retrying in {delay:.1f} s")
+        self._reconnector.lost(reason)
 
     def _try_reconnect(self, timeout: float) -> Block | None:
-        now = time.monotonic()
-        wait = self._backoff.next_try - now
-        if wait > 0:
-            time.sleep(min(wait, timeout))
-            return None
-        try:
+        def reopen() -> None:
             self._bus = open_bus(self.spec)
-        except SourceError as exc:
-            delay = self._backoff.failed(now)
-            self.set_status(SourceState.RECONNECTING, f"{exc}; retrying in {delay:.1f} s")
-            return None
-        self._backoff.succeeded()
-        self._was_connected = True
-        self._last_frame_t = time.monotonic()
-        self.emit("reconnect", self._last_frame_t, self.spec.describe())
-        self.set_status(SourceState.CONNECTED, self.spec.describe())
+
+        if self._reconnector.retry(timeout, reopen):
+            self._last_frame_t = time.monotonic()
+            self.set_status(SourceState.CONNECTED, self.spec.describe())
         return None

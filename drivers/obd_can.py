@@ -34,7 +34,7 @@ from core.channels import CHANNELS, STOICH_GASOLINE
 from core.frames import Block
 from core.source import Source, SourceError, SourceState
 from drivers import obd_pids
-from drivers.can_bus import Backoff, open_bus, parse_bus_spec
+from drivers.can_bus import Reconnector, open_bus, parse_bus_spec
 from drivers.registry import SourceURI
 
 if TYPE_CHECKING:
@@ -123,9 +123,8 @@ class ObdCanSource(Source):
         self._notifier: can.Notifier | None = None
         self._stack: isotp.NotifierBasedCanStack | None = None
         self._watch = _BusWatch()
-        self._backoff = Backoff()
+        self._reconnector = Reconnector(self, self.spec.describe())
         self._last_answer_t = 0.0
-        self._was_connected = False
         self.requests = 0
         self.answers = 0
         self.isotp_errors = 0
@@ -143,7 +142,7 @@ class ObdCanSource(Source):
 
     def open(self) -> None:
         self._connect()
-        self._was_connected = True
+        self._reconnector.connected()
 
     def _connect(self) -> None:
         import can
@@ -338,29 +337,10 @@ class ObdCanSource(Source):
             bus.shutdown()
 
     def _lost(self, reason: str) -> None:
-        now = time.monotonic()
-        self.close()
-        delay = self._backoff.failed(now)
-        if self._was_connected:
-            self.emit("disconnect", now, f"{self.spec.describe()}: {reason}")
-            self._was_connected = False
-        self.set_status(SourceState.RECONNECTING, f"{reason}; retrying in {delay:.1f} s")
+        self._reconnector.lost(f"{self.spec.describe()}: {reason}")
 
     def _try_reconnect(self, timeout: float) -> Block | None:
-        now = time.monotonic()
-        wait = self._backoff.next_try - now
-        if wait > 0:
-            time.sleep(min(wait, timeout))
-            return None
-        try:
-            self._connect()
-        except SourceError as exc:
-            delay = self._backoff.failed(time.monotonic())
-            self.set_status(SourceState.RECONNECTING, f"{exc}; retrying in {delay:.1f} s")
-            return None
-        self._backoff.succeeded()
-        self._was_connected = True
-        self.emit("reconnect", time.monotonic(), self.spec.describe())
+        self._reconnector.retry(timeout, self._connect)
         return None
 
 
