@@ -74,6 +74,28 @@ def to_recorded_precision(block: Block) -> Block:
     )
 
 
+_OWNER_KEY = {"afr": "lambda", "afr_target": "lambda_target"}
+"""AFR and lambda are one measurement: whoever owns lambda owns AFR too."""
+
+
+def channel_owners(declared: Sequence[tuple[str, Mapping[str, str]]]) -> dict[str, str]:
+    """Which source feeds each channel when several could (e.g. ECU O2 vs a wideband).
+
+    A dedicated wideband (declares lambda/AFR but not rpm) owns the mixture
+    channels; otherwise the first source in ``--source`` order owns a channel. The
+    others' values for it are still recorded, but not fused, shown or binned.
+    """
+
+    def dedicated_wideband(channels: Mapping[str, str]) -> bool:
+        return bool({"lambda", "afr"} & set(channels)) and "rpm" not in channels
+
+    owners: dict[str, str] = {}
+    for name, channels in sorted(declared, key=lambda d: not dedicated_wideband(d[1])):
+        for channel in channels:
+            owners.setdefault(_OWNER_KEY.get(channel, channel), name)
+    return owners
+
+
 class _Rate:
     def __init__(self) -> None:
         self.samples = 0
@@ -149,11 +171,18 @@ class Session:
 
     # -- state ------------------------------------------------------------------
 
+    def _declared_channels(self) -> list[tuple[str, Mapping[str, str]]]:
+        declared: list[tuple[str, Mapping[str, str]]] = []
+        for src in self.sources:
+            recorded = getattr(src, "recorded_sources", None)
+            declared.extend(recorded() if recorded is not None else [(src.name, src.channels())])
+        return declared
+
     def _reset_state(self) -> None:
         cfg = self.config
-        expect_mixture = any(
-            ("lambda" in s.channels() or "afr" in s.channels()) for s in self.sources
-        )
+        declared = self._declared_channels()
+        self._owners = channel_owners(declared)
+        expect_mixture = any({"lambda", "afr"} & set(channels) for _, channels in declared)
         self._fuser = Fuser(
             cfg.lambda_delay_ms / 1000.0, cfg.stoich, cfg.staleness_s, expect_mixture=expect_mixture
         )
@@ -183,6 +212,7 @@ class Session:
             for src in opened:
                 src.close()
             raise
+        self._reset_state()  # channels are known once the sources are open
         self._started_wall = self._clock()
         self._last_checkpoint_wall = self._started_wall
         if self._record_request is not None:
@@ -388,10 +418,20 @@ class Session:
         self._samples_total += len(block)
         if self._writer is not None:
             self._write(lambda w: w.write_block(block))
+        block = self._owned_columns(block)
         self._show(block)
         fused = self._fuser.push(block)
         if fused is not None:
             self._bin(fused)
+
+    def _owned_columns(self, block: Block) -> Block:
+        owners = self._owners
+        cols = {
+            k: v
+            for k, v in block.columns.items()
+            if owners.setdefault(_OWNER_KEY.get(k, k), block.source) == block.source
+        }
+        return block if len(cols) == len(block.columns) else Block(block.source, block.t, cols)
 
     def _show(self, block: Block) -> None:
         """Gauges, the operating cell and history follow the newest raw samples.

@@ -145,6 +145,14 @@ class ReplaySource(Source):
             merged.update(info.get("channels", {}))
         return merged
 
+    def recorded_sources(self) -> list[tuple[str, dict[str, str]]]:
+        """The recorded sources and their channels, in recording order (for fusion)."""
+        if self.log is None:
+            return []
+        return [
+            (name, dict(info.get("channels", {}))) for name, info in self.log.header.sources.items()
+        ]
+
     def close(self) -> None:
         if self.log is not None:
             self.log.close()

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.filters import FilterLimits
 from core.frames import Block
 from core.logfile import LogFileError, read_log
 from core.session import Session
@@ -300,3 +301,78 @@ def test_seek_while_paused_jumps_to_the_target_and_stays_paused(tmp_path: Path):
     assert after.now_t == pytest.approx(paused_at - 4.0, abs=0.3)
     assert after.samples_total == pytest.approx(after.now_t * 100, abs=35)  # rebuilt from 0
     assert still.now_t == after.now_t  # and held there while paused
+
+
+@pytest.mark.slow
+def test_elm327_and_innovate_wideband_fuse_into_one_grid(tmp_path: Path):
+    """The issue's example: OBD rpm/MAP from an ELM327 (the real emulator) + an Innovate LC-1."""
+    from drivers.registry import create_sources
+    from tests.elm_emulator import running_emulator
+    from tests.serial_fakes import PtyStreamer
+
+    wideband = PtyStreamer(bytes.fromhex("B28243130374"), period_s=0.08)  # lambda 1.000
+    out = tmp_path / "fused.dynolog"
+    try:
+        with running_emulator() as elm_pty:
+            sources = create_sources([f"elm327:{elm_pty}", f"innovate:{wideband.path}"])
+            # the emulated car idles cold (CLT 40 C): lower the cold limit as its [filters] would
+            # and its throttle jumps at random between replies: no transient rejects here
+            limits = FilterLimits(min_clt_c=0.0, max_tps_rate_pct_s=1e9, decel_tps_max_pct=0.0)
+            cfg = VehicleConfig(lambda_delay_ms=0, filters=limits)
+            session = Session(sources, config=cfg, record_path=out)
+            session.start()
+            try:
+                deadline = time.monotonic() + 15
+                while time.monotonic() < deadline:
+                    snap = session.snapshot
+                    if snap.samples_binned > 20 and all(
+                        s.state is SourceState.CONNECTED for s in snap.sources
+                    ):
+                        break
+                    time.sleep(0.1)
+            finally:
+                final = session.stop()
+    finally:
+        wideband.unplug()
+    names = {s.name: s for s in final.sources}
+    assert names["elm327"].samples > 0 and names["innovate"].samples > 0
+    assert final.samples_binned > 20, (
+        dict(final.values),
+        dict(final.rejects),
+    )  # rows carry the ELM's rpm/MAP and the wideband's lambda
+    # the ELM's own O2 lambda (PID 24) is recorded but the dedicated wideband owns lambda
+    assert final.values["lambda"] == pytest.approx(1.0)
+    assert final.grid.lambda_mean[np.isfinite(final.grid.lambda_mean)] == pytest.approx(1.0)
+    header, _, _, recovery = read_log(out)
+    assert set(header.sources) == {"elm327", "innovate"} and recovery.complete
+
+
+def test_a_dedicated_wideband_owns_lambda_over_the_ecu_o2_reading():
+    from core.session import channel_owners
+
+    ecu = ("ecu", {"rpm": "rpm", "map_kpa": "kPa", "lambda": "λ"})
+    wb = ("wb", {"lambda": "λ", "afr": "AFR"})
+    assert channel_owners([ecu, wb]) == {"lambda": "wb", "rpm": "ecu", "map_kpa": "ecu"}
+    ecu2 = ("ecu2", {"rpm": "rpm"})
+    assert channel_owners([ecu2, ecu])["rpm"] == "ecu2"  # otherwise --source order
+
+
+def test_values_of_a_channel_from_a_second_source_are_recorded_but_not_fused(tmp_path: Path):
+    ecu_blocks = sweep_blocks(3)  # rpm, MAP, TPS, lambda 0.9 +- noise, CLT
+    wb = Block("wb", np.arange(0, 3, 0.05), {"lambda": np.full(60, 1.2)})
+
+    class Wideband(ScriptedSource):
+        def channels(self) -> dict[str, str]:
+            return {"lambda": "λ"}
+
+    out = tmp_path / "two.dynolog"
+    session = Session(
+        [ScriptedSource(ecu_blocks, realtime=False), Wideband([wb], realtime=False, name="wb")],
+        config=VehicleConfig(lambda_delay_ms=0),
+        record_path=out,
+    )
+    final = session.run_to_end()
+    means = final.grid.lambda_mean[np.isfinite(final.grid.lambda_mean)]
+    assert means.size and np.allclose(means, 1.2)  # only the wideband's lambda was binned
+    _, blocks, _, _ = read_log(out)
+    assert any(b.source == "ecu" and "lambda" in b.columns for b in blocks)  # ECU's kept raw
