@@ -246,3 +246,27 @@ def test_a_log_added_to_a_vehicle_twice_counts_once_and_feeds_the_plan(
     covered = np.array(single["hits"]) >= single.get("hit_target", 10)
     for target in plan["targets"]:
         assert not covered[target["map_index"], target["rpm_index"]]
+
+
+def test_axes_change_then_rebuild_rebins_the_vehicles_logs(tmp_path: Path):
+    res = dynoai(
+        "log", "--source", "sim:?speed=max&duration=60&scenario=steady", "--out", "a.dynolog",
+        "--vehicle", "bike", cwd=tmp_path,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    before = json.loads(
+        dynoai("coverage", "--vehicle", "bike", "--format", "json", cwd=tmp_path).stdout
+    )
+    assert np.array(before["hits"]).shape == (16, 16)
+    (tmp_path / "coarse.toml").write_text(
+        "[axes]\nrpm = [1000, 2000, 3000, 4000, 5000, 6000]\nmap_kpa = [30, 50, 70, 90, 100]\n"
+    )
+    stale = dynoai("coverage", "--vehicle", "bike", "--config", "coarse.toml", cwd=tmp_path)
+    assert stale.returncode == 0 and "--rebuild" in stale.stdout  # old run not counted yet
+    res = dynoai("coverage", "--vehicle", "bike", "--rebuild", "--format", "json", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "rebuilt 1 run" in res.stderr
+    after = json.loads(res.stdout)
+    hits = np.array(after["hits"])
+    assert hits.shape == (5, 6)
+    assert hits.sum() > 0.5 * np.array(before["hits"]).sum()  # the same samples, coarser cells
