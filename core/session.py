@@ -58,6 +58,8 @@ class Tracker(Protocol):
 
     def set_constraints(self, constraints: Any) -> None: ...
 
+    def restart_run(self) -> None: ...
+
     @property
     def pulls_done(self) -> int: ...
 
@@ -407,6 +409,8 @@ class Session:
                 return
             if item is _RESET:
                 self._reset_state()
+                if self.tracker is not None:
+                    self.tracker.restart_run()
                 continue
             self._ingest(src, item)
 

@@ -15,6 +15,7 @@ hits are exactly what it added to the grid.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -107,6 +108,7 @@ class VehicleTracker:
         else:
             self._base = CoverageGrid(axes, hit_target)
             self.calibration = Calibration()
+        self._calibration_at_start = copy.deepcopy(self.calibration)
         self.detector = PullDetector()
         self.tests: list[tuple[DetectedTest, float]] = []
         """Detected tests of this run with their prediction error (%)."""
@@ -135,6 +137,20 @@ class VehicleTracker:
             self._rows.popleft()
             self._kept.popleft()
         return events
+
+    def restart_run(self) -> None:
+        """The run's data starts over (a replay seek): forget its tests and what they taught.
+
+        Seeking back replays pulls already seen; counting or learning from them
+        twice would inflate the pull count and skew the fill-rate factors.
+        """
+        self.calibration = copy.deepcopy(self._calibration_at_start)
+        self.detector = PullDetector()
+        self.tests = []
+        self._kept.clear()
+        self._rows.clear()
+        self._t_first = None
+        self._t_last = 0.0
 
     def set_constraints(self, constraints: Constraints) -> None:
         """New limits from the constraints editor take effect at the next plan."""
