@@ -67,7 +67,7 @@ class Elm327Source(SerialSource):
         """Repeat an unchanged request with a bare CR (ELM327 feature; off for odd clones)."""
         self._last_cmd = ""
         self.stoich = uri.get_float("stoich", STOICH_GASOLINE)
-        self.user_pids = _parse_pid_list(uri.raw, uri.get("pids"))
+        self.user_pids = obd_pids.parse_pid_option(uri.get("pids"), uri.raw)
         self.protocol = ""
         self.is_can = False
         self.supported: set[int] = set()
@@ -262,19 +262,3 @@ class Elm327Source(SerialSource):
             self._retry_init_t = time.monotonic() + 2.0
             self.set_status(SourceState.STALE, f"{exc}; retrying")
         return []
-
-
-def _parse_pid_list(raw: str, text: str | None) -> list[int]:
-    if not text:
-        return []
-    pids: list[int] = []
-    for part in text.replace(" ", "").split(","):
-        try:
-            pid = int(part, 16)
-        except ValueError:
-            raise SourceError(f"{raw}: pids={text!r}: {part!r} is not a hex PID like 0C") from None
-        if pid not in obd_pids.SUPPORTED_PIDS:
-            known = ",".join(f"{p:02X}" for p in sorted(obd_pids.SUPPORTED_PIDS))
-            raise SourceError(f"{raw}: PID {part} is not decoded; known: {known}")
-        pids.append(pid)
-    return pids

@@ -78,27 +78,13 @@ class _BusWatch:
         return True
 
 
-def _parse_pids(text: str, where: str) -> list[int]:
-    pids: list[int] = []
-    for item in filter(None, (p.strip() for p in text.split(","))):
-        try:
-            pid = int(item, 16)
-        except ValueError:
-            raise SourceError(f"{where}: pids entry {item!r} is not a hex PID like 0C") from None
-        if pid not in obd_pids.SUPPORTED_PIDS:
-            known = " ".join(f"{p:02X}" for p in sorted(obd_pids.SUPPORTED_PIDS))
-            raise SourceError(f"{where}: PID {item} is not one dynoai decodes ({known})")
-        pids.append(pid)
-    return pids
-
-
 class ObdCanSource(Source):
     """OBD-II Mode 01 over CAN (see the module docstring)."""
 
     def __init__(self, uri: SourceURI, name: str) -> None:
         super().__init__(name, uri.raw)
         self.spec = parse_bus_spec(uri, own=OWN_OPTIONS)
-        self.requested_pids = _parse_pids(uri.get("pids") or "", uri.raw)
+        self.requested_pids = obd_pids.parse_pid_option(uri.get("pids"), uri.raw)
         addressing = (uri.get("addressing") or "functional").lower()
         if addressing not in ("functional", "physical"):
             raise SourceError(f"{uri.raw}: addressing={addressing!r} is not functional or physical")

@@ -183,3 +183,24 @@ def group_requests(pids: Iterable[int], per_request: int = MAX_PIDS_PER_REQUEST)
 def request_bytes(pids: Iterable[int]) -> bytes:
     """The Mode 01 request payload for these PIDs, e.g. ``01 0C 0B 11``."""
     return bytes([0x01, *pids])
+
+
+def parse_pid_option(text: str | None, where: str) -> list[int]:
+    """The ``pids=0C,0B,...`` URI option: hex PIDs this module decodes, in order.
+
+    Raises:
+        SourceError: an entry that is not hex, or a PID with no decoder here.
+    """
+    from core.source import SourceError
+
+    pids: list[int] = []
+    for item in filter(None, (p.strip() for p in (text or "").split(","))):
+        try:
+            pid = int(item, 16)
+        except ValueError:
+            raise SourceError(f"{where}: pids entry {item!r} is not a hex PID like 0C") from None
+        if pid not in SUPPORTED_PIDS:
+            known = ",".join(f"{p:02X}" for p in sorted(SUPPORTED_PIDS))
+            raise SourceError(f"{where}: PID {item} is not one dynoai decodes; known: {known}")
+        pids.append(pid)
+    return pids
