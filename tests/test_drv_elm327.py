@@ -125,7 +125,7 @@ def test_incremental_parser_after_garbage(bytewise):
 def test_bad_params():
     with pytest.raises(SourceError, match="not a hex PID"):
         create_source("elm327:/dev/null?pids=0C,zz")
-    with pytest.raises(SourceError, match="not decoded"):
+    with pytest.raises(SourceError, match="not one dynoai decodes"):
         create_source("elm327:/dev/null?pids=0C,A6")
     with pytest.raises(SourceError, match="protocol="):
         create_source("elm327:/dev/null?protocol=12")
