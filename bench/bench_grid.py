@@ -24,10 +24,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.axes import TableAxes  # noqa: E402
-from core.filters import FilterChain  # noqa: E402
+from core.coverage.axes import TableAxes  # noqa: E402
+from core.coverage.filters import FilterChain  # noqa: E402
+from core.coverage.grid import CoverageGrid  # noqa: E402
 from core.frames import Block  # noqa: E402
-from core.grid import CoverageGrid  # noqa: E402
 
 RATE_HZ = 100.0
 CYCLE_S = 120.0

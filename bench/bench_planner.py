@@ -23,16 +23,16 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.axes import TableAxes  # noqa: E402
-from core.candidates import candidate_specs  # noqa: E402
-from core.filters import FilterChain  # noqa: E402
+from core.coverage.axes import TableAxes  # noqa: E402
+from core.coverage.filters import FilterChain  # noqa: E402
+from core.coverage.grid import CoverageGrid  # noqa: E402
+from core.coverage.regions import DEFAULT_REGIONS, priority_map  # noqa: E402
 from core.fusion import Fuser  # noqa: E402
-from core.grid import CoverageGrid  # noqa: E402
-from core.learning import Calibration  # noqa: E402
-from core.planner import Constraints, plan_arrays  # noqa: E402
-from core.regions import DEFAULT_REGIONS, priority_map  # noqa: E402
-from core.testmodels import COOLDOWN_MIN, SETUP_MIN, STEADY_STEP_S, TIP_IN_HOLD_S, TestSpec  # noqa: E402
-from core.tracker import VehicleTracker  # noqa: E402
+from core.plan.candidates import candidate_specs  # noqa: E402
+from core.plan.learning import Calibration  # noqa: E402
+from core.plan.planner import Constraints, plan_arrays  # noqa: E402
+from core.plan.testmodels import COOLDOWN_MIN, SETUP_MIN, STEADY_STEP_S, TIP_IN_HOLD_S, TestSpec  # noqa: E402
+from core.plan.tracker import VehicleTracker  # noqa: E402
 from sim import scenarios as sc  # noqa: E402
 from sim.simulation import Simulation  # noqa: E402
 from sim.vehicles import get_vehicle  # noqa: E402

@@ -31,7 +31,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.frames import Block  # noqa: E402
-from core.logfile import LogHeader, LogReader, LogWriter  # noqa: E402
+from core.record import LogHeader, LogReader, LogWriter  # noqa: E402
 
 RATE_HZ = 100.0
 DECIMALS = {

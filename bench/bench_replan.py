@@ -11,12 +11,12 @@ import time
 
 import numpy as np
 
-from core.axes import TableAxes
-from core.candidates import _cached_matrix
-from core.grid import CoverageGrid
-from core.learning import Calibration
-from core.planner import Constraints, plan
-from core.regions import DEFAULT_REGIONS
+from core.coverage.axes import TableAxes
+from core.coverage.grid import CoverageGrid
+from core.coverage.regions import DEFAULT_REGIONS
+from core.plan.candidates import _cached_matrix
+from core.plan.learning import Calibration
+from core.plan.planner import Constraints, plan
 
 TARGET_MS = 50.0
 

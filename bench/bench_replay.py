@@ -14,12 +14,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from core.axes import TableAxes
+from core.coverage.axes import TableAxes
 from core.frames import Block
-from core.logfile import LogHeader, LogWriter
+from core.record import LogHeader, LogWriter
+from core.record.replay import ReplaySource
 from core.session import Session
 from drivers.registry import SourceURI
-from sim.replay import ReplaySource
 from sim.source import generate
 
 CHANNELS = (

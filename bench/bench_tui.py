@@ -26,13 +26,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from core.coverage.view import GridView  # noqa: E402
 from core.frames import Block  # noqa: E402
 from core.session import Session  # noqa: E402
-from core.snapshot import GridView, Snapshot  # noqa: E402
+from core.snapshot import Snapshot  # noqa: E402
 from core.vehicle import VehicleConfig  # noqa: E402
 from drivers.registry import create_sources  # noqa: E402
-from dynoai_tui.app import DynoApp  # noqa: E402
-from dynoai_tui.widgets.heatmap import Heatmap  # noqa: E402
+from dynoai_tui.tui.app import DynoApp  # noqa: E402
+from dynoai_tui.tui.widgets.heatmap import Heatmap  # noqa: E402
 
 SIM_URI = "sim:vtwin?scenario=pulls&seed=7&rate=1000"
 

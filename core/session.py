@@ -26,12 +26,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from core.filters import FilterChain, FilterResult
+from core.coverage.filters import FilterChain, FilterResult
+from core.coverage.grid import CoverageGrid
 from core.frames import Block
 from core.fusion import Fuser
-from core.grid import CoverageGrid
-from core.logfile import LogFileError, LogHeader, LogWriter
-from core.snapshot import History, PlanView, RecordingInfo, Snapshot, SourceInfo
+from core.plan.types import PlanView
+from core.record import LogFileError, LogHeader, LogWriter
+from core.snapshot import History, RecordingInfo, Snapshot, SourceInfo
 from core.source import Source, SourceError, SourceEvent, SourceState
 from core.vehicle import VehicleConfig
 
@@ -44,7 +45,7 @@ _RESET = object()
 
 
 class Tracker(Protocol):
-    """What the engine needs from ``core.tracker.VehicleTracker``."""
+    """What the engine needs from ``core.plan.tracker.VehicleTracker``."""
 
     def on_rows(
         self, block: Block, result: FilterResult, grid: CoverageGrid
@@ -122,7 +123,7 @@ class Session:
     Args:
         sources: Sources to open (not yet opened); their names must be unique.
         config: Vehicle settings (axes, filters, delay, ...).
-        tracker: Per-vehicle memory and planner (``core.tracker.VehicleTracker``).
+        tracker: Per-vehicle memory and planner (``core.plan.tracker.VehicleTracker``).
         record_path: Start recording to this .dynolog at once.
         tick_s: Engine tick period (20-50 ms).
         clock: Monotonic clock (injectable for tests).

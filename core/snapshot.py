@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from core.coverage.view import GridView
+from core.plan.types import PlanView
 from core.source import SourceState
 
 F64 = npt.NDArray[np.float64]
@@ -33,79 +35,6 @@ class SourceInfo:
     """Samples per second over the last few seconds."""
     samples: int
     """Samples received since the session started."""
-
-
-@dataclass(frozen=True, slots=True)
-class GridView:
-    """Read-only copy of the coverage grid's per-cell arrays, rows = MAP, columns = rpm."""
-
-    rpm_axis: F64
-    map_axis: F64
-    hits: I64
-    weight: F64
-    dwell_s: F64
-    afr_mean: F64
-    """Weighted mean AFR per cell (NaN where no data)."""
-    lambda_mean: F64
-    afr_error_pct: F64
-    """(measured lambda / target lambda - 1) x 100 per cell: + lean, - rich (NaN where unknown)."""
-    knock_events: I64
-    hit_target: int
-    covered_pct: float
-    covered_cells: int
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """A cell the tuner should visit next."""
-
-    map_index: int
-    rpm_index: int
-    rpm: float
-    map_kpa: float
-    priority: int
-    """1 (highest) .. 3."""
-    deficit: int
-    """Hits still missing to reach the target."""
-
-
-@dataclass(frozen=True, slots=True)
-class Suggestion:
-    """One candidate test, ranked."""
-
-    test_type: str
-    """``wot_pull``, ``part_throttle_sweep``, ``steady_state``, ``tip_in``, ``idle_low_map``, ``street_cruise``."""
-    description: str
-    rpm_range: tuple[float, float]
-    map_range: tuple[float, float]
-    minutes: float
-    expected_gain: float
-    efficiency: float
-    """Gain per minute normalised to 0..1 over the candidates of this plan."""
-    band: str
-    """``high`` (>= 0.7), ``medium`` (0.4-0.7), ``low`` (< 0.4)."""
-    priority: int
-    cells: tuple[tuple[int, int], ...]
-    """(map_index, rpm_index) pairs the test is expected to fill."""
-
-
-@dataclass(frozen=True, slots=True)
-class FilteredTest:
-    test_type: str
-    description: str
-    reason: str
-    """The constraint that removed it, e.g. ``max_rpm 5500 < 6000 needed``."""
-
-
-@dataclass(frozen=True, slots=True)
-class PlanView:
-    suggestions: tuple[Suggestion, ...] = ()
-    filtered: tuple[FilteredTest, ...] = ()
-    targets: tuple[Target, ...] = ()
-    instruction: str = ""
-    """One plain instruction from the current operating point, e.g. 'hold 3000 rpm, raise MAP to 85 kPa'."""
-    prediction_error_pct: float | None = None
-    """The planner's mean absolute error of predicted vs actual hits so far."""
 
 
 @dataclass(frozen=True, slots=True)

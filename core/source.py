@@ -123,3 +123,45 @@ class Source(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@dataclass(frozen=True, slots=True)
+class SourceURI:
+    """A parsed source URI: ``scheme:path?key=value&...``."""
+
+    raw: str
+    scheme: str
+    path: str
+    params: dict[str, str] = field(default_factory=dict)
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        return self.params.get(key, default)
+
+    def get_float(self, key: str, default: float) -> float:
+        value = self.params.get(key)
+        if value is None:
+            return default
+        try:
+            return float(value)
+        except ValueError:
+            raise SourceError(f"{self.raw}: {key}={value!r} is not a number") from None
+
+    def get_int(self, key: str, default: int) -> int:
+        value = self.params.get(key)
+        if value is None:
+            return default
+        try:
+            return int(value, 0)
+        except ValueError:
+            raise SourceError(f"{self.raw}: {key}={value!r} is not a whole number") from None
+
+    def get_bool(self, key: str, default: bool) -> bool:
+        value = self.params.get(key)
+        if value is None:
+            return default
+        lowered = value.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise SourceError(f"{self.raw}: {key}={value!r} is not true/false")

@@ -30,12 +30,12 @@ from typing import Any
 
 import numpy as np
 
-from core.axes import TableAxes
-from core.filters import FilterChain, FilterLimits
+from core.coverage.axes import TableAxes
+from core.coverage.filters import FilterChain, FilterLimits
+from core.coverage.grid import CoverageGrid, GridError
 from core.frames import Block
-from core.grid import CoverageGrid, GridError
-from core.learning import Calibration, CalibrationError
-from core.planner import Constraints
+from core.plan.learning import Calibration, CalibrationError
+from core.plan.planner import Constraints
 
 DB_NAME = "vehicles.sqlite3"
 SCHEMA_VERSION = 1
@@ -439,7 +439,7 @@ def fused_rows(
     """Stream a recorded .dynolog as fused rows (the engine's Fuser over its raw blocks)."""
     from core.channels import STOICH_GASOLINE
     from core.fusion import Fuser
-    from core.logreader import LogReader
+    from core.record.reader import LogReader
 
     fuser = Fuser(lambda_delay_s, stoich or STOICH_GASOLINE)
     with LogReader(path) as reader:

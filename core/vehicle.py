@@ -18,13 +18,13 @@ TOML layout (every table optional)::
     rpm = [750, 1000, ...]
     map_kpa = [20, 25, ...]
 
-    [filters]                 # see core.filters.FilterLimits
+    [filters]                 # see core.coverage.filters.FilterLimits
     min_clt_c = 60
 
-    [constraints]             # see core.planner.Constraints
+    [constraints]             # see core.plan.planner.Constraints
     max_rpm = 5800
 
-    [[regions]]               # see core.regions.Region
+    [[regions]]               # see core.coverage.regions.Region
     name = "torque peak"
     priority = 1
     rpm_min = 2500
@@ -46,12 +46,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from core.axes import TableAxes
 from core.channels import STOICH_GASOLINE
 from core.config import ConfigError
-from core.filters import FilterLimits
-from core.planner import Constraints
-from core.regions import DEFAULT_REGIONS, Region
+from core.coverage.axes import TableAxes
+from core.coverage.filters import FilterLimits
+from core.coverage.regions import DEFAULT_REGIONS, Region
+from core.plan.planner import Constraints
 
 VEHICLE_KINDS = ("vtwin", "car")
 

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
-from core.source import Source, SourceError
+from core.source import Source, SourceError, SourceURI
 
 BACKENDS: dict[str, tuple[str, str]] = {
     "sim": ("sim.source:SimSource", "built-in engine + dyno simulator"),
-    "replay": ("sim.replay:ReplaySource", "replay a recorded .dynolog or an imported log"),
+    "replay": ("core.record.replay:ReplaySource", "replay a recorded .dynolog or an imported log"),
     "innovate": (
         "drivers.innovate:InnovateSource",
         "Innovate MTS wideband (LC-1/LC-2/LM-2), 19200 8N1",
@@ -47,48 +46,6 @@ EXAMPLES: dict[str, str] = {
     "obd-can": "obd-can:slcan/dev/ttyACM0?bitrate=500000",
     "jetdrive": "jetdrive:127.0.0.1:22344",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class SourceURI:
-    """A parsed source URI: ``scheme:path?key=value&...``."""
-
-    raw: str
-    scheme: str
-    path: str
-    params: dict[str, str] = field(default_factory=dict)
-
-    def get(self, key: str, default: str | None = None) -> str | None:
-        return self.params.get(key, default)
-
-    def get_float(self, key: str, default: float) -> float:
-        value = self.params.get(key)
-        if value is None:
-            return default
-        try:
-            return float(value)
-        except ValueError:
-            raise SourceError(f"{self.raw}: {key}={value!r} is not a number") from None
-
-    def get_int(self, key: str, default: int) -> int:
-        value = self.params.get(key)
-        if value is None:
-            return default
-        try:
-            return int(value, 0)
-        except ValueError:
-            raise SourceError(f"{self.raw}: {key}={value!r} is not a whole number") from None
-
-    def get_bool(self, key: str, default: bool) -> bool:
-        value = self.params.get(key)
-        if value is None:
-            return default
-        lowered = value.lower()
-        if lowered in ("1", "true", "yes", "on"):
-            return True
-        if lowered in ("0", "false", "no", "off"):
-            return False
-        raise SourceError(f"{self.raw}: {key}={value!r} is not true/false")
 
 
 def parse_uri(raw: str) -> SourceURI:

@@ -1,10 +1,11 @@
 """The ``dynoai`` command: argument parsing and dispatch to one module per subcommand.
 
-Each subcommand lives in ``dynoai_tui/cmd_*.py`` with ``NAME``, ``HELP``,
-``add_arguments(parser)`` and ``run(args) -> int``; a module imports its heavy
-dependencies inside ``run`` so ``dynoai --help`` stays fast and the headless
-commands never import textual. Errors meant for people become one line on stderr
-and an exit code (see ``dynoai_tui.common``); anything else is a bug and keeps its
+Each subcommand lives in ``dynoai_tui/commands/`` with ``NAME``, ``HELP``,
+``add_arguments(parser)`` and ``run(args) -> int``, registered in
+:data:`dynoai_tui.commands.COMMANDS`. The parser is built from that table: only the
+module of the command being run is imported, so ``dynoai --help`` loads no numpy and
+no core module, and the headless commands never import textual. Errors meant for people become one line on stderr
+and an exit code (see ``dynoai_tui.commands.common``); anything else is a bug and keeps its
 traceback only with ``--debug``.
 """
 
@@ -17,21 +18,7 @@ import traceback
 from collections.abc import Sequence
 from types import ModuleType
 
-from dynoai_tui.common import EXIT_INTERNAL, error_line, translate_errors
-
-COMMANDS = (
-    "run",
-    "log",
-    "replay",
-    "import",
-    "coverage",
-    "plan",
-    "constraints",
-    "vehicle",
-    "sim",
-    "sources",
-    "probe",
-)
+from dynoai_tui.commands import COMMANDS
 
 EPILOG = """exit codes: 0 done (also after Ctrl-C / SIGTERM / SIGHUP), 1 internal error,
 2 bad input (usage, URI, file, config), 3 device or source failure.
@@ -39,10 +26,17 @@ With no command, dynoai opens the dashboard on the built-in simulator."""
 
 
 def _module(name: str) -> ModuleType:
-    return importlib.import_module(f"dynoai_tui.cmd_{name}")
+    return importlib.import_module(f"dynoai_tui.commands.{COMMANDS[name][0]}")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The subcommand named on the command line (its first word that is not an option)."""
+    first = next((a for a in argv if not a.startswith("-")), None)
+    return first if first in COMMANDS else None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; only ``command``'s module is imported (its options added)."""
     parser = argparse.ArgumentParser(
         prog="dynoai",
         description="DynoAI: live dyno/ECU dashboard, fuel-table coverage and the next pull to do.",
@@ -51,22 +45,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
-        module = _module(name)
-        cmd = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
-        module.add_arguments(cmd)
-        cmd.set_defaults(_run=module.run)
+    for name, (_, help_text) in COMMANDS.items():
+        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        if name == command:
+            module = _module(name)
+            module.add_arguments(cmd)
+            cmd.set_defaults(_run=module.run)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
     if not [a for a in args_list if not a.startswith("-")] and not {"-h", "--help"} & set(
         args_list
     ):
         args_list = [*args_list, "run"]
+    parser = build_parser(_command_of(args_list))
     args = parser.parse_args(args_list)
+    if not hasattr(args, "_run"):
+        parser.print_help()
+        return 0
+    from dynoai_tui.commands.common import EXIT_INTERNAL, error_line, translate_errors
+
     try:
         code: int = args._run(args)
         return code

@@ -18,8 +18,7 @@ import time
 from collections.abc import Iterator, Sequence
 
 from core.frames import Block
-from core.source import Source, SourceError, SourceState
-from drivers.registry import SourceURI
+from core.source import Source, SourceError, SourceState, SourceURI
 from sim.scenarios import Segment, build_scenario
 from sim.simulation import DEFAULT_LAMBDA_DELAY_S, Simulation, check_rate, sim_channel_units
 from sim.vehicles import SimParamError, get_vehicle

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from core.axes import TableAxes
-from core.filters import FilterChain
+from core.coverage.axes import TableAxes
+from core.coverage.filters import FilterChain
+from core.coverage.grid import CoverageGrid
+from core.coverage.regions import DEFAULT_REGIONS
 from core.fusion import Fuser
-from core.grid import CoverageGrid
-from core.planner import Constraints
-from core.regions import DEFAULT_REGIONS
+from core.plan.planner import Constraints
+from core.plan.tracker import VehicleTracker
 from core.source import SourceEvent
-from core.tracker import VehicleTracker
 from sim.simulation import Simulation
 from sim.vehicles import get_vehicle
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from core.axes import DEFAULT_MAP_KPA, DEFAULT_RPM, AxesError, TableAxes
 from core.config import ConfigError
+from core.coverage.axes import DEFAULT_MAP_KPA, DEFAULT_RPM, AxesError, TableAxes
 
 
 def small() -> TableAxes:

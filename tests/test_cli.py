@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.logfile import read_log
+from core.record import read_log
 
 DYNOAI = [sys.executable, "-m", "dynoai_tui.cli"]
 CONTRACT_KEYS = {

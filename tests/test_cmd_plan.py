@@ -2,10 +2,10 @@ import json
 
 import pytest
 
-from core.axes import TableAxes
-from core.grid import CoverageGrid
-from core.regions import DEFAULT_REGIONS
-from core.report import vehicle_coverage_csv, vehicle_coverage_json, vehicle_coverage_text
+from core.coverage.axes import TableAxes
+from core.coverage.grid import CoverageGrid
+from core.coverage.regions import DEFAULT_REGIONS
+from core.coverage.report import vehicle_coverage_csv, vehicle_coverage_json, vehicle_coverage_text
 from core.store import VehicleStore
 from dynoai_tui.cli import main
 

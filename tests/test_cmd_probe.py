@@ -9,7 +9,8 @@ import pytest
 import drivers.elm327 as elm327
 from drivers.discovery import list_can_interfaces, list_serial_ports, uri_forms
 from drivers.registry import BACKENDS
-from dynoai_tui import cmd_probe, cmd_sources
+from dynoai_tui.commands import probe as cmd_probe
+from dynoai_tui.commands import sources as cmd_sources
 from tests.elm_emulator import emulator_available, running_emulator
 from tests.serial_fakes import PtyResponder, PtyStreamer
 

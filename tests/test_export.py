@@ -5,10 +5,17 @@ import json
 import numpy as np
 import pytest
 
-from core.axes import TableAxes
-from core.export import CSV_COLUMNS, FORMAT_TAG, TEXT_VIEWS, grid_to_csv, grid_to_json, grid_to_text
+from core.coverage.axes import TableAxes
+from core.coverage.export import (
+    CSV_COLUMNS,
+    FORMAT_TAG,
+    TEXT_VIEWS,
+    grid_to_csv,
+    grid_to_json,
+    grid_to_text,
+)
+from core.coverage.grid import CoverageGrid
 from core.frames import Block
-from core.grid import CoverageGrid
 
 
 def filled_grid() -> CoverageGrid:

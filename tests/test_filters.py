@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from core.config import ConfigError
-from core.filters import REASONS, FilterChain, FilterLimits
+from core.coverage.filters import REASONS, FilterChain, FilterLimits
 from core.frames import Block, concat
 
 GOOD = {"rpm": 3000.0, "map_kpa": 60.0, "lambda": 0.95, "tps_pct": 10.0, "clt_c": 85.0,

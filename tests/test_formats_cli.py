@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from core.frames import Block, concat
-from core.logfile import LogReader
+from core.record import LogReader
 from core.source import SourceEvent
-from dynoai_tui import cmd_import
+from dynoai_tui.commands import import_log as cmd_import
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).parent.parent
@@ -76,7 +76,7 @@ def test_truncated_and_unknown_via_subprocess(tmp_path: Path) -> None:
     junk = tmp_path / "junk.dat"
     junk.write_bytes(b"\x00\x01garbage\xff" * 20)
     code = (
-        "import argparse, sys; from dynoai_tui import cmd_import as c; "
+        "import argparse, sys; from dynoai_tui.commands import import_log as c; "
         "p = argparse.ArgumentParser(); c.add_arguments(p); "
         "sys.exit(c.run(p.parse_args(sys.argv[1:])))"
     )

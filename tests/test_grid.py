@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from core.axes import AxesError, TableAxes
-from core.filters import FilterChain
+from core.coverage.axes import AxesError, TableAxes
+from core.coverage.filters import FilterChain
+from core.coverage.grid import ARRAY_NAMES, CoverageGrid, GridError, _bin_index
 from core.frames import Block
-from core.grid import ARRAY_NAMES, CoverageGrid, GridError, _bin_index
 
 AXES = TableAxes(np.array([1000.0, 2000.0, 4000.0]), np.array([20.0, 60.0, 100.0]))
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from core.learning import Calibration, CalibrationError, prediction_error_pct
+from core.plan.learning import Calibration, CalibrationError, prediction_error_pct
 from sim.scenarios import CoolDown, Idle, WotPull
 from tests.simrig import run_sim
 

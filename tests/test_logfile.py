@@ -15,9 +15,9 @@ import msgpack
 import numpy as np
 import pytest
 
-import core.logwriter
+import core.record.writer
 from core.frames import Block, concat
-from core.logfile import (
+from core.record import (
     FORMAT_VERSION,
     LogFileError,
     LogHeader,
@@ -25,7 +25,7 @@ from core.logfile import (
     LogWriter,
     read_log,
 )
-from core.logformat import frame, frame_length, unframe
+from core.record.format import frame, frame_length, unframe
 from core.source import SourceEvent
 
 REPO = Path(__file__).resolve().parents[1]
@@ -263,7 +263,7 @@ def test_bad_field_types_are_corruption_not_exceptions(tmp_path: Path) -> None:
 def test_small_chunks_and_large_blocks_split_into_records(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(core.logwriter, "MAX_RECORD_PAYLOAD_BYTES", 1000)
+    monkeypatch.setattr(core.record.writer, "MAX_RECORD_PAYLOAD_BYTES", 1000)
     path = tmp_path / "big.dynolog"
     with LogWriter(path, header()) as writer:
         writer.write_block(sim_block(0, 500))  # 16 bytes/sample -> 62 samples/record
@@ -368,7 +368,7 @@ CHILD = """
 import sys, time
 import numpy as np
 from core.frames import Block
-from core.logfile import LogHeader, LogWriter
+from core.record import LogHeader, LogWriter
 
 writer = LogWriter(sys.argv[1], LogHeader(created_at=time.time()))
 print("ready", flush=True)

@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
 
-from core.axes import TableAxes
 from core.config import ConfigError
-from core.grid import CoverageGrid
-from core.learning import Calibration
-from core.planner import Constraints, band_for, live_targets, plan
-from core.regions import DEFAULT_REGIONS, priority_map
+from core.coverage.axes import TableAxes
+from core.coverage.grid import CoverageGrid
+from core.coverage.regions import DEFAULT_REGIONS, priority_map
+from core.plan.learning import Calibration
+from core.plan.planner import Constraints, band_for, live_targets, plan
 
 AXES = TableAxes.default()
 

@@ -1,7 +1,7 @@
 import numpy as np
 
 from core.frames import Block
-from core.pulls import PullDetector
+from core.plan.pulls import PullDetector
 from sim.scenarios import CoolDown, Idle, SteadyHold, WotPull
 from tests.simrig import run_sim
 

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from core.axes import TableAxes
 from core.config import ConfigError
-from core.regions import (
+from core.coverage.axes import TableAxes
+from core.coverage.regions import (
     DEFAULT_REGIONS,
     Region,
     priority_map,

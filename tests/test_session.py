@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.filters import FilterLimits
+from core.coverage.filters import FilterLimits
 from core.frames import Block
-from core.logfile import LogFileError, read_log
+from core.record import LogFileError, read_log
+from core.record.replay import ReplaySource
 from core.session import Session
 from core.source import Source, SourceError, SourceState
 from core.vehicle import VehicleConfig
 from drivers.registry import SourceURI
-from sim.replay import ReplaySource
 
 
 class ScriptedSource(Source):
@@ -171,7 +171,7 @@ def test_a_failing_disk_stops_recording_but_not_the_session(tmp_path: Path, monk
     session = Session([src], record_path=out)
     calls = {"n": 0}
 
-    from core.logwriter import LogWriter
+    from core.record.writer import LogWriter
 
     original = LogWriter.write_block
 
@@ -379,7 +379,7 @@ def test_values_of_a_channel_from_a_second_source_are_recorded_but_not_fused(tmp
 
 
 def test_seeking_back_in_a_replay_restarts_the_pull_count_with_the_grid(tmp_path: Path):
-    from core.tracker import VehicleTracker
+    from core.plan.tracker import VehicleTracker
     from core.vehicle import VehicleConfig as Cfg
     from sim.source import generate
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.axes import TableAxes
-from core.grid import CoverageGrid
-from core.learning import Calibration
-from core.planner import Constraints
+from core.coverage.axes import TableAxes
+from core.coverage.grid import CoverageGrid
+from core.plan.learning import Calibration
+from core.plan.planner import Constraints
 from core.store import StoreError, VehicleStore
 
 AXES = TableAxes.default()
@@ -129,8 +129,8 @@ def test_env_var_picks_the_directory(tmp_path, monkeypatch):
 
 _WRITER = textwrap.dedent("""
     import sys
-    from core.axes import TableAxes
-    from core.grid import CoverageGrid
+    from core.coverage.axes import TableAxes
+    from core.coverage.grid import CoverageGrid
     from core.store import VehicleStore
     store = VehicleStore(sys.argv[1])
     g = CoverageGrid(TableAxes.default())

@@ -1,11 +1,11 @@
 import numpy as np
 
-from core.axes import TableAxes
-from core.grid import CoverageGrid
-from core.planner import Constraints
-from core.regions import DEFAULT_REGIONS
+from core.coverage.axes import TableAxes
+from core.coverage.grid import CoverageGrid
+from core.coverage.regions import DEFAULT_REGIONS
+from core.plan.planner import Constraints
+from core.plan.tracker import VehicleTracker
 from core.store import VehicleStore
-from core.tracker import VehicleTracker
 from sim.scenarios import CoolDown, Idle, WotPull
 from tests.simrig import run_sim
 

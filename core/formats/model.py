@@ -21,7 +21,7 @@ import numpy as np
 from core import channels as ch
 from core.formats.mapping import MappedChannel, map_columns
 from core.frames import F64, Block
-from core.logfile import LogHeader
+from core.record import LogHeader
 from core.source import SourceEvent
 
 SOURCE_NAME = "import"

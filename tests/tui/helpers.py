@@ -14,7 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from core.snapshot import GridView, History, PlanView, RecordingInfo, Snapshot, SourceInfo, Target
+from core.coverage.view import GridView
+from core.plan.types import PlanView, Target
+from core.snapshot import History, RecordingInfo, Snapshot, SourceInfo
 from core.source import SourceState
 
 RPM_AXIS = np.linspace(750.0, 7000.0, 16)

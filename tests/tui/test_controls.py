@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from core.planner import Constraints
+from core.plan.planner import Constraints
 from core.store import VehicleStore
-from dynoai_tui.app import DynoApp
-from dynoai_tui.screens.modals import ConfirmScreen, ConstraintsScreen, NoteScreen
-from dynoai_tui.widgets.heatmap import Heatmap
+from dynoai_tui.tui.app import DynoApp
+from dynoai_tui.tui.screens.modals import ConfirmScreen, ConstraintsScreen, NoteScreen
+from dynoai_tui.tui.widgets.heatmap import Heatmap
 from tests.tui.helpers import ScriptedSession, snapshot, sync
 
 

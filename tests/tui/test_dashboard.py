@@ -11,19 +11,19 @@ import pytest
 from rich.style import Style
 from textual.strip import Strip
 
-from core.filters import FilterResult
+from core.coverage.filters import FilterResult
+from core.coverage.grid import CoverageGrid
+from core.coverage.regions import DEFAULT_REGIONS, priority_map
 from core.frames import Block
-from core.grid import CoverageGrid
-from core.planner import Constraints, live_targets
-from core.regions import DEFAULT_REGIONS, priority_map
+from core.plan.planner import Constraints, live_targets
+from core.plan.types import PlanView
 from core.session import Session
-from core.snapshot import PlanView
 from core.source import SourceEvent
 from core.vehicle import VehicleConfig
-from dynoai_tui.app import DynoApp
-from dynoai_tui.widgets.gauges import AfrGauge, Gauge
-from dynoai_tui.widgets.heatmap import LABEL_W, Heatmap
-from dynoai_tui.widgets.panels import SuggestionsPanel
+from dynoai_tui.tui.app import DynoApp
+from dynoai_tui.tui.widgets.gauges import AfrGauge, Gauge
+from dynoai_tui.tui.widgets.heatmap import LABEL_W, Heatmap
+from dynoai_tui.tui.widgets.panels import SuggestionsPanel
 from tests.tui.helpers import sync
 from tests.tui.livefeed import PushSource, feed_until
 

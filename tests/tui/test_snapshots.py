@@ -14,8 +14,8 @@ import pytest
 from core.session import Session
 from core.vehicle import VehicleConfig
 from drivers.registry import create_sources
-from dynoai_tui.app import DynoApp
-from dynoai_tui.common import make_tracker
+from dynoai_tui.commands.common import make_tracker
+from dynoai_tui.tui.app import DynoApp
 
 SIM = "sim:vtwin?scenario=pulls&seed=7&rate=100&speed=max&duration=90"
 

@@ -1,0 +1,1 @@
+"""Coverage: table axes, sample filters, the coverage grid, priority regions, exports and reports."""

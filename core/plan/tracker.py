@@ -1,0 +1,230 @@
+"""VehicleTracker: the seam between the engine and the vehicle's memory and planner.
+
+The engine (``core.session``) calls it on every tick with the rows it just
+binned, asks it for a plan about once a second, checkpoints it at least every
+minute and finishes it at the end. The tracker detects tests in the stream
+(``core.plan.pulls``), learns from each one (``core.plan.learning``), plans against the
+vehicle's stored coverage plus this run (``core.plan.planner``) and writes this run's
+grid to the store (``core.store``), idempotently, so a crash loses at most the
+last minute of coverage and a finished run is never counted twice.
+
+Actual hits per detected test come from the rows the filters kept, binned with
+the grid's own cell rule and kept for the last few minutes, so a test's actual
+hits are exactly what it added to the grid.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from core.coverage.axes import TableAxes
+from core.coverage.filters import FilterResult
+from core.coverage.grid import CoverageGrid
+from core.coverage.regions import Region
+from core.frames import Block
+from core.plan.learning import Calibration
+from core.plan.planner import Constraints, plan_arrays
+from core.plan.pulls import DetectedTest, PullDetector
+from core.plan.testmodels import TestSpec, expected_hits
+from core.plan.types import PlanView
+from core.source import SourceEvent
+from core.store import VehicleStore
+
+BUFFER_S = 300.0
+"""Kept-row history for attributing hits to a test (longer tests are truncated)."""
+
+
+def observed_spec(test: DetectedTest, axes: TableAxes) -> TestSpec:
+    """The kinematic model of a test the detector saw, from its observed envelope."""
+    duration = max(test.duration_s, 1e-3)
+    kind = test.test_type
+    if kind in ("wot_pull", "part_throttle_sweep"):
+        m = test.map_median_kpa
+        return TestSpec(kind, test.rpm_start, test.rpm_max, m, m, duration)
+    if kind == "steady_state" and test.map_plateaus_kpa:
+        steps = test.map_plateaus_kpa
+        return TestSpec(
+            kind, test.rpm_median, test.rpm_median, min(steps), max(steps), duration,
+            map_steps_kpa=steps,
+        )  # fmt: skip
+    if kind == "steady_state":
+        lo, hi = axes.nearest([test.rpm_median] * 2, [test.map_min_kpa, test.map_max_kpa])[0]
+        lo_i, hi_i = (int(lo), int(hi)) if lo >= 0 and hi >= 0 else (0, axes.shape[0] - 1)
+        steps = tuple(float(v) for v in axes.map_kpa[lo_i : hi_i + 1])
+        return TestSpec(
+            kind,
+            test.rpm_median,
+            test.rpm_median,
+            steps[0],
+            steps[-1],
+            duration,
+            map_steps_kpa=steps,
+        )
+    if kind == "tip_in":
+        return TestSpec(
+            kind, test.rpm_start, test.rpm_start, test.map_start_kpa, test.map_max_kpa, duration,
+            rpm_steps=(test.rpm_start,),
+        )  # fmt: skip
+    m = test.map_median_kpa
+    return TestSpec(
+        kind, test.rpm_median, test.rpm_median, m, m, duration,
+        rpm_steps=(test.rpm_median,), map_steps_kpa=(m,),
+    )  # fmt: skip
+
+
+class VehicleTracker:
+    """Per-run pull detection, learning, planning and persistence for one vehicle."""
+
+    def __init__(
+        self,
+        *,
+        axes: TableAxes,
+        hit_target: int,
+        regions: Sequence[Region],
+        constraints: Constraints,
+        store: VehicleStore | None,
+        vehicle: str,
+        run_id: str,
+        log_path: str | None,
+    ) -> None:
+        self.axes = axes
+        self.hit_target = hit_target
+        self.regions = tuple(regions)
+        self.constraints = constraints
+        self.store = store
+        self.vehicle = vehicle
+        self.run_id = run_id
+        self.log_path = log_path
+        self.started_at = time.time()
+        if store is not None:
+            self._base = store.cumulative_grid(vehicle, axes, hit_target, exclude_run=run_id)
+            self.calibration = store.get_calibration(vehicle)
+        else:
+            self._base = CoverageGrid(axes, hit_target)
+            self.calibration = Calibration()
+        self._calibration_at_start = copy.deepcopy(self.calibration)
+        self.detector = PullDetector()
+        self.tests: list[tuple[DetectedTest, float]] = []
+        """Detected tests of this run with their prediction error (%)."""
+        self._kept: deque[tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]] = deque()
+        self._rows: deque[npt.NDArray[np.float64]] = deque()
+        self._t_first: float | None = None
+        self._t_last = 0.0
+
+    # -- the engine's calls ------------------------------------------------------------
+
+    def on_rows(self, block: Block, result: FilterResult, grid: CoverageGrid) -> list[SourceEvent]:
+        """Detect tests in the rows just binned and learn from finished ones."""
+        if len(block) == 0:
+            return []
+        if self._t_first is None:
+            self._t_first = float(block.t[0])
+        self._t_last = float(block.t[-1])
+        map_idx, rpm_idx = self.axes.nearest(block.column("rpm"), block.column("map_kpa"))
+        sel = np.flatnonzero(result.keep & (map_idx >= 0))
+        self._kept.append((block.t[sel], map_idx[sel] * self.axes.shape[1] + rpm_idx[sel]))
+        self._rows.append(block.t)
+        events = self.detector.feed(block)
+        self._learn_finished()
+        horizon = self._t_last - BUFFER_S
+        while self._rows and self._rows[0].size and self._rows[0][-1] < horizon:
+            self._rows.popleft()
+            self._kept.popleft()
+        return events
+
+    def restart_run(self) -> None:
+        """The run's data starts over (a replay seek): forget its tests and what they taught.
+
+        Seeking back replays pulls already seen; counting or learning from them
+        twice would inflate the pull count and skew the fill-rate factors.
+        """
+        self.calibration = copy.deepcopy(self._calibration_at_start)
+        self.detector = PullDetector()
+        self.tests = []
+        self._kept.clear()
+        self._rows.clear()
+        self._t_first = None
+        self._t_last = 0.0
+
+    def set_constraints(self, constraints: Constraints) -> None:
+        """New limits from the constraints editor take effect at the next plan."""
+        self.constraints = constraints
+
+    def plan(self, grid: CoverageGrid, values: Mapping[str, float]) -> PlanView:
+        """Plan on stored coverage (other runs) + this run's grid."""
+        hits = self._base.hits + grid.hits
+        knock = self._base.knock_events + grid.knock_events
+        return plan_arrays(
+            hits, knock, self.axes, self.regions, self.constraints, self.calibration,
+            self.pulls_done, self.hit_target, operating_point=values,
+        )  # fmt: skip
+
+    def checkpoint(self, grid: CoverageGrid) -> None:
+        """Persist this run's partial grid (replaces the previous checkpoint of this run)."""
+        self._save(grid, {}, final=False)
+
+    def finish(self, grid: CoverageGrid, stats: Mapping[str, object]) -> None:
+        """Close the test in progress, learn from it and store the run for good."""
+        self.detector.flush()
+        self._learn_finished()
+        self._save(grid, stats, final=True)
+
+    @property
+    def pulls_done(self) -> int:
+        return self.detector.pulls
+
+    @property
+    def pulls_max(self) -> int | None:
+        return self.constraints.max_pulls_per_session
+
+    @property
+    def prediction_error_pct(self) -> float | None:
+        return self.calibration.mean_error_pct
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _save(self, grid: CoverageGrid, stats: Mapping[str, object], *, final: bool) -> None:
+        if self.store is None:
+            return
+        duration = None if self._t_first is None else self._t_last - self._t_first
+        merged = {"pulls": self.pulls_done, "tests": len(self.tests), **dict(stats)}
+        self.store.add_run(
+            self.vehicle, self.run_id, grid, log_path=self.log_path, started_at=self.started_at,
+            duration_s=duration, stats=merged, final=final,
+        )  # fmt: skip
+        self.store.set_calibration(self.vehicle, self.calibration)
+
+    def _learn_finished(self) -> None:
+        for test in self.detector.drain_completed():
+            self.tests.append((test, self.learn(test)))
+
+    def learn(self, test: DetectedTest) -> float:
+        """Compare the model's hits for ``test`` with what it actually added; update the factor."""
+        t0, t1 = test.t_start, test.t_stop
+        actual = np.zeros(self.axes.n_cells)
+        n_rows = 0
+        first_kept = t1
+        for (t_kept, idx), t_all in zip(self._kept, self._rows, strict=True):
+            inside = (t_kept >= t0) & (t_kept <= t1)
+            if inside.any():
+                first_kept = min(first_kept, float(t_kept[inside][0]))
+            actual += np.bincount(idx[inside], minlength=self.axes.n_cells)
+            n_rows += int(np.count_nonzero((t_all >= t0) & (t_all <= t1)))
+        rate_hz = n_rows / max(t1 - t0, 1e-3)
+        lead = self.calibration.lead_s(test.test_type)
+        spec = observed_spec(test, self.axes)
+        model = expected_hits(spec, self.axes, rate_hz, lead)
+        error = self.calibration.observe(test.test_type, model, actual, first_kept - t0)
+        self.calibration.observe_reach(
+            self.axes.rpm, self.axes.map_kpa, model, actual, self.hit_target
+        )
+        self.calibration.observe_rate(rate_hz)
+        if test.test_type == "wot_pull":
+            self.calibration.observe_wot_map(test.map_median_kpa)
+        return error

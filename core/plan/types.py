@@ -1,0 +1,58 @@
+"""The planner's result types (suggestions, filtered tests, live targets), carried by snapshots."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A cell the tuner should visit next."""
+
+    map_index: int
+    rpm_index: int
+    rpm: float
+    map_kpa: float
+    priority: int
+    """1 (highest) .. 3."""
+    deficit: int
+    """Hits still missing to reach the target."""
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    """One candidate test, ranked."""
+
+    test_type: str
+    """``wot_pull``, ``part_throttle_sweep``, ``steady_state``, ``tip_in``, ``idle_low_map``, ``street_cruise``."""
+    description: str
+    rpm_range: tuple[float, float]
+    map_range: tuple[float, float]
+    minutes: float
+    expected_gain: float
+    efficiency: float
+    """Gain per minute normalised to 0..1 over the candidates of this plan."""
+    band: str
+    """``high`` (>= 0.7), ``medium`` (0.4-0.7), ``low`` (< 0.4)."""
+    priority: int
+    cells: tuple[tuple[int, int], ...]
+    """(map_index, rpm_index) pairs the test is expected to fill."""
+
+
+@dataclass(frozen=True, slots=True)
+class FilteredTest:
+    test_type: str
+    description: str
+    reason: str
+    """The constraint that removed it, e.g. ``max_rpm 5500 < 6000 needed``."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlanView:
+    suggestions: tuple[Suggestion, ...] = ()
+    filtered: tuple[FilteredTest, ...] = ()
+    targets: tuple[Target, ...] = ()
+    instruction: str = ""
+    """One plain instruction from the current operating point, e.g. 'hold 3000 rpm, raise MAP to 85 kPa'."""
+    prediction_error_pct: float | None = None
+    """The planner's mean absolute error of predicted vs actual hits so far."""

@@ -1,0 +1,167 @@
+"""Shared plumbing for the commands: options, config, store, tracker, error lines.
+
+Exit codes (a documented contract for scripts):
+
+* 0 - done (also after SIGINT / SIGTERM / SIGHUP: data flushed, summary printed)
+* 1 - internal error (a bug: please report it with the traceback from ``--debug``)
+* 2 - bad input: usage, unknown source URI, missing/corrupt/truncated file, bad config value
+* 3 - a device or source failed (cannot open the port, adapter does not answer)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import sys
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from core.config import ConfigError
+from core.source import SourceError
+from core.vehicle import VehicleConfig, resolve_config
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_BAD_INPUT = 2
+EXIT_DEVICE = 3
+
+
+class CommandError(Exception):
+    """A people-facing failure with its exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_BAD_INPUT) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def error_line(message: str) -> None:
+    """Print one clear error line on stderr (never a traceback)."""
+    with contextlib.suppress(OSError):  # stderr gone with the SSH session: nothing left to tell
+        print(f"dynoai: error: {message}", file=sys.stderr, flush=True)
+
+
+def warning_line(message: str) -> None:
+    """One warning line on stderr: something was wrong but the data was used."""
+    with contextlib.suppress(OSError):
+        print(f"dynoai: warning: {message}", file=sys.stderr, flush=True)
+
+
+def add_source_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--source",
+        action="append",
+        metavar="URI",
+        help="source URI, repeat to fuse several (default: sim:); see 'dynoai sources'",
+    )
+
+
+def add_vehicle_options(parser: argparse.ArgumentParser, *, vehicle_required: bool = False) -> None:
+    parser.add_argument(
+        "--vehicle",
+        required=vehicle_required,
+        help="vehicle name in the store: its coverage and plan carry over between runs",
+    )
+    parser.add_argument("--config", metavar="FILE", help="vehicle TOML config (axes, filters, ...)")
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="where the vehicle store lives (default: $DYNOAI_DATA_DIR or the user data directory)",
+    )
+
+
+def open_store(args: argparse.Namespace) -> Any:
+    """The vehicle store named by --data-dir / DYNOAI_DATA_DIR / the default location."""
+    from core.store import StoreError, VehicleStore
+
+    data_dir = getattr(args, "data_dir", None)
+    try:
+        return VehicleStore(Path(data_dir) if data_dir else None)
+    except StoreError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def load_vehicle(args: argparse.Namespace, store: Any | None) -> VehicleConfig:
+    """Resolve the vehicle config (CLI > environment > stored TOML > defaults)."""
+    vehicle = getattr(args, "vehicle", None)
+    config_file = getattr(args, "config", None)
+    stored = store.get_config_toml(vehicle) if (store is not None and vehicle) else None
+    cfg = resolve_config(config_file=config_file, stored_toml=stored, vehicle=vehicle)
+    if store is not None and vehicle and config_file:
+        store.set_config_toml(vehicle, Path(config_file).read_text(encoding="utf-8"))
+    return cfg
+
+
+def make_tracker(
+    cfg: VehicleConfig, store: Any | None, *, run_id: str, log_path: str | None
+) -> Any:
+    """The per-vehicle tracker (pull detection, learning, live plan, store checkpoints)."""
+    from core.plan.tracker import VehicleTracker
+
+    constraints = cfg.constraints
+    if store is not None:
+        stored = store.get_constraints(cfg.name)
+        if stored is not None:
+            constraints = stored
+    return VehicleTracker(
+        axes=cfg.axes,
+        hit_target=cfg.hit_target,
+        regions=cfg.regions,
+        constraints=constraints,
+        store=store,
+        vehicle=cfg.name,
+        run_id=run_id,
+        log_path=log_path,
+    )
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex
+
+
+def run_id_for_log(path: Path, header_run_id: object = None) -> str:
+    """A recording's run id: the one it was recorded with, else a hash of the file."""
+    if isinstance(header_run_id, str) and header_run_id:
+        return header_run_id
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        digest.update(fh.read(1 << 20))
+    digest.update(str(path.stat().st_size).encode())
+    return "file-" + digest.hexdigest()[:32]
+
+
+def translate_errors(exc: BaseException) -> CommandError | None:
+    """Map the project's people-facing exceptions to a CommandError, else None."""
+    from core.record import LogFileError
+
+    if isinstance(exc, CommandError):
+        return exc
+    if isinstance(exc, SourceError):
+        # Bad URIs and files are caught where sources are made (exit 2, see make_sources);
+        # a SourceError that gets here came from opening or reading a device.
+        return CommandError(str(exc), EXIT_DEVICE)
+    if isinstance(exc, ConfigError | LogFileError):
+        return CommandError(str(exc), EXIT_BAD_INPUT)
+    try:
+        from core.formats import LogImportError
+    except ImportError:
+        return None
+    if isinstance(exc, LogImportError):
+        return CommandError(str(exc), EXIT_BAD_INPUT)
+    return None
+
+
+def sources_or_default(raws: Sequence[str] | None) -> list[str]:
+    return list(raws) if raws else ["sim:"]
+
+
+def make_sources(raws: Sequence[str] | None) -> list[Any]:
+    """Sources from URIs (default ``sim:``); a bad URI or option is bad input (exit 2)."""
+    from drivers.registry import create_sources
+
+    try:
+        return create_sources(sources_or_default(raws))
+    except SourceError as exc:
+        raise CommandError(str(exc), EXIT_BAD_INPUT) from None

@@ -1,0 +1,194 @@
+"""Headless runs for SSH: a status line a second on stderr, the summary on stdout.
+
+Headless is its own product path (no textual import anywhere below here): a
+tuner starts ``dynoai log`` over SSH on the laptop strapped to the dyno, and it
+must survive the SSH session dropping. SIGINT, SIGTERM and SIGHUP all end the run
+the same way: stop the sources, flush and fsync the recording, print the summary
+(if stdout is still there) and exit 0.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType
+from typing import TextIO
+
+from core.coverage.export import grid_to_text
+from core.session import Session
+from core.snapshot import Snapshot
+
+STATUS_INTERVAL_S = 1.0
+
+
+class StopSignals:
+    """Turns SIGINT / SIGTERM / SIGHUP into a flag the run loop checks."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signal_name = ""
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.signal_name = signal.Signals(signum).name
+        self.event.set()
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+
+
+def _safe_write(stream: TextIO, text: str) -> None:
+    try:
+        stream.write(text)
+        stream.flush()
+    except (OSError, ValueError):
+        pass  # the terminal went away with the SSH session; the recording is what matters
+
+
+def format_size(n_bytes: int) -> str:
+    size = float(n_bytes)
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} GB"
+
+
+def format_clock(seconds: float) -> str:
+    """``m:ss`` (or ``h:mm:ss``) for elapsed times."""
+    hours, rem = divmod(max(0, int(seconds)), 3600)
+    minutes, secs = divmod(rem, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def status_line(snap: Snapshot) -> str:
+    """One line: elapsed, per-source rate, coverage, rejects, file size, live instruction."""
+    parts = [format_clock(snap.elapsed_s)]
+    for src in snap.sources:
+        state = (
+            "" if src.state.value in ("connected", "finished") else f" {src.state.value.upper()}"
+        )
+        parts.append(f"{src.name} {src.rate_hz:.0f}/s{state}")
+    grid = snap.grid
+    parts.append(f"cov {grid.covered_pct:.1f}% ({grid.covered_cells}/{grid.hits.size})")
+    rejects = {k: v for k, v in snap.rejects.items() if v}
+    if rejects:
+        parts.append("rej " + " ".join(f"{k}={v}" for k, v in sorted(rejects.items())))
+    if snap.recording is not None:
+        parts.append(f"rec {format_size(snap.recording.bytes_written)}")
+    if snap.plan.instruction:
+        parts.append(f"next: {snap.plan.instruction}")
+    if snap.alarms:
+        parts.append("! " + "; ".join(snap.alarms))
+    return " | ".join(parts)
+
+
+def summary_text(snap: Snapshot, *, recording_path: str | None, note: str = "") -> str:
+    """The end-of-run summary with an ASCII heatmap of hits."""
+    lines = [
+        f"duration      {format_clock(snap.elapsed_s)} ({snap.elapsed_s:.1f} s)",
+        f"samples       {snap.samples_total} received, {snap.samples_binned} binned",
+        f"coverage      {snap.grid.covered_pct:.1f} % ({snap.grid.covered_cells} of "
+        f"{snap.grid.hits.size} cells with >= {snap.grid.hit_target} hits)",
+    ]
+    rejects = {k: v for k, v in snap.rejects.items() if v}
+    lines.append(
+        "rejects       " + (", ".join(f"{k} {v}" for k, v in sorted(rejects.items())) or "none")
+    )
+    for src in snap.sources:
+        msg = f" ({src.message})" if src.message else ""
+        lines.append(f"source        {src.name}: {src.samples} samples, {src.state.value}{msg}")
+    if snap.pulls_done:
+        lines.append(f"pulls         {snap.pulls_done}")
+    if recording_path:
+        lines.append(f"recording     {recording_path}")
+    if note:
+        lines.append(f"note          {note}")
+    if snap.plan.suggestions:
+        best = snap.plan.suggestions[0]
+        lines.append(f"next test     {best.description} ({best.minutes:.1f} min, {best.band})")
+    return "\n".join(lines)
+
+
+def heatmap_from(session: Session) -> str:
+    return grid_to_text(session.grid, view="hits")
+
+
+def run_headless(
+    session: Session,
+    *,
+    duration_s: float | None,
+    status: TextIO | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> tuple[Snapshot, str]:
+    """Run a session until duration, end of data or a stop signal; returns (final, why)."""
+    status = status if status is not None else sys.stderr
+    tty = status.isatty()
+    why = "end of data"
+    with StopSignals() as signals:
+        if session.finite and not session.realtime:
+            last = [time.monotonic()]
+
+            def stop_now() -> bool:
+                now = time.monotonic()
+                if now - last[0] >= STATUS_INTERVAL_S:
+                    last[0] = now
+                    _print_status(status, session.snapshot, tty)
+                reached = duration_s is not None and session.snapshot.elapsed_s >= duration_s
+                return signals.event.is_set() or reached or bool(should_stop and should_stop())
+
+            final = session.run_to_end(should_stop=stop_now)
+            if signals.event.is_set():
+                why = signals.signal_name
+            elif duration_s is not None and final.elapsed_s >= duration_s:
+                why = "duration reached"
+        else:
+            session.start()
+            next_status = time.monotonic() + STATUS_INTERVAL_S
+            while True:
+                if signals.event.wait(0.05):
+                    why = signals.signal_name
+                    break
+                snap = session.snapshot
+                if snap.finished:
+                    break
+                if duration_s is not None and snap.elapsed_s >= duration_s:
+                    why = "duration reached"
+                    break
+                if should_stop is not None and should_stop():
+                    why = "stopped"
+                    break
+                if time.monotonic() >= next_status:
+                    next_status += STATUS_INTERVAL_S
+                    _print_status(status, snap, tty)
+            final = session.stop()
+    if tty:
+        _safe_write(status, "\n")
+    return final, why
+
+
+def _print_status(stream: TextIO, snap: Snapshot, tty: bool) -> None:
+    line = status_line(snap)
+    if tty:
+        _safe_write(stream, "\r\x1b[K" + line)
+    else:
+        _safe_write(stream, line + "\n")
+
+
+def print_summary(text: str, out: TextIO | None = None) -> None:
+    _safe_write(out if out is not None else sys.stdout, text + "\n")
+
+
+def finite_or_none(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None

@@ -1,0 +1,55 @@
+"""``dynoai log``: headless logging for SSH, recording every source to a .dynolog."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from core.coverage.export import grid_to_json
+from core.session import Session
+from dynoai_tui.commands.common import (
+    EXIT_OK,
+    CommandError,
+    add_source_option,
+    add_vehicle_options,
+    load_vehicle,
+    make_sources,
+    make_tracker,
+    new_run_id,
+    open_store,
+)
+from dynoai_tui.commands.headless import heatmap_from, print_summary, run_headless, summary_text
+
+NAME = "log"
+HELP = "headless logging (for SSH): record sources to a .dynolog, status on stderr"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_source_option(parser)
+    parser.add_argument("--out", metavar="FILE", help="recording (default: dynoai-<time>.dynolog)")
+    parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    parser.add_argument(
+        "--coverage-json", metavar="FILE", help="also write the final coverage JSON here"
+    )
+    add_vehicle_options(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.duration is not None and args.duration <= 0:
+        raise CommandError(f"--duration must be positive, got {args.duration:g}")
+    out = Path(args.out or time.strftime("dynoai-%Y%m%d-%H%M%S.dynolog"))
+    store = open_store(args) if args.vehicle else None
+    cfg = load_vehicle(args, store)
+    sources = make_sources(args.source)
+    run_id = new_run_id()
+    tracker = make_tracker(cfg, store, run_id=run_id, log_path=str(out.resolve()))
+    session = Session(sources, config=cfg, tracker=tracker, record_path=out, run_id=run_id)
+    final, why = run_headless(session, duration_s=args.duration)
+    print_summary(heatmap_from(session))
+    print_summary(summary_text(final, recording_path=str(out), note=f"stopped: {why}"))
+    if args.coverage_json:
+        data = grid_to_json(session.grid, samples=final.samples_total, rejects=final.rejects)
+        Path(args.coverage_json).write_text(json.dumps(data, indent=1), encoding="utf-8")
+    return EXIT_OK

@@ -1,0 +1,146 @@
+"""``dynoai plan --vehicle V [--json]``: the next tests for a vehicle, ranked.
+
+JSON (a documented contract for scripts, ``"format": "dynoai.plan/1"``):
+
+* ``vehicle``, ``covered_pct``, ``runs``, ``stale_runs`` (runs on other axes, not counted).
+* ``suggestions``: ranked list of objects with ``test_type``, ``description``,
+  ``rpm_range`` [lo, hi], ``map_range`` [lo, hi] (kPa), ``minutes``, ``expected_gain``,
+  ``efficiency`` (0..1), ``band`` (high / medium / low), ``priority`` (1..3) and
+  ``cells`` ([map_index, rpm_index] pairs the test is expected to fill).
+* ``filtered``: tests the constraints removed: ``test_type``, ``description``, ``reason``.
+* ``targets``: live target cells: ``map_index``, ``rpm_index``, ``rpm``, ``map_kpa``,
+  ``priority``, ``deficit``; ``instruction``: where to go from idle.
+* ``prediction_error_pct``: the planner's mean prediction error so far (null before any test).
+* ``constraints``: the constraints applied.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from dynoai_tui.commands.common import (
+    EXIT_OK,
+    CommandError,
+    add_vehicle_options,
+    load_vehicle,
+    open_store,
+)
+
+NAME = "plan"
+HELP = "the next tests for a vehicle, ranked by expected coverage gain per minute"
+FORMAT_TAG = "dynoai.plan/1"
+IDLE_POINT = {"rpm": 950.0, "map_kpa": 35.0}
+"""Operating point the printed instruction starts from (engine idling, before a session)."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_vehicle_options(parser, vehicle_required=True)
+    parser.add_argument("--json", action="store_true", help="print the plan as JSON")
+    parser.add_argument(
+        "--top", type=int, default=10, help="suggestions shown in text (default 10)"
+    )
+
+
+def build_plan(args: argparse.Namespace) -> dict[str, Any]:
+    """The plan as the JSON-ready dict documented above."""
+    from core.plan.planner import plan
+    from core.store import StoreError
+
+    store = open_store(args)
+    try:
+        if not store.has_vehicle(args.vehicle) and not args.config:
+            known = ", ".join(store.list_vehicles()) or "none yet"
+            raise CommandError(
+                f"unknown vehicle {args.vehicle!r} (known: {known}); record a run with "
+                f"--vehicle {args.vehicle} or set its constraints first"
+            )
+        cfg = load_vehicle(args, store)
+        constraints = store.get_constraints(cfg.name) or cfg.constraints
+        grid = store.cumulative_grid(cfg.name, cfg.axes, cfg.hit_target)
+        calibration = store.get_calibration(cfg.name)
+        runs = store.list_runs(cfg.name) if store.has_vehicle(cfg.name) else []
+    except StoreError as exc:
+        raise CommandError(str(exc)) from None
+    view = plan(
+        grid, cfg.axes, cfg.regions, constraints, calibration, 0, operating_point=IDLE_POINT
+    )
+    return {
+        "format": FORMAT_TAG,
+        "vehicle": cfg.name,
+        "covered_pct": round(grid.covered_pct(), 2),
+        "runs": len(runs),
+        "stale_runs": sum(1 for r in runs if r.axes != cfg.axes),
+        "constraints": constraints.to_mapping(),
+        "suggestions": [
+            {
+                "test_type": s.test_type, "description": s.description,
+                "rpm_range": list(s.rpm_range), "map_range": list(s.map_range),
+                "minutes": s.minutes, "expected_gain": s.expected_gain,
+                "efficiency": s.efficiency, "band": s.band, "priority": s.priority,
+                "cells": [list(c) for c in s.cells],
+            }
+            for s in view.suggestions
+        ],
+        "filtered": [
+            {"test_type": f.test_type, "description": f.description, "reason": f.reason}
+            for f in view.filtered
+        ],
+        "targets": [
+            {"map_index": t.map_index, "rpm_index": t.rpm_index, "rpm": t.rpm,
+             "map_kpa": t.map_kpa, "priority": t.priority, "deficit": t.deficit}
+            for t in view.targets
+        ],
+        "instruction": view.instruction,
+        "prediction_error_pct": (
+            None if view.prediction_error_pct is None else round(view.prediction_error_pct, 1)
+        ),
+    }  # fmt: skip
+
+
+def render_text(data: dict[str, Any], top: int) -> str:
+    err = data["prediction_error_pct"]
+    lines = [
+        f"vehicle {data['vehicle']}: {data['covered_pct']:.1f} % covered over {data['runs']} run(s); "
+        f"prediction error so far: {'n/a' if err is None else f'{err:.1f} %'}",
+    ]
+    if data["stale_runs"]:
+        lines.append(
+            f"{data['stale_runs']} run(s) on other axes are not counted "
+            f"(dynoai coverage --vehicle {data['vehicle']} --rebuild)"
+        )
+    if not data["suggestions"]:
+        lines.append("nothing left to gain under the current constraints")
+    else:
+        lines.append(" #  P  band    eff   gain   min  test")
+        for i, s in enumerate(data["suggestions"][:top], 1):
+            lines.append(
+                f"{i:>2}  {s['priority']}  {s['band']:<6} {s['efficiency']:>4.2f} "
+                f"{s['expected_gain']:>6.1f} {s['minutes']:>5.1f}  {s['description']}"
+            )
+    if data["filtered"]:
+        lines.append("filtered by constraints:")
+        seen: set[tuple[str, str]] = set()
+        for f in data["filtered"]:
+            key = (f["test_type"], f["reason"])
+            if key not in seen:
+                seen.add(key)
+                lines.append(f"  {f['description']}: {f['reason']}")
+    if data["targets"]:
+        cells = ", ".join(f"{t['rpm']:.0f}/{t['map_kpa']:.0f}" for t in data["targets"])
+        lines.append(f"target cells (rpm/kPa): {cells}")
+        lines.append(f"from idle: {data['instruction']}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.top < 1:
+        raise CommandError(f"--top {args.top}: must be at least 1")
+    data = build_plan(args)
+    if args.json:
+        sys.stdout.write(json.dumps(data, indent=1) + "\n")
+    else:
+        sys.stdout.write(render_text(data, args.top) + "\n")
+    return EXIT_OK

@@ -1,0 +1,124 @@
+"""``dynoai replay``: a recorded or imported log through the same engine as live data."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from urllib.parse import urlencode
+
+from core.coverage.export import grid_to_json
+from core.record import LogHeader
+from core.record.replay import ReplaySource
+from core.session import Session
+from core.source import SourceError, SourceURI
+from core.vehicle import VehicleConfig
+from dynoai_tui.commands.common import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    CommandError,
+    add_vehicle_options,
+    load_vehicle,
+    make_tracker,
+    open_store,
+    run_id_for_log,
+    warning_line,
+)
+from dynoai_tui.commands.headless import heatmap_from, print_summary, run_headless, summary_text
+
+NAME = "replay"
+HELP = "replay a .dynolog (or an MLG / MSL / CSV log) with coverage and plan"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", help="a .dynolog recording or a log another tool wrote")
+    speed = parser.add_mutually_exclusive_group()
+    speed.add_argument(
+        "--speed", type=float, metavar="X", help="playback speed (default 1, headless: max)"
+    )
+    speed.add_argument("--max-speed", action="store_true", help="as fast as possible")
+    parser.add_argument(
+        "--headless", action="store_true", help="no TUI: status on stderr, summary on stdout"
+    )
+    parser.add_argument(
+        "--map", metavar="CANON=NAME,...", help="CSV column mapping, e.g. rpm=Engine Speed"
+    )
+    parser.add_argument(
+        "--coverage-json", metavar="FILE", help="also write the final coverage JSON here"
+    )
+    add_vehicle_options(parser)
+
+
+def config_for_log(header: LogHeader, cfg: VehicleConfig, *, explicit: bool) -> VehicleConfig:
+    """Unless the user chose a config, bin the log the way it was recorded."""
+    if explicit:
+        return cfg
+    from core.coverage.axes import TableAxes
+
+    meta = header.metadata
+    changes: dict[str, object] = {}
+    if header.axes:
+        changes["axes"] = TableAxes.from_dict(header.axes)
+    for key in ("lambda_delay_ms", "stoich"):
+        if isinstance(meta.get(key), int | float):
+            changes[key] = float(meta[key])
+    if isinstance(meta.get("hit_target"), int):
+        changes["hit_target"] = int(meta["hit_target"])
+    return cfg.with_overrides(**changes)
+
+
+def build_session(
+    args: argparse.Namespace, *, speed: float
+) -> tuple[Session, ReplaySource, object]:
+    path = Path(args.file).expanduser()
+    params = {"speed": "max" if math.isinf(speed) else repr(speed)}
+    if args.map:
+        params["map"] = args.map
+    uri = SourceURI(f"replay:{path}?{urlencode(params)}", "replay", str(path), params)
+    try:
+        source = ReplaySource(uri, "replay")
+        source.open()
+    except SourceError as exc:  # missing, corrupt or unknown file: bad input, not a device
+        raise CommandError(str(exc), EXIT_BAD_INPUT) from None
+    store = open_store(args) if args.vehicle else None
+    base = load_vehicle(args, store)
+    explicit = bool(args.config) or bool(store is not None and store.get_config_toml(args.vehicle))
+    assert source.log is not None
+    header = source.log.header
+    cfg = config_for_log(header, base, explicit=explicit)
+    run_id = run_id_for_log(path, header.metadata.get("run_id"))
+    tracker = make_tracker(cfg, store, run_id=run_id, log_path=str(path.resolve()))
+    session = Session([source], config=cfg, tracker=tracker, run_id=run_id)
+    return session, source, store
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.speed is not None and not 0.01 <= args.speed <= 1000:
+        raise CommandError(f"--speed {args.speed:g} is outside 0.01..1000 (or use --max-speed)")
+    if args.max_speed:
+        speed = math.inf
+    elif args.speed is not None:
+        speed = args.speed
+    else:
+        speed = math.inf if args.headless else 1.0
+    session, source, store = build_session(args, speed=speed)
+    # The source was opened to read the header (which picks the config); the session
+    # opens it again from the start.
+    source.close()
+    if not args.headless:
+        from dynoai_tui.tui.app import run_tui
+
+        return run_tui(
+            session, store=store, vehicle=session.config.name if args.vehicle else "", replay=True
+        )
+    final, why = run_headless(session, duration_s=None)
+    print_summary(heatmap_from(session))
+    warning = source.log.recovery_warning if source.log is not None else ""
+    print_summary(summary_text(final, recording_path=None, note=warning or why))
+    if warning:
+        warning_line(f"{args.file}: {warning}")
+    if args.coverage_json:
+        data = grid_to_json(session.grid, samples=final.samples_total, rejects=final.rejects)
+        Path(args.coverage_json).write_text(json.dumps(data, indent=1), encoding="utf-8")
+    return EXIT_OK

@@ -1,0 +1,352 @@
+"""The Textual dashboard app: samples the engine's Snapshot on a timer, keys drive the session.
+
+Acquisition runs in the session's threads; the app never receives a message per
+sample. A ``set_interval`` timer (20 Hz) reads ``session.snapshot`` (an immutable
+object swapped by reference) and, when its ``seq`` moved, applies it to the
+dashboard inside ``batch_update()`` so the whole frame paints once (the memray
+live-TUI pattern). Keys are ``BINDINGS`` + ``action_*`` so the footer and the
+command palette list them; replay keys are hidden when there is no replay.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.css.query import NoMatches
+
+from core.snapshot import RecordingInfo, Snapshot
+from core.source import SourceError
+from dynoai_tui.tui.screens.dashboard import DashboardScreen
+from dynoai_tui.tui.screens.modals import ConfirmScreen, ConstraintsScreen, NoteScreen
+from dynoai_tui.tui.widgets.heatmap import Heatmap
+
+REFRESH_HZ = 20.0
+"""How often the UI samples the session's snapshot."""
+
+
+def tune_gc() -> None:
+    """Keep garbage collection out of the frame budget.
+
+    Every frame allocates thousands of short-lived strips and segments; with the
+    default gen-0 threshold (700) the collector runs several times a frame and a
+    gen-2 pass over the whole startup heap (Textual, numpy, the session) costs tens
+    of ms. Freezing the startup objects and collecting less often keeps p99 frame
+    time flat; memory stays bounded because nothing in a frame is long-lived.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
+
+
+class ReplayControl(Protocol):
+    paused: bool
+    speed: float
+
+    def toggle_pause(self) -> None: ...
+    def faster(self) -> None: ...
+    def slower(self) -> None: ...
+    def seek(self, delta_s: float) -> None: ...
+
+
+class SessionLike(Protocol):
+    """What the app needs from ``core.session.Session``."""
+
+    @property
+    def snapshot(self) -> Snapshot: ...
+    @property
+    def recording(self) -> bool: ...
+    @property
+    def replay(self) -> Any: ...
+    def start_recording(self, path: str | Path) -> None: ...
+    def stop_recording(self) -> None: ...
+    def mark(self, kind: str, text: str = "") -> None: ...
+    def set_constraints(self, constraints: Any) -> None: ...
+
+
+PALETTE: tuple[tuple[str, str, str], ...] = (
+    ("Recording: start / stop", "toggle_record", "Write the raw data to a .dynolog file"),
+    ("Pull: mark start / stop", "toggle_pull", "Mark a manual pull start or stop"),
+    ("Marker with a note", "marker", "Add a marker with a short note to the recording"),
+    ("Heatmap: next view", "cycle_view", "hits, mean AFR, AFR error, knock, dwell"),
+    ("Heatmap: priority regions", "toggle_regions", "Overlay region priorities red/yellow/blue"),
+    ("Constraints editor", "constraints", "Edit rpm / MAP limits, max pulls, environment"),
+    ("Replay: pause / resume", "replay_pause", "Pause or resume playback"),
+    ("Replay: faster", "replay_faster", "Double the playback speed"),
+    ("Replay: slower", "replay_slower", "Halve the playback speed"),
+    ("Replay: back 10 s", "replay_seek(-10)", "Seek back ten seconds"),
+    ("Replay: forward 10 s", "replay_seek(10)", "Seek forward ten seconds"),
+)
+"""Command palette entries: (title, action, help)."""
+
+
+class DynoCommands(Provider):
+    """Command palette entries for the dashboard actions that are available now."""
+
+    def _entries(self) -> list[tuple[str, str, str]]:
+        app = self.app
+        out = []
+        for title, action, help_text in PALETTE:
+            name = action.partition("(")[0]
+            if app.check_action(name, ()) is not False:
+                out.append((title, action, help_text))
+        return out
+
+    async def discover(self) -> Hits:
+        for title, action, help_text in self._entries():
+            yield DiscoveryHit(title, partial(self.app.run_action, action), help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, action, help_text in self._entries():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(
+                    score,
+                    matcher.highlight(title),
+                    partial(self.app.run_action, action),
+                    help=help_text,
+                )
+
+
+class DynoApp(App[int]):
+    """Live dashboard over a running session (or a replay)."""
+
+    CSS_PATH = "styles/dynoai.tcss"
+    TITLE = "DynoAI"
+    COMMANDS: ClassVar = App.COMMANDS | {DynoCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("r", "toggle_record", "Record"),
+        Binding("p", "toggle_pull", "Pull"),
+        Binding("m", "marker", "Marker"),
+        Binding("v", "cycle_view", "View"),
+        Binding("o", "toggle_regions", "Regions"),
+        Binding("c", "constraints", "Limits"),
+        Binding("space", "replay_pause", "Pause"),
+        Binding("right_square_bracket,plus", "replay_faster", "Faster", key_display="]"),
+        Binding("left_square_bracket,minus", "replay_slower", "Slower", key_display="["),
+        Binding("left", "replay_seek(-10)", "-10s"),
+        Binding("right", "replay_seek(10)", "+10s"),
+        Binding("q", "quit", "Quit"),
+    ]
+    REPLAY_ACTIONS: ClassVar[frozenset[str]] = frozenset(
+        {"replay_pause", "replay_faster", "replay_slower", "replay_seek"}
+    )
+
+    def __init__(
+        self,
+        session: SessionLike,
+        *,
+        store: Any = None,
+        vehicle: str = "",
+        replay: bool = False,
+        record_dir: str | Path | None = None,
+        clock: Callable[[], float] = time.time,
+        refresh_hz: float = REFRESH_HZ,
+    ) -> None:
+        super().__init__()
+        self.session = session
+        self.store = store
+        self.vehicle = vehicle or getattr(getattr(session, "config", None), "name", "")
+        self.replay = replay
+        self.record_dir = Path(record_dir) if record_dir is not None else Path.cwd()
+        self.clock = clock
+        """Wall clock for recording file names (injectable so tests are deterministic)."""
+        self.refresh_hz = refresh_hz
+        self.dashboard = DashboardScreen(vehicle=self.vehicle, replay=replay)
+        self.frames = 0
+        """Snapshots applied so far."""
+        self.shown_seq = -1
+        """``seq`` of the snapshot on screen."""
+        self.last_recording: RecordingInfo | None = None
+        """The recording most recently on screen (its path is reported after quit)."""
+        self.on_frame: Callable[[Snapshot], None] | None = None
+        """Called after each applied snapshot (benchmarks hook latency here)."""
+
+    async def on_mount(self) -> None:
+        await self.push_screen(self.dashboard)
+        self.refresh_snapshot()
+        tune_gc()
+        self.set_interval(1.0 / self.refresh_hz, self.refresh_snapshot, name="snapshot")
+
+    # ---- the frame -------------------------------------------------------------
+
+    def refresh_snapshot(self) -> bool:
+        """Apply the session's newest snapshot if it changed; True when something was applied."""
+        snap = self.session.snapshot
+        if snap is None or snap.seq == self.shown_seq:
+            return False
+        try:
+            with self.batch_update():
+                self.dashboard.apply(snap)
+                heatmap = self.dashboard.query_one(Heatmap)
+                if heatmap.overlay:
+                    heatmap.set_priority_map(self._priority_map(snap))
+        except NoMatches:
+            return False  # the app is shutting down and the widgets are already gone
+        self.shown_seq = snap.seq
+        self.frames += 1
+        if snap.recording is not None:
+            self.last_recording = snap.recording
+        if self.on_frame is not None:
+            self.on_frame(snap)
+        return True
+
+    def _priority_map(self, snap: Snapshot) -> np.ndarray | None:
+        """Region priority per cell from the vehicle config, knock cells raised (core.coverage.regions)."""
+        from core.coverage.regions import DEFAULT_REGIONS, priority_map
+
+        config = getattr(self.session, "config", None)
+        regions = getattr(config, "regions", DEFAULT_REGIONS)
+        grid = snap.grid
+
+        class _Axes:
+            rpm = grid.rpm_axis
+            map_kpa = grid.map_axis
+
+        return priority_map(_Axes(), regions, grid.knock_events)
+
+    # ---- actions ---------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in self.REPLAY_ACTIONS:
+            return self.replay and getattr(self.session, "replay", None) is not None
+        if action == "constraints":
+            return self.store is not None
+        return True
+
+    def action_toggle_record(self) -> None:
+        try:
+            if self.session.recording:
+                rec = self.session.snapshot.recording
+                self.session.stop_recording()
+                where = f" to {rec.path}" if rec is not None else ""
+                self.notify(f"Recording saved{where}")
+            else:
+                stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(self.clock()))
+                name = f"{self.vehicle or 'dynoai'}-{stamp}.dynolog"
+                path = self.record_dir / name
+                self.session.start_recording(path)
+                self.notify(f"Recording to {path}")
+        except (OSError, ValueError, SourceError) as exc:
+            self.notify(f"Recording failed: {exc}", severity="error")
+        self.refresh_snapshot()
+
+    def action_toggle_pull(self) -> None:
+        kind = "pull_stop" if self.session.snapshot.in_pull else "pull_start"
+        self.session.mark(kind)
+        self.notify("Pull started" if kind == "pull_start" else "Pull stopped", timeout=2)
+
+    def action_marker(self) -> None:
+        def done(note: str | None) -> None:
+            if note is not None:
+                self.session.mark("marker", note)
+                self.notify(f"Marker: {note}" if note else "Marker added", timeout=2)
+
+        self.push_screen(NoteScreen(), done)
+
+    def action_cycle_view(self) -> None:
+        self.dashboard.query_one(Heatmap).cycle_view()
+        self.dashboard.set_heatmap_title()
+
+    def action_toggle_regions(self) -> None:
+        heatmap = self.dashboard.query_one(Heatmap)
+        if not heatmap.overlay and self.dashboard.snapshot is not None:
+            heatmap.set_priority_map(self._priority_map(self.dashboard.snapshot))
+        heatmap.toggle_overlay()
+        self.dashboard.set_heatmap_title()
+
+    def action_constraints(self) -> None:
+        from core.plan.planner import Constraints
+
+        store = self.store
+        if store is None:
+            return
+        vehicle = self.vehicle
+
+        def save(constraints: Any) -> None:
+            store.set_constraints(vehicle, constraints)
+            self.session.set_constraints(constraints)
+
+        def done(result: Any) -> None:
+            if result is not None:
+                self.notify(f"Constraints saved for {vehicle}")
+
+        config = getattr(self.session, "config", None)
+        current = store.get_constraints(vehicle) or getattr(config, "constraints", None)
+        if current is None:
+            current = Constraints()
+        self.push_screen(ConstraintsScreen(vehicle, current, Constraints.from_mapping, save), done)
+
+    def _replay_call(self, method: str, *args: float) -> None:
+        control = getattr(self.session, "replay", None)
+        if control is None:
+            return
+        getattr(control, method)(*args)
+        self.refresh_snapshot()
+
+    def action_replay_pause(self) -> None:
+        self._replay_call("toggle_pause")
+
+    def action_replay_faster(self) -> None:
+        self._replay_call("faster")
+
+    def action_replay_slower(self) -> None:
+        self._replay_call("slower")
+
+    def action_replay_seek(self, delta_s: float) -> None:
+        self._replay_call("seek", float(delta_s))
+
+    async def action_quit(self) -> None:
+        """Quit; while recording ask first, because quitting stops the recording."""
+        if not self.session.recording:
+            self.exit(0)
+            return
+        rec = self.session.snapshot.recording
+        where = f" to {rec.path}" if rec is not None else ""
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self.exit(0)
+
+        self.push_screen(ConfirmScreen(f"Recording{where}.\nStop recording and quit?"), done)
+
+
+def run_tui(
+    session: Any,
+    *,
+    store: Any = None,
+    vehicle: str = "",
+    replay: bool = False,
+    record_dir: str | Path | None = None,
+) -> int:
+    """Start the session, run the dashboard until quit, stop the session (flushing the recording).
+
+    A source that cannot be opened raises ``SourceError`` before the screen is
+    taken over, so the CLI prints its one-line message. After the app exits the
+    run summary goes to stdout, like the headless commands.
+
+    Returns:
+        The process exit code (0 after a normal quit).
+    """
+    from dynoai_tui.commands.headless import print_summary, summary_text
+
+    session.start()
+    app = DynoApp(session, store=store, vehicle=vehicle, replay=replay, record_dir=record_dir)
+    rec = None
+    try:
+        result = app.run()
+    finally:
+        rec = app.last_recording or session.snapshot.recording
+        final = session.stop()
+    path = rec.path if rec is not None else None
+    print_summary(summary_text(final, recording_path=path))
+    return int(result or 0)

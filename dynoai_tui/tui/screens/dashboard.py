@@ -1,0 +1,162 @@
+"""The dashboard screen: layout, size modes, and applying one Snapshot.
+
+The screen owns no timer and no session: the app hands it the newest Snapshot
+(inside ``batch_update``) and the screen pushes values down into its widgets.
+Size modes are screen classes so the .tcss file decides what a small terminal
+drops: ``-compact`` (below 100 x 28: one-line gauges, no history, no secondary
+gauges) and ``-big`` (from 140 x 40: 3 x 3 digit primary gauges, two-line cells).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from core.snapshot import Snapshot
+from dynoai_tui.tui.widgets.chart import StripChart
+from dynoai_tui.tui.widgets.gauges import AfrGauge, Gauge
+from dynoai_tui.tui.widgets.heatmap import VIEW_TITLES, Heatmap
+from dynoai_tui.tui.widgets.panels import (
+    AlarmLine,
+    InstructionLine,
+    StatusHeader,
+    SuggestionsPanel,
+    alarm_text,
+    header_text,
+)
+
+COMPACT_BELOW = (100, 28)
+"""Width, height below which the compact layout is used."""
+BIG_FROM = (140, 40)
+"""Width, height from which primary gauges use large digits."""
+
+OPTIONAL_CHANNELS = ("power_hp", "torque_nm")
+"""Gauges hidden until their channel first shows a value (a dyno source gives them)."""
+
+
+def make_gauges() -> list[Gauge]:
+    """The gauge row, primary gauges first."""
+    return [
+        Gauge("RPM", "rpm", "rpm", big=True),
+        Gauge("MAP", "kPa", "map_kpa", big=True),
+        Gauge("TPS", "%", "tps_pct", big=True),
+        AfrGauge(id="gauge-afr"),
+        Gauge("Lambda", "λ", "lambda", decimals=2, classes="-secondary"),
+        Gauge("Knock", "count", "knock_count"),
+        Gauge("IAT", "°C", "iat_c", classes="-secondary"),
+        Gauge("CLT", "°C", "clt_c", classes="-secondary"),
+        Gauge("Power", "hp", "power_hp", decimals=1, classes="-secondary -absent"),
+        Gauge("Torque", "N·m", "torque_nm", decimals=1, classes="-secondary -absent"),
+    ]
+
+
+class DashboardScreen(Screen[None]):
+    """Header, gauges, heatmap + suggestions, history, instruction and alarm lines."""
+
+    def __init__(self, *, vehicle: str = "", replay: bool = False) -> None:
+        super().__init__(id="dashboard")
+        self.vehicle = vehicle
+        self.replay = replay
+        self.gauges = make_gauges()
+        self.snapshot: Snapshot | None = None
+        """The snapshot shown now."""
+
+    def compose(self) -> ComposeResult:
+        yield StatusHeader(id="header")
+        with Horizontal(id="gauges"):
+            yield from self.gauges
+        with Horizontal(id="main"):
+            yield Heatmap(id="heatmap")
+            with Vertical(id="side"):
+                yield SuggestionsPanel(id="plan")
+        with Horizontal(id="history"):
+            yield StripChart("AFR", "AFR", lo=11.0, hi=15.0, decimals=1, id="chart-afr")
+            yield StripChart("RPM", "rpm", lo=0.0, hi=6000.0, id="chart-rpm")
+        yield InstructionLine(id="instruction")
+        yield AlarmLine(id="alarms")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        heatmap = self.query_one(Heatmap)
+        heatmap.border_title = f"MAP kPa × rpm · {VIEW_TITLES[heatmap.view]}"
+        self.query_one("#side").border_title = "Next tests"
+        self.apply_size(self.app.size.width, self.app.size.height)
+
+    def on_resize(self) -> None:
+        self.apply_size(self.size.width, self.size.height)
+
+    def apply_size(self, width: int, height: int) -> None:
+        """Pick the size mode for a terminal of ``width`` x ``height`` cells."""
+        compact = width < COMPACT_BELOW[0] or height < COMPACT_BELOW[1]
+        big = width >= BIG_FROM[0] and height >= BIG_FROM[1]
+        if compact == self.has_class("-compact") and big == self.has_class("-big"):
+            return
+        self.set_class(compact, "-compact")
+        self.set_class(big, "-big")
+        for gauge in self.gauges:
+            gauge.refresh(layout=True)
+        if self.snapshot is not None:
+            self.apply(self.snapshot)
+
+    # ---- one frame ------------------------------------------------------------
+
+    def apply(self, snap: Snapshot) -> None:
+        """Push one snapshot into the widgets (the caller wraps this in batch_update)."""
+        self.snapshot = snap
+        values = snap.values
+        self.query_one(StatusHeader).content = header_text(
+            snap, vehicle=self.vehicle, replay=self.replay
+        )
+        for gauge in self.gauges:
+            raw = values.get(gauge.channel, math.nan)
+            if isinstance(gauge, AfrGauge):
+                gauge.show_with_target(raw, values.get("afr_target", math.nan))
+            else:
+                gauge.show(raw)
+            if gauge.channel in OPTIONAL_CHANNELS and gauge.value is not None:
+                gauge.remove_class("-absent")
+
+        heatmap = self.query_one(Heatmap)
+        heatmap.update_grid(snap.grid, snap.current_cell, snap.plan.targets)
+        subtitle = (
+            f"{snap.grid.covered_pct:.0f}% covered · {snap.grid.covered_cells}/{snap.grid.hits.size}"
+            f" cells ≥ {snap.grid.hit_target} hits"
+        )
+        if heatmap.border_subtitle != subtitle:  # a border change repaints the whole widget
+            heatmap.border_subtitle = subtitle
+
+        panel = self.query_one(SuggestionsPanel)
+        compact = self.has_class("-compact")
+        panel.compact = compact
+        panel.plan = snap.plan
+
+        instruction = snap.plan.instruction or "no instruction yet"
+        self.query_one(InstructionLine).content = Text.assemble(
+            ("▶ ", "bold"), (instruction, "bold")
+        )
+
+        if not compact:
+            hist = snap.history
+            self.query_one("#chart-afr", StripChart).update_series(
+                snap.now_t,
+                hist.t_rel_s,
+                hist.afr,
+                hist.afr_target if np.size(hist.afr_target) else None,
+            )
+            self.query_one("#chart-rpm", StripChart).update_series(
+                snap.now_t, hist.t_rel_s, hist.rpm
+            )
+
+        alarms = alarm_text(snap)
+        self.query_one(AlarmLine).set_alarms(alarms, active=alarms.plain != "no alarms")
+
+    def set_heatmap_title(self) -> None:
+        heatmap = self.query_one(Heatmap)
+        overlay = " · regions: red 1 / yellow 2 / blue 3" if heatmap.overlay else ""
+        heatmap.border_title = f"MAP kPa × rpm · {VIEW_TITLES[heatmap.view]}{overlay}"

@@ -1,0 +1,387 @@
+"""The coverage heatmap: one widget, drawn line by line.
+
+A 16 x 16 (or 32 x 32) fuel table as 256+ child widgets or a DataTable would cost a
+layout pass per update; instead the widget keeps the per-cell colour level and text
+as small numpy/str arrays, builds one :class:`Strip` per table row, and caches each
+row by what it shows, so a frame where only the operating cell moved rebuilds two
+rows and repaints only those lines (the textual ``checker04`` pattern). Colours
+come from component classes so the theme (and the .tcss file) decides them.
+
+Rows are MAP (highest MAP at the top, like a dyno chart), columns are rpm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import ClassVar
+
+import numpy as np
+import numpy.typing as npt
+from rich.segment import Segment
+from rich.style import Style
+from textual.geometry import Region, Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from core.coverage.view import GridView
+from core.plan.types import Target
+
+VIEWS: tuple[str, ...] = ("hits", "afr", "afr_error", "knock", "dwell")
+"""Heatmap views, in the order the cycle key steps through them."""
+
+VIEW_TITLES: dict[str, str] = {
+    "hits": "hits",
+    "afr": "mean AFR",
+    "afr_error": "AFR error % (+ lean)",
+    "knock": "knock events",
+    "dwell": "dwell s",
+}
+
+# Colour levels (index into LEVEL_CLASSES); computed per snapshot with numpy.
+EMPTY, S1, S2, S3, S4, COVERED, OK, LEAN1, LEAN2, RICH1, RICH2, KNOCK1, KNOCK2 = range(13)
+LEVEL_CLASSES: tuple[str, ...] = (
+    "heatmap--empty",
+    "heatmap--s1",
+    "heatmap--s2",
+    "heatmap--s3",
+    "heatmap--s4",
+    "heatmap--covered",
+    "heatmap--ok",
+    "heatmap--lean1",
+    "heatmap--lean2",
+    "heatmap--rich1",
+    "heatmap--rich2",
+    "heatmap--knock1",
+    "heatmap--knock2",
+)
+REGION_CLASSES: dict[int, str] = {
+    1: "heatmap--region1",
+    2: "heatmap--region2",
+    3: "heatmap--region3",
+}
+
+AFR_OK_PCT = 2.0
+"""Within this AFR error of target a cell counts as on target."""
+AFR_FAR_PCT = 5.0
+"""Beyond this AFR error a cell is strongly lean / rich."""
+
+LABEL_W = 4
+"""Width of the MAP axis label column ("105 ")."""
+SIDE_RESERVE = 34
+"""Columns the heatmap leaves for the suggestions panel when it sizes itself."""
+"""Width of the MAP axis label column ("105 ")."""
+
+IntArray = npt.NDArray[np.int64]
+
+
+def _levels(view: str, grid: GridView) -> IntArray:
+    """Colour level per cell for one view, vectorised."""
+    hits = grid.hits
+    levels = np.full(hits.shape, EMPTY, dtype=np.int64)
+    if view in ("hits", "dwell"):
+        if view == "hits":
+            frac = hits / max(grid.hit_target, 1)
+        else:
+            top = float(np.nanmax(grid.dwell_s)) if grid.dwell_s.size else 0.0
+            frac = grid.dwell_s / top if top > 0 else np.zeros(hits.shape)
+        steps = np.clip(np.ceil(frac * 4.0), 1, 4).astype(np.int64)
+        levels = np.where(hits > 0, steps, EMPTY)
+        if view == "hits":
+            levels = np.where(hits >= grid.hit_target, COVERED, levels)
+        return levels
+    if view == "knock":
+        knock = grid.knock_events
+        levels = np.where(hits > 0, OK, EMPTY)
+        levels = np.where(knock > 0, KNOCK1, levels)
+        return np.where(knock >= 5, KNOCK2, levels)
+    err = grid.afr_error_pct
+    known = np.isfinite(err)
+    safe = np.where(known, err, 0.0)
+    levels = np.where(known, OK, EMPTY)
+    levels = np.where(known & (safe > AFR_OK_PCT), LEAN1, levels)
+    levels = np.where(known & (safe > AFR_FAR_PCT), LEAN2, levels)
+    levels = np.where(known & (safe < -AFR_OK_PCT), RICH1, levels)
+    return np.where(known & (safe < -AFR_FAR_PCT), RICH2, levels)
+
+
+def _fmt(view: str, cell_w: int) -> Callable[[float], str]:
+    """The formatter of one cell value for a view at a cell width."""
+    wide = cell_w >= 4
+    most = 10 ** (cell_w - 1)
+    if view == "hits":
+        return lambda n: str(int(n)) if n < most else "+" * (cell_w - 1)
+    if view == "afr":
+        return (lambda v: f"{v:.1f}") if wide else (lambda v: f"{v:.0f}")
+    if view == "afr_error":
+        return lambda v: f"{v:+.0f}"
+    if view == "knock":
+        return lambda n: str(int(n))
+    return lambda d: f"{d:.1f}" if wide and d < 10 else f"{d:.0f}"
+
+
+VIEW_VALUES: dict[str, str] = {
+    "hits": "hits",
+    "afr": "afr_mean",
+    "afr_error": "afr_error_pct",
+    "knock": "knock_events",
+    "dwell": "dwell_s",
+}
+
+
+def _texts(view: str, grid: GridView, cell_w: int) -> list[list[str]]:
+    """The text of each cell for one view, fitted to ``cell_w`` characters ("·" = no data)."""
+    fmt = _fmt(view, cell_w)
+    values = getattr(grid, VIEW_VALUES[view]).tolist()
+    seen = (grid.hits > 0).tolist()
+    return [
+        [("·" if not s else "?" if v != v else fmt(v)) for v, s in zip(vrow, srow, strict=True)]
+        for vrow, srow in zip(values, seen, strict=True)
+    ]
+
+
+def _rpm_label(rpm: float, width: int) -> str:
+    if width >= 5:
+        return f"{rpm:.0f}"
+    k = rpm / 1000.0
+    return f"{k:.1f}" if k < 10 else f"{k:.0f}"
+
+
+class Heatmap(ScrollView, can_focus=False):
+    """RPM x MAP coverage table, colour by value, with the live cell and targets marked."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        *LEVEL_CLASSES,
+        *REGION_CLASSES.values(),
+        "heatmap--current",
+        "heatmap--target",
+        "heatmap--axis",
+    }
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.view = "hits"
+        """Which per-cell quantity colours and labels the cells."""
+        self.overlay = False
+        """Show priority regions (red 1 / yellow 2 / blue 3) instead of the value colours."""
+        self.current_cell: tuple[int, int] | None = None
+        """(map_index, rpm_index) of the operating point as last drawn."""
+        self.target_cells: frozenset[tuple[int, int]] = frozenset()
+        """(map_index, rpm_index) of the planner's next cells as last drawn."""
+        self._grid: GridView | None = None
+        self._priority: IntArray | None = None
+        self._levels: IntArray = np.zeros((0, 0), dtype=np.int64)
+        self._texts: list[list[str]] = []
+        self._row_keys: list[object] = []
+        self._strip_cache: dict[object, Strip] = {}
+        self._styles: dict[str, Style] = {}
+        self._geom_key: tuple[int, int, int, int] = (-1, -1, -1, -1)
+        self._geom: tuple[int, int] = (3, 1)
+
+    # ---- state from the app -------------------------------------------------
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(n_map, n_rpm) of the grid shown, (0, 0) before the first snapshot."""
+        return (
+            (0, 0) if self._grid is None else (self._grid.hits.shape[0], self._grid.hits.shape[1])
+        )
+
+    def set_priority_map(self, priority: IntArray | None) -> None:
+        """Region priority per cell (1..3), same shape as the grid, for the overlay."""
+        self._priority = None if priority is None else np.asarray(priority, dtype=np.int64)
+        self._redraw()
+
+    def set_view(self, view: str) -> None:
+        if view not in VIEWS:
+            raise ValueError(f"heatmap view {view!r} is not one of {', '.join(VIEWS)}")
+        self.view = view
+        self._redraw()
+
+    def cycle_view(self) -> str:
+        self.set_view(VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)])
+        return self.view
+
+    def toggle_overlay(self) -> bool:
+        self.overlay = not self.overlay
+        self._redraw()
+        return self.overlay
+
+    def update_grid(
+        self, grid: GridView, current: tuple[int, int] | None, targets: Sequence[Target]
+    ) -> None:
+        """Take a new grid from the snapshot; repaint only the lines that changed."""
+        self._grid = grid
+        self.current_cell = current
+        self.target_cells = frozenset((t.map_index, t.rpm_index) for t in targets)
+        self._redraw()
+
+    # ---- geometry -----------------------------------------------------------
+
+    def get_content_width(self, container: Size, viewport: Size) -> int:
+        """As wide as the cells need at the largest cell width that leaves the side panel room."""
+        n_rpm = max(self.shape[1], 1)
+        avail = container.width - SIDE_RESERVE - 2
+        cell_w = int(min(7, max(3, (avail - LABEL_W) // n_rpm)))
+        return LABEL_W + n_rpm * cell_w + 1
+
+    @property
+    def cell_w(self) -> int:
+        """Characters per cell, from the width the layout gave the widget (3..7)."""
+        return self._geometry()[0]
+
+    @property
+    def row_h(self) -> int:
+        """Lines per MAP row: 2 when the widget is tall enough, else 1."""
+        return self._geometry()[1]
+
+    def _geometry(self) -> tuple[int, int]:
+        region = self.scrollable_content_region
+        n_map, n_rpm = self.shape
+        key = (region.width, region.height, n_map, n_rpm)
+        if self._geom_key != key:
+            cell_w = int(min(7, max(3, (region.width - LABEL_W) // max(n_rpm, 1))))
+            row_h = 2 if n_map and region.height >= 2 * n_map + 1 else 1
+            self._geom_key, self._geom = key, (cell_w, row_h)
+        return self._geom
+
+    def _redraw(self) -> None:
+        if self._grid is None:
+            return
+        cell_w, row_h = self._geometry()
+        self._levels = _levels(self.view, self._grid)
+        self._texts = _texts(self.view, self._grid, cell_w)
+        n_map, n_rpm = self.shape
+        self.virtual_size = Size(LABEL_W + n_rpm * cell_w, n_map * row_h + 1)
+        keys = [self._row_key(r, cell_w) for r in range(n_map)]
+        changed = [
+            i for i, k in enumerate(keys) if i >= len(self._row_keys) or self._row_keys[i] != k
+        ]
+        self._row_keys = keys
+        if len(self._strip_cache) > 4 * max(n_map, 1) + 64:
+            self._strip_cache.clear()
+        if self.is_mounted and changed:
+            width = self.size.width
+            scroll_y = int(self.scroll_offset.y)
+            self.refresh(
+                *(Region(0, (n_map - 1 - r) * row_h - scroll_y, width, row_h) for r in changed),
+                Region(0, n_map * row_h - scroll_y, width, 1),
+            )
+
+    def on_resize(self) -> None:
+        self._row_keys = []
+        self._strip_cache.clear()
+        self._redraw()
+        self.refresh()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strip_cache.clear()
+        self._styles = {}
+
+    def _style(self, name: str) -> Style:
+        """Widget style + component class ``name``, cached until the CSS changes."""
+        style = self._styles.get(name)
+        if style is None:
+            style = self.rich_style + self.get_component_rich_style(name)
+            self._styles[name] = style
+        return style
+
+    def _row_key(self, r: int, cell_w: int) -> object:
+        cur = self.current_cell
+        cur_col = cur[1] if cur is not None and cur[0] == r else -1
+        targets = tuple(sorted(c for (m, c) in self.target_cells if m == r))
+        prio = (
+            tuple(self._priority[r].tolist())
+            if self.overlay and self._priority is not None and self._priority.shape == self.shape
+            else None
+        )
+        return (
+            r,
+            self.view,
+            cell_w,
+            tuple(self._levels[r].tolist()),
+            tuple(self._texts[r]),
+            cur_col,
+            targets,
+            prio,
+        )
+
+    # ---- drawing ------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        y += scroll_y
+        n_map, _ = self.shape
+        _, row_h = self._geom
+        width = self.size.width
+        if self._grid is None or y > n_map * row_h:
+            return Strip.blank(width, self._style("heatmap--axis"))
+        if y == n_map * row_h:
+            key: object = ("axis", self._grid.rpm_axis.tobytes(), self._geom)
+            cached = self._strip_cache.get(key)
+            if cached is None:
+                cached = self._strip_cache[key] = self._axis_strip()
+        else:
+            r = n_map - 1 - y // row_h
+            key = (self._row_keys[r], y % row_h)
+            cached = self._strip_cache.get(key)
+            if cached is None:
+                cached = self._strip_cache[key] = self._row_strip(r, first_line=y % row_h == 0)
+        if scroll_x == 0 and cached.cell_length == width:
+            return cached
+        return cached.crop_extend(scroll_x, scroll_x + width, self._style("heatmap--axis"))
+
+    def _row_strip(self, r: int, *, first_line: bool) -> Strip:
+        assert self._grid is not None
+        cell_w, _ = self._geom
+        label = f"{self._grid.map_axis[r]:.0f}" if first_line else ""
+        segments = [Segment(label.rjust(LABEL_W - 1) + " ", self._style("heatmap--axis"))]
+        prio = self._priority if self.overlay and self._priority is not None else None
+        if prio is not None and prio.shape != self.shape:
+            prio = None
+        if prio is not None:
+            names = [REGION_CLASSES.get(p, "heatmap--region3") for p in prio[r].tolist()]
+        else:
+            names = [LEVEL_CLASSES[v] for v in self._levels[r].tolist()]
+        styles = {name: self._style(name) for name in set(names)}
+        texts = self._texts[r]
+        cur = self.current_cell
+        cur_col = cur[1] if cur is not None and cur[0] == r else -1
+        target_cols = {c for (m, c) in self.target_cells if m == r}
+        blank = " " * cell_w
+        run_text: list[str] = []
+        run_style: Style | None = None
+        for c, name in enumerate(names):
+            text = texts[c]
+            if c in target_cols or c == cur_col:
+                style = self.rich_style + self.get_component_rich_style(name)
+                if c in target_cols:
+                    style += self.get_component_rich_style("heatmap--target")
+                    text = "◆" + text[-(cell_w - 2) :] if text != "·" else "◆"
+                if c == cur_col:
+                    style += self.get_component_rich_style("heatmap--current")
+                    if len(text) + 2 <= cell_w:
+                        text = f"[{text}]"
+            else:
+                style = styles[name]
+            body = text.center(cell_w)[:cell_w] if first_line else blank
+            if style is not run_style and run_text:
+                segments.append(Segment("".join(run_text), run_style))
+                run_text = []
+            run_style = style
+            run_text.append(body)
+        if run_text:
+            segments.append(Segment("".join(run_text), run_style))
+        return Strip(segments, LABEL_W + cell_w * len(names))
+
+    def _axis_strip(self) -> Strip:
+        assert self._grid is not None
+        cell_w, _ = self._geometry()
+        parts = ["rpm".ljust(LABEL_W)]
+        rpm_axis = self._grid.rpm_axis
+        step = 1 if cell_w >= 4 else 2
+        for c in range(0, rpm_axis.size, step):
+            span = cell_w * min(step, rpm_axis.size - c)
+            parts.append(_rpm_label(float(rpm_axis[c]), cell_w).center(cell_w).ljust(span)[:span])
+        text = "".join(parts)
+        return Strip([Segment(text, self._style("heatmap--axis"))], len(text))

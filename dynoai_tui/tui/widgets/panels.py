@@ -1,0 +1,184 @@
+"""Text panels: status header, suggestions, instruction line, alarm line.
+
+Each panel holds one reactive ``Text`` built from the snapshot by a pure function
+(easy to test, no widget state). Rich ``Text`` compares equal when plain text and
+spans match, so a frame that changes nothing repaints nothing.
+"""
+
+from __future__ import annotations
+
+import math
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from core.plan.types import PlanView
+from core.snapshot import Snapshot, SourceInfo
+from core.source import SourceState
+from dynoai_tui.commands.headless import format_clock, format_size
+
+STATE_STYLE: dict[SourceState, str] = {
+    SourceState.CONNECTING: "yellow",
+    SourceState.CONNECTED: "green",
+    SourceState.STALE: "yellow",
+    SourceState.RECONNECTING: "bold yellow",
+    SourceState.FAILED: "bold red",
+    SourceState.FINISHED: "dim",
+}
+BAND_STYLE: dict[str, str] = {"high": "bold black on green", "medium": "bold black on yellow"}
+LOW_BAND_STYLE = "black on grey50"
+HIGH_EFFICIENCY = 0.7
+MEDIUM_EFFICIENCY = 0.4
+
+
+def band_for(efficiency: float) -> str:
+    """Efficiency band as the planning brief defines it: >= 0.7 high, 0.4-0.7 medium."""
+    if efficiency >= HIGH_EFFICIENCY:
+        return "high"
+    if efficiency >= MEDIUM_EFFICIENCY:
+        return "medium"
+    return "low"
+
+
+def rate_text(rate_hz: float) -> str:
+    """Sample rate to two significant figures, so jitter does not repaint the header."""
+    if rate_hz >= 1000:
+        return f"{rate_hz / 1000:.1f} kHz"
+    if rate_hz >= 100:
+        return f"{round(rate_hz, -1):.0f} Hz"
+    return f"{rate_hz:.0f} Hz"
+
+
+def source_text(info: SourceInfo) -> Text:
+    rate = f" {rate_text(info.rate_hz)}" if info.state == SourceState.CONNECTED else ""
+    return Text.assemble(
+        (info.name, "bold"), " ", ("●", STATE_STYLE[info.state]), f" {info.state.value}{rate}"
+    )
+
+
+def header_text(snap: Snapshot, *, vehicle: str, replay: bool) -> Text:
+    """Vehicle · sources · recording · pulls · replay state, one line."""
+    sep = ("  │  ", "dim")
+    text = Text.assemble(
+        ("DynoAI", "bold"), "  ", (vehicle or snap.vehicle or "no vehicle", "bold")
+    )
+    for info in snap.sources:
+        text.append_text(Text.assemble(sep))
+        text.append_text(source_text(info))
+    text.append_text(Text.assemble(sep))
+    if snap.recording is not None:
+        rec = snap.recording
+        text.append_text(
+            Text.assemble(
+                ("● REC", "bold white on red"),
+                f" {format_clock(rec.elapsed_s)} {format_size(rec.bytes_written)}",
+            )
+        )
+    else:
+        text.append("not recording", "dim")
+    text.append_text(Text.assemble(sep))
+    pulls_max = "∞" if snap.pulls_max is None else str(snap.pulls_max)
+    pull_style = (
+        "bold red" if snap.pulls_max is not None and snap.pulls_done >= snap.pulls_max else ""
+    )
+    text.append(f"pulls {snap.pulls_done}/{pulls_max}", pull_style)
+    if snap.in_pull:
+        text.append("  IN PULL", "bold reverse")
+    if replay:
+        text.append_text(Text.assemble(sep))
+        state = "finished" if snap.finished else "paused" if snap.paused else "playing"
+        text.append(f"replay {state} x{snap.speed:g} t={format_clock(snap.elapsed_s)}", "bold")
+    return text
+
+
+def plan_text(plan: PlanView, *, width: int, max_tests: int, show_filtered: bool) -> Text:
+    """Ranked tests with efficiency badges, the next target cells, filtered tests."""
+    text = Text()
+    if not plan.suggestions:
+        text.append("No test suggested yet: waiting for the planner.\n", "dim")
+    room = max(8, width - 9)
+    for i, sug in enumerate(plan.suggestions[:max_tests], start=1):
+        band = band_for(sug.efficiency)
+        desc = (
+            sug.description if len(sug.description) <= room else sug.description[: room - 1] + "…"
+        )
+        text.append(f"{i} ")
+        text.append(f" {sug.efficiency:.2f} ", BAND_STYLE.get(band, LOW_BAND_STYLE))
+        text.append(f" {desc}\n", "bold")
+        text.append(f"   +{sug.expected_gain:.1f} gain · {sug.minutes:.1f} min\n", "dim")
+    if plan.targets:
+        text.append("Next cells: ", "bold")
+        cells = [f"{t.rpm:.0f}/{t.map_kpa:.0f}" for t in plan.targets]
+        text.append("  ".join(cells) + "\n")
+    if show_filtered and plan.filtered:
+        text.append("Filtered:\n", "bold")
+        for f in plan.filtered:
+            text.append(f" ✗ {f.description}: ", "dim")
+            text.append(f"{f.reason}\n")
+    if plan.prediction_error_pct is not None and math.isfinite(plan.prediction_error_pct):
+        text.append(f"planner error {plan.prediction_error_pct:.0f}%", "dim")
+    text.rstrip()
+    return text
+
+
+def alarm_text(snap: Snapshot) -> Text:
+    """Engine alarms from the engine plus any source that is not delivering."""
+    items = list(snap.alarms)
+    for info in snap.sources:
+        if any(info.name in item for item in items):
+            continue  # the engine already reported it
+        if info.state in (SourceState.STALE, SourceState.RECONNECTING, SourceState.FAILED):
+            msg = f": {info.message}" if info.message else ""
+            items.append(f"source {info.name} lost ({info.state.value}){msg}")
+    if not items:
+        return Text("no alarms", "dim")
+    return Text("⚠ " + "   ⚠ ".join(items), "bold")
+
+
+class TextPanel(Widget):
+    """A widget showing one reactive Rich Text."""
+
+    content: reactive[Text] = reactive(Text, layout=False)
+
+    def render(self) -> Text:
+        return self.content
+
+    @property
+    def plain(self) -> str:
+        """The panel's text as shown (for tests and bench checks)."""
+        return self.content.plain
+
+
+class StatusHeader(TextPanel):
+    pass
+
+
+class InstructionLine(TextPanel):
+    pass
+
+
+class AlarmLine(TextPanel):
+    def set_alarms(self, text: Text, active: bool) -> None:
+        self.content = text
+        self.set_class(active, "-active")
+
+
+class SuggestionsPanel(Widget):
+    """The plan, fitted to the panel's width when drawn (so a resize re-fits it)."""
+
+    plan: reactive[PlanView] = reactive(PlanView, layout=False)
+    compact: reactive[bool] = reactive(False)
+
+    def render(self) -> Text:
+        return plan_text(
+            self.plan,
+            width=max(20, self.content_region.width),
+            max_tests=2 if self.compact else 4,
+            show_filtered=not self.compact,
+        )
+
+    @property
+    def plain(self) -> str:
+        """The panel's text as shown (for tests and bench checks)."""
+        return self.render().plain
