@@ -24,17 +24,17 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.coverage.axes import TableAxes  # noqa: E402
-from core.coverage.filters import FilterChain  # noqa: E402
 from core.coverage.grid import CoverageGrid  # noqa: E402
 from core.coverage.regions import DEFAULT_REGIONS, priority_map  # noqa: E402
-from core.fusion import Fuser  # noqa: E402
+from core.pipeline import Pipeline  # noqa: E402
 from core.plan.candidates import candidate_specs  # noqa: E402
 from core.plan.learning import Calibration  # noqa: E402
 from core.plan.planner import Constraints, plan_arrays  # noqa: E402
 from core.plan.testmodels import COOLDOWN_MIN, SETUP_MIN, STEADY_STEP_S, TIP_IN_HOLD_S, TestSpec  # noqa: E402
 from core.plan.tracker import VehicleTracker  # noqa: E402
+from core.vehicle import VehicleConfig  # noqa: E402
 from sim import scenarios as sc  # noqa: E402
-from sim.simulation import Simulation  # noqa: E402
+from sim.simulation import Simulation, sim_channel_units  # noqa: E402
 from sim.vehicles import get_vehicle  # noqa: E402
 
 AXES = TableAxes.default()
@@ -79,20 +79,19 @@ class Bench:
     def run(self, spec: TestSpec, seed: int) -> None:
         segs = segments_for(spec)
         sim = Simulation(VEHICLE, segs, seed=seed, rate_hz=100.0)
-        fuser, chain = Fuser(0.09, expect_mixture=True), FilterChain()
         tracker = VehicleTracker(
             axes=AXES, hit_target=HIT_TARGET, regions=DEFAULT_REGIONS, constraints=CONSTRAINTS,
             store=None, vehicle="bench", run_id=str(seed), log_path=None,
         )  # fmt: skip
         tracker.calibration = self.calibration
-        run_grid = CoverageGrid(AXES, HIT_TARGET)
+        pipeline = Pipeline(
+            VehicleConfig(lambda_delay_ms=90.0, axes=AXES, hit_target=HIT_TARGET),
+            [("sim", sim_channel_units())],
+            on_rows=tracker.on_rows if self.learn else None,
+        )
         while (raw := sim.next_block(50)) is not None:
-            rows = fuser.push(raw)
-            if rows is not None and len(rows):
-                result = chain.apply(rows)
-                run_grid.update(rows, result)
-                if self.learn:
-                    tracker.on_rows(rows, result, run_grid)
+            pipeline.push(raw)
+        run_grid = pipeline.grid
         if self.learn:
             tracker.finish(run_grid, {})
         self.grid.merge(run_grid)

@@ -1,19 +1,25 @@
 """Fusion: blocks from several sources -> one stream of time-aligned rows.
 
 Decisions:
-- Every incoming sample becomes one fused row (the union of all sources'
-  timestamps). Each channel a row's own block does not carry is filled from the
-  latest value any earlier block gave for it (zero-order hold), and becomes NaN
-  once that value is older than the channel's staleness limit: a stale reading is
-  never silently reused.
+- Every sample that carries engine state (any channel other than the mixture)
+  becomes one fused row. A wideband's lambda-only samples make no rows of their
+  own: they are looked up by time, so a 12 Hz wideband beside a 100 Hz ECU does not
+  add 12 rows a second of held ECU values.
+- Every channel of a row is the latest value of that channel *by sample time* at or
+  before the row (zero-order hold over each channel's time history), and NaN once
+  that value is older than the channel's staleness limit: a stale reading is never
+  silently reused. Because values are looked up by time, not by arrival order, the
+  rows do not depend on how the blocks of several sources interleaved on the way in:
+  a live session, its replay and a re-bin of its recording give the same rows.
+- Rows are released in time order once every expected source has reported past
+  them (the watermark), or once they are older than the newest data by more than
+  the longest staleness limit (a silent source cannot stall the engine).
 - The wideband sees the exhaust of a combustion event ``lambda_delay_s`` later,
   so the mixture channels are shifted back by that delay: a row at time ``t``
   takes the lambda measured at ``t + delay``. A row is therefore held back until
   the mixture history reaches ``t`` (or until the data clock shows none will come
-  in time), then released.
-- Rows are processed strictly in block arrival order and released by data time
-  only (never by wall clock), so the same block sequence always produces the same
-  rows: replaying a recording reproduces the live grid cell for cell.
+  in time).
+- Rows are released by data time only (never by wall clock).
 - Lambda is the canonical mixture channel. A source that only gives AFR (or an
   AFR target) is converted with the configured stoichiometric ratio, and AFR is
   always re-derived from lambda so the two never disagree.
@@ -21,7 +27,7 @@ Decisions:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -35,8 +41,46 @@ _TIME_EPS_S = 1e-9
 """Tolerance for time comparisons: t - delay is not exact in floating point."""
 
 
+class _History:
+    """One channel's (time, value) samples, kept sorted by time and trimmed."""
+
+    __slots__ = ("t", "v")
+
+    def __init__(self) -> None:
+        self.t = np.empty(0)
+        self.v = np.empty(0)
+
+    def add(self, t: F64, v: F64) -> None:
+        if self.t.size and t[0] < self.t[-1]:
+            # A second source of the channel or an out-of-order block: keep it sorted.
+            all_t, all_v = np.concatenate([self.t, t]), np.concatenate([self.v, v])
+            order = np.argsort(all_t, kind="stable")
+            self.t, self.v = all_t[order], all_v[order]
+        else:
+            self.t, self.v = np.concatenate([self.t, t]), np.concatenate([self.v, v])
+
+    def at(self, t: F64, stale_s: float) -> F64:
+        """The latest value at or before each time, NaN where none or older than ``stale_s``."""
+        if self.t.size == 0:
+            return np.full(t.size, np.nan)
+        idx = np.searchsorted(self.t, t + _TIME_EPS_S, side="right") - 1
+        valid = idx >= 0
+        idx_c = np.clip(idx, 0, None)
+        valid &= (t - self.t[idx_c]) <= stale_s
+        return np.where(valid, self.v[idx_c], np.nan)
+
+    def trim(self, before_t: float) -> None:
+        """Drop samples before ``before_t``, keeping the last one before it (the hold)."""
+        if self.t.size < 1024:
+            return
+        cut = int(np.searchsorted(self.t, before_t, side="left")) - 1
+        cut = min(cut, self.t.size - 1)
+        if cut > 0:
+            self.t, self.v = self.t[cut:], self.v[cut:]
+
+
 class Fuser:
-    """Zero-order-hold fusion with lambda transport-delay alignment.
+    """Zero-order-hold fusion by sample time, with lambda transport-delay alignment.
 
     Args:
         lambda_delay_s: Exhaust transport delay from combustion to the wideband.
@@ -45,6 +89,9 @@ class Fuser:
             ``core.channels.CHANNELS``.
         expect_mixture: A source in the session delivers lambda/AFR, so rows wait
             for it from the first sample instead of being released without it.
+        sources: Sources expected to deliver engine-state channels (not only the
+            mixture); rows wait until each has reported past them. Sources seen in
+            blocks are added as they come.
     """
 
     def __init__(
@@ -54,22 +101,22 @@ class Fuser:
         stale_s: Mapping[str, float] | None = None,
         *,
         expect_mixture: bool = False,
+        sources: Sequence[str] = (),
     ) -> None:
         self.lambda_delay_s = float(lambda_delay_s)
         self.stoich = float(stoich)
         self._stale_overrides = dict(stale_s or {})
-        self._held: dict[str, tuple[float, float]] = {}
-        """channel -> (time, value) of the latest sample seen, for zero-order hold."""
-        self._channels: dict[str, None] = {}
-        """Every non-mixture channel seen so far, in first-seen order."""
-        self._mix_t = np.empty(0)
-        """Mixture history times, already shifted back by the delay."""
-        self._mix_v = np.empty(0)
         self._expect_mixture = expect_mixture
+        self._expected_sources = tuple(sources)
+        self._hist: dict[str, _History] = {}
+        """Every non-mixture channel seen so far, in first-seen order, with its history."""
+        self._mix = _History()
+        """Mixture history, times already shifted back by the delay."""
         self._seen_mixture = expect_mixture
+        self._src_latest: dict[str, float] = dict.fromkeys(self._expected_sources, -np.inf)
         self._newest_t = -np.inf
-        self._pending_t = np.empty(0)
-        self._pending: dict[str, F64] = {}
+        self._pending_t: list[F64] = []
+        self._give_up_s = _DEFAULT_STALE_S
 
     def stale_limit(self, channel: str) -> float:
         if channel in self._stale_overrides:
@@ -83,12 +130,13 @@ class Fuser:
             self.stoich,
             self._stale_overrides,
             expect_mixture=self._expect_mixture,
+            sources=self._expected_sources,
         )
 
     @property
     def channels(self) -> tuple[str, ...]:
         """Channels fused rows carry (mixture last)."""
-        names = tuple(self._channels)
+        names = tuple(self._hist)
         return (*names, "lambda", "afr") if self._seen_mixture else names
 
     def push(self, block: Block) -> Block | None:
@@ -101,9 +149,18 @@ class Fuser:
         cols.pop("afr", None)
         if lam is not None:
             self._seen_mixture = True
-            self._append_mixture(block.t, lam)
+            self._mix.add(block.t - self.lambda_delay_s, lam)
         self._newest_t = max(self._newest_t, float(block.t[-1]))
-        self._append_rows(block.t, cols)
+        if cols:
+            for name, values in cols.items():
+                hist = self._hist.get(name)
+                if hist is None:
+                    hist = self._hist[name] = _History()
+                    self._give_up_s = max(self._give_up_s, self.stale_limit(name))
+                hist.add(block.t, values)
+            self._pending_t.append(block.t)
+            latest = self._src_latest.get(block.source, -np.inf)
+            self._src_latest[block.source] = max(latest, float(block.t[-1]))
         return self._release(final=False)
 
     def flush(self) -> Block | None:
@@ -120,82 +177,35 @@ class Fuser:
         if "lambda_target" in cols:
             cols["afr_target"] = cols["lambda_target"] * self.stoich
 
-    def _append_mixture(self, t: F64, lam: F64) -> None:
-        shifted = t - self.lambda_delay_s
-        if self._mix_t.size and shifted[0] < self._mix_t[-1]:
-            # A second wideband or out-of-order block: keep the history sorted.
-            all_t = np.concatenate([self._mix_t, shifted])
-            all_v = np.concatenate([self._mix_v, lam])
-            order = np.argsort(all_t, kind="stable")
-            self._mix_t, self._mix_v = all_t[order], all_v[order]
-        else:
-            self._mix_t = np.concatenate([self._mix_t, shifted])
-            self._mix_v = np.concatenate([self._mix_v, lam])
-
-    def _append_rows(self, t: F64, cols: dict[str, F64]) -> None:
-        n = t.size
-        for name in cols:
-            if name not in self._channels:
-                self._channels[name] = None
-                self._pending[name] = np.full(self._pending_t.size, np.nan)
-        for name in self._channels:
-            own = cols.get(name)
-            if own is None:
-                held = self._held.get(name)
-                if held is None:
-                    values = np.full(n, np.nan)
-                else:
-                    held_t, held_v = held
-                    fresh = (t - held_t) <= self.stale_limit(name)
-                    values = np.where(fresh, held_v, np.nan)
-            else:
-                values = own
-            self._pending[name] = np.concatenate([self._pending[name], values])
-        self._pending_t = np.concatenate([self._pending_t, t])
-        for name, values in cols.items():
-            self._held[name] = (float(t[-1]), float(values[-1]))
-
     def _release(self, *, final: bool) -> Block | None:
-        t = self._pending_t
-        if t.size == 0:
+        if not self._pending_t:
             return None
-        if final or not self._seen_mixture:
+        t = self._pending_t[0] if len(self._pending_t) == 1 else np.concatenate(self._pending_t)
+        if final:
             ready = np.ones(t.size, dtype=bool)
         else:
-            mix_latest = self._mix_t[-1] if self._mix_t.size else -np.inf
-            give_up = self._newest_t - self.lambda_delay_s - self.stale_limit(_MIXTURE)
-            ready = (t <= mix_latest + _TIME_EPS_S) | (t < give_up)
+            watermark = min(self._src_latest.values())
+            ready = (t <= watermark + _TIME_EPS_S) | (t < self._newest_t - self._give_up_s)
+            if self._seen_mixture:
+                mix_latest = self._mix.t[-1] if self._mix.t.size else -np.inf
+                give_up = self._newest_t - self.lambda_delay_s - self.stale_limit(_MIXTURE)
+                ready &= (t <= mix_latest + _TIME_EPS_S) | (t < give_up)
         if not ready.any():
+            self._pending_t = [t]
             return None
-        out_t = t[ready]
-        out = {name: values[ready] for name, values in self._pending.items()}
+        out_t = np.sort(t[ready], kind="stable")
+        self._pending_t = [t[~ready]] if not ready.all() else []
+        out = {name: hist.at(out_t, self.stale_limit(name)) for name, hist in self._hist.items()}
         if self._seen_mixture:
-            lam = self._lookup_mixture(out_t)
+            lam = self._mix.at(out_t, self.stale_limit(_MIXTURE))
             out["lambda"] = lam
             out["afr"] = lam * self.stoich
-        keep = ~ready
-        self._pending_t = t[keep]
-        self._pending = {name: values[keep] for name, values in self._pending.items()}
-        self._trim_history()
+        self._trim_history(out_t)
         return Block(FUSED_SOURCE, out_t, out)
 
-    def _lookup_mixture(self, t: F64) -> F64:
-        if self._mix_t.size == 0:
-            return np.full(t.size, np.nan)
-        idx = np.searchsorted(self._mix_t, t + _TIME_EPS_S, side="right") - 1
-        valid = idx >= 0
-        idx_c = np.clip(idx, 0, None)
-        age = t - self._mix_t[idx_c]
-        valid &= age <= self.stale_limit(_MIXTURE)
-        return np.where(valid, self._mix_v[idx_c], np.nan)
-
-    def _trim_history(self) -> None:
-        if self._mix_t.size < 4096:
-            return
-        horizon = self._pending_t.min() if self._pending_t.size else self._newest_t
-        horizon -= self.lambda_delay_s + self.stale_limit(_MIXTURE) + 1.0
-        cut = int(np.searchsorted(self._mix_t, horizon, side="left"))
-        cut = min(cut, self._mix_t.size - 1)
-        if cut > 0:
-            self._mix_t = self._mix_t[cut:]
-            self._mix_v = self._mix_v[cut:]
+    def _trim_history(self, released_t: F64) -> None:
+        pending_min = min((float(p.min()) for p in self._pending_t if p.size), default=np.inf)
+        horizon = min(pending_min, float(released_t[-1])) - self._give_up_s - 1.0
+        for hist in self._hist.values():
+            hist.trim(horizon)
+        self._mix.trim(horizon - self.lambda_delay_s - self.stale_limit(_MIXTURE))

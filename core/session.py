@@ -1,15 +1,18 @@
-"""The engine: sources -> queue -> tick -> fuse -> filters -> grid -> recorder -> Snapshot.
+"""The engine: sources -> queue -> tick -> Pipeline -> recorder -> Snapshot.
 
 Each source runs in its own pump thread (blocking I/O never reaches the engine);
 pump threads put ``(source, block)`` on one bounded queue. The engine thread
 ticks every ``tick_s``: it drains the queue in arrival order, rounds every column
 to float32 (the recorder's precision, so a replay bins exactly what live binned),
-records the raw block, fuses, filters, bins, lets the vehicle tracker see the
-rows, and publishes an immutable :class:`core.snapshot.Snapshot`. Readers take
-``session.snapshot`` whenever they like; nothing is pushed per sample.
+hands the raw block to the :class:`core.recorder.Recorder`, feeds the
+:class:`core.pipeline.Pipeline` (ownership, fusion, filters, grid, tracker hook)
+and publishes an immutable :class:`core.snapshot.Snapshot` built by
+:class:`core.snapshot_builder.SnapshotBuilder`. Readers take ``session.snapshot``
+whenever they like; nothing is pushed per sample.
 
-``run_to_end()`` drives finite sources (replay, batch simulation) synchronously
-through the very same ``_ingest`` path, as fast as the data can be read.
+The session's one job is the life cycle: threads, queue, tick, planning and
+checkpoint cadence, start/stop. ``run_to_end()`` drives finite sources (replay,
+batch simulation) synchronously through the very same ``_ingest`` path.
 """
 
 from __future__ import annotations
@@ -24,22 +27,20 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
-
-from core.coverage.filters import FilterChain, FilterResult
+from core.coverage.filters import FilterResult
 from core.coverage.grid import CoverageGrid
 from core.frames import Block
-from core.fusion import Fuser
+from core.pipeline import Pipeline, to_recorded_precision
 from core.plan.types import PlanView
-from core.record import LogFileError, LogHeader, LogWriter
-from core.snapshot import History, RecordingInfo, Snapshot, SourceInfo
+from core.record import LogFileError, LogHeader
+from core.recorder import Recorder
+from core.snapshot import Snapshot
+from core.snapshot_builder import SnapshotBuilder
 from core.source import Source, SourceError, SourceEvent, SourceState
 from core.vehicle import VehicleConfig
 
-HISTORY_S = 30.0
 PLAN_INTERVAL_S = 1.0
 CHECKPOINT_INTERVAL_S = 60.0
-RATE_WINDOW_S = 2.0
 _RESET = object()
 """Queue sentinel: a replay source jumped (seek), rebuild from scratch."""
 
@@ -66,55 +67,6 @@ class Tracker(Protocol):
 
     @property
     def pulls_max(self) -> int | None: ...
-
-
-def to_recorded_precision(block: Block) -> Block:
-    """Round every column to float32 (lossless for real sensors; what the recorder keeps)."""
-    return Block(
-        block.source,
-        block.t,
-        {k: v.astype(np.float32).astype(np.float64) for k, v in block.columns.items()},
-    )
-
-
-_OWNER_KEY = {"afr": "lambda", "afr_target": "lambda_target"}
-"""AFR and lambda are one measurement: whoever owns lambda owns AFR too."""
-
-
-def channel_owners(declared: Sequence[tuple[str, Mapping[str, str]]]) -> dict[str, str]:
-    """Which source feeds each channel when several could (e.g. ECU O2 vs a wideband).
-
-    A dedicated wideband (declares lambda/AFR but not rpm) owns the mixture
-    channels; otherwise the first source in ``--source`` order owns a channel. The
-    others' values for it are still recorded, but not fused, shown or binned.
-    """
-
-    def dedicated_wideband(channels: Mapping[str, str]) -> bool:
-        return bool({"lambda", "afr"} & set(channels)) and "rpm" not in channels
-
-    owners: dict[str, str] = {}
-    for name, channels in sorted(declared, key=lambda d: not dedicated_wideband(d[1])):
-        for channel in channels:
-            owners.setdefault(_OWNER_KEY.get(channel, channel), name)
-    return owners
-
-
-class _Rate:
-    def __init__(self) -> None:
-        self.samples = 0
-        self._window: deque[tuple[float, int]] = deque()
-
-    def add(self, now: float, n: int) -> None:
-        self.samples += n
-        self._window.append((now, n))
-
-    def rate(self, now: float) -> float:
-        while self._window and now - self._window[0][0] > RATE_WINDOW_S:
-            self._window.popleft()
-        if not self._window:
-            return 0.0
-        span = max(now - self._window[0][0], 0.5)
-        return sum(n for _, n in self._window) / span
 
 
 class Session:
@@ -154,25 +106,34 @@ class Session:
         self._threads: list[threading.Thread] = []
         self._engine: threading.Thread | None = None
         self._snapshot_ref: Snapshot | None = None
-        self._rates = {s.name: _Rate() for s in self.sources}
-        self._writer: LogWriter | None = None
-        self._record_started = 0.0
-        self._record_error = ""
+        self.recorder = Recorder(clock)
         self.events: deque[SourceEvent] = deque(maxlen=200)
         """Recent events (markers, pulls, disconnects) for the UI."""
         self.realtime = all(s.realtime for s in self.sources)
         self.data_clock = not self.realtime or any(s.own_clock for s in self.sources)
         """Judge staleness and elapsed time by sample time (replay), not the wall clock."""
         self.finite = bool(self.sources) and all(s.finite for s in self.sources)
+        self.pipeline = Pipeline(self.config, self._declared_channels(), on_rows=self._on_rows)
+        self.view = SnapshotBuilder(
+            self.config,
+            self.sources,
+            clock=clock,
+            data_clock=self.data_clock,
+            stale_limit=lambda name: self.pipeline.stale_limit(name),
+            tick_s=tick_s,
+        )
         self._reset_state()
-        self._started_wall = self._clock()
-        self._seq = 0
         self.replay = next(
             (getattr(s, "control", None) for s in self.sources if getattr(s, "control", None)), None
         )
         """Playback control of a replay source (pause, speed, seek), else None."""
 
     # -- state ------------------------------------------------------------------
+
+    @property
+    def grid(self) -> CoverageGrid:
+        """The coverage grid this session has built so far."""
+        return self.pipeline.grid
 
     def _declared_channels(self) -> list[tuple[str, Mapping[str, str]]]:
         declared: list[tuple[str, Mapping[str, str]]] = []
@@ -182,25 +143,13 @@ class Session:
         return declared
 
     def _reset_state(self) -> None:
-        cfg = self.config
-        declared = self._declared_channels()
-        self._owners = channel_owners(declared)
-        expect_mixture = any({"lambda", "afr"} & set(channels) for _, channels in declared)
-        self._fuser = Fuser(
-            cfg.lambda_delay_ms / 1000.0, cfg.stoich, cfg.staleness_s, expect_mixture=expect_mixture
-        )
-        self._filters = FilterChain(cfg.filters)
-        self.grid = CoverageGrid(cfg.axes, hit_target=cfg.hit_target, stoich=cfg.stoich)
-        self._samples_total = 0
-        self._latest: dict[str, tuple[float, float]] = {}
-        self._first_t: float | None = None
-        self._newest_t = 0.0
-        self._history: deque[tuple[float, float, float, float]] = deque()
+        self.pipeline.declared = [(n, dict(c)) for n, c in self._declared_channels()]
+        self.pipeline.reset()
+        self.view.reset()
         self._last_plan_wall = -math.inf
-        self._last_checkpoint_wall = self._clock() if hasattr(self, "_clock") else 0.0
+        self._last_checkpoint_wall = self._clock()
         self._plan = PlanView()
         self._in_pull = False
-        self._generations: dict[str, int] = {}
 
     # -- life cycle ---------------------------------------------------------------
 
@@ -216,8 +165,7 @@ class Session:
                 src.close()
             raise
         self._reset_state()  # channels are known once the sources are open
-        self._started_wall = self._clock()
-        self._last_checkpoint_wall = self._started_wall
+        self.view.started_wall = self._clock()
         if self._record_request is not None:
             try:
                 self.start_recording(self._record_request)
@@ -270,9 +218,7 @@ class Session:
             self._engine = None
         with self._lock:
             self._drain_queue()
-            tail = self._fuser.flush()
-            if tail is not None:
-                self._bin(tail)
+            self.pipeline.flush()
             for src in self.sources:
                 with contextlib.suppress(SourceError, OSError):
                     src.close()
@@ -295,18 +241,15 @@ class Session:
 
     def stats(self) -> dict[str, object]:
         return {
-            "samples": self._samples_total,
+            "samples": self.view.samples_total,
             "samples_binned": self.grid.samples_binned,
             "rejects": self.rejects(),
             "covered_pct": self.grid.covered_pct(),
-            "duration_s": self._elapsed(),
+            "duration_s": self.view.elapsed(),
         }
 
     def rejects(self) -> dict[str, int]:
-        merged = dict(self._filters.rejects)
-        for k, v in self.grid.rejects.items():
-            merged[k] = merged.get(k, 0) + v
-        return merged
+        return self.pipeline.rejects()
 
     # -- commands from the UI / CLI -------------------------------------------------
 
@@ -326,21 +269,15 @@ class Session:
             },
         )
         with self._lock:
-            if self._writer is not None:
-                return
-            self._writer = LogWriter(Path(path), header)
-            self._record_started = self._clock()
-            self._record_error = ""
+            self.recorder.start(path, header)
 
     def stop_recording(self) -> None:
         with self._lock:
-            writer, self._writer = self._writer, None
-            if writer is not None:
-                writer.close()
+            self.recorder.stop()
 
     @property
     def recording(self) -> bool:
-        return self._writer is not None
+        return self.recorder.active
 
     def set_constraints(self, constraints: Any) -> None:
         """Apply edited constraints to the running plan (re-planned at the next tick)."""
@@ -351,7 +288,7 @@ class Session:
 
     def mark(self, kind: str, text: str = "") -> None:
         """Record a marker / note / manual pull start or stop at the current data time."""
-        event = SourceEvent("user", kind, self._newest_t, text)
+        event = SourceEvent("user", kind, self.view.newest_t, text)
         with self._lock:
             if kind == "pull_start":
                 self._in_pull = True
@@ -419,75 +356,30 @@ class Session:
         if len(block) == 0:
             return
         block = to_recorded_precision(block)
-        self._rates[src.name].add(self._clock(), len(block))
-        self._samples_total += len(block)
-        if self._writer is not None:
-            self._write(lambda w: w.write_block(block))
-        block = self._owned_columns(block)
-        self._show(block)
-        fused = self._fuser.push(block)
-        if fused is not None:
-            self._bin(fused)
+        self.view.count(src.name, len(block))
+        self.recorder.write_block(block)
+        self.view.show(self.pipeline.push(block, rounded=True))
 
-    def _owned_columns(self, block: Block) -> Block:
-        owners = self._owners
-        cols = {
-            k: v
-            for k, v in block.columns.items()
-            if owners.setdefault(_OWNER_KEY.get(k, k), block.source) == block.source
-        }
-        return block if len(cols) == len(block.columns) else Block(block.source, block.t, cols)
-
-    def _show(self, block: Block) -> None:
-        """Gauges, the operating cell and history follow the newest raw samples.
-
-        Only binning needs lambda aligned to the engine state (fused rows wait for
-        the transport delay); the tuner must see every reading the moment it arrives.
-        """
-        last_t = float(block.t[-1])
-        if self._first_t is None:
-            self._first_t = float(block.t[0])
-        self._newest_t = max(self._newest_t, last_t)
-        stoich = self.config.stoich
-        for name, values in block.columns.items():
-            self._latest[name] = (last_t, float(values[-1]))
-        for lam_name, afr_name in (("lambda", "afr"), ("lambda_target", "afr_target")):
-            if lam_name in block.columns:
-                self._latest[afr_name] = (last_t, self._latest[lam_name][1] * stoich)
-            elif afr_name in block.columns:
-                self._latest[lam_name] = (last_t, self._latest[afr_name][1] / stoich)
-        self._history.append(
-            (last_t, self._value("rpm"), self._value("afr"), self._value("afr_target"))
-        )
-        while self._history and last_t - self._history[0][0] > HISTORY_S:
-            self._history.popleft()
-
-    def _bin(self, fused: Block) -> None:
-        result = self._filters.apply(fused)
-        self.grid.update(fused, result)
-        if self.tracker is not None:
-            for event in self.tracker.on_rows(fused, result, self.grid):
-                # Holds, tip-ins and idle are recorded too; only a WOT pull is "in pull".
-                if event.data.get("test_type") == "wot_pull":
-                    self._in_pull = event.kind == "pull_start"
-                self._record_event(event)
-
-    def _value(self, name: str) -> float:
-        held = self._latest.get(name)
-        return held[1] if held is not None else math.nan
+    def _on_rows(self, fused: Block, result: FilterResult, grid: CoverageGrid) -> None:
+        if self.tracker is None:
+            return
+        for event in self.tracker.on_rows(fused, result, grid):
+            # Holds, tip-ins and idle are recorded too; only a WOT pull is "in pull".
+            if event.data.get("test_type") == "wot_pull":
+                self._in_pull = event.kind == "pull_start"
+            self._record_event(event)
 
     def _after_tick(self) -> None:
         self._collect_events()
         wall = self._clock()
         if self.tracker is not None:
             if wall - self._last_plan_wall >= PLAN_INTERVAL_S:
-                self._plan = self.tracker.plan(self.grid, self._current_values())
+                self._plan = self.tracker.plan(self.grid, self.view.current_values())
                 self._last_plan_wall = wall
             if wall - self._last_checkpoint_wall >= CHECKPOINT_INTERVAL_S:
                 self.tracker.checkpoint(self.grid)
                 self._last_checkpoint_wall = wall
-        if self._writer is not None:
-            self._write(lambda w: w.tick())
+        self.recorder.tick()
         self._publish()
 
     def _collect_events(self) -> None:
@@ -497,54 +389,12 @@ class Session:
 
     def _record_event(self, event: SourceEvent) -> None:
         self.events.append(event)
-        if self._writer is not None and not event.data.get("replayed"):
-            self._write(lambda w: w.write_event(event))
-
-    def _write(self, op: Callable[[LogWriter], object]) -> None:
-        writer = self._writer
-        if writer is None:
-            return
-        try:
-            op(writer)
-        except (OSError, LogFileError) as exc:
-            # Disk full / unplugged USB stick: keep the session (and what was written) alive.
-            self._record_error = f"recording stopped: {getattr(exc, 'strerror', None) or exc}"
-            self._writer = None
-            with contextlib.suppress(OSError, LogFileError):
-                writer.close()
+        if not event.data.get("replayed"):
+            self.recorder.write_event(event)
 
     # -- snapshot -------------------------------------------------------------------
 
-    def _now_t(self) -> float:
-        return self._newest_t if self.data_clock else self._clock()
-
-    def _current_values(self) -> dict[str, float]:
-        now = self._now_t()
-        values = {}
-        for name, (t, v) in self._latest.items():
-            limit = self._fuser.stale_limit(name)
-            values[name] = v if now - t <= limit + self.tick_s else math.nan
-        return values
-
-    def _elapsed(self) -> float:
-        if not self.data_clock:
-            return self._clock() - self._started_wall
-        return (self._newest_t - self._first_t) if self._first_t is not None else 0.0
-
     def _publish(self, *, finished: bool | None = None) -> Snapshot:
-        values = self._current_values()
-        wall = self._clock()
-        infos = tuple(
-            SourceInfo(
-                s.name,
-                s.uri,
-                s.status.state,
-                s.status.message,
-                self._rates[s.name].rate(wall),
-                self._rates[s.name].samples,
-            )
-            for s in self.sources
-        )
         if finished is None:
             finished = (
                 self.finite
@@ -554,64 +404,20 @@ class Session:
                 )
                 and self._queue.empty()
             )
-        rpm, map_kpa = values.get("rpm", math.nan), values.get("map_kpa", math.nan)
-        cell = (
-            self.grid.cell_of(rpm, map_kpa)
-            if math.isfinite(rpm) and math.isfinite(map_kpa)
-            else None
-        )
-        hist = np.array(self._history, dtype=np.float64).reshape(-1, 4)
-        history = History(hist[:, 0] - self._newest_t, hist[:, 1], hist[:, 2], hist[:, 3])
-        recording = None
-        writer = self._writer
-        if writer is not None:
-            recording = RecordingInfo(
-                str(writer.path), writer.bytes_written, wall - self._record_started
-            )
         replay = self.replay
-        self._seq += 1
-        snap = Snapshot(
-            seq=self._seq,
-            elapsed_s=self._elapsed(),
-            now_t=self._newest_t,
-            values=values,
-            sources=infos,
-            grid=self.grid.view(),
-            current_cell=cell,
-            samples_total=self._samples_total,
-            samples_binned=self.grid.samples_binned,
+        snap = self.view.build(
+            grid=self.grid,
+            sources=self.sources,
             rejects=self.rejects(),
-            history=history,
             plan=self._plan,
-            recording=recording,
-            vehicle=self.config.name,
+            recording=self.recorder.info(),
+            record_error=self.recorder.error,
             pulls_done=self.tracker.pulls_done if self.tracker is not None else 0,
             pulls_max=self.tracker.pulls_max if self.tracker is not None else None,
             in_pull=self._in_pull,
-            alarms=self._alarms(values, infos),
             finished=finished,
             paused=bool(replay is not None and replay.paused),
             speed=float(replay.speed) if replay is not None else 1.0,
         )
         self._snapshot_ref = snap
         return snap
-
-    def _alarms(self, values: Mapping[str, float], infos: Sequence[SourceInfo]) -> tuple[str, ...]:
-        alarms: list[str] = []
-        tps, lam = values.get("tps_pct", math.nan), values.get("lambda", math.nan)
-        lam_target = values.get("lambda_target", math.nan)
-        if tps >= 85 and lam > (lam_target * 1.05 if math.isfinite(lam_target) else 0.92):
-            alarms.append(f"LEAN AT WOT: AFR {lam * self.config.stoich:.1f}")
-        if values.get("knock_retard_deg", 0.0) > 0.0:
-            alarms.append(f"KNOCK: {values['knock_retard_deg']:.1f} deg retard")
-        if values.get("iat_c", math.nan) >= 60.0:
-            alarms.append(f"HIGH IAT {values['iat_c']:.0f} C")
-        if values.get("clt_c", math.nan) >= 110.0:
-            alarms.append(f"HIGH CLT {values['clt_c']:.0f} C")
-        for info in infos:
-            if info.state in (SourceState.RECONNECTING, SourceState.FAILED, SourceState.STALE):
-                why = f": {info.message}" if info.message else ""
-                alarms.append(f"SOURCE {info.name} {info.state.value.upper()}{why}")
-        if self._record_error:
-            alarms.append(self._record_error.upper())
-        return tuple(alarms)

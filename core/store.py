@@ -22,7 +22,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,11 +31,10 @@ from typing import Any
 import numpy as np
 
 from core.coverage.axes import TableAxes
-from core.coverage.filters import FilterChain, FilterLimits
 from core.coverage.grid import CoverageGrid, GridError
-from core.frames import Block
 from core.plan.learning import Calibration, CalibrationError
 from core.plan.planner import Constraints
+from core.source import SourceError
 
 DB_NAME = "vehicles.sqlite3"
 SCHEMA_VERSION = 1
@@ -90,8 +89,9 @@ class RebuildReport:
     """(run id, why) of runs whose log could not be re-read; they keep their old axes."""
 
 
-RowReader = Callable[[str], Iterable[Block]]
-"""Turns a recorded log path into fused rows (see :func:`fused_rows`)."""
+LogBinner = Callable[[str], CoverageGrid]
+"""Re-bins one recorded log onto the target axes (``core.pipeline.bin_log``); the store
+itself never fuses or filters: it only keeps what the pipeline produced."""
 
 
 def default_data_dir() -> Path:
@@ -381,10 +381,7 @@ class VehicleStore:
         self,
         name: str,
         axes: TableAxes,
-        reader: RowReader | None = None,
-        *,
-        hit_target: int = 10,
-        limits: FilterLimits | None = None,
+        binner: LogBinner,
     ) -> RebuildReport:
         """Re-bin every run of ``name`` onto ``axes`` from its recorded log.
 
@@ -393,7 +390,6 @@ class VehicleStore:
         unreadable is reported and keeps its old arrays (it stops counting until
         its log is found).
         """
-        reader = reader or fused_rows
         grids: dict[str, CoverageGrid] = {}
         missing: list[tuple[str, str]] = []
         for run in self.list_runs(name):
@@ -401,8 +397,8 @@ class VehicleStore:
                 missing.append((run.run_id, "no recording was kept"))
                 continue
             try:
-                grids[run.run_id] = bin_rows(reader(run.log_path), axes, hit_target, limits)
-            except (OSError, ValueError) as exc:
+                grids[run.run_id] = binner(run.log_path)
+            except (OSError, ValueError, SourceError) as exc:
                 missing.append((run.run_id, str(exc)))
         with self._connect() as db, self._write(db):
             for run_id, grid in grids.items():
@@ -420,34 +416,3 @@ def _axes(axes_json: str, run_id: str) -> TableAxes:
         return TableAxes.from_dict(json.loads(axes_json))
     except (json.JSONDecodeError, ValueError) as exc:
         raise StoreError(f"run {run_id!r}: stored axes are unreadable ({exc})") from None
-
-
-def bin_rows(
-    rows: Iterable[Block], axes: TableAxes, hit_target: int = 10, limits: FilterLimits | None = None
-) -> CoverageGrid:
-    """Fused rows -> filtered coverage grid, the same way the engine bins them."""
-    grid = CoverageGrid(axes, hit_target)
-    chain = FilterChain(limits)
-    for block in rows:
-        grid.update(block, chain.apply(block))
-    return grid
-
-
-def fused_rows(
-    path: str, *, lambda_delay_s: float = 0.0, stoich: float | None = None
-) -> Iterator[Block]:
-    """Stream a recorded .dynolog as fused rows (the engine's Fuser over its raw blocks)."""
-    from core.channels import STOICH_GASOLINE
-    from core.fusion import Fuser
-    from core.record.reader import LogReader
-
-    fuser = Fuser(lambda_delay_s, stoich or STOICH_GASOLINE)
-    with LogReader(path) as reader:
-        for item in reader:
-            if isinstance(item, Block):
-                rows = fuser.push(item)
-                if rows is not None and len(rows):
-                    yield rows
-    tail = fuser.flush()
-    if tail is not None and len(tail):
-        yield tail

@@ -70,8 +70,34 @@ def test_two_sources_fuse_by_zero_order_hold_and_go_stale():
     assert rows[0.3] == pytest.approx(0.9)  # 0.25 s old: still fresh
     assert np.isnan(rows[0.5])  # 0.45 s old: stale, never reused
     assert np.isnan(rows[0.0])  # before the first wideband sample
-    # the wideband block arrived after the ECU block: its row takes the latest held rpm
-    assert rpm_rows[0.05] == 3200.0
+    # a lambda-only sample is not an engine-state sample: it makes no row of its own
+    assert 0.05 not in rpm_rows
+    assert rpm_rows == {0.0: 3000.0, 0.1: 3100.0, 0.2: 3200.0, 0.3: 3300.0, 0.5: 3500.0}
+
+
+def test_rows_do_not_depend_on_how_two_sources_interleaved():
+    """Live threads and a replay hand blocks over in different orders: same rows."""
+    t = np.arange(0, 3, 0.01)
+    ecu = Block("ecu", t, {"rpm": 2000 + 1000 * t, "lambda": 0.9 + 0.01 * t})
+    td = np.arange(0.003, 3, 0.05)
+    dyno = Block("dyno", td, {"power_hp": 10 * td, "torque_nm": 50 + td})
+    ecu_parts = [ecu.slice(i, i + 3) for i in range(0, len(ecu), 3)]
+    dyno_parts = [dyno.slice(i, i + 1) for i in range(len(dyno))]
+    live = []  # interleaved as they would arrive in real time
+    for part in sorted(ecu_parts + dyno_parts, key=lambda b: b.t[0]):
+        live.append(part)
+    # a recording coalesces each source's blocks for up to 250 ms per record
+    replayed = []
+    for start in np.arange(0, 3, 0.25):
+        for whole in (dyno, ecu):
+            lo, hi = np.searchsorted(whole.t, [start, start + 0.25])
+            replayed.append(whole.slice(int(lo), int(hi)))
+    a = _collect(Fuser(0.09, sources=("ecu", "dyno")), live)
+    b = _collect(Fuser(0.09, sources=("ecu", "dyno")), replayed)
+    np.testing.assert_array_equal(a.t, b.t)
+    for name in ("rpm", "lambda", "power_hp", "torque_nm"):
+        np.testing.assert_array_equal(a.column(name), b.column(name), err_msg=name)
+    assert np.isfinite(a.column("power_hp")[5:]).all()  # the dyno's power rides on ECU rows
 
 
 def test_afr_only_source_is_converted_to_lambda():

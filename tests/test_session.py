@@ -348,7 +348,7 @@ def test_elm327_and_innovate_wideband_fuse_into_one_grid(tmp_path: Path):
 
 
 def test_a_dedicated_wideband_owns_lambda_over_the_ecu_o2_reading():
-    from core.session import channel_owners
+    from core.pipeline import channel_owners
 
     ecu = ("ecu", {"rpm": "rpm", "map_kpa": "kPa", "lambda": "λ"})
     wb = ("wb", {"lambda": "λ", "afr": "AFR"})

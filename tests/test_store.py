@@ -50,6 +50,8 @@ def test_other_axes_do_not_mix_until_rebuilt(tmp_path):
 
 def test_rebuild_rebins_runs_from_their_logs_all_or_nothing(tmp_path):
     from core.frames import Block
+    from core.pipeline import Pipeline
+    from core.vehicle import VehicleConfig
 
     store = VehicleStore(tmp_path)
     store.add_run("bike", "a", _grid(1), log_path="a.dynolog")
@@ -74,7 +76,10 @@ def test_rebuild_rebins_runs_from_their_logs_all_or_nothing(tmp_path):
     def broken(path):
         if path == "b.dynolog":
             raise ValueError("b.dynolog is truncated")
-        return rows(path)
+        pipeline = Pipeline(VehicleConfig(axes=new_axes))
+        for block in rows(path):
+            pipeline.push_rows(block)
+        return pipeline.grid
 
     report = store.rebuild("bike", new_axes, broken)
     assert report.rebuilt == ("a",) and {m[0] for m in report.missing} == {"b", "c"}

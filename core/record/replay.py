@@ -311,28 +311,3 @@ def _parse_map(raw: str | None, where: str) -> dict[str, str] | None:
             raise SourceError(f"{where}: map entries look like rpm=Engine Speed, got {part!r}")
         mapping[canonical.strip()] = original.strip().strip('"')
     return mapping
-
-
-def fused_rows_of(
-    path: str, *, lambda_delay_s: float, stoich: float, channel_map: dict[str, str] | None = None
-) -> Iterator[Block]:
-    """A recorded or imported log as the engine's fused rows (for re-binning a vehicle)."""
-    from core.fusion import Fuser
-    from core.session import to_recorded_precision
-
-    log = RecordedLog(path, channel_map)
-    try:
-        channels: set[str] = set()
-        for info in log.header.sources.values():
-            channels.update(info.get("channels", {}))
-        fuser = Fuser(lambda_delay_s, stoich, expect_mixture=bool({"lambda", "afr"} & channels))
-        for item in log.records():
-            if isinstance(item, Block):
-                rows = fuser.push(to_recorded_precision(item))
-                if rows is not None:
-                    yield rows
-        tail = fuser.flush()
-        if tail is not None:
-            yield tail
-    finally:
-        log.close()

@@ -74,7 +74,7 @@ def _vehicle_coverage(args: argparse.Namespace) -> int:
         vehicle_coverage_json,
         vehicle_coverage_text,
     )
-    from core.record.replay import fused_rows_of
+    from core.pipeline import bin_log
     from dynoai_tui.commands.common import load_vehicle
 
     store = open_store(args)
@@ -83,15 +83,7 @@ def _vehicle_coverage(args: argparse.Namespace) -> int:
         raise CommandError(f"no vehicle named {args.vehicle!r} in the store (known: {known})")
     cfg = load_vehicle(args, store)
     if args.rebuild:
-        report = store.rebuild(
-            args.vehicle,
-            cfg.axes,
-            lambda path: fused_rows_of(
-                path, lambda_delay_s=cfg.lambda_delay_ms / 1000, stoich=cfg.stoich
-            ),
-            hit_target=cfg.hit_target,
-            limits=cfg.filters,
-        )
+        report = store.rebuild(args.vehicle, cfg.axes, lambda path: bin_log(path, cfg).grid)
         for run_id, why in report.missing:
             warning_line(f"run {run_id} not rebuilt: {why}")
         print(f"rebuilt {len(report.rebuilt)} run(s) on the current axes", file=sys.stderr)

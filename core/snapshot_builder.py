@@ -1,0 +1,212 @@
+"""SnapshotBuilder: what the dashboard shows, assembled from raw samples and engine state.
+
+Gauges, the operating cell and the 30 s history follow the newest *raw* sample of
+each channel: only binning waits for the lambda transport delay (fused rows), and a
+tuner must see every reading the moment it arrives. Values older than their
+channel's staleness limit are shown as NaN (``--``), never silently held.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+
+from core.coverage.grid import CoverageGrid
+from core.frames import Block
+from core.plan.types import PlanView
+from core.snapshot import History, RecordingInfo, Snapshot, SourceInfo
+from core.source import Source, SourceState
+from core.vehicle import VehicleConfig
+
+HISTORY_S = 30.0
+RATE_WINDOW_S = 2.0
+
+
+class _Rate:
+    def __init__(self) -> None:
+        self.samples = 0
+        self._window: deque[tuple[float, int]] = deque()
+
+    def add(self, now: float, n: int) -> None:
+        self.samples += n
+        self._window.append((now, n))
+
+    def rate(self, now: float) -> float:
+        while self._window and now - self._window[0][0] > RATE_WINDOW_S:
+            self._window.popleft()
+        if not self._window:
+            return 0.0
+        span = max(now - self._window[0][0], 0.5)
+        return sum(n for _, n in self._window) / span
+
+
+class SnapshotBuilder:
+    """Display state (latest values, history, rates) and the immutable Snapshot from it.
+
+    Args:
+        config: The vehicle (stoich for AFR <-> lambda on the gauges, alarm limits).
+        sources: The session's sources (names for the rate counters).
+        clock: The session's monotonic clock.
+        data_clock: Judge staleness and elapsed time by sample time (replay).
+        stale_limit: Seconds after which a channel's value is shown as NaN.
+        tick_s: The engine tick (a value is not stale within one tick of its limit).
+    """
+
+    def __init__(
+        self,
+        config: VehicleConfig,
+        sources: Sequence[Source],
+        *,
+        clock: Callable[[], float],
+        data_clock: bool,
+        stale_limit: Callable[[str], float],
+        tick_s: float,
+    ) -> None:
+        self.config = config
+        self._clock = clock
+        self.data_clock = data_clock
+        self.stale_limit = stale_limit
+        self.tick_s = tick_s
+        self._rates = {s.name: _Rate() for s in sources}
+        self._seq = 0
+        self.started_wall = clock()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget what was shown (a replay seek starts from scratch)."""
+        self.samples_total = 0
+        self._latest: dict[str, tuple[float, float]] = {}
+        self._first_t: float | None = None
+        self.newest_t = 0.0
+        self._history: deque[tuple[float, float, float, float]] = deque()
+
+    def count(self, source: str, n: int) -> None:
+        """``n`` samples arrived from ``source`` (rates and totals)."""
+        self._rates[source].add(self._clock(), n)
+        self.samples_total += n
+
+    def show(self, block: Block) -> None:
+        """Gauges, the operating cell and history take the newest raw samples."""
+        last_t = float(block.t[-1])
+        if self._first_t is None:
+            self._first_t = float(block.t[0])
+        self.newest_t = max(self.newest_t, last_t)
+        stoich = self.config.stoich
+        for name, values in block.columns.items():
+            self._latest[name] = (last_t, float(values[-1]))
+        for lam_name, afr_name in (("lambda", "afr"), ("lambda_target", "afr_target")):
+            if lam_name in block.columns:
+                self._latest[afr_name] = (last_t, self._latest[lam_name][1] * stoich)
+            elif afr_name in block.columns:
+                self._latest[lam_name] = (last_t, self._latest[afr_name][1] / stoich)
+        self._history.append(
+            (last_t, self._value("rpm"), self._value("afr"), self._value("afr_target"))
+        )
+        while self._history and last_t - self._history[0][0] > HISTORY_S:
+            self._history.popleft()
+
+    def _value(self, name: str) -> float:
+        held = self._latest.get(name)
+        return held[1] if held is not None else math.nan
+
+    def now_t(self) -> float:
+        return self.newest_t if self.data_clock else self._clock()
+
+    def current_values(self) -> dict[str, float]:
+        """The latest value of every channel, NaN where older than its staleness limit."""
+        now = self.now_t()
+        values = {}
+        for name, (t, v) in self._latest.items():
+            values[name] = v if now - t <= self.stale_limit(name) + self.tick_s else math.nan
+        return values
+
+    def elapsed(self) -> float:
+        if not self.data_clock:
+            return self._clock() - self.started_wall
+        return (self.newest_t - self._first_t) if self._first_t is not None else 0.0
+
+    def source_infos(self, sources: Sequence[Source]) -> tuple[SourceInfo, ...]:
+        wall = self._clock()
+        return tuple(
+            SourceInfo(
+                s.name,
+                s.uri,
+                s.status.state,
+                s.status.message,
+                self._rates[s.name].rate(wall),
+                self._rates[s.name].samples,
+            )
+            for s in sources
+        )
+
+    def build(
+        self,
+        *,
+        grid: CoverageGrid,
+        sources: Sequence[Source],
+        rejects: Mapping[str, int],
+        plan: PlanView,
+        recording: RecordingInfo | None,
+        record_error: str,
+        pulls_done: int,
+        pulls_max: int | None,
+        in_pull: bool,
+        finished: bool,
+        paused: bool,
+        speed: float,
+    ) -> Snapshot:
+        values = self.current_values()
+        infos = self.source_infos(sources)
+        rpm, map_kpa = values.get("rpm", math.nan), values.get("map_kpa", math.nan)
+        cell = grid.cell_of(rpm, map_kpa) if math.isfinite(rpm) and math.isfinite(map_kpa) else None
+        hist = np.array(self._history, dtype=np.float64).reshape(-1, 4)
+        history = History(hist[:, 0] - self.newest_t, hist[:, 1], hist[:, 2], hist[:, 3])
+        self._seq += 1
+        return Snapshot(
+            seq=self._seq,
+            elapsed_s=self.elapsed(),
+            now_t=self.newest_t,
+            values=values,
+            sources=infos,
+            grid=grid.view(),
+            current_cell=cell,
+            samples_total=self.samples_total,
+            samples_binned=grid.samples_binned,
+            rejects=dict(rejects),
+            history=history,
+            plan=plan,
+            recording=recording,
+            vehicle=self.config.name,
+            pulls_done=pulls_done,
+            pulls_max=pulls_max,
+            in_pull=in_pull,
+            alarms=self._alarms(values, infos, record_error),
+            finished=finished,
+            paused=paused,
+            speed=speed,
+        )
+
+    def _alarms(
+        self, values: Mapping[str, float], infos: Sequence[SourceInfo], record_error: str
+    ) -> tuple[str, ...]:
+        alarms: list[str] = []
+        tps, lam = values.get("tps_pct", math.nan), values.get("lambda", math.nan)
+        lam_target = values.get("lambda_target", math.nan)
+        if tps >= 85 and lam > (lam_target * 1.05 if math.isfinite(lam_target) else 0.92):
+            alarms.append(f"LEAN AT WOT: AFR {lam * self.config.stoich:.1f}")
+        if values.get("knock_retard_deg", 0.0) > 0.0:
+            alarms.append(f"KNOCK: {values['knock_retard_deg']:.1f} deg retard")
+        if values.get("iat_c", math.nan) >= 60.0:
+            alarms.append(f"HIGH IAT {values['iat_c']:.0f} C")
+        if values.get("clt_c", math.nan) >= 110.0:
+            alarms.append(f"HIGH CLT {values['clt_c']:.0f} C")
+        for info in infos:
+            if info.state in (SourceState.RECONNECTING, SourceState.FAILED, SourceState.STALE):
+                why = f": {info.message}" if info.message else ""
+                alarms.append(f"SOURCE {info.name} {info.state.value.upper()}{why}")
+        if record_error:
+            alarms.append(record_error.upper())
+        return tuple(alarms)
