@@ -94,6 +94,7 @@ def grid_32(rng: np.random.Generator) -> GridView:
         hit_target=10,
         covered_pct=float((hits >= 10).mean() * 100.0),
         covered_cells=int((hits >= 10).sum()),
+        confidence=np.minimum(hits / 10, 1.0),
     )
 
 

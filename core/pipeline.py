@@ -115,7 +115,9 @@ class Pipeline:
             sources=engine_sources,
         )
         self.filters = FilterChain(cfg.filters)
-        self.grid = CoverageGrid(self.axes, hit_target=cfg.hit_target, stoich=cfg.stoich)
+        self.grid = CoverageGrid(
+            self.axes, hit_target=cfg.hit_target, stoich=cfg.stoich, rule=cfg.coverage_rule
+        )
 
     def push(self, block: Block, *, rounded: bool = False) -> Block:
         """Feed one source block; bins whatever fused rows it releases.

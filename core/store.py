@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from core.coverage.axes import TableAxes
+from core.coverage.confidence import CoverageRule
 from core.coverage.grid import CoverageGrid, GridError
 from core.plan.learning import Calibration, CalibrationError
 from core.plan.planner import Constraints
@@ -354,13 +355,20 @@ class VehicleStore:
         return out
 
     def cumulative_grid(
-        self, name: str, axes: TableAxes, hit_target: int = 10, *, exclude_run: str | None = None
+        self,
+        name: str,
+        axes: TableAxes,
+        hit_target: int = 10,
+        *,
+        exclude_run: str | None = None,
+        rule: CoverageRule | None = None,
     ) -> CoverageGrid:
         """Sum of the vehicle's runs binned on ``axes`` (runs on other axes need a rebuild).
 
-        An unknown vehicle has no coverage yet: an empty grid, not an error.
+        An unknown vehicle has no coverage yet: an empty grid, not an error. ``rule``
+        decides when a cell counts as covered (the vehicle's ``coverage_rule``).
         """
-        grid = CoverageGrid(axes, hit_target)
+        grid = CoverageGrid(axes, hit_target, rule=rule)
         if not self.has_vehicle(name):
             return grid
         for run_id, _, _, _, _, axes_json, blob, _ in self._run_rows(name):

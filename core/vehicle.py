@@ -14,6 +14,11 @@ TOML layout (every table optional)::
     lambda_delay_ms = 90      # exhaust transport delay to the wideband
     hit_target = 10           # hits for a cell to count as covered
 
+    [coverage]                # when a cell counts as covered (all three together)
+    hit_target = 10           # kept samples (same as vehicle.hit_target)
+    min_dwell_s = 1.0         # seconds of settled dwell
+    max_lambda_se_pct = 1.0   # standard error of the cell's mean lambda, % of it
+
     [axes]                    # the ECU fuel table's breakpoints
     rpm = [750, 1000, ...]
     map_kpa = [20, 25, ...]
@@ -49,6 +54,7 @@ from typing import Any
 from core.channels import STOICH_GASOLINE
 from core.config import ConfigError
 from core.coverage.axes import TableAxes
+from core.coverage.confidence import CoverageRule
 from core.coverage.filters import FilterLimits
 from core.coverage.regions import DEFAULT_REGIONS, Region
 from core.plan.planner import Constraints
@@ -76,6 +82,15 @@ class VehicleConfig:
     regions: tuple[Region, ...] = DEFAULT_REGIONS
     staleness_s: Mapping[str, float] = field(default_factory=dict)
     """Per-channel overrides of the zero-order-hold staleness limit."""
+    min_dwell_s: float = 1.0
+    """Seconds of settled dwell for a cell to count as covered ([coverage])."""
+    max_lambda_se_pct: float = 1.0
+    """Largest standard error of a covered cell's mean lambda, % ([coverage])."""
+
+    @property
+    def coverage_rule(self) -> CoverageRule:
+        """The covered = trusted rule (hits, settled dwell, lambda SE) for this vehicle."""
+        return CoverageRule(self.hit_target, self.min_dwell_s, self.max_lambda_se_pct)
 
     def with_overrides(self, **changes: Any) -> VehicleConfig:
         """A copy with command-line overrides applied (None values ignored)."""
@@ -93,7 +108,7 @@ def _number(table: Mapping[str, Any], key: str, where: str, lo: float, hi: float
 
 def config_from_mapping(data: Mapping[str, Any], *, source: str = "config") -> VehicleConfig:
     """Build a VehicleConfig from parsed TOML; ``source`` names the file in errors."""
-    known = {"vehicle", "axes", "filters", "constraints", "regions", "staleness"}
+    known = {"vehicle", "coverage", "axes", "filters", "constraints", "regions", "staleness"}
     for key in data:
         if key not in known:
             raise ConfigError(
@@ -124,6 +139,8 @@ def config_from_mapping(data: Mapping[str, Any], *, source: str = "config") -> V
             changes["hit_target"] = int(_number(vehicle, key, where, 1, 100000))
         else:
             raise ConfigError(f"{where}.{key}: unknown key")
+    if "coverage" in data:
+        changes.update(_coverage(data["coverage"], source))
     if "axes" in data:
         try:
             changes["axes"] = TableAxes.from_dict(data["axes"])
@@ -152,6 +169,28 @@ def config_from_mapping(data: Mapping[str, Any], *, source: str = "config") -> V
             k: _number(table, k, f"{source}: staleness", 0.001, 3600.0) for k in table
         }
     return replace(cfg, **changes)
+
+
+def _coverage(table: Any, source: str) -> dict[str, Any]:
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{source}: [coverage] must be a table")
+    where = f"{source}: coverage"
+    out: dict[str, Any] = {}
+    for key in table:
+        if key == "hit_target":
+            value = table[key]
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"{where}.hit_target: expected a whole number, got {value!r}")
+            out["hit_target"] = int(_number(table, key, where, 1, 100000))
+        elif key == "min_dwell_s":
+            out["min_dwell_s"] = _number(table, key, where, 0.0, 600.0)
+        elif key == "max_lambda_se_pct":
+            out["max_lambda_se_pct"] = _number(table, key, where, 0.01, 100.0)
+        else:
+            raise ConfigError(
+                f"{where}.{key}: unknown key (known: hit_target, min_dwell_s, max_lambda_se_pct)"
+            )
+    return out
 
 
 def _sub(factory: Any, table: Any, source: str, where: str) -> Any:

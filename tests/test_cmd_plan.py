@@ -102,7 +102,10 @@ def test_vehicle_reset_and_list(store_dir, capsys):
 
 def test_vehicle_coverage_report():
     grid = CoverageGrid(AXES)
-    grid.hits[:5, :4] = 10  # the idle / low-MAP region
+    # the idle / low-MAP region, covered: 10 hits, 2 s settled, lambda 0.9 +- 0.01
+    region = (slice(0, 5), slice(0, 4))
+    grid.hits[region], grid.dwell_s[region], grid.lam_weight[region] = 10, 2.0, 10.0
+    grid.lam_wsum[region], grid.lam_wsum2[region] = 9.0, 10 * (0.9**2 + 0.01**2)
     text = vehicle_coverage_text("bike", grid, DEFAULT_REGIONS, runs=2, stale_runs=1)
     assert "idle_low_map" in text and "100.0 %" in text and "--rebuild" in text
     assert "P1" in text.split("gaps by priority")[1].splitlines()[1]

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from core.coverage.axes import TableAxes
+from core.coverage.confidence import CoverageRule
 from core.coverage.export import (
     CSV_COLUMNS,
     FORMAT_TAG,
@@ -19,8 +20,12 @@ from core.frames import Block
 
 
 def filled_grid() -> CoverageGrid:
-    """Default axes; cell (15, 8) = 105 kPa / 3500 rpm covered, lean, knocking."""
-    grid = CoverageGrid(TableAxes.default(), hit_target=10)
+    """Default axes; cell (15, 8) = 105 kPa / 3500 rpm covered, lean, knocking.
+
+    The rule asks for 10 hits and no settled dwell, so 12 samples in 0.12 s cover it
+    (these tests are about the export forms; the rule has its own tests).
+    """
+    grid = CoverageGrid(TableAxes.default(), hit_target=10, rule=CoverageRule(min_dwell_s=0.0))
     n = 12
     grid.update(
         Block("t", np.arange(n) * 0.01, {
@@ -81,7 +86,10 @@ def test_text_heatmap_fits_80_columns_ascii_with_high_map_on_top():
         lines = text.splitlines()
         assert text.isascii()
         assert max(len(line) for line in lines) <= 80, view
-        assert lines[-1].startswith("covered 0.4 % (1/256 cells)")
+        assert lines[-2].startswith("covered 0.4 % (1/256 cells)")
+        assert (
+            lines[-1] == "covered = >= 10 hits, >= 0 s settled, mean lambda standard error <= 1 %"
+        )
     lines = grid_to_text(grid, "hits").splitlines()
     rows = [line for line in lines if "|" in line]
     assert len(rows) == 16
@@ -90,8 +98,8 @@ def test_text_heatmap_fits_80_columns_ascii_with_high_map_on_top():
     top = rows[0][4:]
     assert top[8 * 4 : 9 * 4] == " 12*"
     assert rows[-1][4:8] == "  1 "
-    assert "'*' = covered (>= 10 hits)" in lines[0]
-    header = "\n".join(lines[-3:-1])
+    assert "'*' = covered" in lines[0] and lines[-1].startswith("covered = >= 10 hits")
+    header = "\n".join(lines[-4:-2])
     for label in ("750", "1000", "3500", "7000"):
         assert label in header
 

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from core.coverage.axes import AxesError, TableAxes
+from core.coverage.confidence import CoverageRule
 from core.coverage.filters import FilterChain
 from core.coverage.grid import ARRAY_NAMES, CoverageGrid, GridError, _bin_index
 from core.frames import Block
@@ -182,7 +183,7 @@ def test_merge_copy_and_array_round_trip():
 
 
 def test_coverage_view_and_cell_lookup():
-    grid = CoverageGrid(AXES, hit_target=3)
+    grid = CoverageGrid(AXES, hit_target=3, rule=CoverageRule(min_dwell_s=0.0))
     grid.update(block([{"rpm": 2000.0, "map_kpa": 60.0, "lambda": 0.9}] * 3))
     grid.update(block([{"rpm": 1000.0, "map_kpa": 20.0, "lambda": 0.9}] * 2))
     assert grid.covered_cells() == 1 and grid.covered_pct() == pytest.approx(100 / 9)

@@ -51,7 +51,9 @@ def grid_to_json(grid: CoverageGrid, *, samples: int, rejects: Mapping[str, int]
 
     * ``format``: ``"dynoai.coverage/1"``.
     * ``rpm_axis``, ``map_axis``: breakpoints (rpm, kPa).
-    * ``hit_target``: hits for a cell to count as covered.
+    * ``hit_target``, ``min_dwell_s``, ``max_lambda_se_pct``: the coverage rule (a cell
+      is covered when it has the hits AND the settled dwell AND a mean lambda with at
+      most that standard error; see ``core.coverage.confidence``).
     * ``stoich``: AFR of lambda 1 used for ``afr_mean``.
     * ``hits``: samples whose nearest cell it is (int).
     * ``weight``: bilinear sample weight (3 decimals).
@@ -61,7 +63,8 @@ def grid_to_json(grid: CoverageGrid, *, samples: int, rejects: Mapping[str, int]
     * ``afr_error_pct``: (measured / target lambda - 1) x 100, + lean, - rich
       (2 decimals), null where no target was known.
     * ``knock_events``: knock events (int); ``knock_retard_max``: degrees (2 decimals).
-    * ``covered_pct`` (2 decimals), ``covered_cells``: cells with hits >= hit_target.
+    * ``confidence``: 0..1 per cell under the rule (3 decimals); 1 = covered.
+    * ``covered_pct`` (2 decimals), ``covered_cells``: cells with confidence 1.
     * ``samples``: samples seen (as passed by the caller); ``samples_binned``.
     * ``rejects``: reason -> count; the caller's filter counts plus the grid's
       ``outside_table`` (unless the caller's mapping already has it).
@@ -71,6 +74,8 @@ def grid_to_json(grid: CoverageGrid, *, samples: int, rejects: Mapping[str, int]
         "rpm_axis": [float(v) for v in grid.axes.rpm],
         "map_axis": [float(v) for v in grid.axes.map_kpa],
         "hit_target": grid.hit_target,
+        "min_dwell_s": grid.rule.min_dwell_s,
+        "max_lambda_se_pct": grid.rule.max_lambda_se_pct,
         "stoich": grid.stoich,
         "hits": _table(grid.hits, None),
         "weight": _table(grid.weight, 3),
@@ -81,6 +86,7 @@ def grid_to_json(grid: CoverageGrid, *, samples: int, rejects: Mapping[str, int]
         "afr_error_pct": _table(grid.afr_error_pct(), 2),
         "knock_events": _table(grid.knock_events, None),
         "knock_retard_max": _table(grid.knock_retard_max, 2),
+        "confidence": _table(grid.confidence(), 3),
         "covered_pct": round(grid.covered_pct(), 2),
         "covered_cells": grid.covered_cells(),
         "samples": int(samples),
@@ -172,7 +178,7 @@ def grid_to_text(
     """An ASCII heatmap: MAP rows high (top) to low, rpm columns, one number per cell.
 
     Each cell is a right-aligned number followed by a marker column: ``*`` for a
-    covered cell (hits >= target), blank otherwise, so covered cells stand out;
+    covered cell (confidence 1: hits, settled dwell, lambda SE), blank otherwise, so covered cells stand out;
     ``.`` is a cell with nothing to show. ``marks`` maps (map_index, rpm_index)
     to a one-character mark (e.g. ``@`` for the current cell, ``1`` for the next
     target) drawn in the marker column; a longer mark replaces the number. The cell
@@ -189,7 +195,7 @@ def grid_to_text(
     marks = marks or {}
 
     lines = [
-        _ascii(f"{legend}; '*' = covered (>= {grid.hit_target} hits), '.' = none"),
+        _ascii(f"{legend}; '*' = covered, '.' = none"),
     ]
     if marks:
         lines.append(_ascii("marks: " + " ".join(sorted({m for m in marks.values() if m}))))
@@ -211,6 +217,11 @@ def grid_to_text(
     lines.append(
         f"covered {grid.covered_pct():.1f} % ({grid.covered_cells()}/{grid.axes.n_cells} cells), "
         f"{grid.samples_binned} samples binned; rows kPa, columns rpm"
+    )
+    rule = grid.rule
+    lines.append(
+        f"covered = >= {rule.hit_target} hits, >= {rule.min_dwell_s:g} s settled, "
+        f"mean lambda standard error <= {rule.max_lambda_se_pct:g} %"
     )
     return "\n".join(lines) + "\n"
 

@@ -19,6 +19,7 @@ tuner needs to see.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ import numpy.typing as npt
 
 from core.channels import STOICH_GASOLINE
 from core.coverage.axes import AxesError, AxisLookup, TableAxes
+from core.coverage.confidence import CoverageRule
 from core.coverage.filters import FilterLimits, FilterResult
 from core.coverage.view import GridView
 from core.frames import Block
@@ -88,13 +90,20 @@ class CoverageGrid:
     """Per-cell coverage and mixture statistics over one set of table axes."""
 
     def __init__(
-        self, axes: TableAxes, hit_target: int = 10, stoich: float = STOICH_GASOLINE
+        self,
+        axes: TableAxes,
+        hit_target: int = 10,
+        stoich: float = STOICH_GASOLINE,
+        *,
+        rule: CoverageRule | None = None,
     ) -> None:
         if isinstance(hit_target, bool) or not isinstance(hit_target, int) or hit_target < 1:
             raise GridError(f"hit_target: must be a whole number >= 1, got {hit_target!r}")
         if not (isinstance(stoich, (int, float)) and 1.0 <= float(stoich) <= 40.0):
             raise GridError(f"stoich: must be an AFR between 1 and 40, got {stoich!r}")
         self.axes = axes
+        self.rule = replace(rule or CoverageRule(), hit_target=hit_target)
+        """When a cell counts as covered (hits, settled dwell, lambda standard error)."""
         self.hit_target = hit_target
         self.stoich = float(stoich)
         shape = axes.shape
@@ -295,8 +304,15 @@ class CoverageGrid:
             )
         return err
 
+    def confidence(self) -> F64:
+        """Per-cell confidence 0..1 under :attr:`rule` (see core.coverage.confidence)."""
+        return self.rule.confidence(
+            self.hits, self.dwell_s, self.lam_weight, self.lambda_mean(), self.lambda_std()
+        )
+
     def covered_mask(self) -> npt.NDArray[np.bool_]:
-        mask: npt.NDArray[np.bool_] = self.hits >= self.hit_target
+        """Cells whose data is trusted: confidence 1 (hits, settled dwell and lambda SE)."""
+        mask: npt.NDArray[np.bool_] = self.confidence() >= 1.0
         return mask
 
     def covered_cells(self) -> int:
@@ -330,7 +346,9 @@ class CoverageGrid:
             self.rejects[reason] = self.rejects.get(reason, 0) + count
 
     def copy(self) -> CoverageGrid:
-        dup = CoverageGrid.from_arrays(self.axes, self.to_arrays(), self.hit_target, self.stoich)
+        dup = CoverageGrid.from_arrays(
+            self.axes, self.to_arrays(), self.hit_target, self.stoich, rule=self.rule
+        )
         dup.samples_binned = self.samples_binned
         dup.rejects = dict(self.rejects)
         return dup
@@ -346,13 +364,15 @@ class CoverageGrid:
         arrays: Mapping[str, np.ndarray],
         hit_target: int = 10,
         stoich: float = STOICH_GASOLINE,
+        *,
+        rule: CoverageRule | None = None,
     ) -> CoverageGrid:
         """Rebuild a grid from :meth:`to_arrays` output (exact round trip).
 
         ``samples_binned`` is restored as the total of ``hits``; session reject counts
         are not part of stored coverage.
         """
-        grid = cls(axes, hit_target, stoich)
+        grid = cls(axes, hit_target, stoich, rule=rule)
         for name in ARRAY_NAMES:
             if name not in arrays:
                 raise GridError(f"stored coverage is missing the {name!r} array")
@@ -375,6 +395,7 @@ class CoverageGrid:
             c.setflags(write=False)
             return c
 
+        conf = self.confidence()
         return GridView(
             rpm_axis=self.axes.rpm,
             map_axis=self.axes.map_kpa,
@@ -386,8 +407,9 @@ class CoverageGrid:
             afr_error_pct=ro(self.afr_error_pct()),
             knock_events=ro(self.knock_events),
             hit_target=self.hit_target,
-            covered_pct=self.covered_pct(),
-            covered_cells=self.covered_cells(),
+            covered_pct=float(100.0 * np.count_nonzero(conf >= 1.0) / self.axes.n_cells),
+            covered_cells=int(np.count_nonzero(conf >= 1.0)),
+            confidence=ro(conf),
         )
 
 

@@ -29,3 +29,5 @@ class GridView:
     hit_target: int
     covered_pct: float
     covered_cells: int
+    confidence: F64
+    """Per-cell confidence 0..1 (core.coverage.confidence); 1 = covered."""

@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from core.coverage.axes import TableAxes
+from core.coverage.confidence import CoverageRule
 from core.coverage.filters import FilterResult
 from core.coverage.grid import CoverageGrid
 from core.coverage.regions import Region
@@ -92,8 +93,10 @@ class VehicleTracker:
         vehicle: str,
         run_id: str,
         log_path: str | None,
+        rule: CoverageRule | None = None,
     ) -> None:
         self.axes = axes
+        self.rule = rule
         self.hit_target = hit_target
         self.regions = tuple(regions)
         self.constraints = constraints
@@ -103,10 +106,12 @@ class VehicleTracker:
         self.log_path = log_path
         self.started_at = time.time()
         if store is not None:
-            self._base = store.cumulative_grid(vehicle, axes, hit_target, exclude_run=run_id)
+            self._base = store.cumulative_grid(
+                vehicle, axes, hit_target, exclude_run=run_id, rule=rule
+            )
             self.calibration = store.get_calibration(vehicle)
         else:
-            self._base = CoverageGrid(axes, hit_target)
+            self._base = CoverageGrid(axes, hit_target, rule=rule)
             self.calibration = Calibration()
         self._calibration_at_start = copy.deepcopy(self.calibration)
         self.detector = PullDetector()

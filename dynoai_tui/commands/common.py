@@ -114,6 +114,7 @@ def make_tracker(
         vehicle=cfg.name,
         run_id=run_id,
         log_path=log_path,
+        rule=cfg.coverage_rule,
     )
 
 

@@ -87,7 +87,7 @@ def _vehicle_coverage(args: argparse.Namespace) -> int:
         for run_id, why in report.missing:
             warning_line(f"run {run_id} not rebuilt: {why}")
         print(f"rebuilt {len(report.rebuilt)} run(s) on the current axes", file=sys.stderr)
-    grid = store.cumulative_grid(args.vehicle, cfg.axes, cfg.hit_target)
+    grid = store.cumulative_grid(args.vehicle, cfg.axes, cfg.hit_target, rule=cfg.coverage_rule)
     runs = len(store.list_runs(args.vehicle))
     stale = len(store.stale_runs(args.vehicle, cfg.axes))
     if args.format == "json":

@@ -59,7 +59,7 @@ def build_plan(args: argparse.Namespace) -> dict[str, Any]:
             )
         cfg = load_vehicle(args, store)
         constraints = store.get_constraints(cfg.name) or cfg.constraints
-        grid = store.cumulative_grid(cfg.name, cfg.axes, cfg.hit_target)
+        grid = store.cumulative_grid(cfg.name, cfg.axes, cfg.hit_target, rule=cfg.coverage_rule)
         calibration = store.get_calibration(cfg.name)
         runs = store.list_runs(cfg.name) if store.has_vehicle(cfg.name) else []
     except StoreError as exc:

@@ -42,6 +42,7 @@ def grid_view(hits: np.ndarray, *, hit_target: int = 10, afr: float = 13.2) -> G
         hit_target=hit_target,
         covered_pct=100.0 * covered / hits.size,
         covered_cells=covered,
+        confidence=np.minimum(hits / hit_target, 1.0),
     )
 
 

@@ -80,14 +80,14 @@ def _levels(view: str, grid: GridView) -> IntArray:
     levels = np.full(hits.shape, EMPTY, dtype=np.int64)
     if view in ("hits", "dwell"):
         if view == "hits":
-            frac = hits / max(grid.hit_target, 1)
+            frac = grid.confidence  # hits, settled dwell and lambda SE together
         else:
             top = float(np.nanmax(grid.dwell_s)) if grid.dwell_s.size else 0.0
             frac = grid.dwell_s / top if top > 0 else np.zeros(hits.shape)
         steps = np.clip(np.ceil(frac * 4.0), 1, 4).astype(np.int64)
         levels = np.where(hits > 0, steps, EMPTY)
         if view == "hits":
-            levels = np.where(hits >= grid.hit_target, COVERED, levels)
+            levels = np.where(grid.confidence >= 1.0, COVERED, levels)
         return levels
     if view == "knock":
         knock = grid.knock_events
