@@ -159,3 +159,64 @@ def test_warming_up_device_reports_status_message():
             src.close()
     finally:
         dev.unplug()
+
+
+# RomRaider's LM-1 test string (PROTOCOLS.md §1 Correction): an "old" LM-1 channel, the
+# word layout of Innovate "Serial Protocol #1" and OT-2 SDK p.16-17: function word
+# 1 R F3..F0 0 AF7 | 0 AF6..0, lambda word, battery word (mb, bv), five aux words.
+LM1_CHANNEL = bytes.fromhex("81 13 03 7C 1E 66 01 26 00 72 00 49 00 3B 00 3B")
+
+
+@pytest.mark.parametrize("feeder", [feed_all, feed_bytewise])
+def test_lm1_channel_inside_an_mts_packet_decodes(feeder):
+    rows = feeder(MtsParser(), bytes([0xB2, 0x88]) + LM1_CHANNEL)  # 8 words follow
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["lambda"] == pytest.approx(1.008)  # L = 0x1FC = 508
+    assert row["afr"] == pytest.approx(1.008 * 14.7)  # AF = 147 from the LM-1 itself
+    assert row["batt_v"] == pytest.approx(870 * 5 * 3 / 1023)  # mb 3, bv 870: 12.76 V
+    assert [row[f"aux{i}_raw"] for i in range(5)] == [166.0, 114.0, 73.0, 59.0, 59.0]
+
+
+def test_lm1_chained_with_an_lc1_numbers_both_lambdas():
+    packet = bytes([0xB2, 0x8A]) + LM1_CHANNEL + LC1[2:]  # LM-1 furthest, LC-1 nearest
+    rows = feed_all(MtsParser(), LC1 + packet + LC1)
+    assert len(rows) == 3
+    assert rows[1]["lambda"] == pytest.approx(1.008)
+    assert rows[1]["lambda2"] == pytest.approx(1.000)
+    assert rows[2]["lambda"] == pytest.approx(1.000)  # framing kept after the LM-1 packet
+
+
+def test_lm1_status_code_uses_four_function_bits():
+    warming = bytes([0x91, 0x13, 0x00, 0x14, 0x1E, 0x66])  # F = 0100: warming up, 2.0 %
+    parser = MtsParser()
+    rows = feed_all(parser, bytes([0xB2, 0x83]) + warming)
+    assert math.isnan(rows[0]["lambda"]) and parser.status_text == "warming up 2.0 %"
+
+
+def test_zero_length_packets_and_garbage_are_not_samples():
+    parser = MtsParser()
+    empty = bytes([0xB2, 0x80])
+    assert feed_all(parser, empty * 40) == []
+    assert parser.empty_packets == 40 and parser.packets == 0
+    # A lambda word that lacks its fixed bits (bit 9 set, bit 13 clear) is not a channel.
+    assert feed_all(parser, bytes([0xB2, 0x82, 0x61, 0x13, 0x03, 0x74])) == []
+    assert parser.bad_packets == 1
+    # A channel cut in half by the word count is not a sample either.
+    assert feed_all(parser, bytes([0xB2, 0x81, 0x43, 0x13])) == []
+    assert feed_all(parser, LC1) != []
+
+
+def test_source_fed_empty_packets_is_never_connected_with_samples():
+    dev = PtyStreamer(bytes([0xB2, 0x80]) * 2, period_s=0.03)  # ~66 empty packets/s
+    try:
+        src = create_source(f"innovate:{dev.path}")
+        src.open()
+        try:
+            blocks = [src.read(0.1) for _ in range(8)]
+            assert blocks == [None] * 8
+            assert src.frames_decoded == 0
+        finally:
+            src.close()
+    finally:
+        dev.unplug()
