@@ -173,6 +173,11 @@ class CanSource(Source):
             values = self.dbc.decode(frame_id, is_extended, data)
             if values is not None:
                 self.frames_decoded += 1
+                reason = self.dbc.gate_reason
+                if reason and self.status.message != reason:
+                    self.set_status(SourceState.CONNECTED, reason)
+                elif not reason and self.status.message != self.spec.describe():
+                    self.set_status(SourceState.CONNECTED, self.spec.describe())
             return values
         return None
 
