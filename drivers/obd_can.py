@@ -208,10 +208,7 @@ class ObdCanSource(Source):
                 raise SourceError(f"ECU 0x{self.ecu_id:03X} does not support PID(s) {text}")
             pids = list(self.requested_pids)
         else:
-            pids = [p for p in obd_pids.DEFAULT_POLL_PIDS if p in supported]
-            wide = obd_pids.wideband_pid(supported)
-            if wide is not None:
-                pids.insert(min(3, len(pids)), wide)
+            pids = obd_pids.default_pids(supported)
         if not pids:
             raise SourceError(f"ECU 0x{self.ecu_id:03X} supports none of the PIDs dynoai reads")
         self.poll_pids = pids
