@@ -26,7 +26,13 @@ import numpy as np
 from core.channels import CHANNELS, STOICH_GASOLINE
 from core.frames import Block
 from core.source import Source, SourceError, SourceState
-from drivers.can_bus import MonotonicStamper, Reconnector, open_bus, parse_bus_spec
+from drivers.can_bus import (
+    MonotonicStamper,
+    Reconnector,
+    bitrate_note,
+    open_bus,
+    parse_bus_spec,
+)
 from drivers.can_decode import (
     AEM_FIRST_ID,
     AEM_LAST_ID,
@@ -85,6 +91,8 @@ class CanSource(Source):
             channel_map = parse_channel_map(uri.get("map") or "", uri.raw)
             self.dbc = DbcDecoder.from_file(dbc, channel_map, self.stoich)
         self._bus: can.BusABC | None = None
+        self._bus_text = self.spec.describe()
+        """The status line while all is well: where the bus is (+ the SocketCAN bitrate note)."""
         self._reconnector = Reconnector(self, self.spec.describe())
         self._stamper = MonotonicStamper()
         self._last_frame_t = 0.0
@@ -103,9 +111,11 @@ class CanSource(Source):
 
     def open(self) -> None:
         self._bus = open_bus(self.spec)
+        note = bitrate_note(self.spec)
+        self._bus_text = f"{self.spec.describe()}; {note}" if note else self.spec.describe()
         self._reconnector.connected()
         self._last_frame_t = time.monotonic()
-        self.set_status(SourceState.CONNECTED, self.spec.describe())
+        self.set_status(SourceState.CONNECTED, self._bus_text)
 
     def close(self) -> None:
         bus, self._bus = self._bus, None
@@ -165,8 +175,8 @@ class CanSource(Source):
                     reason = reading.reason
                     if reason:
                         self.set_status(SourceState.CONNECTED, reason)
-                    elif self.status.message != self.spec.describe():
-                        self.set_status(SourceState.CONNECTED, self.spec.describe())
+                    elif self.status.message != self._bus_text:
+                        self.set_status(SourceState.CONNECTED, self._bus_text)
                     self.frames_decoded += 1
                     return reading.channels(self.stoich)
         if self.dbc is not None:
@@ -176,8 +186,8 @@ class CanSource(Source):
                 reason = self.dbc.gate_reason
                 if reason and self.status.message != reason:
                     self.set_status(SourceState.CONNECTED, reason)
-                elif not reason and self.status.message != self.spec.describe():
-                    self.set_status(SourceState.CONNECTED, self.spec.describe())
+                elif not reason and self.status.message != self._bus_text:
+                    self.set_status(SourceState.CONNECTED, self._bus_text)
             return values
         return None
 
@@ -199,11 +209,15 @@ class CanSource(Source):
         state = self.status.state
         if got_data:
             if state == SourceState.STALE:
-                self.set_status(SourceState.CONNECTED, self.spec.describe())
+                self.set_status(SourceState.CONNECTED, self._bus_text)
             return
         quiet_s = time.monotonic() - self._last_frame_t
         if quiet_s > self.stale_s and state == SourceState.CONNECTED:
-            rate = f" (is the bus at {self.spec.bitrate} bit/s?)" if self.spec.bitrate else ""
+            rate = ""
+            if self.spec.bitrate and self.spec.interface == "socketcan":
+                rate = f" ({bitrate_note(self.spec)})"
+            elif self.spec.bitrate:
+                rate = f" (is the bus at {self.spec.bitrate} bit/s?)"
             self.set_status(
                 SourceState.STALE,
                 f"{self.spec.describe()}: no decodable frames for {quiet_s:.1f} s{rate}",
@@ -220,5 +234,5 @@ class CanSource(Source):
 
         if self._reconnector.retry(timeout, reopen):
             self._last_frame_t = time.monotonic()
-            self.set_status(SourceState.CONNECTED, self.spec.describe())
+            self.set_status(SourceState.CONNECTED, self._bus_text)
         return None

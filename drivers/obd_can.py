@@ -38,7 +38,7 @@ from core.channels import CHANNELS, STOICH_GASOLINE
 from core.frames import Block
 from core.source import Source, SourceError, SourceState
 from drivers import obd_pids
-from drivers.can_bus import Reconnector, open_bus, parse_bus_spec
+from drivers.can_bus import Reconnector, bitrate_note, open_bus, parse_bus_spec
 from drivers.registry import SourceURI
 
 if TYPE_CHECKING:
@@ -201,10 +201,12 @@ class ObdCanSource(Source):
                 raise
             raise SourceError(f"{self.spec.describe()}: {exc}") from None
         self._last_answer_t = time.monotonic()
+        note = bitrate_note(self.spec)
         self.set_status(
             SourceState.CONNECTED,
             f"ECU {ecu_name(self.ecu_id)} on {self.spec.describe()}, "
-            f"{'multi' if len(self._groups[0]) > 1 else 'single'}-PID polling",
+            f"{'multi' if len(self._groups[0]) > 1 else 'single'}-PID polling"
+            + (f"; {note}" if note else ""),
         )
 
     def _discover(self) -> bytes:
@@ -231,6 +233,7 @@ class ObdCanSource(Source):
                 f"{self.spec.describe()}: no ECU answered the OBD-II request on "
                 f"{asked[self.id_bits]} within {DISCOVERY_TIMEOUT_S:.0f} s each; is the "
                 "ignition on and the bitrate right (most cars: 500000)?"
+                + (f" ({note})" if (note := bitrate_note(self.spec)) else "")
             )
         if self.ecu_id is None:
             self.ecu_id = min(answers)
