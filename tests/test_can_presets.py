@@ -177,3 +177,10 @@ def test_validity_gate_must_name_a_signal_of_its_frame(tmp_path):
     bad.write_text(text)
     with pytest.raises(SourceError, match="Valid=1"):
         DbcDecoder.from_file(bad)
+
+
+def test_every_shipped_preset_is_named_where_users_look():
+    from drivers.registry import BACKENDS
+
+    description = BACKENDS["can"][1]
+    assert all(name in description for name in builtin_presets())
