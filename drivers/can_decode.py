@@ -31,7 +31,15 @@ from typing import Any
 
 from core.channels import CHANNELS, STOICH_GASOLINE
 from core.source import SourceError
-from drivers.dbc_meta import CHANNEL_ATTR, NOT_A_CHANNEL, VALID_IF_ATTR, Gate, signal_attr
+from drivers.dbc_meta import (
+    BASE_ID_ATTR,
+    CHANNEL_ATTR,
+    NOT_A_CHANNEL,
+    VALID_IF_ATTR,
+    Gate,
+    database_base_id,
+    signal_attr,
+)
 
 AEM_FIRST_ID = 0x180
 AEM_LAST_ID = 0x18F
@@ -190,6 +198,19 @@ def conversion(canonical: str, unit: str, stoich: float) -> tuple[str, float, fl
     return canonical, float(factor[0]), float(factor[1])
 
 
+def _id_shift(db: Any, base_id: int | None, where: str) -> int:
+    """How far ``base_id=`` moves every frame of a DBC that declares ``DynoBaseId``."""
+    if base_id is None:
+        return 0
+    declared = database_base_id(db)
+    if declared is None:
+        raise SourceError(
+            f"{where}: base_id= needs a DBC that declares its first frame ID "
+            f"({BASE_ID_ATTR}); presets that do: ecumaster_emu, link_generic_dash, aem_xseries"
+        )
+    return base_id - declared
+
+
 def _gate_names(text: str) -> list[str]:
     """Signal names a ``DynoValidIf`` text refers to (its inputs are not channels)."""
     return [part.partition("=")[0].strip() for part in text.split(",") if part.strip()]
@@ -248,8 +269,12 @@ class DbcDecoder:
         path: str | Path,
         channel_map: dict[str, str] | None = None,
         stoich: float = STOICH_GASOLINE,
+        base_id: int | None = None,
     ) -> DbcDecoder:
-        """Load a DBC (a path, or the name of a built-in one such as ``aem_xseries``)."""
+        """Load a DBC (a path, or the name of a built-in one such as ``aem_xseries``).
+
+        ``base_id`` moves a stream whose first ID the DBC declares as ``DynoBaseId``.
+        """
         import cantools
 
         file = Path(path).expanduser()
@@ -267,12 +292,18 @@ class DbcDecoder:
         except cantools.database.UnsupportedDatabaseFormatError as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else "syntax error"
             raise SourceError(f"DBC file {str(file)!r} is not a valid DBC: {first}") from None
-        return cls.from_database(db, channel_map or {}, stoich, str(file))
+        return cls.from_database(db, channel_map or {}, stoich, str(file), base_id)
 
     @classmethod
     def from_database(
-        cls, db: Any, channel_map: dict[str, str], stoich: float, where: str = "DBC"
+        cls,
+        db: Any,
+        channel_map: dict[str, str],
+        stoich: float,
+        where: str = "DBC",
+        base_id: int | None = None,
     ) -> DbcDecoder:
+        shift = _id_shift(db, base_id, where)
         plans: dict[tuple[int, bool], _MessagePlan] = {}
         mapped: dict[str, str] = {}
         unmapped: list[str] = []
@@ -317,7 +348,14 @@ class DbcDecoder:
                 if valid_if:
                     gates[signal.name] = Gate.parse(valid_if, message, where)
             if signals:
-                plans[(message.frame_id, bool(message.is_extended_frame))] = _MessagePlan(
+                frame_id = message.frame_id + shift
+                limit = 0x1FFFFFFF if message.is_extended_frame else 0x7FF
+                if not 0 <= frame_id <= limit:
+                    raise SourceError(
+                        f"{where}: base_id=0x{base_id or 0:X} puts {message.name} at "
+                        f"0x{frame_id:X}, outside the {'29' if limit > 0x7FF else '11'}-bit range"
+                    )
+                plans[(frame_id, bool(message.is_extended_frame))] = _MessagePlan(
                     message, signals, gates
                 )
         missing = sorted(set(channel_map) - used)

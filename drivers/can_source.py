@@ -4,6 +4,8 @@ URI: ``can:INTERFACE/CHANNEL?bitrate=500000&dbc=FILE&map=SIG:channel,...&decoder
 (``can:socketcan/can0?dbc=bike.dbc``, ``can:virtual/test?decoder=aem``,
 ``can:slcan/dev/ttyACM0?bitrate=500000``). Other options: ``stoich`` (AFR per
 lambda, default 14.7), ``aem_id`` (0x180..0x18F; default: the first AEM ID seen),
+``base_id`` (move a preset whose first ID is configurable on the device, e.g.
+``dbc=ecumaster_emu&base_id=0x700``; see :mod:`drivers.dbc_meta`),
 ``stale`` (seconds without a decoded frame before the status turns stale, default
 1.0); anything else goes to ``can.Bus`` (``rx_queue_size``, ``tty_baudrate`` ...).
 
@@ -63,7 +65,7 @@ class CanSource(Source):
         self.spec = parse_bus_spec(
             uri,
             own=frozenset(
-                {"bitrate", "name", "dbc", "map", "decoder", "stoich", "aem_id", "stale"}
+                {"bitrate", "name", "dbc", "map", "decoder", "stoich", "aem_id", "stale", "base_id"}
             ),
         )
         self.stoich = uri.get_float("stoich", STOICH_GASOLINE)
@@ -89,7 +91,10 @@ class CanSource(Source):
         self.dbc: DbcDecoder | None = None
         if dbc:
             channel_map = parse_channel_map(uri.get("map") or "", uri.raw)
-            self.dbc = DbcDecoder.from_file(dbc, channel_map, self.stoich)
+            base = uri.get("base_id")
+            self.dbc = DbcDecoder.from_file(
+                dbc, channel_map, self.stoich, uri.get_int("base_id", 0) if base else None
+            )
         self._bus: can.BusABC | None = None
         self._bus_text = self.spec.describe()
         """The status line while all is well: where the bus is (+ the SocketCAN bitrate note)."""

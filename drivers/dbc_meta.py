@@ -14,6 +14,11 @@ per signal, in ordinary DBC signal attributes (readable by any DBC tool):
   one fails the value becomes NaN (never a number), and the failing condition
   is reported so the status line can say why.
 
+And per database, ``DynoBaseId`` (an INT attribute): the first frame ID of a
+stream whose IDs the device lets the user move (ECUMaster "Base ID", the Link
+Generic Dash ID, the AEM unit number). The ``base_id=`` URI option then shifts
+every frame of the preset by ``base_id - DynoBaseId``.
+
 Any DBC can use them, not only the shipped presets.
 """
 
@@ -26,6 +31,7 @@ from core.source import SourceError
 
 CHANNEL_ATTR = "DynoChannel"
 VALID_IF_ATTR = "DynoValidIf"
+BASE_ID_ATTR = "DynoBaseId"
 NOT_A_CHANNEL = "-"
 
 
@@ -35,6 +41,14 @@ def signal_attr(signal: Any, name: str) -> str:
     attrs = getattr(dbc, "attributes", None) or {}
     attr = attrs.get(name)
     return str(attr.value).strip() if attr is not None else ""
+
+
+def database_base_id(db: Any) -> int | None:
+    """The ``DynoBaseId`` a DBC declares, or None."""
+    dbc = getattr(db, "dbc", None)
+    attrs = getattr(dbc, "attributes", None) or {}
+    attr = attrs.get(BASE_ID_ATTR)
+    return int(attr.value) if attr is not None else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -184,3 +184,34 @@ def test_every_shipped_preset_is_named_where_users_look():
 
     description = BACKENDS["can"][1]
     assert all(name in description for name in builtin_presets())
+
+
+def test_base_id_moves_a_preset_whose_ids_the_device_lets_you_set():
+    # EMU CAN STREAM: "BASE ID (can be user defined)"; Link: the Generic Dash ID is the
+    # CAN channel's ID in PCLink. Same frames as above, at other IDs.
+    channel = f"preset{next(_chan)}"
+    src = create_source(f"can:virtual/{channel}?dbc=ecumaster_emu&base_id=0x700")
+    tx = can.Bus(interface="virtual", channel=channel)
+    try:
+        src.open()
+        tx.send(_std(0x600, struct.pack("<HBbHH", 1111, 0, 0, 0, 0)))  # old base: ignored
+        tx.send(_std(0x700, struct.pack("<HBbHH", 5200, 171, 28, 182, 310)))
+        rows: list[dict[str, float]] = []
+        deadline = time.monotonic() + 2.0
+        while not rows and time.monotonic() < deadline:
+            block = src.read(0.1)
+            if block is not None:
+                rows = [
+                    {k: float(v[i]) for k, v in block.columns.items()} for i in range(len(block))
+                ]
+    finally:
+        tx.shutdown()
+        src.close()
+    assert [r["rpm"] for r in rows] == [5200.0] and src.frames_ignored == 1
+    link = DbcDecoder.from_file("link_generic_dash", base_id=0x5F0)
+    assert link.decode(0x5F0, False, struct.pack("<BBHHH", 0, 0, 4500, 87, 0))["rpm"] == 4500
+    assert link.decode(1000, False, struct.pack("<BBHHH", 0, 0, 4500, 87, 0)) is None
+    with pytest.raises(SourceError, match="DynoBaseId"):
+        DbcDecoder.from_file("haltech", base_id=0x400)  # Haltech's IDs are fixed
+    with pytest.raises(SourceError, match="11-bit range"):
+        DbcDecoder.from_file("ecumaster_emu", base_id=0x7FE)
