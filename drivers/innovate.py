@@ -11,6 +11,12 @@ the packet was cut short (or its header was a false one), and the hunt
 restarts at the next byte. A body that breaks the word layout (a lambda word
 without its fixed bits, a channel cut in half) is dropped and counted.
 
+An LM-1 on its own (no MTS chain) sends Serial Protocol #1 packets without a
+header: the first byte is the only one with bit 7 set, 2 to 8 words long. They
+are framed from that byte to the next one with bit 7 set (or after 16 bytes, a
+full packet), and accepted only when every word has its fixed zero bits and,
+for a short packet, when it follows the previous packet back to back.
+
 No sample without a value: an empty (zero-length) packet, a query response or
 a dropped body yields no row, so garbage never looks like a live device.
 
@@ -67,6 +73,30 @@ def body_bytes_ok(body: bytes | bytearray) -> bool:
     return not any(byte & 0x80 and (j & 1 or byte & 0x02) for j, byte in enumerate(body))
 
 
+ISP1_FULL_BYTES = 16
+"""A stand-alone LM-1 packet with its five aux words (Serial Protocol #1 §2)."""
+
+
+def is_isp1_start(b0: int, b1: int) -> bool:
+    """First byte of a stand-alone LM-1 packet: bit 7 set, bit 1 clear (never a header)."""
+    return bool(b0 & 0x80) and not b0 & 0x02 and not b1 & 0x80
+
+
+def isp1_end(buf: bytes | bytearray, i: int) -> int | None:
+    """End of the LM-1 packet starting at ``i``: the next byte with bit 7 set, or 16 bytes.
+
+    ``None`` while more bytes are needed; -1 when the bytes cannot be a packet
+    (an odd length or fewer than two words before the next start).
+    """
+    for j in range(i + 1, min(len(buf), i + ISP1_FULL_BYTES)):
+        if buf[j] & 0x80:
+            length = j - i
+            return j if length >= 4 and length % 2 == 0 else -1
+    if len(buf) - i >= ISP1_FULL_BYTES:
+        return i + ISP1_FULL_BYTES
+    return None
+
+
 class BadBody(ValueError):
     """A packet body whose words do not follow the MTS channel layout."""
 
@@ -82,9 +112,12 @@ class MtsParser:
         self.empty_packets = 0
         self.bad_packets = 0
         self._buf = bytearray()
+        self._isp1_at: int | None = None
+        """Where the next stand-alone LM-1 packet must start to continue the chain."""
 
     def reset(self) -> None:
         self._buf.clear()
+        self._isp1_at = None
 
     def feed(self, data: bytes, t: float) -> list[Row]:
         self._buf += data
@@ -92,10 +125,25 @@ class MtsParser:
         buf = self._buf
         i = 0
         while True:
-            while i + 1 < len(buf) and not is_header(buf[i], buf[i + 1]):
+            while (
+                i + 1 < len(buf)
+                and not is_header(buf[i], buf[i + 1])
+                and not is_isp1_start(buf[i], buf[i + 1])
+            ):
                 i += 1
             if i + 1 >= len(buf):
                 break
+            if not is_header(buf[i], buf[i + 1]):
+                end = isp1_end(buf, i)
+                if end is None:
+                    break  # wait for the rest (or for the next packet's start byte)
+                chained = self._isp1_at == i
+                if end < 0 or not self._isp1(bytes(buf[i:end]), t, rows, chained):
+                    self._isp1_at = None
+                    i += 1
+                    continue
+                self._isp1_at = i = end
+                continue
             end = i + 2 + 2 * packet_words(buf[i], buf[i + 1])
             if end > len(buf):
                 # A header-ish byte inside what we have means the packet was cut short.
@@ -122,9 +170,34 @@ class MtsParser:
                 rows.append((t, values))
             i = end
         del buf[:i]
+        if self._isp1_at is not None:
+            self._isp1_at -= i
         if len(buf) > MAX_PACKET_BYTES:
+            self._isp1_at = None
             del buf[: len(buf) - MAX_PACKET_BYTES]
         return rows
+
+    def _isp1(self, packet: bytes, t: float, rows: list[Row], chained: bool) -> bool:
+        """A stand-alone LM-1 packet (Serial Protocol #1); False when it is not one.
+
+        With no header or checksum, a short packet is easy for noise to imitate, so
+        one only becomes a sample when it follows the previous packet back to back
+        (``chained``) or is a full 16-byte packet (five aux words, 25 fixed zero bits).
+        """
+        words = len(packet) // 2
+        func = (packet[0] >> 2) & 0x0F
+        if words == 2 and func == 0:
+            return False  # two words only in warm-up or error (SP#1 §2)
+        if any(packet[2 * w] & (0xC0 if w < 3 else 0xF8) for w in range(1, words)):
+            return False  # lambda / battery words: bits 15-14 clear; aux: bits 15-11 clear
+        try:
+            values = self._decode(packet)
+        except BadBody:
+            return False
+        if chained or len(packet) == ISP1_FULL_BYTES:
+            self.packets += 1
+            rows.append((t, values))
+        return True
 
     def _decode(self, body: bytes) -> dict[str, float]:
         values: dict[str, float] = {}
@@ -137,6 +210,8 @@ class MtsParser:
             lm1 = bool(hi & 0x80)
             if lm1 or hi & 0x40:
                 words = 3 if lm1 else 2
+                if lm1 and k + 4 == len(body):
+                    words = 2  # an LM-1 in warm-up / error may stop after its lambda word
                 if k + 2 * words > len(body):
                     raise BadBody("lambda channel cut short")
                 if not lm1 and (hi & 0x22) != 0x02:
@@ -147,13 +222,15 @@ class MtsParser:
                 func = (hi >> 2) & (0x0F if lm1 else 0x07)
                 raw = ((body[k + 2] & 0x3F) << 7) | (body[k + 3] & 0x7F)
                 self._lambda(values, statuses, n_lambda, func, ((hi & 1) << 7) | lo, raw)
-                if lm1 and "batt_v" not in values:
+                if lm1 and words == 3 and "batt_v" not in values:
                     bhi, blo = body[k + 4], body[k + 5]
                     divider = (bhi >> 3) & 0x07
                     values["batt_v"] = (((bhi & 0x07) << 7) | blo) * 5.0 * divider / 1023.0
                 k += 2 * words
             else:
-                values[f"aux{n_aux}_raw"] = float(((hi & 0x3F) << 7) | (lo & 0x7F))
+                if hi & 0x38:
+                    raise BadBody("aux word wider than the 10 bits every device uses")
+                values[f"aux{n_aux}_raw"] = float(((hi & 0x07) << 7) | (lo & 0x7F))
                 n_aux += 1
                 k += 2
         self.status_text = "; ".join(statuses)

@@ -220,3 +220,34 @@ def test_source_fed_empty_packets_is_never_connected_with_samples():
             src.close()
     finally:
         dev.unplug()
+
+
+# A stand-alone LM-1 (no MTS chain) streams Serial Protocol #1 packets: no header, the first
+# byte is the only one with bit 7 set; 16 bytes with five aux words, or only the first two
+# words during warm-up / errors (Innovate "Serial Protocol #1" §2).
+@pytest.mark.parametrize("feeder", [feed_all, feed_bytewise])
+def test_standalone_lm1_stream_decodes(feeder):
+    rows = feeder(MtsParser(), b"\x13\x03" + LM1_CHANNEL * 3)  # starts mid-packet
+    assert len(rows) == 3
+    assert all(r["lambda"] == pytest.approx(1.008) for r in rows)
+    assert rows[0]["aux4_raw"] == 59.0 and rows[0]["batt_v"] == pytest.approx(12.757, abs=1e-3)
+
+
+def test_standalone_lm1_short_warm_up_packets_need_a_chain():
+    warm = bytes([0x91, 0x13, 0x00, 0x14])  # F = 0100 warming up, 2.0 %, two words only
+    parser = MtsParser()
+    rows = feed_all(parser, warm * 4 + LM1_CHANNEL)
+    # The first short packet could be noise; the next ones follow it back to back.
+    assert len(rows) == 4
+    assert all(math.isnan(r["lambda"]) for r in rows[:3]) and rows[3]["lambda"] == 1.008
+    assert parser.status_text == ""
+
+
+def test_random_bytes_make_almost_no_samples():
+    import random
+
+    rng = random.Random(7)
+    garbage = bytes(rng.randrange(256) for _ in range(19200))  # 10 s at 19200 baud
+    rows = feed_all(MtsParser(), garbage)
+    valid = [r for r in rows if not math.isnan(r.get("lambda", math.nan))]
+    assert len(rows) <= 10 and len(valid) <= 2  # without the chain rule: 163 rows
