@@ -251,3 +251,24 @@ def test_random_bytes_make_almost_no_samples():
     rows = feed_all(MtsParser(), garbage)
     valid = [r for r in rows if not math.isnan(r.get("lambda", math.nan))]
     assert len(rows) <= 10 and len(valid) <= 2  # without the chain rule: 163 rows
+
+
+def test_source_reads_a_standalone_lm1_on_a_pty():
+    dev = PtyStreamer(LM1_CHANNEL, period_s=0.03)
+    try:
+        src = create_source(f"innovate:{dev.path}")
+        src.open()
+        try:
+            got = []
+            deadline = time.monotonic() + 2.0
+            while len(got) < 3 and time.monotonic() < deadline:
+                block = src.read(0.2)
+                if block is not None:
+                    got.append(block)
+            assert len(got) >= 3
+            assert got[-1].column("lambda")[-1] == pytest.approx(1.008)
+            assert src.status.state is SourceState.CONNECTED
+        finally:
+            src.close()
+    finally:
+        dev.unplug()
