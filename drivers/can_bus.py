@@ -19,6 +19,8 @@ step never puts a sample in the future or makes time run backwards.
 from __future__ import annotations
 
 import errno
+import json
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,8 +49,61 @@ class BusSpec:
     extra: dict[str, Any]
 
     def describe(self) -> str:
-        rate = f" at {self.bitrate} bit/s" if self.bitrate else ""
+        # SocketCAN takes its bitrate from the OS ('ip link'), not from us: never claim it.
+        rate = f" at {self.bitrate} bit/s" if self.bitrate and self.interface != "socketcan" else ""
         return f"CAN {self.interface} channel {self.channel!r}{rate}"
+
+
+def ip_link_command(channel: str, bitrate: int) -> str:
+    """The commands that set a SocketCAN interface's bitrate (root needed)."""
+    return (
+        f"sudo ip link set {channel} down && sudo ip link set {channel} type can bitrate "
+        f"{bitrate} && sudo ip link set {channel} up"
+    )
+
+
+def socketcan_bitrate(channel: str) -> int | None:
+    """The bitrate the OS has set on a SocketCAN interface, or None when unknown.
+
+    Read from ``ip -details -json link show dev CHANNEL`` (iproute2); a vcan, a
+    missing interface or a missing ``ip`` tool all give None.
+    """
+    try:
+        done = subprocess.run(
+            ["ip", "-details", "-json", "link", "show", "dev", channel],
+            capture_output=True,
+            text=True,
+            timeout=1.0,
+            check=False,
+        )
+        rate = json.loads(done.stdout)[0]["linkinfo"]["info_data"]["bittiming"]["bitrate"]
+        return int(rate)
+    except (OSError, subprocess.SubprocessError, ValueError, LookupError, TypeError):
+        return None
+
+
+def bitrate_note(spec: BusSpec, os_bitrate: Callable[[str], int | None] = socketcan_bitrate) -> str:
+    """What to tell the user about ``bitrate=`` on SocketCAN ('' for other interfaces).
+
+    python-can's socketcan backend cannot set the bitrate (the kernel owns it), so
+    instead of claiming the requested rate this says what the interface really
+    runs at, and the command that changes it when that differs or is unknown.
+    """
+    if spec.interface != "socketcan" or spec.bitrate is None:
+        return ""
+    actual = os_bitrate(spec.channel)
+    if actual == spec.bitrate:
+        return f"{spec.channel} runs at {actual} bit/s (set by the OS)"
+    command = ip_link_command(spec.channel, spec.bitrate)
+    if actual is None:
+        return (
+            f"bitrate={spec.bitrate} not applied: SocketCAN cannot set the bitrate from here; "
+            f"run: {command}"
+        )
+    return (
+        f"{spec.channel} runs at {actual} bit/s, not {spec.bitrate}: SocketCAN cannot change "
+        f"it from here; run: {command}"
+    )
 
 
 def _coerce(value: str) -> Any:
@@ -111,7 +166,7 @@ def _explain(spec: BusSpec, exc: BaseException) -> str:
         )
     if errno_value in (errno.ENOENT, errno.ENODEV, errno.ENXIO) or "No such" in text:
         hint = (
-            "create it with 'ip link set can0 up type can bitrate 500000'"
+            f"create it with '{ip_link_command(spec.channel, spec.bitrate or 500000)}'"
             if spec.interface == "socketcan"
             else "check the cable and the device name ('dynoai sources' lists them)"
         )
@@ -134,8 +189,8 @@ def open_bus(spec: BusSpec, **kwargs: Any) -> can.BusABC:
     import can
 
     options: dict[str, Any] = {**spec.extra, **kwargs}
-    if spec.bitrate is not None:
-        options["bitrate"] = spec.bitrate
+    if spec.bitrate is not None and spec.interface != "socketcan":
+        options["bitrate"] = spec.bitrate  # socketcan ignores it: see bitrate_note
     try:
         return can.Bus(interface=spec.interface, channel=spec.channel, **options)
     except Exception as exc:  # noqa: BLE001 - backend errors become one line for people

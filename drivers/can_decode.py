@@ -8,7 +8,11 @@ with byte vectors:
   lambda is data at all, and a tuner needs to see *why* not (free-air cal,
   sensor fault, warming up).
 * :class:`DbcDecoder` - any DBC through cantools, with a channel map from DBC
-  signal names to canonical names. A frame-ID lookup is built once so unknown
+  signal names to canonical names (a ``map=`` entry, else the signal's
+  ``DynoChannel`` attribute, else a name alias), and validity gates from the
+  ``DynoValidIf`` attribute (:mod:`drivers.dbc_meta`): a gated value whose
+  status bits say "not data" is NaN, never a number. Presets ship in
+  ``drivers/dbc/`` and are chosen by name (``dbc=haltech``). A frame-ID lookup is built once so unknown
   IDs cost one dict miss, and every mapped signal carries an affine unit
   conversion chosen from the DBC unit string (psi/bar -> kPa, degF -> °C,
   AFR -> lambda ...), so the hot path is a multiply and an add.
@@ -27,6 +31,15 @@ from typing import Any
 
 from core.channels import CHANNELS, STOICH_GASOLINE
 from core.source import SourceError
+from drivers.dbc_meta import (
+    BASE_ID_ATTR,
+    CHANNEL_ATTR,
+    NOT_A_CHANNEL,
+    VALID_IF_ATTR,
+    Gate,
+    database_base_id,
+    signal_attr,
+)
 
 AEM_FIRST_ID = 0x180
 AEM_LAST_ID = 0x18F
@@ -185,6 +198,24 @@ def conversion(canonical: str, unit: str, stoich: float) -> tuple[str, float, fl
     return canonical, float(factor[0]), float(factor[1])
 
 
+def _id_shift(db: Any, base_id: int | None, where: str) -> int:
+    """How far ``base_id=`` moves every frame of a DBC that declares ``DynoBaseId``."""
+    if base_id is None:
+        return 0
+    declared = database_base_id(db)
+    if declared is None:
+        raise SourceError(
+            f"{where}: base_id= needs a DBC that declares its first frame ID "
+            f"({BASE_ID_ATTR}); presets that do: ecumaster_emu, link_generic_dash, aem_xseries"
+        )
+    return base_id - declared
+
+
+def _gate_names(text: str) -> list[str]:
+    """Signal names a ``DynoValidIf`` text refers to (its inputs are not channels)."""
+    return [part.partition("=")[0].strip() for part in text.split(",") if part.strip()]
+
+
 def parse_channel_map(text: str, where: str) -> dict[str, str]:
     """Parse ``SIGNAL:canonical,MSG.SIGNAL:canonical`` into a dict; bad entries raise."""
     mapping: dict[str, str] = {}
@@ -207,6 +238,13 @@ class _MessagePlan:
     message: Any
     signals: list[tuple[str, str, float, float]]
     """(DBC signal name, canonical target, scale, offset)."""
+    gates: dict[str, Gate] = field(default_factory=dict)
+    """DBC signal name -> the conditions under which its value is data."""
+
+
+def builtin_presets() -> list[str]:
+    """Names of the DBC presets shipped in ``drivers/dbc`` (``dbc=NAME``)."""
+    return sorted(p.stem for p in BUILTIN_DBC_DIR.glob("*.dbc"))
 
 
 @dataclass(slots=True)
@@ -220,6 +258,10 @@ class DbcDecoder:
     unmapped: list[str] = field(default_factory=list)
     """Signals left out, with the reason (no canonical name, or a unit we cannot convert)."""
     decode_errors: int = 0
+    gated_values: int = 0
+    """Values turned to NaN by a ``DynoValidIf`` gate."""
+    gate_reason: str = ""
+    """Why the latest gated value was not data ('' once a gated value passes)."""
 
     @classmethod
     def from_file(
@@ -227,8 +269,12 @@ class DbcDecoder:
         path: str | Path,
         channel_map: dict[str, str] | None = None,
         stoich: float = STOICH_GASOLINE,
+        base_id: int | None = None,
     ) -> DbcDecoder:
-        """Load a DBC (a path, or the name of a built-in one such as ``aem_xseries``)."""
+        """Load a DBC (a path, or the name of a built-in one such as ``aem_xseries``).
+
+        ``base_id`` moves a stream whose first ID the DBC declares as ``DynoBaseId``.
+        """
         import cantools
 
         file = Path(path).expanduser()
@@ -237,30 +283,54 @@ class DbcDecoder:
         try:
             db = cantools.database.load_file(str(file), strict=False)
         except FileNotFoundError:
-            raise SourceError(f"DBC file {str(file)!r} not found; check the dbc= path") from None
+            raise SourceError(
+                f"DBC file {str(file)!r} not found; check the dbc= path or name a preset: "
+                + ", ".join(builtin_presets())
+            ) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise SourceError(f"DBC file {str(file)!r} cannot be read: {exc}") from None
         except cantools.database.UnsupportedDatabaseFormatError as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else "syntax error"
             raise SourceError(f"DBC file {str(file)!r} is not a valid DBC: {first}") from None
-        return cls.from_database(db, channel_map or {}, stoich, str(file))
+        return cls.from_database(db, channel_map or {}, stoich, str(file), base_id)
 
     @classmethod
     def from_database(
-        cls, db: Any, channel_map: dict[str, str], stoich: float, where: str = "DBC"
+        cls,
+        db: Any,
+        channel_map: dict[str, str],
+        stoich: float,
+        where: str = "DBC",
+        base_id: int | None = None,
     ) -> DbcDecoder:
+        shift = _id_shift(db, base_id, where)
         plans: dict[tuple[int, bool], _MessagePlan] = {}
         mapped: dict[str, str] = {}
         unmapped: list[str] = []
         used: set[str] = set()
         for message in db.messages:
             signals: list[tuple[str, str, float, float]] = []
+            gates: dict[str, Gate] = {}
+            gate_inputs = {
+                name
+                for signal in message.signals
+                for name in _gate_names(signal_attr(signal, VALID_IF_ATTR))
+            }
             for signal in message.signals:
                 full = f"{message.name}.{signal.name}"
                 explicit = channel_map.get(full) or channel_map.get(signal.name)
-                canonical = explicit or (
-                    signal.name if signal.name in CHANNELS else ALIASES.get(_norm(signal.name))
+                declared = signal_attr(signal, CHANNEL_ATTR)
+                if declared and declared != NOT_A_CHANNEL and declared not in CHANNELS:
+                    raise SourceError(
+                        f"{where}: {full} declares {CHANNEL_ATTR} {declared!r}, not a channel"
+                    )
+                canonical = (
+                    explicit
+                    or declared
+                    or (signal.name if signal.name in CHANNELS else ALIASES.get(_norm(signal.name)))
                 )
+                if canonical == NOT_A_CHANNEL or (canonical is None and signal.name in gate_inputs):
+                    continue
                 if canonical is None:
                     unmapped.append(f"{full} (no canonical name; add map={signal.name}:CHANNEL)")
                     continue
@@ -274,9 +344,19 @@ class DbcDecoder:
                 used.update(k for k in (full, signal.name) if k in channel_map)
                 signals.append((signal.name, *conv))
                 mapped[full] = conv[0]
+                valid_if = signal_attr(signal, VALID_IF_ATTR)
+                if valid_if:
+                    gates[signal.name] = Gate.parse(valid_if, message, where)
             if signals:
-                plans[(message.frame_id, bool(message.is_extended_frame))] = _MessagePlan(
-                    message, signals
+                frame_id = message.frame_id + shift
+                limit = 0x1FFFFFFF if message.is_extended_frame else 0x7FF
+                if not 0 <= frame_id <= limit:
+                    raise SourceError(
+                        f"{where}: base_id=0x{base_id or 0:X} puts {message.name} at "
+                        f"0x{frame_id:X}, outside the {'29' if limit > 0x7FF else '11'}-bit range"
+                    )
+                plans[(frame_id, bool(message.is_extended_frame))] = _MessagePlan(
+                    message, signals, gates
                 )
         missing = sorted(set(channel_map) - used)
         if missing:
@@ -313,8 +393,18 @@ class DbcDecoder:
         out: dict[str, float] = {}
         for name, target, scale, offset in plan.signals:
             value = raw.get(name)
-            if value is not None:
-                out[target] = float(value) * scale + offset
+            if value is None:
+                continue
+            gate = plan.gates.get(name)
+            if gate is not None:
+                why = gate.failed(raw)
+                if why:
+                    self.gated_values += 1
+                    self.gate_reason = f"{plan.message.name}.{name} is not data: {why}"
+                    out[target] = math.nan
+                    continue
+                self.gate_reason = ""
+            out[target] = float(value) * scale + offset
         lam = out.get("lambda")
         if lam is not None:
             out["afr"] = lam * self.stoich

@@ -4,6 +4,8 @@ URI: ``can:INTERFACE/CHANNEL?bitrate=500000&dbc=FILE&map=SIG:channel,...&decoder
 (``can:socketcan/can0?dbc=bike.dbc``, ``can:virtual/test?decoder=aem``,
 ``can:slcan/dev/ttyACM0?bitrate=500000``). Other options: ``stoich`` (AFR per
 lambda, default 14.7), ``aem_id`` (0x180..0x18F; default: the first AEM ID seen),
+``base_id`` (move a preset whose first ID is configurable on the device, e.g.
+``dbc=ecumaster_emu&base_id=0x700``; see :mod:`drivers.dbc_meta`),
 ``stale`` (seconds without a decoded frame before the status turns stale, default
 1.0); anything else goes to ``can.Bus`` (``rx_queue_size``, ``tty_baudrate`` ...).
 
@@ -26,7 +28,13 @@ import numpy as np
 from core.channels import CHANNELS, STOICH_GASOLINE
 from core.frames import Block
 from core.source import Source, SourceError, SourceState
-from drivers.can_bus import MonotonicStamper, Reconnector, open_bus, parse_bus_spec
+from drivers.can_bus import (
+    MonotonicStamper,
+    Reconnector,
+    bitrate_note,
+    open_bus,
+    parse_bus_spec,
+)
 from drivers.can_decode import (
     AEM_FIRST_ID,
     AEM_LAST_ID,
@@ -57,7 +65,7 @@ class CanSource(Source):
         self.spec = parse_bus_spec(
             uri,
             own=frozenset(
-                {"bitrate", "name", "dbc", "map", "decoder", "stoich", "aem_id", "stale"}
+                {"bitrate", "name", "dbc", "map", "decoder", "stoich", "aem_id", "stale", "base_id"}
             ),
         )
         self.stoich = uri.get_float("stoich", STOICH_GASOLINE)
@@ -83,8 +91,13 @@ class CanSource(Source):
         self.dbc: DbcDecoder | None = None
         if dbc:
             channel_map = parse_channel_map(uri.get("map") or "", uri.raw)
-            self.dbc = DbcDecoder.from_file(dbc, channel_map, self.stoich)
+            base = uri.get("base_id")
+            self.dbc = DbcDecoder.from_file(
+                dbc, channel_map, self.stoich, uri.get_int("base_id", 0) if base else None
+            )
         self._bus: can.BusABC | None = None
+        self._bus_text = self.spec.describe()
+        """The status line while all is well: where the bus is (+ the SocketCAN bitrate note)."""
         self._reconnector = Reconnector(self, self.spec.describe())
         self._stamper = MonotonicStamper()
         self._last_frame_t = 0.0
@@ -103,9 +116,11 @@ class CanSource(Source):
 
     def open(self) -> None:
         self._bus = open_bus(self.spec)
+        note = bitrate_note(self.spec)
+        self._bus_text = f"{self.spec.describe()}; {note}" if note else self.spec.describe()
         self._reconnector.connected()
         self._last_frame_t = time.monotonic()
-        self.set_status(SourceState.CONNECTED, self.spec.describe())
+        self.set_status(SourceState.CONNECTED, self._bus_text)
 
     def close(self) -> None:
         bus, self._bus = self._bus, None
@@ -165,14 +180,19 @@ class CanSource(Source):
                     reason = reading.reason
                     if reason:
                         self.set_status(SourceState.CONNECTED, reason)
-                    elif self.status.message != self.spec.describe():
-                        self.set_status(SourceState.CONNECTED, self.spec.describe())
+                    elif self.status.message != self._bus_text:
+                        self.set_status(SourceState.CONNECTED, self._bus_text)
                     self.frames_decoded += 1
                     return reading.channels(self.stoich)
         if self.dbc is not None:
             values = self.dbc.decode(frame_id, is_extended, data)
             if values is not None:
                 self.frames_decoded += 1
+                reason = self.dbc.gate_reason
+                if reason and self.status.message != reason:
+                    self.set_status(SourceState.CONNECTED, reason)
+                elif not reason and self.status.message != self._bus_text:
+                    self.set_status(SourceState.CONNECTED, self._bus_text)
             return values
         return None
 
@@ -194,11 +214,15 @@ class CanSource(Source):
         state = self.status.state
         if got_data:
             if state == SourceState.STALE:
-                self.set_status(SourceState.CONNECTED, self.spec.describe())
+                self.set_status(SourceState.CONNECTED, self._bus_text)
             return
         quiet_s = time.monotonic() - self._last_frame_t
         if quiet_s > self.stale_s and state == SourceState.CONNECTED:
-            rate = f" (is the bus at {self.spec.bitrate} bit/s?)" if self.spec.bitrate else ""
+            rate = ""
+            if self.spec.bitrate and self.spec.interface == "socketcan":
+                rate = f" ({bitrate_note(self.spec)})"
+            elif self.spec.bitrate:
+                rate = f" (is the bus at {self.spec.bitrate} bit/s?)"
             self.set_status(
                 SourceState.STALE,
                 f"{self.spec.describe()}: no decodable frames for {quiet_s:.1f} s{rate}",
@@ -215,5 +239,5 @@ class CanSource(Source):
 
         if self._reconnector.retry(timeout, reopen):
             self._last_frame_t = time.monotonic()
-            self.set_status(SourceState.CONNECTED, self.spec.describe())
+            self.set_status(SourceState.CONNECTED, self._bus_text)
         return None

@@ -10,8 +10,12 @@ the expected reply count appended (``010C1``) so the ELM returns on the first
 frame instead of waiting out its timeout.
 
 Init: ``ATZ ATE0 ATL0 ATS0 ATH0 ATSP<protocol>``, then ``0100`` (triggers the
-protocol search, may print ``SEARCHING...``), ``ATDPN`` (CAN or not), and the
-0120 / 0140 bitmaps so we only poll PIDs the car supports. Bus errors
+protocol search, may print ``SEARCHING...``), ``ATDPN`` (CAN 11/29-bit or not),
+then ``ATH1``: from here on every reply line names its ECU, and frames are
+reassembled per ECU (:mod:`drivers.elm327_reply`), so a TCM answering the same
+functional request can no longer splice its frame into the ECM's message (as
+python-OBD does, for the same reason). Then the 0120 / 0140 bitmaps so we only
+poll PIDs the car supports. Bus errors
 (``UNABLE TO CONNECT``, ``CAN ERROR``, ``BUS INIT: ...ERROR``) become the status
 message and the init is redone later with backoff; they never raise out of read.
 
@@ -26,10 +30,16 @@ from __future__ import annotations
 
 import time
 
-from core.channels import STOICH_GASOLINE
+from core.channels import CHANNELS, STOICH_GASOLINE
 from core.source import SourceError, SourceState
 from drivers import obd_pids
-from drivers.elm327_reply import ElmReply, ElmReplyParser, is_bus_error, parse_reply
+from drivers.elm327_reply import (
+    ElmReply,
+    ElmReplyParser,
+    header_mode,
+    is_bus_error,
+    parse_reply,
+)
 from drivers.registry import SourceURI
 from drivers.serial_base import Row, SerialSource
 
@@ -85,7 +95,15 @@ class Elm327Source(SerialSource):
         return ElmReplyParser()
 
     def channels(self) -> dict[str, str]:
-        return {"rpm": "rpm", "map_kpa": "kPa", "tps_pct": "%", "iat_c": "°C", "clt_c": "°C"}
+        pids = self.poll_pids or self.user_pids or list(obd_pids.DEFAULT_POLL_PIDS)
+        names: set[str] = set()
+        for pid in pids:
+            names |= set(obd_pids.decode_pid(pid, bytes(obd_pids.SUPPORTED_PIDS[pid].n_bytes)))
+        if "lambda" in names:
+            names.add("afr")
+        if "lambda_target" in names:
+            names.add("afr_target")
+        return {n: CHANNELS[n].unit for n in sorted(names) if n in CHANNELS}
 
     # -- init ---------------------------------------------------------------------------
 
@@ -101,7 +119,16 @@ class Elm327Source(SerialSource):
                 raise ElmNoAnswer(f"no answer to {cmd} from the adapter{got}")
             buf += self.port.read(self.port.in_waiting or 1)
         self.bytes_received += len(buf)
-        return parse_reply(bytes(buf), sent=cmd)
+        return parse_reply(bytes(buf), sent=cmd, headers=self.parser.headers)
+
+    def _set_headers(self, mode: str) -> None:
+        """Headers on (``ATH1``, lines framed as ``mode``) or off (``ATH0``, mode '')."""
+        if mode == self.parser.headers:
+            return
+        reply = self._command("ATH1" if mode else "ATH0")
+        if reply.error:
+            raise SourceError(f"the adapter refused {'ATH1' if mode else 'ATH0'} ({reply.error})")
+        self.parser.headers = mode
 
     def _after_open(self) -> None:
         try:
@@ -116,6 +143,7 @@ class Elm327Source(SerialSource):
         self.port.write(b"\r")  # end any half-sent command so ATZ starts clean
         time.sleep(0.05)
         self.port.reset_input_buffer()
+        self.parser.headers = ""  # ATZ (and INIT_COMMANDS) leave headers off
         self._command("ATZ", RESET_TIMEOUT_S)
         # Drop late replies to whatever a previous program sent (e.g. its own ATZ on
         # close): otherwise every later reply would be paired with the wrong command.
@@ -127,7 +155,8 @@ class Elm327Source(SerialSource):
         self._connect_car()
 
     def _connect_car(self) -> None:
-        """Protocol search, protocol number, supported PIDs, poll plan."""
+        """Protocol search, protocol number, headers on, supported PIDs, poll plan."""
+        self._set_headers("")  # the search reply's format is only known after ATDPN
         first = self._command("0100", SEARCH_TIMEOUT_S)
         if first.error:
             raise SourceError(
@@ -142,6 +171,7 @@ class Elm327Source(SerialSource):
         dpn = self._command("ATDPN").text.upper()
         self.protocol = dpn[1:] if len(dpn) == 2 and dpn[0] == "A" else dpn[:1]
         self.is_can = self.protocol in CAN_PROTOCOLS
+        self._set_headers(header_mode(self.protocol))
         for base in (0x20, 0x40):
             if base in supported:
                 supported |= self._bitmap(self._command(f"01{base:02X}"), base)
@@ -159,16 +189,10 @@ class Elm327Source(SerialSource):
         return out
 
     def _plan(self) -> None:
-        if self.user_pids:
-            wanted = list(self.user_pids)
-        else:
-            wanted = list(obd_pids.DEFAULT_POLL_PIDS)
-            wb = obd_pids.wideband_pid(self.supported)
-            if wb is not None:
-                wanted.insert(3, wb)
+        wanted = list(self.user_pids) or obd_pids.default_pids(self.supported)
         self.poll_pids = [p for p in wanted if p in self.supported]
         if not self.poll_pids:
-            names = ", ".join(f"{p:02X}" for p in wanted)
+            names = ", ".join(f"{p:02X}" for p in wanted or obd_pids.DEFAULT_POLL_PIDS)
             raise SourceError(f"the car supports none of the PIDs asked for ({names})")
         self.multi = self.want_multi and self.is_can and len(self.poll_pids) > 1
         if self.multi and not self._multi_works():

@@ -3,8 +3,11 @@
 URI: ``jetdrive:HOST:PORT`` binds HOST:PORT. A multicast HOST (the default,
 ``jetdrive:`` = ``224.0.2.10:22344``) joins the group with ``SO_REUSEADDR`` so
 Power Core and other apps keep working; a unicast HOST (``127.0.0.1:22344``, or
-port 0 for any free port) just binds. Options: ``units=imperial|metric`` (what
-Power Core is set to, default imperial), ``peer=HOST:PORT`` (where to send
+port 0 for any free port) just binds. Options: ``units=metric|imperial`` (what
+the Power/Torque/Speed/Temperature/Pressure categories carry; default
+``metric``, the SI units Dynojet's ``JDUnit.cs`` defines for the wire whatever
+Power Core displays; ``imperial`` only for a provider known to send hp, lb·ft,
+mph, °F and inHg), ``peer=HOST:PORT`` (where to send
 RequestChannelInfo in unicast mode; in multicast mode it goes to the group),
 ``iface`` (local address to join the group on), ``stoich``, ``stale`` (s).
 
@@ -14,6 +17,12 @@ started) are placed on ``time.monotonic()`` with the smallest observed
 ``receipt - device`` offset (the least-delayed packet), re-anchored when the
 provider restarts; samples are never later than their receipt. Values sharing
 a device timestamp form one row.
+
+As in the reference receiver, messages addressed to another host or sent by
+this host are ignored, ChannelInfo pages from one provider add up, and a value
+block that is not finite is dropped (no sample without a value). When two of a
+provider's channels map to one column (Engine RPM and Digital RPM 1), the first
+registered keeps it.
 """
 
 from __future__ import annotations
@@ -53,6 +62,14 @@ def _split_host_port(text: str, where: str, default_host: str) -> tuple[str, int
     return host, port
 
 
+def _unit_of(column: str) -> str:
+    """Unit of a canonical column or of a numbered extra one (``rpm2`` -> rpm)."""
+    if column in CHANNELS:
+        return CHANNELS[column].unit
+    base = column.rstrip("0123456789")
+    return CHANNELS[base].unit if base in CHANNELS else ""
+
+
 class JetDriveSource(Source):
     """JetDrive ChannelInfo / ChannelValues receiver (see the module docstring)."""
 
@@ -63,10 +80,12 @@ class JetDriveSource(Source):
             self.multicast = ipaddress.ip_address(self.host).is_multicast
         except ValueError:
             raise SourceError(f"{uri.raw}: {self.host!r} is not an IP address") from None
-        units = (uri.get("units") or "imperial").lower()
-        if units not in ("imperial", "metric"):
-            raise SourceError(f"{uri.raw}: units={units!r} is not imperial or metric")
-        self.metric = units == "metric"
+        units = (uri.get("units") or "metric").lower()
+        if units not in jd.UNIT_SYSTEMS:
+            raise SourceError(
+                f"{uri.raw}: units={units!r} is not metric (Dynojet's JDUnit) or imperial"
+            )
+        self.units = units
         peer = uri.get("peer")
         self.peer = _split_host_port(peer, uri.raw, "127.0.0.1") if peer else None
         self.iface = uri.get("iface") or "0.0.0.0"
@@ -85,6 +104,8 @@ class JetDriveSource(Source):
         self.datagrams = 0
         self.bad_datagrams = 0
         self.unknown_values = 0
+        self.partial_blocks = 0
+        self.dropped_values = 0
 
     def channels(self) -> dict[str, str]:
         names = {c for c, _, _ in self._map.values()} or {
@@ -96,7 +117,7 @@ class JetDriveSource(Source):
         }
         if "lambda" in names:
             names.add("afr")
-        return {n: CHANNELS[n].unit for n in sorted(names)}
+        return {n: _unit_of(n) for n in sorted(names)}
 
     # -- socket ------------------------------------------------------------------
 
@@ -209,6 +230,10 @@ class JetDriveSource(Source):
         self.datagrams += 1
         try:
             msg = jd.parse_message(datagram)
+            if msg.host == self.my_host or msg.dest not in (jd.ALL_HOSTS, self.my_host):
+                return  # our own echo, or meant for another host (JetdriveNode does the same)
+            if jd.partial_bytes(msg):
+                self.partial_blocks += 1
             if msg.key == jd.KEY_CHANNEL_INFO:
                 self._learn(jd.parse_channel_info(msg))
             elif msg.key == jd.KEY_CLEAR_CHANNEL_INFO:
@@ -220,6 +245,9 @@ class JetDriveSource(Source):
                     if target is None:
                         self.unknown_values += 1
                         continue
+                    if not math.isfinite(value):
+                        self.dropped_values += 1
+                        continue
                     key = (msg.host, ts_ms)
                     if key not in times:
                         times[key] = self._place(msg.host, ts_ms, now)
@@ -228,11 +256,20 @@ class JetDriveSource(Source):
             self.bad_datagrams += 1
 
     def _learn(self, provider: jd.Provider) -> None:
+        known = self.providers.get(provider.host)
+        if known is not None:  # ChannelInfo comes in MTU-sized pages: they add up
+            provider = jd.Provider(
+                provider.host, provider.name, {**known.channels, **provider.channels}
+            )
         self.providers[provider.host] = provider
-        for chan_id, info in provider.channels.items():
-            conv = jd.canonical_for(info, self.metric, self.stoich)
-            if conv is not None:
-                self._map[(provider.host, chan_id)] = conv
+        taken: dict[str, int] = {}
+        for chan_id in sorted(provider.channels):
+            conv = jd.canonical_for(provider.channels[chan_id], self.units, self.stoich)
+            key = (provider.host, chan_id)
+            if conv is None or taken.setdefault(conv[0], chan_id) != chan_id:
+                self._map.pop(key, None)
+            else:
+                self._map[key] = conv
         mapped = sorted({c for c, _, _ in self._map.values()})
         self.set_status(
             SourceState.CONNECTED,

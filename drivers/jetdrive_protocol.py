@@ -8,10 +8,19 @@ ChannelInfo (0x01) names a provider's channels (50-byte provider name, then
 carries 10-byte ``id u16, ts_ms u32, value f32`` blocks. Channel IDs are per
 provider (host), so the mapping to canonical names is keyed by ``(host, id)``.
 
-JetDrive sends a unit *category* (Power, Torque, Speed ...), not the unit, so
-the unit system Power Core is set to is an option: imperial (hp, lb·ft, mph,
-°F, inHg; the US default) or metric (kW, N·m, km/h, °C, kPa). UNVERIFIED
-against a live Power Core; the choice is one URI option away.
+Units: a channel carries a unit *category*, and Dynojet's reference code
+defines what each category means on the wire (``JDUnit.cs`` in the Apache-2.0
+jetdrive-sharp, "Copyright 2020 Dynojet Research Inc"): metric SI whatever the
+Power Core display shows -- Speed km/h, Force N, Power kW, Torque N·m,
+Temperature °C, Pressure kPa, FlowRate kg/h. That is the default here; an
+``imperial`` table stays for third-party providers that put hp, lb·ft, mph,
+°F and inHg behind the same categories.
+
+Parsing follows the reference receiver (``InboundKLHDVMessage.Decode``,
+``JetdriveClient.OnMessageReceived``): a datagram whose declared length runs
+past its end, or a ChannelInfo shorter than the 50-byte provider name, is an
+error; blocks are read while a whole one fits (``idx + 10 <= length``), so a
+trailing partial block is ignored, not fatal, and is counted by the caller.
 """
 
 from __future__ import annotations
@@ -92,26 +101,36 @@ def _text(raw: bytes) -> str:
     return raw.split(b"\0", 1)[0].decode("utf-8", errors="replace").strip()
 
 
+def partial_bytes(msg: Message) -> int:
+    """Bytes of a trailing partial block the parsers below skip (0 for a clean message)."""
+    if msg.key == KEY_CHANNEL_INFO:
+        return max(len(msg.value) - PROVIDER_NAME_BYTES, 0) % INFO.size
+    if msg.key == KEY_CHANNEL_VALUES:
+        return len(msg.value) % VALUE.size
+    return 0
+
+
 def parse_channel_info(msg: Message) -> Provider:
-    """The provider name and channels in a ChannelInfo message."""
+    """The provider name and channels in a ChannelInfo message (whole 34-byte blocks)."""
     body = msg.value
-    if len(body) < PROVIDER_NAME_BYTES or (len(body) - PROVIDER_NAME_BYTES) % INFO.size:
+    if len(body) < PROVIDER_NAME_BYTES:
         raise JetDriveError(
-            f"JetDrive channel info of {len(body)} bytes is not 50 + n x 34 (host 0x{msg.host:04X})"
+            f"JetDrive channel info of {len(body)} bytes is shorter than the 50-byte "
+            f"provider name (host 0x{msg.host:04X})"
         )
     channels: dict[int, ChannelInfo] = {}
-    for off in range(PROVIDER_NAME_BYTES, len(body), INFO.size):
+    for off in range(PROVIDER_NAME_BYTES, len(body) - INFO.size + 1, INFO.size):
         chan_id, vendor, name, unit = INFO.unpack_from(body, off)
         channels[chan_id] = ChannelInfo(chan_id, vendor, _text(name), unit)
     return Provider(msg.host, _text(body[:PROVIDER_NAME_BYTES]), channels)
 
 
 def parse_channel_values(msg: Message) -> list[tuple[int, int, float]]:
-    """``(chan_id, timestamp_ms, value)`` for each block of a ChannelValues message."""
+    """``(chan_id, timestamp_ms, value)`` for each whole 10-byte block of a ChannelValues message."""
     body = msg.value
-    if len(body) % VALUE.size:
-        raise JetDriveError(f"JetDrive channel values of {len(body)} bytes is not n x 10")
-    return [VALUE.unpack_from(body, off) for off in range(0, len(body), VALUE.size)]
+    return [
+        VALUE.unpack_from(body, off) for off in range(0, len(body) - VALUE.size + 1, VALUE.size)
+    ]
 
 
 def encode_message(
@@ -135,22 +154,31 @@ def encode_channel_values(values: list[tuple[int, int, float]]) -> bytes:
 
 # -- mapping to canonical channels --------------------------------------------------
 
-_IMPERIAL = {
-    2: ("kph_from_mph", 1.609344, 0.0),
+KW_PER_HP = 0.745699872
+"""Mechanical horsepower (550 ft·lbf/s = 745.699872 W), the hp the project shows."""
+
+METRIC = {
+    2: ("km/h", 1.0, 0.0),
+    4: ("kW", 1.0 / KW_PER_HP, 0.0),
+    5: ("N·m", 1.0, 0.0),
+    6: ("°C", 1.0, 0.0),
+    7: ("kPa", 1.0, 0.0),
+}
+"""JDUnit category -> (wire unit, scale, offset) to the canonical unit (hp, N·m, km/h, °C, kPa)."""
+
+IMPERIAL = {
+    2: ("mph", 1.609344, 0.0),
     4: ("hp", 1.0, 0.0),
-    5: ("nm_from_lbft", 1.3558179483314004, 0.0),
-    6: ("c_from_f", 5 / 9, -160 / 9),
-    7: ("kpa_from_inhg", 3.386388640341, 0.0),
+    5: ("lb·ft", 1.3558179483314004, 0.0),
+    6: ("°F", 5 / 9, -160 / 9),
+    7: ("inHg", 3.386388640341, 0.0),
 }
-_METRIC = {
-    2: ("kph", 1.0, 0.0),
-    4: ("hp_from_kw", 1 / 0.745699872, 0.0),
-    5: ("nm", 1.0, 0.0),
-    6: ("c", 1.0, 0.0),
-    7: ("kpa", 1.0, 0.0),
-}
+"""The same categories for a provider that sends imperial values (``units=imperial``)."""
+
+UNIT_SYSTEMS = {"metric": METRIC, "imperial": IMPERIAL}
+
 _NAMES: list[tuple[str, str]] = [
-    (r"^(engine )?rpm( \d)?$", "rpm"),
+    (r"^(engine |digital )?rpm( (?P<n>\d))?$", "rpm"),
     (r"^power$|^power drum 1$", "power_hp"),
     (r"^torque$|^torque drum 1$", "torque_nm"),
     (r"^(drum )?speed( drum 1)?$", "drum_speed_kph"),
@@ -161,15 +189,19 @@ _NAMES: list[tuple[str, str]] = [
     (r"^(clt|coolant( temp(erature)?)?|engine temp(erature)?)$", "clt_c"),
     (r"^(spark advance|ignition timing|timing)$", "spark_deg"),
 ]
+"""Channel name (module prefix stripped, lower case) -> canonical. A numbered
+RPM input beyond the first ("Digital RPM 2") becomes an extra ``rpm2`` column."""
 
 
 def canonical_for(
-    info: ChannelInfo, metric: bool = False, stoich: float = STOICH_GASOLINE
+    info: ChannelInfo, units: str = "metric", stoich: float = STOICH_GASOLINE
 ) -> tuple[str, float, float] | None:
-    """``(canonical, scale, offset)`` for a JetDrive channel, or ``None`` when it is not one of ours.
+    """``(column, scale, offset)`` for a JetDrive channel, or ``None`` when it is not one of ours.
 
     The ``(module)`` prefix WinPEP shows is ignored; the atmosphere module's
     pressure becomes ``baro_kpa``. AFR channels (by unit or name) become lambda.
+    ``units`` names the table the Power/Torque/Speed/Temperature/Pressure
+    categories are read with (``metric`` = JDUnit, the default).
     """
     module = ""
     name = info.name.strip()
@@ -181,19 +213,21 @@ def canonical_for(
         return "lambda", 1.0 / stoich, 0.0
     if info.unit == 13:
         return "lambda", 1.0, 0.0
-    canonical = None
+    column = None
     if "atmo" in module and info.unit == 7:
-        canonical = "baro_kpa"
+        column = "baro_kpa"
     else:
         for pattern, target in _NAMES:
-            if re.search(pattern, name):
-                canonical = target
+            found = re.search(pattern, name)
+            if found:
+                number = found.groupdict().get("n")
+                column = f"{target}{number}" if number and int(number) > 1 else target
                 break
-    if canonical is None:
+    if column is None:
         return None
-    conv = (_METRIC if metric else _IMPERIAL).get(info.unit)
+    conv = UNIT_SYSTEMS[units].get(info.unit)
     if conv is None:
-        return canonical, 1.0, 0.0
-    if canonical == "map_kpa" and info.unit == 7 and not metric:
-        return canonical, 1.0, 0.0  # engine MAP channels are kPa even in imperial setups
-    return canonical, conv[1], conv[2]
+        return column, 1.0, 0.0
+    if column == "map_kpa" and info.unit == 7:
+        return column, 1.0, 0.0  # engine MAP channels are kPa in every setup
+    return column, conv[1], conv[2]

@@ -3,7 +3,9 @@
 URI: ``obd-can:INTERFACE/CHANNEL?bitrate=500000`` plus optional ``pids=0C,0B,11``
 (default: what a tuner wants that the ECU supports, plus its first wide-range O2
 PID), ``addressing=functional|physical`` (default functional, 0x7DF),
-``ecu=0x7E8`` (default: the first ECU that answers), ``multi=auto|off``
+``ids=auto|11|29`` (identifier length; auto asks on 11-bit 0x7DF first, then on
+29-bit 0x18DB33F1 as ISO 15765-4 has the tester do), ``ecu=0x7E8`` or
+``ecu=0x18DAF110`` (default: the first ECU that answers), ``multi=auto|off``
 (several PIDs per request), ``timeout`` (response wait, s, default 0.1),
 ``padding`` (default 0x55) and ``stoich``.
 
@@ -13,7 +15,9 @@ Why it is built this way:
   functional request is sent as one raw frame on 0x7DF. Replies are reassembled
   by can-isotp (first / consecutive frames, flow control) on a stack bound to the
   answering ECU, whose flow control goes to the *physical* ID (0x7E0 for
-  0x7E8), as ISO 15765-4 requires even after a functional request.
+  0x7E8; 0x18DA10F1 for 0x18DAF110 on 29-bit IDs, where the low byte of a
+  reply ID is the ECU's address), as ISO 15765-4 requires even after a
+  functional request.
 * Each ``read`` is one request / reply cycle, so a block is one sample stamped
   with ``time.monotonic()`` when the reply arrived.
 * Several PIDs share a request (the expensive part on a real bus). An ECU that
@@ -34,7 +38,7 @@ from core.channels import CHANNELS, STOICH_GASOLINE
 from core.frames import Block
 from core.source import Source, SourceError, SourceState
 from drivers import obd_pids
-from drivers.can_bus import Reconnector, open_bus, parse_bus_spec
+from drivers.can_bus import Reconnector, bitrate_note, open_bus, parse_bus_spec
 from drivers.registry import SourceURI
 
 if TYPE_CHECKING:
@@ -44,11 +48,35 @@ if TYPE_CHECKING:
 FUNCTIONAL_ID = 0x7DF
 FIRST_RESPONSE_ID = 0x7E8
 LAST_RESPONSE_ID = 0x7EF
+FUNCTIONAL_ID_29 = 0x18DB33F1
+"""29-bit functional request ID (ISO 15765-4: priority 0x18, DB = functional, 33, tester F1)."""
+RESPONSE_BASE_29 = 0x18DAF100
+"""29-bit replies are 0x18DAF1xx (DA = physical, to the tester F1, from ECU xx)."""
 DISCOVERY_TIMEOUT_S = 1.0
 MULTI_FAILS_BEFORE_FALLBACK = 2
 OWN_OPTIONS = frozenset(
-    {"bitrate", "name", "pids", "addressing", "ecu", "multi", "timeout", "padding", "stoich"}
+    {"bitrate", "name", "pids", "addressing", "ids", "ecu", "multi", "timeout", "padding", "stoich"}
 )
+
+
+def is_response_id(frame_id: int, extended: bool) -> bool:
+    """An OBD reply ID: 0x7E8..0x7EF (11-bit) or 0x18DAF1xx (29-bit)."""
+    if extended:
+        return frame_id & 0x1FFFFF00 == RESPONSE_BASE_29
+    return FIRST_RESPONSE_ID <= frame_id <= LAST_RESPONSE_ID
+
+
+def physical_request_id(response_id: int) -> int:
+    """Where requests and flow control for the ECU answering on ``response_id`` go."""
+    if response_id > 0x7FF:
+        return 0x18DA00F1 | (response_id & 0xFF) << 8
+    return response_id - 8
+
+
+def ecu_name(response_id: int | None) -> str:
+    if response_id is None:
+        return "(none yet)"
+    return f"0x{response_id:08X}" if response_id > 0x7FF else f"0x{response_id:03X}"
 
 
 class _BusWatch:
@@ -62,8 +90,7 @@ class _BusWatch:
     def __call__(self, msg: can.Message) -> None:
         data = bytes(msg.data)
         if (
-            not msg.is_extended_id
-            and FIRST_RESPONSE_ID <= msg.arbitration_id <= LAST_RESPONSE_ID
+            is_response_id(msg.arbitration_id, msg.is_extended_id)
             and len(data) >= 7
             and data[0] == 0x06
             and data[1] == obd_pids.MODE01_REPLY
@@ -89,10 +116,23 @@ class ObdCanSource(Source):
         if addressing not in ("functional", "physical"):
             raise SourceError(f"{uri.raw}: addressing={addressing!r} is not functional or physical")
         self.functional = addressing == "functional"
+        ids = (uri.get("ids") or "auto").lower()
+        if ids not in ("auto", "11", "29"):
+            raise SourceError(f"{uri.raw}: ids={ids!r} is not auto, 11 or 29")
         ecu = uri.get("ecu")
         self.ecu_id: int | None = uri.get_int("ecu", 0) if ecu else None
-        if self.ecu_id is not None and not FIRST_RESPONSE_ID <= self.ecu_id <= LAST_RESPONSE_ID:
-            raise SourceError(f"{uri.raw}: ecu={ecu} is not a response ID 0x7E8..0x7EF")
+        if self.ecu_id is not None:
+            extended = self.ecu_id > 0x7FF
+            if not is_response_id(self.ecu_id, extended):
+                raise SourceError(
+                    f"{uri.raw}: ecu={ecu} is not a response ID 0x7E8..0x7EF or 0x18DAF1xx"
+                )
+            if ids == "auto":
+                ids = "29" if extended else "11"
+            elif ids != ("29" if extended else "11"):
+                raise SourceError(f"{uri.raw}: ecu={ecu} is not a {ids}-bit ID")
+        self.id_bits = ids
+        self.extended = ids == "29"
         multi = (uri.get("multi") or "auto").lower()
         if multi not in ("auto", "off"):
             raise SourceError(f"{uri.raw}: multi={multi!r} is not auto or off")
@@ -140,9 +180,12 @@ class ObdCanSource(Source):
         try:
             first_bitmap = self._discover()
             assert self.ecu_id is not None  # set by _discover
-            address = isotp.Address(
-                isotp.AddressingMode.Normal_11bits, txid=self.ecu_id - 8, rxid=self.ecu_id
+            mode = (
+                isotp.AddressingMode.Normal_29bits
+                if self.extended
+                else isotp.AddressingMode.Normal_11bits
             )
+            address = isotp.Address(mode, txid=physical_request_id(self.ecu_id), rxid=self.ecu_id)
             self._stack = isotp.NotifierBasedCanStack(
                 self._bus,
                 self._notifier,
@@ -158,35 +201,46 @@ class ObdCanSource(Source):
                 raise
             raise SourceError(f"{self.spec.describe()}: {exc}") from None
         self._last_answer_t = time.monotonic()
+        note = bitrate_note(self.spec)
         self.set_status(
             SourceState.CONNECTED,
-            f"ECU 0x{self.ecu_id:03X} on {self.spec.describe()}, "
-            f"{'multi' if len(self._groups[0]) > 1 else 'single'}-PID polling",
+            f"ECU {ecu_name(self.ecu_id)} on {self.spec.describe()}, "
+            f"{'multi' if len(self._groups[0]) > 1 else 'single'}-PID polling"
+            + (f"; {note}" if note else ""),
         )
 
     def _discover(self) -> bytes:
-        """Ask every ECU for PIDs 01..20 on 0x7DF and pick the responder (lowest ID)."""
+        """Ask every ECU for PIDs 01..20 (11-bit, then 29-bit) and pick the lowest responder."""
         assert self._bus is not None
-        self._send_functional(bytes([0x01, 0x00]))
-        deadline = time.monotonic() + DISCOVERY_TIMEOUT_S
-        while not self._watch.answers and time.monotonic() < deadline and not self._watch.error:
-            self._watch.got.wait(0.05)
-        time.sleep(0.05)  # let the other ECUs of a car answer too
-        if self._watch.error:
-            raise SourceError(f"{self.spec.describe()}: {self._watch.error}")
-        answers = dict(self._watch.answers)
+        answers: dict[int, bytes] = {}
+        for extended in (False, True):
+            if self.id_bits == ("11" if extended else "29"):
+                continue
+            self.extended = extended
+            self._send_functional(bytes([0x01, 0x00]))
+            deadline = time.monotonic() + DISCOVERY_TIMEOUT_S
+            while not self._watch.answers and time.monotonic() < deadline and not self._watch.error:
+                self._watch.got.wait(0.05)
+            time.sleep(0.05)  # let the other ECUs of a car answer too
+            if self._watch.error:
+                raise SourceError(f"{self.spec.describe()}: {self._watch.error}")
+            answers = {k: v for k, v in self._watch.answers.items() if (k > 0x7FF) == extended}
+            if answers:
+                break
         if not answers:
+            asked = {"auto": "0x7DF or 0x18DB33F1", "11": "0x7DF", "29": "0x18DB33F1"}
             raise SourceError(
-                f"{self.spec.describe()}: no ECU answered the OBD-II request on 0x7DF within "
-                f"{DISCOVERY_TIMEOUT_S:.0f} s; is the ignition on and the bitrate right "
-                "(most cars: 500000)?"
+                f"{self.spec.describe()}: no ECU answered the OBD-II request on "
+                f"{asked[self.id_bits]} within {DISCOVERY_TIMEOUT_S:.0f} s each; is the "
+                "ignition on and the bitrate right (most cars: 500000)?"
+                + (f" ({note})" if (note := bitrate_note(self.spec)) else "")
             )
         if self.ecu_id is None:
             self.ecu_id = min(answers)
         if self.ecu_id not in answers:
-            seen = ", ".join(f"0x{i:03X}" for i in sorted(answers))
+            seen = ", ".join(ecu_name(i) for i in sorted(answers))
             raise SourceError(
-                f"{self.spec.describe()}: ECU 0x{self.ecu_id:03X} did not answer ({seen} did)"
+                f"{self.spec.describe()}: ECU {ecu_name(self.ecu_id)} did not answer ({seen} did)"
             )
         return answers[self.ecu_id]
 
@@ -205,15 +259,12 @@ class ObdCanSource(Source):
             missing = [p for p in self.requested_pids if p not in supported]
             if missing:
                 text = " ".join(f"{p:02X}" for p in missing)
-                raise SourceError(f"ECU 0x{self.ecu_id:03X} does not support PID(s) {text}")
+                raise SourceError(f"ECU {ecu_name(self.ecu_id)} does not support PID(s) {text}")
             pids = list(self.requested_pids)
         else:
-            pids = [p for p in obd_pids.DEFAULT_POLL_PIDS if p in supported]
-            wide = obd_pids.wideband_pid(supported)
-            if wide is not None:
-                pids.insert(min(3, len(pids)), wide)
+            pids = obd_pids.default_pids(supported)
         if not pids:
-            raise SourceError(f"ECU 0x{self.ecu_id:03X} supports none of the PIDs dynoai reads")
+            raise SourceError(f"ECU {ecu_name(self.ecu_id)} supports none of the PIDs dynoai reads")
         self.poll_pids = pids
         self._groups = obd_pids.group_requests(
             pids, obd_pids.MAX_PIDS_PER_REQUEST if self.multi else 1
@@ -227,7 +278,10 @@ class ObdCanSource(Source):
         assert self._bus is not None
         frame = bytes([len(payload)]) + payload
         frame += bytes([self.padding]) * (8 - len(frame))
-        self._bus.send(can.Message(arbitration_id=FUNCTIONAL_ID, is_extended_id=False, data=frame))
+        functional = FUNCTIONAL_ID_29 if self.extended else FUNCTIONAL_ID
+        self._bus.send(
+            can.Message(arbitration_id=functional, is_extended_id=self.extended, data=frame)
+        )
 
     def _request(self, payload: bytes) -> bytes | None:
         """Send one Mode 01 request and wait for the ECU's (reassembled) reply."""
@@ -283,7 +337,7 @@ class ObdCanSource(Source):
         self.answers += 1
         self._last_answer_t = now
         if self.status.state != SourceState.CONNECTED:
-            self.set_status(SourceState.CONNECTED, f"ECU 0x{self.ecu_id:03X} answering again")
+            self.set_status(SourceState.CONNECTED, f"ECU {ecu_name(self.ecu_id)} answering again")
         return Block(self.name, np.array([now]), {k: np.array([v]) for k, v in values.items()})
 
     def _multi_failed(self, reply: bytes | None) -> None:
@@ -295,7 +349,7 @@ class ObdCanSource(Source):
         self._next_group = 0
         self.set_status(
             SourceState.CONNECTED,
-            f"ECU 0x{self.ecu_id:03X}: multi-PID request {why}; polling one PID at a time",
+            f"ECU {ecu_name(self.ecu_id)}: multi-PID request {why}; polling one PID at a time",
         )
 
     def _no_answer(self, now: float) -> None:
@@ -303,7 +357,7 @@ class ObdCanSource(Source):
         if quiet_s > 1.0 and self.status.state == SourceState.CONNECTED:
             self.set_status(
                 SourceState.STALE,
-                f"ECU 0x{self.ecu_id:03X} has not answered for {quiet_s:.1f} s (ignition off?)",
+                f"ECU {ecu_name(self.ecu_id)} has not answered for {quiet_s:.1f} s (ignition off?)",
             )
 
     def _isotp_error(self, error: Exception) -> None:

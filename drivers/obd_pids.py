@@ -56,12 +56,14 @@ PID_LENGTHS: dict[int, int] = {
 SUPPORTED_PIDS: dict[int, PidInfo] = {
     p.pid: p
     for p in (
+        PidInfo(0x04, 1, "calculated engine load"),
         PidInfo(0x05, 1, "coolant temperature"),
         PidInfo(0x0B, 1, "intake manifold absolute pressure"),
         PidInfo(0x0C, 2, "engine speed"),
         PidInfo(0x0D, 1, "vehicle speed"),
         PidInfo(0x0E, 1, "timing advance"),
         PidInfo(0x0F, 1, "intake air temperature"),
+        PidInfo(0x10, 2, "mass air flow rate"),
         PidInfo(0x11, 1, "throttle position"),
         *(PidInfo(p, 4, f"O2 S{p - 0x23} wide-range lambda + volts") for p in range(0x24, 0x2C)),
         PidInfo(0x33, 1, "barometric pressure"),
@@ -74,6 +76,26 @@ SUPPORTED_PIDS: dict[int, PidInfo] = {
 
 DEFAULT_POLL_PIDS = (0x0C, 0x0B, 0x11, 0x0F, 0x05, 0x0E, 0x0D, 0x44)
 """What a tuner wants, fastest-changing first (a wideband PID is added when supported)."""
+
+LOAD_FALLBACK_PIDS = (0x04, 0x10)
+"""Calculated load and MAF: polled by default when the car has no MAP PID (a MAF car),
+so the grid still has a load axis."""
+
+
+def default_pids(supported: Collection[int]) -> list[int]:
+    """The default poll list for a car with these PIDs supported.
+
+    Tuner PIDs it supports, its first wideband PID (fourth), and load + MAF when
+    it has no MAP sensor.
+    """
+    pids = [p for p in DEFAULT_POLL_PIDS if p in supported]
+    if 0x0B not in supported:
+        at = 1 if pids and pids[0] == 0x0C else 0
+        pids[at:at] = [p for p in LOAD_FALLBACK_PIDS if p in supported]
+    wide = wideband_pid(supported)
+    if wide is not None:
+        pids.insert(min(3, len(pids)), wide)
+    return pids
 
 
 class PidDecodeError(ValueError):
@@ -97,6 +119,10 @@ def decode_pid(pid: int, data: bytes) -> dict[str, float]:
         return {"rpm": (256 * a + b) / 4.0}
     if pid == 0x0B:
         return {"map_kpa": float(a)}
+    if pid == 0x04:
+        return {"load_pct": a * 100.0 / 255.0}
+    if pid == 0x10:
+        return {"maf_gs": (256 * a + b) / 100.0}
     if pid == 0x11:
         return {"tps_pct": a * 100.0 / 255.0}
     if pid == 0x0F:

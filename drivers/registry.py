@@ -28,9 +28,13 @@ BACKENDS: dict[str, tuple[str, str]] = {
     "speeduino": ("drivers.speeduino:SpeeduinoSource", "Speeduino ECU serial, 115200"),
     "can": (
         "drivers.can_source:CanSource",
-        "any python-can bus, DBC decoding / AEM X-Series frame",
+        "any python-can bus, DBC decoding (presets: dbc=haltech, ecumaster_emu, "
+        "link_generic_dash, aem_xseries) / AEM X-Series frame",
     ),
-    "obd-can": ("drivers.obd_can:ObdCanSource", "OBD-II over CAN (ISO-TP 0x7DF/0x7E8)"),
+    "obd-can": (
+        "drivers.obd_can:ObdCanSource",
+        "OBD-II over CAN (ISO-TP 0x7DF/0x7E8, 29-bit 0x18DB33F1/0x18DAF1xx)",
+    ),
     "jetdrive": ("drivers.jetdrive:JetDriveSource", "Dynojet JetDrive channel stream over UDP"),
 }
 """scheme -> ("module:factory", one-line description)."""
@@ -42,7 +46,7 @@ EXAMPLES: dict[str, str] = {
     "aem": "aem:/dev/ttyUSB0?baud=9600&mode=afr",
     "elm327": "elm327:/dev/ttyUSB1?baud=38400",
     "speeduino": "speeduino:/dev/ttyACM0",
-    "can": "can:socketcan/can0?dbc=bike.dbc&bitrate=500000",
+    "can": "can:socketcan/can0?dbc=haltech",
     "obd-can": "obd-can:slcan/dev/ttyACM0?bitrate=500000",
     "jetdrive": "jetdrive:127.0.0.1:22344",
 }

@@ -4,7 +4,9 @@ It is written from raw frames (not with can-isotp) so the driver's use of the
 library is tested against an independent ISO-TP implementation: single frames
 for short replies, a first frame + consecutive frames after the tester's flow
 control (sent to the physical ID) for long ones, padding, and a 0x7F negative
-response for requests it does not handle.
+response for requests it does not handle. With ``extended`` it uses 29-bit IDs
+(ISO 15765-4 / SAE J1979: functional 0x18DB33F1, physical request 0x18DAxxF1,
+reply 0x18DAF1xx where xx is the ECU address) and ignores 11-bit requests.
 """
 
 from __future__ import annotations
@@ -36,10 +38,15 @@ class FakeEcu:
         resp_id: int = 0x7E8,
         multi_pid: bool = True,
         reject_multi: bool = False,
+        extended: bool = False,
     ) -> None:
         self.values = dict(values)
+        self.extended = extended
+        if extended and resp_id <= 0x7FF:
+            resp_id = 0x18DAF110  # engine ECU, address 0x10
         self.resp_id = resp_id
-        self.phys_id = resp_id - 8
+        self.phys_id = 0x18DA00F1 | (resp_id & 0xFF) << 8 if extended else resp_id - 8
+        self.functional_id = 0x18DB33F1 if extended else 0x7DF
         self.multi_pid = multi_pid
         self.reject_multi = reject_multi
         self.requests: list[bytes] = []
@@ -65,14 +72,20 @@ class FakeEcu:
     def _send(self, data: bytes) -> None:
         self.bus.send(
             can.Message(
-                arbitration_id=self.resp_id, is_extended_id=False, data=data.ljust(8, bytes([PAD]))
+                arbitration_id=self.resp_id,
+                is_extended_id=self.extended,
+                data=data.ljust(8, bytes([PAD])),
             )
         )
 
     def _run(self) -> None:
         while not self._stop.is_set():
             msg = self.bus.recv(0.02)
-            if msg is None or msg.arbitration_id not in (0x7DF, self.phys_id):
+            if (
+                msg is None
+                or msg.is_extended_id != self.extended
+                or msg.arbitration_id not in (self.functional_id, self.phys_id)
+            ):
                 continue
             data = bytes(msg.data)
             if data[0] >> 4 == 3:

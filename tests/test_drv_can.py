@@ -268,3 +268,52 @@ def test_can_and_serial_sources_fuse_on_one_clock():
     both = ~np.isnan(rpm) & ~np.isnan(lam)
     assert both.sum() > 10
     assert np.allclose(rpm[both], 4000) and np.allclose(lam[both], 1.0)
+
+
+# -- SocketCAN owns its bitrate ------------------------------------------------------------
+# python-can's socketcan backend cannot set the bitrate (python-can docs, "SocketCAN":
+# the interface is configured with 'ip link set can0 type can bitrate 500000').
+
+
+def test_socketcan_never_claims_a_bitrate_it_cannot_set(monkeypatch):
+    from drivers import can_bus
+
+    spec = can_bus.parse_bus_spec(parse_uri("can:socketcan/can1?bitrate=500000&dbc=x"))
+    assert "500000" not in spec.describe()
+    unknown = can_bus.bitrate_note(spec, lambda channel: None)
+    assert "not applied" in unknown
+    assert "ip link set can1 type can bitrate 500000" in unknown
+    other = can_bus.bitrate_note(spec, lambda channel: 250000)
+    assert "can1 runs at 250000 bit/s, not 500000" in other and "ip link set can1" in other
+    assert can_bus.bitrate_note(spec, lambda channel: 500000) == (
+        "can1 runs at 500000 bit/s (set by the OS)"
+    )
+    slcan = can_bus.parse_bus_spec(parse_uri("can:slcan/dev/ttyACM0?bitrate=500000&dbc=x"))
+    assert "at 500000 bit/s" in slcan.describe() and can_bus.bitrate_note(slcan) == ""
+    seen: dict = {}
+
+    def fake_bus(**kwargs):
+        seen.update(kwargs)
+        return object()
+
+    monkeypatch.setattr(can, "Bus", fake_bus)
+    can_bus.open_bus(spec)
+    assert "bitrate" not in seen and seen["channel"] == "can1"
+    can_bus.open_bus(slcan)
+    assert seen["bitrate"] == 500000
+
+
+def test_socketcan_source_status_says_what_to_run(monkeypatch):
+    from drivers import can_bus, can_source
+
+    monkeypatch.setattr(can_source, "open_bus", lambda spec: can.Bus(interface="virtual"))
+    monkeypatch.setattr(
+        can_source, "bitrate_note", lambda spec: can_bus.bitrate_note(spec, lambda c: None)
+    )
+    src = create_source("can:socketcan/can0?bitrate=500000&dbc=haltech")
+    src.open()
+    try:
+        assert "at 500000 bit/s" not in src.status.message
+        assert "ip link set can0 type can bitrate 500000" in src.status.message
+    finally:
+        src.close()

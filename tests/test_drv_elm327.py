@@ -9,7 +9,7 @@ import pytest
 
 import drivers.elm327 as elm327
 from core.source import SourceError, SourceState
-from drivers.elm327_reply import ElmReplyParser, is_bus_error, parse_reply
+from drivers.elm327_reply import ElmReplyParser, header_mode, is_bus_error, parse_reply
 from drivers.obd_pids import decode_mode01, decode_pid, parse_supported, split_mode01
 from drivers.registry import create_source
 from tests.elm_emulator import emulator_available, running_emulator
@@ -138,12 +138,20 @@ PID_DATA = {0x0C: "1AF8", 0x0B: "63", 0x11: "40", 0x0F: "39", 0x05: "5F", 0x0E: 
 
 
 class FakeCar:
-    """Answers like an ELM327 on a CAN car (headers off, no spaces)."""
+    """Answers like an ELM327 on a CAN car (no spaces; headers as ATH0/ATH1 say).
 
-    def __init__(self, multi_ok: bool = True) -> None:
+    With headers on, lines are ``7E8`` + ISO-TP PCI + data, as the ELM327 data
+    sheet ("CAN Message Formats") and the ELM327-emulator print them. ``tcm``
+    makes a second ECU (0x7E9) answer those PIDs of a functional request, its
+    single frame printed between the ECM's first and consecutive frames.
+    """
+
+    def __init__(self, multi_ok: bool = True, tcm: dict[int, str] | None = None) -> None:
         self.multi_ok = multi_ok
+        self.tcm = tcm or {}
         self.override: dict[str, bytes] = {}
         self.last = ""
+        self.headers = False
 
     def __call__(self, request: bytes) -> bytes:
         cmd = request.decode().strip().upper()
@@ -153,31 +161,60 @@ class FakeCar:
         if cmd in self.override:
             return self.override[cmd]
         if cmd == "ATZ":
+            self.headers = False
             return b"\r\rELM327 v1.5\r\r>"
+        if cmd in ("ATH0", "ATH1"):
+            self.headers = cmd == "ATH1"
         if cmd == "ATDPN":
             return b"A6\r\r>"
         if cmd.startswith("AT"):
             return b"OK\r\r>"
         bitmaps = {"0100": "4100BE3FA813", "0120": "4120901FF015", "0140": "41407A1C8021"}
         if cmd in bitmaps:
-            return bitmaps[cmd].encode() + b"\r\r>"
+            return self._frames([bitmaps[cmd]], [])
         body = cmd[2:]
         if len(body) % 2:
             body = body[:-1]  # the expected-reply count
         pids = [int(body[i : i + 2], 16) for i in range(0, len(body), 2)]
         if len(pids) > 1 and not self.multi_ok:
             return b"?\r\r>"
+        tcm = [p for p in pids if p in self.tcm]
+        tcm_hex = ["41" + "".join(f"{p:02X}{self.tcm[p]}" for p in tcm)] if tcm else []
         if any(p not in PID_DATA for p in pids):
-            return b"NO DATA\r\r>"
-        hexs = "41" + "".join(f"{p:02X}{PID_DATA[p]}" for p in pids)
+            return self._frames([], tcm_hex) if tcm_hex else b"NO DATA\r\r>"
+        return self._frames(["41" + "".join(f"{p:02X}{PID_DATA[p]}" for p in pids)], tcm_hex)
+
+    def _frames(self, ecm: list[str], tcm: list[str]) -> bytes:
+        if not self.headers:
+            lines = [line for hexs in ecm + tcm for line in self._headerless(hexs)]
+            return ("\r".join(lines) + "\r\r>").encode()
+        ecm_lines = [line for hexs in ecm for line in self._isotp("7E8", hexs)]
+        tcm_lines = [line for hexs in tcm for line in self._isotp("7E9", hexs)]
+        lines = ecm_lines[:1] + tcm_lines + ecm_lines[1:]  # the TCM lands mid-message
+        return ("\r".join(lines) + "\r\r>").encode()
+
+    @staticmethod
+    def _headerless(hexs: str) -> list[str]:
         if len(hexs) <= 14:
-            return hexs.encode() + b"\r\r>"
+            return [hexs]
         lines = [f"{len(hexs) // 2:03X}", f"0: {hexs[:12]}"]
         rest, n = hexs[12:], 1
         while rest:
             lines.append(f"{n % 16:X}: {rest[:14]}")
             rest, n = rest[14:], n + 1
-        return ("\r".join(lines) + "\r\r>").encode()
+        return lines
+
+    @staticmethod
+    def _isotp(sender: str, hexs: str) -> list[str]:
+        size = len(hexs) // 2
+        if size <= 7:
+            return [f"{sender}{size:02X}{hexs}"]
+        lines = [f"{sender}1{size >> 8:X}{size & 0xFF:02X}{hexs[:12]}"]
+        rest, n = hexs[12:], 1
+        while rest:
+            lines.append(f"{sender}2{n % 16:X}{rest[:14]}")
+            rest, n = rest[14:], n + 1
+        return lines
 
 
 def read_blocks(src, seconds: float, want: int = 1000):
@@ -207,6 +244,7 @@ def test_fake_car_multi_pid_session():
         assert merged["lambda_target"] == pytest.approx(0.98782, abs=1e-5)
         sent = [r.decode() for r in dev.requests]
         assert sent[:7] == ["", "ATZ", "ATE0", "ATL0", "ATS0", "ATH0", "ATSP0"]
+        assert sent[sent.index("ATDPN") + 1] == "ATH1" and src.parser.headers == "can11"
         assert "010C0B11240F05" in sent  # six PIDs in one request
         assert sent[-1] in ("", "010C0B11240F05", "010E0D44")
     finally:
@@ -348,5 +386,116 @@ def test_emulator_single_pid_mode(emulator_pty):
         blocks = read_blocks(src, 1.0, want=10)
         assert len(blocks) == 10
         assert {c for b in blocks for c in b.columns} == {"rpm", "map_kpa"}
+    finally:
+        src.close()
+
+
+# -- headers on (ATH1): per-ECU reassembly ---------------------------------------------------
+# Line format from the ELM327 data sheet ("CAN Message Formats"; ATH1 ATS0): the 11-bit
+# sender (3 hex digits) or 29-bit sender (8), then the ISO-TP PCI byte and the data, as
+# the ELM327-emulator prints them ("7E8100E410C00000B26" / "7E821112B0F39055F0D").
+INTERLEAVED = (
+    b"7E8100E410C1AF80B63\r"  # ECM first frame: 14 bytes in all
+    b"7E903410D32\r"  # TCM single frame: speed 50 km/h, printed between the ECM's frames
+    b"7E82111400F39055F0D\r"
+    b"7E8220A\r\r>"
+)
+
+
+def test_interleaved_ecus_are_reassembled_per_sender():
+    reply = parse_reply(INTERLEAVED, sent="010C0B110F050D", headers="can11")
+    assert reply.senders == ["7E8", "7E9"]
+    assert reply.messages[0] == bytes.fromhex("410C1AF80B6311400F39055F0D0A")
+    assert reply.messages[1] == bytes.fromhex("410D32")
+    ecm = decode_mode01(reply.messages[0])
+    assert ecm == pytest.approx(
+        {"rpm": 1726.0, "map_kpa": 99, "tps_pct": 25.098, "iat_c": 17, "clt_c": 55,
+         "vehicle_speed_kph": 10},
+        abs=1e-3,
+    )  # fmt: skip
+    assert reply.incomplete == 0
+
+
+def test_headers_off_cannot_separate_the_same_reply():
+    # What the adapter printed with ATH0 for the same exchange: the TCM's line is read as
+    # part of the ECM's message and IAT / speed are lost (the bug ATH1 fixes).
+    old = parse_reply(b"00E\r0: 410C1AF80B63\r410D32\r1: 11400F39055F0D\r2: 0A\r\r>")
+    values = {k: v for m in old.messages for k, v in decode_mode01(m).items()}
+    assert "iat_c" not in values
+
+
+def test_parser_keeps_ecm_values_when_two_ecus_answer_one_pid():
+    parser = ElmReplyParser()
+    parser.headers = "can11"
+    parser.expected = frozenset({0x0C, 0x0B, 0x11, 0x0F, 0x05, 0x0D})
+    rows = parser.feed(INTERLEAVED, 1.0)
+    assert rows[0][1]["vehicle_speed_kph"] == 10.0  # the engine ECU (7E8) wins
+    assert rows[0][1]["iat_c"] == 17.0 and parser.senders == {"7E8", "7E9"}
+
+
+def test_missing_consecutive_frame_is_dropped_not_spliced():
+    raw = b"7E8100E410C1AF80B63\r7E8220A\r\r>"  # CF 1 lost
+    reply = parse_reply(raw, headers="can11")
+    assert reply.messages == [] and reply.incomplete == 1
+
+
+def test_29_bit_and_legacy_header_lines():
+    reply = parse_reply(b"18DAF11004410C1AF8\r18DAF11803410D32\r\r>", headers="can29")
+    assert reply.senders == ["18DAF110", "18DAF118"]
+    assert reply.messages == [bytes.fromhex("410C1AF8"), bytes.fromhex("410D32")]
+    j1850 = parse_reply(b"486B10410C1AF8C5\r\r>", headers="legacy")  # 3 header bytes + checksum
+    assert j1850.senders == ["10"] and j1850.messages == [bytes.fromhex("410C1AF8")]
+    assert header_mode("6") == "can11" and header_mode("7") == "can29"
+    assert header_mode("2") == "legacy"
+
+
+def test_fake_car_with_a_tcm_keeps_iat_and_speed():
+    car = FakeCar(tcm={0x0D: "32"})  # the TCM answers speed too (50 km/h)
+    dev = PtyResponder(car)
+    src = create_source(f"elm327:{dev.path}?pids=0C,0B,11,0F,05,0D")
+    try:
+        src.open()
+        blocks = read_blocks(src, 1.0, want=3)
+        assert blocks
+        merged = {k: float(v[-1]) for b in blocks for k, v in b.columns.items()}
+        assert merged["iat_c"] == 17.0 and merged["clt_c"] == 55.0
+        assert merged["vehicle_speed_kph"] == 10.0 and merged["rpm"] == 1726.0
+        assert src.parser.senders == {"7E8", "7E9"}
+    finally:
+        src.close()
+        dev.close()
+
+
+@pytest.mark.parametrize(
+    ("pid", "data", "expected"),
+    [
+        (0x04, "FF", {"load_pct": 100.0}),  # emulator: 0104 -> 7E8 03 41 04 FF
+        (0x10, "181F", {"maf_gs": 61.75}),  # emulator: 0110 -> 7E8 04 41 10 18 1F
+    ],
+)
+def test_load_and_maf_pids(pid, data, expected):
+    assert decode_pid(pid, bytes.fromhex(data)) == pytest.approx(expected)
+
+
+def test_maf_car_without_map_polls_load_and_maf_by_default():
+    from drivers.obd_pids import default_pids
+
+    maf_car = {0x04, 0x05, 0x0C, 0x0F, 0x10, 0x11, 0x24}
+    assert default_pids(maf_car)[:3] == [0x0C, 0x04, 0x10]
+    assert 0x04 not in default_pids(maf_car | {0x0B})  # a MAP car keeps MAP as load
+
+
+@slow
+@needs_emulator
+def test_emulator_headers_on_with_load_and_maf(emulator_pty):
+    src = create_source(f"elm327:{emulator_pty}?pids=0C,04,10,0F")
+    try:
+        src.open()
+        assert src.parser.headers == "can11"
+        assert {"load_pct", "maf_gs"} <= set(src.channels())
+        blocks = read_blocks(src, 1.0, want=10)
+        cols = {c for b in blocks for c in b.columns}
+        assert {"rpm", "load_pct", "maf_gs", "iat_c"} <= cols
+        assert src.parser.senders == {"7E8"} and src.parser.incomplete == 0
     finally:
         src.close()

@@ -159,3 +159,116 @@ def test_warming_up_device_reports_status_message():
             src.close()
     finally:
         dev.unplug()
+
+
+# RomRaider's LM-1 test string (PROTOCOLS.md §1 Correction): an "old" LM-1 channel, the
+# word layout of Innovate "Serial Protocol #1" and OT-2 SDK p.16-17: function word
+# 1 R F3..F0 0 AF7 | 0 AF6..0, lambda word, battery word (mb, bv), five aux words.
+LM1_CHANNEL = bytes.fromhex("81 13 03 7C 1E 66 01 26 00 72 00 49 00 3B 00 3B")
+
+
+@pytest.mark.parametrize("feeder", [feed_all, feed_bytewise])
+def test_lm1_channel_inside_an_mts_packet_decodes(feeder):
+    rows = feeder(MtsParser(), bytes([0xB2, 0x88]) + LM1_CHANNEL)  # 8 words follow
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["lambda"] == pytest.approx(1.008)  # L = 0x1FC = 508
+    assert row["afr"] == pytest.approx(1.008 * 14.7)  # AF = 147 from the LM-1 itself
+    assert row["batt_v"] == pytest.approx(870 * 5 * 3 / 1023)  # mb 3, bv 870: 12.76 V
+    assert [row[f"aux{i}_raw"] for i in range(5)] == [166.0, 114.0, 73.0, 59.0, 59.0]
+
+
+def test_lm1_chained_with_an_lc1_numbers_both_lambdas():
+    packet = bytes([0xB2, 0x8A]) + LM1_CHANNEL + LC1[2:]  # LM-1 furthest, LC-1 nearest
+    rows = feed_all(MtsParser(), LC1 + packet + LC1)
+    assert len(rows) == 3
+    assert rows[1]["lambda"] == pytest.approx(1.008)
+    assert rows[1]["lambda2"] == pytest.approx(1.000)
+    assert rows[2]["lambda"] == pytest.approx(1.000)  # framing kept after the LM-1 packet
+
+
+def test_lm1_status_code_uses_four_function_bits():
+    warming = bytes([0x91, 0x13, 0x00, 0x14, 0x1E, 0x66])  # F = 0100: warming up, 2.0 %
+    parser = MtsParser()
+    rows = feed_all(parser, bytes([0xB2, 0x83]) + warming)
+    assert math.isnan(rows[0]["lambda"]) and parser.status_text == "warming up 2.0 %"
+
+
+def test_zero_length_packets_and_garbage_are_not_samples():
+    parser = MtsParser()
+    empty = bytes([0xB2, 0x80])
+    assert feed_all(parser, empty * 40) == []
+    assert parser.empty_packets == 40 and parser.packets == 0
+    # A lambda word that lacks its fixed bits (bit 9 set, bit 13 clear) is not a channel.
+    assert feed_all(parser, bytes([0xB2, 0x82, 0x61, 0x13, 0x03, 0x74])) == []
+    assert parser.bad_packets == 1
+    # A channel cut in half by the word count is not a sample either.
+    assert feed_all(parser, bytes([0xB2, 0x81, 0x43, 0x13])) == []
+    assert feed_all(parser, LC1) != []
+
+
+def test_source_fed_empty_packets_is_never_connected_with_samples():
+    dev = PtyStreamer(bytes([0xB2, 0x80]) * 2, period_s=0.03)  # ~66 empty packets/s
+    try:
+        src = create_source(f"innovate:{dev.path}")
+        src.open()
+        try:
+            blocks = [src.read(0.1) for _ in range(8)]
+            assert blocks == [None] * 8
+            assert src.frames_decoded == 0
+        finally:
+            src.close()
+    finally:
+        dev.unplug()
+
+
+# A stand-alone LM-1 (no MTS chain) streams Serial Protocol #1 packets: no header, the first
+# byte is the only one with bit 7 set; 16 bytes with five aux words, or only the first two
+# words during warm-up / errors (Innovate "Serial Protocol #1" §2).
+@pytest.mark.parametrize("feeder", [feed_all, feed_bytewise])
+def test_standalone_lm1_stream_decodes(feeder):
+    rows = feeder(MtsParser(), b"\x13\x03" + LM1_CHANNEL * 3)  # starts mid-packet
+    assert len(rows) == 3
+    assert all(r["lambda"] == pytest.approx(1.008) for r in rows)
+    assert rows[0]["aux4_raw"] == 59.0 and rows[0]["batt_v"] == pytest.approx(12.757, abs=1e-3)
+
+
+def test_standalone_lm1_short_warm_up_packets_need_a_chain():
+    warm = bytes([0x91, 0x13, 0x00, 0x14])  # F = 0100 warming up, 2.0 %, two words only
+    parser = MtsParser()
+    rows = feed_all(parser, warm * 4 + LM1_CHANNEL)
+    # The first short packet could be noise; the next ones follow it back to back.
+    assert len(rows) == 4
+    assert all(math.isnan(r["lambda"]) for r in rows[:3]) and rows[3]["lambda"] == 1.008
+    assert parser.status_text == ""
+
+
+def test_random_bytes_make_almost_no_samples():
+    import random
+
+    rng = random.Random(7)
+    garbage = bytes(rng.randrange(256) for _ in range(19200))  # 10 s at 19200 baud
+    rows = feed_all(MtsParser(), garbage)
+    valid = [r for r in rows if not math.isnan(r.get("lambda", math.nan))]
+    assert len(rows) <= 10 and len(valid) <= 2  # without the chain rule: 163 rows
+
+
+def test_source_reads_a_standalone_lm1_on_a_pty():
+    dev = PtyStreamer(LM1_CHANNEL, period_s=0.03)
+    try:
+        src = create_source(f"innovate:{dev.path}")
+        src.open()
+        try:
+            got = []
+            deadline = time.monotonic() + 2.0
+            while len(got) < 3 and time.monotonic() < deadline:
+                block = src.read(0.2)
+                if block is not None:
+                    got.append(block)
+            assert len(got) >= 3
+            assert got[-1].column("lambda")[-1] == pytest.approx(1.008)
+            assert src.status.state is SourceState.CONNECTED
+        finally:
+            src.close()
+    finally:
+        dev.unplug()

@@ -1,4 +1,11 @@
-"""JetDrive: byte-exact vectors, channel mapping, and the source over 127.0.0.1 unicast only."""
+"""JetDrive: byte-exact vectors, channel mapping, and the source over 127.0.0.1 unicast only.
+
+Layout and units from Dynojet's Apache-2.0 reference code (bgriggs/jetdrive-sharp,
+"Copyright 2020 Dynojet Research Inc"): ``KLHDVMessage.cs`` (8-byte LE header),
+``JetdriveProvider.cs`` (50-byte provider name + 34-byte channel blocks; 10-byte
+value blocks), ``JetdriveClient.cs`` (blocks read while ``idx + 10 <= length``) and
+``JDUnit.cs`` (Power kW, Torque N·m, Speed km/h, Temperature °C, Pressure kPa).
+"""
 
 from __future__ import annotations
 
@@ -50,9 +57,8 @@ def test_channel_info_round_trip_and_layout():
     "bad",
     [
         b"\x02\x14",
-        VALUES_VECTOR[:-1],
-        jd.encode_message(2, 1, 1, b"\x00" * 9),
-        jd.encode_message(1, 1, 1, b"x" * 60),
+        VALUES_VECTOR[:-1],  # the header says 20 bytes, 19 arrived
+        jd.encode_message(1, 1, 1, b"x" * 49),  # shorter than the provider name
     ],
 )
 def test_malformed_datagrams_raise_jetdrive_error(bad):
@@ -61,17 +67,114 @@ def test_malformed_datagrams_raise_jetdrive_error(bad):
         (jd.parse_channel_info if msg.key == 1 else jd.parse_channel_values)(msg)
 
 
-def test_mapping_imperial_and_metric():
-    imperial = {c.chan_id: jd.canonical_for(c) for c in CHANNELS}
-    assert imperial[10] == ("rpm", 1.0, 0.0)
-    assert imperial[4] == ("power_hp", 1.0, 0.0)
-    assert imperial[5][0] == "torque_nm" and imperial[5][1] == pytest.approx(1.3558179)
-    assert imperial[6][0] == "drum_speed_kph" and imperial[6][1] == pytest.approx(1.609344)
-    assert imperial[7][0] == "lambda" and imperial[7][1] == pytest.approx(1 / 14.7)
-    assert imperial[8][0] == "baro_kpa" and imperial[8][1] == pytest.approx(3.386388640341)
-    assert imperial[9] is None
-    metric = jd.canonical_for(CHANNELS[1], metric=True)
-    assert metric is not None and metric[1] == pytest.approx(1 / 0.745699872)
+# ChannelValues from host 0x0101, seq 2, to all hosts, t = 1000 ms (0x03E8), written
+# from the published layout: ch0 Power 50.0 kW (f32 0x42480000), ch1 Torque 100.0 N·m
+# (0x42C80000), ch2 Speed 100.0 km/h, ch3 Pressure 101.3 kPa (0x42CA999A).
+METRIC_VALUES = bytes.fromhex(
+    "02 28 00 01 01 02 FF FF"
+    "00 00 E8 03 00 00 00 00 48 42"
+    "01 00 E8 03 00 00 00 00 C8 42"
+    "02 00 E8 03 00 00 00 00 C8 42"
+    "03 00 E8 03 00 00 9A 99 CA 42"
+)
+METRIC_INFO = [
+    jd.ChannelInfo(0, 0, "(DWRT CPU) Power", 4),
+    jd.ChannelInfo(1, 0, "(DWRT CPU) Torque", 5),
+    jd.ChannelInfo(2, 0, "(DWRT CPU) Speed", 2),
+    jd.ChannelInfo(3, 0, "(DWRT ATMO) Pressure", 7),
+    jd.ChannelInfo(4, 0, "Digital RPM 1", 8),
+    jd.ChannelInfo(5, 0, "Digital RPM 2", 8),
+    jd.ChannelInfo(6, 0, "(DWRT ATMO) Temperature 1", 6),
+]
+
+
+def _decode(units: str | None, values: bytes = METRIC_VALUES) -> dict[str, float]:
+    src = create_source("jetdrive:127.0.0.1:0" + (f"?units={units}" if units else ""))
+    info = jd.encode_message(1, 0x0101, 1, jd.encode_channel_info("Power Core", METRIC_INFO))
+    rows: dict = {}
+    times: dict = {}
+    src.handle_datagram(info, 10.0, rows, times)
+    src.handle_datagram(values, 10.0, rows, times)
+    assert len(rows) == 1
+    return next(iter(rows.values()))
+
+
+def test_default_units_are_dynojet_metric_50kw_100nm():
+    row = _decode(None)
+    assert row["power_hp"] == pytest.approx(67.05, abs=0.005)  # 50 kW / 0.7457 kW per hp
+    assert row["power_hp"] == pytest.approx(50_000 / 745.699872)
+    assert row["torque_nm"] == pytest.approx(100.0)
+    assert row["drum_speed_kph"] == pytest.approx(100.0)
+    assert row["baro_kpa"] == pytest.approx(101.3, abs=1e-4)
+
+
+def test_imperial_override_reads_the_same_categories_as_imperial():
+    row = _decode("imperial")
+    assert row["power_hp"] == pytest.approx(50.0)
+    assert row["torque_nm"] == pytest.approx(135.58179)
+    assert row["drum_speed_kph"] == pytest.approx(160.9344)
+    assert row["baro_kpa"] == pytest.approx(101.3 * 3.386388640341, rel=1e-6)
+
+
+def test_digital_rpm_channels_are_mapped():
+    assert jd.canonical_for(METRIC_INFO[4]) == ("rpm", 1.0, 0.0)
+    assert jd.canonical_for(METRIC_INFO[5]) == ("rpm2", 1.0, 0.0)
+    assert jd.canonical_for(jd.ChannelInfo(9, 0, "(DWRT CPU) Engine RPM", 8))[0] == "rpm"
+    body = jd.encode_channel_values([(4, 1000, 3500.0), (5, 1000, 1750.0), (6, 1000, 25.0)])
+    row = _decode(None, jd.encode_message(2, 0x0101, 3, body))
+    assert (row["rpm"], row["rpm2"]) == (3500.0, 1750.0)
+    src = create_source("jetdrive:127.0.0.1:0")
+    src.handle_datagram(
+        jd.encode_message(1, 0x0101, 1, jd.encode_channel_info("PC", METRIC_INFO)), 1.0, {}, {}
+    )
+    assert src.channels()["rpm2"] == "rpm"
+
+
+def test_mapping_tables_and_first_channel_keeps_a_column():
+    metric = {c.chan_id: jd.canonical_for(c) for c in CHANNELS}
+    assert metric[10] == ("rpm", 1.0, 0.0)
+    assert metric[4] == ("power_hp", pytest.approx(1 / 0.745699872), 0.0)
+    assert metric[5] == ("torque_nm", 1.0, 0.0)
+    assert metric[7][0] == "lambda" and metric[7][1] == pytest.approx(1 / 14.7)
+    assert metric[8] == ("baro_kpa", 1.0, 0.0)
+    assert metric[9] is None
+    temp = jd.canonical_for(jd.ChannelInfo(1, 0, "Coolant", 6), units="imperial")
+    assert temp is not None and 212 * temp[1] + temp[2] == pytest.approx(100.0)
+    src = create_source("jetdrive:127.0.0.1:0")
+    both = [jd.ChannelInfo(3, 0, "Digital RPM 1", 8), jd.ChannelInfo(7, 0, "Engine RPM", 8)]
+    src.handle_datagram(jd.encode_message(1, 9, 1, jd.encode_channel_info("PC", both)), 1.0, {}, {})
+    assert src._map == {(9, 3): ("rpm", 1.0, 0.0)}
+
+
+def test_trailing_partial_block_is_skipped_as_the_reference_does():
+    values = METRIC_VALUES[8:] + b"\x07\x00\xe8\x03"  # 4 stray bytes after four blocks
+    msg = jd.parse_message(jd.encode_message(2, 0x0101, 2, values))
+    assert len(jd.parse_channel_values(msg)) == 4 and jd.partial_bytes(msg) == 4
+    info = jd.encode_channel_info("PC", METRIC_INFO[:2]) + b"\x02\x00\x00Spe"
+    provider = jd.parse_channel_info(jd.parse_message(jd.encode_message(1, 1, 1, info)))
+    assert sorted(provider.channels) == [0, 1]
+    src = create_source("jetdrive:127.0.0.1:0")
+    rows: dict = {}
+    src.handle_datagram(jd.encode_message(1, 0x0101, 1, info), 1.0, rows, {})
+    src.handle_datagram(jd.encode_message(2, 0x0101, 2, values), 1.0, rows, {})
+    assert src.partial_blocks == 2 and src.bad_datagrams == 0
+    assert next(iter(rows.values()))["torque_nm"] == pytest.approx(100.0)
+
+
+def test_pages_add_up_foreign_dest_and_nan_values_ignored():
+    src = create_source("jetdrive:127.0.0.1:0?host=0x0042")
+    rows: dict = {}
+    times: dict = {}
+    for page, chans in enumerate((METRIC_INFO[:3], METRIC_INFO[3:])):
+        body = jd.encode_channel_info("Power Core", chans)
+        src.handle_datagram(jd.encode_message(1, 0x0101, page, body), 1.0, rows, times)
+    assert len(src.providers[0x0101].channels) == len(METRIC_INFO)
+    to_other = jd.encode_message(2, 0x0101, 5, METRIC_VALUES[8:], dest=0x0777)
+    from_us = jd.encode_message(2, 0x0042, 5, METRIC_VALUES[8:])
+    nan = jd.encode_message(2, 0x0101, 6, jd.encode_channel_values([(0, 7, float("nan"))]))
+    for blob in (to_other, from_us, nan):
+        src.handle_datagram(blob, 1.0, rows, times)
+    assert rows == {} and src.dropped_values == 1
 
 
 @pytest.fixture
@@ -112,7 +215,7 @@ def test_source_asks_for_info_then_maps_values(provider_socket):
     ]
     assert len(rows) == 2
     (t0, r0), (t1, r1) = rows
-    assert r0["rpm"] == 5000.0 and r0["power_hp"] == 87.5
+    assert r0["rpm"] == 5000.0 and r0["power_hp"] == pytest.approx(87.5 / 0.745699872)  # kW
     assert r1["rpm"] == 5100.0 and r1["lambda"] == pytest.approx(13.0 / 14.7)
     assert r1["afr"] == pytest.approx(13.0, rel=1e-6)
     assert before - 0.01 <= t0 < t1 <= after  # device ms placed on the monotonic clock

@@ -124,6 +124,42 @@ def test_bad_options_are_rejected():
         create_source("obd-can:virtual/x?ecu=0x123")
 
 
+@pytest.mark.parametrize("addressing", ["functional", "physical"])
+def test_29_bit_obd_functional_0x18db33f1_replies_0x18daf1xx(addressing):
+    # ISO 15765-4 29-bit IDs (PROTOCOLS.md §4c): the 11-bit request gets no answer, the
+    # 29-bit one does; requests and flow control go to 0x18DA10F1 for ECU 0x18DAF110.
+    with FakeEcu("obd_29", ECU_VALUES, extended=True) as ecu:
+        src = create_source(f"obd-can:virtual/obd_29?addressing={addressing}")
+        src.open()
+        try:
+            assert src.ecu_id == 0x18DAF110 and src.extended
+            assert "0x18DAF110" in src.status.message
+            values = _poll(src, 4)
+        finally:
+            src.close()
+    assert values == pytest.approx({**EXPECTED, "afr": EXPECTED["lambda"] * 14.7}, rel=1e-6)
+    assert ecu.flow_controls and all(fid == 0x18DA10F1 for fid, _ in ecu.flow_controls)
+
+
+def test_29_bit_only_and_ecu_option():
+    with FakeEcu("obd_29b", ECU_VALUES, extended=True):
+        src = create_source("obd-can:virtual/obd_29b?ids=29&ecu=0x18DAF110&pids=0C")
+        src.open()
+        try:
+            assert _poll(src, 2) == {"rpm": 1726.0}
+        finally:
+            src.close()
+    with pytest.raises(SourceError, match="not a 11-bit ID"):
+        create_source("obd-can:virtual/x?ids=11&ecu=0x18DAF110")
+    with pytest.raises(SourceError, match="ids="):
+        create_source("obd-can:virtual/x?ids=16")
+    with (
+        FakeEcu("obd_29c", ECU_VALUES, extended=True),
+        pytest.raises(SourceError, match="0x7DF within"),
+    ):
+        create_source("obd-can:virtual/obd_29c?ids=11").open()
+
+
 class _PtyBridge:
     """Two ptys whose masters are cross-connected (a null-modem cable, like socat)."""
 
