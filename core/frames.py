@@ -71,13 +71,6 @@ class Block:
         return col
 
     @classmethod
-    def from_sample(cls, source: str, t: float, values: Mapping[str, float]) -> Block:
-        """A one-sample block (for low-rate serial devices)."""
-        return cls(
-            source, np.array([t]), {k: np.array([v], dtype=np.float64) for k, v in values.items()}
-        )
-
-    @classmethod
     def from_rows(cls, source: str, rows: Iterable[tuple[float, Mapping[str, float]]]) -> Block:
         """A block from (t, {channel: value}) rows; missing values become NaN."""
         rows = list(rows)

@@ -27,6 +27,8 @@ I64 = npt.NDArray[np.int64]
 
 @dataclass(frozen=True, slots=True)
 class SourceInfo:
+    """One source's state and rate as the dashboard shows it."""
+
     name: str
     uri: str
     state: SourceState
@@ -39,6 +41,8 @@ class SourceInfo:
 
 @dataclass(frozen=True, slots=True)
 class RecordingInfo:
+    """The recording in progress: file, size and how long it has run."""
+
     path: str
     bytes_written: int
     elapsed_s: float
@@ -56,6 +60,8 @@ class History:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
+    """Everything the dashboard and the status line show, immutable, published per engine tick."""
+
     seq: int
     """Increases by one per published snapshot."""
     elapsed_s: float

@@ -38,6 +38,8 @@ class SourceState(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class SourceStatus:
+    """A source's connection state, its message and since when."""
+
     state: SourceState
     message: str = ""
     since: float = field(default_factory=time.monotonic)

@@ -85,6 +85,8 @@ class RunInfo:
 
 @dataclass(frozen=True, slots=True)
 class RebuildReport:
+    """Which runs a rebuild re-binned from their logs, and which it could not, and why."""
+
     rebuilt: tuple[str, ...]
     missing: tuple[tuple[str, str], ...]
     """(run id, why) of runs whose log could not be re-read; they keep their old axes."""

@@ -22,6 +22,8 @@ detection waits 4 s on the network."""
 
 @dataclass(frozen=True, slots=True)
 class SerialPortInfo:
+    """A serial port found on this machine (for ``dynoai sources``)."""
+
     device: str
     description: str
     hwid: str
@@ -29,6 +31,8 @@ class SerialPortInfo:
 
 @dataclass(frozen=True, slots=True)
 class UriForm:
+    """One source URI scheme with its description and an example."""
+
     scheme: str
     description: str
     example: str

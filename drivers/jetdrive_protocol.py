@@ -60,6 +60,8 @@ class JetDriveError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Message:
+    """One decoded KLHDV message: key, host, sequence, destination and value bytes."""
+
     key: int
     host: int
     seq: int
@@ -69,6 +71,8 @@ class Message:
 
 @dataclass(frozen=True, slots=True)
 class ChannelInfo:
+    """A channel a JetDrive provider announces: id, vendor, name and unit."""
+
     chan_id: int
     vendor: int
     name: str
@@ -77,6 +81,8 @@ class ChannelInfo:
 
 @dataclass(frozen=True, slots=True)
 class Provider:
+    """A JetDrive provider (host) and the channels it announced."""
+
     host: int
     name: str
     channels: dict[int, ChannelInfo] = field(default_factory=dict)

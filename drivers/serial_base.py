@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import math
 import time
 from abc import abstractmethod
 from typing import Any, Protocol
@@ -69,10 +68,6 @@ def open_error(port: str, exc: BaseException) -> SourceError:
     if code == errno.EBUSY or "exclusively lock" in text or "Resource busy" in text:
         return SourceError(f"{port} is busy: another program has it open; close that program")
     return SourceError(f"cannot open {port}: {text}")
-
-
-def nan_if_none(value: float | None) -> float:
-    return math.nan if value is None else value
 
 
 class SerialSource(Source):

@@ -1,0 +1,1 @@
+"""The ``dynoai`` command: the CLI, its subcommands (commands/) and the Textual dashboard (tui/)."""

@@ -1,0 +1,1 @@
+"""The engine + dyno simulator: vehicle models, scenarios and the ``sim:`` source."""

@@ -258,8 +258,8 @@ class EngineModel:
 
             # Operator hand and throttle body.
             closed = False
-            if tps_cmd != tps_cmd:  # NaN: not a direct throttle command
-                if map_tgt == map_tgt:
+            if math.isnan(tps_cmd):  # NaN: not a direct throttle command
+                if not math.isnan(map_tgt):
                     trim += tu.operator_gain_pct_s_per_kpa * (map_tgt - map_kpa) * dt
                     trim = min(max(trim, -30.0), 30.0)
                     tps_cmd = self.tps_for_map(map_tgt, rpm, ve_true) + trim
@@ -312,7 +312,7 @@ class EngineModel:
             lam = min(air / cyl, LAMBDA_NO_FUEL) if cyl > 1e-9 else LAMBDA_NO_FUEL
             # The wideband's own response (linear, so it commutes with the transport delay
             # applied later); beyond lambda 2.5 it reads free air anyway.
-            if lam_seen != lam_seen:
+            if math.isnan(lam_seen):
                 lam_seen = min(lam, 2.5)
             lam_seen += (min(lam, 2.5) - lam_seen) * wb_k
 

@@ -317,7 +317,7 @@ class Cruise(Segment):
             t0, t1, rpm_from, rpm_to, map_tgt = events[i]
             frac = min(max((t_s - t0) / (t1 - t0), 0.0), 1.0)
             target = rpm_from + (rpm_to - rpm_from) * min(1.0, 2.0 * frac)
-            if map_tgt != map_tgt:
+            if math.isnan(map_tgt):
                 return (MODE_SPEED, 0.0, NAN, target, 0.0, False)
             return (MODE_SPEED, NAN, map_tgt, target, 0.0, False)
 

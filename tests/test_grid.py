@@ -4,7 +4,7 @@ import pytest
 from core.coverage.axes import AxesError, TableAxes
 from core.coverage.confidence import CoverageRule
 from core.coverage.filters import FilterChain
-from core.coverage.grid import ARRAY_NAMES, CoverageGrid, GridError, _bin_index
+from core.coverage.grid import ARRAY_NAMES, CoverageGrid, GridError
 from core.frames import Block
 
 AXES = TableAxes(np.array([1000.0, 2000.0, 4000.0]), np.array([20.0, 60.0, 100.0]))
@@ -199,8 +199,8 @@ def test_coverage_view_and_cell_lookup():
     assert view.hits[0, 0] == 2  # the view is a copy
 
 
-def test_bin_index_matches_nearest_and_constructor_checks():
-    idx = _bin_index(AXES, np.array([1000.0, 3500.0, 9000.0]), np.array([20.0, 90.0, 50.0]))
+def test_flat_index_matches_nearest_and_constructor_checks():
+    idx = AXES.flat_index(np.array([1000.0, 3500.0, 9000.0]), np.array([20.0, 90.0, 50.0]))
     assert list(idx) == [0, 2 * 3 + 2, -1]
     with pytest.raises(GridError, match="hit_target"):
         CoverageGrid(AXES, hit_target=0)

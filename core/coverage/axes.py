@@ -187,11 +187,6 @@ class TableAxes:
         """n_rpm + 1 cell boundaries: half a cell outside the ends, midpoints between."""
         return self.rpm_lookup.edges
 
-    @property
-    def map_edges(self) -> F64:
-        """n_map + 1 cell boundaries in kPa."""
-        return self.map_lookup.edges
-
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, TableAxes):
             return NotImplemented
@@ -226,6 +221,17 @@ class TableAxes:
             np.where(inside, map_idx, -1).astype(np.int64),
             np.where(inside, rpm_idx, -1).astype(np.int64),
         )
+
+    def flat_index(self, rpm: Any, map_kpa: Any) -> I64:
+        """Flat nearest-cell index ``map_idx * n_rpm + rpm_idx`` per sample; -1 off the table.
+
+        The one flat-cell helper: the grid bins with it, the planner counts where a
+        modelled test puts its samples with
+        ``np.bincount(idx[idx >= 0], minlength=axes.n_cells)``, the tracker compares.
+        """
+        map_idx, rpm_idx = self.nearest(rpm, map_kpa)
+        flat: I64 = np.where(map_idx >= 0, map_idx * self.shape[1] + rpm_idx, -1)
+        return flat
 
     def inside(self, rpm: Any, map_kpa: Any) -> npt.NDArray[np.bool_]:
         """True where a sample is at most half a cell outside both axes (NaN is outside)."""

@@ -75,17 +75,6 @@ def _interval(lk: AxisLookup, x: F64) -> tuple[I64, F64, I64]:
     return i, frac, nearest
 
 
-def _bin_index(axes: TableAxes, rpm: Any, map_kpa: Any) -> I64:
-    """Flat nearest-cell index ``map_idx * n_rpm + rpm_idx`` per sample; -1 off the table.
-
-    The planner uses this to count where a simulated test would put its samples:
-    ``np.bincount(idx[idx >= 0], minlength=axes.n_cells).reshape(axes.shape)``.
-    """
-    map_idx, rpm_idx = axes.nearest(rpm, map_kpa)
-    flat: I64 = np.where(map_idx >= 0, map_idx * axes.shape[1] + rpm_idx, -1)
-    return flat
-
-
 class CoverageGrid:
     """Per-cell coverage and mixture statistics over one set of table axes."""
 
@@ -268,13 +257,13 @@ class CoverageGrid:
         if knock is not None:
             ev = np.flatnonzero(inside & (knock > 0))
             if ev.size:
-                idx = _bin_index(self.axes, rpm[ev], map_kpa[ev])
+                idx = self.axes.flat_index(rpm[ev], map_kpa[ev])
                 np.add.at(self.knock_events.ravel(), idx, knock[ev])
         retard = block.columns.get("knock_retard_deg")
         if retard is not None:
             rs = np.flatnonzero(inside & (retard > 0.0))
             if rs.size:
-                idx = _bin_index(self.axes, rpm[rs], map_kpa[rs])
+                idx = self.axes.flat_index(rpm[rs], map_kpa[rs])
                 np.maximum.at(self.knock_retard_max.ravel(), idx, retard[rs])
 
     # -- derived ------------------------------------------------------------------------
@@ -413,4 +402,4 @@ class CoverageGrid:
         )
 
 
-__all__ = ["ARRAY_NAMES", "CoverageGrid", "GridError", "_bin_index"]
+__all__ = ["ARRAY_NAMES", "CoverageGrid", "GridError"]

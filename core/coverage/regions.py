@@ -185,6 +185,8 @@ def weight_map(priorities: I64) -> F64:
 
 @dataclass(frozen=True, slots=True)
 class RegionCoverage:
+    """How much of one priority region is covered."""
+
     name: str
     priority: int
     cells: int

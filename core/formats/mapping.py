@@ -260,6 +260,8 @@ class MappedChannel:
 
 @dataclass(slots=True)
 class MappingResult:
+    """An imported log's columns mapped onto canonical channels, with what was left out."""
+
     columns: dict[str, F64]
     mapped: list[MappedChannel]
     unmapped: list[str]

@@ -72,6 +72,8 @@ class MlgField:
 
 @dataclass(frozen=True, slots=True)
 class MlgHeader:
+    """The fixed header of a MegaLogViewer binary log (format version, start time, offsets)."""
+
     version: int
     started_at: int
     info_start: int

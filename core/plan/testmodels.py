@@ -202,7 +202,5 @@ def expected_hits(spec: TestSpec, axes: TableAxes, rate_hz: float, lead_s: float
     if lead_s > 0:
         skip = min(int(round(lead_s * rate_hz)), rpm.size)
         rpm, map_kpa = rpm[skip:], map_kpa[skip:]
-    map_idx, rpm_idx = axes.nearest(rpm, map_kpa)
-    ok = map_idx >= 0
-    flat = map_idx[ok] * axes.shape[1] + rpm_idx[ok]
-    return np.bincount(flat, minlength=axes.n_cells).astype(np.float64)
+    flat = axes.flat_index(rpm, map_kpa)
+    return np.bincount(flat[flat >= 0], minlength=axes.n_cells).astype(np.float64)

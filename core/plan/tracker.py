@@ -131,9 +131,9 @@ class VehicleTracker:
         if self._t_first is None:
             self._t_first = float(block.t[0])
         self._t_last = float(block.t[-1])
-        map_idx, rpm_idx = self.axes.nearest(block.column("rpm"), block.column("map_kpa"))
-        sel = np.flatnonzero(result.keep & (map_idx >= 0))
-        self._kept.append((block.t[sel], map_idx[sel] * self.axes.shape[1] + rpm_idx[sel]))
+        flat = self.axes.flat_index(block.column("rpm"), block.column("map_kpa"))
+        sel = np.flatnonzero(result.keep & (flat >= 0))
+        self._kept.append((block.t[sel], flat[sel]))
         self._rows.append(block.t)
         events = self.detector.feed(block)
         self._learn_finished()

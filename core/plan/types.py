@@ -41,6 +41,8 @@ class Suggestion:
 
 @dataclass(frozen=True, slots=True)
 class FilteredTest:
+    """A candidate test the vehicle's constraints removed, with the constraint that did."""
+
     test_type: str
     description: str
     reason: str
@@ -49,6 +51,8 @@ class FilteredTest:
 
 @dataclass(frozen=True, slots=True)
 class PlanView:
+    """The planner's result: ranked suggestions, filtered tests, live targets, the instruction."""
+
     suggestions: tuple[Suggestion, ...] = ()
     filtered: tuple[FilteredTest, ...] = ()
     targets: tuple[Target, ...] = ()

@@ -16,6 +16,7 @@ import hashlib
 import sys
 import uuid
 from collections.abc import Sequence
+from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,20 @@ from core.config import ConfigError
 from core.source import SourceError
 from core.vehicle import VehicleConfig, resolve_config
 
-EXIT_OK = 0
-EXIT_INTERNAL = 1
-EXIT_BAD_INPUT = 2
-EXIT_DEVICE = 3
+
+class ExitCode(IntEnum):
+    """The exit codes: a documented contract for scripts (see the module docstring)."""
+
+    OK = 0
+    INTERNAL = 1
+    BAD_INPUT = 2
+    DEVICE = 3
+
+
+EXIT_OK = ExitCode.OK
+EXIT_INTERNAL = ExitCode.INTERNAL
+EXIT_BAD_INPUT = ExitCode.BAD_INPUT
+EXIT_DEVICE = ExitCode.DEVICE
 
 
 class CommandError(Exception):

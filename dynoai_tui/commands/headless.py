@@ -9,7 +9,6 @@ the same way: stop the sources, flush and fsync the recording, print the summary
 
 from __future__ import annotations
 
-import math
 import signal
 import sys
 import threading
@@ -188,7 +187,3 @@ def _print_status(stream: TextIO, snap: Snapshot, tty: bool) -> None:
 
 def print_summary(text: str, out: TextIO | None = None) -> None:
     _safe_write(out if out is not None else sys.stdout, text + "\n")
-
-
-def finite_or_none(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None

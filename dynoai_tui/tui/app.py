@@ -47,16 +47,6 @@ def tune_gc() -> None:
     gc.set_threshold(20_000, 20, 20)
 
 
-class ReplayControl(Protocol):
-    paused: bool
-    speed: float
-
-    def toggle_pause(self) -> None: ...
-    def faster(self) -> None: ...
-    def slower(self) -> None: ...
-    def seek(self, delta_s: float) -> None: ...
-
-
 class SessionLike(Protocol):
     """What the app needs from ``core.session.Session``."""
 
@@ -168,8 +158,6 @@ class DynoApp(App[int]):
         """``seq`` of the snapshot on screen."""
         self.last_recording: RecordingInfo | None = None
         """The recording most recently on screen (its path is reported after quit)."""
-        self.on_frame: Callable[[Snapshot], None] | None = None
-        """Called after each applied snapshot (benchmarks hook latency here)."""
 
     async def on_mount(self) -> None:
         await self.push_screen(self.dashboard)
@@ -196,8 +184,6 @@ class DynoApp(App[int]):
         self.frames += 1
         if snap.recording is not None:
             self.last_recording = snap.recording
-        if self.on_frame is not None:
-            self.on_frame(snap)
         return True
 
     def _priority_map(self, snap: Snapshot) -> np.ndarray | None:

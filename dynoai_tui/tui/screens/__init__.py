@@ -1,0 +1,1 @@
+"""Dashboard screens (one class per terminal size mode) and modal dialogs."""

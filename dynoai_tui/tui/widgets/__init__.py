@@ -1,0 +1,1 @@
+"""Dashboard widgets: gauges, heatmap, strip charts and text panels."""

@@ -120,11 +120,6 @@ class StripChart(Widget, can_focus=False):
             x0 = LABEL_W + self.styles.padding.left
             self.refresh(Region(x0 + changed[0], 0, changed[-1] - changed[0] + 1, rows))
 
-    @property
-    def latest_text(self) -> str:
-        """The newest value as the label shows it."""
-        return self._latest
-
     def render_line(self, y: int) -> Strip:
         rows = max(1, self.size.height)
         label_style = self.get_component_rich_style("stripchart--label")

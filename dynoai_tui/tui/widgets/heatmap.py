@@ -12,6 +12,7 @@ Rows are MAP (highest MAP at the top, like a dyno chart), columns are rpm.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import ClassVar
 
@@ -134,7 +135,10 @@ def _texts(view: str, grid: GridView, cell_w: int) -> list[list[str]]:
     values = getattr(grid, VIEW_VALUES[view]).tolist()
     seen = (grid.hits > 0).tolist()
     return [
-        [("·" if not s else "?" if v != v else fmt(v)) for v, s in zip(vrow, srow, strict=True)]
+        [
+            ("·" if not s else "?" if math.isnan(v) else fmt(v))
+            for v, s in zip(vrow, srow, strict=True)
+        ]
         for vrow, srow in zip(values, seen, strict=True)
     ]
 

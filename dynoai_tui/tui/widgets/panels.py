@@ -151,14 +151,16 @@ class TextPanel(Widget):
 
 
 class StatusHeader(TextPanel):
-    pass
+    """The one-line header: vehicle, sources, elapsed time, recording."""
 
 
 class InstructionLine(TextPanel):
-    pass
+    """The planner's plain instruction for the tuner right now."""
 
 
 class AlarmLine(TextPanel):
+    """Active alarms, highlighted while any is active."""
+
     def set_alarms(self, text: Text, active: bool) -> None:
         self.content = text
         self.set_class(active, "-active")
