@@ -74,8 +74,17 @@ class PtyResponder:
     off the input; ``requests`` records them so tests can assert what was sent.
     """
 
-    def __init__(self, handler: Callable[[bytes], bytes], split: Splitter = split_cr) -> None:
+    def __init__(
+        self,
+        handler: Callable[[bytes], bytes],
+        split: Splitter = split_cr,
+        write_chunk: int = 0,
+        write_gap_s: float = 0.0,
+    ) -> None:
+        """``write_chunk`` > 0 sends each reply in pieces that size (1 = byte at a time)."""
         self.master, self.slave = os.openpty()
+        self.write_chunk = write_chunk
+        self.write_gap_s = write_gap_s
         tty.setraw(self.master)
         tty.setraw(self.slave)
         self.path = os.ttyname(self.slave)
@@ -100,8 +109,12 @@ class PtyResponder:
                 self.requests.append(request)
                 reply = self.handler(request)
                 if reply:
+                    step = self.write_chunk or len(reply)
                     try:
-                        os.write(self.master, reply)
+                        for i in range(0, len(reply), step):
+                            os.write(self.master, reply[i : i + step])
+                            if self.write_gap_s:
+                                time.sleep(self.write_gap_s)
                     except OSError:
                         return
 
