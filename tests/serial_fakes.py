@@ -25,6 +25,7 @@ class PtyStreamer:
         tty.setraw(self.master)
         tty.setraw(self.slave)
         self.path = os.ttyname(self.slave)
+        self.link = link
         if link is not None:
             tmp = link.with_suffix(".new")
             os.symlink(self.path, tmp)
@@ -45,9 +46,16 @@ class PtyStreamer:
             time.sleep(self.period_s)
 
     def unplug(self) -> None:
-        """Stop and close both ends: the driver's next read fails like a pulled USB cable."""
+        """Stop and close both ends: the driver's next read fails like a pulled USB cable.
+
+        The link goes too, as udev removes /dev/serial/by-id/... on unplug: a link left
+        dangling at the closed /dev/pts/N would follow whatever pty next gets that number.
+        """
         self._stop.set()
         self._thread.join(1.0)
+        if self.link is not None:
+            with contextlib.suppress(OSError):
+                self.link.unlink()
         for fd in (self.master, self.slave):
             with contextlib.suppress(OSError):
                 os.close(fd)
