@@ -499,13 +499,14 @@ def _finish(ini: EcuIni) -> None:
         except ValueError as exc:
             raise IniError(ini.path, 0, f"queryCommand: {exc}") from None
     if ini.och_block_size:
-        for fdef in ini.fields.values():
+        # TunerStudio does not check this either; a stray field past the block must not
+        # make the whole ini unusable, but it is never decoded (and it is said).
+        for fdef in list(ini.fields.values()):
             if fdef.offset + fdef.size > ini.och_block_size:
-                raise IniError(
-                    ini.path,
-                    fdef.line,
-                    f"{fdef.name}: {fdef.type} at offset {fdef.offset} ends past "
-                    f"ochBlockSize {ini.och_block_size}",
+                del ini.fields[fdef.name]
+                ini.skipped[fdef.name] = (
+                    f"{fdef.type} at offset {fdef.offset} ends past ochBlockSize "
+                    f"{ini.och_block_size} (line {fdef.line})"
                 )
     resolved: set[str] = set(ini.fields)
     pending = dict(ini.computed)

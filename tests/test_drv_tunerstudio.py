@@ -99,10 +99,12 @@ def test_ts_needs_an_ini_and_a_good_one(tmp_path):
     ):
         create_source("ts:/dev/ttyACM0")
     bad = tmp_path / "bad.ini"
-    bad.write_text('[OutputChannels]\nochBlockSize = 8\nrpm = scalar, U16, 7, "rpm", 1, 0\n')
+    bad.write_text('[OutputChannels]\nochBlockSize = 8\nrpm = scalar, U15, 7, "rpm", 1, 0\n')
     with pytest.raises(SourceError) as info:
         create_source(f"ts:/dev/ttyACM0?ini={bad}")
-    assert str(info.value) == f"bad ini {bad}:3: rpm: U16 at offset 7 ends past ochBlockSize 8"
+    assert str(info.value) == (
+        f"bad ini {bad}:3: rpm: unknown type 'U15' (U08 S08 U16 S16 U32 S32 F32)"
+    )
 
 
 def test_garbage_stream_never_frames():

@@ -226,11 +226,7 @@ def test_scale_from_the_tune_is_skipped_and_said():
         ("[OutputChannels\n", 1, "no closing ']'"),
         ("[OutputChannels]\n#endif\n", 2, "#endif without #if"),
         ('[OutputChannels]\n#if A\nx = scalar, U08, 0, "", 1, 0\n', 2, "#if without #endif"),
-        (
-            '[OutputChannels]\nochBlockSize = 10\nrpm = scalar, U16, 9, "", 1, 0\n',
-            3,
-            "ends past ochBlockSize 10",
-        ),
+        ("[OutputChannels]\nochBlockSize = ten\n", 2, "ochBlockSize must be a whole number"),
         ('[OutputChannels]\nochGetCommand = "r\\$pageNo%2o"\n', 2, "unknown variable"),
         ("[Constants]\nendianness = middle\n", 2, "endianness must be little or big"),
         ('[OutputChannels]\n#include "more.ini"\n', 2, "#include is not supported"),
@@ -242,6 +238,12 @@ def test_bad_ini_is_one_line_naming_file_and_line(text, line, message):
     assert str(info.value).startswith(f"bad.ini:{line}: ")
     assert message in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_a_field_past_the_block_is_not_decoded_and_said():
+    ini = parse_ini('[OutputChannels]\nochBlockSize = 10\nrpm = scalar, U16, 9, "", 1, 0\n')
+    assert "rpm" not in ini.fields
+    assert ini.skipped["rpm"] == "U16 at offset 9 ends past ochBlockSize 10 (line 3)"
 
 
 def test_unreadable_ini_names_the_file(tmp_path):
