@@ -107,3 +107,27 @@ class FakeTsEcu:
             return b""
         status, data = self.answer(request)
         return self.garbage + data if status == 0 else b""
+
+
+def main() -> None:
+    """``python -m tests.ts_fakes 202207``: a fake Speeduino on a pty until Ctrl-C (for trying by hand)."""
+    import sys
+    import time
+
+    from tests.serial_fakes import PtyResponder
+    from tests.speeduino_blocks import LAYOUTS, speeduino_block
+
+    version = sys.argv[1] if len(sys.argv) > 1 else "202501"
+    layout = version if version in LAYOUTS else "202501"
+    ecu = FakeTsEcu(f"speeduino {version}", speeduino_block(layout))
+    dev = PtyResponder(ecu, split=ecu.split)
+    print(f"fake 'speeduino {version}' on {dev.path} (Ctrl-C to stop)", flush=True)
+    try:
+        while True:
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        dev.close()
+
+
+if __name__ == "__main__":
+    main()
