@@ -116,3 +116,26 @@ def test_garbage_stream_never_frames():
     for i in range(len(good)):
         parser.feed(good[i : i + 1], 0.0)
     assert parser.payloads == [b"\x00" + rusefi_block()[:200]]
+
+
+def test_whole_block_command_without_offsets(tmp_path):
+    # Firmware whose ochGetCommand is the bare 'A' (Speeduino 201609, MS1): the reply is
+    # the whole ochBlockSize block, read to its length, not to a quiet line.
+    ini = tmp_path / "old.ini"
+    ini.write_text(
+        '[MegaTune]\n signature = "speeduino 201609"\n queryCommand = "Q"\n'
+        '[OutputChannels]\n ochGetCommand = "A"\n ochBlockSize = 35\n'
+        ' map = scalar, U08, 4, "kpa", 1.0, 0.0\n'
+        ' rpm = scalar, U16, 14, "rpm", 1.0, 0.0\n'
+        ' coolantRaw = scalar, U08, 7, "°C", 1.0, 0.0\n'
+        " coolant = { coolantRaw - 40 }\n"
+    )
+    block = bytearray(35)
+    block[4], block[7] = 70, 120
+    block[14:16] = (2750).to_bytes(2, "little")
+    ecu = FakeTsEcu("speeduino 201609", bytes(block), crc=False, realtime=b"A")
+    src, blocks, requests = run(ecu, f"ts:PORT?ini={ini}")
+    assert src.protocol == "legacy" and len(blocks) == 4
+    assert requests[:2] == [b"Q", b"A"]
+    values = {k: float(v[-1]) for k, v in blocks[-1].columns.items()}
+    assert values == {"rpm": 2750.0, "map_kpa": 70.0, "clt_c": 80.0}
