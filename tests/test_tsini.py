@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from drivers.speeduino import INI_DIR, realtime_request
+from drivers.tschannels import map_channels, needed_end
 from drivers.tsexpr import ExprError, parse_expr
 from drivers.tsini import IniError, load_ini, parse_ini
-from drivers.tunerstudio import TunerStudioSource, frame, map_channels, needed_end
+from drivers.tunerstudio import TunerStudioSource, frame
 from tests.speeduino_blocks import EXPECTED, speeduino_block
 
 DATA = Path(__file__).parent / "data" / "tsini"
