@@ -25,7 +25,14 @@ BACKENDS: dict[str, tuple[str, str]] = {
     ),
     "aem": ("drivers.aem:AemSerialSource", "AEM UEGO / X-Series serial ASCII, 9600 8N1"),
     "elm327": ("drivers.elm327:Elm327Source", "ELM327 OBD-II adapter (serial/USB/pty)"),
-    "speeduino": ("drivers.speeduino:SpeeduinoSource", "Speeduino ECU serial, 115200"),
+    "speeduino": (
+        "drivers.speeduino:SpeeduinoSource",
+        "Speeduino ECU serial, 115200 (ini chosen by the firmware's signature)",
+    ),
+    "ts": (
+        "drivers.tunerstudio:TunerStudioSource",
+        "any TunerStudio ECU (Speeduino, rusEFI, MegaSquirt 2/3) decoded from its own ini",
+    ),
     "can": (
         "drivers.can_source:CanSource",
         "any python-can bus, DBC decoding (presets: dbc=haltech, ecumaster_emu, "
@@ -46,6 +53,7 @@ EXAMPLES: dict[str, str] = {
     "aem": "aem:/dev/ttyUSB0?baud=9600&mode=afr",
     "elm327": "elm327:/dev/ttyUSB1?baud=38400",
     "speeduino": "speeduino:/dev/ttyACM0",
+    "ts": "ts:/dev/ttyACM0?ini=mainController.ini",
     "can": "can:socketcan/can0?dbc=haltech",
     "obd-can": "obd-can:slcan/dev/ttyACM0?bitrate=500000",
     "jetdrive": "jetdrive:127.0.0.1:22344",

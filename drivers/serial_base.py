@@ -4,8 +4,12 @@ Every serial driver is this class plus a pure incremental parser (pyserial's
 ``serial.threaded.Protocol`` idea: bytes in, frames out). The base owns what is
 the same for all of them: clear errors on open, timestamps taken on receipt with
 ``time.monotonic()``, a stream-age watchdog (stale after 3x the expected frame
-period), and reconnecting with exponential backoff (0.5 -> 5 s) when the device
-disappears, without ever blocking longer than the read timeout while it waits.
+period), and reconnecting when the device disappears, without ever blocking
+longer than the read timeout while it waits. A device path is watched (a cheap
+``os.stat`` every 50 ms): the moment it comes back as a new device node the port
+is reopened, so a replug is read within a second whatever the backoff; the
+exponential backoff (0.5 -> 5 s) only paces retries of a path that is there but
+will not open (and of pyserial URLs, which cannot be watched).
 Request/response devices (ELM327, Speeduino) override :meth:`SerialSource._poll`
 and :meth:`SerialSource._after_open`.
 
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import time
 from abc import abstractmethod
 from typing import Any, Protocol
@@ -35,6 +40,10 @@ NO_FRAME_HINT = "bytes arrive but no valid frame: wrong baud or wrong device typ
 
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 5.0
+WATCH_PERIOD_S = 0.05
+"""How often a lost device's path is checked for the device coming back."""
+FRESH_RETRY_S = 0.1
+"""First retry delay after a just-reappeared device fails to open (udev may still be at it)."""
 NO_FRAME_LIMIT_S = 2.0
 """How long bytes may arrive without a valid frame before we call it a wrong baud."""
 
@@ -70,6 +79,15 @@ def open_error(port: str, exc: BaseException) -> SourceError:
     return SourceError(f"cannot open {port}: {text}")
 
 
+def device_identity(path: str) -> tuple[int, int, int] | None:
+    """Which device node ``path`` is now (following symlinks), or None if it is not there."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_rdev)
+
+
 class SerialSource(Source):
     """A Source on one serial port (a device path or a pyserial URL such as ``loop://``).
 
@@ -103,6 +121,9 @@ class SerialSource(Source):
         self._next_attempt_t = 0.0
         self._lost_reason = ""
         self._closed = False
+        self._watchable = "://" not in self.port_path
+        self._seen_identity: tuple[int, int, int] | None = None
+        """The device node last opened or tried: a different one at the path is a replug."""
 
     @abstractmethod
     def make_parser(self, uri: SourceURI) -> StreamParser:
@@ -139,6 +160,8 @@ class SerialSource(Source):
 
     def _start_session(self) -> None:
         """Common to first open and reconnect: clean buffers, resync, device init."""
+        if self._watchable:
+            self._seen_identity = device_identity(self.port_path)
         self.port.reset_input_buffer()
         self.parser.reset()
         now = time.monotonic()
@@ -241,11 +264,27 @@ class SerialSource(Source):
         self.set_status(SourceState.RECONNECTING, f"lost {self.port_path}: {reason}")
 
     def _try_reconnect(self, timeout: float) -> None:
-        now = time.monotonic()
-        wait_s = self._next_attempt_t - now
-        if wait_s > 0:
-            time.sleep(min(wait_s, max(timeout, 0.0)))
-            return
+        """Reopen when the device path shows a new device, or when the backoff is up.
+
+        Waits at most ``timeout``, watching the path every :data:`WATCH_PERIOD_S`.
+        """
+        deadline = time.monotonic() + max(timeout, 0.0)
+        while True:
+            now = time.monotonic()
+            if self._watchable:
+                identity = device_identity(self.port_path)
+                if identity is None:
+                    self._seen_identity = None  # gone: whatever appears there next is new
+                elif identity != self._seen_identity:
+                    self._seen_identity = identity  # plugged back in: try at once
+                    self._next_attempt_t = now
+                    self._backoff_s = FRESH_RETRY_S
+            if now >= self._next_attempt_t:
+                break
+            wait_s = min(self._next_attempt_t, deadline) - now
+            if wait_s <= 0:
+                return
+            time.sleep(min(wait_s, WATCH_PERIOD_S) if self._watchable else wait_s)
         try:
             self.port = self._open_port()
             self._start_session()
@@ -257,9 +296,13 @@ class SerialSource(Source):
                 else str(exc)
             )
             self._next_attempt_t = time.monotonic() + self._backoff_s
+            if self._watchable and device_identity(self.port_path) is None:
+                retry = "waiting for it to come back"
+            else:
+                retry = f"retry in {self._backoff_s:.1f} s"
             self.set_status(
                 SourceState.RECONNECTING,
-                f"lost {self.port_path} ({self._lost_reason}); retry in {self._backoff_s:.1f} s: {why}",
+                f"lost {self.port_path} ({self._lost_reason}); {retry}: {why}",
             )
             self._backoff_s = min(self._backoff_s * 2.0, BACKOFF_MAX_S)
             return

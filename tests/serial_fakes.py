@@ -25,6 +25,7 @@ class PtyStreamer:
         tty.setraw(self.master)
         tty.setraw(self.slave)
         self.path = os.ttyname(self.slave)
+        self.link = link
         if link is not None:
             tmp = link.with_suffix(".new")
             os.symlink(self.path, tmp)
@@ -45,9 +46,16 @@ class PtyStreamer:
             time.sleep(self.period_s)
 
     def unplug(self) -> None:
-        """Stop and close both ends: the driver's next read fails like a pulled USB cable."""
+        """Stop and close both ends: the driver's next read fails like a pulled USB cable.
+
+        The link goes too, as udev removes /dev/serial/by-id/... on unplug: a link left
+        dangling at the closed /dev/pts/N would follow whatever pty next gets that number.
+        """
         self._stop.set()
         self._thread.join(1.0)
+        if self.link is not None:
+            with contextlib.suppress(OSError):
+                self.link.unlink()
         for fd in (self.master, self.slave):
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -74,8 +82,17 @@ class PtyResponder:
     off the input; ``requests`` records them so tests can assert what was sent.
     """
 
-    def __init__(self, handler: Callable[[bytes], bytes], split: Splitter = split_cr) -> None:
+    def __init__(
+        self,
+        handler: Callable[[bytes], bytes],
+        split: Splitter = split_cr,
+        write_chunk: int = 0,
+        write_gap_s: float = 0.0,
+    ) -> None:
+        """``write_chunk`` > 0 sends each reply in pieces that size (1 = byte at a time)."""
         self.master, self.slave = os.openpty()
+        self.write_chunk = write_chunk
+        self.write_gap_s = write_gap_s
         tty.setraw(self.master)
         tty.setraw(self.slave)
         self.path = os.ttyname(self.slave)
@@ -100,8 +117,12 @@ class PtyResponder:
                 self.requests.append(request)
                 reply = self.handler(request)
                 if reply:
+                    step = self.write_chunk or len(reply)
                     try:
-                        os.write(self.master, reply)
+                        for i in range(0, len(reply), step):
+                            os.write(self.master, reply[i : i + step])
+                            if self.write_gap_s:
+                                time.sleep(self.write_gap_s)
                     except OSError:
                         return
 

@@ -13,7 +13,9 @@ from drivers.aem import AemLineParser
 from drivers.elm327_reply import ElmReplyParser, parse_reply
 from drivers.innovate import MtsParser
 from drivers.obd_pids import decode_mode01, split_mode01
-from drivers.speeduino import EnvelopeParser, LegacyParser, frame
+from drivers.speeduino import INI_DIR
+from drivers.tsini import load_ini
+from drivers.tunerstudio import ReplyParser, frame
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -104,20 +106,21 @@ def test_elm_parse_reply_and_mode01_never_raise(raw):
 @FUZZ
 @given(junk=garbage, cut=cuts, flip=flips)
 def test_speeduino_envelope_survives_and_resyncs(junk, cut, flip):
-    parser = EnvelopeParser()
+    parser = ReplyParser(envelope=True)
     valid = speeduino_valid()
     feed(parser, chunked(junk + mutate(valid, flip), cut))
-    # A corrupt length may make the parser wait for a long frame; the ECU's reply
-    # timeout resets it before the next request (as SpeeduinoSource does).
-    parser.reset()
-    rows = feed(parser, [valid])
-    assert rows and rows[-1][1]["rpm"] == 3500.0 and rows[-1][1]["map_kpa"] == 95.0
+    # Whatever came before, the next valid reply is found without a reset: the
+    # parser looks for a CRC-valid frame anywhere, not only at a false length field.
+    parser.payloads.clear()
+    feed(parser, [valid])
+    assert parser.payloads, "valid reply after garbage not found"
+    values = load_ini(INI_DIR / "speeduino-202501.ini").decode(parser.payloads[-1][1:])
+    assert values["rpm"] == 3500.0 and values["map"] == 95.0
 
 
 @FUZZ
-@given(junk=garbage)
-def test_speeduino_legacy_never_raises(junk):
-    parser = LegacyParser()
-    parser.feed(junk, 1.0)
-    rows = parser.take(1.0)
-    assert len(rows) == (1 if len(junk) >= 130 else 0)
+@given(junk=garbage, cut=cuts)
+def test_plain_reply_never_raises(junk, cut):
+    parser = ReplyParser(envelope=False)
+    feed(parser, chunked(junk, cut))
+    assert bytes(parser.raw) == junk[: len(parser.raw)]
