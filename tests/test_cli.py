@@ -131,6 +131,10 @@ def test_live_log_then_replay_gives_the_same_grid(tmp_path: Path):
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_signals_flush_print_the_summary_and_exit_0(tmp_path: Path, sig: signal.Signals):
     proc = start("log", "--source", "sim:", "--out", "sig.dynolog", cwd=tmp_path)
+    path = tmp_path / "sig.dynolog"
+    deadline = time.monotonic() + 30  # start-up imports are slow on a loaded machine
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
     time.sleep(3.0)
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=20)
