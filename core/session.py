@@ -80,6 +80,7 @@ class Session:
         tick_s: Engine tick period (20-50 ms).
         clock: Monotonic clock (injectable for tests).
         run_id: Identifies this run in the vehicle store; written into the recording.
+        header_metadata: Extra recording-header keys (the vehicle's session record).
     """
 
     def __init__(
@@ -92,9 +93,12 @@ class Session:
         tick_s: float = 0.03,
         clock: Callable[[], float] = time.monotonic,
         run_id: str = "",
+        header_metadata: Mapping[str, Any] | None = None,
     ) -> None:
         self.sources = list(sources)
         self.run_id = run_id
+        self.header_metadata = dict(header_metadata or {})
+        """Extra keys for the recording header (e.g. the vehicle's session record)."""
         self.config = config or VehicleConfig()
         self.tracker = tracker
         self.tick_s = tick_s
@@ -266,6 +270,7 @@ class Session:
                 "hit_target": self.config.hit_target,
                 "app": "dynoai-tui",
                 "run_id": self.run_id,
+                **self.header_metadata,
             },
         )
         with self._lock:

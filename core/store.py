@@ -199,6 +199,18 @@ class VehicleStore:
             raise
         db.execute("COMMIT")
 
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction for modules that keep their own tables (``core.fleet``)."""
+        with self._connect() as db, self._write(db):
+            yield db
+
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """A read connection (same error handling as the store's own reads)."""
+        with self._connect() as db:
+            yield db
+
     def _require(self, db: sqlite3.Connection, name: str) -> tuple[Any, ...]:
         row = db.execute(
             "SELECT config_toml, constraints_json, calibration_json FROM vehicles WHERE name = ?",

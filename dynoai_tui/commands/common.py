@@ -129,6 +129,19 @@ def make_tracker(
     )
 
 
+def record_header(store: Any | None, vehicle: str | None) -> dict[str, Any]:
+    """Recording-header metadata carrying the vehicle's session record (core.fleet)."""
+    if store is None or not vehicle:
+        return {}
+    from core.fleet.records_store import header_metadata
+    from core.store import StoreError
+
+    try:
+        return header_metadata(store, vehicle)
+    except StoreError as exc:
+        raise CommandError(str(exc)) from None
+
+
 def new_run_id() -> str:
     return uuid.uuid4().hex
 

@@ -19,6 +19,7 @@ from dynoai_tui.commands.common import (
     make_tracker,
     new_run_id,
     open_store,
+    record_header,
 )
 from dynoai_tui.commands.headless import heatmap_from, print_summary, run_headless, summary_text
 
@@ -45,7 +46,10 @@ def run(args: argparse.Namespace) -> int:
     sources = make_sources(args.source)
     run_id = new_run_id()
     tracker = make_tracker(cfg, store, run_id=run_id, log_path=str(out.resolve()))
-    session = Session(sources, config=cfg, tracker=tracker, record_path=out, run_id=run_id)
+    session = Session(
+        sources, config=cfg, tracker=tracker, record_path=out, run_id=run_id,
+        header_metadata=record_header(store, args.vehicle),
+    )  # fmt: skip
     final, why = run_headless(session, duration_s=args.duration)
     print_summary(heatmap_from(session))
     print_summary(summary_text(final, recording_path=str(out), note=f"stopped: {why}"))

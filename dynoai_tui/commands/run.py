@@ -19,6 +19,7 @@ from dynoai_tui.commands.common import (
     make_tracker,
     new_run_id,
     open_store,
+    record_header,
 )
 
 NAME = "run"
@@ -49,7 +50,10 @@ def build_session(args: argparse.Namespace) -> tuple[Session, object]:
     run_id = new_run_id()
     log_path = str(record_path.resolve()) if record_path is not None else None
     tracker = make_tracker(cfg, store, run_id=run_id, log_path=log_path)
-    session = Session(sources, config=cfg, tracker=tracker, record_path=record_path, run_id=run_id)
+    session = Session(
+        sources, config=cfg, tracker=tracker, record_path=record_path, run_id=run_id,
+        header_metadata=record_header(store, vehicle),
+    )  # fmt: skip
     return session, store
 
 

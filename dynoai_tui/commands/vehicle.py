@@ -1,8 +1,9 @@
-"""``dynoai vehicle list`` / ``dynoai vehicle reset V``: manage the vehicle store.
+"""``dynoai vehicle list|reset|edit|show``: manage the vehicle store.
 
 ``reset`` forgets a vehicle's runs, coverage and learned planner calibration and
 keeps its config and constraints (settings are not data), so the next session
-starts from an empty table.
+starts from an empty table. ``edit`` / ``show`` handle the vehicle's session record
+(build, conditions, dyno, notes; see ``dynoai_tui/record_edit.py``).
 """
 
 from __future__ import annotations
@@ -13,12 +14,19 @@ import sys
 from dynoai_tui.commands.common import EXIT_OK, CommandError, open_store
 
 NAME = "vehicle"
-HELP = "list vehicles in the store, or reset one's coverage"
+HELP = "list vehicles, reset one's coverage, or edit/show its session record (build, conditions)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=("list", "reset"), help="what to do")
-    parser.add_argument("name", nargs="?", help="vehicle name (for reset)")
+    parser.add_argument("action", choices=("list", "reset", "edit", "show"), help="what to do")
+    parser.add_argument("name", nargs="?", help="vehicle name (for reset, edit, show)")
+    parser.add_argument(
+        "--from",
+        dest="from_file",
+        metavar="FILE",
+        help="edit: take the record from this TOML file instead of opening $EDITOR",
+    )
+    parser.add_argument("--json", action="store_true", help="show: the record as JSON")
     parser.add_argument(
         "--data-dir",
         metavar="DIR",
@@ -40,7 +48,17 @@ def run(args: argparse.Namespace) -> int:
                 sys.stdout.write(f"{name}\t{len(runs)} run(s)\n")
             return EXIT_OK
         if not args.name:
-            raise CommandError("vehicle reset needs a NAME, e.g. dynoai vehicle reset fxbb")
+            raise CommandError(
+                f"vehicle {args.action} needs a NAME, e.g. dynoai vehicle {args.action} fxbb"
+            )
+        if args.action in ("edit", "show"):
+            from dynoai_tui import record_edit
+
+            return (
+                record_edit.edit(store, args.name, args)
+                if args.action == "edit"
+                else (record_edit.show(store, args.name, args))
+            )
         removed = store.reset_vehicle(args.name)
     except StoreError as exc:
         raise CommandError(str(exc)) from None
