@@ -81,6 +81,11 @@ def add_vehicle_options(parser: argparse.ArgumentParser, *, vehicle_required: bo
         metavar="DIR",
         help="where the vehicle store lives (default: $DYNOAI_DATA_DIR or the user data directory)",
     )
+    parser.add_argument(
+        "--priors",
+        metavar="DIR",
+        help="fleet dataset (dynoai export --parquet): a new vehicle starts from its model's fill rates",
+    )
 
 
 def open_store(args: argparse.Namespace) -> Any:
@@ -102,7 +107,24 @@ def load_vehicle(args: argparse.Namespace, store: Any | None) -> VehicleConfig:
     cfg = resolve_config(config_file=config_file, stored_toml=stored, vehicle=vehicle)
     if store is not None and vehicle and config_file:
         store.set_config_toml(vehicle, Path(config_file).read_text(encoding="utf-8"))
+    priors = getattr(args, "priors", None)
+    if priors and store is not None and vehicle:
+        apply_priors(store, vehicle, priors)
     return cfg
+
+
+def apply_priors(store: Any, vehicle: str, location: str) -> None:
+    """``--priors DIR``: seed a new vehicle's planner calibration from the fleet dataset."""
+    from core.fleet.priors import seed_calibration
+    from core.fleet.queries import FleetError
+    from core.store import StoreError
+
+    try:
+        message = seed_calibration(store, vehicle, location)
+    except (FleetError, StoreError) as exc:
+        raise CommandError(f"--priors {location}: {exc}") from None
+    with contextlib.suppress(OSError):
+        print(f"dynoai: {message}", file=sys.stderr, flush=True)
 
 
 def make_tracker(
