@@ -44,7 +44,7 @@ def test_building_the_cli_parser_does_not_import_textual_serial_or_can():
         "import sys\n"
         "from dynoai_tui.cli import build_parser\n"
         "build_parser()\n"
-        "heavy = ('textual', 'serial', 'can', 'cantools')\n"
+        "heavy = ('textual', 'serial', 'can', 'cantools', 'pyarrow', 'duckdb')\n"
         "print(','.join(m for m in sys.modules if m.split('.')[0] in heavy))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -57,6 +57,18 @@ def test_simulator_source_does_not_import_serial_or_can():
         "from drivers.registry import create_source\n"
         "create_source('sim:')\n"
         "print(','.join(m for m in sys.modules if m.split('.')[0] in ('serial', 'can', 'textual')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_fleet_modules_and_commands_load_pyarrow_and_duckdb_only_when_used():
+    code = (
+        "import sys\n"
+        "import core.fleet.record, core.fleet.records_store, core.fleet.patterns\n"
+        "import core.fleet.analyze, core.fleet.dataset, core.fleet.queries, core.fleet.export\n"
+        "import dynoai_tui.cmd_export, dynoai_tui.cmd_fleet, dynoai_tui.cmd_log, dynoai_tui.cmd_run\n"
+        "print(','.join(m for m in sys.modules if m.split('.')[0] in ('pyarrow', 'duckdb', 'textual')))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""

@@ -175,9 +175,17 @@ def analyze_log(
         for i, ((kind, model, actual, lead, err), (t, _)) in enumerate(
             zip(calibration.observed, tracker.tests, strict=False))
     ]  # fmt: skip
+    model = session["model"]
     for p in patterns:
-        p["run_id"] = run_id
-    cells["run_id"] = np.full(len(cells["hits"]), run_id, dtype=object)
+        p["run_id"], p["model"] = run_id, model
+    for t in tests:
+        t["model"] = model
+    n = len(cells["hits"])
+    cells["run_id"] = np.full(n, run_id, dtype=object)
+    # denormalised so fleet coverage reads one table (see docs/fleet.md)
+    cells["model"] = np.full(n, model, dtype=object)
+    cells["hit_target"] = np.full(n, hit_target, dtype=np.int32)
+    cells["n_cells"] = np.full(n, axes.n_cells, dtype=np.int32)
     merged = None
     if with_samples and samples:
         merged = {k: np.concatenate([s[k] for s in samples]) for k in samples[0]}

@@ -84,17 +84,18 @@ def schemas() -> dict[str, Any]:
         ("map_idx", pa.int16()), ("hits", i32), ("dwell_s", f32), ("lambda_mean", f32),
         ("lambda_std", f32), ("lambda_ratio", f32), ("knock_events", i32),
         ("knock_retard_max_deg", f32), ("model_hits", f32), ("misses", i32),
+        ("model", s), ("hit_target", i32), ("n_cells", i32),
     ]  # fmt: skip
     tests = [
         ("run_id", s), ("test_index", i32), ("test_type", s), ("model_hits", f64),
         ("actual_hits", f64), ("lead_s", f64), ("prediction_error_pct", f64), ("t_start_s", f64),
         ("duration_s", f64), ("rpm_lo", f64), ("rpm_hi", f64), ("map_lo_kpa", f64),
-        ("map_hi_kpa", f64),
+        ("map_hi_kpa", f64), ("model", s),
     ]  # fmt: skip
     patterns = [
         ("run_id", s), ("kind", s), ("region", s), ("value", f64), ("unit", s), ("samples", i64),
         ("events", i64), ("rpm_lo", f64), ("rpm_hi", f64), ("map_lo_kpa", f64),
-        ("map_hi_kpa", f64), ("tps_lo", f64), ("tps_hi", f64), ("detail", s),
+        ("map_hi_kpa", f64), ("tps_lo", f64), ("tps_hi", f64), ("detail", s), ("model", s),
     ]  # fmt: skip
     samples = [("run_id", s), ("t_s", f64), ("kept", pa.bool_())] + [
         (name, f32) for name in SAMPLE_CHANNELS

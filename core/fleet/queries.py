@@ -58,7 +58,7 @@ def connect(location: str | Path) -> Any:
         _run(
             db,
             f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{_sql_text(pattern)}', "
-            "hive_partitioning = true, union_by_name = true)",
+            "hive_partitioning = true)",
         )
     return db
 
@@ -93,48 +93,52 @@ def _run(db: Any, sql: str, params: list[Any] | None = None) -> Result:
 
 
 def coverage(db: Any, model: str | None = None) -> Result:
-    """Cumulative coverage per model: cells with >= hit target summed over all its runs."""
-    where = "WHERE s.model = ?" if model else ""
+    """Cumulative coverage per model: cells with >= hit target summed over all its runs.
+
+    Reads ``cells`` alone (model, hit target and table size are on every row), so the
+    question costs one scan; sessions without any binned cell do not count.
+    """
+    where = "WHERE model = ?" if model else ""
     return _run(
         db,
         f"""
-        WITH s AS (SELECT run_id, vehicle, model, hit_target, n_cells FROM sessions s {where}),
+        WITH base AS MATERIALIZED (
+            SELECT model, vehicle, run_id, rpm, map_kpa, hits, hit_target, n_cells
+            FROM cells {where}),
         per_cell AS (
-            SELECT s.model, c.rpm, c.map_kpa, sum(c.hits) AS hits, max(s.hit_target) AS target
-            FROM cells c JOIN s ON c.run_id = s.run_id AND c.vehicle = s.vehicle
-            GROUP BY ALL),
-        per_model AS (
-            SELECT model, count(DISTINCT vehicle) AS vehicles, count(*) AS sessions,
+            SELECT model, rpm, map_kpa, sum(hits) AS hits, max(hit_target) AS target,
                    max(n_cells) AS n_cells
-            FROM s GROUP BY model)
-        SELECT model, vehicles, sessions, covered_cells, n_cells,
-               round(100.0 * covered_cells / n_cells, 1) AS covered_pct, hits
-        FROM (
-            SELECT m.model, m.vehicles, m.sessions, m.n_cells,
-                   count(p.hits) FILTER (WHERE p.hits >= p.target) AS covered_cells,
-                   coalesce(sum(p.hits), 0) AS hits
-            FROM per_model m LEFT JOIN per_cell p ON p.model = m.model
-            GROUP BY m.model, m.vehicles, m.sessions, m.n_cells)
-        ORDER BY sessions DESC, model""",
+            FROM base GROUP BY model, rpm, map_kpa),
+        per_model AS (
+            SELECT model, count(DISTINCT vehicle) AS vehicles, count(DISTINCT run_id) AS sessions
+            FROM base GROUP BY model)
+        SELECT m.model, m.vehicles, m.sessions,
+               count(*) FILTER (WHERE p.hits >= p.target) AS covered_cells,
+               max(p.n_cells) AS n_cells,
+               round(100.0 * count(*) FILTER (WHERE p.hits >= p.target) / max(p.n_cells), 1)
+                   AS covered_pct,
+               sum(p.hits) AS hits
+        FROM per_model m JOIN per_cell p ON p.model = m.model
+        GROUP BY m.model, m.vehicles, m.sessions
+        ORDER BY m.sessions DESC, m.model""",
         [model] if model else None,
     )
 
 
 def fill_rates(db: Any, model: str | None = None, by_model: bool = False) -> Result:
     """Actual / predicted hits per test type across vehicles (the planner's fill-rate factor)."""
-    group = "s.model, t.test_type" if by_model else "t.test_type"
-    where = "WHERE s.model = ?" if model else ""
+    group = "model, test_type" if by_model else "test_type"
+    where = "WHERE model = ?" if model else ""
     return _run(
         db,
         f"""
-        SELECT {group}, count(*) AS tests, count(DISTINCT t.vehicle) AS vehicles,
-               round(sum(t.actual_hits) / nullif(sum(t.model_hits), 0), 3) AS fill_rate,
-               round(quantile_cont(t.actual_hits / nullif(t.model_hits, 0), 0.1), 3) AS p10,
-               round(quantile_cont(t.actual_hits / nullif(t.model_hits, 0), 0.9), 3) AS p90,
-               round(median(t.lead_s), 2) AS lead_s,
-               round(avg(t.prediction_error_pct), 1) AS mean_error_pct
-        FROM tests t JOIN sessions s ON t.run_id = s.run_id AND t.vehicle = s.vehicle
-        {where}
+        SELECT {group}, count(*) AS tests, count(DISTINCT vehicle) AS vehicles,
+               round(sum(actual_hits) / nullif(sum(model_hits), 0), 3) AS fill_rate,
+               round(quantile_cont(actual_hits / nullif(model_hits, 0), 0.1), 3) AS p10,
+               round(quantile_cont(actual_hits / nullif(model_hits, 0), 0.9), 3) AS p90,
+               round(median(lead_s), 2) AS lead_s,
+               round(avg(prediction_error_pct), 1) AS mean_error_pct
+        FROM tests {where}
         GROUP BY ALL ORDER BY {group}""",
         [model] if model else None,
     )
@@ -200,9 +204,8 @@ def priors(db: Any, model: str | None) -> dict[str, Any]:
     params = [scope] if scope else None
     _, rows = _run(
         db,
-        f"""SELECT t.test_type, sum(t.actual_hits), sum(t.model_hits), count(*), median(t.lead_s)
-            FROM tests t JOIN sessions s ON t.run_id = s.run_id AND t.vehicle = s.vehicle
-            {where} GROUP BY t.test_type ORDER BY t.test_type""",
+        f"""SELECT test_type, sum(actual_hits), sum(model_hits), count(*), median(lead_s)
+            FROM tests s {where} GROUP BY test_type ORDER BY test_type""",
         params,
     )
     fits = {r[0]: {"actual": float(r[1]), "model": float(r[2]), "tests": int(r[3]),
@@ -217,18 +220,16 @@ def priors(db: Any, model: str | None) -> dict[str, Any]:
     sessions, vehicles, rate = rows[0]
     _, rows = _run(
         db,
-        f"""SELECT median(t.map_hi_kpa) FROM tests t JOIN sessions s
-            ON t.run_id = s.run_id AND t.vehicle = s.vehicle
-            {"WHERE s.model = ? AND" if scope else "WHERE"} t.test_type = 'wot_pull'""",
+        f"""SELECT median(map_hi_kpa) FROM tests
+            {"WHERE model = ? AND" if scope else "WHERE"} test_type = 'wot_pull'""",
         params,
     )
     wot_map = rows[0][0]
     # cells the model's runs were expected to fill and never did, in at least half its runs
     _, rows = _run(
         db,
-        f"""SELECT c.rpm, c.map_kpa, count(*) FILTER (WHERE c.misses > 0) AS missed, sum(c.hits)
-            FROM cells c JOIN sessions s ON c.run_id = s.run_id AND c.vehicle = s.vehicle
-            {where} GROUP BY ALL""",
+        f"""SELECT rpm, map_kpa, count(*) FILTER (WHERE misses > 0) AS missed, sum(hits)
+            FROM cells s {where} GROUP BY ALL""",
         params,
     )
     misses = {
