@@ -53,7 +53,7 @@ from core.fleet import queries as q  # noqa: E402
 from core.fleet.analyze import RunData, analyze_log  # noqa: E402
 from core.fleet.dataset import write_runs  # noqa: E402
 from core.fleet.patterns import REGIONS  # noqa: E402
-from core.learning import Calibration  # noqa: E402
+from core.plan.learning import Calibration  # noqa: E402
 
 SESSIONS = 10_000
 REAL_PER_PRESET = 12

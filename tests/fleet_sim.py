@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from core.axes import TableAxes
+from core.coverage.axes import TableAxes
 from core.frames import Block
-from core.logfile import LogHeader, LogWriter
+from core.record import LogHeader, LogWriter
 from sim.scenarios import build_scenario
 from sim.simulation import DEFAULT_LAMBDA_DELAY_S, Simulation, sim_channel_units
 from sim.vehicles import get_vehicle

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from core.fleet.record import RecordError, parse_toml, to_toml
-from core.logfile import read_log
+from core.record import read_log
 
 DYNOAI = [sys.executable, "-m", "dynoai_tui.cli"]
 RECORD = """
@@ -183,8 +183,8 @@ def test_fleet_queries_agree_with_the_store(fleet: Path) -> None:
     by_model = {row["model"]: row for row in cov}
     assert by_model["TC103 S&S 475"]["vehicles"] == 2 and by_model["TC103 S&S 475"]["sessions"] == 3
 
-    from core.axes import TableAxes
-    from core.grid import CoverageGrid
+    from core.coverage.axes import TableAxes
+    from core.coverage.grid import CoverageGrid
     from core.store import VehicleStore
 
     store = VehicleStore(fleet / "store")

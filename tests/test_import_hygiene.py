@@ -67,7 +67,7 @@ def test_fleet_modules_and_commands_load_pyarrow_and_duckdb_only_when_used():
         "import sys\n"
         "import core.fleet.record, core.fleet.records_store, core.fleet.patterns\n"
         "import core.fleet.analyze, core.fleet.dataset, core.fleet.queries, core.fleet.export\n"
-        "import dynoai_tui.cmd_export, dynoai_tui.cmd_fleet, dynoai_tui.cmd_log, dynoai_tui.cmd_run\n"
+        "import dynoai_tui.commands.export, dynoai_tui.commands.fleet, dynoai_tui.commands.log, dynoai_tui.commands.run\n"
         "print(','.join(m for m in sys.modules if m.split('.')[0] in ('pyarrow', 'duckdb', 'textual')))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from core.axes import TableAxes
+from core.coverage.axes import TableAxes
 from core.fleet.patterns import PatternAccumulator, default_widebands
 from core.fleet.record import HEADER_KEY, VE_NOT_RECORDED, RecordError, SessionRecord
 from core.frames import Block
-from core.learning import Calibration
+from core.plan.learning import Calibration
 from core.vehicle import VehicleConfig
 
 SAMPLE_CHANNELS = (
@@ -80,11 +80,11 @@ def analyze_log(
     shop: str | None = None,
 ) -> RunData:
     """Analyse one recorded run (raises ``LogFileError`` for an unreadable file)."""
-    from core.filters import FilterChain
-    from core.fusion import Fuser
-    from core.grid import CoverageGrid
-    from core.logreader import LogReader
-    from core.tracker import VehicleTracker
+    from dataclasses import replace
+
+    from core.pipeline import Pipeline
+    from core.plan.tracker import VehicleTracker
+    from core.record import LogReader
 
     cfg = cfg or VehicleConfig(name=vehicle)
     warnings: list[str] = []
@@ -98,16 +98,20 @@ def analyze_log(
             except ValueError:
                 warnings.append(f"{path}: header axes unreadable, using the vehicle's")
         record, record_source = _record(meta, stored_record, warnings, str(path))
-        delay_s = float(meta.get("lambda_delay_ms", cfg.lambda_delay_ms)) / 1000.0
-        stoich = float(meta.get("stoich", cfg.stoich))
-        hit_target = int(meta.get("hit_target", cfg.hit_target))
+        # the run is binned as it was recorded: its delay, stoich and hit target
+        cfg = replace(
+            cfg,
+            lambda_delay_ms=float(meta.get("lambda_delay_ms", cfg.lambda_delay_ms)),
+            stoich=float(meta.get("stoich", cfg.stoich)),
+            hit_target=int(meta.get("hit_target", cfg.hit_target)),
+        )
+        hit_target = cfg.hit_target
         wbs = tuple(x for x in (record.widebands.front, record.widebands.rear) if x)
         if len(wbs) < 2:
             wbs = default_widebands(header.sources)
-        acc = PatternAccumulator(axes, stoich=stoich, lambda_delay_s=delay_s, widebands=wbs)
-        fuser = Fuser(delay_s, stoich, cfg.staleness_s, expect_mixture=True)
-        chain = FilterChain(cfg.filters)
-        grid = CoverageGrid(axes, hit_target, stoich)
+        acc = PatternAccumulator(
+            axes, stoich=cfg.stoich, lambda_delay_s=cfg.lambda_delay_ms / 1000.0, widebands=wbs
+        )
         calibration = _RecordingCalibration()
         tracker = VehicleTracker(
             axes=axes, hit_target=hit_target, regions=cfg.regions, constraints=cfg.constraints,
@@ -118,12 +122,8 @@ def analyze_log(
         n_rows = n_kept = 0
         t_first = t_last = math.nan
 
-        def process(rows: Block | None) -> None:
+        def on_rows(rows: Block, result: Any, grid: Any) -> None:
             nonlocal n_rows, n_kept, t_first, t_last
-            if rows is None or len(rows) == 0:
-                return
-            result = chain.apply(rows)
-            grid.update(rows, result)
             tracker.on_rows(rows, result, grid)
             acc.feed(rows, result.keep)
             n_rows += len(rows)
@@ -142,11 +142,14 @@ def analyze_log(
                     )
                 samples.append(part)
 
+        declared = [(n, dict(i.get("channels", {}))) for n, i in header.sources.items()]
+        pipeline = Pipeline(cfg, declared, axes=axes, on_rows=on_rows)
         for item in reader:
-            if isinstance(item, Block):
+            if isinstance(item, Block) and len(item):
                 acc.feed_raw(item)
-                process(fuser.push(item))
-        process(fuser.flush())
+                pipeline.push(item)
+        pipeline.flush()
+        grid = pipeline.grid
         tracker.finish(grid, {})
         recovery = reader.recovery
     if not recovery.complete:

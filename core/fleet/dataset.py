@@ -123,8 +123,8 @@ def _table(name: str, runs: Sequence[RunData], schema: Any) -> Any | None:
     if name in ("tests", "patterns"):
         rows = [row for r in runs for row in getattr(r, name)]
         return pa.Table.from_pylist(rows, schema=schema) if rows else None
-    parts = [r.cells if name == "cells" else r.samples for r in runs]
-    parts = [p for p in parts if p is not None and len(p["run_id"])]
+    candidates = [r.cells if name == "cells" else r.samples for r in runs]
+    parts = [p for p in candidates if p is not None and len(p["run_id"])]
     if not parts:
         return None
     columns = {}

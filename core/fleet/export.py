@@ -43,7 +43,7 @@ def export_store(
 ) -> ExportReport:
     from core.config import ConfigError
     from core.fleet.records_store import get_record, get_ve_tables
-    from core.logfile import LogFileError
+    from core.record import LogFileError
     from core.vehicle import resolve_config
 
     report = ExportReport()

@@ -33,13 +33,13 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from core.axes import TableAxes
+from core.coverage.axes import TableAxes
 from core.frames import Block
 
 F64 = npt.NDArray[np.float64]
@@ -86,7 +86,7 @@ class Pattern:
     detail: dict[str, Any] = field(default_factory=dict)
 
     def row(self) -> dict[str, Any]:
-        out = {k: getattr(self, k) for k in self.__slots__ if k != "detail"}  # type: ignore[attr-defined]
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "detail"}
         out["detail"] = json.dumps(self.detail, sort_keys=True, default=float)
         return out
 

@@ -253,7 +253,7 @@ PRIOR_MAX_HITS = 400.0
 
 def calibration_from_priors(p: dict[str, Any]) -> Any:
     """A Calibration seeded with fleet priors (Gamma mean = fleet fill rate)."""
-    from core.learning import Calibration, TestFit
+    from core.plan.learning import Calibration, TestFit
 
     cal = Calibration()
     for kind, f in p["fits"].items():

@@ -31,12 +31,23 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "constraints",
         "show or set a vehicle's planner constraints (rpm / MAP limits, pulls, environment)",
     ),
-    "vehicle": ("vehicle", "list vehicles in the store, or reset one's coverage"),
+    "vehicle": (
+        "vehicle",
+        "list vehicles, reset one's coverage, or edit/show its session record (build, conditions)",
+    ),
     "sim": ("sim", "write a synthetic .dynolog from the engine + dyno simulator"),
     "sources": (
         "sources",
         "list serial ports, CAN interfaces and the source URI forms with examples",
     ),
     "probe": ("probe", "open one source URI, print decoded values live with the sample rate"),
+    "export": (
+        "export",
+        "export vehicles' runs, build records and measured patterns as a Parquet dataset",
+    ),
+    "fleet": (
+        "fleet",
+        "query a fleet dataset with DuckDB: coverage per model, fill rates, patterns, priors",
+    ),
 }
 """command name -> (module in this package, one-line help)."""

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
                 f"vehicle {args.action} needs a NAME, e.g. dynoai vehicle {args.action} fxbb"
             )
         if args.action in ("edit", "show"):
-            from dynoai_tui import record_edit
+            from dynoai_tui.commands import record_edit
 
             return (
                 record_edit.edit(store, args.name, args)

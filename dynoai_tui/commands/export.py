@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dynoai_tui.common import EXIT_OK, CommandError, open_store, warning_line
+from dynoai_tui.commands.common import EXIT_OK, CommandError, open_store, warning_line
 
 NAME = "export"
 HELP = "export vehicles' runs, build records and measured patterns as a Parquet dataset"

@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from dynoai_tui.common import EXIT_OK, CommandError
+from dynoai_tui.commands.common import EXIT_OK, CommandError
 
 
 def edit(store: Any, name: str, args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ import json
 import sys
 from typing import Any
 
-from dynoai_tui.common import EXIT_OK, CommandError
+from dynoai_tui.commands.common import EXIT_OK, CommandError
 
 NAME = "fleet"
 HELP = "query a fleet dataset with DuckDB: coverage per model, fill rates, patterns, priors"
