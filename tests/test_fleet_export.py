@@ -251,3 +251,16 @@ def test_spark_reads_the_dataset_unchanged(fleet: Path) -> None:
         assert cells.filter("vehicle = 'bike-a'").count() > 0
     finally:
         spark.stop()
+
+
+def test_samples_are_exported_on_request_with_every_fused_row(fleet: Path) -> None:
+    import pyarrow.parquet as pq
+
+    out = fleet / "ds6"
+    done = dynoai("export", "--parquet", str(out), "--vehicle", "other", "--samples", cwd=fleet)
+    assert done.returncode == 0, done.stderr
+    samples = pq.read_table(out / "samples").to_pydict()
+    (session,) = pq.read_table(out / "sessions").to_pylist()
+    assert len(samples["t_s"]) == session["rows"]
+    assert sum(samples["kept"]) == session["rows_kept"]
+    assert samples["t_s"][0] == 0.0 and set(samples["vehicle"]) == {"other"}
