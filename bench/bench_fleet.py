@@ -174,7 +174,8 @@ def synthesize(real: dict[str, list[RunData]], rng: np.random.Generator) -> list
         session["cam_overlap_class"] = "low" if ov < 20 else "moderate" if ov < 40 else "high"
         c = {key: arr.copy() for key, arr in tmpl.cells.items()}
         c["hits"] = rng.poisson(c["hits"] * s).astype(np.int32)
-        c["dwell_s"] = (c["dwell_s"] * s).astype(np.float32)
+        for key in ("dwell_s", "lambda_weight", "lambda_wsum", "lambda_wsum2"):
+            c[key] = c[key] * s
         reg = region_of(c["rpm"], c["map_kpa"])
         bump = np.where(reg >= 0, ve_off[np.maximum(reg, 0)], 0.0)
         noise = rng.normal(0.0, 0.01, len(reg))

@@ -189,6 +189,8 @@ def analyze_log(
     cells["model"] = np.full(n, model, dtype=object)
     cells["hit_target"] = np.full(n, hit_target, dtype=np.int32)
     cells["n_cells"] = np.full(n, axes.n_cells, dtype=np.int32)
+    cells["min_dwell_s"] = np.full(n, grid.rule.min_dwell_s, dtype=np.float64)
+    cells["max_lambda_se_pct"] = np.full(n, grid.rule.max_lambda_se_pct, dtype=np.float64)
     merged = None
     if with_samples and samples:
         merged = {k: np.concatenate([s[k] for s in samples]) for k in samples[0]}
@@ -323,7 +325,10 @@ def cell_columns(grid: Any, model_cells: Any, misses: Mapping[str, int]) -> dict
         "rpm_idx": rpm_i.ravel()[sel].astype(np.int16),
         "map_idx": map_i.ravel()[sel].astype(np.int16),
         "hits": hits[sel].astype(np.int32),
-        "dwell_s": grid.dwell_s.ravel()[sel].astype(np.float32),
+        "dwell_s": grid.dwell_s.ravel()[sel].astype(np.float64),
+        "lambda_weight": grid.lam_weight.ravel()[sel].astype(np.float64),
+        "lambda_wsum": grid.lam_wsum.ravel()[sel].astype(np.float64),
+        "lambda_wsum2": grid.lam_wsum2.ravel()[sel].astype(np.float64),
         "lambda_mean": grid.lambda_mean().ravel()[sel].astype(np.float32),
         "lambda_std": grid.lambda_std().ravel()[sel].astype(np.float32),
         "lambda_ratio": ratio[sel].astype(np.float32),

@@ -81,10 +81,12 @@ def schemas() -> dict[str, Any]:
     ]  # fmt: skip
     cells = [
         ("run_id", s), ("rpm", f64), ("map_kpa", f64), ("rpm_idx", pa.int16()),
-        ("map_idx", pa.int16()), ("hits", i32), ("dwell_s", f32), ("lambda_mean", f32),
+        ("map_idx", pa.int16()), ("hits", i32), ("dwell_s", f64), ("lambda_weight", f64),
+        ("lambda_wsum", f64), ("lambda_wsum2", f64), ("lambda_mean", f32),
         ("lambda_std", f32), ("lambda_ratio", f32), ("knock_events", i32),
         ("knock_retard_max_deg", f32), ("model_hits", f32), ("misses", i32),
-        ("model", s), ("hit_target", i32), ("n_cells", i32),
+        ("model", s), ("hit_target", i32), ("n_cells", i32), ("min_dwell_s", f64),
+        ("max_lambda_se_pct", f64),
     ]  # fmt: skip
     tests = [
         ("run_id", s), ("test_index", i32), ("test_type", s), ("model_hits", f64),

@@ -93,7 +93,10 @@ def _run(db: Any, sql: str, params: list[Any] | None = None) -> Result:
 
 
 def coverage(db: Any, model: str | None = None) -> Result:
-    """Cumulative coverage per model: cells with >= hit target summed over all its runs.
+    """Cumulative coverage per model: cells whose data summed over all its runs is trusted.
+
+    Covered = trusted, as ``core.coverage.confidence``: hits, settled dwell and the
+    standard error of the mean lambda (combined exactly from each run's weighted sums).
 
     Reads ``cells`` alone (model, hit target and table size are on every row), so the
     question costs one scan; sessions without any binned cell do not count.
@@ -103,22 +106,30 @@ def coverage(db: Any, model: str | None = None) -> Result:
         db,
         f"""
         WITH base AS MATERIALIZED (
-            SELECT model, vehicle, run_id, rpm, map_kpa, hits, hit_target, n_cells
+            SELECT model, vehicle, run_id, rpm, map_kpa, hits, dwell_s, lambda_weight,
+                   lambda_wsum, lambda_wsum2, hit_target, min_dwell_s, max_lambda_se_pct, n_cells
             FROM cells {where}),
         per_cell AS (
-            SELECT model, rpm, map_kpa, sum(hits) AS hits, max(hit_target) AS target,
-                   max(n_cells) AS n_cells
+            SELECT model, rpm, map_kpa, sum(hits) AS hits, sum(dwell_s) AS dwell_s,
+                   sum(lambda_weight) AS w, sum(lambda_wsum) AS s1, sum(lambda_wsum2) AS s2,
+                   max(hit_target) AS target, max(min_dwell_s) AS min_dwell_s,
+                   min(max_lambda_se_pct) AS max_se, max(n_cells) AS n_cells
             FROM base GROUP BY model, rpm, map_kpa),
+        judged AS (
+            SELECT *, hits >= target AND dwell_s >= min_dwell_s AND w > 0 AND
+                   100.0 * sqrt(greatest(s2 / w - (s1 / w) * (s1 / w), 0.0)) / sqrt(w) / (s1 / w)
+                       <= max_se AS covered
+            FROM per_cell),
         per_model AS (
             SELECT model, count(DISTINCT vehicle) AS vehicles, count(DISTINCT run_id) AS sessions
             FROM base GROUP BY model)
         SELECT m.model, m.vehicles, m.sessions,
-               count(*) FILTER (WHERE p.hits >= p.target) AS covered_cells,
+               count(*) FILTER (WHERE p.covered) AS covered_cells,
                max(p.n_cells) AS n_cells,
-               round(100.0 * count(*) FILTER (WHERE p.hits >= p.target) / max(p.n_cells), 1)
+               round(100.0 * count(*) FILTER (WHERE p.covered) / max(p.n_cells), 1)
                    AS covered_pct,
                sum(p.hits) AS hits
-        FROM per_model m JOIN per_cell p ON p.model = m.model
+        FROM per_model m JOIN judged p ON p.model = m.model
         GROUP BY m.model, m.vehicles, m.sessions
         ORDER BY m.sessions DESC, m.model""",
         [model] if model else None,
