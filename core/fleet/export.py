@@ -22,6 +22,8 @@ from core.fleet.dataset import write_runs
 
 @dataclass(slots=True)
 class ExportReport:
+    """What an export did: counts, time, and the runs it left out and why."""
+
     vehicles: int = 0
     runs: int = 0
     files: int = 0

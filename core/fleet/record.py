@@ -50,6 +50,8 @@ class RecordError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Cam:
+    """The camshaft: grind, durations, lifts, lobe separation, overlap."""
+
     profile: str | None = None
     """Grind name, e.g. "S&S 475"."""
     intake_duration_deg: float | None = None
@@ -75,6 +77,8 @@ class Cam:
 
 @dataclass(frozen=True, slots=True)
 class Build:
+    """What was built: engine, cam, intake, exhaust, fuel."""
+
     model: str | None = None
     """What the shop calls it ("M8 114 Stage 2"); the fleet groups by it."""
     engine_family: str | None = None
@@ -104,6 +108,8 @@ class Build:
 
 @dataclass(frozen=True, slots=True)
 class Conditions:
+    """The air the engine breathed during the session."""
+
     ambient_c: float | None = None
     baro_kpa: float | None = None
     humidity_pct: float | None = None
@@ -112,6 +118,8 @@ class Conditions:
 
 @dataclass(frozen=True, slots=True)
 class Dyno:
+    """The dyno and how it was run."""
+
     type: str | None = None
     """Make and model, e.g. "Dynojet 250i"."""
     load_type: str | None = None
@@ -121,6 +129,8 @@ class Dyno:
 
 @dataclass(frozen=True, slots=True)
 class Widebands:
+    """Which sources are the front and rear cylinders' widebands."""
+
     front: str | None = None
     """Source name of the front cylinder's wideband (a ``--source`` name)."""
     rear: str | None = None
