@@ -395,6 +395,17 @@ class VehicleStore:
                 raise StoreError(f"run {run_id!r} of {name!r}: {exc}") from None
         return grid
 
+    def run_grid(self, name: str, run_id: str, hit_target: int = 10) -> CoverageGrid | None:
+        """One run's own grid on the axes it was binned on (None: no such run)."""
+        for rid, _, _, _, _, axes_json, blob, _ in self._run_rows(name):
+            if rid == run_id:
+                arrays = decode_arrays(blob, f"run {run_id!r} of {name!r}")
+                try:
+                    return CoverageGrid.from_arrays(_axes(axes_json, rid), arrays, hit_target)
+                except GridError as exc:
+                    raise StoreError(f"run {run_id!r} of {name!r}: {exc}") from None
+        return None
+
     def stale_runs(self, name: str, axes: TableAxes) -> list[str]:
         """Run ids binned on other axes than ``axes`` (excluded until rebuilt)."""
         return [r.run_id for r in self.list_runs(name) if r.axes != axes]

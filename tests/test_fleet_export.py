@@ -264,3 +264,31 @@ def test_samples_are_exported_on_request_with_every_fused_row(fleet: Path) -> No
     assert len(samples["t_s"]) == session["rows"]
     assert sum(samples["kept"]) == session["rows_kept"]
     assert samples["t_s"][0] == 0.0 and set(samples["vehicle"]) == {"other"}
+
+
+def test_a_run_whose_recording_is_gone_is_exported_from_the_stored_grid(fleet: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from core.store import VehicleStore
+
+    store = VehicleStore(fleet / "store")
+    run = store.list_runs("bike-b")[0]
+    log = Path(run.log_path)
+    moved = log.with_suffix(".moved")
+    log.rename(moved)
+    try:
+        out = fleet / "ds7"
+        done = dynoai("export", "--parquet", str(out), "--vehicle", "bike-b", cwd=fleet)
+    finally:
+        moved.rename(log)
+    assert done.returncode == 0, done.stderr
+    assert "is missing; exported from the stored grid" in done.stderr
+    (session,) = pq.read_table(out / "sessions").to_pylist()
+    assert "is missing" in session["record_source"] and session["model"] == "TC103 S&S 475"
+    cells = pq.read_table(out / "cells").to_pydict()
+    grid = store.run_grid("bike-b", run.run_id)
+    assert sum(cells["hits"]) == int(grid.hits.sum())
+    assert session["covered_cells"] == grid.covered_cells()
+    kinds = {p["kind"] for p in pq.read_table(out / "patterns").to_pylist()}
+    assert "ve_change" in kinds and "heat_soak" not in kinds
+    assert not (out / "tests").exists() or not list((out / "tests").rglob("*.parquet"))

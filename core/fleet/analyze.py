@@ -178,7 +178,67 @@ def analyze_log(
         for i, ((kind, model, actual, lead, err), (t, _)) in enumerate(
             zip(calibration.observed, tracker.tests, strict=False))
     ]  # fmt: skip
-    model = session["model"]
+    _stamp(session["model"], run_id, grid, cells, tests, patterns)
+    merged = None
+    if with_samples and samples:
+        merged = {k: np.concatenate([s[k] for s in samples]) for k in samples[0]}
+        merged["t_s"] = merged["t_s"] - t_first
+        merged["run_id"] = np.full(len(merged["t_s"]), run_id, dtype=object)
+    return RunData(session, cells, tests, patterns, merged, shop_name, vehicle, date, warnings)
+
+
+def from_stored_grid(
+    grid: Any,
+    *,
+    vehicle: str,
+    run_id: str,
+    started_at: float | None,
+    duration_s: float | None,
+    stats: Mapping[str, Any],
+    stored_record: SessionRecord | None,
+    ve_tables: Mapping[str, np.ndarray] | None = None,
+    shop: str | None = None,
+    why: str,
+) -> RunData:
+    """A run whose recording is gone, from the grid the store kept for it.
+
+    Sessions and cells are exported (the grid is all the store has); tests, samples
+    and the row-based patterns (heat soak, decel, imbalance) are not: they need the rows.
+    """
+    record = stored_record or SessionRecord()
+    axes = grid.axes
+    acc = PatternAccumulator(axes)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(grid.ratio_weight > 0, grid.ratio_wsum / grid.ratio_weight, np.nan)
+    acc.feed_cell_ratios(ratio, grid.hits)
+    patterns = [
+        p.row() for p in acc.finish(grid.hits, grid.knock_events, grid.knock_retard_max, ve_tables)
+    ]
+    started = float(started_at or 0.0)
+    source = ("vehicle store (current)" if stored_record is not None else "none") + f"; {why}"
+    session = session_row(
+        run_id=run_id, vehicle=vehicle, record=record, record_source=source, started_at=started,
+        duration_s=float(duration_s or 0.0), rows=int(stats.get("samples", 0) or 0),
+        kept=int(stats.get("samples_binned", 0) or 0), axes=axes, hit_target=grid.hit_target,
+        covered=int(grid.covered_cells()), pulls=int(stats.get("pulls", 0) or 0),
+        tests=0, ve_tables=ve_tables, log_path=None,
+    )  # fmt: skip
+    cells = cell_columns(grid, None, {})
+    _stamp(session["model"], run_id, grid, cells, [], patterns)
+    date = datetime.fromtimestamp(started, UTC).strftime("%Y-%m-%d")
+    return RunData(session, cells, [], patterns, None, shop or record.shop or "unknown", vehicle,
+                   date, [f"vehicle {vehicle}, run {run_id}: {why}; exported from the stored grid"])  # fmt: skip
+
+
+def _stamp(
+    model: str,
+    run_id: str,
+    grid: Any,
+    cells: dict[str, np.ndarray],
+    tests: list[dict[str, Any]],
+    patterns: list[dict[str, Any]],
+) -> None:
+    """Run id and the denormalised model / coverage-rule columns on every row."""
     for p in patterns:
         p["run_id"], p["model"] = run_id, model
     for t in tests:
@@ -187,16 +247,10 @@ def analyze_log(
     cells["run_id"] = np.full(n, run_id, dtype=object)
     # denormalised so fleet coverage reads one table (see docs/fleet.md)
     cells["model"] = np.full(n, model, dtype=object)
-    cells["hit_target"] = np.full(n, hit_target, dtype=np.int32)
-    cells["n_cells"] = np.full(n, axes.n_cells, dtype=np.int32)
+    cells["hit_target"] = np.full(n, grid.hit_target, dtype=np.int32)
+    cells["n_cells"] = np.full(n, grid.axes.n_cells, dtype=np.int32)
     cells["min_dwell_s"] = np.full(n, grid.rule.min_dwell_s, dtype=np.float64)
     cells["max_lambda_se_pct"] = np.full(n, grid.rule.max_lambda_se_pct, dtype=np.float64)
-    merged = None
-    if with_samples and samples:
-        merged = {k: np.concatenate([s[k] for s in samples]) for k in samples[0]}
-        merged["t_s"] = merged["t_s"] - t_first
-        merged["run_id"] = np.full(len(merged["t_s"]), run_id, dtype=object)
-    return RunData(session, cells, tests, patterns, merged, shop_name, vehicle, date, warnings)
 
 
 def _record(

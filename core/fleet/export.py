@@ -4,8 +4,9 @@ Per vehicle: its config (filters, axes), its current session record (used for ru
 whose recording predates the record), its VE tables per run; every run's log is
 analysed (``core.fleet.analyze``) and the vehicle's partitions are rewritten
 (``core.fleet.dataset``), one vehicle at a time so memory stays bounded by the
-largest vehicle. A run whose recording is missing or unreadable is reported and
-left out (its coverage stays in the store); nothing is half-written.
+largest vehicle. A run whose recording is missing is exported from the grid the store
+kept for it (sessions, cells, knock and VE-change patterns; no tests, samples or
+row-based patterns) with a warning; an unreadable recording is reported and left out.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.fleet.analyze import RunData, analyze_log
+from core.fleet.analyze import RunData, analyze_log, from_stored_grid
 from core.fleet.dataset import write_runs
 
 
@@ -60,11 +61,23 @@ def export_store(
         ve = get_ve_tables(store, vehicle)
         runs: list[RunData] = []
         for run in store.list_runs(vehicle):
+            why = ""
             if not run.log_path:
-                report.skipped.append((vehicle, run.run_id, "no recording was kept"))
-                continue
-            if not Path(run.log_path).is_file():
-                report.skipped.append((vehicle, run.run_id, f"recording {run.log_path} is missing"))
+                why = "no recording was kept"
+            elif not Path(run.log_path).is_file():
+                why = f"recording {run.log_path} is missing"
+            if why:
+                grid = store.run_grid(vehicle, run.run_id, cfg.hit_target)
+                if grid is None:
+                    report.skipped.append((vehicle, run.run_id, why))
+                    continue
+                data = from_stored_grid(
+                    grid, vehicle=vehicle, run_id=run.run_id, started_at=run.started_at,
+                    duration_s=run.duration_s, stats=run.stats, stored_record=record,
+                    ve_tables=ve.get(run.run_id), shop=shop, why=why,
+                )  # fmt: skip
+                report.warnings += data.warnings
+                runs.append(data)
                 continue
             try:
                 data = analyze_log(

@@ -132,6 +132,18 @@ class PatternAccumulator:
             return
         self._raw[block.source].append((np.asarray(block.t, dtype=np.float64), lam))
 
+    def feed_cell_ratios(self, mean_ratio: npt.ArrayLike, counts: npt.ArrayLike) -> None:
+        """Per-cell mean measured/target lambda and sample counts from a stored grid.
+
+        For a run whose recording is gone: ``ve_change`` still comes out of its grid
+        (heat soak, decel and imbalance need the rows and do not).
+        """
+        ratio = np.asarray(mean_ratio, dtype=np.float64).ravel()
+        n = np.asarray(counts, dtype=np.float64).ravel()
+        ok = np.isfinite(ratio) & (n > 0)
+        self._ratio_sum[ok] += ratio[ok] * n[ok]
+        self._ratio_n[ok] += n[ok]
+
     def feed(self, rows: Block, keep: npt.NDArray[np.bool_]) -> None:
         """Fused rows and the filters' keep mask."""
         if len(rows) == 0:
