@@ -70,6 +70,8 @@ CHANNELS: dict[str, Channel] = {
         _c("gear", "", "Gear", 2.0, 0.0, 10.0),
         _c("maf_gs", "g/s", "MAF", 0.5, 0.0, 700.0),
         _c("load_pct", "%", "Load", 0.5, 0.0, 100.0),
+        _c("stft_pct", "%", "STFT", 1.0, -100.0, 100.0),
+        _c("ltft_pct", "%", "LTFT", 10.0, -100.0, 100.0),
     )
 }
 """All canonical channels by name. Anything else a source reads is not canonical."""

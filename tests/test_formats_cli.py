@@ -59,7 +59,7 @@ def test_import_csv_with_map_and_force(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("name", "message"),
-    [("no_rpm.csv", "no rpm column found"), ("nothing-here.mlg", "cannot read")],
+    [("no_rpm.csv", "no engine speed (rpm) column"), ("nothing-here.mlg", "cannot read")],
 )
 def test_bad_input_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, message: str

@@ -65,7 +65,8 @@ def test_romraider_psi_and_unmapped() -> None:
     conv = {m.canonical: m.conversion for m in log.summary.mapped}
     assert conv["map_kpa"] == "psi -> kPa x 6.895"
     assert conv["lambda"] == "AFR -> lambda / 14.7"
-    assert log.summary.unmapped == ["Mass Airflow"]
+    assert log.summary.unmapped == []
+    assert conv["maf_gs"] == ""  # g/s already
     assert "psi -> kPa x 6.895" in log.summary.to_text()
 
 
@@ -102,7 +103,7 @@ def test_explicit_map_for_plain_csv() -> None:
 
 
 def test_bad_inputs_are_one_line(tmp_path: Path) -> None:
-    with pytest.raises(LogImportError, match=r"no_rpm.csv: no rpm column found") as info:
+    with pytest.raises(LogImportError, match=r"no_rpm.csv: no engine speed \(rpm\) column") as info:
         open_log(DATA / "no_rpm.csv")
     assert "\n" not in str(info.value)
     with pytest.raises(LogImportError, match="'speed' is not a channel"):

@@ -13,7 +13,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from core import channels as ch
-from core.formats.csvlogs import FLAVOURS, detect_csv, read_csv_log
+from core.formats.csvlogs import FLAVOURS, Options, detect_text, read_text_log
+from core.formats.decode import NotTextError, decode_text
 from core.formats.mapping import MappedChannel
 from core.formats.mlg import MAGIC, read_mlg
 from core.formats.model import (
@@ -24,7 +25,6 @@ from core.formats.model import (
     RawLog,
     build_imported,
 )
-from core.formats.msl import looks_like_msl, read_msl
 
 __all__ = [
     "SOURCE_NAME",
@@ -37,41 +37,37 @@ __all__ = [
     "parse_channel_map",
 ]
 
-_SNIFF_BYTES = 16384
+MAX_FILE_BYTES = 2 << 30
+"""Logs larger than this are refused up front (memory is a few times the file size)."""
+
+TIME_UNITS = ("ms", "s")
 
 
-def _decode(data: bytes) -> str:
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
+def _supported() -> str:
+    return "MLG, " + ", ".join(v for k, v in FLAVOURS.items() if k != "csv") + ", CSV"
 
 
-def detect_format(path: Path, head: bytes, channel_map: Mapping[str, str] | None = None) -> str:
-    """``mlg``, ``msl`` or a CSV flavour key, from the first bytes of the file.
+def detect_format(path: Path, text: str, channel_map: Mapping[str, str] | None = None) -> str:
+    """The text flavour key of a decoded log, from its first lines.
 
     Raises:
         LogImportError: the content matches none of the formats we read.
     """
-    if head.startswith(MAGIC[:5]):
-        return "mlg"
-    if b"\x00" in head:
-        raise LogImportError(
-            f"{path}: unknown log format (binary, not MLG); "
-            f"supported: MLG, MSL, CSV ({', '.join(FLAVOURS.values())})"
-        )
-    lines = _decode(head).splitlines()
-    if len(head) == _SNIFF_BYTES and lines:
-        lines = lines[:-1]
-    if looks_like_msl(lines):
-        return "msl"
-    flavour = detect_csv(lines, (channel_map or {}).get("time"))
+    time_name = (channel_map or {}).get("time")
+    head_end = 0
+    for _ in range(200):
+        nxt = text.find("\n", head_end)
+        if nxt < 0:
+            head_end = len(text)
+            break
+        head_end = nxt + 1
+    flavour = detect_text(text[:head_end].splitlines(), time_name)
     if flavour is None:
+        if time_name is not None:
+            raise LogImportError(f"{path}: no header row has a column named {time_name!r}")
         raise LogImportError(
-            f"{path}: unknown log format (no MLG signature, no MSL header, no CSV header "
-            f"with a time column); name the time column with --map time=<column>"
+            f"{path}: unknown log format (no MLG signature, and no header row with a time "
+            f"column); name the time column with --map time=COLUMN"
         )
     return flavour
 
@@ -82,40 +78,58 @@ def open_log(
     channel_map: Mapping[str, str] | None = None,
     progress: Callable[[int, int], None] | None = None,
     stoich: float = ch.STOICH_GASOLINE,
+    time_unit: str | None = None,
 ) -> ImportedLog:
     """Read a foreign log onto canonical channels and units.
 
     Args:
-        path: The log file (MLG, MSL or CSV of a supported flavour).
+        path: The log file (MLG, MSL, or a text log of a supported tool).
         channel_map: Explicit canonical -> original column choices (``rpm="Engine
-            Speed"``); the key ``time`` names the time column of a plain CSV.
+            Speed"``); the key ``time`` names the time column.
         progress: Called as ``progress(done, total)`` while reading a long file.
         stoich: Stoichiometric AFR used when lambda is derived from AFR.
+        time_unit: ``ms`` or ``s`` for a time column whose unit the log does not say.
 
     Raises:
-        LogImportError: unreadable, unknown format, truncated, or no rpm column.
+        LogImportError: one line naming the file and what is wrong with it.
     """
     path = Path(path)
+    if time_unit is not None and time_unit not in TIME_UNITS:
+        raise LogImportError(f"--time-unit {time_unit!r}: expected ms or s")
     try:
         with path.open("rb") as fh:
-            head = fh.read(_SNIFF_BYTES)
+            head = fh.read(16)
+            size = path.stat().st_size
     except OSError as exc:
         raise LogImportError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if not head:
         raise LogImportError(f"{path}: the file is empty")
-    kind = detect_format(path, head, channel_map)
+    if size > MAX_FILE_BYTES:
+        raise LogImportError(f"{path}: {size / 1e9:.1f} GB is larger than the 2 GB import limit")
     raw: RawLog
     try:
-        if kind == "mlg":
+        if head.startswith(MAGIC[:5]):
             raw = read_mlg(path, progress)
         else:
-            text = _decode(path.read_bytes())
-            if kind == "msl":
-                raw = read_msl(path, text, progress)
-            else:
-                raw = read_csv_log(path, text, kind, channel_map, progress)
+            data = path.read_bytes()
+            try:
+                text, _ = decode_text(data)
+            except NotTextError as exc:
+                raise LogImportError(
+                    f"{path}: unknown log format ({exc}; not MLG and not a text log); "
+                    f"supported: {_supported()}"
+                ) from None
+            del data
+            if not text.strip():
+                raise LogImportError(f"{path}: the file holds only blank lines")
+            kind = detect_format(path, text, channel_map)
+            options = Options(dict(channel_map or {}), time_unit)
+            raw = read_text_log(path, text, kind, options, progress)
+            del text
     except OSError as exc:
         raise LogImportError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except MemoryError:
+        raise LogImportError(f"{path}: not enough memory to import this file") from None
     return build_imported(raw, path, channel_map, stoich)
 
 

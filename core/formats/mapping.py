@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -23,7 +23,19 @@ F64 = ch.FloatArray
 
 # Canonical channel -> names other tools use for it (compared after normalise()).
 _ALIASES: dict[str, tuple[str, ...]] = {
-    "rpm": ("rpm", "engine speed", "engine rpm", "engspeed", "rpm value", "motor rpm"),
+    "rpm": (
+        "rpm",
+        "engine speed",
+        "engine rpm",
+        "engspeed",
+        "rpm value",
+        "motor rpm",
+        "2byterpm",
+        "engine rpm sae",
+        "ecu engine speed",
+        "eng speed",
+        "rpms",
+    ),
     "map_kpa": (
         "map",
         "manifold absolute pressure",
@@ -43,8 +55,36 @@ _ALIASES: dict[str, tuple[str, ...]] = {
         "throttle opening",
         "throttle opening angle",
         "tp",
+        "tps1",
+        "tps 1",
+        "throttle position 1",
+        "throttle position manifold",
+        "absolute throttle position",
+        "relative throttle position",
+        "throttle position relative",
+        "throttle position absolute",
+        "throttle pos 1",
+        "tps main",
     ),
-    "lambda": ("lambda", "lambda 1", "lambda1", "wideband lambda", "wb lambda", "lambda avg"),
+    "lambda": (
+        "lambda",
+        "lambda 1",
+        "lambda1",
+        "wideband lambda",
+        "wb lambda",
+        "lambda avg",
+        "o2 wideband",
+        "wideband o2",
+        "wideband",
+        "wb o2",
+        "uego",
+        "lambda actual",
+        "measured lambda",
+        "lambda measured",
+        "lambda bank 1",
+        "lambda sensor 1",
+        "lambda 1 measured",
+    ),
     "afr": (
         "afr",
         "afr 1",
@@ -58,6 +98,12 @@ _ALIASES: dict[str, tuple[str, ...]] = {
         "wb afr",
         "a f sensor 1",
         "afr avg",
+        "air fuel ratio measured",
+        "afr measured",
+        "uego afr",
+        "afr bank 1",
+        "air fuel ratio bank 1",
+        "wideband afr 1",
     ),
     "afr_target": (
         "afr target",
@@ -66,8 +112,26 @@ _ALIASES: dict[str, tuple[str, ...]] = {
         "afrtgt",
         "commanded afr",
         "afr target 1",
+        "air fuel ratio commanded",
+        "commanded air fuel ratio",
+        "target air fuel ratio",
+        "afr commanded",
+        "afr demand",
     ),
-    "lambda_target": ("lambda target", "target lambda", "lambda tgt", "commanded lambda"),
+    "lambda_target": (
+        "lambda target",
+        "target lambda",
+        "lambda tgt",
+        "commanded lambda",
+        "lambda demand",
+        "lambda commanded",
+        "commanded equivalence ratio",
+        "equivalence ratio commanded",
+        "commanded eq ratio",
+        "fuel air commanded equivalence ratio",
+        "commanded equiv ratio",
+        "target equivalence ratio",
+    ),
     "knock_count": (
         "knock",
         "knock count",
@@ -76,7 +140,68 @@ _ALIASES: dict[str, tuple[str, ...]] = {
         "knock sum",
         "knock level",
     ),
-    "knock_retard_deg": ("knock retard", "kr", "knock retard deg", "spark retard", "timing retard"),
+    "knock_retard_deg": (
+        "knock retard",
+        "kr",
+        "knock retard deg",
+        "spark retard",
+        "timing retard",
+        "knock correction",
+        "knock corr",
+        "feedback knock correction",
+        "fbkc",
+        "ignition timing knock correction",
+        "knock retard total",
+        "total knock retard",
+        "ignition knock retard",
+        "knock ignition correction",
+        "knock retard cyl 1",
+    ),
+    "stft_pct": (
+        "stft",
+        "short term fuel trim",
+        "short term ft",
+        "short term fuel trim 1",
+        "fuel trim short term",
+        "st trim",
+        "a f correction 1",
+        "af correction 1",
+        "stft 1",
+    ),
+    "ltft_pct": (
+        "ltft",
+        "long term fuel trim",
+        "long term ft",
+        "long term fuel trim 1",
+        "fuel trim long term",
+        "lt trim",
+        "a f learning 1",
+        "af learning 1",
+        "ltft 1",
+    ),
+    "maf_gs": (
+        "maf",
+        "mass airflow",
+        "mass air flow",
+        "mass airflow sensor",
+        "maf rate",
+        "maf air flow rate",
+        "mass air flow rate",
+        "airflow",
+        "air flow",
+        "maf airflow",
+    ),
+    "load_pct": (
+        "engine load",
+        "load",
+        "calculated load",
+        "calculated engine load",
+        "calculated load value",
+        "absolute load",
+        "absolute load value",
+        "engine load absolute",
+        "engine load calculated",
+    ),
     "iat_c": (
         "iat",
         "intake air temp",
@@ -145,9 +270,98 @@ def split_name_unit(header: str) -> tuple[str, str]:
     return header.strip(), ""
 
 
+_DEVICE_PREFIXES = (
+    "plx ",
+    "innovate ",
+    "lc 1 ",
+    "lc 2 ",
+    "lc1 ",
+    "lc2 ",
+    "mts ",
+    "aem ",
+    "zeitronix ",
+    "zt 2 ",
+    "zt 3 ",
+    "zt2 ",
+    "zt3 ",
+    "ecu ",
+    "obd ",
+    "sae ",
+    "pcm ",
+    "ext ",
+    "external ",
+)
+"""Prefixes of external devices (wideband controllers) and channel groups, tried off."""
+_SUFFIXES = (" sae", " bank 1", " b1", " 1", " b1s1", " bank 1 sensor 1", " avg", " value")
+
+_BOOST_NAMES = {
+    "boost",
+    "boost pressure",
+    "manifold relative pressure",
+    "manifold gauge pressure",
+    "relative pressure",
+    "turbo boost vacuum gauge",
+    "turbo boost",
+    "boost vacuum",
+    "psig",
+    "manifold pressure gauge",
+    "intake manifold relative pressure",
+    "boost psi",
+    "map gauge",
+    "manifold relative pressure corrected",
+}
+"""Pressure relative to the atmosphere: made absolute with baro when no MAP is logged."""
+
+_NARROWBAND = re.compile(
+    r"(^|\b)(o2|oxygen|o2s\d*)\b(?!.*\b(wide|wideband|wb|uego|lambda|afr)\b)"
+    r"|narrow ?band|^o2(front|rear)$|^o2 ?s\d|o2 b\d ?s\d"
+)
+
+
+def _candidates(name: str) -> list[str]:
+    """Normalised forms of a column name to look up, most specific first."""
+    key = normalise(name)
+    out = [key]
+    if "/" in name:
+        parts = [normalise(p) for p in name.split("/") if normalise(p)]
+        if parts:
+            out += [" ".join(parts[-2:]), parts[-1]]
+    for form in list(out):
+        for prefix in _DEVICE_PREFIXES:
+            if form.startswith(prefix):
+                out.append(form[len(prefix) :])
+    for form in list(out):
+        for suffix in _SUFFIXES:
+            if form.endswith(suffix) and len(form) > len(suffix):
+                out.append(form[: -len(suffix)])
+    return out
+
+
 def canonical_for(name: str) -> str | None:
     """The canonical channel a column name means, or None when it is not one we use."""
-    return _BY_ALIAS.get(normalise(name))
+    for key in _candidates(name):
+        hit = _BY_ALIAS.get(key)
+        if hit is not None:
+            return hit
+    key = normalise(name)
+    if key.endswith(("engine speed", "engine rpm")):
+        return "rpm"
+    return None
+
+
+def is_boost(name: str) -> bool:
+    """A pressure relative to the atmosphere (boost, relative MAP)."""
+    return any(key in _BOOST_NAMES for key in _candidates(name))
+
+
+def is_narrowband(name: str, unit: str) -> bool:
+    """A narrowband O2 sensor: volts around 0.45, never a lambda to bin."""
+    key = normalise(name)
+    if _unit_key(unit) in ("v", "mv", "volts", "volt") and (
+        "o2" in key or "oxygen" in key or "lambda" in key or "afr" in key
+    ):
+        return True
+    return bool(_NARROWBAND.search(key))
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +373,8 @@ class _Conv:
 
 def _unit_key(unit: str) -> str:
     u = unit.strip().lower().replace("°", "deg").replace("·", "").replace(" ", "")
-    return u.replace("deg.", "deg")
+    u = u.replace("deg.", "deg")
+    return "deg" if u in ("degree", "deg") else u
 
 
 _PRESSURE: dict[str, tuple[Callable[[F64], F64] | None, str]] = {
@@ -210,7 +425,32 @@ _TIME_MS: dict[str, tuple[Callable[[F64], F64] | None, str]] = {
     "s": (lambda v: np.asarray(v, dtype=np.float64) * 1000.0, "s -> ms x 1000"),
 }
 
+_PERCENT: dict[str, tuple[Callable[[F64], F64] | None, str]] = {"%": (None, ""), "pct": (None, "")}
+_DEGREES: dict[str, tuple[Callable[[F64], F64] | None, str]] = {
+    k: (None, "") for k in ("deg", "degrees", "degca", "ca", "degbtdc", "btdc", "°", "degcrank")
+}
+_MAF: dict[str, tuple[Callable[[F64], F64] | None, str]] = {
+    "g/s": (None, ""),
+    "gm/s": (None, ""),
+    "grams/sec": (None, ""),
+    "g/sec": (None, ""),
+    "kg/h": (lambda v: np.asarray(v, dtype=np.float64) / 3.6, "kg/h -> g/s / 3.6"),
+    "kg/hr": (lambda v: np.asarray(v, dtype=np.float64) / 3.6, "kg/h -> g/s / 3.6"),
+    "lb/min": (lambda v: np.asarray(v, dtype=np.float64) * 7.5599, "lb/min -> g/s x 7.560"),
+    "lbs/min": (lambda v: np.asarray(v, dtype=np.float64) * 7.5599, "lb/min -> g/s x 7.560"),
+}
+_RAW_SIGNAL_UNITS = {"v", "mv", "volts", "volt", "hz", "khz", "adc", "counts", "raw"}
+"""Units of a sensor's raw signal: a column in these is not the physical quantity."""
+
 _UNIT_TABLES: dict[str, dict[str, tuple[Callable[[F64], F64] | None, str]]] = {
+    "tps_pct": _PERCENT,
+    "stft_pct": _PERCENT,
+    "ltft_pct": _PERCENT,
+    "load_pct": _PERCENT,
+    "ve_pct": _PERCENT,
+    "knock_retard_deg": _DEGREES,
+    "spark_deg": _DEGREES,
+    "maf_gs": _MAF,
     "map_kpa": _PRESSURE,
     "baro_kpa": _PRESSURE,
     "iat_c": _TEMP,
@@ -223,13 +463,21 @@ _UNIT_TABLES: dict[str, dict[str, tuple[Callable[[F64], F64] | None, str]]] = {
     "pw_ms": _TIME_MS,
 }
 
-_LAMBDA_UNITS = {"lambda", "λ", "lam"}
+_LAMBDA_UNITS = {"lambda", "λ", "lam", "eq", "eqratio", "phi"}
 _AFR_UNITS = {"afr", "a/f", "o2", ":1"}
 
 
 def conversion_for(canonical: str, unit: str) -> _Conv:
-    """How a column of ``unit`` becomes ``canonical`` (which may switch lambda <-> AFR)."""
+    """How a column of ``unit`` becomes ``canonical`` (which may switch lambda <-> AFR).
+
+    A column in a raw signal unit (volts, Hz) is refused: ``canonical`` is empty and
+    ``text`` says why, because a MAF in Hz or an O2 in volts is not the quantity.
+    """
     key = _unit_key(unit)
+    if key in _RAW_SIGNAL_UNITS and canonical != "batt_v":
+        return _Conv("", None, f"unit {unit!r} is the sensor's raw signal, not {canonical}")
+    if canonical == "load_pct" and key and key not in _PERCENT:
+        return _Conv("", None, f"load in {unit!r} is not a percentage")
     if canonical in ("afr", "lambda", "afr_target", "lambda_target"):
         target = "lambda" in canonical
         if key in _LAMBDA_UNITS and not target:
@@ -265,6 +513,7 @@ class MappingResult:
     columns: dict[str, F64]
     mapped: list[MappedChannel]
     unmapped: list[str]
+    notes: list[str] = field(default_factory=list)
 
 
 def map_columns(
@@ -286,7 +535,8 @@ def map_columns(
             carries no lambda column.
 
     Returns:
-        The canonical columns, what was mapped (with conversions) and what was not.
+        The canonical columns, what was mapped (with conversions), what was not,
+        and notes on columns deliberately left out (narrowband O2, raw signals).
     """
     explicit = dict(channel_map or {})
     explicit.pop("time", None)
@@ -299,13 +549,20 @@ def map_columns(
             raise ValueError(f"--map {canon}={original!r}: the log has no column {original!r}")
         chosen[index[original]] = canon
     taken = set(chosen.values())
+    notes: list[str] = []
+    boost: list[int] = []
     for i, name in enumerate(names):
         if i in chosen:
+            continue
+        if is_narrowband(name, units[i]):
+            notes.append(f"{name}: narrowband O2 sensor, never used as lambda")
             continue
         alias = canonical_for(name)
         if alias is not None and alias not in taken:
             chosen[i] = alias
             taken.add(alias)
+        elif alias is None and is_boost(name):
+            boost.append(i)
 
     columns: dict[str, F64] = {}
     mapped: list[MappedChannel] = []
@@ -313,20 +570,93 @@ def map_columns(
     for i, name in enumerate(names):
         choice = chosen.get(i)
         if choice is None:
-            unmapped.append(name)
+            if i not in boost:
+                unmapped.append(name)
             continue
         conv = conversion_for(choice, units[i])
+        if not conv.canonical:
+            unmapped.append(name)
+            notes.append(f"{name}: {conv.text}; left unmapped")
+            continue
         if conv.canonical in columns:
             unmapped.append(name)
             continue
         arr = np.asarray(values[i], dtype=np.float64)
-        columns[conv.canonical] = conv.fn(arr) if conv.fn is not None else arr
-        mapped.append(MappedChannel(name, conv.canonical, conv.text))
+        arr = conv.fn(arr) if conv.fn is not None else arr
+        text = conv.text
+        if conv.canonical == "knock_retard_deg":
+            arr, text = _knock_as_retard(name, arr, text)
+        if conv.canonical == "lambda_target" and "equiv" in normalise(name):
+            extra = "equivalence ratio taken as lambda (SAE J1979)"
+            text = f"{text}; {extra}" if text else extra
+        columns[conv.canonical] = arr
+        mapped.append(MappedChannel(name, conv.canonical, text))
 
+    _boost_as_map(names, units, values, boost, columns, mapped, unmapped, notes)
     _derive_mixture(columns, mapped, "afr", "lambda", stoich)
     _derive_mixture(columns, mapped, "afr_target", "lambda_target", stoich)
     _accel_enrich_as_extra(columns, mapped)
-    return MappingResult(columns, mapped, unmapped)
+    return MappingResult(columns, mapped, unmapped, notes)
+
+
+def _knock_as_retard(name: str, arr: F64, text: str) -> tuple[F64, str]:
+    """A knock *correction* (negative = timing pulled) becomes a positive retard.
+
+    EcuTek, RomRaider (FBKC) and HP Tuners log knock as a correction to timing;
+    the canonical channel is the retard, so -2.8 deg of correction is 2.8 deg of
+    retard. A column whose name says retard, or whose values are never negative,
+    is already a retard.
+    """
+    finite = arr[np.isfinite(arr)]
+    key = normalise(name)
+    is_correction = ("corr" in key or "fbkc" in key) or (
+        finite.size > 0 and bool(np.any(finite < 0)) and not np.any(finite > 0)
+    )
+    if not is_correction or "retard" in key:
+        return arr, text
+    note = "knock correction -> retard: -x, floored at 0"
+    return np.maximum(-arr, 0.0), f"{text}; {note}" if text else note
+
+
+def _boost_as_map(
+    names: Sequence[str],
+    units: Sequence[str],
+    values: Sequence[F64],
+    boost: list[int],
+    columns: dict[str, F64],
+    mapped: list[MappedChannel],
+    unmapped: list[str],
+    notes: list[str],
+) -> None:
+    """Boost (pressure over the atmosphere) becomes absolute MAP when no MAP was logged."""
+    if not boost:
+        return
+    first, rest = boost[0], boost[1:]
+    unmapped.extend(names[i] for i in rest)
+    if "map_kpa" in columns:
+        unmapped.append(names[first])
+        return
+    unit = units[first].strip()
+    key = _unit_key(unit).replace("(gauge)", "").replace("gauge", "")
+    key = {"kpag": "kpa", "barg": "bar", "psig": "psi"}.get(key, key)
+    if not key and "psi" in names[first].lower():
+        key = "psi"
+    if key not in _PRESSURE:
+        unmapped.append(names[first])
+        notes.append(f"{names[first]}: boost in {unit!r} not recognised; left unmapped")
+        return
+    fn, text = _PRESSURE[key]
+    arr = np.asarray(values[first], dtype=np.float64)
+    gauge = fn(arr) if fn is not None else arr
+    if "baro_kpa" in columns:
+        baro = columns["baro_kpa"]
+        base = "+ baro column"
+    else:
+        baro = np.full(arr.shape, 101.325)
+        base = "+ 101.325 kPa (no baro column: standard atmosphere assumed)"
+    columns["map_kpa"] = gauge + baro
+    words = f"{text}; " if text else ""
+    mapped.append(MappedChannel(names[first], "map_kpa", f"{words}gauge -> absolute {base}"))
 
 
 def _accel_enrich_as_extra(columns: dict[str, F64], mapped: list[MappedChannel]) -> None:

@@ -249,6 +249,15 @@ def _assemble(
     notes: list[str],
 ) -> RawLog:
     records = np.concatenate(runs) if runs else np.zeros(0, dtype=_record_dtype(header))
+    if records.size == 0:
+        return RawLog(
+            format_name=f"MLG v{header.version} (MLVLG binary)",
+            t_s=np.zeros(0),
+            names=[f.name for f in header.fields],
+            units=[f.units for f in header.fields],
+            values=[np.zeros(0) for _ in header.fields],
+            notes=notes,
+        )
     raw = records.view(np.uint8).reshape(records.size, -1)
     payload = raw[:, BLOCK_HEADER_BYTES:-1]
     good = (payload.sum(axis=1, dtype=np.uint32) & 0xFF) == raw[:, -1]

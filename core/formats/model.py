@@ -51,6 +51,8 @@ class RawLog:
     started_at: float | None = None
     """Wall-clock start (Unix seconds) when the log records it."""
     info: str = ""
+    clock: str = ""
+    """Where the time axis came from, in words ("'Time (msec)': ms -> s")."""
 
 
 @dataclass(slots=True)
@@ -69,11 +71,15 @@ class ImportSummary:
     markers: list[str]
     checksum_errors: int
     notes: list[str]
+    clock: str = ""
+    lacks: list[str] = field(default_factory=list)
+    """What the coverage grid and its filters will not have from this log."""
 
     def to_text(self) -> str:
         lines = [
             f"{self.file}: {self.format_name}",
             f"  rows {self.rows}, {self.duration_s:.1f} s, {self.sample_rate_hz:.1f} Hz (median)",
+            *([f"  time: {self.clock}"] if self.clock else []),
             f"  gaps (> {GAP_FACTOR:g}x median interval): {self.gap_count}"
             + (f", longest {self.longest_gap_s:.2f} s" if self.gap_count else ""),
             f"  markers: {len(self.markers)}   checksum errors (records skipped): "
@@ -85,6 +91,7 @@ class ImportSummary:
             conv = f"   ({m.conversion})" if m.conversion else ""
             lines.append(f"    {m.original:<{width}} -> {m.canonical}{conv}")
         lines.append(f"  unmapped ({len(self.unmapped)}): " + (", ".join(self.unmapped) or "-"))
+        lines.extend(f"  grid will lack: {n}" for n in self.lacks)
         lines.extend(f"  note: {n}" for n in self.notes)
         return "\n".join(lines)
 
@@ -98,6 +105,8 @@ class ImportSummary:
                 for m in self.mapped
             ],
             "unmapped": list(self.unmapped),
+            "clock": self.clock,
+            "lacks": list(self.lacks),
             "checksum_errors": self.checksum_errors,
             "notes": list(self.notes),
         }
@@ -176,6 +185,32 @@ def _ordered(raw: RawLog, notes: list[str]) -> tuple[F64, list[F64], list[tuple[
     return t - t0, values, markers
 
 
+def _short(name: str) -> str:
+    name = " ".join(name.split())
+    return name if len(name) <= 40 else name[:37] + "..."
+
+
+def grid_lacks(columns: Mapping[str, F64]) -> list[str]:
+    """What the coverage grid and its filters will miss, in the tuner's words."""
+    out = []
+    if "map_kpa" not in columns:
+        extra = [n for n in ("maf_gs", "load_pct") if n in columns]
+        instead = (
+            f" ({' and '.join(extra)} logged instead, kept but not a grid axis)" if extra else ""
+        )
+        out.append(f"no MAP: the grid has no MAP axis data{instead}")
+    if "tps_pct" not in columns:
+        out.append("no throttle: accel-enrichment filter off")
+    if "lambda" not in columns:
+        out.append("no wideband lambda/AFR: nothing to correct fuel against")
+    rpm = columns.get("rpm")
+    if rpm is not None:
+        finite = rpm[np.isfinite(rpm)]
+        if finite.size == 0 or float(finite.max()) < 400.0:
+            out.append("engine never ran (rpm never above 400): 0 samples binned")
+    return out
+
+
 def build_imported(
     raw: RawLog,
     path: Path,
@@ -188,19 +223,25 @@ def build_imported(
         LogImportError: an explicit mapping names something missing, or no rpm column.
     """
     notes = list(raw.notes)
+    if np.asarray(raw.t_s).size == 0:
+        raise LogImportError(f"{path}: the log has a header but no data rows")
     t, values, markers = _ordered(raw, notes)
+    if t.size == 0:
+        raise LogImportError(f"{path}: no row has a valid time ({raw.clock or 'time column'})")
     try:
         result = map_columns(raw.names, raw.units, values, channel_map, stoich)
     except ValueError as exc:
         raise LogImportError(f"{path}: {exc}") from None
+    notes.extend(result.notes)
     if "rpm" not in result.columns:
-        shown = ", ".join(raw.names[:12]) + (" ..." if len(raw.names) > 12 else "")
-        raise LogImportError(
-            f"{path}: no rpm column found (columns: {shown or 'none'}); "
-            f'name it with --map rpm="<column>"'
+        shown = ", ".join(_short(n) for n in raw.names[:12]) + (
+            " ..." if len(raw.names) > 12 else ""
         )
-    if t.size == 0:
-        raise LogImportError(f"{path}: the log has no data rows")
+        raise LogImportError(
+            f"{path}: no engine speed (rpm) column in this {raw.format_name or 'log'}, so "
+            f"it cannot fill the grid (columns: {shown or 'none'}); "
+            f'if one of them is rpm, name it with --map rpm="<column>"'
+        )
     for m in result.mapped:
         if m.conversion.startswith(("no unit", "unit ")):
             notes.append(f"{m.original}: {m.conversion}")
@@ -223,6 +264,8 @@ def build_imported(
         markers=[text for _, text in markers],
         checksum_errors=raw.checksum_errors,
         notes=notes,
+        clock=raw.clock,
+        lacks=grid_lacks(result.columns),
     )
     created_at = raw.started_at
     if created_at is None or not math.isfinite(created_at) or created_at <= 0:

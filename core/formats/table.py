@@ -1,15 +1,19 @@
-"""Helpers shared by the text importers: rows to numeric columns, and the time column.
+"""Rows of a text log to numeric columns, fast and in bounded memory.
 
-Text logs differ in delimiter, decimal mark, whether units sit in their own row
-or in brackets after the name, and how time is written (seconds, milliseconds,
-or a wall-clock ``HH:MM:SS.mmm``). These helpers absorb those differences so
-each flavour only has to say where its names, units and data rows are.
+Text logs differ in delimiter, decimal mark, quoting, empty cells (sparse rows,
+``-`` for "no value") and how long a row is. :func:`numeric_table` absorbs those
+differences. It walks the text in chunks of about a megabyte, so the only
+whole-file copies are the text itself and the float table it fills (8 bytes a
+cell, allocated once from the row count); numpy's C ``loadtxt`` parses each chunk
+and only a chunk it refuses (ragged rows, words in number columns) is parsed
+cell by cell in Python.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -25,10 +29,27 @@ TIME_NAMES = (
     "log time",
     "sample time",
     "time stamp",
+    "logentryseconds",
+    "device time",
+    "interval",
+    "time s",
+    "time ms",
+    "time sec",
+    "time msec",
 )
-"""Normalised column names taken as the time axis."""
+"""Normalised column names taken as the time axis (in this order of preference)."""
 
-_CLOCK = re.compile(r"^\s*(\d{1,2}):(\d{2}):(\d{2}(?:[.,]\d*)?)\s*$")
+NULL_CELLS = frozenset({"", "-", "--", "nan", "NaN", "N/A", "n/a", "NA", "null", "NULL", "?"})
+"""Cells that mean "no value" in some tool's log."""
+
+MAX_CELL_CHARS = 256
+"""A data cell longer than this is not a logged value: the file is refused."""
+
+CHUNK_CHARS = 1 << 20
+
+
+class TableError(ValueError):
+    """A data row that makes the table unreadable; the message names the line."""
 
 
 def sniff_delimiter(line: str) -> str:
@@ -57,75 +78,201 @@ def split_row(line: str, delimiter: str) -> list[str]:
     return cells
 
 
-def is_number(cell: str) -> bool:
-    try:
-        float(cell.replace(",", "."))
-    except ValueError:
-        return False
-    return True
-
-
-def numeric_columns(
-    rows: Sequence[Sequence[str]], width: int, decimal_comma: bool = False
-) -> list[F64]:
-    """Columns of floats; empty or non-numeric cells become NaN."""
-    padded = [list(r[:width]) + [""] * (width - len(r)) for r in rows]
-    if not padded:
-        return [np.zeros(0) for _ in range(width)]
-    table = np.array(padded, dtype=str)
+def to_float(cell: str, decimal_comma: bool = False) -> float:
+    """A cell as a float; NaN for "no value" or anything that is not a number."""
+    cell = cell.strip().strip('"')
     if decimal_comma:
-        table = np.char.replace(table, ",", ".")
-    out = []
-    for j in range(width):
-        col = table[:, j]
-        try:
-            out.append(col.astype(np.float64))
-        except ValueError:
-            out.append(np.array([_to_float(c) for c in col], dtype=np.float64))
-    return out
-
-
-def _to_float(cell: str) -> float:
+        cell = cell.replace(",", ".")
     try:
         return float(cell)
     except ValueError:
         return float("nan")
 
 
+def is_number(cell: str) -> bool:
+    try:
+        float(cell.strip().strip('"').replace(",", "."))
+    except ValueError:
+        return False
+    return True
+
+
 def find_time_column(names: Sequence[str]) -> int | None:
     """Index of the time column by name, or None."""
-    for i, name in enumerate(names):
-        if normalise(name) in TIME_NAMES:
-            return i
-    for i, name in enumerate(names):
-        if normalise(name).startswith("time "):
+    keys = [normalise(n) for n in names]
+    for want in TIME_NAMES:
+        if want in keys:
+            return keys.index(want)
+    for i, key in enumerate(keys):
+        if key.startswith("time "):
             return i
     return None
 
 
-def time_seconds(cells: Sequence[str], unit: str, decimal_comma: bool = False) -> F64:
-    """Seconds from a time column written in s, ms or as a wall clock ``HH:MM:SS.mmm``."""
-    first = next((c for c in cells if c.strip()), "")
-    if _CLOCK.match(first):
-        return unwrap_midnight(np.array([_clock_seconds(c) for c in cells], dtype=np.float64))
-    values = numeric_columns([[c] for c in cells], 1, decimal_comma)[0]
-    key = unit.strip().lower()
-    if key in ("ms", "msec", "millisecond", "milliseconds"):
-        return values / 1000.0
-    if key in ("us", "usec", "microseconds"):
-        return values / 1e6
-    return values
+def iter_line_chunks(text: str, start: int = 0) -> Iterator[tuple[int, list[str]]]:
+    """``(first_line_offset, lines)`` chunks of about CHUNK_CHARS from character ``start``."""
+    pos = start
+    n = len(text)
+    while pos < n:
+        end = text.find("\n", min(pos + CHUNK_CHARS, n))
+        end = n if end < 0 else end + 1
+        yield pos, text[pos:end].splitlines()
+        pos = end
 
 
-def unwrap_midnight(secs: F64) -> F64:
-    """Wall-clock seconds of a log that runs past midnight: a step back of over 12 h adds a day."""
-    steps = np.diff(secs, prepend=secs[:1])
-    return secs + 86400.0 * np.cumsum(steps < -43200.0)
+@dataclass(slots=True)
+class Table:
+    """Numeric columns of the data rows, plus what was odd about them."""
+
+    columns: list[F64]
+    text_column: list[str] = field(default_factory=list)
+    """The raw cells of the one column asked for as text (a clock time), if any."""
+    ragged: int = 0
+    first_ragged_line: int = 0
+    truncated_last: bool = False
 
 
-def _clock_seconds(cell: str) -> float:
-    m = _CLOCK.match(cell)
-    if m is None:
-        return float("nan")
-    h, mi, s = m.groups()
-    return int(h) * 3600.0 + int(mi) * 60.0 + float(s.replace(",", "."))
+def numeric_table(
+    text: str,
+    start: int,
+    delimiter: str,
+    width: int,
+    *,
+    decimal_comma: bool = False,
+    text_col: int | None = None,
+    first_line_no: int = 1,
+    skip_line: re.Pattern[str] | None = None,
+    stop_line: re.Pattern[str] | None = None,
+) -> tuple[Table, int]:
+    """Parse the data rows from character ``start`` into ``width`` float columns.
+
+    Empty cells and words become NaN. Returns the table and the character offset
+    where parsing stopped (the end of the text, or a line matching ``stop_line``).
+
+    Args:
+        text: The whole decoded log.
+        start: Character offset of the first data row.
+        delimiter: The cell delimiter.
+        width: Number of columns (the header's cell count).
+        decimal_comma: Cells use ``,`` as the decimal mark.
+        text_col: A column to return as raw text too (a clock time column).
+        first_line_no: File line number of the first data row, for messages.
+        skip_line: Rows matching this are left out (marker rows, comments).
+        stop_line: A row matching this ends the table (a repeated header).
+
+    Raises:
+        TableError: a cell longer than MAX_CELL_CHARS.
+    """
+    capacity = text.count("\n", start) + 1
+    out = np.full((width, capacity), np.nan)
+    table = Table([])
+    limit = MAX_CELL_CHARS * width + 1024
+    at = 0
+    line_no = first_line_no
+    stop_at = len(text)
+    last_row = ""
+    for pos, lines in iter_line_chunks(text, start):
+        cut = None
+        if stop_line is not None:
+            cut = next((k for k, ln in enumerate(lines) if stop_line.match(ln)), None)
+            if cut is not None:
+                stop_at = text.find(lines[cut], pos)
+                lines = lines[:cut]
+        rows = [ln for ln in lines if ln.strip() and (skip_line is None or not skip_line.match(ln))]
+        if rows:
+            if max(map(len, rows)) > MAX_CELL_CHARS:
+                _check_cells(rows, delimiter, line_no, limit)
+            parsed = _fast(rows, delimiter, width, decimal_comma, text_col)
+            if parsed is None:
+                parsed = _slow(rows, delimiter, width, decimal_comma, text_col, table, line_no)
+            out[:, at : at + len(rows)] = parsed
+            at += len(rows)
+            last_row = rows[-1]
+            if text_col is not None:
+                table.text_column.extend(_cell(ln, delimiter, text_col) for ln in rows)
+        line_no += len(lines)
+        if cut is not None:
+            break
+    out = out[:, :at]
+    table.columns = [out[j] for j in range(width)]
+    if table.ragged and len(split_row(last_row, delimiter)) < width:
+        table.truncated_last = True
+    return table, stop_at
+
+
+def _check_cells(chunk: Sequence[str], delimiter: str, line_no: int, limit: int) -> None:
+    for k, line in enumerate(chunk):
+        if len(line) <= MAX_CELL_CHARS:
+            continue
+        longest = (
+            max(len(c) for c in line.split(delimiter)) if len(line) <= 4 * limit else len(line)
+        )
+        if longest > MAX_CELL_CHARS:
+            raise TableError(
+                f"data row {line_no + k}: a cell of {longest} characters "
+                f"(a log value is at most {MAX_CELL_CHARS}); not a log this reader understands"
+            )
+
+
+def _cell(line: str, delimiter: str, j: int) -> str:
+    cells = split_row(line, delimiter) if '"' in line else line.split(delimiter)
+    return cells[j].strip() if j < len(cells) else ""
+
+
+def _fast(
+    chunk: list[str], delimiter: str, width: int, decimal_comma: bool, text_col: int | None
+) -> F64 | None:
+    """Parse a chunk with numpy's C parser when its rows are all well formed, else None."""
+    d = delimiter
+    s = "\n".join(chunk)
+    if decimal_comma:
+        s = s.replace(",", ".")
+    if d + d in s:
+        s = s.replace(d + d, d + "nan" + d).replace(d + d, d + "nan" + d)
+    s = s.replace("\n" + d, "\nnan" + d).replace(d + "\n", d + "nan\n")
+    if s.startswith(d):
+        s = "nan" + s
+    if s.endswith(d):
+        s += "nan"
+    cols = [j for j in range(width) if j != text_col]
+    try:
+        arr = np.loadtxt(
+            s.split("\n"),
+            delimiter=None if d == " " else d,
+            quotechar='"',
+            dtype=np.float64,
+            usecols=cols,
+            ndmin=2,
+            comments=None,
+        )
+    except (ValueError, IndexError):
+        return None
+    if arr.shape != (len(chunk), len(cols)):
+        return None
+    if text_col is None:
+        return arr.T
+    full = np.full((width, len(chunk)), np.nan)
+    full[cols] = arr.T
+    return full
+
+
+def _slow(
+    chunk: list[str],
+    delimiter: str,
+    width: int,
+    decimal_comma: bool,
+    text_col: int | None,
+    table: Table,
+    line_no: int,
+) -> F64:
+    out = np.full((width, len(chunk)), np.nan)
+    for i, line in enumerate(chunk):
+        cells = split_row(line, delimiter)
+        if len(cells) != width and not (len(cells) == width + 1 and not cells[-1]):
+            if not table.ragged:
+                table.first_ragged_line = line_no + i
+            table.ragged += 1
+        for j, cell in enumerate(cells[:width]):
+            if j != text_col and cell not in NULL_CELLS:
+                out[j, i] = to_float(cell, decimal_comma)
+    return out

@@ -39,6 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help='name columns yourself: rpm="Engine Speed",map_kpa=MAP (time=COLUMN for the time)',
     )
     parser.add_argument(
+        "--time-unit",
+        choices=("ms", "s"),
+        help="unit of a time column the log does not label (with --map time=COLUMN)",
+    )
+    parser.add_argument(
         "--stoich",
         type=float,
         default=STOICH_GASOLINE,
@@ -85,7 +90,13 @@ def run(args: argparse.Namespace) -> int:
         bar = _ProgressBar(sys.stderr, f"reading {src.name}")
     try:
         channel_map = parse_channel_map(args.map)
-        log = open_log(src, channel_map=channel_map, progress=bar, stoich=args.stoich)
+        log = open_log(
+            src,
+            channel_map=channel_map,
+            progress=bar,
+            stoich=args.stoich,
+            time_unit=args.time_unit,
+        )
     except LogImportError as exc:
         if bar is not None:
             bar.finish()
