@@ -137,8 +137,10 @@ def detect_text(lines: list[str], time_name: str | None = None) -> str | None:
     keys = [normalise(split_name_unit(c)[0]) for c in cells]
     banner = " ".join(body[:h]).lower()
     long_form = any(k in _SIGNAL_NAMES for k in keys) and any(k in _VALUE_NAMES for k in keys)
+    if long_form and "pid" in keys and "seconds" in keys:
+        return "carscanner"
     if len(cells) in (3, 4) and long_form:
-        return "carscanner" if "pid" in keys else "powervision"
+        return "powervision"
     if "winpep" in banner:
         return "winpep"
     if "power core" in banner or "powercore" in banner:
@@ -336,6 +338,12 @@ def _segment(
             name, unit = cell.strip(), units_cells[j].strip() if j < len(units_cells) else ""
         names.append(name or f"column {j + 1}")
         units.append(unit)
+    seen: dict[str, int] = {}
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+    for j, name in enumerate(names):
+        if seen[name] > 1 and not units_cells:  # "G(x)", "G(y)": the brackets were no unit
+            names[j], units[j] = header[j].strip(), ""
     t_idx = _time_index(header, names, flavour, options)
     if t_idx is None:
         raise _Refused("no time column (name it with --map time=COLUMN)")

@@ -44,6 +44,9 @@ _ALIASES: dict[str, tuple[str, ...]] = {
         "intake manifold absolute pressure",
         "manifold air pressure",
         "map kpa",
+        "intake manifold pressure",
+        "manifold absolute pressure map",
+        "intake manifold absolute pressure map",
     ),
     "tps_pct": (
         "tps",
@@ -139,6 +142,8 @@ _ALIASES: dict[str, tuple[str, ...]] = {
         "knock cnt",
         "knock sum",
         "knock level",
+        "knocksum",
+        "knock sum count",
     ),
     "knock_retard_deg": (
         "knock retard",
@@ -237,6 +242,12 @@ _ALIASES: dict[str, tuple[str, ...]] = {
         "ignition",
         "ignition total timing",
         "spk spark advance",
+        "ignition angle",
+        "ign angle",
+        "timingadv",
+        "timing adv",
+        "ignition timing advance",
+        "ignition timing advance for 1 cylinder",
     ),
     "power_hp": ("power", "hp", "horsepower", "wheel power", "whp"),
     "torque_nm": ("torque", "tq", "wheel torque"),
@@ -326,9 +337,9 @@ def _candidates(name: str) -> list[str]:
         parts = [normalise(p) for p in name.split("/") if normalise(p)]
         if parts:
             out += [" ".join(parts[-2:]), parts[-1]]
-    for form in list(out):
+    for form in out:  # grows while stripped: "innovate lc 1 afr" -> "lc 1 afr" -> "afr"
         for prefix in _DEVICE_PREFIXES:
-            if form.startswith(prefix):
+            if form.startswith(prefix) and form[len(prefix) :] not in out:
                 out.append(form[len(prefix) :])
     for form in list(out):
         for suffix in _SUFFIXES:
@@ -357,6 +368,8 @@ def is_boost(name: str) -> bool:
 def is_narrowband(name: str, unit: str) -> bool:
     """A narrowband O2 sensor: volts around 0.45, never a lambda to bin."""
     key = normalise(name)
+    if _unit_key(unit) in _LAMBDA_UNITS | _AFR_UNITS or re.search(r"\b(wide|wideband|wb|uego)\b", key):
+        return False
     if _unit_key(unit) in ("v", "mv", "volts", "volt") and (
         "o2" in key or "oxygen" in key or "lambda" in key or "afr" in key
     ):

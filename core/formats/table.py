@@ -225,6 +225,9 @@ def _fast(
     """Parse a chunk with numpy's C parser when its rows are all well formed, else None."""
     d = delimiter
     s = "\n".join(chunk)
+    count = s.count(d)
+    if count not in ((width - 1) * len(chunk), width * len(chunk)) and '"' not in s:
+        return None  # some rows have more or fewer cells: the slow path counts them
     if decimal_comma:
         s = s.replace(",", ".")
     if d + d in s:

@@ -1,0 +1,330 @@
+"""Logs as each tuning tool writes them: detected from content, right clock, channels, units.
+
+The fixtures are written from each format's public description (see
+tests/data/README.md for what each follows and why no real file is committed);
+every one holds a pull with known values, so the tests check the exact canonical
+numbers, the duration and the clock each tool's file implies.
+"""
+
+from __future__ import annotations
+
+import codecs
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.formats import LogImportError, open_log
+from core.formats.decode import detect_encoding
+
+DATA = Path(__file__).parent / "data"
+N = 12
+RPM = 2000.0 + 250.0 * np.arange(N)
+MAP_KPA = 60.0 + 3.5 * np.arange(N)
+TPS = 40.0 + 5.0 * np.arange(N)
+LAMBDA = 0.898 - 0.0034 * np.arange(N)
+CLT_C = 85.0 + 0.25 * np.arange(N)
+
+
+def _conv(log: object) -> dict[str, str]:
+    return {m.canonical: m.conversion for m in log.summary.mapped}  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("name", "flavour", "rows", "duration_s"),
+    [
+        ("haltech_nsp.csv", "Haltech NSP CSV", 12, 0.55),
+        ("emu_pro.csv", "ECUMaster EMU CSV", 24, 0.46),
+        ("emu_black.csv", "ECUMaster EMU CSV", 12, 0.55),
+        ("romraider_plx.csv", "RomRaider logger CSV", 12, 2.2),
+        ("romraider_wideband.csv", "RomRaider logger CSV", 12, 0.55),
+        ("ecutek.csv", "EcuTek / ProECU CSV", 12, 1.1),
+        ("evoscan.csv", "EvoScan CSV", 12, 0.88),
+        ("torque.csv", "Torque Pro CSV", 12, 5.5),
+        ("carscanner.csv", "Car Scanner CSV", 48, 2.9),
+    ],
+)
+def test_tool_detected_with_its_clock(
+    name: str, flavour: str, rows: int, duration_s: float
+) -> None:
+    log = open_log(DATA / name)
+    assert log.summary.format_name == flavour
+    assert log.summary.rows == rows
+    assert log.summary.duration_s == pytest.approx(duration_s, abs=1e-6)
+    assert log.summary.clock  # the summary says where the time came from
+    assert np.all(np.diff(log.t_s) > 0)
+
+
+def test_haltech_types_scale_raw_integers_and_clock_crosses_midnight() -> None:
+    log = open_log(DATA / "haltech_nsp.csv")
+    c = log.columns
+    assert c["rpm"] == pytest.approx(RPM)
+    assert c["map_kpa"] == pytest.approx(MAP_KPA)  # AbsPressure x 0.1
+    assert c["tps_pct"] == pytest.approx(TPS)  # Percentage x 0.1
+    assert c["clt_c"] == pytest.approx(CLT_C, abs=0.06)  # Temperature 0.1 K -> degC
+    assert c["lambda"] == pytest.approx(LAMBDA, abs=6e-4)  # AFR type x 0.001 = lambda
+    assert c["batt_v"][0] == pytest.approx(13.8)  # mV
+    assert log.t_s == pytest.approx(0.05 * np.arange(N))  # 23:59:59.500 -> 00:00:00.050
+    assert "midnight" in log.summary.clock
+    assert "Haltech Elite 2500" in log.header.metadata["info"]
+
+
+def test_emu_pro_paths_and_sparse_rows() -> None:
+    c = open_log(DATA / "emu_pro.csv").columns
+    assert c["rpm"][:4] == pytest.approx([2000, 2125, 2250, 2375])
+    assert c["map_kpa"][0] == 60.0 and np.isnan(c["map_kpa"][1])  # sparse row stays empty
+    assert c["lambda"][::2] == pytest.approx(LAMBDA, abs=6e-4)
+
+
+def test_emu_black_decimal_commas() -> None:
+    c = open_log(DATA / "emu_black.csv").columns
+    assert c["map_kpa"] == pytest.approx(MAP_KPA)
+    assert c["lambda"] == pytest.approx(LAMBDA, abs=6e-4)
+    assert c["spark_deg"] == pytest.approx(20.0 + np.arange(N))  # "Ign. angle"
+
+
+def test_romraider_plx_semicolons_decimal_commas_bar() -> None:
+    """The issue's log: 'no rpm column found' before; PLX Engine Speed is the rpm."""
+    log = open_log(DATA / "romraider_plx.csv")
+    c = log.columns
+    assert c["rpm"] == pytest.approx(RPM)
+    assert c["map_kpa"] == pytest.approx(MAP_KPA, abs=0.051)  # bar, 3 decimals
+    assert c["lambda"] == pytest.approx(LAMBDA, abs=0.006)  # Lambda unit, 2 decimals
+    assert _conv(log)["map_kpa"] == "bar -> kPa x 100"
+    assert log.t_s[-1] == pytest.approx(2.2)  # msec -> s
+    assert "no throttle: accel-enrichment filter off" in log.summary.lacks
+
+
+def test_romraider_innovate_aem_zeitronix_names() -> None:
+    log = open_log(DATA / "romraider_wideband.csv")
+    mapped = {m.original: m.canonical for m in log.summary.mapped}
+    assert mapped["Innovate LC-1 AFR"] in ("afr", "lambda")
+    assert log.columns["lambda"] == pytest.approx(LAMBDA, abs=6e-4)
+    assert {"AEM UEGO AFR", "Zeitronix AFR"} <= set(log.summary.unmapped)  # one wideband used
+
+
+def test_ecutek_ms_without_unit_knock_trims_eq_ratio() -> None:
+    """The issue's log: Time in ms with no unit was read as seconds (53 min -> 37 days)."""
+    log = open_log(DATA / "ecutek.csv")  # cp1252: the degree signs are single bytes
+    assert log.summary.duration_s == pytest.approx(1.1)
+    assert log.summary.sample_rate_hz == pytest.approx(10.0)
+    assert "ms" in log.summary.clock
+    c = log.columns
+    assert c["tps_pct"] == pytest.approx(TPS)
+    assert c["knock_retard_deg"][6] == pytest.approx(1.4) and c["knock_retard_deg"][0] == 0.0
+    assert "knock correction -> retard" in _conv(log)["knock_retard_deg"]
+    assert c["stft_pct"][0] == pytest.approx(1.5) and c["ltft_pct"][0] == pytest.approx(3.1)
+    assert c["lambda_target"] == pytest.approx(np.full(N, 0.85))
+    assert "lambda" not in c  # a target is never the measured mixture
+    assert any("no wideband" in lack for lack in log.summary.lacks)
+
+
+def test_evoscan_boost_made_absolute_with_baro() -> None:
+    log = open_log(DATA / "evoscan.csv")
+    c = log.columns
+    assert c["rpm"] == pytest.approx(RPM)
+    assert c["map_kpa"] == pytest.approx(MAP_KPA, abs=0.04)  # PSIG + Baro (99 kPa)
+    assert "gauge -> absolute + baro column" in _conv(log)["map_kpa"]
+    assert any("O2Front: narrowband" in n for n in log.summary.notes)
+    assert "LogID" not in log.summary.unmapped  # bookkeeping columns are not channels
+
+
+def test_torque_device_time_dashes_narrowband() -> None:
+    log = open_log(DATA / "torque.csv")
+    c = log.columns
+    assert log.t_s == pytest.approx(0.5 * np.arange(N))
+    assert log.header.created_at == pytest.approx(1709475346.0)  # 03-Mar-2024 14:15:46
+    assert c["rpm"] == pytest.approx(RPM)
+    assert c["map_kpa"] == pytest.approx(MAP_KPA, abs=0.04)
+    assert np.isnan(c["lambda"][3])  # "-" is no value, not zero
+    assert c["clt_c"] == pytest.approx(CLT_C, abs=0.03)
+    assert any("O2 Volts Bank 1 sensor 1: narrowband" in n for n in log.summary.notes)
+    assert "O2 Volts Bank 1 sensor 1" in log.summary.unmapped
+    assert "Turbo Boost & Vacuum Gauge" in log.summary.unmapped  # MAP is logged: boost unused
+
+
+def test_car_scanner_long_format_pivoted() -> None:
+    log = open_log(DATA / "carscanner.csv")
+    rpm = log.columns["rpm"]
+    assert rpm[np.isfinite(rpm)] == pytest.approx(RPM)
+    assert log.columns["clt_c"][np.isfinite(log.columns["clt_c"])][0] == 85.0
+
+
+def test_bluedriver_utf16_without_engine_speed_is_one_clear_line() -> None:
+    assert detect_encoding((DATA / "bluedriver.csv").read_bytes()[:64]) == "utf-16"
+    with pytest.raises(LogImportError) as info:
+        open_log(DATA / "bluedriver.csv")
+    text = str(info.value)
+    assert "\n" not in text
+    assert "no engine speed (rpm) column in this BlueDriver CSV" in text
+    assert "Vehicle Speed" in text  # the title and date lines were skipped, the header found
+
+
+def test_bluedriver_with_map_rpm_imports(tmp_path: Path) -> None:
+    path = tmp_path / "bd.csv"
+    body = (
+        "BlueDriver Live Data\r\nJan 16, 2026 03:00 PM\r\nTime (s),Engine RPM (rpm),MAF (g/s)\r\n"
+    )
+    body += "".join(f"{0.5 * i:.1f},{800 + 10 * i},{3 + i}\r\n" for i in range(6))
+    path.write_bytes(codecs.BOM_UTF16_LE + body.encode("utf-16-le"))
+    log = open_log(path)
+    assert log.summary.format_name == "BlueDriver CSV"
+    assert log.columns["maf_gs"][-1] == 8.0
+    assert any(
+        lack.startswith("no MAP: the grid has no MAP axis data (maf_gs")
+        for lack in log.summary.lacks
+    )
+
+
+def test_hptuners_sparse_rows_and_quoted_names(tmp_path: Path) -> None:
+    path = tmp_path / "hpt.csv"
+    path.write_text(
+        "HP Tuners CSV Log File\nVersion: 1.0\n\n[Log Information]\nCreation Time: 0:00:33\n\n"
+        "[Channel Information]\n0,5,17,13\n"
+        'Offset,Engine RPM (SAE),"Throttle Position, Relative (SAE)",Equivalence Ratio Commanded\n'
+        "s,rpm,%,λ\n\n[Channel Data]\n"
+        "0.000,800,,\n0.050,,12.5,\n0.100,900,,0.85\n0.150,,13.0,\n",
+        encoding="utf-8",
+    )
+    log = open_log(path)
+    assert log.summary.format_name == "HP Tuners VCM Scanner CSV"
+    c = log.columns
+    assert c["rpm"][0] == 800 and np.isnan(c["rpm"][1])
+    assert c["tps_pct"][1] == 12.5
+    assert c["lambda_target"][2] == 0.85
+
+
+@pytest.mark.parametrize(
+    ("encoding", "bom"),
+    [
+        ("utf-8", b""),
+        ("utf-8", codecs.BOM_UTF8),
+        ("utf-16-le", codecs.BOM_UTF16_LE),
+        ("utf-16-be", codecs.BOM_UTF16_BE),
+        ("cp1252", b""),
+    ],
+)
+@pytest.mark.parametrize("delim", [",", ";", "\t"])
+def test_encodings_and_separators(tmp_path: Path, encoding: str, bom: bytes, delim: str) -> None:
+    comma = delim != ","
+    header = delim.join(["Time (s)", "Engine Speed (rpm)", "MAP (kPa)", "Coolant Temp (°C)"])
+    rows = [
+        delim.join([f"{0.1 * i:.1f}", str(1000 + 100 * i), f"{50.5 + i:.1f}", "90.5"])
+        for i in range(5)
+    ]
+    if comma:
+        rows = [r.replace(".", ",") for r in rows]
+    text = "\r\n".join(["My logger v1.2", "Car: test", header, *rows]) + "\r\n"
+    path = tmp_path / "log.txt"
+    path.write_bytes(bom + text.encode(encoding))
+    log = open_log(path)
+    assert log.t_s == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4])
+    assert log.columns["map_kpa"] == pytest.approx(50.5 + np.arange(5))
+    assert log.columns["clt_c"] == pytest.approx(np.full(5, 90.5))
+
+
+@pytest.mark.parametrize(
+    ("stamps", "unit", "expect_s"),
+    [
+        ([0, 20, 40, 60], "", 0.06),  # integer steps of 20: ms
+        ([0.0, 0.02, 0.04, 0.06], "", 0.06),  # fractional: s
+        ([0, 1000, 2000, 3000], "", 3.0),  # 1 Hz in ms
+        ([0, 1, 2, 3], "ms", 0.003),  # the unit decides
+        ([0, 1, 2, 3], "sec", 3.0),
+    ],
+)
+def test_clock_from_unit_or_spacing(
+    tmp_path: Path, stamps: list[float], unit: str, expect_s: float
+) -> None:
+    path = tmp_path / "c.csv"
+    name = f"Time ({unit})" if unit else "Time"
+    path.write_text(f"{name},RPM\n" + "".join(f"{s},{1000 + i}\n" for i, s in enumerate(stamps)))
+    assert open_log(path).summary.duration_s == pytest.approx(expect_s)
+
+
+def test_ambiguous_clock_is_one_error_naming_the_column(tmp_path: Path) -> None:
+    path = tmp_path / "amb.csv"
+    path.write_text("Stamp,RPM\n" + "".join(f"{2 * i},{1000 + i}\n" for i in range(10)))
+    with pytest.raises(
+        LogImportError, match=r"time column 'Stamp' has no unit and steps of 2"
+    ) as info:
+        open_log(path, channel_map={"time": "Stamp"})
+    assert "--time-unit ms|s" in str(info.value) and "\n" not in str(info.value)
+    log = open_log(path, channel_map={"time": "Stamp"}, time_unit="ms")
+    assert log.summary.duration_s == pytest.approx(0.018)
+    assert "--time-unit" in log.summary.clock
+
+
+def test_clock_time_with_midnight_rollover_and_words_in_time(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("Time,RPM\n23:59:59.950,1000\n00:00:00.000,1010\n00:00:00.050,1020\n")
+    assert open_log(path).t_s == pytest.approx([0.0, 0.05, 0.1])
+    bad = tmp_path / "w.csv"
+    bad.write_text("Time,RPM\nstart,1000\nmiddle,1010\n")
+    with pytest.raises(LogImportError, match="time column 'Time' holds 'start'"):
+        open_log(bad)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"", "the file is empty"),
+        (b"\n\n  \n", "only blank lines"),
+        (b"Time,RPM,MAP\n", "a header but no data rows"),
+        (b"Time,RPM,MAP", "a header but no data rows"),
+        (b'"sig"\nTime\tRPM\ns\trpm\n', "a header but no data rows"),
+        (b"Time;RPM\n" + b"x" * 5000 + b";1000\n", "a cell of 5000 characters"),
+        (bytes(range(256)) * 4, "unknown log format"),
+        (b"\x00\x01\x02garbage\xff" * 50, "unknown log format"),
+        (b"just some words\nand more words\n", "unknown log format"),
+        (
+            b"Time,RPM\n" + b"".join(b"%d,1,2,3\n" % i for i in range(50)),
+            "different number of cells",
+        ),
+    ],
+)
+def test_bad_input_is_one_line(tmp_path: Path, body: bytes, message: str) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_bytes(body)
+    with pytest.raises(LogImportError) as info:
+        open_log(path)
+    text = str(info.value)
+    assert message in text and str(path) in text and "\n" not in text
+
+
+def test_truncated_last_row_is_a_note_not_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "cut.csv"
+    path.write_text(
+        "Time (s),RPM,MAP\n"
+        + "".join(f"{0.1 * i:.1f},{1000 + i},50\n" for i in range(20))
+        + "2.0,10"
+    )
+    log = open_log(path)
+    assert log.summary.rows == 21
+    assert any("cut short" in n for n in log.summary.notes)
+
+
+def test_tunerstudio_units_row_with_blank_time_unit(tmp_path: Path) -> None:
+    """Issue 10: a blank time unit in the units row was a KeyError (exit 1)."""
+    path = tmp_path / "ts.csv"
+    path.write_text('"Time";"RPM";"MAP"\n"";"rpm";"kPa"\n0.00;1000;50\n0.05;1100;52\n')
+    log = open_log(path)
+    assert log.summary.format_name == "TunerStudio / MegaLogViewer CSV"
+    assert log.t_s == pytest.approx([0.0, 0.05])
+
+
+def test_engine_never_ran_is_said(tmp_path: Path) -> None:
+    path = tmp_path / "off.csv"
+    path.write_text(
+        "Time (s),RPM,MAP (kPa),TPS (%)\n" + "".join(f"{0.1 * i:.1f},0,101,0\n" for i in range(10))
+    )
+    lacks = open_log(path).summary.lacks
+    assert any("engine never ran" in lack and "0 samples binned" in lack for lack in lacks)
+
+
+def test_narrowband_volts_never_lambda(tmp_path: Path) -> None:
+    path = tmp_path / "nb.csv"
+    path.write_text("Time (s),RPM,Lambda (V),O2S1 (V)\n0.0,1000,0.45,0.45\n0.1,1100,0.8,0.8\n")
+    log = open_log(path)
+    assert "lambda" not in log.columns and "afr" not in log.columns
+    assert {"Lambda", "O2S1"} <= set(log.summary.unmapped)
