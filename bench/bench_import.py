@@ -1,8 +1,15 @@
-"""Import of a ~4 MB MLG log (about 27,000 records of about 80 fields): target <= 1 s.
+"""Import speed and memory: a ~4 MB MLG log and a 100 MB CSV log.
 
-Builds a valid MLVLG v2 file with core.formats.mlg_writer (mixed field types like a
-rusEFI / Speeduino log, 50 Hz, a marker every 1000 records, the 10 us stamp wrapping
-every 0.655 s), then times open_log + iterating every block and marker.
+MLG: builds a valid MLVLG v2 file with core.formats.mlg_writer (mixed field types
+like a rusEFI / Speeduino log, 50 Hz, a marker every 1000 records, the 10 us stamp
+wrapping every 0.655 s), then times open_log + iterating every block and marker;
+target <= 1 s.
+
+CSV: writes a 100 MB RomRaider-style log (``Time (msec)`` then 24 ``Name (unit)``
+columns, 3-decimal values, 100 Hz) and imports it with open_log in a fresh
+process, which reports the wall time and its peak RSS above the RSS before the
+call; targets >= 50 MB/s and peak memory < 3x the file size. ``--csv-mb N``
+changes the size (``--csv-mb 0`` skips it).
 """
 
 from __future__ import annotations
@@ -64,7 +71,112 @@ def build(path: Path) -> None:
     path.write_bytes(build_mlg(fields, np.column_stack(cols), stamps, version=2, markers=markers))
 
 
+CSV_TARGET_MBPS = 50.0
+CSV_MEMORY_FACTOR = 3.0
+_CSV_NAMES = [
+    "Engine Speed (rpm)",
+    "Manifold Absolute Pressure (kPa)",
+    "Throttle Opening Angle (%)",
+    "AEM UEGO AFR (AFR)",
+    "Coolant Temperature (C)",
+    "Intake Air Temperature (C)",
+    "Ignition Total Timing (degrees)",
+    "Knock Correction (degrees)",
+    "A/F Correction #1 (%)",
+    "A/F Learning #1 (%)",
+    "Mass Airflow (g/s)",
+    "Engine Load (%)",
+    "Vehicle Speed (km/h)",
+    "Battery Voltage (V)",
+    "Injector Duty Cycle (%)",
+    "Fuel Pressure (psi)",
+    "Wastegate Duty (%)",
+    "Target Boost (psi)",
+    "Atmospheric Pressure (kPa)",
+    "Gear Position",
+    "Primary Wastegate Duty (%)",
+    "Oil Temperature (C)",
+    "Exhaust Gas Temperature (C)",
+    "Intake VVT Angle (degrees)",
+]
+
+
+def build_csv(path: Path, megabytes: float) -> int:
+    """A RomRaider-style 100 Hz log of about ``megabytes`` MB; returns the row count."""
+    rng = np.random.default_rng(3)
+    block = 5000
+    table = rng.random((block, len(_CSV_NAMES))) * 1000.0
+    table[:, 0] = 1500 + 5000 * rng.random(block)
+    bodies = [",".join(f"{v:.3f}" for v in row) for row in table]
+    rows = 0
+    target = int(megabytes * 1e6)
+    with path.open("w", encoding="ascii", newline="\n") as fh:
+        fh.write("Time (msec)," + ",".join(_CSV_NAMES) + "\n")
+        written = 0
+        while written < target:
+            chunk = "".join(f"{10 * (rows + k)},{bodies[k]}\n" for k in range(block))
+            fh.write(chunk)
+            written += len(chunk)
+            rows += block
+    return rows
+
+
+_CHILD = """
+import sys, time
+sys.path.insert(0, {root!r})
+from core.formats import open_log
+def rss(field):
+    for line in open('/proc/self/status'):
+        if line.startswith(field):
+            return int(line.split()[1]) * 1024
+    return 0
+before = rss('VmRSS:')
+start = time.perf_counter()
+log = open_log({path!r})
+took = time.perf_counter() - start
+print(took, rss('VmHWM:') - before, log.summary.rows, log.summary.duration_s, len(log.columns))
+"""
+
+
+def bench_csv(tmp: Path, megabytes: float) -> bool:
+    import subprocess
+
+    path = tmp / "bench.csv"
+    rows = build_csv(path, megabytes)
+    size = path.stat().st_size
+    root = str(Path(__file__).resolve().parent.parent)
+    best_s, peak = float("inf"), 0
+    for _ in range(2):
+        out = subprocess.run(
+            [sys.executable, "-c", _CHILD.format(root=root, path=str(path))],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+        took, grew, got_rows, duration = float(out[0]), int(out[1]), int(out[2]), float(out[3])
+        assert got_rows == rows, (got_rows, rows)
+        assert abs(duration - (rows - 1) * 0.01) < 1e-6, duration
+        best_s = min(best_s, took)
+        peak = max(peak, grew)
+    mbps = size / 1e6 / best_s
+    factor = peak / size
+    ok = mbps >= CSV_TARGET_MBPS and factor < CSV_MEMORY_FACTOR
+    print(
+        f"CSV import: {size / 1e6:.0f} MB, {rows} rows x {len(_CSV_NAMES) + 1} columns in "
+        f"{best_s:.2f} s = {mbps:.0f} MB/s (target >= {CSV_TARGET_MBPS:g} MB/s); peak memory "
+        f"+{peak / 1e6:.0f} MB = {factor:.2f}x the file (target < {CSV_MEMORY_FACTOR:g}x) "
+        f"{'OK' if ok else 'MISSED'}"
+    )
+    return ok
+
+
 def main() -> int:
+    csv_mb = 100.0
+    if "--csv-mb" in sys.argv:
+        csv_mb = float(sys.argv[sys.argv.index("--csv-mb") + 1])
+    if csv_mb > 0:
+        with tempfile.TemporaryDirectory() as tmp:
+            bench_csv(Path(tmp), csv_mb)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.mlg"
         build(path)

@@ -328,3 +328,54 @@ def test_narrowband_volts_never_lambda(tmp_path: Path) -> None:
     log = open_log(path)
     assert "lambda" not in log.columns and "afr" not in log.columns
     assert {"Lambda", "O2S1"} <= set(log.summary.unmapped)
+
+
+FAST_FIXTURES = [
+    "emu_black.csv",
+    "emu_pro.csv",
+    "romraider_plx.csv",
+    "romraider_wideband.csv",
+    "ecutek.csv",
+    "evoscan.csv",
+    "torque.csv",
+    "custom.csv",
+]
+
+
+@pytest.mark.parametrize("name", FAST_FIXTURES)
+def test_arrow_fast_path_matches_text_path(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Large files go through Arrow; it must give exactly what the text path gives."""
+    import core.formats as formats
+
+    spec = {"time": "Stamp", "rpm": "n_eng"} if name == "custom.csv" else None
+    slow = open_log(DATA / name, channel_map=spec)
+    used: list[bool] = []
+    real = formats._read_fast
+
+    def spy(*args: object, **kwargs: object) -> object:
+        out = real(*args, **kwargs)  # type: ignore[arg-type]
+        used.append(out is not None)
+        return out
+
+    monkeypatch.setattr(formats, "FAST_MIN_BYTES", 0)
+    monkeypatch.setattr(formats, "_read_fast", spy)
+    fast = open_log(DATA / name, channel_map=spec)
+    assert used == [name != "ecutek.csv"]  # cp1252 bytes: the text path decodes it
+    assert fast.summary.to_text() == slow.summary.to_text()
+    assert fast.t_s == pytest.approx(slow.t_s)
+    for key, column in slow.columns.items():
+        np.testing.assert_array_equal(fast.columns[key], column)
+
+
+def test_arrow_fast_path_falls_back_on_markers_and_ragged_rows(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import core.formats as formats
+
+    monkeypatch.setattr(formats, "FAST_MIN_BYTES", 0)
+    path = tmp_path / "m.csv"
+    path.write_text("Time (s),RPM\n0.0,1000\nMARK 001\n0.1,1100\n0.2,1200,5\n0.3,1300\n")
+    log = open_log(path)
+    assert [m.text for m in log.markers] == ["MARK 001"]
+    assert log.columns["rpm"] == pytest.approx([1000, 1100, 1200, 1300])
+    assert any("different number of cells" in n for n in log.summary.notes)

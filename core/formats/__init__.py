@@ -13,8 +13,16 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from core import channels as ch
-from core.formats.csvlogs import FLAVOURS, Options, detect_text, read_text_log
-from core.formats.decode import NotTextError, decode_text
+from core.formats.csvlogs import (
+    ARROW_FLAVOURS,
+    FLAVOURS,
+    NeedFullText,
+    Options,
+    Source,
+    detect_text,
+    read_text_log,
+)
+from core.formats.decode import NotTextError, decode_text, detect_encoding
 from core.formats.mapping import MappedChannel
 from core.formats.mlg import MAGIC, read_mlg
 from core.formats.model import (
@@ -25,6 +33,7 @@ from core.formats.model import (
     RawLog,
     build_imported,
 )
+from core.formats.table import split_lines
 
 __all__ = [
     "SOURCE_NAME",
@@ -61,7 +70,7 @@ def detect_format(path: Path, text: str, channel_map: Mapping[str, str] | None =
             head_end = len(text)
             break
         head_end = nxt + 1
-    flavour = detect_text(text[:head_end].splitlines(), time_name)
+    flavour = detect_text(split_lines(text[:head_end]), time_name)
     if flavour is None:
         if time_name is not None:
             raise LogImportError(f"{path}: no header row has a column named {time_name!r}")
@@ -111,26 +120,64 @@ def open_log(
         if head.startswith(MAGIC[:5]):
             raw = read_mlg(path, progress)
         else:
-            data = path.read_bytes()
-            try:
-                text, _ = decode_text(data)
-            except NotTextError as exc:
-                raise LogImportError(
-                    f"{path}: unknown log format ({exc}; not MLG and not a text log); "
-                    f"supported: {_supported()}"
-                ) from None
-            del data
-            if not text.strip():
-                raise LogImportError(f"{path}: the file holds only blank lines")
-            kind = detect_format(path, text, channel_map)
             options = Options(dict(channel_map or {}), time_unit)
-            raw = read_text_log(path, text, kind, options, progress)
-            del text
+            data = path.read_bytes()
+            fast = _read_fast(path, data, options, channel_map, progress)
+            if fast is not None:
+                raw = fast
+            else:
+                try:
+                    text, _ = decode_text(data)
+                except NotTextError as exc:
+                    raise LogImportError(
+                        f"{path}: unknown log format ({exc}; not MLG and not a text log); "
+                        f"supported: {_supported()}"
+                    ) from None
+                del data
+                if not text.strip():
+                    raise LogImportError(f"{path}: the file holds only blank lines")
+                kind = detect_format(path, text, channel_map)
+                raw = read_text_log(path, text, kind, options, progress)
+                del text
     except OSError as exc:
         raise LogImportError(f"{path}: cannot read ({exc.strerror or exc})") from None
     except MemoryError:
         raise LogImportError(f"{path}: not enough memory to import this file") from None
     return build_imported(raw, path, channel_map, stoich)
+
+
+FAST_MIN_BYTES = 4 << 20
+"""Text logs at least this large try the Arrow fast path first."""
+_FAST_HEAD_BYTES = 1 << 18
+
+
+def _read_fast(
+    path: Path,
+    data: bytes,
+    options: Options,
+    channel_map: Mapping[str, str] | None,
+    progress: Callable[[int, int], None] | None,
+) -> RawLog | None:
+    """A large UTF-8 table read straight from its bytes, or None for the text path."""
+    if len(data) < FAST_MIN_BYTES or detect_encoding(data[:65536]) not in ("utf-8", "utf-8-sig"):
+        return None
+    head_bytes = data[:_FAST_HEAD_BYTES]
+    head_bytes = head_bytes[: head_bytes.rfind(b"\n") + 1]
+    try:
+        head = head_bytes.decode("utf-8-sig")
+        decode_text(head_bytes)  # the same binary / control-character checks
+    except (UnicodeDecodeError, NotTextError):
+        return None
+    try:
+        kind = detect_format(path, head, channel_map)
+    except LogImportError:
+        return None
+    if kind not in ARROW_FLAVOURS:
+        return None
+    try:
+        return read_text_log(path, head, kind, options, progress, Source(data, "utf-8"))
+    except NeedFullText:
+        return None
 
 
 def parse_channel_map(spec: str | list[str] | None) -> dict[str, str]:

@@ -30,6 +30,7 @@ each flavour looks like, and how it is recognised (never from the extension):
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -49,12 +50,17 @@ from core.formats.clock import (
 from core.formats.mapping import normalise, split_name_unit
 from core.formats.model import LogImportError, RawLog
 from core.formats.table import (
+    MAX_CELL_CHARS,
     NULL_CELLS,
+    Table,
     TableError,
+    arrow_table,
     find_time_column,
     is_number,
+    iter_line_chunks,
     numeric_table,
     sniff_delimiter,
+    split_lines,
     split_row,
     to_float,
 )
@@ -181,17 +187,52 @@ def _looks_like_msl(lines: list[str]) -> bool:
     return "\t" in names and find_time_column(names.split("\t")) is not None
 
 
+ARROW_FLAVOURS = frozenset(
+    {
+        "romraider",
+        "ecumaster",
+        "evoscan",
+        "torque",
+        "ecutek",
+        "link",
+        "bluedriver",
+        "winpep",
+        "powercore",
+        "csv",
+    }
+)
+"""Flavours whose data rows are one plain table: the Arrow fast path can read them."""
+
+
+class NeedFullText(Exception):
+    """The fast path met something only the text path handles; decode and parse again."""
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """The file's bytes, for the fast path: ``text`` is then only the decoded head."""
+
+    data: bytes
+    encoding: str
+
+
 def read_text_log(
     path: Path,
     text: str,
     flavour: str,
     options: Options,
     progress: Callable[[int, int], None] | None = None,
+    source: Source | None = None,
 ) -> RawLog:
     """Parse one text flavour into a RawLog.
 
+    With ``source``, ``text`` is the decoded head of the file and the rows are
+    parsed from the bytes by the Arrow fast path; NeedFullText means "decode it
+    all and call again without ``source``".
+
     Raises:
         LogImportError: one line naming the file and what is wrong with it.
+        NeedFullText: only with ``source``.
     """
     try:
         if flavour == "haltech":
@@ -201,7 +242,7 @@ def read_text_log(
         elif flavour in ("powervision", "carscanner"):
             raw = _read_long(text, options)
         else:
-            raw = _read_wide(text, flavour, options)
+            raw = _read_wide(text, flavour, options, source)
     except (ClockError, TableError) as exc:
         raise LogImportError(f"{path}: {exc}") from None
     except _Refused as exc:
@@ -238,7 +279,7 @@ def _head(text: str) -> list[str]:
             end = len(text)
             break
         end = nxt + 1
-    return text[:end].splitlines()
+    return split_lines(text[:end])
 
 
 def _time_axis(
@@ -264,7 +305,7 @@ def _time_axis(
     return secs, f"{name!r}: {how}", None
 
 
-def _read_wide(text: str, flavour: str, options: Options) -> RawLog:
+def _read_wide(text: str, flavour: str, options: Options, source: Source | None = None) -> RawLog:
     """Any table with a header row naming a time column (optionally a units row under it)."""
     head = _head(text)
     h = _header_row(head, options.time_name)
@@ -301,6 +342,7 @@ def _read_wide(text: str, flavour: str, options: Options) -> RawLog:
             flavour,
             options,
             first_line_no,
+            source,
         )
         segments.append((cells_header, raw))
         if stop >= len(text):
@@ -328,6 +370,7 @@ def _segment(
     flavour: str,
     options: Options,
     first_line_no: int,
+    source: Source | None = None,
 ) -> tuple[RawLog, int]:
     """One table (a header and its rows); also returns where the next header starts."""
     names: list[str] = []
@@ -354,19 +397,33 @@ def _segment(
         else None
     )
     first_row = _first_data_row(text, start)
-    first_time = split_row(first_row, delim)[t_idx] if first_row else ""
+    first_cells = split_row(first_row, delim) if first_row else []
+    first_time = first_cells[t_idx] if t_idx < len(first_cells) else ""
     numeric_time = is_number(first_time)
-    table, stop_at = numeric_table(
-        text,
-        start,
-        delim,
-        len(header),
-        decimal_comma=decimal_comma,
-        text_col=None if numeric_time else t_idx,
-        first_line_no=first_line_no,
-        skip_line=_MARK,
-        stop_line=stop,
-    )
+    if source is not None:
+        sample_rows = [split_row(ln, delim) for ln in split_lines(text[start:])[:200]]
+        words = frozenset(
+            j
+            for row in sample_rows
+            for j, c in enumerate(row[: len(header)])
+            if j != t_idx and c not in NULL_CELLS and not is_number(c)
+        )
+        table = _fast_table(
+            source, text, start, delim, header, decimal_comma, numeric_time, t_idx, words
+        )
+        stop_at = len(text)
+    else:
+        table, stop_at = numeric_table(
+            text,
+            start,
+            delim,
+            len(header),
+            decimal_comma=decimal_comma,
+            text_col=None if numeric_time else t_idx,
+            first_line_no=first_line_no,
+            skip_line=_MARK,
+            stop_line=stop,
+        )
     notes: list[str] = []
     if table.ragged:
         rows = table.columns[0].size if table.columns else 0
@@ -403,8 +460,41 @@ def _segment(
     return raw, stop_at
 
 
+def _fast_table(
+    source: Source,
+    head: str,
+    start: int,
+    delim: str,
+    header: list[str],
+    decimal_comma: bool,
+    numeric_time: bool,
+    t_idx: int,
+    words: frozenset[int],
+) -> Table:
+    """The Arrow fast path over the file's bytes; NeedFullText when it does not apply.
+
+    A ``MARK`` row or a repeated header puts words in number columns (or leaves a
+    row short), which Arrow refuses, so those files fall back to the text path.
+    """
+    data = source.data
+    bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    byte_start = bom + len(head[:start].encode("utf-8"))
+    table = arrow_table(
+        data,
+        byte_start,
+        delim,
+        len(header),
+        decimal_comma=decimal_comma,
+        text_col=None if numeric_time else t_idx,
+        word_cols=words,
+    )
+    if table is None:
+        raise NeedFullText
+    return table
+
+
 def _first_data_row(text: str, start: int) -> str:
-    for line in text[start : start + 65536].splitlines():
+    for line in split_lines(text[start : start + 65536]):
         if line.strip() and not _MARK.match(line):
             return line
     return ""
@@ -513,7 +603,7 @@ def _read_haltech(text: str, options: Options) -> RawLog:
     head_end = re.search(r"^\s*\d{1,2}:\d{2}:\d{2}", text, re.MULTILINE)
     if head_end is None:
         raise _Refused("Haltech NSP log with channel blocks but no data rows")
-    meta_lines = text[: head_end.start()].splitlines()
+    meta_lines = split_lines(text[: head_end.start()])
     channels: list[dict[str, str]] = []
     info: list[str] = []
     for line in meta_lines:
@@ -562,7 +652,7 @@ def _read_haltech(text: str, options: Options) -> RawLog:
 
 
 def _read_hptuners(text: str, options: Options) -> RawLog:
-    lines = text.splitlines() if len(text) < (1 << 16) else _head(text)
+    lines = _head(text) if len(text) > (1 << 16) else split_lines(text)
     stripped = [ln.strip() for ln in lines]
     try:
         info_at = stripped.index("[Channel Information]")
@@ -624,42 +714,68 @@ def _read_long(text: str, options: Options) -> RawLog:
     s_idx = next(i for i, k in enumerate(keys) if k in _SIGNAL_NAMES)
     v_idx = next(i for i, k in enumerate(keys) if k in _VALUE_NAMES)
     u_idx = next((i for i, k in enumerate(keys) if k in ("unit", "units")), None)
+    if t_idx is None:
+        raise _Refused("no time column in the long-format header")
     start = _line_offsets(text, h + 1)[-1]
-    rows = [split_row(ln, delim) for ln in text[start:].splitlines() if ln.strip()]
-    rows = [r for r in rows if len(r) > max(s_idx, v_idx, t_idx or 0)]
-    if not rows or t_idx is None:
+    width = max(s_idx, v_idx, t_idx, u_idx or 0) + 1
+    decimal_comma = False
+    sig_ids: dict[str, int] = {}
+    sig_units: dict[int, str] = {}
+    time_cells: list[str] = []
+    sig_parts: list[np.ndarray] = []
+    val_parts: list[F64] = []
+    for _, lines in iter_line_chunks(text, start):
+        sigs = []
+        vals = []
+        for line in lines:
+            if not line.strip():
+                continue
+            if len(line) > MAX_CELL_CHARS * (width + 2):
+                raise _Refused(f"a data row of {len(line)} characters; not a log")
+            row = split_row(line, delim)
+            if len(row) < width:
+                continue
+            if not decimal_comma and delim != "," and re.fullmatch(r"-?\d+,\d+", row[v_idx]):
+                decimal_comma = True
+            name = row[s_idx]
+            if name not in sig_ids:
+                sig_ids[name] = len(sig_ids)
+                if u_idx is not None:
+                    sig_units[sig_ids[name]] = row[u_idx]
+            sigs.append(sig_ids[name])
+            vals.append(to_float(row[v_idx], decimal_comma))
+            time_cells.append(row[t_idx])
+        sig_parts.append(np.array(sigs, dtype=np.int64))
+        val_parts.append(np.array(vals, dtype=np.float64))
+    if not time_cells:
         return RawLog("", np.zeros(0), [], [], [])
-    if max((len(c) for r in rows[:1000] for c in r), default=0) > 256:
-        raise _Refused("a cell longer than 256 characters; not a log")
     t_unit = split_name_unit(header[t_idx])[1]
-    t_all, clock, started = _time_axis(
-        [r[t_idx] for r in rows], None, header[t_idx], t_unit, options
-    )
-    decimal_comma = delim != "," and any(re.fullmatch(r"-?\d+,\d+", r[v_idx]) for r in rows[:50])
-    values = np.array([to_float(r[v_idx], decimal_comma) for r in rows], dtype=np.float64)
-    signals, sig_of_row = np.unique(
-        np.array([r[s_idx] for r in rows], dtype=object).astype(str), return_inverse=True
-    )
+    t_all, clock, started = _time_axis(time_cells, None, header[t_idx], t_unit, options)
+    del time_cells
+    sig_of_row = np.concatenate(sig_parts)
+    values = np.concatenate(val_parts)
+    signals = list(sig_ids)
     times, time_of_row = np.unique(t_all, return_inverse=True)
-    table = np.full((times.size, signals.size), np.nan)
+    if times.size * len(signals) > 4 * sig_of_row.size + 1_000_000:
+        raise _Refused(
+            f"{sig_of_row.size} signal rows at {times.size} distinct times for {len(signals)} "
+            f"signals would not fit in memory as a table"
+        )
+    table = np.full((times.size, len(signals)), np.nan)
     table[time_of_row, sig_of_row] = values
     names, units = [], []
-    for j, sig in enumerate(signals.tolist()):
+    for j, sig in enumerate(signals):
         name, unit = split_name_unit(sig)
-        if u_idx is not None and not unit:
-            first_row = int(np.argmax(sig_of_row == j))
-            unit = rows[first_row][u_idx] if u_idx < len(rows[first_row]) else ""
         names.append(name)
-        units.append(unit)
-    first_seen = [int(np.argmax(sig_of_row == j)) for j in range(signals.size)]
-    order = sorted(range(signals.size), key=lambda j: first_seen[j])
+        units.append(unit or sig_units.get(j, ""))
+    rows_count = int(sig_of_row.size)
     return RawLog(
         format_name="",
         t_s=times,
-        names=[names[j] for j in order],
-        units=[units[j] for j in order],
-        values=[table[:, j] for j in order],
-        notes=[f"{len(rows)} signal rows pivoted to {times.size} time steps"],
+        names=names,
+        units=units,
+        values=[table[:, j] for j in range(len(signals))],
+        notes=[f"{rows_count} signal rows pivoted to {times.size} time steps"],
         clock=clock,
         started_at=started,
     )

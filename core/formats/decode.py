@@ -61,6 +61,8 @@ def decode_text(data: bytes) -> tuple[str, str]:
     if "\x00" in text:
         raise NotTextError(f"binary data (a NUL byte at character {text.index(chr(0))})")
     _check_control(text)
+    if "\n" not in text and "\r" in text:
+        text = text.replace("\r", "\n")  # classic Mac line ends
     return text, encoding
 
 

@@ -368,7 +368,9 @@ def is_boost(name: str) -> bool:
 def is_narrowband(name: str, unit: str) -> bool:
     """A narrowband O2 sensor: volts around 0.45, never a lambda to bin."""
     key = normalise(name)
-    if _unit_key(unit) in _LAMBDA_UNITS | _AFR_UNITS or re.search(r"\b(wide|wideband|wb|uego)\b", key):
+    if _unit_key(unit) in _LAMBDA_UNITS | _AFR_UNITS or re.search(
+        r"\b(wide|wideband|wb|uego)\b", key
+    ):
         return False
     if _unit_key(unit) in ("v", "mv", "volts", "volt") and (
         "o2" in key or "oxygen" in key or "lambda" in key or "afr" in key
