@@ -121,11 +121,11 @@ def open_log(
             raw = read_mlg(path, progress)
         else:
             options = Options(dict(channel_map or {}), time_unit)
-            data = path.read_bytes()
-            fast = _read_fast(path, data, options, channel_map, progress)
+            fast = _read_fast(path, size, options, channel_map, progress)
             if fast is not None:
                 raw = fast
             else:
+                data = path.read_bytes()
                 try:
                     text, _ = decode_text(data)
                 except NotTextError as exc:
@@ -153,15 +153,19 @@ _FAST_HEAD_BYTES = 1 << 18
 
 def _read_fast(
     path: Path,
-    data: bytes,
+    size: int,
     options: Options,
     channel_map: Mapping[str, str] | None,
     progress: Callable[[int, int], None] | None,
 ) -> RawLog | None:
-    """A large UTF-8 table read straight from its bytes, or None for the text path."""
-    if len(data) < FAST_MIN_BYTES or detect_encoding(data[:65536]) not in ("utf-8", "utf-8-sig"):
+    """A large UTF-8 table streamed from the file by Arrow, or None for the text path."""
+    if size < FAST_MIN_BYTES:
         return None
-    head_bytes = data[:_FAST_HEAD_BYTES]
+    with path.open("rb") as fh:
+        head_bytes = fh.read(_FAST_HEAD_BYTES)
+    encoding = detect_encoding(head_bytes[:65536])
+    if encoding not in ("utf-8", "utf-8-sig"):
+        return None
     head_bytes = head_bytes[: head_bytes.rfind(b"\n") + 1]
     try:
         head = head_bytes.decode("utf-8-sig")
@@ -175,7 +179,8 @@ def _read_fast(
     if kind not in ARROW_FLAVOURS:
         return None
     try:
-        return read_text_log(path, head, kind, options, progress, Source(data, "utf-8"))
+        bom = 3 if encoding == "utf-8-sig" else 0
+        return read_text_log(path, head, kind, options, progress, Source(str(path), bom))
     except NeedFullText:
         return None
 

@@ -30,7 +30,6 @@ each flavour looks like, and how it is recognised (never from the extension):
 
 from __future__ import annotations
 
-import codecs
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -210,10 +209,11 @@ class NeedFullText(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Source:
-    """The file's bytes, for the fast path: ``text`` is then only the decoded head."""
+    """The file itself, for the fast path: ``text`` is then only the decoded head."""
 
-    data: bytes
-    encoding: str
+    path: str
+    bom_bytes: int
+    """Length of the UTF-8 byte-order mark before the text (0 or 3)."""
 
 
 def read_text_log(
@@ -476,11 +476,9 @@ def _fast_table(
     A ``MARK`` row or a repeated header puts words in number columns (or leaves a
     row short), which Arrow refuses, so those files fall back to the text path.
     """
-    data = source.data
-    bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
-    byte_start = bom + len(head[:start].encode("utf-8"))
+    byte_start = source.bom_bytes + len(head[:start].encode("utf-8"))
     table = arrow_table(
-        data,
+        source.path,
         byte_start,
         delim,
         len(header),

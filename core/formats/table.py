@@ -46,6 +46,9 @@ MAX_CELL_CHARS = 256
 """A data cell longer than this is not a logged value: the file is refused."""
 
 CHUNK_CHARS = 1 << 20
+ARROW_BLOCK_BYTES = 8 << 20
+"""Arrow reads this much of the file at a time; its column buffers are then large
+enough for malloc to hand back to the OS when freed."""
 
 
 class TableError(ValueError):
@@ -295,7 +298,7 @@ def _slow(
 
 
 def arrow_table(
-    data: bytes,
+    path: str,
     start: int,
     delimiter: str,
     width: int,
@@ -304,10 +307,11 @@ def arrow_table(
     text_col: int | None = None,
     word_cols: frozenset[int] = frozenset(),
 ) -> Table | None:
-    """Parse the data rows from byte ``start`` with Apache Arrow's CSV reader, or None.
+    """Parse the data rows from byte ``start`` of a file with Arrow's CSV reader, or None.
 
-    Arrow parses several times faster than numpy's ``loadtxt`` and straight from
-    the file's bytes, so a large UTF-8 log is never held as a Python ``str`` too.
+    Arrow parses several times faster than numpy's ``loadtxt``, and it streams the
+    file in blocks, so a large UTF-8 log is never held whole as bytes or ``str``:
+    memory is the float columns plus one block.
     It is only a fast path: None (the caller falls back to :func:`numeric_table`)
     when pyarrow is missing, or a row has the wrong cell count, or a number
     column holds a word, so every oddity is handled and reported in one place.
@@ -329,10 +333,12 @@ def arrow_table(
         return "skip"
 
     try:
+        source = pa.OSFile(path, "r")
+        source.seek(start)
         tab = pacsv.read_csv(
-            pa.py_buffer(memoryview(data)[start:]),
+            source,
             read_options=pacsv.ReadOptions(
-                column_names=names, use_threads=False, block_size=1 << 26
+                column_names=names, use_threads=False, block_size=ARROW_BLOCK_BYTES
             ),
             parse_options=pacsv.ParseOptions(
                 delimiter=delimiter, quote_char='"', invalid_row_handler=bad_row
@@ -343,26 +349,34 @@ def arrow_table(
                 strings_can_be_null=False,
                 decimal_point="," if decimal_comma else ".",
             ),
+            # malloc, not Arrow's caching allocator: freed column buffers go back to the
+            # OS at once, so Arrow's copy and numpy's never pile up.
+            memory_pool=pa.system_memory_pool(),
         )
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError, OSError):
         return None
     if ragged:
         return None
+    rows = tab.num_rows
+    chunked = [tab.column(j) for j in range(width)]
+    del tab  # each column's Arrow buffers are freed as soon as it is converted
     columns: list[F64] = []
     text_column: list[str] = []
     for j in range(width):
-        col = tab.column(j)
+        col, chunked[j] = chunked[j], None
         if j == text_col:
             text_column = [str(v) for v in col.to_pylist()]
-            columns.append(np.full(tab.num_rows, np.nan))
+        if j in texts:
+            columns.append(np.full(rows, np.nan))
             continue
-        if j in word_cols:
-            columns.append(np.full(tab.num_rows, np.nan))
-            continue
-        if col.null_count:
-            col = col.fill_null(float("nan"))
-        arr = col.to_numpy()
-        columns.append(np.asarray(arr, dtype=np.float64))
+        out = np.empty(rows, dtype=np.float64)  # filled chunk by chunk: no Arrow-side concat
+        at = 0
+        for chunk in col.chunks:
+            part = chunk.to_numpy(zero_copy_only=False)
+            out[at : at + part.size] = part
+            at += part.size
+        columns.append(out)
+        del col
     if text_column and max(map(len, text_column), default=0) > MAX_CELL_CHARS:
         return None
     return Table(columns, text_column)
