@@ -22,10 +22,12 @@ each flavour looks like, and how it is recognised (never from the extension):
   paths (``engine/rpm``), sparse rows.
 * **EvoScan**: ``LogID,LogEntryDate,LogEntryTime,LogEntrySeconds,...``.
 * **Torque Pro**: ``GPS Time, Device Time, ...``, ``Name(unit)``, ``-`` for no value.
-* **EcuTek / ProECU**, **Link G4/G5** (PCLink export), **BlueDriver**, **Dynojet
-  WinPEP / Power Core**, and any other table with a time column: title and
-  metadata lines before the header are skipped, units come from ``(unit)`` /
-  ``[unit]``, and a time column without a unit is read by its spacing.
+* **EcuTek / ProECU** (``Time`` in ms without a unit), **BlueDriver** (UTF-16,
+  title and date lines), **Dynojet WinPEP**, and any other table with a time
+  column (Link PCLink and Power Core exports included, unverified: no public
+  description was found): title and metadata lines before the header are
+  skipped, units come from ``(unit)`` / ``[unit]``, and a time column without a
+  unit is read by its spacing.
 """
 
 from __future__ import annotations
@@ -77,10 +79,8 @@ FLAVOURS = {
     "evoscan": "EvoScan CSV",
     "torque": "Torque Pro CSV",
     "ecutek": "EcuTek / ProECU CSV",
-    "link": "Link G4/G5 (PCLink) CSV",
     "bluedriver": "BlueDriver CSV",
     "winpep": "Dynojet WinPEP export",
-    "powercore": "Dynojet Power Core export",
     "csv": "CSV",
 }
 _SIGNAL_NAMES = ("signal", "channel", "name", "parameter", "channel name", "signal name", "pid")
@@ -148,10 +148,6 @@ def detect_text(lines: list[str], time_name: str | None = None) -> str | None:
         return "powervision"
     if "winpep" in banner:
         return "winpep"
-    if "power core" in banner or "powercore" in banner:
-        return "powercore"
-    if "pclink" in banner or "link ecu" in banner or "link engine management" in banner:
-        return "link"
     if "bluedriver" in banner or "bluedriver" in header.lower():
         return "bluedriver"
     if "ecutek" in banner or "proecu" in banner:
@@ -193,10 +189,8 @@ ARROW_FLAVOURS = frozenset(
         "evoscan",
         "torque",
         "ecutek",
-        "link",
         "bluedriver",
         "winpep",
-        "powercore",
         "csv",
     }
 )

@@ -243,7 +243,7 @@ def build_imported(
             f'if one of them is rpm, name it with --map rpm="<column>"'
         )
     for m in result.mapped:
-        if m.conversion.startswith(("no unit", "unit ")):
+        if m.conversion.startswith("unit "):  # "no unit" is already on the mapping line
             notes.append(f"{m.original}: {m.conversion}")
 
     dt = np.diff(t)
