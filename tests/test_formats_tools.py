@@ -379,3 +379,75 @@ def test_arrow_fast_path_falls_back_on_markers_and_ragged_rows(
     assert [m.text for m in log.markers] == ["MARK 001"]
     assert log.columns["rpm"] == pytest.approx([1000, 1100, 1200, 1300])
     assert any("different number of cells" in n for n in log.summary.notes)
+
+
+def test_mlg_with_a_header_and_no_records_is_one_line(tmp_path: Path) -> None:
+    """Issue 10: an MLG with a header and no records crashed with 'internal error'."""
+    from core.formats.mlg_writer import FieldSpec, build_mlg
+
+    fields = [FieldSpec("Time", "s", 7, digits=3), FieldSpec("RPM", "rpm", 2)]
+    one = build_mlg(fields, np.zeros((1, 2)), np.zeros(1, dtype=np.int64), version=2)
+    path = tmp_path / "empty.mlg"
+    path.write_bytes(one[: -(4 + 6 + 1)])  # drop the one record block (header, 6 bytes, checksum)
+    with pytest.raises(LogImportError, match="empty.mlg: the log has a header but no data rows"):
+        open_log(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "extra", "code", "expect"),
+    [
+        ("bluedriver.csv", [], 2, "no engine speed (rpm) column"),
+        ("ecutek.csv", [], 0, "'Time': no unit; integer steps of 100 read as ms"),
+        (
+            "custom.csv",
+            ["--map", "time=Stamp,rpm=n_eng", "--time-unit", "ms"],
+            0,
+            "ms (--time-unit)",
+        ),
+    ],
+)
+def test_import_command_exit_codes(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    extra: list[str],
+    code: int,
+    expect: str,
+) -> None:
+    import argparse
+
+    from dynoai_tui.commands import import_log
+
+    parser = argparse.ArgumentParser()
+    import_log.add_arguments(parser)
+    args = parser.parse_args([str(DATA / name), "--out", str(tmp_path / "o.dynolog"), *extra])
+    assert import_log.run(args) == code
+    out = capsys.readouterr()
+    text = out.out if code == 0 else out.err
+    assert expect in text
+    if code:
+        assert out.err.count("\n") == 1
+
+
+def test_huge_cell_file_is_refused_in_bounded_memory(tmp_path: Path) -> None:
+    """Issue 14: a 694 KB CSV with one 5,000-character cell took 4 GB."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "big.csv"
+    rows = "".join(f"{0.01 * i:.2f},{1000 + i},{50 + i % 7}\n" for i in range(45000))
+    path.write_text(
+        "Time (s),RPM,MAP (kPa)\n" + rows[:300000] + "1.0,2," + "7" * 5000 + "\n" + rows[300000:]
+    )
+    assert 600_000 < path.stat().st_size < 800_000
+    code = (
+        "import resource, sys\n"
+        "from core.formats import open_log, LogImportError\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        f"try:\n    open_log({str(path)!r})\nexcept LogImportError as e:\n    print(e)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    message, grew_kb = out.stdout.strip().splitlines()
+    assert "a cell of 5000 characters" in message
+    assert int(grew_kb) * 1024 < 40 * path.stat().st_size  # was ~6000x
