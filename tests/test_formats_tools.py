@@ -70,10 +70,12 @@ def test_haltech_types_scale_raw_integers_and_clock_crosses_midnight() -> None:
 
 
 def test_emu_pro_paths_and_sparse_rows() -> None:
-    c = open_log(DATA / "emu_pro.csv").columns
+    log = open_log(DATA / "emu_pro.csv")
+    c = log.columns
     assert c["rpm"][:4] == pytest.approx([2000, 2125, 2250, 2375])
-    assert c["map_kpa"][0] == 60.0 and np.isnan(c["map_kpa"][1])  # sparse row stays empty
+    assert c["map_kpa"][:2] == pytest.approx([60.0, 60.0])  # blank = not sampled: held
     assert c["lambda"][::2] == pytest.approx(LAMBDA, abs=6e-4)
+    assert any(n.startswith("sparse rows: map_kpa") for n in log.summary.notes)
 
 
 def test_emu_black_decimal_commas() -> None:
@@ -136,7 +138,7 @@ def test_torque_device_time_dashes_narrowband() -> None:
     assert log.header.created_at == pytest.approx(1709475346.0)  # 03-Mar-2024 14:15:46
     assert c["rpm"] == pytest.approx(RPM)
     assert c["map_kpa"] == pytest.approx(MAP_KPA, abs=0.04)
-    assert np.isnan(c["lambda"][3])  # "-" is no value, not zero
+    assert c["lambda"][3] == c["lambda"][2]  # "-" is no value (held 0.5 s), never zero
     assert c["clt_c"] == pytest.approx(CLT_C, abs=0.03)
     assert any("O2 Volts Bank 1 sensor 1: narrowband" in n for n in log.summary.notes)
     assert "O2 Volts Bank 1 sensor 1" in log.summary.unmapped
@@ -145,9 +147,11 @@ def test_torque_device_time_dashes_narrowband() -> None:
 
 def test_car_scanner_long_format_pivoted() -> None:
     log = open_log(DATA / "carscanner.csv")
-    rpm = log.columns["rpm"]
-    assert rpm[np.isfinite(rpm)] == pytest.approx(RPM)
-    assert log.columns["clt_c"][np.isfinite(log.columns["clt_c"])][0] == 85.0
+    c = log.columns
+    assert c["rpm"][::4] == pytest.approx(RPM)  # each PID has its own time stamp
+    assert c["rpm"][1:4] == pytest.approx([RPM[0]] * 3)  # held onto the other PIDs' rows
+    assert c["map_kpa"][5] == pytest.approx(MAP_KPA[1], abs=0.5)  # the second MAP sample
+    assert np.isnan(c["map_kpa"][0])  # nothing to hold before the first MAP sample
 
 
 def test_bluedriver_utf16_without_engine_speed_is_one_clear_line() -> None:
@@ -189,7 +193,7 @@ def test_hptuners_sparse_rows_and_quoted_names(tmp_path: Path) -> None:
     log = open_log(path)
     assert log.summary.format_name == "HP Tuners VCM Scanner CSV"
     c = log.columns
-    assert c["rpm"][0] == 800 and np.isnan(c["rpm"][1])
+    assert c["rpm"][:2] == pytest.approx([800, 800])  # blank: not sampled this row, held
     assert c["tps_pct"][1] == 12.5
     assert c["lambda_target"][2] == 0.85
 
@@ -451,3 +455,37 @@ def test_huge_cell_file_is_refused_in_bounded_memory(tmp_path: Path) -> None:
     message, grew_kb = out.stdout.strip().splitlines()
     assert "a cell of 5000 characters" in message
     assert int(grew_kb) * 1024 < 40 * path.stat().st_size  # was ~6000x
+
+
+def test_hptuners_unquoted_commas_in_names_and_analog_wideband(tmp_path: Path) -> None:
+    """Real VCM Scanner exports name analog inputs like 'MPVI2.1 -> AEM 30-(03x0,2340,5130)'.
+
+    The commas inside the brackets are not separators (the ids row says how many
+    channels there are), and a lambda-unit column from a wideband device is lambda.
+    """
+    path = tmp_path / "hpt.csv"
+    path.write_text(
+        "HP Tuners CSV Log File\nVersion: 1.0\n\n[Channel Information]\n0,12,2333,40101\n"
+        "Offset,Engine RPM (SAE),Manifold Absolute Pressure - 2 bar,MPVI2.1 -> AEM 30-(03x0,2340,5130)\n"
+        "s,rpm,kPa,lambda\n\n[Channel Data]\n"
+        + "".join(
+            f"{0.1 * i:.1f},{3000 + 100 * i},{80 + i},{0.85 + 0.01 * i:.2f}\n" for i in range(8)
+        ),
+        encoding="utf-8",
+    )
+    log = open_log(path)
+    mapped = {m.original: m.canonical for m in log.summary.mapped}
+    assert mapped["MPVI2.1 -> AEM 30-(03x0,2340,5130)"] == "lambda"
+    assert mapped["Manifold Absolute Pressure - 2 bar"] == "map_kpa"
+    assert log.columns["lambda"][-1] == pytest.approx(0.92)
+
+
+def test_lone_corrupt_timestamp_is_dropped_not_sorted_to_the_end(tmp_path: Path) -> None:
+    path = tmp_path / "spike.csv"
+    rows = [f"{0.5 * i:.1f},{800 + i}" for i in range(10)]
+    rows.insert(5, "16777.0,9999")  # a glitched stamp between two good rows
+    path.write_text("Time (s),RPM\n" + "\n".join(rows) + "\n")
+    log = open_log(path)
+    assert log.summary.duration_s == pytest.approx(4.5)
+    assert 9999 not in log.columns["rpm"]
+    assert any("corrupt time" in n for n in log.summary.notes)

@@ -656,8 +656,9 @@ def _read_hptuners(text: str, options: Options) -> RawLog:
     info_rows = [ln for ln in lines[info_at + 1 : data_at] if ln.strip()]
     if len(info_rows) < 3:
         raise _Refused("HP Tuners [Channel Information] needs ids, names and units rows")
-    names = split_row(info_rows[1], ",")
-    units = split_row(info_rows[2], ",")
+    ids = split_row(info_rows[0], ",")
+    names = _split_bracketed(info_rows[1], len(ids))
+    units = _split_bracketed(info_rows[2], len(ids))
     units += [""] * (len(names) - len(units))
     start = _line_offsets(text, data_at + 1)[-1]
     table, _ = numeric_table(text, start, ",", len(names), text_col=None)
@@ -686,6 +687,30 @@ def _read_hptuners(text: str, options: Options) -> RawLog:
         notes=notes,
         clock=clock,
     )
+
+
+def _split_bracketed(line: str, want: int) -> list[str]:
+    """Split a names row on commas, except commas inside brackets when that gives ``want``.
+
+    VCM Scanner names analog inputs like ``MPVI2.1 -> AEM 30-(03x0,2340,5130)``
+    without quotes; the ids row tells how many names there are.
+    """
+    plain = split_row(line, ",")
+    if len(plain) == want or '"' in line:
+        return plain
+    cells, cur, depth = [], [], 0
+    for char in line:
+        if char in "([":
+            depth += 1
+        elif char in ")]":
+            depth = max(0, depth - 1)
+        if char == "," and depth == 0:
+            cells.append("".join(cur).strip())
+            cur = []
+        else:
+            cur.append(char)
+    cells.append("".join(cur).strip())
+    return cells if len(cells) == want else plain
 
 
 # ---------------------------------------------------------------- long formats

@@ -44,6 +44,8 @@ _ALIASES: dict[str, tuple[str, ...]] = {
         "intake manifold absolute pressure",
         "manifold air pressure",
         "map kpa",
+        "manifold absolute pressure 2 bar",
+        "manifold absolute pressure 3 bar",
         "intake manifold pressure",
         "manifold absolute pressure map",
         "intake manifold absolute pressure map",
@@ -360,6 +362,22 @@ def canonical_for(name: str) -> str | None:
     return None
 
 
+_WIDEBAND_DEVICES = re.compile(
+    r"\b(aem|plx|innovate|lc ?1|lc ?2|zeitronix|zt ?2|uego|wideband|wb ?o2|wbo2|lambda|afr|o2)\b"
+)
+
+
+def _wideband_by_unit(name: str, unit: str) -> str | None:
+    """A column in lambda or AFR from a wideband device (an analog input named after it)."""
+    key = _unit_key(unit)
+    if key not in _LAMBDA_UNITS and key not in _AFR_UNITS:
+        return None
+    norm = normalise(name)
+    if "target" in norm or "command" in norm or not _WIDEBAND_DEVICES.search(norm):
+        return None
+    return "lambda" if key in _LAMBDA_UNITS else "afr"
+
+
 def is_boost(name: str) -> bool:
     """A pressure relative to the atmosphere (boost, relative MAP)."""
     return any(key in _BOOST_NAMES for key in _candidates(name))
@@ -572,7 +590,7 @@ def map_columns(
         if is_narrowband(name, units[i]):
             notes.append(f"{name}: narrowband O2 sensor, never used as lambda")
             continue
-        alias = canonical_for(name)
+        alias = canonical_for(name) or _wideband_by_unit(name, units[i])
         if alias is not None and alias not in taken:
             chosen[i] = alias
             taken.add(alias)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from core import channels as ch
 from core.formats.mapping import MappedChannel, map_columns
@@ -175,6 +176,15 @@ def _ordered(raw: RawLog, notes: list[str]) -> tuple[F64, list[F64], list[tuple[
         keep = ~bad
         t = t[keep]
         values = [v[keep] for v in values]
+    spikes = _time_spikes(t)
+    if spikes.any():
+        jump = float(np.max(t[spikes] - t[np.flatnonzero(spikes) - 1]))
+        notes.append(
+            f"{int(spikes.sum())} rows with a corrupt time (a lone jump of up to {jump:.1f} s "
+            f"that the next row undoes) were dropped"
+        )
+        t = t[~spikes]
+        values = [v[~spikes] for v in values]
     if t.size > 1 and bool(np.any(np.diff(t) < 0)):
         order = np.argsort(t, kind="stable")
         notes.append(f"{int(np.sum(np.diff(t) < 0))} time steps went backwards; rows sorted")
@@ -183,6 +193,50 @@ def _ordered(raw: RawLog, notes: list[str]) -> tuple[F64, list[F64], list[tuple[
     t0 = float(t[0]) if t.size else 0.0
     markers = sorted(((tm - t0, text) for tm, text in raw.markers), key=lambda m: m[0])
     return t - t0, values, markers
+
+
+def _time_spikes(t: F64) -> npt.NDArray[np.bool_]:
+    """Rows whose time jumps far ahead and the next row comes back: a corrupt stamp.
+
+    One bad timestamp (a logger's glitch) would otherwise sort to the end and turn a
+    35-minute log into hours. Interior rows only, and only jumps over 100 median steps.
+    """
+    out = np.zeros(t.size, dtype=bool)
+    if t.size < 3:
+        return out
+    d = np.diff(t)
+    step = float(np.median(d[d > 0])) if np.any(d > 0) else 0.0
+    if step <= 0:
+        return out
+    prev, mid, nxt = t[:-2], t[1:-1], t[2:]
+    out[1:-1] = (mid - prev > 100 * step) & (nxt < mid) & (nxt >= prev)
+    return out
+
+
+def hold_sparse(t: F64, columns: dict[str, F64]) -> list[str]:
+    """Hold each sparsely logged channel between its samples, as the fuser holds a live one.
+
+    HP Tuners, EMU Pro and Car Scanner write a row whenever any channel ticks and
+    leave the others blank; a blank there means "not sampled in this row", not "no
+    value". Each such channel keeps its last value for at most its staleness limit
+    (``core.channels``), exactly the zero-order hold live sources get, so rpm and MAP
+    logged on different rows still meet in one row. Returns the channels held.
+    """
+    held = []
+    for name, col in columns.items():
+        finite = np.isfinite(col)
+        if finite.all() or not finite.any():
+            continue
+        idx = np.where(finite, np.arange(col.size), -1)
+        np.maximum.accumulate(idx, out=idx)
+        ok = idx >= 0
+        src = np.clip(idx, 0, None)
+        fresh = ok & (t - t[src] <= ch.CHANNELS[name].stale_s) if name in ch.CHANNELS else ok
+        filled = np.where(fresh, col[src], np.nan)
+        if np.count_nonzero(np.isfinite(filled)) > np.count_nonzero(finite):
+            columns[name] = filled
+            held.append(name)
+    return held
 
 
 def _short(name: str) -> str:
@@ -233,6 +287,12 @@ def build_imported(
     except ValueError as exc:
         raise LogImportError(f"{path}: {exc}") from None
     notes.extend(result.notes)
+    held = hold_sparse(t, result.columns)
+    if held:
+        notes.append(
+            f"sparse rows: {', '.join(held)} held between their samples "
+            f"(up to each channel's staleness limit)"
+        )
     if "rpm" not in result.columns:
         shown = ", ".join(_short(n) for n in raw.names[:12]) + (
             " ..." if len(raw.names) > 12 else ""
