@@ -489,3 +489,20 @@ def test_lone_corrupt_timestamp_is_dropped_not_sorted_to_the_end(tmp_path: Path)
     assert log.summary.duration_s == pytest.approx(4.5)
     assert 9999 not in log.columns["rpm"]
     assert any("corrupt time" in n for n in log.summary.notes)
+
+
+def test_replay_takes_time_unit_for_an_unlabelled_clock(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "amb.csv"
+    path.write_text(
+        "Stamp,RPM,MAP (kPa)\n" + "".join(f"{2 * i},{2000 + i},{60 + i}\n" for i in range(5))
+    )
+    cmd = [sys.executable, "-m", "dynoai_tui.cli", "replay", str(path), "--headless", "--max-speed"]
+    cmd += ["--map", "time=Stamp"]
+    bad = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "--time-unit ms|s" in bad.stderr
+    good = subprocess.run([*cmd, "--time-unit", "ms"], capture_output=True, text=True, timeout=120)
+    assert good.returncode == 0, good.stderr
+    assert "5 received" in good.stdout

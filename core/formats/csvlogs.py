@@ -698,7 +698,9 @@ def _split_bracketed(line: str, want: int) -> list[str]:
     plain = split_row(line, ",")
     if len(plain) == want or '"' in line:
         return plain
-    cells, cur, depth = [], [], 0
+    cells: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for char in line:
         if char in "([":
             depth += 1

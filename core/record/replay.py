@@ -46,7 +46,12 @@ def is_dynolog(path: Path) -> bool:
 class RecordedLog:
     """A readable log of any supported format: header + records + what was recovered."""
 
-    def __init__(self, path: str | Path, channel_map: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        channel_map: dict[str, str] | None = None,
+        time_unit: str | None = None,
+    ) -> None:
         self.path = Path(path)
         if not self.path.exists():
             raise SourceError(f"log file {self.path} does not exist")
@@ -64,7 +69,7 @@ class RecordedLog:
             from core.formats import LogImportError, open_log
 
             try:
-                self._imported = open_log(self.path, channel_map=channel_map)
+                self._imported = open_log(self.path, channel_map=channel_map, time_unit=time_unit)
             except LogImportError as exc:
                 raise SourceError(str(exc)) from None
             self.header = self._imported.header
@@ -94,7 +99,11 @@ class RecordedLog:
 
 
 class ReplaySource(Source):
-    """``replay:PATH?speed=1|4|max`` (also ``map=`` for CSV channel names)."""
+    """``replay:PATH?speed=1|4|max``.
+
+    Also ``map=`` for CSV channel names and ``time_unit=ms|s`` for a time column
+    without a unit.
+    """
 
     finite = True
     own_clock = True
@@ -115,6 +124,9 @@ class ReplaySource(Source):
                 )
         self.realtime = math.isfinite(self.speed)
         self.channel_map = _parse_map(uri.get("map"), uri.raw)
+        self.time_unit = uri.get("time_unit") or None
+        if self.time_unit not in (None, "ms", "s"):
+            raise SourceError(f"{uri.raw}: time_unit {self.time_unit!r}: expected ms or s")
         self.paused = False
         self.generation = 0
         self.control = self
@@ -132,7 +144,7 @@ class ReplaySource(Source):
     # -- Source -------------------------------------------------------------------
 
     def open(self) -> None:
-        self.log = RecordedLog(self.path, self.channel_map)
+        self.log = RecordedLog(self.path, self.channel_map, self.time_unit)
         self._records = self.log.records()
         self.set_status(SourceState.CONNECTED, f"replaying {self.path.name}")
 
@@ -236,7 +248,7 @@ class ReplaySource(Source):
     def _restart(self, target_t: float) -> None:
         if self.log is not None:
             self.log.close()
-        self.log = RecordedLog(self.path, self.channel_map)
+        self.log = RecordedLog(self.path, self.channel_map, self.time_unit)
         self._records = self.log.records()
         self._pending = []
         self._fast_until = target_t

@@ -45,6 +45,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--map", metavar="CANON=NAME,...", help="CSV column mapping, e.g. rpm=Engine Speed"
     )
     parser.add_argument(
+        "--time-unit",
+        choices=("ms", "s"),
+        help="unit of an imported log's time column when the log does not say",
+    )
+    parser.add_argument(
         "--coverage-json", metavar="FILE", help="also write the final coverage JSON here"
     )
     add_vehicle_options(parser)
@@ -75,6 +80,8 @@ def build_session(
     params = {"speed": "max" if math.isinf(speed) else repr(speed)}
     if args.map:
         params["map"] = args.map
+    if getattr(args, "time_unit", None):
+        params["time_unit"] = args.time_unit
     uri = SourceURI(f"replay:{path}?{urlencode(params)}", "replay", str(path), params)
     try:
         source = ReplaySource(uri, "replay")
