@@ -506,3 +506,27 @@ def test_replay_takes_time_unit_for_an_unlabelled_clock(tmp_path: Path) -> None:
     good = subprocess.run([*cmd, "--time-unit", "ms"], capture_output=True, text=True, timeout=120)
     assert good.returncode == 0, good.stderr
     assert "5 received" in good.stdout
+
+
+def test_gauge_map_and_boost_become_absolute() -> None:
+    from core.formats.mapping import map_columns
+
+    rpm = np.array([1000.0, 2000.0])
+    gauge = map_columns(
+        ["RPM", "Manifold Pressure"], ["rpm", "kPa (gauge)"], [rpm, np.array([-50.0, 50.0])]
+    )
+    assert gauge.columns["map_kpa"] == pytest.approx([51.325, 151.325])
+    assert "101.325 kPa" in gauge.mapped[-1].conversion
+    boost = map_columns(
+        ["RPM", "Boost (psi)", "Baro"],
+        ["rpm", "psi", "kPa"],
+        [rpm, np.array([0.0, 10.0]), np.array([95.0, 95.0])],
+    )
+    assert boost.columns["map_kpa"] == pytest.approx([95.0, 95.0 + 68.94757])
+    absolute = map_columns(
+        ["RPM", "MAP", "Boost"],
+        ["rpm", "kPa", "psi"],
+        [rpm, np.array([90.0, 150.0]), np.array([-1.0, 7.0])],
+    )
+    assert absolute.columns["map_kpa"] == pytest.approx([90.0, 150.0])  # MAP logged: boost unused
+    assert "Boost" in absolute.unmapped

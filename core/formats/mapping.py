@@ -378,6 +378,11 @@ def _wideband_by_unit(name: str, unit: str) -> str | None:
     return "lambda" if key in _LAMBDA_UNITS else "afr"
 
 
+def _is_gauge_unit(unit: str) -> bool:
+    key = _unit_key(unit)
+    return "gauge" in key or key in ("psig", "kpag", "barg")
+
+
 def is_boost(name: str) -> bool:
     """A pressure relative to the atmosphere (boost, relative MAP)."""
     return any(key in _BOOST_NAMES for key in _candidates(name))
@@ -591,6 +596,10 @@ def map_columns(
             notes.append(f"{name}: narrowband O2 sensor, never used as lambda")
             continue
         alias = canonical_for(name) or _wideband_by_unit(name, units[i])
+        if alias == "map_kpa" and _is_gauge_unit(units[i]):
+            alias = None  # a MAP sensor read as gauge pressure is boost
+            boost.append(i)
+            continue
         if alias is not None and alias not in taken:
             chosen[i] = alias
             taken.add(alias)
