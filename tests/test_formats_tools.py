@@ -530,3 +530,10 @@ def test_gauge_map_and_boost_become_absolute() -> None:
     )
     assert absolute.columns["map_kpa"] == pytest.approx([90.0, 150.0])  # MAP logged: boost unused
     assert "Boost" in absolute.unmapped
+
+
+def test_a_clock_spanning_weeks_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "weeks.csv"
+    path.write_text("Time (s),RPM\n0,1000\n0.5,1000\n1e7,1000\n1e7,1001\n")
+    with pytest.raises(LogImportError, match=r"spans 116 days .* --time-unit ms\|s"):
+        open_log(path)

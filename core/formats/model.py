@@ -28,6 +28,9 @@ from core.source import SourceEvent
 SOURCE_NAME = "import"
 """Source name of every imported block and event."""
 
+MAX_DURATION_S = 7 * 86400.0
+"""A log longer than this is a misread clock (or not a log), not a session."""
+
 GAP_FACTOR = 3.0
 """An interval longer than this many median intervals counts as a gap."""
 
@@ -282,8 +285,19 @@ def build_imported(
     t, values, markers = _ordered(raw, notes)
     if t.size == 0:
         raise LogImportError(f"{path}: no row has a valid time ({raw.clock or 'time column'})")
+    if float(t[-1]) > MAX_DURATION_S:
+        raise LogImportError(
+            f"{path}: the time column spans {float(t[-1]) / 86400:.3g} days "
+            f"({raw.clock or 'time column'}), not one logging session; if its unit is "
+            f"wrong, say it with --time-unit ms|s"
+        )
+    for v in values:  # "inf" or 1e999 in a cell is no logged value
+        bad = np.isinf(v)
+        if bad.any():
+            v[bad] = np.nan
     try:
-        result = map_columns(raw.names, raw.units, values, channel_map, stoich)
+        with np.errstate(over="ignore", invalid="ignore"):
+            result = map_columns(raw.names, raw.units, values, channel_map, stoich)
     except ValueError as exc:
         raise LogImportError(f"{path}: {exc}") from None
     notes.extend(result.notes)
