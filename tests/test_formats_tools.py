@@ -537,3 +537,18 @@ def test_a_clock_spanning_weeks_is_refused(tmp_path: Path) -> None:
     path.write_text("Time (s),RPM\n0,1000\n0.5,1000\n1e7,1000\n1e7,1001\n")
     with pytest.raises(LogImportError, match=r"spans 116 days .* --time-unit ms\|s"):
         open_log(path)
+
+
+def test_name_and_unit_must_agree() -> None:
+    from core.formats.mapping import map_columns
+
+    rpm = np.array([1000.0, 2000.0])
+    out = map_columns(
+        ["RPM", "Speed", "Coolant Temp", "MAF"],
+        ["rpm", "rpm", "kPa", "Hz"],
+        [rpm, rpm, rpm, rpm],
+    )
+    assert set(out.columns) == {"rpm"}
+    assert {"Speed", "Coolant Temp", "MAF"} <= set(out.unmapped)
+    assert any("'rpm' is not a unit of vehicle_speed_kph" in n for n in out.notes)
+    assert any("'Hz' is the sensor's raw signal" in n for n in out.notes)

@@ -531,6 +531,9 @@ def conversion_for(canonical: str, unit: str) -> _Conv:
     if key in table:
         fn, text = table[key]
         return _Conv(canonical, fn, text)
+    other = next((t for t in _UNIT_TABLES.values() if key in t and t is not table), None)
+    if other is not None or key in ("rpm", "rev/min", "lambda", "afr", "v"):
+        return _Conv("", None, f"unit {unit!r} is not a unit of {canonical} ({want})")
     return _Conv(canonical, None, f"unit {unit!r} not recognised, taken as {want}")
 
 
