@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+import numpy as np
+
 from core import channels as ch
 from core.formats.csvlogs import (
     ARROW_FLAVOURS,
@@ -115,6 +117,22 @@ def open_log(
         raise LogImportError(f"{path}: the file is empty")
     if size > MAX_FILE_BYTES:
         raise LogImportError(f"{path}: {size / 1e9:.1f} GB is larger than the 2 GB import limit")
+    # Garbage numbers (1e308, inf) overflow in unit and clock arithmetic: they become
+    # inf/NaN, which later steps drop; numpy's warnings would break the one-line rule.
+    with np.errstate(all="ignore"):
+        return _open(path, head, size, channel_map, progress, stoich, time_unit)
+
+
+def _open(
+    path: Path,
+    head: bytes,
+    size: int,
+    channel_map: Mapping[str, str] | None,
+    progress: Callable[[int, int], None] | None,
+    stoich: float,
+    time_unit: str | None,
+) -> ImportedLog:
+    """open_log after the checks: MLG, the Arrow fast path, or the text path."""
     raw: RawLog
     try:
         if head.startswith(MAGIC[:5]):
