@@ -310,6 +310,7 @@ def _assemble(
         notes=notes,
         started_at=float(header.started_at) if header.started_at else None,
         info=header.info,
+        clock="record timestamps (10 us ticks, 16-bit wraps unwrapped)",
     )
 
 
