@@ -185,6 +185,8 @@ def _looks_like_msl(lines: list[str]) -> bool:
 ARROW_FLAVOURS = frozenset(
     {
         "romraider",
+        "tunerstudio",
+        "msl",
         "ecumaster",
         "evoscan",
         "torque",
