@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import core.formats as formats
 from core.formats import LogImportError, open_log
 
 DATA = Path(__file__).parent / "data"
@@ -161,11 +162,17 @@ def built(draw: st.DrawFn) -> bytes:
 
 
 @FUZZ
-@given(mutated())
-def test_mutated_tool_logs_never_crash(tmp_path: Path, body: bytes) -> None:
+@given(mutated(), st.booleans())
+def test_mutated_tool_logs_never_crash(tmp_path: Path, body: bytes, arrow: bool) -> None:
+    """Half the cases go through the Arrow fast path (normally only files >= 4 MB)."""
     path = tmp_path / "fuzz.csv"
     path.write_bytes(body)
-    _check(path)
+    saved = formats.FAST_MIN_BYTES
+    formats.FAST_MIN_BYTES = 0 if arrow else saved
+    try:
+        _check(path)
+    finally:
+        formats.FAST_MIN_BYTES = saved
 
 
 @FUZZ
