@@ -16,7 +16,8 @@ from __future__ import annotations
 import functools
 import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import numpy as np
@@ -55,6 +56,61 @@ def rollup_s(vehicle: Vehicle | str, rpm_to: float) -> float:
     """Time to ride up from idle to ``rpm_to`` on the drum (clutch out, roll-on MAP)."""
     v = _vehicle(vehicle)
     return 1.0 + nominal_model(v.name).accel_s(v.idle_rpm, rpm_to, ROLL_ON_MAP_KPA)
+
+
+def transition_s(vehicle: Vehicle | str, rpm_from: float | None, rpm_to: float) -> float:
+    """Seconds to move the engine from ``rpm_from`` to ``rpm_to`` and let it settle.
+
+    ``None`` = idling in neutral. Riding up on the drum, or the absorber braking it
+    down, plus 2 s for MAP, lambda and the wall film to settle.
+    """
+    v = _vehicle(vehicle)
+    if rpm_from is None:
+        return rollup_s(v, rpm_to) + 2.0
+    if rpm_to >= rpm_from:
+        return 1.0 + nominal_model(v.name).accel_s(rpm_from, rpm_to, ROLL_ON_MAP_KPA) + 2.0
+    return (rpm_from - rpm_to) / DECEL_RPM_S + 2.0
+
+
+def end_rpm(segment: Segment) -> float | None:
+    """Where ``segment`` leaves the engine (``None``: idling in neutral)."""
+    if isinstance(segment, WotPull | PartThrottleSweep):
+        return segment.rpm_start
+    if isinstance(segment, SteadyHold | TipIn):
+        return segment.rpm
+    return None
+
+
+def start_rpm(segment: Segment) -> float | None:
+    """Where ``segment`` needs the engine to start (``None``: anywhere, e.g. idle)."""
+    if isinstance(segment, WotPull | PartThrottleSweep):
+        return segment.rpm_start
+    if isinstance(segment, SteadyHold | TipIn):
+        return segment.rpm
+    return None
+
+
+def chain(
+    segments: Sequence[Segment], vehicle: Vehicle | str, rpm_now: float | None = None
+) -> tuple[Segment, ...]:
+    """The segments with each one's setup time from physics, starting where the previous left off.
+
+    A segment whose setup was left to default (``None``) gets :func:`transition_s` from
+    the previous segment's end rpm (``rpm_now`` for the first), so a routine that walks
+    from 3000 to 3500 rpm is not charged a ride up from idle for every hold.
+    """
+    out: list[Segment] = []
+    here = rpm_now
+    for seg in segments:
+        target = start_rpm(seg)
+        if target is not None:
+            if isinstance(seg, WotPull) and seg.setup_s is None:
+                seg = replace(seg, setup_s=transition_s(vehicle, here, target))
+            elif isinstance(seg, PartThrottleSweep | SteadyHold | TipIn) and seg.settle_s is None:
+                seg = replace(seg, settle_s=transition_s(vehicle, here, target))
+        out.append(seg)
+        here = end_rpm(seg)
+    return tuple(out)
 
 
 def _chase(rpm: float, rpm_target: float, map_kpa: float) -> float:
@@ -386,11 +442,20 @@ SCENARIO_NAMES = tuple(_BUILDERS)
 
 
 def build_scenario(name: str, vehicle: Vehicle | str = "vtwin") -> Scenario:
-    """The named scenario for ``vehicle``; :class:`SimParamError` for an unknown name."""
+    """The named scenario for ``vehicle``, or a routine file (``*.toml``).
+
+    See :mod:`sim.scenario_file`; :class:`SimParamError` for an unknown name or a bad file.
+    """
+    from sim.scenario_file import is_scenario_file, load_scenario
+
+    if is_scenario_file(name or ""):
+        return load_scenario(name, vehicle)
     try:
         builder, description = _BUILDERS[name or "pulls"]
     except KeyError:
         known = ", ".join(SCENARIO_NAMES)
-        raise SimParamError(f"unknown scenario {name!r}; choose one of: {known}") from None
+        raise SimParamError(
+            f"unknown scenario {name!r}; choose one of: {known}, or a routine FILE.toml"
+        ) from None
     v = _vehicle(vehicle)
     return Scenario(name or "pulls", description, builder(v))

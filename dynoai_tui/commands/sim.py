@@ -23,7 +23,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--duration", type=float, required=True, metavar="S", help="seconds of data"
     )
-    parser.add_argument("--scenario", default="pulls", help="pulls | steady | street | idle")
+    parser.add_argument(
+        "--scenario",
+        default="pulls",
+        help="pulls | steady | street | idle | FILE.toml (a routine, see sim/scenario_file.py)",
+    )
     parser.add_argument("--seed", type=int, default=1, help="random seed (same seed, same log)")
     parser.add_argument("--kind", default="vtwin", help="simulated vehicle: vtwin | car")
     parser.add_argument(

@@ -1,0 +1,272 @@
+"""User-written routines: ``dynoai sim --scenario FILE.toml``.
+
+A tuner writes the routine they run on the dyno as a list of segments in TOML;
+the simulator runs it (looping until ``--duration``) through the same segment
+machinery as the built-in scenarios (:mod:`sim.scenarios`), so a routine and the
+planner's guided operator are timed by the same physics. Format::
+
+    name = "my routine"
+    description = "who runs it and why"        # optional
+    vehicle = "vtwin"                          # optional: the preset it was written for
+
+    [[segment]]
+    kind = "idle"                 # seconds
+    seconds = 60
+    [[segment]]
+    kind = "wot_pull"             # rpm_from, rpm_to
+    rpm_from = 2000
+    rpm_to = 5500
+    [[segment]]
+    kind = "cool_down"            # seconds
+    seconds = 60
+    [[segment]]
+    kind = "steady_hold"          # rpm, map_kpa (list), hold_s
+    rpm = 3000
+    map_kpa = [50, 60, 70, 80]
+    hold_s = 3
+    [[segment]]
+    kind = "part_throttle_sweep"  # map_kpa, rpm_from, rpm_to (rate_rpm_s optional)
+    map_kpa = 60
+    rpm_from = 1500
+    rpm_to = 5000
+    [[segment]]
+    kind = "tip_in"               # rpm, map_from, map_to, hold_s
+    rpm = 3000
+    map_from = 45
+    map_to = 85
+    hold_s = 2
+    [[segment]]
+    kind = "cruise"               # seconds (rpm_lo, rpm_hi, map_lo, map_hi optional)
+    seconds = 60
+
+Decision: validation is strict (unknown keys, wrong types, values outside what an
+engine on a dyno can do) and every error names the segment (1-based, with its
+kind) and the key, because a silently ignored typo in a routine would make a
+benchmark against it meaningless.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from sim.scenarios import (
+    CoolDown,
+    Cruise,
+    Idle,
+    PartThrottleSweep,
+    Scenario,
+    Segment,
+    SteadyHold,
+    TipIn,
+    WotPull,
+    chain,
+)
+from sim.vehicles import SimParamError, Vehicle
+
+RPM_RANGE = (300.0, 20000.0)
+MAP_RANGE_KPA = (10.0, 400.0)
+SECONDS_RANGE = (0.1, 3600.0)
+TOP_KEYS = {"name", "description", "vehicle", "segment"}
+
+
+class ScenarioFileError(SimParamError):
+    """A routine file that cannot be run; the message names the file, segment and key."""
+
+
+def is_scenario_file(name: str) -> bool:
+    """True when ``--scenario`` names a TOML file rather than a built-in scenario."""
+    return name.lower().endswith(".toml")
+
+
+class _Seg:
+    """Typed access to one ``[[segment]]`` table, with errors that name it."""
+
+    def __init__(self, where: str, table: Mapping[str, Any]) -> None:
+        self.where = where
+        self.table = table
+        self.used: set[str] = {"kind"}
+
+    def _get(self, key: str, default: Any) -> Any:
+        self.used.add(key)
+        if key not in self.table:
+            if default is _REQUIRED:
+                raise ScenarioFileError(f"{self.where}: {key}: missing")
+            return default
+        return self.table[key]
+
+    def number(self, key: str, lo: float, hi: float, default: Any = None, unit: str = "") -> float:
+        value = self._get(key, _REQUIRED if default is None else default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ScenarioFileError(f"{self.where}: {key}: {value!r} is not a number")
+        number = float(value)
+        if not (math.isfinite(number) and lo <= number <= hi):
+            raise ScenarioFileError(
+                f"{self.where}: {key}: {value!r} is outside {lo:g}..{hi:g}{unit}"
+            )
+        return number
+
+    def numbers(self, key: str, lo: float, hi: float, unit: str = "") -> tuple[float, ...]:
+        value = self._get(key, _REQUIRED)
+        items = value if isinstance(value, list) else [value]
+        if not items:
+            raise ScenarioFileError(f"{self.where}: {key}: the list is empty")
+        out = []
+        for item in items:
+            if isinstance(item, bool) or not isinstance(item, int | float):
+                raise ScenarioFileError(f"{self.where}: {key}: {item!r} is not a number")
+            if not (math.isfinite(float(item)) and lo <= float(item) <= hi):
+                raise ScenarioFileError(
+                    f"{self.where}: {key}: {item!r} is outside {lo:g}..{hi:g}{unit}"
+                )
+            out.append(float(item))
+        return tuple(out)
+
+    def check_unknown(self) -> None:
+        unknown = sorted(set(self.table) - self.used)
+        if unknown:
+            known = ", ".join(sorted(self.used - {"kind"}))
+            raise ScenarioFileError(f"{self.where}: {unknown[0]}: unknown key (known: {known})")
+
+
+_REQUIRED = object()
+
+
+def _rpm(s: _Seg, key: str, default: Any = None) -> float:
+    return s.number(key, *RPM_RANGE, default=default, unit=" rpm")
+
+
+def _kpa(s: _Seg, key: str, default: Any = None) -> float:
+    return s.number(key, *MAP_RANGE_KPA, default=default, unit=" kPa")
+
+
+def _secs(s: _Seg, key: str, default: Any = None) -> float:
+    return s.number(key, *SECONDS_RANGE, default=default, unit=" s")
+
+
+def _idle(s: _Seg) -> Segment:
+    return Idle(_secs(s, "seconds"))
+
+
+def _cool_down(s: _Seg) -> Segment:
+    return CoolDown(_secs(s, "seconds"))
+
+
+def _wot_pull(s: _Seg) -> Segment:
+    lo, hi = _rpm(s, "rpm_from"), _rpm(s, "rpm_to")
+    if hi <= lo:
+        raise ScenarioFileError(f"{s.where}: rpm_to: {hi:g} must be above rpm_from {lo:g}")
+    return WotPull(lo, hi)
+
+
+def _sweep(s: _Seg) -> Segment:
+    map_kpa = _kpa(s, "map_kpa")
+    lo, hi = _rpm(s, "rpm_from"), _rpm(s, "rpm_to")
+    if hi == lo:
+        raise ScenarioFileError(f"{s.where}: rpm_to: {hi:g} must differ from rpm_from")
+    rate = s.number("rate_rpm_s", 20.0, 2000.0, default=250.0, unit=" rpm/s")
+    return PartThrottleSweep(map_kpa, lo, hi, rate_rpm_s=rate)
+
+
+def _steady(s: _Seg) -> Segment:
+    rpm = _rpm(s, "rpm")
+    steps = s.numbers("map_kpa", *MAP_RANGE_KPA, unit=" kPa")
+    return SteadyHold(rpm, steps, hold_s=_secs(s, "hold_s", default=4.0))
+
+
+def _tip_in(s: _Seg) -> Segment:
+    rpm = _rpm(s, "rpm")
+    lo, hi = _kpa(s, "map_from"), _kpa(s, "map_to")
+    if hi <= lo:
+        raise ScenarioFileError(f"{s.where}: map_to: {hi:g} must be above map_from {lo:g}")
+    return TipIn(rpm, lo, hi, hold_s=_secs(s, "hold_s", default=3.0))
+
+
+def _cruise(s: _Seg) -> Segment:
+    seconds = _secs(s, "seconds")
+    rpm_lo = _rpm(s, "rpm_lo", default=-1.0) if "rpm_lo" in s.table else None
+    rpm_hi = _rpm(s, "rpm_hi", default=-1.0) if "rpm_hi" in s.table else None
+    s.used.update({"rpm_lo", "rpm_hi"})
+    map_lo, map_hi = _kpa(s, "map_lo", default=35.0), _kpa(s, "map_hi", default=75.0)
+    if map_hi <= map_lo:
+        raise ScenarioFileError(f"{s.where}: map_hi: {map_hi:g} must be above map_lo {map_lo:g}")
+    if rpm_lo is not None and rpm_hi is not None and rpm_hi <= rpm_lo:
+        raise ScenarioFileError(f"{s.where}: rpm_hi: {rpm_hi:g} must be above rpm_lo {rpm_lo:g}")
+    return Cruise(seconds, rpm_lo, rpm_hi, map_lo, map_hi)
+
+
+KINDS: dict[str, Callable[[_Seg], Segment]] = {
+    "idle": _idle,
+    "wot_pull": _wot_pull,
+    "cool_down": _cool_down,
+    "steady_hold": _steady,
+    "part_throttle_sweep": _sweep,
+    "tip_in": _tip_in,
+    "cruise": _cruise,
+}
+"""Segment kinds a routine file may use and the builder of each."""
+
+
+def parse_scenario(
+    data: Mapping[str, Any], source: str = "scenario", vehicle: Vehicle | str = "vtwin"
+) -> Scenario:
+    """A :class:`Scenario` from a parsed TOML document; :class:`ScenarioFileError` if bad.
+
+    Setup times come from physics on ``vehicle``: each test starts where the previous
+    one left the engine (see :func:`sim.scenarios.chain`).
+    """
+    unknown = sorted(set(data) - TOP_KEYS)
+    if unknown:
+        raise ScenarioFileError(
+            f"{source}: {unknown[0]}: unknown key (known: {', '.join(sorted(TOP_KEYS))})"
+        )
+    name = data.get("name", Path(source).stem)
+    if not isinstance(name, str) or not name.strip():
+        raise ScenarioFileError(f"{source}: name: {name!r} must be a non-empty string")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise ScenarioFileError(f"{source}: description: must be a string")
+    tables = data.get("segment")
+    if not isinstance(tables, list) or not tables:
+        raise ScenarioFileError(f"{source}: segment: needs at least one [[segment]] table")
+    segments: list[Segment] = []
+    for i, table in enumerate(tables, 1):
+        if not isinstance(table, Mapping):
+            raise ScenarioFileError(f"{source}: segment {i}: expected a [[segment]] table")
+        kind = table.get("kind")
+        builder = KINDS.get(kind) if isinstance(kind, str) else None
+        if builder is None:
+            raise ScenarioFileError(
+                f"{source}: segment {i}: kind: {kind!r} is not one of {', '.join(KINDS)}"
+            )
+        seg = _Seg(f"{source}: segment {i} ({kind})", table)
+        try:
+            built = builder(seg)
+        except SimParamError as exc:
+            if isinstance(exc, ScenarioFileError):
+                raise
+            raise ScenarioFileError(f"{seg.where}: {exc}") from None
+        seg.check_unknown()
+        segments.append(built)
+    return Scenario(name.strip(), description.strip(), chain(segments, vehicle))
+
+
+def load_scenario(path: str | Path, vehicle: Vehicle | str = "vtwin") -> Scenario:
+    """Read and validate a routine file; one :class:`ScenarioFileError` line if it is bad."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise ScenarioFileError(f"{p}: scenario file not found") from None
+    except OSError as exc:
+        raise ScenarioFileError(f"{p}: cannot read the scenario file ({exc.strerror})") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ScenarioFileError(f"{p}: not a UTF-8 TOML file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioFileError(f"{p}: not valid TOML ({exc})") from None
+    return parse_scenario(data, str(p), vehicle)

@@ -1,0 +1,139 @@
+"""Routine files (``dynoai sim --scenario FILE.toml``): parsing, physics setup, errors, CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sim.scenario_file import ScenarioFileError, load_scenario, parse_scenario
+from sim.scenarios import SteadyHold, TipIn, WotPull, transition_s
+
+ROUTINES = Path(__file__).resolve().parents[1] / "bench" / "routines"
+
+ISSUE_EXAMPLE = """
+name = "my routine"
+[[segment]]
+kind = "idle"
+seconds = 60
+[[segment]]
+kind = "wot_pull"
+rpm_from = 2000
+rpm_to = 5500
+[[segment]]
+kind = "cool_down"
+seconds = 60
+[[segment]]
+kind = "steady_hold"
+rpm = 3000
+map_kpa = [50, 60, 70, 80]
+hold_s = 3
+[[segment]]
+kind = "part_throttle_sweep"
+map_kpa = 60
+rpm_from = 1500
+rpm_to = 5000
+[[segment]]
+kind = "tip_in"
+rpm = 3000
+map_from = 45
+map_to = 85
+hold_s = 2
+[[segment]]
+kind = "cruise"
+seconds = 60
+"""
+
+
+def test_issue_example_parses_into_every_kind(tmp_path: Path) -> None:
+    path = tmp_path / "r.toml"
+    path.write_text(ISSUE_EXAMPLE)
+    scenario = load_scenario(path)
+    kinds = [s.kind for s in scenario.segments]
+    assert kinds == [
+        "idle", "wot_pull", "cool_down", "steady_hold", "part_throttle_sweep", "tip_in", "cruise"
+    ]  # fmt: skip
+    hold = scenario.segments[3]
+    assert isinstance(hold, SteadyHold) and hold.map_kpa_steps == (50.0, 60.0, 70.0, 80.0)
+
+
+def test_setup_comes_from_where_the_previous_test_left_the_engine() -> None:
+    doc = {
+        "segment": [
+            {"kind": "steady_hold", "rpm": 3000, "map_kpa": [60], "hold_s": 3},
+            {"kind": "steady_hold", "rpm": 3500, "map_kpa": [60], "hold_s": 3},
+            {"kind": "tip_in", "rpm": 2000, "map_from": 45, "map_to": 85},
+        ]
+    }
+    first, second, third = parse_scenario(doc, "r").segments
+    assert isinstance(first, SteadyHold) and isinstance(second, SteadyHold)
+    assert isinstance(third, TipIn)
+    # riding up from idle to 3000 takes longer than stepping 3000 -> 3500
+    assert first.settle_s == pytest.approx(transition_s("vtwin", None, 3000.0))
+    assert second.settle_s == pytest.approx(transition_s("vtwin", 3000.0, 3500.0))
+    assert second.settle_s < first.settle_s
+    # braking down 3500 -> 2000 at the absorber's decel rate, plus settling
+    assert third.settle_s == pytest.approx(1500.0 / 700.0 + 2.0)
+
+
+@pytest.mark.parametrize(
+    ("segment", "message"),
+    [
+        ({"kind": "warp"}, "segment 1: kind: 'warp' is not one of"),
+        ({"kind": "idle"}, "segment 1 (idle): seconds: missing"),
+        ({"kind": "idle", "seconds": 10, "rpm": 3}, "segment 1 (idle): rpm: unknown key"),
+        ({"kind": "wot_pull", "rpm_from": 4000, "rpm_to": 3000}, "rpm_to: 3000 must be above"),
+        ({"kind": "wot_pull", "rpm_from": "2k", "rpm_to": 3000}, "rpm_from: '2k' is not a number"),
+        ({"kind": "steady_hold", "rpm": 3000, "map_kpa": []}, "map_kpa: the list is empty"),
+        ({"kind": "steady_hold", "rpm": 3000, "map_kpa": [50, 900]}, "map_kpa: 900 is outside"),
+        ({"kind": "tip_in", "rpm": 3000, "map_from": 80, "map_to": 50}, "map_to: 50 must be above"),
+        ({"kind": "cool_down", "seconds": -5}, "seconds: -5 is outside"),
+    ],
+)
+def test_bad_segment_names_segment_and_key(segment: dict[str, object], message: str) -> None:
+    with pytest.raises(ScenarioFileError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_scenario({"segment": [segment]}, "r.toml")
+
+
+def test_bad_documents(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioFileError, match="needs at least one"):
+        parse_scenario({"name": "x"}, "r.toml")
+    with pytest.raises(ScenarioFileError, match="segments: unknown key"):
+        parse_scenario({"segments": []}, "r.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = [unclosed")
+    with pytest.raises(ScenarioFileError, match="not valid TOML"):
+        load_scenario(bad)
+    with pytest.raises(ScenarioFileError, match="not found"):
+        load_scenario(tmp_path / "missing.toml")
+
+
+@pytest.mark.parametrize("path", sorted(ROUTINES.glob("*.toml")), ids=lambda p: p.stem)
+def test_expert_routines_load_and_say_who_runs_them(path: Path) -> None:
+    vehicle = "car" if path.stem.startswith("car") else "vtwin"
+    scenario = load_scenario(path, vehicle)
+    assert scenario.description
+    assert path.read_text().startswith("# Who:")
+    assert any(isinstance(s, WotPull) for s in scenario.segments)
+    assert 3.0 < scenario.duration_s(vehicle) / 60.0 < 20.0
+
+
+def test_cli_runs_a_routine_and_rejects_a_bad_one(tmp_path: Path) -> None:
+    good = tmp_path / "r.toml"
+    good.write_text(ISSUE_EXAMPLE)
+    out = tmp_path / "r.dynolog"
+    cmd = [sys.executable, "-m", "dynoai_tui.cli", "sim", "--out", str(out), "--duration", "30"]
+    done = subprocess.run([*cmd, "--scenario", str(good)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert out.stat().st_size > 0
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[segment]]\nkind = "tip_in"\nrpm = 3000\nmap_from = 45\n')
+    done = subprocess.run(
+        [*cmd, "--scenario", str(bad), "--overwrite"], capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"dynoai: error: {bad}: segment 1 (tip_in): map_to: missing"
+    ]
