@@ -23,7 +23,10 @@ def test_default_priorities_follow_the_brief():
     assert prio[m.index(60), r.index(2000)] == 1  # tip-in
     assert prio[m.index(30), r.index(1000)] == 2  # idle / low MAP
     assert prio[m.index(30), r.index(6000)] == 3  # the rest
-    assert prio[m.index(105), r.index(3000)] == 3  # above the high-MAP region
+    # WOT / high-load rows are priority 1 across the whole rpm range (they break engines)
+    assert prio[m.index(95), r.index(6500)] == 1
+    assert prio[m.index(105), r.index(3000)] == 1
+    assert prio[m.index(95), r.index(1500)] == 3  # below where a pull starts
 
 
 def test_knock_raises_priority_one_level():

@@ -137,12 +137,22 @@ def _number(value: object, key: str) -> float:
     return float(value)
 
 
+WOT_REGION_MAP_KPA = 90.0
+"""Lower MAP edge of the default WOT / high-load region (naturally aspirated: the top rows)."""
+
 DEFAULT_REGIONS: tuple[Region, ...] = (
+    Region("wot_high_load", 1, 2000.0, 20000.0, WOT_REGION_MAP_KPA, 400.0),
     Region("high_map_midrange", 1, 2500.0, 4500.0, 80.0, 100.0),
     Region("tip_in", 1, 2000.0, 4500.0, 50.0, 85.0),
     Region("idle_low_map", 2, 500.0, 1500.0, 20.0, 40.0),
 )
-"""The product brief's regions; every other cell is priority 3."""
+"""Default regions (vehicle config ``[[regions]]`` replaces them all).
+
+``wot_high_load`` is priority 1 across the whole rpm range from where a pull starts
+to the top of the table: the cells that break engines are the WOT rows at high rpm,
+and the constraints (``max_rpm``) already cut what this vehicle may reach. The
+product brief's seed regions follow; every other cell is priority 3.
+"""
 
 
 def regions_from_config(
