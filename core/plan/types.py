@@ -37,6 +37,11 @@ class Suggestion:
     priority: int
     cells: tuple[tuple[int, int], ...]
     """(map_index, rpm_index) pairs the test is expected to fill."""
+    expected_hits: tuple[tuple[int, int, float], ...] = ()
+    """(map_index, rpm_index, hits) the test is expected to add after the filters: the
+    prediction checked against what the test then adds (``core.plan.predictions``)."""
+    recipe: object = None
+    """How to run it (``core.plan.simplan.Recipe``): the guided operator executes this."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,3 +65,5 @@ class PlanView:
     """One plain instruction from the current operating point, e.g. 'hold 3000 rpm, raise MAP to 85 kPa'."""
     prediction_error_pct: float | None = None
     """The planner's mean absolute error of predicted vs actual hits so far."""
+    errors_by_type: tuple[tuple[str, float, int], ...] = ()
+    """(test type, mean error %, tests checked): suggestions checked before the fact."""

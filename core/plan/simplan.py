@@ -1,0 +1,443 @@
+"""The next-test planner on simulated candidates: gain in trusted cells per honest minute.
+
+Every candidate test is run on the simulator through the real pipeline
+(:mod:`core.plan.testsim`), so its expected data per cell is what the filters
+keep. Its gain is how much it raises the *confidence* of the cells (0..1: hits,
+settled dwell and the standard error of the mean lambda together, see
+:func:`confidence`), weighted by cell priority::
+
+    gain = sum_cells weight(priority) x (confidence(now + expected) - confidence(now))
+
+A covered cell gains nothing, a cell that has hits but not yet a steady mean
+still gains, and a test whose samples the filters reject (a tip-in) gains little.
+Minutes are physics (:mod:`core.plan.testsim`): getting there from the current
+operating point, the test, a WOT pull's heat-soak cool-down. Suggestions are
+ranked by gain per minute.
+
+Tip-ins are not offered as coverage tests: their transient samples are what the
+accel-enrichment and hold-off filters reject, and the steady data before and after
+the snap is a two-step hold, which the hold composer offers on its own when those
+rows need data. (They remain a detected test type for learning.)
+
+Steady-state holds are composed per column from the per-step simulation: the
+planner proposes exactly the MAP steps that still gain, so a column with three
+rows short of data is a 9-second hold, not a 40-second one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from core.coverage.regions import Region, axis_arrays, priority_map, weight_map
+from core.plan.candidates import Constraints
+from core.plan.learning import Calibration
+from core.plan.testmodels import ENVIRONMENT
+from core.plan.testsim import (
+    ADDITIVE,
+    HOLD_STEP_S,
+    ModelKey,
+    cooldown_s,
+    hold_minutes,
+    segments_minutes,
+    simulate_column,
+    simulate_segments,
+)
+from core.plan.types import FilteredTest, PlanView, Suggestion, Target
+
+F64 = npt.NDArray[np.float64]
+
+WOT_START_RPM = 2000.0
+"""Where a WOT pull starts on the dyno (in gear, loaded)."""
+MIDRANGE_TOP_RPM = 4500.0
+SWEEP_START_RPM = 1500.0
+IDLE_MAX_RPM = 1600.0
+IDLE_MAX_MAP_KPA = 45.0
+IDLE_S = 30.0
+CRUISE_S = 300.0
+MIN_STEP_GAIN = 0.25
+"""A MAP step joins a hold when it raises weighted confidence by at least this much
+(a quarter of a priority-3 cell): below that the 3 s it costs are better spent elsewhere."""
+MIN_STEP_RATE = 0.5
+"""A MAP step joins a hold only if it gains at least this fraction of the best test's gain
+per second: a step that fills a low-priority cell slowly costs more dyno time than it earns."""
+MAX_SUGGESTIONS = 40
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageRule:
+    """When a cell's data is trusted (``covered``): all three together.
+
+    Attributes:
+        hit_target: Nearest-cell samples.
+        min_dwell_s: Seconds of settled (kept) data in the cell.
+        max_lambda_se_pct: Standard error of the mean lambda, % of the mean.
+    """
+
+    hit_target: int = 10
+    min_dwell_s: float = 1.0
+    max_lambda_se_pct: float = 1.0
+
+
+def confidence(arrays: Mapping[str, F64], rule: CoverageRule) -> F64:
+    """Per-cell confidence 0..1 (broadcasts over leading candidate axes).
+
+    The least satisfied of the three conditions: hits / target, dwell / minimum,
+    and SE limit / SE of the mean lambda (1 when within the limit).
+    """
+    hits = arrays["hits"]
+    c_hits = np.clip(hits / rule.hit_target, 0.0, 1.0)
+    c_dwell = np.clip(arrays["dwell_s"] / rule.min_dwell_s, 0.0, 1.0)
+    w = arrays["lam_weight"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = arrays["lam_wsum"] / w
+        var = np.maximum(arrays["lam_wsum2"] / w - mean * mean, 0.0)
+        se_pct = 100.0 * np.sqrt(var / np.maximum(w - 1.0, 1e-9)) / mean
+        c_se = np.where(
+            (w > 1.0) & np.isfinite(se_pct),
+            np.clip(rule.max_lambda_se_pct / np.maximum(se_pct, 1e-12), 0.0, 1.0),
+            0.0,
+        )
+    return np.asarray(np.minimum(np.minimum(c_hits, c_dwell), c_se), dtype=np.float64)
+
+
+@dataclass(frozen=True, slots=True)
+class Recipe:
+    """What the operator does for one suggestion (the guided operator runs exactly this).
+
+    Attributes:
+        test_type: Planner test type.
+        rpm_lo: Start rpm (hold rpm).
+        rpm_hi: End rpm (equal to ``rpm_lo`` for a hold).
+        map_steps: MAP steps of a hold, the MAP of a sweep, (from, to) of a tip-in.
+        seconds: Length of an idle or cruise.
+    """
+
+    test_type: str
+    rpm_lo: float
+    rpm_hi: float
+    map_steps: tuple[float, ...] = ()
+    seconds: float = 0.0
+
+    def segments(self, kind: str) -> tuple[object, ...]:
+        """The simulator segments for this recipe (setups left to the chain)."""
+        from sim import scenarios as sc
+
+        t = self.test_type
+        if t == "wot_pull":
+            cool = cooldown_s(kind, self.rpm_lo, self.rpm_hi)
+            pull = sc.WotPull(self.rpm_lo, self.rpm_hi)
+            return (pull, sc.CoolDown(cool)) if cool > 0 else (pull,)
+        if t in ("steady_state", "idle_low_map") and self.map_steps:
+            return (sc.SteadyHold(self.rpm_lo, self.map_steps, hold_s=HOLD_STEP_S),)
+        if t == "idle_low_map":
+            return (sc.Idle(self.seconds),)
+        if t == "part_throttle_sweep":
+            return (sc.PartThrottleSweep(self.map_steps[0], self.rpm_lo, self.rpm_hi),)
+        if t == "tip_in":
+            return (sc.TipIn(self.rpm_lo, self.map_steps[0], self.map_steps[1], hold_s=1.5),)
+        return (sc.Cruise(self.seconds),)
+
+    @property
+    def description(self) -> str:
+        t = self.test_type
+        if t == "wot_pull":
+            return f"WOT pull {self.rpm_lo:.0f}-{self.rpm_hi:.0f} rpm, then cool down"
+        if t in ("steady_state", "idle_low_map") and self.map_steps:
+            steps = ", ".join(f"{m:.0f}" for m in self.map_steps)
+            return f"hold {self.rpm_lo:.0f} rpm, step MAP {steps} kPa ({HOLD_STEP_S:.0f} s each)"
+        if t == "idle_low_map":
+            return f"idle in neutral {self.seconds:.0f} s"
+        if t == "part_throttle_sweep":
+            return (
+                f"part-throttle sweep {self.rpm_lo:.0f}-{self.rpm_hi:.0f} rpm "
+                f"at {self.map_steps[0]:.0f} kPa"
+            )
+        if t == "tip_in":
+            return (
+                f"tip-in {self.map_steps[0]:.0f}-{self.map_steps[1]:.0f} kPa "
+                f"at {self.rpm_lo:.0f} rpm"
+            )
+        return f"street cruise {self.seconds / 60.0:.0f} min"
+
+
+@dataclass(slots=True)
+class _Cand:
+    recipe: Recipe
+    arrays: dict[str, F64]
+    minutes: float
+    gain: float = 0.0
+    per_cell: F64 = field(default_factory=lambda: np.zeros(0))
+
+
+def top_rpm(key: ModelKey, axes_rpm: F64, constraints: Constraints) -> float:
+    """The highest rpm a test may use: the table, ``max_rpm`` and the engine's redline."""
+    from sim.vehicles import get_vehicle
+
+    _, hi = constraints.rpm_window(axes_rpm)
+    return min(hi, get_vehicle(key.kind).redline_rpm)
+
+
+def plan_model(
+    arrays: Mapping[str, F64],
+    knock_events: npt.ArrayLike | None,
+    key: ModelKey,
+    regions: tuple[Region, ...] | list[Region],
+    constraints: Constraints,
+    calibration: Calibration,
+    pulls_done: int,
+    rule: CoverageRule,
+    *,
+    operating_point: Mapping[str, float] | None = None,
+) -> PlanView:
+    """Rank candidate tests by weighted confidence gained per minute.
+
+    Args:
+        arrays: Current coverage, the :data:`core.plan.testsim.ADDITIVE` arrays (flat).
+        knock_events: Knock events per cell (raises priority), or None.
+        key: Simulator preset, axes, filter limits and logging rate of this vehicle.
+        regions: Priority regions.
+        constraints: The vehicle's constraints.
+        calibration: Learned fill-rate factors per test type.
+        pulls_done: WOT pulls done in this session (``max_pulls_per_session``).
+        rule: When a cell counts as covered.
+        operating_point: Latest ``rpm`` / ``map_kpa``: where the next test starts from.
+    """
+    axes = key.axes
+    rpm_axis, map_axis = axis_arrays(axes)
+    prio = priority_map(axes, regions, knock_events)
+    weights = weight_map(prio).ravel()
+    now = {k: np.asarray(arrays[k], dtype=np.float64).ravel() for k in ADDITIVE}
+    conf0 = confidence(now, rule)
+    op = operating_point or {}
+    rpm_now = float(op.get("rpm", math.nan))
+    start_rpm = rpm_now if math.isfinite(rpm_now) and rpm_now > IDLE_MAX_RPM else None
+    cands, filtered = _candidates(key, rpm_axis, map_axis, constraints, pulls_done, start_rpm)
+
+    reach = calibration.reach(rpm_axis, map_axis)
+
+    def gain_of(add: Mapping[str, F64], factor: float) -> tuple[float, F64]:
+        scale = factor * reach
+        after = {k: now[k] + scale * add[k] for k in ADDITIVE}
+        per_cell = weights * np.maximum(confidence(after, rule) - conf0, 0.0)
+        return float(per_cell.sum()), per_cell
+
+    chosen: list[_Cand] = []
+    for cand in cands:
+        factor = calibration.factor(cand.recipe.test_type)
+        cand.gain, cand.per_cell = gain_of(cand.arrays, factor)
+        if cand.gain > 0:
+            chosen.append(cand)
+    holds = _holds(key, rpm_axis, map_axis, constraints, start_rpm, filtered, gain_of, calibration)
+    rates = [c.gain / (60.0 * c.minutes) for c in chosen + holds if c.minutes > 0]
+    if rates:
+        # A step is worth its 3 s only if it gains at least half as fast as the best
+        # test on offer: the opportunity cost of dyno time (see MIN_STEP_RATE).
+        floor = MIN_STEP_RATE * max(rates) * HOLD_STEP_S
+        holds = _holds(
+            key, rpm_axis, map_axis, constraints, start_rpm, [], gain_of, calibration, floor
+        )
+    chosen += holds
+    suggestions = _rank(chosen, prio.ravel(), axes.shape[1], calibration, reach)
+    targets, instruction = _targets(conf0, prio, weights, rpm_axis, map_axis, constraints, op)
+    return PlanView(
+        suggestions=suggestions,
+        filtered=tuple(filtered),
+        targets=targets,
+        instruction=instruction,
+        prediction_error_pct=calibration.mean_error_pct,
+    )
+
+
+def _candidates(
+    key: ModelKey,
+    rpm_axis: F64,
+    map_axis: F64,
+    constraints: Constraints,
+    pulls_done: int,
+    start_rpm: float | None,
+) -> tuple[list[_Cand], list[FilteredTest]]:
+    """Every non-hold candidate with its simulated data, and those the constraints removed."""
+    cands: list[_Cand] = []
+    filtered: list[FilteredTest] = []
+    r_lo, _ = constraints.rpm_window(rpm_axis)
+    m_lo, m_hi = constraints.map_window(map_axis)
+    r_hi = top_rpm(key, rpm_axis, constraints)
+    env = constraints.environment
+
+    def offer(recipe: Recipe, reason: str | None = None) -> None:
+        where = ENVIRONMENT[recipe.test_type]
+        if reason is None and where != "both" and env not in ("both", where):
+            reason = f"environment {env}: needs the {where}"
+        if reason:
+            filtered.append(FilteredTest(recipe.test_type, recipe.description, reason))
+            return
+        segs = recipe.segments(key.kind)
+        arrays = simulate_segments(key, segs)
+        minutes = segments_minutes(key.kind, segs, start_rpm)
+        cands.append(_Cand(recipe, dict(arrays), minutes))
+
+    start = max(WOT_START_RPM, r_lo)
+    cap = constraints.max_pulls_per_session
+    for stop in sorted({r_hi, min(r_hi, MIDRANGE_TOP_RPM)}, reverse=True):
+        recipe = Recipe("wot_pull", start, stop)
+        reason = None
+        if stop - start < 1000.0:
+            reason = (
+                f"max_rpm: only {max(stop - start, 0):.0f} rpm left for a WOT pull, 1000 needed"
+            )
+        elif constraints.max_map_kpa is not None and constraints.max_map_kpa < 90.0:
+            reason = f"max_map_kpa {constraints.max_map_kpa:g} < WOT MAP"
+        elif cap is not None and pulls_done >= cap:
+            reason = f"max_pulls_per_session {cap} reached ({pulls_done} done)"
+        offer(recipe, reason)
+    sweep_start = max(SWEEP_START_RPM, r_lo)
+    if r_hi - sweep_start >= 1000.0:
+        for m in map_axis[(map_axis >= max(m_lo, 40.0)) & (map_axis <= min(m_hi, 85.0))]:
+            offer(Recipe("part_throttle_sweep", sweep_start, r_hi, (float(m),)))
+    offer(Recipe("idle_low_map", 0.0, 0.0, (), IDLE_S))
+    offer(Recipe("street_cruise", 0.0, 0.0, (), CRUISE_S))
+    return cands, filtered
+
+
+def _holds(
+    key: ModelKey,
+    rpm_axis: F64,
+    map_axis: F64,
+    constraints: Constraints,
+    start_rpm: float | None,
+    filtered: list[FilteredTest],
+    gain_of: object,
+    calibration: Calibration,
+    min_step_gain: float = MIN_STEP_GAIN,
+) -> list[_Cand]:
+    """One hold per rpm column over exactly the MAP steps that still gain."""
+    out: list[_Cand] = []
+    if constraints.environment == "street":
+        filtered.append(
+            FilteredTest("steady_state", "steady-state holds", "environment street: needs a dyno")
+        )
+        return out
+    m_lo, m_hi = constraints.map_window(map_axis)
+    r_lo, _ = constraints.rpm_window(rpm_axis)
+    r_hi = top_rpm(key, rpm_axis, constraints)
+    rows = tuple(float(m) for m in map_axis if m_lo <= m <= m_hi and m <= 100.0)
+    for rpm in rpm_axis:
+        rpm = float(rpm)
+        if rpm > r_hi or rpm < r_lo:
+            limit = "max_rpm" if rpm > r_hi else "min_rpm"
+            value = constraints.max_rpm if rpm > r_hi else constraints.min_rpm
+            if value is not None:
+                filtered.append(
+                    FilteredTest(
+                        "steady_state",
+                        f"holds at {rpm:.0f} rpm",
+                        f"{limit} {value:g} excludes {rpm:.0f}",
+                    )
+                )
+            continue
+        if not rows:
+            continue
+        steps = simulate_column(key, rpm, rows)
+        test_type = "idle_low_map" if rpm <= IDLE_MAX_RPM else "steady_state"
+        factor = calibration.factor(test_type)
+        picked: list[int] = []
+        total = {k: np.zeros_like(steps[0][k]) for k in ADDITIVE}
+        for i, step in enumerate(steps):
+            g, _ = gain_of(step, factor)  # type: ignore[operator]
+            if g >= max(min_step_gain, MIN_STEP_GAIN):
+                picked.append(i)
+                for k in ADDITIVE:
+                    total[k] = total[k] + step[k]
+        if not picked:
+            continue
+        maps = tuple(rows[i] for i in picked)
+        if test_type == "idle_low_map" and max(maps) > IDLE_MAX_MAP_KPA:
+            test_type = "steady_state"
+        recipe = Recipe(test_type, rpm, rpm, maps)
+        cand = _Cand(recipe, total, hold_minutes(key.kind, start_rpm, rpm, len(maps)))
+        cand.gain, cand.per_cell = gain_of(total, factor)  # type: ignore[operator]
+        out.append(cand)
+    return out
+
+
+def _rank(
+    cands: list[_Cand],
+    flat_prio: npt.NDArray[np.int64],
+    n_rpm: int,
+    calibration: Calibration,
+    reach: F64,
+) -> tuple[Suggestion, ...]:
+    if not cands:
+        return ()
+    per_min = np.array([c.gain / max(c.minutes, 1e-6) for c in cands])
+    best = float(per_min.max())
+    order = np.argsort(-per_min, kind="stable")[:MAX_SUGGESTIONS]
+    out = []
+    for i in order:
+        c = cands[int(i)]
+        eff = float(round(per_min[i] / best, 4)) if best > 0 else 0.0
+        by_level = [float(c.per_cell[flat_prio == p].sum()) for p in (1, 2, 3)]
+        hits = calibration.factor(c.recipe.test_type) * reach * c.arrays["hits"]
+        nz = np.flatnonzero(hits >= 0.5)
+        expected = tuple((int(j // n_rpm), int(j % n_rpm), round(float(hits[j]), 1)) for j in nz)
+        gained = np.flatnonzero(c.per_cell > 0.05)
+        r = c.recipe
+        maps = r.map_steps or (0.0,)
+        out.append(
+            Suggestion(
+                test_type=r.test_type,
+                description=r.description,
+                rpm_range=(r.rpm_lo, r.rpm_hi),
+                map_range=(min(maps), max(maps)),
+                minutes=round(c.minutes, 2),
+                expected_gain=round(c.gain, 3),
+                efficiency=eff,
+                band="high" if eff >= 0.7 else "medium" if eff >= 0.4 else "low",
+                priority=int(np.argmax(by_level)) + 1,
+                cells=tuple((int(j // n_rpm), int(j % n_rpm)) for j in gained),
+                expected_hits=expected,
+                recipe=r,
+            )
+        )
+    return tuple(out)
+
+
+def _targets(
+    conf0: F64,
+    prio: npt.NDArray[np.int64],
+    weights: F64,
+    rpm_axis: F64,
+    map_axis: F64,
+    constraints: Constraints,
+    op: Mapping[str, float],
+) -> tuple[tuple[Target, ...], str]:
+    """The most valuable cells not yet trusted (the heatmap's markers)."""
+    lo_r, hi_r = constraints.rpm_window(rpm_axis)
+    lo_m, hi_m = constraints.map_window(map_axis)
+    ok = ((map_axis >= lo_m) & (map_axis <= min(hi_m, 100.0)))[:, None] & (
+        (rpm_axis >= lo_r) & (rpm_axis <= hi_r)
+    )[None, :]
+    score = np.where(ok.ravel(), weights * (1.0 - conf0), 0.0)
+    order = np.argsort(-score, kind="stable")[:5]
+    n_rpm = rpm_axis.size
+    targets = tuple(
+        Target(
+            map_index=int(j // n_rpm),
+            rpm_index=int(j % n_rpm),
+            rpm=float(rpm_axis[j % n_rpm]),
+            map_kpa=float(map_axis[j // n_rpm]),
+            priority=int(prio.ravel()[j]),
+            deficit=int(round(100 * (1.0 - conf0[j]))),
+        )  # fmt: skip
+        for j in order
+        if score[j] > 0
+    )
+    if not targets:
+        return (), "all reachable cells are covered"
+    t = targets[0]
+    return targets, f"go to {t.rpm:.0f} rpm, {t.map_kpa:.0f} kPa"

@@ -1,0 +1,224 @@
+"""The guided operator: a simulated tuner who always runs the planner's top suggestion.
+
+This closes the loop in the simulator. One continuous engine (heat, knock and
+all carry over from test to test) is driven test by test: when a test ends, the
+operator asks the planner for the next one against the coverage so far (a
+starting coverage, e.g. the vehicle's stored runs, plus everything this session
+binned), runs the top suggestion's segments from where the engine is, and checks
+the suggestion's prediction against what the test actually added: expected hits
+per cell and minutes, made before the test ran. The fill-rate factors learn from
+each test (``core.plan.learning``).
+
+It reads a starting coverage and calibration but writes nothing: recording its
+stream and replaying the log into a vehicle adds the run like any other.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from core.coverage.regions import Region
+from core.frames import Block
+from core.plan.candidates import Constraints
+from core.plan.learning import Calibration, prediction_error_pct
+from core.plan.simplan import CoverageRule, Recipe, plan_model
+from core.plan.testsim import ADDITIVE, ModelKey, _pipeline, grid_arrays
+from core.plan.types import PlanView, Suggestion
+from sim.scenarios import Idle, Segment, chain, end_rpm
+from sim.simulation import Simulation
+from sim.vehicles import get_vehicle
+
+F64 = npt.NDArray[np.float64]
+
+
+class FedSimulation(Simulation):
+    """A continuous simulation whose next segment comes from ``feed`` when one ends."""
+
+    def __init__(self, kind: str, feed: Callable[[], Segment], **kwargs: object) -> None:
+        self._feed = feed
+        super().__init__(get_vehicle(kind), (Idle(1.0),), loop=True, **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def segment_left(self) -> int:
+        """Samples left in the current segment (0: the next read asks ``feed``)."""
+        return self._seg_left
+
+    def _next_segment(self):  # type: ignore[no-untyped-def]
+        self._occurrence += 1
+        seg = self._feed()
+        self._seg_left = max(1, round(seg.duration_s(self.vehicle) * self.rate_hz))
+        self._seg_t0_step = self.step
+        seed = int(
+            np.random.SeedSequence([self.seed, 0x5E6, self._occurrence]).generate_state(1)[0]
+        )
+        return seg.start(self.model, seed)
+
+
+@dataclass(slots=True)
+class CheckedTest:
+    """One suggestion run by the operator, its prediction and what it really did."""
+
+    test_type: str
+    description: str
+    predicted_hits: float
+    actual_hits: float
+    predicted_min: float
+    actual_min: float
+    error_pct: float
+    """Symmetric per-cell error of predicted vs actual hits (0 = exact)."""
+
+
+@dataclass(slots=True)
+class GuidedOperator:
+    """Runs the planner's top suggestion, test after test, on one simulated engine.
+
+    Attributes:
+        key: Simulator preset, axes, filter limits, logging rate.
+        regions: Priority regions.
+        constraints: The vehicle's constraints.
+        rule: When a cell is covered.
+        base: Starting coverage (additive arrays, flat), e.g. the vehicle's stored runs.
+        calibration: Starting calibration (copied; learning stays in this operator).
+        seed: Simulation seed.
+    """
+
+    key: ModelKey
+    regions: tuple[Region, ...]
+    constraints: Constraints
+    rule: CoverageRule = field(default_factory=CoverageRule)
+    base: Mapping[str, F64] | None = None
+    base_knock: npt.NDArray[np.int64] | None = None
+    calibration: Calibration = field(default_factory=Calibration)
+    seed: int = 1
+    checked: list[CheckedTest] = field(default_factory=list)
+    plans: int = 0
+    last_plan: PlanView | None = None
+    pulls: int = 0
+    _queue: list[Segment] = field(default_factory=list)
+    _current: tuple[Suggestion, float, F64] | None = None
+    _pipe: object = None
+    _sim: FedSimulation | None = None
+    _rpm_here: float | None = None
+
+    def __post_init__(self) -> None:
+        self._pipe = _pipeline(self.key)
+        self._sim = FedSimulation(
+            self.key.kind, self._next, seed=self.seed, rate_hz=self.key.rate_hz
+        )
+
+    # -- coverage so far -----------------------------------------------------------
+
+    @property
+    def grid(self) -> object:
+        """The session's grid (what the operator's stream binned)."""
+        return self._pipe.grid  # type: ignore[attr-defined]
+
+    def arrays(self) -> dict[str, F64]:
+        """Starting coverage + this session, flat additive arrays."""
+        now = grid_arrays(self.grid)  # type: ignore[arg-type]
+        if self.base is None:
+            return now
+        return {k: now[k] + np.asarray(self.base[k], dtype=np.float64).ravel() for k in ADDITIVE}
+
+    @property
+    def sim_time_s(self) -> float:
+        return 0.0 if self._sim is None else self._sim.sim_time_s
+
+    # -- running -------------------------------------------------------------------
+
+    def read(self, max_samples: int) -> Block:
+        """The next block (never straddling two tests), already binned into :attr:`grid`."""
+        sim = self._sim
+        assert sim is not None
+        n = min(max_samples, sim.segment_left) if sim.segment_left > 0 else max_samples
+        if sim.segment_left == 0:
+            n = 1  # the next segment starts here; read it with fresh bounds next time
+        block = sim.next_block(n)
+        assert block is not None
+        self._pipe.push(block)  # type: ignore[attr-defined]
+        return block
+
+    def run_until(
+        self, done: Callable[[GuidedOperator], bool], max_s: float, block_s: float = 0.5
+    ) -> None:
+        """Run until ``done(self)`` or ``max_s`` seconds of sim time."""
+        n = max(1, round(block_s * self.key.rate_hz))
+        while self.sim_time_s < max_s and not done(self):
+            self.read(n)
+
+    def _next(self) -> Segment:
+        if not self._queue:
+            self._finish_test()
+            self._start_test()
+        seg = self._queue.pop(0)
+        self._rpm_here = end_rpm(seg) if end_rpm(seg) is not None else None
+        return seg
+
+    def _start_test(self) -> None:
+        knock = None
+        if self.base_knock is not None:
+            knock = self.base_knock + np.asarray(self.grid.knock_events)  # type: ignore[attr-defined]
+        op = {"rpm": self._rpm_here} if self._rpm_here is not None else {}
+        view = plan_model(
+            self.arrays(), knock, self.key, self.regions, self.constraints, self.calibration,
+            self.pulls, self.rule, operating_point=op,
+        )  # fmt: skip
+        self.plans += 1
+        self.last_plan = view
+        if not view.suggestions:
+            self._queue = [Idle(10.0)]
+            self._current = None
+            return
+        top = view.suggestions[0]
+        recipe = top.recipe
+        assert isinstance(recipe, Recipe)
+        segs = chain(recipe.segments(self.key.kind), self.key.kind, self._rpm_here)  # type: ignore[arg-type]
+        self._queue = list(segs)
+        if recipe.test_type == "wot_pull":
+            self.pulls += 1
+        hits_now = np.array(self.grid.hits, dtype=np.float64).ravel()  # type: ignore[attr-defined]
+        self._current = (top, self.sim_time_s, hits_now)
+
+    def _finish_test(self) -> None:
+        if self._current is None:
+            return
+        top, t0, hits_before = self._current
+        self._current = None
+        n_rpm = self.key.axes.shape[1]
+        predicted = np.zeros(self.key.axes.n_cells)
+        for r, c, h in top.expected_hits:
+            predicted[r * n_rpm + c] = h
+        actual = np.array(self.grid.hits, dtype=np.float64).ravel() - hits_before  # type: ignore[attr-defined]
+        error = prediction_error_pct(predicted, actual)
+        factor = self.calibration.factor(top.test_type)
+        self.calibration.observe(top.test_type, predicted / max(factor, 1e-9), actual)
+        axes = self.key.axes
+        self.calibration.observe_reach(
+            axes.rpm, axes.map_kpa, predicted, actual, self.rule.hit_target
+        )
+        self.checked.append(
+            CheckedTest(
+                top.test_type, top.description, float(predicted.sum()), float(actual.sum()),
+                top.minutes, (self.sim_time_s - t0) / 60.0, error,
+            )
+        )  # fmt: skip
+
+    def errors_by_type(self) -> dict[str, tuple[float, int]]:
+        """Mean prediction error (%) and count per test type, over the checked tests."""
+        out: dict[str, list[float]] = {}
+        for c in self.checked:
+            out.setdefault(c.test_type, []).append(c.error_pct)
+        return {k: (float(np.mean(v)), len(v)) for k, v in out.items()}
+
+
+def first_error(op: GuidedOperator) -> float:
+    """Relative error of the first suggestion's total hits vs what it added (%)."""
+    if not op.checked:
+        return math.nan
+    c = op.checked[0]
+    return 100.0 * (c.predicted_hits - c.actual_hits) / max(c.actual_hits, 1e-9)
