@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from core.coverage.regions import Region, axis_arrays, priority_map, weight_map
+from core.coverage.regions import Region, axis_arrays, priority_map
 from core.plan.candidates import Constraints
 from core.plan.learning import Calibration
 from core.plan.testmodels import ENVIRONMENT
@@ -62,9 +62,17 @@ CRUISE_S = 300.0
 MIN_STEP_GAIN = 0.25
 """A MAP step joins a hold when it raises weighted confidence by at least this much
 (a quarter of a priority-3 cell): below that the 3 s it costs are better spent elsewhere."""
-MIN_STEP_RATE = 0.5
+PLAN_WEIGHT = (0.0, 10.0, 6.0, 1.0)
+"""Planning weight of a cell's confidence by priority (index 1..3). Priority 1 and 2 are
+what a tuner must have before the bike leaves; priority 3 is polish, worth a step only
+when nothing more important is left (see MIN_STEP_RATE)."""
+SETTLE_AT_FIRST_S = 2.0
+"""The operator settles at the first MAP step for this long (``transition_s``'s settle):
+the first step of a hold collects that much more data than the others."""
+MIN_STEP_RATE = 1.0
 """A MAP step joins a hold only if it gains at least this fraction of the best test's gain
 per second: a step that fills a low-priority cell slowly costs more dyno time than it earns."""
+HOLD_ROUNDS = 4
 MAX_SUGGESTIONS = 40
 
 
@@ -103,6 +111,15 @@ def confidence(arrays: Mapping[str, F64], rule: CoverageRule) -> F64:
             0.0,
         )
     return np.asarray(np.minimum(np.minimum(c_hits, c_dwell), c_se), dtype=np.float64)
+
+
+def cell_value(conf: F64) -> F64:
+    """What a cell's confidence is worth to the tuner: half for progress, half for trusted.
+
+    A cell is only usable for correction once it is trusted, so finishing a cell
+    that is at 0.9 is worth more than starting one at 0: topping up is not starved.
+    """
+    return np.asarray(0.5 * conf + 0.5 * (conf >= 1.0), dtype=np.float64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +166,7 @@ class Recipe:
             return f"WOT pull {self.rpm_lo:.0f}-{self.rpm_hi:.0f} rpm, then cool down"
         if t in ("steady_state", "idle_low_map") and self.map_steps:
             steps = ", ".join(f"{m:.0f}" for m in self.map_steps)
-            return f"hold {self.rpm_lo:.0f} rpm, step MAP {steps} kPa ({HOLD_STEP_S:.0f} s each)"
+            return f"hold {self.rpm_lo:.0f} rpm, step MAP {steps} kPa ({HOLD_STEP_S:g} s each)"
         if t == "idle_low_map":
             return f"idle in neutral {self.seconds:.0f} s"
         if t == "part_throttle_sweep":
@@ -210,9 +227,10 @@ def plan_model(
     axes = key.axes
     rpm_axis, map_axis = axis_arrays(axes)
     prio = priority_map(axes, regions, knock_events)
-    weights = weight_map(prio).ravel()
+    weights = np.asarray(PLAN_WEIGHT, dtype=np.float64)[np.clip(prio, 1, 3)].ravel()
     now = {k: np.asarray(arrays[k], dtype=np.float64).ravel() for k in ADDITIVE}
     conf0 = confidence(now, rule)
+    value0 = cell_value(conf0)
     op = operating_point or {}
     rpm_now = float(op.get("rpm", math.nan))
     start_rpm = rpm_now if math.isfinite(rpm_now) and rpm_now > IDLE_MAX_RPM else None
@@ -223,7 +241,7 @@ def plan_model(
     def gain_of(add: Mapping[str, F64], factor: float) -> tuple[float, F64]:
         scale = factor * reach
         after = {k: now[k] + scale * add[k] for k in ADDITIVE}
-        per_cell = weights * np.maximum(confidence(after, rule) - conf0, 0.0)
+        per_cell = weights * np.maximum(cell_value(confidence(after, rule)) - value0, 0.0)
         return float(per_cell.sum()), per_cell
 
     chosen: list[_Cand] = []
@@ -233,10 +251,13 @@ def plan_model(
         if cand.gain > 0:
             chosen.append(cand)
     holds = _holds(key, rpm_axis, map_axis, constraints, start_rpm, filtered, gain_of, calibration)
-    rates = [c.gain / (60.0 * c.minutes) for c in chosen + holds if c.minutes > 0]
-    if rates:
-        # A step is worth its 3 s only if it gains at least half as fast as the best
-        # test on offer: the opportunity cost of dyno time (see MIN_STEP_RATE).
+    # A step is worth its 3 s only if it gains at least MIN_STEP_RATE as fast as the best
+    # test on offer (the opportunity cost of dyno time). Dropping slow steps makes the
+    # best test faster, which raises the floor: a few rounds settle it.
+    for _ in range(HOLD_ROUNDS):
+        rates = [c.gain / (60.0 * c.minutes) for c in chosen + holds if c.minutes > 0]
+        if not rates:
+            break
         floor = MIN_STEP_RATE * max(rates) * HOLD_STEP_S
         holds = _holds(
             key, rpm_axis, map_axis, constraints, start_rpm, [], gain_of, calibration, floor
@@ -350,9 +371,10 @@ def _holds(
         for i, step in enumerate(steps):
             g, _ = gain_of(step, factor)  # type: ignore[operator]
             if g >= max(min_step_gain, MIN_STEP_GAIN):
+                extra = SETTLE_AT_FIRST_S / HOLD_STEP_S if not picked else 0.0
                 picked.append(i)
                 for k in ADDITIVE:
-                    total[k] = total[k] + step[k]
+                    total[k] = total[k] + (1.0 + extra) * step[k]
         if not picked:
             continue
         maps = tuple(rows[i] for i in picked)

@@ -42,7 +42,7 @@ from core.fusion import Fuser
 
 F64 = npt.NDArray[np.float64]
 
-HOLD_STEP_S = 3.0
+HOLD_STEP_S = 2.5
 """Seconds per MAP step in a steady-state hold: ~1 s to settle, ~2 s of settled data."""
 SOAK_TOLERANCE_C = 1.5
 """A WOT pull's cool-down lasts until intake air is back within this of its pre-pull value."""
