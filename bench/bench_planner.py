@@ -101,9 +101,7 @@ def expert_segments(path: Path, kind: str, constraints: Constraints, street_done
         if street_done and isinstance(seg, sc.Cruise):
             continue
         if limit is not None:
-            if isinstance(seg, sc.WotPull):
-                seg = replace(seg, rpm_end=min(seg.rpm_end, limit))
-            elif isinstance(seg, sc.PartThrottleSweep):
+            if isinstance(seg, sc.WotPull | sc.PartThrottleSweep):
                 seg = replace(seg, rpm_end=min(seg.rpm_end, limit))
             elif isinstance(seg, sc.SteadyHold | sc.TipIn) and seg.rpm > limit:
                 continue

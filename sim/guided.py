@@ -29,6 +29,7 @@ from core.plan.learning import Calibration, prediction_error_pct
 from core.plan.simplan import CoverageRule, Recipe, plan_model
 from core.plan.testsim import ADDITIVE, ModelKey, _pipeline, grid_arrays
 from core.plan.types import PlanView, Suggestion
+from sim.model import Controller
 from sim.scenarios import Idle, Segment, chain, end_rpm
 from sim.simulation import Simulation
 from sim.vehicles import get_vehicle
@@ -48,7 +49,7 @@ class FedSimulation(Simulation):
         """Samples left in the current segment (0: the next read asks ``feed``)."""
         return self._seg_left
 
-    def _next_segment(self):  # type: ignore[no-untyped-def]
+    def _next_segment(self) -> Controller:
         self._occurrence += 1
         seg = self._feed()
         self._seg_left = max(1, round(seg.duration_s(self.vehicle) * self.rate_hz))

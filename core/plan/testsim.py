@@ -64,6 +64,25 @@ class ModelKey:
     hit_target: int = 10
 
 
+def model_key(cfg: object, calibration: object = None) -> ModelKey:
+    """The simulation key of a vehicle config (its ``kind``, axes, filters, delay, target).
+
+    The logging rate is the calibration's learned rate rounded to 10 Hz (50 Hz before
+    any run), so the cache survives the rate's small drift from run to run.
+    """
+    rate = float(getattr(calibration, "sample_rate_hz", 50.0) or 50.0)
+    rate = float(min(max(round(rate / 10.0) * 10.0, 10.0), 1000.0))
+    kind = str(getattr(cfg, "kind", "vtwin"))
+    return ModelKey(
+        kind if kind in ("vtwin", "car") else "vtwin",
+        cfg.axes,  # type: ignore[attr-defined]
+        cfg.filters,  # type: ignore[attr-defined]
+        rate,
+        float(getattr(cfg, "lambda_delay_ms", 90.0)),
+        int(getattr(cfg, "hit_target", 10)),
+    )
+
+
 def grid_arrays(grid: CoverageGrid) -> dict[str, F64]:
     """The additive arrays of ``grid`` flattened, as float64 (see :data:`ADDITIVE`)."""
     return {k: np.array(getattr(grid, k), dtype=np.float64).ravel() for k in ADDITIVE}

@@ -16,9 +16,11 @@ hits are exactly what it added to the grid.
 from __future__ import annotations
 
 import copy
+import threading
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
@@ -31,8 +33,11 @@ from core.coverage.regions import Region
 from core.frames import Block
 from core.plan.learning import Calibration
 from core.plan.planner import Constraints, plan_arrays
+from core.plan.predictions import PredictionLog
 from core.plan.pulls import DetectedTest, PullDetector
+from core.plan.simplan import CoverageRule, plan_model
 from core.plan.testmodels import TestSpec, expected_hits
+from core.plan.testsim import ADDITIVE, ModelKey, grid_arrays
 from core.plan.types import PlanView
 from core.source import SourceEvent
 from core.store import VehicleStore
@@ -94,6 +99,7 @@ class VehicleTracker:
         run_id: str,
         log_path: str | None,
         rule: CoverageRule | None = None,
+        model: ModelKey | None = None,
     ) -> None:
         self.axes = axes
         self.rule = rule
@@ -116,11 +122,34 @@ class VehicleTracker:
         self._calibration_at_start = copy.deepcopy(self.calibration)
         self.detector = PullDetector()
         self.tests: list[tuple[DetectedTest, float]] = []
+        self.predictions = PredictionLog()
+        """Suggestions offered before each test, checked when a test is detected."""
         """Detected tests of this run with their prediction error (%)."""
         self._kept: deque[tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]] = deque()
         self._rows: deque[npt.NDArray[np.float64]] = deque()
         self._t_first: float | None = None
         self._t_last = 0.0
+        self.model = model
+        """Simulator preset, filters and rate for the simulated-candidate planner (None: the
+        kinematic planner only)."""
+        self._model_ready = threading.Event()
+        if model is not None:
+            threading.Thread(target=self._warm, name="plan-warmup", daemon=True).start()
+
+    def _warm(self) -> None:
+        """Simulate every candidate once off the engine's tick (seconds), then plan with them."""
+        assert self.model is not None
+        empty = {k: np.zeros(self.axes.n_cells) for k in ADDITIVE}
+        plan_model(
+            empty, None, self.model, self.regions, self.constraints, Calibration(), 0,
+            CoverageRule(self.hit_target),
+        )  # fmt: skip
+        self._model_ready.set()
+
+    @property
+    def model_ready(self) -> bool:
+        """True once the simulated candidates are cached and plans use them."""
+        return self._model_ready.is_set()
 
     # -- the engine's calls ------------------------------------------------------------
 
@@ -152,6 +181,7 @@ class VehicleTracker:
         self.calibration = copy.deepcopy(self._calibration_at_start)
         self.detector = PullDetector()
         self.tests = []
+        self.predictions.clear()
         self._kept.clear()
         self._rows.clear()
         self._t_first = None
@@ -162,7 +192,22 @@ class VehicleTracker:
         self.constraints = constraints
 
     def plan(self, grid: CoverageGrid, values: Mapping[str, float]) -> PlanView:
-        """Plan on stored coverage (other runs) + this run's grid."""
+        """Plan on stored coverage (other runs) + this run's grid.
+
+        With a simulator model, once its candidates are cached (a background warm-up
+        at start), candidates are the simulated ones (``core.plan.simplan``); until then
+        the kinematic planner answers, so the dashboard never waits.
+        """
+        if self.model is not None and self._model_ready.is_set():
+            base, run = grid_arrays(self._base), grid_arrays(grid)
+            view = plan_model(
+                {k: base[k] + run[k] for k in ADDITIVE},
+                self._base.knock_events + grid.knock_events,
+                self.model, self.regions, self.constraints, self.calibration,
+                self.pulls_done, CoverageRule(self.hit_target), operating_point=values,
+            )  # fmt: skip
+            self.predictions.offer(view, self._t_last)
+            return replace(view, errors_by_type=self.predictions.by_type())
         hits = self._base.hits + grid.hits
         knock = self._base.knock_events + grid.knock_events
         return plan_arrays(
@@ -208,6 +253,15 @@ class VehicleTracker:
     def _learn_finished(self) -> None:
         for test in self.detector.drain_completed():
             self.tests.append((test, self.learn(test)))
+            actual = self._actual_hits(test.t_start, test.t_stop)
+            self.predictions.check(test, actual, self.axes.shape[1])
+
+    def _actual_hits(self, t0: float, t1: float) -> npt.NDArray[np.float64]:
+        actual = np.zeros(self.axes.n_cells)
+        for t_kept, idx in self._kept:
+            inside = (t_kept >= t0) & (t_kept <= t1)
+            actual += np.bincount(idx[inside], minlength=self.axes.n_cells)
+        return actual
 
     def learn(self, test: DetectedTest) -> float:
         """Compare the model's hits for ``test`` with what it actually added; update the factor."""

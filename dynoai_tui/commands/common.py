@@ -131,6 +131,7 @@ def make_tracker(
     cfg: VehicleConfig, store: Any | None, *, run_id: str, log_path: str | None
 ) -> Any:
     """The per-vehicle tracker (pull detection, learning, live plan, store checkpoints)."""
+    from core.plan.testsim import model_key
     from core.plan.tracker import VehicleTracker
 
     constraints = cfg.constraints
@@ -148,6 +149,7 @@ def make_tracker(
         run_id=run_id,
         log_path=log_path,
         rule=cfg.coverage_rule,
+        model=model_key(cfg, store.get_calibration(cfg.name) if store is not None else None),
     )
 
 
