@@ -93,6 +93,21 @@ class Calibration:
     errors_pct: list[float] = field(default_factory=list)
     misses: dict[str, int] = field(default_factory=dict)
     """``"rpm@map_kpa"`` of cells a test was expected to fill but left empty -> count."""
+    checks: dict[str, list[float]] = field(default_factory=dict)
+    """Test type -> recent errors (%) of suggestions checked against the test that followed
+    (``core.plan.predictions``): the planner's prediction, made before the fact."""
+
+    def record_check(self, test_type: str, error_pct: float) -> None:
+        """Keep one checked prediction's error for the per-type report."""
+        kept = self.checks.setdefault(test_type, [])
+        kept.append(float(error_pct))
+        del kept[:-ERRORS_KEPT]
+
+    def checks_by_type(self) -> tuple[tuple[str, float, int], ...]:
+        """(test type, mean error %, tests) of the checked predictions."""
+        return tuple(
+            (k, float(np.mean(v)), len(v)) for k, v in sorted(self.checks.items()) if v
+        )
 
     def factor(self, test_type: str) -> float:
         fit = self.fits.get(test_type)
@@ -190,6 +205,7 @@ class Calibration:
             "wot_map_kpa": self.wot_map_kpa,
             "errors_pct": list(self.errors_pct),
             "misses": dict(self.misses),
+            "checks": {k: list(v) for k, v in self.checks.items()},
         }
 
     @classmethod
@@ -208,6 +224,11 @@ class Calibration:
                 float(d.get("wot_map_kpa", DEFAULT_WOT_MAP_KPA)),
                 [float(e) for e in d.get("errors_pct", [])][-ERRORS_KEPT:],
                 {str(k): int(v) for k, v in dict(d.get("misses", {})).items()},
+                {
+                    str(k): [float(e) for e in v][-ERRORS_KEPT:]
+                    for k, v in dict(d.get("checks", {})).items()
+                    if k in TEST_TYPES
+                },
             )
         except (TypeError, ValueError, IndexError, KeyError) as exc:
             raise CalibrationError(f"planner calibration is unreadable ({exc})") from None

@@ -264,6 +264,13 @@ def plan_model(
         )
     chosen += holds
     suggestions = _rank(chosen, prio.ravel(), axes.shape[1], calibration, reach)
+    if not now["hits"].any():
+        # Opening plan (no data at all): idle / low-MAP work first. A tuner checks that a
+        # new engine idles and its wideband reads before loading it, and the engine is at
+        # idle now, so that work is also the shortest move.
+        suggestions = tuple(
+            sorted(suggestions, key=lambda s: s.test_type != "idle_low_map")
+        )
     targets, instruction = _targets(conf0, prio, weights, rpm_axis, map_axis, constraints, op)
     return PlanView(
         suggestions=suggestions,

@@ -207,7 +207,7 @@ class VehicleTracker:
                 self.pulls_done, CoverageRule(self.hit_target), operating_point=values,
             )  # fmt: skip
             self.predictions.offer(view, self._t_last)
-            return replace(view, errors_by_type=self.predictions.by_type())
+            return replace(view, errors_by_type=self.calibration.checks_by_type())
         hits = self._base.hits + grid.hits
         knock = self._base.knock_events + grid.knock_events
         return plan_arrays(
@@ -254,7 +254,9 @@ class VehicleTracker:
         for test in self.detector.drain_completed():
             self.tests.append((test, self.learn(test)))
             actual = self._actual_hits(test.t_start, test.t_stop)
-            self.predictions.check(test, actual, self.axes.shape[1])
+            checked = self.predictions.check(test, actual, self.axes.shape[1])
+            if checked is not None:
+                self.calibration.record_check(checked.test_type, checked.error_pct)
 
     def _actual_hits(self, t0: float, t1: float) -> npt.NDArray[np.float64]:
         actual = np.zeros(self.axes.n_cells)

@@ -11,6 +11,11 @@ JSON (a documented contract for scripts, ``"format": "dynoai.plan/1"``):
 * ``targets``: live target cells: ``map_index``, ``rpm_index``, ``rpm``, ``map_kpa``,
   ``priority``, ``deficit``; ``instruction``: where to go from idle.
 * ``prediction_error_pct``: the planner's mean prediction error so far (null before any test).
+* ``prediction_errors_by_type``: ``test_type``, ``mean_error_pct``, ``tests``: suggestions
+  checked against the test the tuner then ran (the prediction was made before the test).
+* ``opening``: true when the vehicle has no runs (the opening plan); ``covered_pct`` counts
+  trusted cells (hits, settled dwell and lambda standard error, see ``core.plan.simplan``).
+* each suggestion also has ``expected_hits``: [map_index, rpm_index, hits] after the filters.
 * ``constraints``: the constraints applied.
 """
 
@@ -46,31 +51,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_plan(args: argparse.Namespace) -> dict[str, Any]:
     """The plan as the JSON-ready dict documented above."""
-    from core.plan.planner import plan
+    from core.coverage.grid import CoverageGrid
+    from core.plan.learning import Calibration
+    from core.plan.simplan import CoverageRule, confidence, plan_model
+    from core.plan.testsim import grid_arrays, model_key
     from core.store import StoreError
 
     store = open_store(args)
     try:
-        if not store.has_vehicle(args.vehicle) and not args.config:
-            known = ", ".join(store.list_vehicles()) or "none yet"
-            raise CommandError(
-                f"unknown vehicle {args.vehicle!r} (known: {known}); record a run with "
-                f"--vehicle {args.vehicle} or set its constraints first"
-            )
+        known = store.has_vehicle(args.vehicle)
         cfg = load_vehicle(args, store)
-        constraints = store.get_constraints(cfg.name) or cfg.constraints
-        grid = store.cumulative_grid(cfg.name, cfg.axes, cfg.hit_target, rule=cfg.coverage_rule)
-        calibration = store.get_calibration(cfg.name)
-        runs = store.list_runs(cfg.name) if store.has_vehicle(cfg.name) else []
+        constraints = (store.get_constraints(cfg.name) if known else None) or cfg.constraints
+        if known:
+            grid = store.cumulative_grid(
+                cfg.name, cfg.axes, cfg.hit_target, rule=cfg.coverage_rule
+            )
+            calibration = store.get_calibration(cfg.name)
+            runs = store.list_runs(cfg.name)
+        else:
+            grid, calibration, runs = CoverageGrid(cfg.axes, cfg.hit_target), Calibration(), []
     except StoreError as exc:
         raise CommandError(str(exc)) from None
-    view = plan(
-        grid, cfg.axes, cfg.regions, constraints, calibration, 0, operating_point=IDLE_POINT
-    )
+    rule = CoverageRule(cfg.hit_target)
+    arrays = grid_arrays(grid)
+    view = plan_model(
+        arrays, grid.knock_events, model_key(cfg, calibration), cfg.regions, constraints,
+        calibration, 0, rule, operating_point=IDLE_POINT,
+    )  # fmt: skip
+    trusted = confidence(arrays, rule) >= 1.0
     return {
         "format": FORMAT_TAG,
         "vehicle": cfg.name,
-        "covered_pct": round(grid.covered_pct(), 2),
+        "opening": not runs,
+        "covered_pct": round(100.0 * float(trusted.mean()), 2),
         "runs": len(runs),
         "stale_runs": sum(1 for r in runs if r.axes != cfg.axes),
         "constraints": constraints.to_mapping(),
@@ -81,6 +94,7 @@ def build_plan(args: argparse.Namespace) -> dict[str, Any]:
                 "minutes": s.minutes, "expected_gain": s.expected_gain,
                 "efficiency": s.efficiency, "band": s.band, "priority": s.priority,
                 "cells": [list(c) for c in s.cells],
+                "expected_hits": [[r, c, h] for r, c, h in s.expected_hits],
             }
             for s in view.suggestions
         ],
@@ -97,6 +111,10 @@ def build_plan(args: argparse.Namespace) -> dict[str, Any]:
         "prediction_error_pct": (
             None if view.prediction_error_pct is None else round(view.prediction_error_pct, 1)
         ),
+        "prediction_errors_by_type": [
+            {"test_type": t, "mean_error_pct": round(e, 1), "tests": n}
+            for t, e, n in calibration.checks_by_type()
+        ],
     }  # fmt: skip
 
 
@@ -106,6 +124,16 @@ def render_text(data: dict[str, Any], top: int) -> str:
         f"vehicle {data['vehicle']}: {data['covered_pct']:.1f} % covered over {data['runs']} run(s); "
         f"prediction error so far: {'n/a' if err is None else f'{err:.1f} %'}",
     ]
+    if data["opening"]:
+        lines.insert(
+            0,
+            f"vehicle {data['vehicle']} has no runs yet: opening plan "
+            "(idle / low-MAP work first, then the load columns; predictions from the simulator)",
+        )
+    for e in data["prediction_errors_by_type"]:
+        lines.append(
+            f"  checked {e['test_type']}: {e['mean_error_pct']:.1f} % mean error over {e['tests']} test(s)"
+        )
     if data["stale_runs"]:
         lines.append(
             f"{data['stale_runs']} run(s) on other axes are not counted "
