@@ -54,12 +54,20 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+DEMO_SOURCE = "sim:vtwin?scenario=guided"
+"""What bare ``dynoai`` runs (see sim.guided)."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if not [a for a in args_list if not a.startswith("-")] and not {"-h", "--help"} & set(
         args_list
     ):
         args_list = [*args_list, "run"]
+        if "--source" not in args_list:
+            # The demo: a simulated operator runs the planner's top suggestion, so the
+            # heatmap fills and the suggestions change as they would on a real dyno.
+            args_list += ["--source", DEMO_SOURCE]
     parser = build_parser(_command_of(args_list))
     args = parser.parse_args(args_list)
     if not hasattr(args, "_run"):

@@ -16,7 +16,8 @@ stream and replaying the log into a vehicle adds the run like any other.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -105,8 +106,16 @@ class GuidedOperator:
     _pipe: object = None
     _sim: FedSimulation | None = None
     _rpm_here: float | None = None
+    warm_in_background: bool = False
+    """Idle while a thread simulates the candidates (seconds) instead of blocking at start:
+    the live demo shows an idling engine at once, as a real session starts."""
+    _warm: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
+        if self.warm_in_background:
+            threading.Thread(target=self._warm_up, name="guided-warmup", daemon=True).start()
+        else:
+            self._warm.set()
         self._pipe = _pipeline(self.key)
         self._sim = FedSimulation(
             self.key.kind, self._next, seed=self.seed, rate_hz=self.key.rate_hz
@@ -152,7 +161,16 @@ class GuidedOperator:
         while self.sim_time_s < max_s and not done(self):
             self.read(n)
 
+    def _warm_up(self) -> None:
+        empty = {k: np.zeros(self.key.axes.n_cells) for k in ADDITIVE}
+        plan_model(
+            empty, None, self.key, self.regions, self.constraints, Calibration(), 0, self.rule
+        )
+        self._warm.set()
+
     def _next(self) -> Segment:
+        if not self._warm.is_set():
+            return Idle(1.0)
         if not self._queue:
             self._finish_test()
             self._start_test()
@@ -224,3 +242,51 @@ def first_error(op: GuidedOperator) -> float:
         return math.nan
     c = op.checked[0]
     return 100.0 * (c.predicted_hits - c.actual_hits) / max(c.actual_hits, 1e-9)
+
+
+def guided_operator(
+    kind: str = "vtwin",
+    rate_hz: float = 100.0,
+    seed: int = 1,
+    *,
+    config: object = None,
+    constraints: Constraints | None = None,
+    base: Mapping[str, F64] | None = None,
+    base_knock: npt.NDArray[np.int64] | None = None,
+    calibration: Calibration | None = None,
+    warm_in_background: bool = False,
+) -> GuidedOperator:
+    """An operator for ``kind`` at ``rate_hz``, on ``config``'s axes, filters and regions.
+
+    ``config`` is a ``core.vehicle.VehicleConfig`` (default: the defaults). ``base``,
+    ``base_knock`` and ``calibration`` are the vehicle's stored coverage and learning
+    (read only: the operator learns on its own copy).
+    """
+    import copy
+
+    from core.vehicle import VehicleConfig
+
+    cfg = config if isinstance(config, VehicleConfig) else VehicleConfig(kind=kind)
+    key = ModelKey(kind, cfg.axes, cfg.filters, float(rate_hz), cfg.lambda_delay_ms, cfg.hit_target)
+    return GuidedOperator(
+        key,
+        tuple(cfg.regions),
+        constraints if constraints is not None else cfg.constraints,
+        CoverageRule(cfg.hit_target),
+        base=base,
+        base_knock=base_knock,
+        calibration=copy.deepcopy(calibration) if calibration is not None else Calibration(),
+        seed=seed,
+        warm_in_background=warm_in_background,
+    )
+
+
+def guided_blocks(op: GuidedOperator, duration_s: float, block_s: float = 0.5) -> Iterator[Block]:
+    """The operator's stream for ``duration_s`` of sim time, in blocks of about ``block_s``."""
+    n = max(1, round(block_s * op.key.rate_hz))
+    total = round(duration_s * op.key.rate_hz)
+    done = 0
+    while done < total:
+        block = op.read(min(n, total - done))
+        done += len(block)
+        yield block

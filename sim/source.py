@@ -19,10 +19,13 @@ from collections.abc import Iterator, Sequence
 
 from core.frames import Block
 from core.source import Source, SourceError, SourceState, SourceURI
+from sim.guided import GuidedOperator, guided_operator
 from sim.scenarios import Segment, build_scenario
 from sim.simulation import DEFAULT_LAMBDA_DELAY_S, Simulation, check_rate, sim_channel_units
 from sim.vehicles import SimParamError, get_vehicle
 
+GUIDED = "guided"
+"""``scenario=guided``: a simulated operator running the planner's top suggestion (sim.guided)."""
 LIVE_BLOCK_S = 0.02
 """Sim time per block in real-time mode (an engine tick drains one or two)."""
 MAX_SPEED_BLOCK_S = 0.5
@@ -92,7 +95,10 @@ class SimSource(Source):
             raise SourceError(f"{uri.raw}: unknown option {unknown[0]!r}; sim options are: {known}")
         try:
             self._vehicle = get_vehicle(uri.path.strip("/") or "vtwin")
-            self._scenario = build_scenario(uri.get("scenario") or "pulls", self._vehicle)
+            self._guided = (uri.get("scenario") or "") == GUIDED
+            self._scenario = build_scenario(
+                "idle" if self._guided else uri.get("scenario") or "pulls", self._vehicle
+            )
             self._rate_hz = check_rate(uri.get_float("rate", 100.0))
         except SimParamError as exc:
             raise SourceError(f"{uri.raw}: {exc}") from None
@@ -109,6 +115,7 @@ class SimSource(Source):
             raise SourceError(f"{uri.raw}: lambda_delay_ms={delay_ms:g} is out of range 0..1000")
         self._lambda_delay_s = delay_ms / 1000.0
         self._sim: Simulation | None = None
+        self._operator: GuidedOperator | None = None
         self._t_open = 0.0
 
     @staticmethod
@@ -128,6 +135,19 @@ class SimSource(Source):
         return sim_channel_units()
 
     def open(self) -> None:
+        if self._guided:
+            self._operator = guided_operator(
+                self._vehicle.name, self._rate_hz, self._seed, warm_in_background=True
+            )
+            assert self._operator._sim is not None
+            self._sim = self._operator._sim
+            self._t_open = time.monotonic()
+            self.set_status(
+                SourceState.CONNECTED,
+                f"simulating {self._vehicle.name} / guided operator, seed {self._seed} "
+                f"at {self._rate_hz:g} Hz",
+            )
+            return
         self._sim = Simulation(
             self._vehicle,
             self._scenario.segments,
@@ -154,7 +174,7 @@ class SimSource(Source):
             return None
         if self._speed is None:
             n = round(MAX_SPEED_BLOCK_S * sim.rate_hz)
-            return sim.next_block(n if left is None else min(n, left))
+            return self._next_block(sim, n if left is None else min(n, left))
         # Real time: wait until the next live block's worth of samples is due.
         per_block = max(1, round(LIVE_BLOCK_S * sim.rate_hz))
         due_at = self._t_open + (sim.step + per_block) / sim.rate_hz / self._speed
@@ -167,10 +187,16 @@ class SimSource(Source):
         due_steps = math.floor((time.monotonic() - self._t_open) * self._speed * sim.rate_hz)
         # Catch up after a stall, but never hand over more than a second in one block.
         n = min(max(due_steps - sim.step, per_block), round(sim.rate_hz))
-        block = sim.next_block(n if left is None else min(n, left))
+        block = self._next_block(sim, n if left is None else min(n, left))
         if block is None:
             return None
         return Block(block.source, block.t + self._t_open, block.columns)
 
+    def _next_block(self, sim: Simulation, n: int) -> Block | None:
+        if self._operator is not None:
+            return self._operator.read(n)
+        return sim.next_block(n)
+
     def close(self) -> None:
         self._sim = None
+        self._operator = None

@@ -7,6 +7,7 @@ import itertools
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from core.coverage.axes import TableAxes
 from core.record import LogHeader, LogWriter
@@ -26,8 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--scenario",
         default="pulls",
-        help="pulls | steady | street | idle | FILE.toml (a routine, see sim/scenario_file.py)",
+        help="pulls | steady | street | idle | FILE.toml (a routine, see sim/scenario_file.py) "
+        "| guided (a simulated operator running the planner's top suggestion; with --vehicle "
+        "it starts from that vehicle's stored coverage and constraints, read only)",
     )
+    parser.add_argument("--vehicle", help="guided: the stored vehicle to start from")
+    parser.add_argument("--data-dir", metavar="DIR", help="where the vehicle store lives")
     parser.add_argument("--seed", type=int, default=1, help="random seed (same seed, same log)")
     parser.add_argument("--kind", default="vtwin", help="simulated vehicle: vtwin | car")
     parser.add_argument(
@@ -37,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sim.guided import guided_blocks
     from sim.simulation import sim_channel_units
     from sim.source import generate
     from sim.vehicles import SimParamError
@@ -45,14 +51,21 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"--duration must be positive, got {args.duration:g}")
     out = Path(args.out)
     uri = f"sim:{args.kind}?scenario={args.scenario}&seed={args.seed}&rate={args.rate:g}"
+    operator = None
     try:
-        blocks = generate(
-            vehicle=args.kind,
-            scenario=args.scenario,
-            seed=args.seed,
-            rate_hz=args.rate,
-            duration_s=args.duration,
-        )
+        if args.scenario == "guided":
+            operator = _guided(args)
+            blocks = guided_blocks(operator, args.duration)
+        elif args.vehicle:
+            raise CommandError("--vehicle is only used with --scenario guided")
+        else:
+            blocks = generate(
+                vehicle=args.kind,
+                scenario=args.scenario,
+                seed=args.seed,
+                rate_hz=args.rate,
+                duration_s=args.duration,
+            )
         first = next(blocks)
     except (SourceError, SimParamError) as exc:
         raise CommandError(str(exc)) from None
@@ -76,4 +89,38 @@ def run(args: argparse.Namespace) -> int:
         f"wrote {out}: {samples} samples, {args.duration:g} s of {args.scenario} "
         f"in {spent:.2f} s ({args.duration / max(spent, 1e-9):.0f}x real time), {format_size(size)}"
     )
+    if operator is not None:
+        for c in operator.checked:
+            print(
+                f"  {c.description}: predicted {c.predicted_hits:.0f} hits in {c.predicted_min:.2f} min, "
+                f"added {c.actual_hits:.0f} in {c.actual_min:.2f} min ({c.error_pct:.0f} % cell error)"
+            )
+        for t, (err, n) in sorted(operator.errors_by_type().items()):
+            print(f"prediction error {t}: {err:.1f} % mean over {n} test(s)")
     return EXIT_OK
+
+
+def _guided(args: argparse.Namespace) -> Any:
+    """The guided operator, starting from ``--vehicle``'s stored coverage (read only)."""
+    from core.plan.testsim import grid_arrays
+    from core.store import StoreError
+    from dynoai_tui.commands.common import load_vehicle, open_store
+    from sim.guided import guided_operator
+
+    if not args.vehicle:
+        return guided_operator(args.kind, args.rate, args.seed)
+    store = open_store(args)
+    try:
+        known = store.has_vehicle(args.vehicle)
+        cfg = load_vehicle(args, store)
+        if not known:
+            return guided_operator(cfg.kind, args.rate, args.seed, config=cfg)
+        grid = store.cumulative_grid(cfg.name, cfg.axes, cfg.hit_target)
+        return guided_operator(
+            cfg.kind, args.rate, args.seed, config=cfg,
+            constraints=store.get_constraints(cfg.name) or cfg.constraints,
+            base=grid_arrays(grid), base_knock=grid.knock_events,
+            calibration=store.get_calibration(cfg.name),
+        )  # fmt: skip
+    except StoreError as exc:
+        raise CommandError(str(exc)) from None
