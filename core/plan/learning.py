@@ -105,9 +105,7 @@ class Calibration:
 
     def checks_by_type(self) -> tuple[tuple[str, float, int], ...]:
         """(test type, mean error %, tests) of the checked predictions."""
-        return tuple(
-            (k, float(np.mean(v)), len(v)) for k, v in sorted(self.checks.items()) if v
-        )
+        return tuple((k, float(np.mean(v)), len(v)) for k, v in sorted(self.checks.items()) if v)
 
     def factor(self, test_type: str) -> float:
         fit = self.fits.get(test_type)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -45,6 +45,7 @@ from core.plan.testsim import (
     hold_minutes,
     segments_minutes,
     simulate_column,
+    simulate_from,
     simulate_segments,
 )
 from core.plan.types import FilteredTest, PlanView, Suggestion, Target
@@ -268,9 +269,9 @@ def plan_model(
         # Opening plan (no data at all): idle / low-MAP work first. A tuner checks that a
         # new engine idles and its wideband reads before loading it, and the engine is at
         # idle now, so that work is also the shortest move.
-        suggestions = tuple(
-            sorted(suggestions, key=lambda s: s.test_type != "idle_low_map")
-        )
+        suggestions = tuple(sorted(suggestions, key=lambda s: s.test_type != "idle_low_map"))
+    if suggestions:
+        suggestions = (_refined(suggestions[0], key, calibration, reach, op), *suggestions[1:])
     targets, instruction = _targets(conf0, prio, weights, rpm_axis, map_axis, constraints, op)
     return PlanView(
         suggestions=suggestions,
@@ -434,6 +435,40 @@ def _rank(
             )
         )
     return tuple(out)
+
+
+def _refined(
+    top: Suggestion,
+    key: ModelKey,
+    calibration: Calibration,
+    reach: F64,
+    op: Mapping[str, float],
+) -> Suggestion:
+    """The top suggestion's prediction re-simulated from where the engine is now.
+
+    Candidates are ranked on models run from idle; the one the tuner is asked to run
+    next gets its exact trajectory from the current operating point (rpm rounded to
+    250, MAP to 5 kPa, so a steady engine hits the cache), because that prediction
+    is the one checked against what the test then adds.
+    """
+    recipe = top.recipe
+    if not isinstance(recipe, Recipe):
+        return top
+    rpm = float(op.get("rpm", math.nan))
+    map_kpa = float(op.get("map_kpa", math.nan))
+    if math.isfinite(rpm) and rpm > IDLE_MAX_RPM:
+        start: float | None = round(rpm / 250.0) * 250.0
+        start_map = round((map_kpa if math.isfinite(map_kpa) else 50.0) / 5.0) * 5.0
+    else:
+        start, start_map = None, 35.0
+    arrays = simulate_from(key, recipe.segments(key.kind), start, start_map)
+    hits = calibration.factor(recipe.test_type) * reach * arrays["hits"]
+    n_rpm = key.axes.shape[1]
+    expected = tuple(
+        (int(j // n_rpm), int(j % n_rpm), round(float(hits[j]), 1))
+        for j in np.flatnonzero(hits >= 0.5)
+    )
+    return replace(top, expected_hits=expected)
 
 
 def _targets(

@@ -170,6 +170,37 @@ def simulate_column(
     return tuple(run_windows(key, sim, edges))
 
 
+@functools.lru_cache(maxsize=256)
+def simulate_from(
+    key: ModelKey, segments: tuple[object, ...], rpm_now: float | None, map_now: float
+) -> dict[str, F64]:
+    """What ``segments`` add when the engine starts at ``rpm_now`` / ``map_now``.
+
+    The engine is first brought there (a short hold off the record), then the
+    segments run with their setups timed from that point (``sim.scenarios.chain``);
+    only the segments' own data is returned. This is the top suggestion's prediction:
+    the exact test from where the engine is now.
+    """
+    from sim.scenarios import Segment, SteadyHold, chain, transition_s
+    from sim.simulation import Simulation
+    from sim.vehicles import get_vehicle
+
+    vehicle = get_vehicle(key.kind)
+    segs = chain([s for s in segments if isinstance(s, Segment)], vehicle, rpm_now)
+    lead: tuple[Segment, ...] = ()
+    if rpm_now is not None:
+        lead = (
+            SteadyHold(
+                rpm_now, (map_now,), hold_s=2.0, settle_s=transition_s(vehicle, None, rpm_now)
+            ),
+        )
+    sim = Simulation(vehicle, lead + segs, seed=7, rate_hz=key.rate_hz)
+    lead_s = sum(s.duration_s(vehicle) for s in lead)
+    total_s = lead_s + sum(s.duration_s(vehicle) for s in segs)
+    (arrays,) = run_windows(key, sim, [lead_s, total_s])
+    return arrays
+
+
 def _frozen(arrays: dict[str, F64]) -> dict[str, F64]:
     for a in arrays.values():
         a.setflags(write=False)
