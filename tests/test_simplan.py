@@ -1,0 +1,134 @@
+"""The planner on simulated candidates: filters count, trusted cells, physics minutes, opening plan."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.coverage.axes import TableAxes
+from core.coverage.filters import FilterLimits
+from core.coverage.regions import DEFAULT_REGIONS
+from core.plan.candidates import Constraints
+from core.plan.learning import Calibration
+from core.plan.predictions import PredictionLog
+from core.plan.pulls import DetectedTest
+from core.plan.simplan import CoverageRule, Recipe, confidence, plan_model
+from core.plan.testsim import (
+    ADDITIVE,
+    ModelKey,
+    cooldown_s,
+    simulate_column,
+    simulate_segments,
+)
+from core.plan.types import PlanView
+from sim import scenarios as sc
+
+AXES = TableAxes.default()
+KEY = ModelKey("vtwin", AXES, FilterLimits(), 50.0)
+RULE = CoverageRule()
+EMPTY = {k: np.zeros(AXES.n_cells) for k in ADDITIVE}
+
+
+def cell(rpm: float, map_kpa: float) -> int:
+    return list(AXES.map_kpa).index(map_kpa) * AXES.shape[1] + list(AXES.rpm).index(rpm)
+
+
+def test_filtered_samples_count_zero_in_the_model() -> None:
+    # A tip-in snaps 45 -> 85 kPa at 3000 rpm: the trajectory crosses 55..75 kPa, but
+    # those samples are accel enrichment / transient hold-off rejects, so they add nothing.
+    arrays = simulate_segments(KEY, (sc.TipIn(3000.0, 45.0, 85.0, hold_s=1.5),))
+    crossed = [arrays["hits"][cell(3000.0, m)] for m in (55.0, 60.0, 65.0, 70.0)]
+    assert sum(crossed) <= 2
+    assert arrays["hits"][cell(3000.0, 45.0)] > 20  # the settled part before the snap counts
+
+
+def test_hold_steps_split_per_map_row_and_unholdable_rows_give_nothing() -> None:
+    rows = (20.0, 55.0, 60.0)
+    low, jump, step = simulate_column(KEY, 3000.0, rows)
+    # 20 kPa cannot be held at 3000 rpm on the absorber (the engine must make torque)
+    assert low["hits"][cell(3000.0, 20.0)] == 0
+    # a big MAP jump settles longer (transient hold-off) than a one-row step
+    assert 10 < jump["hits"][cell(3000.0, 55.0)] < step["hits"][cell(3000.0, 60.0)]
+    assert confidence(step, RULE)[cell(3000.0, 60.0)] == 1.0
+
+
+def test_confidence_needs_hits_dwell_and_a_steady_mean() -> None:
+    arrays = {k: np.zeros(1) for k in ADDITIVE}
+    arrays.update(hits=np.array([50.0]), dwell_s=np.array([0.5]))
+    lam = np.full(50, 0.9)
+    arrays.update(lam_weight=np.array([50.0]), lam_wsum=np.array([lam.sum()]))
+    arrays["lam_wsum2"] = np.array([(lam**2).sum()])
+    assert confidence(arrays, RULE)[0] == pytest.approx(0.5)  # dwell is the short one
+    arrays["dwell_s"] = np.array([1.0])
+    assert confidence(arrays, RULE)[0] == 1.0
+    noisy = 0.9 + 0.2 * np.resize([1.0, -1.0], 50)  # +-22 % scatter: SE ~3 %
+    arrays.update(lam_wsum=np.array([noisy.sum()]), lam_wsum2=np.array([(noisy**2).sum()]))
+    assert confidence(arrays, RULE)[0] < 0.5
+
+
+def test_wot_cool_down_comes_from_heat_soak_physics() -> None:
+    full = cooldown_s("vtwin", 2000.0, 5800.0)
+    short = cooldown_s("vtwin", 2000.0, 4500.0)
+    assert 30.0 < full <= 240.0
+    assert short < full  # a shorter pull heats the intake less
+
+
+def test_opening_plan_idle_low_map_first_never_a_tip_in() -> None:
+    view = plan_model(EMPTY, None, KEY, DEFAULT_REGIONS, Constraints(), Calibration(), 0, RULE)
+    assert view.suggestions[0].test_type == "idle_low_map"
+    assert all(s.test_type != "tip_in" for s in view.suggestions)
+    top = view.suggestions[0]
+    assert top.expected_hits and top.minutes > 0
+    # the load columns come next, and the WOT rows are priority 1 across the rpm range
+    assert any(s.test_type == "steady_state" and s.priority == 1 for s in view.suggestions[:6])
+
+
+def test_trusted_cells_gain_nothing_and_max_rpm_is_respected() -> None:
+    full = {k: np.zeros(AXES.n_cells) for k in ADDITIVE}
+    for rpm in (2000.0, 2500.0, 3000.0):
+        rows = tuple(float(m) for m in AXES.map_kpa if m <= 100.0)
+        for step in simulate_column(KEY, rpm, rows):
+            for k in ADDITIVE:
+                full[k] = full[k] + step[k]
+    cons = Constraints(max_rpm=4000.0)
+    view = plan_model(full, None, KEY, DEFAULT_REGIONS, cons, Calibration(), 0, RULE)
+    for s in view.suggestions:
+        assert s.rpm_range[1] <= 4000.0
+        assert not (s.test_type == "steady_state" and s.rpm_range[0] in (2000.0, 2500.0, 3000.0))
+    assert any("max_rpm 4000 excludes 5000" in f.reason for f in view.filtered)
+
+
+def test_pull_cap_filters_the_wot_pull_with_its_reason() -> None:
+    cons = Constraints(max_pulls_per_session=1)
+    view = plan_model(EMPTY, None, KEY, DEFAULT_REGIONS, cons, Calibration(), 1, RULE)
+    assert all(s.test_type != "wot_pull" for s in view.suggestions)
+    assert any(f.reason.startswith("max_pulls_per_session 1 reached") for f in view.filtered)
+
+
+def test_a_suggestion_is_checked_against_the_test_that_followed() -> None:
+    view = plan_model(EMPTY, None, KEY, DEFAULT_REGIONS, Constraints(), Calibration(), 0, RULE)
+    hold = next(s for s in view.suggestions if s.test_type == "steady_state")
+    log = PredictionLog()
+    log.offer(PlanView(suggestions=(hold,)), t=10.0)
+    rpm = hold.rpm_range[0]
+    test = DetectedTest("steady_state", 12.0, 40.0, rpm, rpm, rpm, rpm + 20, 50, 95, 70, 50, 95)
+    actual = np.zeros(AXES.n_cells)
+    for r, c, h in hold.expected_hits:
+        actual[r * AXES.shape[1] + c] = h
+    checked = log.check(test, actual, AXES.shape[1])
+    assert checked is not None and checked.error_pct == pytest.approx(0.0)
+    # a test that began before the suggestion existed has no prediction to check
+    early = DetectedTest("steady_state", 5.0, 9.0, rpm, rpm, rpm, rpm, 50, 95, 70, 50, 95)
+    assert log.check(early, actual, AXES.shape[1]) is None
+    # a hold somewhere else is not this suggestion
+    far = DetectedTest("steady_state", 12.0, 40.0, 900, 900, 900, 900, 50, 95, 70, 50, 95)
+    assert log.check(far, actual, AXES.shape[1]) is None
+    assert log.by_type() == (("steady_state", 0.0, 1),)
+
+
+def test_recipe_segments_match_what_the_operator_runs() -> None:
+    pull = Recipe("wot_pull", 2000.0, 5800.0).segments("vtwin")
+    assert isinstance(pull[0], sc.WotPull) and isinstance(pull[1], sc.CoolDown)
+    assert pull[1].duration == pytest.approx(cooldown_s("vtwin", 2000.0, 5800.0))
+    hold = Recipe("steady_state", 3000.0, 3000.0, (70.0, 95.0)).segments("vtwin")
+    assert isinstance(hold[0], sc.SteadyHold) and hold[0].map_kpa_steps == (70.0, 95.0)
