@@ -36,9 +36,9 @@ import numpy as np
 import numpy.typing as npt
 
 from core.coverage.axes import TableAxes
-from core.coverage.filters import FilterChain, FilterLimits
+from core.coverage.filters import FilterLimits
 from core.coverage.grid import CoverageGrid
-from core.fusion import Fuser
+from core.pipeline import Pipeline
 
 F64 = npt.NDArray[np.float64]
 
@@ -88,22 +88,19 @@ def grid_arrays(grid: CoverageGrid) -> dict[str, F64]:
     return {k: np.array(getattr(grid, k), dtype=np.float64).ravel() for k in ADDITIVE}
 
 
-class _Interim:
-    """Fusion -> filters -> grid until ``core.pipeline.Pipeline`` is on this branch."""
+def _pipeline(key: ModelKey) -> Pipeline:
+    """The engine's own fuse -> filter -> bin path, configured as this vehicle's."""
+    from core.vehicle import VehicleConfig
+    from sim.simulation import sim_channel_units
 
-    def __init__(self, key: ModelKey) -> None:
-        self.fuser = Fuser(key.lambda_delay_ms / 1000.0, expect_mixture=True)
-        self.filters = FilterChain(key.limits)
-        self.grid = CoverageGrid(key.axes, key.hit_target)
-
-    def push(self, block: object) -> None:
-        rows = self.fuser.push(block)  # type: ignore[arg-type]
-        if rows is not None and len(rows):
-            self.grid.update(rows, self.filters.apply(rows))
-
-
-def _pipeline(key: ModelKey) -> _Interim:
-    return _Interim(key)
+    cfg = VehicleConfig(
+        kind=key.kind,
+        lambda_delay_ms=key.lambda_delay_ms,
+        hit_target=key.hit_target,
+        axes=key.axes,
+        filters=key.limits,
+    )
+    return Pipeline(cfg, [("sim", sim_channel_units())])
 
 
 def run_windows(key: ModelKey, sim: object, edges_s: Sequence[float]) -> list[dict[str, F64]]:
