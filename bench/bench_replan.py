@@ -1,72 +1,73 @@
 """One full re-plan on a 32 x 32 table (target <= 50 ms).
 
-Measures both a cold plan (candidates simulated through the axes) and the
-steady-state re-plan the engine does every second (candidates cached, coverage
-changed), on a half-covered grid with a learned calibration.
+The planner models every candidate by running it on the simulator through the
+real pipeline (``core.plan.testsim``); that is done once per (vehicle kind, axes,
+filter limits, rate) and cached, off the engine's tick (a background warm-up).
+What the engine does every second is the re-plan on cached candidates against a
+changed coverage, with a learned calibration: that is the figure with the target.
+The cold figure (simulating every candidate) is printed for information.
 """
 
 from __future__ import annotations
 
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-from core.coverage.axes import TableAxes
-from core.coverage.grid import CoverageGrid
-from core.coverage.regions import DEFAULT_REGIONS
-from core.plan.candidates import _cached_matrix
-from core.plan.learning import Calibration
-from core.plan.planner import Constraints, plan
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from core.coverage.axes import TableAxes  # noqa: E402
+from core.coverage.filters import FilterLimits  # noqa: E402
+from core.coverage.regions import DEFAULT_REGIONS  # noqa: E402
+from core.plan.candidates import Constraints  # noqa: E402
+from core.plan.learning import Calibration  # noqa: E402
+from core.plan.simplan import CoverageRule, plan_model  # noqa: E402
+from core.plan.testsim import ADDITIVE, ModelKey  # noqa: E402
 
 TARGET_MS = 50.0
 
 
 def main() -> None:
     axes = TableAxes.linear(500, 8000, 32, 15, 105, 32)
+    key = ModelKey("car", axes, FilterLimits(), 50.0)
     rng = np.random.default_rng(1)
-    grid = CoverageGrid(axes)
-    grid.hits[:] = rng.integers(0, 20, size=axes.shape)
+    arrays = {k: np.zeros(axes.n_cells) for k in ADDITIVE}
+    arrays["hits"] = rng.integers(0, 20, size=axes.n_cells).astype(float)
+    arrays["dwell_s"] = arrays["hits"] / 50.0
+    arrays["lam_weight"] = arrays["hits"].copy()
+    lam = rng.normal(0.9, 0.02, size=axes.n_cells)
+    arrays["lam_wsum"] = arrays["hits"] * lam
+    arrays["lam_wsum2"] = arrays["hits"] * (lam**2 + 0.01**2)
     cal = Calibration()
-    cal.observe("wot_pull", np.full(10, 100.0), np.full(10, 80.0), lead_s=1.0)
+    cal.observe("steady_state", np.full(10, 100.0), np.full(10, 90.0))
     constraints = Constraints(max_rpm=7000, max_pulls_per_session=10)
-    cold = []
-    for _ in range(5):
-        _cached_matrix.cache_clear()
-        t0 = time.perf_counter()
-        plan(
-            grid,
-            axes,
-            DEFAULT_REGIONS,
-            constraints,
-            cal,
-            0,
-            operating_point={"rpm": 3000, "map_kpa": 60},
-        )
-        cold.append((time.perf_counter() - t0) * 1000)
+    rule = CoverageRule()
+    op = {"rpm": 3000.0, "map_kpa": 60.0}
+    t0 = time.perf_counter()
+    view = plan_model(
+        arrays, None, key, DEFAULT_REGIONS, constraints, cal, 0, rule, operating_point=op
+    )
+    cold_s = time.perf_counter() - t0
     warm = []
     for i in range(20):
-        grid.hits[i % 32, :] += 1
+        arrays["hits"][i * 32 : (i + 1) * 32] += 5
+        arrays["dwell_s"][i * 32 : (i + 1) * 32] += 0.1
         t0 = time.perf_counter()
-        view = plan(
-            grid,
-            axes,
-            DEFAULT_REGIONS,
-            constraints,
-            cal,
-            0,
-            operating_point={"rpm": 3000, "map_kpa": 60},
+        view = plan_model(
+            arrays, None, key, DEFAULT_REGIONS, constraints, cal, 0, rule, operating_point=op
         )
         warm.append((time.perf_counter() - t0) * 1000)
+    ms = float(np.median(warm))
     n = len(view.suggestions) + len(view.filtered)
-    for label, values in (
-        ("cold (candidates simulated)", cold),
-        ("re-plan (cached candidates)", warm),
-    ):
-        ms = float(np.median(values))
-        ok = "OK" if ms <= TARGET_MS else "MISS"
-        print(
-            f"32x32 {label}: {ms:.1f} ms median over {len(values)}, {n} candidates (target <= {TARGET_MS:.0f} ms) {ok}"
-        )
+    print(
+        f"32x32 cold (every candidate simulated through the pipeline, once per vehicle): {cold_s:.1f} s"
+    )
+    print(
+        f"32x32 re-plan (cached candidates): {ms:.1f} ms median over {len(warm)}, {n} candidates "
+        f"(target <= {TARGET_MS:.0f} ms) {'OK' if ms <= TARGET_MS else 'MISS'}"
+    )
 
 
 if __name__ == "__main__":

@@ -58,6 +58,7 @@ def rollup_s(vehicle: Vehicle | str, rpm_to: float) -> float:
     return 1.0 + nominal_model(v.name).accel_s(v.idle_rpm, rpm_to, ROLL_ON_MAP_KPA)
 
 
+@functools.lru_cache(maxsize=4096)
 def transition_s(vehicle: Vehicle | str, rpm_from: float | None, rpm_to: float) -> float:
     """Seconds to move the engine from ``rpm_from`` to ``rpm_to`` and let it settle.
 

@@ -26,6 +26,7 @@ rows short of data is a 9-second hold, not a 40-second one.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -251,18 +252,21 @@ def plan_model(
         cand.gain, cand.per_cell = gain_of(cand.arrays, factor)
         if cand.gain > 0:
             chosen.append(cand)
-    holds = _holds(key, rpm_axis, map_axis, constraints, start_rpm, filtered, gain_of, calibration)
-    # A step is worth its 3 s only if it gains at least MIN_STEP_RATE as fast as the best
+    columns = _columns(
+        key, rpm_axis, map_axis, constraints, filtered, calibration, now, value0, weights,
+        reach, rule,
+    )  # fmt: skip
+    # A step is worth its time only if it gains at least MIN_STEP_RATE as fast as the best
     # test on offer (the opportunity cost of dyno time). Dropping slow steps makes the
     # best test faster, which raises the floor: a few rounds settle it.
+    floor = MIN_STEP_GAIN
     for _ in range(HOLD_ROUNDS):
+        holds = _holds(columns, key, start_rpm, floor)
         rates = [c.gain / (60.0 * c.minutes) for c in chosen + holds if c.minutes > 0]
         if not rates:
             break
         floor = MIN_STEP_RATE * max(rates) * HOLD_STEP_S
-        holds = _holds(
-            key, rpm_axis, map_axis, constraints, start_rpm, [], gain_of, calibration, floor
-        )
+    holds = _holds(columns, key, start_rpm, floor, gain_of)
     chosen += holds
     suggestions = _rank(chosen, prio.ravel(), axes.shape[1], calibration, reach)
     if not now["hits"].any():
@@ -333,19 +337,55 @@ def _candidates(
     return cands, filtered
 
 
-def _holds(
+@dataclass(slots=True)
+class _Column:
+    """One rpm column's hold steps and what each would gain now."""
+
+    rpm: float
+    rows: tuple[float, ...]
+    steps: tuple[dict[str, F64], ...]
+    gains: F64
+    factor: float
+    test_type: str
+
+
+@functools.lru_cache(maxsize=1024)
+def _pairs(
+    key: ModelKey, rpm: float, rows: tuple[float, ...]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], dict[str, F64]]:
+    """The column's steps as sparse (step, cell, values): a step touches only a few cells."""
+    steps = simulate_column(key, rpm, rows)
+    step_idx: list[npt.NDArray[np.int64]] = []
+    cell_idx: list[npt.NDArray[np.int64]] = []
+    vals: dict[str, list[F64]] = {k: [] for k in ADDITIVE}
+    for i, step in enumerate(steps):
+        touched = np.flatnonzero(step["hits"] + step["lam_weight"] > 0)
+        step_idx.append(np.full(touched.size, i))
+        cell_idx.append(touched)
+        for k in ADDITIVE:
+            vals[k].append(step[k][touched])
+    return (
+        np.concatenate(step_idx).astype(np.int64),
+        np.concatenate(cell_idx).astype(np.int64),
+        {k: np.concatenate(v) for k, v in vals.items()},
+    )
+
+
+def _columns(
     key: ModelKey,
     rpm_axis: F64,
     map_axis: F64,
     constraints: Constraints,
-    start_rpm: float | None,
     filtered: list[FilteredTest],
-    gain_of: object,
     calibration: Calibration,
-    min_step_gain: float = MIN_STEP_GAIN,
-) -> list[_Cand]:
-    """One hold per rpm column over exactly the MAP steps that still gain."""
-    out: list[_Cand] = []
+    now: Mapping[str, F64],
+    value0: F64,
+    weights: F64,
+    reach: F64,
+    rule: CoverageRule,
+) -> list[_Column]:
+    """Every column a hold may use, with each MAP step's gain (sparse, vectorised)."""
+    out: list[_Column] = []
     if constraints.environment == "street":
         filtered.append(
             FilteredTest("steady_state", "steady-state holds", "environment street: needs a dyno")
@@ -371,26 +411,53 @@ def _holds(
             continue
         if not rows:
             continue
-        steps = simulate_column(key, rpm, rows)
         test_type = "idle_low_map" if rpm <= IDLE_MAX_RPM else "steady_state"
         factor = calibration.factor(test_type)
-        picked: list[int] = []
-        total = {k: np.zeros_like(steps[0][k]) for k in ADDITIVE}
-        for i, step in enumerate(steps):
-            g, _ = gain_of(step, factor)  # type: ignore[operator]
-            if g >= max(min_step_gain, MIN_STEP_GAIN):
-                extra = SETTLE_AT_FIRST_S / HOLD_STEP_S if not picked else 0.0
-                picked.append(i)
-                for k in ADDITIVE:
-                    total[k] = total[k] + (1.0 + extra) * step[k]
-        if not picked:
+        step_idx, cell_idx, vals = _pairs(key, rpm, rows)
+        scale = factor * reach[cell_idx]
+        after = {k: now[k][cell_idx] + scale * vals[k] for k in ADDITIVE}
+        gained = weights[cell_idx] * np.maximum(
+            cell_value(confidence(after, rule)) - value0[cell_idx], 0.0
+        )
+        gains = np.bincount(step_idx, gained, minlength=len(rows)).astype(np.float64)
+        out.append(_Column(rpm, rows, simulate_column(key, rpm, rows), gains, factor, test_type))
+    return out
+
+
+def _holds(
+    columns: list[_Column],
+    key: ModelKey,
+    start_rpm: float | None,
+    min_step_gain: float,
+    gain_of: object = None,
+) -> list[_Cand]:
+    """One hold per column over the MAP steps gaining at least ``min_step_gain``.
+
+    Without ``gain_of`` the hold's gain is the sum of its steps' (a fast estimate for
+    choosing the floor); with it, the composed hold is valued exactly.
+    """
+    out: list[_Cand] = []
+    floor = max(min_step_gain, MIN_STEP_GAIN)
+    for col in columns:
+        picked = np.flatnonzero(col.gains >= floor)
+        if picked.size == 0:
             continue
-        maps = tuple(rows[i] for i in picked)
+        maps = tuple(col.rows[i] for i in picked)
+        test_type = col.test_type
         if test_type == "idle_low_map" and max(maps) > IDLE_MAX_MAP_KPA:
             test_type = "steady_state"
-        recipe = Recipe(test_type, rpm, rpm, maps)
-        cand = _Cand(recipe, total, hold_minutes(key.kind, start_rpm, rpm, len(maps)))
-        cand.gain, cand.per_cell = gain_of(total, factor)  # type: ignore[operator]
+        minutes = hold_minutes(key.kind, start_rpm, col.rpm, len(maps))
+        cand = _Cand(Recipe(test_type, col.rpm, col.rpm, maps), {}, minutes)
+        if gain_of is None:
+            cand.gain = float(col.gains[picked].sum())
+        else:
+            total = {k: np.zeros_like(col.steps[0][k]) for k in ADDITIVE}
+            for n, i in enumerate(picked):
+                extra = SETTLE_AT_FIRST_S / HOLD_STEP_S if n == 0 else 0.0
+                for k in ADDITIVE:
+                    total[k] += (1.0 + extra) * col.steps[int(i)][k]
+            cand.arrays = total
+            cand.gain, cand.per_cell = gain_of(total, col.factor)  # type: ignore[operator]
         out.append(cand)
     return out
 

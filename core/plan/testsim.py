@@ -242,7 +242,8 @@ def hold_minutes(kind: str, rpm_now: float | None, rpm: float, n_steps: int) -> 
     """Minutes for a steady-state hold of ``n_steps`` MAP steps at ``rpm`` from ``rpm_now``."""
     from sim.scenarios import RELEASE_S, transition_s
 
-    return (transition_s(kind, rpm_now, rpm) + n_steps * HOLD_STEP_S + RELEASE_S) / 60.0
+    here = None if rpm_now is None else round(rpm_now / 50.0) * 50.0
+    return (transition_s(kind, here, rpm) + n_steps * HOLD_STEP_S + RELEASE_S) / 60.0
 
 
 def segments_minutes(kind: str, segments: Sequence[object], rpm_now: float | None) -> float:
