@@ -68,8 +68,9 @@ def test_plan_text_and_errors(store_dir, capsys):
     assert main(["plan", "--vehicle", "bike", "--data-dir", str(store_dir)]) == 0
     out = capsys.readouterr().out
     assert "vehicle bike" in out and "from idle:" in out
-    assert main(["plan", "--vehicle", "car", "--data-dir", str(store_dir)]) == 2
-    assert "unknown vehicle 'car'" in capsys.readouterr().err
+    # a vehicle with no runs gets the opening plan (issue 11), saying so
+    assert main(["plan", "--vehicle", "car", "--data-dir", str(store_dir)]) == 0
+    assert "vehicle car has no runs yet: opening plan" in capsys.readouterr().out
     assert (
         main(
             [

@@ -31,6 +31,7 @@ from core.coverage.filters import FilterResult
 from core.coverage.grid import CoverageGrid
 from core.coverage.regions import Region
 from core.frames import Block
+from core.plan.instruction import Instructor
 from core.plan.learning import Calibration
 from core.plan.planner import Constraints, plan_arrays
 from core.plan.predictions import PredictionLog
@@ -123,6 +124,8 @@ class VehicleTracker:
         self.detector = PullDetector()
         self.tests: list[tuple[DetectedTest, float]] = []
         self.predictions = PredictionLog()
+        self.instructor = Instructor()
+        """The live instruction, held steady (follows a running test)."""
         """Suggestions offered before each test, checked when a test is detected."""
         """Detected tests of this run with their prediction error (%)."""
         self._kept: deque[tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]] = deque()
@@ -207,7 +210,12 @@ class VehicleTracker:
                 self.pulls_done, CoverageRule(self.hit_target), operating_point=values,
             )  # fmt: skip
             self.predictions.offer(view, self._t_last)
-            return replace(view, errors_by_type=self.calibration.checks_by_type())
+            instruction = self.instructor.update(
+                self._t_last, view, self.detector.current_test, values
+            )
+            return replace(
+                view, instruction=instruction, errors_by_type=self.calibration.checks_by_type()
+            )
         hits = self._base.hits + grid.hits
         knock = self._base.knock_events + grid.knock_events
         return plan_arrays(

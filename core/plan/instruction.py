@@ -1,0 +1,109 @@
+"""The live instruction line: one plain sentence that holds still.
+
+A plan is recomputed every second and its ranking can wobble when two tests are
+worth almost the same; an instruction that followed it would flip between
+"raise" and "lower" every second, and worse, point somewhere else in the middle of
+a WOT pull. So the instruction commits to one suggestion and keeps it:
+
+* while a detected test runs, it follows that test ("hold WOT to 5800 rpm",
+  "hold 3000 rpm, MAP 70 kPa, then 75 kPa") and never names another cell;
+* when the test ends, it commits to the plan's top suggestion at once;
+* otherwise it changes only when another suggestion has been on top for
+  ``switch_s`` seconds in a row, or the committed one is no longer offered
+  (its cells are covered, or a constraint removed it).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from core.plan.types import PlanView, Suggestion
+
+SWITCH_S = 5.0
+"""Seconds another suggestion must stay on top before the instruction moves to it."""
+HOLD_TYPES = ("steady_state", "idle_low_map")
+
+
+def _same(a: Suggestion, b: Suggestion) -> bool:
+    return a.test_type == b.test_type and a.rpm_range == b.rpm_range and a.map_range == b.map_range
+
+
+class Instructor:
+    """Turns successive plans into one steady instruction (see the module docstring)."""
+
+    def __init__(self, switch_s: float = SWITCH_S) -> None:
+        self.switch_s = switch_s
+        self.committed: Suggestion | None = None
+        self._challenger: Suggestion | None = None
+        self._challenger_since = math.inf
+        self._in_test: str | None = None
+
+    def update(
+        self, t: float, view: PlanView, current_test: str | None, op: Mapping[str, float]
+    ) -> str:
+        """The instruction at stream time ``t`` for ``view`` while ``current_test`` runs."""
+        ended = self._in_test is not None and current_test is None
+        self._in_test = current_test
+        top = view.suggestions[0] if view.suggestions else None
+        if current_test is not None:
+            return self._during(current_test, op)
+        if top is None:
+            self.committed = None
+            return view.instruction or "all reachable cells are covered"
+        offered = self.committed is not None and any(
+            _same(s, self.committed) for s in view.suggestions
+        )
+        if ended or not offered or self.committed is None:
+            self._commit(top)
+        elif not _same(top, self.committed):
+            if self._challenger is None or not _same(self._challenger, top):
+                self._challenger, self._challenger_since = top, t
+            elif t - self._challenger_since >= self.switch_s:
+                self._commit(top)
+        else:
+            self._challenger = None
+        assert self.committed is not None
+        return f"next: {self.committed.description}{_approach(self.committed, op)}"
+
+    def _commit(self, s: Suggestion) -> None:
+        self.committed = s
+        self._challenger = None
+        self._challenger_since = math.inf
+
+    def _during(self, kind: str, op: Mapping[str, float]) -> str:
+        c = self.committed
+        rpm = float(op.get("rpm", math.nan))
+        map_kpa = float(op.get("map_kpa", math.nan))
+        if kind == "wot_pull":
+            top = c.rpm_range[1] if c is not None and c.test_type == "wot_pull" else None
+            return f"hold WOT to {top:.0f} rpm" if top else "hold WOT to the top of the pull"
+        if kind in HOLD_TYPES and c is not None and c.test_type in HOLD_TYPES:
+            steps = _steps(c)
+            later = [m for m in steps if math.isfinite(map_kpa) and m > map_kpa + 2.5]
+            here = (
+                min(steps, key=lambda m: abs(m - map_kpa)) if math.isfinite(map_kpa) else steps[0]
+            )
+            then = f", then {later[0]:.0f} kPa" if later else ", then release"
+            return f"hold {c.rpm_range[0]:.0f} rpm, MAP {here:.0f} kPa{then}"
+        if kind == "part_throttle_sweep" and c is not None and c.test_type == kind:
+            return f"hold {c.map_range[0]:.0f} kPa, sweep to {c.rpm_range[1]:.0f} rpm"
+        where = f" ({rpm:.0f} rpm, {map_kpa:.0f} kPa)" if math.isfinite(rpm) else ""
+        return f"{kind.replace('_', ' ')} in progress{where}: finish it"
+
+
+def _steps(s: Suggestion) -> tuple[float, ...]:
+    recipe = s.recipe
+    steps = getattr(recipe, "map_steps", ())
+    return tuple(steps) if steps else (s.map_range[0], s.map_range[1])
+
+
+def _approach(s: Suggestion, op: Mapping[str, float]) -> str:
+    """How to get to the test's start from where the engine is (empty when there)."""
+    rpm = float(op.get("rpm", math.nan))
+    if not math.isfinite(rpm) or s.test_type == "street_cruise" or s.rpm_range[0] <= 0:
+        return ""
+    start = s.rpm_range[0]
+    if abs(rpm - start) <= 150.0:
+        return ""
+    return f" (bring it to {start:.0f} rpm)"

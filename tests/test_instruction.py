@@ -1,0 +1,55 @@
+"""The live instruction holds still and follows a running test."""
+
+from __future__ import annotations
+
+from core.plan.instruction import Instructor
+from core.plan.simplan import Recipe
+from core.plan.types import PlanView, Suggestion
+
+
+def sug(kind: str, rpm_lo: float, rpm_hi: float, maps: tuple[float, ...] = ()) -> Suggestion:
+    recipe = Recipe(kind, rpm_lo, rpm_hi, maps)
+    lo, hi = (min(maps), max(maps)) if maps else (95.0, 95.0)
+    return Suggestion(kind, recipe.description, (rpm_lo, rpm_hi), (lo, hi), 0.5, 10.0, 1.0,
+                      "high", 1, (), recipe=recipe)  # fmt: skip
+
+
+HOLD_3000 = sug("steady_state", 3000, 3000, (70.0, 75.0, 95.0))
+HOLD_3500 = sug("steady_state", 3500, 3500, (60.0, 65.0))
+PULL = sug("wot_pull", 2000, 5800)
+
+
+def test_no_flip_flop_when_two_suggestions_trade_places() -> None:
+    ins = Instructor(switch_s=5.0)
+    op = {"rpm": 2500.0, "map_kpa": 40.0}
+    lines = []
+    for t in range(12):  # the ranking wobbles every second
+        top = (HOLD_3000, HOLD_3500) if t % 2 == 0 else (HOLD_3500, HOLD_3000)
+        lines.append(ins.update(float(t), PlanView(suggestions=top), None, op))
+    assert len(set(lines)) == 1 and "3000 rpm" in lines[0]
+    # a challenger that stays on top for 5 s takes over
+    for t in range(12, 19):
+        line = ins.update(float(t), PlanView(suggestions=(HOLD_3500, HOLD_3000)), None, op)
+    assert "3500 rpm" in line
+
+
+def test_during_a_test_the_instruction_follows_it_then_names_the_next() -> None:
+    ins = Instructor()
+    view = PlanView(suggestions=(PULL, HOLD_3000))
+    assert ins.update(0.0, view, None, {"rpm": 950.0, "map_kpa": 33.0}).startswith("next: WOT pull")
+    # mid-pull the plan says the hold is best now: the line still says the pull
+    mid = PlanView(suggestions=(HOLD_3000, HOLD_3500))
+    line = ins.update(3.0, mid, "wot_pull", {"rpm": 4200.0, "map_kpa": 98.0})
+    assert line == "hold WOT to 5800 rpm"
+    assert "lower" not in line and "kPa" not in line
+    # the pull ends: the next test is named at once, no hysteresis wait
+    after = ins.update(4.0, mid, None, {"rpm": 2000.0, "map_kpa": 35.0})
+    assert after.startswith("next: hold 3000 rpm")
+
+
+def test_hold_instruction_steps_through_the_rows() -> None:
+    ins = Instructor()
+    ins.update(0.0, PlanView(suggestions=(HOLD_3000,)), None, {"rpm": 3000.0, "map_kpa": 50.0})
+    line = ins.update(1.0, PlanView(suggestions=(HOLD_3500,)), "steady_state",
+                      {"rpm": 3000.0, "map_kpa": 70.4})  # fmt: skip
+    assert line == "hold 3000 rpm, MAP 70 kPa, then 75 kPa"
