@@ -137,7 +137,10 @@ class SimSource(Source):
     def open(self) -> None:
         if self._guided:
             self._operator = guided_operator(
-                self._vehicle.name, self._rate_hz, self._seed, warm_in_background=True
+                self._vehicle.name,
+                self._rate_hz,
+                self._seed,
+                warm_in_background=self.realtime,  # at max speed: plan before the first block
             )
             assert self._operator._sim is not None
             self._sim = self._operator._sim

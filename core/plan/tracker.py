@@ -43,6 +43,8 @@ from core.plan.types import PlanView
 from core.source import SourceEvent
 from core.store import VehicleStore
 
+WARMUP_AFTER_S = 5.0
+"""Seconds of data before the simulated candidates are computed in the background."""
 BUFFER_S = 300.0
 """Kept-row history for attributing hits to a test (longer tests are truncated)."""
 
@@ -136,7 +138,24 @@ class VehicleTracker:
         """Simulator preset, filters and rate for the simulated-candidate planner (None: the
         kinematic planner only)."""
         self._model_ready = threading.Event()
-        if model is not None:
+        self._warm_started = False
+
+    def warm_now(self) -> None:
+        """Simulate every candidate now (blocking; tests and benches want determinism)."""
+        if self.model is not None and not self._model_ready.is_set():
+            self._warm_started = True
+            self._warm()
+
+    def _maybe_warm(self) -> None:
+        """Start the background warm-up once the run has WARMUP_AFTER_S of data.
+
+        Not at start: the first seconds of a session (sources opening, the first
+        samples) must not share the CPU with seconds of candidate simulation.
+        """
+        if self.model is None or self._warm_started or self._t_first is None:
+            return
+        if self._t_last - self._t_first >= WARMUP_AFTER_S:
+            self._warm_started = True
             threading.Thread(target=self._warm, name="plan-warmup", daemon=True).start()
 
     def _warm(self) -> None:
@@ -201,6 +220,7 @@ class VehicleTracker:
         at start), candidates are the simulated ones (``core.plan.simplan``); until then
         the kinematic planner answers, so the dashboard never waits.
         """
+        self._maybe_warm()
         if self.model is not None and self._model_ready.is_set():
             base, run = grid_arrays(self._base), grid_arrays(grid)
             view = plan_model(

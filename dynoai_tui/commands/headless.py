@@ -117,6 +117,8 @@ def summary_text(snap: Snapshot, *, recording_path: str | None, note: str = "") 
     if snap.plan.suggestions:
         best = snap.plan.suggestions[0]
         lines.append(f"next test     {best.description} ({best.minutes:.1f} min, {best.band})")
+    for kind, err, n in snap.plan.errors_by_type:
+        lines.append(f"predicted     {kind}: {err:.1f} % mean error over {n} checked test(s)")
     return "\n".join(lines)
 
 

@@ -23,6 +23,7 @@ SIM = "sim:vtwin?scenario=pulls&seed=7&rate=100&speed=max&duration=90"
 def frozen_session() -> Session:
     config = VehicleConfig()
     tracker = make_tracker(config, None, run_id="snapshot-test", log_path=None)
+    tracker.warm_now()  # simulated candidates from the first plan: deterministic
     session = Session(create_sources([SIM]), config=config, tracker=tracker, clock=lambda: 1000.0)
     session.run_to_end()
     return session

@@ -118,6 +118,9 @@ def plan_text(plan: PlanView, *, width: int, max_tests: int, show_filtered: bool
             text.append(f"{f.reason}\n")
     if plan.prediction_error_pct is not None and math.isfinite(plan.prediction_error_pct):
         text.append(f"planner error {plan.prediction_error_pct:.0f}%", "dim")
+    if plan.errors_by_type:
+        checked = " · ".join(f"{k.split('_')[0]} {e:.0f}% ({n})" for k, e, n in plan.errors_by_type)
+        text.append(f"\nchecked: {checked}", "dim")
     text.rstrip()
     return text
 
