@@ -183,16 +183,23 @@ class SnapshotBuilder:
             pulls_done=pulls_done,
             pulls_max=pulls_max,
             in_pull=in_pull,
-            alarms=self._alarms(values, infos, record_error),
+            alarms=self._alarms(values, infos, record_error, pulls_done, pulls_max),
             finished=finished,
             paused=paused,
             speed=speed,
         )
 
     def _alarms(
-        self, values: Mapping[str, float], infos: Sequence[SourceInfo], record_error: str
+        self,
+        values: Mapping[str, float],
+        infos: Sequence[SourceInfo],
+        record_error: str,
+        pulls_done: int = 0,
+        pulls_max: int | None = None,
     ) -> tuple[str, ...]:
         alarms: list[str] = []
+        if pulls_max is not None and pulls_done > pulls_max:
+            alarms.append(f"PULLS {pulls_done}/{pulls_max}: OVER THE SESSION LIMIT")
         tps, lam = values.get("tps_pct", math.nan), values.get("lambda", math.nan)
         lam_target = values.get("lambda_target", math.nan)
         if tps >= 85 and lam > (lam_target * 1.05 if math.isfinite(lam_target) else 0.92):

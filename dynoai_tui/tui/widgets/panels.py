@@ -8,6 +8,7 @@ spans match, so a frame that changes nothing repaints nothing.
 from __future__ import annotations
 
 import math
+import textwrap
 
 from rich.text import Text
 from textual.reactive import reactive
@@ -92,35 +93,60 @@ def header_text(snap: Snapshot, *, vehicle: str, replay: bool) -> Text:
     return text
 
 
-def plan_text(plan: PlanView, *, width: int, max_tests: int, show_filtered: bool) -> Text:
-    """Ranked tests with efficiency badges, the next target cells, filtered tests."""
+def plan_text(
+    plan: PlanView, *, width: int, max_tests: int = 99, show_filtered: bool, height: int = 999
+) -> Text:
+    """Ranked tests (full descriptions, wrapped), next cells, filtered tests: as many as fit.
+
+    ``height`` is the panel's rows: suggestions are added while they fit (at least
+    three when there are three), then the targets and error lines, then filtered
+    tests while rows remain.
+    """
     text = Text()
     if not plan.suggestions:
         text.append("No test suggested yet: waiting for the planner.\n", "dim")
-    room = max(8, width - 9)
-    for i, sug in enumerate(plan.suggestions[:max_tests], start=1):
-        band = band_for(sug.efficiency)
-        desc = (
-            sug.description if len(sug.description) <= room else sug.description[: room - 1] + "…"
-        )
-        text.append(f"{i} ")
-        text.append(f" {sug.efficiency:.2f} ", BAND_STYLE.get(band, LOW_BAND_STYLE))
-        text.append(f" {desc}\n", "bold")
-        text.append(f"   +{sug.expected_gain:.1f} gain · {sug.minutes:.1f} min\n", "dim")
+    room = max(8, width - 4)
+    tail: list[tuple[str, str]] = []
     if plan.targets:
-        text.append("Next cells: ", "bold")
-        cells = [f"{t.rpm:.0f}/{t.map_kpa:.0f}" for t in plan.targets]
-        text.append("  ".join(cells) + "\n")
-    if show_filtered and plan.filtered:
-        text.append("Filtered:\n", "bold")
-        for f in plan.filtered:
-            text.append(f" ✗ {f.description}: ", "dim")
-            text.append(f"{f.reason}\n")
+        cells = "  ".join(f"{t.rpm:.0f}/{t.map_kpa:.0f}" for t in plan.targets)
+        tail.append(("Next cells: " + cells, "bold"))
     if plan.prediction_error_pct is not None and math.isfinite(plan.prediction_error_pct):
-        text.append(f"planner error {plan.prediction_error_pct:.0f}%", "dim")
+        tail.append((f"planner error {plan.prediction_error_pct:.0f}%", "dim"))
     if plan.errors_by_type:
         checked = " · ".join(f"{k.split('_')[0]} {e:.0f}% ({n})" for k, e, n in plan.errors_by_type)
-        text.append(f"\nchecked: {checked}", "dim")
+        tail.append((f"checked: {checked}", "dim"))
+    used = 0
+    budget = max(height - len(tail), 0)
+    for i, sug in enumerate(plan.suggestions[:max_tests], start=1):
+        band = band_for(sug.efficiency)
+        lines = textwrap.wrap(sug.description, room, initial_indent=" " * 5) or [""]
+        lines[0] = lines[0].lstrip()
+        need = len(lines) + 1
+        if used + need > budget and i > 3:
+            break
+        text.append(f"{i} ")
+        text.append(f" {sug.efficiency:.2f} ", BAND_STYLE.get(band, LOW_BAND_STYLE))
+        text.append(f" {lines[0]}\n", "bold")
+        for more in lines[1:]:
+            text.append(f"    {more}\n", "bold")
+        text.append(f"   +{sug.expected_gain:.1f} gain · {sug.minutes:.1f} min\n", "dim")
+        used += need
+    for line, style in tail:
+        text.append(line + "\n", style)
+        used += 1
+    if show_filtered and plan.filtered and used + 2 <= height:
+        text.append("Filtered:\n", "bold")
+        used += 1
+        seen: set[tuple[str, str]] = set()
+        for f in plan.filtered:
+            if (f.test_type, f.reason) in seen:
+                continue
+            seen.add((f.test_type, f.reason))
+            entry = textwrap.wrap(f"✗ {f.description}: {f.reason}", max(8, width - 1))
+            if used + len(entry) > height:
+                break
+            text.append("\n".join(entry) + "\n", "dim")
+            used += len(entry)
     text.rstrip()
     return text
 
@@ -179,8 +205,8 @@ class SuggestionsPanel(Widget):
         return plan_text(
             self.plan,
             width=max(20, self.content_region.width),
-            max_tests=2 if self.compact else 4,
-            show_filtered=not self.compact,
+            height=max(1, self.content_region.height),
+            show_filtered=True,
         )
 
     @property

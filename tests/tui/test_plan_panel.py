@@ -1,0 +1,63 @@
+"""The next-tests panel fits the window: >= 3 suggestions at 80x24, more on a tall one."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from core.plan.types import PlanView
+from dynoai_tui.tui.app import DynoApp
+from dynoai_tui.tui.widgets.panels import SuggestionsPanel, plan_text
+from tests.tui.test_snapshots import frozen_session
+
+
+def shown(panel: SuggestionsPanel) -> int:
+    return len(re.findall(r"^\d+ ", panel.plain, flags=re.MULTILINE))
+
+
+def test_panel_shows_as_many_as_fit_and_follows_resizes() -> None:
+    session = frozen_session()
+
+    async def go() -> tuple[int, int, int, str]:
+        app = DynoApp(session, clock=lambda: 1_700_000_000.0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause(0.2)
+            panel = app.screen.query_one(SuggestionsPanel)
+            small = shown(panel)
+            await pilot.resize_terminal(160, 48)
+            await pilot.pause(0.2)
+            tall = shown(panel)
+            text = panel.plain
+            await pilot.resize_terminal(80, 24)
+            await pilot.pause(0.2)
+            return small, tall, shown(panel), text
+
+    small, tall, back, text = asyncio.run(go())
+    assert small >= 3
+    assert tall > small
+    assert back == small
+    # full descriptions, wrapped rather than cut
+    assert "…" not in text and "2.5 s each" in text
+
+
+def test_filtered_list_shows_its_entries() -> None:
+    from core.plan.types import FilteredTest
+
+    plan = PlanView(
+        filtered=(
+            FilteredTest(
+                "wot_pull", "WOT pull 2000-5800 rpm", "max_pulls_per_session 1 reached (1 done)"
+            ),
+        )
+    )
+    text = plan_text(plan, width=40, show_filtered=True, height=20).plain
+    assert "Filtered:" in text and "max_pulls_per_session 1" in text
+
+
+def test_pulls_over_the_limit_raise_an_alarm() -> None:
+    from core.snapshot_builder import SnapshotBuilder
+
+    alarms = SnapshotBuilder._alarms(  # type: ignore[arg-type]
+        object.__new__(SnapshotBuilder), {}, (), "", 2, 1
+    )
+    assert alarms == ("PULLS 2/1: OVER THE SESSION LIMIT",)
