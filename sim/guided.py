@@ -27,7 +27,7 @@ from core.coverage.regions import Region
 from core.frames import Block
 from core.plan.candidates import Constraints
 from core.plan.learning import Calibration, prediction_error_pct
-from core.plan.simplan import CoverageRule, Recipe, plan_model
+from core.plan.simplan import CoverageRule, Recipe, confidence, plan_model
 from core.plan.testsim import ADDITIVE, ModelKey, _pipeline, grid_arrays
 from core.plan.types import PlanView, Suggestion
 from sim.model import Controller
@@ -106,6 +106,7 @@ class GuidedOperator:
     _pipe: object = None
     _sim: FedSimulation | None = None
     _rpm_here: float | None = None
+    _expect_done: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
     warm_in_background: bool = False
     """Idle while a thread simulates the candidates (seconds) instead of blocking at start:
     the live demo shows an idling engine at once, as a real session starts."""
@@ -202,6 +203,11 @@ class GuidedOperator:
             self.pulls += 1
         hits_now = np.array(self.grid.hits, dtype=np.float64).ravel()  # type: ignore[attr-defined]
         self._current = (top, self.sim_time_s, hits_now)
+        # cells this test is expected to make trusted (checked when it ends)
+        self._expect_done = np.zeros(self.key.axes.n_cells, dtype=bool)
+        n_rpm = self.key.axes.shape[1]
+        for r, c in top.cells:
+            self._expect_done[r * n_rpm + c] = True
 
     def _finish_test(self) -> None:
         if self._current is None:
@@ -221,6 +227,8 @@ class GuidedOperator:
         self.calibration.observe_reach(
             axes.rpm, axes.map_kpa, predicted, actual, self.rule.hit_target
         )
+        trusted = confidence(self.arrays(), self.rule) >= 1.0
+        self.calibration.observe_stalls(axes.rpm, axes.map_kpa, self._expect_done, trusted)
         self.checked.append(
             CheckedTest(
                 top.test_type, top.description, float(predicted.sum()), float(actual.sum()),

@@ -93,9 +93,44 @@ class Calibration:
     errors_pct: list[float] = field(default_factory=list)
     misses: dict[str, int] = field(default_factory=dict)
     """``"rpm@map_kpa"`` of cells a test was expected to fill but left empty -> count."""
+    stalls: dict[str, int] = field(default_factory=dict)
+    """``"rpm@map_kpa"`` of cells a test was expected to make trusted that stayed short
+    (e.g. a lambda too unsteady there) -> count; their planning weight is discounted."""
     checks: dict[str, list[float]] = field(default_factory=dict)
     """Test type -> recent errors (%) of suggestions checked against the test that followed
     (``core.plan.predictions``): the planner's prediction, made before the fact."""
+
+    def observe_stalls(
+        self,
+        rpm_axis: npt.ArrayLike,
+        map_axis: npt.ArrayLike,
+        expected_done: npt.ArrayLike,
+        trusted_after: npt.ArrayLike,
+    ) -> None:
+        """Count cells a test should have made trusted (flat masks) that are still not."""
+        rpm = np.asarray(rpm_axis, dtype=np.float64)
+        kpa = np.asarray(map_axis, dtype=np.float64)
+        stalled = np.asarray(expected_done, dtype=bool) & ~np.asarray(trusted_after, dtype=bool)
+        for j in np.flatnonzero(stalled):
+            key = _cell_key(rpm[j % rpm.size], kpa[j // rpm.size])
+            self.stalls[key] = self.stalls.get(key, 0) + 1
+        for j in np.flatnonzero(np.asarray(trusted_after, dtype=bool)):
+            self.stalls.pop(_cell_key(rpm[j % rpm.size], kpa[j // rpm.size]), None)
+
+    def stall_weights(
+        self, rpm_axis: npt.ArrayLike, map_axis: npt.ArrayLike
+    ) -> npt.NDArray[np.float64]:
+        """Per-cell multiplier (flat) on planning weight: MISS_DISCOUNT per stalled test."""
+        rpm = np.asarray(rpm_axis, dtype=np.float64)
+        kpa = np.asarray(map_axis, dtype=np.float64)
+        out = np.ones(kpa.size * rpm.size)
+        for key, count in self.stalls.items():
+            r_txt, m_txt = key.split("@")
+            c = np.flatnonzero(np.isclose(rpm, float(r_txt)))
+            r = np.flatnonzero(np.isclose(kpa, float(m_txt)))
+            if c.size and r.size:
+                out[int(r[0]) * rpm.size + int(c[0])] = MISS_DISCOUNT**count
+        return out
 
     def record_check(self, test_type: str, error_pct: float) -> None:
         """Keep one checked prediction's error for the per-type report."""
@@ -204,6 +239,7 @@ class Calibration:
             "errors_pct": list(self.errors_pct),
             "misses": dict(self.misses),
             "checks": {k: list(v) for k, v in self.checks.items()},
+            "stalls": dict(self.stalls),
         }
 
     @classmethod
@@ -222,6 +258,7 @@ class Calibration:
                 float(d.get("wot_map_kpa", DEFAULT_WOT_MAP_KPA)),
                 [float(e) for e in d.get("errors_pct", [])][-ERRORS_KEPT:],
                 {str(k): int(v) for k, v in dict(d.get("misses", {})).items()},
+                {str(k): int(v) for k, v in dict(d.get("stalls", {})).items()},
                 {
                     str(k): [float(e) for e in v][-ERRORS_KEPT:]
                     for k, v in dict(d.get("checks", {})).items()

@@ -230,6 +230,7 @@ def plan_model(
     rpm_axis, map_axis = axis_arrays(axes)
     prio = priority_map(axes, regions, knock_events)
     weights = np.asarray(PLAN_WEIGHT, dtype=np.float64)[np.clip(prio, 1, 3)].ravel()
+    weights = weights * calibration.stall_weights(rpm_axis, map_axis)
     now = {k: np.asarray(arrays[k], dtype=np.float64).ravel() for k in ADDITIVE}
     conf0 = confidence(now, rule)
     value0 = cell_value(conf0)
@@ -268,7 +269,7 @@ def plan_model(
         floor = MIN_STEP_RATE * max(rates) * HOLD_STEP_S
     holds = _holds(columns, key, start_rpm, floor, gain_of)
     chosen += holds
-    suggestions = _rank(chosen, prio.ravel(), axes.shape[1], calibration, reach)
+    suggestions = _rank(chosen, prio.ravel(), axes.shape[1], calibration, reach, weights)
     if not now["hits"].any():
         # Opening plan (no data at all): idle / low-MAP work first. A tuner checks that a
         # new engine idles and its wideband reads before loading it, and the engine is at
@@ -468,6 +469,7 @@ def _rank(
     n_rpm: int,
     calibration: Calibration,
     reach: F64,
+    weights: F64,
 ) -> tuple[Suggestion, ...]:
     if not cands:
         return ()
@@ -482,7 +484,8 @@ def _rank(
         hits = calibration.factor(c.recipe.test_type) * reach * c.arrays["hits"]
         nz = np.flatnonzero(hits >= 0.5)
         expected = tuple((int(j // n_rpm), int(j % n_rpm), round(float(hits[j]), 1)) for j in nz)
-        gained = np.flatnonzero(c.per_cell > 0.05)
+        # cells the test should make trusted (completing a cell is worth >= half its weight)
+        gained = np.flatnonzero((c.per_cell >= 0.5 * weights - 1e-9) & (weights > 0))
         r = c.recipe
         maps = r.map_steps or (0.0,)
         out.append(
