@@ -38,10 +38,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.coverage.axes import TableAxes  # noqa: E402
+from core.coverage.confidence import CoverageRule  # noqa: E402
 from core.coverage.filters import FilterLimits  # noqa: E402
 from core.coverage.regions import DEFAULT_REGIONS, priority_map  # noqa: E402
 from core.plan.candidates import Constraints  # noqa: E402
-from core.plan.simplan import CoverageRule, Recipe, confidence, top_rpm  # noqa: E402
+from core.plan.simplan import Recipe, confidence, top_rpm  # noqa: E402
 from core.plan.testsim import (  # noqa: E402
     ADDITIVE,
     ModelKey,

@@ -19,11 +19,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.coverage.axes import TableAxes  # noqa: E402
+from core.coverage.confidence import CoverageRule  # noqa: E402
 from core.coverage.filters import FilterLimits  # noqa: E402
 from core.coverage.regions import DEFAULT_REGIONS  # noqa: E402
 from core.plan.candidates import Constraints  # noqa: E402
 from core.plan.learning import Calibration  # noqa: E402
-from core.plan.simplan import CoverageRule, plan_model  # noqa: E402
+from core.plan.simplan import plan_model  # noqa: E402
 from core.plan.testsim import ADDITIVE, ModelKey  # noqa: E402
 
 TARGET_MS = 50.0

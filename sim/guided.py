@@ -23,11 +23,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from core.coverage.confidence import CoverageRule
 from core.coverage.regions import Region
 from core.frames import Block
 from core.plan.candidates import Constraints
 from core.plan.learning import Calibration, prediction_error_pct
-from core.plan.simplan import CoverageRule, Recipe, confidence, plan_model
+from core.plan.simplan import Recipe, confidence, plan_model
 from core.plan.testsim import ADDITIVE, ModelKey, _pipeline, grid_arrays
 from core.plan.types import PlanView, Suggestion
 from sim.model import Controller
@@ -280,7 +281,7 @@ def guided_operator(
         key,
         tuple(cfg.regions),
         constraints if constraints is not None else cfg.constraints,
-        CoverageRule(cfg.hit_target),
+        cfg.coverage_rule,
         base=base,
         base_knock=base_knock,
         calibration=copy.deepcopy(calibration) if calibration is not None else Calibration(),

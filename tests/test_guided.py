@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
+from core.coverage.confidence import CoverageRule
 from core.coverage.grid import CoverageGrid
-from core.plan.simplan import CoverageRule, confidence
+from core.plan.simplan import confidence
 from core.store import VehicleStore
 from core.vehicle import VehicleConfig
 from sim.guided import guided_blocks, guided_operator

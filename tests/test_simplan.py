@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 
 from core.coverage.axes import TableAxes
+from core.coverage.confidence import CoverageRule
 from core.coverage.filters import FilterLimits
 from core.coverage.regions import DEFAULT_REGIONS
 from core.plan.candidates import Constraints
 from core.plan.learning import Calibration
 from core.plan.predictions import PredictionLog
 from core.plan.pulls import DetectedTest
-from core.plan.simplan import CoverageRule, Recipe, confidence, plan_model
+from core.plan.simplan import Recipe, confidence, plan_model
 from core.plan.testsim import (
     ADDITIVE,
     ModelKey,

@@ -30,6 +30,8 @@ HOLD_TYPES = ("steady_state", "idle_low_map")
 
 @dataclass(frozen=True, slots=True)
 class CheckedPrediction:
+    """One suggestion compared with the test that followed it."""
+
     test_type: str
     description: str
     predicted_hits: float

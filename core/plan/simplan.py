@@ -34,6 +34,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import numpy.typing as npt
 
+from core.coverage.confidence import CoverageRule
 from core.coverage.regions import Region, axis_arrays, priority_map
 from core.plan.candidates import Constraints
 from core.plan.learning import Calibration
@@ -78,41 +79,17 @@ HOLD_ROUNDS = 4
 MAX_SUGGESTIONS = 40
 
 
-@dataclass(frozen=True, slots=True)
-class CoverageRule:
-    """When a cell's data is trusted (``covered``): all three together.
-
-    Attributes:
-        hit_target: Nearest-cell samples.
-        min_dwell_s: Seconds of settled (kept) data in the cell.
-        max_lambda_se_pct: Standard error of the mean lambda, % of the mean.
-    """
-
-    hit_target: int = 10
-    min_dwell_s: float = 1.0
-    max_lambda_se_pct: float = 1.0
-
-
 def confidence(arrays: Mapping[str, F64], rule: CoverageRule) -> F64:
-    """Per-cell confidence 0..1 (broadcasts over leading candidate axes).
+    """Per-cell confidence 0..1 of additive grid arrays (broadcasts over candidates).
 
-    The least satisfied of the three conditions: hits / target, dwell / minimum,
-    and SE limit / SE of the mean lambda (1 when within the limit).
+    The grid's own rule (:class:`core.coverage.confidence.CoverageRule`) on the mean and
+    standard deviation the grid would compute from these sums.
     """
-    hits = arrays["hits"]
-    c_hits = np.clip(hits / rule.hit_target, 0.0, 1.0)
-    c_dwell = np.clip(arrays["dwell_s"] / rule.min_dwell_s, 0.0, 1.0)
     w = arrays["lam_weight"]
     with np.errstate(divide="ignore", invalid="ignore"):
-        mean = arrays["lam_wsum"] / w
-        var = np.maximum(arrays["lam_wsum2"] / w - mean * mean, 0.0)
-        se_pct = 100.0 * np.sqrt(var / np.maximum(w - 1.0, 1e-9)) / mean
-        c_se = np.where(
-            (w > 1.0) & np.isfinite(se_pct),
-            np.clip(rule.max_lambda_se_pct / np.maximum(se_pct, 1e-12), 0.0, 1.0),
-            0.0,
-        )
-    return np.asarray(np.minimum(np.minimum(c_hits, c_dwell), c_se), dtype=np.float64)
+        mean = np.where(w > 0, arrays["lam_wsum"] / w, np.nan)
+        std = np.sqrt(np.maximum(np.where(w > 0, arrays["lam_wsum2"] / w, np.nan) - mean**2, 0.0))
+    return rule.confidence(arrays["hits"], arrays["dwell_s"], w, mean, std)
 
 
 def cell_value(conf: F64) -> F64:

@@ -36,7 +36,7 @@ from core.plan.learning import Calibration
 from core.plan.planner import Constraints, plan_arrays
 from core.plan.predictions import PredictionLog
 from core.plan.pulls import DetectedTest, PullDetector
-from core.plan.simplan import CoverageRule, plan_model
+from core.plan.simplan import plan_model
 from core.plan.testmodels import TestSpec, expected_hits
 from core.plan.testsim import ADDITIVE, ModelKey, grid_arrays
 from core.plan.types import PlanView
@@ -164,7 +164,7 @@ class VehicleTracker:
         empty = {k: np.zeros(self.axes.n_cells) for k in ADDITIVE}
         plan_model(
             empty, None, self.model, self.regions, self.constraints, Calibration(), 0,
-            CoverageRule(self.hit_target),
+            self.rule or CoverageRule(self.hit_target),
         )  # fmt: skip
         self._model_ready.set()
 
@@ -227,7 +227,7 @@ class VehicleTracker:
                 {k: base[k] + run[k] for k in ADDITIVE},
                 self._base.knock_events + grid.knock_events,
                 self.model, self.regions, self.constraints, self.calibration,
-                self.pulls_done, CoverageRule(self.hit_target), operating_point=values,
+                self.pulls_done, self.rule or CoverageRule(self.hit_target), operating_point=values,
             )  # fmt: skip
             self.predictions.offer(view, self._t_last)
             instruction = self.instructor.update(

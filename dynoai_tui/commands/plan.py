@@ -53,7 +53,7 @@ def build_plan(args: argparse.Namespace) -> dict[str, Any]:
     """The plan as the JSON-ready dict documented above."""
     from core.coverage.grid import CoverageGrid
     from core.plan.learning import Calibration
-    from core.plan.simplan import CoverageRule, confidence, plan_model
+    from core.plan.simplan import confidence, plan_model
     from core.plan.testsim import grid_arrays, model_key
     from core.store import StoreError
 
@@ -63,16 +63,14 @@ def build_plan(args: argparse.Namespace) -> dict[str, Any]:
         cfg = load_vehicle(args, store)
         constraints = (store.get_constraints(cfg.name) if known else None) or cfg.constraints
         if known:
-            grid = store.cumulative_grid(
-                cfg.name, cfg.axes, cfg.hit_target, rule=cfg.coverage_rule
-            )
+            grid = store.cumulative_grid(cfg.name, cfg.axes, cfg.hit_target, rule=cfg.coverage_rule)
             calibration = store.get_calibration(cfg.name)
             runs = store.list_runs(cfg.name)
         else:
             grid, calibration, runs = CoverageGrid(cfg.axes, cfg.hit_target), Calibration(), []
     except StoreError as exc:
         raise CommandError(str(exc)) from None
-    rule = CoverageRule(cfg.hit_target)
+    rule = cfg.coverage_rule
     arrays = grid_arrays(grid)
     view = plan_model(
         arrays, grid.knock_events, model_key(cfg, calibration), cfg.regions, constraints,
