@@ -43,18 +43,18 @@ from core.coverage.filters import FilterLimits  # noqa: E402
 from core.coverage.regions import DEFAULT_REGIONS, priority_map  # noqa: E402
 from core.plan.candidates import Constraints  # noqa: E402
 from core.plan.simplan import Recipe, confidence, top_rpm  # noqa: E402
-from core.plan.testsim import (  # noqa: E402
-    ADDITIVE,
-    ModelKey,
-    _pipeline,
-    grid_arrays,
-    simulate_column,
-    simulate_segments,
-)
+from core.plan.testsim import ADDITIVE, ModelKey, grid_arrays  # noqa: E402
 from sim import scenarios as sc  # noqa: E402
 from sim.guided import GuidedOperator, first_error  # noqa: E402
 from sim.scenario_file import load_scenario  # noqa: E402
 from sim.simulation import Simulation  # noqa: E402
+from sim.testsim import (  # noqa: E402
+    SimCandidates,
+    pipeline,
+    recipe_segments,
+    simulate_column,
+    simulate_segments,
+)
 from sim.vehicles import get_vehicle  # noqa: E402
 
 ROUTINES = Path(__file__).resolve().parent / "routines"
@@ -71,14 +71,14 @@ def reachable(key: ModelKey, constraints: Constraints) -> np.ndarray:
     rpm_axis, map_axis = key.axes.rpm, key.axes.map_kpa
     m_lo, m_hi = constraints.map_window(map_axis)
     rows = tuple(float(m) for m in map_axis if m_lo <= m <= min(m_hi, 100.0))
-    hi = top_rpm(key, rpm_axis, constraints)
+    hi = top_rpm(SimCandidates(key), rpm_axis, constraints)
     ok = np.zeros(key.axes.n_cells, dtype=bool)
     for rpm in rpm_axis:
         if rpm <= hi:
             for step in simulate_column(key, float(rpm), rows):
                 ok |= confidence(step, RULE) >= 1.0
     for recipe in (Recipe("idle_low_map", 0, 0, (), 30.0), Recipe("wot_pull", 2000.0, hi)):
-        ok |= confidence(simulate_segments(key, recipe.segments(key.kind)), RULE) >= 1.0
+        ok |= confidence(simulate_segments(key, recipe_segments(recipe, key.kind)), RULE) >= 1.0
     return ok
 
 
@@ -87,7 +87,7 @@ def street_session(key: ModelKey, seed: int) -> dict[str, np.ndarray]:
     sim = Simulation(
         get_vehicle(key.kind), (sc.Idle(10.0), sc.Cruise(STREET_S)), seed=seed, rate_hz=key.rate_hz
     )
-    pipe = _pipeline(key)
+    pipe = pipeline(key)
     while (block := sim.next_block(round(key.rate_hz))) is not None:
         pipe.push(block)
     return grid_arrays(pipe.grid)
@@ -142,7 +142,7 @@ class Progress:
 
 def run_expert(key: ModelKey, segments: tuple, progress: Progress, seed: int) -> None:
     sim = Simulation(get_vehicle(key.kind), segments, seed=seed, rate_hz=key.rate_hz, loop=True)
-    pipe = _pipeline(key)
+    pipe = pipeline(key)
     n = round(0.5 * key.rate_hz)
     while sim.sim_time_s < MAX_MIN * 60.0:
         block = sim.next_block(n)

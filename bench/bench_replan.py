@@ -1,7 +1,7 @@
 """One full re-plan on a 32 x 32 table (target <= 50 ms).
 
 The planner models every candidate by running it on the simulator through the
-real pipeline (``core.plan.testsim``); that is done once per (vehicle kind, axes,
+real pipeline (``sim.testsim``); that is done once per (vehicle kind, axes,
 filter limits, rate) and cached, off the engine's tick (a background warm-up).
 What the engine does every second is the re-plan on cached candidates against a
 changed coverage, with a learned calibration: that is the figure with the target.
@@ -26,13 +26,14 @@ from core.plan.candidates import Constraints  # noqa: E402
 from core.plan.learning import Calibration  # noqa: E402
 from core.plan.simplan import plan_model  # noqa: E402
 from core.plan.testsim import ADDITIVE, ModelKey  # noqa: E402
+from sim.testsim import SimCandidates  # noqa: E402
 
 TARGET_MS = 50.0
 
 
 def main() -> None:
     axes = TableAxes.linear(500, 8000, 32, 15, 105, 32)
-    key = ModelKey("car", axes, FilterLimits(), 50.0)
+    model = SimCandidates(ModelKey("car", axes, FilterLimits(), 50.0))
     rng = np.random.default_rng(1)
     arrays = {k: np.zeros(axes.n_cells) for k in ADDITIVE}
     arrays["hits"] = rng.integers(0, 20, size=axes.n_cells).astype(float)
@@ -48,7 +49,7 @@ def main() -> None:
     op = {"rpm": 3000.0, "map_kpa": 60.0}
     t0 = time.perf_counter()
     view = plan_model(
-        arrays, None, key, DEFAULT_REGIONS, constraints, cal, 0, rule, operating_point=op
+        arrays, None, model, DEFAULT_REGIONS, constraints, cal, 0, rule, operating_point=op
     )
     cold_s = time.perf_counter() - t0
     warm = []
@@ -57,7 +58,7 @@ def main() -> None:
         arrays["dwell_s"][i * 32 : (i + 1) * 32] += 0.1
         t0 = time.perf_counter()
         view = plan_model(
-            arrays, None, key, DEFAULT_REGIONS, constraints, cal, 0, rule, operating_point=op
+            arrays, None, model, DEFAULT_REGIONS, constraints, cal, 0, rule, operating_point=op
         )
         warm.append((time.perf_counter() - t0) * 1000)
     ms = float(np.median(warm))

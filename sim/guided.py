@@ -29,11 +29,12 @@ from core.frames import Block
 from core.plan.candidates import Constraints
 from core.plan.learning import Calibration, prediction_error_pct
 from core.plan.simplan import Recipe, confidence, plan_model
-from core.plan.testsim import ADDITIVE, ModelKey, _pipeline, grid_arrays
+from core.plan.testsim import ADDITIVE, ModelKey, grid_arrays
 from core.plan.types import PlanView, Suggestion
 from sim.model import Controller
 from sim.scenarios import Idle, Segment, chain, end_rpm
 from sim.simulation import Simulation
+from sim.testsim import SimCandidates, pipeline, recipe_segments
 from sim.vehicles import get_vehicle
 
 F64 = npt.NDArray[np.float64]
@@ -105,6 +106,7 @@ class GuidedOperator:
     _queue: list[Segment] = field(default_factory=list)
     _current: tuple[Suggestion, float, F64] | None = None
     _pipe: object = None
+    model: SimCandidates | None = None
     _sim: FedSimulation | None = None
     _rpm_here: float | None = None
     _expect_done: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
@@ -118,7 +120,8 @@ class GuidedOperator:
             threading.Thread(target=self._warm_up, name="guided-warmup", daemon=True).start()
         else:
             self._warm.set()
-        self._pipe = _pipeline(self.key)
+        self._pipe = pipeline(self.key)
+        self.model = SimCandidates(self.key)
         self._sim = FedSimulation(
             self.key.kind, self._next, seed=self.seed, rate_hz=self.key.rate_hz
         )
@@ -166,7 +169,14 @@ class GuidedOperator:
     def _warm_up(self) -> None:
         empty = {k: np.zeros(self.key.axes.n_cells) for k in ADDITIVE}
         plan_model(
-            empty, None, self.key, self.regions, self.constraints, Calibration(), 0, self.rule
+            empty,
+            None,
+            SimCandidates(self.key),
+            self.regions,
+            self.constraints,
+            Calibration(),
+            0,
+            self.rule,
         )
         self._warm.set()
 
@@ -186,7 +196,7 @@ class GuidedOperator:
             knock = self.base_knock + np.asarray(self.grid.knock_events)  # type: ignore[attr-defined]
         op = {"rpm": self._rpm_here} if self._rpm_here is not None else {}
         view = plan_model(
-            self.arrays(), knock, self.key, self.regions, self.constraints, self.calibration,
+            self.arrays(), knock, SimCandidates(self.key), self.regions, self.constraints, self.calibration,
             self.pulls, self.rule, operating_point=op,
         )  # fmt: skip
         self.plans += 1
@@ -198,7 +208,7 @@ class GuidedOperator:
         top = view.suggestions[0]
         recipe = top.recipe
         assert isinstance(recipe, Recipe)
-        segs = chain(recipe.segments(self.key.kind), self.key.kind, self._rpm_here)  # type: ignore[arg-type]
+        segs = chain(recipe_segments(recipe, self.key.kind), self.key.kind, self._rpm_here)
         self._queue = list(segs)
         if recipe.test_type == "wot_pull":
             self.pulls += 1

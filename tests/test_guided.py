@@ -42,9 +42,10 @@ def test_guided_starts_from_stored_coverage_without_changing_the_store(tmp_path:
     store = VehicleStore(tmp_path)
     cfg = VehicleConfig(name="bike")
     sim = Simulation(get_vehicle("vtwin"), (Idle(5.0), Cruise(120.0)), seed=2, rate_hz=50.0)
-    from core.plan.testsim import ModelKey, _pipeline
+    from core.plan.testsim import ModelKey
+    from sim.testsim import pipeline
 
-    pipe = _pipeline(ModelKey("vtwin", cfg.axes, cfg.filters, 50.0))
+    pipe = pipeline(ModelKey("vtwin", cfg.axes, cfg.filters, 50.0))
     while (block := sim.next_block(50)) is not None:
         pipe.push(block)
     grid: CoverageGrid = pipe.grid

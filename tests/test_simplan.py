@@ -14,18 +14,20 @@ from core.plan.learning import Calibration
 from core.plan.predictions import PredictionLog
 from core.plan.pulls import DetectedTest
 from core.plan.simplan import Recipe, confidence, plan_model
-from core.plan.testsim import (
-    ADDITIVE,
-    ModelKey,
+from core.plan.testsim import ADDITIVE, ModelKey
+from core.plan.types import PlanView
+from sim import scenarios as sc
+from sim.testsim import (
+    SimCandidates,
     cooldown_s,
+    recipe_segments,
     simulate_column,
     simulate_segments,
 )
-from core.plan.types import PlanView
-from sim import scenarios as sc
 
 AXES = TableAxes.default()
 KEY = ModelKey("vtwin", AXES, FilterLimits(), 50.0)
+MODEL = SimCandidates(KEY)
 RULE = CoverageRule()
 EMPTY = {k: np.zeros(AXES.n_cells) for k in ADDITIVE}
 
@@ -75,7 +77,7 @@ def test_wot_cool_down_comes_from_heat_soak_physics() -> None:
 
 
 def test_opening_plan_idle_low_map_first_never_a_tip_in() -> None:
-    view = plan_model(EMPTY, None, KEY, DEFAULT_REGIONS, Constraints(), Calibration(), 0, RULE)
+    view = plan_model(EMPTY, None, MODEL, DEFAULT_REGIONS, Constraints(), Calibration(), 0, RULE)
     assert view.suggestions[0].test_type == "idle_low_map"
     assert all(s.test_type != "tip_in" for s in view.suggestions)
     top = view.suggestions[0]
@@ -92,7 +94,7 @@ def test_trusted_cells_gain_nothing_and_max_rpm_is_respected() -> None:
             for k in ADDITIVE:
                 full[k] = full[k] + step[k]
     cons = Constraints(max_rpm=4000.0)
-    view = plan_model(full, None, KEY, DEFAULT_REGIONS, cons, Calibration(), 0, RULE)
+    view = plan_model(full, None, MODEL, DEFAULT_REGIONS, cons, Calibration(), 0, RULE)
     for s in view.suggestions:
         assert s.rpm_range[1] <= 4000.0
         assert not (s.test_type == "steady_state" and s.rpm_range[0] in (2000.0, 2500.0, 3000.0))
@@ -101,13 +103,13 @@ def test_trusted_cells_gain_nothing_and_max_rpm_is_respected() -> None:
 
 def test_pull_cap_filters_the_wot_pull_with_its_reason() -> None:
     cons = Constraints(max_pulls_per_session=1)
-    view = plan_model(EMPTY, None, KEY, DEFAULT_REGIONS, cons, Calibration(), 1, RULE)
+    view = plan_model(EMPTY, None, MODEL, DEFAULT_REGIONS, cons, Calibration(), 1, RULE)
     assert all(s.test_type != "wot_pull" for s in view.suggestions)
     assert any(f.reason.startswith("max_pulls_per_session 1 reached") for f in view.filtered)
 
 
 def test_a_suggestion_is_checked_against_the_test_that_followed() -> None:
-    view = plan_model(EMPTY, None, KEY, DEFAULT_REGIONS, Constraints(), Calibration(), 0, RULE)
+    view = plan_model(EMPTY, None, MODEL, DEFAULT_REGIONS, Constraints(), Calibration(), 0, RULE)
     hold = next(s for s in view.suggestions if s.test_type == "steady_state")
     log = PredictionLog()
     log.offer(PlanView(suggestions=(hold,)), t=10.0)
@@ -128,8 +130,8 @@ def test_a_suggestion_is_checked_against_the_test_that_followed() -> None:
 
 
 def test_recipe_segments_match_what_the_operator_runs() -> None:
-    pull = Recipe("wot_pull", 2000.0, 5800.0).segments("vtwin")
+    pull = recipe_segments(Recipe("wot_pull", 2000.0, 5800.0), "vtwin")
     assert isinstance(pull[0], sc.WotPull) and isinstance(pull[1], sc.CoolDown)
     assert pull[1].duration == pytest.approx(cooldown_s("vtwin", 2000.0, 5800.0))
-    hold = Recipe("steady_state", 3000.0, 3000.0, (70.0, 95.0)).segments("vtwin")
+    hold = recipe_segments(Recipe("steady_state", 3000.0, 3000.0, (70.0, 95.0)), "vtwin")
     assert isinstance(hold[0], sc.SteadyHold) and hold[0].map_kpa_steps == (70.0, 95.0)

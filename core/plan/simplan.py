@@ -1,7 +1,8 @@
 """The next-test planner on simulated candidates: gain in trusted cells per honest minute.
 
 Every candidate test is run on the simulator through the real pipeline
-(:mod:`core.plan.testsim`), so its expected data per cell is what the filters
+(a ``core.plan.testsim.CandidateModel``; ``sim.testsim`` implements it), so its
+expected data per cell is what the filters
 keep. Its gain is how much it raises the *confidence* of the cells (0..1: hits,
 settled dwell and the standard error of the mean lambda together, see
 :func:`confidence`), weighted by cell priority::
@@ -10,7 +11,7 @@ settled dwell and the standard error of the mean lambda together, see
 
 A covered cell gains nothing, a cell that has hits but not yet a steady mean
 still gains, and a test whose samples the filters reject (a tip-in) gains little.
-Minutes are physics (:mod:`core.plan.testsim`): getting there from the current
+Minutes are physics (``sim.testsim``): getting there from the current
 operating point, the test, a WOT pull's heat-soak cool-down. Suggestions are
 ranked by gain per minute.
 
@@ -26,10 +27,10 @@ rows short of data is a 9-second hold, not a 40-second one.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -42,13 +43,8 @@ from core.plan.testmodels import ENVIRONMENT
 from core.plan.testsim import (
     ADDITIVE,
     HOLD_STEP_S,
+    CandidateModel,
     ModelKey,
-    cooldown_s,
-    hold_minutes,
-    segments_minutes,
-    simulate_column,
-    simulate_from,
-    simulate_segments,
 )
 from core.plan.types import FilteredTest, PlanView, Suggestion, Target
 
@@ -119,25 +115,6 @@ class Recipe:
     map_steps: tuple[float, ...] = ()
     seconds: float = 0.0
 
-    def segments(self, kind: str) -> tuple[object, ...]:
-        """The simulator segments for this recipe (setups left to the chain)."""
-        from sim import scenarios as sc
-
-        t = self.test_type
-        if t == "wot_pull":
-            cool = cooldown_s(kind, self.rpm_lo, self.rpm_hi)
-            pull = sc.WotPull(self.rpm_lo, self.rpm_hi)
-            return (pull, sc.CoolDown(cool)) if cool > 0 else (pull,)
-        if t in ("steady_state", "idle_low_map") and self.map_steps:
-            return (sc.SteadyHold(self.rpm_lo, self.map_steps, hold_s=HOLD_STEP_S),)
-        if t == "idle_low_map":
-            return (sc.Idle(self.seconds),)
-        if t == "part_throttle_sweep":
-            return (sc.PartThrottleSweep(self.map_steps[0], self.rpm_lo, self.rpm_hi),)
-        if t == "tip_in":
-            return (sc.TipIn(self.rpm_lo, self.map_steps[0], self.map_steps[1], hold_s=1.5),)
-        return (sc.Cruise(self.seconds),)
-
     @property
     def description(self) -> str:
         t = self.test_type
@@ -170,18 +147,16 @@ class _Cand:
     per_cell: F64 = field(default_factory=lambda: np.zeros(0))
 
 
-def top_rpm(key: ModelKey, axes_rpm: F64, constraints: Constraints) -> float:
+def top_rpm(model: CandidateModel, axes_rpm: F64, constraints: Constraints) -> float:
     """The highest rpm a test may use: the table, ``max_rpm`` and the engine's redline."""
-    from sim.vehicles import get_vehicle
-
     _, hi = constraints.rpm_window(axes_rpm)
-    return min(hi, get_vehicle(key.kind).redline_rpm)
+    return min(hi, model.redline_rpm())
 
 
 def plan_model(
     arrays: Mapping[str, F64],
     knock_events: npt.ArrayLike | None,
-    key: ModelKey,
+    model: CandidateModel,
     regions: tuple[Region, ...] | list[Region],
     constraints: Constraints,
     calibration: Calibration,
@@ -195,7 +170,8 @@ def plan_model(
     Args:
         arrays: Current coverage, the :data:`core.plan.testsim.ADDITIVE` arrays (flat).
         knock_events: Knock events per cell (raises priority), or None.
-        key: Simulator preset, axes, filter limits and logging rate of this vehicle.
+        model: The simulated candidates of this vehicle (``sim.testsim.SimCandidates``):
+            preset, axes, filter limits and logging rate in ``model.key``.
         regions: Priority regions.
         constraints: The vehicle's constraints.
         calibration: Learned fill-rate factors per test type.
@@ -203,6 +179,7 @@ def plan_model(
         rule: When a cell counts as covered.
         operating_point: Latest ``rpm`` / ``map_kpa``: where the next test starts from.
     """
+    key = model.key
     axes = key.axes
     rpm_axis, map_axis = axis_arrays(axes)
     prio = priority_map(axes, regions, knock_events)
@@ -214,7 +191,7 @@ def plan_model(
     op = operating_point or {}
     rpm_now = float(op.get("rpm", math.nan))
     start_rpm = rpm_now if math.isfinite(rpm_now) and rpm_now > IDLE_MAX_RPM else None
-    cands, filtered = _candidates(key, rpm_axis, map_axis, constraints, pulls_done, start_rpm)
+    cands, filtered = _candidates(model, rpm_axis, map_axis, constraints, pulls_done, start_rpm)
 
     reach = calibration.reach(rpm_axis, map_axis)
 
@@ -231,7 +208,7 @@ def plan_model(
         if cand.gain > 0:
             chosen.append(cand)
     columns = _columns(
-        key, rpm_axis, map_axis, constraints, filtered, calibration, now, value0, weights,
+        model, rpm_axis, map_axis, constraints, filtered, calibration, now, value0, weights,
         reach, rule,
     )  # fmt: skip
     # A step is worth its time only if it gains at least MIN_STEP_RATE as fast as the best
@@ -239,12 +216,12 @@ def plan_model(
     # best test faster, which raises the floor: a few rounds settle it.
     floor = MIN_STEP_GAIN
     for _ in range(HOLD_ROUNDS):
-        holds = _holds(columns, key, start_rpm, floor)
+        holds = _holds(columns, model, start_rpm, floor)
         rates = [c.gain / (60.0 * c.minutes) for c in chosen + holds if c.minutes > 0]
         if not rates:
             break
         floor = MIN_STEP_RATE * max(rates) * HOLD_STEP_S
-    holds = _holds(columns, key, start_rpm, floor, gain_of)
+    holds = _holds(columns, model, start_rpm, floor, gain_of)
     chosen += holds
     suggestions = _rank(chosen, prio.ravel(), axes.shape[1], calibration, reach, weights)
     if not now["hits"].any():
@@ -253,7 +230,7 @@ def plan_model(
         # idle now, so that work is also the shortest move.
         suggestions = tuple(sorted(suggestions, key=lambda s: s.test_type != "idle_low_map"))
     if suggestions:
-        suggestions = (_refined(suggestions[0], key, calibration, reach, op), *suggestions[1:])
+        suggestions = (_refined(suggestions[0], model, calibration, reach, op), *suggestions[1:])
     targets, instruction = _targets(conf0, prio, weights, rpm_axis, map_axis, constraints, op)
     return PlanView(
         suggestions=suggestions,
@@ -265,7 +242,7 @@ def plan_model(
 
 
 def _candidates(
-    key: ModelKey,
+    model: CandidateModel,
     rpm_axis: F64,
     map_axis: F64,
     constraints: Constraints,
@@ -277,7 +254,7 @@ def _candidates(
     filtered: list[FilteredTest] = []
     r_lo, _ = constraints.rpm_window(rpm_axis)
     m_lo, m_hi = constraints.map_window(map_axis)
-    r_hi = top_rpm(key, rpm_axis, constraints)
+    r_hi = top_rpm(model, rpm_axis, constraints)
     env = constraints.environment
 
     def offer(recipe: Recipe, reason: str | None = None) -> None:
@@ -287,9 +264,8 @@ def _candidates(
         if reason:
             filtered.append(FilteredTest(recipe.test_type, recipe.description, reason))
             return
-        segs = recipe.segments(key.kind)
-        arrays = simulate_segments(key, segs)
-        minutes = segments_minutes(key.kind, segs, start_rpm)
+        arrays = model.recipe(recipe)
+        minutes = model.recipe_minutes(recipe, start_rpm)
         cands.append(_Cand(recipe, dict(arrays), minutes))
 
     start = max(WOT_START_RPM, r_lo)
@@ -327,12 +303,19 @@ class _Column:
     test_type: str
 
 
-@functools.lru_cache(maxsize=1024)
+_PAIRS: dict[tuple[ModelKey, float, tuple[float, ...]], tuple[Any, Any, dict[str, F64]]] = {}
+_PAIRS_KEPT = 4096
+
+
 def _pairs(
-    key: ModelKey, rpm: float, rows: tuple[float, ...]
+    model: CandidateModel, rpm: float, rows: tuple[float, ...]
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], dict[str, F64]]:
     """The column's steps as sparse (step, cell, values): a step touches only a few cells."""
-    steps = simulate_column(key, rpm, rows)
+    cache_key = (model.key, rpm, rows)
+    hit = _PAIRS.get(cache_key)
+    if hit is not None:
+        return hit
+    steps = model.column(rpm, rows)
     step_idx: list[npt.NDArray[np.int64]] = []
     cell_idx: list[npt.NDArray[np.int64]] = []
     vals: dict[str, list[F64]] = {k: [] for k in ADDITIVE}
@@ -342,15 +325,19 @@ def _pairs(
         cell_idx.append(touched)
         for k in ADDITIVE:
             vals[k].append(step[k][touched])
-    return (
+    out = (
         np.concatenate(step_idx).astype(np.int64),
         np.concatenate(cell_idx).astype(np.int64),
         {k: np.concatenate(v) for k, v in vals.items()},
     )
+    if len(_PAIRS) >= _PAIRS_KEPT:
+        _PAIRS.clear()
+    _PAIRS[cache_key] = out
+    return out
 
 
 def _columns(
-    key: ModelKey,
+    model: CandidateModel,
     rpm_axis: F64,
     map_axis: F64,
     constraints: Constraints,
@@ -371,7 +358,7 @@ def _columns(
         return out
     m_lo, m_hi = constraints.map_window(map_axis)
     r_lo, _ = constraints.rpm_window(rpm_axis)
-    r_hi = top_rpm(key, rpm_axis, constraints)
+    r_hi = top_rpm(model, rpm_axis, constraints)
     rows = tuple(float(m) for m in map_axis if m_lo <= m <= m_hi and m <= 100.0)
     for rpm in rpm_axis:
         rpm = float(rpm)
@@ -391,20 +378,20 @@ def _columns(
             continue
         test_type = "idle_low_map" if rpm <= IDLE_MAX_RPM else "steady_state"
         factor = calibration.factor(test_type)
-        step_idx, cell_idx, vals = _pairs(key, rpm, rows)
+        step_idx, cell_idx, vals = _pairs(model, rpm, rows)
         scale = factor * reach[cell_idx]
         after = {k: now[k][cell_idx] + scale * vals[k] for k in ADDITIVE}
         gained = weights[cell_idx] * np.maximum(
             cell_value(confidence(after, rule)) - value0[cell_idx], 0.0
         )
         gains = np.bincount(step_idx, gained, minlength=len(rows)).astype(np.float64)
-        out.append(_Column(rpm, rows, simulate_column(key, rpm, rows), gains, factor, test_type))
+        out.append(_Column(rpm, rows, model.column(rpm, rows), gains, factor, test_type))
     return out
 
 
 def _holds(
     columns: list[_Column],
-    key: ModelKey,
+    model: CandidateModel,
     start_rpm: float | None,
     min_step_gain: float,
     gain_of: object = None,
@@ -424,7 +411,7 @@ def _holds(
         test_type = col.test_type
         if test_type == "idle_low_map" and max(maps) > IDLE_MAX_MAP_KPA:
             test_type = "steady_state"
-        minutes = hold_minutes(key.kind, start_rpm, col.rpm, len(maps))
+        minutes = model.hold_minutes(start_rpm, col.rpm, len(maps))
         cand = _Cand(Recipe(test_type, col.rpm, col.rpm, maps), {}, minutes)
         if gain_of is None:
             cand.gain = float(col.gains[picked].sum())
@@ -486,7 +473,7 @@ def _rank(
 
 def _refined(
     top: Suggestion,
-    key: ModelKey,
+    model: CandidateModel,
     calibration: Calibration,
     reach: F64,
     op: Mapping[str, float],
@@ -508,9 +495,9 @@ def _refined(
         start_map = round((map_kpa if math.isfinite(map_kpa) else 50.0) / 5.0) * 5.0
     else:
         start, start_map = None, 35.0
-    arrays = simulate_from(key, recipe.segments(key.kind), start, start_map)
+    arrays = model.recipe_from(recipe, start, start_map)
     hits = calibration.factor(recipe.test_type) * reach * arrays["hits"]
-    n_rpm = key.axes.shape[1]
+    n_rpm = model.key.axes.shape[1]
     expected = tuple(
         (int(j // n_rpm), int(j % n_rpm), round(float(hits[j]), 1))
         for j in np.flatnonzero(hits >= 0.5)

@@ -38,7 +38,7 @@ from core.plan.predictions import PredictionLog
 from core.plan.pulls import DetectedTest, PullDetector
 from core.plan.simplan import plan_model
 from core.plan.testmodels import TestSpec, expected_hits
-from core.plan.testsim import ADDITIVE, ModelKey, grid_arrays
+from core.plan.testsim import ADDITIVE, CandidateModel, grid_arrays
 from core.plan.types import PlanView
 from core.source import SourceEvent
 from core.store import VehicleStore
@@ -102,7 +102,7 @@ class VehicleTracker:
         run_id: str,
         log_path: str | None,
         rule: CoverageRule | None = None,
-        model: ModelKey | None = None,
+        model: CandidateModel | None = None,
     ) -> None:
         self.axes = axes
         self.rule = rule

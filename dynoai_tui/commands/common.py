@@ -133,6 +133,7 @@ def make_tracker(
     """The per-vehicle tracker (pull detection, learning, live plan, store checkpoints)."""
     from core.plan.testsim import model_key
     from core.plan.tracker import VehicleTracker
+    from sim.testsim import SimCandidates
 
     constraints = cfg.constraints
     if store is not None:
@@ -149,7 +150,9 @@ def make_tracker(
         run_id=run_id,
         log_path=log_path,
         rule=cfg.coverage_rule,
-        model=model_key(cfg, store.get_calibration(cfg.name) if store is not None else None),
+        model=SimCandidates(
+            model_key(cfg, store.get_calibration(cfg.name) if store is not None else None)
+        ),
     )
 
 

@@ -56,6 +56,7 @@ def build_plan(args: argparse.Namespace) -> dict[str, Any]:
     from core.plan.simplan import confidence, plan_model
     from core.plan.testsim import grid_arrays, model_key
     from core.store import StoreError
+    from sim.testsim import SimCandidates
 
     store = open_store(args)
     try:
@@ -73,7 +74,7 @@ def build_plan(args: argparse.Namespace) -> dict[str, Any]:
     rule = cfg.coverage_rule
     arrays = grid_arrays(grid)
     view = plan_model(
-        arrays, grid.knock_events, model_key(cfg, calibration), cfg.regions, constraints,
+        arrays, grid.knock_events, SimCandidates(model_key(cfg, calibration)), cfg.regions, constraints,
         calibration, 0, rule, operating_point=IDLE_POINT,
     )  # fmt: skip
     trusted = confidence(arrays, rule) >= 1.0

@@ -1,0 +1,259 @@
+"""Candidate tests run on the simulator through the real pipeline (``CandidateModel``).
+
+The planner must know, before a test is run, what it will add to each cell *after
+the filters*. A kinematic sketch of the trajectory cannot know that a tip-in's
+samples are thrown away by the accel-enrichment and transient hold-off filters, or
+that an engine cannot hold 20 kPa at 1000 rpm on the absorber. So every candidate
+is run on the simulator (the same segments an operator of ``dynoai sim`` runs, on
+the preset of the vehicle's kind) at the vehicle's logging rate, and the stream
+goes through :class:`core.pipeline.Pipeline` with the vehicle's filters and axes.
+
+Decision: steady-state holds are simulated once per rpm column over every MAP
+step the engine can reach, and the result is split per step (the window's data
+is the difference of the cumulative grid at the step edges). A hold over any
+subset of rows is then the sum of its steps. Results are cached per (vehicle
+kind, axes, filter limits, rate, test): re-planning costs array arithmetic only.
+
+Minutes come from physics, not per-type constants: moving from the current
+operating point to the test's start (:func:`sim.scenarios.transition_s`), the
+test, and after a WOT pull the time until its heat soak is gone, measured here.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from core.pipeline import Pipeline
+from core.plan.simplan import Recipe
+from core.plan.testsim import ADDITIVE, HOLD_STEP_S, ModelKey, grid_arrays
+from sim import scenarios as sc
+from sim.simulation import Simulation
+from sim.vehicles import get_vehicle
+
+F64 = npt.NDArray[np.float64]
+
+SOAK_TOLERANCE_C = 1.5
+"""A WOT pull's cool-down lasts until intake air is back within this of an idling engine's."""
+MAX_COOLDOWN_S = 240.0
+
+
+def pipeline(key: ModelKey) -> Pipeline:
+    """The engine's own fuse -> filter -> bin path, configured as this vehicle's."""
+    from core.vehicle import VehicleConfig
+    from sim.simulation import sim_channel_units
+
+    cfg = VehicleConfig(
+        kind=key.kind,
+        lambda_delay_ms=key.lambda_delay_ms,
+        hit_target=key.hit_target,
+        axes=key.axes,
+        filters=key.limits,
+    )
+    return Pipeline(cfg, [("sim", sim_channel_units())])
+
+
+def run_windows(key: ModelKey, sim: object, edges_s: Sequence[float]) -> list[dict[str, F64]]:
+    """What the stream adds to each cell in each window ``[edges[i], edges[i+1])`` of sim time.
+
+    Blocks are cut at the edges and the pipeline's grid is read at each edge, so a
+    window's data is the difference of two cumulative grids (exact: the arrays add).
+    """
+    assert isinstance(sim, Simulation)
+    pipe = pipeline(key)
+    block_n = max(1, round(0.5 * sim.rate_hz))
+    marks: list[dict[str, F64]] = []
+    for edge in edges_s:
+        edge_step = max(0, round(edge * sim.rate_hz))
+        while sim.step < edge_step and not sim.done:
+            block = sim.next_block(min(block_n, edge_step - sim.step))
+            if block is None:
+                break
+            pipe.push(block)
+        marks.append(grid_arrays(pipe.grid))
+    return [
+        _frozen({k: b[k] - a[k] for k in ADDITIVE}) for a, b in zip(marks, marks[1:], strict=False)
+    ]
+
+
+def _blocks(sim: object, block_s: float = 0.5) -> Iterator[object]:
+    assert isinstance(sim, Simulation)
+    n = max(1, round(block_s * sim.rate_hz))
+    while (block := sim.next_block(n)) is not None:
+        yield block
+
+
+@functools.lru_cache(maxsize=512)
+def simulate_segments(key: ModelKey, segments: tuple[object, ...], seed: int = 7) -> dict[str, F64]:
+    """What ``segments`` (run once from idle) add to each cell, through the pipeline."""
+    from sim.simulation import Simulation
+    from sim.vehicles import get_vehicle
+
+    vehicle = get_vehicle(key.kind)
+    sim = Simulation(vehicle, segments, seed=seed, rate_hz=key.rate_hz)  # type: ignore[arg-type]
+    total_s = (sim.total_steps or 0) / sim.rate_hz
+    (arrays,) = run_windows(key, sim, [0.0, total_s])
+    return arrays
+
+
+@functools.lru_cache(maxsize=256)
+def simulate_column(
+    key: ModelKey, rpm: float, steps_kpa: tuple[float, ...]
+) -> tuple[dict[str, F64], ...]:
+    """One steady-state hold at ``rpm`` over ``steps_kpa``, split per MAP step."""
+    from sim.scenarios import SteadyHold, transition_s
+    from sim.simulation import Simulation
+    from sim.vehicles import get_vehicle
+
+    vehicle = get_vehicle(key.kind)
+    settle_s = transition_s(vehicle, None, rpm)
+    hold = SteadyHold(rpm, steps_kpa, hold_s=HOLD_STEP_S, settle_s=settle_s)
+    sim = Simulation(vehicle, (hold,), seed=11, rate_hz=key.rate_hz)
+    edges = [settle_s + i * HOLD_STEP_S for i in range(len(steps_kpa) + 1)]
+    return tuple(run_windows(key, sim, edges))
+
+
+@functools.lru_cache(maxsize=256)
+def simulate_from(
+    key: ModelKey, segments: tuple[object, ...], rpm_now: float | None, map_now: float
+) -> dict[str, F64]:
+    """What ``segments`` add when the engine starts at ``rpm_now`` / ``map_now``.
+
+    The engine is first brought there (a short hold off the record), then the
+    segments run with their setups timed from that point (``sim.scenarios.chain``);
+    only the segments' own data is returned. This is the top suggestion's prediction:
+    the exact test from where the engine is now.
+    """
+    from sim.scenarios import Segment, SteadyHold, chain, transition_s
+    from sim.simulation import Simulation
+    from sim.vehicles import get_vehicle
+
+    vehicle = get_vehicle(key.kind)
+    segs = chain([s for s in segments if isinstance(s, Segment)], vehicle, rpm_now)
+    lead: tuple[Segment, ...] = ()
+    if rpm_now is not None:
+        lead = (
+            SteadyHold(
+                rpm_now, (map_now,), hold_s=2.0, settle_s=transition_s(vehicle, None, rpm_now)
+            ),
+        )
+    sim = Simulation(vehicle, lead + segs, seed=7, rate_hz=key.rate_hz)
+    lead_s = sum(s.duration_s(vehicle) for s in lead)
+    total_s = lead_s + sum(s.duration_s(vehicle) for s in segs)
+    (arrays,) = run_windows(key, sim, [lead_s, total_s])
+    return arrays
+
+
+def _frozen(arrays: dict[str, F64]) -> dict[str, F64]:
+    for a in arrays.values():
+        a.setflags(write=False)
+    return arrays
+
+
+@functools.lru_cache(maxsize=64)
+def cooldown_s(kind: str, rpm_start: float, rpm_end: float) -> float:
+    """Seconds at idle (cell fan on) after a WOT pull until its heat soak is gone.
+
+    Measured on the simulator: the pull then a long cool-down, against the same
+    engine idling with the fan on for as long instead of pulling. The cool-down
+    lasts until intake air is back within :data:`SOAK_TOLERANCE_C` and coolant
+    within twice that of the no-pull engine, so the next pull sees the same air.
+    """
+    from sim.scenarios import CoolDown, WotPull
+    from sim.simulation import Simulation
+    from sim.vehicles import get_vehicle
+
+    vehicle = get_vehicle(kind)
+    pull = WotPull(rpm_start, rpm_end)
+    pull_s = pull.duration_s(vehicle)
+    runs = []
+    for first in (pull, CoolDown(pull_s)):
+        sim = Simulation(
+            vehicle, (first, CoolDown(MAX_COOLDOWN_S)), seed=3, rate_hz=10.0, sensor_noise=False
+        )
+        block = sim.next_block(sim.total_steps or 1)
+        assert block is not None
+        runs.append(block)
+    hot, cold = runs
+    after = hot.t >= pull_s
+    soaked = after & (
+        (hot.column("iat_c") - cold.column("iat_c") > SOAK_TOLERANCE_C)
+        | (hot.column("clt_c") - cold.column("clt_c") > 2.0 * SOAK_TOLERANCE_C)
+    )
+    idx = np.flatnonzero(soaked)
+    return 0.0 if idx.size == 0 else float(min(hot.t[idx[-1]] - pull_s, MAX_COOLDOWN_S))
+
+
+def hold_minutes(kind: str, rpm_now: float | None, rpm: float, n_steps: int) -> float:
+    """Minutes for a steady-state hold of ``n_steps`` MAP steps at ``rpm`` from ``rpm_now``."""
+    from sim.scenarios import RELEASE_S, transition_s
+
+    here = None if rpm_now is None else round(rpm_now / 50.0) * 50.0
+    return (transition_s(kind, here, rpm) + n_steps * HOLD_STEP_S + RELEASE_S) / 60.0
+
+
+def segments_minutes(kind: str, segments: Sequence[object], rpm_now: float | None) -> float:
+    """Minutes for ``segments`` run from ``rpm_now`` (setups from physics)."""
+    from sim.scenarios import Segment, chain
+
+    segs = chain([s for s in segments if isinstance(s, Segment)], kind, rpm_now)
+    return sum(s.duration_s(kind) for s in segs) / 60.0
+
+
+def recipe_segments(recipe: Recipe, kind: str) -> tuple[sc.Segment, ...]:
+    """The simulator segments an operator runs for ``recipe`` (setups left to the chain)."""
+    t = recipe.test_type
+    if t == "wot_pull":
+        cool = cooldown_s(kind, recipe.rpm_lo, recipe.rpm_hi)
+        pull = sc.WotPull(recipe.rpm_lo, recipe.rpm_hi)
+        return (pull, sc.CoolDown(cool)) if cool > 0 else (pull,)
+    if t in ("steady_state", "idle_low_map") and recipe.map_steps:
+        return (sc.SteadyHold(recipe.rpm_lo, recipe.map_steps, hold_s=HOLD_STEP_S),)
+    if t == "idle_low_map":
+        return (sc.Idle(recipe.seconds),)
+    if t == "part_throttle_sweep":
+        return (sc.PartThrottleSweep(recipe.map_steps[0], recipe.rpm_lo, recipe.rpm_hi),)
+    if t == "tip_in":
+        return (sc.TipIn(recipe.rpm_lo, recipe.map_steps[0], recipe.map_steps[1], hold_s=1.5),)
+    return (sc.Cruise(recipe.seconds),)
+
+
+class SimCandidates:
+    """:class:`core.plan.testsim.CandidateModel` on the simulator (cached per key)."""
+
+    def __init__(self, key: ModelKey) -> None:
+        self._key = key
+
+    @property
+    def key(self) -> ModelKey:
+        return self._key
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SimCandidates) and other._key == self._key
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
+    def redline_rpm(self) -> float:
+        return get_vehicle(self._key.kind).redline_rpm
+
+    def column(self, rpm: float, rows: tuple[float, ...]) -> tuple[dict[str, F64], ...]:
+        return simulate_column(self._key, rpm, rows)
+
+    def recipe(self, recipe: object) -> dict[str, F64]:
+        assert isinstance(recipe, Recipe)
+        return simulate_segments(self._key, recipe_segments(recipe, self._key.kind))
+
+    def recipe_from(self, recipe: object, rpm_now: float | None, map_now: float) -> dict[str, F64]:
+        assert isinstance(recipe, Recipe)
+        return simulate_from(self._key, recipe_segments(recipe, self._key.kind), rpm_now, map_now)
+
+    def recipe_minutes(self, recipe: object, rpm_now: float | None) -> float:
+        assert isinstance(recipe, Recipe)
+        return segments_minutes(self._key.kind, recipe_segments(recipe, self._key.kind), rpm_now)
+
+    def hold_minutes(self, rpm_now: float | None, rpm: float, n_steps: int) -> float:
+        return hold_minutes(self._key.kind, rpm_now, rpm, n_steps)
