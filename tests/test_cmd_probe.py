@@ -115,3 +115,45 @@ def test_discovery_never_raises():
     forms = {f.scheme: f for f in uri_forms()}
     assert forms.keys() == BACKENDS.keys()
     assert forms["elm327"].example.startswith("elm327:")
+
+
+def test_probe_into_a_pipe_closed_early_ends_quietly(tmp_path):
+    """``dynoai probe URI | head -2``: head closing the pipe is the tuner's choice, not a crash.
+
+    A real OS pipe read by a process that leaves after two lines (like ``head``), the probe
+    in its own process with a streaming pty behind it: exit 0, nothing on stderr (it used to
+    end with "internal error: BrokenPipeError").
+    """
+    import os
+    import subprocess
+    import sys
+
+    dev = PtyStreamer(LC1, period_s=0.02)
+    try:
+        reader = subprocess.Popen(
+            [sys.executable, "-c", "import sys; [sys.stdin.readline() for _ in range(2)]"],
+            stdin=subprocess.PIPE,
+        )
+        assert reader.stdin is not None
+        probe_proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "dynoai_tui.cli",
+                "probe",
+                f"innovate:{dev.path}",
+                "--seconds",
+                "30",
+            ],
+            stdout=reader.stdin,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "DYNOAI_DATA_DIR": str(tmp_path)},
+        )
+        reader.stdin.close()  # only the reader and the probe hold the pipe now
+        reader.wait(timeout=60)
+        _, err = probe_proc.communicate(timeout=60)  # well before --seconds 30 runs out
+    finally:
+        dev.unplug()
+    assert probe_proc.returncode == 0, err
+    assert err == ""
