@@ -54,6 +54,8 @@ def test_probe_missing_device(capsys):
         ("warp:/dev/ttyUSB0", "unknown source type"),
         ("aem:/dev/ttyUSB0?mode=volts", "mode="),
         ("innovate:", "no serial port given"),
+        ("innovate:/dev/ttyUSB0?stoch=14.7", "unknown option 'stoch'; innovate: options are"),
+        ("jetdrive:127.0.0.1:22344?unit=metric", "unknown option 'unit'"),
     ],
 )
 def test_probe_bad_uri_exit_2(capsys, uri, text):
@@ -157,3 +159,29 @@ def test_probe_into_a_pipe_closed_early_ends_quietly(tmp_path):
         dev.unplug()
     assert probe_proc.returncode == 0, err
     assert err == ""
+
+
+@pytest.mark.parametrize(
+    ("scheme", "modules"),
+    [
+        ("innovate", ["innovate", "serial_base"]),
+        ("aem", ["aem", "serial_base"]),
+        ("elm327", ["elm327", "serial_base"]),
+        ("ts", ["tunerstudio", "serial_base"]),
+        ("speeduino", ["speeduino", "tunerstudio", "serial_base"]),
+        ("jetdrive", ["jetdrive"]),
+    ],
+)
+def test_option_lists_match_what_the_drivers_read(scheme, modules):
+    """The registry's option list is exactly what the driver code reads with ``uri.get*``."""
+    import re
+    from pathlib import Path
+
+    from drivers.registry import OPTIONS
+
+    root = Path(__file__).resolve().parents[1] / "drivers"
+    read = set()
+    for module in modules:
+        text = (root / f"{module}.py").read_text()
+        read |= set(re.findall(r'uri\.get(?:_int|_float|_bool)?\(\s*"(\w+)"', text))
+    assert read == OPTIONS[scheme]
