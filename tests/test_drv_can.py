@@ -137,6 +137,36 @@ def test_malformed_dbc_is_one_line(tmp_path):
         create_source(f"can:virtual/x?dbc={bad}")
 
 
+@pytest.mark.parametrize(
+    ("name", "content", "needle"),
+    [
+        # cantools chooses the format by the name and raised a bare ValueError for '.ini'
+        ("tune.ini", b"[OutputChannels]\nrpm = scalar\n", "syntax error at line 2, column 5"),
+        # binary: cantools quotes raw bytes (newlines, control characters) in its message
+        ("noise.dbc", bytes(range(256)) * 4, "syntax error at line 1, column 1"),
+        ("empty.dbc", b"", "not a valid DBC"),
+    ],
+)
+def test_dbc_that_is_not_a_dbc_is_one_printable_line(tmp_path, name, content, needle):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(SourceError) as err:
+        create_source(f"can:virtual/x?dbc={path}")
+    text = str(err.value)
+    assert needle in text and str(path) in text
+    assert text.isprintable()
+
+
+def test_dbc_under_another_name_is_read_as_a_dbc(tmp_path):
+    from drivers.can_decode import BUILTIN_DBC_DIR
+
+    renamed = tmp_path / "haltech.txt"
+    renamed.write_bytes((BUILTIN_DBC_DIR / "haltech.dbc").read_bytes())
+    from_txt = create_source(f"can:virtual/x?dbc={renamed}")
+    preset = create_source("can:virtual/x?dbc=haltech")
+    assert from_txt.dbc.mapped and from_txt.dbc.mapped == preset.dbc.mapped
+
+
 def _read_until(src, n_rows: int, timeout_s: float = 2.0):
     blocks, deadline = [], time.monotonic() + timeout_s
     while sum(len(b) for b in blocks) < n_rows and time.monotonic() < deadline:
