@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 import time
 from abc import abstractmethod
 from typing import Any, Protocol
@@ -79,6 +80,26 @@ def open_error(port: str, exc: BaseException) -> SourceError:
     return SourceError(f"cannot open {port}: {text}")
 
 
+def _refuse_non_device(path: str, raw: str) -> None:
+    """A regular file or a directory named as the port is a typo, not a device that failed.
+
+    pyserial would open it and fail with "Inappropriate ioctl for device"; say what it is.
+    A path that is not there yet is left to ``open`` (it may be plugged in later).
+    """
+    if "://" in path:
+        return
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    kind = "a regular file" if stat.S_ISREG(mode) else "a directory" if stat.S_ISDIR(mode) else ""
+    if kind:
+        raise SourceError(
+            f"{raw}: {path} is {kind}, not a serial device; give the port, e.g. /dev/ttyUSB0 "
+            "('dynoai sources' lists them)"
+        )
+
+
 def device_identity(path: str) -> tuple[int, int, int] | None:
     """Which device node ``path`` is now (following symlinks), or None if it is not there."""
     try:
@@ -106,6 +127,7 @@ class SerialSource(Source):
         if not uri.path:
             raise SourceError(f"{uri.raw}: no serial port given (e.g. {uri.scheme}:/dev/ttyUSB0)")
         self.port_path: str = uri.path
+        _refuse_non_device(uri.path, uri.raw)
         self.baud: int = uri.get_int("baud", self.default_baud)
         if self.baud <= 0:
             raise SourceError(f"{uri.raw}: baud={self.baud} must be positive")

@@ -40,6 +40,17 @@ def test_empty_path_is_rejected():
         create_source("innovate:")
 
 
+@pytest.mark.parametrize("scheme", ["innovate", "aem", "elm327", "speeduino"])
+def test_regular_file_or_directory_as_port_is_bad_input(tmp_path, scheme):
+    """A typo that names a file: say what it is, at once, before any open (exit 2, not 3)."""
+    log = tmp_path / "run.dynolog"
+    log.write_bytes(b"not a tty")
+    for path, kind in ((log, "a regular file"), (tmp_path, "a directory")):
+        with pytest.raises(SourceError) as info:
+            create_source(f"{scheme}:{path}")
+        assert f"{path} is {kind}, not a serial device" in str(info.value)
+
+
 def test_stale_then_wrong_baud_hint(tmp_path):
     # Bytes keep arriving but none frame: after 2 s the status says why.
     dev = PtyStreamer(b"\x01\x02\x03\x04", period_s=0.01, link=tmp_path / "tty")
