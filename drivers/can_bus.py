@@ -136,6 +136,11 @@ def parse_bus_spec(uri: SourceURI, own: frozenset[str] = BUS_OPTIONS_OWN) -> Bus
             f"{uri.raw}: name the bus as INTERFACE/CHANNEL, e.g. "
             f"'{uri.scheme}:socketcan/can0' or '{uri.scheme}:slcan/dev/ttyACM0'"
         )
+    import can
+
+    if interface not in can.VALID_INTERFACES:
+        known = ", ".join(sorted(can.VALID_INTERFACES))
+        raise SourceError(f"{uri.raw}: python-can has no interface {interface!r}; known: {known}")
     if interface in ("slcan", "serial", "robotell", "seeedstudio") and channel.startswith("dev/"):
         channel = "/" + channel
     bitrate: int | None = uri.get_int("bitrate", 0) or None

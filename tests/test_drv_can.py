@@ -130,6 +130,15 @@ def test_bad_uris_give_one_clear_line(uri, needle):
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize("uri", ["can:nosuchbus/x?decoder=aem", "obd-can:nosuchbus/x"])
+def test_unknown_interface_is_a_bad_uri_before_open(uri):
+    """A misspelt interface is bad input (exit 2), found when the URI is read, not a device failure."""
+    with pytest.raises(
+        SourceError, match="python-can has no interface 'nosuchbus'; known: .*slcan"
+    ):
+        create_source(uri)
+
+
 def test_malformed_dbc_is_one_line(tmp_path):
     bad = tmp_path / "bad.dbc"
     bad.write_text('VERSION ""\nBO_ 864 X: 8 ECU\n SG_ RPM : 7|16@0+ (1,0 [0|1] "rpm" X\n')
