@@ -176,7 +176,7 @@ def test_dbc_under_another_name_is_read_as_a_dbc(tmp_path):
     assert from_txt.dbc.mapped and from_txt.dbc.mapped == preset.dbc.mapped
 
 
-def _read_until(src, n_rows: int, timeout_s: float = 2.0):
+def _read_until(src, n_rows: int, timeout_s: float = 20.0):
     blocks, deadline = [], time.monotonic() + timeout_s
     while sum(len(b) for b in blocks) < n_rows and time.monotonic() < deadline:
         b = src.read(0.1)
@@ -245,7 +245,7 @@ def test_vanished_bus_reconnects_with_events_and_data_resumes():
         src._bus.shutdown()  # the device vanishes under the driver
         assert src.read(0.1) is None
         assert src.status.state == SourceState.RECONNECTING
-        deadline = time.monotonic() + 3.0
+        deadline = time.monotonic() + 20.0
         while src.status.state != SourceState.CONNECTED and time.monotonic() < deadline:
             src.read(0.1)
         assert src.status.state == SourceState.CONNECTED
@@ -284,11 +284,21 @@ def test_can_and_serial_sources_fuse_on_one_clock():
     tx = can.Bus(interface="virtual", channel="t4")
     fuser = Fuser(lambda_delay_s=0.0)
     rows = []
+
+    def fused_with_both() -> int:
+        if not rows:
+            return 0
+        rpm = np.concatenate([r.column("rpm") for r in rows])
+        lam = np.concatenate([r.column("lambda") for r in rows])
+        return int((~np.isnan(rpm) & ~np.isnan(lam)).sum())
+
     try:
+        start = time.monotonic()
         wb.open()
         ecu.open()
-        start = time.monotonic()
-        while time.monotonic() - start < 0.6:
+        # until enough fused rows carry both, not for a fixed time: a loaded machine is slow
+        deadline = start + 20.0
+        while fused_with_both() <= 10 and time.monotonic() < deadline:
             tx.send(_engine1(4000, 90.0, 100.0))
             for src in (ecu, wb):
                 block = src.read(0.02)
