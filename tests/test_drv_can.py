@@ -366,3 +366,18 @@ def test_socketcan_source_status_says_what_to_run(monkeypatch):
         assert "ip link set can0 type can bitrate 500000" in src.status.message
     finally:
         src.close()
+
+
+def test_serial_can_adapter_path_outside_dev_keeps_its_root(tmp_path):
+    """``obd-can:slcan/tmp/ttyCAN`` (a socat link made by hand): the channel is the rooted
+    path, as for ``slcan/dev/ttyACM0``; it was 'tmp/ttyCAN' and 'no such device'."""
+    from drivers import can_bus
+
+    link = tmp_path / "ttyCAN"
+    link.write_bytes(b"")
+    spec = can_bus.parse_bus_spec(parse_uri(f"obd-can:slcan{link}?bitrate=500000"))
+    assert spec.channel == str(link)
+    assert can_bus.parse_bus_spec(parse_uri("can:slcan/dev/ttyACM0?dbc=x")).channel == (
+        "/dev/ttyACM0"
+    )
+    assert can_bus.parse_bus_spec(parse_uri("can:virtual/tmp?dbc=x")).channel == "tmp"
