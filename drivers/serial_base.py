@@ -25,6 +25,7 @@ import os
 import stat
 import time
 from abc import abstractmethod
+from collections import deque
 from typing import Any, Protocol
 
 import serial
@@ -144,6 +145,8 @@ class SerialSource(Source):
         self._lost_reason = ""
         self._closed = False
         self._watchable = "://" not in self.port_path
+        self._queued: deque[Block] = deque()
+        """Blocks of the last read not handed over yet (one per set of channels)."""
         self._seen_identity: tuple[int, int, int] | None = None
         """The device node last opened or tried: a different one at the path is a replug."""
 
@@ -204,6 +207,7 @@ class SerialSource(Source):
 
     def close(self) -> None:
         self._closed = True
+        self._queued.clear()
         self._close_port()
 
     # -- reading ----------------------------------------------------------------------
@@ -211,6 +215,8 @@ class SerialSource(Source):
     def read(self, timeout: float = 0.1) -> Block | None:
         if self._closed:
             return None
+        if self._queued:
+            return self._queued.popleft()
         if self.port is None:
             self._try_reconnect(timeout)
             return None
@@ -220,7 +226,22 @@ class SerialSource(Source):
             self._lost(str(exc) or type(exc).__name__)
             return None
         self._watch(rows)
-        return Block.from_rows(self.name, rows) if rows else None
+        return self._blocks(rows)
+
+    def _blocks(self, rows: list[Row]) -> Block | None:
+        """The first of one block per set of channels in ``rows``; the others queue up.
+
+        ``Block.from_rows`` fills a channel a row lacks with NaN, and fusion holds NaN
+        as an invalid reading: a row without a channel must not blank it.
+        """
+        if not rows:
+            return None
+        groups: dict[tuple[str, ...], list[Row]] = {}
+        for row in rows:
+            groups.setdefault(tuple(row[1]), []).append(row)
+        blocks = [Block.from_rows(self.name, members) for members in groups.values()]
+        self._queued.extend(blocks[1:])
+        return blocks[0]
 
     def _poll(self, timeout: float) -> list[Row]:
         """Streaming devices: read chunks until a frame decodes or ``timeout`` passes."""

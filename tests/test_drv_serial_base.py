@@ -118,3 +118,22 @@ def test_close_twice_and_read_after_close():
     src.close()
     src.close()
     assert src.read(0.05) is None
+
+
+def test_rows_with_other_channels_become_their_own_block():
+    """A row that lacks a channel (an Innovate chain's O2 % only while free-air
+    calibrating) must not be a NaN sample of it: fusion holds NaN as invalid."""
+    src = create_source("innovate:loop://")
+    rows = [
+        (1.0, {"lambda": 1.0, "afr": 14.7}),
+        (1.1, {"lambda": float("nan"), "afr": float("nan"), "o2_pct": 20.9}),
+        (1.2, {"lambda": 0.9, "afr": 13.23}),
+    ]
+    first = src._blocks(rows)
+    assert first is not None and list(first.t) == [1.0, 1.2] and "o2_pct" not in first.columns
+    src.port = object()  # as if open: the queued block comes from the next read at once
+    second = src.read(0.0)
+    assert second is not None and list(second.t) == [1.1]
+    assert second.column("o2_pct")[0] == 20.9
+    src._closed = True
+    assert src.read(0.0) is None
