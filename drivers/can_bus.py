@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import subprocess
 import time
 from collections.abc import Callable
@@ -121,12 +122,16 @@ def _coerce(value: str) -> Any:
     return value
 
 
+SERIAL_INTERFACES = ("slcan", "serial", "robotell", "seeedstudio")
+"""python-can interfaces whose channel is a serial device path."""
+
+
 def parse_bus_spec(uri: SourceURI, own: frozenset[str] = BUS_OPTIONS_OWN) -> BusSpec:
     """Split ``INTERFACE/CHANNEL`` and the bus options out of a ``can:``-style URI.
 
     The channel keeps any further slashes, so ``slcan/dev/ttyACM0`` names the
-    device ``/dev/ttyACM0``; a channel starting with ``dev/`` gets its leading
-    slash back. Options the drivers do not consume (``rx_queue_size``,
+    device ``/dev/ttyACM0``; a serial channel starting with ``dev/``, or one that
+    exists only from the root (``slcan/tmp/ttyCAN``), gets its leading slash back. Options the drivers do not consume (``rx_queue_size``,
     ``tty_baudrate``, ``fd`` ...) go to ``can.Bus`` unchanged.
     """
     interface, sep, channel = uri.path.strip().partition("/")
@@ -136,7 +141,17 @@ def parse_bus_spec(uri: SourceURI, own: frozenset[str] = BUS_OPTIONS_OWN) -> Bus
             f"{uri.raw}: name the bus as INTERFACE/CHANNEL, e.g. "
             f"'{uri.scheme}:socketcan/can0' or '{uri.scheme}:slcan/dev/ttyACM0'"
         )
-    if interface in ("slcan", "serial", "robotell", "seeedstudio") and channel.startswith("dev/"):
+    import can
+
+    if interface not in can.VALID_INTERFACES:
+        known = ", ".join(sorted(can.VALID_INTERFACES))
+        raise SourceError(f"{uri.raw}: python-can has no interface {interface!r}; known: {known}")
+    # ``slcan/dev/ttyACM0``: the slash after the interface is also the path's root.
+    # Not only /dev: a by-hand pty link such as slcan/tmp/ttyCAN as well.
+    rooted = channel.startswith("dev/") or (
+        not os.path.exists(channel) and os.path.exists("/" + channel)
+    )
+    if interface in SERIAL_INTERFACES and not channel.startswith("/") and rooted:
         channel = "/" + channel
     bitrate: int | None = uri.get_int("bitrate", 0) or None
     if bitrate is not None and not 10_000 <= bitrate <= 8_000_000:

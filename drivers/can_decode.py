@@ -247,6 +247,27 @@ def builtin_presets() -> list[str]:
     return sorted(p.stem for p in BUILTIN_DBC_DIR.glob("*.dbc"))
 
 
+def _syntax_error(exc: BaseException) -> str:
+    """The parse error cantools raised, as one printable line: where, and the text there.
+
+    cantools quotes the offending line; from a binary file that is raw bytes (newlines,
+    control characters) that would spill over the terminal, so only printable text is kept.
+    """
+    text = str(exc).strip()
+    where = re.search(r"line \d+, column \d+", text)
+    context = re.search(r'"([^"\n]{1,60}>>!<<[^"\n]{0,60})"', text)
+    if where is None:
+        first = text.splitlines()[0] if text else ""
+        return first if first.isprintable() and len(first) <= 120 else "syntax error"
+    if context is not None and context.group(1).isprintable():
+        return f"syntax error at {where.group(0)}: {context.group(1)}"
+    return f"syntax error at {where.group(0)}"
+
+
+CANTOOLS_SUFFIXES = frozenset({".dbc", ".kcd", ".sym", ".arxml", ".cdd"})
+"""File name endings cantools reads by their own format; any other is read as a DBC."""
+
+
 @dataclass(slots=True)
 class DbcDecoder:
     """Decode frames through a DBC database into canonical channels."""
@@ -280,8 +301,11 @@ class DbcDecoder:
         file = Path(path).expanduser()
         if not file.exists() and (BUILTIN_DBC_DIR / f"{path}.dbc").exists():
             file = BUILTIN_DBC_DIR / f"{path}.dbc"
+        # cantools picks the format by the file name and raises a bare ValueError for a
+        # name it does not know; dbc= names a DBC, so read anything else as one.
+        fmt = None if file.suffix.lower() in CANTOOLS_SUFFIXES else "dbc"
         try:
-            db = cantools.database.load_file(str(file), strict=False)
+            db = cantools.database.load_file(str(file), database_format=fmt, strict=False)
         except FileNotFoundError:
             raise SourceError(
                 f"DBC file {str(file)!r} not found; check the dbc= path or name a preset: "
@@ -290,8 +314,9 @@ class DbcDecoder:
         except (OSError, UnicodeDecodeError) as exc:
             raise SourceError(f"DBC file {str(file)!r} cannot be read: {exc}") from None
         except cantools.database.UnsupportedDatabaseFormatError as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else "syntax error"
-            raise SourceError(f"DBC file {str(file)!r} is not a valid DBC: {first}") from None
+            raise SourceError(
+                f"DBC file {str(file)!r} is not a valid DBC: {_syntax_error(exc)}"
+            ) from None
         return cls.from_database(db, channel_map or {}, stoich, str(file), base_id)
 
     @classmethod

@@ -10,8 +10,13 @@ lambda, default 14.7), ``aem_id`` (0x180..0x18F; default: the first AEM ID seen)
 1.0); anything else goes to ``can.Bus`` (``rx_queue_size``, ``tty_baudrate`` ...).
 
 ``read`` drains frames for at most ``DRAIN_BUDGET_S`` and returns them as one
-Block, one row per decoded frame (channels a frame does not carry are NaN), so
-the engine gets few, large blocks even on a saturated 1 Mbit/s bus. Timestamps
+Block per kind of frame (per set of channels decoded), one row per frame, so the
+engine gets few, large blocks even on a saturated 1 Mbit/s bus; the further
+blocks of one drain come from the next ``read`` calls at once. A channel is never
+NaN because its frame is another one: NaN means the value is invalid (a validity
+gate), and fusion holds the last sample of each channel by time, so a NaN filler
+in the rows of the RPM frame would blank the lambda of the lambda frame (every
+sample of a Haltech, EMU or Link stream was rejected as ``stale_channel``). Timestamps
 follow :class:`drivers.can_bus.MonotonicStamper`. A bus that errors, goes
 bus-off or vanishes puts the source in ``reconnecting`` with ``disconnect`` /
 ``reconnect`` events, and the bus is reopened with a 0.5 -> 5 s backoff.
@@ -19,8 +24,8 @@ bus-off or vanishes puts the source in ``reconnecting`` with ``disconnect`` /
 
 from __future__ import annotations
 
-import math
 import time
+from collections import deque
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -96,6 +101,8 @@ class CanSource(Source):
                 dbc, channel_map, self.stoich, uri.get_int("base_id", 0) if base else None
             )
         self._bus: can.BusABC | None = None
+        self._pending: deque[Block] = deque()
+        """Blocks of the last drain not handed over yet (one per kind of frame)."""
         self._bus_text = self.spec.describe()
         """The status line while all is well: where the bus is (+ the SocketCAN bitrate note)."""
         self._reconnector = Reconnector(self, self.spec.describe())
@@ -123,6 +130,7 @@ class CanSource(Source):
         self.set_status(SourceState.CONNECTED, self._bus_text)
 
     def close(self) -> None:
+        self._pending.clear()
         bus, self._bus = self._bus, None
         if bus is not None:
             bus.shutdown()
@@ -130,6 +138,8 @@ class CanSource(Source):
     # -- reading -----------------------------------------------------------------
 
     def read(self, timeout: float = 0.1) -> Block | None:
+        if self._pending:
+            return self._pending.popleft()
         if self._bus is None:
             return self._try_reconnect(timeout)
         import can
@@ -197,18 +207,24 @@ class CanSource(Source):
         return None
 
     def _block(self, t_list: list[float], rows: list[dict[str, float]]) -> Block | None:
+        """The first block of this drain (one per set of channels); the rest queue up."""
         if not t_list:
             return None
-        self._last_frame_t = t_list[-1]
-        n = len(t_list)
-        columns: dict[str, np.ndarray] = {}
-        for i, row in enumerate(rows):
-            for key, value in row.items():
-                col = columns.get(key)
-                if col is None:
-                    col = columns[key] = np.full(n, math.nan)
-                col[i] = value
-        return Block(self.name, np.asarray(t_list, dtype=np.float64), columns)
+        self._last_frame_t = max(t_list)
+        groups: dict[tuple[str, ...], tuple[list[float], list[dict[str, float]]]] = {}
+        for t, row in zip(t_list, rows, strict=True):
+            times, members = groups.setdefault(tuple(row), ([], []))
+            times.append(t)
+            members.append(row)
+        blocks = []
+        for keys, (times, members) in groups.items():
+            columns = {
+                key: np.fromiter((m[key] for m in members), np.float64, len(members))
+                for key in keys
+            }
+            blocks.append(Block(self.name, np.asarray(times, dtype=np.float64), columns))
+        self._pending.extend(blocks[1:])
+        return blocks[0]
 
     def _update_staleness(self, got_data: bool) -> None:
         state = self.status.state

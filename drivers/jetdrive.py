@@ -33,6 +33,7 @@ import math
 import os
 import socket
 import time
+from collections import deque
 
 import numpy as np
 
@@ -97,6 +98,8 @@ class JetDriveSource(Source):
         self._map: dict[tuple[int, int], tuple[str, float, float]] = {}
         self._offset: dict[int, float] = {}
         self._sock: socket.socket | None = None
+        self._pending: deque[Block] = deque()
+        """Blocks of the last read not handed over yet (one per set of channels)."""
         self._seq = 0
         self._last_request = 0.0
         self._last_data_t = 0.0
@@ -154,6 +157,7 @@ class JetDriveSource(Source):
         return f"{where}: cannot open the UDP socket ({exc.strerror or exc})"
 
     def close(self) -> None:
+        self._pending.clear()
         sock, self._sock = self._sock, None
         if sock is not None:
             sock.close()
@@ -175,6 +179,8 @@ class JetDriveSource(Source):
     # -- reading -----------------------------------------------------------------
 
     def read(self, timeout: float = 0.1) -> Block | None:
+        if self._pending:
+            return self._pending.popleft()
         if self._sock is None:
             return self._try_reopen(timeout)
         rows: dict[tuple[int, int], dict[str, float]] = {}
@@ -212,12 +218,20 @@ class JetDriveSource(Source):
         if self.status.state == SourceState.STALE:
             self.set_status(SourceState.CONNECTED, f"JetDrive: {len(self._map)} channels mapped")
         order = sorted(rows, key=times.__getitem__)
-        t = np.maximum.accumulate(np.array([times[k] for k in order]))
-        names = {n for row in rows.values() for n in row}
-        columns = {n: np.array([rows[k].get(n, math.nan) for k in order]) for n in names}
-        if "lambda" in columns:
-            columns["afr"] = columns["lambda"] * self.stoich
-        return Block(self.name, t, columns)
+        t_all = np.maximum.accumulate(np.array([times[k] for k in order]))
+        # One block per set of channels: a channel missing from a row (another provider,
+        # another timestamp) must not be a NaN sample, which fusion would hold as "invalid".
+        groups: dict[tuple[str, ...], list[int]] = {}
+        for i, key in enumerate(order):
+            groups.setdefault(tuple(sorted(rows[key])), []).append(i)
+        blocks = []
+        for names, index in groups.items():
+            columns = {n: np.array([rows[order[i]][n] for i in index]) for n in names}
+            if "lambda" in columns:
+                columns["afr"] = columns["lambda"] * self.stoich
+            blocks.append(Block(self.name, t_all[index], columns))
+        self._pending.extend(blocks[1:])
+        return blocks[0]
 
     def handle_datagram(
         self,

@@ -154,6 +154,8 @@ class ObdCanSource(Source):
         self.requests = 0
         self.answers = 0
         self.isotp_errors = 0
+        self.stray_replies = 0
+        """Replies that answered an earlier request (late), dropped."""
 
     def channels(self) -> dict[str, str]:
         names: set[str] = set()
@@ -294,8 +296,17 @@ class ObdCanSource(Source):
         else:
             stack.send(payload)
         self.requests += 1
-        reply = stack.recv(block=True, timeout=self.timeout_s)
-        return None if reply is None else bytes(reply)
+        deadline = time.monotonic() + self.timeout_s
+        while (remaining := deadline - time.monotonic()) > 0:
+            reply = stack.recv(block=True, timeout=remaining)
+            if reply is None:
+                return None
+            if answers_request(payload, bytes(reply)):
+                return bytes(reply)
+            # The reply to an earlier request that came after its timeout (a busy ECU or
+            # host): taken for this one it would look partial and end multi-PID polling.
+            self.stray_replies += 1
+        return None
 
     def read(self, timeout: float = 0.1) -> Block | None:
         if self._stack is None:
@@ -312,13 +323,18 @@ class ObdCanSource(Source):
             parts = obd_pids.split_mode01(reply) if reply else {}
             answered = [p for p in group if p in parts]
             if len(group) > 1 and len(answered) < len(group):
+                late_multi = False
                 if reply is None:
                     # Silence: is the ECU ignoring multi-PID requests, or gone altogether?
                     # Ask for the first PID alone; only an answer to that blames multi-PID.
                     single = self._request(obd_pids.request_bytes(group[:1]))
                     parts = obd_pids.split_mode01(single) if single else {}
-                    answered = [p for p in group[:1] if p in parts]
-                if reply is not None or answered:  # partial, rejected, or single-only
+                    answered = [p for p in group if p in parts]
+                    # More PIDs than asked: the multi-PID reply, only late. It works.
+                    late_multi = len(answered) > 1
+                if late_multi:
+                    self._multi_fails = 0
+                elif reply is not None or answered:  # partial, rejected, or single-only
                     self._multi_failed(reply)
             elif len(group) > 1:
                 self._multi_fails = 0
@@ -382,6 +398,19 @@ class ObdCanSource(Source):
     def _try_reconnect(self, timeout: float) -> Block | None:
         self._reconnector.retry(timeout, self._connect)
         return None
+
+
+def answers_request(request: bytes, reply: bytes) -> bool:
+    """Whether ``reply`` answers ``request``, not an earlier request.
+
+    SAE J1979: a positive reply is the service + 0x40 and echoes the PIDs it answers; a
+    negative one is 7F, the service, a code.
+    """
+    if len(reply) >= 2 and reply[0] == 0x7F:
+        return reply[1] == request[0]
+    if not reply or reply[0] != (request[0] + 0x40) & 0xFF:
+        return False
+    return len(request) < 2 or (len(reply) >= 2 and reply[1] in request[1:])
 
 
 def isotp_params(**overrides: Any) -> dict[str, Any]:

@@ -60,6 +60,38 @@ EXAMPLES: dict[str, str] = {
 }
 
 
+COMMON_OPTIONS = frozenset({"name"})
+"""Options every source takes (``name=`` labels it in the session and the log)."""
+
+OPTIONS: dict[str, frozenset[str]] = {
+    "innovate": frozenset({"baud", "stoich"}),
+    "aem": frozenset({"baud", "mode", "stoich"}),
+    "elm327": frozenset({"baud", "protocol", "pids", "multi", "repeat", "stoich"}),
+    "speeduino": frozenset(
+        {"ini", "baud", "protocol", "set", "unset", "check", "can_id", "stoich"}
+    ),
+    "ts": frozenset({"ini", "baud", "protocol", "set", "unset", "check", "can_id", "stoich"}),
+    "jetdrive": frozenset({"units", "peer", "iface", "stoich", "stale", "host"}),
+}
+"""scheme -> the options its driver reads. A misspelt option (``stoch=14.7``) would
+otherwise be ignored in silence and the tuner would trust a default he meant to change.
+``sim:`` checks its own; ``can:`` and ``obd-can:`` pass options they do not know on to
+python-can's bus (``rx_queue_size``, ``tty_baudrate`` ...), so they are not listed."""
+
+
+def check_options(uri: SourceURI) -> None:
+    """Refuse an option the scheme's driver does not read (one line naming the known ones)."""
+    known = OPTIONS.get(uri.scheme)
+    if known is None:
+        return
+    unknown = sorted(set(uri.params) - known - COMMON_OPTIONS)
+    if unknown:
+        names = ", ".join(sorted(known | COMMON_OPTIONS))
+        raise SourceError(
+            f"{uri.raw}: unknown option {unknown[0]!r}; {uri.scheme}: options are: {names}"
+        )
+
+
 def parse_uri(raw: str) -> SourceURI:
     """Split a source URI; raises :class:`SourceError` for an unknown or malformed one."""
     scheme, sep, rest = raw.partition(":")
@@ -94,6 +126,7 @@ def _factory(scheme: str) -> Callable[[SourceURI, str], Source]:
 def create_source(raw: str, name: str | None = None) -> Source:
     """Make (but do not open) the source a URI names."""
     uri = parse_uri(raw)
+    check_options(uri)
     return _factory(uri.scheme)(uri, name or uri.params.get("name") or uri.scheme)
 
 
@@ -103,6 +136,7 @@ def create_sources(raws: list[str]) -> list[Source]:
     used: set[str] = set()
     for raw in raws:
         uri = parse_uri(raw)
+        check_options(uri)
         base = uri.params.get("name") or uri.scheme
         name, n = base, 2
         while name in used:

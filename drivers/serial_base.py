@@ -22,8 +22,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 import time
 from abc import abstractmethod
+from collections import deque
 from typing import Any, Protocol
 
 import serial
@@ -79,6 +81,26 @@ def open_error(port: str, exc: BaseException) -> SourceError:
     return SourceError(f"cannot open {port}: {text}")
 
 
+def _refuse_non_device(path: str, raw: str) -> None:
+    """A regular file or a directory named as the port is a typo, not a device that failed.
+
+    pyserial would open it and fail with "Inappropriate ioctl for device"; say what it is.
+    A path that is not there yet is left to ``open`` (it may be plugged in later).
+    """
+    if "://" in path:
+        return
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    kind = "a regular file" if stat.S_ISREG(mode) else "a directory" if stat.S_ISDIR(mode) else ""
+    if kind:
+        raise SourceError(
+            f"{raw}: {path} is {kind}, not a serial device; give the port, e.g. /dev/ttyUSB0 "
+            "('dynoai sources' lists them)"
+        )
+
+
 def device_identity(path: str) -> tuple[int, int, int] | None:
     """Which device node ``path`` is now (following symlinks), or None if it is not there."""
     try:
@@ -106,6 +128,7 @@ class SerialSource(Source):
         if not uri.path:
             raise SourceError(f"{uri.raw}: no serial port given (e.g. {uri.scheme}:/dev/ttyUSB0)")
         self.port_path: str = uri.path
+        _refuse_non_device(uri.path, uri.raw)
         self.baud: int = uri.get_int("baud", self.default_baud)
         if self.baud <= 0:
             raise SourceError(f"{uri.raw}: baud={self.baud} must be positive")
@@ -122,6 +145,8 @@ class SerialSource(Source):
         self._lost_reason = ""
         self._closed = False
         self._watchable = "://" not in self.port_path
+        self._queued: deque[Block] = deque()
+        """Blocks of the last read not handed over yet (one per set of channels)."""
         self._seen_identity: tuple[int, int, int] | None = None
         """The device node last opened or tried: a different one at the path is a replug."""
 
@@ -182,6 +207,7 @@ class SerialSource(Source):
 
     def close(self) -> None:
         self._closed = True
+        self._queued.clear()
         self._close_port()
 
     # -- reading ----------------------------------------------------------------------
@@ -189,6 +215,8 @@ class SerialSource(Source):
     def read(self, timeout: float = 0.1) -> Block | None:
         if self._closed:
             return None
+        if self._queued:
+            return self._queued.popleft()
         if self.port is None:
             self._try_reconnect(timeout)
             return None
@@ -198,7 +226,22 @@ class SerialSource(Source):
             self._lost(str(exc) or type(exc).__name__)
             return None
         self._watch(rows)
-        return Block.from_rows(self.name, rows) if rows else None
+        return self._blocks(rows)
+
+    def _blocks(self, rows: list[Row]) -> Block | None:
+        """The first of one block per set of channels in ``rows``; the others queue up.
+
+        ``Block.from_rows`` fills a channel a row lacks with NaN, and fusion holds NaN
+        as an invalid reading: a row without a channel must not blank it.
+        """
+        if not rows:
+            return None
+        groups: dict[tuple[str, ...], list[Row]] = {}
+        for row in rows:
+            groups.setdefault(tuple(row[1]), []).append(row)
+        blocks = [Block.from_rows(self.name, members) for members in groups.values()]
+        self._queued.extend(blocks[1:])
+        return blocks[0]
 
     def _poll(self, timeout: float) -> list[Row]:
         """Streaming devices: read chunks until a frame decodes or ``timeout`` passes."""

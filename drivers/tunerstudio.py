@@ -151,6 +151,11 @@ class TunerStudioSource(SerialSource):
         self.mapping: dict[str, tuple[str, Callable[[float], float]]] = {}
         self.spans: list[tuple[int, int]] = []
         self.parser_ts = ReplyParser()
+        self._pending: tuple[bytes, int, float] | None = None
+        """(command, reply length, sent at) of a realtime request whose reply is still due."""
+        self._chunks: list[bytes] = []
+        """The realtime block read so far when it takes several requests (blockingFactor)."""
+        self._chunks_t = 0.0
         super().__init__(uri, name)
 
     def make_parser(self, uri: SourceURI) -> StreamParser:
@@ -174,6 +179,8 @@ class TunerStudioSource(SerialSource):
     # -- session start -----------------------------------------------------------------
 
     def _after_open(self) -> None:
+        self._pending = None
+        self._chunks.clear()
         self.signature = self._query_signature()
         ini = self._ini_for(self.signature)
         self._use_ini(ini)
@@ -292,27 +299,67 @@ class TunerStudioSource(SerialSource):
         framed = self.protocol == "crc"
         if self.parser_ts.envelope != framed:
             self.parser = self.parser_ts = ReplyParser(framed)
-        block = bytearray()
-        for offset, count in self.spans:
+        chunks = self._chunks
+        if chunks and time.monotonic() - self._chunks_t > 2 * REPLY_TIMEOUT_S:
+            chunks.clear()  # too old to join with what comes next
+        for offset, count in self.spans[len(chunks) :]:
             data = self._request(
                 ini.och_request(offset, count, self.can_id), count, framed, timeout
             )
             if data is None:
-                return []
-            block += data
+                if self._pending is None:
+                    chunks.clear()  # refused or short: start the block again
+                return []  # else its reply is still due: the next call goes on from here
+            if not chunks:
+                self._chunks_t = time.monotonic()
+            chunks.append(data)
+        block = b"".join(chunks)
+        chunks.clear()
         now = time.monotonic()
-        rows = [(now, self._canonical(ini.decode(bytes(block))))]
+        rows = [(now, self._canonical(ini.decode(block)))]
         self.parser_ts.status_text = ""
         self._count_frames(rows, now)
         return rows
 
     def _request(self, command: bytes, count: int, framed: bool, timeout: float) -> bytes | None:
+        """Send one realtime command and wait up to ``timeout`` for its reply.
+
+        Never two requests in flight: a reply still due (asked less than the ECU's
+        serial timeout ago) is waited for before anything is sent, and taken when it
+        answers this same command. Otherwise a late plain reply would be spliced into
+        the next block, and a late first chunk taken for the second.
+        """
+        start = time.monotonic()
+        deadline = start + min(max(timeout, 0.05), REPLY_TIMEOUT_S)
+        if self._pending is not None:
+            pending, pending_count, sent = self._pending
+            if start - sent < REPLY_TIMEOUT_S:
+                done, data = self._await_reply(
+                    pending_count, framed, min(deadline, sent + REPLY_TIMEOUT_S)
+                )
+                if not done:
+                    return None
+                self._pending = None
+                if pending == command:
+                    return data
+            else:
+                self._pending = None
+                self._drain_quiet()  # it will not come now: drop any piece of it
         parser = self.parser_ts
         parser.payloads.clear()
         parser.raw.clear()
+        parser.reset()
         self.port.write(frame(command) if framed else command)
-        deadline = time.monotonic() + min(max(timeout, 0.05), REPLY_TIMEOUT_S)
-        while time.monotonic() < deadline:
+        self._pending = (command, count, time.monotonic())
+        done, data = self._await_reply(count, framed, deadline)
+        if done:
+            self._pending = None
+        return data
+
+    def _await_reply(self, count: int, framed: bool, deadline: float) -> tuple[bool, bytes | None]:
+        """(True, data or None if refused/short) once the reply is in; (False, None) at deadline."""
+        parser = self.parser_ts
+        while True:
             chunk = self.port.read(self.port.in_waiting or 1)
             if chunk:
                 self._feed(chunk, time.monotonic())
@@ -321,18 +368,20 @@ class TunerStudioSource(SerialSource):
                 if payload[0] != 0x00:
                     code = payload[0]
                     parser.status_text = STATUS_TEXT.get(code, f"ECU status 0x{code:02X}")
-                    return None
+                    return True, None
                 if len(payload) - 1 < count:
                     parser.status_text = f"short reply ({len(payload) - 1} of {count} bytes)"
-                    return None
-                return payload[1 : 1 + count]
+                    return True, None
+                return True, payload[1 : 1 + count]
             if not framed and len(parser.raw) >= count:
                 data = bytes(parser.raw[:count])
                 parser.raw.clear()
-                return data
+                return True, data
+            if time.monotonic() >= deadline:
+                break
         if not framed and parser.raw:
             parser.status_text = f"short reply ({len(parser.raw)} of {count} bytes)"
-        return None
+        return False, None
 
     def _canonical(self, values: dict[str, float]) -> dict[str, float]:
         out = {c: conv(values[name]) for c, (name, conv) in self.mapping.items()}

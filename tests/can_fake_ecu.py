@@ -39,8 +39,11 @@ class FakeEcu:
         multi_pid: bool = True,
         reject_multi: bool = False,
         extended: bool = False,
+        late: dict[int, float] | None = None,
     ) -> None:
+        """``late`` {n: seconds}: the n-th request (1-based) is answered that much later."""
         self.values = dict(values)
+        self.late = dict(late or {})
         self.extended = extended
         if extended and resp_id <= 0x7FF:
             resp_id = 0x18DAF110  # engine ECU, address 0x10
@@ -96,9 +99,12 @@ class FakeEcu:
                 continue
             request = data[1 : 1 + (data[0] & 0x0F)]
             self.requests.append(request)
-            threading.Thread(target=self._answer, args=(request,), daemon=True).start()
+            delay = self.late.get(len(self.requests), 0.0)
+            threading.Thread(target=self._answer, args=(request, delay), daemon=True).start()
 
-    def _answer(self, request: bytes) -> None:
+    def _answer(self, request: bytes, delay_s: float = 0.0) -> None:
+        if self._stop.wait(delay_s):
+            return  # stopped while holding a late reply: the bus is going away
         if len(request) < 2 or request[0] != 0x01:
             self._send(bytes([0x03, 0x7F, request[0] if request else 0, 0x11]))
             return

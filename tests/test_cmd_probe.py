@@ -54,6 +54,8 @@ def test_probe_missing_device(capsys):
         ("warp:/dev/ttyUSB0", "unknown source type"),
         ("aem:/dev/ttyUSB0?mode=volts", "mode="),
         ("innovate:", "no serial port given"),
+        ("innovate:/dev/ttyUSB0?stoch=14.7", "unknown option 'stoch'; innovate: options are"),
+        ("jetdrive:127.0.0.1:22344?unit=metric", "unknown option 'unit'"),
     ],
 )
 def test_probe_bad_uri_exit_2(capsys, uri, text):
@@ -115,3 +117,71 @@ def test_discovery_never_raises():
     forms = {f.scheme: f for f in uri_forms()}
     assert forms.keys() == BACKENDS.keys()
     assert forms["elm327"].example.startswith("elm327:")
+
+
+def test_probe_into_a_pipe_closed_early_ends_quietly(tmp_path):
+    """``dynoai probe URI | head -2``: head closing the pipe is the tuner's choice, not a crash.
+
+    A real OS pipe read by a process that leaves after two lines (like ``head``), the probe
+    in its own process with a streaming pty behind it: exit 0, nothing on stderr (it used to
+    end with "internal error: BrokenPipeError").
+    """
+    import os
+    import subprocess
+    import sys
+
+    dev = PtyStreamer(LC1, period_s=0.02)
+    try:
+        reader = subprocess.Popen(
+            [sys.executable, "-c", "import sys; [sys.stdin.readline() for _ in range(2)]"],
+            stdin=subprocess.PIPE,
+        )
+        assert reader.stdin is not None
+        probe_proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "dynoai_tui.cli",
+                "probe",
+                f"innovate:{dev.path}",
+                "--seconds",
+                "30",
+            ],
+            stdout=reader.stdin,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "DYNOAI_DATA_DIR": str(tmp_path)},
+        )
+        reader.stdin.close()  # only the reader and the probe hold the pipe now
+        reader.wait(timeout=60)
+        _, err = probe_proc.communicate(timeout=60)  # well before --seconds 30 runs out
+    finally:
+        dev.unplug()
+    assert probe_proc.returncode == 0, err
+    assert err == ""
+
+
+@pytest.mark.parametrize(
+    ("scheme", "modules"),
+    [
+        ("innovate", ["innovate", "serial_base"]),
+        ("aem", ["aem", "serial_base"]),
+        ("elm327", ["elm327", "serial_base"]),
+        ("ts", ["tunerstudio", "serial_base"]),
+        ("speeduino", ["speeduino", "tunerstudio", "serial_base"]),
+        ("jetdrive", ["jetdrive"]),
+    ],
+)
+def test_option_lists_match_what_the_drivers_read(scheme, modules):
+    """The registry's option list is exactly what the driver code reads with ``uri.get*``."""
+    import re
+    from pathlib import Path
+
+    from drivers.registry import OPTIONS
+
+    root = Path(__file__).resolve().parents[1] / "drivers"
+    read = set()
+    for module in modules:
+        text = (root / f"{module}.py").read_text()
+        read |= set(re.findall(r'uri\.get(?:_int|_float|_bool)?\(\s*"(\w+)"', text))
+    assert read == OPTIONS[scheme]

@@ -235,7 +235,7 @@ def test_fake_car_multi_pid_session():
         src.open()
         assert src.is_can and src.multi and src.protocol == "6"
         assert src.poll_pids[:4] == [0x0C, 0x0B, 0x11, 0x24]
-        blocks = read_blocks(src, 2.0, want=6)
+        blocks = read_blocks(src, 20.0, want=6)
         assert len(blocks) == 6
         merged = {k: v[-1] for b in blocks for k, v in b.columns.items()}
         assert merged["rpm"] == 1726.0 and merged["map_kpa"] == 99.0
@@ -257,7 +257,7 @@ def test_unchanged_request_is_repeated_with_a_bare_cr():
     src = create_source(f"elm327:{dev.path}?pids=0C,0B")
     try:
         src.open()
-        assert len(read_blocks(src, 1.0, want=3)) == 3
+        assert len(read_blocks(src, 20.0, want=3)) == 3
         assert [r.decode() for r in dev.requests[-3:]] == ["010C0B", "", ""]
     finally:
         src.close()
@@ -270,7 +270,7 @@ def test_falls_back_to_single_pids_when_multi_is_refused():
     try:
         src.open()
         assert not src.multi and src.groups == [[0x0C], [0x0B], [0x11]]
-        blocks = read_blocks(src, 2.0, want=3)
+        blocks = read_blocks(src, 20.0, want=3)
         assert {c for b in blocks for c in b.columns} == {"rpm", "map_kpa", "tps_pct"}
         assert dev.requests[-1].decode() in ("010C1", "010B1", "01111")
     finally:
@@ -291,7 +291,7 @@ def test_no_data_is_status_not_crash():
         assert src.status.state is SourceState.STALE
         assert "NO DATA" in src.status.message
         del car.override["010C1"]
-        assert read_blocks(src, 1.0, want=1)
+        assert read_blocks(src, 20.0, want=1)
         assert src.status.state is SourceState.CONNECTED
     finally:
         src.close()
@@ -309,7 +309,7 @@ def test_can_error_mid_run_reinits_and_resumes():
         assert src.status.state is SourceState.STALE and "CAN ERROR" in src.status.message
         del car.override["010C1"]
         n_before = len(dev.requests)
-        blocks = read_blocks(src, 3.0, want=1)
+        blocks = read_blocks(src, 20.0, want=1)
         assert blocks, "data did not resume after the bus error"
         assert "0100" in [r.decode() for r in dev.requests[n_before:]]  # searched again
     finally:
@@ -363,7 +363,7 @@ def test_emulator_session_multi_pid(emulator_pty):
         src.open()
         assert src.protocol == "6" and src.is_can and src.multi
         assert {0x0C, 0x0B, 0x11, 0x0F, 0x05, 0x24, 0x44} <= set(src.poll_pids)
-        blocks = read_blocks(src, 1.0, want=40)
+        blocks = read_blocks(src, 20.0, want=40)
         assert len(blocks) == 40
         rows = [b for b in blocks if "rpm" in b.columns]
         assert all({"rpm", "map_kpa", "tps_pct", "iat_c", "clt_c"} <= set(b.columns) for b in rows)
@@ -383,7 +383,7 @@ def test_emulator_single_pid_mode(emulator_pty):
     try:
         src.open()
         assert not src.multi
-        blocks = read_blocks(src, 1.0, want=10)
+        blocks = read_blocks(src, 20.0, want=10)
         assert len(blocks) == 10
         assert {c for b in blocks for c in b.columns} == {"rpm", "map_kpa"}
     finally:
@@ -455,7 +455,7 @@ def test_fake_car_with_a_tcm_keeps_iat_and_speed():
     src = create_source(f"elm327:{dev.path}?pids=0C,0B,11,0F,05,0D")
     try:
         src.open()
-        blocks = read_blocks(src, 1.0, want=3)
+        blocks = read_blocks(src, 20.0, want=3)
         assert blocks
         merged = {k: float(v[-1]) for b in blocks for k, v in b.columns.items()}
         assert merged["iat_c"] == 17.0 and merged["clt_c"] == 55.0
@@ -493,7 +493,7 @@ def test_emulator_headers_on_with_load_and_maf(emulator_pty):
         src.open()
         assert src.parser.headers == "can11"
         assert {"load_pct", "maf_gs"} <= set(src.channels())
-        blocks = read_blocks(src, 1.0, want=10)
+        blocks = read_blocks(src, 20.0, want=10)
         cols = {c for b in blocks for c in b.columns}
         assert {"rpm", "load_pct", "maf_gs", "iat_c"} <= cols
         assert src.parser.senders == {"7E8"} and src.parser.incomplete == 0

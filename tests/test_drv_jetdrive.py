@@ -12,6 +12,7 @@ from __future__ import annotations
 import socket
 import time
 
+import numpy as np
 import pytest
 
 from core.source import SourceError, SourceState
@@ -249,3 +250,47 @@ def test_port_in_use_and_bad_address_are_one_line():
         create_source("jetdrive:dyno.local:22344")
     with pytest.raises(SourceError, match="units="):
         create_source("jetdrive:127.0.0.1:0?units=furlongs")
+
+
+def test_two_providers_at_their_own_timestamps_fuse_rpm_and_lambda(provider_socket):
+    """Power Core's drum provider (RPM), an engine module (MAP) and an AFR module, each
+    another host with its own timestamps, over 127.0.0.1: their channels are never in one
+    row. With one block per read, the RPM rows carried NaN for MAP, which fusion holds as
+    "invalid": no sample was binned. Now one block per set of channels."""
+    from core.pipeline import Pipeline
+    from core.vehicle import VehicleConfig
+
+    src = create_source("jetdrive:127.0.0.1:0", "dyno")
+    src.open()
+    addr = ("127.0.0.1", src.bound_address[1])
+    drum = [jd.ChannelInfo(0, 0, "Digital RPM 1", 8)]
+    engine = [jd.ChannelInfo(0, 0, "MAP", 7)]
+    afr = [jd.ChannelInfo(0, 0, "Air/Fuel Ratio 1", 11)]
+    pipeline = Pipeline(VehicleConfig(), [("dyno", src.channels())])
+    binned, ms = 0, 0
+    try:
+        providers = ((0x0101, "Power Core", drum), (0x0202, "AFR", afr), (0x0303, "ECU", engine))
+        for host, name, chans in providers:
+            info = jd.encode_channel_info(name, chans)
+            provider_socket.sendto(jd.encode_message(jd.KEY_CHANNEL_INFO, host, 1, info), addr)
+        deadline = time.monotonic() + 20.0
+        while binned < 30 and time.monotonic() < deadline:
+            ms += 10
+            sends = (
+                (0x0101, jd.encode_channel_values([(0, ms, 3000.0)])),
+                (0x0202, jd.encode_channel_values([(0, ms + 3, 13.5)])),
+                (0x0303, jd.encode_channel_values([(0, ms + 5, 80.0)])),
+            )
+            for host, values in sends:
+                msg = jd.encode_message(jd.KEY_CHANNEL_VALUES, host, ms & 0xFF, values)
+                provider_socket.sendto(msg, addr)
+            time.sleep(0.01)
+            # as the session reads: up to 0.1 s, every datagram that is there
+            while (block := src.read(0.1)) is not None:
+                assert not any(np.isnan(v).any() for v in block.columns.values())
+                pipeline.push(block)
+            binned = int(pipeline.grid.hits.sum())
+    finally:
+        src.close()
+    assert binned >= 30, pipeline.rejects()
+    assert pipeline.rejects().get("stale_channel", 0) <= 3  # at most the first rows

@@ -36,11 +36,15 @@ EXPECTED = {
 }  # fmt: skip
 
 
-def _poll(src, n: int) -> dict[str, float]:
+def _poll(src, n: int, deadline_s: float = 20.0) -> dict[str, float]:
+    """Values from ``n`` answered polls: a read that times out on a loaded machine is not
+    counted, so the test waits for answers, not for a number of tries."""
     merged: dict[str, float] = {}
-    for _ in range(n):
+    answered, deadline = 0, time.monotonic() + deadline_s
+    while answered < n and time.monotonic() < deadline:
         block = src.read(0.3)
         if block is not None:
+            answered += 1
             merged.update({k: float(v[-1]) for k, v in block.columns.items()})
     return merged
 
@@ -61,6 +65,30 @@ def test_multi_pid_polling_with_multi_frame_replies():
     # flow control went to the physical ID of the responder, clear-to-send
     assert ecu.flow_controls and all(fid == 0x7E0 for fid, _ in ecu.flow_controls)
     assert ecu.flow_controls[0][1][0] == 0x30
+
+
+def test_late_reply_is_not_taken_for_the_next_request():
+    """A reply after the driver's timeout arrives while it waits for the next group: it is
+    dropped (it answers other PIDs), not taken as a partial reply that ends multi-PID.
+
+    Requests 1-3 find the ECU (PIDs 00, 20, 40); the 4th is the first multi-PID poll,
+    answered at 0.4 s (timeout 0.3 s); the 5th asks its first PID alone; the 6th (the
+    second group) is answered at 0.2 s, so the late 4th reply comes in while it waits.
+    """
+    with FakeEcu("obd_late", ECU_VALUES, late={4: 0.4, 6: 0.2}) as ecu:
+        src = create_source("obd-can:virtual/obd_late?timeout=0.3")
+        src.open()
+        try:
+            groups = [list(g) for g in src._groups]
+            assert len(groups) >= 2 and all(len(g) > 1 for g in groups)
+            values = _poll(src, 6)
+        finally:
+            src.close()
+    assert src.stray_replies == 1
+    assert [list(g) for g in src._groups] == groups  # still multi-PID
+    assert "one PID at a time" not in src.status.message
+    assert values == pytest.approx({**EXPECTED, "afr": EXPECTED["lambda"] * 14.7}, rel=1e-6)
+    assert len(ecu.requests) >= 8
 
 
 def test_physical_addressing_and_explicit_pids():
@@ -106,7 +134,7 @@ def test_picks_engine_ecu_among_several_and_goes_stale_when_silent():
             assert src.ecu_id == 0x7E8
             assert _poll(src, 1)["rpm"] == 1726.0
             engine.silent = True
-            deadline = time.monotonic() + 3
+            deadline = time.monotonic() + 20
             while src.status.state != SourceState.STALE and time.monotonic() < deadline:
                 src.read(0.05)
             assert "has not answered" in src.status.message

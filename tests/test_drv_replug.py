@@ -39,7 +39,7 @@ def first_block(src, limit_s: float):
 def replug_to_data(link: SocatLink, src, make_device, outage_s: float = OUTAGE_S):
     """Pull the cable, wait, plug back: (seconds from plugging back to the next block, device)."""
     link.unplug()
-    deadline = time.monotonic() + 2.0
+    deadline = time.monotonic() + 20.0
     while src.status.state is not SourceState.RECONNECTING and time.monotonic() < deadline:
         src.read(0.1)
     assert src.status.state is SourceState.RECONNECTING

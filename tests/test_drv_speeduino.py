@@ -24,7 +24,7 @@ def run(ecu: FakeTsEcu, uri_suffix: str = "", want: int = 5, **pty):
     try:
         src.open()
         blocks = []
-        deadline = time.monotonic() + 3.0
+        deadline = time.monotonic() + 20.0
         while len(blocks) < want and time.monotonic() < deadline:
             block = src.read(0.1)
             if block is not None:

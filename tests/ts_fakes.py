@@ -109,22 +109,48 @@ class FakeTsEcu:
         return self.garbage + data if status == 0 else b""
 
 
+def _sweep(ecu: FakeTsEcu, t: float) -> None:
+    """Move rpm (1500..6500 over 20 s) and MAP (30..100 kPa over 7 s), DFCO off, so a
+    hand-run dashboard or log has moving gauges and fills cells (offsets common to all
+    Speeduino layouts: status1 1, MAP U16 4, rpm U16 14)."""
+
+    def tri(period_s: float) -> float:
+        phase = (t / period_s) % 1.0
+        return 2 * phase if phase < 0.5 else 2 - 2 * phase
+
+    block = bytearray(ecu.block)
+    block[1] &= 0xFF ^ 0x10
+    struct.pack_into("<H", block, 4, round(30 + 70 * tri(7.0)))
+    struct.pack_into("<H", block, 14, round(1500 + 5000 * tri(20.0)))
+    ecu.block = bytes(block)
+
+
 def main() -> None:
-    """``python -m tests.ts_fakes 202207``: a fake Speeduino on a pty until Ctrl-C (for trying by hand)."""
+    """``python -m tests.ts_fakes 202207``: a fake Speeduino on a pty until Ctrl-C (for trying by hand).
+
+    ``--steady`` keeps the test block as it is (3500 rpm, 95 kPa, DFCO on); by default
+    rpm and MAP sweep and DFCO is off, as an engine on the dyno would look.
+    """
     import sys
     import time
 
     from tests.serial_fakes import PtyResponder
     from tests.speeduino_blocks import LAYOUTS, speeduino_block
 
-    version = sys.argv[1] if len(sys.argv) > 1 else "202501"
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    steady = "--steady" in sys.argv[1:]
+    version = args[0] if args else "202501"
     layout = version if version in LAYOUTS else "202501"
     ecu = FakeTsEcu(f"speeduino {version}", speeduino_block(layout))
     dev = PtyResponder(ecu, split=ecu.split)
-    print(f"fake 'speeduino {version}' on {dev.path} (Ctrl-C to stop)", flush=True)
+    what = "steady test block" if steady else "rpm 1500-6500 / MAP 30-100 kPa sweeping"
+    print(f"fake 'speeduino {version}' on {dev.path}, {what} (Ctrl-C to stop)", flush=True)
+    start = time.monotonic()
     try:
         while True:
-            time.sleep(1.0)
+            if not steady:
+                _sweep(ecu, time.monotonic() - start)
+            time.sleep(0.05)
     except KeyboardInterrupt:
         dev.close()
 
