@@ -22,6 +22,7 @@ from dynoai_tui.commands.common import (
     record_header,
 )
 from dynoai_tui.commands.headless import heatmap_from, print_summary, run_headless, summary_text
+from dynoai_tui.commands.statusline import add_status_options
 
 NAME = "log"
 HELP = "headless logging (for SSH): record sources to a .dynolog, status on stderr"
@@ -34,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--coverage-json", metavar="FILE", help="also write the final coverage JSON here"
     )
+    add_status_options(parser)
     add_vehicle_options(parser)
 
 
@@ -50,7 +52,12 @@ def run(args: argparse.Namespace) -> int:
         sources, config=cfg, tracker=tracker, record_path=out, run_id=run_id,
         header_metadata=record_header(store, args.vehicle),
     )  # fmt: skip
-    final, why = run_headless(session, duration_s=args.duration)
+    final, why = run_headless(
+        session,
+        duration_s=args.duration,
+        status_format=args.status_format,
+        bell=not args.no_bell,
+    )
     print_summary(heatmap_from(session))
     print_summary(summary_text(final, recording_path=str(out), note=f"stopped: {why}"))
     if args.coverage_json:

@@ -26,6 +26,7 @@ from dynoai_tui.commands.common import (
     warning_line,
 )
 from dynoai_tui.commands.headless import heatmap_from, print_summary, run_headless, summary_text
+from dynoai_tui.commands.statusline import add_status_options
 
 NAME = "replay"
 HELP = "replay a .dynolog (or an MLG / MSL / CSV log) with coverage and plan"
@@ -52,6 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--coverage-json", metavar="FILE", help="also write the final coverage JSON here"
     )
+    add_status_options(parser)
     add_vehicle_options(parser)
 
 
@@ -119,7 +121,9 @@ def run(args: argparse.Namespace) -> int:
         return run_tui(
             session, store=store, vehicle=session.config.name if args.vehicle else "", replay=True
         )
-    final, why = run_headless(session, duration_s=None)
+    final, why = run_headless(
+        session, duration_s=None, status_format=args.status_format, bell=not args.no_bell
+    )
     print_summary(heatmap_from(session))
     warning = source.log.recovery_warning if source.log is not None else ""
     print_summary(summary_text(final, recording_path=None, note=warning or why))
