@@ -13,7 +13,13 @@ import pytest
 from core.alarms import Alarm
 from core.plan.types import PlanView
 from core.snapshot import RecordingInfo
-from dynoai_tui.commands.statusline import StatusPrinter, fit_status, kv_line, parse_kv_line, status_record
+from dynoai_tui.commands.statusline import (
+    StatusPrinter,
+    fit_status,
+    kv_line,
+    parse_kv_line,
+    status_record,
+)
 from tests.tui.helpers import snapshot
 
 LONG_PLAN = PlanView(
