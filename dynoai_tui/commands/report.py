@@ -141,7 +141,8 @@ def _sheets_of(
         correction=args.correction,
         humidity_pct=args.humidity,
     )
-    session.tracker = SheetTap(session.tracker, builder)
+    assert isinstance(session.tracker, SheetTap)
+    session.tracker.sheet = builder
     session.run_to_end()
     warning = source.log.recovery_warning if source.log is not None else ""
     if warning:

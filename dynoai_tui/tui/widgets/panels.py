@@ -57,7 +57,9 @@ def source_text(info: SourceInfo) -> Text:
     )
 
 
-def header_text(snap: Snapshot, *, vehicle: str, replay: bool) -> Text:
+def header_text(
+    snap: Snapshot, *, vehicle: str, replay: bool, length_s: float | None = None
+) -> Text:
     """Vehicle · sources · recording · pulls · replay state, one line."""
     sep = ("  │  ", "dim")
     text = Text.assemble(
@@ -88,7 +90,9 @@ def header_text(snap: Snapshot, *, vehicle: str, replay: bool) -> Text:
     if replay:
         text.append_text(Text.assemble(sep))
         state = "finished" if snap.finished else "paused" if snap.paused else "playing"
-        text.append(f"replay {state} x{snap.speed:g} t={format_clock(snap.elapsed_s)}", "bold")
+        total = f"/{format_clock(length_s)}" if length_s is not None else ""
+        position = f"t={format_clock(snap.elapsed_s)}{total}"
+        text.append(f"replay {state} x{snap.speed:g} {position}", "bold")
     return text
 
 
