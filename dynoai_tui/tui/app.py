@@ -193,6 +193,7 @@ class DynoApp(App[int]):
         snap = self.session.snapshot
         if snap is None or snap.seq == self.shown_seq:
             return False
+        self._check_pulls()
         try:
             with self.batch_update():
                 self.dashboard.apply(snap)
@@ -208,22 +209,27 @@ class DynoApp(App[int]):
         self._after_frame(snap)
         return True
 
+    def _check_pulls(self) -> None:
+        """After each WOT pull: its one-line summary, and the pulls screen follows."""
+        pulls: tuple[PullSheet, ...] = self.sheet.pulls if self.sheet is not None else ()
+        if len(pulls) < self._pulls_shown:  # a replay seek restarted the run
+            self._pulls_shown = 0
+            self.dashboard.last_pull = ""
+        if len(pulls) > self._pulls_shown:
+            self._pulls_shown = len(pulls)
+            self.dashboard.last_pull = pulls[-1].summary_line()
+            if self.frames:  # pulls already done when the dashboard opens need no toast
+                self.notify(pulls[-1].summary_line(), title="Pull done", timeout=8)
+            if isinstance(self.screen, PullsScreen):
+                self.screen.show(pulls)
+
     def _after_frame(self, snap: Snapshot) -> None:
-        """The bell on a new lean-at-WOT / knock alarm; a summary line after each pull."""
+        """The bell on a new lean-at-WOT / knock alarm."""
         from core.alarms import bell_onsets
 
         if self.bell_on and bell_onsets(self._alarms_seen, snap.alarms):
             self.bell()
         self._alarms_seen = snap.alarms
-        pulls: tuple[PullSheet, ...] = self.sheet.pulls if self.sheet is not None else ()
-        if len(pulls) < self._pulls_shown:  # a replay seek restarted the run
-            self._pulls_shown = 0
-        if len(pulls) > self._pulls_shown:
-            self._pulls_shown = len(pulls)
-            self.dashboard.last_pull = pulls[-1].summary_line()
-            self.notify(pulls[-1].summary_line(), title="Pull done", timeout=8)
-            if isinstance(self.screen, PullsScreen):
-                self.screen.show(pulls)
 
     def _priority_map(self, snap: Snapshot) -> np.ndarray | None:
         """Region priority per cell from the vehicle config, knock cells raised (core.coverage.regions)."""
