@@ -6,6 +6,7 @@ import io
 import json
 import os
 import pty
+import select
 from dataclasses import replace
 
 import pytest
@@ -102,7 +103,17 @@ def test_terminal_refreshes_in_place_and_rings_the_bell_once_per_onset():
         printer.show(busy_snapshot())
         printer.show(busy_snapshot())
         printer.close()
-        data = os.read(main, 65536).decode()
+        chunks = []
+        while select.select([main], [], [], 0.5)[0]:
+            try:
+                chunk = os.read(main, 65536)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        data = b"".join(chunks).decode()
+    os.close(main)
     assert data.count("\a") == 1
     assert "\x1b[1A" in data  # the second line is rewritten, not appended
     for row in data.replace("\x1b[1A", "").replace("\x1b[K", "").replace("\a", "").split("\n"):
