@@ -50,6 +50,12 @@ def run(args: argparse.Namespace) -> int:
     updates = parse_updates(args.updates)
     store = open_store(args)
     try:
+        if not updates and not store.has_vehicle(args.vehicle) and not args.config:
+            known = ", ".join(store.list_vehicles()) or "none yet"
+            raise CommandError(
+                f"unknown vehicle {args.vehicle!r} (known: {known}); set a constraint to create "
+                f"it, e.g. dynoai constraints --vehicle {args.vehicle} --set max_rpm=5800"
+            )
         cfg = load_vehicle(args, store)
         current = store.get_constraints(cfg.name) or cfg.constraints
         if updates:
