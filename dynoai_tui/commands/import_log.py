@@ -18,7 +18,7 @@ from core.channels import STOICH_GASOLINE
 from core.formats import LogImportError, open_log, parse_channel_map
 from core.frames import Block
 from core.record import LogFileError, LogWriter
-from dynoai_tui.commands.common import EXIT_BAD_INPUT, EXIT_OK, CommandError, error_line
+from dynoai_tui.commands.common import EXIT_BAD_INPUT, EXIT_OK, error_line
 
 NAME = "import"
 HELP = "convert an MLG / MSL / CSV log from another tool into a .dynolog, with a summary"
@@ -80,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
     src = Path(args.file)
     out = Path(args.out) if args.out else src.with_suffix(".dynolog")
     if out.exists() and not args.force:
-        raise CommandError(f"{out} already exists; add --force to overwrite it")
+        error_line(f"{out} already exists; add --force to overwrite it")
+        return EXIT_BAD_INPUT
     if out.resolve() == src.resolve():
         error_line(f"--out {out} is the input file; choose another name")
         return EXIT_BAD_INPUT

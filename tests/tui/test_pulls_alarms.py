@@ -139,6 +139,8 @@ def test_replay_header_shows_position_and_length() -> None:
     snap = replace(snapshot(elapsed_s=75.0), vehicle="fxbb")
     text = header_text(snap, vehicle="fxbb", replay=True, length_s=600.0).plain
     assert "fxbb" in text and "t=1:15/10:00" in text
+    small = header_text(snap, vehicle="fxbb", replay=True, length_s=600.0, compact=True).plain
+    assert len(small) <= 78 and small.startswith("fxbb") and "1:15/10:00" in small
 
 
 @sync

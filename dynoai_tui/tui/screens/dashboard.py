@@ -118,7 +118,11 @@ class DashboardScreen(Screen[None]):
         self.snapshot = snap
         values = snap.values
         self.query_one(StatusHeader).content = header_text(
-            snap, vehicle=self.vehicle, replay=self.replay, length_s=self.replay_length_s
+            snap,
+            vehicle=self.vehicle,
+            replay=self.replay,
+            length_s=self.replay_length_s,
+            compact=self.has_class("-compact"),
         )
         for gauge in self.gauges:
             raw = values.get(gauge.channel, math.nan)
