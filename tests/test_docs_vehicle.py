@@ -28,10 +28,11 @@ def test_every_key_is_documented():
         + [f.name for f in fields(Constraints)]
         + [f.name for f in fields(AlarmLimits)]
         + ["name", "kind", "stoich", "lambda_delay_ms", "hit_target", "rpm", "map_kpa",
-           "priority", "rpm_min", "rpm_max", "map_min_kpa", "map_max_kpa"]
+           "priority", "rpm_min", "rpm_max", "map_min_kpa", "map_max_kpa", "min_dwell_s",
+           "max_lambda_se_pct"]
     )  # fmt: skip
     for key in keys:
         assert f"`{key}`" in DOC, key
-    for table in ("[vehicle]", "[axes]", "[filters]", "[constraints]", "[[regions]]",
+    for table in ("[vehicle]", "[coverage]", "[axes]", "[filters]", "[constraints]", "[[regions]]",
                   "[staleness]", "[alarms]"):  # fmt: skip
         assert f"`{table}`" in DOC, table
