@@ -89,6 +89,8 @@ class PowerPlot(PlotextPlot):
 
 
 class AfrPlot(PlotextPlot):
+    """AFR vs rpm of the same pulls (last in colour)."""
+
     def show_pulls(self, pulls: Sequence[PullSheet]) -> None:
         plt = self.plt
         plt.clear_data()
