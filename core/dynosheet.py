@@ -174,6 +174,8 @@ class PullSheet:
     """Smoothed, before correction."""
     correction: Correction
     smoothing_rpm: float
+    cut_short: bool = False
+    """The data ended during the pull (end of a log, or the run stopped mid-pull)."""
 
     @property
     def has_power(self) -> bool:
@@ -203,6 +205,8 @@ class PullSheet:
         parts.append(
             f"CF {self.correction.factor:.3f}" if self.correction.baro_kpa else "uncorrected"
         )
+        if self.cut_short:
+            parts.append("cut short")
         return " · ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
@@ -225,6 +229,7 @@ class PullSheet:
             "peak_torque_rpm": _r(nm_rpm, 0),
             "correction_factor": round(self.correction.factor, 4),
             "correction": self.correction.to_dict(),
+            "cut_short": self.cut_short,
         }
 
 
@@ -265,6 +270,7 @@ def pull_sheet(
     correction: str = "sae",
     humidity_pct: float | None = None,
     bin_rpm: float = BIN_RPM,
+    cut_short: bool = False,
 ) -> PullSheet | None:
     """The sheet of one pull from its fused columns (``t``, ``rpm``, ...); None if too short."""
     t, rpm = cols["t"], cols["rpm"]
@@ -324,6 +330,7 @@ def pull_sheet(
         power_hp_observed=power_obs,
         correction=corr,
         smoothing_rpm=(width * bin_rpm) if width > 1 else 0.0,
+        cut_short=cut_short,
     )
 
 
@@ -356,8 +363,13 @@ class DynoSheetBuilder:
         self._rows.clear()
         self.pulls = ()
 
-    def feed(self, block: Block, events: Iterable[SourceEvent] = ()) -> list[PullSheet]:
-        """Take fused rows and the events the detector emitted for them; return new sheets."""
+    def feed(
+        self, block: Block, events: Iterable[SourceEvent] = (), *, cut_short: bool = False
+    ) -> list[PullSheet]:
+        """Take fused rows and the events the detector emitted for them; return new sheets.
+
+        ``cut_short``: these events close pulls because the data ended, not the pull.
+        """
         if len(block):
             cols = {"t": block.t}
             for name in _CHANNELS:
@@ -371,13 +383,13 @@ class DynoSheetBuilder:
         for event in events:
             if event.kind == "pull_stop" and event.data.get("test_type") == "wot_pull":
                 t0 = float(event.data.get("t_start", event.t))
-                sheet = self._cut(t0, event.t)
+                sheet = self._cut(t0, event.t, cut_short)
                 if sheet is not None:
                     made.append(sheet)
                     self.pulls = (*self.pulls, sheet)
         return made
 
-    def _cut(self, t0: float, t1: float) -> PullSheet | None:
+    def _cut(self, t0: float, t1: float, cut_short: bool) -> PullSheet | None:
         pieces = [r for r in self._rows if r["t"][-1] >= t0 and r["t"][0] <= t1]
         if not pieces:
             return None
@@ -396,6 +408,7 @@ class DynoSheetBuilder:
             smoothing_rpm=self.smoothing_rpm,
             correction=self.correction,
             humidity_pct=self.humidity_pct,
+            cut_short=cut_short,
         )
 
 
@@ -423,7 +436,7 @@ class SheetTap:
     def finish(self, grid: Any, stats: Mapping[str, object]) -> None:
         # The pull in progress at the end of the data is closed by the detector here.
         for event in self.inner.detector.flush() if hasattr(self.inner, "detector") else ():
-            self.sheet.feed(Block("fused", np.empty(0), {}), [event])
+            self.sheet.feed(Block("fused", np.empty(0), {}), [event], cut_short=True)
         self.inner.finish(grid, stats)
 
     def plan(self, grid: Any, values: Mapping[str, float]) -> Any:
@@ -475,9 +488,10 @@ def sheet_to_text(pulls: Sequence[PullSheet], *, title: str, step_rpm: float = 2
         afr_range = f"{afr.min():.1f}-{afr.max():.1f}" if afr.size else "--"
         power = f"{hp:6.1f} hp @ {hp_rpm:4.0f}" if hp is not None else "      --        "
         torque = f"{nm:6.1f} Nm @ {nm_rpm:4.0f}" if nm is not None else "      --        "
+        cut = " (cut short: the data ended during the pull)" if p.cut_short else ""
         lines.append(
             f" {p.index:4d}  {p.rpm[0]:4.0f}-{p.rpm[-1]:4.0f}  {power}  {torque}  "
-            f"{afr_range:>10}   {p.correction.describe()}"
+            f"{afr_range:>10}   {p.correction.describe()}{cut}"
         )
     smoothing = pulls[0].smoothing_rpm
     lines.append("")

@@ -184,3 +184,15 @@ def test_report_bad_input_is_one_line_exit_2(tmp_path: Path, args, needle):
     res = dynoai("report", *args, cwd=tmp_path)
     assert res.returncode == 2, (res.stdout, res.stderr)
     assert res.stderr.count("\n") == 1 and needle in res.stderr
+
+
+def test_a_pull_the_data_ends_in_is_flagged_cut_short():
+    cfg = VehicleConfig()
+    builder = DynoSheetBuilder()
+    tracker = SheetTap(make_tracker(cfg, None, run_id="t", log_path=None), builder)
+    # seed 1 pulls: the first WOT pull runs from ~28 s to ~35 s; stop the data at 32 s
+    sources = create_sources(["sim:vtwin?scenario=pulls&seed=1&speed=max&duration=32"])
+    Session(sources, config=cfg, tracker=tracker).run_to_end()
+    assert builder.pulls and builder.pulls[-1].cut_short
+    assert "cut short" in builder.pulls[-1].summary_line()
+    assert builder.pulls[-1].to_dict()["cut_short"] is True

@@ -39,23 +39,30 @@ def _pyplot() -> Any:
 
 
 def figure_png(pulls: Sequence[PullSheet], *, title: str) -> bytes:
-    """The sheet as PNG bytes: power and torque over rpm (top), AFR over rpm (bottom)."""
+    """The sheet as PNG bytes: power and torque over rpm, AFR over rpm, power over drum speed."""
     plt = _pyplot()
-    fig, (ax_p, ax_a) = plt.subplots(
-        2, 1, figsize=(10, 7.5), sharex=True, gridspec_kw={"height_ratios": [3, 1.3]}
+    drum = any(np.isfinite(p.drum_kph).any() for p in pulls)
+    rows, ratios = (3, [3, 1.3, 1.6]) if drum else (2, [3, 1.3])
+    fig, axes = plt.subplots(
+        rows, 1, figsize=(10, 9.5 if drum else 7.5), gridspec_kw={"height_ratios": ratios}
     )
+    ax_p, ax_a = axes[0], axes[1]
+    ax_a.sharex(ax_p)
+    ax_d = axes[2] if drum else None
     ax_t = ax_p.twinx()
     last = len(pulls) - 1
     for i, p in enumerate(pulls):
         alpha, lw = (1.0, 2.2) if i == last else (0.45, 1.2)
         hp, hp_rpm = p.peak("power_hp")
         nm, nm_rpm = p.peak("torque_nm")
-        label = f"pull {p.index}"
+        label = f"pull {p.index}" + (" (cut short)" if p.cut_short else "")
         if hp is not None and nm is not None:
             label += f": {hp:.1f} hp @ {hp_rpm:.0f}, {nm:.1f} N·m @ {nm_rpm:.0f}"
         ax_p.plot(p.rpm, p.power_hp, color="tab:red", alpha=alpha, lw=lw, label=label)
         ax_t.plot(p.rpm, p.torque_nm, color="tab:blue", alpha=alpha, lw=lw, ls="--")
         ax_a.plot(p.rpm, p.afr, color="tab:green", alpha=alpha, lw=lw)
+        if ax_d is not None:
+            ax_d.plot(p.drum_kph, p.power_hp, color="tab:red", alpha=alpha, lw=lw)
         if i == last and hp is not None:
             ax_p.annotate(f"{hp:.1f} hp", (hp_rpm, hp), textcoords="offset points", xytext=(0, 6))
     ax_p.set_ylabel("power, hp (solid)", color="tab:red")
@@ -65,6 +72,10 @@ def figure_png(pulls: Sequence[PullSheet], *, title: str) -> bytes:
     ax_p.grid(alpha=0.3)
     ax_a.grid(alpha=0.3)
     ax_p.legend(loc="lower right", fontsize=8)
+    if ax_d is not None:
+        ax_d.set_xlabel("drum speed, km/h")
+        ax_d.set_ylabel("power, hp")
+        ax_d.grid(alpha=0.3)
     p = pulls[last]
     smoothing = f"smoothing {p.smoothing_rpm:.0f} rpm" if p.smoothing_rpm else "not smoothed"
     ax_p.set_title(f"{title}\n{p.correction.describe()} · {smoothing}", fontsize=9)
