@@ -119,3 +119,20 @@ def test_terminal_refreshes_in_place_and_rings_the_bell_once_per_onset():
     for row in data.replace("\x1b[1A", "").replace("\x1b[K", "").replace("\a", "").split("\n"):
         for piece in row.split("\r"):
             assert len(piece) <= 79
+
+
+def test_a_finished_pull_gets_its_own_line():
+    from core.dynosheet import pull_sheet
+    from tests.test_dynosheet import synthetic_pull
+
+    sheet = pull_sheet(1, synthetic_pull())
+    assert sheet is not None
+    out = io.StringIO()
+    printer = StatusPrinter(out, "kv")
+    printer.pull(sheet)
+    rec = parse_kv_line(out.getvalue().strip())
+    assert rec["type"] == "pull" and rec["index"] == "1" and rec["correction"] == "sae"
+    assert abs(float(rec["peak_torque_nm"]) - 150.0) < 2 and rec["cut_short"] == "0"
+    js = io.StringIO()
+    StatusPrinter(js, "json").pull(sheet)
+    assert json.loads(js.getvalue())["peak_power_rpm"] > 3500

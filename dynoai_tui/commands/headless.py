@@ -122,6 +122,16 @@ def run_headless(
 ) -> tuple[Snapshot, str]:
     """Run a session until duration, end of data or a stop signal; returns (final, why)."""
     printer = StatusPrinter(status if status is not None else sys.stderr, status_format, bell=bell)
+    sheet = getattr(getattr(session, "tracker", None), "sheet", None)
+    shown = [0]
+
+    def report_pulls() -> None:
+        """One line per WOT pull finished since the last call (its dyno-sheet summary)."""
+        pulls = sheet.pulls if sheet is not None else ()
+        for pull in pulls[shown[0] :]:
+            printer.pull(pull)
+        shown[0] = max(shown[0], len(pulls))
+
     why = "end of data"
     with StopSignals() as signals:
         if session.finite and not session.realtime:
@@ -131,6 +141,7 @@ def run_headless(
                 now = time.monotonic()
                 if now - last[0] >= STATUS_INTERVAL_S:
                     last[0] = now
+                    report_pulls()
                     printer.show(session.snapshot)
                 reached = duration_s is not None and session.snapshot.elapsed_s >= duration_s
                 return signals.event.is_set() or reached or bool(should_stop and should_stop())
@@ -158,8 +169,10 @@ def run_headless(
                     break
                 if time.monotonic() >= next_status:
                     next_status += STATUS_INTERVAL_S
+                    report_pulls()
                     printer.show(snap)
             final = session.stop()
+    report_pulls()
     printer.close()
     return final, why
 

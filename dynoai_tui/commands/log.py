@@ -20,6 +20,7 @@ from dynoai_tui.commands.common import (
     new_run_id,
     open_store,
     record_header,
+    with_dyno_sheet,
 )
 from dynoai_tui.commands.headless import heatmap_from, print_summary, run_headless, summary_text
 from dynoai_tui.commands.statusline import add_status_options
@@ -47,7 +48,9 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_vehicle(args, store)
     sources = make_sources(args.source)
     run_id = new_run_id()
-    tracker = make_tracker(cfg, store, run_id=run_id, log_path=str(out.resolve()))
+    tracker = with_dyno_sheet(
+        make_tracker(cfg, store, run_id=run_id, log_path=str(out.resolve())), cfg
+    )
     session = Session(
         sources, config=cfg, tracker=tracker, record_path=out, run_id=run_id,
         header_metadata=record_header(store, args.vehicle),

@@ -17,6 +17,8 @@ values are ``nan`` in kv, ``null`` in json):
 
     status  t_s rpm map_kpa afr afr_target lambda cov_pct pulls in_pull next alarms
     detail  t_s samples binned rec_bytes rate.<source> state.<source> rej.<reason>
+    pull    index rpm_from rpm_to peak_power_hp peak_power_rpm peak_torque_nm
+            peak_torque_rpm correction cf cut_short       (after each WOT pull)
 
 kv values with spaces are double-quoted (``next="hold 3000 rpm"``); ``alarms``
 joins several alarms with ``; ``.
@@ -177,6 +179,25 @@ def detail_record(snap: Snapshot) -> dict[str, Any]:
     return rec
 
 
+def pull_record(sheet: Any) -> dict[str, Any]:
+    """The ``pull`` fields: index, rpm range, peaks with their rpm, correction factor."""
+    hp, hp_rpm = sheet.peak("power_hp")
+    nm, nm_rpm = sheet.peak("torque_nm")
+    return {
+        "type": "pull",
+        "index": sheet.index,
+        "rpm_from": round(float(sheet.rpm[0])),
+        "rpm_to": round(float(sheet.rpm[-1])),
+        "peak_power_hp": None if hp is None else round(hp, 1),
+        "peak_power_rpm": None if hp_rpm is None else round(hp_rpm),
+        "peak_torque_nm": None if nm is None else round(nm, 1),
+        "peak_torque_rpm": None if nm_rpm is None else round(nm_rpm),
+        "correction": sheet.correction.method,
+        "cf": round(sheet.correction.factor, 3),
+        "cut_short": sheet.cut_short,
+    }
+
+
 def kv_line(record: dict[str, Any]) -> str:
     """``type key=value ...``; None is ``nan``, booleans 0/1, text with spaces quoted."""
     out = [str(record["type"])]
@@ -260,6 +281,26 @@ class StatusPrinter:
             out = text + "\n"
         _write(self.stream, out)
         return text
+
+    def pull(self, sheet: Any) -> None:
+        """A finished WOT pull: its summary as a line of its own (kept above the status).
+
+        ``sheet`` is a :class:`core.dynosheet.PullSheet`. On a terminal the line
+        replaces the status lines (which are redrawn below it at the next second);
+        piped it is a ``pull`` record.
+        """
+        if self.fmt == "line":
+            cols, _ = terminal_size(self.stream)
+            up = "\x1b[1A" * max(0, self._lines_shown - 1)
+            clear = "".join("\r\x1b[K\n" for _ in range(max(0, self._lines_shown - 1)))
+            back = "\x1b[1A" * max(0, self._lines_shown - 1)
+            text = _cut(sheet.summary_line(), max(20, cols - 1))
+            _write(self.stream, up + clear + back + "\r\x1b[K" + text + "\n")
+            self._lines_shown = 0
+            return
+        record = pull_record(sheet)
+        line = json.dumps(record, ensure_ascii=False) if self.fmt == "json" else kv_line(record)
+        _write(self.stream, line + "\n")
 
     def close(self) -> None:
         if self.fmt == "line" and self._lines_shown:
