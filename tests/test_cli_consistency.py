@@ -69,3 +69,11 @@ def test_replay_length_and_sample_counts_after_a_seek(tmp_path: Path):
     received = sum(info.samples for info in final.sources)
     assert final.samples_total == received
     assert received < 3000  # counted from the seek, not from the first pass as well
+
+
+def test_bell_and_status_flags_are_offered(tmp_path: Path):
+    for command in ("run", "replay", "log"):
+        res = dynoai(command, "--help", cwd=tmp_path)
+        assert res.returncode == 0 and "--no-bell" in res.stdout, command
+    for command in ("log", "replay"):
+        assert "--status-format" in dynoai(command, "--help", cwd=tmp_path).stdout
