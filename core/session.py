@@ -126,6 +126,7 @@ class Session:
             stale_limit=lambda name: self.pipeline.stale_limit(name),
             tick_s=tick_s,
         )
+        self.view.on_event = self._record_event
         self._reset_state()
         self.replay = next(
             (getattr(s, "control", None) for s in self.sources if getattr(s, "control", None)), None

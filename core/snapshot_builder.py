@@ -14,11 +14,12 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
+from core.alarms import Alarm, AlarmWatch
 from core.coverage.grid import CoverageGrid
 from core.frames import Block
 from core.plan.types import PlanView
 from core.snapshot import History, RecordingInfo, Snapshot, SourceInfo
-from core.source import Source, SourceState
+from core.source import Source, SourceEvent
 from core.vehicle import VehicleConfig
 
 HISTORY_S = 30.0
@@ -70,14 +71,18 @@ class SnapshotBuilder:
         self.data_clock = data_clock
         self.stale_limit = stale_limit
         self.tick_s = tick_s
-        self._rates = {s.name: _Rate() for s in sources}
+        self._sources = [s.name for s in sources]
         self._seq = 0
+        self.on_event: Callable[[SourceEvent], None] | None = None
+        """Receives alarm onsets and clears (the session records them)."""
         self.started_wall = clock()
         self.reset()
 
     def reset(self) -> None:
         """Forget what was shown (a replay seek starts from scratch)."""
         self.samples_total = 0
+        self._rates = {name: _Rate() for name in self._sources}  # per-source counts restart too
+        self._alarm_watch = AlarmWatch(self.config.alarms, self.config.stoich)
         self._latest: dict[str, tuple[float, float]] = {}
         self._first_t: float | None = None
         self.newest_t = 0.0
@@ -197,23 +202,8 @@ class SnapshotBuilder:
         pulls_done: int = 0,
         pulls_max: int | None = None,
     ) -> tuple[str, ...]:
-        alarms: list[str] = []
+        alarms = self._alarm_watch.update(values, infos, self.now_t(), record_error, self.on_event)
         if pulls_max is not None and pulls_done > pulls_max:
-            alarms.append(f"PULLS {pulls_done}/{pulls_max}: OVER THE SESSION LIMIT")
-        tps, lam = values.get("tps_pct", math.nan), values.get("lambda", math.nan)
-        lam_target = values.get("lambda_target", math.nan)
-        if tps >= 85 and lam > (lam_target * 1.05 if math.isfinite(lam_target) else 0.92):
-            alarms.append(f"LEAN AT WOT: AFR {lam * self.config.stoich:.1f}")
-        if values.get("knock_retard_deg", 0.0) > 0.0:
-            alarms.append(f"KNOCK: {values['knock_retard_deg']:.1f} deg retard")
-        if values.get("iat_c", math.nan) >= 60.0:
-            alarms.append(f"HIGH IAT {values['iat_c']:.0f} C")
-        if values.get("clt_c", math.nan) >= 110.0:
-            alarms.append(f"HIGH CLT {values['clt_c']:.0f} C")
-        for info in infos:
-            if info.state in (SourceState.RECONNECTING, SourceState.FAILED, SourceState.STALE):
-                why = f": {info.message}" if info.message else ""
-                alarms.append(f"SOURCE {info.name} {info.state.value.upper()}{why}")
-        if record_error:
-            alarms.append(record_error.upper())
-        return tuple(alarms)
+            text = f"PULLS {pulls_done}/{pulls_max}: OVER THE SESSION LIMIT"
+            alarms = (Alarm(text, "pulls_over_limit"), *alarms)
+        return alarms

@@ -39,6 +39,11 @@ TOML layout (every table optional)::
 
     [staleness]               # per-channel zero-order-hold limits, seconds
     lambda = 0.5
+
+    [alarms]                  # see core.alarms.AlarmLimits
+    lean_pct = 2.0
+
+Every key, unit and default: docs/vehicle.md.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from core.alarms import AlarmLimits
 from core.channels import STOICH_GASOLINE
 from core.config import ConfigError
 from core.coverage.axes import TableAxes
@@ -86,6 +92,8 @@ class VehicleConfig:
     """Seconds of settled dwell for a cell to count as covered ([coverage])."""
     max_lambda_se_pct: float = 1.0
     """Largest standard error of a covered cell's mean lambda, % ([coverage])."""
+    alarms: AlarmLimits = field(default_factory=AlarmLimits)
+    """Alarm thresholds (``[alarms]``)."""
 
     @property
     def coverage_rule(self) -> CoverageRule:
@@ -108,7 +116,16 @@ def _number(table: Mapping[str, Any], key: str, where: str, lo: float, hi: float
 
 def config_from_mapping(data: Mapping[str, Any], *, source: str = "config") -> VehicleConfig:
     """Build a VehicleConfig from parsed TOML; ``source`` names the file in errors."""
-    known = {"vehicle", "coverage", "axes", "filters", "constraints", "regions", "staleness"}
+    known = {
+        "vehicle",
+        "coverage",
+        "axes",
+        "filters",
+        "constraints",
+        "regions",
+        "staleness",
+        "alarms",
+    }
     for key in data:
         if key not in known:
             raise ConfigError(
@@ -161,6 +178,8 @@ def config_from_mapping(data: Mapping[str, Any], *, source: str = "config") -> V
         changes["regions"] = tuple(
             _sub(Region.from_mapping, r, source, f"regions[{i}]") for i, r in enumerate(regions)
         )
+    if "alarms" in data:
+        changes["alarms"] = _sub(AlarmLimits.from_mapping, data["alarms"], source, "alarms")
     if "staleness" in data:
         table = data["staleness"]
         if not isinstance(table, Mapping):

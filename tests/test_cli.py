@@ -220,12 +220,30 @@ def test_log_refuses_to_overwrite_an_existing_recording(tmp_path: Path):
 
 
 def test_status_lines_go_to_stderr_once_a_second(tmp_path: Path):
+    """Piped stderr gets one parseable ``status`` line a second and a ``detail`` line every 10 s."""
+    from dynoai_tui.commands.statusline import parse_kv_line
+
     res = dynoai("log", "--source", "sim:", "--duration", "3.5", "--out", "s.dynolog", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
-    status = [ln for ln in res.stderr.splitlines() if "cov" in ln]
+    status = [parse_kv_line(ln) for ln in res.stderr.splitlines() if ln.startswith("status ")]
     assert 2 <= len(status) <= 5
-    assert "sim " in status[-1] and "/s" in status[-1] and "rec " in status[-1]
-    assert "coverage" in res.stdout and "cov " not in res.stdout
+    assert {"t_s", "rpm", "map_kpa", "afr", "afr_target", "cov_pct", "next", "alarms"} <= set(
+        status[-1]
+    )
+    assert float(status[-1]["rpm"]) > 0
+    detail = [parse_kv_line(ln) for ln in res.stderr.splitlines() if ln.startswith("detail ")]
+    assert len(detail) == 1 and float(detail[0]["rate.sim"]) > 0 and int(detail[0]["rec_bytes"]) > 0
+    assert "coverage" in res.stdout and "status " not in res.stdout
+
+
+def test_status_format_json_lines(tmp_path: Path):
+    res = dynoai(
+        "log", "--source", "sim:", "--duration", "2.5", "--out", "j.dynolog",
+        "--status-format", "json", cwd=tmp_path,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    records = [json.loads(ln) for ln in res.stderr.splitlines() if ln.startswith("{")]
+    assert records and records[0]["type"] == "status" and "map_kpa" in records[0]
 
 
 def test_a_log_added_to_a_vehicle_twice_counts_once_and_feeds_the_plan(

@@ -95,10 +95,10 @@ def test_plan_text_and_errors(store_dir, capsys):
 def test_vehicle_reset_and_list(store_dir, capsys):
     assert main(["vehicle", "list", "--data-dir", str(store_dir)]) == 0
     assert "bike\t1 run(s)" in capsys.readouterr().out
-    assert main(["vehicle", "reset", "bike", "--data-dir", str(store_dir)]) == 0
+    assert main(["vehicle", "reset", "bike", "--yes", "--data-dir", str(store_dir)]) == 0
     assert "removed 1 run(s)" in capsys.readouterr().out
     assert VehicleStore(store_dir).cumulative_grid("bike", AXES).hits.sum() == 0
-    assert main(["vehicle", "reset", "ghost", "--data-dir", str(store_dir)]) == 2
+    assert main(["vehicle", "reset", "ghost", "--yes", "--data-dir", str(store_dir)]) == 2
 
 
 def test_vehicle_coverage_report():

@@ -23,6 +23,28 @@ def probe(*argv: str) -> int:
     return cmd_probe.run(parser.parse_args(list(argv)))
 
 
+def readings(out: str) -> list[str]:
+    """Each reading's lines (the first plus its indented continuation lines) joined."""
+    joined: list[str] = []
+    for line in out.splitlines():
+        if line.startswith(" " * 9) and joined:
+            joined[-1] += "  " + line.strip()
+        else:
+            joined.append(line)
+    return joined
+
+
+def test_probe_lines_fit_the_width_and_keep_every_channel():
+    values = {f"channel_{i}": float(i) * 1.5 for i in range(25)} | {"rpm": 5000.0}
+    for width in (40, 79, 119):
+        lines = cmd_probe.probe_lines(1.0, 100.0, "connected (a long status message " * 3 + ")",
+                                      values, width)  # fmt: skip
+        assert all(len(line) <= width for line in lines)
+        text = " ".join(lines)
+        assert all(f"channel_{i} " in text for i in range(25)) and "rpm 5000" in text
+        assert lines[0].startswith("  1.00 s  100.0 samples/s")
+
+
 def test_probe_innovate_pty_prints_values_and_rate(capsys):
     dev = PtyStreamer(LC1, period_s=0.02)
     try:
@@ -32,7 +54,7 @@ def test_probe_innovate_pty_prints_values_and_rate(capsys):
     out, err = capsys.readouterr()
     assert code == 0 and err == ""
     lines = out.splitlines()
-    live = [line for line in lines if "samples/s" in line and "lambda" in line]
+    live = [line for line in readings(out) if "samples/s" in line and "lambda" in line]
     assert len(live) >= 3  # about four a second
     assert "lambda 1 " in live[-1] and "afr 14.7" in live[-1] and "connected" in live[-1]
     rate = float(lines[-1].split(":")[1].split()[0])
@@ -94,7 +116,7 @@ def test_probe_elm327_emulator(capsys):
         code = probe(f"elm327:{pty}?pids=0C,0B,11,0F,05", "--seconds", "1")
     out, err = capsys.readouterr()
     assert code == 0, err
-    last_live = [line for line in out.splitlines() if "samples/s" in line and "rpm" in line][-1]
+    last_live = [line for line in readings(out) if "samples/s" in line and "rpm" in line][-1]
     for name in ("rpm", "map_kpa", "tps_pct", "iat_c", "clt_c"):
         assert f"{name} " in last_live
     assert float(out.splitlines()[-1].split(":")[1].split()[0]) > 50.0

@@ -168,7 +168,7 @@ def test_export_is_idempotent_and_holds_the_builds_and_patterns(fleet: Path) -> 
     store_copy = fleet / "store2"
     shutil.copytree(fleet / "store", store_copy)
     env = {"DYNOAI_DATA_DIR": str(store_copy)}
-    assert dynoai("vehicle", "reset", "bike-b", cwd=fleet, env=env).returncode == 0
+    assert dynoai("vehicle", "reset", "bike-b", "--yes", cwd=fleet, env=env).returncode == 0
     assert dynoai("export", "--parquet", str(copy), "--vehicle", "bike-b", cwd=fleet,
                   env=env).returncode == 0  # fmt: skip
     left = _files(copy)

@@ -35,6 +35,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "vehicle",
         "list vehicles, reset one's coverage, or edit/show its session record (build, conditions)",
     ),
+    "report": (
+        "report",
+        "dyno sheet: power, torque and AFR vs rpm per WOT pull, weather corrected",
+    ),
     "sim": ("sim", "write a synthetic .dynolog from the engine + dyno simulator"),
     "sources": (
         "sources",

@@ -169,6 +169,13 @@ def record_header(store: Any | None, vehicle: str | None) -> dict[str, Any]:
         raise CommandError(str(exc)) from None
 
 
+def with_dyno_sheet(tracker: Any, cfg: VehicleConfig) -> Any:
+    """The tracker with a SheetTap, so the dashboard can show each pull's dyno sheet."""
+    from core.dynosheet import DynoSheetBuilder, SheetTap
+
+    return SheetTap(tracker, DynoSheetBuilder(stoich=cfg.stoich))
+
+
 def new_run_id() -> str:
     return uuid.uuid4().hex
 

@@ -16,6 +16,7 @@ from dynoai_tui.commands.common import (
     add_vehicle_options,
     load_vehicle,
     open_store,
+    warning_line,
 )
 
 NAME = "constraints"
@@ -50,6 +51,15 @@ def run(args: argparse.Namespace) -> int:
     updates = parse_updates(args.updates)
     store = open_store(args)
     try:
+        new_vehicle = not updates and not store.has_vehicle(args.vehicle) and not args.config
+        if new_vehicle:
+            # Like `dynoai plan` for a new bike: show what would apply, say it is new.
+            known = ", ".join(store.list_vehicles()) or "none yet"
+            warning_line(
+                f"no vehicle named {args.vehicle!r} yet (known: {known}): these are the defaults; "
+                f"set one to create it, e.g. dynoai constraints --vehicle {args.vehicle} "
+                "--set max_rpm=5800"
+            )
         cfg = load_vehicle(args, store)
         current = store.get_constraints(cfg.name) or cfg.constraints
         if updates:

@@ -1,5 +1,8 @@
 """Headless runs for SSH: a status line a second on stderr, the summary on stdout.
 
+The status line itself (fitted to the terminal, or parseable when piped) is
+:mod:`dynoai_tui.commands.statusline`.
+
 Headless is its own product path (no textual import anywhere below here): a
 tuner starts ``dynoai log`` over SSH on the laptop strapped to the dyno, and it
 must survive the SSH session dropping. SIGINT, SIGTERM and SIGHUP all end the run
@@ -20,6 +23,7 @@ from typing import TextIO
 from core.coverage.export import grid_to_text
 from core.session import Session
 from core.snapshot import Snapshot
+from dynoai_tui.commands.statusline import StatusPrinter, fit_status
 
 STATUS_INTERVAL_S = 1.0
 
@@ -71,26 +75,9 @@ def format_clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def status_line(snap: Snapshot) -> str:
-    """One line: elapsed, per-source rate, coverage, rejects, file size, live instruction."""
-    parts = [format_clock(snap.elapsed_s)]
-    for src in snap.sources:
-        state = (
-            "" if src.state.value in ("connected", "finished") else f" {src.state.value.upper()}"
-        )
-        parts.append(f"{src.name} {src.rate_hz:.0f}/s{state}")
-    grid = snap.grid
-    parts.append(f"cov {grid.covered_pct:.1f}% ({grid.covered_cells}/{grid.hits.size})")
-    rejects = {k: v for k, v in snap.rejects.items() if v}
-    if rejects:
-        parts.append("rej " + " ".join(f"{k}={v}" for k, v in sorted(rejects.items())))
-    if snap.recording is not None:
-        parts.append(f"rec {format_size(snap.recording.bytes_written)}")
-    if snap.plan.instruction:
-        parts.append(f"next: {snap.plan.instruction}")
-    if snap.alarms:
-        parts.append("! " + "; ".join(snap.alarms))
-    return " | ".join(parts)
+def status_line(snap: Snapshot, width: int = 80) -> str:
+    """The status line fitted to ``width`` (see :mod:`dynoai_tui.commands.statusline`)."""
+    return fit_status(snap, width)
 
 
 def summary_text(snap: Snapshot, *, recording_path: str | None, note: str = "") -> str:
@@ -132,10 +119,21 @@ def run_headless(
     duration_s: float | None,
     status: TextIO | None = None,
     should_stop: Callable[[], bool] | None = None,
+    status_format: str = "auto",
+    bell: bool = True,
 ) -> tuple[Snapshot, str]:
     """Run a session until duration, end of data or a stop signal; returns (final, why)."""
-    status = status if status is not None else sys.stderr
-    tty = status.isatty()
+    printer = StatusPrinter(status if status is not None else sys.stderr, status_format, bell=bell)
+    sheet = getattr(getattr(session, "tracker", None), "sheet", None)
+    shown = [0]
+
+    def report_pulls() -> None:
+        """One line per WOT pull finished since the last call (its dyno-sheet summary)."""
+        pulls = sheet.pulls if sheet is not None else ()
+        for pull in pulls[shown[0] :]:
+            printer.pull(pull)
+        shown[0] = max(shown[0], len(pulls))
+
     why = "end of data"
     with StopSignals() as signals:
         if session.finite and not session.realtime:
@@ -145,7 +143,8 @@ def run_headless(
                 now = time.monotonic()
                 if now - last[0] >= STATUS_INTERVAL_S:
                     last[0] = now
-                    _print_status(status, session.snapshot, tty)
+                    report_pulls()
+                    printer.show(session.snapshot)
                 reached = duration_s is not None and session.snapshot.elapsed_s >= duration_s
                 return signals.event.is_set() or reached or bool(should_stop and should_stop())
 
@@ -172,19 +171,12 @@ def run_headless(
                     break
                 if time.monotonic() >= next_status:
                     next_status += STATUS_INTERVAL_S
-                    _print_status(status, snap, tty)
+                    report_pulls()
+                    printer.show(snap)
             final = session.stop()
-    if tty:
-        _safe_write(status, "\n")
+    report_pulls()
+    printer.close()
     return final, why
-
-
-def _print_status(stream: TextIO, snap: Snapshot, tty: bool) -> None:
-    line = status_line(snap)
-    if tty:
-        _safe_write(stream, "\r\x1b[K" + line)
-    else:
-        _safe_write(stream, line + "\n")
 
 
 def print_summary(text: str, out: TextIO | None = None) -> None:

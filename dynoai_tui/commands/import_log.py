@@ -79,6 +79,9 @@ class _ProgressBar:
 def run(args: argparse.Namespace) -> int:
     src = Path(args.file)
     out = Path(args.out) if args.out else src.with_suffix(".dynolog")
+    if out.exists() and not args.force:
+        error_line(f"{out} already exists; add --force to overwrite it")
+        return EXIT_BAD_INPUT
     if out.resolve() == src.resolve():
         error_line(f"--out {out} is the input file; choose another name")
         return EXIT_BAD_INPUT

@@ -20,8 +20,10 @@ from dynoai_tui.commands.common import (
     new_run_id,
     open_store,
     record_header,
+    with_dyno_sheet,
 )
 from dynoai_tui.commands.headless import heatmap_from, print_summary, run_headless, summary_text
+from dynoai_tui.commands.statusline import add_status_options
 
 NAME = "log"
 HELP = "headless logging (for SSH): record sources to a .dynolog, status on stderr"
@@ -34,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--coverage-json", metavar="FILE", help="also write the final coverage JSON here"
     )
+    add_status_options(parser)
     add_vehicle_options(parser)
 
 
@@ -45,12 +48,19 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_vehicle(args, store)
     sources = make_sources(args.source)
     run_id = new_run_id()
-    tracker = make_tracker(cfg, store, run_id=run_id, log_path=str(out.resolve()))
+    tracker = with_dyno_sheet(
+        make_tracker(cfg, store, run_id=run_id, log_path=str(out.resolve())), cfg
+    )
     session = Session(
         sources, config=cfg, tracker=tracker, record_path=out, run_id=run_id,
         header_metadata=record_header(store, args.vehicle),
     )  # fmt: skip
-    final, why = run_headless(session, duration_s=args.duration)
+    final, why = run_headless(
+        session,
+        duration_s=args.duration,
+        status_format=args.status_format,
+        bell=not args.no_bell,
+    )
     print_summary(heatmap_from(session))
     print_summary(summary_text(final, recording_path=str(out), note=f"stopped: {why}"))
     if args.coverage_json:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import shutil
 import sys
 import time
 from collections.abc import Mapping
@@ -34,16 +35,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def format_values(values: Mapping[str, float]) -> str:
-    """``rpm 3500  map_kpa 95 ...``: canonical channels first, in their table order."""
+def value_parts(values: Mapping[str, float]) -> list[str]:
+    """``rpm 3500``, ``map_kpa 95`` ...: canonical channels first, in their table order."""
     from core.channels import CHANNELS
 
     names = [n for n in CHANNELS if n in values] + sorted(n for n in values if n not in CHANNELS)
-    parts = []
-    for name in names:
-        value = values[name]
-        parts.append(f"{name} {'--' if math.isnan(value) else f'{value:.4g}'}")
-    return "  ".join(parts)
+    return [f"{n} {'--' if math.isnan(values[n]) else f'{values[n]:.4g}'}" for n in names]
+
+
+def format_values(values: Mapping[str, float]) -> str:
+    return "  ".join(value_parts(values))
+
+
+def probe_lines(
+    elapsed_s: float, rate: float, state: str, values: Mapping[str, float], width: int
+) -> list[str]:
+    """One reading as lines of at most ``width`` characters.
+
+    The first line has the time, the rate and the source state, then as many
+    values as fit; the other values follow on indented lines (a sim source has
+    twenty channels: one 330-character line wrapped and broke the terminal).
+    """
+    head = f"{elapsed_s:6.2f} s  {rate:.1f} samples/s  {state}"
+    if len(head) > width:
+        head = head[: width - 1] + "…"
+    lines, line = [], head
+    for part in value_parts(values):
+        if len(line) + 2 + len(part) <= width:
+            line += "  " + part
+        else:
+            lines.append(line)
+            line = " " * 9 + part
+    lines.append(line[:width])
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:
@@ -110,10 +134,9 @@ def _listen(source: Source, seconds: float) -> int:
                 rate = window_samples / (now - last_print)
                 status = source.status
                 state = status.state.value + (f" ({status.message})" if status.message else "")
-                print(
-                    f"{now - start:6.2f} s  {format_values(latest)}  | {rate:.1f} samples/s  {state}",
-                    flush=True,
-                )
+                width = shutil.get_terminal_size((80, 24)).columns - 1
+                for line in probe_lines(now - start, rate, state, latest, width):
+                    print(line, flush=True)
                 last_print, window_samples = now, 0
     except KeyboardInterrupt:
         pass

@@ -24,8 +24,10 @@ from dynoai_tui.commands.common import (
     open_store,
     run_id_for_log,
     warning_line,
+    with_dyno_sheet,
 )
 from dynoai_tui.commands.headless import heatmap_from, print_summary, run_headless, summary_text
+from dynoai_tui.commands.statusline import add_status_options
 
 NAME = "replay"
 HELP = "replay a .dynolog (or an MLG / MSL / CSV log) with coverage and plan"
@@ -52,6 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--coverage-json", metavar="FILE", help="also write the final coverage JSON here"
     )
+    add_status_options(parser)
     add_vehicle_options(parser)
 
 
@@ -71,6 +74,26 @@ def config_for_log(header: LogHeader, cfg: VehicleConfig, *, explicit: bool) -> 
     if isinstance(meta.get("hit_target"), int):
         changes["hit_target"] = int(meta["hit_target"])
     return cfg.with_overrides(**changes)
+
+
+def log_length_s(source: ReplaySource) -> float | None:
+    """Data time from the log's first to its last sample (read once, for the replay header)."""
+    from core.frames import Block
+    from core.record.replay import RecordedLog
+
+    first, last = math.inf, -math.inf
+    try:
+        log = RecordedLog(source.path, source.channel_map)
+    except SourceError:
+        return None
+    try:
+        for item in log.records():
+            if isinstance(item, Block) and len(item):
+                first = min(first, float(item.t[0]))
+                last = max(last, float(item.t[-1]))
+    finally:
+        log.close()
+    return last - first if last >= first else None
 
 
 def build_session(
@@ -95,7 +118,9 @@ def build_session(
     header = source.log.header
     cfg = config_for_log(header, base, explicit=explicit)
     run_id = run_id_for_log(path, header.metadata.get("run_id"))
-    tracker = make_tracker(cfg, store, run_id=run_id, log_path=str(path.resolve()))
+    tracker = with_dyno_sheet(
+        make_tracker(cfg, store, run_id=run_id, log_path=str(path.resolve())), cfg
+    )
     session = Session([source], config=cfg, tracker=tracker, run_id=run_id)
     return session, source, store
 
@@ -117,9 +142,18 @@ def run(args: argparse.Namespace) -> int:
         from dynoai_tui.tui.app import run_tui
 
         return run_tui(
-            session, store=store, vehicle=session.config.name if args.vehicle else "", replay=True
+            session,
+            store=store,
+            vehicle=args.vehicle
+            or (source.log.header.vehicle if source.log is not None else "")
+            or session.config.name,
+            replay=True,
+            bell=not args.no_bell,
+            replay_length_s=log_length_s(source),
         )
-    final, why = run_headless(session, duration_s=None)
+    final, why = run_headless(
+        session, duration_s=None, status_format=args.status_format, bell=not args.no_bell
+    )
     print_summary(heatmap_from(session))
     warning = source.log.recovery_warning if source.log is not None else ""
     print_summary(summary_text(final, recording_path=None, note=warning or why))

@@ -20,6 +20,7 @@ from dynoai_tui.commands.common import (
     new_run_id,
     open_store,
     record_header,
+    with_dyno_sheet,
 )
 
 NAME = "run"
@@ -36,6 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="where the r key writes recordings (default: the current directory)",
     )
+    parser.add_argument(
+        "--no-bell", action="store_true", help="no terminal bell on lean-at-WOT / knock (b toggles)"
+    )
     add_vehicle_options(parser)
 
 
@@ -49,7 +53,7 @@ def build_session(args: argparse.Namespace) -> tuple[Session, object]:
     record_path = Path(record).expanduser() if record else None
     run_id = new_run_id()
     log_path = str(record_path.resolve()) if record_path is not None else None
-    tracker = make_tracker(cfg, store, run_id=run_id, log_path=log_path)
+    tracker = with_dyno_sheet(make_tracker(cfg, store, run_id=run_id, log_path=log_path), cfg)
     session = Session(
         sources, config=cfg, tracker=tracker, record_path=record_path, run_id=run_id,
         header_metadata=record_header(store, vehicle),
@@ -66,4 +70,5 @@ def run(args: argparse.Namespace) -> int:
         store=store,
         vehicle=getattr(args, "vehicle", None) or "",
         record_dir=getattr(args, "record_dir", None),
+        bell=not getattr(args, "no_bell", False),
     )

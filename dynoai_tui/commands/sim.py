@@ -50,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
     if args.duration <= 0:
         raise CommandError(f"--duration must be positive, got {args.duration:g}")
     out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise CommandError(f"recording {out} already exists; add --overwrite to replace it")
     uri = f"sim:{args.kind}?scenario={args.scenario}&seed={args.seed}&rate={args.rate:g}"
     operator = None
     try:

@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="where the vehicle store lives (default: $DYNOAI_DATA_DIR or the user data directory)",
     )
+    parser.add_argument(
+        "--yes", "-y", action="store_true", help="reset without asking (scripts, no terminal)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -59,8 +62,28 @@ def run(args: argparse.Namespace) -> int:
                 if args.action == "edit"
                 else (record_edit.show(store, args.name, args))
             )
+        if not store.has_vehicle(args.name):
+            known = ", ".join(store.list_vehicles()) or "none yet"
+            raise CommandError(f"no vehicle named {args.name!r} in the store (known: {known})")
+        if not args.yes and not _confirm_reset(args.name, len(store.list_runs(args.name))):
+            sys.stdout.write(f"vehicle {args.name}: not reset\n")
+            return EXIT_OK
         removed = store.reset_vehicle(args.name)
     except StoreError as exc:
         raise CommandError(str(exc)) from None
     sys.stdout.write(f"vehicle {args.name}: removed {removed} run(s) and the planner calibration\n")
     return EXIT_OK
+
+
+def _confirm_reset(name: str, runs: int) -> bool:
+    """Ask on a terminal; without one (a script, a pipe) demand --yes. Nothing is deleted unasked."""
+    what = f"vehicle {name}: remove {runs} run(s) and the learned planner calibration"
+    if not sys.stdin.isatty():
+        raise CommandError(f"{what}? add --yes to confirm (no terminal to ask on)")
+    sys.stderr.write(f"{what}? [y/N] ")
+    sys.stderr.flush()
+    try:
+        answer = sys.stdin.readline().strip().lower()
+    except (OSError, KeyboardInterrupt):
+        answer = ""
+    return answer in ("y", "yes")

@@ -23,10 +23,17 @@ from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.css.query import NoMatches
 
+from core.dynosheet import PullSheet
 from core.snapshot import RecordingInfo, Snapshot
 from core.source import SourceError
 from dynoai_tui.tui.screens.dashboard import DashboardScreen
-from dynoai_tui.tui.screens.modals import ConfirmScreen, ConstraintsScreen, NoteScreen
+from dynoai_tui.tui.screens.modals import (
+    ConfirmScreen,
+    ConstraintsScreen,
+    KeysScreen,
+    NoteScreen,
+)
+from dynoai_tui.tui.screens.pulls import PullsScreen
 from dynoai_tui.tui.widgets.heatmap import Heatmap
 
 REFRESH_HZ = 20.0
@@ -69,6 +76,8 @@ PALETTE: tuple[tuple[str, str, str], ...] = (
     ("Heatmap: next view", "cycle_view", "hits, mean AFR, AFR error, knock, dwell"),
     ("Heatmap: priority regions", "toggle_regions", "Overlay region priorities red/yellow/blue"),
     ("Constraints editor", "constraints", "Edit rpm / MAP limits, max pulls, environment"),
+    ("Dyno sheet of the pulls", "pulls", "Power, torque and AFR vs rpm, last pull over the others"),
+    ("Alarm bell: on / off", "toggle_bell", "Ring the terminal bell on lean-at-WOT and knock"),
     ("Replay: pause / resume", "replay_pause", "Pause or resume playback"),
     ("Replay: faster", "replay_faster", "Double the playback speed"),
     ("Replay: slower", "replay_slower", "Halve the playback speed"),
@@ -120,6 +129,8 @@ class DynoApp(App[int]):
         Binding("v", "cycle_view", "View"),
         Binding("o", "toggle_regions", "Regions"),
         Binding("c", "constraints", "Limits"),
+        Binding("g", "pulls", "Pulls"),
+        Binding("b", "toggle_bell", "Bell"),
         Binding("space", "replay_pause", "Pause"),
         Binding("right_square_bracket,plus", "replay_faster", "Faster", key_display="]"),
         Binding("left_square_bracket,minus", "replay_slower", "Slower", key_display="["),
@@ -141,6 +152,8 @@ class DynoApp(App[int]):
         record_dir: str | Path | None = None,
         clock: Callable[[], float] = time.time,
         refresh_hz: float = REFRESH_HZ,
+        bell: bool = True,
+        replay_length_s: float | None = None,
     ) -> None:
         super().__init__()
         self.session = session
@@ -151,13 +164,21 @@ class DynoApp(App[int]):
         self.clock = clock
         """Wall clock for recording file names (injectable so tests are deterministic)."""
         self.refresh_hz = refresh_hz
-        self.dashboard = DashboardScreen(vehicle=self.vehicle, replay=replay)
+        self.dashboard = DashboardScreen(
+            vehicle=self.vehicle, replay=replay, replay_length_s=replay_length_s
+        )
         self.frames = 0
         """Snapshots applied so far."""
         self.shown_seq = -1
         """``seq`` of the snapshot on screen."""
         self.last_recording: RecordingInfo | None = None
         """The recording most recently on screen (its path is reported after quit)."""
+        self.bell_on = bell
+        """Ring the terminal bell when a bell alarm (lean at WOT, knock) starts."""
+        self.sheet = getattr(getattr(session, "tracker", None), "sheet", None)
+        """The session's dyno sheet builder (``core.dynosheet``), if its tracker has a SheetTap."""
+        self._pulls_shown = 0
+        self._alarms_seen: tuple[str, ...] = ()
 
     async def on_mount(self) -> None:
         await self.push_screen(self.dashboard)
@@ -172,6 +193,7 @@ class DynoApp(App[int]):
         snap = self.session.snapshot
         if snap is None or snap.seq == self.shown_seq:
             return False
+        self._check_pulls()
         try:
             with self.batch_update():
                 self.dashboard.apply(snap)
@@ -184,7 +206,30 @@ class DynoApp(App[int]):
         self.frames += 1
         if snap.recording is not None:
             self.last_recording = snap.recording
+        self._after_frame(snap)
         return True
+
+    def _check_pulls(self) -> None:
+        """After each WOT pull: its one-line summary, and the pulls screen follows."""
+        pulls: tuple[PullSheet, ...] = self.sheet.pulls if self.sheet is not None else ()
+        if len(pulls) < self._pulls_shown:  # a replay seek restarted the run
+            self._pulls_shown = 0
+            self.dashboard.last_pull = ""
+        if len(pulls) > self._pulls_shown:
+            self._pulls_shown = len(pulls)
+            self.dashboard.last_pull = pulls[-1].summary_line()
+            if self.frames:  # pulls already done when the dashboard opens need no toast
+                self.notify(pulls[-1].summary_line(), title="Pull done", timeout=8)
+            if isinstance(self.screen, PullsScreen):
+                self.screen.show(pulls)
+
+    def _after_frame(self, snap: Snapshot) -> None:
+        """The bell on a new lean-at-WOT / knock alarm."""
+        from core.alarms import bell_onsets
+
+        if self.bell_on and bell_onsets(self._alarms_seen, snap.alarms):
+            self.bell()
+        self._alarms_seen = snap.alarms
 
     def _priority_map(self, snap: Snapshot) -> np.ndarray | None:
         """Region priority per cell from the vehicle config, knock cells raised (core.coverage.regions)."""
@@ -272,6 +317,31 @@ class DynoApp(App[int]):
             current = Constraints()
         self.push_screen(ConstraintsScreen(vehicle, current, Constraints.from_mapping, save), done)
 
+    def action_pulls(self) -> None:
+        if isinstance(self.screen, PullsScreen):
+            self.pop_screen()
+            return
+        self.push_screen(PullsScreen(self.sheet.pulls if self.sheet is not None else ()))
+
+    def action_toggle_bell(self) -> None:
+        self.bell_on = not self.bell_on
+        self.notify("Alarm bell on" if self.bell_on else "Alarm bell off", timeout=2)
+
+    def action_show_help_panel(self) -> None:
+        """The keys as a modal over the dashboard: it never squeezes the gauges; Esc closes it."""
+        self.push_screen(KeysScreen(self._key_rows()))
+
+    def _key_rows(self) -> list[tuple[str, str]]:
+        rows = []
+        for binding in self.BINDINGS:
+            assert isinstance(binding, Binding)
+            if self.check_action(binding.action.partition("(")[0], ()) is False:
+                continue
+            key = binding.key_display or binding.key.split(",")[0]
+            rows.append((key, binding.description))
+        rows.append(("ctrl+p", "command palette"))
+        return rows
+
     def _replay_call(self, method: str, *args: float) -> None:
         control = getattr(self.session, "replay", None)
         if control is None:
@@ -313,6 +383,8 @@ def run_tui(
     vehicle: str = "",
     replay: bool = False,
     record_dir: str | Path | None = None,
+    bell: bool = True,
+    replay_length_s: float | None = None,
 ) -> int:
     """Start the session, run the dashboard until quit, stop the session (flushing the recording).
 
@@ -326,7 +398,15 @@ def run_tui(
     from dynoai_tui.commands.headless import print_summary, summary_text
 
     session.start()
-    app = DynoApp(session, store=store, vehicle=vehicle, replay=replay, record_dir=record_dir)
+    app = DynoApp(
+        session,
+        store=store,
+        vehicle=vehicle,
+        replay=replay,
+        record_dir=record_dir,
+        bell=bell,
+        replay_length_s=replay_length_s,
+    )
     rec = None
     try:
         result = app.run()

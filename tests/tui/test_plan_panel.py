@@ -56,8 +56,11 @@ def test_filtered_list_shows_its_entries() -> None:
 
 def test_pulls_over_the_limit_raise_an_alarm() -> None:
     from core.snapshot_builder import SnapshotBuilder
+    from core.vehicle import VehicleConfig
 
-    alarms = SnapshotBuilder._alarms(  # type: ignore[arg-type]
-        object.__new__(SnapshotBuilder), {}, (), "", 2, 1
-    )
-    assert alarms == ("PULLS 2/1: OVER THE SESSION LIMIT",)
+    builder = SnapshotBuilder(
+        VehicleConfig(), [], clock=lambda: 0.0, data_clock=True,
+        stale_limit=lambda name: 1.0, tick_s=0.03,
+    )  # fmt: skip
+    assert builder._alarms({}, (), "", 2, 1) == ("PULLS 2/1: OVER THE SESSION LIMIT",)
+    assert builder._alarms({}, (), "", 1, 1) == ()

@@ -1,4 +1,4 @@
-"""Snapshot tests: the whole dashboard at 100 x 30 and 160 x 48, deterministic.
+"""Snapshot tests: the dashboard (80 x 24 up to 160 x 48) and the pulls screen, deterministic.
 
 The session runs a seeded simulator at ``speed=max`` (sample times are sim time)
 with a frozen clock, through the real engine and tracker, so every figure on
@@ -14,7 +14,7 @@ import pytest
 from core.session import Session
 from core.vehicle import VehicleConfig
 from drivers.registry import create_sources
-from dynoai_tui.commands.common import make_tracker
+from dynoai_tui.commands.common import make_tracker, with_dyno_sheet
 from dynoai_tui.tui.app import DynoApp
 
 SIM = "sim:vtwin?scenario=pulls&seed=7&rate=100&speed=max&duration=90"
@@ -22,8 +22,9 @@ SIM = "sim:vtwin?scenario=pulls&seed=7&rate=100&speed=max&duration=90"
 
 def frozen_session() -> Session:
     config = VehicleConfig()
-    tracker = make_tracker(config, None, run_id="snapshot-test", log_path=None)
-    tracker.warm_now()  # simulated candidates from the first plan: deterministic
+    inner = make_tracker(config, None, run_id="snapshot-test", log_path=None)
+    inner.warm_now()  # simulated candidates from the first plan: deterministic
+    tracker = with_dyno_sheet(inner, config)
     session = Session(create_sources([SIM]), config=config, tracker=tracker, clock=lambda: 1000.0)
     session.run_to_end()
     return session
@@ -48,3 +49,19 @@ def test_dashboard_160x48(snap_compare: Any, session: Session) -> None:
 
 def test_dashboard_afr_error_view_with_regions_160x48(snap_compare: Any, session: Session) -> None:
     assert snap_compare(app_for(session), terminal_size=(160, 48), press=["v", "v", "o"])
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_dashboard_small_and_medium(snap_compare: Any, session: Session, size) -> None:
+    assert snap_compare(app_for(session), terminal_size=size)
+
+
+def test_dashboard_mean_afr_view_120x40(snap_compare: Any, session: Session) -> None:
+    """The mean-AFR numbers keep a blank column between cells (was 13.113.213.4)."""
+    assert snap_compare(app_for(session), terminal_size=(120, 40), press=["v"])
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40), (160, 48)])
+def test_pulls_screen(snap_compare: Any, session: Session, size) -> None:
+    assert session.tracker is not None and len(session.tracker.sheet.pulls) >= 1
+    assert snap_compare(app_for(session), terminal_size=size, press=["g"])

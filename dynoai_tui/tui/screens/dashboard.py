@@ -36,7 +36,7 @@ COMPACT_BELOW = (100, 28)
 BIG_FROM = (140, 40)
 """Width, height from which primary gauges use large digits."""
 
-OPTIONAL_CHANNELS = ("power_hp", "torque_nm")
+OPTIONAL_CHANNELS = ("power_hp", "torque_nm", "egt_c")
 """Gauges hidden until their channel first shows a value (a dyno source gives them)."""
 
 
@@ -51,7 +51,8 @@ def make_gauges() -> list[Gauge]:
         Gauge("Knock", "count", "knock_count"),
         Gauge("IAT", "°C", "iat_c", classes="-secondary"),
         Gauge("CLT", "°C", "clt_c", classes="-secondary"),
-        Gauge("Power", "hp", "power_hp", decimals=1, classes="-secondary -absent"),
+        Gauge("EGT", "°C", "egt_c", classes="-secondary -absent"),
+        Gauge("Power", "hp", "power_hp", decimals=1, classes="-secondary -absent -pullgauge"),
         Gauge("Torque", "N·m", "torque_nm", decimals=1, classes="-secondary -absent"),
     ]
 
@@ -59,13 +60,19 @@ def make_gauges() -> list[Gauge]:
 class DashboardScreen(Screen[None]):
     """Header, gauges, heatmap + suggestions, history, instruction and alarm lines."""
 
-    def __init__(self, *, vehicle: str = "", replay: bool = False) -> None:
+    def __init__(
+        self, *, vehicle: str = "", replay: bool = False, replay_length_s: float | None = None
+    ) -> None:
         super().__init__(id="dashboard")
+        self.replay_length_s = replay_length_s
+        """Length of the replayed log (data time), shown beside the position."""
         self.vehicle = vehicle
         self.replay = replay
         self.gauges = make_gauges()
         self.snapshot: Snapshot | None = None
         """The snapshot shown now."""
+        self.last_pull = ""
+        """One-line summary of the last WOT pull's dyno sheet (set by the app)."""
 
     def compose(self) -> ComposeResult:
         yield StatusHeader(id="header")
@@ -111,7 +118,11 @@ class DashboardScreen(Screen[None]):
         self.snapshot = snap
         values = snap.values
         self.query_one(StatusHeader).content = header_text(
-            snap, vehicle=self.vehicle, replay=self.replay
+            snap,
+            vehicle=self.vehicle,
+            replay=self.replay,
+            length_s=self.replay_length_s,
+            compact=self.has_class("-compact"),
         )
         for gauge in self.gauges:
             raw = values.get(gauge.channel, math.nan)
@@ -126,7 +137,7 @@ class DashboardScreen(Screen[None]):
         heatmap.update_grid(snap.grid, snap.current_cell, snap.plan.targets)
         subtitle = (
             f"{snap.grid.covered_pct:.0f}% covered · {snap.grid.covered_cells}/{snap.grid.hits.size}"
-            f" cells ≥ {snap.grid.hit_target} hits"
+            " cells trusted (hits, settled dwell, lambda SE)"
         )
         if heatmap.border_subtitle != subtitle:  # a border change repaints the whole widget
             heatmap.border_subtitle = subtitle
@@ -153,8 +164,12 @@ class DashboardScreen(Screen[None]):
                 snap.now_t, hist.t_rel_s, hist.rpm
             )
 
+        self.set_class(snap.in_pull, "-in-pull")
         alarms = alarm_text(snap)
-        self.query_one(AlarmLine).set_alarms(alarms, active=alarms.plain != "no alarms")
+        active = alarms.plain != "no alarms"
+        if not active and self.last_pull:
+            alarms = Text.assemble(("no alarms", "dim"), ("  │  ", "dim"), self.last_pull)
+        self.query_one(AlarmLine).set_alarms(alarms, active=active)
 
     def set_heatmap_title(self) -> None:
         heatmap = self.query_one(Heatmap)

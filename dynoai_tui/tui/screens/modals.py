@@ -168,3 +168,29 @@ class ConstraintsScreen(ModalScreen[Any]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class KeysScreen(ModalScreen[None]):
+    """The dashboard's keys in a centred box; Esc, q or ? closes it.
+
+    Replaces Textual's help panel, which splits the screen and squeezes the
+    gauges (labels broke into "Lam bda") and which Esc did not close.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,question_mark", "close", "Close"),
+    ]
+
+    def __init__(self, rows: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.rows = rows
+
+    def compose(self) -> ComposeResult:
+        width = max((len(k) for k, _ in self.rows), default=4) + 2
+        lines = [f"{key.rjust(width)}  {what}" for key, what in self.rows]
+        with Vertical(id="dialog", classes="-keys"):
+            yield Label("Keys (Esc closes)", id="keys-title")
+            yield Static("\n".join(lines), id="keys")
+
+    def action_close(self) -> None:
+        self.dismiss(None)

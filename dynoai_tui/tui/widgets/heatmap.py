@@ -112,7 +112,8 @@ def _fmt(view: str, cell_w: int) -> Callable[[float], str]:
     if view == "hits":
         return lambda n: str(int(n)) if n < most else "+" * (cell_w - 1)
     if view == "afr":
-        return (lambda v: f"{v:.1f}") if wide else (lambda v: f"{v:.0f}")
+        # "13.1" needs 5 columns to keep a space from its neighbour (else 13.113.2 runs together)
+        return (lambda v: f"{v:.1f}") if cell_w >= 5 else (lambda v: f"{v:.0f}")
     if view == "afr_error":
         return lambda v: f"{v:+.0f}"
     if view == "knock":
@@ -129,6 +130,11 @@ VIEW_VALUES: dict[str, str] = {
 }
 
 
+def _fitted(text: str, cell_w: int) -> str:
+    """Every value leaves at least one blank column between cells; wider ones saturate."""
+    return text if len(text) < cell_w else ("-" if text.startswith("-") else "+") * (cell_w - 1)
+
+
 def _texts(view: str, grid: GridView, cell_w: int) -> list[list[str]]:
     """The text of each cell for one view, fitted to ``cell_w`` characters ("·" = no data)."""
     fmt = _fmt(view, cell_w)
@@ -136,7 +142,7 @@ def _texts(view: str, grid: GridView, cell_w: int) -> list[list[str]]:
     seen = (grid.hits > 0).tolist()
     return [
         [
-            ("·" if not s else "?" if math.isnan(v) else fmt(v))
+            ("·" if not s else "?" if math.isnan(v) else _fitted(fmt(v), cell_w))
             for v, s in zip(vrow, srow, strict=True)
         ]
         for vrow, srow in zip(values, seen, strict=True)

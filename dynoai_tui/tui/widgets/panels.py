@@ -58,15 +58,30 @@ def source_text(info: SourceInfo) -> Text:
     )
 
 
-def header_text(snap: Snapshot, *, vehicle: str, replay: bool) -> Text:
-    """Vehicle · sources · recording · pulls · replay state, one line."""
-    sep = ("  │  ", "dim")
-    text = Text.assemble(
-        ("DynoAI", "bold"), "  ", (vehicle or snap.vehicle or "no vehicle", "bold")
-    )
+def header_text(
+    snap: Snapshot,
+    *,
+    vehicle: str,
+    replay: bool,
+    length_s: float | None = None,
+    compact: bool = False,
+) -> Text:
+    """Vehicle · sources · recording · pulls · replay state, one line.
+
+    ``compact`` (below 100 columns) drops the app name and the sources' state words
+    (the dot's colour stays), so the replay position still fits in 80 columns.
+    """
+    sep = (" │ ", "dim") if compact else ("  │  ", "dim")
+    name = (vehicle or snap.vehicle or "no vehicle", "bold")
+    text = Text.assemble(name) if compact else Text.assemble(("DynoAI", "bold"), "  ", name)
     for info in snap.sources:
         text.append_text(Text.assemble(sep))
-        text.append_text(source_text(info))
+        if compact:
+            text.append_text(
+                Text.assemble((info.name, "bold"), " ", ("●", STATE_STYLE[info.state]))
+            )
+        else:
+            text.append_text(source_text(info))
     text.append_text(Text.assemble(sep))
     if snap.recording is not None:
         rec = snap.recording
@@ -77,7 +92,7 @@ def header_text(snap: Snapshot, *, vehicle: str, replay: bool) -> Text:
             )
         )
     else:
-        text.append("not recording", "dim")
+        text.append("no rec" if compact else "not recording", "dim")
     text.append_text(Text.assemble(sep))
     pulls_max = "∞" if snap.pulls_max is None else str(snap.pulls_max)
     pull_style = (
@@ -85,11 +100,18 @@ def header_text(snap: Snapshot, *, vehicle: str, replay: bool) -> Text:
     )
     text.append(f"pulls {snap.pulls_done}/{pulls_max}", pull_style)
     if snap.in_pull:
-        text.append("  IN PULL", "bold reverse")
+        text.append(" IN PULL" if compact else "  IN PULL", "bold reverse")
     if replay:
         text.append_text(Text.assemble(sep))
         state = "finished" if snap.finished else "paused" if snap.paused else "playing"
-        text.append(f"replay {state} x{snap.speed:g} t={format_clock(snap.elapsed_s)}", "bold")
+        total = f"/{format_clock(length_s)}" if length_s is not None else ""
+        position = f"{format_clock(snap.elapsed_s)}{total}"
+        label = (
+            f"{state} x{snap.speed:g} {position}"
+            if compact
+            else f"replay {state} x{snap.speed:g} t={position}"
+        )
+        text.append(label, "bold")
     return text
 
 

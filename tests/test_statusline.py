@@ -1,0 +1,138 @@
+"""The headless status line: fits the terminal with fields by priority, or parseable lines."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pty
+import select
+from dataclasses import replace
+
+import pytest
+
+from core.alarms import Alarm
+from core.plan.types import PlanView
+from core.snapshot import RecordingInfo
+from dynoai_tui.commands.statusline import (
+    StatusPrinter,
+    fit_status,
+    kv_line,
+    parse_kv_line,
+    status_record,
+)
+from tests.tui.helpers import snapshot
+
+LONG_PLAN = PlanView(
+    instruction="hold 3000 rpm, raise MAP to 85 kPa then do a WOT pull to 5800 rpm"
+)
+ALARMS = (Alarm("LEAN AT WOT: AFR 13.5 vs 12.8 target (+5%)", "lean_wot", True),
+          Alarm("KNOCK: 2.0 deg retard", "knock", True))  # fmt: skip
+
+
+def busy_snapshot():
+    snap = snapshot(values={"rpm": 5432.0, "map_kpa": 98.0, "afr": 13.5, "afr_target": 12.8},
+                    plan=LONG_PLAN, recording=RecordingInfo("/tmp/x.dynolog", 123456, 10.0),
+                    elapsed_s=754.0)  # fmt: skip
+    return replace(snap, alarms=ALARMS, rejects={"tps": 12, "warmup": 3})
+
+
+@pytest.mark.parametrize("width", [40, 60, 80, 100, 160, 250])
+def test_line_never_exceeds_the_width_and_keeps_priority_order(width: int):
+    line = fit_status(busy_snapshot(), width)
+    assert len(line) <= width
+    assert line.startswith("12:34  5432 rpm  MAP 98  AFR 13.5/12.8")
+
+
+def test_at_80_columns_rpm_map_afr_next_coverage_and_alarm_all_show():
+    line = fit_status(busy_snapshot(), 79)
+    assert "5432 rpm" in line and "MAP 98" in line and "AFR 13.5/12.8" in line
+    assert "> hold 3000" in line and "cov 0%" in line and "! LEAN AT WOT" in line
+    wide = fit_status(busy_snapshot(), 250)
+    assert LONG_PLAN.instruction in wide and "(+1)" in wide
+
+
+def test_narrow_terminal_drops_alarms_before_coverage_before_the_instruction():
+    snap = busy_snapshot()
+    base = len("12:34  5432 rpm  MAP 98  AFR 13.5/12.8")
+    just_next = fit_status(snap, base + 2 + 14)
+    assert "> hold" in just_next and "cov" not in just_next and "!" not in just_next
+    with_cov = fit_status(snap, base + 2 + 14 + 2 + len("cov 0%"))
+    assert "cov 0%" in with_cov and "!" not in with_cov
+
+
+def test_kv_and_json_lines_parse_back():
+    snap = busy_snapshot()
+    rec = status_record(snap)
+    parsed = parse_kv_line(kv_line(rec))
+    assert parsed["type"] == "status" and parsed["rpm"] == "5432.0"
+    assert parsed["next"] == LONG_PLAN.instruction
+    assert parsed["alarms"].startswith("LEAN AT WOT")
+    out = io.StringIO()
+    printer = StatusPrinter(out, "json")
+    printer.show(snap)
+    printer.show(replace(snap, elapsed_s=755.0))
+    printer.show(replace(snap, elapsed_s=765.0))
+    lines = [json.loads(ln) for ln in out.getvalue().splitlines()]
+    assert [ln["type"] for ln in lines] == ["status", "detail", "status", "status", "detail"]
+    assert lines[1]["rej.tps"] == 12 and lines[1]["rate.sim"] == 1000.0
+
+
+def test_piped_output_is_kv_one_line_per_call_without_escapes():
+    out = io.StringIO()
+    printer = StatusPrinter(out)
+    printer.show(busy_snapshot())
+    text = out.getvalue()
+    assert printer.fmt == "kv" and "\x1b" not in text and "\a" not in text
+    assert text.splitlines()[0].startswith("status t_s=754.0 rpm=5432.0")
+
+
+def test_terminal_refreshes_in_place_and_rings_the_bell_once_per_onset():
+    main, sub = pty.openpty()
+    os.set_blocking(main, False)
+    import fcntl
+    import struct
+    import termios
+
+    fcntl.ioctl(sub, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    with os.fdopen(sub, "w", encoding="utf-8", closefd=True) as stream:
+        printer = StatusPrinter(stream)
+        assert printer.fmt == "line"
+        calm = replace(busy_snapshot(), alarms=())
+        printer.show(calm)
+        printer.show(busy_snapshot())
+        printer.show(busy_snapshot())
+        printer.close()
+        chunks = []
+        while select.select([main], [], [], 0.5)[0]:
+            try:
+                chunk = os.read(main, 65536)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        data = b"".join(chunks).decode()
+    os.close(main)
+    assert data.count("\a") == 1
+    assert "\x1b[1A" in data  # the second line is rewritten, not appended
+    for row in data.replace("\x1b[1A", "").replace("\x1b[K", "").replace("\a", "").split("\n"):
+        for piece in row.split("\r"):
+            assert len(piece) <= 79
+
+
+def test_a_finished_pull_gets_its_own_line():
+    from core.dynosheet import pull_sheet
+    from tests.test_dynosheet import synthetic_pull
+
+    sheet = pull_sheet(1, synthetic_pull())
+    assert sheet is not None
+    out = io.StringIO()
+    printer = StatusPrinter(out, "kv")
+    printer.pull(sheet)
+    rec = parse_kv_line(out.getvalue().strip())
+    assert rec["type"] == "pull" and rec["index"] == "1" and rec["correction"] == "sae"
+    assert abs(float(rec["peak_torque_nm"]) - 150.0) < 2 and rec["cut_short"] == "0"
+    js = io.StringIO()
+    StatusPrinter(js, "json").pull(sheet)
+    assert json.loads(js.getvalue())["peak_power_rpm"] > 3500

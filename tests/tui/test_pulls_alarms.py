@@ -1,0 +1,170 @@
+"""Pilot tests: pulls screen and summary, alarm bell, keys modal, AFR cell separators, header."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pytest
+
+from core.alarms import Alarm
+from core.dynosheet import pull_sheet
+from dynoai_tui.tui.app import DynoApp
+from dynoai_tui.tui.screens.modals import KeysScreen
+from dynoai_tui.tui.screens.pulls import PullsScreen
+from dynoai_tui.tui.widgets.gauges import Gauge
+from dynoai_tui.tui.widgets.heatmap import _texts
+from dynoai_tui.tui.widgets.panels import AlarmLine, StatusHeader, header_text
+from tests.tui.helpers import ScriptedSession, grid_view, snapshot, sync
+
+LEAN = Alarm("LEAN AT WOT: AFR 13.4 vs 13.0 target (+3%)", "lean_wot", True)
+HOT = Alarm("HIGH IAT 65 C", "iat", False)
+
+
+class FakeSheet:
+    def __init__(self) -> None:
+        self.pulls: tuple[Any, ...] = ()
+
+
+def make_pull(index: int, peak_nm: float):
+    n = 400
+    rpm = np.linspace(2500.0, 6000.0, n)
+    torque = peak_nm - ((rpm - 3500.0) / 1000.0) ** 2 * 8.0
+    cols = {"t": np.linspace(0, 8, n), "rpm": rpm, "torque_nm": torque,
+            "lambda": np.full(n, 0.87), "baro_kpa": np.full(n, 99.0), "iat_c": np.full(n, 25.0)}  # fmt: skip
+    return pull_sheet(index, cols)
+
+
+def session_with_sheet() -> tuple[ScriptedSession, FakeSheet]:
+    session = ScriptedSession(snapshot())
+    sheet = FakeSheet()
+    session.tracker = type("Tap", (), {"sheet": sheet})()  # type: ignore[attr-defined]
+    return session, sheet
+
+
+@sync
+async def test_a_finished_pull_shows_a_summary_and_the_pulls_screen_overlays_it() -> None:
+    session, sheet = session_with_sheet()
+    app = DynoApp(session)
+    async with app.run_test(size=(80, 24)) as pilot:
+        sheet.pulls = (make_pull(1, 150.0),)
+        session.publish(session.snapshot)
+        app.refresh_snapshot()
+        await pilot.pause()
+        line = app.dashboard.query_one(AlarmLine).plain
+        assert "Pull 1:" in line and "hp @" in line
+        await pilot.press("g")
+        await pilot.pause()
+        assert isinstance(app.screen, PullsScreen) and len(app.screen.pulls) == 1
+        sheet.pulls = (*sheet.pulls, make_pull(2, 155.0))
+        session.publish(session.snapshot)
+        app.refresh_snapshot()
+        await pilot.pause()
+        assert len(app.screen.pulls) == 2  # the open screen follows the new pull
+        peaks = str(app.screen.query_one("#pulls-peaks").render())
+        assert peaks.index("Pull 2") < peaks.index("Pull 1")  # newest first
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is app.dashboard
+
+
+@sync
+async def test_bell_rings_once_per_new_bell_alarm_and_b_silences_it() -> None:
+    session = ScriptedSession(snapshot())
+    app = DynoApp(session)
+    rings: list[int] = []
+    app.bell = lambda: rings.append(1)  # type: ignore[method-assign]
+    async with app.run_test(size=(100, 30)) as pilot:
+        session.publish(replace(session.snapshot, alarms=(HOT,)))
+        app.refresh_snapshot()
+        assert rings == []  # IAT does not ring by default
+        session.publish(replace(session.snapshot, alarms=(HOT, LEAN)))
+        app.refresh_snapshot()
+        session.publish(replace(session.snapshot, alarms=(HOT, LEAN)))
+        app.refresh_snapshot()
+        assert rings == [1]
+        assert "LEAN AT WOT" in app.dashboard.query_one(AlarmLine).plain
+        await pilot.press("b")
+        session.publish(replace(session.snapshot, alarms=()))
+        app.refresh_snapshot()
+        session.publish(replace(session.snapshot, alarms=(LEAN,)))
+        app.refresh_snapshot()
+        assert rings == [1]
+    quiet = DynoApp(ScriptedSession(snapshot()), bell=False)
+    assert quiet.bell_on is False
+
+
+@sync
+async def test_keys_modal_leaves_the_gauges_alone_and_escape_closes_it() -> None:
+    app = DynoApp(ScriptedSession(snapshot()))
+    async with app.run_test(size=(100, 30)) as pilot:
+        before = {g.id: g.region for g in app.dashboard.query(Gauge)}
+        app.action_show_help_panel()
+        await pilot.pause()
+        assert isinstance(app.screen, KeysScreen)
+        keys = str(app.screen.query_one("#keys").render())
+        assert "g  Pulls" in keys and "b  Bell" in keys
+        assert {g.id: g.region for g in app.dashboard.query(Gauge)} == before
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is app.dashboard
+
+
+@sync
+async def test_egt_gauge_appears_when_the_channel_has_a_value() -> None:
+    session = ScriptedSession(snapshot())
+    app = DynoApp(session)
+    async with app.run_test(size=(160, 48)) as pilot:
+        egt = app.dashboard.query_one("#gauge-egt_c", Gauge)
+        assert not egt.display or egt.has_class("-absent")
+        session.publish(snapshot(seq=5, values={"egt_c": 812.0}))
+        app.refresh_snapshot()
+        await pilot.pause()
+        assert not egt.has_class("-absent") and egt.text == "812"
+
+
+@pytest.mark.parametrize("cell_w", [3, 4, 5, 6, 7])
+@pytest.mark.parametrize("view", ["hits", "afr", "afr_error", "knock", "dwell"])
+def test_every_cell_text_leaves_a_blank_column(view: str, cell_w: int) -> None:
+    hits = np.full((16, 16), 1234, dtype=np.int64)
+    grid = replace(grid_view(hits, afr=13.14), afr_error_pct=np.full((16, 16), -12.5),
+                   knock_events=np.full((16, 16), 7), dwell_s=np.full((16, 16), 123.4))  # fmt: skip
+    for row in _texts(view, grid, cell_w):
+        for text in row:
+            assert len(text) < cell_w, (view, cell_w, text)
+
+
+def test_replay_header_shows_position_and_length() -> None:
+    snap = replace(snapshot(elapsed_s=75.0), vehicle="fxbb")
+    text = header_text(snap, vehicle="fxbb", replay=True, length_s=600.0).plain
+    assert "fxbb" in text and "t=1:15/10:00" in text
+    small = header_text(snap, vehicle="fxbb", replay=True, length_s=600.0, compact=True).plain
+    assert len(small) <= 78 and small.startswith("fxbb") and "1:15/10:00" in small
+
+
+@sync
+async def test_header_names_the_vehicle_it_was_given() -> None:
+    app = DynoApp(ScriptedSession(snapshot()), vehicle="sim-vtwin", replay=True,
+                  replay_length_s=120.0)  # fmt: skip
+    async with app.run_test(size=(160, 48)):
+        plain = app.dashboard.query_one(StatusHeader).plain
+        assert "sim-vtwin" in plain and "/2:00" in plain
+
+
+@sync
+async def test_at_80x24_power_shows_only_during_a_pull() -> None:
+    session = ScriptedSession(snapshot(values={"power_hp": 88.4, "torque_nm": 150.0}))
+    app = DynoApp(session)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        power = app.dashboard.query_one("#gauge-power_hp", Gauge)
+        assert app.dashboard.has_class("-compact") and power.region.width == 0
+        session.publish(replace(session.snapshot, in_pull=True))
+        app.refresh_snapshot()
+        await pilot.pause()
+        assert power.region.width > 0 and power.region.right <= 80
+        rpm = app.dashboard.query_one("#gauge-rpm", Gauge)
+        afr = app.dashboard.query_one("#gauge-afr", Gauge)
+        assert rpm.region.width > 0 and afr.region.width > 0
+        assert app.dashboard.query_one("#gauge-torque_nm", Gauge).region.width == 0
