@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 
 from core.frames import Block
 from core.source import Source, SourceError, SourceState, SourceURI
+from core.tune import Tune, TuneError, read_tune
 from sim.scenarios import Segment, build_scenario
 from sim.simulation import DEFAULT_LAMBDA_DELAY_S, Simulation, check_rate, sim_channel_units
 from sim.vehicles import SimParamError, get_vehicle
@@ -27,7 +28,7 @@ LIVE_BLOCK_S = 0.02
 """Sim time per block in real-time mode (an engine tick drains one or two)."""
 MAX_SPEED_BLOCK_S = 0.5
 """Sim time per block at ``speed=max``."""
-_KNOWN_PARAMS = {"scenario", "seed", "rate", "speed", "duration", "lambda_delay_ms", "name"}
+_KNOWN_PARAMS = {"scenario", "seed", "rate", "speed", "duration", "lambda_delay_ms", "name", "tune"}
 
 
 def generate(
@@ -38,8 +39,11 @@ def generate(
     duration_s: float = 60.0,
     block_s: float = 0.5,
     source: str = "sim",
+    tune: Tune | None = None,
 ) -> Iterator[Block]:
     """Blocks of a named scenario (looped as needed) for ``duration_s`` of sim time from t=0.
+
+    With ``tune`` the simulated ECU fuels from that tune (see :mod:`sim.ecu`).
 
     Raises:
         SimParamError: unknown vehicle or scenario, rate outside 1..1000 Hz, duration <= 0.
@@ -48,7 +52,9 @@ def generate(
     if not duration_s > 0.0:
         raise SimParamError(f"duration {duration_s:g} s must be more than 0")
     plan = build_scenario(scenario, v)
-    sim = Simulation(v, plan.segments, seed=seed, rate_hz=rate_hz, loop=True, source=source)
+    sim = Simulation(
+        v, plan.segments, seed=seed, rate_hz=rate_hz, loop=True, source=source, tune=tune
+    )
     return _blocks(sim, block_s, total=round(duration_s * sim.rate_hz))
 
 
@@ -59,9 +65,12 @@ def run_segments(
     rate_hz: float = 100.0,
     block_s: float = 0.5,
     source: str = "sim",
+    tune: Tune | None = None,
 ) -> Iterator[Block]:
     """Execute a custom plan once (e.g. the planner's tests) and yield its blocks from t=0."""
-    sim = Simulation(get_vehicle(vehicle), segments, seed=seed, rate_hz=rate_hz, source=source)
+    sim = Simulation(
+        get_vehicle(vehicle), segments, seed=seed, rate_hz=rate_hz, source=source, tune=tune
+    )
     return _blocks(sim, block_s, total=sim.total_steps)
 
 
@@ -108,6 +117,12 @@ class SimSource(Source):
         if not 0.0 <= delay_ms <= 1000.0:
             raise SourceError(f"{uri.raw}: lambda_delay_ms={delay_ms:g} is out of range 0..1000")
         self._lambda_delay_s = delay_ms / 1000.0
+        tune_path = uri.get("tune")
+        try:
+            self._tune = read_tune(tune_path) if tune_path else None
+        except TuneError as exc:
+            raise SourceError(f"{uri.raw}: {exc}") from None
+        self._twin = self._tune is not None and self._vehicle.cylinder_split_pct > 0.0
         self._sim: Simulation | None = None
         self._t_open = 0.0
 
@@ -125,7 +140,7 @@ class SimSource(Source):
         return speed
 
     def channels(self) -> dict[str, str]:
-        return sim_channel_units()
+        return sim_channel_units(twin=self._twin)
 
     def open(self) -> None:
         self._sim = Simulation(
@@ -136,6 +151,7 @@ class SimSource(Source):
             loop=True,
             lambda_delay_s=self._lambda_delay_s,
             source=self.name,
+            tune=self._tune,
         )
         self._t_open = time.monotonic()
         plan = f"{self._vehicle.name} / {self._scenario.name}, seed {self._seed}"
