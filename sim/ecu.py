@@ -23,7 +23,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from core.axes import TableAxes
+from core.coverage.axes import TableAxes
 from core.tune import Table, Tune
 from sim.vehicles import F64, EngineTables, Vehicle, build_tables, get_vehicle
 

@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from core.axes import AxesError, TableAxes
 from core.channels import STOICH_GASOLINE
 from core.config import ConfigError
+from core.coverage.axes import AxesError, TableAxes
 
 F64 = npt.NDArray[np.float64]
 
