@@ -33,7 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "vehicle": (
         "vehicle",
-        "list vehicles, reset one's coverage, or edit/show its session record (build, conditions)",
+        "list vehicles, reset one's coverage, edit/show its session record, or set its base tune",
     ),
     "sim": ("sim", "write a synthetic .dynolog from the engine + dyno simulator"),
     "sources": (
