@@ -13,6 +13,7 @@ kept tune is an ordinary file a tuner can open. The copy is atomic (temp + renam
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tempfile
@@ -24,8 +25,15 @@ from core.tune import Tune, TuneError, read_tune
 _SECTION = re.compile(r"^\s*\[+\s*([A-Za-z0-9_.-]+)\s*\]+\s*(#.*)?$")
 
 
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}")
+
+
 def tune_dir(data_dir: Path, vehicle: str) -> Path:
-    return Path(data_dir) / "tunes" / vehicle
+    """The vehicle's tune folder; names that are not safe as a folder name are hashed."""
+    name = vehicle.strip()
+    if not _SAFE_NAME.fullmatch(name):
+        name = "v-" + hashlib.sha1(name.encode("utf-8")).hexdigest()[:16]
+    return Path(data_dir) / "tunes" / name
 
 
 def kept_tune_path(data_dir: Path, vehicle: str) -> Path | None:
