@@ -39,6 +39,9 @@ TOML layout (every table optional)::
 
     [staleness]               # per-channel zero-order-hold limits, seconds
     lambda = 0.5
+
+    [ve]                      # VE correction, see core.ve.settings.VeSettings
+    max_change_pct = 15
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ from core.coverage.confidence import CoverageRule
 from core.coverage.filters import FilterLimits
 from core.coverage.regions import DEFAULT_REGIONS, Region
 from core.plan.planner import Constraints
+from core.ve.settings import VeSettings
 
 VEHICLE_KINDS = ("vtwin", "car")
 
@@ -82,6 +86,8 @@ class VehicleConfig:
     regions: tuple[Region, ...] = DEFAULT_REGIONS
     staleness_s: Mapping[str, float] = field(default_factory=dict)
     """Per-channel overrides of the zero-order-hold staleness limit."""
+    ve: VeSettings = field(default_factory=VeSettings)
+    """VE correction: confidence threshold, authority, locks, smoothing."""
     min_dwell_s: float = 1.0
     """Seconds of settled dwell for a cell to count as covered ([coverage])."""
     max_lambda_se_pct: float = 1.0
@@ -108,7 +114,7 @@ def _number(table: Mapping[str, Any], key: str, where: str, lo: float, hi: float
 
 def config_from_mapping(data: Mapping[str, Any], *, source: str = "config") -> VehicleConfig:
     """Build a VehicleConfig from parsed TOML; ``source`` names the file in errors."""
-    known = {"vehicle", "coverage", "axes", "filters", "constraints", "regions", "staleness"}
+    known = {"vehicle", "coverage", "axes", "filters", "constraints", "regions", "staleness", "ve"}
     for key in data:
         if key not in known:
             raise ConfigError(
@@ -161,6 +167,8 @@ def config_from_mapping(data: Mapping[str, Any], *, source: str = "config") -> V
         changes["regions"] = tuple(
             _sub(Region.from_mapping, r, source, f"regions[{i}]") for i, r in enumerate(regions)
         )
+    if "ve" in data:
+        changes["ve"] = _sub(VeSettings.from_mapping, data["ve"], source, "ve")
     if "staleness" in data:
         table = data["staleness"]
         if not isinstance(table, Mapping):

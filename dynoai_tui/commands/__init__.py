@@ -35,6 +35,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "vehicle",
         "list vehicles, reset one's coverage, edit/show its session record, or set its base tune",
     ),
+    "ve": (
+        "ve",
+        "correct the tune's VE table from a vehicle's logs; write .msq, paste block, CSV or JSON",
+    ),
     "sim": ("sim", "write a synthetic .dynolog from the engine + dyno simulator"),
     "sources": (
         "sources",
