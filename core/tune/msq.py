@@ -306,6 +306,14 @@ def _constant_xml(name: str, values: F64, rows: int, cols: int, digits: int, uni
     )
 
 
+def _axis_digits(values: F64) -> int:
+    """0 for whole-number breakpoints (as ECUs store them), else enough to keep them."""
+    for digits in (0, 1, 2, 3):
+        if np.allclose(np.round(values, digits), values, rtol=0.0, atol=1e-9):
+            return digits
+    return 4
+
+
 def render_msq(
     tune: Tune,
     family: str = "MegaSquirt",
@@ -325,8 +333,10 @@ def render_msq(
     def table(names: tuple[str, str, str], t: Table, digits: int, units: str, values: Any) -> None:
         n_map, n_rpm = t.axes.shape
         parts.append(_constant_xml(names[0], np.asarray(values), n_map, n_rpm, digits, units))
-        parts.append(_constant_xml(names[1], t.axes.rpm, n_rpm, 1, 0, "RPM"))
-        parts.append(_constant_xml(names[2], t.axes.map_kpa, n_map, 1, 0, "kPa"))
+        parts.append(_constant_xml(names[1], t.axes.rpm, n_rpm, 1, _axis_digits(t.axes.rpm), "RPM"))
+        parts.append(
+            _constant_xml(names[2], t.axes.map_kpa, n_map, 1, _axis_digits(t.axes.map_kpa), "kPa")
+        )
 
     table(dialect.ve, tune.ve, 1, "%", tune.ve.values)
     if tune.ve_rear is not None:
