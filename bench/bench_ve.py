@@ -140,7 +140,9 @@ def main() -> int:
     _ = ungated
     spent = time.monotonic() - started
     print("bench_ve: V-twin, fixed VE routine (guided operator not on main), 2 x 20 simulated min")
-    print(f"base tune: seed 11, up to {np.max(np.abs(base.ve.values / truth['ve'].values - 1)) * 100:.1f} % off the true front VE")
+    print(
+        f"base tune: seed 11, up to {np.max(np.abs(base.ve.values / truth['ve'].values - 1)) * 100:.1f} % off the true front VE"
+    )
     print(f"{'measure':44s} {'front':>8s} {'rear':>8s} {'target':>8s}")
     lines = [
         ("confident, unlocked cells after session 1", "confident_cells", "{:8d}", None),
@@ -148,7 +150,12 @@ def main() -> int:
         ("ungated correction within 2 % (cells w/ data)", "ungated_within2", "{:7.1f}%", None),
         ("session 1: confident cells within 2 %", "within2", "{:7.1f}%", "within2"),
         ("session 1: P1+P2 cells confident", "p12_confident", "{:7.1f}%", "p12_confident"),
-        ("  of P1+P2 cells an eddy dyno can hold", "p12_reachable_confident", "{:7.1f}%", "p12_confident"),
+        (
+            "  of P1+P2 cells an eddy dyno can hold",
+            "p12_reachable_confident",
+            "{:7.1f}%",
+            "p12_confident",
+        ),
         ("session 2: confident cells within 1 %", "within1_second", "{:7.1f}%", "within1_second"),
         ("largest error, session 1 (confident), %", "max_err1", "{:8.2f}", None),
         ("largest error, session 2 (confident), %", "max_err2", "{:8.2f}", None),
