@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from core.channels import CYLINDER_LAMBDA
 from core.coverage.axes import TableAxes
@@ -90,9 +91,18 @@ class PassGrids:
         g = self.ratio_grid
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(g.ratio_weight > 0, g.ratio_wsum / g.ratio_weight, np.nan)
-        return CellEvidence(
-            ratio, np.asarray(self.grid.confidence(), dtype=np.float64), self.grid.hits
-        )
+        return CellEvidence(ratio, grid_confidence(self.grid), self.grid.hits)
+
+
+def grid_confidence(grid: CoverageGrid) -> npt.NDArray[np.float64]:
+    """The grid's confidence 0..1 (the planner's "covered" rule).
+
+    Hits against the hit target where the grid predates the confidence rule.
+    """
+    rule = getattr(grid, "confidence", None)
+    if rule is None:
+        return np.asarray(grid.covered_mask(), dtype=np.float64)
+    return np.asarray(rule(), dtype=np.float64)
 
 
 class _RatioHook:
