@@ -66,11 +66,13 @@ def apply_tune(vehicle: Vehicle, tables: EngineTables, tune: Tune) -> EngineTabl
         if tune.target_lambda is not None
         else tables.lambda_target
     )
+    spark = tune.spark.at(rpm, map_kpa) if tune.spark is not None else tables.spark_deg
     twin = tables.ve_true_front is not None
     return replace(
         tables,
         ve_ecu=(front + rear) / 2.0 if twin else front,
         lambda_target=target,
+        spark_deg=spark,
         ve_ecu_front=front if twin else None,
         ve_ecu_rear=rear if twin else None,
     )
@@ -116,9 +118,16 @@ def base_tune(
     target = Table(
         ax, np.round(model_lookup(tables, tables.lambda_target, rpm, map_kpa), 3), "afrTable1"
     )
+    spark = Table(
+        ax, np.round(model_lookup(tables, tables.spark_deg, rpm, map_kpa), 1), "advanceTable1"
+    )
     rear = ve if v.cylinder_split_pct > 0.0 else None
     return Tune(
-        ve=ve, ve_rear=rear, target_lambda=target, source=f"simulated {v.name} ECU, seed {seed}"
+        ve=ve,
+        ve_rear=rear,
+        target_lambda=target,
+        spark=spark,
+        source=f"simulated {v.name} ECU, seed {seed}",
     )
 
 

@@ -121,3 +121,36 @@ def test_bad_input_is_one_line_exit_2(session: Path, args: tuple[str, ...], mess
     assert done.returncode == 2, (done.stdout, done.stderr)
     assert done.stderr.count("\n") == 1 and message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_knock_advice_into_the_spark_table_reduces_knock(session: Path) -> None:
+    done = dynoai(
+        session, "ve", "--tune", "base.msq", "--log", "s.dynolog", "--knock", "--out", "k.msq"
+    )
+    assert done.returncode == 0, done.stderr
+    base, advised = read_tune(session / "base.msq"), read_tune(session / "k.msq")
+    assert base.spark is not None and advised.spark is not None
+    delta = advised.spark.values - base.spark.values
+    assert delta.min() <= -1.0 and delta.max() == 0.0
+    np.testing.assert_array_equal(advised.ve.values, base.ve.values)
+    # The same routine on the advised spark table knocks less.
+    done = dynoai(
+        session, "sim", "--tune", "k.msq", "--scenario", "steady", "--duration", "300",
+        "--out", "k.dynolog", "--seed", "6",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+
+    def events(log: str) -> int:
+        out = dynoai(
+            session, "ve", "--tune", "base.msq", "--log", log, "--knock", "--format", "json"
+        )
+        return int(json.loads(out.stdout)["summary"]["events"])
+
+    assert events("k.dynolog") < 0.5 * events("s.dynolog")
+
+
+def test_knock_msq_needs_a_spark_table(session: Path) -> None:
+    done = dynoai(
+        session, "ve", "--tune", "true.csv", "--log", "s.dynolog", "--knock", "--out", "x.msq"
+    )
+    assert done.returncode == 2 and "has no spark table" in done.stderr

@@ -85,10 +85,12 @@ def test_write_back_both_tables_of_a_twin() -> None:
 def test_render_round_trips_every_family() -> None:
     ve = Table.of([1000, 2000, 3000], [30, 60, 90, 100], np.arange(12.0).reshape(4, 3) + 40.25)
     target = ve.with_values(np.full((4, 3), 0.88))
+    spark = ve.with_values(np.full((4, 3), 24.5))
     for family in ("Speeduino", "rusEFI", "MegaSquirt"):
-        tune = Tune(ve=ve, target_lambda=target)
+        tune = Tune(ve=ve, target_lambda=target, spark=spark)
         back = parse_msq(render_msq(tune, family=family))
         assert back.names["family"] == family
+        assert back.spark is not None and back.spark.values[0, 0] == 24.5
         np.testing.assert_allclose(back.ve.values, np.round(ve.values, 1))
         assert back.axes == ve.axes
         np.testing.assert_allclose(back.target_lambda.values, 0.88, atol=0.004)  # type: ignore[union-attr]

@@ -57,6 +57,8 @@ class Dialect:
     """The second VE table used for the rear cylinder on a V-twin, when the family has one."""
     stoich: str
     """Name of the stoichiometric ratio constant."""
+    spark: tuple[str, str, str] | None = None
+    """(table, rpm axis, load axis) of the spark advance table (knock advice is applied here)."""
 
 
 DIALECTS: tuple[Dialect, ...] = (
@@ -66,6 +68,7 @@ DIALECTS: tuple[Dialect, ...] = (
         ("afrTable", "rpmBinsAFR", "loadBinsAFR"),
         ("veTable2", "fuelRPM2Bins", "fuelLoad2Bins"),
         "stoich",
+        ("advTable1", "rpmBins2", "mapBins1"),
     ),
     Dialect(
         "rusEFI",
@@ -73,6 +76,7 @@ DIALECTS: tuple[Dialect, ...] = (
         ("lambdaTable", "lambdaRpmBins", "lambdaLoadBins"),
         None,
         "stoichRatioPrimary",
+        ("ignitionTable", "ignitionRpmBins", "ignitionLoadBins"),
     ),
     Dialect(
         "MegaSquirt",
@@ -80,6 +84,7 @@ DIALECTS: tuple[Dialect, ...] = (
         ("afrTable1", "arpm_table1", "amap_table1"),
         ("veTable2", "frpm_table2", "fmap_table2"),
         "stoich",
+        ("advanceTable1", "srpm_table1", "smap_table1"),
     ),
 )
 
@@ -224,9 +229,17 @@ def parse_msq(data: bytes, where: str = "tune") -> Tune:
     if dialect.ve_rear is not None and all(n in consts for n in dialect.ve_rear):
         rear = _table(consts, dialect.ve_rear, where)
         names["ve_rear"] = dialect.ve_rear[0]
+    spark = None
+    if dialect.spark is not None and all(n in consts for n in dialect.spark):
+        try:
+            spark = _table(consts, dialect.spark, where)
+            names["spark"] = dialect.spark[0]
+        except TuneError:
+            spark = None  # a TPS-load spark table: knock advice then stays in the exports
     return Tune(
         ve=ve,
         ve_rear=rear,
+        spark=spark,
         target_lambda=target,
         stoich=stoich,
         source=f"{where} ({dialect.family})",
@@ -277,12 +290,19 @@ def _replace_constant(text: str, name: str, values: F64, digits: int | None) -> 
     return text[: match.start(3)] + body + text[match.end(3) :]
 
 
-def msq_bytes(tune: Tune) -> bytes:
-    """The tune as ``.msq`` bytes: the original file with new VE numbers, or a fresh file."""
+def msq_bytes(tune: Tune, keys: tuple[str, ...] = ("ve", "ve_rear")) -> bytes:
+    """The tune as ``.msq`` bytes: the original file with new numbers, or a fresh file.
+
+    ``keys`` are the tables written back ("ve", "ve_rear", "spark"); every other
+    constant keeps its bytes.
+    """
     if tune.kind != "msq" or tune.raw is None:
         return render_msq(tune)
     text = tune.raw
-    for key, table in tune.ve_tables().items():
+    tables = {**tune.ve_tables(), **({"spark": tune.spark} if tune.spark is not None else {})}
+    for key, table in tables.items():
+        if key not in keys:
+            continue
         name = tune.names.get(key)
         if name is None:
             raise TuneError(f"the tune has no {key} constant to write back")
@@ -343,6 +363,8 @@ def render_msq(
         if dialect.ve_rear is None:
             raise TuneError(f"{family} tunes have no second VE table for the rear cylinder")
         table(dialect.ve_rear, tune.ve_rear, 1, "%", tune.ve_rear.values)
+    if tune.spark is not None and dialect.spark is not None:
+        table(dialect.spark, tune.spark, 1, "deg", tune.spark.values)
     if tune.target_lambda is not None:
         if family == "rusEFI":
             table(dialect.target, tune.target_lambda, 2, "lambda", tune.target_lambda.values)

@@ -109,6 +109,7 @@ class Tune:
         ve: The (front) VE table, in percent.
         ve_rear: The rear cylinder's VE table on a V-twin with two tables, else None.
         target_lambda: The AFR/lambda target table as lambda, or None when the tune has none.
+        spark: The spark advance table (degrees), or None.
         stoich: Stoichiometric AFR the tune's AFR figures use.
         source: Human description of where it came from ("base.msq (Speeduino)").
         kind: "msq" or "paste"; says which writer can round-trip it.
@@ -120,6 +121,7 @@ class Tune:
     ve: Table
     ve_rear: Table | None = None
     target_lambda: Table | None = None
+    spark: Table | None = None
     stoich: float = STOICH_GASOLINE
     source: str = ""
     kind: str = "paste"

@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from core.coverage.axes import TableAxes
+from core.tune import Table
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -69,6 +70,20 @@ def advise(axes: TableAxes, events: I64, max_retard_deg: F64) -> KnockResult:
     return KnockResult(axes, ev, ret, advice + 0.0, confidence)
 
 
+def advised_spark(spark: Table, knock: KnockResult) -> Table:
+    """The spark table with the advice applied at the nearest spark cell of each knock cell.
+
+    The spark table may have its own axes; where several knock cells land on one spark
+    cell the largest retard wins.
+    """
+    change = np.zeros(spark.axes.shape)
+    for m, r in zip(*np.nonzero(knock.advice_deg < 0.0), strict=True):
+        sm, sr = spark.axes.nearest(knock.axes.rpm[r], knock.axes.map_kpa[m])
+        if int(sm) >= 0:
+            change[int(sm), int(sr)] = min(change[int(sm), int(sr)], float(knock.advice_deg[m, r]))
+    return spark.with_values(spark.values + change)
+
+
 def describe(result: KnockResult, limit: int = 8) -> list[str]:
     """Plain lines for a tuner: where knock was seen and what to do."""
     s = result.summary()
@@ -87,4 +102,4 @@ def describe(result: KnockResult, limit: int = 8) -> list[str]:
     return lines
 
 
-__all__ = ["KnockResult", "advise", "describe"]
+__all__ = ["KnockResult", "advise", "advised_spark", "describe"]

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from core.tune import Tune, msq_bytes, paste_block
+from core.tune import Tune, TuneError, msq_bytes, paste_block
 from core.ve.correct import VeTableResult
-from core.ve.knock import KnockResult, describe
+from core.ve.knock import KnockResult, advised_spark, describe
 
 JSON_FORMAT = "dynoai-ve"
 JSON_VERSION = 1
@@ -53,6 +53,17 @@ class VeResult:
     def msq(self) -> bytes:
         """The corrected tune as ``.msq`` bytes (the original file with new VE numbers)."""
         return msq_bytes(self.corrected_tune())
+
+    def knock_msq(self) -> bytes:
+        """The tune with the knock advice applied to its spark table (nothing else changed)."""
+        if self.knock is None:
+            raise TuneError("no knock data")
+        if self.base.spark is None or self.base.kind != "msq":
+            raise TuneError(
+                f"{self.base.source or 'the tune'} has no spark table to write advice into"
+            )
+        spark = advised_spark(self.base.spark, self.knock)
+        return msq_bytes(replace(self.base, spark=spark), keys=("spark",))
 
     # -- exports ---------------------------------------------------------------------
 

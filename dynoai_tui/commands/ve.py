@@ -43,7 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="text summary (default on a terminal), json contract, csv, tsv paste block, msq",
     )
     parser.add_argument(
-        "--knock", action="store_true", help="export the knock table and timing advice instead"
+        "--knock",
+        action="store_true",
+        help="export the knock table and timing advice instead (.msq: advice applied to the "
+        "tune's spark table)",
     )
     parser.add_argument("--max-change", type=float, metavar="PCT", help="authority per pass, %%")
     parser.add_argument(
@@ -90,10 +93,6 @@ def run(args: argparse.Namespace) -> int:
     fmt = _format(args)
     if fmt == "msq" and not args.out:
         raise CommandError("--format msq needs --out FILE.msq")
-    if args.knock and fmt == "msq":
-        raise CommandError(
-            "--knock exports json, csv or tsv (the tune's spark table is not written)"
-        )
     if not args.vehicle and not args.log:
         raise CommandError("give --vehicle V (its recorded runs) or --log FILE")
     if args.out and Path(args.out).exists() and not args.overwrite:
@@ -127,7 +126,10 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from None
 
     summary = "\n".join(result.summary_lines()) + "\n"
-    data = _render(result, fmt, args.knock)
+    try:
+        data = _render(result, fmt, args.knock)
+    except ConfigError as exc:
+        raise CommandError(str(exc)) from None
     if fmt == "text":
         sys.stdout.write(summary)
         return EXIT_OK
@@ -151,6 +153,8 @@ def _render(result: Any, fmt: str, knock: bool) -> bytes:
 
     if knock:
         k = result.knock
+        if fmt == "msq":
+            return bytes(result.knock_msq())
         if fmt == "json":
             return (json.dumps(knock_json(k), indent=1) + "\n").encode()
         return (knock_csv(k) if fmt == "csv" else knock_tsv(k)).encode()
