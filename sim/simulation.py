@@ -69,9 +69,11 @@ _NOISY = (
 )
 
 
-def sim_channel_units(twin: bool = False) -> dict[str, str]:
+def sim_channel_units(twin: bool = False, closed_loop: bool = False) -> dict[str, str]:
     """{channel: unit} for every channel the simulator emits (for log headers)."""
-    names = SIM_CHANNELS + TWIN_CHANNELS if twin else SIM_CHANNELS
+    names: tuple[str, ...] = SIM_CHANNELS + TWIN_CHANNELS if twin else SIM_CHANNELS
+    if closed_loop:
+        names += ("fuel_trim_pct",)
     return {name: CHANNELS[name].unit for name in names}
 
 
@@ -104,6 +106,7 @@ class Simulation:
         sensor_noise: bool = True,
         source: str = "sim",
         tune: Tune | None = None,
+        closed_loop: bool = False,
     ) -> None:
         if not segments:
             raise SimParamError("a simulation needs at least one segment")
@@ -123,7 +126,9 @@ class Simulation:
         """The tune the ECU runs (None: the model's own fine table)."""
         self.twin = tables.ve_ecu_front is not None
         """Front and rear widebands (a twin running a tune)."""
-        self.model = EngineModel(vehicle, tables, self.rate_hz)
+        self.closed_loop = closed_loop
+        """The ECU trims fuel at part load and logs ``fuel_trim_pct``."""
+        self.model = EngineModel(vehicle, tables, self.rate_hz, closed_loop=closed_loop)
         self._twin_rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x7C1]))
         self._twin_delay = (
             DelayLine(lambda_delay_s, self.rate_hz),
@@ -243,6 +248,7 @@ class Simulation:
             "accel_enrich_pct": raw["accel_enrich_pct"],
             "dfco": raw["dfco"],
             **cylinders,
+            **({"fuel_trim_pct": raw["fuel_trim_pct"]} if self.closed_loop else {}),
         }
 
     def _widebands(

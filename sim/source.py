@@ -28,7 +28,17 @@ LIVE_BLOCK_S = 0.02
 """Sim time per block in real-time mode (an engine tick drains one or two)."""
 MAX_SPEED_BLOCK_S = 0.5
 """Sim time per block at ``speed=max``."""
-_KNOWN_PARAMS = {"scenario", "seed", "rate", "speed", "duration", "lambda_delay_ms", "name", "tune"}
+_KNOWN_PARAMS = {
+    "scenario",
+    "seed",
+    "rate",
+    "speed",
+    "duration",
+    "lambda_delay_ms",
+    "name",
+    "tune",
+    "closed_loop",
+}
 
 
 def generate(
@@ -40,6 +50,7 @@ def generate(
     block_s: float = 0.5,
     source: str = "sim",
     tune: Tune | None = None,
+    closed_loop: bool = False,
 ) -> Iterator[Block]:
     """Blocks of a named scenario (looped as needed) for ``duration_s`` of sim time from t=0.
 
@@ -53,7 +64,14 @@ def generate(
         raise SimParamError(f"duration {duration_s:g} s must be more than 0")
     plan = build_scenario(scenario, v)
     sim = Simulation(
-        v, plan.segments, seed=seed, rate_hz=rate_hz, loop=True, source=source, tune=tune
+        v,
+        plan.segments,
+        seed=seed,
+        rate_hz=rate_hz,
+        loop=True,
+        source=source,
+        tune=tune,
+        closed_loop=closed_loop,
     )
     return _blocks(sim, block_s, total=round(duration_s * sim.rate_hz))
 
@@ -66,10 +84,17 @@ def run_segments(
     block_s: float = 0.5,
     source: str = "sim",
     tune: Tune | None = None,
+    closed_loop: bool = False,
 ) -> Iterator[Block]:
     """Execute a custom plan once (e.g. the planner's tests) and yield its blocks from t=0."""
     sim = Simulation(
-        get_vehicle(vehicle), segments, seed=seed, rate_hz=rate_hz, source=source, tune=tune
+        get_vehicle(vehicle),
+        segments,
+        seed=seed,
+        rate_hz=rate_hz,
+        source=source,
+        tune=tune,
+        closed_loop=closed_loop,
     )
     return _blocks(sim, block_s, total=sim.total_steps)
 
@@ -123,6 +148,10 @@ class SimSource(Source):
         except TuneError as exc:
             raise SourceError(f"{uri.raw}: {exc}") from None
         self._twin = self._tune is not None and self._vehicle.cylinder_split_pct > 0.0
+        raw_cl = (uri.get("closed_loop") or "0").strip().lower()
+        if raw_cl not in ("0", "1", "true", "false", "no", "yes"):
+            raise SourceError(f"{uri.raw}: closed_loop={raw_cl} must be 0 or 1")
+        self._closed_loop = raw_cl in ("1", "true", "yes")
         self._sim: Simulation | None = None
         self._t_open = 0.0
 
@@ -140,7 +169,7 @@ class SimSource(Source):
         return speed
 
     def channels(self) -> dict[str, str]:
-        return sim_channel_units(twin=self._twin)
+        return sim_channel_units(twin=self._twin, closed_loop=self._closed_loop)
 
     def open(self) -> None:
         self._sim = Simulation(
@@ -152,6 +181,7 @@ class SimSource(Source):
             lambda_delay_s=self._lambda_delay_s,
             source=self.name,
             tune=self._tune,
+            closed_loop=self._closed_loop,
         )
         self._t_open = time.monotonic()
         plan = f"{self._vehicle.name} / {self._scenario.name}, seed {self._seed}"

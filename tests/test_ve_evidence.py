@@ -73,3 +73,40 @@ def test_twin_tune_gets_one_pass_per_cylinder() -> None:
     result = correct_recordings(tune, [([("ecu", plain)], [one])], CONFIG, VeSettings())
     assert result.tables["ve_rear"].ve_new[1, 1] == pytest.approx(81.6)
     assert "combined lambda" in result.notes[0]
+
+
+def test_closed_loop_simulator_trims_carry_the_correction() -> None:
+    from core.frames import concat
+    from sim.ecu import base_tune, true_ve_tables
+    from sim.scenarios import SteadyHold
+    from sim.simulation import sim_channel_units
+    from sim.source import run_segments
+    from sim.vehicles import get_vehicle
+
+    tune = base_tune("car", seed=5)
+    truth = true_ve_tables(get_vehicle("car"), tune.axes)["ve"].values
+    # The rpm column (2000-4500) where the base tune is furthest off at 45-65 kPa.
+    rows = [list(tune.axes.map_kpa).index(m) for m in (45.0, 55.0, 65.0)]
+    cols = [i for i, rpm in enumerate(tune.axes.rpm) if 2000 <= rpm <= 4500]
+    off = np.abs(tune.ve.values / truth - 1.0)
+    r = max(cols, key=lambda i: float(off[rows, i].min()))
+    rpm = float(tune.axes.rpm[r])
+    assert off[rows, r].min() > 0.03
+    segs = [SteadyHold(rpm, (45.0, 55.0, 65.0), hold_s=6.0)]
+    blocks = list(run_segments(segs, "car", seed=5, tune=tune, closed_loop=True))
+    c = concat(blocks).columns
+    active = np.isfinite(c["fuel_trim_pct"])
+    # The loop pulls lambda onto the target: lambda alone says almost nothing now.
+    assert np.median(np.abs(c["lambda"][active] / c["lambda_target"][active] - 1.0)) < 0.01
+    assert np.nanmax(np.abs(c["fuel_trim_pct"])) > 2.0
+    config = VehicleConfig(kind="car", axes=tune.axes)
+    result = correct_recordings(
+        tune, [([("sim", sim_channel_units(closed_loop=True))], blocks)], config
+    )
+    for map_kpa in (45.0, 55.0, 65.0):
+        m = list(tune.axes.map_kpa).index(map_kpa)
+        t = result.tables["ve"]
+        assert t.reason[m, r] == "changed"
+        before = abs(t.ve_base[m, r] / truth[m, r] - 1.0)
+        after = abs(t.ve_new[m, r] / truth[m, r] - 1.0)
+        assert after < 0.01 and after < 0.3 * before, (map_kpa, before, after)

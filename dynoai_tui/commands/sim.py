@@ -51,6 +51,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="write the engine's true VE on the tune's axes (a twin also writes FILE-rear.csv)",
     )
     parser.add_argument(
+        "--closed-loop",
+        action="store_true",
+        help="the ECU trims fuel toward the target below 70 kPa and logs fuel_trim_pct",
+    )
+    parser.add_argument(
         "--ve-error",
         type=float,
         default=10.0,
@@ -119,6 +124,8 @@ def run(args: argparse.Namespace) -> int:
     tune_path = args.tune or args.write_tune
     if tune_path:
         uri += f"&tune={tune_path}"
+    if args.closed_loop:
+        uri += "&closed_loop=1"
     try:
         blocks = generate(
             vehicle=args.kind,
@@ -127,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
             rate_hz=args.rate,
             duration_s=args.duration,
             tune=tune,
+            closed_loop=args.closed_loop,
         )
         first = next(blocks)
     except (SourceError, SimParamError) as exc:
@@ -136,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
         created_at=time.time(),
         t0=0.0,
         vehicle=f"sim-{args.kind}",
-        sources={"sim": {"uri": uri, "channels": sim_channel_units(twin)}},
+        sources={"sim": {"uri": uri, "channels": sim_channel_units(twin, args.closed_loop)}},
         axes=TableAxes.default().to_dict(),
         metadata={"generator": "dynoai sim", "run_id": uuid.uuid4().hex, "scenario": args.scenario},
     )
