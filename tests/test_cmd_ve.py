@@ -102,7 +102,16 @@ def test_vehicle_set_tune_then_ve_from_its_runs(session: Path) -> None:
     assert "grid axes now 16 rpm x 16 MAP" in done.stdout
     done = dynoai(session, "ve", "--vehicle", "bike", "--data-dir", dd, "--out", "v.msq")
     assert done.returncode == 0, done.stderr
-    assert parse_msq((session / "v.msq").read_bytes()).ve.values.shape == (16, 16)
+    from_cli = parse_msq((session / "v.msq").read_bytes())
+    assert from_cli.ve.values.shape == (16, 16)
+    # The library call other features use gives the same tables.
+    from core.store import VehicleStore
+    from core.ve.evidence import correct_vehicle
+    from core.vehicle import VehicleConfig
+
+    result = correct_vehicle(VehicleStore(dd), "bike", VehicleConfig())
+    np.testing.assert_allclose(result.tables["ve"].ve_new, from_cli.ve.values)
+    np.testing.assert_allclose(result.tables["ve_rear"].ve_new, from_cli.ve_rear.values)  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -261,8 +262,52 @@ __all__ = [
     "PassGrids",
     "bin_pass",
     "correct_recordings",
+    "correct_vehicle",
     "cylinder_view",
     "declared_of",
     "log_recordings",
     "per_cylinder_channels",
+    "vehicle_logs",
 ]
+
+
+def vehicle_logs(store: Any, vehicle: str) -> tuple[list[str], list[str]]:
+    """A stored vehicle's recorded logs, and notes about runs that cannot be used."""
+    logs: list[str] = []
+    notes: list[str] = []
+    for run in store.list_runs(vehicle):
+        if not run.log_path:
+            notes.append(f"run {run.run_id}: no recording was kept, not used")
+        elif not Path(run.log_path).is_file():
+            notes.append(f"run {run.run_id}: log {run.log_path} is missing, not used")
+        else:
+            logs.append(run.log_path)
+    return logs, notes
+
+
+def correct_vehicle(
+    store: Any,
+    vehicle: str,
+    config: VehicleConfig,
+    tune: Tune | None = None,
+    settings: VeSettings | None = None,
+) -> VeResult:
+    """The VE result for a stored vehicle: its kept tune (or ``tune``) from all its logs.
+
+    This is the one call other features use (fleet records take ``tables[...].ve_base``
+    and ``.ve_new`` from it). Raises ``TuneError`` without a tune, ``ValueError`` without
+    usable logs, ``SourceError`` for an unreadable log.
+    """
+    from core.tune import TuneError
+    from core.tune.kept import kept_tune
+
+    base = tune if tune is not None else kept_tune(store.data_dir, vehicle)
+    if base is None:
+        raise TuneError(f"vehicle {vehicle!r} has no tune: dynoai vehicle set-tune {vehicle} FILE")
+    logs, notes = vehicle_logs(store, vehicle)
+    if not logs:
+        raise ValueError(
+            f"vehicle {vehicle!r} has no recorded logs to learn from"
+            + (f" ({notes[0]})" if notes else "")
+        )
+    return correct_recordings(base, logs, config, settings or config.ve, notes=notes)

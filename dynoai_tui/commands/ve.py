@@ -177,18 +177,12 @@ def _decimals(result: Any) -> int:
 
 def _logs(args: argparse.Namespace, store: Any) -> tuple[list[str], list[str]]:
     """Log paths to learn from, and notes about runs that could not be used."""
+    from core.ve.evidence import vehicle_logs
+
     if args.log:
         missing = [p for p in args.log if not Path(p).is_file()]
         if missing:
             raise CommandError(f"{missing[0]}: no such file")
         return list(args.log), []
-    logs: list[str] = []
-    notes: list[str] = []
-    for run in store.list_runs(args.vehicle):
-        if not run.log_path:
-            notes.append(f"run {run.run_id}: no recording was kept, not used")
-        elif not Path(run.log_path).is_file():
-            notes.append(f"run {run.run_id}: log {run.log_path} is missing, not used")
-        else:
-            logs.append(run.log_path)
+    logs, notes = vehicle_logs(store, args.vehicle)
     return logs, notes
