@@ -147,6 +147,7 @@ def main() -> int:
     lines = [
         ("confident, unlocked cells after session 1", "confident_cells", "{:8d}", None),
         ("base tune within 2 % (same cells)", "base_within2", "{:7.1f}%", None),
+        ("unlocked cells with any kept sample", "ungated_cells", "{:8d}", None),
         ("ungated correction within 2 % (cells w/ data)", "ungated_within2", "{:7.1f}%", None),
         ("session 1: confident cells within 2 %", "within2", "{:7.1f}%", "within2"),
         ("session 1: P1+P2 cells confident", "p12_confident", "{:7.1f}%", "p12_confident"),
