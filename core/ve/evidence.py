@@ -96,19 +96,19 @@ class PassGrids:
 
 
 def grid_confidence(grid: CoverageGrid) -> npt.NDArray[np.float64]:
-    """The grid's confidence 0..1 (the planner's "covered" rule).
+    """The grid's confidence 0..1 under the vehicle's coverage rule (the planner's "covered")."""
+    return np.asarray(grid.confidence(), dtype=np.float64)
 
-    Hits against the hit target where the grid predates the confidence rule.
-    """
-    rule = getattr(grid, "confidence", None)
-    if rule is None:
-        return np.asarray(grid.covered_mask(), dtype=np.float64)
-    return np.asarray(rule(), dtype=np.float64)
+
+def _grid(axes: TableAxes, config: VehicleConfig) -> CoverageGrid:
+    return CoverageGrid(
+        axes, hit_target=config.hit_target, stoich=config.stoich, rule=config.coverage_rule
+    )
 
 
 class _RatioHook:
     def __init__(self, axes: TableAxes, config: VehicleConfig, target: Table | None) -> None:
-        self.grid = CoverageGrid(axes, hit_target=config.hit_target, stoich=config.stoich)
+        self.grid = _grid(axes, config)
         self.target = target
 
     def __call__(self, fused: Block, result: FilterResult, grid: CoverageGrid) -> None:
@@ -140,8 +140,8 @@ def bin_pass(
     target: Table | None = None,
 ) -> PassGrids:
     """One lambda channel's pass over every recording (a fresh pipeline per log)."""
-    total = CoverageGrid(axes, hit_target=config.hit_target, stoich=config.stoich)
-    ratio_total = CoverageGrid(axes, hit_target=config.hit_target, stoich=config.stoich)
+    total = _grid(axes, config)
+    ratio_total = _grid(axes, config)
     for declared, blocks in recordings:
         hook = _RatioHook(axes, config, target)
         pipe = Pipeline(config, _declared_view(declared, cylinder), axes=axes, on_rows=hook)

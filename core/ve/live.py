@@ -22,9 +22,7 @@ from core.ve.settings import VeSettings
 def grid_evidence(grid: GridView) -> CellEvidence:
     """Per-cell ratio, confidence and hits from a snapshot's grid view."""
     ratio = 1.0 + np.asarray(grid.afr_error_pct, dtype=np.float64) / 100.0
-    conf = getattr(grid, "confidence", None)
-    if conf is None:  # a grid view without the confidence rule: hits only
-        conf = np.minimum(np.asarray(grid.hits) / max(grid.hit_target, 1), 1.0)
+    conf = grid.confidence
     return CellEvidence(
         ratio, np.asarray(conf, dtype=np.float64), np.asarray(grid.hits, dtype=np.int64)
     )
