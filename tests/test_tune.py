@@ -178,3 +178,40 @@ def test_csv_round_trip_and_paste_block_order() -> None:
 def test_bad_pastes_are_named(text: str, message: str) -> None:
     with pytest.raises(TuneError, match=message):
         parse_table_text(text)
+
+
+# -- property: any table copied in any of the layouts the tools use reads back the same ----
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@st.composite
+def tables(draw: st.DrawFn) -> Table:
+    n_rpm = draw(st.integers(2, 8))
+    n_map = draw(st.integers(2, 8))
+    rpm = np.cumsum(draw(st.lists(st.integers(100, 900), min_size=n_rpm, max_size=n_rpm))) + 400
+    kpa = np.cumsum(draw(st.lists(st.integers(2, 20), min_size=n_map, max_size=n_map))) + 10
+    values = draw(st.lists(st.integers(100, 1200), min_size=n_rpm * n_map, max_size=n_rpm * n_map))
+    return Table.of(rpm, kpa, np.array(values, dtype=float).reshape(n_map, n_rpm) / 10.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(tables(), st.sampled_from(["\t", ",", ";"]), st.booleans(), st.booleans(), st.booleans())
+def test_any_layout_reads_back(
+    t: Table, sep: str, transpose: bool, flip: bool, axis_last: bool
+) -> None:
+    rows_axis, cols_axis, vals = t.axes.map_kpa, t.axes.rpm, t.values
+    if transpose:
+        rows_axis, cols_axis, vals = cols_axis, rows_axis, vals.T
+    if flip:
+        rows_axis, vals = rows_axis[::-1], vals[::-1]
+    header = sep.join(["kPa/RPM", *(f"{v:g}" for v in cols_axis)])
+    body = [
+        sep.join([f"{a:g}", *(f"{v:g}" for v in row)])
+        for a, row in zip(rows_axis, vals, strict=True)
+    ]
+    lines = [*body, header] if axis_last else [header, *body]
+    back = parse_table_text("\n".join(lines) + "\n")
+    assert back.axes == t.axes
+    np.testing.assert_allclose(back.values, t.values)
