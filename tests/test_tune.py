@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core.tune import (
     Table,
@@ -181,9 +183,6 @@ def test_bad_pastes_are_named(text: str, message: str) -> None:
 
 
 # -- property: any table copied in any of the layouts the tools use reads back the same ----
-
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 
 @st.composite
