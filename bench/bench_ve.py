@@ -6,10 +6,12 @@ really differ by 2-6 %). Session 1 (20 simulated minutes) is binned through the
 pipeline on the tune's axes and corrected (``core.ve.evidence.correct_recordings``);
 session 2 runs the same routine on the *corrected* tune and corrects again.
 
-Routine: the guided operator of issue 11 is not on main yet, so this is the strong fixed
-routine a tuner runs on a load-control (eddy) dyno for VE work: idle, then steady-state
-holds at every rpm breakpoint from idle to below redline, stepping MAP through every
-breakpoint the engine can hold there, low rpm to high, a cool-down every three holds.
+Two operators (issue 11's guided simulator operator is not on main yet):
+* fixed: the strong routine a tuner runs on a load-control (eddy) dyno for VE work: idle,
+  then steady-state holds at every rpm breakpoint from idle to below redline, stepping MAP
+  through every breakpoint the engine can hold there, low rpm to high, cool-downs;
+* guided: the planner's top suggestion each time, run by a scripted operator and learned
+  from (the loop of ``bench_planner.py``), until 20 minutes of test + setup time.
 
 Measured per table (front and rear), on cells that are confident and not locked:
 share within 2 % of the true VE after session 1 (target >= 90 %), share of
@@ -29,7 +31,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from core.coverage.grid import CoverageGrid  # noqa: E402
 from core.coverage.regions import DEFAULT_REGIONS, priority_map  # noqa: E402
+from core.frames import Block  # noqa: E402
+from core.pipeline import Pipeline  # noqa: E402
+from core.plan.candidates import candidate_specs  # noqa: E402
+from core.plan.learning import Calibration  # noqa: E402
+from core.plan.planner import plan_arrays  # noqa: E402
+from core.plan.testmodels import SETUP_MIN  # noqa: E402
+from core.plan.tracker import VehicleTracker  # noqa: E402
 from core.tune import Tune  # noqa: E402
 from core.ve import VeSettings  # noqa: E402
 from core.ve.evidence import correct_recordings, declared_of  # noqa: E402
@@ -71,12 +81,65 @@ def routine(v: Vehicle, tune: Tune, budget_s: float = SESSION_S) -> list[sc.Segm
     return segs
 
 
-def session(v: Vehicle, tune: Tune, seed: int, settings: VeSettings) -> VeResult:
-    blocks = list(run_segments(routine(v, tune), v.name, seed=seed, tune=tune, block_s=1.0))
-    twin = "lambda_front" in blocks[0].columns
+def session(
+    v: Vehicle, tune: Tune, seed: int, settings: VeSettings, guided: bool = False
+) -> VeResult:
     config = VehicleConfig(kind=v.name, axes=tune.axes)
-    recording = (declared_of(sim_channel_units(twin)), blocks)
-    return correct_recordings(tune, [recording], config, settings, runs=(f"sim seed {seed}",))
+    if guided:
+        recordings = guided_recordings(v, tune, seed, config)
+    else:
+        blocks = list(run_segments(routine(v, tune), v.name, seed=seed, tune=tune, block_s=1.0))
+        twin = "lambda_front" in blocks[0].columns
+        recordings = [(declared_of(sim_channel_units(twin)), blocks)]
+    return correct_recordings(tune, recordings, config, settings, runs=(f"sim seed {seed}",))
+
+
+def guided_recordings(
+    v: Vehicle, tune: Tune, seed: int, config: VehicleConfig, budget_s: float = SESSION_S
+) -> list[tuple[list[tuple[str, dict[str, str]]], list[Block]]]:
+    """Planner-guided: the planner's top suggestion each time, run by a scripted operator.
+
+    The same loop as ``bench_planner.py`` (its ``segments_for`` turns a planned test into
+    simulator segments), learning from each test, until the session's minutes
+    (test time + setup) reach the budget.
+    """
+    from bench_planner import CONSTRAINTS, segments_for
+
+    grid = CoverageGrid(tune.axes, config.hit_target, rule=config.coverage_rule)
+    calibration = Calibration()
+    out = []
+    minutes = 0.0
+    n = 0
+    while minutes * 60.0 < budget_s:
+        view = plan_arrays(
+            grid.hits, grid.knock_events, tune.axes, DEFAULT_REGIONS, CONSTRAINTS,
+            calibration, 0, config.hit_target,
+        )  # fmt: skip
+        top = view.suggestions[0]
+        specs, _ = candidate_specs(
+            tune.axes.rpm, tune.axes.map_kpa, CONSTRAINTS, calibration.wot_map_kpa
+        )
+        spec = next(
+            s for s in specs if s.description == top.description and s.test_type == top.test_type
+        )
+        segs = segments_for(spec)
+        blocks = list(run_segments(segs, v.name, seed=seed * 1000 + n, tune=tune, block_s=1.0))
+        declared = declared_of(sim_channel_units("lambda_front" in blocks[0].columns))
+        tracker = VehicleTracker(
+            axes=tune.axes, hit_target=config.hit_target, regions=DEFAULT_REGIONS,
+            constraints=CONSTRAINTS, store=None, vehicle="bench", run_id=str(n), log_path=None,
+        )  # fmt: skip
+        tracker.calibration = calibration
+        pipe = Pipeline(config, declared, on_rows=tracker.on_rows)
+        for b in blocks:
+            pipe.push(b)
+        pipe.flush()
+        tracker.finish(pipe.grid, {})
+        grid.merge(pipe.grid)
+        out.append((declared, blocks))
+        minutes += sum(s.duration_s(v) for s in segs) / 60.0 + SETUP_MIN[spec.test_type]
+        n += 1
+    return out
 
 
 def _share(mask: np.ndarray, of: np.ndarray) -> float:
@@ -96,21 +159,16 @@ def reachable_mask(v: Vehicle, tune: Tune) -> np.ndarray:
     return out
 
 
-def main() -> int:
-    v = get_vehicle("vtwin")
-    started = time.monotonic()
-    base = base_tune(v, seed=11)
+def measure(v: Vehicle, base: Tune, guided: bool) -> tuple[list[dict[str, float]], VeResult]:
+    """Two sessions (base tune, then the corrected one) and the figures per table."""
     truth = true_ve_tables(v, base.axes)
     settings = VeSettings()
-    first = session(v, base, seed=21, settings=settings)
-    second = session(v, first.corrected_tune(), seed=22, settings=settings)
-    ungated = VeSettings(min_confidence=0.0)
-    prio = priority_map(base.axes, DEFAULT_REGIONS)
-    p12 = prio <= 2
+    first = session(v, base, seed=21, settings=settings, guided=guided)
+    second = session(v, first.corrected_tune(), seed=22, settings=settings, guided=guided)
+    p12 = priority_map(base.axes, DEFAULT_REGIONS) <= 2
     reach = reachable_mask(v, base)
-
     rows = []
-    for key, label in (("ve", "front"), ("ve_rear", "rear")):
+    for key in ("ve", "ve_rear"):
         t1, t2 = first.tables[key], second.tables[key]
         true = truth[key].values
         conf1 = (t1.confidence >= settings.min_confidence) & ~t1.locked
@@ -118,18 +176,17 @@ def main() -> int:
         err_base = np.abs(t1.ve_base / true - 1.0)
         err1 = np.abs(t1.ve_new / true - 1.0)
         err2 = np.abs(t2.ve_new / true - 1.0)
-        # Ungated: every cell with a kept sample takes its raw ratio (within authority).
+        # Ungated: every unlocked cell with a kept sample takes its ratio (within authority).
         ratio = np.where(np.isfinite(t1.ratio), np.clip(t1.ratio, 0.85, 1.15), 1.0)
         err_ungated = np.abs(t1.ve_base * ratio / true - 1.0)
         any_data = np.isfinite(t1.ratio) & ~t1.locked
         rows.append(
             {
-                "table": label,
                 "confident_cells": int(conf1.sum()),
                 "base_within2": _share(err_base <= 0.02, conf1),
-                "within2": _share(err1 <= 0.02, conf1),
-                "ungated_within2": _share(err_ungated <= 0.02, any_data),
                 "ungated_cells": int(any_data.sum()),
+                "ungated_within2": _share(err_ungated <= 0.02, any_data),
+                "within2": _share(err1 <= 0.02, conf1),
                 "p12_confident": _share(conf1, p12),
                 "p12_reachable_confident": _share(conf1, p12 & reach),
                 "within1_second": _share(err2 <= 0.01, conf2),
@@ -137,39 +194,48 @@ def main() -> int:
                 "max_err2": float(err2[conf2].max() * 100.0) if conf2.any() else float("nan"),
             }
         )
-    _ = ungated
+    return rows, first
+
+
+LINES = [
+    ("confident, unlocked cells after session 1", "confident_cells", "{:7d}", None),
+    ("base tune within 2 % (same cells)", "base_within2", "{:6.1f}%", None),
+    ("unlocked cells with any kept sample", "ungated_cells", "{:7d}", None),
+    ("ungated correction within 2 % (those cells)", "ungated_within2", "{:6.1f}%", None),
+    ("session 1: confident cells within 2 %", "within2", "{:6.1f}%", "within2"),
+    ("session 1: P1+P2 cells confident", "p12_confident", "{:6.1f}%", "p12_confident"),
+    ("  of P1+P2 cells an eddy dyno can hold", "p12_reachable_confident", "{:6.1f}%", None),
+    ("session 2: confident cells within 1 %", "within1_second", "{:6.1f}%", "within1_second"),
+    ("largest error, session 1 (confident), %", "max_err1", "{:7.2f}", None),
+    ("largest error, session 2 (confident), %", "max_err2", "{:7.2f}", None),
+]
+
+
+def main() -> int:
+    v = get_vehicle("vtwin")
+    started = time.monotonic()
+    base = base_tune(v, seed=11)
+    truth = true_ve_tables(v, base.axes)
+    fixed, first = measure(v, base, guided=False)
+    guided, _ = measure(v, base, guided=True)
     spent = time.monotonic() - started
-    print("bench_ve: V-twin, fixed VE routine (guided operator not on main), 2 x 20 simulated min")
+    off = np.max(np.abs(base.ve.values / truth["ve"].values - 1)) * 100
+    print("bench_ve: V-twin, 2 sessions x 20 simulated min each; base tune seed 11,")
     print(
-        f"base tune: seed 11, up to {np.max(np.abs(base.ve.values / truth['ve'].values - 1)) * 100:.1f} % off the true front VE"
+        f"up to {off:.1f} % off the true front VE. fixed = VE routine (holds at every breakpoint);"
     )
-    print(f"{'measure':44s} {'front':>8s} {'rear':>8s} {'target':>8s}")
-    lines = [
-        ("confident, unlocked cells after session 1", "confident_cells", "{:8d}", None),
-        ("base tune within 2 % (same cells)", "base_within2", "{:7.1f}%", None),
-        ("unlocked cells with any kept sample", "ungated_cells", "{:8d}", None),
-        ("ungated correction within 2 % (cells w/ data)", "ungated_within2", "{:7.1f}%", None),
-        ("session 1: confident cells within 2 %", "within2", "{:7.1f}%", "within2"),
-        ("session 1: P1+P2 cells confident", "p12_confident", "{:7.1f}%", "p12_confident"),
-        (
-            "  of P1+P2 cells an eddy dyno can hold",
-            "p12_reachable_confident",
-            "{:7.1f}%",
-            "p12_confident",
-        ),
-        ("session 2: confident cells within 1 %", "within1_second", "{:7.1f}%", "within1_second"),
-        ("largest error, session 1 (confident), %", "max_err1", "{:8.2f}", None),
-        ("largest error, session 2 (confident), %", "max_err2", "{:8.2f}", None),
-    ]
+    print("guided = the planner's top suggestion each time, run by a scripted operator.")
+    print(f"{'measure':44s} {'fixed':>7s} {'':>7s} {'guided':>7s} {'':>7s}")
+    print(f"{'':44s} {'front':>7s} {'rear':>7s} {'front':>7s} {'rear':>7s} {'target':>8s}")
     ok = True
-    for text, key, fmt, target in lines:
-        front, rear = rows[0][key], rows[1][key]
+    for text, key, fmt, target in LINES:
+        cells = [fmt.format(r[key]) for r in (*fixed, *guided)]
         tgt = f">= {TARGETS[target]:.0f}%" if target else ""
-        print(f"{text:44s} {fmt.format(front)} {fmt.format(rear)} {tgt:>8s}")
-        if target and key != "p12_reachable_confident":
-            ok &= front >= TARGETS[target] and rear >= TARGETS[target]
-    print(f"(wall time {spent:.1f} s)")
-    for line in first.summary_lines():
+        print(f"{text:44s} {' '.join(cells)} {tgt:>8s}")
+        if target:
+            ok &= all(r[key] >= TARGETS[target] for r in (*fixed, *guided))
+    print(f"(targets checked on both operators; wall time {spent:.1f} s)")
+    for line in first.summary_lines()[:7]:
         print("  " + line)
     return 0 if ok else 1
 
