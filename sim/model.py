@@ -324,7 +324,7 @@ class EngineModel:
                     fuel_on
                     and map_kpa < CLOSED_LOOP_MAX_MAP_KPA
                     and ae < 0.5
-                    and lam_seen == lam_seen
+                    and not math.isnan(lam_seen)
                 ):
                     ftrim += CLOSED_LOOP_GAIN_PCT_S * (lam_seen / lam_t - 1.0) * dt
                     ftrim = min(max(ftrim, -CLOSED_LOOP_LIMIT_PCT), CLOSED_LOOP_LIMIT_PCT)
