@@ -47,6 +47,9 @@ CHANNELS: dict[str, Channel] = {
         _c("map_kpa", "kPa", "MAP", 0.5, 0.0, 400.0),
         _c("tps_pct", "%", "TPS", 0.5, 0.0, 100.0),
         _c("lambda", "λ", "Lambda", 0.5, 0.5, 2.0),
+        _c("lambda_front", "λ", "λ front", 0.5, 0.5, 2.0),
+        _c("lambda_rear", "λ", "λ rear", 0.5, 0.5, 2.0),
+        _c("fuel_trim_pct", "%", "Fuel trim", 0.5, -50.0, 50.0),
         _c("afr", "AFR", "AFR", 0.5, 7.0, 25.0),
         _c("lambda_target", "λ", "λ target", 2.0, 0.5, 2.0),
         _c("afr_target", "AFR", "AFR target", 2.0, 7.0, 25.0),
@@ -78,6 +81,13 @@ CHANNELS: dict[str, Channel] = {
 
 MIXTURE_CHANNELS = ("lambda", "afr")
 """Channels measured by the wideband, shifted back by the lambda transport delay."""
+
+CYLINDER_LAMBDA = {"front": "lambda_front", "rear": "lambda_rear"}
+"""Per-cylinder wideband channels of a twin (one sensor per header, or the ECU's two O2s).
+
+``fuel_trim_pct`` is the ECU's closed-loop correction, + = adding fuel; NaN or absent
+when the loop is open. VE correction multiplies measured / target lambda by (1 + trim).
+"""
 
 
 def is_canonical(name: str) -> bool:

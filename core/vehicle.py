@@ -43,6 +43,9 @@ TOML layout (every table optional)::
     [alarms]                  # see core.alarms.AlarmLimits
     lean_pct = 2.0
 
+    [ve]                      # VE correction, see core.ve.settings.VeSettings
+    max_change_pct = 15
+
 Every key, unit and default: docs/vehicle.md.
 """
 
@@ -64,6 +67,7 @@ from core.coverage.confidence import CoverageRule
 from core.coverage.filters import FilterLimits
 from core.coverage.regions import DEFAULT_REGIONS, Region
 from core.plan.planner import Constraints
+from core.ve.settings import VeSettings
 
 VEHICLE_KINDS = ("vtwin", "car")
 
@@ -88,6 +92,8 @@ class VehicleConfig:
     regions: tuple[Region, ...] = DEFAULT_REGIONS
     staleness_s: Mapping[str, float] = field(default_factory=dict)
     """Per-channel overrides of the zero-order-hold staleness limit."""
+    ve: VeSettings = field(default_factory=VeSettings)
+    """VE correction: confidence threshold, authority, locks, smoothing."""
     min_dwell_s: float = 1.0
     """Seconds of settled dwell for a cell to count as covered ([coverage])."""
     max_lambda_se_pct: float = 1.0
@@ -125,6 +131,7 @@ def config_from_mapping(data: Mapping[str, Any], *, source: str = "config") -> V
         "regions",
         "staleness",
         "alarms",
+        "ve",
     }
     for key in data:
         if key not in known:
@@ -180,6 +187,8 @@ def config_from_mapping(data: Mapping[str, Any], *, source: str = "config") -> V
         )
     if "alarms" in data:
         changes["alarms"] = _sub(AlarmLimits.from_mapping, data["alarms"], source, "alarms")
+    if "ve" in data:
+        changes["ve"] = _sub(VeSettings.from_mapping, data["ve"], source, "ve")
     if "staleness" in data:
         table = data["staleness"]
         if not isinstance(table, Mapping):

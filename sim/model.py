@@ -68,8 +68,17 @@ OUTPUTS = (
     "ve_pct",
     "accel_enrich_pct",
     "dfco",
+    "fuel_trim_pct",
 )
-"""Raw (noise-free, undelayed) per-step outputs of :meth:`EngineModel.run`."""
+"""Raw (noise-free, undelayed) per-step outputs of :meth:`EngineModel.run`.
+
+``fuel_trim_pct`` is the closed-loop correction (NaN while the loop is open or off)."""
+
+CLOSED_LOOP_MAX_MAP_KPA = 70.0
+"""The simulated ECU's closed loop runs at part load only (below this MAP), like most ECUs."""
+CLOSED_LOOP_GAIN_PCT_S = 100.0
+"""Integrator gain: trim moves this many %/s per unit of lambda error (1 s time constant)."""
+CLOSED_LOOP_LIMIT_PCT = 25.0
 
 LAMBDA_NO_FUEL = 10.0
 """Lambda reported for a cylinder that gets (almost) no fuel; the wideband rails below it."""
@@ -84,8 +93,13 @@ class EngineModel:
         rate_hz: Steps per second.
     """
 
-    def __init__(self, vehicle: Vehicle, tables: EngineTables, rate_hz: float) -> None:
+    def __init__(
+        self, vehicle: Vehicle, tables: EngineTables, rate_hz: float, closed_loop: bool = False
+    ) -> None:
         self.vehicle = vehicle
+        self.closed_loop = closed_loop
+        """The ECU trims fuel toward the target at part load (narrowband-style integrator)."""
+        self.fuel_trim_pct = 0.0
         self.tables = tables
         self.rate_hz = float(rate_hz)
         self.tuning = ModelTuning()
@@ -212,6 +226,8 @@ class EngineModel:
         o_kr, o_iat, o_clt = out["knock_retard_deg"], out["iat_c"], out["clt_c"]
         o_spk, o_trq, o_drum = out["spark_deg"], out["torque_nm"], out["drum_speed_kph"]
         o_ve, o_ae, o_dfco = out["ve_pct"], out["accel_enrich_pct"], out["dfco"]
+        o_ft = out["fuel_trim_pct"]
+        cl, ftrim, nan = self.closed_loop, self.fuel_trim_pct, math.nan
 
         rpm_prev = self.rpm_prev
         rpm, map_kpa, tps, trim, idle_i = (
@@ -303,6 +319,19 @@ class EngineModel:
             fuel_on = not dfco and rpm < v.rev_limit_rpm
             air = ve_true * map_kpa
             inj = ve_ecu * map_kpa / lam_t * (1.0 + ae / 100.0) if fuel_on else 0.0
+            if cl:
+                if (
+                    fuel_on
+                    and map_kpa < CLOSED_LOOP_MAX_MAP_KPA
+                    and ae < 0.5
+                    and not math.isnan(lam_seen)
+                ):
+                    ftrim += CLOSED_LOOP_GAIN_PCT_S * (lam_seen / lam_t - 1.0) * dt
+                    ftrim = min(max(ftrim, -CLOSED_LOOP_LIMIT_PCT), CLOSED_LOOP_LIMIT_PCT)
+                    inj *= 1.0 + ftrim / 100.0
+                    o_ft[k] = ftrim
+                else:
+                    o_ft[k] = nan  # open loop: the learned trim is held, not applied
             x_wall = x_film * min(map_kpa / 100.0, 1.0)
             if not self.film_primed:
                 film, self.film_primed = x_wall * inj * tu.film_tau_s, True
@@ -387,6 +416,7 @@ class EngineModel:
             idle_i,
         )
         self.film, self.ae_pct, self.dfco, self.lambda_sensor = film, ae, dfco, lam_seen
+        self.fuel_trim_pct = ftrim
         self.knock_count, self.knock_retard_deg = kcount, kret
         self.rpm_prev = rpm_prev
         self.clt_c, self.soak_c, self.iat_c, self.load_avg = clt, soak, iat, load_avg

@@ -16,7 +16,9 @@ import numpy as np
 
 from core.channels import CHANNELS, STOICH_GASOLINE, power_hp_from_torque
 from core.frames import Block
+from core.tune import Tune
 from sim.delay import DelayLine
+from sim.ecu import apply_tune, cylinder_factors
 from sim.model import MODE_FREE, Command, Controller, EngineModel, as_arrays
 from sim.scenarios import Segment
 from sim.vehicles import SimParamError, Vehicle, build_tables
@@ -44,6 +46,8 @@ SIM_CHANNELS = (
     "dfco",
 )
 """Canonical channels the simulator emits, in block column order."""
+TWIN_CHANNELS = ("lambda_front", "lambda_rear")
+"""Extra channels of a twin running a tune: one wideband per header (``lambda`` is their mean)."""
 
 WIDEBAND_LEAN_RAIL_LAMBDA = 1.70
 """A wideband in free air (fuel cut) reads its lean limit; AFR 25.0, the top of the AFR range."""
@@ -65,9 +69,12 @@ _NOISY = (
 )
 
 
-def sim_channel_units() -> dict[str, str]:
+def sim_channel_units(twin: bool = False, closed_loop: bool = False) -> dict[str, str]:
     """{channel: unit} for every channel the simulator emits (for log headers)."""
-    return {name: CHANNELS[name].unit for name in SIM_CHANNELS}
+    names: tuple[str, ...] = SIM_CHANNELS + TWIN_CHANNELS if twin else SIM_CHANNELS
+    if closed_loop:
+        names += ("fuel_trim_pct",)
+    return {name: CHANNELS[name].unit for name in names}
 
 
 def check_rate(rate_hz: float) -> float:
@@ -98,6 +105,8 @@ class Simulation:
         lambda_delay_s: float = DEFAULT_LAMBDA_DELAY_S,
         sensor_noise: bool = True,
         source: str = "sim",
+        tune: Tune | None = None,
+        closed_loop: bool = False,
     ) -> None:
         if not segments:
             raise SimParamError("a simulation needs at least one segment")
@@ -110,7 +119,21 @@ class Simulation:
         self.loop = loop
         self.source = source
         self.sensor_noise = sensor_noise
-        self.model = EngineModel(vehicle, build_tables(vehicle, self.seed), self.rate_hz)
+        tables = build_tables(vehicle, self.seed)
+        if tune is not None:
+            tables = apply_tune(vehicle, tables, tune)
+        self.tune = tune
+        """The tune the ECU runs (None: the model's own fine table)."""
+        self.twin = tables.ve_ecu_front is not None
+        """Front and rear widebands (a twin running a tune)."""
+        self.closed_loop = closed_loop
+        """The ECU trims fuel at part load and logs ``fuel_trim_pct``."""
+        self.model = EngineModel(vehicle, tables, self.rate_hz, closed_loop=closed_loop)
+        self._twin_rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x7C1]))
+        self._twin_delay = (
+            DelayLine(lambda_delay_s, self.rate_hz),
+            DelayLine(lambda_delay_s, self.rate_hz),
+        )
         knock_seq, noise_seq = np.random.SeedSequence([self.seed, 0x51]).spawn(2)
         self._knock_rng = np.random.default_rng(knock_seq)
         self._noise_rng = np.random.default_rng(noise_seq)
@@ -199,6 +222,9 @@ class Simulation:
             raw["drum_speed_kph"] + 0.05 * z["drum"],
             raw["drum_speed_kph"],
         )
+        cylinders: dict[str, np.ndarray] = {}
+        if self.twin:
+            lam, cylinders = self._widebands(raw, n)
         batt = 12.6 + 1.6 * np.clip((raw["rpm"] - 500.0) / 900.0, 0.0, 1.0) + 0.03 * z["batt"]
         return {
             "rpm": rpm,
@@ -221,4 +247,23 @@ class Simulation:
             "ve_pct": raw["ve_pct"],
             "accel_enrich_pct": raw["accel_enrich_pct"],
             "dfco": raw["dfco"],
+            **cylinders,
+            **({"fuel_trim_pct": raw["fuel_trim_pct"]} if self.closed_loop else {}),
         }
+
+    def _widebands(
+        self, raw: dict[str, np.ndarray], n: int
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Front and rear wideband readings, and their mean as the ``lambda`` channel."""
+        factors = cylinder_factors(self.model.tables, raw["rpm"], raw["map_kpa"])
+        assert factors is not None  # self.twin
+        z = self._twin_rng.standard_normal((n, 2))
+        if not self.sensor_noise:
+            z[:] = 0.0
+        out = {}
+        for k, (name, factor) in enumerate(zip(TWIN_CHANNELS, factors, strict=True)):
+            seen = self._twin_delay[k].push(raw["lambda_sensor"] * factor)
+            out[name] = np.clip(
+                seen * (1.0 + 0.005 * z[:, k]), WIDEBAND_RICH_RAIL_LAMBDA, WIDEBAND_LEAN_RAIL_LAMBDA
+            )
+        return (out["lambda_front"] + out["lambda_rear"]) / 2.0, out

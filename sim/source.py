@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 
 from core.frames import Block
 from core.source import Source, SourceError, SourceState, SourceURI
+from core.tune import Tune, TuneError, read_tune
 from sim.guided import GuidedOperator, guided_operator
 from sim.scenarios import Segment, build_scenario
 from sim.simulation import DEFAULT_LAMBDA_DELAY_S, Simulation, check_rate, sim_channel_units
@@ -30,7 +31,17 @@ LIVE_BLOCK_S = 0.02
 """Sim time per block in real-time mode (an engine tick drains one or two)."""
 MAX_SPEED_BLOCK_S = 0.5
 """Sim time per block at ``speed=max``."""
-_KNOWN_PARAMS = {"scenario", "seed", "rate", "speed", "duration", "lambda_delay_ms", "name"}
+_KNOWN_PARAMS = {
+    "scenario",
+    "seed",
+    "rate",
+    "speed",
+    "duration",
+    "lambda_delay_ms",
+    "name",
+    "tune",
+    "closed_loop",
+}
 
 
 def generate(
@@ -41,8 +52,12 @@ def generate(
     duration_s: float = 60.0,
     block_s: float = 0.5,
     source: str = "sim",
+    tune: Tune | None = None,
+    closed_loop: bool = False,
 ) -> Iterator[Block]:
     """Blocks of a named scenario (looped as needed) for ``duration_s`` of sim time from t=0.
+
+    With ``tune`` the simulated ECU fuels from that tune (see :mod:`sim.ecu`).
 
     Raises:
         SimParamError: unknown vehicle or scenario, rate outside 1..1000 Hz, duration <= 0.
@@ -51,7 +66,16 @@ def generate(
     if not duration_s > 0.0:
         raise SimParamError(f"duration {duration_s:g} s must be more than 0")
     plan = build_scenario(scenario, v)
-    sim = Simulation(v, plan.segments, seed=seed, rate_hz=rate_hz, loop=True, source=source)
+    sim = Simulation(
+        v,
+        plan.segments,
+        seed=seed,
+        rate_hz=rate_hz,
+        loop=True,
+        source=source,
+        tune=tune,
+        closed_loop=closed_loop,
+    )
     return _blocks(sim, block_s, total=round(duration_s * sim.rate_hz))
 
 
@@ -62,9 +86,19 @@ def run_segments(
     rate_hz: float = 100.0,
     block_s: float = 0.5,
     source: str = "sim",
+    tune: Tune | None = None,
+    closed_loop: bool = False,
 ) -> Iterator[Block]:
     """Execute a custom plan once (e.g. the planner's tests) and yield its blocks from t=0."""
-    sim = Simulation(get_vehicle(vehicle), segments, seed=seed, rate_hz=rate_hz, source=source)
+    sim = Simulation(
+        get_vehicle(vehicle),
+        segments,
+        seed=seed,
+        rate_hz=rate_hz,
+        source=source,
+        tune=tune,
+        closed_loop=closed_loop,
+    )
     return _blocks(sim, block_s, total=sim.total_steps)
 
 
@@ -114,6 +148,16 @@ class SimSource(Source):
         if not 0.0 <= delay_ms <= 1000.0:
             raise SourceError(f"{uri.raw}: lambda_delay_ms={delay_ms:g} is out of range 0..1000")
         self._lambda_delay_s = delay_ms / 1000.0
+        tune_path = uri.get("tune")
+        try:
+            self._tune = read_tune(tune_path) if tune_path else None
+        except TuneError as exc:
+            raise SourceError(f"{uri.raw}: {exc}") from None
+        self._twin = self._tune is not None and self._vehicle.cylinder_split_pct > 0.0
+        raw_cl = (uri.get("closed_loop") or "0").strip().lower()
+        if raw_cl not in ("0", "1", "true", "false", "no", "yes"):
+            raise SourceError(f"{uri.raw}: closed_loop={raw_cl} must be 0 or 1")
+        self._closed_loop = raw_cl in ("1", "true", "yes")
         self._sim: Simulation | None = None
         self._operator: GuidedOperator | None = None
         self._t_open = 0.0
@@ -132,7 +176,7 @@ class SimSource(Source):
         return speed
 
     def channels(self) -> dict[str, str]:
-        return sim_channel_units()
+        return sim_channel_units(twin=self._twin, closed_loop=self._closed_loop)
 
     def open(self) -> None:
         if self._guided:
@@ -159,6 +203,8 @@ class SimSource(Source):
             loop=True,
             lambda_delay_s=self._lambda_delay_s,
             source=self.name,
+            tune=self._tune,
+            closed_loop=self._closed_loop,
         )
         self._t_open = time.monotonic()
         plan = f"{self._vehicle.name} / {self._scenario.name}, seed {self._seed}"

@@ -64,6 +64,8 @@ class Vehicle:
     rated_power_kw: float
     baro_kpa: float = 100.8
     ambient_c: float = 25.0
+    cylinder_split_pct: float = 0.0
+    """Front/rear true VE difference of a twin, % (0 = cylinders alike); see sim.ecu."""
 
 
 VEHICLES: dict[str, Vehicle] = {
@@ -90,6 +92,7 @@ VEHICLES: dict[str, Vehicle] = {
         knock_dip_deg=4.5,
         knock_peak_rpm=3500.0,
         rated_power_kw=75.0,
+        cylinder_split_pct=4.0,
     ),
     "car": Vehicle(
         name="car",
@@ -150,6 +153,12 @@ class EngineTables:
     spark_deg: F64
     mbt_deg: F64
     knock_limit_deg: F64
+    ve_true_front: F64 | None = None
+    """Per-cylinder true VE of a twin (None: the model's cylinders are alike)."""
+    ve_true_rear: F64 | None = None
+    ve_ecu_front: F64 | None = None
+    """The ECU's per-cylinder VE when it runs a tune with front/rear tables."""
+    ve_ecu_rear: F64 | None = None
 
     def ve_error_ratio(self) -> F64:
         """True VE / ECU VE per grid point: >1 means the engine runs lean there."""
@@ -187,15 +196,18 @@ def ecu_error_field(rpm_norm: F64, map_norm: F64, seed: int, max_error: float = 
     return field * (max_error / peak) if peak > 0 else field
 
 
-def build_tables(vehicle: Vehicle, seed: int) -> EngineTables:
-    """Build every table for ``vehicle``; only the ECU's VE error depends on ``seed``."""
+def build_tables(vehicle: Vehicle, seed: int, max_error: float = 0.08) -> EngineTables:
+    """Build every table for ``vehicle``; only the ECU's VE error depends on ``seed``.
+
+    ``max_error`` is the peak relative error of the ECU's VE (0.08 = 8 %).
+    """
     rpm_axis = np.arange(500.0, vehicle.rev_limit_rpm + 501.0, 250.0)
     map_axis = np.arange(10.0, 111.0, 5.0)
     rpm, map_kpa = np.meshgrid(rpm_axis, map_axis)
     ve = true_ve(vehicle, rpm, map_kpa)
     rpm_norm = (rpm - rpm_axis[0]) / (rpm_axis[-1] - rpm_axis[0])
     map_norm = (map_kpa - map_axis[0]) / (map_axis[-1] - map_axis[0])
-    ve_ecu = ve / (1.0 + ecu_error_field(rpm_norm, map_norm, seed))
+    ve_ecu = ve / (1.0 + ecu_error_field(rpm_norm, map_norm, seed, max_error))
 
     afr_target = (
         14.5

@@ -33,7 +33,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "vehicle": (
         "vehicle",
-        "list vehicles, reset one's coverage, or edit/show its session record (build, conditions)",
+        "list vehicles, reset one's coverage, edit/show its session record, or set its base tune",
+    ),
+    "ve": (
+        "ve",
+        "correct the tune's VE table from a vehicle's logs; write .msq, paste block, CSV or JSON",
     ),
     "report": (
         "report",

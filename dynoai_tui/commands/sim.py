@@ -1,4 +1,9 @@
-"""``dynoai sim``: write a synthetic log from the simulator, faster than real time."""
+"""``dynoai sim``: write a synthetic log from the simulator, faster than real time.
+
+``--write-tune`` / ``--write-true-ve`` write what the simulated ECU runs and what the
+engine really breathes, so a VE correction can be checked against the truth;
+``--tune`` runs the simulated ECU on a tune (e.g. a corrected one).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import itertools
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.coverage.axes import TableAxes
 from core.record import LogHeader, LogWriter
@@ -15,15 +20,16 @@ from core.source import SourceError
 from dynoai_tui.commands.common import EXIT_OK, CommandError
 from dynoai_tui.commands.headless import format_size
 
+if TYPE_CHECKING:
+    from core.tune import Tune
+
 NAME = "sim"
 HELP = "write a synthetic .dynolog from the engine + dyno simulator"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, metavar="FILE", help="the .dynolog to write")
-    parser.add_argument(
-        "--duration", type=float, required=True, metavar="S", help="seconds of data"
-    )
+    parser.add_argument("--out", metavar="FILE", help="the .dynolog to write")
+    parser.add_argument("--duration", type=float, metavar="S", help="seconds of data (with --out)")
     parser.add_argument(
         "--scenario",
         default="pulls",
@@ -39,6 +45,72 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--rate", type=float, default=100.0, metavar="HZ", help="samples/s (1..1000)"
     )
     parser.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
+    parser.add_argument(
+        "--tune", metavar="FILE", help="run the simulated ECU on this tune (.msq or pasted table)"
+    )
+    parser.add_argument(
+        "--write-tune",
+        metavar="FILE.msq",
+        help="write the simulated ECU's base tune (and run the log on it)",
+    )
+    parser.add_argument(
+        "--write-true-ve",
+        metavar="FILE.csv",
+        help="write the engine's true VE on the tune's axes (a twin also writes FILE-rear.csv)",
+    )
+    parser.add_argument(
+        "--closed-loop",
+        action="store_true",
+        help="the ECU trims fuel toward the target below 70 kPa and logs fuel_trim_pct",
+    )
+    parser.add_argument(
+        "--ve-error",
+        type=float,
+        default=10.0,
+        metavar="PCT",
+        help="peak error of the base tune's VE, percent (default 10)",
+    )
+
+
+def _tune_files(args: argparse.Namespace) -> Tune | None:
+    """Load --tune or build the base tune for --write-tune; write the requested files."""
+    from core.tune import TuneError, read_tune, render_msq, table_text
+    from sim.ecu import base_tune, true_ve_tables
+    from sim.vehicles import SimParamError, get_vehicle
+
+    if args.tune and args.write_tune:
+        raise CommandError("--tune and --write-tune: give one (the ECU runs one tune)")
+    if not 0.0 <= args.ve_error <= 30.0:
+        raise CommandError(f"--ve-error {args.ve_error:g} is out of range; use 0 to 30 percent")
+    try:
+        vehicle = get_vehicle(args.kind)
+        tune = read_tune(args.tune) if args.tune else None
+        if args.write_tune:
+            tune = base_tune(vehicle, args.seed, ve_error_pct=args.ve_error)
+            comment = f"DynoAI simulator base tune: {vehicle.name}, seed {args.seed}"
+            _write(args.write_tune, render_msq(tune, signature="dynoai sim", comment=comment), args)
+            print(f"wrote {args.write_tune}: simulated {vehicle.name} ECU base tune")
+        if args.write_true_ve:
+            axes = tune.axes if tune is not None else TableAxes.default()
+            for key, table in true_ve_tables(vehicle, axes).items():
+                path = Path(args.write_true_ve)
+                if key == "ve_rear":
+                    path = path.with_name(f"{path.stem}-rear{path.suffix}")
+                _write(str(path), table_text(table, decimals=3).encode(), args)
+                print(f"wrote {path}: true VE ({table.name}), rows = MAP, columns = rpm")
+    except (TuneError, SimParamError) as exc:
+        raise CommandError(str(exc)) from None
+    return tune
+
+
+def _write(path: str, data: bytes, args: argparse.Namespace) -> None:
+    p = Path(path)
+    if p.exists() and not args.overwrite:
+        raise CommandError(f"{p} exists; add --overwrite to replace it")
+    try:
+        p.write_bytes(data)
+    except OSError as exc:
+        raise CommandError(f"{p}: cannot write ({exc.strerror})") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,15 +119,32 @@ def run(args: argparse.Namespace) -> int:
     from sim.source import generate
     from sim.vehicles import SimParamError
 
-    if args.duration <= 0:
+    if args.out is None and not (args.write_tune or args.write_true_ve):
+        raise CommandError("give --out FILE --duration S (and/or --write-tune, --write-true-ve)")
+    if args.out is not None and args.duration is None:
+        raise CommandError("--out needs --duration S")
+    if args.duration is not None and args.duration <= 0:
         raise CommandError(f"--duration must be positive, got {args.duration:g}")
+    tune = _tune_files(args)
+    if args.out is None:
+        return EXIT_OK
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise CommandError(f"recording {out} already exists; add --overwrite to replace it")
     uri = f"sim:{args.kind}?scenario={args.scenario}&seed={args.seed}&rate={args.rate:g}"
+    tune_path = args.tune or args.write_tune
+    if tune_path:
+        uri += f"&tune={tune_path}"
+    if args.closed_loop:
+        uri += "&closed_loop=1"
     operator = None
     try:
         if args.scenario == "guided":
+            if tune is not None or args.closed_loop:
+                raise CommandError(
+                    "--scenario guided runs the simulator's own ECU: --tune, --write-tune and "
+                    "--closed-loop go with the other scenarios"
+                )
             operator = _guided(args)
             blocks = guided_blocks(operator, args.duration)
         elif args.vehicle:
@@ -67,15 +156,18 @@ def run(args: argparse.Namespace) -> int:
                 seed=args.seed,
                 rate_hz=args.rate,
                 duration_s=args.duration,
+                tune=tune,
+                closed_loop=args.closed_loop,
             )
         first = next(blocks)
     except (SourceError, SimParamError) as exc:
         raise CommandError(str(exc)) from None
+    twin = "lambda_front" in first.columns
     header = LogHeader(
         created_at=time.time(),
         t0=0.0,
         vehicle=f"sim-{args.kind}",
-        sources={"sim": {"uri": uri, "channels": sim_channel_units()}},
+        sources={"sim": {"uri": uri, "channels": sim_channel_units(twin, args.closed_loop)}},
         axes=TableAxes.default().to_dict(),
         metadata={"generator": "dynoai sim", "run_id": uuid.uuid4().hex, "scenario": args.scenario},
     )

@@ -1,4 +1,8 @@
-"""``dynoai vehicle list|reset|edit|show``: manage the vehicle store.
+"""``dynoai vehicle list|reset|edit|show|set-tune``: manage the vehicle store.
+
+``set-tune`` keeps the vehicle's base tune (see :mod:`core.tune.kept`) and makes its
+VE axes the vehicle's grid axes; runs binned on the old axes are then stale until
+``dynoai coverage --vehicle V --rebuild`` re-bins them from their logs.
 
 ``reset`` forgets a vehicle's runs, coverage and learned planner calibration and
 keeps its config and constraints (settings are not data), so the next session
@@ -14,12 +18,17 @@ import sys
 from dynoai_tui.commands.common import EXIT_OK, CommandError, open_store
 
 NAME = "vehicle"
-HELP = "list vehicles, reset one's coverage, or edit/show its session record (build, conditions)"
+HELP = "list vehicles, reset one's coverage, edit/show its session record, or set its base tune"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=("list", "reset", "edit", "show"), help="what to do")
-    parser.add_argument("name", nargs="?", help="vehicle name (for reset, edit, show)")
+    parser.add_argument(
+        "action", choices=("list", "reset", "edit", "show", "set-tune"), help="what to do"
+    )
+    parser.add_argument("name", nargs="?", help="vehicle name (for reset, edit, show, set-tune)")
+    parser.add_argument(
+        "file", nargs="?", help="set-tune: the tune (.msq or a table copied with axes)"
+    )
     parser.add_argument(
         "--from",
         dest="from_file",
@@ -50,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
                 runs = store.list_runs(name)
                 sys.stdout.write(f"{name}\t{len(runs)} run(s)\n")
             return EXIT_OK
+        if args.action == "set-tune":
+            return _set_tune(store, args)
         if not args.name:
             raise CommandError(
                 f"vehicle {args.action} needs a NAME, e.g. dynoai vehicle {args.action} fxbb"
@@ -87,3 +98,39 @@ def _confirm_reset(name: str, runs: int) -> bool:
     except (OSError, KeyboardInterrupt):
         answer = ""
     return answer in ("y", "yes")
+
+
+def _set_tune(store: object, args: argparse.Namespace) -> int:
+    from core.config import ConfigError
+    from core.store import VehicleStore
+    from core.tune.kept import keep_tune, with_axes_toml
+    from core.vehicle import parse_config_text
+
+    assert isinstance(store, VehicleStore)
+    if not args.name or not args.file:
+        raise CommandError(
+            "vehicle set-tune needs a NAME and a FILE, e.g. dynoai vehicle set-tune fxbb base.msq"
+        )
+    try:
+        tune, kept = keep_tune(store.data_dir, args.name, args.file)
+        text = with_axes_toml(store.get_config_toml(args.name), tune.axes)
+        parse_config_text(text, source=f"config of vehicle {args.name!r}")
+    except ConfigError as exc:
+        raise CommandError(str(exc)) from None
+    store.set_config_toml(args.name, text)  # creates the vehicle if new
+    n_map, n_rpm = tune.axes.shape
+    rpm, mp = tune.axes.rpm, tune.axes.map_kpa
+    rear = " and a rear VE table" if tune.ve_rear is not None else ""
+    target = "" if tune.target_lambda is not None else "; no target table (logged targets are used)"
+    sys.stdout.write(
+        f"vehicle {args.name}: kept {tune.source}{rear} as {kept}{target}\n"
+        f"grid axes now {n_rpm} rpm x {n_map} MAP ({rpm[0]:g}-{rpm[-1]:g} rpm, "
+        f"{mp[0]:g}-{mp[-1]:g} kPa)\n"
+    )
+    stale = store.stale_runs(args.name, tune.axes)
+    if stale:
+        sys.stdout.write(
+            f"{len(stale)} run(s) were binned on other axes: dynoai coverage --vehicle "
+            f"{args.name} --rebuild\n"
+        )
+    return EXIT_OK

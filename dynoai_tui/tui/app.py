@@ -128,6 +128,8 @@ class DynoApp(App[int]):
         Binding("m", "marker", "Marker"),
         Binding("v", "cycle_view", "View"),
         Binding("o", "toggle_regions", "Regions"),
+        # Hidden from the footer (it is full at 80 columns); the VE view's title names it.
+        Binding("e", "export_ve", "Export VE", show=False),
         Binding("c", "constraints", "Limits"),
         Binding("g", "pulls", "Pulls"),
         Binding("b", "toggle_bell", "Bell"),
@@ -182,6 +184,9 @@ class DynoApp(App[int]):
 
     async def on_mount(self) -> None:
         await self.push_screen(self.dashboard)
+        ve = getattr(getattr(self.session, "config", None), "ve", None)
+        if ve is not None:
+            self.dashboard.query_one(Heatmap).ve_settings = ve
         self.refresh_snapshot()
         tune_gc()
         self.set_interval(1.0 / self.refresh_hz, self.refresh_snapshot, name="snapshot")
@@ -287,6 +292,23 @@ class DynoApp(App[int]):
     def action_cycle_view(self) -> None:
         self.dashboard.query_one(Heatmap).cycle_view()
         self.dashboard.set_heatmap_title()
+
+    def action_export_ve(self) -> None:
+        """Write the VE table corrected so far (.msq with the vehicle's tune, else change %)."""
+        from dynoai_tui.tui.ve_export import export_live_ve
+
+        snap = self.session.snapshot
+        if snap is None:
+            return
+        try:
+            message = export_live_ve(
+                snap.grid, getattr(self.session, "config", None), self.store, self.vehicle,
+                self.record_dir, self.clock(),
+            )  # fmt: skip
+        except (OSError, ValueError) as exc:
+            self.notify(f"VE export failed: {exc}", severity="error")
+            return
+        self.notify(message, timeout=6)
 
     def action_toggle_regions(self) -> None:
         heatmap = self.dashboard.query_one(Heatmap)

@@ -26,14 +26,17 @@ from textual.strip import Strip
 
 from core.coverage.view import GridView
 from core.plan.types import Target
+from core.ve.live import live_table
+from core.ve.settings import VeSettings
 
-VIEWS: tuple[str, ...] = ("hits", "afr", "afr_error", "knock", "dwell")
+VIEWS: tuple[str, ...] = ("hits", "afr", "afr_error", "ve_change", "knock", "dwell")
 """Heatmap views, in the order the cycle key steps through them."""
 
 VIEW_TITLES: dict[str, str] = {
     "hits": "hits",
     "afr": "mean AFR",
     "afr_error": "AFR error % (+ lean)",
+    "ve_change": "VE correction % (L locked, ~ extrapolated, dim = not confident; e: export)",
     "knock": "knock events",
     "dwell": "dwell s",
 }
@@ -73,6 +76,40 @@ SIDE_RESERVE = 34
 """Width of the MAP axis label column ("105 ")."""
 
 IntArray = npt.NDArray[np.int64]
+
+
+def _ve_levels(grid: GridView, settings: VeSettings) -> tuple[IntArray, list[list[str]]]:
+    """Levels and texts of the VE correction view.
+
+    Change % coloured like the AFR error where the cell is confident, confidence
+    shading (s1..s4) with the raw error where it is not yet, ``L`` for locked cells.
+    """
+    res = live_table(grid, settings)
+    ch = res.change_pct
+    moved = (res.reason == "changed") | (res.reason == "clipped") | res.extrapolated
+    levels = np.full(ch.shape, EMPTY, dtype=np.int64)
+    shade = np.clip(np.ceil(res.confidence * 4.0), 1, 4).astype(np.int64)
+    levels = np.where(res.reason == "low_confidence", shade, levels)
+    levels = np.where(moved, OK, levels)
+    levels = np.where(moved & (ch > AFR_OK_PCT), LEAN1, levels)
+    levels = np.where(moved & (ch > AFR_FAR_PCT), LEAN2, levels)
+    levels = np.where(moved & (ch < -AFR_OK_PCT), RICH1, levels)
+    levels = np.where(moved & (ch < -AFR_FAR_PCT), RICH2, levels)
+    texts: list[list[str]] = []
+    for m in range(ch.shape[0]):
+        row = []
+        for r in range(ch.shape[1]):
+            why = res.reason[m, r]
+            if res.locked[m, r]:
+                row.append("L")
+            elif moved[m, r]:
+                row.append(("~" if res.extrapolated[m, r] else "") + f"{ch[m, r]:+.0f}")
+            elif why == "low_confidence":
+                row.append(f"{(res.ratio[m, r] - 1.0) * 100.0:+.0f}")
+            else:
+                row.append("·")
+        texts.append(row)
+    return levels, texts
 
 
 def _levels(view: str, grid: GridView) -> IntArray:
@@ -186,6 +223,8 @@ class Heatmap(ScrollView, can_focus=False):
         self._styles: dict[str, Style] = {}
         self._geom_key: tuple[int, int, int, int] = (-1, -1, -1, -1)
         self._geom: tuple[int, int] = (3, 1)
+        self.ve_settings = VeSettings()
+        """Authority, locks and threshold of the VE correction view (the vehicle's ``[ve]``)."""
 
     # ---- state from the app -------------------------------------------------
 
@@ -258,8 +297,12 @@ class Heatmap(ScrollView, can_focus=False):
         if self._grid is None:
             return
         cell_w, row_h = self._geometry()
-        self._levels = _levels(self.view, self._grid)
-        self._texts = _texts(self.view, self._grid, cell_w)
+        if self.view == "ve_change":
+            self._levels, texts = _ve_levels(self._grid, self.ve_settings)
+            self._texts = [[t[:cell_w] for t in row] for row in texts]
+        else:
+            self._levels = _levels(self.view, self._grid)
+            self._texts = _texts(self.view, self._grid, cell_w)
         n_map, n_rpm = self.shape
         self.virtual_size = Size(LABEL_W + n_rpm * cell_w, n_map * row_h + 1)
         keys = [self._row_key(r, cell_w) for r in range(n_map)]

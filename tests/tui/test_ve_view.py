@@ -1,0 +1,66 @@
+"""Pilot tests: the "VE correction" heatmap view and the export key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from core.store import VehicleStore
+from core.tune import Table, Tune, read_tune, render_msq
+from core.tune.kept import keep_tune
+from dynoai_tui.tui.app import DynoApp
+from dynoai_tui.tui.widgets.heatmap import Heatmap
+from tests.tui.helpers import MAP_AXIS, RPM_AXIS, ScriptedSession, snapshot, sync
+
+
+def _hits() -> np.ndarray:
+    hits = np.zeros((16, 16), dtype=np.int64)
+    hits[8, 5] = 400  # 13.2 AFR on a 13.0 target: 1.5 % lean -> VE +1.5 %
+    return hits
+
+
+@sync
+async def test_ve_view_shows_change_locks_and_exports_csv_without_a_tune(tmp_path: Path) -> None:
+    app = DynoApp(ScriptedSession(snapshot(hits=_hits())), record_dir=tmp_path, clock=lambda: 0.0)
+    async with app.run_test(size=(160, 48)) as pilot:
+        heatmap = app.dashboard.query_one(Heatmap)
+        for _ in range(3):
+            await pilot.press("v")
+        assert heatmap.view == "ve_change"
+        assert "VE correction" in str(heatmap.border_title)
+        texts = heatmap._texts
+        assert texts[8][5] == "+2"
+        # Overrun cells (>= 1750 rpm at the 20 kPa row) are locked by default.
+        assert texts[0][-1] == "L" and texts[0][0] == "·"
+        await pilot.press("e")
+        await pilot.pause()
+        files = list(tmp_path.glob("ve-session-*-change-pct.csv"))
+        assert len(files) == 1
+        assert "1.54" in files[0].read_text()
+
+
+@sync
+async def test_export_key_writes_the_corrected_msq_with_the_vehicles_tune(tmp_path: Path) -> None:
+    store = VehicleStore(tmp_path / "store")
+    store.ensure_vehicle("bike")
+    ve = Table.of(RPM_AXIS, MAP_AXIS, np.full((16, 16), 60.0))
+    source = tmp_path / "base.msq"
+    source.write_bytes(render_msq(Tune(ve=ve)))
+    keep_tune(store.data_dir, "bike", source)
+    app = DynoApp(
+        ScriptedSession(snapshot(hits=_hits())),
+        store=store,
+        vehicle="bike",
+        record_dir=tmp_path / "out",
+        clock=lambda: 0.0,
+    )
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("e")
+        await pilot.pause()
+    out = list((tmp_path / "out").glob("ve-bike-*.msq"))
+    assert len(out) == 1
+    tune = read_tune(out[0])
+    assert tune.ve.values[8, 5] == 60.9  # 60 x 1.0154, one decimal
+    assert tune.ve.values[0, 0] == 60.0
+    assert (out[0].with_suffix(".json")).exists()
