@@ -331,10 +331,23 @@ _NARROWBAND = re.compile(
 )
 
 
+def _with_qualifiers(name: str) -> str:
+    """Like normalise, but words in brackets kept: Torque's "Air Fuel Ratio(Commanded)"."""
+    return re.sub(r"[^0-9a-z]+", " ", name.lower()).strip()
+
+
 def _candidates(name: str) -> list[str]:
-    """Normalised forms of a column name to look up, most specific first."""
+    """Normalised forms of a column name to look up, most specific first.
+
+    A bracketed word inside a name can change what it means ("Air Fuel
+    Ratio(Commanded)" is the target, "(Measured)" the sensor), so the form that
+    keeps it is tried before the one that drops it as if it were a unit.
+    """
     key = normalise(name)
     out = [key]
+    full = _with_qualifiers(name)
+    if full != key and re.search(r"[a-z]", full.replace(key, "", 1)):
+        out.insert(0, full)
     if "/" in name:
         parts = [normalise(p) for p in name.split("/") if normalise(p)]
         if parts:
@@ -372,7 +385,7 @@ def _wideband_by_unit(name: str, unit: str) -> str | None:
     key = _unit_key(unit)
     if key not in _LAMBDA_UNITS and key not in _AFR_UNITS:
         return None
-    norm = normalise(name)
+    norm = _with_qualifiers(name)
     if "target" in norm or "command" in norm or not _WIDEBAND_DEVICES.search(norm):
         return None
     return "lambda" if key in _LAMBDA_UNITS else "afr"
