@@ -61,3 +61,44 @@ def test_torque_pro_tracklog() -> None:
     assert c["lambda_target"][-1] == pytest.approx(1.0)
     # "Air Fuel Ratio(Measured)(:1)" is '-' in every row: no wideband reading
     assert np.all(np.isnan(c.get("lambda", np.array([np.nan]))))
+    # The car never answered the MAP or wideband PIDs: the grid is told so,
+    # rather than the mapped-but-empty columns passing for data.
+    assert np.all(np.isnan(c["map_kpa"]))
+    assert any(x.startswith("no MAP") and "never holds a value" in x for x in s.lacks)
+    assert any(x.startswith("no wideband") for x in s.lacks)
+    # "Turbo Boost & Vacuum Gauge(psi)" reads -14.65 at idle: Torque's MAP - baro
+    # with no MAP reading, i.e. minus the atmosphere. It must not become MAP.
+    assert "Turbo Boost & Vacuum Gauge" in s.unmapped
+
+
+def test_torque_pro_tracklog_2014() -> None:
+    """An older Torque Pro trackLog (Stampede10343/Torque-Log-Grapher, MIT), 1 Hz.
+
+    Metric units this time: "Intake Manifold Pressure(kPa)", "(°C)"; first row
+    27-Sep-2014 13:40:39.474, last kept row 13:41:08.469.
+    """
+    log = open_log(REAL / "torque_pro_trackLog_2014.csv")
+    s = log.summary
+    assert s.format_name == "Torque Pro CSV"
+    assert s.rows == 30
+    assert s.duration_s == pytest.approx(28.995, abs=1e-3)
+    assert s.sample_rate_hz == pytest.approx(1.0, abs=0.01)
+    c = log.columns
+    # row 1: load 6.67 %, CLT 77.0 C, MAP 43.0 kPa, 870.25 rpm, 10 deg, IAT 37 C
+    assert c["map_kpa"][0] == pytest.approx(43.0)
+    assert _conv(log)["map_kpa"] == ""  # already kPa
+    assert c["rpm"][0] == pytest.approx(870.25)
+    assert c["clt_c"][0] == pytest.approx(77.0)
+    assert c["iat_c"][0] == pytest.approx(37.0)
+    assert c["spark_deg"][0] == pytest.approx(10.0)
+    # 13:40:59.469: 1661 rpm at 73 kPa, the highest load in the excerpt
+    i = int(np.argmax(c["rpm"]))
+    assert c["rpm"][i] == pytest.approx(1661.0)
+    assert c["map_kpa"][i] == pytest.approx(73.0)
+    assert log.t_s[i] == pytest.approx(19.995, abs=1e-3)
+    # no throttle and no wideband PID logged: said, not guessed
+    assert "no throttle: accel-enrichment filter off" in s.lacks
+    assert any(x.startswith("no wideband") for x in s.lacks)
+    # "Fuel trim bank 1 sensor 2(%)" = 99.22: the O2 sensor's trim PID, sensor
+    # not used. Never read as STFT.
+    assert "stft_pct" not in c
