@@ -102,3 +102,51 @@ def test_torque_pro_tracklog_2014() -> None:
     # "Fuel trim bank 1 sensor 2(%)" = 99.22: the O2 sensor's trim PID, sensor
     # not used. Never read as STFT.
     assert "stft_pct" not in c
+
+
+# The channel rows of a real VCM Scanner export (superky13/minMaxLogValuesHPTuners,
+# ky13_small_log.csv, commit 184f6ed). That repository has no licence, so the
+# file is not committed: only its [Channel Information] names and units are
+# used here, with data rows of our own, to keep what the real file taught.
+_HPT_IDS = "0,12,6,3,20,68,11,16,17,2630,36,66,5,51"
+_HPT_NAMES = (
+    "Offset,Engine RPM (SAE),Short Term Fuel Trim Bank 1 (SAE),Fuel System #1 Status (SAE),"
+    "O2 Voltage B1S1 (SAE),Equivalence Ratio Commanded (SAE),"
+    "Intake Manifold Absolute Pressure (SAE),Mass Airflow (SAE),Throttle Position (SAE),"
+    "Knock Retard,WB EQ Ratio 1 (SAE),Intake Air Temp (SAE),Engine Coolant Temp (SAE),"
+    "Barometric Pressure (SAE)"
+)
+_HPT_UNITS = "s,rpm,%,,V,λ,psi,lb/min,%,°,λ,°F,°F,psi"
+
+
+def test_vcm_scanner_wideband_eq_ratio_and_text_status(tmp_path: Path) -> None:
+    rows = [
+        "0.171,3000,1.5,CL - Normal,0.85,1,10,2,40,0,0.98,95,197.6,14.5037743897",
+        "0.194,3100,1.5,OL - Drive,0.86,0.85,11,2.2,60,0.5,0.86,95,197.6,14.5037743897",
+        "0.223,3200,,OL - Drive,0.87,0.85,12,2.4,80,1,0.85,95,197.6,14.5037743897",
+    ]
+    text = (
+        "HP Tuners CSV Log File\nVersion: 1.0\n\n[Log Information]\n"
+        "Creation Time: 5/4/2022 7:52:11 PM\nNotes: \n\n[Channel Information]\n"
+        f"{_HPT_IDS}\n{_HPT_NAMES}\n{_HPT_UNITS}\n\n[Channel Data]\n" + "\n".join(rows) + "\n"
+    )
+    path = tmp_path / "vcm.csv"
+    path.write_text(text, encoding="utf-8")
+    log = open_log(path)
+    s = log.summary
+    assert s.format_name == "HP Tuners VCM Scanner CSV"
+    c = log.columns
+    # "WB EQ Ratio 1 (SAE)" in λ is the wideband (SAE J1979 PID 0x24), not a target
+    assert _orig(log)["lambda"] == "WB EQ Ratio 1 (SAE)"
+    assert c["lambda"] == pytest.approx([0.98, 0.86, 0.85])
+    assert _orig(log)["lambda_target"] == "Equivalence Ratio Commanded (SAE)"
+    assert not any(x.startswith("no wideband") for x in s.lacks)
+    # narrowband volts are never lambda
+    assert any("O2 Voltage B1S1" in n and "narrowband" in n for n in s.notes)
+    # the words in "Fuel System #1 Status" are not a channel sampled in sparse rows
+    assert not any("channels logged in sparse rows" in n for n in s.notes)
+    assert "Fuel System #1 Status (SAE)" in s.unmapped
+    # psi -> kPa: 10 psi = 68.95 kPa; 14.5037743897 psi baro = 100.0 kPa
+    assert c["map_kpa"][0] == pytest.approx(68.948, abs=1e-3)
+    assert c["baro_kpa"][0] == pytest.approx(100.0, abs=1e-4)
+    assert c["clt_c"][0] == pytest.approx(92.0)

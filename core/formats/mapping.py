@@ -88,6 +88,9 @@ _ALIASES: dict[str, tuple[str, ...]] = {
         "lambda measured",
         "lambda bank 1",
         "lambda sensor 1",
+        "wb eq ratio",
+        "wideband eq ratio",
+        "wideband equivalence ratio",
         "lambda 1 measured",
     ),
     "afr": (
@@ -376,7 +379,7 @@ def canonical_for(name: str) -> str | None:
 
 
 _WIDEBAND_DEVICES = re.compile(
-    r"\b(aem|plx|innovate|lc ?1|lc ?2|zeitronix|zt ?2|uego|wideband|wb ?o2|wbo2|lambda|afr|o2)\b"
+    r"\b(aem|plx|innovate|lc ?1|lc ?2|zeitronix|zt ?2|uego|wideband|wb|wb ?o2|wbo2|lambda|afr|o2)\b"
 )
 
 
@@ -644,7 +647,9 @@ def map_columns(
         text = conv.text
         if conv.canonical == "knock_retard_deg":
             arr, text = _knock_as_retard(name, arr, text)
-        if conv.canonical == "lambda_target" and "equiv" in normalise(name):
+        if conv.canonical in ("lambda", "lambda_target") and re.search(
+            r"\beq(uiv\w*)? ratio\b", normalise(name)
+        ):
             extra = "equivalence ratio taken as lambda (SAE J1979)"
             text = f"{text}; {extra}" if text else extra
         columns[conv.canonical] = arr
