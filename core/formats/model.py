@@ -267,11 +267,11 @@ def grid_lacks(columns: Mapping[str, F64]) -> list[str]:
         instead = (
             f" ({' and '.join(extra)} logged instead, kept but not a grid axis)" if extra else ""
         )
-        out.append(f"no MAP: the grid has no MAP axis data{instead}{empty('map_kpa')}")
+        out.append(f"no MAP{empty('map_kpa')}: the grid has no MAP axis data{instead}")
     if not has("tps_pct"):
-        out.append(f"no throttle: accel-enrichment filter off{empty('tps_pct')}")
+        out.append(f"no throttle{empty('tps_pct')}: accel-enrichment filter off")
     if not has("lambda"):
-        out.append(f"no wideband lambda/AFR: nothing to correct fuel against{empty('lambda')}")
+        out.append(f"no wideband lambda/AFR{empty('lambda')}: nothing to correct fuel against")
     rpm = columns.get("rpm")
     if rpm is not None:
         finite = rpm[np.isfinite(rpm)]
