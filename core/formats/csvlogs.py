@@ -676,7 +676,11 @@ def _read_hptuners(text: str, options: Options) -> RawLog:
     keep = [i for i in range(len(names)) if i != t_idx]
     log_info = [ln.strip() for ln in lines[:info_at] if ln.strip()]
     notes = []
-    sparse = [i for i in keep if table.columns[i].size and np.isnan(table.columns[i]).mean() > 0.5]
+    # A column with no number at all (VCM Scanner's "Fuel System #1 Status" holds
+    # words such as "CL - Normal") is text, not a channel sampled in sparse rows.
+    sparse = [
+        i for i in keep if table.columns[i].size and 0.5 < np.isnan(table.columns[i]).mean() < 1.0
+    ]
     if sparse:
         notes.append(f"{len(sparse)} channels logged in sparse rows (blank where not sampled)")
     return RawLog(

@@ -88,6 +88,9 @@ _ALIASES: dict[str, tuple[str, ...]] = {
         "lambda measured",
         "lambda bank 1",
         "lambda sensor 1",
+        "wb eq ratio",
+        "wideband eq ratio",
+        "wideband equivalence ratio",
         "lambda 1 measured",
     ),
     "afr": (
@@ -331,10 +334,23 @@ _NARROWBAND = re.compile(
 )
 
 
+def _with_qualifiers(name: str) -> str:
+    """Like normalise, but words in brackets kept: Torque's "Air Fuel Ratio(Commanded)"."""
+    return re.sub(r"[^0-9a-z]+", " ", name.lower()).strip()
+
+
 def _candidates(name: str) -> list[str]:
-    """Normalised forms of a column name to look up, most specific first."""
+    """Normalised forms of a column name to look up, most specific first.
+
+    A bracketed word inside a name can change what it means ("Air Fuel
+    Ratio(Commanded)" is the target, "(Measured)" the sensor), so the form that
+    keeps it is tried before the one that drops it as if it were a unit.
+    """
     key = normalise(name)
     out = [key]
+    full = _with_qualifiers(name)
+    if full != key and re.search(r"[a-z]", full.replace(key, "", 1)):
+        out.insert(0, full)
     if "/" in name:
         parts = [normalise(p) for p in name.split("/") if normalise(p)]
         if parts:
@@ -363,7 +379,7 @@ def canonical_for(name: str) -> str | None:
 
 
 _WIDEBAND_DEVICES = re.compile(
-    r"\b(aem|plx|innovate|lc ?1|lc ?2|zeitronix|zt ?2|uego|wideband|wb ?o2|wbo2|lambda|afr|o2)\b"
+    r"\b(aem|plx|innovate|lc ?1|lc ?2|zeitronix|zt ?2|uego|wideband|wb|wb ?o2|wbo2|lambda|afr|o2)\b"
 )
 
 
@@ -372,7 +388,7 @@ def _wideband_by_unit(name: str, unit: str) -> str | None:
     key = _unit_key(unit)
     if key not in _LAMBDA_UNITS and key not in _AFR_UNITS:
         return None
-    norm = normalise(name)
+    norm = _with_qualifiers(name)
     if "target" in norm or "command" in norm or not _WIDEBAND_DEVICES.search(norm):
         return None
     return "lambda" if key in _LAMBDA_UNITS else "afr"
@@ -631,7 +647,9 @@ def map_columns(
         text = conv.text
         if conv.canonical == "knock_retard_deg":
             arr, text = _knock_as_retard(name, arr, text)
-        if conv.canonical == "lambda_target" and "equiv" in normalise(name):
+        if conv.canonical in ("lambda", "lambda_target") and re.search(
+            r"\beq(uiv\w*)? ratio\b", normalise(name)
+        ):
             extra = "equivalence ratio taken as lambda (SAE J1979)"
             text = f"{text}; {extra}" if text else extra
         columns[conv.canonical] = arr

@@ -248,18 +248,30 @@ def _short(name: str) -> str:
 
 
 def grid_lacks(columns: Mapping[str, F64]) -> list[str]:
-    """What the coverage grid and its filters will miss, in the tuner's words."""
+    """What the coverage grid and its filters will miss, in the tuner's words.
+
+    A column that is mapped but never holds a value (Torque writes '-' in every
+    row for a PID the car did not answer) is missing all the same, and said so.
+    """
+
+    def has(name: str) -> bool:
+        v = columns.get(name)
+        return v is not None and bool(np.isfinite(v).any())
+
+    def empty(name: str) -> str:
+        return " (its column never holds a value)" if name in columns else ""
+
     out = []
-    if "map_kpa" not in columns:
-        extra = [n for n in ("maf_gs", "load_pct") if n in columns]
+    if not has("map_kpa"):
+        extra = [n for n in ("maf_gs", "load_pct") if has(n)]
         instead = (
             f" ({' and '.join(extra)} logged instead, kept but not a grid axis)" if extra else ""
         )
-        out.append(f"no MAP: the grid has no MAP axis data{instead}")
-    if "tps_pct" not in columns:
-        out.append("no throttle: accel-enrichment filter off")
-    if "lambda" not in columns:
-        out.append("no wideband lambda/AFR: nothing to correct fuel against")
+        out.append(f"no MAP{empty('map_kpa')}: the grid has no MAP axis data{instead}")
+    if not has("tps_pct"):
+        out.append(f"no throttle{empty('tps_pct')}: accel-enrichment filter off")
+    if not has("lambda"):
+        out.append(f"no wideband lambda/AFR{empty('lambda')}: nothing to correct fuel against")
     rpm = columns.get("rpm")
     if rpm is not None:
         finite = rpm[np.isfinite(rpm)]

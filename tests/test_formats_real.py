@@ -1,0 +1,152 @@
+"""Real logs written by other tools, under licences that allow redistribution.
+
+Each file in tests/data/real/ was written by the tool named in its test (not by
+us); its origin, commit and licence are in tests/data/README.md. The expected
+values are read from the file's own raw text (quoted in each test), so the
+tests check that the importer turns what the tool wrote into the right clock,
+channels and units, not that it agrees with itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.formats import open_log
+
+REAL = Path(__file__).parent / "data" / "real"
+
+
+def _conv(log: object) -> dict[str, str]:
+    return {m.canonical: m.conversion for m in log.summary.mapped}  # type: ignore[attr-defined]
+
+
+def _orig(log: object) -> dict[str, str]:
+    return {m.canonical: m.original for m in log.summary.mapped}  # type: ignore[attr-defined]
+
+
+def test_torque_pro_tracklog() -> None:
+    """Torque Pro trackLog export (iPzard/torque-pro-assistant, MIT): two drives.
+
+    Device Time runs 28-Oct-2024 13:50:51.185 .. 15:46:46.432 with a pause of
+    13:50:53.539 -> 15:46:36.640 between the two; '-' marks a PID not read.
+    """
+    log = open_log(REAL / "torque_pro_trackLog.csv")
+    s = log.summary
+    assert s.format_name == "Torque Pro CSV"
+    assert s.rows == 30
+    assert "Device Time" in s.clock
+    # 15:46:46.432 - 13:50:51.185, from the file's own Device Time column
+    assert s.duration_s == pytest.approx(6955.247, abs=1e-3)
+    assert s.longest_gap_s == pytest.approx(6943.101, abs=1e-3)
+    assert np.all(np.diff(log.t_s) > 0)
+    c = log.columns
+    # "Engine RPM(rpm)": 777 in the first row, 3118 the highest (15:46:37.696)
+    assert c["rpm"][0] == pytest.approx(777.0)
+    assert np.nanmax(c["rpm"]) == pytest.approx(3118.0)
+    # "Engine Coolant Temperature(°F)": 195.8 degF = 91.0 degC
+    assert c["clt_c"][0] == pytest.approx(91.0)
+    assert _conv(log)["clt_c"] == "degF -> degC"
+    # "Relative Throttle Position(%)" 4.31 -> 0.39 %
+    assert c["tps_pct"][0] == pytest.approx(4.31)
+    assert c["tps_pct"][-1] == pytest.approx(0.39)
+    # "Air Fuel Ratio(Commanded)(:1)" is the ECU's target, never the measured
+    # mixture; "Commanded Equivalence Ratio(lambda)" is the lambda target.
+    assert _orig(log)["afr_target"] == "Air Fuel Ratio(Commanded)"
+    assert _orig(log).get("afr") != "Air Fuel Ratio(Commanded)"
+    assert _orig(log).get("lambda") != "Air Fuel Ratio(Commanded)"
+    assert c["afr_target"][-1] == pytest.approx(14.08)
+    assert c["lambda_target"][-1] == pytest.approx(1.0)
+    # "Air Fuel Ratio(Measured)(:1)" is '-' in every row: no wideband reading
+    assert np.all(np.isnan(c.get("lambda", np.array([np.nan]))))
+    # The car never answered the MAP or wideband PIDs: the grid is told so,
+    # rather than the mapped-but-empty columns passing for data.
+    assert np.all(np.isnan(c["map_kpa"]))
+    assert any(x.startswith("no MAP") and "never holds a value" in x for x in s.lacks)
+    assert any(x.startswith("no wideband") for x in s.lacks)
+    # "Turbo Boost & Vacuum Gauge(psi)" reads -14.65 at idle: Torque's MAP - baro
+    # with no MAP reading, i.e. minus the atmosphere. It must not become MAP.
+    assert "Turbo Boost & Vacuum Gauge" in s.unmapped
+
+
+def test_torque_pro_tracklog_2014() -> None:
+    """An older Torque Pro trackLog (Stampede10343/Torque-Log-Grapher, MIT), 1 Hz.
+
+    Metric units this time: "Intake Manifold Pressure(kPa)", "(°C)"; first row
+    27-Sep-2014 13:40:39.474, last kept row 13:41:08.469.
+    """
+    log = open_log(REAL / "torque_pro_trackLog_2014.csv")
+    s = log.summary
+    assert s.format_name == "Torque Pro CSV"
+    assert s.rows == 30
+    assert s.duration_s == pytest.approx(28.995, abs=1e-3)
+    assert s.sample_rate_hz == pytest.approx(1.0, abs=0.01)
+    c = log.columns
+    # row 1: load 6.67 %, CLT 77.0 C, MAP 43.0 kPa, 870.25 rpm, 10 deg, IAT 37 C
+    assert c["map_kpa"][0] == pytest.approx(43.0)
+    assert _conv(log)["map_kpa"] == ""  # already kPa
+    assert c["rpm"][0] == pytest.approx(870.25)
+    assert c["clt_c"][0] == pytest.approx(77.0)
+    assert c["iat_c"][0] == pytest.approx(37.0)
+    assert c["spark_deg"][0] == pytest.approx(10.0)
+    # 13:40:59.469: 1661 rpm at 73 kPa, the highest load in the excerpt
+    i = int(np.argmax(c["rpm"]))
+    assert c["rpm"][i] == pytest.approx(1661.0)
+    assert c["map_kpa"][i] == pytest.approx(73.0)
+    assert log.t_s[i] == pytest.approx(19.995, abs=1e-3)
+    # no throttle and no wideband PID logged: said, not guessed
+    assert "no throttle: accel-enrichment filter off" in s.lacks
+    assert any(x.startswith("no wideband") for x in s.lacks)
+    # "Fuel trim bank 1 sensor 2(%)" = 99.22: the O2 sensor's trim PID, sensor
+    # not used. Never read as STFT.
+    assert "stft_pct" not in c
+
+
+# The channel rows of a real VCM Scanner export (superky13/minMaxLogValuesHPTuners,
+# ky13_small_log.csv, commit 184f6ed). That repository has no licence, so the
+# file is not committed: only its [Channel Information] names and units are
+# used here, with data rows of our own, to keep what the real file taught.
+_HPT_IDS = "0,12,6,3,20,68,11,16,17,2630,36,66,5,51"
+_HPT_NAMES = (
+    "Offset,Engine RPM (SAE),Short Term Fuel Trim Bank 1 (SAE),Fuel System #1 Status (SAE),"
+    "O2 Voltage B1S1 (SAE),Equivalence Ratio Commanded (SAE),"
+    "Intake Manifold Absolute Pressure (SAE),Mass Airflow (SAE),Throttle Position (SAE),"
+    "Knock Retard,WB EQ Ratio 1 (SAE),Intake Air Temp (SAE),Engine Coolant Temp (SAE),"
+    "Barometric Pressure (SAE)"
+)
+_HPT_UNITS = "s,rpm,%,,V,λ,psi,lb/min,%,°,λ,°F,°F,psi"
+
+
+def test_vcm_scanner_wideband_eq_ratio_and_text_status(tmp_path: Path) -> None:
+    rows = [
+        "0.171,3000,1.5,CL - Normal,0.85,1,10,2,40,0,0.98,95,197.6,14.5037743897",
+        "0.194,3100,1.5,OL - Drive,0.86,0.85,11,2.2,60,0.5,0.86,95,197.6,14.5037743897",
+        "0.223,3200,,OL - Drive,0.87,0.85,12,2.4,80,1,0.85,95,197.6,14.5037743897",
+    ]
+    text = (
+        "HP Tuners CSV Log File\nVersion: 1.0\n\n[Log Information]\n"
+        "Creation Time: 5/4/2022 7:52:11 PM\nNotes: \n\n[Channel Information]\n"
+        f"{_HPT_IDS}\n{_HPT_NAMES}\n{_HPT_UNITS}\n\n[Channel Data]\n" + "\n".join(rows) + "\n"
+    )
+    path = tmp_path / "vcm.csv"
+    path.write_text(text, encoding="utf-8")
+    log = open_log(path)
+    s = log.summary
+    assert s.format_name == "HP Tuners VCM Scanner CSV"
+    c = log.columns
+    # "WB EQ Ratio 1 (SAE)" in λ is the wideband (SAE J1979 PID 0x24), not a target
+    assert _orig(log)["lambda"] == "WB EQ Ratio 1 (SAE)"
+    assert c["lambda"] == pytest.approx([0.98, 0.86, 0.85])
+    assert _orig(log)["lambda_target"] == "Equivalence Ratio Commanded (SAE)"
+    assert not any(x.startswith("no wideband") for x in s.lacks)
+    # narrowband volts are never lambda
+    assert any("O2 Voltage B1S1" in n and "narrowband" in n for n in s.notes)
+    # the words in "Fuel System #1 Status" are not a channel sampled in sparse rows
+    assert not any("channels logged in sparse rows" in n for n in s.notes)
+    assert "Fuel System #1 Status (SAE)" in s.unmapped
+    # psi -> kPa: 10 psi = 68.95 kPa; 14.5037743897 psi baro = 100.0 kPa
+    assert c["map_kpa"][0] == pytest.approx(68.948, abs=1e-3)
+    assert c["baro_kpa"][0] == pytest.approx(100.0, abs=1e-4)
+    assert c["clt_c"][0] == pytest.approx(92.0)
