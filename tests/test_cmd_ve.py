@@ -163,3 +163,10 @@ def test_knock_msq_needs_a_spark_table(session: Path) -> None:
         session, "ve", "--tune", "true.csv", "--log", "s.dynolog", "--knock", "--out", "x.msq"
     )
     assert done.returncode == 2 and "has no spark table" in done.stderr
+    # The session record keeps the VE table before and after for the fleet export.
+    from core.fleet.records_store import get_ve_tables
+
+    kept = get_ve_tables(VehicleStore(dd), "bike")
+    assert len(kept) == 1
+    (tables,) = kept.values()
+    np.testing.assert_allclose(tables["ve_after"], from_cli.ve.values)

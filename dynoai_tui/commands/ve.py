@@ -16,7 +16,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dynoai_tui.commands.common import EXIT_OK, CommandError, add_vehicle_options, open_store
+from dynoai_tui.commands.common import (
+    EXIT_OK,
+    CommandError,
+    add_vehicle_options,
+    open_store,
+    warning_line,
+)
 
 NAME = "ve"
 HELP = "correct the tune's VE table from a vehicle's logs; write .msq, paste block, CSV or JSON"
@@ -125,6 +131,8 @@ def run(args: argparse.Namespace) -> int:
     except SourceError as exc:
         raise CommandError(str(exc)) from None
 
+    if store is not None and args.vehicle:
+        _keep_for_fleet(store, args.vehicle, tune, result)
     summary = "\n".join(result.summary_lines()) + "\n"
     try:
         data = _render(result, fmt, args.knock)
@@ -146,6 +154,24 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
     return EXIT_OK
+
+
+def _keep_for_fleet(store: Any, vehicle: str, tune: Any, result: Any) -> None:
+    """The session record keeps the VE table before and after (docs/fleet.md), on the latest run."""
+    from core.fleet.records_store import set_ve_tables
+    from core.store import StoreError
+
+    runs = store.list_runs(vehicle)
+    if not runs:
+        return
+    table = result.tables["ve"]
+    try:
+        set_ve_tables(
+            store, vehicle, runs[-1].run_id, tune.axes.rpm, tune.axes.map_kpa,
+            table.ve_base, table.ve_new,
+        )  # fmt: skip
+    except StoreError as exc:
+        warning_line(f"VE tables not kept for the fleet record: {exc}")
 
 
 def _render(result: Any, fmt: str, knock: bool) -> bytes:
