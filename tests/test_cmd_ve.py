@@ -112,6 +112,13 @@ def test_vehicle_set_tune_then_ve_from_its_runs(session: Path) -> None:
     result = correct_vehicle(VehicleStore(dd), "bike", VehicleConfig())
     np.testing.assert_allclose(result.tables["ve"].ve_new, from_cli.ve.values)
     np.testing.assert_allclose(result.tables["ve_rear"].ve_new, from_cli.ve_rear.values)  # type: ignore[union-attr]
+    # The session record keeps the VE table before and after for the fleet export.
+    from core.fleet.records_store import get_ve_tables
+
+    kept = get_ve_tables(VehicleStore(dd), "bike")
+    assert len(kept) == 1
+    (tables,) = kept.values()
+    np.testing.assert_allclose(tables["ve_after"], from_cli.ve.values)
 
 
 @pytest.mark.parametrize(
@@ -163,10 +170,3 @@ def test_knock_msq_needs_a_spark_table(session: Path) -> None:
         session, "ve", "--tune", "true.csv", "--log", "s.dynolog", "--knock", "--out", "x.msq"
     )
     assert done.returncode == 2 and "has no spark table" in done.stderr
-    # The session record keeps the VE table before and after for the fleet export.
-    from core.fleet.records_store import get_ve_tables
-
-    kept = get_ve_tables(VehicleStore(dd), "bike")
-    assert len(kept) == 1
-    (tables,) = kept.values()
-    np.testing.assert_allclose(tables["ve_after"], from_cli.ve.values)
