@@ -86,7 +86,7 @@ def summary_text(snap: Snapshot, *, recording_path: str | None, note: str = "") 
         f"duration      {format_clock(snap.elapsed_s)} ({snap.elapsed_s:.1f} s)",
         f"samples       {snap.samples_total} received, {snap.samples_binned} binned",
         f"coverage      {snap.grid.covered_pct:.1f} % ({snap.grid.covered_cells} of "
-        f"{snap.grid.hits.size} cells trusted: >= {snap.grid.hit_target} hits, settled dwell, lambda SE)",
+        f"{snap.grid.hits.size} cells trusted)",
     ]
     rejects = {k: v for k, v in snap.rejects.items() if v}
     lines.append(
