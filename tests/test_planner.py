@@ -100,8 +100,8 @@ def test_constraints_parsing_and_updates():
 def test_learned_factor_scales_expectations():
     grid = CoverageGrid(AXES)
     cal = Calibration()
-    base = next(x for x in _plan(grid, cal=cal).suggestions if x.test_type == "tip_in")
-    cal.observe("tip_in", np.full(10, 100.0), np.full(10, 10.0))
+    base = next(x for x in _plan(grid, cal=cal).suggestions if x.test_type == "steady_state")
+    cal.observe("steady_state", np.full(10, 1000.0), np.full(10, 1.0))  # fills ~0.1 % of plan
     low = next(x for x in _plan(grid, cal=cal).suggestions if x.description == base.description)
     assert low.expected_gain < base.expected_gain * 0.5
 

@@ -25,8 +25,6 @@ from core.plan.testmodels import (
     IDLE_STEP_S,
     PART_SWEEP_RPM_S,
     STEADY_STEP_S,
-    TIP_IN_HOLD_S,
-    TIP_IN_ROLL_S,
     WOT_SWEEP_RPM_S,
     TestSpec,
     expected_hits,
@@ -43,9 +41,6 @@ WOT_START_RPM = 2000.0
 SWEEP_START_RPM = 1500.0
 STEADY_ROWS = 5
 """MAP rows stepped through in one steady-state hold."""
-TIP_IN_COLUMNS = 3
-"""Rpm points per tip-in test."""
-TIP_IN_MAP_KPA = (45.0, 85.0)
 IDLE_MAX_RPM = 1600.0
 IDLE_MAX_MAP_KPA = 45.0
 CRUISE_RPM = (1800.0, 4000.0)
@@ -263,14 +258,10 @@ def candidate_specs(
                 map_steps_kpa=steps,
             )
             offer(spec, reason)
-    # tip-ins: roll-ons through the tip-in band at a few rpm points
-    t_lo, t_hi = max(TIP_IN_MAP_KPA[0], m_lo), min(TIP_IN_MAP_KPA[1], m_hi, wot_map_kpa)
-    tip_cols = cols[cols >= SWEEP_START_RPM]
-    for i in range(0, tip_cols.size, TIP_IN_COLUMNS):
-        points = tuple(float(c) for c in tip_cols[i : i + TIP_IN_COLUMNS])
-        run_s = len(points) * (TIP_IN_ROLL_S + TIP_IN_HOLD_S + 2.0)
-        spec = TestSpec("tip_in", points[0], points[-1], t_lo, t_hi, run_s, rpm_steps=points)
-        offer(spec, None if t_hi > t_lo else f"max_map_kpa {m_hi:g} leaves no tip-in band")
+    # No tip-in candidates: a tip-in's samples are exactly what the accel-enrichment and
+    # transient hold-off filters reject, so it fills no cell (its steady part is a
+    # two-step hold, which the steady-state candidates already offer). The simulated
+    # planner (core.plan.simplan) leaves them out for the same reason.
     # idle / low-MAP routine
     idle_cols = tuple(float(c) for c in cols[cols <= IDLE_MAX_RPM])
     idle_rows = tuple(float(m) for m in rows[rows <= IDLE_MAX_MAP_KPA])
