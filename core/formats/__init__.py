@@ -15,15 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from core import channels as ch
-from core.formats.csvlogs import (
-    ARROW_FLAVOURS,
-    FLAVOURS,
-    NeedFullText,
-    Options,
-    Source,
-    detect_text,
-    read_text_log,
-)
+from core.formats.csvdetect import ARROW_FLAVOURS, FLAVOURS, detect_text
+from core.formats.csvlogs import read_text_log
+from core.formats.csvtext import Options
+from core.formats.csvwide import NeedFullText, Source
 from core.formats.decode import NotTextError, decode_text, detect_encoding
 from core.formats.mapping import MappedChannel
 from core.formats.mlg import MAGIC, read_mlg
