@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from core.formats import LogImportError, open_log, parse_channel_map
-from core.formats.mapping import canonical_for, conversion_for, split_name_unit
+from core.formats.names import canonical_for, split_name_unit
+from core.formats.units import conversion_for
 
 DATA = Path(__file__).parent / "data"
 RPM = 2000.0 + 250.0 * np.arange(12)

@@ -12,7 +12,7 @@ import re
 
 from core.formats.clock import is_clock
 from core.formats.csvtext import HEAD_LINES, SIGNAL_NAMES, VALUE_NAMES, header_row
-from core.formats.mapping import normalise, split_name_unit
+from core.formats.names import normalise, split_name_unit
 from core.formats.table import find_time_column, is_number, sniff_delimiter, split_row
 
 FLAVOURS = {

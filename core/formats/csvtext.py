@@ -23,7 +23,7 @@ from core.formats.clock import (
     is_datetime,
     seconds_from_numbers,
 )
-from core.formats.mapping import split_name_unit
+from core.formats.names import split_name_unit
 from core.formats.table import (
     NULL_CELLS,
     find_time_column,

@@ -26,8 +26,8 @@ from core.formats.csvtext import (
     line_offsets,
     time_axis,
 )
-from core.formats.mapping import normalise, split_name_unit
 from core.formats.model import RawLog
+from core.formats.names import normalise, split_name_unit
 from core.formats.table import (
     NULL_CELLS,
     Table,

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.formats.mapping import normalise
+from core.formats.names import normalise
 from core.frames import F64
 
 TIME_NAMES = (
