@@ -42,8 +42,9 @@ from core.coverage.confidence import CoverageRule  # noqa: E402
 from core.coverage.filters import FilterLimits  # noqa: E402
 from core.coverage.regions import DEFAULT_REGIONS, priority_map  # noqa: E402
 from core.plan.candidates import Constraints  # noqa: E402
-from core.plan.simplan import Recipe, confidence, top_rpm  # noqa: E402
+from core.plan.recipe import Recipe, top_rpm  # noqa: E402
 from core.plan.testsim import ADDITIVE, ModelKey, grid_arrays  # noqa: E402
+from core.plan.value import confidence  # noqa: E402
 from sim import scenarios as sc  # noqa: E402
 from sim.guided import GuidedOperator, first_error  # noqa: E402
 from sim.scenario_file import load_scenario  # noqa: E402

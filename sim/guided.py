@@ -28,9 +28,11 @@ from core.coverage.regions import Region
 from core.frames import Block
 from core.plan.candidates import Constraints
 from core.plan.learning import Calibration, prediction_error_pct
-from core.plan.simplan import Recipe, confidence, plan_model
+from core.plan.recipe import Recipe
+from core.plan.simplan import plan_model
 from core.plan.testsim import ADDITIVE, ModelKey, grid_arrays
 from core.plan.types import PlanView, Suggestion
+from core.plan.value import confidence
 from sim.model import Controller
 from sim.scenarios import Idle, Segment, chain, end_rpm
 from sim.simulation import Simulation

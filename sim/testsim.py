@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from core.pipeline import Pipeline
-from core.plan.simplan import Recipe
+from core.plan.recipe import Recipe
 from core.plan.testsim import ADDITIVE, HOLD_STEP_S, ModelKey, grid_arrays
 from sim import scenarios as sc
 from sim.simulation import Simulation

@@ -11,7 +11,7 @@ import numpy as np
 
 from core.coverage.confidence import CoverageRule
 from core.coverage.grid import CoverageGrid
-from core.plan.simplan import confidence
+from core.plan.value import confidence
 from core.store import VehicleStore
 from core.vehicle import VehicleConfig
 from sim.guided import guided_blocks, guided_operator

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.plan.instruction import Instructor
-from core.plan.simplan import Recipe
+from core.plan.recipe import Recipe
 from core.plan.types import PlanView, Suggestion
 
 

@@ -13,9 +13,11 @@ from core.plan.candidates import Constraints
 from core.plan.learning import Calibration
 from core.plan.predictions import PredictionLog
 from core.plan.pulls import DetectedTest
-from core.plan.simplan import Recipe, confidence, plan_model
+from core.plan.recipe import Recipe
+from core.plan.simplan import plan_model
 from core.plan.testsim import ADDITIVE, ModelKey
 from core.plan.types import PlanView
+from core.plan.value import confidence
 from sim import scenarios as sc
 from sim.testsim import (
     SimCandidates,

@@ -84,7 +84,7 @@ class CandidateModel(Protocol):
         ...
 
     def recipe(self, recipe: object) -> dict[str, F64]:
-        """What ``recipe`` (``core.plan.simplan.Recipe``) adds, run from idle."""
+        """What ``recipe`` (``core.plan.recipe.Recipe``) adds, run from idle."""
         ...
 
     def recipe_from(self, recipe: object, rpm_now: float | None, map_now: float) -> dict[str, F64]:

@@ -41,7 +41,7 @@ class Suggestion:
     """(map_index, rpm_index, hits) the test is expected to add after the filters: the
     prediction checked against what the test then adds (``core.plan.predictions``)."""
     recipe: object = None
-    """How to run it (``core.plan.simplan.Recipe``): the guided operator executes this."""
+    """How to run it (``core.plan.recipe.Recipe``): the guided operator executes this."""
 
 
 @dataclass(frozen=True, slots=True)

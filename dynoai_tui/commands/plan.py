@@ -14,7 +14,7 @@ JSON (a documented contract for scripts, ``"format": "dynoai.plan/1"``):
 * ``prediction_errors_by_type``: ``test_type``, ``mean_error_pct``, ``tests``: suggestions
   checked against the test the tuner then ran (the prediction was made before the test).
 * ``opening``: true when the vehicle has no runs (the opening plan); ``covered_pct`` counts
-  trusted cells (hits, settled dwell and lambda standard error, see ``core.plan.simplan``).
+  trusted cells (hits, settled dwell and lambda standard error, see ``core.plan.value``).
 * each suggestion also has ``expected_hits``: [map_index, rpm_index, hits] after the filters.
 * ``constraints``: the constraints applied.
 """
@@ -53,8 +53,9 @@ def build_plan(args: argparse.Namespace) -> dict[str, Any]:
     """The plan as the JSON-ready dict documented above."""
     from core.coverage.grid import CoverageGrid
     from core.plan.learning import Calibration
-    from core.plan.simplan import confidence, plan_model
+    from core.plan.simplan import plan_model
     from core.plan.testsim import grid_arrays, model_key
+    from core.plan.value import confidence
     from core.store import StoreError
     from sim.testsim import SimCandidates
 

@@ -1,0 +1,170 @@
+"""Steady-state holds composed per rpm column from the per-step simulation.
+
+Split out of ``simplan``: composing a hold is its own decision. Each MAP step of
+a column is simulated once (cached as sparse (step, cell, value) triples, since
+a step touches only a few cells) and valued against the current grid; a hold
+takes exactly the steps that still gain at least the floor, so a column with
+three rows short of data is a 9-second hold, not a 40-second one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from core.coverage.confidence import CoverageRule
+from core.plan.candidates import Constraints
+from core.plan.learning import Calibration
+from core.plan.recipe import IDLE_MAX_MAP_KPA, IDLE_MAX_RPM, Recipe, top_rpm
+from core.plan.testsim import ADDITIVE, HOLD_STEP_S, CandidateModel, ModelKey
+from core.plan.types import FilteredTest
+from core.plan.value import Candidate, cell_value, confidence
+
+F64 = npt.NDArray[np.float64]
+
+MIN_STEP_GAIN = 0.25
+"""A MAP step joins a hold when it raises weighted confidence by at least this much
+(a quarter of a priority-3 cell): below that the 3 s it costs are better spent elsewhere."""
+SETTLE_AT_FIRST_S = 2.0
+"""The operator settles at the first MAP step for this long (``transition_s``'s settle):
+the first step of a hold collects that much more data than the others."""
+
+
+@dataclass(slots=True)
+class HoldColumn:
+    """One rpm column's hold steps and what each would gain now."""
+
+    rpm: float
+    rows: tuple[float, ...]
+    steps: tuple[dict[str, F64], ...]
+    gains: F64
+    factor: float
+    test_type: str
+
+
+_PAIRS: dict[tuple[ModelKey, float, tuple[float, ...]], tuple[Any, Any, dict[str, F64]]] = {}
+_PAIRS_KEPT = 4096
+
+
+def _pairs(
+    model: CandidateModel, rpm: float, rows: tuple[float, ...]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], dict[str, F64]]:
+    """The column's steps as sparse (step, cell, values): a step touches only a few cells."""
+    cache_key = (model.key, rpm, rows)
+    hit = _PAIRS.get(cache_key)
+    if hit is not None:
+        return hit
+    steps = model.column(rpm, rows)
+    step_idx: list[npt.NDArray[np.int64]] = []
+    cell_idx: list[npt.NDArray[np.int64]] = []
+    vals: dict[str, list[F64]] = {k: [] for k in ADDITIVE}
+    for i, step in enumerate(steps):
+        touched = np.flatnonzero(step["hits"] + step["lam_weight"] > 0)
+        step_idx.append(np.full(touched.size, i))
+        cell_idx.append(touched)
+        for k in ADDITIVE:
+            vals[k].append(step[k][touched])
+    out = (
+        np.concatenate(step_idx).astype(np.int64),
+        np.concatenate(cell_idx).astype(np.int64),
+        {k: np.concatenate(v) for k, v in vals.items()},
+    )
+    if len(_PAIRS) >= _PAIRS_KEPT:
+        _PAIRS.clear()
+    _PAIRS[cache_key] = out
+    return out
+
+
+def hold_columns(
+    model: CandidateModel,
+    rpm_axis: F64,
+    map_axis: F64,
+    constraints: Constraints,
+    filtered: list[FilteredTest],
+    calibration: Calibration,
+    now: Mapping[str, F64],
+    value0: F64,
+    weights: F64,
+    reach: F64,
+    rule: CoverageRule,
+) -> list[HoldColumn]:
+    """Every column a hold may use, with each MAP step's gain (sparse, vectorised)."""
+    out: list[HoldColumn] = []
+    if constraints.environment == "street":
+        filtered.append(
+            FilteredTest("steady_state", "steady-state holds", "environment street: needs a dyno")
+        )
+        return out
+    m_lo, m_hi = constraints.map_window(map_axis)
+    r_lo, _ = constraints.rpm_window(rpm_axis)
+    r_hi = top_rpm(model, rpm_axis, constraints)
+    rows = tuple(float(m) for m in map_axis if m_lo <= m <= m_hi and m <= 100.0)
+    for rpm in rpm_axis:
+        rpm = float(rpm)
+        if rpm > r_hi or rpm < r_lo:
+            limit = "max_rpm" if rpm > r_hi else "min_rpm"
+            value = constraints.max_rpm if rpm > r_hi else constraints.min_rpm
+            if value is not None:
+                filtered.append(
+                    FilteredTest(
+                        "steady_state",
+                        f"holds at {rpm:.0f} rpm",
+                        f"{limit} {value:g} excludes {rpm:.0f}",
+                    )
+                )
+            continue
+        if not rows:
+            continue
+        test_type = "idle_low_map" if rpm <= IDLE_MAX_RPM else "steady_state"
+        factor = calibration.factor(test_type)
+        step_idx, cell_idx, vals = _pairs(model, rpm, rows)
+        scale = factor * reach[cell_idx]
+        after = {k: now[k][cell_idx] + scale * vals[k] for k in ADDITIVE}
+        gained = weights[cell_idx] * np.maximum(
+            cell_value(confidence(after, rule)) - value0[cell_idx], 0.0
+        )
+        gains = np.bincount(step_idx, gained, minlength=len(rows)).astype(np.float64)
+        out.append(HoldColumn(rpm, rows, model.column(rpm, rows), gains, factor, test_type))
+    return out
+
+
+def compose_holds(
+    columns: list[HoldColumn],
+    model: CandidateModel,
+    start_rpm: float | None,
+    min_step_gain: float,
+    gain_of: object = None,
+) -> list[Candidate]:
+    """One hold per column over the MAP steps gaining at least ``min_step_gain``.
+
+    Without ``gain_of`` the hold's gain is the sum of its steps' (a fast estimate for
+    choosing the floor); with it, the composed hold is valued exactly.
+    """
+    out: list[Candidate] = []
+    floor = max(min_step_gain, MIN_STEP_GAIN)
+    for col in columns:
+        picked = np.flatnonzero(col.gains >= floor)
+        if picked.size == 0:
+            continue
+        maps = tuple(col.rows[i] for i in picked)
+        test_type = col.test_type
+        if test_type == "idle_low_map" and max(maps) > IDLE_MAX_MAP_KPA:
+            test_type = "steady_state"
+        minutes = model.hold_minutes(start_rpm, col.rpm, len(maps))
+        cand = Candidate(Recipe(test_type, col.rpm, col.rpm, maps), {}, minutes)
+        if gain_of is None:
+            cand.gain = float(col.gains[picked].sum())
+        else:
+            total = {k: np.zeros_like(col.steps[0][k]) for k in ADDITIVE}
+            for n, i in enumerate(picked):
+                extra = SETTLE_AT_FIRST_S / HOLD_STEP_S if n == 0 else 0.0
+                for k in ADDITIVE:
+                    total[k] += (1.0 + extra) * col.steps[int(i)][k]
+            cand.arrays = total
+            cand.gain, cand.per_cell = gain_of(total, col.factor)  # type: ignore[operator]
+        out.append(cand)
+    return out

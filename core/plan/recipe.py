@@ -1,0 +1,69 @@
+"""What the operator does for one suggested test, and the limits every test shares.
+
+Split out of ``simplan``: a :class:`Recipe` is the contract between the planner,
+the simulated candidates (``sim.testsim``) and the guided operator, so it lives
+on its own rather than inside the ranking code. ``top_rpm`` and the idle limits
+are here because every candidate kind (pulls, sweeps, holds) obeys them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from core.plan.candidates import Constraints
+from core.plan.testsim import HOLD_STEP_S, CandidateModel
+
+F64 = npt.NDArray[np.float64]
+
+IDLE_MAX_RPM = 1600.0
+IDLE_MAX_MAP_KPA = 45.0
+
+
+@dataclass(frozen=True, slots=True)
+class Recipe:
+    """What the operator does for one suggestion (the guided operator runs exactly this).
+
+    Attributes:
+        test_type: Planner test type.
+        rpm_lo: Start rpm (hold rpm).
+        rpm_hi: End rpm (equal to ``rpm_lo`` for a hold).
+        map_steps: MAP steps of a hold, the MAP of a sweep, (from, to) of a tip-in.
+        seconds: Length of an idle or cruise.
+    """
+
+    test_type: str
+    rpm_lo: float
+    rpm_hi: float
+    map_steps: tuple[float, ...] = ()
+    seconds: float = 0.0
+
+    @property
+    def description(self) -> str:
+        t = self.test_type
+        if t == "wot_pull":
+            return f"WOT pull {self.rpm_lo:.0f}-{self.rpm_hi:.0f} rpm, then cool down"
+        if t in ("steady_state", "idle_low_map") and self.map_steps:
+            steps = " ".join(f"{m:.0f}" for m in self.map_steps)
+            return f"hold {self.rpm_lo:.0f} rpm: MAP {steps} kPa, {HOLD_STEP_S:g} s each"
+        if t == "idle_low_map":
+            return f"idle in neutral {self.seconds:.0f} s"
+        if t == "part_throttle_sweep":
+            return (
+                f"part-throttle sweep {self.rpm_lo:.0f}-{self.rpm_hi:.0f} rpm "
+                f"at {self.map_steps[0]:.0f} kPa"
+            )
+        if t == "tip_in":
+            return (
+                f"tip-in {self.map_steps[0]:.0f}-{self.map_steps[1]:.0f} kPa "
+                f"at {self.rpm_lo:.0f} rpm"
+            )
+        return f"street cruise {self.seconds / 60.0:.0f} min"
+
+
+def top_rpm(model: CandidateModel, axes_rpm: F64, constraints: Constraints) -> float:
+    """The highest rpm a test may use: the table, ``max_rpm`` and the engine's redline."""
+    _, hi = constraints.rpm_window(axes_rpm)
+    return min(hi, model.redline_rpm())
