@@ -52,7 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from core.fleet import queries as q  # noqa: E402
 from core.fleet.analyze import RunData, analyze_log  # noqa: E402
 from core.fleet.dataset import write_runs  # noqa: E402
-from core.fleet.patterns import REGIONS  # noqa: E402
+from core.fleet.pattern_rows import REGIONS  # noqa: E402
 from core.plan.learning import Calibration  # noqa: E402
 
 SESSIONS = 10_000
