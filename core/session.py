@@ -346,7 +346,13 @@ class Session:
             self._stop.wait(max(0.0, self.tick_s - spent))
 
     def _drain_queue(self) -> None:
-        while True:
+        """Ingest what is queued now; blocks that arrive meanwhile wait for the next tick.
+
+        Draining until empty let a source faster than the engine (a replay or the
+        simulator at x30) keep the queue non-empty forever, so the tick never
+        published a snapshot, planned or flushed the recorder.
+        """
+        for _ in range(max(self._queue.qsize(), 1)):
             try:
                 src, item = self._queue.get_nowait()
             except queue.Empty:

@@ -418,3 +418,38 @@ def test_seeking_back_in_a_replay_restarts_the_pull_count_with_the_grid(tmp_path
         final = session.stop()
     assert at_start.samples_total < 200 and at_start.pulls_done == 0  # count restarted with grid
     assert final.pulls_done == pulls
+
+
+def test_a_source_faster_than_the_engine_cannot_starve_the_tick():
+    """sim:?speed=30 kept the queue full: the snapshot never moved past seq 1."""
+
+    class Firehose(Source):
+        realtime = True
+
+        def __init__(self) -> None:
+            super().__init__("hose", "test:hose")
+            self.t = 0.0
+
+        def open(self) -> None:
+            self.set_status(SourceState.CONNECTED)
+
+        def read(self, timeout: float = 0.1) -> Block | None:
+            t = self.t + np.arange(3) * 0.001
+            self.t += 0.003
+            return Block("hose", t, {"rpm": np.full(3, 3000.0), "map_kpa": np.full(3, 60.0)})
+
+        def close(self) -> None:
+            pass
+
+        def channels(self) -> dict[str, str]:
+            return {"rpm": "rpm", "map_kpa": "kPa"}
+
+    session = Session([Firehose()], tick_s=0.02)
+    session.start()
+    try:
+        deadline = time.monotonic() + 20
+        while session.snapshot.samples_total < 300 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert session.snapshot.samples_total >= 300  # published while the hose still runs
+    finally:
+        session.stop()
