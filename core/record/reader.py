@@ -26,8 +26,8 @@ import zlib
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from core.coverage.axes import TableAxes
 from core.config import ConfigError
+from core.coverage.axes import TableAxes
 from core.frames import Block
 from core.record.format import (
     CRC_BYTES,
