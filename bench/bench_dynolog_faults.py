@@ -57,7 +57,9 @@ def main() -> None:
             seed_file, args.cases, seed=args.seed, on_crash=lambda n, e: crashes.append(f"{n}: {e}")
         )
         spent = time.perf_counter() - started
-        print(f"structure-aware fuzz: {count} crashes in {args.cases} cases (target 0), {spent:.0f} s")
+        print(
+            f"structure-aware fuzz: {count} crashes in {args.cases} cases (target 0), {spent:.0f} s"
+        )
         for line in crashes[:10]:
             print(f"  case {line}")
 

@@ -22,6 +22,7 @@ import math
 import queue
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -259,6 +260,7 @@ class Session:
     # -- commands from the UI / CLI -------------------------------------------------
 
     def start_recording(self, path: str | Path) -> None:
+        segment_id = uuid.uuid4().hex
         header = LogHeader(
             created_at=time.time(),
             t0=self._clock(),
@@ -272,10 +274,16 @@ class Session:
                 "app": "dynoai-tui",
                 "run_id": self.run_id,
                 **self.header_metadata,
+                "segment_id": segment_id,
             },
         )
         with self._lock:
+            if self.recorder.active:
+                return
             self.recorder.start(path, header)
+            add_segment = getattr(self.tracker, "add_segment", None)
+            if add_segment is not None:  # the run lists its recording segments (issue 10)
+                add_segment(segment_id, str(Path(path).resolve()))
 
     def stop_recording(self) -> None:
         with self._lock:

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import zlib
@@ -130,8 +131,8 @@ def _mutate_body(body: dict[str, Any], rng: random.Random) -> dict[str, Any]:
         body[rng.choice(["k", "n", "z", "i", "p", "zz"])] = _hostile_value(rng)
     elif op == 3 and body.get("k") == "h":
         meta = dict(body.get("metadata") or {})
-        meta[rng.choice(["stoich", "hit_target", "lambda_delay_ms", "run_id"])] = (
-            _hostile_value(rng)
+        meta[rng.choice(["stoich", "hit_target", "lambda_delay_ms", "run_id"])] = _hostile_value(
+            rng
         )
         body["metadata"] = meta
     elif op == 4 and body.get("k") == "h":
@@ -181,10 +182,8 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
     elif op in (7, 8):  # re-frame a real record with hostile content and a good checksum
         head, size = frame_length(records[i], 0) or (0, 0)
         body = unframe(records[i][head : head + size])
-        try:
+        with contextlib.suppress(TypeError, ValueError, OverflowError):
             records[i] = frame(_mutate_body(body, rng))
-        except (TypeError, ValueError, OverflowError):
-            pass
     else:  # the length field lies
         rec = bytearray(records[i])
         if rec[0] == 0xC4:
@@ -201,7 +200,7 @@ def consume(path: Path) -> str:
     """Read, configure and bin ``path`` as ``dynoai replay`` does; '' or the clean error."""
     from core.store import bin_rows, fused_rows
     from core.vehicle import VehicleConfig
-    from dynoai_tui.cmd_replay import config_for_log
+    from dynoai_tui.commands.replay import config_for_log
 
     try:
         with LogReader(path) as reader:

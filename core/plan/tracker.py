@@ -41,7 +41,7 @@ from core.plan.testmodels import TestSpec, expected_hits
 from core.plan.testsim import ADDITIVE, CandidateModel, grid_arrays
 from core.plan.types import PlanView
 from core.source import SourceEvent
-from core.store import VehicleStore
+from core.store import RunRefused, VehicleStore
 
 WARMUP_AFTER_S = 5.0
 """Seconds of data before the simulated candidates are computed in the background."""
@@ -103,6 +103,8 @@ class VehicleTracker:
         log_path: str | None,
         rule: CoverageRule | None = None,
         model: CandidateModel | None = None,
+        part_of: str | None = None,
+        segment_id: str | None = None,
     ) -> None:
         self.axes = axes
         self.rule = rule
@@ -113,6 +115,13 @@ class VehicleTracker:
         self.vehicle = vehicle
         self.run_id = run_id
         self.log_path = log_path
+        self.part_of = part_of
+        self.segment_id = segment_id
+        """A replay of one recording segment of live run ``part_of`` (see ``add_segment``)."""
+        self.segments: list[str] = []
+        self.segment_logs: list[str] = []
+        self.store_note = ""
+        """Why the store did not take this run (it already holds more), for the summary."""
         self.started_at = time.time()
         if store is not None:
             self._base = store.cumulative_grid(
@@ -209,6 +218,19 @@ class VehicleTracker:
         self._t_first = None
         self._t_last = 0.0
 
+    def add_segment(self, segment_id: str, path: str) -> None:
+        """The session started recording segment ``segment_id`` of this run to ``path``.
+
+        The stored run lists its segments, so a later replay of one segment is known
+        to be part of this run (not added twice, never replacing the whole run) and
+        ``rebuild`` re-bins the run from all its segments.
+        """
+        if segment_id not in self.segments:
+            self.segments.append(segment_id)
+            self.segment_logs.append(path)
+        if self.log_path is None:
+            self.log_path = path
+
     def set_constraints(self, constraints: Constraints) -> None:
         """New limits from the constraints editor take effect at the next plan."""
         self.constraints = constraints
@@ -272,10 +294,20 @@ class VehicleTracker:
             return
         duration = None if self._t_first is None else self._t_last - self._t_first
         merged = {"pulls": self.pulls_done, "tests": len(self.tests), **dict(stats)}
-        self.store.add_run(
-            self.vehicle, self.run_id, grid, log_path=self.log_path, started_at=self.started_at,
-            duration_s=duration, stats=merged, final=final,
-        )  # fmt: skip
+        if self.segments:
+            merged["segments"] = list(self.segments)
+            merged["segment_logs"] = list(self.segment_logs)
+        try:
+            self.store.add_run(
+                self.vehicle, self.run_id, grid, log_path=self.log_path,
+                started_at=self.started_at, duration_s=duration, stats=merged, final=final,
+                part_of=self.part_of, segment_id=self.segment_id,
+            )  # fmt: skip
+        except RunRefused as exc:
+            if final:
+                self.store_note = str(exc)
+            return  # the store keeps the larger run; nothing learned from it is lost either
+        self.store_note = ""
         self.store.set_calibration(self.vehicle, self.calibration)
 
     def _learn_finished(self) -> None:

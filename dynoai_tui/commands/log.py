@@ -21,6 +21,7 @@ from dynoai_tui.commands.common import (
     open_store,
     record_header,
     with_dyno_sheet,
+    write_output_file,
 )
 from dynoai_tui.commands.headless import heatmap_from, print_summary, run_headless, summary_text
 from dynoai_tui.commands.statusline import add_status_options
@@ -65,5 +66,5 @@ def run(args: argparse.Namespace) -> int:
     print_summary(summary_text(final, recording_path=str(out), note=f"stopped: {why}"))
     if args.coverage_json:
         data = grid_to_json(session.grid, samples=final.samples_total, rejects=final.rejects)
-        Path(args.coverage_json).write_text(json.dumps(data, indent=1), encoding="utf-8")
+        write_output_file(args.coverage_json, json.dumps(data, indent=1), "--coverage-json")
     return EXIT_OK
