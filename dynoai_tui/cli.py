@@ -11,27 +11,16 @@ traceback only with ``--debug``.
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import signal
+import sys
 import threading
+import traceback
+from collections.abc import Sequence
+from types import ModuleType
 
-
-def _quiet_interrupt(signum: int, frame: object) -> None:
-    raise SystemExit(0)
-
-
-# Ctrl-C while Python is still importing (the first tenths of a second) ends quietly
-# with exit 0, like a Ctrl-C later on; ``main`` restores the normal handler.
-if threading.current_thread() is threading.main_thread():
-    signal.signal(signal.SIGINT, _quiet_interrupt)
-
-import argparse  # noqa: E402
-import importlib  # noqa: E402
-import sys  # noqa: E402
-import traceback  # noqa: E402
-from collections.abc import Sequence  # noqa: E402
-from types import ModuleType  # noqa: E402
-
-from dynoai_tui.commands import COMMANDS  # noqa: E402
+from dynoai_tui.commands import COMMANDS
 
 EPILOG = """exit codes: 0 done (also after Ctrl-C / SIGTERM / SIGHUP), 1 internal error,
 2 bad input (usage, URI, file, config), 3 device or source failure.

@@ -198,7 +198,8 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
 
 def consume(path: Path) -> str:
     """Read, configure and bin ``path`` as ``dynoai replay`` does; '' or the clean error."""
-    from core.store import bin_rows, fused_rows
+    from core.pipeline import bin_log
+    from core.source import SourceError
     from core.vehicle import VehicleConfig
     from dynoai_tui.commands.replay import config_for_log
 
@@ -213,11 +214,10 @@ def consume(path: Path) -> str:
         cfg = config_for_log(header, VehicleConfig(), explicit=False)
     except ConfigError as exc:
         return str(exc)
-    bin_rows(
-        fused_rows(str(path), stoich=cfg.stoich, lambda_delay_s=cfg.lambda_delay_ms / 1000),
-        cfg.axes,
-        cfg.hit_target,
-    )
+    try:
+        bin_log(path, cfg)
+    except SourceError as exc:  # the replay's clean "bad file" error
+        return str(exc)
     return ""
 
 
