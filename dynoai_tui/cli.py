@@ -23,7 +23,8 @@ from types import ModuleType
 from dynoai_tui.commands import COMMANDS
 
 EPILOG = """exit codes: 0 done (also after Ctrl-C / SIGTERM / SIGHUP), 1 internal error,
-2 bad input (usage, URI, file, config), 3 device or source failure.
+2 bad input (usage, URI, file, config), 3 device or source failure, 4 run ended but
+not everything was saved (recording stopped early, vehicle store not written).
 With no command, dynoai opens the dashboard on the built-in simulator."""
 
 

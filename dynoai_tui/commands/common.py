@@ -6,6 +6,9 @@ Exit codes (a documented contract for scripts):
 * 1 - internal error (a bug: please report it with the traceback from ``--debug``)
 * 2 - bad input: usage, unknown source URI, missing/corrupt/truncated file, bad config value
 * 3 - a device or source failed (cannot open the port, adapter does not answer)
+* 4 - the run ended but not everything was saved: the recording stopped early (disk
+  full, USB stick pulled) or the vehicle store could not be written by the end (locked,
+  disk full). The summary and one warning line each say what was not saved.
 """
 
 from __future__ import annotations
@@ -33,12 +36,14 @@ class ExitCode(IntEnum):
     INTERNAL = 1
     BAD_INPUT = 2
     DEVICE = 3
+    NOT_SAVED = 4
 
 
 EXIT_OK = ExitCode.OK
 EXIT_INTERNAL = ExitCode.INTERNAL
 EXIT_BAD_INPUT = ExitCode.BAD_INPUT
 EXIT_DEVICE = ExitCode.DEVICE
+EXIT_NOT_SAVED = ExitCode.NOT_SAVED
 
 
 class CommandError(Exception):
@@ -72,6 +77,14 @@ def warning_line(message: str) -> None:
     """One warning line on stderr: something was wrong but the data was used."""
     with contextlib.suppress(OSError):
         print(f"dynoai: warning: {printable(message)}", file=sys.stderr, flush=True)
+
+
+def exit_code_after(session: Any) -> int:
+    """One warning line per thing the finished session could not save; 4 if any, else 0."""
+    lines = list(getattr(session, "not_saved", ()))
+    for line in lines:
+        warning_line(f"not saved: {line}")
+    return EXIT_NOT_SAVED if lines else EXIT_OK
 
 
 def report_store_damage(store: Any | None) -> None:

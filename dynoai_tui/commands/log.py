@@ -10,10 +10,10 @@ from pathlib import Path
 from core.coverage.export import grid_to_json
 from core.session import Session
 from dynoai_tui.commands.common import (
-    EXIT_OK,
     CommandError,
     add_source_option,
     add_vehicle_options,
+    exit_code_after,
     load_vehicle,
     make_sources,
     make_tracker,
@@ -63,8 +63,12 @@ def run(args: argparse.Namespace) -> int:
         bell=not args.no_bell,
     )
     print_summary(heatmap_from(session))
-    print_summary(summary_text(final, recording_path=str(out), note=f"stopped: {why}"))
+    print_summary(
+        summary_text(
+            final, recording_path=str(out), note=f"stopped: {why}", not_saved=session.not_saved
+        )
+    )
     if args.coverage_json:
         data = grid_to_json(session.grid, samples=final.samples_total, rejects=final.rejects)
         write_output_file(args.coverage_json, json.dumps(data, indent=1), "--coverage-json")
-    return EXIT_OK
+    return exit_code_after(session)

@@ -16,9 +16,9 @@ from core.source import SourceError, SourceURI
 from core.vehicle import VehicleConfig
 from dynoai_tui.commands.common import (
     EXIT_BAD_INPUT,
-    EXIT_OK,
     CommandError,
     add_vehicle_options,
+    exit_code_after,
     load_vehicle,
     make_tracker,
     open_store,
@@ -167,7 +167,11 @@ def run(args: argparse.Namespace) -> int:
     print_summary(heatmap_from(session))
     warning = source.log.recovery_warning if source.log is not None else ""
     refused = getattr(session.tracker, "store_note", "")
-    print_summary(summary_text(final, recording_path=None, note=refused or warning or why))
+    print_summary(
+        summary_text(
+            final, recording_path=None, note=refused or warning or why, not_saved=session.not_saved
+        )
+    )
     if warning:
         warning_line(f"{args.file}: {warning}")
     if refused:
@@ -176,4 +180,4 @@ def run(args: argparse.Namespace) -> int:
     if args.coverage_json:
         data = grid_to_json(session.grid, samples=final.samples_total, rejects=final.rejects)
         write_output_file(args.coverage_json, json.dumps(data, indent=1), "--coverage-json")
-    return EXIT_OK
+    return exit_code_after(session)

@@ -417,6 +417,7 @@ def run_tui(
     Returns:
         The process exit code (0 after a normal quit).
     """
+    from dynoai_tui.commands.common import exit_code_after
     from dynoai_tui.commands.headless import print_summary, summary_text
 
     session.start()
@@ -436,5 +437,5 @@ def run_tui(
         rec = app.last_recording or session.snapshot.recording
         final = session.stop()
     path = rec.path if rec is not None else None
-    print_summary(summary_text(final, recording_path=path))
-    return int(result or 0)
+    print_summary(summary_text(final, recording_path=path, not_saved=session.not_saved))
+    return int(result or 0) or exit_code_after(session)
