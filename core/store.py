@@ -177,7 +177,11 @@ class VehicleStore:
         data_dir: Directory of the database; default :func:`default_data_dir`.
     """
 
-    def __init__(self, data_dir: Path | str | None = None) -> None:
+    def __init__(
+        self, data_dir: Path | str | None = None, *, busy_timeout_s: float = BUSY_TIMEOUT_MS / 1000
+    ) -> None:
+        self.busy_timeout_ms = int(busy_timeout_s * 1000)
+        """How long one statement waits for another process's lock before failing."""
         self.data_dir = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
         self.path = self.data_dir / DB_NAME
         self.damaged: dict[tuple[str, str], str] = {}
@@ -250,9 +254,9 @@ class VehicleStore:
                 db = sqlite3.connect(uri, uri=True, isolation_level=None)
             else:
                 db = sqlite3.connect(
-                    self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None
+                    self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None
                 )
-                db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                db.execute(f"PRAGMA busy_timeout = {self.busy_timeout_ms}")
                 if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
                     db.execute("PRAGMA journal_mode = WAL")
                 db.execute("PRAGMA foreign_keys = ON")

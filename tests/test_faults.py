@@ -7,17 +7,23 @@ The engine stories (store locked, disks full) are further down.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sqlite3
 import statistics
 import subprocess
 import sys
+import threading
+import time
 import tracemalloc
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+import core.session
 from core.record import LogFileError, LogHeader, LogReader, LogWriter
 from core.record.format import frame, frame_length, unframe
 from core.session import Session
@@ -244,3 +250,196 @@ def test_replay_json_output_is_unchanged_by_store_refusal(tmp_path: Path) -> Non
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert json.loads(out.read_text())["samples"] > 0
+
+
+# -- the engine under store and disk faults -------------------------------------------
+
+
+class StoreLock:
+    """Another program holding the vehicle store's write lock from ``start_s`` to ``stop_s``."""
+
+    def __init__(self, path: Path, start_s: float, stop_s: float) -> None:
+        self.path, self.start_s, self.stop_s = path, start_s, stop_s
+        self.held = threading.Event()
+        self.thread = threading.Thread(target=self._hold, daemon=True)
+
+    def _hold(self) -> None:
+        time.sleep(self.start_s)
+        db = sqlite3.connect(self.path, isolation_level=None)
+        db.execute("BEGIN EXCLUSIVE")
+        self.held.set()
+        time.sleep(self.stop_s - self.start_s)
+        db.execute("COMMIT")
+        db.close()
+
+
+def _live_session(
+    tmp_path: Path, store: VehicleStore, seconds: float, record: Path
+) -> tuple[Session, object]:
+    cfg = VehicleConfig().with_overrides(name="bike")
+    tracker = make_tracker(cfg, store, run_id="live", log_path=str(record))
+    sources = create_sources([f"sim:?speed=1&duration={seconds:g}&seed=3"])
+    return Session(sources, config=cfg, tracker=tracker, record_path=record, run_id="live"), tracker
+
+
+def _run_live(session: Session, until_s: float) -> list[str]:
+    """Run the session in real time; returns every alarm seen on the way."""
+    session.start()
+    seen: set[str] = set()
+    deadline = time.monotonic() + until_s + 20
+    while not session.snapshot.finished and time.monotonic() < deadline:
+        seen.update(session.snapshot.alarms)
+        time.sleep(0.05)
+    return sorted(seen)
+
+
+def _seconds_lost(path: Path, expected_samples: int, rate_hz: float = 100.0) -> float:
+    from core.record import read_log
+
+    _, blocks, _, recovery = read_log(path)
+    assert recovery.complete, recovery.message
+    return (expected_samples - sum(len(b) for b in blocks)) / rate_hz
+
+
+@pytest.mark.slow
+def test_store_locked_across_a_checkpoint_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before: the checkpoint's StoreError killed the engine thread: the recording stopped
+    # (29.6 s of 100 s lost), the status froze and SIGTERM exited 0 without a summary.
+    monkeypatch.setattr(core.session, "CHECKPOINT_INTERVAL_S", 1.0)
+    store = VehicleStore(tmp_path / "store", busy_timeout_s=0.2)
+    out = tmp_path / "live.dynolog"
+    session, tracker = _live_session(tmp_path, store, 6.0, out)
+    lock = StoreLock(store.path, 0.5, 3.5)  # across the checkpoints at 1, 2 and 3 s
+    lock.thread.start()
+    alarms = _run_live(session, 6.0)
+    final = session.stop()
+    lock.thread.join()
+    assert any(a.startswith("STORE NOT SAVED (retrying)") and "busy" in a for a in alarms), alarms
+    assert final.samples_total == 600 and session.not_saved == []
+    assert _seconds_lost(out, 600) == 0.0
+    runs = VehicleStore(tmp_path / "store").list_runs("bike")
+    assert len(runs) == 1 and runs[0].final and runs[0].hits_total == int(final.grid.hits.sum())
+
+
+@pytest.mark.slow
+def test_store_locked_past_the_end_says_not_saved_and_exit_4(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dynoai_tui.commands.common import exit_code_after
+
+    store = VehicleStore(tmp_path / "store", busy_timeout_s=0.2)
+    out = tmp_path / "live.dynolog"
+    session, tracker = _live_session(tmp_path, store, 2.0, out)
+    tracker.finish_wait_s = 1.0  # type: ignore[attr-defined]
+    lock = StoreLock(store.path, 0.2, 6.0)
+    lock.thread.start()
+    _run_live(session, 2.0)
+    session.stop()
+    assert len(session.not_saved) == 1 and "NOT saved to vehicle 'bike'" in session.not_saved[0]
+    assert "busy" in session.not_saved[0]
+    assert exit_code_after(session) == 4
+    assert _seconds_lost(out, 200) == 0.0  # the recording is complete and closed
+    lock.thread.join()
+
+
+def test_stop_closes_the_recording_even_when_the_tracker_fails(tmp_path: Path) -> None:
+    class BrokenTracker:
+        pulls_done, pulls_max = 0, None
+
+        def on_rows(self, *args: object) -> list[object]:
+            raise RuntimeError("detector bug")
+
+        def plan(self, *args: object) -> object:
+            raise RuntimeError("planner bug")
+
+        def checkpoint(self, *args: object) -> None:
+            raise RuntimeError("checkpoint bug")
+
+        def finish(self, *args: object) -> None:
+            raise sqlite3.OperationalError("disk I/O error")
+
+    out = tmp_path / "rec.dynolog"
+    sources = create_sources(["sim:?speed=max&duration=3&seed=1"])
+    session = Session(sources, tracker=BrokenTracker(), record_path=out)  # type: ignore[arg-type]
+    final = session.run_to_end()
+    assert not session.recording
+    from core.record import read_log
+
+    _, blocks, _, recovery = read_log(out)
+    assert recovery.complete and sum(len(b) for b in blocks) == final.samples_total == 300
+    assert final.samples_binned > 0  # binning went on without pull detection
+    assert {"pull detection", "planner", "stop"} <= set(session.faults)
+    assert any(a.startswith("PULL DETECTION FAILED") for a in final.alarms)
+
+
+def _tmpfs(path: Path, size: str) -> bool:
+    path.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+        capture_output=True,
+        check=False,
+    )
+    return done.returncode == 0
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 256 kB filesystem (tmpfs), so ENOSPC / SQLITE_FULL come from the kernel."""
+    mnt = tmp_path / "disk"
+    if not _tmpfs(mnt, "256k"):
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+@pytest.mark.slow
+def test_recording_disk_full_says_so_and_exits_4(tmp_path: Path, small_disk: Path) -> None:
+    # Before: exit 0 and the summary did not say the recording had stopped.
+    out = small_disk / "long.dynolog"
+    done = dynoai(
+        "log", "--source", "sim:?speed=max&duration=600&seed=2", "--out", str(out),
+        cwd=tmp_path, store=tmp_path / "store",
+    )  # fmt: skip
+    assert done.returncode == 4, done.stderr
+    line = next(x for x in done.stdout.splitlines() if x.startswith("NOT SAVED"))
+    assert line.startswith("NOT SAVED     recording stopped: cannot write recording")
+    assert "No space left on device" in line and "the file holds what was written" in line
+    assert "dynoai: warning: not saved: recording stopped" in done.stderr
+    assert "samples       60000 received" in done.stdout  # the engine went on to the end
+    from core.record import read_log
+
+    _, blocks, _, _ = read_log(out)
+    assert sum(len(b) for b in blocks) > 1000  # what was written before is readable
+
+
+@pytest.mark.slow
+def test_store_disk_full_retries_until_space_returns(
+    tmp_path: Path, small_disk: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(core.session, "CHECKPOINT_INTERVAL_S", 0.5)
+    store = VehicleStore(small_disk, busy_timeout_s=0.2)
+    out = tmp_path / "live.dynolog"
+    session, _ = _live_session(tmp_path, store, 4.0, out)
+    filler = small_disk / "filler"  # the store's disk fills up after the run started
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    with contextlib.suppress(OSError):
+        while True:
+            os.write(fd, b"\0" * 4096)
+    os.close(fd)
+    session.start()
+    seen: set[str] = set()
+    while not session.snapshot.finished:
+        seen.update(session.snapshot.alarms)
+        if session.snapshot.elapsed_s >= 2.5 and filler.exists():
+            filler.unlink()  # the tuner frees space
+        time.sleep(0.05)
+    session.stop()
+    assert any("STORE NOT SAVED (retrying)" in a for a in seen), seen
+    assert any("full" in a or "disk I/O" in a for a in seen), seen
+    assert session.not_saved == []
+    runs = VehicleStore(small_disk).list_runs("bike")
+    assert len(runs) == 1 and runs[0].final
