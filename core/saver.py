@@ -36,6 +36,13 @@ class BackgroundSaver:
         """Why the oldest waiting job last failed ('' when nothing is waiting on an error)."""
         self.failures = 0
         """Failed attempts so far (each is retried)."""
+        self._attempt_started: float | None = None
+
+    @property
+    def stalled_s(self) -> float:
+        """How long the attempt under way has been waiting (0 when none is)."""
+        started = self._attempt_started
+        return 0.0 if started is None else time.monotonic() - started
 
     @property
     def pending(self) -> bool:
@@ -82,6 +89,7 @@ class BackgroundSaver:
                 key = next(iter(self._pending))
                 job = self._pending.pop(key)
                 self._busy = True
+                self._attempt_started = time.monotonic()
             try:
                 job()
             except StoreError as exc:
@@ -92,6 +100,7 @@ class BackgroundSaver:
                 failed = ""
             with self._cond:
                 self._busy = False
+                self._attempt_started = None
                 if failed:
                     self.failures += 1
                     self.error = failed

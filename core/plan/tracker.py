@@ -46,6 +46,8 @@ from core.store import RunRefused, VehicleStore
 
 WARMUP_AFTER_S = 5.0
 """Seconds of data before the simulated candidates are computed in the background."""
+STALL_ALARM_S = 5.0
+"""A store write waiting longer than this (a lock held elsewhere) shows an alarm."""
 FINISH_WAIT_S = 20.0
 """How long the end of a run waits for the store (a lock, a full disk) before giving up."""
 BUFFER_S = 300.0
@@ -305,7 +307,14 @@ class VehicleTracker:
     def store_error(self) -> str:
         """Why a store write is waiting to be retried ('' when none is)."""
         saver = self._saver
-        return saver.error if saver is not None and saver.pending else ""
+        if saver is None or not saver.pending:
+            return ""
+        if saver.error:
+            return saver.error
+        stalled = saver.stalled_s
+        if stalled >= STALL_ALARM_S:
+            return f"the vehicle store has been busy for {stalled:.0f} s (another program holds it)"
+        return ""
 
     @property
     def pulls_done(self) -> int:
