@@ -443,3 +443,24 @@ def test_store_disk_full_retries_until_space_returns(
     assert session.not_saved == []
     runs = VehicleStore(small_disk).list_runs("bike")
     assert len(runs) == 1 and runs[0].final
+
+
+def test_an_hour_of_idle_keeps_the_pull_detector_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Before: an idle (or steady) segment kept every decimated sample as Python floats
+    # for as long as it lasted: ~0.15 MB/min on a dashboard left running at idle.
+    import numpy as np
+
+    import core.plan.pulls as pulls
+    from core.frames import Block
+
+    monkeypatch.setattr(pulls, "MAX_SEGMENT_POINTS", 200)
+    detector = pulls.PullDetector()
+    for k in range(120):  # 2 min of idle at 100 Hz in 1 s blocks
+        t = k + np.arange(100) / 100
+        rpm = 1000.0 + 5 * np.sin(t)
+        detector.feed(Block("sim", t, {"rpm": rpm, "map_kpa": np.full(100, 35.0),
+                                       "tps_pct": np.full(100, 1.0)}))  # fmt: skip
+        assert detector._segment is not None and len(detector._segment.t) < 200
+    detector.flush()
+    (test,) = detector.drain_completed()
+    assert test.test_type == "idle_low_map" and test.t_start == 0.0 and test.duration_s >= 119.9
