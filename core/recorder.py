@@ -31,6 +31,8 @@ class Recorder:
         self._started = 0.0
         self.error = ""
         """Why the last recording stopped by itself ('' when it did not)."""
+        self.error_at_s = 0.0
+        """Seconds into that recording when it stopped by itself."""
 
     @property
     def active(self) -> bool:
@@ -78,6 +80,7 @@ class Recorder:
         except (OSError, LogFileError) as exc:
             # Disk full / unplugged USB stick: keep the session (and what was written) alive.
             self.error = f"recording stopped: {getattr(exc, 'strerror', None) or exc}"
+            self.error_at_s = self._clock() - self._started
             self._writer = None
             with contextlib.suppress(OSError, LogFileError):
                 writer.close()

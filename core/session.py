@@ -22,6 +22,7 @@ import math
 import queue
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -111,6 +112,8 @@ class Session:
         self._engine: threading.Thread | None = None
         self._snapshot_ref: Snapshot | None = None
         self.recorder = Recorder(clock)
+        self.faults: dict[str, str] = {}
+        """Errors the engine contained (tracker, planner, a tick), by what failed."""
         self.events: deque[SourceEvent] = deque(maxlen=200)
         """Recent events (markers, pulls, disconnects) for the UI."""
         self.realtime = all(s.realtime for s in self.sources)
@@ -222,16 +225,43 @@ class Session:
             self._engine.join(timeout=5.0)
             self._engine = None
         with self._lock:
-            self._drain_queue()
-            self.pipeline.flush()
-            for src in self.sources:
-                with contextlib.suppress(SourceError, OSError):
-                    src.close()
-            self._collect_events()
-            if self.tracker is not None:
-                self.tracker.finish(self.grid, self.stats())
-            self.stop_recording()
+            try:
+                self._drain_queue()
+                self.pipeline.flush()
+                for src in self.sources:
+                    with contextlib.suppress(SourceError, OSError):
+                        src.close()
+                self._collect_events()
+                if self.tracker is not None:
+                    self.tracker.finish(self.grid, self.stats())
+            except Exception as exc:  # the recording is closed whatever failed above
+                self._fault("stop", exc)
+            finally:
+                self.stop_recording()
             return self._publish(finished=True)
+
+    @property
+    def not_saved(self) -> list[str]:
+        """After :meth:`stop`: what of this run is not safely on disk, one line each.
+
+        Empty when everything was saved. The commands print these lines and exit
+        with code 4 (see ``dynoai_tui.commands.common``).
+        """
+        lines = []
+        if self.recorder.error:
+            lines.append(
+                f"{self.recorder.error} {self.recorder.error_at_s:.1f} s into the recording; "
+                "the file holds what was written before"
+            )
+        not_saved = getattr(self.tracker, "not_saved", "")
+        if not_saved:
+            lines.append(not_saved)
+        lines.extend(f"{what} failed: {why}" for what, why in self.faults.items())
+        return lines
+
+    def _fault(self, what: str, exc: BaseException) -> None:
+        """Contain an error of one engine step: note it for the alarms and go on."""
+        self.faults.setdefault(what, f"{type(exc).__name__}: {exc}")
 
     @property
     def snapshot(self) -> Snapshot:
@@ -259,6 +289,7 @@ class Session:
     # -- commands from the UI / CLI -------------------------------------------------
 
     def start_recording(self, path: str | Path) -> None:
+        segment_id = uuid.uuid4().hex
         header = LogHeader(
             created_at=time.time(),
             t0=self._clock(),
@@ -272,10 +303,16 @@ class Session:
                 "app": "dynoai-tui",
                 "run_id": self.run_id,
                 **self.header_metadata,
+                "segment_id": segment_id,
             },
         )
         with self._lock:
+            if self.recorder.active:
+                return
             self.recorder.start(path, header)
+            add_segment = getattr(self.tracker, "add_segment", None)
+            if add_segment is not None:  # the run lists its recording segments (issue 10)
+                add_segment(segment_id, str(Path(path).resolve()))
 
     def stop_recording(self) -> None:
         with self._lock:
@@ -340,8 +377,11 @@ class Session:
         while not self._stop.is_set():
             started = self._clock()
             with self._lock:
-                self._drain_queue()
-                self._after_tick()
+                try:
+                    self._drain_queue()
+                    self._after_tick()
+                except Exception as exc:  # the engine (and the recording) must go on
+                    self._fault("engine tick", exc)
             spent = self._clock() - started
             self._stop.wait(max(0.0, self.tick_s - spent))
 
@@ -375,7 +415,12 @@ class Session:
     def _on_rows(self, fused: Block, result: FilterResult, grid: CoverageGrid) -> None:
         if self.tracker is None:
             return
-        for event in self.tracker.on_rows(fused, result, grid):
+        try:
+            events = self.tracker.on_rows(fused, result, grid)
+        except Exception as exc:  # pull detection / learning: binning goes on without it
+            self._fault("pull detection", exc)
+            return
+        for event in events:
             # Holds, tip-ins and idle are recorded too; only a WOT pull is "in pull".
             if event.data.get("test_type") == "wot_pull":
                 self._in_pull = event.kind == "pull_start"
@@ -386,11 +431,17 @@ class Session:
         wall = self._clock()
         if self.tracker is not None:
             if wall - self._last_plan_wall >= PLAN_INTERVAL_S:
-                self._plan = self.tracker.plan(self.grid, self.view.current_values())
                 self._last_plan_wall = wall
+                try:
+                    self._plan = self.tracker.plan(self.grid, self.view.current_values())
+                except Exception as exc:
+                    self._fault("planner", exc)
             if wall - self._last_checkpoint_wall >= CHECKPOINT_INTERVAL_S:
-                self.tracker.checkpoint(self.grid)
                 self._last_checkpoint_wall = wall
+                try:
+                    self.tracker.checkpoint(self.grid)  # queued: the store never blocks a tick
+                except Exception as exc:
+                    self._fault("store checkpoint", exc)
         self.recorder.tick()
         self._publish()
 
@@ -405,6 +456,13 @@ class Session:
             self.recorder.write_event(event)
 
     # -- snapshot -------------------------------------------------------------------
+
+    def _fault_alarms(self) -> tuple[str, ...]:
+        alarms = [f"{what.upper()} FAILED: {why}" for what, why in self.faults.items()]
+        store_error = getattr(self.tracker, "store_error", "")
+        if store_error:
+            alarms.append(f"STORE NOT SAVED (retrying): {store_error}")
+        return tuple(alarms)
 
     def _publish(self, *, finished: bool | None = None) -> Snapshot:
         if finished is None:
@@ -424,6 +482,7 @@ class Session:
             plan=self._plan,
             recording=self.recorder.info(),
             record_error=self.recorder.error,
+            faults=self._fault_alarms(),
             pulls_done=self.tracker.pulls_done if self.tracker is not None else 0,
             pulls_max=self.tracker.pulls_max if self.tracker is not None else None,
             in_pull=self._in_pull,

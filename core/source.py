@@ -24,6 +24,10 @@ class SourceError(Exception):
     """A source cannot be opened or has failed for good. The message is for people."""
 
 
+class SourceInputError(SourceError):
+    """The source's input is bad (a missing or corrupt log file), not a device: exit 2."""
+
+
 class SourceState(StrEnum):
     """Where a source is in its life."""
 

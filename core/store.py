@@ -13,6 +13,18 @@ replaces its contribution and can never double count; there is no running total
 to drift out of step. When a vehicle's axes change, :meth:`VehicleStore.rebuild`
 re-bins every run from its recorded log. Arrays are stored as ``.npz`` bytes
 and read back with ``allow_pickle=False``: nothing in the file can run code.
+
+Never shrink silently: a run that already holds more final coverage than a new
+grid for the same run id is not replaced (:class:`RunRefused`); a replayed
+recording *segment* that the live run already counts is not added twice; and
+``rebuild`` keeps a run whose logs hold fewer samples than the run saw live.
+
+Damage stays local: a run whose stored arrays, axes or stats do not decode is
+skipped with a note in :attr:`VehicleStore.damaged` (vehicle, run, why) and the
+other runs keep working; :meth:`VehicleStore.check` lists every problem of a
+vehicle. Concurrency: opening retries while another process is creating the
+store (WAL setup takes a lock the busy timeout does not cover). A data directory
+the user cannot write is opened read-only (reads work, writes say why not).
 """
 
 from __future__ import annotations
@@ -22,8 +34,10 @@ import json
 import os
 import sqlite3
 import time
+import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,8 +78,19 @@ CREATE TABLE IF NOT EXISTS runs (
 """
 
 
+SETUP_RETRY_S = 15.0
+
+
 class StoreError(ValueError):
     """The vehicle store cannot do what was asked. The message is for people."""
+
+
+class _SetupBusy(Exception):
+    """Another process holds the lock while it sets a new store up; retry."""
+
+
+class RunRefused(StoreError):
+    """Adding the run would shrink coverage the store already holds; nothing was changed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,11 +147,27 @@ def encode_arrays(arrays: Mapping[str, np.ndarray]) -> bytes:
 
 
 def decode_arrays(blob: bytes, what: str) -> dict[str, np.ndarray]:
+    if not isinstance(blob, bytes):
+        raise StoreError(f"{what}: stored coverage arrays are not a blob")
     try:
         with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
             return {k: npz[k] for k in npz.files}
-    except (ValueError, OSError, EOFError) as exc:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as exc:
         raise StoreError(f"{what}: stored coverage arrays are unreadable ({exc})") from None
+
+
+def _stats(stats_json: object, what: str) -> dict[str, Any]:
+    try:
+        stats = json.loads(stats_json) if isinstance(stats_json, str) else None
+    except json.JSONDecodeError as exc:
+        raise StoreError(f"{what}: stored run stats are unreadable ({exc})") from None
+    if not isinstance(stats, dict):
+        raise StoreError(f"{what}: stored run stats are not a table")
+    return stats
+
+
+def _hits_total(arrays: Mapping[str, np.ndarray]) -> int:
+    return int(np.asarray(arrays.get("hits", 0)).sum())
 
 
 class VehicleStore:
@@ -136,9 +177,15 @@ class VehicleStore:
         data_dir: Directory of the database; default :func:`default_data_dir`.
     """
 
-    def __init__(self, data_dir: Path | str | None = None) -> None:
+    def __init__(
+        self, data_dir: Path | str | None = None, *, busy_timeout_s: float = BUSY_TIMEOUT_MS / 1000
+    ) -> None:
+        self.busy_timeout_ms = int(busy_timeout_s * 1000)
+        """How long one statement waits for another process's lock before failing."""
         self.data_dir = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
         self.path = self.data_dir / DB_NAME
+        self.damaged: dict[tuple[str, str], str] = {}
+        """(vehicle, run id) -> why, for runs skipped because their row does not decode."""
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -146,7 +193,30 @@ class VehicleStore:
                 f"cannot create the data directory {self.data_dir}: {exc.strerror or exc}; "
                 "pass --data-dir or set DYNOAI_DATA_DIR"
             ) from None
-        with self._connect() as db:
+        self.read_only = not os.access(self.data_dir, os.W_OK) or (
+            self.path.exists() and not os.access(self.path, os.W_OK)
+        )
+        """The directory or file is not writable: reads work, writes raise StoreError."""
+        if self.read_only and not self.path.exists():
+            raise StoreError(
+                f"no vehicle store in {self.data_dir} and the directory is not writable; "
+                "pass --data-dir or set DYNOAI_DATA_DIR"
+            )
+        deadline = time.monotonic() + SETUP_RETRY_S
+        while True:
+            try:
+                self._setup()
+                return
+            except _SetupBusy:
+                if time.monotonic() >= deadline:
+                    raise StoreError(
+                        f"vehicle store {self.path} is busy (another dynoai is setting it up); "
+                        "try again"
+                    ) from None
+                time.sleep(0.01 + 0.04 * np.random.random())
+
+    def _setup(self) -> None:
+        with self._connect(setup=True) as db:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise StoreError(
@@ -154,6 +224,11 @@ class VehicleStore:
                     f"(schema {version}); upgrade dynoai or use another --data-dir"
                 )
             if version < SCHEMA_VERSION:
+                if self.read_only:
+                    raise StoreError(
+                        f"vehicle store {self.path} is read-only and not set up; "
+                        "pass a writable --data-dir"
+                    )
                 with self._write(db):
                     for statement in _SCHEMA.split(";"):
                         if statement.strip():
@@ -163,17 +238,41 @@ class VehicleStore:
     # -- connection -----------------------------------------------------------------
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        """A short-lived connection; SQLite errors become one StoreError line."""
+    def _connect(self, *, setup: bool = False) -> Iterator[sqlite3.Connection]:
+        """A short-lived connection; SQLite errors become one StoreError line.
+
+        ``setup``: a lock during the first statements (another process is switching
+        a new store to WAL, which the busy timeout does not wait for) raises
+        ``_SetupBusy`` so the caller can retry.
+        """
         db: sqlite3.Connection | None = None
+        ready = False
         try:
-            db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA foreign_keys = ON")
+            if self.read_only:
+                # immutable: no -shm/-wal files are created (the directory is read-only)
+                uri = f"{self.path.resolve().as_uri()}?mode=ro&immutable=1"
+                db = sqlite3.connect(uri, uri=True, isolation_level=None)
+            else:
+                db = sqlite3.connect(
+                    self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None
+                )
+                db.execute(f"PRAGMA busy_timeout = {self.busy_timeout_ms}")
+                if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    db.execute("PRAGMA journal_mode = WAL")
+                db.execute("PRAGMA foreign_keys = ON")
+            ready = True
             yield db
         except sqlite3.OperationalError as exc:
             text = str(exc)
+            if setup and not ready and ("locked" in text or "busy" in text):
+                raise _SetupBusy from None
+            if "readonly" in text or "read-only" in text:
+                raise StoreError(
+                    f"vehicle store {self.path} is read-only; nothing was saved "
+                    "(pass a writable --data-dir)"
+                ) from None
+            if "disk is full" in text or "disk I/O" in text:
+                raise StoreError(f"vehicle store {self.path}: {text}; nothing was saved") from None
             if "locked" in text or "busy" in text:
                 raise StoreError(
                     f"vehicle store {self.path} is busy (another dynoai is writing); try again"
@@ -191,11 +290,17 @@ class VehicleStore:
     @contextmanager
     def _write(self, db: sqlite3.Connection) -> Iterator[None]:
         """One write transaction: all of it lands, or none of it (rollback on any error)."""
+        if self.read_only:
+            raise StoreError(
+                f"vehicle store {self.path} is read-only (its directory or file is not "
+                "writable); nothing was saved"
+            )
         db.execute("BEGIN IMMEDIATE")
         try:
             yield
         except BaseException:
-            db.execute("ROLLBACK")
+            with suppress(sqlite3.Error):  # a failed COMMIT may have rolled back already
+                db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
 
@@ -264,7 +369,16 @@ class VehicleStore:
             ).fetchone()
         if row is None or row[0] is None:
             return None
-        return Constraints.from_mapping(json.loads(row[0]))
+        try:
+            data = json.loads(row[0])
+            if not isinstance(data, dict):
+                raise ValueError("not a table")
+            return Constraints.from_mapping(data)
+        except (ValueError, TypeError) as exc:  # JSONDecodeError and ConfigError are ValueErrors
+            raise StoreError(
+                f"vehicle {name!r}: stored constraints are unreadable ({exc}); "
+                f"set them again with dynoai constraints --vehicle {name} --set KEY=VALUE"
+            ) from None
 
     def set_constraints(self, name: str, constraints: Constraints) -> None:
         name = _check_name(name)
@@ -281,8 +395,11 @@ class VehicleStore:
         if row is None or row[0] is None:
             return Calibration()
         try:
-            return Calibration.from_mapping(json.loads(row[0]))
-        except (json.JSONDecodeError, CalibrationError) as exc:
+            data = json.loads(row[0])
+            if not isinstance(data, dict):
+                raise CalibrationError("not a table")
+            return Calibration.from_mapping(data)
+        except (ValueError, TypeError, CalibrationError) as exc:
             raise StoreError(f"vehicle {name!r}: {exc}; `dynoai vehicle reset` clears it") from None
 
     def set_calibration(self, name: str, calibration: Calibration) -> None:
@@ -316,20 +433,42 @@ class VehicleStore:
         duration_s: float | None = None,
         stats: Mapping[str, object] | None = None,
         final: bool = True,
+        part_of: str | None = None,
+        segment_id: str | None = None,
     ) -> None:
         """Store (or replace) one run's grid; the vehicle is created if new.
 
         Idempotent by ``run_id``: a checkpoint and the final add of the same run
-        replace each other, so the run counts once.
+        replace each other, so the run counts once. ``stats["segments"]`` lists the
+        recording segments a live run wrote; a replay of one of them passes
+        ``part_of`` (the live run's id) and ``segment_id``.
+
+        Raises:
+            RunRefused: the store already holds more final coverage for ``run_id``
+                than ``grid`` on the same axes, or ``part_of`` already counts this
+                segment. Nothing is changed.
+            StoreError: the store cannot be written (message for people).
         """
         name = _check_name(name)
         if not run_id:
             raise StoreError("a run needs a non-empty run id")
-        blob = encode_arrays(grid.to_arrays())
+        arrays = grid.to_arrays()
+        blob = encode_arrays(arrays)
         axes_json = json.dumps(grid.axes.to_dict())
-        stats_json = json.dumps(dict(stats or {}), default=str)
+        stats = dict(stats or {})
+        stats_json = json.dumps(stats, default=str)
+        listed = stats.get("segments")
+        segments = [s for s in listed if isinstance(s, str)] if isinstance(listed, list) else []
         with self._connect() as db, self._write(db):
             self._ensure(db, name)
+            if part_of and segment_id:
+                self._refuse_counted_segment(db, name, part_of, segment_id)
+            self._refuse_shrink(db, name, run_id, grid, _hits_total(arrays))
+            for segment in segments:  # replays of this run's segments are now counted here
+                db.execute(
+                    "DELETE FROM runs WHERE vehicle = ? AND run_id = ?",
+                    (name, f"{run_id}:{segment}"),
+                )
             db.execute(
                 """INSERT INTO runs (vehicle, run_id, log_path, started_at, duration_s, stats_json,
                                      axes_json, arrays, final, updated_at)
@@ -344,6 +483,47 @@ class VehicleStore:
                  int(final), time.time()),
             )  # fmt: skip
 
+    @staticmethod
+    def _refuse_counted_segment(
+        db: sqlite3.Connection, name: str, part_of: str, segment_id: str
+    ) -> None:
+        row = db.execute(
+            "SELECT stats_json FROM runs WHERE vehicle = ? AND run_id = ?", (name, part_of)
+        ).fetchone()
+        if row is None:
+            return
+        try:
+            segments = _stats(row[0], "").get("segments", [])
+        except StoreError:
+            return
+        if isinstance(segments, list) and segment_id in segments:
+            raise RunRefused(
+                f"this recording is part of run {part_of[:8]} that vehicle {name!r} already "
+                "counts; its coverage was not added again"
+            )
+
+    def _refuse_shrink(
+        self, db: sqlite3.Connection, name: str, run_id: str, grid: CoverageGrid, hits: int
+    ) -> None:
+        row = db.execute(
+            "SELECT axes_json, arrays, final FROM runs WHERE vehicle = ? AND run_id = ?",
+            (name, run_id),
+        ).fetchone()
+        if row is None or not row[2]:
+            return
+        try:
+            if _axes(row[0], run_id) != grid.axes:
+                return
+            old = _hits_total(decode_arrays(row[1], run_id))
+        except StoreError:
+            return  # a damaged row may be replaced
+        if old > hits:
+            raise RunRefused(
+                f"run {run_id[:8]} of {name!r} already holds {old} hits, more than the {hits} "
+                "of this one (a replay of part of a recording cannot replace the whole run); "
+                "not replaced"
+            )
+
     def _run_rows(self, name: str) -> list[tuple[Any, ...]]:
         with self._connect() as db:
             self._require(db, name)
@@ -353,19 +533,31 @@ class VehicleStore:
                 (name,),
             ).fetchall()
 
-    def list_runs(self, name: str) -> list[RunInfo]:
-        out = []
-        for run_id, log_path, started, duration, stats, axes_json, blob, final in self._run_rows(
-            name
-        ):
-            arrays = decode_arrays(blob, f"run {run_id!r} of {name!r}")
-            out.append(
-                RunInfo(
-                    run_id, log_path, started, duration, json.loads(stats),
-                    _axes(axes_json, run_id), int(np.asarray(arrays.get("hits", 0)).sum()),
-                    bool(final),
-                )
+    def _decode_row(
+        self, name: str, row: tuple[Any, ...]
+    ) -> tuple[RunInfo, dict[str, np.ndarray]] | None:
+        """A run row decoded, or None (and a note in ``damaged``) when it does not decode."""
+        run_id, log_path, started, duration, stats_json, axes_json, blob, final = row
+        what = f"run {run_id!r} of {name!r}"
+        try:
+            arrays = decode_arrays(blob, what)
+            info = RunInfo(
+                str(run_id), log_path, started, duration, _stats(stats_json, what),
+                _axes(axes_json, str(run_id)), _hits_total(arrays), bool(final),
             )  # fmt: skip
+            CoverageGrid.from_arrays(info.axes, arrays, 1)
+        except (StoreError, GridError, ValueError, TypeError) as exc:
+            self.damaged[(name, str(run_id))] = str(exc)
+            return None
+        return info, arrays
+
+    def list_runs(self, name: str) -> list[RunInfo]:
+        """The vehicle's readable runs (damaged ones are noted in ``damaged``)."""
+        out = []
+        for row in self._run_rows(name):
+            decoded = self._decode_row(name, row)
+            if decoded is not None:
+                out.append(decoded[0])
         return out
 
     def cumulative_grid(
@@ -380,19 +572,19 @@ class VehicleStore:
         """Sum of the vehicle's runs binned on ``axes`` (runs on other axes need a rebuild).
 
         An unknown vehicle has no coverage yet: an empty grid, not an error. ``rule``
-        decides when a cell counts as covered (the vehicle's ``coverage_rule``).
+        decides when a cell counts as covered (the vehicle's ``coverage_rule``). A run
+        whose row does not decode is left out and noted in ``damaged``.
         """
         grid = CoverageGrid(axes, hit_target, rule=rule)
         if not self.has_vehicle(name):
             return grid
-        for run_id, _, _, _, _, axes_json, blob, _ in self._run_rows(name):
-            if run_id == exclude_run or _axes(axes_json, run_id) != axes:
+        for row in self._run_rows(name):
+            if row[0] == exclude_run:
                 continue
-            arrays = decode_arrays(blob, f"run {run_id!r} of {name!r}")
-            try:
-                grid.merge(CoverageGrid.from_arrays(axes, arrays, hit_target))
-            except GridError as exc:
-                raise StoreError(f"run {run_id!r} of {name!r}: {exc}") from None
+            decoded = self._decode_row(name, row)
+            if decoded is None or decoded[0].axes != axes:
+                continue
+            grid.merge(CoverageGrid.from_arrays(axes, decoded[1], hit_target))
         return grid
 
     def run_grid(self, name: str, run_id: str, hit_target: int = 10) -> CoverageGrid | None:
@@ -405,6 +597,31 @@ class VehicleStore:
                 except GridError as exc:
                     raise StoreError(f"run {run_id!r} of {name!r}: {exc}") from None
         return None
+
+    def check(self, name: str) -> tuple[int, list[str]]:
+        """(runs readable, problems) of one vehicle: every row is decoded and checked."""
+        from core.vehicle import parse_config_text
+
+        problems: list[str] = []
+        with self._connect() as db:
+            config_toml, _, _ = self._require(db, name)
+        if config_toml:
+            try:
+                parse_config_text(config_toml, source="stored config")
+            except ValueError as exc:
+                problems.append(str(exc))
+        for getter in (self.get_constraints, self.get_calibration):
+            try:
+                getter(name)
+            except StoreError as exc:
+                problems.append(str(exc))
+        good = 0
+        for row in self._run_rows(name):
+            if self._decode_row(name, row) is None:
+                problems.append(self.damaged[(name, str(row[0]))])
+            else:
+                good += 1
+        return good, problems
 
     def stale_runs(self, name: str, axes: TableAxes) -> list[str]:
         """Run ids binned on other axes than ``axes`` (excluded until rebuilt)."""
@@ -421,18 +638,36 @@ class VehicleStore:
         Logs are read first; then all runs are replaced in one transaction, so a
         failure half way leaves the store as it was. A run whose log is missing or
         unreadable is reported and keeps its old arrays (it stops counting until
-        its log is found).
+        its log is found); so is a run its logs hold only part of (the recording
+        was stopped and restarted, or started late): re-binning it would shrink it.
         """
         grids: dict[str, CoverageGrid] = {}
         missing: list[tuple[str, str]] = []
         for run in self.list_runs(name):
-            if not run.log_path:
+            logs = run.stats.get("segment_logs")
+            paths = (
+                [p for p in logs if isinstance(p, str)]
+                if isinstance(logs, list) and logs
+                else [run.log_path]
+                if run.log_path
+                else []
+            )
+            if not paths:
                 missing.append((run.run_id, "no recording was kept"))
                 continue
             try:
-                grids[run.run_id] = binner(run.log_path)
+                partial = _partly_recorded(paths, run.stats.get("samples"))
+                if partial:
+                    missing.append((run.run_id, partial))
+                    continue
+                grid = binner(paths[0])
+                for path in paths[1:]:  # the segments of one run, each fused on its own
+                    grid.merge(binner(path))
+                grids[run.run_id] = grid
             except (OSError, ValueError, SourceError) as exc:
                 missing.append((run.run_id, str(exc)))
+        missing.extend((run_id, why) for (vehicle, run_id), why in self.damaged.items()
+                       if vehicle == name)  # fmt: skip
         with self._connect() as db, self._write(db):
             for run_id, grid in grids.items():
                 db.execute(
@@ -442,6 +677,28 @@ class VehicleStore:
                      name, run_id),
                 )  # fmt: skip
         return RebuildReport(tuple(grids), tuple(missing))
+
+
+def _partly_recorded(paths: list[str], samples_live: object) -> str:
+    """Why the .dynolog ``paths`` cannot stand for the whole run, or '' when they can."""
+    from core.frames import Block
+    from core.record import MAGIC, LogReader
+
+    if not isinstance(samples_live, int) or isinstance(samples_live, bool) or samples_live <= 0:
+        return ""
+    recorded = 0
+    for path in paths:
+        with open(path, "rb") as fh:
+            if MAGIC.encode() not in fh.read(64):
+                return ""  # an imported log: the run is the whole file
+        with LogReader(path) as log:
+            recorded += sum(len(item) for item in log if isinstance(item, Block))
+    if recorded < samples_live:
+        return (
+            f"its recordings hold {recorded} of the {samples_live} samples it saw live; "
+            "re-binning would shrink it, so it keeps its coverage on the old axes"
+        )
+    return ""
 
 
 def _axes(axes_json: str, run_id: str) -> TableAxes:

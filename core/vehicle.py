@@ -160,7 +160,12 @@ def config_from_mapping(data: Mapping[str, Any], *, source: str = "config") -> V
         elif key == "lambda_delay_ms":
             changes["lambda_delay_ms"] = _number(vehicle, key, where, 0.0, 2000.0)
         elif key == "hit_target":
-            changes["hit_target"] = int(_number(vehicle, key, where, 1, 100000))
+            target = _number(vehicle, key, where, 1, 100000)
+            if not target.is_integer():
+                raise ConfigError(
+                    f"{where}.hit_target: expected a whole number of hits, got {target:g}"
+                )
+            changes["hit_target"] = int(target)
         else:
             raise ConfigError(f"{where}.{key}: unknown key")
     if "coverage" in data:

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Sequence
 from types import ModuleType
@@ -21,7 +23,8 @@ from types import ModuleType
 from dynoai_tui.commands import COMMANDS
 
 EPILOG = """exit codes: 0 done (also after Ctrl-C / SIGTERM / SIGHUP), 1 internal error,
-2 bad input (usage, URI, file, config), 3 device or source failure.
+2 bad input (usage, URI, file, config), 3 device or source failure, 4 run ended but
+not everything was saved (recording stopped early, vehicle store not written).
 With no command, dynoai opens the dashboard on the built-in simulator."""
 
 
@@ -59,6 +62,8 @@ DEMO_SOURCE = "sim:vtwin?scenario=guided"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     args_list = list(sys.argv[1:] if argv is None else argv)
     if not [a for a in args_list if not a.startswith("-")] and not {"-h", "--help"} & set(
         args_list
@@ -68,12 +73,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             # The demo: a simulated operator runs the planner's top suggestion, so the
             # heatmap fills and the suggestions change as they would on a real dyno.
             args_list += ["--source", DEMO_SOURCE]
-    parser = build_parser(_command_of(args_list))
-    args = parser.parse_args(args_list)
-    if not hasattr(args, "_run"):
-        parser.print_help()
+    try:
+        parser = build_parser(_command_of(args_list))
+        args = parser.parse_args(args_list)
+        if not hasattr(args, "_run"):
+            parser.print_help()
+            return 0
+        from dynoai_tui.commands.common import EXIT_INTERNAL, error_line, translate_errors
+    except KeyboardInterrupt:  # Ctrl-C while the command's modules load
         return 0
-    from dynoai_tui.commands.common import EXIT_INTERNAL, error_line, translate_errors
 
     try:
         code: int = args._run(args)

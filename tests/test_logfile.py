@@ -178,24 +178,42 @@ def test_truncation_at_every_byte_recovers_a_prefix(tmp_path: Path) -> None:
             assert rec.message.endswith(f"{offset - whole[-1]} bytes of truncated tail ignored")
 
 
-def test_any_flipped_byte_after_header_stops_cleanly(tmp_path: Path) -> None:
+def test_any_flipped_byte_after_header_costs_only_the_damaged_record(tmp_path: Path) -> None:
     full = tmp_path / "full.dynolog"
     small_log(full)
     data = full.read_bytes()
     original = list(LogReader(full))
-    head, size = frame_at(data, 0)
+    records, pos = [], 0  # (start, end, kind, schema id of a schema record)
+    while pos < len(data):
+        head, size = frame_at(data, pos)
+        body = unframe(data[pos + head : pos + head + size])
+        records.append((pos, pos + head + size, body["k"], body.get("i"), body.get("s")))
+        pos += head + size
+    item_of = {}  # record index -> index in original of the item it yields
+    for index, rec in enumerate(r for r in records if r[2] in "be"):
+        item_of[records.index(rec)] = index
     bad = tmp_path / "bad.dynolog"
-    for offset in range(head + size, len(data)):
+    for offset in range(records[0][1], len(data)):
         damaged = bytearray(data)
         damaged[offset] ^= 0x55
         bad.write_bytes(bytes(damaged))
         with LogReader(bad) as reader:
             got = list(reader)
             rec = reader.recovery
-        assert len(got) < len(original), offset
-        assert all(items_equal(a, b) for a, b in zip(got, original, strict=False))
-        assert rec.error or rec.truncated
-        assert rec.bytes_read < len(data)
+        hit = next(i for i, r in enumerate(records) if r[0] <= offset < r[1])
+        if records[hit][2] == "s":  # the blocks declared by a lost schema cannot be read
+            source = records[hit][4]
+            expected = [x for x in original if isinstance(x, SourceEvent) or x.source != source]
+        else:
+            expected = [x for i, x in enumerate(original) if i != item_of.get(hit)]
+        assert len(got) == len(expected), offset
+        assert all(items_equal(a, b) for a, b in zip(got, expected, strict=True)), offset
+        assert not rec.complete and rec.error == ""
+        if rec.truncated and not rec.skips:
+            # a longer length in the last record reads as a tail cut short by a crash
+            assert hit == len(records) - 1, offset
+        else:
+            assert rec.first_skip.startswith(f"byte {records[hit][0]}: "), (offset, rec)
 
 
 def test_garbage_appended_keeps_everything_and_says_so(tmp_path: Path) -> None:
@@ -207,12 +225,35 @@ def test_garbage_appended_keeps_everything_and_says_so(tmp_path: Path) -> None:
     with LogReader(path) as reader:
         got = list(reader)
         rec = reader.recovery
-        assert list(reader) == []  # never resumes past the damage
+        assert list(reader) == []  # never resumes past the end
     assert len(got) == 5
     assert rec.bytes_read == size and not rec.complete
-    assert "does not start a record" in rec.error
-    assert rec.message.startswith("recovered 3 blocks (9 samples, 0.1 s) and 2 events; stopped at")
-    assert rec.message.endswith(f"{rec.file_size - size} bytes ignored")
+    assert rec.skips == 1 and rec.skipped_bytes == rec.file_size - size
+    assert rec.first_skip == f"byte {size}: byte 0x00 does not start a record"
+    assert rec.message == (
+        f"recovered 3 blocks (9 samples, 0.1 s) and 2 events; skipped {rec.skipped_bytes} "
+        f"damaged bytes in 1 place (first at byte {size}: byte 0x00 does not start a record)"
+    )
+
+
+def test_garbage_in_the_middle_is_skipped_and_reading_goes_on(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.dynolog", tmp_path / "b.dynolog"
+    small_log(first)
+    small_log(second)
+    data = first.read_bytes()
+    head, size = frame_at(data, 0)
+    tail = second.read_bytes()[head + size :]
+    noise = np.random.default_rng(7).integers(0, 256, 5000, dtype=np.uint8).tobytes()
+    spliced = tmp_path / "spliced.dynolog"
+    spliced.write_bytes(data + noise + tail)
+    with LogReader(spliced) as reader:
+        got = list(reader)
+        rec = reader.recovery
+    original = list(LogReader(first))
+    # the second copy redeclares the same schemas with the same ids: accepted
+    assert len(got) == 2 * len(original)
+    assert rec.skips == 1 and rec.skipped_bytes == len(noise)
+    assert rec.bytes_read == len(data) + len(tail)
 
 
 def test_absurd_record_length_rejected_without_allocating(tmp_path: Path) -> None:
@@ -233,7 +274,7 @@ def test_absurd_record_length_rejected_without_allocating(tmp_path: Path) -> Non
     assert len(got) == 1
     assert peak < 4 << 20
     assert rec.bytes_read == good
-    assert "4294967280 bytes" in rec.error and "limit" in rec.error
+    assert "4294967280 bytes" in rec.first_skip and "limit" in rec.first_skip
 
 
 def test_block_whose_payload_does_not_match_its_count_is_corruption(tmp_path: Path) -> None:
@@ -245,8 +286,8 @@ def test_block_whose_payload_does_not_match_its_count_is_corruption(tmp_path: Pa
         f.write(frame({"k": "e", "s": "a", "y": "note", "t": 1.0, "x": "", "d": {}}))
     with LogReader(path) as reader:
         got = list(reader)
-    assert len(got) == 1
-    assert "expected 16000 for 1000 samples x 2 channels" in reader.recovery.error
+    assert len(got) == 2  # the event after the bad block is still read
+    assert "expected 16000 for 1000 samples x 2 channels" in reader.recovery.first_skip
 
 
 def test_bad_field_types_are_corruption_not_exceptions(tmp_path: Path) -> None:
@@ -257,7 +298,7 @@ def test_bad_field_types_are_corruption_not_exceptions(tmp_path: Path) -> None:
         f.write(frame({"k": "e", "s": "a", "y": ["not", "a", "str"], "t": 1.0, "x": "", "d": {}}))
     with LogReader(path) as reader:
         assert list(reader) == []
-    assert "field 'y' is not str" in reader.recovery.error
+    assert "field 'y' is not str" in reader.recovery.first_skip
 
 
 def test_small_chunks_and_large_blocks_split_into_records(
@@ -271,8 +312,8 @@ def test_small_chunks_and_large_blocks_split_into_records(
         sizes = [len(b) for b in reader if isinstance(b, Block)]
     assert sizes == [62] * 8 + [4]
     with LogReader(path, max_record_bytes=500) as reader:
-        assert list(reader) == []
-    assert "limit" in reader.recovery.error
+        assert [len(b) for b in reader] == [4]  # the only record under the limit
+    assert reader.recovery.skips == 8 and "limit" in reader.recovery.first_skip
 
 
 @pytest.mark.parametrize(

@@ -34,6 +34,7 @@ def test_checkpoint_and_finish_count_the_run_once(tmp_path):
     grid, _, _ = run_sim([Idle(3.0), WotPull(2500.0, 5800.0), CoolDown(5.0)], tracker=tracker)
     tracker.checkpoint(grid)
     tracker.checkpoint(grid)
+    assert tracker.wait_saved(10.0)  # checkpoints are written off the engine thread
     assert store.list_runs("bike")[0].final is False
     tracker.finish(grid, {"samples": 123})
     runs = store.list_runs("bike")

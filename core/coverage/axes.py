@@ -38,6 +38,10 @@ DEFAULT_MAP_KPA: tuple[float, ...] = (
 """Default MAP breakpoints: 5 kPa steps to 85 kPa, then 95 and 105 (WOT, no boost)."""
 
 
+MAX_BREAKPOINTS = 64
+"""Largest axis: bounds grid, planner and store memory (64 x 64 = 4096 cells)."""
+
+
 class AxesError(ConfigError):
     """Bad table axes. The message names the axis and what is wrong with it."""
 
@@ -46,6 +50,11 @@ def _validate_axis(name: str, values: Any) -> F64:
     """One axis as a read-only float64 array, or AxesError saying what is wrong."""
     if isinstance(values, (str, bytes)):
         raise AxesError(f"{name} axis: expected a list of numbers, got {values!r}")
+    if hasattr(values, "__len__") and len(values) > MAX_BREAKPOINTS:
+        raise AxesError(
+            f"{name} axis: {len(values)} breakpoints, at most {MAX_BREAKPOINTS} "
+            f"(ECU fuel tables are at most 32 x 32)"
+        )
     try:
         arr = np.array(values, dtype=np.float64)
     except (TypeError, ValueError):

@@ -43,6 +43,8 @@ SWEEP_RATE_RPM_S = 100.0
 STEADY_BAND_RPM = 60.0
 LOOKBACK_S = 1.0
 DECIMATE_S = 0.05
+MAX_SEGMENT_POINTS = 12000
+"""Points a segment keeps (10 min at DECIMATE_S); longer ones are thinned, not grown."""
 PLATEAU_BAND_KPA = 3.0
 PLATEAU_MIN_S = 1.0
 MIN_DURATION_S = {"steady": 4.0, "idle": 5.0, "tip": 0.3}
@@ -93,6 +95,17 @@ class _Segment:
         self.rpm.append(rpm)
         self.map_kpa.append(map_kpa)
         self.tps.append(tps)
+        if len(self.t) >= MAX_SEGMENT_POINTS:
+            self._thin()
+
+    def _thin(self) -> None:
+        """Keep every other point (and the top rpm): an hour of idle stays bounded."""
+        top = max(
+            range(len(self.rpm)), key=lambda i: self.rpm[i] if self.rpm[i] == self.rpm[i] else -1
+        )
+        keep = sorted({*range(0, len(self.t), 2), top, len(self.t) - 1})
+        for values in (self.t, self.rpm, self.map_kpa, self.tps):
+            values[:] = [values[i] for i in keep]
 
     def is_test(self) -> bool:
         if len(self.t) < 2:

@@ -40,11 +40,16 @@ from core.plan.simplan import plan_model
 from core.plan.testmodels import TestSpec, expected_hits
 from core.plan.testsim import ADDITIVE, CandidateModel, grid_arrays
 from core.plan.types import PlanView
+from core.saver import BackgroundSaver
 from core.source import SourceEvent
-from core.store import VehicleStore
+from core.store import RunRefused, VehicleStore
 
 WARMUP_AFTER_S = 5.0
 """Seconds of data before the simulated candidates are computed in the background."""
+STALL_ALARM_S = 5.0
+"""A store write waiting longer than this (a lock held elsewhere) shows an alarm."""
+FINISH_WAIT_S = 20.0
+"""How long the end of a run waits for the store (a lock, a full disk) before giving up."""
 BUFFER_S = 300.0
 """Kept-row history for attributing hits to a test (longer tests are truncated)."""
 
@@ -103,6 +108,8 @@ class VehicleTracker:
         log_path: str | None,
         rule: CoverageRule | None = None,
         model: CandidateModel | None = None,
+        part_of: str | None = None,
+        segment_id: str | None = None,
     ) -> None:
         self.axes = axes
         self.rule = rule
@@ -113,6 +120,17 @@ class VehicleTracker:
         self.vehicle = vehicle
         self.run_id = run_id
         self.log_path = log_path
+        self.part_of = part_of
+        self.segment_id = segment_id
+        """A replay of one recording segment of live run ``part_of`` (see ``add_segment``)."""
+        self.segments: list[str] = []
+        self.segment_logs: list[str] = []
+        self.store_note = ""
+        """Why the store did not take this run (it already holds more), for the summary."""
+        self.not_saved = ""
+        """What could not be written to the store by the end of the run ('' when all was)."""
+        self.finish_wait_s = FINISH_WAIT_S
+        self._saver = BackgroundSaver(f"store-{vehicle}") if store is not None else None
         self.started_at = time.time()
         if store is not None:
             self._base = store.cumulative_grid(
@@ -209,6 +227,19 @@ class VehicleTracker:
         self._t_first = None
         self._t_last = 0.0
 
+    def add_segment(self, segment_id: str, path: str) -> None:
+        """The session started recording segment ``segment_id`` of this run to ``path``.
+
+        The stored run lists its segments, so a later replay of one segment is known
+        to be part of this run (not added twice, never replacing the whole run) and
+        ``rebuild`` re-bins the run from all its segments.
+        """
+        if segment_id not in self.segments:
+            self.segments.append(segment_id)
+            self.segment_logs.append(path)
+        if self.log_path is None:
+            self.log_path = path
+
     def set_constraints(self, constraints: Constraints) -> None:
         """New limits from the constraints editor take effect at the next plan."""
         self.constraints = constraints
@@ -244,14 +275,46 @@ class VehicleTracker:
         )  # fmt: skip
 
     def checkpoint(self, grid: CoverageGrid) -> None:
-        """Persist this run's partial grid (replaces the previous checkpoint of this run)."""
+        """Persist this run's partial grid (replaces the previous checkpoint of this run).
+
+        The write runs on the saver's thread and is retried until it lands; the
+        engine never waits for the store.
+        """
         self._save(grid, {}, final=False)
 
     def finish(self, grid: CoverageGrid, stats: Mapping[str, object]) -> None:
-        """Close the test in progress, learn from it and store the run for good."""
+        """Close the test in progress, learn from it and store the run for good.
+
+        Waits up to :attr:`finish_wait_s` for the store; what could not be saved in
+        that time is named in :attr:`not_saved` (never an exception).
+        """
         self.detector.flush()
         self._learn_finished()
         self._save(grid, stats, final=True)
+        if self._saver is not None:
+            if not self._saver.flush(self.finish_wait_s):
+                self.not_saved = (
+                    f"this run's coverage and learning were NOT saved to vehicle "
+                    f"{self.vehicle!r}: {self._saver.error or 'the store did not answer'}"
+                )
+            self._saver.close()
+
+    def wait_saved(self, timeout_s: float) -> bool:
+        """Wait until every queued store write landed (True) or ``timeout_s`` passed."""
+        return self._saver is None or self._saver.flush(timeout_s)
+
+    @property
+    def store_error(self) -> str:
+        """Why a store write is waiting to be retried ('' when none is)."""
+        saver = self._saver
+        if saver is None or not saver.pending:
+            return ""
+        if saver.error:
+            return saver.error
+        stalled = saver.stalled_s
+        if stalled >= STALL_ALARM_S:
+            return f"the vehicle store has been busy for {stalled:.0f} s (another program holds it)"
+        return ""
 
     @property
     def pulls_done(self) -> int:
@@ -268,15 +331,35 @@ class VehicleTracker:
     # -- internals ---------------------------------------------------------------------
 
     def _save(self, grid: CoverageGrid, stats: Mapping[str, object], *, final: bool) -> None:
-        if self.store is None:
+        """Hand a copy of this run's state to the background saver (see core.saver)."""
+        store = self.store
+        if store is None or self._saver is None:
             return
         duration = None if self._t_first is None else self._t_last - self._t_first
         merged = {"pulls": self.pulls_done, "tests": len(self.tests), **dict(stats)}
-        self.store.add_run(
-            self.vehicle, self.run_id, grid, log_path=self.log_path, started_at=self.started_at,
-            duration_s=duration, stats=merged, final=final,
-        )  # fmt: skip
-        self.store.set_calibration(self.vehicle, self.calibration)
+        if self.segments:
+            merged["segments"] = list(self.segments)
+            merged["segment_logs"] = list(self.segment_logs)
+        snapshot = CoverageGrid.from_arrays(grid.axes, grid.to_arrays(), grid.hit_target)
+        calibration = copy.deepcopy(self.calibration)
+        log_path, started_at = self.log_path, self.started_at
+
+        def job() -> None:
+            try:
+                store.add_run(
+                    self.vehicle, self.run_id, snapshot, log_path=log_path,
+                    started_at=started_at, duration_s=duration, stats=merged, final=final,
+                    part_of=self.part_of, segment_id=self.segment_id,
+                )  # fmt: skip
+            except RunRefused as exc:
+                if final:
+                    self.store_note = str(exc)
+                return  # the store keeps the larger run
+            if final:
+                self.store_note = ""
+            store.set_calibration(self.vehicle, calibration)
+
+        self._saver.submit(self.run_id, job)
 
     def _learn_finished(self) -> None:
         for test in self.detector.drain_completed():

@@ -42,6 +42,16 @@ MAGIC = "DYNOLOG"
 FORMAT_VERSION = 1
 MAX_CHANNELS_PER_BLOCK = 1024
 """More columns than this in one block is refused by the writer and the reader."""
+MAX_BLOCK_PAYLOAD_BYTES = 4 << 20
+"""Largest decoded block payload: the writer splits records below it, the reader refuses
+more (a few kB of deflate could otherwise claim millions of samples in one block)."""
+MAX_SOURCES = 64
+HEADER_NUMBERS: dict[str, tuple[float, float, bool]] = {
+    "stoich": (5.0, 20.0, False),
+    "lambda_delay_ms": (0.0, 2000.0, False),
+    "hit_target": (1, 100000, True),
+}
+"""Header metadata a replay applies to its config: (lowest, highest, whole number)."""
 
 BIN8, BIN16, BIN32 = 0xC4, 0xC5, 0xC6
 CRC_BYTES = 4
@@ -109,11 +119,17 @@ class Recovery:
     truncated: bool
     """The file ends inside a record (a write cut short by a crash or kill)."""
     error: str = ""
-    """Why reading stopped early at a bad record; empty when it did not."""
+    """Why reading stopped early (a read error); empty when it did not."""
+    skipped_bytes: int = 0
+    """Bytes of damaged records the reader skipped to resynchronise on the next good one."""
+    skips: int = 0
+    """How many damaged stretches were skipped."""
+    first_skip: str = ""
+    """Where the first skipped stretch starts and why, e.g. 'byte 812: record checksum mismatch'."""
 
     @property
     def complete(self) -> bool:
-        return self.bytes_read == self.file_size and not self.error
+        return self.bytes_read == self.file_size and not self.error and not self.skips
 
     @property
     def message(self) -> str:
@@ -121,7 +137,13 @@ class Recovery:
             f"recovered {self.blocks} blocks ({self.samples} samples, "
             f"{self.duration_s:.1f} s) and {self.events} events"
         )
-        ignored = self.file_size - self.bytes_read
+        ignored = self.file_size - self.bytes_read - self.skipped_bytes
+        if self.skips:
+            places = "1 place" if self.skips == 1 else f"{self.skips} places"
+            head = (
+                f"{head}; skipped {self.skipped_bytes} damaged bytes in {places} "
+                f"(first at {self.first_skip})"
+            )
         if self.error:
             return (
                 f"{head}; stopped at byte {self.bytes_read} of {self.file_size}: "
@@ -129,7 +151,7 @@ class Recovery:
             )
         if self.truncated:
             return f"{head}; {ignored} bytes of truncated tail ignored"
-        return f"{head}; file complete"
+        return head if self.skips else f"{head}; file complete"
 
 
 def frame(body: dict[str, Any]) -> bytes:

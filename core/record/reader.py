@@ -1,25 +1,42 @@
-"""LogReader: streams a .dynolog with bounded memory and stops cleanly at damage.
+"""LogReader: streams a .dynolog with bounded memory and resynchronises after damage.
 
 The reader trusts nothing: every frame length is checked against
 ``max_record_bytes`` before any of it is buffered, every record's CRC and every
 field's type and length are checked, and decompression is capped at the size the
-record says it holds. The first problem ends the iteration (never an exception
-once the header is read) and is reported in :attr:`LogReader.recovery`, because a
-recording cut short by a crash is normal on a dyno and its prefix is still good.
+record says it holds (never more than :data:`MAX_BLOCK_PAYLOAD_BYTES`). Never an
+exception once the header is read: what goes wrong is reported in
+:attr:`LogReader.recovery`.
+
+Damage costs the damaged record only. A well-framed record whose content is bad
+(a block that does not decode, a field of the wrong type) is skipped by its own
+length. When the framing itself is broken (a flipped byte in a length, a checksum
+mismatch, bytes that start no record) the reader scans forward from the byte after
+the bad record's start for the next offset where a whole record parses *and*
+passes its CRC-32, and resumes there; a false match needs a 1-in-2^32 checksum
+collision. A record cut short by the end of the file (a crash mid-write) with no
+good record after it is the normal truncated tail, not damage.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import re
+import zlib
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
+from core.config import ConfigError
+from core.coverage.axes import TableAxes
 from core.frames import Block
 from core.record.format import (
+    CRC_BYTES,
     FORMAT_VERSION,
+    HEADER_NUMBERS,
     MAGIC,
+    MAX_BLOCK_PAYLOAD_BYTES,
     MAX_CHANNELS_PER_BLOCK,
+    MAX_SOURCES,
     CodecError,
     LogFileError,
     LogHeader,
@@ -33,10 +50,20 @@ from core.source import SourceEvent
 
 MAX_SCHEMAS = 1 << 16
 """Distinct (source, channel set) pairs a file may declare; bounds reader memory."""
+RESYNC_MAX_RECORD = MAX_BLOCK_PAYLOAD_BYTES + (64 << 10)
+"""Largest record a resync scan will try: what the writer can produce, plus framing."""
+_SCAN_WINDOW = 1 << 16
+_LEAD = re.compile(b"[\xc4-\xc6]")
+_MAP_START = frozenset([*range(0x80, 0x90), 0xDE, 0xDF])
+"""First byte of a msgpack map: every record body is one."""
 
 
 class _Truncated(Exception):
     """The file ends inside a record."""
+
+
+class _ReadError(Exception):
+    """The operating system failed a read: reading stops (scanning on would not help)."""
 
 
 class LogReader:
@@ -73,6 +100,9 @@ class LogReader:
         self._t_last = -math.inf
         self._truncated = False
         self._error = ""
+        self._skipped_bytes = 0
+        self._skips = 0
+        self._first_skip = ""
         self._done = False
         try:
             self._file_size = os.fstat(self._file.fileno()).st_size
@@ -92,10 +122,13 @@ class LogReader:
             events=self._events,
             samples=self._samples,
             duration_s=span if math.isfinite(span) and span > 0 else 0.0,
-            bytes_read=self._consumed,
+            bytes_read=self._consumed - self._skipped_bytes,
             file_size=self._file_size,
             truncated=self._truncated,
             error=self._error,
+            skipped_bytes=self._skipped_bytes,
+            skips=self._skips,
+            first_skip=self._first_skip,
         )
 
     def __iter__(self) -> Iterator[Block | SourceEvent]:
@@ -104,18 +137,28 @@ class LogReader:
             start = self._consumed
             try:
                 body = self._next_body()
-                if body is None:
-                    self._done = True
-                    return
-                item = self._decode(body)
             except _Truncated:
-                self._truncated = self._done = True
-                return
-            except CodecError as exc:
-                self._consumed = start
+                if not self._resync(start, "record cut short"):
+                    self._truncated = self._done = True
+                    return
+                continue
+            except _ReadError as exc:
                 self._error = str(exc)
                 self._done = True
                 return
+            except CodecError as exc:
+                if not self._resync(start, str(exc)):
+                    self._done = True
+                    return
+                continue
+            if body is None:
+                self._done = True
+                return
+            try:
+                item = self._decode(body)
+            except CodecError as exc:  # well framed, bad content: skip this record only
+                self._note_skip(start, self._consumed - start, str(exc))
+                continue
             self._records += 1
             if item is not None:
                 yield item
@@ -137,6 +180,8 @@ class LogReader:
             body = self._next_body()
         except _Truncated:
             raise LogFileError(f"{self.path}: the recording header is cut short") from None
+        except _ReadError as exc:
+            raise LogFileError(f"{self.path}: {exc}") from None
         except CodecError as exc:
             raise LogFileError(f"{not_ours} ({exc})") from None
         if body is None:
@@ -182,6 +227,85 @@ class LogReader:
         self._consumed += head + size
         return body
 
+    def _note_skip(self, start: int, length: int, why: str) -> None:
+        self._skipped_bytes += length
+        self._skips += 1
+        if not self._first_skip:
+            self._first_skip = f"byte {start}: {why}"
+
+    def _resync(self, start: int, why: str) -> bool:
+        """Skip to the next whole, checksummed record after ``start``; False if none.
+
+        With no good record after ``start``, a record cut short by the end of the
+        file is the truncated tail (False, nothing counted as skipped); any other
+        damage there counts as skipped up to the end of the file.
+        """
+        found = self._scan(start + 1)
+        if found is None:
+            if why != "record cut short":
+                self._note_skip(start, self._file_size - start, why)
+                self._consumed = self._file_size
+            return False
+        self._note_skip(start, found - start, why)
+        self._seek(found)
+        return True
+
+    def _seek(self, offset: int) -> None:
+        self._file.seek(offset)
+        self._buf = b""
+        self._pos = 0
+        self._eof = False
+        self._consumed = offset
+
+    def _scan(self, offset: int) -> int | None:
+        """Offset of the first whole record at or after ``offset`` that passes its CRC."""
+        limit = min(self.max_record_bytes, RESYNC_MAX_RECORD)
+        size = self._file_size
+        while offset < size:
+            window = self._pread(offset, _SCAN_WINDOW + 4)
+            if not window:
+                return None
+            scan_end = min(len(window), _SCAN_WINDOW)
+            for match in _LEAD.finditer(window, 0, scan_end):
+                at = offset + match.start()
+                if self._record_at(at, window, match.start(), limit):
+                    return at
+            offset += scan_end
+        return None
+
+    def _record_at(self, at: int, window: bytes, i: int, limit: int) -> bool:
+        if len(window) - i < 5:
+            window, i = self._pread(at, 5), 0
+        try:
+            found = frame_length(window, i)
+        except CodecError:
+            return False
+        if found is None:
+            return False
+        head, length = found
+        if not CRC_BYTES < length <= limit or at + head + length > self._file_size:
+            return False
+        first = window[i + head : i + head + CRC_BYTES + 1]
+        if len(first) == CRC_BYTES + 1 and first[CRC_BYTES] not in _MAP_START:
+            return False
+        content = self._pread(at + head, length)
+        if len(content) != length:
+            return False
+        if zlib.crc32(content[CRC_BYTES:]).to_bytes(CRC_BYTES, "little") != content[:CRC_BYTES]:
+            return False
+        try:
+            unframe(content)
+        except CodecError:
+            return False
+        return True
+
+    def _pread(self, offset: int, length: int) -> bytes:
+        try:
+            self._file.seek(offset)
+            return self._file.read(length)
+        except OSError as exc:
+            raise _ReadError(f"read error ({exc.strerror or exc})") from None
+
     def _fill(self, need: int) -> bool:
         """Read more so ``need`` bytes past ``_pos`` may be buffered; False at end of file."""
         if self._eof:
@@ -195,7 +319,7 @@ class LogReader:
         try:
             more = self._file.read(want)
         except OSError as exc:
-            raise CodecError(f"read error ({exc.strerror or exc})") from None
+            raise _ReadError(f"read error ({exc.strerror or exc})") from None
         if not more:
             self._eof = True
             return False
@@ -249,8 +373,12 @@ class LogReader:
         source, names = self._schemas[schema]
         if n < 1 or deflated not in (0, 1):
             raise CodecError(f"block record with sample count {n} / flag {deflated}")
-        if block_payload_size(n, len(names)) > self.max_record_bytes:
-            raise CodecError(f"block of {n} samples is larger than the record limit")
+        decoded = block_payload_size(n, len(names))
+        if decoded > min(self.max_record_bytes, MAX_BLOCK_PAYLOAD_BYTES):
+            raise CodecError(
+                f"block of {n} samples x {len(names)} channels would decode to {decoded} bytes, "
+                f"more than the {min(self.max_record_bytes, MAX_BLOCK_PAYLOAD_BYTES)}-byte limit"
+            )
         t, cols = decode_block(payload, bool(deflated), n, len(names))
         block = Block(source, t, dict(zip(names, cols, strict=True)))
         self._blocks += 1
@@ -306,25 +434,56 @@ def _float(body: dict[str, Any], key: str) -> float:
 
 def _header_from(body: dict[str, Any], version: int) -> LogHeader:
     sources = _field(body, "sources", dict)
+    if len(sources) > MAX_SOURCES:
+        raise CodecError(f"{len(sources)} sources, at most {MAX_SOURCES}")
     for name, info in sources.items():
         if not isinstance(info, dict):
             raise CodecError(f"source {name!r} entry is not a map")
+        if not isinstance(info.get("uri", ""), str):
+            raise CodecError(f"source {name!r} uri is not a string")
+        channels = info.get("channels", {})
+        if not isinstance(channels, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in channels.items()
+        ):
+            raise CodecError(f"source {name!r} channels are not a map of channel to unit")
+        if len(channels) > MAX_CHANNELS_PER_BLOCK:
+            raise CodecError(f"source {name!r} declares {len(channels)} channels")
     axes = body.get("axes")
     if axes is not None:
-        if not isinstance(axes, dict):
-            raise CodecError("axes is not a map")
-        for name, values in axes.items():
-            if not isinstance(values, list) or not all(
-                isinstance(v, float | int) and not isinstance(v, bool) for v in values
-            ):
-                raise CodecError(f"axis {name!r} is not a list of numbers")
-        axes = {name: [float(v) for v in values] for name, values in axes.items()}
+        axes = _header_axes(axes)
+    metadata = _field(body, "metadata", dict)
+    for key, (lo, hi, whole) in HEADER_NUMBERS.items():
+        if key not in metadata:
+            continue
+        value = metadata[key]
+        kind = int if whole else int | float
+        if isinstance(value, bool) or not isinstance(value, kind):
+            raise CodecError(f"{key} {value!r} is not a {'whole ' if whole else ''}number")
+        if not (math.isfinite(value) and lo <= value <= hi):
+            raise CodecError(f"{key} {value!r} is outside {lo:g}..{hi:g}")
+    if not isinstance(metadata.get("run_id", ""), str):
+        raise CodecError("run_id is not a string")
     return LogHeader(
         created_at=_float(body, "created_at"),
         t0=_float(body, "t0"),
         vehicle=_field(body, "vehicle", str),
         sources=sources,
         axes=axes,
-        metadata=_field(body, "metadata", dict),
+        metadata=metadata,
         format_version=version,
     )
+
+
+def _header_axes(axes: object) -> dict[str, list[float]]:
+    """The header's table axes, checked as a config's axes are (size capped, increasing)."""
+    if not isinstance(axes, dict):
+        raise CodecError("axes is not a map")
+    for name, values in axes.items():
+        if not isinstance(values, list) or not all(
+            isinstance(v, float | int) and not isinstance(v, bool) for v in values
+        ):
+            raise CodecError(f"axis {name!r} is not a list of numbers")
+    try:
+        return TableAxes.from_dict(axes).to_dict()
+    except ConfigError as exc:
+        raise CodecError(str(exc)) from None

@@ -27,7 +27,7 @@ import numpy as np
 
 from core.frames import Block, concat
 from core.record import MAGIC, LogFileError, LogHeader, LogReader
-from core.source import Source, SourceError, SourceEvent, SourceState, SourceURI
+from core.source import Source, SourceError, SourceEvent, SourceInputError, SourceState, SourceURI
 
 MAX_BATCH_SAMPLES = 16384
 PACED_PIECE_S = 0.05
@@ -54,16 +54,16 @@ class RecordedLog:
     ) -> None:
         self.path = Path(path)
         if not self.path.exists():
-            raise SourceError(f"log file {self.path} does not exist")
+            raise SourceInputError(f"log file {self.path} does not exist")
         if self.path.is_dir():
-            raise SourceError(f"{self.path} is a directory, not a log file")
+            raise SourceInputError(f"{self.path} is a directory, not a log file")
         self._reader: LogReader | None = None
         self._imported: Any = None
         if is_dynolog(self.path):
             try:
                 self._reader = LogReader(self.path)
             except LogFileError as exc:
-                raise SourceError(str(exc)) from None
+                raise SourceInputError(str(exc)) from None
             self.header: LogHeader = self._reader.header
         else:
             from core.formats import LogImportError, open_log
@@ -71,7 +71,7 @@ class RecordedLog:
             try:
                 self._imported = open_log(self.path, channel_map=channel_map, time_unit=time_unit)
             except LogImportError as exc:
-                raise SourceError(str(exc)) from None
+                raise SourceInputError(str(exc)) from None
             self.header = self._imported.header
 
     def records(self) -> Iterator[Block | SourceEvent]:

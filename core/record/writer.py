@@ -14,10 +14,17 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.frames import Block
-from core.record.format import MAX_CHANNELS_PER_BLOCK, LogFileError, LogHeader, encode_block, frame
+from core.record.format import (
+    MAX_BLOCK_PAYLOAD_BYTES,
+    MAX_CHANNELS_PER_BLOCK,
+    LogFileError,
+    LogHeader,
+    encode_block,
+    frame,
+)
 from core.source import SourceEvent
 
-MAX_RECORD_PAYLOAD_BYTES = 4 << 20
+MAX_RECORD_PAYLOAD_BYTES = MAX_BLOCK_PAYLOAD_BYTES
 """The writer splits coalesced blocks so no decoded payload exceeds this."""
 
 

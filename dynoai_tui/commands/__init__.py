@@ -33,7 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "vehicle": (
         "vehicle",
-        "list vehicles, reset one's coverage, edit/show its session record, or set its base tune",
+        "list vehicles, reset one's coverage, edit/show its session record, set its base tune, or check its rows",
     ),
     "ve": (
         "ve",

@@ -6,6 +6,9 @@ Exit codes (a documented contract for scripts):
 * 1 - internal error (a bug: please report it with the traceback from ``--debug``)
 * 2 - bad input: usage, unknown source URI, missing/corrupt/truncated file, bad config value
 * 3 - a device or source failed (cannot open the port, adapter does not answer)
+* 4 - the run ended but not everything was saved: the recording stopped early (disk
+  full, USB stick pulled) or the vehicle store could not be written by the end (locked,
+  disk full). The summary and one warning line each say what was not saved.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import os
 import sys
 import uuid
 from collections.abc import Sequence
@@ -21,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from core.config import ConfigError
-from core.source import SourceError
+from core.source import SourceError, SourceInputError
 from core.vehicle import VehicleConfig, resolve_config
 
 
@@ -32,12 +36,14 @@ class ExitCode(IntEnum):
     INTERNAL = 1
     BAD_INPUT = 2
     DEVICE = 3
+    NOT_SAVED = 4
 
 
 EXIT_OK = ExitCode.OK
 EXIT_INTERNAL = ExitCode.INTERNAL
 EXIT_BAD_INPUT = ExitCode.BAD_INPUT
 EXIT_DEVICE = ExitCode.DEVICE
+EXIT_NOT_SAVED = ExitCode.NOT_SAVED
 
 
 class CommandError(Exception):
@@ -48,16 +54,67 @@ class CommandError(Exception):
         self.code = code
 
 
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(32), *range(0x7F, 0xA0)]}
+_CONTROL.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters escaped (a newline as backslash-n, ESC as x1b).
+
+    A file name holding a newline or an escape sequence can then neither split an
+    error line nor drive the terminal.
+    """
+    return text.translate(_CONTROL)
+
+
 def error_line(message: str) -> None:
     """Print one clear error line on stderr (never a traceback)."""
     with contextlib.suppress(OSError):  # stderr gone with the SSH session: nothing left to tell
-        print(f"dynoai: error: {message}", file=sys.stderr, flush=True)
+        print(f"dynoai: error: {printable(message)}", file=sys.stderr, flush=True)
 
 
 def warning_line(message: str) -> None:
     """One warning line on stderr: something was wrong but the data was used."""
     with contextlib.suppress(OSError):
-        print(f"dynoai: warning: {message}", file=sys.stderr, flush=True)
+        print(f"dynoai: warning: {printable(message)}", file=sys.stderr, flush=True)
+
+
+def exit_code_after(session: Any) -> int:
+    """One warning line per thing the finished session could not save; 4 if any, else 0."""
+    lines = list(getattr(session, "not_saved", ()))
+    for line in lines:
+        warning_line(f"not saved: {line}")
+    return EXIT_NOT_SAVED if lines else EXIT_OK
+
+
+def report_store_damage(store: Any | None) -> None:
+    """One warning line per stored run that was skipped because its row does not decode."""
+    for (vehicle, run_id), why in sorted(getattr(store, "damaged", {}).items()):
+        warning_line(
+            f"vehicle {vehicle!r}: skipped damaged run {run_id!r} ({why}); "
+            f"see dynoai vehicle check {vehicle}"
+        )
+
+
+def write_output_file(path: str, text: str, what: str) -> None:
+    """Create or replace the regular file ``path``; never follow a symbolic link there.
+
+    A link at ``path`` (planted, or left over) would otherwise redirect the write onto
+    whatever it points at.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        if os.path.islink(path):
+            raise CommandError(f"{what} {path} is a symbolic link; name a regular file")
+        fd = os.open(path, flags, 0o644)
+    except CommandError:
+        raise
+    except OSError as exc:
+        if os.path.islink(path):
+            raise CommandError(f"{what} {path} is a symbolic link; name a regular file") from None
+        raise CommandError(f"cannot write {what} {path}: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
 
 
 def add_source_option(parser: argparse.ArgumentParser) -> None:
@@ -128,7 +185,13 @@ def apply_priors(store: Any, vehicle: str, location: str) -> None:
 
 
 def make_tracker(
-    cfg: VehicleConfig, store: Any | None, *, run_id: str, log_path: str | None
+    cfg: VehicleConfig,
+    store: Any | None,
+    *,
+    run_id: str,
+    log_path: str | None,
+    part_of: str | None = None,
+    segment_id: str | None = None,
 ) -> Any:
     """The per-vehicle tracker (pull detection, learning, live plan, store checkpoints)."""
     from core.plan.testsim import model_key
@@ -153,6 +216,8 @@ def make_tracker(
         model=SimCandidates(
             model_key(cfg, store.get_calibration(cfg.name) if store is not None else None)
         ),
+        part_of=part_of,
+        segment_id=segment_id,
     )
 
 
@@ -180,6 +245,20 @@ def new_run_id() -> str:
     return uuid.uuid4().hex
 
 
+def run_identity(path: Path, metadata: dict[str, Any]) -> tuple[str, str | None, str | None]:
+    """(run id, live run it is part of, segment id) of a replayed log.
+
+    A recording made by a live session names the live run and its segment: the
+    replay is stored as ``RUN:SEGMENT``, which the store knows the live run may
+    already count (never replacing the whole live run with a part of it).
+    """
+    run_id = run_id_for_log(path, metadata.get("run_id"))
+    segment = metadata.get("segment_id")
+    if isinstance(segment, str) and segment and run_id == metadata.get("run_id"):
+        return f"{run_id}:{segment}", run_id, segment
+    return run_id, None, None
+
+
 def run_id_for_log(path: Path, header_run_id: object = None) -> str:
     """A recording's run id: the one it was recorded with, else a hash of the file."""
     if isinstance(header_run_id, str) and header_run_id:
@@ -194,9 +273,14 @@ def run_id_for_log(path: Path, header_run_id: object = None) -> str:
 def translate_errors(exc: BaseException) -> CommandError | None:
     """Map the project's people-facing exceptions to a CommandError, else None."""
     from core.record import LogFileError
+    from core.store import StoreError
 
     if isinstance(exc, CommandError):
         return exc
+    if isinstance(exc, StoreError):
+        return CommandError(str(exc), EXIT_BAD_INPUT)
+    if isinstance(exc, SourceInputError):  # a missing or corrupt replay file, not a device
+        return CommandError(str(exc), EXIT_BAD_INPUT)
     if isinstance(exc, SourceError):
         # Bad URIs and files are caught where sources are made (exit 2, see make_sources);
         # a SourceError that gets here came from opening or reading a device.

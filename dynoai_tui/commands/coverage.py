@@ -13,6 +13,7 @@ from dynoai_tui.commands.common import (
     CommandError,
     add_vehicle_options,
     open_store,
+    report_store_damage,
     warning_line,
 )
 
@@ -90,6 +91,7 @@ def _vehicle_coverage(args: argparse.Namespace) -> int:
     grid = store.cumulative_grid(args.vehicle, cfg.axes, cfg.hit_target, rule=cfg.coverage_rule)
     runs = len(store.list_runs(args.vehicle))
     stale = len(store.stale_runs(args.vehicle, cfg.axes))
+    report_store_damage(store)
     if args.format == "json":
         data = vehicle_coverage_json(args.vehicle, grid, cfg.regions, runs=runs)
         sys.stdout.write(json.dumps(data, indent=1) + "\n")

@@ -16,13 +16,14 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import TextIO
 
 from core.coverage.export import grid_to_text
 from core.session import Session
 from core.snapshot import Snapshot
+from dynoai_tui.commands.common import printable
 from dynoai_tui.commands.statusline import StatusPrinter, fit_status
 
 STATUS_INTERVAL_S = 1.0
@@ -80,7 +81,13 @@ def status_line(snap: Snapshot, width: int = 80) -> str:
     return fit_status(snap, width)
 
 
-def summary_text(snap: Snapshot, *, recording_path: str | None, note: str = "") -> str:
+def summary_text(
+    snap: Snapshot,
+    *,
+    recording_path: str | None,
+    note: str = "",
+    not_saved: Sequence[str] = (),
+) -> str:
     """The end-of-run summary with an ASCII heatmap of hits."""
     lines = [
         f"duration      {format_clock(snap.elapsed_s)} ({snap.elapsed_s:.1f} s)",
@@ -98,9 +105,10 @@ def summary_text(snap: Snapshot, *, recording_path: str | None, note: str = "") 
     if snap.pulls_done:
         lines.append(f"pulls         {snap.pulls_done}")
     if recording_path:
-        lines.append(f"recording     {recording_path}")
+        lines.append(f"recording     {printable(recording_path)}")
     if note:
-        lines.append(f"note          {note}")
+        lines.append(f"note          {printable(note)}")
+    lines.extend(f"NOT SAVED     {line}" for line in not_saved)
     if snap.plan.suggestions:
         best = snap.plan.suggestions[0]
         lines.append(f"next test     {best.description} ({best.minutes:.1f} min, {best.band})")

@@ -10,10 +10,10 @@ from pathlib import Path
 from core.coverage.export import grid_to_json
 from core.session import Session
 from dynoai_tui.commands.common import (
-    EXIT_OK,
     CommandError,
     add_source_option,
     add_vehicle_options,
+    exit_code_after,
     load_vehicle,
     make_sources,
     make_tracker,
@@ -21,6 +21,7 @@ from dynoai_tui.commands.common import (
     open_store,
     record_header,
     with_dyno_sheet,
+    write_output_file,
 )
 from dynoai_tui.commands.headless import heatmap_from, print_summary, run_headless, summary_text
 from dynoai_tui.commands.statusline import add_status_options
@@ -62,8 +63,12 @@ def run(args: argparse.Namespace) -> int:
         bell=not args.no_bell,
     )
     print_summary(heatmap_from(session))
-    print_summary(summary_text(final, recording_path=str(out), note=f"stopped: {why}"))
+    print_summary(
+        summary_text(
+            final, recording_path=str(out), note=f"stopped: {why}", not_saved=session.not_saved
+        )
+    )
     if args.coverage_json:
         data = grid_to_json(session.grid, samples=final.samples_total, rejects=final.rejects)
-        Path(args.coverage_json).write_text(json.dumps(data, indent=1), encoding="utf-8")
-    return EXIT_OK
+        write_output_file(args.coverage_json, json.dumps(data, indent=1), "--coverage-json")
+    return exit_code_after(session)

@@ -32,6 +32,7 @@ from dynoai_tui.commands.common import (
     add_vehicle_options,
     load_vehicle,
     open_store,
+    report_store_damage,
 )
 
 NAME = "plan"
@@ -72,6 +73,7 @@ def build_plan(args: argparse.Namespace) -> dict[str, Any]:
             grid, calibration, runs = CoverageGrid(cfg.axes, cfg.hit_target), Calibration(), []
     except StoreError as exc:
         raise CommandError(str(exc)) from None
+    report_store_damage(store)
     rule = cfg.coverage_rule
     arrays = grid_arrays(grid)
     view = plan_model(

@@ -16,15 +16,17 @@ from core.source import SourceError, SourceURI
 from core.vehicle import VehicleConfig
 from dynoai_tui.commands.common import (
     EXIT_BAD_INPUT,
-    EXIT_OK,
     CommandError,
     add_vehicle_options,
+    exit_code_after,
     load_vehicle,
     make_tracker,
     open_store,
-    run_id_for_log,
+    report_store_damage,
+    run_identity,
     warning_line,
     with_dyno_sheet,
+    write_output_file,
 )
 from dynoai_tui.commands.headless import heatmap_from, print_summary, run_headless, summary_text
 from dynoai_tui.commands.statusline import add_status_options
@@ -117,9 +119,17 @@ def build_session(
     assert source.log is not None
     header = source.log.header
     cfg = config_for_log(header, base, explicit=explicit)
-    run_id = run_id_for_log(path, header.metadata.get("run_id"))
+    run_id, part_of, segment_id = run_identity(path, header.metadata)
     tracker = with_dyno_sheet(
-        make_tracker(cfg, store, run_id=run_id, log_path=str(path.resolve())), cfg
+        make_tracker(
+            cfg,
+            store,
+            run_id=run_id,
+            log_path=str(path.resolve()),
+            part_of=part_of,
+            segment_id=segment_id,
+        ),  # fmt: skip
+        cfg,
     )
     session = Session([source], config=cfg, tracker=tracker, run_id=run_id)
     return session, source, store
@@ -156,10 +166,18 @@ def run(args: argparse.Namespace) -> int:
     )
     print_summary(heatmap_from(session))
     warning = source.log.recovery_warning if source.log is not None else ""
-    print_summary(summary_text(final, recording_path=None, note=warning or why))
+    refused = getattr(session.tracker, "store_note", "")
+    print_summary(
+        summary_text(
+            final, recording_path=None, note=refused or warning or why, not_saved=session.not_saved
+        )
+    )
     if warning:
         warning_line(f"{args.file}: {warning}")
+    if refused:
+        warning_line(f"{args.file}: {refused}")
+    report_store_damage(store)
     if args.coverage_json:
         data = grid_to_json(session.grid, samples=final.samples_total, rejects=final.rejects)
-        Path(args.coverage_json).write_text(json.dumps(data, indent=1), encoding="utf-8")
-    return EXIT_OK
+        write_output_file(args.coverage_json, json.dumps(data, indent=1), "--coverage-json")
+    return exit_code_after(session)

@@ -1,8 +1,13 @@
-"""``dynoai vehicle list|reset|edit|show|set-tune``: manage the vehicle store.
+"""``dynoai vehicle list|reset|edit|show|set-tune|check``: manage the vehicle store.
 
 ``set-tune`` keeps the vehicle's base tune (see :mod:`core.tune.kept`) and makes its
 VE axes the vehicle's grid axes; runs binned on the old axes are then stale until
 ``dynoai coverage --vehicle V --rebuild`` re-bins them from their logs.
+
+``check`` decodes every stored row of a vehicle (config, constraints, calibration,
+each run's arrays, axes and stats) and lists what is damaged, by run: exit 0 when
+all is readable, 2 when something is not (the readable runs keep working; a
+damaged run is left out of coverage until it is replaced or the vehicle reset).
 
 ``reset`` forgets a vehicle's runs, coverage and learned planner calibration and
 keeps its config and constraints (settings are not data), so the next session
@@ -15,17 +20,19 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dynoai_tui.commands.common import EXIT_OK, CommandError, open_store
+from dynoai_tui.commands.common import EXIT_BAD_INPUT, EXIT_OK, CommandError, open_store, printable
 
 NAME = "vehicle"
-HELP = "list vehicles, reset one's coverage, edit/show its session record, or set its base tune"
+HELP = "list vehicles, reset one's coverage, edit/show its session record, set its base tune, or check its rows"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "action", choices=("list", "reset", "edit", "show", "set-tune"), help="what to do"
+        "action", choices=("list", "reset", "edit", "show", "set-tune", "check"), help="what to do"
     )
-    parser.add_argument("name", nargs="?", help="vehicle name (for reset, edit, show, set-tune)")
+    parser.add_argument(
+        "name", nargs="?", help="vehicle name (for reset, edit, show, set-tune, check)"
+    )
     parser.add_argument(
         "file", nargs="?", help="set-tune: the tune (.msq or a table copied with axes)"
     )
@@ -57,7 +64,9 @@ def run(args: argparse.Namespace) -> int:
                 sys.stdout.write(f"no vehicles in {store.path}\n")
             for name in names:
                 runs = store.list_runs(name)
-                sys.stdout.write(f"{name}\t{len(runs)} run(s)\n")
+                bad = sum(1 for vehicle, _ in store.damaged if vehicle == name)
+                damaged = f", {bad} damaged (dynoai vehicle check {name})" if bad else ""
+                sys.stdout.write(f"{printable(name)}\t{len(runs)} run(s){damaged}\n")
             return EXIT_OK
         if args.action == "set-tune":
             return _set_tune(store, args)
@@ -73,6 +82,15 @@ def run(args: argparse.Namespace) -> int:
                 if args.action == "edit"
                 else (record_edit.show(store, args.name, args))
             )
+        if args.action == "check":
+            good, problems = store.check(args.name)
+            for problem in problems:
+                sys.stdout.write(f"damaged: {printable(problem)}\n")
+            sys.stdout.write(
+                f"vehicle {printable(args.name)}: {good} readable run(s), "
+                f"{len(problems)} problem(s)\n"
+            )
+            return EXIT_BAD_INPUT if problems else EXIT_OK
         if not store.has_vehicle(args.name):
             known = ", ".join(store.list_vehicles()) or "none yet"
             raise CommandError(f"no vehicle named {args.name!r} in the store (known: {known})")

@@ -10,6 +10,7 @@ command palette list them; replay keys are hidden when there is no replay.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import time
 from collections.abc import Callable
@@ -181,6 +182,7 @@ class DynoApp(App[int]):
         """The session's dyno sheet builder (``core.dynosheet``), if its tracker has a SheetTap."""
         self._pulls_shown = 0
         self._alarms_seen: tuple[str, ...] = ()
+        self._record_io = False
 
     async def on_mount(self) -> None:
         await self.push_screen(self.dashboard)
@@ -260,21 +262,35 @@ class DynoApp(App[int]):
         return True
 
     def action_toggle_record(self) -> None:
+        """Start or stop recording in a worker thread (file creation and fsync can stall)."""
+        if self._record_io:
+            return  # the previous start / stop is still on its way to the disk
+        self._record_io = True
+        self.run_worker(self._toggle_record_io, thread=True, group="io", exit_on_error=False)
+
+    def _toggle_record_io(self) -> None:
         try:
             if self.session.recording:
                 rec = self.session.snapshot.recording
                 self.session.stop_recording()
                 where = f" to {rec.path}" if rec is not None else ""
-                self.notify(f"Recording saved{where}")
+                self._from_worker(self.notify, f"Recording saved{where}")
             else:
                 stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(self.clock()))
                 name = f"{self.vehicle or 'dynoai'}-{stamp}.dynolog"
                 path = self.record_dir / name
                 self.session.start_recording(path)
-                self.notify(f"Recording to {path}")
+                self._from_worker(self.notify, f"Recording to {path}")
         except (OSError, ValueError, SourceError) as exc:
-            self.notify(f"Recording failed: {exc}", severity="error")
-        self.refresh_snapshot()
+            self._from_worker(self.notify, f"Recording failed: {exc}", severity="error")
+        finally:
+            self._record_io = False
+            self._from_worker(self.refresh_snapshot)
+
+    def _from_worker(self, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Run ``callback`` on the UI thread; nothing when the app is already gone."""
+        with contextlib.suppress(RuntimeError):
+            self.call_from_thread(callback, *args, **kwargs)
 
     def action_toggle_pull(self) -> None:
         kind = "pull_stop" if self.session.snapshot.in_pull else "pull_start"
@@ -326,12 +342,23 @@ class DynoApp(App[int]):
         vehicle = self.vehicle
 
         def save(constraints: Any) -> None:
-            store.set_constraints(vehicle, constraints)
-            self.session.set_constraints(constraints)
+            self.session.set_constraints(constraints)  # the running plan uses them at once
+
+        def persist(constraints: Any) -> None:  # a worker thread: SQLite may wait for a lock
+            try:
+                store.set_constraints(vehicle, constraints)
+            except ValueError as exc:  # StoreError: locked, read-only, disk full
+                self._from_worker(
+                    self.notify, f"Constraints NOT saved for {vehicle}: {exc}", severity="error"
+                )
+            else:
+                self._from_worker(self.notify, f"Constraints saved for {vehicle}")
 
         def done(result: Any) -> None:
             if result is not None:
-                self.notify(f"Constraints saved for {vehicle}")
+                self.run_worker(
+                    lambda: persist(result), thread=True, group="io", exit_on_error=False
+                )
 
         config = getattr(self.session, "config", None)
         current = store.get_constraints(vehicle) or getattr(config, "constraints", None)
@@ -417,6 +444,7 @@ def run_tui(
     Returns:
         The process exit code (0 after a normal quit).
     """
+    from dynoai_tui.commands.common import exit_code_after
     from dynoai_tui.commands.headless import print_summary, summary_text
 
     session.start()
@@ -436,5 +464,5 @@ def run_tui(
         rec = app.last_recording or session.snapshot.recording
         final = session.stop()
     path = rec.path if rec is not None else None
-    print_summary(summary_text(final, recording_path=path))
-    return int(result or 0)
+    print_summary(summary_text(final, recording_path=path, not_saved=session.not_saved))
+    return int(result or 0) or exit_code_after(session)

@@ -46,6 +46,7 @@ async def test_constraints_modal_rejects_bad_value_and_saves_good_one(tmp_path: 
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert not isinstance(app.screen, ConstraintsScreen)
+        await app.workers.wait_for_complete()  # the store write runs in a worker thread
         saved = store.get_constraints("bike")
         assert saved == Constraints(max_rpm=6200.0, environment="dyno")
         assert session.constraints == saved  # the running plan uses them at once
@@ -75,6 +76,7 @@ async def test_quit_while_recording_asks_first(tmp_path: Path) -> None:
     app = DynoApp(session, record_dir=tmp_path, clock=lambda: 1_700_000_000.0)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("r")
+        await app.workers.wait_for_complete()  # the file is created in a worker thread
         await pilot.pause()
         assert session.recording
         assert session.recording_path is not None
@@ -149,3 +151,37 @@ async def test_view_cycle_and_region_overlay_change_the_cells() -> None:
             pos += len(seg.text)
         else:
             raise AssertionError("cell not drawn")
+
+
+async def _r_then_m_s(session: ScriptedSession, tmp_path: Path) -> float:
+    """Seconds from pressing r to the marker note being open."""
+    import time
+
+    app = DynoApp(session, record_dir=tmp_path, clock=lambda: 1_700_000_000.0)
+    async with app.run_test(size=(100, 30)) as pilot:
+        t0 = time.perf_counter()
+        await pilot.press("r")
+        await pilot.press("m")  # the marker note opens while the file is still being made
+        await pilot.pause()
+        assert isinstance(app.screen, NoteScreen)
+        spent = time.perf_counter() - t0
+        await pilot.press("escape")
+        await app.workers.wait_for_complete()
+        assert session.recording
+    return spent
+
+
+@sync
+async def test_a_slow_disk_does_not_freeze_the_dashboard(tmp_path: Path) -> None:
+    # Creating a recording (open + header fsync) on a slow USB stick used to run on the
+    # UI thread: every key and frame waited for it. It now runs in a worker thread.
+    import time
+
+    class SlowDiskSession(ScriptedSession):
+        def start_recording(self, path: str | Path) -> None:
+            time.sleep(2.0)
+            super().start_recording(path)
+
+    fast = await _r_then_m_s(ScriptedSession(snapshot()), tmp_path / "fast")
+    slow = await _r_then_m_s(SlowDiskSession(snapshot()), tmp_path / "slow")
+    assert slow - fast < 1.0, (fast, slow)

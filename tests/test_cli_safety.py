@@ -1,0 +1,81 @@
+"""Small CLI hazards (issue 10): early Ctrl-C, symlinked outputs, hostile file names, exit codes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.faultkit import live_recording
+
+ROOT = Path(__file__).resolve().parents[1]
+DYNOAI = [sys.executable, "-m", "dynoai_tui.cli"]
+
+
+def dynoai(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DYNOAI_DATA_DIR": str(cwd / "store")}
+    return subprocess.run(
+        [*DYNOAI, *args], cwd=cwd, capture_output=True, text=True, timeout=120, env=env
+    )
+
+
+_EARLY = (
+    "import sys; sys.stdout.write('up\\n'); sys.stdout.flush(); "
+    "from dynoai_tui.cli import main; sys.exit(main(sys.argv[1:]))"
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay_s", [0.01, 0.03, 0.05, 0.1, 0.2])
+def test_ctrl_c_right_after_start_exits_0_without_a_traceback(
+    tmp_path: Path, delay_s: float
+) -> None:
+    # The interpreter itself is up ("up" printed); Ctrl-C lands while DynoAI imports.
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _EARLY, "log", "--duration", "5", "--out", "x.dynolog"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "DYNOAI_DATA_DIR": str(tmp_path / "store")},
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stdout.readline() == "up\n"
+    time.sleep(delay_s)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert proc.returncode == 0, err
+
+
+def test_coverage_json_never_writes_through_a_symlink(tmp_path: Path) -> None:
+    log = tmp_path / "run.dynolog"
+    live_recording(log, seconds=3.0)
+    precious = tmp_path / "precious.txt"
+    precious.write_text("the tuner's base map notes\n")
+    link = tmp_path / "cov.json"
+    link.symlink_to(precious)
+    done = dynoai("replay", str(log), "--headless", "--coverage-json", str(link), cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "is a symbolic link" in done.stderr and done.stderr.count("\n") == 1
+    assert precious.read_text() == "the tuner's base map notes\n"
+    done = dynoai("replay", str(log), "--headless", "--coverage-json", "plain.json", cwd=tmp_path)
+    assert done.returncode == 0 and (tmp_path / "plain.json").read_text().startswith("{")
+
+
+def test_control_characters_in_a_file_name_stay_on_one_escaped_line(tmp_path: Path) -> None:
+    name = "evil\n\x1b[31mred\x1b]0;title\x07.dynolog"
+    (tmp_path / name).write_bytes(b"\x00" * 10)
+    done = dynoai("replay", name, "--headless", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "\x1b" not in done.stderr and "\x07" not in done.stderr
+    assert "evil\\n\\x1b[31mred" in done.stderr
+
+
+def test_a_missing_replay_file_is_exit_2_through_source_too(tmp_path: Path) -> None:
+    direct = dynoai("replay", "/nonexistent.dynolog", "--headless", cwd=tmp_path)
+    via_source = dynoai("log", "--source", "replay:/nonexistent.dynolog", cwd=tmp_path)
+    assert direct.returncode == 2 and via_source.returncode == 2, via_source.stderr
+    assert "does not exist" in via_source.stderr and via_source.stderr.count("\n") == 1
