@@ -103,7 +103,7 @@ def guided_recordings(
     simulator segments), learning from each test, until the session's minutes
     (test time + setup) reach the budget.
     """
-    from bench_planner import CONSTRAINTS, segments_for
+    from bench.bench_planner import CONSTRAINTS, segments_for
 
     grid = CoverageGrid(tune.axes, config.hit_target, rule=config.coverage_rule)
     calibration = Calibration()
