@@ -92,7 +92,7 @@ BUILDS: tuple[dict[str, Any], ...] = (
 
 def guided_specs(seed0: int) -> list[Any]:
     """The tests the planner chooses for a bike's first session (generic prior), in order."""
-    from bench.bench_planner import GOAL, MAX_MIN, Bench, planner_choice
+    from bench.planner_loop import GOAL, MAX_MIN, Bench, planner_choice
 
     bench = Bench(learn=True)
     specs = []
@@ -105,7 +105,7 @@ def guided_specs(seed0: int) -> list[Any]:
 
 def real_sessions(tmp: Path) -> tuple[dict[str, list[RunData]], float]:
     """V-twin: GUIDED planner-guided sessions + scenario sessions; car: scenario sessions."""
-    from bench.bench_planner import VEHICLE, segments_for
+    from bench.planner_loop import VEHICLE, segments_for
     from sim.simulation import Simulation
     from tests.fleet_sim import make_sim, record_sim
 
@@ -207,7 +207,7 @@ def synthesize(real: dict[str, list[RunData]], rng: np.random.Generator) -> list
 
 def first_session(calibration: Calibration, seed0: int) -> tuple[float, int, float]:
     """(minutes to goal, tests, mean prediction error of the first 5 tests) for a new bike."""
-    from bench.bench_planner import GOAL, MAX_MIN, Bench, planner_choice
+    from bench.planner_loop import GOAL, MAX_MIN, Bench, planner_choice
 
     bench = Bench(learn=True)
     bench.calibration = calibration

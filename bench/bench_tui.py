@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.console import RenderableType
+from textual.screen import Screen
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -86,7 +88,7 @@ def grid_32(rng: np.random.Generator) -> GridView:
         map_axis=map_kpa,
         hits=hits,
         weight=hits.astype(float),
-        dwell_s=hits * 0.02,
+        dwell_s=np.asarray(hits * 0.02, dtype=np.float64),
         afr_mean=afr,
         lambda_mean=afr / 14.7,
         afr_error_pct=(afr / 13.0 - 1.0) * 100.0,
@@ -158,7 +160,7 @@ async def live_run(seconds: float, size: tuple[int, int]) -> dict[str, Any]:
         original_paint = screen._compositor_refresh
         original_display = app._display
 
-        def encoding_display(target: Any, renderable: Any) -> None:
+        def encoding_display(target: Screen[Any], renderable: RenderableType | None) -> None:
             # Headless skips the terminal write; encode the update as a terminal would.
             if renderable is not None and hasattr(renderable, "render_segments"):
                 renderable.render_segments(app.console)
@@ -178,7 +180,7 @@ async def live_run(seconds: float, size: tuple[int, int]) -> dict[str, Any]:
             pending.clear()
 
         app.refresh_snapshot = timed_refresh  # type: ignore[method-assign]
-        app._display = encoding_display  # type: ignore[method-assign]
+        app._display = encoding_display  # type: ignore[assignment]  # monkeypatch: textual private
         screen._compositor_refresh = timed_paint  # type: ignore[method-assign]
         for timer in app._timers:
             if timer.name == "snapshot":

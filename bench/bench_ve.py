@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from core.coverage.grid import CoverageGrid  # noqa: E402
 from core.coverage.regions import DEFAULT_REGIONS, priority_map  # noqa: E402
 from core.frames import Block  # noqa: E402
-from core.pipeline import Pipeline  # noqa: E402
+from core.pipeline import Declared, Pipeline  # noqa: E402
 from core.plan.candidates import candidate_specs  # noqa: E402
 from core.plan.learning import Calibration  # noqa: E402
 from core.plan.planner import plan_arrays  # noqa: E402
@@ -96,18 +96,18 @@ def session(
 
 def guided_recordings(
     v: Vehicle, tune: Tune, seed: int, config: VehicleConfig, budget_s: float = SESSION_S
-) -> list[tuple[list[tuple[str, dict[str, str]]], list[Block]]]:
+) -> list[tuple[Declared, list[Block]]]:
     """Planner-guided: the planner's top suggestion each time, run by a scripted operator.
 
     The same loop as ``bench_planner.py`` (its ``segments_for`` turns a planned test into
     simulator segments), learning from each test, until the session's minutes
     (test time + setup) reach the budget.
     """
-    from bench_planner import CONSTRAINTS, segments_for
+    from bench.planner_loop import CONSTRAINTS, segments_for
 
     grid = CoverageGrid(tune.axes, config.hit_target, rule=config.coverage_rule)
     calibration = Calibration()
-    out = []
+    out: list[tuple[Declared, list[Block]]] = []
     minutes = 0.0
     n = 0
     while minutes * 60.0 < budget_s:

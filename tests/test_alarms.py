@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from core.alarms import AlarmLimits, AlarmWatch, bell_onsets
+from core.alarms import Alarm, AlarmLimits, AlarmWatch, bell_onsets
 from core.config import ConfigError
 from core.record import read_log
 from core.session import Session
@@ -20,7 +20,8 @@ WOT = {"tps_pct": 100.0, "rpm": 4000.0, "lambda_target": 0.85 / 1.0}
 
 
 def feed(watch: AlarmWatch, values: dict[str, float], t0: float, t1: float, dt: float = 0.05):
-    t, out = t0, ()
+    t = t0
+    out: tuple[Alarm, ...] = ()
     events: list = []
     while t <= t1 + 1e-9:
         out = watch.update(values, (), t, on_event=events.append)
@@ -59,7 +60,7 @@ def test_rich_knock_temperatures_egt_and_sources():
               "clt_c": 104.0, "egt_c": 870.0}  # fmt: skip
     infos = (SourceInfo("wb", "innovate:/dev/x", SourceState.RECONNECTING, "no data", 0.0, 0),)
     watch = AlarmWatch(lim)
-    alarms = ()
+    alarms: tuple[Alarm, ...] = ()
     for i in range(10):
         alarms = watch.update(values, infos, i * 0.1)
     codes = [a.code for a in alarms]

@@ -36,15 +36,17 @@ import pytest
 
 from core.source import SourceError
 from drivers.can_decode import DbcDecoder, builtin_presets
+from drivers.can_source import CanSource
 from drivers.registry import create_source
+from tests.typed_sources import source_as
 
 _chan = itertools.count()
 
 
-def _run(preset: str, frames: list[can.Message]) -> tuple[list[dict[str, float]], object]:
+def _run(preset: str, frames: list[can.Message]) -> tuple[list[dict[str, float]], CanSource]:
     """Send ``frames`` on a fresh virtual bus; rows the ``can:...?dbc=preset`` source decodes."""
     channel = f"preset{next(_chan)}"
-    src = create_source(f"can:virtual/{channel}?dbc={preset}", preset)
+    src = source_as(CanSource, f"can:virtual/{channel}?dbc={preset}", preset)
     tx = can.Bus(interface="virtual", channel=channel)
     rows: list[dict[str, float]] = []
     try:
@@ -141,7 +143,7 @@ def test_link_generic_dash_compound_frames():
     assert got["iat_c"] == 25 and got["batt_v"] == pytest.approx(13.91)
     assert got["maf_gs"] == pytest.approx(62.3) and got["gear"] == 3
     assert got["spark_deg"] == pytest.approx(28.5) and got["lambda"] == pytest.approx(0.871)
-    assert src.dbc.decode_errors == 0
+    assert src.dbc is not None and src.dbc.decode_errors == 0
 
 
 def test_aem_dbc_gates_free_air_and_warm_up_frames():
@@ -162,7 +164,7 @@ def test_aem_dbc_gates_free_air_and_warm_up_frames():
     assert rows[2]["lambda"] == pytest.approx(1.0)
     assert math.isnan(rows[3]["lambda"])
     assert not any(r["lambda"] == 0.0 for r in rows)
-    assert src.dbc.gated_values == 3
+    assert src.dbc is not None and src.dbc.gated_values == 3
     assert "SensorFault=1" in src.status.message
 
 
@@ -190,7 +192,7 @@ def test_base_id_moves_a_preset_whose_ids_the_device_lets_you_set():
     # EMU CAN STREAM: "BASE ID (can be user defined)"; Link: the Generic Dash ID is the
     # CAN channel's ID in PCLink. Same frames as above, at other IDs.
     channel = f"preset{next(_chan)}"
-    src = create_source(f"can:virtual/{channel}?dbc=ecumaster_emu&base_id=0x700")
+    src = source_as(CanSource, f"can:virtual/{channel}?dbc=ecumaster_emu&base_id=0x700")
     tx = can.Bus(interface="virtual", channel=channel)
     try:
         src.open()
@@ -209,7 +211,8 @@ def test_base_id_moves_a_preset_whose_ids_the_device_lets_you_set():
         src.close()
     assert [r["rpm"] for r in rows] == [5200.0] and src.frames_ignored == 1
     link = DbcDecoder.from_file("link_generic_dash", base_id=0x5F0)
-    assert link.decode(0x5F0, False, struct.pack("<BBHHH", 0, 0, 4500, 87, 0))["rpm"] == 4500
+    decoded = link.decode(0x5F0, False, struct.pack("<BBHHH", 0, 0, 4500, 87, 0))
+    assert decoded is not None and decoded["rpm"] == 4500
     assert link.decode(1000, False, struct.pack("<BBHHH", 0, 0, 4500, 87, 0)) is None
     with pytest.raises(SourceError, match="DynoBaseId"):
         DbcDecoder.from_file("haltech", base_id=0x400)  # Haltech's IDs are fixed

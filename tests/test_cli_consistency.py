@@ -55,7 +55,8 @@ def test_replay_length_and_sample_counts_after_a_seek(tmp_path: Path):
     assert dynoai("sim", "--out", str(log), "--duration", "40", cwd=tmp_path).returncode == 0
     source = ReplaySource(SourceURI(f"replay:{log}?speed=50", "replay", str(log), {}), "replay")
     source.speed, source.realtime = 50.0, True
-    assert abs(log_length_s(source) - 40.0) < 0.1
+    length_s = log_length_s(source)
+    assert length_s is not None and abs(length_s - 40.0) < 0.1
     session = Session([source])
     session.start()
     try:

@@ -12,13 +12,16 @@ import cantools
 import numpy as np
 import pytest
 
+from core.frames import Block
 from core.fusion import Fuser
 from core.source import SourceError, SourceState
 from drivers.aem import AemSerialSource
 from drivers.can_bus import Backoff, MonotonicStamper
 from drivers.can_decode import BUILTIN_DBC_DIR, DbcDecoder, decode_aem_xseries
+from drivers.can_source import CanSource
 from drivers.registry import create_source, parse_uri
 from tests.serial_fakes import PtyStreamer
+from tests.typed_sources import source_as
 
 DEMO_DBC = Path(__file__).parent / "data" / "can_demo_ecu.dbc"
 
@@ -58,9 +61,11 @@ def test_aem_sensor_fault_blanks_lambda_and_says_why():
 
 def test_aem_hand_decoder_agrees_with_shipped_dbc():
     db = cantools.database.load_file(str(BUILTIN_DBC_DIR / "aem_xseries.dbc"))
+    assert isinstance(db, cantools.database.can.Database)
     for hexdata, *_ in AEM_VECTORS:
         data = bytes.fromhex(hexdata)
         ref = db.decode_message(0x180, data, force_extended_id=True)
+        assert isinstance(ref, dict)  # a plain frame decodes to signals, not a container
         mine = decode_aem_xseries(data)
         assert mine is not None
         assert mine.o2_pct == pytest.approx(ref["Oxygen"])
@@ -171,13 +176,15 @@ def test_dbc_under_another_name_is_read_as_a_dbc(tmp_path):
 
     renamed = tmp_path / "haltech.txt"
     renamed.write_bytes((BUILTIN_DBC_DIR / "haltech.dbc").read_bytes())
-    from_txt = create_source(f"can:virtual/x?dbc={renamed}")
-    preset = create_source("can:virtual/x?dbc=haltech")
+    from_txt = source_as(CanSource, f"can:virtual/x?dbc={renamed}")
+    preset = source_as(CanSource, "can:virtual/x?dbc=haltech")
+    assert from_txt.dbc is not None and preset.dbc is not None
     assert from_txt.dbc.mapped and from_txt.dbc.mapped == preset.dbc.mapped
 
 
 def _read_until(src, n_rows: int, timeout_s: float = 20.0):
-    blocks, deadline = [], time.monotonic() + timeout_s
+    blocks: list[Block] = []
+    deadline = time.monotonic() + timeout_s
     while sum(len(b) for b in blocks) < n_rows and time.monotonic() < deadline:
         b = src.read(0.1)
         if b is not None:
@@ -186,7 +193,7 @@ def _read_until(src, n_rows: int, timeout_s: float = 20.0):
 
 
 def test_source_decodes_virtual_bus_on_monotonic_clock():
-    src = create_source(f"can:virtual/t1?dbc={DEMO_DBC}&decoder=aem", "ecu")
+    src = source_as(CanSource, f"can:virtual/t1?dbc={DEMO_DBC}&decoder=aem", "ecu")
     tx = can.Bus(interface="virtual", channel="t1")
     try:
         src.open()
@@ -234,7 +241,7 @@ def test_backoff_doubles_to_five_seconds_and_resets():
 
 
 def test_vanished_bus_reconnects_with_events_and_data_resumes():
-    src = create_source("can:virtual/t2?decoder=aem&stale=0.2")
+    src = source_as(CanSource, "can:virtual/t2?decoder=aem&stale=0.2")
     src.open()
     tx = can.Bus(interface="virtual", channel="t2")
     frame = can.Message(
@@ -243,6 +250,7 @@ def test_vanished_bus_reconnects_with_events_and_data_resumes():
     try:
         tx.send(frame)
         assert _read_until(src, 1)
+        assert src._bus is not None  # open
         src._bus.shutdown()  # the device vanishes under the driver
         assert src.read(0.1) is None
         assert src.status.state == SourceState.RECONNECTING
@@ -284,7 +292,7 @@ def test_can_and_serial_sources_fuse_on_one_clock():
     ecu = create_source(f"can:virtual/t4?dbc={DEMO_DBC}", "ecu")
     tx = can.Bus(interface="virtual", channel="t4")
     fuser = Fuser(lambda_delay_s=0.0)
-    rows = []
+    rows: list[Block] = []
 
     def fused_with_both() -> int:
         if not rows:

@@ -8,12 +8,15 @@ import time
 import pytest
 
 import drivers.elm327 as elm327
+from core.frames import Block
 from core.source import SourceError, SourceState
+from drivers.elm327 import Elm327Source
 from drivers.elm327_reply import ElmReplyParser, header_mode, is_bus_error, parse_reply
 from drivers.obd_pids import decode_mode01, decode_pid, parse_supported, split_mode01
 from drivers.registry import create_source
 from tests.elm_emulator import emulator_available, running_emulator
 from tests.serial_fakes import PtyResponder
+from tests.typed_sources import source_as
 
 # -- pure parsing --------------------------------------------------------------------------
 
@@ -218,7 +221,7 @@ class FakeCar:
 
 
 def read_blocks(src, seconds: float, want: int = 1000):
-    blocks = []
+    blocks: list[Block] = []
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and len(blocks) < want:
         block = src.read(0.1)
@@ -230,7 +233,7 @@ def read_blocks(src, seconds: float, want: int = 1000):
 def test_fake_car_multi_pid_session():
     car = FakeCar()
     dev = PtyResponder(car)
-    src = create_source(f"elm327:{dev.path}")
+    src = source_as(Elm327Source, f"elm327:{dev.path}")
     try:
         src.open()
         assert src.is_can and src.multi and src.protocol == "6"
@@ -254,7 +257,7 @@ def test_fake_car_multi_pid_session():
 
 def test_unchanged_request_is_repeated_with_a_bare_cr():
     dev = PtyResponder(FakeCar())
-    src = create_source(f"elm327:{dev.path}?pids=0C,0B")
+    src = source_as(Elm327Source, f"elm327:{dev.path}?pids=0C,0B")
     try:
         src.open()
         assert len(read_blocks(src, 20.0, want=3)) == 3
@@ -266,7 +269,7 @@ def test_unchanged_request_is_repeated_with_a_bare_cr():
 
 def test_falls_back_to_single_pids_when_multi_is_refused():
     dev = PtyResponder(FakeCar(multi_ok=False))
-    src = create_source(f"elm327:{dev.path}?pids=0C,0B,11")
+    src = source_as(Elm327Source, f"elm327:{dev.path}?pids=0C,0B,11")
     try:
         src.open()
         assert not src.multi and src.groups == [[0x0C], [0x0B], [0x11]]
@@ -281,7 +284,7 @@ def test_falls_back_to_single_pids_when_multi_is_refused():
 def test_no_data_is_status_not_crash():
     car = FakeCar()
     dev = PtyResponder(car)
-    src = create_source(f"elm327:{dev.path}?pids=0C")
+    src = source_as(Elm327Source, f"elm327:{dev.path}?pids=0C")
     try:
         src.open()
         car.override["010C1"] = b"NO DATA\r\r>"
@@ -301,7 +304,7 @@ def test_no_data_is_status_not_crash():
 def test_can_error_mid_run_reinits_and_resumes():
     car = FakeCar()
     dev = PtyResponder(car)
-    src = create_source(f"elm327:{dev.path}?pids=0C")
+    src = source_as(Elm327Source, f"elm327:{dev.path}?pids=0C")
     try:
         src.open()
         car.override["010C1"] = b"CAN ERROR\r\r>"
@@ -321,7 +324,7 @@ def test_unable_to_connect_at_open_is_one_line():
     car = FakeCar()
     car.override["0100"] = b"SEARCHING...\rUNABLE TO CONNECT\r\r>"
     dev = PtyResponder(car)
-    src = create_source(f"elm327:{dev.path}")
+    src = source_as(Elm327Source, f"elm327:{dev.path}")
     try:
         with pytest.raises(SourceError, match=r"car does not \(UNABLE TO CONNECT\).*ignition"):
             src.open()
@@ -333,7 +336,7 @@ def test_unable_to_connect_at_open_is_one_line():
 def test_silent_adapter_is_no_answer(monkeypatch):
     monkeypatch.setattr(elm327, "RESET_TIMEOUT_S", 0.3)
     dev = PtyResponder(lambda request: b"")
-    src = create_source(f"elm327:{dev.path}")
+    src = source_as(Elm327Source, f"elm327:{dev.path}")
     try:
         with pytest.raises(SourceError, match="no answer from the ELM327 adapter.*wrong baud"):
             src.open()
@@ -358,7 +361,7 @@ def emulator_pty():
 @slow
 @needs_emulator
 def test_emulator_session_multi_pid(emulator_pty):
-    src = create_source(f"elm327:{emulator_pty}")
+    src = source_as(Elm327Source, f"elm327:{emulator_pty}")
     try:
         src.open()
         assert src.protocol == "6" and src.is_can and src.multi
@@ -379,7 +382,7 @@ def test_emulator_session_multi_pid(emulator_pty):
 @slow
 @needs_emulator
 def test_emulator_single_pid_mode(emulator_pty):
-    src = create_source(f"elm327:{emulator_pty}?multi=false&pids=0C,0B")
+    src = source_as(Elm327Source, f"elm327:{emulator_pty}?multi=false&pids=0C,0B")
     try:
         src.open()
         assert not src.multi
@@ -452,7 +455,7 @@ def test_29_bit_and_legacy_header_lines():
 def test_fake_car_with_a_tcm_keeps_iat_and_speed():
     car = FakeCar(tcm={0x0D: "32"})  # the TCM answers speed too (50 km/h)
     dev = PtyResponder(car)
-    src = create_source(f"elm327:{dev.path}?pids=0C,0B,11,0F,05,0D")
+    src = source_as(Elm327Source, f"elm327:{dev.path}?pids=0C,0B,11,0F,05,0D")
     try:
         src.open()
         blocks = read_blocks(src, 20.0, want=3)
@@ -488,7 +491,7 @@ def test_maf_car_without_map_polls_load_and_maf_by_default():
 @slow
 @needs_emulator
 def test_emulator_headers_on_with_load_and_maf(emulator_pty):
-    src = create_source(f"elm327:{emulator_pty}?pids=0C,04,10,0F")
+    src = source_as(Elm327Source, f"elm327:{emulator_pty}?pids=0C,04,10,0F")
     try:
         src.open()
         assert src.parser.headers == "can11"

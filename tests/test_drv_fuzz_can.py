@@ -91,7 +91,9 @@ def test_isotp_reassembly_and_mode01_split_survive_garbage(garbage):
     layer, sent = _isotp_receiver([*garbage, bytes.fromhex("0100000000000000"), *valid])
     payloads = []
     while layer.available():
-        payloads.append(bytes(layer.recv()))
+        payload = layer.recv()
+        assert payload is not None  # available() said a frame is queued
+        payloads.append(bytes(payload))
     for p in payloads:
         obd_pids.split_mode01(p)  # never raises
     assert payloads and payloads[-1] == bytes.fromhex("410C1AF80B631140")
@@ -138,9 +140,10 @@ def test_jetdrive_parser_total(data, flips):
 @FAST
 @given(datagrams=st.lists(st.binary(max_size=120), max_size=10))
 def test_jetdrive_source_handler_never_raises(datagrams):
-    from drivers.registry import create_source
+    from drivers.jetdrive import JetDriveSource
+    from tests.typed_sources import source_as
 
-    src = create_source("jetdrive:127.0.0.1:0")
+    src = source_as(JetDriveSource, "jetdrive:127.0.0.1:0")
     info = jd.encode_channel_info("PC", [jd.ChannelInfo(10, 0, "Engine RPM", 8)])
     rows: dict = {}
     times: dict = {}

@@ -7,10 +7,12 @@ import time
 
 import pytest
 
+from core.frames import Block
 from core.source import SourceError, SourceState
 from drivers.innovate import InnovateSource, MtsParser
 from drivers.registry import create_source, parse_uri
 from tests.serial_fakes import PtyStreamer
+from tests.typed_sources import source_as
 
 LC1 = bytes.fromhex("B282431303 74".replace(" ", ""))
 DLG1_O2 = bytes.fromhex("B284471301514713 0151".replace(" ", ""))
@@ -128,7 +130,7 @@ def test_source_reads_blocks_from_a_pty_device():
         src = create_source(f"innovate:{dev.path}")
         src.open()
         try:
-            got = []
+            got: list[Block] = []
             deadline = time.monotonic() + 20.0
             while len(got) < 3 and time.monotonic() < deadline:
                 block = src.read(0.2)
@@ -210,7 +212,7 @@ def test_zero_length_packets_and_garbage_are_not_samples():
 def test_source_fed_empty_packets_is_never_connected_with_samples():
     dev = PtyStreamer(bytes([0xB2, 0x80]) * 2, period_s=0.03)  # ~66 empty packets/s
     try:
-        src = create_source(f"innovate:{dev.path}")
+        src = source_as(InnovateSource, f"innovate:{dev.path}")
         src.open()
         try:
             blocks = [src.read(0.1) for _ in range(8)]
@@ -259,7 +261,7 @@ def test_source_reads_a_standalone_lm1_on_a_pty():
         src = create_source(f"innovate:{dev.path}")
         src.open()
         try:
-            got = []
+            got: list[Block] = []
             deadline = time.monotonic() + 20.0
             while len(got) < 3 and time.monotonic() < deadline:
                 block = src.read(0.2)

@@ -17,7 +17,9 @@ import pytest
 
 from core.source import SourceError, SourceState
 from drivers import jetdrive_protocol as jd
+from drivers.jetdrive import JetDriveSource
 from drivers.registry import create_source
+from tests.typed_sources import source_as
 
 VALUES_VECTOR = bytes.fromhex(
     "02 14 00 34 12 07 FF FF 0A 00 D2 04 00 00 00 40 9C 45 04 00 D2 04 00 00 00 00 AF 42"
@@ -90,7 +92,7 @@ METRIC_INFO = [
 
 
 def _decode(units: str | None, values: bytes = METRIC_VALUES) -> dict[str, float]:
-    src = create_source("jetdrive:127.0.0.1:0" + (f"?units={units}" if units else ""))
+    src = source_as(JetDriveSource, "jetdrive:127.0.0.1:0" + (f"?units={units}" if units else ""))
     info = jd.encode_message(1, 0x0101, 1, jd.encode_channel_info("Power Core", METRIC_INFO))
     rows: dict = {}
     times: dict = {}
@@ -120,11 +122,12 @@ def test_imperial_override_reads_the_same_categories_as_imperial():
 def test_digital_rpm_channels_are_mapped():
     assert jd.canonical_for(METRIC_INFO[4]) == ("rpm", 1.0, 0.0)
     assert jd.canonical_for(METRIC_INFO[5]) == ("rpm2", 1.0, 0.0)
-    assert jd.canonical_for(jd.ChannelInfo(9, 0, "(DWRT CPU) Engine RPM", 8))[0] == "rpm"
+    engine_rpm = jd.canonical_for(jd.ChannelInfo(9, 0, "(DWRT CPU) Engine RPM", 8))
+    assert engine_rpm is not None and engine_rpm[0] == "rpm"
     body = jd.encode_channel_values([(4, 1000, 3500.0), (5, 1000, 1750.0), (6, 1000, 25.0)])
     row = _decode(None, jd.encode_message(2, 0x0101, 3, body))
     assert (row["rpm"], row["rpm2"]) == (3500.0, 1750.0)
-    src = create_source("jetdrive:127.0.0.1:0")
+    src = source_as(JetDriveSource, "jetdrive:127.0.0.1:0")
     src.handle_datagram(
         jd.encode_message(1, 0x0101, 1, jd.encode_channel_info("PC", METRIC_INFO)), 1.0, {}, {}
     )
@@ -136,12 +139,13 @@ def test_mapping_tables_and_first_channel_keeps_a_column():
     assert metric[10] == ("rpm", 1.0, 0.0)
     assert metric[4] == ("power_hp", pytest.approx(1 / 0.745699872), 0.0)
     assert metric[5] == ("torque_nm", 1.0, 0.0)
-    assert metric[7][0] == "lambda" and metric[7][1] == pytest.approx(1 / 14.7)
+    lam = metric[7]
+    assert lam is not None and lam[0] == "lambda" and lam[1] == pytest.approx(1 / 14.7)
     assert metric[8] == ("baro_kpa", 1.0, 0.0)
     assert metric[9] is None
     temp = jd.canonical_for(jd.ChannelInfo(1, 0, "Coolant", 6), units="imperial")
     assert temp is not None and 212 * temp[1] + temp[2] == pytest.approx(100.0)
-    src = create_source("jetdrive:127.0.0.1:0")
+    src = source_as(JetDriveSource, "jetdrive:127.0.0.1:0")
     both = [jd.ChannelInfo(3, 0, "Digital RPM 1", 8), jd.ChannelInfo(7, 0, "Engine RPM", 8)]
     src.handle_datagram(jd.encode_message(1, 9, 1, jd.encode_channel_info("PC", both)), 1.0, {}, {})
     assert src._map == {(9, 3): ("rpm", 1.0, 0.0)}
@@ -154,7 +158,7 @@ def test_trailing_partial_block_is_skipped_as_the_reference_does():
     info = jd.encode_channel_info("PC", METRIC_INFO[:2]) + b"\x02\x00\x00Spe"
     provider = jd.parse_channel_info(jd.parse_message(jd.encode_message(1, 1, 1, info)))
     assert sorted(provider.channels) == [0, 1]
-    src = create_source("jetdrive:127.0.0.1:0")
+    src = source_as(JetDriveSource, "jetdrive:127.0.0.1:0")
     rows: dict = {}
     src.handle_datagram(jd.encode_message(1, 0x0101, 1, info), 1.0, rows, {})
     src.handle_datagram(jd.encode_message(2, 0x0101, 2, values), 1.0, rows, {})
@@ -163,7 +167,7 @@ def test_trailing_partial_block_is_skipped_as_the_reference_does():
 
 
 def test_pages_add_up_foreign_dest_and_nan_values_ignored():
-    src = create_source("jetdrive:127.0.0.1:0?host=0x0042")
+    src = source_as(JetDriveSource, "jetdrive:127.0.0.1:0?host=0x0042")
     rows: dict = {}
     times: dict = {}
     for page, chans in enumerate((METRIC_INFO[:3], METRIC_INFO[3:])):
@@ -189,7 +193,9 @@ def provider_socket():
 
 def test_source_asks_for_info_then_maps_values(provider_socket):
     peer = provider_socket.getsockname()
-    src = create_source(f"jetdrive:127.0.0.1:0?peer=127.0.0.1:{peer[1]}&host=0x0042", "dyno")
+    src = source_as(
+        JetDriveSource, f"jetdrive:127.0.0.1:0?peer=127.0.0.1:{peer[1]}&host=0x0042", "dyno"
+    )
     src.open()
     try:
         request, addr = provider_socket.recvfrom(100)
@@ -211,9 +217,8 @@ def test_source_asks_for_info_then_maps_values(provider_socket):
     finally:
         src.close()
     assert all(b is not None for b in blocks)
-    rows = [
-        (b.t[i], {k: v[i] for k, v in b.columns.items()}) for b in blocks for i in range(len(b))
-    ]
+    got = [b for b in blocks if b is not None]
+    rows = [(b.t[i], {k: v[i] for k, v in b.columns.items()}) for b in got for i in range(len(b))]
     assert len(rows) == 2
     (t0, r0), (t1, r1) = rows
     assert r0["rpm"] == 5000.0 and r0["power_hp"] == pytest.approx(87.5 / 0.745699872)  # kW
@@ -226,7 +231,7 @@ def test_source_asks_for_info_then_maps_values(provider_socket):
 
 
 def test_goes_stale_without_values():
-    src = create_source("jetdrive:127.0.0.1:0?stale=0.1")
+    src = source_as(JetDriveSource, "jetdrive:127.0.0.1:0?stale=0.1")
     src.open()
     try:
         time.sleep(0.15)
@@ -260,7 +265,7 @@ def test_two_providers_at_their_own_timestamps_fuse_rpm_and_lambda(provider_sock
     from core.pipeline import Pipeline
     from core.vehicle import VehicleConfig
 
-    src = create_source("jetdrive:127.0.0.1:0", "dyno")
+    src = source_as(JetDriveSource, "jetdrive:127.0.0.1:0", "dyno")
     src.open()
     addr = ("127.0.0.1", src.bound_address[1])
     drum = [jd.ChannelInfo(0, 0, "Digital RPM 1", 8)]

@@ -14,9 +14,11 @@ import tty
 import pytest
 
 from core.source import SourceError, SourceState
+from drivers.obd_can import ObdCanSource
 from drivers.registry import create_source
 from tests.can_fake_ecu import FakeEcu
 from tests.elm_emulator import quiet_emulator_env
+from tests.typed_sources import source_as
 
 # PROTOCOLS.md 4b/4c vectors: 1726 rpm, 99 kPa, TPS 0x40, IAT 17, CLT 55, -5.5 deg,
 # O2S1 wide-range 0.9661, commanded ratio 0.98782
@@ -51,7 +53,7 @@ def _poll(src, n: int, deadline_s: float = 20.0) -> dict[str, float]:
 
 def test_multi_pid_polling_with_multi_frame_replies():
     with FakeEcu("obd_a", ECU_VALUES) as ecu:
-        src = create_source("obd-can:virtual/obd_a")
+        src = source_as(ObdCanSource, "obd-can:virtual/obd_a")
         src.open()
         try:
             assert src.ecu_id == 0x7E8
@@ -76,7 +78,7 @@ def test_late_reply_is_not_taken_for_the_next_request():
     second group) is answered at 0.2 s, so the late 4th reply comes in while it waits.
     """
     with FakeEcu("obd_late", ECU_VALUES, late={4: 0.4, 6: 0.2}) as ecu:
-        src = create_source("obd-can:virtual/obd_late?timeout=0.3")
+        src = source_as(ObdCanSource, "obd-can:virtual/obd_late?timeout=0.3")
         src.open()
         try:
             groups = [list(g) for g in src._groups]
@@ -93,7 +95,7 @@ def test_late_reply_is_not_taken_for_the_next_request():
 
 def test_physical_addressing_and_explicit_pids():
     with FakeEcu("obd_b", ECU_VALUES) as ecu:
-        src = create_source("obd-can:virtual/obd_b?addressing=physical&pids=0C,0B")
+        src = source_as(ObdCanSource, "obd-can:virtual/obd_b?addressing=physical&pids=0C,0B")
         src.open()
         try:
             values = _poll(src, 2)
@@ -105,9 +107,9 @@ def test_physical_addressing_and_explicit_pids():
 
 @pytest.mark.parametrize("mode", ["first_only", "reject"])
 def test_falls_back_to_single_pids(mode):
-    kwargs = {"multi_pid": False} if mode == "first_only" else {"reject_multi": True}
-    with FakeEcu("obd_c", ECU_VALUES, **kwargs):
-        src = create_source("obd-can:virtual/obd_c?timeout=0.1")
+    multi_pid, reject_multi = (False, False) if mode == "first_only" else (True, True)
+    with FakeEcu("obd_c", ECU_VALUES, multi_pid=multi_pid, reject_multi=reject_multi):
+        src = source_as(ObdCanSource, "obd-can:virtual/obd_c?timeout=0.1")
         src.open()
         try:
             _poll(src, 3)
@@ -120,7 +122,7 @@ def test_falls_back_to_single_pids(mode):
 
 
 def test_no_ecu_is_one_clear_line():
-    src = create_source("obd-can:virtual/obd_silent")
+    src = source_as(ObdCanSource, "obd-can:virtual/obd_silent")
     with pytest.raises(SourceError, match="no ECU answered") as err:
         src.open()
     assert "\n" not in str(err.value)
@@ -128,7 +130,7 @@ def test_no_ecu_is_one_clear_line():
 
 def test_picks_engine_ecu_among_several_and_goes_stale_when_silent():
     with FakeEcu("obd_d", ECU_VALUES, resp_id=0x7E9), FakeEcu("obd_d", ECU_VALUES) as engine:
-        src = create_source("obd-can:virtual/obd_d?timeout=0.05")
+        src = source_as(ObdCanSource, "obd-can:virtual/obd_d?timeout=0.05")
         src.open()
         try:
             assert src.ecu_id == 0x7E8
@@ -157,7 +159,7 @@ def test_29_bit_obd_functional_0x18db33f1_replies_0x18daf1xx(addressing):
     # ISO 15765-4 29-bit IDs (PROTOCOLS.md §4c): the 11-bit request gets no answer, the
     # 29-bit one does; requests and flow control go to 0x18DA10F1 for ECU 0x18DAF110.
     with FakeEcu("obd_29", ECU_VALUES, extended=True) as ecu:
-        src = create_source(f"obd-can:virtual/obd_29?addressing={addressing}")
+        src = source_as(ObdCanSource, f"obd-can:virtual/obd_29?addressing={addressing}")
         src.open()
         try:
             assert src.ecu_id == 0x18DAF110 and src.extended
@@ -171,7 +173,7 @@ def test_29_bit_obd_functional_0x18db33f1_replies_0x18daf1xx(addressing):
 
 def test_29_bit_only_and_ecu_option():
     with FakeEcu("obd_29b", ECU_VALUES, extended=True):
-        src = create_source("obd-can:virtual/obd_29b?ids=29&ecu=0x18DAF110&pids=0C")
+        src = source_as(ObdCanSource, "obd-can:virtual/obd_29b?ids=29&ecu=0x18DAF110&pids=0C")
         src.open()
         try:
             assert _poll(src, 2) == {"rpm": 1726.0}
@@ -253,8 +255,9 @@ def test_elm327_emulator_slcan_mode_answers_obd_over_can(tmp_path):
         while not (tmp_path / "elm.out").exists() and time.monotonic() < deadline:
             time.sleep(0.1)
         time.sleep(1.0)
-        src = create_source(
-            f"obd-can:slcan{bridge.path2}?bitrate=500000&timeout=1.0&pids=0C,0B,11,0F,05"
+        src = source_as(
+            ObdCanSource,
+            f"obd-can:slcan{bridge.path2}?bitrate=500000&timeout=1.0&pids=0C,0B,11,0F,05",
         )
         src.open()
         try:

@@ -9,9 +9,11 @@ import pytest
 import serial
 
 from core.source import SourceError, SourceState
+from drivers.innovate import InnovateSource
 from drivers.registry import create_source
 from drivers.serial_base import NO_FRAME_HINT, open_error
 from tests.serial_fakes import PtyStreamer
+from tests.typed_sources import source_as
 
 LC1 = bytes.fromhex("B28243130374")
 
@@ -54,7 +56,7 @@ def test_regular_file_or_directory_as_port_is_bad_input(tmp_path, scheme):
 def test_stale_then_wrong_baud_hint(tmp_path):
     # Bytes keep arriving but none frame: after 2 s the status says why.
     dev = PtyStreamer(b"\x01\x02\x03\x04", period_s=0.01, link=tmp_path / "tty")
-    src = create_source(f"innovate:{tmp_path / 'tty'}")
+    src = source_as(InnovateSource, f"innovate:{tmp_path / 'tty'}")
     try:
         src.open()
         states = set()
@@ -123,7 +125,7 @@ def test_close_twice_and_read_after_close():
 def test_rows_with_other_channels_become_their_own_block():
     """A row that lacks a channel (an Innovate chain's O2 % only while free-air
     calibrating) must not be a NaN sample of it: fusion holds NaN as invalid."""
-    src = create_source("innovate:loop://")
+    src = source_as(InnovateSource, "innovate:loop://")
     rows = [
         (1.0, {"lambda": 1.0, "afr": 14.7}),
         (1.1, {"lambda": float("nan"), "afr": float("nan"), "o2_pct": 20.9}),

@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from core.frames import Block
 from core.source import SourceError
 from drivers.registry import create_source
 from drivers.speeduino import INI_DIR
@@ -23,7 +24,7 @@ def run(ecu: FakeTsEcu, uri_suffix: str = "", want: int = 5, **pty):
     src = create_source(f"speeduino:{dev.path}{uri_suffix}")
     try:
         src.open()
-        blocks = []
+        blocks: list[Block] = []
         deadline = time.monotonic() + 20.0
         while len(blocks) < want and time.monotonic() < deadline:
             block = src.read(0.1)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from core.frames import Block
 from core.source import SourceError
 from drivers.registry import create_source
 from drivers.tunerstudio import ReplyParser, frame
@@ -37,7 +38,7 @@ def run(ecu: FakeTsEcu, uri: str, want: int = 4, **pty):
     src = create_source(uri.replace("PORT", dev.path))
     try:
         src.open()
-        blocks = []
+        blocks: list[Block] = []
         deadline = time.monotonic() + 20.0  # a condition wait: generous for a loaded machine
         while len(blocks) < want and time.monotonic() < deadline:
             block = src.read(0.1)
@@ -141,8 +142,8 @@ def test_whole_block_command_without_offsets(tmp_path):
     assert values == {"rpm": 2750.0, "map_kpa": 70.0, "clt_c": 80.0}
 
 
-def read_blocks(src, want: int, read_timeout_s: float = 0.1) -> list:
-    blocks = []
+def read_blocks(src, want: int, read_timeout_s: float = 0.1) -> list[Block]:
+    blocks: list[Block] = []
     deadline = time.monotonic() + 20.0
     while len(blocks) < want and time.monotonic() < deadline:
         block = src.read(read_timeout_s)

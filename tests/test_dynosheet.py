@@ -125,6 +125,7 @@ def test_simulated_pulls_give_plausible_sheets_through_the_engine():
         hp, hp_rpm = pull.peak("power_hp")
         nm, nm_rpm = pull.peak("torque_nm")
         assert hp is not None and nm is not None
+        assert hp_rpm is not None and nm_rpm is not None  # a peak has an rpm
         assert 60 < hp < 160 and 100 < nm < 220  # a 1.9 l V-twin at the rear wheel
         assert hp_rpm > nm_rpm  # peak power comes after peak torque
         # P = T x omega holds at the power peak

@@ -28,7 +28,7 @@ def filled_grid() -> CoverageGrid:
     grid = CoverageGrid(TableAxes.default(), hit_target=10, rule=CoverageRule(min_dwell_s=0.0))
     n = 12
     grid.update(
-        Block("t", np.arange(n) * 0.01, {
+        Block("t", np.arange(n, dtype=np.float64) * 0.01, {
             "rpm": np.full(n, 3500.0), "map_kpa": np.full(n, 105.0),
             "lambda": np.full(n, 0.9), "lambda_target": np.full(n, 0.85),
             "knock_retard_deg": np.full(n, 2.0),

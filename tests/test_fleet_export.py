@@ -273,6 +273,7 @@ def test_a_run_whose_recording_is_gone_is_exported_from_the_stored_grid(fleet: P
 
     store = VehicleStore(fleet / "store")
     run = store.list_runs("bike-b")[0]
+    assert run.log_path is not None
     log = Path(run.log_path)
     moved = log.with_suffix(".moved")
     log.rename(moved)
@@ -287,6 +288,7 @@ def test_a_run_whose_recording_is_gone_is_exported_from_the_stored_grid(fleet: P
     assert "is missing" in session["record_source"] and session["model"] == "TC103 S&S 475"
     cells = pq.read_table(out / "cells").to_pydict()
     grid = store.run_grid("bike-b", run.run_id)
+    assert grid is not None
     assert sum(cells["hits"]) == int(grid.hits.sum())
     assert session["covered_cells"] == grid.covered_cells()
     kinds = {p["kind"] for p in pq.read_table(out / "patterns").to_pylist()}

@@ -16,7 +16,7 @@ def _collect(fuser: Fuser, blocks: list[Block]) -> Block:
 def _ecu_and_wb(n: int = 200, rate_hz: float = 100.0) -> Block:
     t = np.arange(n) / rate_hz
     rpm = 2000 + 10 * np.arange(n, dtype=float)
-    lam = 0.8 + 0.001 * np.arange(n)
+    lam = 0.8 + 0.001 * np.arange(n, dtype=np.float64)
     return Block("sim", t, {"rpm": rpm, "map_kpa": np.full(n, 90.0), "lambda": lam})
 
 

@@ -37,7 +37,7 @@ def test_bilinear_split_at_known_points_sums_to_one_per_sample():
     assert grid.hits[0, 1] == 1  # nearest cell
     rng = np.random.default_rng(0)
     n = 5000
-    many = Block("t", np.arange(n) * 0.01, {"rpm": rng.uniform(500, 5000, n),
+    many = Block("t", np.arange(n, dtype=np.float64) * 0.01, {"rpm": rng.uniform(500, 5000, n),
                                              "map_kpa": rng.uniform(0, 120, n)})  # fmt: skip
     grid = CoverageGrid(AXES)
     assert grid.update(many) == n

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from core.plan.learning import Calibration, CalibrationError, prediction_error_pct
-from sim.scenarios import CoolDown, Idle, WotPull
+from sim.scenarios import CoolDown, Idle, Segment, WotPull
 from tests.simrig import run_sim
 
 
@@ -51,7 +51,7 @@ def test_reach_discounts_cells_that_stayed_empty():
 
 
 def test_prediction_error_of_fourth_pull_is_lower_than_first_on_the_simulator():
-    segments = [Idle(5.0)]
+    segments: list[Segment] = [Idle(5.0)]
     for _ in range(4):
         segments += [WotPull(2500.0, 5800.0), CoolDown(20.0)]
     _, _, tracker = run_sim(segments, seed=11)

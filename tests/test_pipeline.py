@@ -8,6 +8,7 @@ of 1.00 and a wideband at 0.85 the rebuild binned lambda 0.925 instead of 0.850.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -42,10 +43,10 @@ class Wideband(PacedSource):
 
 
 def _ecu_at_lambda_one(seconds: float) -> list[Block]:
-    blocks = sweep_blocks(seconds)
-    for b in blocks:
-        b.columns["lambda"] = np.full(len(b), 1.0)
-    return blocks
+    return [
+        replace(b, columns={**b.columns, "lambda": np.full(len(b), 1.0)})
+        for b in sweep_blocks(seconds)
+    ]
 
 
 def _wideband_blocks(seconds: float) -> list[Block]:

@@ -73,6 +73,7 @@ def test_setup_comes_from_where_the_previous_test_left_the_engine() -> None:
     # riding up from idle to 3000 takes longer than stepping 3000 -> 3500
     assert first.settle_s == pytest.approx(transition_s("vtwin", None, 3000.0))
     assert second.settle_s == pytest.approx(transition_s("vtwin", 3000.0, 3500.0))
+    assert second.settle_s is not None and first.settle_s is not None
     assert second.settle_s < first.settle_s
     # braking down 3500 -> 2000 at the absorber's decel rate, plus settling
     assert third.settle_s == pytest.approx(1500.0 / 700.0 + 2.0)

@@ -108,8 +108,10 @@ def test_constraints_calibration_config_and_reset(tmp_path):
     assert store.reset_vehicle("bike") == 1
     assert store.list_runs("bike") == []
     assert store.get_calibration("bike").factor("wot_pull") == 1.0
-    assert store.get_config_toml("bike").startswith("[vehicle]")
-    assert store.get_constraints("bike").max_rpm == 5800
+    config_toml = store.get_config_toml("bike")
+    assert config_toml is not None and config_toml.startswith("[vehicle]")
+    constraints = store.get_constraints("bike")
+    assert constraints is not None and constraints.max_rpm == 5800
 
 
 def test_clear_errors(tmp_path):
@@ -176,6 +178,7 @@ def test_killed_mid_transaction_leaves_previous_state(tmp_path):
     child = subprocess.Popen(
         [sys.executable, "-c", _KILLED, str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE, text=True
     )
+    assert child.stdout is not None  # stdout=PIPE
     assert child.stdout.readline().strip() == "deleted"
     os.kill(child.pid, signal.SIGKILL)
     child.wait(timeout=10)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from textual.pilot import Pilot
+from textual.widgets import Input
 
 from core.plan.planner import Constraints
 from core.store import VehicleStore
@@ -14,9 +17,9 @@ from dynoai_tui.tui.widgets.heatmap import Heatmap
 from tests.tui.helpers import ScriptedSession, snapshot, sync
 
 
-async def _type(pilot, field: str, text: str) -> None:  # type: ignore[no-untyped-def]
+async def _type(pilot: Pilot[Any], field: str, text: str) -> None:
     screen = pilot.app.screen
-    box = screen.query_one(f"#field-{field}")
+    box = screen.query_one(f"#field-{field}", Input)
     box.value = ""
     await pilot.click(f"#field-{field}")
     await pilot.press(*text)

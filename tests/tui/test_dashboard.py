@@ -34,12 +34,13 @@ class TargetsTracker:
     def __init__(self, config: VehicleConfig) -> None:
         self.config = config
         self.priorities = priority_map(config.axes, DEFAULT_REGIONS)
+        self.constraints = Constraints()
 
     def on_rows(self, block: Block, result: FilterResult, grid: CoverageGrid) -> list[SourceEvent]:
         return []
 
     def plan(self, grid: CoverageGrid, values: Mapping[str, float]) -> PlanView:
-        targets, instruction = live_targets(grid, self.priorities, Constraints(), values)
+        targets, instruction = live_targets(grid, self.priorities, self.constraints, values)
         return PlanView(targets=targets, instruction=instruction)
 
     def checkpoint(self, grid: CoverageGrid) -> None:
@@ -48,8 +49,14 @@ class TargetsTracker:
     def finish(self, grid: CoverageGrid, stats: Mapping[str, object]) -> None:
         pass
 
+    def set_constraints(self, constraints: Constraints) -> None:
+        self.constraints = constraints
+
+    def restart_run(self) -> None:
+        pass  # keeps no per-run memory to forget
+
     pulls_done = 0
-    pulls_max = None
+    pulls_max: int | None = None
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from core.dynosheet import SheetTap
 from core.session import Session
 from core.vehicle import VehicleConfig
 from drivers.registry import create_sources
@@ -63,5 +64,5 @@ def test_dashboard_mean_afr_view_120x40(snap_compare: Any, session: Session) -> 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40), (160, 48)])
 def test_pulls_screen(snap_compare: Any, session: Session, size) -> None:
-    assert session.tracker is not None and len(session.tracker.sheet.pulls) >= 1
+    assert isinstance(session.tracker, SheetTap) and len(session.tracker.sheet.pulls) >= 1
     assert snap_compare(app_for(session), terminal_size=size, press=["g"])
