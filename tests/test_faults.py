@@ -168,7 +168,7 @@ def _live_run_with_two_segments(tmp_path: Path, store: VehicleStore) -> tuple[Pa
     tracker = make_tracker(cfg, store, run_id=run_id, log_path=str(first.resolve()))
     sources = create_sources(["sim:?scenario=pulls&duration=90&speed=max&seed=4"])
     session = Session(sources, config=cfg, tracker=tracker, record_path=first, run_id=run_id)
-    toggled = []
+    toggled: list[bool] = []
 
     def press_r_twice() -> bool:
         if not toggled and session.snapshot.elapsed_s >= 60.0:

@@ -434,7 +434,7 @@ def test_a_source_faster_than_the_engine_cannot_starve_the_tick():
             self.set_status(SourceState.CONNECTED)
 
         def read(self, timeout: float = 0.1) -> Block | None:
-            t = self.t + np.arange(3) * 0.001
+            t = self.t + np.arange(3, dtype=np.float64) * 0.001
             self.t += 0.003
             return Block("hose", t, {"rpm": np.full(3, 3000.0), "map_kpa": np.full(3, 60.0)})
 
