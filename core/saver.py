@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from core.store import StoreError
+from core.storage.errors import StoreError
 
 RETRY_S = (0.5, 1.0, 2.0, 5.0)
 

@@ -25,20 +25,17 @@ other runs keep working; :meth:`VehicleStore.check` lists every problem of a
 vehicle. Concurrency: opening retries while another process is creating the
 store (WAL setup takes a lock the busy timeout does not cover). A data directory
 the user cannot write is opened read-only (reads work, writes say why not).
+
+The machinery lives in :mod:`core.storage` (opening the file, schema, row
+encoding and checks, run bookkeeping); this module is the public face.
 """
 
 from __future__ import annotations
 
-import io
 import json
-import os
 import sqlite3
 import time
-import zipfile
-import zlib
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -49,87 +46,28 @@ from core.coverage.confidence import CoverageRule
 from core.coverage.grid import CoverageGrid, GridError
 from core.plan.learning import Calibration, CalibrationError
 from core.plan.planner import Constraints
-from core.source import SourceError
+from core.storage.database import BUSY_TIMEOUT_MS, StoreFile, default_data_dir
+from core.storage.errors import RunRefused, StoreError
+from core.storage.rows import (
+    ROW_ERRORS,
+    RUN_COLUMNS,
+    RunInfo,
+    decode_arrays,
+    decode_run,
+    encode_arrays,
+    parse_axes,
+)
+from core.storage.runs import LogBinner, RebuildReport, rebin_runs, upsert_run
 
-DB_NAME = "vehicles.sqlite3"
-SCHEMA_VERSION = 1
-BUSY_TIMEOUT_MS = 15000
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS vehicles (
-    name TEXT PRIMARY KEY,
-    config_toml TEXT,
-    constraints_json TEXT,
-    calibration_json TEXT,
-    created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS runs (
-    vehicle TEXT NOT NULL REFERENCES vehicles(name) ON DELETE CASCADE,
-    run_id TEXT NOT NULL,
-    log_path TEXT,
-    started_at REAL,
-    duration_s REAL,
-    stats_json TEXT NOT NULL DEFAULT '{}',
-    axes_json TEXT NOT NULL,
-    arrays BLOB NOT NULL,
-    final INTEGER NOT NULL DEFAULT 1,
-    updated_at REAL NOT NULL,
-    PRIMARY KEY (vehicle, run_id)
-);
-"""
-
-
-SETUP_RETRY_S = 15.0
-
-
-class StoreError(ValueError):
-    """The vehicle store cannot do what was asked. The message is for people."""
-
-
-class _SetupBusy(Exception):
-    """Another process holds the lock while it sets a new store up; retry."""
-
-
-class RunRefused(StoreError):
-    """Adding the run would shrink coverage the store already holds; nothing was changed."""
-
-
-@dataclass(frozen=True, slots=True)
-class RunInfo:
-    """One run of a vehicle as listed by :meth:`VehicleStore.list_runs`."""
-
-    run_id: str
-    log_path: str | None
-    started_at: float | None
-    duration_s: float | None
-    stats: dict[str, Any]
-    axes: TableAxes
-    hits_total: int
-    final: bool
-    """False while the run is only checkpointed (still running, or crashed)."""
-
-
-@dataclass(frozen=True, slots=True)
-class RebuildReport:
-    """Which runs a rebuild re-binned from their logs, and which it could not, and why."""
-
-    rebuilt: tuple[str, ...]
-    missing: tuple[tuple[str, str], ...]
-    """(run id, why) of runs whose log could not be re-read; they keep their old axes."""
-
-
-LogBinner = Callable[[str], CoverageGrid]
-"""Re-bins one recorded log onto the target axes (``core.pipeline.bin_log``); the store
-itself never fuses or filters: it only keeps what the pipeline produced."""
-
-
-def default_data_dir() -> Path:
-    """``DYNOAI_DATA_DIR`` if set, else the platform's user data directory."""
-    env = os.environ.get("DYNOAI_DATA_DIR")
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("dynoai", appauthor=False))
+__all__ = [
+    "LogBinner",
+    "RebuildReport",
+    "RunInfo",
+    "RunRefused",
+    "StoreError",
+    "VehicleStore",
+    "default_data_dir",
+]
 
 
 def _check_name(name: str) -> str:
@@ -140,37 +78,7 @@ def _check_name(name: str) -> str:
     return name.strip()
 
 
-def encode_arrays(arrays: Mapping[str, np.ndarray]) -> bytes:
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **{k: np.asarray(v) for k, v in arrays.items()})  # type: ignore[arg-type]
-    return buf.getvalue()
-
-
-def decode_arrays(blob: bytes, what: str) -> dict[str, np.ndarray]:
-    if not isinstance(blob, bytes):
-        raise StoreError(f"{what}: stored coverage arrays are not a blob")
-    try:
-        with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
-            return {k: npz[k] for k in npz.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as exc:
-        raise StoreError(f"{what}: stored coverage arrays are unreadable ({exc})") from None
-
-
-def _stats(stats_json: object, what: str) -> dict[str, Any]:
-    try:
-        stats = json.loads(stats_json) if isinstance(stats_json, str) else None
-    except json.JSONDecodeError as exc:
-        raise StoreError(f"{what}: stored run stats are unreadable ({exc})") from None
-    if not isinstance(stats, dict):
-        raise StoreError(f"{what}: stored run stats are not a table")
-    return stats
-
-
-def _hits_total(arrays: Mapping[str, np.ndarray]) -> int:
-    return int(np.asarray(arrays.get("hits", 0)).sum())
-
-
-class VehicleStore:
+class VehicleStore(StoreFile):
     """Vehicles, their runs and cumulative coverage in one SQLite file.
 
     Args:
@@ -180,141 +88,9 @@ class VehicleStore:
     def __init__(
         self, data_dir: Path | str | None = None, *, busy_timeout_s: float = BUSY_TIMEOUT_MS / 1000
     ) -> None:
-        self.busy_timeout_ms = int(busy_timeout_s * 1000)
-        """How long one statement waits for another process's lock before failing."""
-        self.data_dir = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
-        self.path = self.data_dir / DB_NAME
         self.damaged: dict[tuple[str, str], str] = {}
         """(vehicle, run id) -> why, for runs skipped because their row does not decode."""
-        try:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(
-                f"cannot create the data directory {self.data_dir}: {exc.strerror or exc}; "
-                "pass --data-dir or set DYNOAI_DATA_DIR"
-            ) from None
-        self.read_only = not os.access(self.data_dir, os.W_OK) or (
-            self.path.exists() and not os.access(self.path, os.W_OK)
-        )
-        """The directory or file is not writable: reads work, writes raise StoreError."""
-        if self.read_only and not self.path.exists():
-            raise StoreError(
-                f"no vehicle store in {self.data_dir} and the directory is not writable; "
-                "pass --data-dir or set DYNOAI_DATA_DIR"
-            )
-        deadline = time.monotonic() + SETUP_RETRY_S
-        while True:
-            try:
-                self._setup()
-                return
-            except _SetupBusy:
-                if time.monotonic() >= deadline:
-                    raise StoreError(
-                        f"vehicle store {self.path} is busy (another dynoai is setting it up); "
-                        "try again"
-                    ) from None
-                time.sleep(0.01 + 0.04 * np.random.random())
-
-    def _setup(self) -> None:
-        with self._connect(setup=True) as db:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"vehicle store {self.path} was written by a newer dynoai "
-                    f"(schema {version}); upgrade dynoai or use another --data-dir"
-                )
-            if version < SCHEMA_VERSION:
-                if self.read_only:
-                    raise StoreError(
-                        f"vehicle store {self.path} is read-only and not set up; "
-                        "pass a writable --data-dir"
-                    )
-                with self._write(db):
-                    for statement in _SCHEMA.split(";"):
-                        if statement.strip():
-                            db.execute(statement)
-                    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-
-    # -- connection -----------------------------------------------------------------
-
-    @contextmanager
-    def _connect(self, *, setup: bool = False) -> Iterator[sqlite3.Connection]:
-        """A short-lived connection; SQLite errors become one StoreError line.
-
-        ``setup``: a lock during the first statements (another process is switching
-        a new store to WAL, which the busy timeout does not wait for) raises
-        ``_SetupBusy`` so the caller can retry.
-        """
-        db: sqlite3.Connection | None = None
-        ready = False
-        try:
-            if self.read_only:
-                # immutable: no -shm/-wal files are created (the directory is read-only)
-                uri = f"{self.path.resolve().as_uri()}?mode=ro&immutable=1"
-                db = sqlite3.connect(uri, uri=True, isolation_level=None)
-            else:
-                db = sqlite3.connect(
-                    self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None
-                )
-                db.execute(f"PRAGMA busy_timeout = {self.busy_timeout_ms}")
-                if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                    db.execute("PRAGMA journal_mode = WAL")
-                db.execute("PRAGMA foreign_keys = ON")
-            ready = True
-            yield db
-        except sqlite3.OperationalError as exc:
-            text = str(exc)
-            if setup and not ready and ("locked" in text or "busy" in text):
-                raise _SetupBusy from None
-            if "readonly" in text or "read-only" in text:
-                raise StoreError(
-                    f"vehicle store {self.path} is read-only; nothing was saved "
-                    "(pass a writable --data-dir)"
-                ) from None
-            if "disk is full" in text or "disk I/O" in text:
-                raise StoreError(f"vehicle store {self.path}: {text}; nothing was saved") from None
-            if "locked" in text or "busy" in text:
-                raise StoreError(
-                    f"vehicle store {self.path} is busy (another dynoai is writing); try again"
-                ) from None
-            raise StoreError(f"vehicle store {self.path}: {text}; check --data-dir") from None
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(
-                f"vehicle store {self.path} is not a readable SQLite database ({exc}); "
-                "move it aside or pass another --data-dir"
-            ) from None
-        finally:
-            if db is not None:
-                db.close()
-
-    @contextmanager
-    def _write(self, db: sqlite3.Connection) -> Iterator[None]:
-        """One write transaction: all of it lands, or none of it (rollback on any error)."""
-        if self.read_only:
-            raise StoreError(
-                f"vehicle store {self.path} is read-only (its directory or file is not "
-                "writable); nothing was saved"
-            )
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            with suppress(sqlite3.Error):  # a failed COMMIT may have rolled back already
-                db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction for modules that keep their own tables (``core.fleet``)."""
-        with self._connect() as db, self._write(db):
-            yield db
-
-    @contextmanager
-    def reading(self) -> Iterator[sqlite3.Connection]:
-        """A read connection (same error handling as the store's own reads)."""
-        with self._connect() as db:
-            yield db
+        super().__init__(data_dir, busy_timeout_s=busy_timeout_s)
 
     def _require(self, db: sqlite3.Connection, name: str) -> tuple[Any, ...]:
         row = db.execute(
@@ -452,84 +228,19 @@ class VehicleStore:
         name = _check_name(name)
         if not run_id:
             raise StoreError("a run needs a non-empty run id")
-        arrays = grid.to_arrays()
-        blob = encode_arrays(arrays)
-        axes_json = json.dumps(grid.axes.to_dict())
-        stats = dict(stats or {})
-        stats_json = json.dumps(stats, default=str)
-        listed = stats.get("segments")
-        segments = [s for s in listed if isinstance(s, str)] if isinstance(listed, list) else []
         with self._connect() as db, self._write(db):
             self._ensure(db, name)
-            if part_of and segment_id:
-                self._refuse_counted_segment(db, name, part_of, segment_id)
-            self._refuse_shrink(db, name, run_id, grid, _hits_total(arrays))
-            for segment in segments:  # replays of this run's segments are now counted here
-                db.execute(
-                    "DELETE FROM runs WHERE vehicle = ? AND run_id = ?",
-                    (name, f"{run_id}:{segment}"),
-                )
-            db.execute(
-                """INSERT INTO runs (vehicle, run_id, log_path, started_at, duration_s, stats_json,
-                                     axes_json, arrays, final, updated_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT(vehicle, run_id) DO UPDATE SET
-                     log_path = COALESCE(excluded.log_path, runs.log_path),
-                     started_at = COALESCE(excluded.started_at, runs.started_at),
-                     duration_s = excluded.duration_s, stats_json = excluded.stats_json,
-                     axes_json = excluded.axes_json, arrays = excluded.arrays,
-                     final = excluded.final, updated_at = excluded.updated_at""",
-                (name, run_id, log_path, started_at, duration_s, stats_json, axes_json, blob,
-                 int(final), time.time()),
+            upsert_run(
+                db, name, run_id, grid, log_path=log_path, started_at=started_at,
+                duration_s=duration_s, stats=dict(stats or {}), final=final,
+                part_of=part_of, segment_id=segment_id,
             )  # fmt: skip
-
-    @staticmethod
-    def _refuse_counted_segment(
-        db: sqlite3.Connection, name: str, part_of: str, segment_id: str
-    ) -> None:
-        row = db.execute(
-            "SELECT stats_json FROM runs WHERE vehicle = ? AND run_id = ?", (name, part_of)
-        ).fetchone()
-        if row is None:
-            return
-        try:
-            segments = _stats(row[0], "").get("segments", [])
-        except StoreError:
-            return
-        if isinstance(segments, list) and segment_id in segments:
-            raise RunRefused(
-                f"this recording is part of run {part_of[:8]} that vehicle {name!r} already "
-                "counts; its coverage was not added again"
-            )
-
-    def _refuse_shrink(
-        self, db: sqlite3.Connection, name: str, run_id: str, grid: CoverageGrid, hits: int
-    ) -> None:
-        row = db.execute(
-            "SELECT axes_json, arrays, final FROM runs WHERE vehicle = ? AND run_id = ?",
-            (name, run_id),
-        ).fetchone()
-        if row is None or not row[2]:
-            return
-        try:
-            if _axes(row[0], run_id) != grid.axes:
-                return
-            old = _hits_total(decode_arrays(row[1], run_id))
-        except StoreError:
-            return  # a damaged row may be replaced
-        if old > hits:
-            raise RunRefused(
-                f"run {run_id[:8]} of {name!r} already holds {old} hits, more than the {hits} "
-                "of this one (a replay of part of a recording cannot replace the whole run); "
-                "not replaced"
-            )
 
     def _run_rows(self, name: str) -> list[tuple[Any, ...]]:
         with self._connect() as db:
             self._require(db, name)
             return db.execute(
-                """SELECT run_id, log_path, started_at, duration_s, stats_json, axes_json,
-                          arrays, final FROM runs WHERE vehicle = ? ORDER BY started_at, run_id""",
+                f"SELECT {RUN_COLUMNS} FROM runs WHERE vehicle = ? ORDER BY started_at, run_id",
                 (name,),
             ).fetchall()
 
@@ -537,19 +248,11 @@ class VehicleStore:
         self, name: str, row: tuple[Any, ...]
     ) -> tuple[RunInfo, dict[str, np.ndarray]] | None:
         """A run row decoded, or None (and a note in ``damaged``) when it does not decode."""
-        run_id, log_path, started, duration, stats_json, axes_json, blob, final = row
-        what = f"run {run_id!r} of {name!r}"
         try:
-            arrays = decode_arrays(blob, what)
-            info = RunInfo(
-                str(run_id), log_path, started, duration, _stats(stats_json, what),
-                _axes(axes_json, str(run_id)), _hits_total(arrays), bool(final),
-            )  # fmt: skip
-            CoverageGrid.from_arrays(info.axes, arrays, 1)
-        except (StoreError, GridError, ValueError, TypeError) as exc:
-            self.damaged[(name, str(run_id))] = str(exc)
+            return decode_run(name, row)
+        except ROW_ERRORS as exc:
+            self.damaged[(name, str(row[0]))] = str(exc)
             return None
-        return info, arrays
 
     def list_runs(self, name: str) -> list[RunInfo]:
         """The vehicle's readable runs (damaged ones are noted in ``damaged``)."""
@@ -593,7 +296,7 @@ class VehicleStore:
             if rid == run_id:
                 arrays = decode_arrays(blob, f"run {run_id!r} of {name!r}")
                 try:
-                    return CoverageGrid.from_arrays(_axes(axes_json, rid), arrays, hit_target)
+                    return CoverageGrid.from_arrays(parse_axes(axes_json, rid), arrays, hit_target)
                 except GridError as exc:
                     raise StoreError(f"run {run_id!r} of {name!r}: {exc}") from None
         return None
@@ -641,31 +344,7 @@ class VehicleStore:
         its log is found); so is a run its logs hold only part of (the recording
         was stopped and restarted, or started late): re-binning it would shrink it.
         """
-        grids: dict[str, CoverageGrid] = {}
-        missing: list[tuple[str, str]] = []
-        for run in self.list_runs(name):
-            logs = run.stats.get("segment_logs")
-            paths = (
-                [p for p in logs if isinstance(p, str)]
-                if isinstance(logs, list) and logs
-                else [run.log_path]
-                if run.log_path
-                else []
-            )
-            if not paths:
-                missing.append((run.run_id, "no recording was kept"))
-                continue
-            try:
-                partial = _partly_recorded(paths, run.stats.get("samples"))
-                if partial:
-                    missing.append((run.run_id, partial))
-                    continue
-                grid = binner(paths[0])
-                for path in paths[1:]:  # the segments of one run, each fused on its own
-                    grid.merge(binner(path))
-                grids[run.run_id] = grid
-            except (OSError, ValueError, SourceError) as exc:
-                missing.append((run.run_id, str(exc)))
+        grids, missing = rebin_runs(self.list_runs(name), binner)
         missing.extend((run_id, why) for (vehicle, run_id), why in self.damaged.items()
                        if vehicle == name)  # fmt: skip
         with self._connect() as db, self._write(db):
@@ -677,32 +356,3 @@ class VehicleStore:
                      name, run_id),
                 )  # fmt: skip
         return RebuildReport(tuple(grids), tuple(missing))
-
-
-def _partly_recorded(paths: list[str], samples_live: object) -> str:
-    """Why the .dynolog ``paths`` cannot stand for the whole run, or '' when they can."""
-    from core.frames import Block
-    from core.record import MAGIC, LogReader
-
-    if not isinstance(samples_live, int) or isinstance(samples_live, bool) or samples_live <= 0:
-        return ""
-    recorded = 0
-    for path in paths:
-        with open(path, "rb") as fh:
-            if MAGIC.encode() not in fh.read(64):
-                return ""  # an imported log: the run is the whole file
-        with LogReader(path) as log:
-            recorded += sum(len(item) for item in log if isinstance(item, Block))
-    if recorded < samples_live:
-        return (
-            f"its recordings hold {recorded} of the {samples_live} samples it saw live; "
-            "re-binning would shrink it, so it keeps its coverage on the old axes"
-        )
-    return ""
-
-
-def _axes(axes_json: str, run_id: str) -> TableAxes:
-    try:
-        return TableAxes.from_dict(json.loads(axes_json))
-    except (json.JSONDecodeError, ValueError) as exc:
-        raise StoreError(f"run {run_id!r}: stored axes are unreadable ({exc})") from None

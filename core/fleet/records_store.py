@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from core.fleet.record import RecordError, SessionRecord
-from core.store import StoreError, VehicleStore, decode_arrays, encode_arrays
+from core.storage.rows import decode_arrays, encode_arrays
+from core.store import StoreError, VehicleStore
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS fleet_vehicle_records (

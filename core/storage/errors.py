@@ -1,0 +1,15 @@
+"""The vehicle store's errors: one message for people, never a traceback.
+
+Decision: a separate module so the low-level parts (database, rows, runs) raise
+the same errors as :class:`core.store.VehicleStore` without importing it.
+"""
+
+from __future__ import annotations
+
+
+class StoreError(ValueError):
+    """The vehicle store cannot do what was asked. The message is for people."""
+
+
+class RunRefused(StoreError):
+    """Adding the run would shrink coverage the store already holds; nothing was changed."""
