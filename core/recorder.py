@@ -9,13 +9,44 @@ session lock), so there is no locking of its own.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from core.frames import Block
 from core.record import LogFileError, LogHeader, LogWriter
 from core.snapshot import RecordingInfo
-from core.source import SourceEvent
+from core.source import Source, SourceEvent
+from core.vehicle import VehicleConfig
+
+
+def session_header(
+    config: VehicleConfig,
+    sources: Sequence[Source],
+    *,
+    t0: float,
+    run_id: str,
+    metadata: Mapping[str, Any],
+    segment_id: str,
+) -> LogHeader:
+    """The header of a live session's recording: sources, axes, the settings binning used."""
+    return LogHeader(
+        created_at=time.time(),
+        t0=t0,
+        vehicle=config.name,
+        sources={s.name: {"uri": s.uri, "channels": s.channels()} for s in sources},
+        axes=config.axes.to_dict(),
+        metadata={
+            "lambda_delay_ms": config.lambda_delay_ms,
+            "stoich": config.stoich,
+            "hit_target": config.hit_target,
+            "app": "dynoai-tui",
+            "run_id": run_id,
+            **metadata,
+            "segment_id": segment_id,
+        },
+    )
 
 
 class Recorder:

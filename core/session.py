@@ -10,8 +10,10 @@ and publishes an immutable :class:`core.snapshot.Snapshot` built by
 :class:`core.snapshot_builder.SnapshotBuilder`. Readers take ``session.snapshot``
 whenever they like; nothing is pushed per sample.
 
-The session's one job is the life cycle: threads, queue, tick, planning and
-checkpoint cadence, start/stop. ``run_to_end()`` drives finite sources (replay,
+The session's one job is the life cycle: tick, planning and checkpoint cadence,
+start/stop. The pump threads and their queue are :mod:`core.pumps`; how a failed
+engine step is contained and reported is :mod:`core.engine_faults`; what it needs
+from the tracker is :class:`core.tracker_protocol.Tracker`. ``run_to_end()`` drives finite sources (replay,
 batch simulation) synchronously through the very same ``_ingest`` path.
 """
 
@@ -19,55 +21,31 @@ from __future__ import annotations
 
 import contextlib
 import math
-import queue
 import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from core.coverage.filters import FilterResult
 from core.coverage.grid import CoverageGrid
+from core.engine_faults import contain, fault_alarms, not_saved_lines
 from core.frames import Block
 from core.pipeline import Pipeline, to_recorded_precision
 from core.plan.types import PlanView
-from core.record import LogFileError, LogHeader
-from core.recorder import Recorder
+from core.pumps import RESET, SourcePumps
+from core.record import LogFileError
+from core.recorder import Recorder, session_header
 from core.snapshot import Snapshot
 from core.snapshot_builder import SnapshotBuilder
 from core.source import Source, SourceError, SourceEvent, SourceState
+from core.tracker_protocol import Tracker
 from core.vehicle import VehicleConfig
 
 PLAN_INTERVAL_S = 1.0
 CHECKPOINT_INTERVAL_S = 60.0
-_RESET = object()
-"""Queue sentinel: a replay source jumped (seek), rebuild from scratch."""
-
-
-class Tracker(Protocol):
-    """What the engine needs from ``core.plan.tracker.VehicleTracker``."""
-
-    def on_rows(
-        self, block: Block, result: FilterResult, grid: CoverageGrid
-    ) -> list[SourceEvent]: ...
-
-    def plan(self, grid: CoverageGrid, values: Mapping[str, float]) -> PlanView: ...
-
-    def checkpoint(self, grid: CoverageGrid) -> None: ...
-
-    def finish(self, grid: CoverageGrid, stats: Mapping[str, object]) -> None: ...
-
-    def set_constraints(self, constraints: Any) -> None: ...
-
-    def restart_run(self) -> None: ...
-
-    @property
-    def pulls_done(self) -> int: ...
-
-    @property
-    def pulls_max(self) -> int | None: ...
 
 
 class Session:
@@ -105,10 +83,9 @@ class Session:
         self.tick_s = tick_s
         self._clock = clock
         self._record_request = Path(record_path) if record_path is not None else None
-        self._queue: queue.Queue[tuple[Source, Any]] = queue.Queue(maxsize=512)
         self._lock = threading.RLock()
         self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._pumps = SourcePumps(self._stop)
         self._engine: threading.Thread | None = None
         self._snapshot_ref: Snapshot | None = None
         self.recorder = Recorder(clock)
@@ -187,12 +164,7 @@ class Session:
     def start(self) -> None:
         """Open the sources and start the pump threads and the engine tick thread."""
         self.open_sources()
-        for src in self.sources:
-            th = threading.Thread(
-                target=self._pump, args=(src,), name=f"pump-{src.name}", daemon=True
-            )
-            th.start()
-            self._threads.append(th)
+        self._pumps.start(self.sources)
         self._engine = threading.Thread(target=self._engine_loop, name="engine", daemon=True)
         self._engine.start()
 
@@ -219,8 +191,7 @@ class Session:
     def stop(self) -> Snapshot:
         """Stop everything, bin what is pending, flush and close the recording. Idempotent."""
         self._stop.set()
-        for th in self._threads:
-            th.join(timeout=2.0)
+        self._pumps.join(timeout=2.0)
         if self._engine is not None:
             self._engine.join(timeout=5.0)
             self._engine = None
@@ -247,21 +218,11 @@ class Session:
         Empty when everything was saved. The commands print these lines and exit
         with code 4 (see ``dynoai_tui.commands.common``).
         """
-        lines = []
-        if self.recorder.error:
-            lines.append(
-                f"{self.recorder.error} {self.recorder.error_at_s:.1f} s into the recording; "
-                "the file holds what was written before"
-            )
-        not_saved = getattr(self.tracker, "not_saved", "")
-        if not_saved:
-            lines.append(not_saved)
-        lines.extend(f"{what} failed: {why}" for what, why in self.faults.items())
-        return lines
+        return not_saved_lines(self.recorder, self.tracker, self.faults)
 
     def _fault(self, what: str, exc: BaseException) -> None:
         """Contain an error of one engine step: note it for the alarms and go on."""
-        self.faults.setdefault(what, f"{type(exc).__name__}: {exc}")
+        contain(self.faults, what, exc)
 
     @property
     def snapshot(self) -> Snapshot:
@@ -290,21 +251,13 @@ class Session:
 
     def start_recording(self, path: str | Path) -> None:
         segment_id = uuid.uuid4().hex
-        header = LogHeader(
-            created_at=time.time(),
+        header = session_header(
+            self.config,
+            self.sources,
             t0=self._clock(),
-            vehicle=self.config.name,
-            sources={s.name: {"uri": s.uri, "channels": s.channels()} for s in self.sources},
-            axes=self.config.axes.to_dict(),
-            metadata={
-                "lambda_delay_ms": self.config.lambda_delay_ms,
-                "stoich": self.config.stoich,
-                "hit_target": self.config.hit_target,
-                "app": "dynoai-tui",
-                "run_id": self.run_id,
-                **self.header_metadata,
-                "segment_id": segment_id,
-            },
+            run_id=self.run_id,
+            metadata=self.header_metadata,
+            segment_id=segment_id,
         )
         with self._lock:
             if self.recorder.active:
@@ -341,38 +294,6 @@ class Session:
 
     # -- engine -------------------------------------------------------------------
 
-    def _pump(self, src: Source) -> None:
-        generation = getattr(src, "generation", 0)
-        while not self._stop.is_set():
-            try:
-                blk = src.read(0.1)
-            except SourceError as exc:
-                src.set_status(SourceState.FAILED, str(exc))
-                return
-            except Exception as exc:  # a driver bug must not take the session down
-                src.set_status(SourceState.FAILED, f"driver error: {exc!r}")
-                return
-            gen = getattr(src, "generation", 0)
-            if gen != generation:
-                generation = gen
-                self._put((src, _RESET))
-            if blk is None:
-                if (
-                    src.status.state is SourceState.FINISHED
-                    and getattr(src, "control", None) is None
-                ):
-                    return  # a seekable replay stays alive: the user may seek back after the end
-                continue
-            self._put((src, blk))
-
-    def _put(self, item: tuple[Source, Any]) -> None:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
     def _engine_loop(self) -> None:
         while not self._stop.is_set():
             started = self._clock()
@@ -392,12 +313,8 @@ class Session:
         simulator at x30) keep the queue non-empty forever, so the tick never
         published a snapshot, planned or flushed the recorder.
         """
-        for _ in range(max(self._queue.qsize(), 1)):
-            try:
-                src, item = self._queue.get_nowait()
-            except queue.Empty:
-                return
-            if item is _RESET:
+        for src, item in self._pumps.take():
+            if item is RESET:
                 self._reset_state()
                 if self.tracker is not None:
                     self.tracker.restart_run()
@@ -457,13 +374,6 @@ class Session:
 
     # -- snapshot -------------------------------------------------------------------
 
-    def _fault_alarms(self) -> tuple[str, ...]:
-        alarms = [f"{what.upper()} FAILED: {why}" for what, why in self.faults.items()]
-        store_error = getattr(self.tracker, "store_error", "")
-        if store_error:
-            alarms.append(f"STORE NOT SAVED (retrying): {store_error}")
-        return tuple(alarms)
-
     def _publish(self, *, finished: bool | None = None) -> Snapshot:
         if finished is None:
             finished = (
@@ -472,7 +382,7 @@ class Session:
                     s.status.state in (SourceState.FINISHED, SourceState.FAILED)
                     for s in self.sources
                 )
-                and self._queue.empty()
+                and self._pumps.empty()
             )
         replay = self.replay
         snap = self.view.build(
@@ -482,7 +392,7 @@ class Session:
             plan=self._plan,
             recording=self.recorder.info(),
             record_error=self.recorder.error,
-            faults=self._fault_alarms(),
+            faults=fault_alarms(self.faults, self.tracker),
             pulls_done=self.tracker.pulls_done if self.tracker is not None else 0,
             pulls_max=self.tracker.pulls_max if self.tracker is not None else None,
             in_pull=self._in_pull,
