@@ -26,17 +26,13 @@ import zlib
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from core.config import ConfigError
-from core.coverage.axes import TableAxes
 from core.frames import Block
 from core.record.format import (
     CRC_BYTES,
     FORMAT_VERSION,
-    HEADER_NUMBERS,
     MAGIC,
     MAX_BLOCK_PAYLOAD_BYTES,
     MAX_CHANNELS_PER_BLOCK,
-    MAX_SOURCES,
     CodecError,
     LogFileError,
     LogHeader,
@@ -46,6 +42,7 @@ from core.record.format import (
     frame_length,
     unframe,
 )
+from core.record.header import field_of, float_of, header_from
 from core.source import SourceEvent
 
 MAX_SCHEMAS = 1 << 16
@@ -197,7 +194,7 @@ class LogReader:
                 f"version {FORMAT_VERSION}, upgrade it to read this file"
             )
         try:
-            header = _header_from(body, version)
+            header = header_from(body, version)
         except CodecError as exc:
             raise LogFileError(f"{self.path}: damaged recording header ({exc})") from None
         self._records = 1
@@ -333,11 +330,11 @@ class LogReader:
             return self._decode_block(body)
         if kind == "e":
             event = SourceEvent(
-                source=_field(body, "s", str),
-                kind=_field(body, "y", str),
-                t=_float(body, "t"),
-                text=_field(body, "x", str),
-                data=_field(body, "d", dict),
+                source=field_of(body, "s", str),
+                kind=field_of(body, "y", str),
+                t=float_of(body, "t"),
+                text=field_of(body, "x", str),
+                data=field_of(body, "d", dict),
             )
             self._events += 1
             return event
@@ -349,9 +346,9 @@ class LogReader:
         return None  # a record kind from a later minor revision: skip it
 
     def _add_schema(self, body: dict[str, Any]) -> None:
-        schema = _field(body, "i", int)
-        source = _field(body, "s", str)
-        names = _field(body, "c", list)
+        schema = field_of(body, "i", int)
+        source = field_of(body, "s", str)
+        names = field_of(body, "c", list)
         if not all(isinstance(n, str) for n in names) or len(set(names)) != len(names):
             raise CodecError("schema record with bad channel names")
         if len(names) > MAX_CHANNELS_PER_BLOCK:
@@ -364,10 +361,10 @@ class LogReader:
         self._schemas[schema] = entry
 
     def _decode_block(self, body: dict[str, Any]) -> Block:
-        schema = _field(body, "i", int)
-        n = _field(body, "n", int)
-        deflated = _field(body, "z", int)
-        payload = _field(body, "p", bytes)
+        schema = field_of(body, "i", int)
+        n = field_of(body, "n", int)
+        deflated = field_of(body, "z", int)
+        payload = field_of(body, "p", bytes)
         if schema not in self._schemas:
             raise CodecError(f"block refers to undeclared schema {schema}")
         source, names = self._schemas[schema]
@@ -416,74 +413,3 @@ def _open(path: str) -> BinaryIO:
         raise LogFileError(f"{path}: permission denied; check the file's permissions") from None
     except OSError as exc:
         raise LogFileError(f"cannot open recording {path}: {exc.strerror or exc}") from None
-
-
-def _field(body: dict[str, Any], key: str, kind: type) -> Any:
-    value = body.get(key)
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise CodecError(f"{body.get('k')!r} record field {key!r} is not {kind.__name__}")
-    return value
-
-
-def _float(body: dict[str, Any], key: str) -> float:
-    value = body.get(key)
-    if isinstance(value, bool) or not isinstance(value, float | int):
-        raise CodecError(f"{body.get('k')!r} record field {key!r} is not a number")
-    return float(value)
-
-
-def _header_from(body: dict[str, Any], version: int) -> LogHeader:
-    sources = _field(body, "sources", dict)
-    if len(sources) > MAX_SOURCES:
-        raise CodecError(f"{len(sources)} sources, at most {MAX_SOURCES}")
-    for name, info in sources.items():
-        if not isinstance(info, dict):
-            raise CodecError(f"source {name!r} entry is not a map")
-        if not isinstance(info.get("uri", ""), str):
-            raise CodecError(f"source {name!r} uri is not a string")
-        channels = info.get("channels", {})
-        if not isinstance(channels, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in channels.items()
-        ):
-            raise CodecError(f"source {name!r} channels are not a map of channel to unit")
-        if len(channels) > MAX_CHANNELS_PER_BLOCK:
-            raise CodecError(f"source {name!r} declares {len(channels)} channels")
-    axes = body.get("axes")
-    if axes is not None:
-        axes = _header_axes(axes)
-    metadata = _field(body, "metadata", dict)
-    for key, (lo, hi, whole) in HEADER_NUMBERS.items():
-        if key not in metadata:
-            continue
-        value = metadata[key]
-        kind = int if whole else int | float
-        if isinstance(value, bool) or not isinstance(value, kind):
-            raise CodecError(f"{key} {value!r} is not a {'whole ' if whole else ''}number")
-        if not (math.isfinite(value) and lo <= value <= hi):
-            raise CodecError(f"{key} {value!r} is outside {lo:g}..{hi:g}")
-    if not isinstance(metadata.get("run_id", ""), str):
-        raise CodecError("run_id is not a string")
-    return LogHeader(
-        created_at=_float(body, "created_at"),
-        t0=_float(body, "t0"),
-        vehicle=_field(body, "vehicle", str),
-        sources=sources,
-        axes=axes,
-        metadata=metadata,
-        format_version=version,
-    )
-
-
-def _header_axes(axes: object) -> dict[str, list[float]]:
-    """The header's table axes, checked as a config's axes are (size capped, increasing)."""
-    if not isinstance(axes, dict):
-        raise CodecError("axes is not a map")
-    for name, values in axes.items():
-        if not isinstance(values, list) or not all(
-            isinstance(v, float | int) and not isinstance(v, bool) for v in values
-        ):
-            raise CodecError(f"axis {name!r} is not a list of numbers")
-    try:
-        return TableAxes.from_dict(axes).to_dict()
-    except ConfigError as exc:
-        raise CodecError(str(exc)) from None
