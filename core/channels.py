@@ -129,8 +129,12 @@ def nm_from_lbft(lbft: FloatArray | float) -> FloatArray:
     return np.asarray(lbft, dtype=np.float64) * 1.3558179483314004
 
 
+W_PER_HP = 745.699872
+"""Mechanical horsepower (550 ft·lbf/s), the hp the project shows everywhere."""
+
+
 def hp_from_kw(kw: FloatArray | float) -> FloatArray:
-    return np.asarray(kw, dtype=np.float64) / 0.745699872
+    return np.asarray(kw, dtype=np.float64) * (1000.0 / W_PER_HP)
 
 
 def kph_from_mph(mph: FloatArray | float) -> FloatArray:
@@ -140,4 +144,4 @@ def kph_from_mph(mph: FloatArray | float) -> FloatArray:
 def power_hp_from_torque(torque_nm: FloatArray | float, rpm: FloatArray | float) -> FloatArray:
     """Mechanical power from torque and speed: P[W] = T[N·m] · ω[rad/s]."""
     watts = np.asarray(torque_nm, dtype=np.float64) * np.asarray(rpm, dtype=np.float64)
-    return watts * (2.0 * np.pi / 60.0) / 745.699872
+    return watts * (2.0 * np.pi / 60.0) / W_PER_HP

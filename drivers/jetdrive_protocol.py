@@ -29,7 +29,7 @@ import re
 import struct
 from dataclasses import dataclass, field
 
-from core.channels import STOICH_GASOLINE
+from core.channels import STOICH_GASOLINE, W_PER_HP
 
 KEY_CHANNEL_INFO = 0x01
 KEY_CHANNEL_VALUES = 0x02
@@ -160,8 +160,8 @@ def encode_channel_values(values: list[tuple[int, int, float]]) -> bytes:
 
 # -- mapping to canonical channels --------------------------------------------------
 
-KW_PER_HP = 0.745699872
-"""Mechanical horsepower (550 ft·lbf/s = 745.699872 W), the hp the project shows."""
+KW_PER_HP = W_PER_HP / 1000.0
+"""Mechanical horsepower in kW (core.channels.W_PER_HP), the hp the project shows."""
 
 METRIC = {
     2: ("km/h", 1.0, 0.0),

@@ -17,12 +17,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from core.channels import STOICH_GASOLINE
+from core.channels import STOICH_GASOLINE, W_PER_HP
 from core.dynosheet.correction import Correction, correction_for, rounded
 
 F64 = npt.NDArray[np.float64]
 
-HP_W = 745.699872
 BIN_RPM = 50.0
 DEFAULT_SMOOTHING_RPM = 250.0
 MIN_BINS = 3
@@ -149,8 +148,8 @@ def pull_sheet(
     torque = cols.get("torque_nm", nan)
     omega = rpm * (2.0 * np.pi / 60.0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        power = np.where(np.isfinite(power), power, torque * omega / HP_W)
-        torque = np.where(np.isfinite(torque), torque, power * HP_W / omega)
+        power = np.where(np.isfinite(power), power, torque * omega / W_PER_HP)
+        torque = np.where(np.isfinite(torque), torque, power * W_PER_HP / omega)
     ok = np.isfinite(rpm) & (rpm > 0)
     if ok.sum() < 2:
         return None
