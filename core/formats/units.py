@@ -29,7 +29,8 @@ class Conversion:
 
 
 def unit_key(unit: str) -> str:
-    u = unit.strip().lower().replace("°", "deg").replace("·", "").replace(" ", "")
+    u = unit.strip().lower().replace("℃", "degc").replace("℉", "degf")
+    u = u.replace("°", "deg").replace("·", "").replace(" ", "")
     u = u.replace("deg.", "deg")
     return "deg" if u in ("degree", "deg") else u
 
