@@ -239,3 +239,29 @@ def test_rpm_by_unit_only_when_unambiguous(tmp_path: Path) -> None:
         open_log(path)
     path.write_text("Time (s),Drehzahl (1/min),Kühlmittel (℃)\n0,800,80\n0.1,900,81\n")
     assert open_log(path).columns["rpm"] == pytest.approx([800, 900])
+
+
+def test_obdlink_wide_range_lambda_and_location_brackets(tmp_path: Path) -> None:
+    """OBDLink CSV: the last bracket can be the sensor's place, not its unit.
+
+    Header as in a real OBDLink log (ClassicMiniDIY/UltraLog
+    exampleLogs/obdlink/CSVLog_20260811_131143.csv @ cabdea4, AGPL-3.0, not
+    committed); the rows are ours.
+    """
+    header = (
+        "# StartTime = 08/11/2026 01:11:43.6990 PM\n"
+        "Time (sec), Short term fuel % trim - Bank 1 (%), Long term fuel % trim - Bank 1 (%), "
+        "Engine RPM (RPM), Ignition timing advance for #1 cylinder (deg), "
+        "O2 sensor lambda wide range (current probe)  (Bank 1  Sensor 1), "
+        "Absolute load value (%), Knocking Retard (deg)\n"
+    )
+    rows = ["0.000,1.5,10,2000,20,0.95,40,0", "0.500,2.0,10,3000,25,0.88,80,1.5"]
+    path = tmp_path / "CSVLog.csv"
+    path.write_text(header + "\n".join(rows) + "\n", encoding="utf-8")
+    log = open_log(path)
+    c = log.columns
+    assert c["lambda"] == pytest.approx([0.95, 0.88])  # J1979 wide-range O2 is lambda
+    assert c["knock_retard_deg"] == pytest.approx([0, 1.5])
+    assert c["stft_pct"] == pytest.approx([1.5, 2.0])
+    assert log.summary.duration_s == pytest.approx(0.5)
+    assert not any(x.startswith("no wideband") for x in log.summary.lacks)

@@ -79,6 +79,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
         "wideband eq ratio",
         "wideband equivalence ratio",
         "lambda 1 measured",
+        "o2 sensor lambda wide range",
+        "lambda wide range",
     ),
     "afr": (
         "afr",
@@ -139,6 +141,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     ),
     "knock_retard_deg": (
         "knock retard",
+        "knocking retard",
         "kr",
         "knock retard deg",
         "spark retard",
