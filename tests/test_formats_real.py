@@ -265,3 +265,31 @@ def test_obdlink_wide_range_lambda_and_location_brackets(tmp_path: Path) -> None
     assert c["stft_pct"] == pytest.approx([1.5, 2.0])
     assert log.summary.duration_s == pytest.approx(0.5)
     assert not any(x.startswith("no wideband") for x in log.summary.lacks)
+
+
+def test_mhd_ambient_pressure_star_degrees_and_afr_named_lambda(tmp_path: Path) -> None:
+    """MHD (BMW) CSV: '#' lines, 'Amb pressure (Bar)', '*C' for degC, 'Lambda (AFR)'.
+
+    Header as in a real MHD N55 log (ClassicMiniDIY/UltraLog
+    exampleLogs/mhd/mhd-n55-pull.csv @ 10dc4ec, AGPL-3.0, not committed), cut to
+    the columns the rules touch; the rows are ours.
+    """
+    head = (
+        "#Encoding: UTF-8\n#Ecu PRGID: 7616431\n#VIN: REDACTED\n"
+        "Time,Amb pressure (Bar),Boost (Bar),Coolant (*C),IAT (*C),Lambda bank 1 (AFR),"
+        "RPM (RPM),Timing Cyl. 1 (*CRK),Throttle Position\n"
+    )
+    rows = ["100.000,0.98,-0.5,90,30,14.7,2000,20,20", "100.125,0.98,0.6,90,31,11.76,5000,10,99"]
+    path = tmp_path / "mhd.csv"
+    path.write_text(head + "\n".join(rows) + "\n", encoding="utf-8")
+    log = open_log(path)
+    c = log.columns
+    assert c["baro_kpa"] == pytest.approx([98.0, 98.0])
+    # boost (gauge, bar) + the log's own ambient pressure, not a standard atmosphere
+    assert c["map_kpa"] == pytest.approx([48.0, 158.0])
+    assert "+ baro column" in _conv(log)["map_kpa"]
+    assert c["clt_c"] == pytest.approx([90, 90])  # '*C' is degC, said without a guess
+    assert not any("not recognised" in n for n in log.summary.notes)
+    assert c["spark_deg"] == pytest.approx([20, 10])
+    assert c["lambda"] == pytest.approx([1.0, 0.8])  # the unit (AFR) wins over the name
+    assert log.summary.duration_s == pytest.approx(0.125)
