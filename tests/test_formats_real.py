@@ -150,3 +150,146 @@ def test_vcm_scanner_wideband_eq_ratio_and_text_status(tmp_path: Path) -> None:
     assert c["map_kpa"][0] == pytest.approx(68.948, abs=1e-3)
     assert c["baro_kpa"][0] == pytest.approx(100.0, abs=1e-4)
     assert c["clt_c"][0] == pytest.approx(92.0)
+
+
+# The header of a real EvoScan log (got-gutch/got-gutch-evolution
+# cars/2003-evo-viii/logs/EvoScanDataLog_2014.08.17_15.22.33.csv @ df080c5, no
+# licence, not committed), cut to the columns the rules touch; the rows are ours.
+_EVOSCAN_HEADER = (
+    "LogID,LogEntryDate,LogEntryTime,LogEntrySeconds,LogNotes,TPS,RPM,TimingAdv,"
+    "CoolantTemp,Speed,MAP,AirTemp,Baro,AirFlow,AFRMAP"
+)
+
+
+def test_evoscan_airflow_is_a_frequency_not_grams(tmp_path: Path) -> None:
+    """EvoScan writes no units; its AirFlow is the Karman MAF frequency (Hz).
+
+    In the real log AirFlow reads 150 at 2562 rpm part throttle and 1493.75 at
+    7187 rpm, all multiples of 6.25 (MUT 0x1A): taken as g/s that is 1.5 kg/s.
+    """
+    rows = [
+        "1,2024-05-01,10:00:00.10000,0.1,,30,2500,30,185,30,35,88,97.02,156.25,14.7",
+        "2,2024-05-01,10:00:00.22000,0.22,,100,4000,15,185,40,47,88,97.02,1006.25,10.2",
+        "3,2024-05-01,10:00:00.34000,0.34,,100,6000,18,185,60,47,88,97.02,1400,9.8",
+    ]
+    path = tmp_path / "EvoScanDataLog.csv"
+    path.write_text(_EVOSCAN_HEADER + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    log = open_log(path)
+    s = log.summary
+    assert s.format_name == "EvoScan CSV"
+    assert "maf_gs" not in log.columns
+    assert "AirFlow" in s.unmapped
+    assert any(n.startswith("AirFlow: unit 'Hz'") for n in s.notes)
+    assert s.duration_s == pytest.approx(0.24)
+    assert log.columns["rpm"] == pytest.approx([2500, 4000, 6000])
+
+
+def test_unitless_maf_beyond_obd_range_is_not_grams(tmp_path: Path) -> None:
+    """A generic CSV's unit-less MAF column is g/s only inside J1979's 0-655.35 g/s."""
+    path = tmp_path / "plain.csv"
+    path.write_text("Time,RPM,MAF\n0.0,2000,150\n0.1,4000,900\n0.2,6000,1500\n")
+    log = open_log(path)
+    assert "maf_gs" not in log.columns
+    assert any(n.startswith("MAF: no unit in log and values up to 1500") for n in log.summary.notes)
+    path.write_text("Time,RPM,MAF\n0.0,2000,15\n0.1,4000,90\n0.2,6000,150\n")
+    assert open_log(path).columns["maf_gs"] == pytest.approx([15, 90, 150])
+    # an explicit --map wins over the plausibility check
+    path.write_text("Time,RPM,MAF\n0.0,2000,150\n0.1,4000,900\n0.2,6000,1500\n")
+    forced = open_log(path, channel_map={"maf_gs": "MAF"})
+    assert forced.columns["maf_gs"] == pytest.approx([150, 900, 1500])
+
+
+def test_car_scanner_russian_names_rpm_by_unit(tmp_path: Path) -> None:
+    """Car Scanner in Russian: the signal names say nothing to us, the units do.
+
+    Header, signal names and units as in a real Car Scanner log
+    (rootofevil/carscannerlogs test/2021-11-19 16-45-25.csv @ 65da9cd, no
+    licence, not committed); the values are ours.
+    """
+    rows = [
+        '"60338.071981";"Обороты двигателя";"994";"rpm"',
+        '"60338.308981";"Скорость автомобиля";"0";"km/h"',
+        '"60338.507981";"Температура охлаждающей жидкости";"60";"℃"',
+        '"60338.884981";"Пройденный путь";"0";"km"',
+        '"60338.884981";"Пройденный путь (общий)";"12";"km"',
+        '"60339.071981";"Обороты двигателя";"2400";"rpm"',
+    ]
+    path = tmp_path / "2021-11-19 16-45-25.csv"
+    text = '"SECONDS";"PID";"VALUE";"UNITS"\n' + "\n".join(rows) + "\n"
+    path.write_text(text, encoding="utf-8")
+    log = open_log(path)
+    s = log.summary
+    assert s.format_name == "Car Scanner CSV"
+    assert _orig(log)["rpm"] == "Обороты двигателя"
+    assert "the only column in rpm" in _conv(log)["rpm"]
+    assert s.duration_s == pytest.approx(1.0)
+    # "(общий)" (total) belongs to the name when the log has a units column
+    assert "Пройденный путь (общий)" in s.unmapped
+    assert "Пройденный путь" in s.unmapped
+
+
+def test_rpm_by_unit_only_when_unambiguous(tmp_path: Path) -> None:
+    """Two columns in rpm, or a turbine speed, are no engine speed guess."""
+    path = tmp_path / "tcu.csv"
+    path.write_text("Time (msec);Turbine Revolution Speed (rpm);ATF Temperature (C)\n0;704;88\n")
+    with pytest.raises(Exception, match="no engine speed"):
+        open_log(path)
+    path.write_text("Time (s),Drehzahl (rpm),Nockenwelle (rpm)\n0,800,400\n0.1,900,450\n")
+    with pytest.raises(Exception, match="no engine speed"):
+        open_log(path)
+    path.write_text("Time (s),Drehzahl (1/min),Kühlmittel (℃)\n0,800,80\n0.1,900,81\n")
+    assert open_log(path).columns["rpm"] == pytest.approx([800, 900])
+
+
+def test_obdlink_wide_range_lambda_and_location_brackets(tmp_path: Path) -> None:
+    """OBDLink CSV: the last bracket can be the sensor's place, not its unit.
+
+    Header as in a real OBDLink log (ClassicMiniDIY/UltraLog
+    exampleLogs/obdlink/CSVLog_20260811_131143.csv @ cabdea4, AGPL-3.0, not
+    committed); the rows are ours.
+    """
+    header = (
+        "# StartTime = 08/11/2026 01:11:43.6990 PM\n"
+        "Time (sec), Short term fuel % trim - Bank 1 (%), Long term fuel % trim - Bank 1 (%), "
+        "Engine RPM (RPM), Ignition timing advance for #1 cylinder (deg), "
+        "O2 sensor lambda wide range (current probe)  (Bank 1  Sensor 1), "
+        "Absolute load value (%), Knocking Retard (deg)\n"
+    )
+    rows = ["0.000,1.5,10,2000,20,0.95,40,0", "0.500,2.0,10,3000,25,0.88,80,1.5"]
+    path = tmp_path / "CSVLog.csv"
+    path.write_text(header + "\n".join(rows) + "\n", encoding="utf-8")
+    log = open_log(path)
+    c = log.columns
+    assert c["lambda"] == pytest.approx([0.95, 0.88])  # J1979 wide-range O2 is lambda
+    assert c["knock_retard_deg"] == pytest.approx([0, 1.5])
+    assert c["stft_pct"] == pytest.approx([1.5, 2.0])
+    assert log.summary.duration_s == pytest.approx(0.5)
+    assert not any(x.startswith("no wideband") for x in log.summary.lacks)
+
+
+def test_mhd_ambient_pressure_star_degrees_and_afr_named_lambda(tmp_path: Path) -> None:
+    """MHD (BMW) CSV: '#' lines, 'Amb pressure (Bar)', '*C' for degC, 'Lambda (AFR)'.
+
+    Header as in a real MHD N55 log (ClassicMiniDIY/UltraLog
+    exampleLogs/mhd/mhd-n55-pull.csv @ 10dc4ec, AGPL-3.0, not committed), cut to
+    the columns the rules touch; the rows are ours.
+    """
+    head = (
+        "#Encoding: UTF-8\n#Ecu PRGID: 7616431\n#VIN: REDACTED\n"
+        "Time,Amb pressure (Bar),Boost (Bar),Coolant (*C),IAT (*C),Lambda bank 1 (AFR),"
+        "RPM (RPM),Timing Cyl. 1 (*CRK),Throttle Position\n"
+    )
+    rows = ["100.000,0.98,-0.5,90,30,14.7,2000,20,20", "100.125,0.98,0.6,90,31,11.76,5000,10,99"]
+    path = tmp_path / "mhd.csv"
+    path.write_text(head + "\n".join(rows) + "\n", encoding="utf-8")
+    log = open_log(path)
+    c = log.columns
+    assert c["baro_kpa"] == pytest.approx([98.0, 98.0])
+    # boost (gauge, bar) + the log's own ambient pressure, not a standard atmosphere
+    assert c["map_kpa"] == pytest.approx([48.0, 158.0])
+    assert "+ baro column" in _conv(log)["map_kpa"]
+    assert c["clt_c"] == pytest.approx([90, 90])  # '*C' is degC, said without a guess
+    assert not any("not recognised" in n for n in log.summary.notes)
+    assert c["spark_deg"] == pytest.approx([20, 10])
+    assert c["lambda"] == pytest.approx([1.0, 0.8])  # the unit (AFR) wins over the name
+    assert log.summary.duration_s == pytest.approx(0.125)

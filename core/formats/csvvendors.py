@@ -272,9 +272,11 @@ def read_long(text: str, options: Options) -> RawLog:
     table[time_of_row, sig_of_row] = values
     names, units = [], []
     for j, sig in enumerate(signals):
-        name, unit = split_name_unit(sig)
+        # With a units column the signal's brackets are part of its name: Car Scanner's
+        # "Пройденный путь (общий)" (distance, total) is not "distance" in "общий".
+        name, unit = (sig, sig_units[j]) if sig_units.get(j) else split_name_unit(sig)
         names.append(name)
-        units.append(unit or sig_units.get(j, ""))
+        units.append(unit)
     rows_count = int(sig_of_row.size)
     return RawLog(
         format_name="",

@@ -130,7 +130,7 @@ def _segment(
         if units_cells:
             name, unit = cell.strip(), units_cells[j].strip() if j < len(units_cells) else ""
         names.append(name or f"column {j + 1}")
-        units.append(unit)
+        units.append(unit or _TOOL_UNITS.get(flavour, {}).get(name, ""))
     seen: dict[str, int] = {}
     for name in names:
         seen[name] = seen.get(name, 0) + 1
@@ -246,6 +246,18 @@ def _first_data_row(text: str, start: int) -> str:
         if line.strip() and not MARK.match(line):
             return line
     return ""
+
+
+_TOOL_UNITS: dict[str, dict[str, str]] = {
+    "evoscan": {"AirFlow": "Hz"},
+}
+"""Units of a tool's fixed item names when its CSV writes none.
+
+EvoScan's ``AirFlow`` is the Mitsubishi Karman-vortex MAF's frequency (MUT request
+0x1A, 6.25 Hz per count), not a mass flow: a real EvoScan log (2003 Evo VIII) reads
+150 at part throttle and 1,493.75 at 7,187 rpm, every value a multiple of 6.25.
+With its unit known the mapper refuses it as a raw signal instead of taking g/s.
+"""
 
 
 def _bookkeeping(names: list[str], flavour: str) -> set[int]:

@@ -24,7 +24,7 @@ import numpy as np
 
 from core import channels as ch
 from core.formats.names import canonical_for, is_boost, is_narrowband, normalise, wideband_by_unit
-from core.formats.units import PRESSURE, conversion_for, is_gauge_unit, unit_key
+from core.formats.units import PRESSURE, Conversion, conversion_for, is_gauge_unit, unit_key
 
 F64 = ch.FloatArray
 
@@ -100,6 +100,10 @@ def map_columns(
             taken.add(alias)
         elif alias is None and is_boost(name):
             boost.append(i)
+    rpm_by_unit = _rpm_by_unit(names, units, chosen, boost) if "rpm" not in taken else None
+    if rpm_by_unit is not None:
+        chosen[rpm_by_unit] = "rpm"
+        taken.add("rpm")
 
     columns: dict[str, F64] = {}
     mapped: list[MappedChannel] = []
@@ -115,6 +119,15 @@ def map_columns(
             unmapped.append(name)
             notes.append(f"{name}: {conv.text}; left unmapped")
             continue
+        implausible = (
+            ""
+            if names[i] in explicit.values()
+            else _implausible_without_unit(conv, units[i], values[i])
+        )
+        if implausible:
+            unmapped.append(name)
+            notes.append(f"{name}: {implausible}; left unmapped")
+            continue
         if conv.canonical in columns:
             unmapped.append(name)
             continue
@@ -128,6 +141,8 @@ def map_columns(
         ):
             extra = "equivalence ratio taken as lambda (SAE J1979)"
             text = f"{text}; {extra}" if text else extra
+        if i == rpm_by_unit:
+            text = "no rpm name; the only column in rpm, taken as engine speed"
         columns[conv.canonical] = arr
         mapped.append(MappedChannel(name, conv.canonical, text))
 
@@ -136,6 +151,55 @@ def map_columns(
     _derive_mixture(columns, mapped, "afr_target", "lambda_target", stoich)
     _accel_enrich_as_extra(columns, mapped)
     return MappingResult(columns, mapped, unmapped, notes)
+
+
+RPM_UNITS = frozenset({"rpm", "rev/min", "r/min", "1/min", "u/min", "tr/min", "об/мин"})
+_NOT_ENGINE_SPEED = re.compile(
+    r"\b(target|desired|idle|turbine|shaft|wheel|fan|pump|limit|delta|cut|launch|max|min)\b"
+)
+
+
+def _rpm_by_unit(
+    names: Sequence[str], units: Sequence[str], chosen: Mapping[int, str], boost: list[int]
+) -> int | None:
+    """The engine speed when no name says so: the one column whose unit is rpm.
+
+    A unit is language-neutral where a name is not: a Car Scanner log in Russian
+    names engine speed "Обороты двигателя" but writes its unit as ``rpm``. Only a
+    column with no other meaning qualifies, and only when it is the sole one in
+    rpm (a gearbox log with turbine and shaft speeds gets no guess).
+    """
+    found = [
+        i
+        for i, name in enumerate(names)
+        if i not in chosen
+        and i not in boost
+        and unit_key(units[i]) in RPM_UNITS
+        and canonical_for(name) is None
+        and not _NOT_ENGINE_SPEED.search(normalise(name))
+    ]
+    return found[0] if len(found) == 1 else None
+
+
+_RANGE_WITHOUT_UNIT: dict[str, tuple[float, str]] = {
+    "maf_gs": (655.35, "the OBD-II MAF range 0-655.35 g/s (SAE J1979 PID 0x10)"),
+}
+"""Upper bounds a unit-less column must respect to be taken in the canonical unit."""
+
+
+def _implausible_without_unit(conv: Conversion, unit: str, values: F64) -> str:
+    """Why a column with no unit cannot be in the canonical unit ('' when it can be)."""
+    bound = _RANGE_WITHOUT_UNIT.get(conv.canonical)
+    if unit.strip() or bound is None:
+        return ""
+    arr = np.asarray(values, dtype=np.float64)
+    finite = arr[np.isfinite(arr)]
+    if finite.size == 0 or float(finite.max()) <= bound[0]:
+        return ""
+    return (
+        f"no unit in log and values up to {float(finite.max()):g} exceed {bound[1]}, "
+        f"so not {ch.CHANNELS[conv.canonical].unit} (a raw frequency?)"
+    )
 
 
 def _knock_as_retard(name: str, arr: F64, text: str) -> tuple[F64, str]:

@@ -25,10 +25,20 @@ def normalise(name: str) -> str:
     return name.strip()
 
 
+_LOCATION = re.compile(
+    r"^(bank|sensor|cyl(inder)?|b|s)\s*\d+(\s*(sensor|s)\s*\d+)?$", re.IGNORECASE
+)
+"""A bracket naming where a sensor sits ("Bank 1  Sensor 1"), which is no unit."""
+
+
 def split_name_unit(header: str) -> tuple[str, str]:
-    """``"Engine Speed (rpm)"`` -> ``("Engine Speed", "rpm")``; no brackets -> empty unit."""
+    """``"Engine Speed (rpm)"`` -> ``("Engine Speed", "rpm")``; no brackets -> empty unit.
+
+    OBDLink writes the sensor's place last, "O2 sensor lambda wide range (current
+    probe)  (Bank 1  Sensor 1)": such a bracket stays part of the name.
+    """
     m = re.match(r"^\s*(.*?)\s*[(\[]([^()\[\]]*)[)\]]\s*$", header)
-    if m and m.group(1):
+    if m and m.group(1) and not _LOCATION.match(m.group(2).strip()):
         return m.group(1), m.group(2).strip()
     return header.strip(), ""
 

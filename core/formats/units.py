@@ -29,7 +29,10 @@ class Conversion:
 
 
 def unit_key(unit: str) -> str:
-    u = unit.strip().lower().replace("°", "deg").replace("·", "").replace(" ", "")
+    u = unit.strip().lower().replace("℃", "degc").replace("℉", "degf")
+    u = u.replace("°", "deg").replace("·", "").replace(" ", "")
+    if u.startswith("*"):  # MHD writes the degree sign as '*': '*C', '*CRK', '*'
+        u = "deg" + u[1:]
     u = u.replace("deg.", "deg")
     return "deg" if u in ("degree", "deg") else u
 
@@ -84,7 +87,8 @@ _TIME_MS: dict[str, tuple[Callable[[F64], F64] | None, str]] = {
 
 _PERCENT: dict[str, tuple[Callable[[F64], F64] | None, str]] = {"%": (None, ""), "pct": (None, "")}
 _DEGREES: dict[str, tuple[Callable[[F64], F64] | None, str]] = {
-    k: (None, "") for k in ("deg", "degrees", "degca", "ca", "degbtdc", "btdc", "°", "degcrank")
+    k: (None, "")
+    for k in ("deg", "degrees", "degca", "ca", "degbtdc", "btdc", "°", "degcrank", "degcrk")
 }
 _MAF: dict[str, tuple[Callable[[F64], F64] | None, str]] = {
     "g/s": (None, ""),
