@@ -75,6 +75,8 @@ def transition_s(vehicle: Vehicle | str, rpm_from: float | None, rpm_to: float) 
 
 def end_rpm(segment: Segment) -> float | None:
     """Where ``segment`` leaves the engine (``None``: idling in neutral)."""
+    if isinstance(segment, RowSweeps):
+        return segment.rpm_end if len(segment.map_kpa_steps) % 2 else segment.rpm_start
     if isinstance(segment, WotPull | PartThrottleSweep):
         return segment.rpm_start
     if isinstance(segment, SteadyHold | TipIn):
@@ -84,7 +86,7 @@ def end_rpm(segment: Segment) -> float | None:
 
 def start_rpm(segment: Segment) -> float | None:
     """Where ``segment`` needs the engine to start (``None``: anywhere, e.g. idle)."""
-    if isinstance(segment, WotPull | PartThrottleSweep):
+    if isinstance(segment, WotPull | PartThrottleSweep | RowSweeps):
         return segment.rpm_start
     if isinstance(segment, SteadyHold | TipIn):
         return segment.rpm
@@ -107,7 +109,10 @@ def chain(
         if target is not None:
             if isinstance(seg, WotPull) and seg.setup_s is None:
                 seg = replace(seg, setup_s=transition_s(vehicle, here, target))
-            elif isinstance(seg, PartThrottleSweep | SteadyHold | TipIn) and seg.settle_s is None:
+            elif (
+                isinstance(seg, PartThrottleSweep | SteadyHold | TipIn | RowSweeps)
+                and seg.settle_s is None
+            ):
                 seg = replace(seg, settle_s=transition_s(vehicle, here, target))
         out.append(seg)
         here = end_rpm(seg)
@@ -207,6 +212,70 @@ class PartThrottleSweep(Segment):
                 return (MODE_SPEED, NAN, _chase(rpm, target, seg.map_kpa), target, 0.0, False)
             target = _ramp(t_s, sweep_end_s, seg.rpm_end, seg.rpm_start, DECEL_RPM_S)
             return (MODE_SPEED, 0.0, NAN, target, 0.0, False)
+
+        return command
+
+
+@dataclass(frozen=True, slots=True)
+class RowSweeps(Segment):
+    """Serpentine row sweeps on a load-controlled dyno: one MAP row per rpm ramp.
+
+    The operator holds the first MAP row while the absorber ramps rpm from
+    ``rpm_start`` to ``rpm_end`` at ``rate_rpm_s``; at the end he steps to the next
+    row and holds it ``turn_s`` while the engine settles, then the absorber ramps
+    back down, and so on: one throttle step per row and no ride back between rows.
+    The throttle closes at the end (``RELEASE_S``); the engine is left at whichever
+    end the last row finished (:func:`end_rpm`).
+
+    ``settle_s`` ``None`` allows for riding up from idle plus 2 s to steady.
+    """
+
+    map_kpa_steps: tuple[float, ...]
+    rpm_start: float
+    rpm_end: float
+    rate_rpm_s: float = 250.0
+    turn_s: float = 1.0
+    settle_s: float | None = None
+    kind: ClassVar[str] = "row_sweeps"
+
+    def __post_init__(self) -> None:
+        if not self.map_kpa_steps:
+            raise SimParamError("RowSweeps needs at least one MAP row")
+        if self.rate_rpm_s <= 0.0:
+            raise SimParamError(f"RowSweeps rate_rpm_s must be > 0, got {self.rate_rpm_s:g}")
+
+    def _settle_s(self, vehicle: Vehicle) -> float:
+        return rollup_s(vehicle, self.rpm_start) + 2.0 if self.settle_s is None else self.settle_s
+
+    @property
+    def row_s(self) -> float:
+        """Seconds of one row's ramp."""
+        return abs(self.rpm_end - self.rpm_start) / self.rate_rpm_s
+
+    def duration_s(self, vehicle: Vehicle | str = "vtwin") -> float:
+        n = len(self.map_kpa_steps)
+        return (
+            self._settle_s(_vehicle(vehicle)) + n * self.row_s + (n - 1) * self.turn_s + RELEASE_S
+        )
+
+    def start(self, model: EngineModel, seed: int) -> Controller:
+        settle_s = self._settle_s(model.vehicle)
+        rows, row_s, turn_s, rate = self.map_kpa_steps, self.row_s, self.turn_s, self.rate_rpm_s
+        ends = (self.rpm_start, self.rpm_end)
+        period = row_s + turn_s
+        end_s = settle_s + len(rows) * row_s + (len(rows) - 1) * turn_s
+
+        def command(t_s: float, rpm: float, map_kpa: float) -> Command:
+            if t_s < settle_s:
+                return (MODE_SPEED, NAN, _chase(rpm, ends[0], rows[0]), ends[0], 0.0, False)
+            i = min(int((t_s - settle_s) // period), len(rows) - 1)
+            a, b = ends[i % 2], ends[1 - i % 2]
+            into = t_s - settle_s - i * period
+            if t_s >= end_s:
+                return (MODE_SPEED, 0.0, NAN, b, 0.0, False)
+            if into < row_s:
+                return (MODE_SPEED, NAN, rows[i], _ramp(into, 0.0, a, b, rate), 0.0, False)
+            return (MODE_SPEED, NAN, rows[min(i + 1, len(rows) - 1)], b, 0.0, False)
 
         return command
 

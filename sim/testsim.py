@@ -147,6 +147,37 @@ def simulate_from(
     return arrays
 
 
+@functools.lru_cache(maxsize=64)
+def simulate_rows(
+    key: ModelKey, rpm_lo: float, rpm_hi: float, rate_rpm_s: float, rows: tuple[float, ...]
+) -> tuple[tuple[dict[str, F64], ...], tuple[dict[str, F64], ...]]:
+    """Serpentine row sweeps over ``rows``, split per row: (ramping up, ramping down).
+
+    Two serpentines are run from idle, one starting at ``rpm_lo`` and one at ``rpm_hi``,
+    so every row is simulated in both directions. A row's window is its ramp plus the
+    turn before it (the MAP step into the row and the settle at the end of the range);
+    a serpentine over any subset of rows is the sum of its rows' windows taken in
+    alternating directions.
+    """
+    from sim.scenarios import RowSweeps, transition_s
+    from sim.simulation import Simulation
+    from sim.vehicles import get_vehicle
+
+    vehicle = get_vehicle(key.kind)
+    up: list[dict[str, F64]] = [{} for _ in rows]
+    down: list[dict[str, F64]] = [{} for _ in rows]
+    for first, last, first_up in ((rpm_lo, rpm_hi, True), (rpm_hi, rpm_lo, False)):
+        settle = transition_s(vehicle, None, first)
+        seg = RowSweeps(rows, first, last, rate_rpm_s, settle_s=settle)
+        sim = Simulation(vehicle, (seg,), seed=11, rate_hz=key.rate_hz)
+        period = seg.row_s + seg.turn_s
+        edges = [settle] + [settle + i * period + seg.row_s for i in range(len(rows))]
+        for i, window in enumerate(run_windows(key, sim, edges)):
+            going_up = first_up == (i % 2 == 0)
+            (up if going_up else down)[i] = window
+    return tuple(up), tuple(down)
+
+
 def _frozen(arrays: dict[str, F64]) -> dict[str, F64]:
     for a in arrays.values():
         a.setflags(write=False)
@@ -214,6 +245,8 @@ def recipe_segments(recipe: Recipe, kind: str) -> tuple[sc.Segment, ...]:
         return (sc.SteadyHold(recipe.rpm_lo, recipe.map_steps, hold_s=HOLD_STEP_S),)
     if t == "idle_low_map":
         return (sc.Idle(recipe.seconds),)
+    if t == "part_throttle_sweep" and (len(recipe.map_steps) > 1 or recipe.rate_rpm_s > 0):
+        return (sc.RowSweeps(recipe.map_steps, recipe.rpm_lo, recipe.rpm_hi, recipe.rate_rpm_s),)
     if t == "part_throttle_sweep":
         return (sc.PartThrottleSweep(recipe.map_steps[0], recipe.rpm_lo, recipe.rpm_hi),)
     if t == "tip_in":
@@ -242,6 +275,11 @@ class SimCandidates:
 
     def column(self, rpm: float, rows: tuple[float, ...]) -> tuple[dict[str, F64], ...]:
         return simulate_column(self._key, rpm, rows)
+
+    def rows(
+        self, rpm_lo: float, rpm_hi: float, rate_rpm_s: float, rows: tuple[float, ...]
+    ) -> tuple[tuple[dict[str, F64], ...], tuple[dict[str, F64], ...]]:
+        return simulate_rows(self._key, rpm_lo, rpm_hi, rate_rpm_s, rows)
 
     def recipe(self, recipe: object) -> dict[str, F64]:
         assert isinstance(recipe, Recipe)

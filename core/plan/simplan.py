@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
@@ -43,7 +44,8 @@ from core.plan.candidates import Constraints
 from core.plan.holds import MIN_STEP_GAIN, compose_holds, hold_columns
 from core.plan.learning import Calibration
 from core.plan.ranking import rank_suggestions, refine_top, target_cells
-from core.plan.recipe import IDLE_MAX_RPM, Recipe, top_rpm
+from core.plan.recipe import IDLE_MAX_MAP_KPA, IDLE_MAX_RPM, Recipe, top_rpm
+from core.plan.sweeps import compose_sweep, sweep_rows
 from core.plan.testmodels import ENVIRONMENT
 from core.plan.testsim import ADDITIVE, HOLD_STEP_S, CandidateModel
 from core.plan.types import FilteredTest, PlanView
@@ -121,17 +123,36 @@ def plan_model(
         model, rpm_axis, map_axis, constraints, filtered, calibration, now, value0, weights,
         reach, rule,
     )  # fmt: skip
-    # A step is worth its time only if it gains at least MIN_STEP_RATE as fast as the best
-    # test on offer (the opportunity cost of dyno time). Dropping slow steps makes the
-    # best test faster, which raises the floor: a few rounds settle it.
+    sweeps = sweep_rows(model, constraints, rule, calibration, now, value0, weights, reach)
+    # A step (a MAP step of a hold, a row of a sweep) is worth its time only if it gains
+    # at least MIN_STEP_RATE as fast as the best test on offer (the opportunity cost of
+    # dyno time). Dropping slow steps makes the best test faster, which raises the
+    # floor: a few rounds settle it.
     floor = MIN_STEP_GAIN
     for _ in range(HOLD_ROUNDS):
-        holds = compose_holds(columns, model, start_rpm, floor)
-        rates = [c.gain / (60.0 * c.minutes) for c in chosen + holds if c.minutes > 0]
+        composed = compose_holds(columns, model, start_rpm, floor)
+        for sweep in sweeps:
+            rows = compose_sweep(sweep, model, start_rpm, floor / HOLD_STEP_S, MIN_STEP_GAIN)
+            composed += [rows] if rows is not None else []
+        rates = [c.gain / (60.0 * c.minutes) for c in chosen + composed if c.minutes > 0]
         if not rates:
             break
         floor = MIN_STEP_RATE * max(rates) * HOLD_STEP_S
     holds = compose_holds(columns, model, start_rpm, floor, gain_of)
+    if not now["hits"].any():
+        # Opening plan: the idle/low-MAP holds are offered whatever the floor (see below).
+        idle_cols = [
+            replace(c, gains=np.where(np.asarray(c.rows) <= IDLE_MAX_MAP_KPA, c.gains, 0.0))
+            for c in columns
+            if c.test_type == "idle_low_map"
+        ]
+        have = {h.recipe.rpm_lo for h in holds}
+        opening = compose_holds(idle_cols, model, start_rpm, MIN_STEP_GAIN, gain_of)
+        holds += [h for h in opening if h.recipe.rpm_lo not in have]
+    for sweep in sweeps:
+        rows = compose_sweep(sweep, model, start_rpm, floor / HOLD_STEP_S, MIN_STEP_GAIN, gain_of)
+        if rows is not None and rows.gain > 0:
+            holds.append(rows)
     chosen += holds
     suggestions = rank_suggestions(chosen, prio.ravel(), axes.shape[1], calibration, reach, weights)
     if not now["hits"].any():

@@ -83,6 +83,12 @@ class CandidateModel(Protocol):
         """A steady-state hold at ``rpm`` over ``rows``, split per MAP step."""
         ...
 
+    def rows(
+        self, rpm_lo: float, rpm_hi: float, rate_rpm_s: float, rows: tuple[float, ...]
+    ) -> tuple[tuple[dict[str, F64], ...], tuple[dict[str, F64], ...]]:
+        """Serpentine row sweeps over ``rows`` split per row: (each row ramping up, down)."""
+        ...
+
     def recipe(self, recipe: object) -> dict[str, F64]:
         """What ``recipe`` (``core.plan.recipe.Recipe``) adds, run from idle."""
         ...
