@@ -15,10 +15,16 @@ Strategies:
   street session) the expert's own street part is skipped: it is already done; from
   empty the street ride is done once, and only the dyno part is repeated.
 
-Fairness: the experts know the coverage rule as well as the planner does, so each
-routine is also run with its MAP steps held for every hold in ``HOLD_VARIANTS``
-(the routines hold 2.5 s, as the planner does), and "best expert" is the best routine at its best hold
-for each goal separately: the strongest baseline, not one a single tuner beats.
+Fairness: the experts know the coverage rule as well as the planner does and get
+the strongest tools a tuner has today, so every routine is run in each of
+:data:`VARIANTS`: as written (2.5-s MAP steps, the planner's modelled step), at
+2.0 s per step (the shortest stopwatch hold that meets the rule in the midrange),
+watching the hit counter (each step ends when the cell shows trusted, as
+TunerStudio's VE Analyze or a Power Vision hit table lets a tuner do; the same
+watcher and look interval as the guided operator, ``sim.live``), and, for routines
+with sweeps, watching the counter AND ramping at the rate the planner computes.
+"Best expert" is the best (routine, variant) for each goal separately: the
+strongest baseline, not one a single tuner beats.
 
 Goal: the priority-1 and -2 cells (default regions) that the engine can reach
 under the constraints (:func:`goal_cells`: a 10-s settled hold in the cell, or an
@@ -37,7 +43,7 @@ import argparse
 import math
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -49,10 +55,12 @@ from core.coverage.confidence import CoverageRule  # noqa: E402
 from core.coverage.filters import FilterLimits  # noqa: E402
 from core.coverage.regions import DEFAULT_REGIONS, priority_map  # noqa: E402
 from core.plan.candidates import Constraints  # noqa: E402
+from core.plan.sweeps import FROM_RPM, TOP_RPM, sweep_span  # noqa: E402
 from core.plan.testsim import ADDITIVE, ModelKey, grid_arrays  # noqa: E402
 from core.plan.value import confidence  # noqa: E402
 from sim import scenarios as sc  # noqa: E402
 from sim.guided import GuidedOperator, first_error  # noqa: E402
+from sim.live import Watcher, with_live_steps  # noqa: E402
 from sim.scenario_file import load_scenario  # noqa: E402
 from sim.simulation import Simulation  # noqa: E402
 from sim.testsim import pipeline, run_windows  # noqa: E402
@@ -65,8 +73,30 @@ GOALS = (0.8, 0.95)
 RULE = CoverageRule()
 STREET_S = 300.0
 MAX_RPM = 5000.0
-HOLD_VARIANTS: tuple[float | None, ...] = (None, 2.0)
-"""Hold per MAP step for the expert routines: None = as written in the file."""
+
+
+@dataclass(frozen=True)
+class Variant:
+    """How the expert runs his routine (the strongest tools a tuner has today)."""
+
+    label: str
+    hold_s: float | None = None
+    """Hold per MAP step (None: as written in the file)."""
+    counter: bool = False
+    """Each MAP step ends when the cell's hit counter shows it trusted (``sim.live``)."""
+    planner_rate: bool = False
+    """Sweeps ramp at the rate the planner computes from cell width and dwell."""
+
+
+VARIANTS = (
+    Variant(""),
+    Variant(" @2s", hold_s=2.0),
+    Variant(" +counter", counter=True),
+    Variant(" +counter @planner rate", counter=True, planner_rate=True),
+)
+"""Every routine is run each way; "best expert" is the best (routine, variant) per goal.
+The planner-rate variant runs only for routines with sweeps; the street routine (never
+the best: its street ride costs 5 minutes) runs as written only."""
 REPEATS = 20
 """Dyno-part repeats after the first pass (more than fills MAX_MIN)."""
 
@@ -119,7 +149,12 @@ def street_session(key: ModelKey, seed: int) -> dict[str, np.ndarray]:
 
 
 def expert_segments(
-    path: Path, kind: str, constraints: Constraints, street_done: bool, hold_s: float | None = None
+    path: Path,
+    kind: str,
+    constraints: Constraints,
+    street_done: bool,
+    hold_s: float | None = None,
+    rate_rpm_s: float | None = None,
 ) -> tuple:
     """The routine as the expert runs it under ``constraints`` (see the module docstring).
 
@@ -135,6 +170,8 @@ def expert_segments(
     for seg in street + dyno * REPEATS:
         if hold_s is not None and isinstance(seg, sc.SteadyHold):
             seg = replace(seg, hold_s=hold_s)
+        if rate_rpm_s is not None and isinstance(seg, sc.PartThrottleSweep):
+            seg = replace(seg, rate_rpm_s=rate_rpm_s)
         if limit is not None:
             if isinstance(seg, sc.WotPull | sc.PartThrottleSweep):
                 seg = replace(seg, rpm_end=min(seg.rpm_end, limit))
@@ -174,16 +211,28 @@ class Progress:
         return float(np.mean(confidence(arrays, RULE)[self.goal] >= 1.0))
 
 
-def run_expert(key: ModelKey, segments: tuple, progress: Progress, seed: int) -> None:
+def run_expert(
+    key: ModelKey, segments: tuple, progress: Progress, seed: int, counter: bool = False
+) -> None:
+    """Run the routine; ``counter``: each MAP step ends when its cell shows trusted."""
+    if counter:
+        segments = with_live_steps(segments)
     sim = Simulation(get_vehicle(key.kind), segments, seed=seed, rate_hz=key.rate_hz, loop=True)
     pipe = pipeline(key)
+    watch = Watcher(sim, pipe, RULE, progress.base)
     n = round(0.5 * key.rate_hz)
     while sim.sim_time_s < MAX_MIN * 60.0:
-        block = sim.next_block(n)
-        assert block is not None
-        pipe.push(block)
+        watch.read(n)
         if progress.check(grid_arrays(pipe.grid), sim.sim_time_s):
             return
+
+
+def planner_rate(key: ModelKey, constraints: Constraints) -> float:
+    """The ramp rate the planner's serpentine uses on this vehicle (``core.plan.sweeps``)."""
+    cap = min(constraints.rpm_window(key.axes.rpm)[1], get_vehicle(key.kind).redline_rpm)
+    span = sweep_span(key.axes.rpm, FROM_RPM, min(cap, TOP_RPM), cap, RULE.min_dwell_s)
+    assert span is not None
+    return span.rate_rpm_s
 
 
 def run_guided(
@@ -234,14 +283,16 @@ def main() -> None:
         )
         results: list[tuple[str, dict[float, float]]] = []
         for path in sorted(ROUTINES.glob(f"{kind}_*.toml")):
-            for hold in HOLD_VARIANTS:
+            name = path.stem.removeprefix(kind + "_")
+            has_sweeps = "part_throttle_sweep" in path.read_text()
+            for var in VARIANTS:
+                if (var.planner_rate and not has_sweeps) or (var.label and "street" in name):
+                    continue
                 prog = Progress(goal, base)
-                segs = expert_segments(path, kind, constraints, start == "street", hold)
-                run_expert(key, segs, prog, 9)
-                label = path.stem.removeprefix(kind + "_") + (
-                    "" if hold is None else f" @{hold:g}s"
-                )
-                results.append((label, prog.reached))
+                rate = planner_rate(key, constraints) if var.planner_rate else None
+                segs = expert_segments(path, kind, constraints, start == "street", var.hold_s, rate)
+                run_expert(key, segs, prog, 9, var.counter)
+                results.append((name + var.label, prog.reached))
         prog = Progress(goal, base)
         op = run_guided(key, constraints, base, prog, seed=9)
         for c in op.checked:

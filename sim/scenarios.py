@@ -75,6 +75,8 @@ def transition_s(vehicle: Vehicle | str, rpm_from: float | None, rpm_to: float) 
 
 def end_rpm(segment: Segment) -> float | None:
     """Where ``segment`` leaves the engine (``None``: idling in neutral)."""
+    if isinstance(segment, LiveStep | Release):
+        return segment.rpm
     if isinstance(segment, RowSweeps):
         return segment.rpm_end if len(segment.map_kpa_steps) % 2 else segment.rpm_start
     if isinstance(segment, WotPull | PartThrottleSweep):
@@ -86,6 +88,8 @@ def end_rpm(segment: Segment) -> float | None:
 
 def start_rpm(segment: Segment) -> float | None:
     """Where ``segment`` needs the engine to start (``None``: anywhere, e.g. idle)."""
+    if isinstance(segment, LiveStep):
+        return segment.rpm
     if isinstance(segment, WotPull | PartThrottleSweep | RowSweeps):
         return segment.rpm_start
     if isinstance(segment, SteadyHold | TipIn):
@@ -110,7 +114,7 @@ def chain(
             if isinstance(seg, WotPull) and seg.setup_s is None:
                 seg = replace(seg, setup_s=transition_s(vehicle, here, target))
             elif (
-                isinstance(seg, PartThrottleSweep | SteadyHold | TipIn | RowSweeps)
+                isinstance(seg, PartThrottleSweep | SteadyHold | TipIn | RowSweeps | LiveStep)
                 and seg.settle_s is None
             ):
                 seg = replace(seg, settle_s=transition_s(vehicle, here, target))
@@ -315,6 +319,68 @@ class SteadyHold(Segment):
             return (MODE_SPEED, NAN, _chase(rpm, rpm_hold, steps[index]), rpm_hold, 0.0, False)
 
         return command
+
+
+@dataclass(frozen=True, slots=True)
+class LiveStep(Segment):
+    """One MAP step of a hold that lasts until the tuner sees its cell trusted.
+
+    The eddy dyno holds ``rpm`` and the operator holds ``map_kpa`` for at most
+    ``max_s`` after settling; whoever watches the live grid (the planner's
+    instruction, or the hit counter of the tuner's software) ends it early with
+    :meth:`sim.simulation.Simulation.cut` once the cell is covered. No release: the
+    next step follows at once, and :class:`Release` ends the hold.
+
+    ``settle_s`` ``None`` allows for riding up from idle plus 2 s to steady.
+    """
+
+    rpm: float
+    map_kpa: float
+    max_s: float = 10.0
+    settle_s: float | None = None
+    kind: ClassVar[str] = "steady_hold"
+
+    def _settle_s(self, vehicle: Vehicle) -> float:
+        return rollup_s(vehicle, self.rpm) + 2.0 if self.settle_s is None else self.settle_s
+
+    def duration_s(self, vehicle: Vehicle | str = "vtwin") -> float:
+        return self._settle_s(_vehicle(vehicle)) + self.max_s
+
+    def start(self, model: EngineModel, seed: int) -> Controller:
+        rpm_hold, map_kpa = self.rpm, self.map_kpa
+
+        def command(t_s: float, rpm: float, map_now: float) -> Command:
+            return (MODE_SPEED, NAN, _chase(rpm, rpm_hold, map_kpa), rpm_hold, 0.0, False)
+
+        return command
+
+
+@dataclass(frozen=True, slots=True)
+class Release(Segment):
+    """Throttle closed at ``rpm`` before the clutch goes in: the end of a live hold."""
+
+    rpm: float
+    kind: ClassVar[str] = "release"
+
+    def duration_s(self, vehicle: Vehicle | str = "vtwin") -> float:
+        return RELEASE_S
+
+    def start(self, model: EngineModel, seed: int) -> Controller:
+        rpm_hold = self.rpm
+
+        def command(t_s: float, rpm: float, map_kpa: float) -> Command:
+            return (MODE_SPEED, 0.0, NAN, rpm_hold, 0.0, False)
+
+        return command
+
+
+def live_steps(hold: SteadyHold, max_s: float) -> tuple[Segment, ...]:
+    """``hold`` as steps that end when their cell is trusted (at most ``max_s`` each), then a release."""
+    steps: list[Segment] = [
+        LiveStep(hold.rpm, m, max_s, hold.settle_s if i == 0 else 0.0)
+        for i, m in enumerate(hold.map_kpa_steps)
+    ]
+    return (*steps, Release(hold.rpm))
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,9 +27,11 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import numpy.typing as npt
 
+from core.coverage.confidence import CoverageRule
 from core.pipeline import Pipeline
 from core.plan.recipe import Recipe
 from core.plan.testsim import ADDITIVE, HOLD_STEP_S, ModelKey, grid_arrays
+from core.plan.value import confidence
 from sim import scenarios as sc
 from sim.simulation import Simulation
 from sim.vehicles import get_vehicle
@@ -114,6 +116,70 @@ def simulate_column(
     sim = Simulation(vehicle, (hold,), seed=11, rate_hz=key.rate_hz)
     edges = [settle_s + i * HOLD_STEP_S for i in range(len(steps_kpa) + 1)]
     return tuple(run_windows(key, sim, edges))
+
+
+@functools.lru_cache(maxsize=256)
+def simulate_live_column(
+    key: ModelKey, rpm: float, steps_kpa: tuple[float, ...], rule: CoverageRule
+) -> tuple[tuple[dict[str, F64], ...], tuple[float, ...]]:
+    """A hold at ``rpm`` whose steps end when their cell is trusted: (data, seconds) per step.
+
+    What the live operator does (``sim.live``): each MAP step lasts until the grid,
+    looked at every ``WATCH_S``, shows its cell covered, at most ``HOLD_STEP_S`` (a
+    cell one step cannot complete is held the planned step). Run from idle on empty
+    cells: the column is held in fixed steps and the grid is read at every look, so
+    each step's window ends at the look that found its cell trusted (the trajectory
+    up to that moment is the live one). The first step starts after the settle,
+    whose data already counts toward its cell.
+    """
+    from sim.live import WATCH_S
+    from sim.scenarios import SteadyHold, transition_s
+
+    vehicle = get_vehicle(key.kind)
+    settle_s = transition_s(vehicle, None, rpm)
+    hold = SteadyHold(rpm, steps_kpa, hold_s=HOLD_STEP_S, settle_s=settle_s)
+    sim = Simulation(vehicle, (hold,), seed=11, rate_hz=key.rate_hz)
+    looks = max(1, round(HOLD_STEP_S / WATCH_S))
+    edges = [
+        settle_s + i * HOLD_STEP_S + j * HOLD_STEP_S / looks
+        for i in range(len(steps_kpa))
+        for j in range(looks)
+    ]
+    edges.append(settle_s + len(steps_kpa) * HOLD_STEP_S)
+    marks = run_marks(key, sim, edges)
+    n_rpm = len(key.axes.rpm)
+    col = int(np.argmin(np.abs(np.asarray(key.axes.rpm) - rpm)))
+    windows: list[dict[str, F64]] = []
+    seconds: list[float] = []
+    for i, m in enumerate(steps_kpa):
+        cell = int(np.argmin(np.abs(np.asarray(key.axes.map_kpa) - m))) * n_rpm + col
+        first = i * looks
+        cut = (i + 1) * looks
+        for j in range(first, cut + 1):
+            one = {k: marks[j][k][cell : cell + 1] for k in ADDITIVE}
+            if confidence(one, rule)[0] >= 1.0:
+                cut = j
+                break
+        windows.append(_frozen({k: marks[cut][k] - marks[first][k] for k in ADDITIVE}))
+        seconds.append((cut - first) * HOLD_STEP_S / looks)
+    return tuple(windows), tuple(seconds)
+
+
+def run_marks(key: ModelKey, sim: object, edges_s: Sequence[float]) -> list[dict[str, F64]]:
+    """The cumulative grid (additive arrays) at each edge of sim time, through the pipeline."""
+    assert isinstance(sim, Simulation)
+    pipe = pipeline(key)
+    block_n = max(1, round(0.5 * sim.rate_hz))
+    marks: list[dict[str, F64]] = []
+    for edge in edges_s:
+        edge_step = max(0, round(edge * sim.rate_hz))
+        while sim.step < edge_step and not sim.done:
+            block = sim.next_block(min(block_n, edge_step - sim.step))
+            if block is None:
+                break
+            pipe.push(block)
+        marks.append(grid_arrays(pipe.grid))
+    return marks
 
 
 @functools.lru_cache(maxsize=256)
@@ -218,12 +284,12 @@ def cooldown_s(kind: str, rpm_start: float, rpm_end: float) -> float:
     return 0.0 if idx.size == 0 else float(min(hot.t[idx[-1]] - pull_s, MAX_COOLDOWN_S))
 
 
-def hold_minutes(kind: str, rpm_now: float | None, rpm: float, n_steps: int) -> float:
-    """Minutes for a steady-state hold of ``n_steps`` MAP steps at ``rpm`` from ``rpm_now``."""
+def hold_minutes(kind: str, rpm_now: float | None, rpm: float, hold_s: float) -> float:
+    """Minutes for a steady-state hold at ``rpm`` from ``rpm_now`` whose steps last ``hold_s`` in all."""
     from sim.scenarios import RELEASE_S, transition_s
 
     here = None if rpm_now is None else round(rpm_now / 50.0) * 50.0
-    return (transition_s(kind, here, rpm) + n_steps * HOLD_STEP_S + RELEASE_S) / 60.0
+    return (transition_s(kind, here, rpm) + hold_s + RELEASE_S) / 60.0
 
 
 def segments_minutes(kind: str, segments: Sequence[object], rpm_now: float | None) -> float:
@@ -293,5 +359,10 @@ class SimCandidates:
         assert isinstance(recipe, Recipe)
         return segments_minutes(self._key.kind, recipe_segments(recipe, self._key.kind), rpm_now)
 
-    def hold_minutes(self, rpm_now: float | None, rpm: float, n_steps: int) -> float:
-        return hold_minutes(self._key.kind, rpm_now, rpm, n_steps)
+    def live_column(
+        self, rpm: float, rows: tuple[float, ...], rule: CoverageRule
+    ) -> tuple[tuple[dict[str, F64], ...], tuple[float, ...]]:
+        return simulate_live_column(self._key, rpm, rows, rule)
+
+    def hold_minutes(self, rpm_now: float | None, rpm: float, hold_s: float) -> float:
+        return hold_minutes(self._key.kind, rpm_now, rpm, hold_s)

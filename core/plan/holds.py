@@ -5,6 +5,10 @@ a column is simulated once (cached as sparse (step, cell, value) triples, since
 a step touches only a few cells) and valued against the current grid; a hold
 takes exactly the steps that still gain at least the floor, so a column with
 three rows short of data is a 9-second hold, not a 40-second one.
+
+Steps are live (``CandidateModel.live_column``): the operator moves on when the
+cell turns trusted, at most ``HOLD_STEP_S``, so each step is modelled with the data
+and seconds it takes until then.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from core.coverage.confidence import CoverageRule
 from core.plan.candidates import Constraints
 from core.plan.learning import Calibration
 from core.plan.recipe import IDLE_MAX_MAP_KPA, IDLE_MAX_RPM, Recipe, top_rpm
-from core.plan.testsim import ADDITIVE, HOLD_STEP_S, CandidateModel, ModelKey
+from core.plan.testsim import ADDITIVE, CandidateModel, ModelKey
 from core.plan.types import FilteredTest
 from core.plan.value import Candidate, cell_value, confidence
 
@@ -31,7 +35,7 @@ MIN_STEP_GAIN = 0.25
 (a quarter of a priority-3 cell): below that the 3 s it costs are better spent elsewhere."""
 SETTLE_AT_FIRST_S = 2.0
 """The operator settles at the first MAP step for this long (``transition_s``'s settle):
-the first step of a hold collects that much more data than the others."""
+the first step of a hold has that much of its data before the step's own time starts."""
 
 
 @dataclass(slots=True)
@@ -41,24 +45,28 @@ class HoldColumn:
     rpm: float
     rows: tuple[float, ...]
     steps: tuple[dict[str, F64], ...]
+    seconds: tuple[float, ...]
+    """Each step's live length (until its cell is trusted, at most ``HOLD_STEP_S``)."""
     gains: F64
     factor: float
     test_type: str
 
 
-_PAIRS: dict[tuple[ModelKey, float, tuple[float, ...]], tuple[Any, Any, dict[str, F64]]] = {}
+_PAIRS: dict[
+    tuple[ModelKey, float, tuple[float, ...], CoverageRule], tuple[Any, Any, dict[str, F64]]
+] = {}
 _PAIRS_KEPT = 4096
 
 
 def _pairs(
-    model: CandidateModel, rpm: float, rows: tuple[float, ...]
+    model: CandidateModel, rpm: float, rows: tuple[float, ...], rule: CoverageRule
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], dict[str, F64]]:
     """The column's steps as sparse (step, cell, values): a step touches only a few cells."""
-    cache_key = (model.key, rpm, rows)
+    cache_key = (model.key, rpm, rows, rule)
     hit = _PAIRS.get(cache_key)
     if hit is not None:
         return hit
-    steps = model.column(rpm, rows)
+    steps, _ = model.live_column(rpm, rows, rule)
     step_idx: list[npt.NDArray[np.int64]] = []
     cell_idx: list[npt.NDArray[np.int64]] = []
     vals: dict[str, list[F64]] = {k: [] for k in ADDITIVE}
@@ -121,14 +129,15 @@ def hold_columns(
             continue
         test_type = "idle_low_map" if rpm <= IDLE_MAX_RPM else "steady_state"
         factor = calibration.factor(test_type)
-        step_idx, cell_idx, vals = _pairs(model, rpm, rows)
+        step_idx, cell_idx, vals = _pairs(model, rpm, rows, rule)
         scale = factor * reach[cell_idx]
         after = {k: now[k][cell_idx] + scale * vals[k] for k in ADDITIVE}
         gained = weights[cell_idx] * np.maximum(
             cell_value(confidence(after, rule)) - value0[cell_idx], 0.0
         )
         gains = np.bincount(step_idx, gained, minlength=len(rows)).astype(np.float64)
-        out.append(HoldColumn(rpm, rows, model.column(rpm, rows), gains, factor, test_type))
+        steps, seconds = model.live_column(rpm, rows, rule)
+        out.append(HoldColumn(rpm, rows, steps, seconds, gains, factor, test_type))
     return out
 
 
@@ -154,16 +163,18 @@ def compose_holds(
         test_type = col.test_type
         if test_type == "idle_low_map" and max(maps) > IDLE_MAX_MAP_KPA:
             test_type = "steady_state"
-        minutes = model.hold_minutes(start_rpm, col.rpm, len(maps))
+        # the first step's settle is already data for its cell: its own time is shorter
+        hold_s = sum(col.seconds[int(i)] for i in picked)
+        hold_s -= min(col.seconds[int(picked[0])], SETTLE_AT_FIRST_S)
+        minutes = model.hold_minutes(start_rpm, col.rpm, hold_s)
         cand = Candidate(Recipe(test_type, col.rpm, col.rpm, maps), {}, minutes)
         if gain_of is None:
             cand.gain = float(col.gains[picked].sum())
         else:
             total = {k: np.zeros_like(col.steps[0][k]) for k in ADDITIVE}
-            for n, i in enumerate(picked):
-                extra = SETTLE_AT_FIRST_S / HOLD_STEP_S if n == 0 else 0.0
+            for i in picked:
                 for k in ADDITIVE:
-                    total[k] += (1.0 + extra) * col.steps[int(i)][k]
+                    total[k] += col.steps[int(i)][k]
             cand.arrays = total
             cand.gain, cand.per_cell = gain_of(total, col.factor)  # type: ignore[operator]
         out.append(cand)

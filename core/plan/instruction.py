@@ -85,11 +85,24 @@ class Instructor:
                 min(steps, key=lambda m: abs(m - map_kpa)) if math.isfinite(map_kpa) else steps[0]
             )
             then = f", then {later[0]:.0f} kPa" if later else ", then release"
-            return f"hold {c.rpm_range[0]:.0f} rpm, MAP {here:.0f} kPa{then}"
+            return f"hold {c.rpm_range[0]:.0f} rpm, MAP {here:.0f} kPa until trusted{then}"
         if kind == "part_throttle_sweep" and c is not None and c.test_type == kind:
-            return f"hold {c.map_range[0]:.0f} kPa, sweep to {c.rpm_range[1]:.0f} rpm"
+            return _sweeping(c, map_kpa)
         where = f" ({rpm:.0f} rpm, {map_kpa:.0f} kPa)" if math.isfinite(rpm) else ""
         return f"{kind.replace('_', ' ')} in progress{where}: finish it"
+
+
+def _sweeping(c: Suggestion, map_kpa: float) -> str:
+    """The sweep's line: the row to hold now, the ramp, and the next row (serpentine)."""
+    rows = _steps(c)
+    rate = float(getattr(c.recipe, "rate_rpm_s", 0.0) or 0.0)
+    lo, hi = c.rpm_range
+    if len(rows) < 2 or rate <= 0:
+        return f"hold {c.map_range[0]:.0f} kPa, sweep to {hi:.0f} rpm"
+    here = min(rows, key=lambda m: abs(m - map_kpa)) if math.isfinite(map_kpa) else rows[0]
+    later = [m for m in rows if m > here + 2.5]
+    then = f", then {later[0]:.0f} kPa the other way" if later else ", then release"
+    return f"hold {here:.0f} kPa, sweep {lo:.0f}<->{hi:.0f} rpm at {rate:.0f} rpm/s{then}"
 
 
 def _steps(s: Suggestion) -> tuple[float, ...]:

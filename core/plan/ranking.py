@@ -25,6 +25,7 @@ from core.plan.value import Candidate
 F64 = npt.NDArray[np.float64]
 
 MAX_SUGGESTIONS = 40
+LIVE_TYPES = ("steady_state", "idle_low_map")
 
 
 def rank_suggestions(
@@ -86,7 +87,9 @@ def refine_top(
     is the one checked against what the test then adds.
     """
     recipe = top.recipe
-    if not isinstance(recipe, Recipe):
+    if not isinstance(recipe, Recipe) or recipe.test_type in LIVE_TYPES and recipe.map_steps:
+        # A hold's steps end when their cells turn trusted: its composed live model is
+        # the prediction (a fixed-step trajectory from here would overcount).
         return top
     rpm = float(op.get("rpm", math.nan))
     map_kpa = float(op.get("map_kpa", math.nan))

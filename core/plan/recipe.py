@@ -49,7 +49,10 @@ class Recipe:
             return f"WOT pull {self.rpm_lo:.0f}-{self.rpm_hi:.0f} rpm, then cool down"
         if t in ("steady_state", "idle_low_map") and self.map_steps:
             steps = " ".join(f"{m:.0f}" for m in self.map_steps)
-            return f"hold {self.rpm_lo:.0f} rpm: MAP {steps} kPa, {HOLD_STEP_S:g} s each"
+            return (
+                f"hold {self.rpm_lo:.0f} rpm: MAP {steps} kPa, "
+                f"each until trusted (<= {HOLD_STEP_S:g} s)"
+            )
         if t == "idle_low_map":
             return f"idle in neutral {self.seconds:.0f} s"
         if t == "part_throttle_sweep" and len(self.map_steps) > 1:

@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from core.coverage.axes import TableAxes
+from core.coverage.confidence import CoverageRule
 from core.coverage.filters import FilterLimits
 from core.coverage.grid import CoverageGrid
 
@@ -101,6 +102,16 @@ class CandidateModel(Protocol):
         """Minutes for ``recipe`` from ``rpm_now`` (None: idling), cool-down included."""
         ...
 
-    def hold_minutes(self, rpm_now: float | None, rpm: float, n_steps: int) -> float:
-        """Minutes for a hold of ``n_steps`` MAP steps at ``rpm`` from ``rpm_now``."""
+    def live_column(
+        self, rpm: float, rows: tuple[float, ...], rule: CoverageRule
+    ) -> tuple[tuple[dict[str, F64], ...], tuple[float, ...]]:
+        """Each step's data and seconds when steps end as their cell turns trusted.
+
+        A hold at ``rpm`` over ``rows``; a step lasts until ``rule`` calls its cell
+        covered, at most ``HOLD_STEP_S``.
+        """
+        ...
+
+    def hold_minutes(self, rpm_now: float | None, rpm: float, hold_s: float) -> float:
+        """Minutes for a hold at ``rpm`` from ``rpm_now`` whose steps last ``hold_s`` in all."""
         ...
