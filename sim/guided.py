@@ -30,10 +30,10 @@ from core.plan.candidates import Constraints
 from core.plan.learning import Calibration, prediction_error_pct
 from core.plan.recipe import Recipe
 from core.plan.simplan import plan_model
-from core.plan.testsim import ADDITIVE, HOLD_STEP_S, ModelKey, grid_arrays
+from core.plan.testsim import ADDITIVE, ModelKey, grid_arrays
 from core.plan.types import PlanView, Suggestion
 from core.plan.value import confidence
-from sim.live import MAX_STEP_S, Watcher, with_live_steps
+from sim.live import Watcher, with_live_steps
 from sim.model import Controller
 from sim.scenarios import Idle, Segment, chain, end_rpm
 from sim.simulation import Simulation
@@ -217,17 +217,7 @@ class GuidedOperator:
         assert isinstance(recipe, Recipe)
         segs = chain(recipe_segments(recipe, self.key.kind), self.key.kind, self._rpm_here)
         if self.live_holds:
-            # Wait for a cell only if this test is expected to make it trusted; other
-            # steps (topping up a cell that needs more than one visit) last the planned step.
-            done = {(r, c) for r, c in top.cells}
-            axes = self.key.axes
-
-            def step_max_s(rpm: float, map_kpa: float) -> float:
-                c = int(np.argmin(np.abs(np.asarray(axes.rpm) - rpm)))
-                r = int(np.argmin(np.abs(np.asarray(axes.map_kpa) - map_kpa)))
-                return MAX_STEP_S if (r, c) in done else HOLD_STEP_S
-
-            segs = with_live_steps(segs, step_max_s=step_max_s)
+            segs = with_live_steps(segs)
         self._queue = list(segs)
         if recipe.test_type == "wot_pull":
             self.pulls += 1

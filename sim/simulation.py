@@ -178,6 +178,11 @@ class Simulation:
         return self.segments[index].start(self.model, seed)
 
     @property
+    def occurrence(self) -> int:
+        """Segments started so far, minus one (the current one's index in a first pass)."""
+        return self._occurrence
+
+    @property
     def segment_left(self) -> int:
         """Samples left in the current segment (0: the next read starts the next one)."""
         return self._seg_left

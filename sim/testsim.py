@@ -31,7 +31,6 @@ from core.coverage.confidence import CoverageRule
 from core.pipeline import Pipeline
 from core.plan.recipe import Recipe
 from core.plan.testsim import ADDITIVE, HOLD_STEP_S, ModelKey, grid_arrays
-from core.plan.value import confidence
 from sim import scenarios as sc
 from sim.simulation import Simulation
 from sim.vehicles import get_vehicle
@@ -124,45 +123,34 @@ def simulate_live_column(
 ) -> tuple[tuple[dict[str, F64], ...], tuple[float, ...]]:
     """A hold at ``rpm`` whose steps end when their cell is trusted: (data, seconds) per step.
 
-    What the live operator does (``sim.live``): each MAP step lasts until the grid,
-    looked at every ``WATCH_S``, shows its cell covered, at most ``HOLD_STEP_S`` (a
-    cell one step cannot complete is held the planned step). Run from idle on empty
-    cells: the column is held in fixed steps and the grid is read at every look, so
-    each step's window ends at the look that found its cell trusted (the trajectory
-    up to that moment is the live one). The first step starts after the settle,
-    whose data already counts toward its cell.
+    Run as the live operator runs it (``sim.live``): each MAP step lasts until the
+    grid, looked at every ``WATCH_S``, shows its cell covered, at most
+    ``MAX_STEP_S`` (a cell the engine cannot settle in costs that much). Run from
+    idle on empty cells. The first step's data includes the ride-up and settle; its
+    seconds do not (they are the transition's).
     """
-    from sim.live import WATCH_S
-    from sim.scenarios import SteadyHold, transition_s
+    from sim.live import MAX_STEP_S, Watcher
+    from sim.scenarios import SteadyHold, live_steps, transition_s
 
     vehicle = get_vehicle(key.kind)
     settle_s = transition_s(vehicle, None, rpm)
     hold = SteadyHold(rpm, steps_kpa, hold_s=HOLD_STEP_S, settle_s=settle_s)
-    sim = Simulation(vehicle, (hold,), seed=11, rate_hz=key.rate_hz)
-    looks = max(1, round(HOLD_STEP_S / WATCH_S))
-    edges = [
-        settle_s + i * HOLD_STEP_S + j * HOLD_STEP_S / looks
-        for i in range(len(steps_kpa))
-        for j in range(looks)
-    ]
-    edges.append(settle_s + len(steps_kpa) * HOLD_STEP_S)
-    marks = run_marks(key, sim, edges)
-    n_rpm = len(key.axes.rpm)
-    col = int(np.argmin(np.abs(np.asarray(key.axes.rpm) - rpm)))
-    windows: list[dict[str, F64]] = []
-    seconds: list[float] = []
-    for i, m in enumerate(steps_kpa):
-        cell = int(np.argmin(np.abs(np.asarray(key.axes.map_kpa) - m))) * n_rpm + col
-        first = i * looks
-        cut = (i + 1) * looks
-        for j in range(first, cut + 1):
-            one = {k: marks[j][k][cell : cell + 1] for k in ADDITIVE}
-            if confidence(one, rule)[0] >= 1.0:
-                cut = j
-                break
-        windows.append(_frozen({k: marks[cut][k] - marks[first][k] for k in ADDITIVE}))
-        seconds.append((cut - first) * HOLD_STEP_S / looks)
-    return tuple(windows), tuple(seconds)
+    sim = Simulation(vehicle, live_steps(hold, MAX_STEP_S), seed=11, rate_hz=key.rate_hz, loop=True)
+    pipe = pipeline(key)
+    watch = Watcher(sim, pipe, rule)
+    marks = [grid_arrays(pipe.grid)]
+    ends: list[float] = []
+    block_n = max(1, round(0.5 * key.rate_hz))
+    while len(ends) < len(steps_kpa):
+        watch.read(block_n)
+        if sim.segment_left == 0:
+            marks.append(grid_arrays(pipe.grid))
+            ends.append(sim.sim_time_s)
+    starts = [settle_s, *ends[:-1]]
+    windows = tuple(
+        _frozen({k: marks[i + 1][k] - marks[i][k] for k in ADDITIVE}) for i in range(len(ends))
+    )
+    return windows, tuple(max(0.0, e - s) for s, e in zip(starts, ends, strict=True))
 
 
 def run_marks(key: ModelKey, sim: object, edges_s: Sequence[float]) -> list[dict[str, F64]]:
@@ -242,6 +230,45 @@ def simulate_rows(
             going_up = first_up == (i % 2 == 0)
             (up if going_up else down)[i] = window
     return tuple(up), tuple(down)
+
+
+@functools.lru_cache(maxsize=256)
+def simulate_live_from(
+    key: ModelKey,
+    segments: tuple[object, ...],
+    rpm_now: float | None,
+    map_now: float,
+    rule: CoverageRule,
+) -> dict[str, F64]:
+    """:func:`simulate_from` with the hold steps live: each ends when its cell is trusted.
+
+    Each step lasts until its cell is trusted, at most ``MAX_STEP_S``, counting what
+    this test added (the cells start empty, as in the model).
+    """
+    from sim.live import Watcher, with_live_steps
+    from sim.scenarios import Segment, SteadyHold, chain, transition_s
+
+    vehicle = get_vehicle(key.kind)
+    segs = chain([s for s in segments if isinstance(s, Segment)], vehicle, rpm_now)
+    segs = with_live_steps(segs)
+    lead: tuple[Segment, ...] = ()
+    if rpm_now is not None:
+        settle = transition_s(vehicle, None, rpm_now)
+        lead = (SteadyHold(rpm_now, (map_now,), hold_s=2.0, settle_s=settle),)
+    sim = Simulation(vehicle, lead + segs, seed=7, rate_hz=key.rate_hz, loop=True)
+    pipe = pipeline(key)
+    lead_n = round(sum(s.duration_s(vehicle) for s in lead) * key.rate_hz)
+    while sim.step < lead_n:
+        block = sim.next_block(min(round(0.5 * key.rate_hz), lead_n - sim.step))
+        assert block is not None
+        pipe.push(block)
+    before = grid_arrays(pipe.grid)
+    watch = Watcher(sim, pipe, rule, {k: -before[k] for k in ADDITIVE})
+    total = len(lead) + len(segs)
+    while sim.occurrence < total:
+        watch.read(round(0.5 * key.rate_hz))
+    after = grid_arrays(pipe.grid)
+    return _frozen({k: after[k] - before[k] for k in ADDITIVE})
 
 
 def _frozen(arrays: dict[str, F64]) -> dict[str, F64]:
@@ -351,9 +378,18 @@ class SimCandidates:
         assert isinstance(recipe, Recipe)
         return simulate_segments(self._key, recipe_segments(recipe, self._key.kind))
 
-    def recipe_from(self, recipe: object, rpm_now: float | None, map_now: float) -> dict[str, F64]:
+    def recipe_from(
+        self,
+        recipe: object,
+        rpm_now: float | None,
+        map_now: float,
+        rule: CoverageRule | None = None,
+    ) -> dict[str, F64]:
         assert isinstance(recipe, Recipe)
-        return simulate_from(self._key, recipe_segments(recipe, self._key.kind), rpm_now, map_now)
+        segs = recipe_segments(recipe, self._key.kind)
+        if rule is not None and any(isinstance(s, sc.SteadyHold) for s in segs):
+            return simulate_live_from(self._key, segs, rpm_now, map_now, rule)
+        return simulate_from(self._key, segs, rpm_now, map_now)
 
     def recipe_minutes(self, recipe: object, rpm_now: float | None) -> float:
         assert isinstance(recipe, Recipe)

@@ -56,18 +56,18 @@ def test_hold_instruction_steps_through_the_rows() -> None:
 
 
 def test_serpentine_instruction_names_the_row_the_ramp_and_the_next_row() -> None:
-    recipe = Recipe("part_throttle_sweep", 1875.0, 4750.0, (70.0, 75.0, 80.0), rate_rpm_s=300.0)
-    rows = Suggestion("part_throttle_sweep", recipe.description, (1875.0, 4750.0), (70.0, 80.0),
+    recipe = Recipe("part_throttle_sweep", 1875.0, 4750.0, (75.0, 50.0, 80.0), rate_rpm_s=300.0)
+    rows = Suggestion("part_throttle_sweep", recipe.description, (1875.0, 4750.0), (50.0, 80.0),
                       1.0, 100.0, 1.0, "high", 1, (), recipe=recipe)  # fmt: skip
     ins = Instructor()
     first = ins.update(0.0, PlanView(suggestions=(rows,)), None, {"rpm": 1000.0, "map_kpa": 30.0})
     assert first == (
-        "next: row sweeps 1875<->4750 rpm at 300 rpm/s, one MAP row each way: 70 75 80 kPa"
-        " (bring it to 1875 rpm)"
+        "next: row sweeps 1875<->4750 rpm at 300 rpm/s, one MAP row per ramp:"
+        " up 75, down 50, up 80 kPa (bring it to 1875 rpm)"
     )
     line = ins.update(9.0, PlanView(suggestions=(HOLD_3000,)), "part_throttle_sweep",
-                      {"rpm": 3300.0, "map_kpa": 74.6})  # fmt: skip
-    assert line == "hold 75 kPa, sweep 1875<->4750 rpm at 300 rpm/s, then 80 kPa the other way"
+                      {"rpm": 3300.0, "map_kpa": 50.4})  # fmt: skip
+    assert line == "hold 50 kPa, ramp down to 1875 rpm at 300 rpm/s, then 80 kPa back"
     last = ins.update(19.0, PlanView(suggestions=(HOLD_3000,)), "part_throttle_sweep",
                       {"rpm": 2000.0, "map_kpa": 80.2})  # fmt: skip
-    assert last.endswith("at 300 rpm/s, then release")
+    assert last == "hold 80 kPa, ramp up to 4750 rpm at 300 rpm/s, then release"

@@ -24,7 +24,7 @@ from core.coverage.confidence import CoverageRule
 from core.plan.candidates import Constraints
 from core.plan.learning import Calibration
 from core.plan.recipe import IDLE_MAX_MAP_KPA, IDLE_MAX_RPM, Recipe, top_rpm
-from core.plan.testsim import ADDITIVE, CandidateModel, ModelKey
+from core.plan.testsim import ADDITIVE, HOLD_STEP_S, CandidateModel, ModelKey
 from core.plan.types import FilteredTest
 from core.plan.value import Candidate, cell_value, confidence
 
@@ -33,6 +33,8 @@ F64 = npt.NDArray[np.float64]
 MIN_STEP_GAIN = 0.25
 """A MAP step joins a hold when it raises weighted confidence by at least this much
 (a quarter of a priority-3 cell): below that the 3 s it costs are better spent elsewhere."""
+MIN_STEP_S = 0.5
+"""Shortest a step is charged in the floor (a cell trusted at once still costs the MAP step)."""
 SETTLE_AT_FIRST_S = 2.0
 """The operator settles at the first MAP step for this long (``transition_s``'s settle):
 the first step of a hold has that much of its data before the step's own time starts."""
@@ -154,8 +156,11 @@ def compose_holds(
     choosing the floor); with it, the composed hold is valued exactly.
     """
     out: list[Candidate] = []
-    floor = max(min_step_gain, MIN_STEP_GAIN)
     for col in columns:
+        # a step's floor grows with its live length: a cell that takes 8 s to settle
+        # must be worth 8 s of the best test's rate (min_step_gain is per HOLD_STEP_S)
+        cost = np.maximum(np.asarray(col.seconds), MIN_STEP_S) / HOLD_STEP_S
+        floor = np.maximum(min_step_gain * cost, MIN_STEP_GAIN)
         picked = np.flatnonzero(col.gains >= floor)
         if picked.size == 0:
             continue
@@ -163,9 +168,15 @@ def compose_holds(
         test_type = col.test_type
         if test_type == "idle_low_map" and max(maps) > IDLE_MAX_MAP_KPA:
             test_type = "steady_state"
-        # the first step's settle is already data for its cell: its own time is shorter
+        # A hold starting at a later row settles there: the settle is data for that
+        # cell (scaled from its live window) and its own time is that much shorter.
+        # (Row 0's simulated window already starts with the ride-up and settle.)
+        head = int(picked[0])
+        head_s = col.seconds[head]
+        scale = (SETTLE_AT_FIRST_S + head_s) / head_s if head > 0 and head_s > 0 else 1.0
         hold_s = sum(col.seconds[int(i)] for i in picked)
-        hold_s -= min(col.seconds[int(picked[0])], SETTLE_AT_FIRST_S)
+        if head > 0:
+            hold_s -= min(head_s, SETTLE_AT_FIRST_S)
         minutes = model.hold_minutes(start_rpm, col.rpm, hold_s)
         cand = Candidate(Recipe(test_type, col.rpm, col.rpm, maps), {}, minutes)
         if gain_of is None:
@@ -174,7 +185,7 @@ def compose_holds(
             total = {k: np.zeros_like(col.steps[0][k]) for k in ADDITIVE}
             for i in picked:
                 for k in ADDITIVE:
-                    total[k] += col.steps[int(i)][k]
+                    total[k] += (scale if i == head else 1.0) * col.steps[int(i)][k]
             cand.arrays = total
             cand.gain, cand.per_cell = gain_of(total, col.factor)  # type: ignore[operator]
         out.append(cand)

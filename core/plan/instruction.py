@@ -99,10 +99,10 @@ def _sweeping(c: Suggestion, map_kpa: float) -> str:
     lo, hi = c.rpm_range
     if len(rows) < 2 or rate <= 0:
         return f"hold {c.map_range[0]:.0f} kPa, sweep to {hi:.0f} rpm"
-    here = min(rows, key=lambda m: abs(m - map_kpa)) if math.isfinite(map_kpa) else rows[0]
-    later = [m for m in rows if m > here + 2.5]
-    then = f", then {later[0]:.0f} kPa the other way" if later else ", then release"
-    return f"hold {here:.0f} kPa, sweep {lo:.0f}<->{hi:.0f} rpm at {rate:.0f} rpm/s{then}"
+    i = min(range(len(rows)), key=lambda j: abs(rows[j] - map_kpa)) if math.isfinite(map_kpa) else 0
+    way, to = ("up", hi) if i % 2 == 0 else ("down", lo)
+    then = f", then {rows[i + 1]:.0f} kPa back" if i + 1 < len(rows) else ", then release"
+    return f"hold {rows[i]:.0f} kPa, ramp {way} to {to:.0f} rpm at {rate:.0f} rpm/s{then}"
 
 
 def _steps(s: Suggestion) -> tuple[float, ...]:

@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from core.plan.candidates import Constraints
-from core.plan.testsim import HOLD_STEP_S, CandidateModel
+from core.plan.testsim import CandidateModel
 
 F64 = npt.NDArray[np.float64]
 
@@ -49,17 +49,16 @@ class Recipe:
             return f"WOT pull {self.rpm_lo:.0f}-{self.rpm_hi:.0f} rpm, then cool down"
         if t in ("steady_state", "idle_low_map") and self.map_steps:
             steps = " ".join(f"{m:.0f}" for m in self.map_steps)
-            return (
-                f"hold {self.rpm_lo:.0f} rpm: MAP {steps} kPa, "
-                f"each until trusted (<= {HOLD_STEP_S:g} s)"
-            )
+            return f"hold {self.rpm_lo:.0f} rpm: MAP {steps} kPa, each until trusted"
         if t == "idle_low_map":
             return f"idle in neutral {self.seconds:.0f} s"
         if t == "part_throttle_sweep" and len(self.map_steps) > 1:
-            rows = " ".join(f"{m:.0f}" for m in self.map_steps)
+            legs = ", ".join(
+                f"{'up' if i % 2 == 0 else 'down'} {m:.0f}" for i, m in enumerate(self.map_steps)
+            )
             return (
                 f"row sweeps {self.rpm_lo:.0f}<->{self.rpm_hi:.0f} rpm at "
-                f"{self.rate_rpm_s:.0f} rpm/s, one MAP row each way: {rows} kPa"
+                f"{self.rate_rpm_s:.0f} rpm/s, one MAP row per ramp: {legs} kPa"
             )
         if t == "part_throttle_sweep" and self.rate_rpm_s > 0:
             return (

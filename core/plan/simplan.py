@@ -41,7 +41,7 @@ import numpy.typing as npt
 from core.coverage.confidence import CoverageRule
 from core.coverage.regions import Region, axis_arrays, priority_map
 from core.plan.candidates import Constraints
-from core.plan.holds import MIN_STEP_GAIN, compose_holds, hold_columns
+from core.plan.holds import MIN_STEP_GAIN, HoldColumn, compose_holds, hold_columns
 from core.plan.learning import Calibration
 from core.plan.ranking import rank_suggestions, refine_top, target_cells
 from core.plan.recipe import IDLE_MAX_MAP_KPA, IDLE_MAX_RPM, Recipe, top_rpm
@@ -140,9 +140,10 @@ def plan_model(
         floor = MIN_STEP_RATE * max(rates) * HOLD_STEP_S
     holds = compose_holds(columns, model, start_rpm, floor, gain_of)
     if not now["hits"].any():
-        # Opening plan: the idle/low-MAP holds are offered whatever the floor (see below).
+        # Opening plan: the idle/low-MAP holds are offered whatever the floor (see
+        # below), over the low-MAP steps that make their own cell trusted.
         idle_cols = [
-            replace(c, gains=np.where(np.asarray(c.rows) <= IDLE_MAX_MAP_KPA, c.gains, 0.0))
+            replace(c, gains=np.where(_completes(c, rpm_axis, map_axis, rule), c.gains, 0.0))
             for c in columns
             if c.test_type == "idle_low_map"
         ]
@@ -161,7 +162,10 @@ def plan_model(
         # idle now, so that work is also the shortest move.
         suggestions = tuple(sorted(suggestions, key=lambda s: s.test_type != "idle_low_map"))
     if suggestions:
-        suggestions = (refine_top(suggestions[0], model, calibration, reach, op), *suggestions[1:])
+        suggestions = (
+            refine_top(suggestions[0], model, calibration, reach, op, rule),
+            *suggestions[1:],
+        )
     targets, instruction = target_cells(conf0, prio, weights, rpm_axis, map_axis, constraints, op)
     return PlanView(
         suggestions=suggestions,
@@ -170,6 +174,19 @@ def plan_model(
         instruction=instruction,
         prediction_error_pct=calibration.mean_error_pct,
     )
+
+
+def _completes(
+    col: HoldColumn, rpm_axis: F64, map_axis: F64, rule: CoverageRule
+) -> npt.NDArray[np.bool_]:
+    """Per step of ``col``: a low-MAP step that alone makes its own cell trusted."""
+    c = int(np.argmin(np.abs(rpm_axis - col.rpm)))
+    out = np.zeros(len(col.rows), dtype=bool)
+    for i, (m, step) in enumerate(zip(col.rows, col.steps, strict=True)):
+        cell = int(np.argmin(np.abs(map_axis - m))) * rpm_axis.size + c
+        one = {k: step[k][cell : cell + 1] for k in ADDITIVE}
+        out[i] = m <= IDLE_MAX_MAP_KPA and bool(confidence(one, rule)[0] >= 1.0)
+    return out
 
 
 def _candidates(
