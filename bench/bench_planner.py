@@ -33,6 +33,11 @@ an expert changes it), covered by the
 trusted-data rule: hits >= target AND settled dwell >= 1 s AND standard error of
 the mean lambda <= 1 %. Reported: minutes to 80 % and 95 % of the goal.
 
+Reference (reported apart, not a target): ``bench/routines/reference/`` holds the
+planner's own serpentine written as a fixed routine, run with the hit counter: how
+much of the planner's edge is its method (which a tuner could copy) and how much is
+choosing from the live grid.
+
 Targets: guided <= 0.8 x the best expert from empty, <= 0.6 x from partly
 covered, and never worse than the best expert anywhere.
 """
@@ -183,7 +188,7 @@ def expert_segments(
         replace(s, setup_s=None)
         if isinstance(s, sc.WotPull)
         else replace(s, settle_s=None)
-        if isinstance(s, sc.PartThrottleSweep | sc.SteadyHold | sc.TipIn)
+        if isinstance(s, sc.PartThrottleSweep | sc.SteadyHold | sc.TipIn | sc.RowSweeps)
         else s
         for s in out
     ]
@@ -270,6 +275,7 @@ def main() -> None:
         cases = [("vtwin", "empty", None), ("vtwin", "street", None)]
     rows: list[str] = []
     verdicts: list[str] = []
+    refs: list[str] = []
     errors: dict[str, list[float]] = {}
     first_errors: list[str] = []
     for kind, start, limit in cases:
@@ -293,6 +299,14 @@ def main() -> None:
                 segs = expert_segments(path, kind, constraints, start == "street", var.hold_s, rate)
                 run_expert(key, segs, prog, 9, var.counter)
                 results.append((name + var.label, prog.reached))
+        references: list[tuple[str, dict[float, float]]] = []
+        for path in sorted((ROUTINES / "reference").glob(f"{kind}_*.toml")):
+            prog = Progress(goal, base)
+            segs = expert_segments(path, kind, constraints, start == "street")
+            run_expert(key, segs, prog, 9, counter=True)
+            references.append(
+                ("REF " + path.stem.removeprefix(kind + "_") + " +counter", prog.reached)
+            )
         prog = Progress(goal, base)
         op = run_guided(key, constraints, base, prog, seed=9)
         for c in op.checked:
@@ -305,7 +319,7 @@ def main() -> None:
                 f"{c.predicted_min:.2f} min predicted, {c.actual_min:.2f} taken"
             )
         base_frac = Progress(goal, base).fraction(empty)
-        for name, reached in results:
+        for name, reached in results + references:
             rows.append(
                 f"{case} {name:<28} {fmt(reached.get(0.8))} {fmt(reached.get(0.95))}"
                 f"   (goal {int(goal.sum())} cells, {100 * base_frac:.0f} % at start)"
@@ -326,11 +340,19 @@ def main() -> None:
                 f"(target <= {target:.1f}) {'OK' if ok else 'MISS'}"
                 f"{'' if ratio <= 1.0 else '  WORSE THAN AN EXPERT'}  [best: {best_name}]"
             )
+            for ref_name, ref in references:
+                r = ref.get(g, math.inf)
+                refs.append(
+                    f"{case} {int(100 * g)} %: guided/{ref_name} = "
+                    f"{mine / r if math.isfinite(r) and r > 0 else math.nan:5.2f} (reference, no target)"
+                )
         rows.append("")
     print(f"goal: P1+P2 cells reachable under the constraints, covered = trusted ({RULE})")
     print(f"{'case':<26} {'strategy':<28} {'80 %':>5} {'95 %':>5}  (simulated minutes)")
     print("\n".join(rows))
     print("\n".join(verdicts))
+    print("\nagainst an expert who copies the planner's serpentine as a fixed routine (reference):")
+    print("\n".join(refs))
     print("\nprediction error per test type (each suggestion checked against what it then added):")
     for t, v in sorted(errors.items()):
         print(f"  {t:<20} {np.mean(v):6.1f} % mean over {len(v)} tests")

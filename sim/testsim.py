@@ -239,8 +239,8 @@ def simulate_live_from(
     rpm_now: float | None,
     map_now: float,
     rule: CoverageRule,
-) -> dict[str, F64]:
-    """:func:`simulate_from` with the hold steps live: each ends when its cell is trusted.
+) -> tuple[dict[str, F64], float]:
+    """:func:`simulate_from` with the hold steps live: (data, seconds); steps end when trusted.
 
     Each step lasts until its cell is trusted, at most ``MAX_STEP_S``, counting what
     this test added (the cells start empty, as in the model).
@@ -268,7 +268,8 @@ def simulate_live_from(
     while sim.occurrence < total:
         watch.read(round(0.5 * key.rate_hz))
     after = grid_arrays(pipe.grid)
-    return _frozen({k: after[k] - before[k] for k in ADDITIVE})
+    seconds = sim.sim_time_s - lead_n / key.rate_hz
+    return _frozen({k: after[k] - before[k] for k in ADDITIVE}), seconds
 
 
 def _frozen(arrays: dict[str, F64]) -> dict[str, F64]:
@@ -378,18 +379,16 @@ class SimCandidates:
         assert isinstance(recipe, Recipe)
         return simulate_segments(self._key, recipe_segments(recipe, self._key.kind))
 
-    def recipe_from(
-        self,
-        recipe: object,
-        rpm_now: float | None,
-        map_now: float,
-        rule: CoverageRule | None = None,
-    ) -> dict[str, F64]:
+    def recipe_from(self, recipe: object, rpm_now: float | None, map_now: float) -> dict[str, F64]:
+        assert isinstance(recipe, Recipe)
+        return simulate_from(self._key, recipe_segments(recipe, self._key.kind), rpm_now, map_now)
+
+    def hold_from(
+        self, recipe: object, rpm_now: float | None, map_now: float, rule: CoverageRule
+    ) -> tuple[dict[str, F64], float]:
         assert isinstance(recipe, Recipe)
         segs = recipe_segments(recipe, self._key.kind)
-        if rule is not None and any(isinstance(s, sc.SteadyHold) for s in segs):
-            return simulate_live_from(self._key, segs, rpm_now, map_now, rule)
-        return simulate_from(self._key, segs, rpm_now, map_now)
+        return simulate_live_from(self._key, segs, rpm_now, map_now, rule)
 
     def recipe_minutes(self, recipe: object, rpm_now: float | None) -> float:
         assert isinstance(recipe, Recipe)

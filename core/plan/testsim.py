@@ -94,16 +94,16 @@ class CandidateModel(Protocol):
         """What ``recipe`` (``core.plan.recipe.Recipe``) adds, run from idle."""
         ...
 
-    def recipe_from(
-        self,
-        recipe: object,
-        rpm_now: float | None,
-        map_now: float,
-        rule: CoverageRule | None = None,
-    ) -> dict[str, F64]:
-        """What ``recipe`` adds when the engine starts at ``rpm_now`` / ``map_now``.
+    def recipe_from(self, recipe: object, rpm_now: float | None, map_now: float) -> dict[str, F64]:
+        """What ``recipe`` adds when the engine starts at ``rpm_now`` / ``map_now``."""
+        ...
 
-        With ``rule``, hold steps end when their cell is trusted under it (live holds).
+    def hold_from(
+        self, recipe: object, rpm_now: float | None, map_now: float, rule: CoverageRule
+    ) -> tuple[dict[str, F64], float]:
+        """A hold ``recipe`` run live from ``rpm_now`` / ``map_now``: its data and seconds.
+
+        Each step ends when its cell is trusted under ``rule`` (the cells start empty).
         """
         ...
 
