@@ -53,6 +53,13 @@ def test_hold_instruction_steps_through_the_rows() -> None:
     line = ins.update(1.0, PlanView(suggestions=(HOLD_3500,)), "steady_state",
                       {"rpm": 3000.0, "map_kpa": 70.4})  # fmt: skip
     assert line == "hold 3000 rpm, MAP 70 kPa until trusted, then 75 kPa"
+    # MAP still short of a one-step hold's row: that row is the step, nothing follows it
+    one = sug("steady_state", 1000, 1000, (40.0,))
+    ins = Instructor()
+    ins.update(0.0, PlanView(suggestions=(one,)), None, {"rpm": 1000.0, "map_kpa": 30.0})
+    low = ins.update(1.0, PlanView(suggestions=(one,)), "steady_state",
+                     {"rpm": 1000.0, "map_kpa": 26.0})  # fmt: skip
+    assert low == "hold 1000 rpm, MAP 40 kPa until trusted, then release"
 
 
 def test_serpentine_instruction_names_the_row_the_ramp_and_the_next_row() -> None:

@@ -114,10 +114,10 @@ class Instructor:
             return f"hold WOT to {top:.0f} rpm" if top else "hold WOT to the top of the pull"
         if kind in HOLD_TYPES and c is not None and c.test_type in HOLD_TYPES:
             steps = _steps(c)
-            later = [m for m in steps if math.isfinite(map_kpa) and m > map_kpa + 2.5]
             here = (
                 min(steps, key=lambda m: abs(m - map_kpa)) if math.isfinite(map_kpa) else steps[0]
             )
+            later = [m for m in steps if m > here + 2.5]
             then = f", then {later[0]:.0f} kPa" if later else ", then release"
             return f"hold {c.rpm_range[0]:.0f} rpm, MAP {here:.0f} kPa until trusted{then}"
         if kind == "part_throttle_sweep" and c is not None and c.test_type == kind:
