@@ -33,6 +33,7 @@ from core.plan.simplan import plan_model
 from core.plan.testsim import ADDITIVE, ModelKey, grid_arrays
 from core.plan.types import PlanView, Suggestion
 from core.plan.value import confidence
+from sim.live import Watcher, with_live_steps
 from sim.model import Controller
 from sim.scenarios import Idle, Segment, chain, end_rpm
 from sim.simulation import Simulation
@@ -49,14 +50,10 @@ class FedSimulation(Simulation):
         self._feed = feed
         super().__init__(get_vehicle(kind), (Idle(1.0),), loop=True, **kwargs)  # type: ignore[arg-type]
 
-    @property
-    def segment_left(self) -> int:
-        """Samples left in the current segment (0: the next read asks ``feed``)."""
-        return self._seg_left
-
     def _next_segment(self) -> Controller:
         self._occurrence += 1
         seg = self._feed()
+        self.current = seg
         self._seg_left = max(1, round(seg.duration_s(self.vehicle) * self.rate_hz))
         self._seg_t0_step = self.step
         seed = int(
@@ -112,6 +109,10 @@ class GuidedOperator:
     _sim: FedSimulation | None = None
     _rpm_here: float | None = None
     _expect_done: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    live_holds: bool = True
+    """Each MAP step of a hold ends when its cell turns trusted (the instruction moves on),
+    at most ``sim.live.MAX_STEP_S``; False: every step lasts the planned ``HOLD_STEP_S``."""
+    _watch: Watcher | None = None
     warm_in_background: bool = False
     """Idle while a thread simulates the candidates (seconds) instead of blocking at start:
     the live demo shows an idling engine at once, as a real session starts."""
@@ -127,6 +128,8 @@ class GuidedOperator:
         self._sim = FedSimulation(
             self.key.kind, self._next, seed=self.seed, rate_hz=self.key.rate_hz
         )
+        if self.live_holds:
+            self._watch = Watcher(self._sim, self._pipe, self.rule, self.base)
 
     # -- coverage so far -----------------------------------------------------------
 
@@ -152,6 +155,8 @@ class GuidedOperator:
         """The next block (never straddling two tests), already binned into :attr:`grid`."""
         sim = self._sim
         assert sim is not None
+        if self._watch is not None:
+            return self._watch.read(max_samples)
         n = min(max_samples, sim.segment_left) if sim.segment_left > 0 else max_samples
         if sim.segment_left == 0:
             n = 1  # the next segment starts here; read it with fresh bounds next time
@@ -211,6 +216,8 @@ class GuidedOperator:
         recipe = top.recipe
         assert isinstance(recipe, Recipe)
         segs = chain(recipe_segments(recipe, self.key.kind), self.key.kind, self._rpm_here)
+        if self.live_holds:
+            segs = with_live_steps(segs)
         self._queue = list(segs)
         if recipe.test_type == "wot_pull":
             self.pulls += 1

@@ -30,6 +30,12 @@ planner's guided operator are timed by the same physics. Format::
     rpm_from = 1500
     rpm_to = 5000
     [[segment]]
+    kind = "row_sweeps"           # map_kpa (list, run order), rpm_from, rpm_to, rate_rpm_s
+    map_kpa = [70, 50, 75, 55]    # serpentine: up at 70, down at 50, up at 75 ... (turn_s optional)
+    rpm_from = 1875
+    rpm_to = 4750
+    rate_rpm_s = 300
+    [[segment]]
     kind = "tip_in"               # rpm, map_from, map_to, hold_s
     rpm = 3000
     map_from = 45
@@ -58,6 +64,7 @@ from sim.scenarios import (
     Cruise,
     Idle,
     PartThrottleSweep,
+    RowSweeps,
     Scenario,
     Segment,
     SteadyHold,
@@ -171,6 +178,16 @@ def _sweep(s: _Seg) -> Segment:
     return PartThrottleSweep(map_kpa, lo, hi, rate_rpm_s=rate)
 
 
+def _row_sweeps(s: _Seg) -> Segment:
+    rows = s.numbers("map_kpa", *MAP_RANGE_KPA, unit=" kPa")
+    lo, hi = _rpm(s, "rpm_from"), _rpm(s, "rpm_to")
+    if hi == lo:
+        raise ScenarioFileError(f"{s.where}: rpm_to: {hi:g} must differ from rpm_from")
+    rate = s.number("rate_rpm_s", 20.0, 2000.0, default=250.0, unit=" rpm/s")
+    turn = s.number("turn_s", 0.0, 30.0, default=1.0, unit=" s")
+    return RowSweeps(rows, lo, hi, rate_rpm_s=rate, turn_s=turn)
+
+
 def _steady(s: _Seg) -> Segment:
     rpm = _rpm(s, "rpm")
     steps = s.numbers("map_kpa", *MAP_RANGE_KPA, unit=" kPa")
@@ -204,6 +221,7 @@ KINDS: dict[str, Callable[[_Seg], Segment]] = {
     "cool_down": _cool_down,
     "steady_hold": _steady,
     "part_throttle_sweep": _sweep,
+    "row_sweeps": _row_sweeps,
     "tip_in": _tip_in,
     "cruise": _cruise,
 }

@@ -75,6 +75,10 @@ def transition_s(vehicle: Vehicle | str, rpm_from: float | None, rpm_to: float) 
 
 def end_rpm(segment: Segment) -> float | None:
     """Where ``segment`` leaves the engine (``None``: idling in neutral)."""
+    if isinstance(segment, LiveStep | Release):
+        return segment.rpm
+    if isinstance(segment, RowSweeps):
+        return segment.rpm_end if len(segment.map_kpa_steps) % 2 else segment.rpm_start
     if isinstance(segment, WotPull | PartThrottleSweep):
         return segment.rpm_start
     if isinstance(segment, SteadyHold | TipIn):
@@ -84,7 +88,9 @@ def end_rpm(segment: Segment) -> float | None:
 
 def start_rpm(segment: Segment) -> float | None:
     """Where ``segment`` needs the engine to start (``None``: anywhere, e.g. idle)."""
-    if isinstance(segment, WotPull | PartThrottleSweep):
+    if isinstance(segment, LiveStep):
+        return segment.rpm
+    if isinstance(segment, WotPull | PartThrottleSweep | RowSweeps):
         return segment.rpm_start
     if isinstance(segment, SteadyHold | TipIn):
         return segment.rpm
@@ -107,7 +113,10 @@ def chain(
         if target is not None:
             if isinstance(seg, WotPull) and seg.setup_s is None:
                 seg = replace(seg, setup_s=transition_s(vehicle, here, target))
-            elif isinstance(seg, PartThrottleSweep | SteadyHold | TipIn) and seg.settle_s is None:
+            elif (
+                isinstance(seg, PartThrottleSweep | SteadyHold | TipIn | RowSweeps | LiveStep)
+                and seg.settle_s is None
+            ):
                 seg = replace(seg, settle_s=transition_s(vehicle, here, target))
         out.append(seg)
         here = end_rpm(seg)
@@ -212,6 +221,70 @@ class PartThrottleSweep(Segment):
 
 
 @dataclass(frozen=True, slots=True)
+class RowSweeps(Segment):
+    """Serpentine row sweeps on a load-controlled dyno: one MAP row per rpm ramp.
+
+    The operator holds the first MAP row while the absorber ramps rpm from
+    ``rpm_start`` to ``rpm_end`` at ``rate_rpm_s``; at the end he steps to the next
+    row and holds it ``turn_s`` while the engine settles, then the absorber ramps
+    back down, and so on: one throttle step per row and no ride back between rows.
+    The throttle closes at the end (``RELEASE_S``); the engine is left at whichever
+    end the last row finished (:func:`end_rpm`).
+
+    ``settle_s`` ``None`` allows for riding up from idle plus 2 s to steady.
+    """
+
+    map_kpa_steps: tuple[float, ...]
+    rpm_start: float
+    rpm_end: float
+    rate_rpm_s: float = 250.0
+    turn_s: float = 1.0
+    settle_s: float | None = None
+    kind: ClassVar[str] = "row_sweeps"
+
+    def __post_init__(self) -> None:
+        if not self.map_kpa_steps:
+            raise SimParamError("RowSweeps needs at least one MAP row")
+        if self.rate_rpm_s <= 0.0:
+            raise SimParamError(f"RowSweeps rate_rpm_s must be > 0, got {self.rate_rpm_s:g}")
+
+    def _settle_s(self, vehicle: Vehicle) -> float:
+        return rollup_s(vehicle, self.rpm_start) + 2.0 if self.settle_s is None else self.settle_s
+
+    @property
+    def row_s(self) -> float:
+        """Seconds of one row's ramp."""
+        return abs(self.rpm_end - self.rpm_start) / self.rate_rpm_s
+
+    def duration_s(self, vehicle: Vehicle | str = "vtwin") -> float:
+        n = len(self.map_kpa_steps)
+        return (
+            self._settle_s(_vehicle(vehicle)) + n * self.row_s + (n - 1) * self.turn_s + RELEASE_S
+        )
+
+    def start(self, model: EngineModel, seed: int) -> Controller:
+        settle_s = self._settle_s(model.vehicle)
+        rows, row_s, turn_s, rate = self.map_kpa_steps, self.row_s, self.turn_s, self.rate_rpm_s
+        ends = (self.rpm_start, self.rpm_end)
+        period = row_s + turn_s
+        end_s = settle_s + len(rows) * row_s + (len(rows) - 1) * turn_s
+
+        def command(t_s: float, rpm: float, map_kpa: float) -> Command:
+            if t_s < settle_s:
+                return (MODE_SPEED, NAN, _chase(rpm, ends[0], rows[0]), ends[0], 0.0, False)
+            i = min(int((t_s - settle_s) // period), len(rows) - 1)
+            a, b = ends[i % 2], ends[1 - i % 2]
+            into = t_s - settle_s - i * period
+            if t_s >= end_s:
+                return (MODE_SPEED, 0.0, NAN, b, 0.0, False)
+            if into < row_s:
+                return (MODE_SPEED, NAN, rows[i], _ramp(into, 0.0, a, b, rate), 0.0, False)
+            return (MODE_SPEED, NAN, rows[min(i + 1, len(rows) - 1)], b, 0.0, False)
+
+        return command
+
+
+@dataclass(frozen=True, slots=True)
 class SteadyHold(Segment):
     """Eddy dyno holds ``rpm``; the operator steps MAP through ``map_kpa_steps``.
 
@@ -246,6 +319,68 @@ class SteadyHold(Segment):
             return (MODE_SPEED, NAN, _chase(rpm, rpm_hold, steps[index]), rpm_hold, 0.0, False)
 
         return command
+
+
+@dataclass(frozen=True, slots=True)
+class LiveStep(Segment):
+    """One MAP step of a hold that lasts until the tuner sees its cell trusted.
+
+    The eddy dyno holds ``rpm`` and the operator holds ``map_kpa`` for at most
+    ``max_s`` after settling; whoever watches the live grid (the planner's
+    instruction, or the hit counter of the tuner's software) ends it early with
+    :meth:`sim.simulation.Simulation.cut` once the cell is covered. No release: the
+    next step follows at once, and :class:`Release` ends the hold.
+
+    ``settle_s`` ``None`` allows for riding up from idle plus 2 s to steady.
+    """
+
+    rpm: float
+    map_kpa: float
+    max_s: float = 10.0
+    settle_s: float | None = None
+    kind: ClassVar[str] = "steady_hold"
+
+    def _settle_s(self, vehicle: Vehicle) -> float:
+        return rollup_s(vehicle, self.rpm) + 2.0 if self.settle_s is None else self.settle_s
+
+    def duration_s(self, vehicle: Vehicle | str = "vtwin") -> float:
+        return self._settle_s(_vehicle(vehicle)) + self.max_s
+
+    def start(self, model: EngineModel, seed: int) -> Controller:
+        rpm_hold, map_kpa = self.rpm, self.map_kpa
+
+        def command(t_s: float, rpm: float, map_now: float) -> Command:
+            return (MODE_SPEED, NAN, _chase(rpm, rpm_hold, map_kpa), rpm_hold, 0.0, False)
+
+        return command
+
+
+@dataclass(frozen=True, slots=True)
+class Release(Segment):
+    """Throttle closed at ``rpm`` before the clutch goes in: the end of a live hold."""
+
+    rpm: float
+    kind: ClassVar[str] = "release"
+
+    def duration_s(self, vehicle: Vehicle | str = "vtwin") -> float:
+        return RELEASE_S
+
+    def start(self, model: EngineModel, seed: int) -> Controller:
+        rpm_hold = self.rpm
+
+        def command(t_s: float, rpm: float, map_kpa: float) -> Command:
+            return (MODE_SPEED, 0.0, NAN, rpm_hold, 0.0, False)
+
+        return command
+
+
+def live_steps(hold: SteadyHold, max_s: float) -> tuple[Segment, ...]:
+    """``hold`` as steps that end when their cell is trusted (at most ``max_s`` each), then a release."""
+    steps: list[Segment] = [
+        LiveStep(hold.rpm, m, max_s, hold.settle_s if i == 0 else 0.0)
+        for i, m in enumerate(hold.map_kpa_steps)
+    ]
+    return (*steps, Release(hold.rpm))
 
 
 @dataclass(frozen=True, slots=True)

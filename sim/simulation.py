@@ -146,6 +146,8 @@ class Simulation:
         self.step = 0
         """Samples produced so far."""
         self._occurrence = -1
+        self.current: Segment = self.segments[0]
+        """The segment being run."""
         self._seg_left = 0
         self._seg_t0_step = 0
         self._controller = self._next_segment()
@@ -167,12 +169,33 @@ class Simulation:
     def _next_segment(self) -> Controller:
         self._occurrence += 1
         index = self._occurrence % len(self.segments)
+        self.current = self.segments[index]
         self._seg_left = self._seg_steps[index]
         self._seg_t0_step = self.step
         seed = int(
             np.random.SeedSequence([self.seed, 0x5E6, self._occurrence]).generate_state(1)[0]
         )
         return self.segments[index].start(self.model, seed)
+
+    @property
+    def occurrence(self) -> int:
+        """Segments started so far, minus one (the current one's index in a first pass)."""
+        return self._occurrence
+
+    @property
+    def segment_left(self) -> int:
+        """Samples left in the current segment (0: the next read starts the next one)."""
+        return self._seg_left
+
+    def cut(self) -> None:
+        """End the current segment now: the next sample starts the next one.
+
+        A looping simulation only (a plan's length is fixed up front): the live
+        operator ends a hold step when its cell turns trusted.
+        """
+        if self.total_steps is not None:
+            raise SimParamError("only a looping simulation can cut a segment short")
+        self._seg_left = 0
 
     def next_block(self, max_samples: int) -> Block | None:
         """Up to ``max_samples`` new samples (fewer at the plan's end); ``None`` once done."""

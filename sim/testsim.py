@@ -27,6 +27,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import numpy.typing as npt
 
+from core.coverage.confidence import CoverageRule
 from core.pipeline import Pipeline
 from core.plan.recipe import Recipe
 from core.plan.testsim import ADDITIVE, HOLD_STEP_S, ModelKey, grid_arrays
@@ -117,6 +118,59 @@ def simulate_column(
 
 
 @functools.lru_cache(maxsize=256)
+def simulate_live_column(
+    key: ModelKey, rpm: float, steps_kpa: tuple[float, ...], rule: CoverageRule
+) -> tuple[tuple[dict[str, F64], ...], tuple[float, ...]]:
+    """A hold at ``rpm`` whose steps end when their cell is trusted: (data, seconds) per step.
+
+    Run as the live operator runs it (``sim.live``): each MAP step lasts until the
+    grid, looked at every ``WATCH_S``, shows its cell covered, at most
+    ``MAX_STEP_S`` (a cell the engine cannot settle in costs that much). Run from
+    idle on empty cells. The first step's data includes the ride-up and settle; its
+    seconds do not (they are the transition's).
+    """
+    from sim.live import MAX_STEP_S, Watcher
+    from sim.scenarios import SteadyHold, live_steps, transition_s
+
+    vehicle = get_vehicle(key.kind)
+    settle_s = transition_s(vehicle, None, rpm)
+    hold = SteadyHold(rpm, steps_kpa, hold_s=HOLD_STEP_S, settle_s=settle_s)
+    sim = Simulation(vehicle, live_steps(hold, MAX_STEP_S), seed=11, rate_hz=key.rate_hz, loop=True)
+    pipe = pipeline(key)
+    watch = Watcher(sim, pipe, rule)
+    marks = [grid_arrays(pipe.grid)]
+    ends: list[float] = []
+    block_n = max(1, round(0.5 * key.rate_hz))
+    while len(ends) < len(steps_kpa):
+        watch.read(block_n)
+        if sim.segment_left == 0:
+            marks.append(grid_arrays(pipe.grid))
+            ends.append(sim.sim_time_s)
+    starts = [settle_s, *ends[:-1]]
+    windows = tuple(
+        _frozen({k: marks[i + 1][k] - marks[i][k] for k in ADDITIVE}) for i in range(len(ends))
+    )
+    return windows, tuple(max(0.0, e - s) for s, e in zip(starts, ends, strict=True))
+
+
+def run_marks(key: ModelKey, sim: object, edges_s: Sequence[float]) -> list[dict[str, F64]]:
+    """The cumulative grid (additive arrays) at each edge of sim time, through the pipeline."""
+    assert isinstance(sim, Simulation)
+    pipe = pipeline(key)
+    block_n = max(1, round(0.5 * sim.rate_hz))
+    marks: list[dict[str, F64]] = []
+    for edge in edges_s:
+        edge_step = max(0, round(edge * sim.rate_hz))
+        while sim.step < edge_step and not sim.done:
+            block = sim.next_block(min(block_n, edge_step - sim.step))
+            if block is None:
+                break
+            pipe.push(block)
+        marks.append(grid_arrays(pipe.grid))
+    return marks
+
+
+@functools.lru_cache(maxsize=256)
 def simulate_from(
     key: ModelKey, segments: tuple[object, ...], rpm_now: float | None, map_now: float
 ) -> dict[str, F64]:
@@ -145,6 +199,77 @@ def simulate_from(
     total_s = lead_s + sum(s.duration_s(vehicle) for s in segs)
     (arrays,) = run_windows(key, sim, [lead_s, total_s])
     return arrays
+
+
+@functools.lru_cache(maxsize=64)
+def simulate_rows(
+    key: ModelKey, rpm_lo: float, rpm_hi: float, rate_rpm_s: float, rows: tuple[float, ...]
+) -> tuple[tuple[dict[str, F64], ...], tuple[dict[str, F64], ...]]:
+    """Serpentine row sweeps over ``rows``, split per row: (ramping up, ramping down).
+
+    Two serpentines are run from idle, one starting at ``rpm_lo`` and one at ``rpm_hi``,
+    so every row is simulated in both directions. A row's window is its ramp plus the
+    turn before it (the MAP step into the row and the settle at the end of the range);
+    a serpentine over any subset of rows is the sum of its rows' windows taken in
+    alternating directions.
+    """
+    from sim.scenarios import RowSweeps, transition_s
+    from sim.simulation import Simulation
+    from sim.vehicles import get_vehicle
+
+    vehicle = get_vehicle(key.kind)
+    up: list[dict[str, F64]] = [{} for _ in rows]
+    down: list[dict[str, F64]] = [{} for _ in rows]
+    for first, last, first_up in ((rpm_lo, rpm_hi, True), (rpm_hi, rpm_lo, False)):
+        settle = transition_s(vehicle, None, first)
+        seg = RowSweeps(rows, first, last, rate_rpm_s, settle_s=settle)
+        sim = Simulation(vehicle, (seg,), seed=11, rate_hz=key.rate_hz)
+        period = seg.row_s + seg.turn_s
+        edges = [settle] + [settle + i * period + seg.row_s for i in range(len(rows))]
+        for i, window in enumerate(run_windows(key, sim, edges)):
+            going_up = first_up == (i % 2 == 0)
+            (up if going_up else down)[i] = window
+    return tuple(up), tuple(down)
+
+
+@functools.lru_cache(maxsize=256)
+def simulate_live_from(
+    key: ModelKey,
+    segments: tuple[object, ...],
+    rpm_now: float | None,
+    map_now: float,
+    rule: CoverageRule,
+) -> tuple[dict[str, F64], float]:
+    """:func:`simulate_from` with the hold steps live: (data, seconds); steps end when trusted.
+
+    Each step lasts until its cell is trusted, at most ``MAX_STEP_S``, counting what
+    this test added (the cells start empty, as in the model).
+    """
+    from sim.live import Watcher, with_live_steps
+    from sim.scenarios import Segment, SteadyHold, chain, transition_s
+
+    vehicle = get_vehicle(key.kind)
+    segs = chain([s for s in segments if isinstance(s, Segment)], vehicle, rpm_now)
+    segs = with_live_steps(segs)
+    lead: tuple[Segment, ...] = ()
+    if rpm_now is not None:
+        settle = transition_s(vehicle, None, rpm_now)
+        lead = (SteadyHold(rpm_now, (map_now,), hold_s=2.0, settle_s=settle),)
+    sim = Simulation(vehicle, lead + segs, seed=7, rate_hz=key.rate_hz, loop=True)
+    pipe = pipeline(key)
+    lead_n = round(sum(s.duration_s(vehicle) for s in lead) * key.rate_hz)
+    while sim.step < lead_n:
+        block = sim.next_block(min(round(0.5 * key.rate_hz), lead_n - sim.step))
+        assert block is not None
+        pipe.push(block)
+    before = grid_arrays(pipe.grid)
+    watch = Watcher(sim, pipe, rule, {k: -before[k] for k in ADDITIVE})
+    total = len(lead) + len(segs)
+    while sim.occurrence < total:
+        watch.read(round(0.5 * key.rate_hz))
+    after = grid_arrays(pipe.grid)
+    seconds = sim.sim_time_s - lead_n / key.rate_hz
+    return _frozen({k: after[k] - before[k] for k in ADDITIVE}), seconds
 
 
 def _frozen(arrays: dict[str, F64]) -> dict[str, F64]:
@@ -187,12 +312,12 @@ def cooldown_s(kind: str, rpm_start: float, rpm_end: float) -> float:
     return 0.0 if idx.size == 0 else float(min(hot.t[idx[-1]] - pull_s, MAX_COOLDOWN_S))
 
 
-def hold_minutes(kind: str, rpm_now: float | None, rpm: float, n_steps: int) -> float:
-    """Minutes for a steady-state hold of ``n_steps`` MAP steps at ``rpm`` from ``rpm_now``."""
+def hold_minutes(kind: str, rpm_now: float | None, rpm: float, hold_s: float) -> float:
+    """Minutes for a steady-state hold at ``rpm`` from ``rpm_now`` whose steps last ``hold_s`` in all."""
     from sim.scenarios import RELEASE_S, transition_s
 
     here = None if rpm_now is None else round(rpm_now / 50.0) * 50.0
-    return (transition_s(kind, here, rpm) + n_steps * HOLD_STEP_S + RELEASE_S) / 60.0
+    return (transition_s(kind, here, rpm) + hold_s + RELEASE_S) / 60.0
 
 
 def segments_minutes(kind: str, segments: Sequence[object], rpm_now: float | None) -> float:
@@ -214,6 +339,8 @@ def recipe_segments(recipe: Recipe, kind: str) -> tuple[sc.Segment, ...]:
         return (sc.SteadyHold(recipe.rpm_lo, recipe.map_steps, hold_s=HOLD_STEP_S),)
     if t == "idle_low_map":
         return (sc.Idle(recipe.seconds),)
+    if t == "part_throttle_sweep" and (len(recipe.map_steps) > 1 or recipe.rate_rpm_s > 0):
+        return (sc.RowSweeps(recipe.map_steps, recipe.rpm_lo, recipe.rpm_hi, recipe.rate_rpm_s),)
     if t == "part_throttle_sweep":
         return (sc.PartThrottleSweep(recipe.map_steps[0], recipe.rpm_lo, recipe.rpm_hi),)
     if t == "tip_in":
@@ -243,6 +370,11 @@ class SimCandidates:
     def column(self, rpm: float, rows: tuple[float, ...]) -> tuple[dict[str, F64], ...]:
         return simulate_column(self._key, rpm, rows)
 
+    def rows(
+        self, rpm_lo: float, rpm_hi: float, rate_rpm_s: float, rows: tuple[float, ...]
+    ) -> tuple[tuple[dict[str, F64], ...], tuple[dict[str, F64], ...]]:
+        return simulate_rows(self._key, rpm_lo, rpm_hi, rate_rpm_s, rows)
+
     def recipe(self, recipe: object) -> dict[str, F64]:
         assert isinstance(recipe, Recipe)
         return simulate_segments(self._key, recipe_segments(recipe, self._key.kind))
@@ -251,9 +383,21 @@ class SimCandidates:
         assert isinstance(recipe, Recipe)
         return simulate_from(self._key, recipe_segments(recipe, self._key.kind), rpm_now, map_now)
 
+    def hold_from(
+        self, recipe: object, rpm_now: float | None, map_now: float, rule: CoverageRule
+    ) -> tuple[dict[str, F64], float]:
+        assert isinstance(recipe, Recipe)
+        segs = recipe_segments(recipe, self._key.kind)
+        return simulate_live_from(self._key, segs, rpm_now, map_now, rule)
+
     def recipe_minutes(self, recipe: object, rpm_now: float | None) -> float:
         assert isinstance(recipe, Recipe)
         return segments_minutes(self._key.kind, recipe_segments(recipe, self._key.kind), rpm_now)
 
-    def hold_minutes(self, rpm_now: float | None, rpm: float, n_steps: int) -> float:
-        return hold_minutes(self._key.kind, rpm_now, rpm, n_steps)
+    def live_column(
+        self, rpm: float, rows: tuple[float, ...], rule: CoverageRule
+    ) -> tuple[tuple[dict[str, F64], ...], tuple[float, ...]]:
+        return simulate_live_column(self._key, rpm, rows, rule)
+
+    def hold_minutes(self, rpm_now: float | None, rpm: float, hold_s: float) -> float:
+        return hold_minutes(self._key.kind, rpm_now, rpm, hold_s)

@@ -55,7 +55,7 @@ def test_guided_starts_from_stored_coverage_without_changing_the_store(tmp_path:
     out = tmp_path / "g.dynolog"
     done = subprocess.run(
         [*CLI, "sim", "--scenario", "guided", "--vehicle", "bike", "--data-dir", str(tmp_path),
-         "--out", str(out), "--duration", "60", "--rate", "50"],
+         "--out", str(out), "--duration", "150", "--rate", "50"],
         capture_output=True, text=True,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr

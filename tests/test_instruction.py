@@ -52,4 +52,38 @@ def test_hold_instruction_steps_through_the_rows() -> None:
     ins.update(0.0, PlanView(suggestions=(HOLD_3000,)), None, {"rpm": 3000.0, "map_kpa": 50.0})
     line = ins.update(1.0, PlanView(suggestions=(HOLD_3500,)), "steady_state",
                       {"rpm": 3000.0, "map_kpa": 70.4})  # fmt: skip
-    assert line == "hold 3000 rpm, MAP 70 kPa, then 75 kPa"
+    assert line == "hold 3000 rpm, MAP 70 kPa until trusted, then 75 kPa"
+    # MAP still short of a one-step hold's row: that row is the step, nothing follows it
+    one = sug("steady_state", 1000, 1000, (40.0,))
+    ins = Instructor()
+    ins.update(0.0, PlanView(suggestions=(one,)), None, {"rpm": 1000.0, "map_kpa": 30.0})
+    low = ins.update(1.0, PlanView(suggestions=(one,)), "steady_state",
+                     {"rpm": 1000.0, "map_kpa": 26.0})  # fmt: skip
+    assert low == "hold 1000 rpm, MAP 40 kPa until trusted, then release"
+
+
+def test_serpentine_instruction_names_the_row_the_ramp_and_the_next_row() -> None:
+    recipe = Recipe("part_throttle_sweep", 1875.0, 4750.0, (75.0, 50.0, 80.0), rate_rpm_s=300.0)
+    rows = Suggestion("part_throttle_sweep", recipe.description, (1875.0, 4750.0), (50.0, 80.0),
+                      1.0, 100.0, 1.0, "high", 1, (), recipe=recipe)  # fmt: skip
+    ins = Instructor()
+    first = ins.update(0.0, PlanView(suggestions=(rows,)), None, {"rpm": 1000.0, "map_kpa": 30.0})
+    assert first == "next: 3 row sweeps 1875<->4750 rpm at 300 rpm/s, 75 kPa first"
+    assert len(first) <= 78  # one line of an 80-column terminal
+    line = ins.update(9.0, PlanView(suggestions=(HOLD_3000,)), "part_throttle_sweep",
+                      {"rpm": 3300.0, "map_kpa": 50.4})  # fmt: skip
+    assert line == "hold 50 kPa, ramp down to 1875 rpm at 300 rpm/s, then 80 kPa back"
+    last = ins.update(19.0, PlanView(suggestions=(HOLD_3000,)), "part_throttle_sweep",
+                      {"rpm": 2000.0, "map_kpa": 80.2})  # fmt: skip
+    assert last == "hold 80 kPa, ramp up to 4750 rpm at 300 rpm/s, then release"
+    # a down leg is no detected test (rpm falls at part throttle): the line still follows
+    down = ins.update(30.0, PlanView(suggestions=(HOLD_3000,)), None,
+                      {"rpm": 3000.0, "map_kpa": 50.3})  # fmt: skip
+    assert down == "hold 50 kPa, ramp down to 1875 rpm at 300 rpm/s, then 80 kPa back"
+    # ... across the turn too (MAP between rows), but not once the engine has left it
+    turn = ins.update(31.0, PlanView(suggestions=(HOLD_3000,)), None,
+                      {"rpm": 1900.0, "map_kpa": 66.0})  # fmt: skip
+    assert turn.startswith("hold ")
+    gone = ins.update(40.0, PlanView(suggestions=(HOLD_3000,)), None,
+                      {"rpm": 1000.0, "map_kpa": 33.0})  # fmt: skip
+    assert gone.startswith("next: hold 3000 rpm")

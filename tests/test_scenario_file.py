@@ -138,3 +138,15 @@ def test_cli_runs_a_routine_and_rejects_a_bad_one(tmp_path: Path) -> None:
     assert done.stderr.strip().splitlines() == [
         f"dynoai: error: {bad}: segment 1 (tip_in): map_to: missing"
     ]
+
+
+def test_row_sweeps_segment_runs_its_rows_in_the_given_order() -> None:
+    from sim.scenarios import RowSweeps, end_rpm
+
+    seg = {"kind": "row_sweeps", "map_kpa": [70, 50, 75], "rpm_from": 1875, "rpm_to": 4750}
+    (rows,) = parse_scenario({"segment": [{**seg, "rate_rpm_s": 300}]}).segments
+    assert isinstance(rows, RowSweeps) and rows.map_kpa_steps == (70.0, 50.0, 75.0)
+    assert rows.row_s == pytest.approx(2875.0 / 300.0)
+    assert end_rpm(rows) == 4750.0  # three legs: up, down, up
+    with pytest.raises(ScenarioFileError, match=r"segment 1 \(row_sweeps\): rate_rpm_s"):
+        parse_scenario({"segment": [{**seg, "rate_rpm_s": 5000}]})

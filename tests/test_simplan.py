@@ -85,7 +85,8 @@ def test_opening_plan_idle_low_map_first_never_a_tip_in() -> None:
     top = view.suggestions[0]
     assert top.expected_hits and top.minutes > 0
     # the load columns come next, and the WOT rows are priority 1 across the rpm range
-    assert any(s.test_type == "steady_state" and s.priority == 1 for s in view.suggestions[:6])
+    load = ("steady_state", "part_throttle_sweep")
+    assert any(s.test_type in load and s.priority == 1 for s in view.suggestions[:6])
 
 
 def test_trusted_cells_gain_nothing_and_max_rpm_is_respected() -> None:

@@ -5,6 +5,10 @@ a column is simulated once (cached as sparse (step, cell, value) triples, since
 a step touches only a few cells) and valued against the current grid; a hold
 takes exactly the steps that still gain at least the floor, so a column with
 three rows short of data is a 9-second hold, not a 40-second one.
+
+Steps are live (``CandidateModel.live_column``): the operator moves on when the
+cell turns trusted, at most ``HOLD_STEP_S``, so each step is modelled with the data
+and seconds it takes until then.
 """
 
 from __future__ import annotations
@@ -29,9 +33,11 @@ F64 = npt.NDArray[np.float64]
 MIN_STEP_GAIN = 0.25
 """A MAP step joins a hold when it raises weighted confidence by at least this much
 (a quarter of a priority-3 cell): below that the 3 s it costs are better spent elsewhere."""
+MIN_STEP_S = 0.5
+"""Shortest a step is charged in the floor (a cell trusted at once still costs the MAP step)."""
 SETTLE_AT_FIRST_S = 2.0
 """The operator settles at the first MAP step for this long (``transition_s``'s settle):
-the first step of a hold collects that much more data than the others."""
+the first step of a hold has that much of its data before the step's own time starts."""
 
 
 @dataclass(slots=True)
@@ -41,24 +47,28 @@ class HoldColumn:
     rpm: float
     rows: tuple[float, ...]
     steps: tuple[dict[str, F64], ...]
+    seconds: tuple[float, ...]
+    """Each step's live length (until its cell is trusted, at most ``HOLD_STEP_S``)."""
     gains: F64
     factor: float
     test_type: str
 
 
-_PAIRS: dict[tuple[ModelKey, float, tuple[float, ...]], tuple[Any, Any, dict[str, F64]]] = {}
+_PAIRS: dict[
+    tuple[ModelKey, float, tuple[float, ...], CoverageRule], tuple[Any, Any, dict[str, F64]]
+] = {}
 _PAIRS_KEPT = 4096
 
 
 def _pairs(
-    model: CandidateModel, rpm: float, rows: tuple[float, ...]
+    model: CandidateModel, rpm: float, rows: tuple[float, ...], rule: CoverageRule
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], dict[str, F64]]:
     """The column's steps as sparse (step, cell, values): a step touches only a few cells."""
-    cache_key = (model.key, rpm, rows)
+    cache_key = (model.key, rpm, rows, rule)
     hit = _PAIRS.get(cache_key)
     if hit is not None:
         return hit
-    steps = model.column(rpm, rows)
+    steps, _ = model.live_column(rpm, rows, rule)
     step_idx: list[npt.NDArray[np.int64]] = []
     cell_idx: list[npt.NDArray[np.int64]] = []
     vals: dict[str, list[F64]] = {k: [] for k in ADDITIVE}
@@ -121,14 +131,15 @@ def hold_columns(
             continue
         test_type = "idle_low_map" if rpm <= IDLE_MAX_RPM else "steady_state"
         factor = calibration.factor(test_type)
-        step_idx, cell_idx, vals = _pairs(model, rpm, rows)
+        step_idx, cell_idx, vals = _pairs(model, rpm, rows, rule)
         scale = factor * reach[cell_idx]
         after = {k: now[k][cell_idx] + scale * vals[k] for k in ADDITIVE}
         gained = weights[cell_idx] * np.maximum(
             cell_value(confidence(after, rule)) - value0[cell_idx], 0.0
         )
         gains = np.bincount(step_idx, gained, minlength=len(rows)).astype(np.float64)
-        out.append(HoldColumn(rpm, rows, model.column(rpm, rows), gains, factor, test_type))
+        steps, seconds = model.live_column(rpm, rows, rule)
+        out.append(HoldColumn(rpm, rows, steps, seconds, gains, factor, test_type))
     return out
 
 
@@ -145,8 +156,11 @@ def compose_holds(
     choosing the floor); with it, the composed hold is valued exactly.
     """
     out: list[Candidate] = []
-    floor = max(min_step_gain, MIN_STEP_GAIN)
     for col in columns:
+        # a step's floor grows with its live length: a cell that takes 8 s to settle
+        # must be worth 8 s of the best test's rate (min_step_gain is per HOLD_STEP_S)
+        cost = np.maximum(np.asarray(col.seconds), MIN_STEP_S) / HOLD_STEP_S
+        floor = np.maximum(min_step_gain * cost, MIN_STEP_GAIN)
         picked = np.flatnonzero(col.gains >= floor)
         if picked.size == 0:
             continue
@@ -154,16 +168,24 @@ def compose_holds(
         test_type = col.test_type
         if test_type == "idle_low_map" and max(maps) > IDLE_MAX_MAP_KPA:
             test_type = "steady_state"
-        minutes = model.hold_minutes(start_rpm, col.rpm, len(maps))
+        # A hold starting at a later row settles there: the settle is data for that
+        # cell (scaled from its live window) and its own time is that much shorter.
+        # (Row 0's simulated window already starts with the ride-up and settle.)
+        head = int(picked[0])
+        head_s = col.seconds[head]
+        scale = (SETTLE_AT_FIRST_S + head_s) / head_s if head > 0 and head_s > 0 else 1.0
+        hold_s = sum(col.seconds[int(i)] for i in picked)
+        if head > 0:
+            hold_s -= min(head_s, SETTLE_AT_FIRST_S)
+        minutes = model.hold_minutes(start_rpm, col.rpm, hold_s)
         cand = Candidate(Recipe(test_type, col.rpm, col.rpm, maps), {}, minutes)
         if gain_of is None:
             cand.gain = float(col.gains[picked].sum())
         else:
             total = {k: np.zeros_like(col.steps[0][k]) for k in ADDITIVE}
-            for n, i in enumerate(picked):
-                extra = SETTLE_AT_FIRST_S / HOLD_STEP_S if n == 0 else 0.0
+            for i in picked:
                 for k in ADDITIVE:
-                    total[k] += (1.0 + extra) * col.steps[int(i)][k]
+                    total[k] += (scale if i == head else 1.0) * col.steps[int(i)][k]
             cand.arrays = total
             cand.gain, cand.per_cell = gain_of(total, col.factor)  # type: ignore[operator]
         out.append(cand)

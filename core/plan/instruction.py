@@ -23,6 +23,10 @@ from core.plan.types import PlanView, Suggestion
 SWITCH_S = 5.0
 """Seconds another suggestion must stay on top before the instruction moves to it."""
 HOLD_TYPES = ("steady_state", "idle_low_map")
+ROW_TOL_KPA = 4.0
+"""MAP within this of one of a serpentine's rows counts as riding that row."""
+TURN_BRIDGE_S = 3.0
+"""A serpentine's turn (MAP moving to the next row) is bridged for this long."""
 
 
 def _same(a: Suggestion, b: Suggestion) -> bool:
@@ -38,11 +42,16 @@ class Instructor:
         self._challenger: Suggestion | None = None
         self._challenger_since = math.inf
         self._in_test: str | None = None
+        self._serpentine_seen = -math.inf
 
     def update(
         self, t: float, view: PlanView, current_test: str | None, op: Mapping[str, float]
     ) -> str:
         """The instruction at stream time ``t`` for ``view`` while ``current_test`` runs."""
+        if current_test is None and self._on_serpentine(t, op):
+            # a down leg is no test the detector knows (rpm falls at part throttle):
+            # the serpentine is still running, so the line keeps following it
+            current_test = "part_throttle_sweep"
         ended = self._in_test is not None and current_test is None
         self._in_test = current_test
         top = view.suggestions[0] if view.suggestions else None
@@ -64,7 +73,32 @@ class Instructor:
         else:
             self._challenger = None
         assert self.committed is not None
-        return f"next: {self.committed.description}{_approach(self.committed, op)}"
+        short = _short(self.committed)
+        if short != self.committed.description:  # a serpentine names its start rpm already
+            return f"next: {short}"
+        return f"next: {short}{_approach(self.committed, op)}"
+
+    def _on_serpentine(self, t: float, op: Mapping[str, float]) -> bool:
+        """The committed serpentine is running: rpm in its range, MAP on one of its rows.
+
+        Bridged for :data:`TURN_BRIDGE_S` across a turn (MAP between two rows).
+        """
+        c = self.committed
+        rows = _steps(c) if c is not None else ()
+        if c is None or c.test_type != "part_throttle_sweep" or len(rows) < 2:
+            return False
+        rpm = float(op.get("rpm", math.nan))
+        map_kpa = float(op.get("map_kpa", math.nan))
+        lo, hi = c.rpm_range
+        on = (
+            math.isfinite(rpm)
+            and lo - 150.0 <= rpm <= hi + 150.0
+            and math.isfinite(map_kpa)
+            and min(abs(m - map_kpa) for m in rows) <= ROW_TOL_KPA
+        )
+        if on:
+            self._serpentine_seen = t
+        return on or t - self._serpentine_seen <= TURN_BRIDGE_S
 
     def _commit(self, s: Suggestion) -> None:
         self.committed = s
@@ -80,16 +114,39 @@ class Instructor:
             return f"hold WOT to {top:.0f} rpm" if top else "hold WOT to the top of the pull"
         if kind in HOLD_TYPES and c is not None and c.test_type in HOLD_TYPES:
             steps = _steps(c)
-            later = [m for m in steps if math.isfinite(map_kpa) and m > map_kpa + 2.5]
             here = (
                 min(steps, key=lambda m: abs(m - map_kpa)) if math.isfinite(map_kpa) else steps[0]
             )
+            later = [m for m in steps if m > here + 2.5]
             then = f", then {later[0]:.0f} kPa" if later else ", then release"
-            return f"hold {c.rpm_range[0]:.0f} rpm, MAP {here:.0f} kPa{then}"
+            return f"hold {c.rpm_range[0]:.0f} rpm, MAP {here:.0f} kPa until trusted{then}"
         if kind == "part_throttle_sweep" and c is not None and c.test_type == kind:
-            return f"hold {c.map_range[0]:.0f} kPa, sweep to {c.rpm_range[1]:.0f} rpm"
+            return _sweeping(c, map_kpa)
         where = f" ({rpm:.0f} rpm, {map_kpa:.0f} kPa)" if math.isfinite(rpm) else ""
         return f"{kind.replace('_', ' ')} in progress{where}: finish it"
+
+
+def _short(s: Suggestion) -> str:
+    """The suggestion for the one-line instruction: a serpentine's legs are on the panel."""
+    rows = _steps(s)
+    rate = float(getattr(s.recipe, "rate_rpm_s", 0.0) or 0.0)
+    if s.test_type != "part_throttle_sweep" or len(rows) < 2 or rate <= 0:
+        return s.description
+    lo, hi = s.rpm_range
+    return f"{len(rows)} row sweeps {lo:.0f}<->{hi:.0f} rpm at {rate:.0f} rpm/s, {rows[0]:.0f} kPa first"
+
+
+def _sweeping(c: Suggestion, map_kpa: float) -> str:
+    """The sweep's line: the row to hold now, the ramp, and the next row (serpentine)."""
+    rows = _steps(c)
+    rate = float(getattr(c.recipe, "rate_rpm_s", 0.0) or 0.0)
+    lo, hi = c.rpm_range
+    if len(rows) < 2 or rate <= 0:
+        return f"hold {c.map_range[0]:.0f} kPa, sweep to {hi:.0f} rpm"
+    i = min(range(len(rows)), key=lambda j: abs(rows[j] - map_kpa)) if math.isfinite(map_kpa) else 0
+    way, to = ("up", hi) if i % 2 == 0 else ("down", lo)
+    then = f", then {rows[i + 1]:.0f} kPa back" if i + 1 < len(rows) else ", then release"
+    return f"hold {rows[i]:.0f} kPa, ramp {way} to {to:.0f} rpm at {rate:.0f} rpm/s{then}"
 
 
 def _steps(s: Suggestion) -> tuple[float, ...]:

@@ -15,6 +15,7 @@ from dataclasses import replace
 import numpy as np
 import numpy.typing as npt
 
+from core.coverage.confidence import CoverageRule
 from core.plan.candidates import Constraints
 from core.plan.learning import Calibration
 from core.plan.recipe import IDLE_MAX_RPM, Recipe
@@ -25,6 +26,7 @@ from core.plan.value import Candidate
 F64 = npt.NDArray[np.float64]
 
 MAX_SUGGESTIONS = 40
+HOLD_TYPES = ("steady_state", "idle_low_map")
 
 
 def rank_suggestions(
@@ -77,13 +79,15 @@ def refine_top(
     calibration: Calibration,
     reach: F64,
     op: Mapping[str, float],
+    rule: CoverageRule | None = None,
 ) -> Suggestion:
     """The top suggestion's prediction re-simulated from where the engine is now.
 
     Candidates are ranked on models run from idle; the one the tuner is asked to run
     next gets its exact trajectory from the current operating point (rpm rounded to
     250, MAP to 5 kPa, so a steady engine hits the cache), because that prediction
-    is the one checked against what the test then adds.
+    is the one checked against what the test then adds. With ``rule`` a hold's steps
+    end when their cell is trusted, as the live operator runs them.
     """
     recipe = top.recipe
     if not isinstance(recipe, Recipe):
@@ -95,14 +99,19 @@ def refine_top(
         start_map = round((map_kpa if math.isfinite(map_kpa) else 50.0) / 5.0) * 5.0
     else:
         start, start_map = None, 35.0
-    arrays = model.recipe_from(recipe, start, start_map)
+    minutes = top.minutes
+    if rule is not None and recipe.test_type in HOLD_TYPES and recipe.map_steps:
+        arrays, seconds = model.hold_from(recipe, start, start_map, rule)
+        minutes = round(seconds / 60.0, 2)
+    else:
+        arrays = model.recipe_from(recipe, start, start_map)
     hits = calibration.factor(recipe.test_type) * reach * arrays["hits"]
     n_rpm = model.key.axes.shape[1]
     expected = tuple(
         (int(j // n_rpm), int(j % n_rpm), round(float(hits[j]), 1))
         for j in np.flatnonzero(hits >= 0.5)
     )
-    return replace(top, expected_hits=expected)
+    return replace(top, expected_hits=expected, minutes=minutes)
 
 
 def target_cells(

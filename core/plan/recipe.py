@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from core.plan.candidates import Constraints
-from core.plan.testsim import HOLD_STEP_S, CandidateModel
+from core.plan.testsim import CandidateModel
 
 F64 = npt.NDArray[np.float64]
 
@@ -30,8 +30,9 @@ class Recipe:
         test_type: Planner test type.
         rpm_lo: Start rpm (hold rpm).
         rpm_hi: End rpm (equal to ``rpm_lo`` for a hold).
-        map_steps: MAP steps of a hold, the MAP of a sweep, (from, to) of a tip-in.
+        map_steps: MAP steps of a hold, the MAP row(s) of a sweep, (from, to) of a tip-in.
         seconds: Length of an idle or cruise.
+        rate_rpm_s: Absorber ramp rate of a sweep (0: the sweep's default).
     """
 
     test_type: str
@@ -39,6 +40,7 @@ class Recipe:
     rpm_hi: float
     map_steps: tuple[float, ...] = ()
     seconds: float = 0.0
+    rate_rpm_s: float = 0.0
 
     @property
     def description(self) -> str:
@@ -47,9 +49,22 @@ class Recipe:
             return f"WOT pull {self.rpm_lo:.0f}-{self.rpm_hi:.0f} rpm, then cool down"
         if t in ("steady_state", "idle_low_map") and self.map_steps:
             steps = " ".join(f"{m:.0f}" for m in self.map_steps)
-            return f"hold {self.rpm_lo:.0f} rpm: MAP {steps} kPa, {HOLD_STEP_S:g} s each"
+            return f"hold {self.rpm_lo:.0f} rpm: MAP {steps} kPa, each until trusted"
         if t == "idle_low_map":
             return f"idle in neutral {self.seconds:.0f} s"
+        if t == "part_throttle_sweep" and len(self.map_steps) > 1:
+            legs = ", ".join(
+                f"{'up' if i % 2 == 0 else 'down'} {m:.0f}" for i, m in enumerate(self.map_steps)
+            )
+            return (
+                f"row sweeps {self.rpm_lo:.0f}<->{self.rpm_hi:.0f} rpm at "
+                f"{self.rate_rpm_s:.0f} rpm/s, one MAP row per ramp: {legs} kPa"
+            )
+        if t == "part_throttle_sweep" and self.rate_rpm_s > 0:
+            return (
+                f"sweep {self.rpm_lo:.0f}->{self.rpm_hi:.0f} rpm at {self.map_steps[0]:.0f} kPa, "
+                f"{self.rate_rpm_s:.0f} rpm/s"
+            )
         if t == "part_throttle_sweep":
             return (
                 f"part-throttle sweep {self.rpm_lo:.0f}-{self.rpm_hi:.0f} rpm "

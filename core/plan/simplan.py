@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
@@ -40,10 +41,11 @@ import numpy.typing as npt
 from core.coverage.confidence import CoverageRule
 from core.coverage.regions import Region, axis_arrays, priority_map
 from core.plan.candidates import Constraints
-from core.plan.holds import MIN_STEP_GAIN, compose_holds, hold_columns
+from core.plan.holds import MIN_STEP_GAIN, HoldColumn, compose_holds, hold_columns
 from core.plan.learning import Calibration
 from core.plan.ranking import rank_suggestions, refine_top, target_cells
-from core.plan.recipe import IDLE_MAX_RPM, Recipe, top_rpm
+from core.plan.recipe import IDLE_MAX_MAP_KPA, IDLE_MAX_RPM, Recipe, top_rpm
+from core.plan.sweeps import compose_sweep, sweep_rows
 from core.plan.testmodels import ENVIRONMENT
 from core.plan.testsim import ADDITIVE, HOLD_STEP_S, CandidateModel
 from core.plan.types import FilteredTest, PlanView
@@ -121,17 +123,37 @@ def plan_model(
         model, rpm_axis, map_axis, constraints, filtered, calibration, now, value0, weights,
         reach, rule,
     )  # fmt: skip
-    # A step is worth its time only if it gains at least MIN_STEP_RATE as fast as the best
-    # test on offer (the opportunity cost of dyno time). Dropping slow steps makes the
-    # best test faster, which raises the floor: a few rounds settle it.
+    sweeps = sweep_rows(model, constraints, rule, calibration, now, value0, weights, reach)
+    # A step (a MAP step of a hold, a row of a sweep) is worth its time only if it gains
+    # at least MIN_STEP_RATE as fast as the best test on offer (the opportunity cost of
+    # dyno time). Dropping slow steps makes the best test faster, which raises the
+    # floor: a few rounds settle it.
     floor = MIN_STEP_GAIN
     for _ in range(HOLD_ROUNDS):
-        holds = compose_holds(columns, model, start_rpm, floor)
-        rates = [c.gain / (60.0 * c.minutes) for c in chosen + holds if c.minutes > 0]
+        composed = compose_holds(columns, model, start_rpm, floor)
+        for sweep in sweeps:
+            rows = compose_sweep(sweep, model, start_rpm, floor / HOLD_STEP_S, MIN_STEP_GAIN)
+            composed += [rows] if rows is not None else []
+        rates = [c.gain / (60.0 * c.minutes) for c in chosen + composed if c.minutes > 0]
         if not rates:
             break
         floor = MIN_STEP_RATE * max(rates) * HOLD_STEP_S
     holds = compose_holds(columns, model, start_rpm, floor, gain_of)
+    if not now["hits"].any():
+        # Opening plan: the idle/low-MAP holds are offered whatever the floor (see
+        # below), over the low-MAP steps that make their own cell trusted.
+        idle_cols = [
+            replace(c, gains=np.where(_completes(c, rpm_axis, map_axis, rule), c.gains, 0.0))
+            for c in columns
+            if c.test_type == "idle_low_map"
+        ]
+        have = {h.recipe.rpm_lo for h in holds}
+        opening = compose_holds(idle_cols, model, start_rpm, MIN_STEP_GAIN, gain_of)
+        holds += [h for h in opening if h.recipe.rpm_lo not in have]
+    for sweep in sweeps:
+        rows = compose_sweep(sweep, model, start_rpm, floor / HOLD_STEP_S, MIN_STEP_GAIN, gain_of)
+        if rows is not None and rows.gain > 0:
+            holds.append(rows)
     chosen += holds
     suggestions = rank_suggestions(chosen, prio.ravel(), axes.shape[1], calibration, reach, weights)
     if not now["hits"].any():
@@ -140,7 +162,10 @@ def plan_model(
         # idle now, so that work is also the shortest move.
         suggestions = tuple(sorted(suggestions, key=lambda s: s.test_type != "idle_low_map"))
     if suggestions:
-        suggestions = (refine_top(suggestions[0], model, calibration, reach, op), *suggestions[1:])
+        suggestions = (
+            refine_top(suggestions[0], model, calibration, reach, op, rule),
+            *suggestions[1:],
+        )
     targets, instruction = target_cells(conf0, prio, weights, rpm_axis, map_axis, constraints, op)
     return PlanView(
         suggestions=suggestions,
@@ -149,6 +174,19 @@ def plan_model(
         instruction=instruction,
         prediction_error_pct=calibration.mean_error_pct,
     )
+
+
+def _completes(
+    col: HoldColumn, rpm_axis: F64, map_axis: F64, rule: CoverageRule
+) -> npt.NDArray[np.bool_]:
+    """Per step of ``col``: a low-MAP step that alone makes its own cell trusted."""
+    c = int(np.argmin(np.abs(rpm_axis - col.rpm)))
+    out = np.zeros(len(col.rows), dtype=bool)
+    for i, (m, step) in enumerate(zip(col.rows, col.steps, strict=True)):
+        cell = int(np.argmin(np.abs(map_axis - m))) * rpm_axis.size + c
+        one = {k: step[k][cell : cell + 1] for k in ADDITIVE}
+        out[i] = m <= IDLE_MAX_MAP_KPA and bool(confidence(one, rule)[0] >= 1.0)
+    return out
 
 
 def _candidates(

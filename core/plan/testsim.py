@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from core.coverage.axes import TableAxes
+from core.coverage.confidence import CoverageRule
 from core.coverage.filters import FilterLimits
 from core.coverage.grid import CoverageGrid
 
@@ -83,6 +84,12 @@ class CandidateModel(Protocol):
         """A steady-state hold at ``rpm`` over ``rows``, split per MAP step."""
         ...
 
+    def rows(
+        self, rpm_lo: float, rpm_hi: float, rate_rpm_s: float, rows: tuple[float, ...]
+    ) -> tuple[tuple[dict[str, F64], ...], tuple[dict[str, F64], ...]]:
+        """Serpentine row sweeps over ``rows`` split per row: (each row ramping up, down)."""
+        ...
+
     def recipe(self, recipe: object) -> dict[str, F64]:
         """What ``recipe`` (``core.plan.recipe.Recipe``) adds, run from idle."""
         ...
@@ -91,10 +98,29 @@ class CandidateModel(Protocol):
         """What ``recipe`` adds when the engine starts at ``rpm_now`` / ``map_now``."""
         ...
 
+    def hold_from(
+        self, recipe: object, rpm_now: float | None, map_now: float, rule: CoverageRule
+    ) -> tuple[dict[str, F64], float]:
+        """A hold ``recipe`` run live from ``rpm_now`` / ``map_now``: its data and seconds.
+
+        Each step ends when its cell is trusted under ``rule`` (the cells start empty).
+        """
+        ...
+
     def recipe_minutes(self, recipe: object, rpm_now: float | None) -> float:
         """Minutes for ``recipe`` from ``rpm_now`` (None: idling), cool-down included."""
         ...
 
-    def hold_minutes(self, rpm_now: float | None, rpm: float, n_steps: int) -> float:
-        """Minutes for a hold of ``n_steps`` MAP steps at ``rpm`` from ``rpm_now``."""
+    def live_column(
+        self, rpm: float, rows: tuple[float, ...], rule: CoverageRule
+    ) -> tuple[tuple[dict[str, F64], ...], tuple[float, ...]]:
+        """Each step's data and seconds when steps end as their cell turns trusted.
+
+        A hold at ``rpm`` over ``rows``; a step lasts until ``rule`` calls its cell
+        covered, at most ``HOLD_STEP_S``.
+        """
+        ...
+
+    def hold_minutes(self, rpm_now: float | None, rpm: float, hold_s: float) -> float:
+        """Minutes for a hold at ``rpm`` from ``rpm_now`` whose steps last ``hold_s`` in all."""
         ...

@@ -1,0 +1,234 @@
+"""Serpentine row sweeps: one MAP row per absorber ramp, reversing at each end.
+
+On a load-controlled dyno the tuner can hold one throttle position (one MAP row)
+while the absorber ramps rpm across the table, step to the next row at the end of
+the range and ramp back down. Every cell of the row is filled in one pass with no
+throttle transient between cells (the filters' hold-off fires once per row, at the
+turn, instead of once per MAP step of a hold), and there is no ride back to the
+start between rows. Column holds pay a transition, a settle and a release per
+column and a hold-off per cell; this pays one turn per row.
+
+The ramp rate comes from the table and the coverage rule, not from a constant:
+each cell of the row must collect the rule's settled dwell in one pass, so the
+rate is the narrowest cell's width (the rpm span whose nearest column it is)
+divided by ``min_dwell_s`` x :data:`DWELL_MARGIN`. What a sweep over any subset
+of rows adds is simulated through the pipeline (``CandidateModel.rows``, each row
+in both directions), so rows the engine cannot follow at that rate (the filters
+reject their samples) are worth what they really add.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from core.coverage.confidence import CoverageRule
+from core.plan.candidates import Constraints
+from core.plan.learning import Calibration
+from core.plan.recipe import Recipe, top_rpm
+from core.plan.testsim import ADDITIVE, CandidateModel
+from core.plan.value import Candidate, cell_value, confidence
+
+F64 = npt.NDArray[np.float64]
+
+DWELL_MARGIN = 1.25
+"""Each cell's pass lasts this many times the rule's dwell: the lambda transport delay
+and the samples at the cell's edges (binned to the neighbour) eat into the pass."""
+RATE_STEP_RPM_S = 25.0
+"""Ramp rates are rounded down to this (what a dyno's sweep-rate field takes)."""
+TURN_S = 1.0
+"""Seconds at the end of the range on the next row's MAP before ramping back (``RowSweeps``)."""
+FROM_RPM = 2000.0
+"""First column of the sweep (in gear, loaded; below it the engine lugs on the drum)."""
+TOP_RPM = 4500.0
+"""Last column: above it the priority cells are the WOT row, which pulls and holds fill."""
+MIN_MAP_KPA = 40.0
+RATE_FACTORS = (1.0, 0.5)
+"""Serpentines are offered at the dwell-limited rate and at half of it: at low MAP the
+engine's torque cannot follow the fast ramp up the range (the top cells then get
+nothing), and the simulation says which rows need the slower one."""
+MIN_ROWS = 2
+"""A single row is the plain part-throttle sweep candidate; this one serpentines."""
+
+
+def run_order(n: int) -> tuple[int, ...]:
+    """The order to run ``n`` rows (indices into them, ascending MAP) in a serpentine.
+
+    Legs alternate up and down the rpm range, and the absorber can only brake: ramping
+    UP at light load asks the engine for torque it does not make (at low MAP the top
+    of the range falls behind the ramp and gets no data), while ramping down it only
+    needs the brake. So the heavier half of the rows ramps up and the lighter half
+    down, interleaved from the middle: 70 up, 50 down, 75 up, 55 down ... On the
+    simulator this fills all 54 midrange cells where ascending order leaves 2-6 empty.
+    """
+    down = list(range(n // 2))
+    up = list(range(n // 2, n))
+    out: list[int] = []
+    for i, u in enumerate(up):
+        out.append(u)
+        if i < len(down):
+            out.append(down[i])
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class SweepSpan:
+    """The rpm range of a serpentine and its ramp rate."""
+
+    rpm_lo: float
+    rpm_hi: float
+    rate_rpm_s: float
+
+    @property
+    def row_s(self) -> float:
+        return (self.rpm_hi - self.rpm_lo) / self.rate_rpm_s
+
+
+def sweep_span(
+    rpm_axis: F64, lo_rpm: float, hi_rpm: float, cap_rpm: float, min_dwell_s: float
+) -> SweepSpan | None:
+    """The span covering whole columns ``lo_rpm..hi_rpm`` and the rate that fills each in one pass.
+
+    The span runs from the lower edge of the first column's nearest range to the upper
+    edge of the last's (never above ``cap_rpm``, the engine's limit), so the end columns
+    get a full pass; the rate gives the narrowest column ``min_dwell_s`` x
+    :data:`DWELL_MARGIN`.
+    """
+    axis = np.asarray(rpm_axis, dtype=np.float64)
+    cols = np.flatnonzero((axis >= lo_rpm) & (axis <= hi_rpm))
+    if cols.size < 2:
+        return None
+    edges = np.concatenate(([axis[0]], 0.5 * (axis[1:] + axis[:-1]), [axis[-1]]))
+    first, last = int(cols[0]), int(cols[-1])
+    start = float(edges[first]) if first > 0 else float(axis[0])
+    end = float(min(edges[last + 1], cap_rpm)) if last + 1 < axis.size else float(axis[-1])
+    end = max(end, float(axis[last]))
+    widths = np.minimum(edges[cols + 1], end) - np.maximum(edges[cols], start)
+    dwell = max(min_dwell_s, 0.1) * DWELL_MARGIN
+    rate = math.floor(float(widths.min()) / dwell / RATE_STEP_RPM_S) * RATE_STEP_RPM_S
+    if rate <= 0.0:
+        return None
+    return SweepSpan(start, end, rate)
+
+
+@dataclass(slots=True)
+class SweepRows:
+    """The rows a serpentine may use, each row's data both ways and what it would gain now."""
+
+    span: SweepSpan
+    rows: tuple[float, ...]
+    up: tuple[dict[str, F64], ...]
+    down: tuple[dict[str, F64], ...]
+    gains: F64
+    factor: float
+
+
+def sweep_rows(
+    model: CandidateModel,
+    constraints: Constraints,
+    rule: CoverageRule,
+    calibration: Calibration,
+    now: Mapping[str, F64],
+    value0: F64,
+    weights: F64,
+    reach: F64,
+) -> list[SweepRows]:
+    """The serpentines on offer (one per rate of :data:`RATE_FACTORS`), rows valued now."""
+    out = []
+    for factor in RATE_FACTORS:
+        rows = _sweep_rows(
+            model, constraints, rule, calibration, now, value0, weights, reach, factor
+        )
+        if rows is not None:
+            out.append(rows)
+    return out
+
+
+def _sweep_rows(
+    model: CandidateModel,
+    constraints: Constraints,
+    rule: CoverageRule,
+    calibration: Calibration,
+    now: Mapping[str, F64],
+    value0: F64,
+    weights: F64,
+    reach: F64,
+    rate_factor: float,
+) -> SweepRows | None:
+    if constraints.environment == "street":
+        return None
+    axes = model.key.axes
+    rpm_axis = np.asarray(axes.rpm, dtype=np.float64)
+    map_axis = np.asarray(axes.map_kpa, dtype=np.float64)
+    r_lo, _ = constraints.rpm_window(rpm_axis)
+    cap = top_rpm(model, rpm_axis, constraints)
+    span = sweep_span(rpm_axis, max(FROM_RPM, r_lo), min(cap, TOP_RPM), cap, rule.min_dwell_s)
+    if span is None or span.rpm_hi - span.rpm_lo < 1000.0:
+        return None
+    rate = math.floor(span.rate_rpm_s * rate_factor / RATE_STEP_RPM_S) * RATE_STEP_RPM_S
+    if rate <= 0.0:
+        return None
+    span = SweepSpan(span.rpm_lo, span.rpm_hi, rate)
+    m_lo, m_hi = constraints.map_window(map_axis)
+    rows = tuple(float(m) for m in map_axis if max(m_lo, MIN_MAP_KPA) <= m <= min(m_hi, 100.0))
+    if len(rows) < MIN_ROWS:
+        return None
+    up, down = model.rows(span.rpm_lo, span.rpm_hi, span.rate_rpm_s, rows)
+    factor = calibration.factor("part_throttle_sweep")
+    # a row is worth its better direction (run_order ramps light rows down, heavy ones up)
+    gains = np.zeros(len(rows))
+    for i in range(len(rows)):
+        for row in (up[i], down[i]):
+            after = {k: now[k] + factor * reach * row[k] for k in ADDITIVE}
+            rise = cell_value(confidence(after, rule)) - value0
+            gains[i] = max(gains[i], float((weights * np.maximum(rise, 0.0)).sum()))
+    return SweepRows(span, rows, up, down, gains, factor)
+
+
+def compose_sweep(
+    sweep: SweepRows,
+    model: CandidateModel,
+    start_rpm: float | None,
+    floor_per_s: float,
+    min_row_gain: float,
+    gain_of: Callable[[Mapping[str, F64], float], tuple[float, F64]] | None = None,
+) -> Candidate | None:
+    """A serpentine over the rows gaining at least ``floor_per_s`` per second of their pass.
+
+    Rows are run in :func:`run_order` (ramping up first, reversing each row). Without
+    ``gain_of`` the gain is the sum of the rows' (a fast estimate for the floor);
+    with it the composed sweep is valued exactly.
+    """
+    span = sweep.span
+    row_cost_s = span.row_s + TURN_S
+    # A row left out now costs its ramp AND a new entry (ride to the range, settle,
+    # release) when it is run later: the floor is discounted by that share.
+    alone = Recipe(
+        "part_throttle_sweep", span.rpm_lo, span.rpm_hi, sweep.rows[:1], rate_rpm_s=span.rate_rpm_s
+    )
+    entry_s = max(60.0 * model.recipe_minutes(alone, None) - span.row_s, 0.0)
+    row_floor = floor_per_s * row_cost_s * row_cost_s / (row_cost_s + entry_s)
+    picked = np.flatnonzero(sweep.gains >= max(min_row_gain, row_floor))
+    if picked.size < MIN_ROWS:
+        return None
+    order = run_order(len(picked))
+    rows = tuple(sweep.rows[int(picked[i])] for i in order)
+    recipe = Recipe(
+        "part_throttle_sweep", span.rpm_lo, span.rpm_hi, rows, rate_rpm_s=span.rate_rpm_s
+    )
+    cand = Candidate(recipe, {}, model.recipe_minutes(recipe, start_rpm))
+    if gain_of is None:
+        cand.gain = float(sweep.gains[picked].sum())
+        return cand
+    total = {k: np.zeros_like(sweep.up[0][k]) for k in ADDITIVE}
+    for n, i in enumerate(order):
+        row = (sweep.up if n % 2 == 0 else sweep.down)[int(picked[i])]
+        for k in ADDITIVE:
+            total[k] += row[k]
+    cand.arrays = total
+    cand.gain, cand.per_cell = gain_of(total, sweep.factor)
+    return cand

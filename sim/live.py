@@ -1,0 +1,116 @@
+"""Live hold steps: a step ends when its cell turns trusted, as the tuner sees it on the grid.
+
+A stopwatch routine holds every MAP step the same time: too short for a noisy idle
+cell, longer than needed for a settled midrange one. A tuner watching a live grid
+moves on when the cell is done: the planner's instruction says so in this product,
+and a tuner running his own routine watches the hit counter of his software
+(TunerStudio's VE Analyze and Power Vision both show hits per cell). Both are
+modelled here the same way, so neither side gets a faster eye: the grid is looked at
+every :data:`WATCH_S` seconds and a step is ended (``Simulation.cut``) at the first
+look that finds its cell covered, or after its ``max_s``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+
+import numpy as np
+import numpy.typing as npt
+
+from core.coverage.axes import TableAxes
+from core.coverage.confidence import CoverageRule
+from core.frames import Block
+from core.pipeline import Pipeline
+from core.plan.testsim import ADDITIVE, grid_arrays
+from core.plan.value import confidence
+from sim.scenarios import LiveStep, Segment, SteadyHold, live_steps
+from sim.simulation import Simulation
+
+F64 = npt.NDArray[np.float64]
+
+WATCH_S = 0.25
+"""How often the tuner looks at the cell (a screen refresh and a glance)."""
+MAX_STEP_S = 10.0
+"""Longest a tuner holds one MAP step waiting for its cell before moving on."""
+
+
+def with_live_steps(
+    segments: tuple[Segment, ...],
+    max_s: float = MAX_STEP_S,
+    step_max_s: Callable[[float, float], float] | None = None,
+) -> tuple[Segment, ...]:
+    """``segments`` with every steady hold split into live steps (see :func:`live_steps`).
+
+    ``step_max_s(rpm, map_kpa)``, when given, is each step's longest hold instead of
+    ``max_s`` (the planner waits long only for cells it expects the step to complete).
+    """
+    out: list[Segment] = []
+    for seg in segments:
+        if not isinstance(seg, SteadyHold):
+            out.append(seg)
+            continue
+        for step in live_steps(seg, max_s):
+            if step_max_s is not None and isinstance(step, LiveStep):
+                step = replace(step, max_s=step_max_s(step.rpm, step.map_kpa))
+            out.append(step)
+    return tuple(out)
+
+
+def step_cell(axes: TableAxes, step: LiveStep) -> int:
+    """Flat index of the cell a live step fills (the nearest cell of its rpm and MAP)."""
+    r = int(np.argmin(np.abs(np.asarray(axes.rpm) - step.rpm)))
+    m = int(np.argmin(np.abs(np.asarray(axes.map_kpa) - step.map_kpa)))
+    return m * len(axes.rpm) + r
+
+
+class Watcher:
+    """Reads a looping simulation into a pipeline and ends live steps whose cell is covered."""
+
+    def __init__(
+        self,
+        sim: Simulation,
+        pipe: Pipeline,
+        rule: CoverageRule,
+        base: Mapping[str, F64] | None = None,
+        on_cut: Callable[[LiveStep], None] | None = None,
+    ) -> None:
+        self.sim = sim
+        self.pipe = pipe
+        self.rule = rule
+        self.base = base
+        self.on_cut = on_cut
+        self.cuts = 0
+
+    def covered(self, cell: int) -> bool:
+        now = grid_arrays(self.pipe.grid)
+        if self.base is not None:
+            now = {k: now[k] + np.asarray(self.base[k], dtype=np.float64).ravel() for k in ADDITIVE}
+        return bool(confidence({k: now[k][cell : cell + 1] for k in ADDITIVE}, self.rule)[0] >= 1.0)
+
+    def limit(self, n: int) -> int:
+        """Samples to read next: never past a live step's next look, nor across segments."""
+        sim = self.sim
+        if sim.segment_left == 0:
+            return 1
+        if isinstance(sim.current, LiveStep):
+            n = min(n, max(1, round(WATCH_S * sim.rate_hz)))
+        return min(n, sim.segment_left)
+
+    def read(self, n: int) -> Block:
+        """The next block (at most ``n`` samples), binned; cuts the step if its cell is done."""
+        block = self.sim.next_block(self.limit(n))
+        assert block is not None
+        self.pipe.push(block)
+        self.look()
+        return block
+
+    def look(self) -> None:
+        step = self.sim.current
+        if not isinstance(step, LiveStep) or self.sim.segment_left == 0:
+            return
+        if self.covered(step_cell(self.pipe.grid.axes, step)):
+            self.sim.cut()
+            self.cuts += 1
+            if self.on_cut is not None:
+                self.on_cut(step)
