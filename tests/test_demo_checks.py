@@ -50,7 +50,9 @@ def _demo(duration_s: float) -> tuple[VehicleTracker, list[tuple[str, float, str
         if not tracker.model_ready and t > 6.0:  # as the background warm-up would, at once
             tracker._model_ready.wait(300.0)
         running = op._current[0].test_type if op._current is not None else ""
-        lines.append((running, values["rpm"], tracker.detector.current_test or "", view.instruction))
+        lines.append(
+            (running, values["rpm"], tracker.detector.current_test or "", view.instruction)
+        )
     return tracker, lines
 
 

@@ -118,7 +118,7 @@ def test_a_suggestion_is_checked_against_the_test_that_followed() -> None:
     log.offer(PlanView(suggestions=(hold,)), t=10.0)
     rpm = hold.rpm_range[0]
     lo, hi = hold.map_range
-    steps = tuple(hold.recipe.map_steps)
+    steps = tuple(getattr(hold.recipe, "map_steps", ()))
     test = DetectedTest("steady_state", 12.0, 40.0, rpm, rpm, rpm, rpm + 20, lo, hi, lo, lo, hi,
                         steps)  # fmt: skip
     actual = np.zeros(AXES.n_cells)
