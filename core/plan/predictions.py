@@ -161,10 +161,13 @@ class PredictionLog:
             leg = self._serpentine_leg(test, n_rpm, axes_kpa, hits_between)
             if leg is not None:
                 return leg
-        offered = [s for t, s in self._offers if t <= test.t_start]
-        if not offered:
-            return None
-        match = next((s for s in offered[-1] if _matches(s, test, self.rpm_tol)), None)
+        w0 = max(last_stop, test.t_start - HOLD_ENTRY_S)
+        match = None
+        if test.test_type in HOLD_TYPES and hits_between is not None:
+            # the hold on offer when the engine left the previous test: the detector
+            # sees a hold seconds late, when the offer may be its remaining steps only
+            match = self._offered(w0, test)
+        match = match or self._offered(test.t_start, test)
         if match is None:
             return None
         if (
@@ -183,13 +186,20 @@ class PredictionLog:
         predicted = _predicted(match, actual.size, n_rpm)
         if match.test_type in HOLD_TYPES and axes_rpm and axes_kpa and hits_between is not None:
             # the hold's own cells, from the previous test's end (see HOLD_ENTRY_S)
-            actual = hits_between(max(last_stop, test.t_start - HOLD_ENTRY_S), test.t_stop)
+            actual = hits_between(w0, test.t_stop)
             col = _nearest(axes_rpm, match.rpm_range[0])
             keep = np.zeros(actual.size, dtype=bool)
             for m in _rows(match):
                 keep[_nearest(axes_kpa, m) * n_rpm + col] = True
             predicted, actual = np.where(keep, predicted, 0.0), np.where(keep, actual, 0.0)
         return self._record(match, test, predicted, actual)
+
+    def _offered(self, t: float, test: DetectedTest) -> Suggestion | None:
+        """The suggestion matching ``test`` in the plan on offer at ``t`` (None: none)."""
+        offered = [s for at, s in self._offers if at <= t]
+        if not offered:
+            return None
+        return next((s for s in offered[-1] if _matches(s, test, self.rpm_tol)), None)
 
     def _serpentine_leg(
         self,
