@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
@@ -401,3 +402,6 @@ class SimCandidates:
 
     def hold_minutes(self, rpm_now: float | None, rpm: float, hold_s: float) -> float:
         return hold_minutes(self._key.kind, rpm_now, rpm, hold_s)
+
+    def at_rate(self, rate_hz: float) -> SimCandidates:
+        return SimCandidates(replace(self._key, rate_hz=float(rate_hz)))

@@ -87,3 +87,45 @@ def test_serpentine_instruction_names_the_row_the_ramp_and_the_next_row() -> Non
     gone = ins.update(40.0, PlanView(suggestions=(HOLD_3000,)), None,
                       {"rpm": 1000.0, "map_kpa": 33.0})  # fmt: skip
     assert gone.startswith("next: hold 3000 rpm")
+
+
+HOLD_1250 = sug("idle_low_map", 1250, 1250, (35.0, 40.0))
+HOLD_1500 = sug("steady_state", 1500, 1500, (45.0, 50.0, 55.0))
+
+
+def test_an_open_throttle_is_the_pull_before_the_detector_has_seen_1000_rpm() -> None:
+    # the demo's operator ran a WOT pull while the line said "next: hold 1250 rpm"
+    ins = Instructor()
+    view = PlanView(suggestions=(HOLD_1250, PULL))
+    assert ins.update(0.0, view, None, {"rpm": 1250.0, "map_kpa": 35.0}).startswith(
+        "next: hold 1250 rpm"
+    )
+    line = ins.update(1.0, view, None, {"rpm": 2100.0, "map_kpa": 97.0, "tps_pct": 100.0})
+    assert line == "hold WOT to 5800 rpm"
+    assert ins.update(2.0, view, "wot_pull", {"rpm": 3500.0, "map_kpa": 98.0}) == line
+
+
+def test_the_line_follows_the_hold_the_engine_runs_not_the_committed_one() -> None:
+    ins = Instructor()
+    view = PlanView(suggestions=(HOLD_1250, HOLD_1500))
+    assert "1250 rpm" in ins.update(0.0, view, None, {"rpm": 900.0, "map_kpa": 30.0})
+    # the tuner holds 1500 rpm at its first step: a passing look is not enough...
+    on_1500 = {"rpm": 1502.0, "map_kpa": 45.5, "tps_pct": 6.0}
+    assert "1250 rpm" in ins.update(1.0, view, None, on_1500)
+    # ...but sitting there is: the line names the hold he runs, before the detector does
+    assert ins.update(2.6, view, None, on_1500).startswith("next: hold 1500 rpm")
+    line = ins.update(5.0, view, "steady_state", {"rpm": 1499.0, "map_kpa": 50.2})
+    assert line == "hold 1500 rpm, MAP 50 kPa until trusted, then 55 kPa"
+
+
+def test_a_detected_hold_elsewhere_never_names_the_committed_rpm() -> None:
+    ins = Instructor()
+    ins.update(0.0, PlanView(suggestions=(HOLD_1250,)), None, {"rpm": 900.0, "map_kpa": 30.0})
+    # a hold nobody offered (the plan moved on): say what runs, not "hold 1250 rpm"
+    line = ins.update(5.0, PlanView(suggestions=(HOLD_1250,)), "steady_state",
+                      {"rpm": 2000.0, "map_kpa": 60.0})  # fmt: skip
+    assert line == "steady state in progress (2000 rpm, 60 kPa): finish it"
+    # an offered one at the engine's rpm is committed to and followed
+    line = ins.update(6.0, PlanView(suggestions=(HOLD_1250, HOLD_1500)), "steady_state",
+                      {"rpm": 1500.0, "map_kpa": 55.0})  # fmt: skip
+    assert line == "hold 1500 rpm, MAP 55 kPa until trusted, then release"

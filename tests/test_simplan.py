@@ -117,7 +117,10 @@ def test_a_suggestion_is_checked_against_the_test_that_followed() -> None:
     log = PredictionLog()
     log.offer(PlanView(suggestions=(hold,)), t=10.0)
     rpm = hold.rpm_range[0]
-    test = DetectedTest("steady_state", 12.0, 40.0, rpm, rpm, rpm, rpm + 20, 50, 95, 70, 50, 95)
+    lo, hi = hold.map_range
+    steps = tuple(getattr(hold.recipe, "map_steps", ()))
+    test = DetectedTest("steady_state", 12.0, 40.0, rpm, rpm, rpm, rpm + 20, lo, hi, lo, lo, hi,
+                        steps)  # fmt: skip
     actual = np.zeros(AXES.n_cells)
     for r, c, h in hold.expected_hits:
         actual[r * AXES.shape[1] + c] = h
@@ -127,8 +130,13 @@ def test_a_suggestion_is_checked_against_the_test_that_followed() -> None:
     early = DetectedTest("steady_state", 5.0, 9.0, rpm, rpm, rpm, rpm, 50, 95, 70, 50, 95)
     assert log.check(early, actual, AXES.shape[1]) is None
     # a hold somewhere else is not this suggestion
-    far = DetectedTest("steady_state", 12.0, 40.0, 900, 900, 900, 900, 50, 95, 70, 50, 95)
+    far = DetectedTest("steady_state", 12.0, 40.0, 900, 900, 900, 900, lo, hi, lo, lo, hi, steps)
     assert log.check(far, actual, AXES.shape[1]) is None
+    # ... and so is a hold at this rpm on other MAP rows (another suggestion's test)
+    other = tuple(m + 30.0 for m in steps)
+    rows = DetectedTest("steady_state", 12.0, 40.0, rpm, rpm, rpm, rpm, other[0], other[-1],
+                        other[0], other[0], other[-1], other)  # fmt: skip
+    assert log.check(rows, actual, AXES.shape[1]) is None
     assert log.by_type() == (("steady_state", 0.0, 1),)
 
 

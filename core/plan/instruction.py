@@ -6,7 +6,11 @@ worth almost the same; an instruction that followed it would flip between
 a WOT pull. So the instruction commits to one suggestion and keeps it:
 
 * while a detected test runs, it follows that test ("hold WOT to 5800 rpm",
-  "hold 3000 rpm, MAP 70 kPa, then 75 kPa") and never names another cell;
+  "hold 3000 rpm, MAP 70 kPa, then 75 kPa") and never names another cell. When the
+  tuner runs another offered test than the committed one (the engine sits at another
+  hold's rpm and MAP, the throttle is wide open), the line follows what he runs: it
+  commits to that suggestion, or says what is running when none matches; a wide-open
+  throttle is a WOT pull from its first sample, before the detector has seen 1000 rpm;
 * when the test ends, it commits to the plan's top suggestion at once;
 * otherwise it changes only when another suggestion has been on top for
   ``switch_s`` seconds in a row, or the committed one is no longer offered
@@ -27,6 +31,14 @@ ROW_TOL_KPA = 4.0
 """MAP within this of one of a serpentine's rows counts as riding that row."""
 TURN_BRIDGE_S = 3.0
 """A serpentine's turn (MAP moving to the next row) is bridged for this long."""
+WOT_TPS_PCT = 90.0
+"""Throttle at or above this is a WOT pull to the instruction (the detector's threshold)."""
+RPM_TOL = 150.0
+"""rpm within this of a hold's rpm (or a sweep's range) is running that test."""
+ADOPT_RPM_TOL = 60.0
+"""Before the detector sees a test: rpm within this of another hold, at one of its steps..."""
+ADOPT_S = 1.5
+"""...for this long, and the engine is running that hold, not the committed one."""
 
 
 def _same(a: Suggestion, b: Suggestion) -> bool:
@@ -43,11 +55,16 @@ class Instructor:
         self._challenger_since = math.inf
         self._in_test: str | None = None
         self._serpentine_seen = -math.inf
+        self._seen: Suggestion | None = None
+        self._seen_since = math.inf
 
     def update(
         self, t: float, view: PlanView, current_test: str | None, op: Mapping[str, float]
     ) -> str:
         """The instruction at stream time ``t`` for ``view`` while ``current_test`` runs."""
+        tps = float(op.get("tps_pct", math.nan))
+        if current_test is None and math.isfinite(tps) and tps >= WOT_TPS_PCT:
+            current_test = "wot_pull"  # the throttle is open: that is the pull, from now
         if current_test is None and self._on_serpentine(t, op):
             # a down leg is no test the detector knows (rpm falls at part throttle):
             # the serpentine is still running, so the line keeps following it
@@ -56,7 +73,16 @@ class Instructor:
         self._in_test = current_test
         top = view.suggestions[0] if view.suggestions else None
         if current_test is not None:
+            self._seen = None
+            if self.committed is None or not _runs(self.committed, current_test, op):
+                running = next((s for s in view.suggestions if _runs(s, current_test, op)), None)
+                if running is not None:
+                    self._commit(running)
+                elif current_test == "part_throttle_sweep" and _riding_to(self.committed, op):
+                    # rpm rising at part throttle towards the committed hold: its approach
+                    return f"next: {_short(self.committed)}{_approach(self.committed, op)}"  # type: ignore[arg-type]
             return self._during(current_test, op)
+        self._follow_visible_hold(t, view, op)
         if top is None:
             self.committed = None
             return view.instruction or "all reachable cells are covered"
@@ -100,6 +126,40 @@ class Instructor:
             self._serpentine_seen = t
         return on or t - self._serpentine_seen <= TURN_BRIDGE_S
 
+    def _follow_visible_hold(self, t: float, view: PlanView, op: Mapping[str, float]) -> None:
+        """Commit to another offered hold the engine has sat on for :data:`ADOPT_S`.
+
+        The detector needs 4 s of steady rpm (5 s of idle) before it calls a hold a
+        test; a tuner on a live hold moves on after 2 s per step. Until then the line
+        would name the committed test while the engine visibly runs another one.
+        """
+        rpm = float(op.get("rpm", math.nan))
+        map_kpa = float(op.get("map_kpa", math.nan))
+        c = self.committed
+        if not (math.isfinite(rpm) and math.isfinite(map_kpa)):
+            return
+        if c is not None and abs(c.rpm_range[0] - rpm) <= RPM_TOL and c.test_type in HOLD_TYPES:
+            self._seen = None
+            return
+        here = next(
+            (
+                s
+                for s in view.suggestions
+                if s.test_type in HOLD_TYPES
+                and abs(s.rpm_range[0] - rpm) <= ADOPT_RPM_TOL
+                and min(abs(m - map_kpa) for m in _steps(s)) <= ROW_TOL_KPA
+            ),
+            None,
+        )
+        if here is None or (c is not None and _same(here, c)):
+            self._seen = None
+            return
+        if self._seen is None or not _same(self._seen, here):
+            self._seen, self._seen_since = here, t
+        elif t - self._seen_since >= ADOPT_S:
+            self._commit(here)
+            self._seen = None
+
     def _commit(self, s: Suggestion) -> None:
         self.committed = s
         self._challenger = None
@@ -112,18 +172,54 @@ class Instructor:
         if kind == "wot_pull":
             top = c.rpm_range[1] if c is not None and c.test_type == "wot_pull" else None
             return f"hold WOT to {top:.0f} rpm" if top else "hold WOT to the top of the pull"
-        if kind in HOLD_TYPES and c is not None and c.test_type in HOLD_TYPES:
+        if kind in HOLD_TYPES and c is not None and _runs(c, kind, op):
             steps = _steps(c)
+            if math.isfinite(map_kpa) and map_kpa > max(steps) + 2.0 * ROW_TOL_KPA:
+                # above the hold's rows: a step of the tuner's own, not this suggestion's
+                return f"hold {rpm:.0f} rpm at {map_kpa:.0f} kPa in progress: finish it"
             here = (
                 min(steps, key=lambda m: abs(m - map_kpa)) if math.isfinite(map_kpa) else steps[0]
             )
             later = [m for m in steps if m > here + 2.5]
             then = f", then {later[0]:.0f} kPa" if later else ", then release"
             return f"hold {c.rpm_range[0]:.0f} rpm, MAP {here:.0f} kPa until trusted{then}"
-        if kind == "part_throttle_sweep" and c is not None and c.test_type == kind:
+        if kind == "part_throttle_sweep" and c is not None and _runs(c, kind, op):
             return _sweeping(c, map_kpa)
         where = f" ({rpm:.0f} rpm, {map_kpa:.0f} kPa)" if math.isfinite(rpm) else ""
         return f"{kind.replace('_', ' ')} in progress{where}: finish it"
+
+
+def _runs(s: Suggestion, kind: str, op: Mapping[str, float]) -> bool:
+    """``s`` is the test of type ``kind`` the engine is running at ``op``."""
+    rpm = float(op.get("rpm", math.nan))
+    map_kpa = float(op.get("map_kpa", math.nan))
+    if kind in HOLD_TYPES:
+        return s.test_type in HOLD_TYPES and (
+            not math.isfinite(rpm) or abs(s.rpm_range[0] - rpm) <= RPM_TOL
+        )
+    if s.test_type != kind:
+        return False
+    if kind == "part_throttle_sweep" and math.isfinite(rpm):
+        lo, hi = s.rpm_range
+        rows = _steps(s)
+        on_row = (
+            len(set(rows)) >= 2  # a serpentine: its turns are bridged by rpm and time
+            or not math.isfinite(map_kpa)
+            or min(abs(m - map_kpa) for m in rows) <= 2.0 * ROW_TOL_KPA
+        )
+        return lo - RPM_TOL <= rpm <= hi + RPM_TOL and on_row
+    return True
+
+
+def _riding_to(c: Suggestion | None, op: Mapping[str, float]) -> bool:
+    """The engine is still below the committed hold's rpm (riding up to it)."""
+    rpm = float(op.get("rpm", math.nan))
+    return (
+        c is not None
+        and c.test_type in HOLD_TYPES
+        and math.isfinite(rpm)
+        and rpm < c.rpm_range[0] - RPM_TOL
+    )
 
 
 def _short(s: Suggestion) -> str:

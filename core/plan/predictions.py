@@ -7,6 +7,22 @@ the test started* and matches it (same test type, the same rpm column or range)
 is compared with the hits the test actually added, cell by cell. A test nobody
 suggested is not counted: there was no prediction to check.
 
+Like is compared with like:
+
+* a hold is matched by its rpm column *and* its MAP steps (a hold at the same rpm
+  but other rows is another test), and compared on its own rpm column only: the
+  detector's segment can run into the next test (a 1250-rpm hold at a closed
+  throttle is "idle" until the next hold's throttle opens), and those hits are
+  not the hold's;
+* a single-row sweep is matched by its rpm range and its MAP row;
+* a serpentine (one suggestion, several rows, up and down legs) is ONE suggestion
+  but the detector sees each up leg as its own sweep (a down leg is no test it
+  knows). The serpentine on offer before its first leg is kept, and each detected
+  up leg is checked against that serpentine's share in the leg's row, plus the
+  down leg's row ridden since the previous up leg; the hits counted are those the
+  run added in those rows since the previous leg. Each row is ridden once, so that
+  is what the serpentine put there.
+
 Error per test: ``core.plan.learning.prediction_error_pct`` (symmetric weighted
 absolute error over cells, 0 % exact). Reported per test type.
 """
@@ -14,18 +30,32 @@ absolute error over cells, 0 % exact). Reported per test type.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
 from core.plan.learning import prediction_error_pct
-from core.plan.pulls import DetectedTest
+from core.plan.pulls import LOOKBACK_S, DetectedTest
 from core.plan.types import PlanView, Suggestion
 
 HISTORY_S = 600.0
 """Plans kept to look up what was on offer before a test started."""
 HOLD_TYPES = ("steady_state", "idle_low_map")
+MAP_TOL_KPA = 4.0
+"""A detected MAP level within this of a suggested row or step is that row or step."""
+ENTRY_S = LOOKBACK_S
+"""Seconds before a serpentine's first detected leg that belong to its first row: the
+detector classifies a sample as a sweep from rpm's rise over the last LOOKBACK_S, so a
+leg is detected up to that late. The settle at the start rpm before the ramp is the
+serpentine's entry, outside its rows' windows in the model too (``CandidateModel.rows``)."""
+HOLD_ENTRY_S = 10.0
+"""A hold's check counts its cells' hits from the previous test's end, at most this long
+before the detector saw it (the ride to the hold and its first steps, which the model
+counts from where the engine was, are not yet a steady segment to the detector)."""
+LEG_SLACK_S = 10.0
+"""Slack on the gap between two up legs of one serpentine (a down leg and two turns)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,17 +71,49 @@ class CheckedPrediction:
     error_pct: float
 
 
+def _rows(s: Suggestion) -> tuple[float, ...]:
+    """The suggestion's MAP steps (a hold) or rows (a sweep, a serpentine in run order)."""
+    steps = getattr(s.recipe, "map_steps", ())
+    return tuple(float(m) for m in steps) if steps else (s.map_range[0],)
+
+
+def _near(m: float, levels: Sequence[float]) -> bool:
+    return any(abs(m - v) <= MAP_TOL_KPA for v in levels)
+
+
 def _matches(s: Suggestion, test: DetectedTest, rpm_tol: float) -> bool:
     kind = test.test_type
     if s.test_type in HOLD_TYPES and kind in HOLD_TYPES:
-        return abs(s.rpm_range[0] - test.rpm_median) <= rpm_tol
+        if abs(s.rpm_range[0] - test.rpm_median) > rpm_tol:
+            return False
+        levels = test.map_plateaus_kpa or (test.map_min_kpa, test.map_max_kpa)
+        steps = _rows(s)
+        return sum(_near(m, levels) for m in steps) * 2 >= len(steps)
     if s.test_type != kind:
         return False
     if kind in ("wot_pull", "part_throttle_sweep"):
         lo, hi = s.rpm_range
         overlap = min(hi, test.rpm_max) - max(lo, test.rpm_start)
-        return overlap >= 0.5 * (hi - lo)
+        if overlap < 0.5 * (hi - lo):
+            return False
+        return kind == "wot_pull" or _near(test.map_median_kpa, _rows(s))
     return True
+
+
+def _nearest(values: Sequence[float], x: float) -> int:
+    return min(range(len(values)), key=lambda i: abs(float(values[i]) - x))
+
+
+@dataclass(slots=True)
+class _Serpentine:
+    """A serpentine whose legs are being checked: its suggestion and the rows seen."""
+
+    suggestion: Suggestion
+    rows: tuple[float, ...]
+    t_last: float
+    """Stop of the last detected up leg (or the entry before the first)."""
+    gap_s: float
+    seen: set[int] = field(default_factory=set)
 
 
 class PredictionLog:
@@ -61,6 +123,8 @@ class PredictionLog:
         self.rpm_tol = rpm_tol
         self._offers: deque[tuple[float, tuple[Suggestion, ...]]] = deque()
         self.checked: list[CheckedPrediction] = []
+        self._serpentine: _Serpentine | None = None
+        self._last_stop = -np.inf
 
     def offer(self, view: PlanView, t: float) -> None:
         """Remember what was suggested at stream time ``t``."""
@@ -72,21 +136,110 @@ class PredictionLog:
     def clear(self) -> None:
         self._offers.clear()
         self.checked.clear()
+        self._serpentine = None
+        self._last_stop = -np.inf
 
     def check(
-        self, test: DetectedTest, actual: npt.NDArray[np.float64], n_rpm: int
+        self,
+        test: DetectedTest,
+        actual: npt.NDArray[np.float64],
+        n_rpm: int,
+        *,
+        axes_kpa: Sequence[float] = (),
+        axes_rpm: Sequence[float] = (),
+        hits_between: Callable[[float, float], npt.NDArray[np.float64]] | None = None,
     ) -> CheckedPrediction | None:
-        """Compare the suggestion on offer before ``test`` began with what it added."""
-        offered = [s for t, s in self._offers if t <= test.t_start]
-        if not offered:
-            return None
-        match = next((s for s in offered[-1] if _matches(s, test, self.rpm_tol)), None)
+        """Compare the suggestion on offer before ``test`` began with what it added.
+
+        ``actual`` is what the test's own window added. With the table's axes
+        (``axes_kpa``, ``axes_rpm``) and ``hits_between(t0, t1)`` (what the run added
+        in that window), a hold is compared on its rpm column and a serpentine's legs
+        on their rows (see the module docstring).
+        """
+        last_stop, self._last_stop = self._last_stop, test.t_stop
+        if test.test_type == "part_throttle_sweep" and hits_between is not None and axes_kpa:
+            leg = self._serpentine_leg(test, n_rpm, axes_kpa, hits_between)
+            if leg is not None:
+                return leg
+        w0 = max(last_stop, test.t_start - HOLD_ENTRY_S)
+        match = None
+        if test.test_type in HOLD_TYPES and hits_between is not None:
+            # the hold on offer when the engine left the previous test: the detector
+            # sees a hold seconds late, when the offer may be its remaining steps only
+            match = self._offered(w0, test)
+        match = match or self._offered(test.t_start, test)
         if match is None:
             return None
-        predicted = np.zeros_like(actual)
-        for r, c, h in match.expected_hits:
-            if r * n_rpm + c < predicted.size:
-                predicted[r * n_rpm + c] = h
+        if (
+            match.test_type == "part_throttle_sweep"
+            and len(_rows(match)) >= 2
+            and hits_between is not None
+            and axes_kpa
+        ):
+            rate = float(getattr(match.recipe, "rate_rpm_s", 0.0) or 0.0)
+            lo, hi = match.rpm_range
+            gap = (hi - lo) / rate if rate > 0 else 30.0
+            self._serpentine = _Serpentine(
+                match, _rows(match), test.t_start - ENTRY_S, gap + LEG_SLACK_S
+            )
+            return self._serpentine_leg(test, n_rpm, axes_kpa, hits_between)
+        predicted = _predicted(match, actual.size, n_rpm)
+        if match.test_type in HOLD_TYPES and axes_rpm and axes_kpa and hits_between is not None:
+            # the hold's own cells, from the previous test's end (see HOLD_ENTRY_S)
+            actual = hits_between(w0, test.t_stop)
+            col = _nearest(axes_rpm, match.rpm_range[0])
+            keep = np.zeros(actual.size, dtype=bool)
+            for m in _rows(match):
+                keep[_nearest(axes_kpa, m) * n_rpm + col] = True
+            predicted, actual = np.where(keep, predicted, 0.0), np.where(keep, actual, 0.0)
+        return self._record(match, test, predicted, actual)
+
+    def _offered(self, t: float, test: DetectedTest) -> Suggestion | None:
+        """The suggestion matching ``test`` in the plan on offer at ``t`` (None: none)."""
+        offered = [s for at, s in self._offers if at <= t]
+        if not offered:
+            return None
+        return next((s for s in offered[-1] if _matches(s, test, self.rpm_tol)), None)
+
+    def _serpentine_leg(
+        self,
+        test: DetectedTest,
+        n_rpm: int,
+        axes_kpa: Sequence[float],
+        hits_between: Callable[[float, float], npt.NDArray[np.float64]],
+    ) -> CheckedPrediction | None:
+        """Check an up leg of the serpentine in progress (None: not one of its legs)."""
+        sp = self._serpentine
+        if sp is None or test.t_start - sp.t_last > sp.gap_s:
+            return None
+        free = [i for i in range(len(sp.rows)) if i not in sp.seen]
+        if not free:
+            return None
+        i = min(free, key=lambda j: abs(sp.rows[j] - test.map_median_kpa))
+        if abs(sp.rows[i] - test.map_median_kpa) > MAP_TOL_KPA:
+            return None
+        legs = [i]
+        if i % 2 == 0 and i - 1 in free and sp.seen:
+            legs.insert(0, i - 1)  # the down leg ridden since the previous up leg
+        rows_idx = {_nearest(axes_kpa, sp.rows[j]) for j in legs}
+        actual = hits_between(sp.t_last, test.t_stop)
+        keep = np.zeros(actual.size, dtype=bool)
+        for r in rows_idx:
+            keep[r * n_rpm : (r + 1) * n_rpm] = True
+        predicted = np.where(keep, _predicted(sp.suggestion, actual.size, n_rpm), 0.0)
+        sp.seen.update(legs)
+        sp.t_last = test.t_stop
+        if len(sp.seen) == len(sp.rows):
+            self._serpentine = None
+        return self._record(sp.suggestion, test, predicted, np.where(keep, actual, 0.0))
+
+    def _record(
+        self,
+        match: Suggestion,
+        test: DetectedTest,
+        predicted: npt.NDArray[np.float64],
+        actual: npt.NDArray[np.float64],
+    ) -> CheckedPrediction:
         checked = CheckedPrediction(
             match.test_type, match.description, float(predicted.sum()), float(actual.sum()),
             match.minutes, test.duration_s / 60.0, prediction_error_pct(predicted, actual),
@@ -100,3 +253,11 @@ class PredictionLog:
         for c in self.checked:
             out.setdefault(c.test_type, []).append(c.error_pct)
         return tuple((k, float(np.mean(v)), len(v)) for k, v in sorted(out.items()))
+
+
+def _predicted(s: Suggestion, n_cells: int, n_rpm: int) -> npt.NDArray[np.float64]:
+    predicted = np.zeros(n_cells)
+    for r, c, h in s.expected_hits:
+        if r * n_rpm + c < n_cells:
+            predicted[r * n_rpm + c] = h
+    return predicted

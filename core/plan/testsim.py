@@ -124,3 +124,7 @@ class CandidateModel(Protocol):
     def hold_minutes(self, rpm_now: float | None, rpm: float, hold_s: float) -> float:
         """Minutes for a hold at ``rpm`` from ``rpm_now`` whose steps last ``hold_s`` in all."""
         ...
+
+    def at_rate(self, rate_hz: float) -> CandidateModel:
+        """The same model for rows logged at ``rate_hz`` (hits per cell scale with it)."""
+        ...

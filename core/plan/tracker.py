@@ -174,7 +174,22 @@ class VehicleTracker:
             return
         if self._t_last - self._t_first >= WARMUP_AFTER_S:
             self._warm_started = True
+            self._match_rate()
             threading.Thread(target=self._warm, name="plan-warmup", daemon=True).start()
+
+    def _match_rate(self) -> None:
+        """Key the simulated candidates to the rate the rows really arrive at.
+
+        Hits per cell scale with the logging rate; a model keyed to a guess (50 Hz
+        before a vehicle's first run) predicts half the hits of a 100-Hz source.
+        """
+        if self.model is None or self._t_first is None or self._t_last <= self._t_first:
+            return
+        n = sum(t.size for t in self._rows)
+        rate = n / (self._t_last - self._t_first)
+        rate = float(min(max(round(rate / 10.0) * 10.0, 10.0), 1000.0))
+        if abs(rate - self.model.key.rate_hz) >= 10.0:
+            self.model = self.model.at_rate(rate)
 
     def _warm(self) -> None:
         """Simulate every candidate once off the engine's tick (seconds), then plan with them."""
@@ -365,7 +380,10 @@ class VehicleTracker:
         for test in self.detector.drain_completed():
             self.tests.append((test, self.learn(test)))
             actual = self._actual_hits(test.t_start, test.t_stop)
-            checked = self.predictions.check(test, actual, self.axes.shape[1])
+            checked = self.predictions.check(
+                test, actual, self.axes.shape[1], axes_kpa=tuple(self.axes.map_kpa),
+                axes_rpm=tuple(self.axes.rpm), hits_between=self._actual_hits,
+            )  # fmt: skip
             if checked is not None:
                 self.calibration.record_check(checked.test_type, checked.error_pct)
 
