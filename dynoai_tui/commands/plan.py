@@ -10,7 +10,8 @@ JSON (a documented contract for scripts, ``"format": "dynoai.plan/1"``):
 * ``filtered``: tests the constraints removed: ``test_type``, ``description``, ``reason``.
 * ``targets``: live target cells: ``map_index``, ``rpm_index``, ``rpm``, ``map_kpa``,
   ``priority``, ``deficit``; ``instruction``: where to go from idle.
-* ``prediction_error_pct``: the planner's mean prediction error so far (null before any test).
+* ``prediction_error_pct``: how well the kinematic model fitted the detected tests, after the
+  fact (null before any test); the checked-before-the-fact figures are the next key.
 * ``prediction_errors_by_type``: ``test_type``, ``mean_error_pct``, ``tests``: suggestions
   checked against the test the tuner then ran (the prediction was made before the test).
 * ``opening``: true when the vehicle has no runs (the opening plan); ``covered_pct`` counts
@@ -124,7 +125,7 @@ def render_text(data: dict[str, Any], top: int) -> str:
     err = data["prediction_error_pct"]
     lines = [
         f"vehicle {data['vehicle']}: {data['covered_pct']:.1f} % covered over {data['runs']} run(s); "
-        f"prediction error so far: {'n/a' if err is None else f'{err:.1f} %'}",
+        f"kinematic model fit (after the fact): {'n/a' if err is None else f'{err:.1f} %'}",
     ]
     if data["opening"]:
         lines.insert(

@@ -64,3 +64,16 @@ def test_pulls_over_the_limit_raise_an_alarm() -> None:
     )  # fmt: skip
     assert builder._alarms({}, (), "", 2, 1) == ("PULLS 2/1: OVER THE SESSION LIMIT",)
     assert builder._alarms({}, (), "", 1, 1) == ()
+
+
+def test_panel_reports_checked_predictions_not_the_model_fit() -> None:
+    """The panel's error figure is the before-the-fact check, per test type.
+
+    The kinematic model's after-the-fact fit (``prediction_error_pct``) read as
+    "planner error 60%" beside "checked: part 2%" in the demo: a tuner took the fit
+    for the planner's accuracy.
+    """
+    plan = PlanView(prediction_error_pct=60.0, errors_by_type=(("part_throttle_sweep", 2.0, 5),))
+    text = plan_text(plan, width=40, show_filtered=False, height=20).plain
+    assert "checked: part 2% (5)" in text
+    assert "60%" not in text

@@ -7,7 +7,6 @@ spans match, so a frame that changes nothing repaints nothing.
 
 from __future__ import annotations
 
-import math
 import textwrap
 
 from rich.text import Text
@@ -132,8 +131,6 @@ def plan_text(
     if plan.targets:
         cells = "  ".join(f"{t.rpm:.0f}/{t.map_kpa:.0f}" for t in plan.targets)
         tail.append(("Next cells: " + cells, "bold"))
-    if plan.prediction_error_pct is not None and math.isfinite(plan.prediction_error_pct):
-        tail.append((f"planner error {plan.prediction_error_pct:.0f}%", "dim"))
     if plan.errors_by_type:
         checked = " · ".join(f"{k.split('_')[0]} {e:.0f}% ({n})" for k, e, n in plan.errors_by_type)
         tail.append((f"checked: {checked}", "dim"))
