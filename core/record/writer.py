@@ -27,7 +27,7 @@ from core.source import SourceEvent
 MAX_RECORD_PAYLOAD_BYTES = MAX_BLOCK_PAYLOAD_BYTES
 """The writer splits coalesced blocks so no decoded payload exceeds this."""
 SCHEMA_REPEAT_BLOCKS = 4
-"""A schema record is written again before every 4th block record of that schema (about
+"""A schema record is written again after every 4 block records of that schema (about
 once a second at the 250 ms flush): a damaged schema record then costs the blocks up to
 its next copy, not the rest of the recording (see :mod:`core.record`)."""
 
