@@ -260,7 +260,7 @@ class VehicleTracker:
                 self.model, self.regions, self.constraints, self.calibration,
                 self.pulls_done, self.rule or CoverageRule(self.hit_target), operating_point=values,
             )  # fmt: skip
-            self.predictions.offer(view, self._t_last)
+            self.predictions.offer(view, self._t_last, self.detector.open_since)
             instruction = self.instructor.update(
                 self._t_last, view, self.detector.current_test, values
             )
