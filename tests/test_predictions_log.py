@@ -43,7 +43,9 @@ def test_bounded_log_checks_what_the_full_history_would() -> None:
     while t < 3 * HISTORY_S:
         t += rng.choice([0.5, 1.0, 1.0, 2.0])
         if open_since is not None and rng.random() < 0.03:  # the segment closes: a test
-            test = DetectedTest("wot_pull", open_since, t, 2000, 2000, 5000, 3500, 90, 100, 95, 90, 100)
+            test = DetectedTest(
+                "wot_pull", open_since, t, 2000, 2000, 5000, 3500, 90, 100, 95, 90, 100
+            )
             got = log.check(test, np.zeros(N_RPM), N_RPM)
             want = naive_check(offers, open_since, last_call)
             assert (got.description if got is not None else None) == want, t
