@@ -171,7 +171,6 @@ def run_marks(key: ModelKey, sim: object, edges_s: Sequence[float]) -> list[dict
     return marks
 
 
-@functools.lru_cache(maxsize=256)
 def simulate_from(
     key: ModelKey, segments: tuple[object, ...], rpm_now: float | None, map_now: float
 ) -> dict[str, F64]:
@@ -181,7 +180,25 @@ def simulate_from(
     segments run with their setups timed from that point (``sim.scenarios.chain``);
     only the segments' own data is returned. This is the top suggestion's prediction:
     the exact test from where the engine is now.
+
+    Cached sparse (the cells a test touches, ~30 of 256): the cache gains an entry
+    for each new operating point the engine visits, so over a long run it filled at
+    ~12 kB an entry for an hour and more (issue 10's soak); sparse it is ~1.5 kB.
     """
+    cells, values = _simulate_from_sparse(key, segments, rpm_now, map_now)
+    n_cells = key.axes.n_cells
+    out: dict[str, F64] = {}
+    for k, v in values.items():
+        dense = np.zeros(n_cells)
+        dense[cells] = v
+        out[k] = dense
+    return _frozen(out)
+
+
+@functools.lru_cache(maxsize=256)
+def _simulate_from_sparse(
+    key: ModelKey, segments: tuple[object, ...], rpm_now: float | None, map_now: float
+) -> tuple[npt.NDArray[np.intp], dict[str, F64]]:
     from sim.scenarios import Segment, SteadyHold, chain, transition_s
     from sim.simulation import Simulation
     from sim.vehicles import get_vehicle
@@ -199,7 +216,8 @@ def simulate_from(
     lead_s = sum(s.duration_s(vehicle) for s in lead)
     total_s = lead_s + sum(s.duration_s(vehicle) for s in segs)
     (arrays,) = run_windows(key, sim, [lead_s, total_s])
-    return arrays
+    cells = np.flatnonzero(np.any([a != 0 for a in arrays.values()], axis=0))
+    return cells, {k: a[cells].copy() for k, a in arrays.items()}
 
 
 @functools.lru_cache(maxsize=64)

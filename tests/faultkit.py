@@ -4,7 +4,9 @@
   100 Hz and a wideband at 12.5 Hz handed to the writer every 30 ms engine tick,
   the writer's clock following the data, markers now and then.
 * :func:`flip_trials` flips one random byte after the header, many times, and
-  measures the samples the reader still returns.
+  measures the samples the reader still returns; :func:`schema_flip_trials` flips
+  a bit inside each schema record (the worst place: a lost schema makes its source's
+  blocks unreadable until the writer repeats it).
 * :func:`mutate` is a structure-aware mutator: it knows the record framing, so
   besides raw byte damage it re-frames records with a *valid* checksum around
   hostile content (absurd counts, wrong types, NaN header values, huge axes,
@@ -104,6 +106,35 @@ def flip_trials(path: Path, trials: int, seed: int = 0) -> list[float]:
         kept.append(samples_in(damaged) / total)
     damaged.unlink()
     return kept
+
+
+def schema_flip_trials(path: Path, bits_per_record: int = 4, seed: int = 0) -> list[float]:
+    """Fraction of samples kept after one flipped bit inside a schema record, per trial.
+
+    Every schema record of the file is hit ``bits_per_record`` times (random bits,
+    its framing bytes included).
+    """
+    data = path.read_bytes()
+    spans = record_spans(data)
+    schemas = [(a, b) for a, b in spans[1:] if _kind(data, a, b) == "s"]
+    total = samples_in(path)
+    rng = random.Random(seed)
+    damaged = path.with_name(path.stem + "-schema-flipped.dynolog")
+    kept = []
+    for start, end in schemas:
+        for _ in range(bits_per_record):
+            buf = bytearray(data)
+            buf[rng.randrange(start, end)] ^= 1 << rng.randrange(8)
+            damaged.write_bytes(bytes(buf))
+            kept.append(samples_in(damaged) / total)
+    damaged.unlink(missing_ok=True)
+    return kept
+
+
+def _kind(data: bytes, start: int, end: int) -> str:
+    found = frame_length(data, start)
+    assert found is not None
+    return str(unframe(data[start + found[0] : end])["k"])
 
 
 # -- structure-aware mutation ------------------------------------------------------

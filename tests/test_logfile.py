@@ -472,3 +472,49 @@ def test_record_bodies_are_plain_msgpack(tmp_path: Path) -> None:
     bodies = [msgpack.unpackb(content[4:], raw=False) for content in unpacker]
     assert bodies[0]["magic"] == "DYNOLOG" and bodies[0]["v"] == FORMAT_VERSION
     assert [b["k"] for b in bodies] == ["h", "s", "b", "e", "s", "b", "b", "e"]
+
+
+def test_schema_records_repeat_so_a_damaged_one_costs_about_a_second(tmp_path: Path) -> None:
+    """One flipped bit in a schema record: >= 95 % of a 60 s recording's samples kept.
+
+    Before schema records repeated, the writer declared each schema once and a flip
+    there lost every block of that source: 11 % kept when it hit the ECU's schema.
+    """
+    from tests.faultkit import live_recording, record_spans, schema_flip_trials
+
+    path = tmp_path / "live.dynolog"
+    live_recording(path, seconds=60.0)
+    kept = schema_flip_trials(path, bits_per_record=2)
+    assert len(kept) > 50
+    assert min(kept) >= 0.95, f"worst {min(kept):.3f}"
+    data = path.read_bytes()
+    kinds = [unframe(data[a + frame_at(data, a)[0] : b])["k"] for a, b in record_spans(data)]
+    blocks_between = [len(run) for run in "".join(kinds[1:]).replace("e", "").split("s")[1:]]
+    assert max(blocks_between) <= 2 * core.record.writer.SCHEMA_REPEAT_BLOCKS  # two sources
+
+
+def test_old_single_schema_recording_still_reads() -> None:
+    """A file from the writer before schema records repeated (each schema declared once).
+
+    tests/data/format-v1-single-schema.dynolog was written by that writer's code
+    (core/record/writer.py at main 23851d8): ten flushes of a 3-sample ``sim`` block
+    and a 1-sample ``lc2`` block, then a marker.
+    """
+    path = REPO / "tests" / "data" / "format-v1-single-schema.dynolog"
+    with LogReader(path) as reader:
+        items = list(reader)
+        recovery = reader.recovery
+    assert recovery.complete and recovery.records == 1 + 2 + 20 + 1
+    blocks = [x for x in items if isinstance(x, Block)]
+    sim = concat([b for b in blocks if b.source == "sim"])
+    k = np.arange(30, dtype=np.float64)
+    assert np.array_equal(sim.t, 12.5 + k * 0.01)
+    assert np.array_equal(sim.columns["rpm"], 1000.0 + 7.0 * k)
+    assert np.array_equal(
+        sim.columns["map_kpa"], np.round(30.0 + 0.1 * k, 1).astype(np.float32).astype(np.float64)
+    )
+    lam = concat([b for b in blocks if b.source == "lc2"])
+    assert np.array_equal(
+        lam.columns["lambda"], (0.9 + 0.01 * np.arange(10)).astype(np.float32).astype(np.float64)
+    )
+    assert items[-1] == SourceEvent("user", "marker", 12.8, "pull 1", {"gear": 4})

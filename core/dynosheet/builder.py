@@ -9,7 +9,6 @@ at each WOT ``pull_stop``. Building the curves is :func:`~core.dynosheet.sheet.p
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -21,6 +20,7 @@ from core.dynosheet.correction import CORRECTIONS
 from core.dynosheet.sheet import DEFAULT_SMOOTHING_RPM, PullSheet, pull_sheet
 from core.frames import Block
 from core.source import SourceEvent
+from core.window import RowWindow, merge
 
 F64 = npt.NDArray[np.float64]
 
@@ -54,7 +54,7 @@ class DynoSheetBuilder:
         self.correction = correction
         self.humidity_pct = humidity_pct
         self.pulls: tuple[PullSheet, ...] = ()
-        self._rows: deque[dict[str, F64]] = deque()
+        self._rows = RowWindow(KEEP_S)
 
     def reset(self) -> None:
         """A replay seek: the data restarts, and so do the pulls."""
@@ -73,10 +73,8 @@ class DynoSheetBuilder:
             for name in _CHANNELS:
                 if name in block.columns:
                     cols[name] = block.columns[name]
-            self._rows.append(cols)
-            newest = float(block.t[-1])
-            while self._rows and float(self._rows[0]["t"][-1]) < newest - KEEP_S:
-                self._rows.popleft()
+            self._rows.add(cols)
+            self._rows.trim(float(block.t[-1]))
         made = []
         for event in events:
             if event.kind == "pull_stop" and event.data.get("test_type") == "wot_pull":
@@ -88,13 +86,10 @@ class DynoSheetBuilder:
         return made
 
     def _cut(self, t0: float, t1: float, cut_short: bool) -> PullSheet | None:
-        pieces = [r for r in self._rows if r["t"][-1] >= t0 and r["t"][0] <= t1]
+        pieces = [r for r in self._rows.pieces() if r["t"][-1] >= t0 and r["t"][0] <= t1]
         if not pieces:
             return None
-        names = set().union(*(p.keys() for p in pieces))
-        cols: dict[str, F64] = {}
-        for name in names:
-            cols[name] = np.concatenate([p.get(name, np.full(p["t"].size, np.nan)) for p in pieces])
+        cols: dict[str, F64] = merge(pieces)
         sel = (cols["t"] >= t0) & (cols["t"] <= t1)
         cols = {k: v[sel] for k, v in cols.items()}
         if "rpm" not in cols:

@@ -126,12 +126,34 @@ class PredictionLog:
         self._serpentine: _Serpentine | None = None
         self._last_stop = -np.inf
 
-    def offer(self, view: PlanView, t: float) -> None:
-        """Remember what was suggested at stream time ``t``."""
+    def offer(self, view: PlanView, t: float, open_since: float | None = None) -> None:
+        """Remember what was suggested at stream time ``t``.
+
+        ``open_since``: start of the segment the detector has open (None when none).
+        A test found later starts there or at ``t`` or after, and :meth:`check` wants
+        the last offer at or before its start; so only two offers can still matter:
+        the last one at or before ``open_since`` and the newest. The ones between are
+        dropped, or a plan a second kept ten minutes of suggestions alive (about
+        18 MB at 1 kHz, issue 10's soak).
+        """
+        offers = self._offers
         if view.suggestions:
-            self._offers.append((t, view.suggestions))
-        while self._offers and self._offers[0][0] < t - HISTORY_S:
-            self._offers.popleft()
+            offers.append((t, view.suggestions))
+        while offers and offers[0][0] < t - HISTORY_S:
+            offers.popleft()
+        if len(offers) <= 2:
+            return
+        newest = offers.pop()
+        if open_since is None:
+            offers.clear()
+        else:
+            while len(offers) > 1 and offers[1][0] <= open_since:
+                offers.popleft()  # a later offer is also at or before the open segment's start
+            while len(offers) > 1:
+                offers.pop()
+            if offers[0][0] > open_since:
+                offers.clear()
+        offers.append(newest)
 
     def clear(self) -> None:
         self._offers.clear()

@@ -164,6 +164,12 @@ class PullDetector:
         return self._segment is not None and self._segment.confirmed
 
     @property
+    def open_since(self) -> float | None:
+        """Stream time the open segment began (a test found later may start there), or None."""
+        seg = self._segment
+        return seg.t[0] if seg is not None and seg.t else None
+
+    @property
     def current_test(self) -> str | None:
         seg = self._segment
         return TEST_TYPE[seg.kind] if seg is not None and seg.confirmed else None

@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
@@ -43,6 +42,7 @@ from core.plan.types import PlanView
 from core.saver import BackgroundSaver
 from core.source import SourceEvent
 from core.store import RunRefused, VehicleStore
+from core.window import RowWindow
 
 WARMUP_AFTER_S = 5.0
 """Seconds of data before the simulated candidates are computed in the background."""
@@ -148,8 +148,8 @@ class VehicleTracker:
         """The live instruction, held steady (follows a running test)."""
         """Suggestions offered before each test, checked when a test is detected."""
         """Detected tests of this run with their prediction error (%)."""
-        self._kept: deque[tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]] = deque()
-        self._rows: deque[npt.NDArray[np.float64]] = deque()
+        self._window = RowWindow(BUFFER_S)
+        """Recent rows: ``t`` (every row), ``tk`` and ``cell`` (the kept rows' times, cells)."""
         self._t_first: float | None = None
         self._t_last = 0.0
         self.model = model
@@ -217,14 +217,10 @@ class VehicleTracker:
         self._t_last = float(block.t[-1])
         flat = self.axes.flat_index(block.column("rpm"), block.column("map_kpa"))
         sel = np.flatnonzero(result.keep & (flat >= 0))
-        self._kept.append((block.t[sel], flat[sel]))
-        self._rows.append(block.t)
+        self._window.add({"t": block.t, "tk": block.t[sel], "cell": flat[sel]})
         events = self.detector.feed(block)
         self._learn_finished()
-        horizon = self._t_last - BUFFER_S
-        while self._rows and self._rows[0].size and self._rows[0][-1] < horizon:
-            self._rows.popleft()
-            self._kept.popleft()
+        self._window.trim(self._t_last)
         return events
 
     def restart_run(self) -> None:
@@ -237,8 +233,7 @@ class VehicleTracker:
         self.detector = PullDetector()
         self.tests = []
         self.predictions.clear()
-        self._kept.clear()
-        self._rows.clear()
+        self._window.clear()
         self._t_first = None
         self._t_last = 0.0
 
@@ -275,7 +270,7 @@ class VehicleTracker:
                 self.model, self.regions, self.constraints, self.calibration,
                 self.pulls_done, self.rule or CoverageRule(self.hit_target), operating_point=values,
             )  # fmt: skip
-            self.predictions.offer(view, self._t_last)
+            self.predictions.offer(view, self._t_last, self.detector.open_since)
             instruction = self.instructor.update(
                 self._t_last, view, self.detector.current_test, values
             )
@@ -389,7 +384,8 @@ class VehicleTracker:
 
     def _actual_hits(self, t0: float, t1: float) -> npt.NDArray[np.float64]:
         actual = np.zeros(self.axes.n_cells)
-        for t_kept, idx in self._kept:
+        for piece in self._window.pieces():
+            t_kept, idx = piece["tk"], piece["cell"]
             inside = (t_kept >= t0) & (t_kept <= t1)
             actual += np.bincount(idx[inside], minlength=self.axes.n_cells)
         return actual
@@ -400,7 +396,8 @@ class VehicleTracker:
         actual = np.zeros(self.axes.n_cells)
         n_rows = 0
         first_kept = t1
-        for (t_kept, idx), t_all in zip(self._kept, self._rows, strict=True):
+        for piece in self._window.pieces():
+            t_kept, idx, t_all = piece["tk"], piece["cell"], piece["t"]
             inside = (t_kept >= t0) & (t_kept <= t1)
             if inside.any():
                 first_kept = min(first_kept, float(t_kept[inside][0]))

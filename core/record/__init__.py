@@ -11,8 +11,13 @@ Records, in file order (byte layout and encoding choices in :mod:`core.record.fo
 
 * ``h`` header (record 0): magic, format version, created-at, vehicle, sources with
   channels and units, axes, metadata -> :class:`LogHeader`.
-* ``s`` schema: id, source name, channel names. Written once per (source, channel
-  set) so a block does not repeat a dozen channel names.
+* ``s`` schema: id, source name, channel names, so a block does not repeat a dozen
+  channel names. Written when a (source, channel set) first appears and again, the
+  same bytes, after every 4 block records of it (``SCHEMA_REPEAT_BLOCKS``, about
+  once a second): a damaged schema record then costs the blocks up to its next copy,
+  not the rest of the source's recording. A block whose schema has not been read
+  (yet) is skipped as damage. Files of the first writer declare each schema once and
+  read the same.
 * ``b`` block: schema id, sample count ``n``, one payload of float64 times (first
   value + int64 deltas of the bit patterns) and float32 columns (uint32 deltas),
   raw-deflated at level 1 when that is smaller -> :class:`core.frames.Block`.

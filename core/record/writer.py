@@ -26,6 +26,10 @@ from core.source import SourceEvent
 
 MAX_RECORD_PAYLOAD_BYTES = MAX_BLOCK_PAYLOAD_BYTES
 """The writer splits coalesced blocks so no decoded payload exceeds this."""
+SCHEMA_REPEAT_BLOCKS = 4
+"""A schema record is written again after every 4 block records of that schema (about
+once a second at the 250 ms flush): a damaged schema record then costs the blocks up to
+its next copy, not the rest of the recording (see :mod:`core.record`)."""
 
 
 @dataclass(slots=True)
@@ -68,6 +72,9 @@ class LogWriter:
         self.fsync_interval_s = fsync_interval_s
         self._clock = clock
         self._schemas: dict[tuple[str, tuple[str, ...]], int] = {}
+        self._schema_records: list[bytes] = []
+        """Each schema's record, by id, to repeat it (see SCHEMA_REPEAT_BLOCKS)."""
+        self._blocks_since_schema: list[int] = []
         self._pending: dict[int, _Pending] = {}
         self._bytes_written = 0
         self._unflushed = False
@@ -208,7 +215,11 @@ class LogWriter:
         if schema is None:
             schema = len(self._schemas)
             self._schemas[key] = schema
-            self._write(frame({"k": "s", "i": schema, "s": source, "c": list(names)}))
+            self._schema_records.append(
+                frame({"k": "s", "i": schema, "s": source, "c": list(names)})
+            )
+            self._blocks_since_schema.append(0)
+            self._write(self._schema_records[schema])
         return schema
 
     def _emit_all(self) -> None:
@@ -228,7 +239,11 @@ class LogWriter:
             part_c = np.ascontiguousarray(cols[:, start : start + per_record])
             payload, deflated = encode_block(part_t, part_c)
             body = {"k": "b", "i": schema, "n": int(part_t.size), "z": int(deflated), "p": payload}
+            if self._blocks_since_schema[schema] >= SCHEMA_REPEAT_BLOCKS:
+                self._write(self._schema_records[schema])
+                self._blocks_since_schema[schema] = 0
             self._write(frame(body))
+            self._blocks_since_schema[schema] += 1
 
     def _write(self, record: bytes) -> None:
         try:

@@ -1,0 +1,80 @@
+"""The prediction log stays small on a long run and checks the same suggestion as before.
+
+Issue 10's soak: the log kept every plan's suggestions for ten minutes (a plan a
+second, ~20 Suggestion objects each), which grew the process by ~2 MB/min for the
+first ten minutes of every run. Only the last offer at or before the open segment's
+start and the newest one can still be looked up, so it now keeps those two.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+
+from core.plan.predictions import HISTORY_S, PredictionLog
+from core.plan.pulls import DetectedTest
+from core.plan.types import PlanView, Suggestion
+
+N_RPM = 4
+
+
+def suggestion(t: float) -> Suggestion:
+    return Suggestion(
+        "wot_pull", f"offered at {t:g}", (2000.0, 5000.0), (90.0, 100.0), 0.5, 1.0, 1.0, "high",
+        3, ((0, 1),), ((0, 1, 5.0 + t % 7),),
+    )  # fmt: skip
+
+
+def naive_check(offers: list[tuple[float, Suggestion]], t_start: float, now: float) -> str | None:
+    """What the unbounded log answered: the last offer at or before the start, within HISTORY_S."""
+    before = [s for t, s in offers if t <= t_start and t >= now - HISTORY_S]
+    return before[-1].description if before else None
+
+
+def test_bounded_log_checks_what_the_full_history_would() -> None:
+    rng = random.Random(3)
+    log = PredictionLog()
+    offers: list[tuple[float, Suggestion]] = []
+    open_since: float | None = None
+    last_call = 0.0
+    checked = 0
+    t = 0.0
+    while t < 3 * HISTORY_S:
+        t += rng.choice([0.5, 1.0, 1.0, 2.0])
+        if open_since is not None and rng.random() < 0.03:  # the segment closes: a test
+            test = DetectedTest(
+                "wot_pull", open_since, t, 2000, 2000, 5000, 3500, 90, 100, 95, 90, 100
+            )
+            got = log.check(test, np.zeros(N_RPM), N_RPM)
+            want = naive_check(offers, open_since, last_call)
+            assert (got.description if got is not None else None) == want, t
+            checked += got is not None
+            open_since = None
+        if open_since is None and rng.random() < 0.05:
+            open_since = t - rng.choice([0.0, 0.3])  # a segment may open mid-block
+        if rng.random() < 0.9:  # some plans suggest nothing
+            s = suggestion(t)
+            offers.append((t, s))
+            log.offer(PlanView(suggestions=(s,)), t, open_since)
+        else:
+            log.offer(PlanView(), t, open_since)
+        last_call = t
+        assert len(log._offers) <= 2
+    assert checked > 10
+
+
+def test_a_long_open_segment_keeps_the_offer_before_it_for_ten_minutes_only() -> None:
+    log = PredictionLog()
+    log.offer(PlanView(suggestions=(suggestion(0.0),)), 0.0, None)
+    for k in range(1, 2000):
+        log.offer(PlanView(suggestions=(suggestion(float(k)),)), float(k), 0.5)
+        assert len(log._offers) <= 2
+    test = DetectedTest("wot_pull", 0.5, 1999.0, 2000, 2000, 5000, 3500, 90, 100, 95, 90, 100)
+    assert log.check(test, np.zeros(N_RPM), N_RPM) is None  # began more than HISTORY_S ago
+    log = PredictionLog()
+    for k in range(0, 300):
+        log.offer(PlanView(suggestions=(suggestion(float(k)),)), float(k), 10.5)
+    test = DetectedTest("wot_pull", 10.5, 299.0, 2000, 2000, 5000, 3500, 90, 100, 95, 90, 100)
+    checked = log.check(test, np.zeros(N_RPM), N_RPM)
+    assert checked is not None and checked.description == "offered at 10"
