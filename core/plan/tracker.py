@@ -183,10 +183,13 @@ class VehicleTracker:
         Hits per cell scale with the logging rate; a model keyed to a guess (50 Hz
         before a vehicle's first run) predicts half the hits of a 100-Hz source.
         """
-        if self.model is None or self._t_first is None or self._t_last <= self._t_first:
+        pieces = list(self._window.pieces())
+        if self.model is None or not pieces:
             return
-        n = sum(t.size for t in self._rows)
-        rate = n / (self._t_last - self._t_first)
+        first = float(pieces[0]["t"][0])
+        if self._t_last <= first:
+            return
+        rate = sum(p["t"].size for p in pieces) / (self._t_last - first)
         rate = float(min(max(round(rate / 10.0) * 10.0, 10.0), 1000.0))
         if abs(rate - self.model.key.rate_hz) >= 10.0:
             self.model = self.model.at_rate(rate)
