@@ -185,7 +185,7 @@ class VehicleTracker:
         """
         if self.model is None or self._t_first is None or self._t_last <= self._t_first:
             return
-        n = sum(t.size for t in self._rows)
+        n = sum(piece["t"].size for piece in self._window.pieces())
         rate = n / (self._t_last - self._t_first)
         rate = float(min(max(round(rate / 10.0) * 10.0, 10.0), 1000.0))
         if abs(rate - self.model.key.rate_hz) >= 10.0:
