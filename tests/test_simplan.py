@@ -8,7 +8,7 @@ import pytest
 from core.coverage.axes import TableAxes
 from core.coverage.confidence import CoverageRule
 from core.coverage.filters import FilterLimits
-from core.coverage.regions import DEFAULT_REGIONS
+from core.coverage.regions import DEFAULT_REGIONS, priority_map
 from core.plan.candidates import Constraints
 from core.plan.learning import Calibration
 from core.plan.predictions import PredictionLog
@@ -69,6 +69,38 @@ def test_confidence_needs_hits_dwell_and_a_steady_mean() -> None:
     noisy = 0.9 + 0.2 * np.resize([1.0, -1.0], 50)  # +-22 % scatter: SE ~3 %
     arrays.update(lam_wsum=np.array([noisy.sum()]), lam_wsum2=np.array([(noisy**2).sum()]))
     assert confidence(arrays, RULE)[0] < 0.5
+
+
+def _trusted(mask: np.ndarray) -> dict[str, np.ndarray]:
+    """Grid arrays where the ``mask`` cells hold 50 settled samples at lambda 0.9."""
+    n = mask.astype(np.float64) * 50.0
+    return {
+        "hits": n, "weight": n, "dwell_s": n / 10.0,
+        "lam_weight": n, "lam_wsum": 0.9 * n, "lam_wsum2": 0.81 * n,
+    }  # fmt: skip
+
+
+def test_polish_waits_until_the_must_have_cells_are_trusted() -> None:
+    # Issue 11: after a street ride the planner spent ~9 s on priority-3 cells before the
+    # last priority-1 WOT cell. Here every priority-1/2 cell but 5000 rpm @ 95 kPa is
+    # trusted and no priority-3 cell is: a 1000-rpm hold fills 8 polish cells a bit
+    # faster per minute than the one must-have cell gains, and must not come first.
+    prio = priority_map(AXES, DEFAULT_REGIONS).ravel()
+    left = cell(5000.0, 95.0)
+    assert prio[left] == 1
+    must = prio <= 2
+    must[left] = False
+    arrays = _trusted(must)
+    assert confidence(arrays, RULE)[must].min() == 1.0
+    view = plan_model(arrays, None, MODEL, DEFAULT_REGIONS, Constraints(), Calibration(), 0, RULE)
+    top = view.suggestions[0]
+    assert top.priority == 1 and (14, 11) in top.cells
+    assert all(prio[r * AXES.shape[1] + c] <= 2 for s in view.suggestions for r, c in s.cells)
+    # once it is trusted too, the polish is planned (the rule only orders the work)
+    view = plan_model(
+        _trusted(prio <= 2), None, MODEL, DEFAULT_REGIONS, Constraints(), Calibration(), 0, RULE
+    )
+    assert view.suggestions and view.suggestions[0].priority == 3
 
 
 def test_wot_cool_down_comes_from_heat_soak_physics() -> None:

@@ -1,9 +1,11 @@
 import numpy as np
 
 from core.coverage.axes import TableAxes
+from core.coverage.filters import FilterLimits
 from core.coverage.grid import CoverageGrid
 from core.coverage.regions import DEFAULT_REGIONS
 from core.plan.planner import Constraints
+from core.plan.testsim import ModelKey
 from core.plan.tracker import VehicleTracker
 from core.store import VehicleStore
 from sim.scenarios import CoolDown, Idle, WotPull
@@ -72,3 +74,26 @@ def test_without_a_store_it_plans_from_the_run_alone():
     )
     assert view.suggestions and view.targets and view.prediction_error_pct is not None
     assert any(e.kind == "pull_stop" and e.data["test_type"] == "wot_pull" for e in events)
+
+
+class _RateModel:
+    """Stands in for the simulated candidates: records the rate they are re-keyed to."""
+
+    def __init__(self, rate_hz: float) -> None:
+        self.key = ModelKey("vtwin", AXES, FilterLimits(), rate_hz)
+
+    def at_rate(self, rate_hz: float) -> "_RateModel":
+        return _RateModel(rate_hz)
+
+
+def test_candidates_are_keyed_to_the_rate_the_rows_arrive_at():
+    # The recent-row window moved into core.window (issue 10) while the rate match read
+    # the old per-tick list: the warm-up raised AttributeError after 5 s of any live run.
+    tracker = VehicleTracker(
+        axes=AXES, hit_target=10, regions=DEFAULT_REGIONS, constraints=LIMITS, store=None,
+        vehicle="bike", run_id="run-1", log_path=None, model=_RateModel(50.0),  # type: ignore[arg-type]
+    )  # fmt: skip
+    tracker._warm_started = True  # no background simulation of the stand-in model
+    run_sim([Idle(6.0)], tracker=tracker)  # run_sim streams at 100 Hz
+    tracker._match_rate()
+    assert tracker.model is not None and tracker.model.key.rate_hz == 100.0

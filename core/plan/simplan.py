@@ -91,13 +91,41 @@ def plan_model(
         rule: When a cell counts as covered.
         operating_point: Latest ``rpm`` / ``map_kpa``: where the next test starts from.
     """
-    key = model.key
-    axes = key.axes
-    rpm_axis, map_axis = axis_arrays(axes)
-    prio = priority_map(axes, regions, knock_events)
+    prio = priority_map(model.key.axes, regions, knock_events)
+    rpm_axis, map_axis = axis_arrays(model.key.axes)
     weights = np.asarray(PLAN_WEIGHT, dtype=np.float64)[np.clip(prio, 1, 3)].ravel()
     weights = weights * calibration.stall_weights(rpm_axis, map_axis)
     now = {k: np.asarray(arrays[k], dtype=np.float64).ravel() for k in ADDITIVE}
+    value0 = cell_value(confidence(now, rule))
+    must = np.clip(prio, 1, 3).ravel() <= 2
+    args = (model, prio, now, constraints, calibration, pulls_done, rule, operating_point)
+    if np.any(must & (weights > 0) & (value0 < 1.0)):
+        # Priority-3 cells are polish: while a priority-1/2 cell is untrusted, a test (or a
+        # hold step, a sweep row) is valued on those cells alone, so no minute goes to
+        # polish that the must-have cells could use. Only when no test gains a step's worth
+        # of them (the rest are out of reach, or stalled and discounted) is polish planned.
+        view = _plan(*args, np.where(must, weights, 0.0), weights)
+        if view.suggestions and view.suggestions[0].expected_gain >= MIN_STEP_GAIN:
+            return view
+    return _plan(*args, weights, weights)
+
+
+def _plan(
+    model: CandidateModel,
+    prio: npt.NDArray[np.int64],
+    now: dict[str, F64],
+    constraints: Constraints,
+    calibration: Calibration,
+    pulls_done: int,
+    rule: CoverageRule,
+    operating_point: Mapping[str, float] | None,
+    weights: F64,
+    target_weights: F64,
+) -> PlanView:
+    """The plan with these per-cell planning weights (targets use ``target_weights``)."""
+    key = model.key
+    axes = key.axes
+    rpm_axis, map_axis = axis_arrays(axes)
     conf0 = confidence(now, rule)
     value0 = cell_value(conf0)
     op = operating_point or {}
@@ -166,7 +194,9 @@ def plan_model(
             refine_top(suggestions[0], model, calibration, reach, op, rule),
             *suggestions[1:],
         )
-    targets, instruction = target_cells(conf0, prio, weights, rpm_axis, map_axis, constraints, op)
+    targets, instruction = target_cells(
+        conf0, prio, target_weights, rpm_axis, map_axis, constraints, op
+    )
     return PlanView(
         suggestions=suggestions,
         filtered=tuple(filtered),
