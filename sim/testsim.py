@@ -64,18 +64,7 @@ def run_windows(key: ModelKey, sim: object, edges_s: Sequence[float]) -> list[di
     Blocks are cut at the edges and the pipeline's grid is read at each edge, so a
     window's data is the difference of two cumulative grids (exact: the arrays add).
     """
-    assert isinstance(sim, Simulation)
-    pipe = pipeline(key)
-    block_n = max(1, round(0.5 * sim.rate_hz))
-    marks: list[dict[str, F64]] = []
-    for edge in edges_s:
-        edge_step = max(0, round(edge * sim.rate_hz))
-        while sim.step < edge_step and not sim.done:
-            block = sim.next_block(min(block_n, edge_step - sim.step))
-            if block is None:
-                break
-            pipe.push(block)
-        marks.append(grid_arrays(pipe.grid))
+    marks = run_marks(key, sim, edges_s)
     return [
         _frozen({k: b[k] - a[k] for k in ADDITIVE}) for a, b in zip(marks, marks[1:], strict=False)
     ]
