@@ -28,6 +28,7 @@ from core.coverage.regions import Region
 from core.frames import Block
 from core.plan.candidates import Constraints
 from core.plan.learning import Calibration, prediction_error_pct
+from core.plan.predictions import CheckedPrediction
 from core.plan.recipe import Recipe
 from core.plan.simplan import plan_model
 from core.plan.testsim import ADDITIVE, ModelKey, grid_arrays
@@ -63,20 +64,6 @@ class FedSimulation(Simulation):
 
 
 @dataclass(slots=True)
-class CheckedTest:
-    """One suggestion run by the operator, its prediction and what it really did."""
-
-    test_type: str
-    description: str
-    predicted_hits: float
-    actual_hits: float
-    predicted_min: float
-    actual_min: float
-    error_pct: float
-    """Symmetric per-cell error of predicted vs actual hits (0 = exact)."""
-
-
-@dataclass(slots=True)
 class GuidedOperator:
     """Runs the planner's top suggestion, test after test, on one simulated engine.
 
@@ -98,7 +85,7 @@ class GuidedOperator:
     base_knock: npt.NDArray[np.int64] | None = None
     calibration: Calibration = field(default_factory=Calibration)
     seed: int = 1
-    checked: list[CheckedTest] = field(default_factory=list)
+    checked: list[CheckedPrediction] = field(default_factory=list)
     plans: int = 0
     last_plan: PlanView | None = None
     pulls: int = 0
@@ -250,7 +237,7 @@ class GuidedOperator:
         trusted = confidence(self.arrays(), self.rule) >= 1.0
         self.calibration.observe_stalls(axes.rpm, axes.map_kpa, self._expect_done, trusted)
         self.checked.append(
-            CheckedTest(
+            CheckedPrediction(
                 top.test_type, top.description, float(predicted.sum()), float(actual.sum()),
                 top.minutes, (self.sim_time_s - t0) / 60.0, error,
             )
