@@ -20,6 +20,7 @@ import traceback
 from collections.abc import Sequence
 from types import ModuleType
 
+from dynoai_tui import INTERRUPTED, raise_interrupt
 from dynoai_tui.commands import COMMANDS
 
 EPILOG = """exit codes: 0 done (also after Ctrl-C / SIGTERM / SIGHUP), 1 internal error,
@@ -62,8 +63,6 @@ DEMO_SOURCE = "sim:vtwin?scenario=guided"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.default_int_handler)
     args_list = list(sys.argv[1:] if argv is None else argv)
     if not [a for a in args_list if not a.startswith("-")] and not {"-h", "--help"} & set(
         args_list
@@ -81,12 +80,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         from dynoai_tui.commands.common import EXIT_INTERNAL, error_line, translate_errors
     except KeyboardInterrupt:  # Ctrl-C while the command's modules load
+        INTERRUPTED.clear()
+        return 0
+    if threading.current_thread() is threading.main_thread():
+        # From here on Ctrl-C raises KeyboardInterrupt as usual (and still sets the latch).
+        signal.signal(signal.SIGINT, raise_interrupt)
+    if INTERRUPTED.is_set():  # Ctrl-C while the modules loaded: nothing has started yet
+        INTERRUPTED.clear()
         return 0
 
     try:
         code: int = args._run(args)
         return code
     except KeyboardInterrupt:
+        INTERRUPTED.clear()
         return 0
     except Exception as exc:
         known = translate_errors(exc)

@@ -23,6 +23,7 @@ from typing import TextIO
 from core.coverage.export import grid_to_text
 from core.session import Session
 from core.snapshot import Snapshot
+from dynoai_tui import INTERRUPTED
 from dynoai_tui.commands.common import printable
 from dynoai_tui.commands.statusline import StatusPrinter, fit_status
 
@@ -41,13 +42,18 @@ class StopSignals:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 self._previous[sig] = signal.signal(sig, self._handle)
+        if INTERRUPTED.is_set():  # a Ctrl-C Python swallowed during a late import
+            self._handle(signal.SIGINT, None)
         return self
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if signum == signal.SIGINT:
+            INTERRUPTED.set()
         self.signal_name = signal.Signals(signum).name
         self.event.set()
 
     def __exit__(self, *exc: object) -> None:
+        INTERRUPTED.clear()  # this run saw it and ended on it
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)  # type: ignore[arg-type]
 

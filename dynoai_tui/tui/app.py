@@ -27,6 +27,7 @@ from textual.css.query import NoMatches
 from core.dynosheet import PullSheet
 from core.snapshot import RecordingInfo, Snapshot
 from core.source import SourceError
+from dynoai_tui import INTERRUPTED
 from dynoai_tui.tui.screens.dashboard import DashboardScreen
 from dynoai_tui.tui.screens.modals import (
     ConfirmScreen,
@@ -447,6 +448,8 @@ def run_tui(
     from dynoai_tui.commands.common import exit_code_after
     from dynoai_tui.commands.headless import print_summary, summary_text
 
+    if INTERRUPTED.is_set():  # a Ctrl-C Python swallowed while textual loaded: nothing started
+        raise KeyboardInterrupt
     session.start()
     app = DynoApp(
         session,
