@@ -320,6 +320,7 @@ def cooldown_s(kind: str, rpm_start: float, rpm_end: float) -> float:
     return 0.0 if idx.size == 0 else float(min(hot.t[idx[-1]] - pull_s, MAX_COOLDOWN_S))
 
 
+@functools.lru_cache(maxsize=4096)
 def hold_minutes(kind: str, rpm_now: float | None, rpm: float, hold_s: float) -> float:
     """Minutes for a steady-state hold at ``rpm`` from ``rpm_now`` whose steps last ``hold_s`` in all."""
     from sim.scenarios import RELEASE_S, transition_s
@@ -328,12 +329,27 @@ def hold_minutes(kind: str, rpm_now: float | None, rpm: float, hold_s: float) ->
     return (transition_s(kind, here, rpm) + hold_s + RELEASE_S) / 60.0
 
 
+@functools.lru_cache(maxsize=4096)
+def move_s(kind: str, rpm_now: float | None, rpm_to: float) -> float:
+    """Seconds to move from ``rpm_now`` (None: idling) to ``rpm_to`` and settle (rpm to 50)."""
+    from sim.scenarios import transition_s
+
+    here = None if rpm_now is None else round(rpm_now / 50.0) * 50.0
+    return transition_s(kind, here, round(rpm_to / 50.0) * 50.0)
+
+
 def segments_minutes(kind: str, segments: Sequence[object], rpm_now: float | None) -> float:
     """Minutes for ``segments`` run from ``rpm_now`` (setups from physics)."""
     from sim.scenarios import Segment, chain
 
     segs = chain([s for s in segments if isinstance(s, Segment)], kind, rpm_now)
     return sum(s.duration_s(kind) for s in segs) / 60.0
+
+
+@functools.lru_cache(maxsize=4096)
+def recipe_minutes(kind: str, recipe: Recipe, rpm_now: float | None) -> float:
+    """Minutes for ``recipe`` from ``rpm_now`` (cached: the planner asks every re-plan)."""
+    return segments_minutes(kind, recipe_segments(recipe, kind), rpm_now)
 
 
 def recipe_segments(recipe: Recipe, kind: str) -> tuple[sc.Segment, ...]:
@@ -400,7 +416,7 @@ class SimCandidates:
 
     def recipe_minutes(self, recipe: object, rpm_now: float | None) -> float:
         assert isinstance(recipe, Recipe)
-        return segments_minutes(self._key.kind, recipe_segments(recipe, self._key.kind), rpm_now)
+        return recipe_minutes(self._key.kind, recipe, rpm_now)
 
     def live_column(
         self, rpm: float, rows: tuple[float, ...], rule: CoverageRule
@@ -409,6 +425,14 @@ class SimCandidates:
 
     def hold_minutes(self, rpm_now: float | None, rpm: float, hold_s: float) -> float:
         return hold_minutes(self._key.kind, rpm_now, rpm, hold_s)
+
+    def move_s(self, rpm_now: float | None, rpm_to: float) -> float:
+        return move_s(self._key.kind, rpm_now, rpm_to)
+
+    def end_rpm(self, recipe: object) -> float | None:
+        assert isinstance(recipe, Recipe)
+        segs = recipe_segments(recipe, self._key.kind)
+        return sc.end_rpm(segs[-1]) if segs else None
 
     def at_rate(self, rate_hz: float) -> SimCandidates:
         return SimCandidates(replace(self._key, rate_hz=float(rate_hz)))

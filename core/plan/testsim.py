@@ -125,6 +125,14 @@ class CandidateModel(Protocol):
         """Minutes for a hold at ``rpm`` from ``rpm_now`` whose steps last ``hold_s`` in all."""
         ...
 
+    def move_s(self, rpm_now: float | None, rpm_to: float) -> float:
+        """Seconds to move the engine from ``rpm_now`` (None: idling) to ``rpm_to`` and settle."""
+        ...
+
+    def end_rpm(self, recipe: object) -> float | None:
+        """Where ``recipe`` leaves the engine (None: idling, e.g. after a cool-down)."""
+        ...
+
     def at_rate(self, rate_hz: float) -> CandidateModel:
         """The same model for rows logged at ``rate_hz`` (hits per cell scale with it)."""
         ...
