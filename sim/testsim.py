@@ -22,7 +22,7 @@ test, and after a WOT pull the time until its heat soak is gone, measured here.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -247,11 +247,13 @@ def simulate_live_from(
     rpm_now: float | None,
     map_now: float,
     rule: CoverageRule,
+    base: tuple[tuple[int, tuple[float, ...]], ...] = (),
 ) -> tuple[dict[str, F64], float]:
     """:func:`simulate_from` with the hold steps live: (data, seconds); steps end when trusted.
 
     Each step lasts until its cell is trusted, at most ``MAX_STEP_S``, counting what
-    this test added (the cells start empty, as in the model).
+    this test added on top of ``base``: (cell, its :data:`ADDITIVE` values) for cells
+    that already hold data (empty: the cells start empty, as in the model).
     """
     from sim.live import Watcher, with_live_steps
     from sim.scenarios import Segment, SteadyHold, chain, transition_s
@@ -271,7 +273,11 @@ def simulate_live_from(
         assert block is not None
         pipe.push(block)
     before = grid_arrays(pipe.grid)
-    watch = Watcher(sim, pipe, rule, {k: -before[k] for k in ADDITIVE})
+    start = {k: -before[k] for k in ADDITIVE}
+    for cell, values in base:
+        for k, v in zip(ADDITIVE, values, strict=True):
+            start[k][cell] += v
+    watch = Watcher(sim, pipe, rule, start)
     total = len(lead) + len(segs)
     while sim.occurrence < total:
         watch.read(round(0.5 * key.rate_hz))
@@ -408,11 +414,17 @@ class SimCandidates:
         return simulate_from(self._key, recipe_segments(recipe, self._key.kind), rpm_now, map_now)
 
     def hold_from(
-        self, recipe: object, rpm_now: float | None, map_now: float, rule: CoverageRule
+        self,
+        recipe: object,
+        rpm_now: float | None,
+        map_now: float,
+        rule: CoverageRule,
+        base: Mapping[int, tuple[float, ...]] | None = None,
     ) -> tuple[dict[str, F64], float]:
         assert isinstance(recipe, Recipe)
         segs = recipe_segments(recipe, self._key.kind)
-        return simulate_live_from(self._key, segs, rpm_now, map_now, rule)
+        have = tuple(sorted((base or {}).items()))
+        return simulate_live_from(self._key, segs, rpm_now, map_now, rule, have)
 
     def recipe_minutes(self, recipe: object, rpm_now: float | None) -> float:
         assert isinstance(recipe, Recipe)

@@ -186,5 +186,5 @@ def first_of_walk(
         ]
         for a in stops
     ]
-    order = walk_order(first, legs, [st.gain for st in stops])
+    order = walk_order(first, legs, [st.gain for st in stops], FRONT_WEIGHT)
     return picked[order[0]]

@@ -197,7 +197,7 @@ def _plan(
         suggestions = tuple(sorted(suggestions, key=lambda s: s.test_type != "idle_low_map"))
     if suggestions:
         suggestions = (
-            refine_top(suggestions[0], model, calibration, reach, op, rule),
+            refine_top(suggestions[0], model, calibration, reach, op, rule, now),
             *suggestions[1:],
         )
     targets, instruction = target_cells(

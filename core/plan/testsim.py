@@ -10,6 +10,7 @@ exchanged as the additive arrays of :data:`ADDITIVE`, flat per cell.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -99,11 +100,18 @@ class CandidateModel(Protocol):
         ...
 
     def hold_from(
-        self, recipe: object, rpm_now: float | None, map_now: float, rule: CoverageRule
+        self,
+        recipe: object,
+        rpm_now: float | None,
+        map_now: float,
+        rule: CoverageRule,
+        base: Mapping[int, tuple[float, ...]] | None = None,
     ) -> tuple[dict[str, F64], float]:
         """A hold ``recipe`` run live from ``rpm_now`` / ``map_now``: its data and seconds.
 
-        Each step ends when its cell is trusted under ``rule`` (the cells start empty).
+        Each step ends when its cell is trusted under ``rule``, counting the data the
+        cell already has: ``base`` maps a cell to its :data:`ADDITIVE` values (None:
+        the cells start empty).
         """
         ...
 
