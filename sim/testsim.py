@@ -22,7 +22,7 @@ test, and after a WOT pull the time until its heat soak is gone, measured here.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -247,11 +247,13 @@ def simulate_live_from(
     rpm_now: float | None,
     map_now: float,
     rule: CoverageRule,
+    base: tuple[tuple[int, tuple[float, ...]], ...] = (),
 ) -> tuple[dict[str, F64], float]:
     """:func:`simulate_from` with the hold steps live: (data, seconds); steps end when trusted.
 
     Each step lasts until its cell is trusted, at most ``MAX_STEP_S``, counting what
-    this test added (the cells start empty, as in the model).
+    this test added on top of ``base``: (cell, its :data:`ADDITIVE` values) for cells
+    that already hold data (empty: the cells start empty, as in the model).
     """
     from sim.live import Watcher, with_live_steps
     from sim.scenarios import Segment, SteadyHold, chain, transition_s
@@ -271,7 +273,11 @@ def simulate_live_from(
         assert block is not None
         pipe.push(block)
     before = grid_arrays(pipe.grid)
-    watch = Watcher(sim, pipe, rule, {k: -before[k] for k in ADDITIVE})
+    start = {k: -before[k] for k in ADDITIVE}
+    for cell, values in base:
+        for k, v in zip(ADDITIVE, values, strict=True):
+            start[k][cell] += v
+    watch = Watcher(sim, pipe, rule, start)
     total = len(lead) + len(segs)
     while sim.occurrence < total:
         watch.read(round(0.5 * key.rate_hz))
@@ -320,6 +326,7 @@ def cooldown_s(kind: str, rpm_start: float, rpm_end: float) -> float:
     return 0.0 if idx.size == 0 else float(min(hot.t[idx[-1]] - pull_s, MAX_COOLDOWN_S))
 
 
+@functools.lru_cache(maxsize=4096)
 def hold_minutes(kind: str, rpm_now: float | None, rpm: float, hold_s: float) -> float:
     """Minutes for a steady-state hold at ``rpm`` from ``rpm_now`` whose steps last ``hold_s`` in all."""
     from sim.scenarios import RELEASE_S, transition_s
@@ -328,12 +335,27 @@ def hold_minutes(kind: str, rpm_now: float | None, rpm: float, hold_s: float) ->
     return (transition_s(kind, here, rpm) + hold_s + RELEASE_S) / 60.0
 
 
+@functools.lru_cache(maxsize=4096)
+def move_s(kind: str, rpm_now: float | None, rpm_to: float) -> float:
+    """Seconds to move from ``rpm_now`` (None: idling) to ``rpm_to`` and settle (rpm to 50)."""
+    from sim.scenarios import transition_s
+
+    here = None if rpm_now is None else round(rpm_now / 50.0) * 50.0
+    return transition_s(kind, here, round(rpm_to / 50.0) * 50.0)
+
+
 def segments_minutes(kind: str, segments: Sequence[object], rpm_now: float | None) -> float:
     """Minutes for ``segments`` run from ``rpm_now`` (setups from physics)."""
     from sim.scenarios import Segment, chain
 
     segs = chain([s for s in segments if isinstance(s, Segment)], kind, rpm_now)
     return sum(s.duration_s(kind) for s in segs) / 60.0
+
+
+@functools.lru_cache(maxsize=4096)
+def recipe_minutes(kind: str, recipe: Recipe, rpm_now: float | None) -> float:
+    """Minutes for ``recipe`` from ``rpm_now`` (cached: the planner asks every re-plan)."""
+    return segments_minutes(kind, recipe_segments(recipe, kind), rpm_now)
 
 
 def recipe_segments(recipe: Recipe, kind: str) -> tuple[sc.Segment, ...]:
@@ -392,15 +414,21 @@ class SimCandidates:
         return simulate_from(self._key, recipe_segments(recipe, self._key.kind), rpm_now, map_now)
 
     def hold_from(
-        self, recipe: object, rpm_now: float | None, map_now: float, rule: CoverageRule
+        self,
+        recipe: object,
+        rpm_now: float | None,
+        map_now: float,
+        rule: CoverageRule,
+        base: Mapping[int, tuple[float, ...]] | None = None,
     ) -> tuple[dict[str, F64], float]:
         assert isinstance(recipe, Recipe)
         segs = recipe_segments(recipe, self._key.kind)
-        return simulate_live_from(self._key, segs, rpm_now, map_now, rule)
+        have = tuple(sorted((base or {}).items()))
+        return simulate_live_from(self._key, segs, rpm_now, map_now, rule, have)
 
     def recipe_minutes(self, recipe: object, rpm_now: float | None) -> float:
         assert isinstance(recipe, Recipe)
-        return segments_minutes(self._key.kind, recipe_segments(recipe, self._key.kind), rpm_now)
+        return recipe_minutes(self._key.kind, recipe, rpm_now)
 
     def live_column(
         self, rpm: float, rows: tuple[float, ...], rule: CoverageRule
@@ -409,6 +437,14 @@ class SimCandidates:
 
     def hold_minutes(self, rpm_now: float | None, rpm: float, hold_s: float) -> float:
         return hold_minutes(self._key.kind, rpm_now, rpm, hold_s)
+
+    def move_s(self, rpm_now: float | None, rpm_to: float) -> float:
+        return move_s(self._key.kind, rpm_now, rpm_to)
+
+    def end_rpm(self, recipe: object) -> float | None:
+        assert isinstance(recipe, Recipe)
+        segs = recipe_segments(recipe, self._key.kind)
+        return sc.end_rpm(segs[-1]) if segs else None
 
     def at_rate(self, rate_hz: float) -> SimCandidates:
         return SimCandidates(replace(self._key, rate_hz=float(rate_hz)))

@@ -159,7 +159,13 @@ def compose_holds(
     for col in columns:
         # a step's floor grows with its live length: a cell that takes 8 s to settle
         # must be worth 8 s of the best test's rate (min_step_gain is per HOLD_STEP_S)
-        cost = np.maximum(np.asarray(col.seconds), MIN_STEP_S) / HOLD_STEP_S
+        step_s = np.maximum(np.asarray(col.seconds), MIN_STEP_S)
+        cost = step_s / HOLD_STEP_S
+        # A step left out now costs its time AND a new entry to this column later (at
+        # the least: the settle at the step and the release): the floor is discounted
+        # by that share, as a serpentine's row is (``sweeps.compose_sweep``).
+        entry_s = 60.0 * model.hold_minutes(col.rpm, col.rpm, 0.0)
+        cost = cost * step_s / (step_s + entry_s)
         floor = np.maximum(min_step_gain * cost, MIN_STEP_GAIN)
         picked = np.flatnonzero(col.gains >= floor)
         if picked.size == 0:

@@ -19,7 +19,7 @@ from core.coverage.confidence import CoverageRule
 from core.plan.candidates import Constraints
 from core.plan.learning import Calibration
 from core.plan.recipe import IDLE_MAX_RPM, Recipe
-from core.plan.testsim import CandidateModel
+from core.plan.testsim import ADDITIVE, CandidateModel
 from core.plan.types import Suggestion, Target
 from core.plan.value import Candidate
 
@@ -80,6 +80,7 @@ def refine_top(
     reach: F64,
     op: Mapping[str, float],
     rule: CoverageRule | None = None,
+    now: Mapping[str, F64] | None = None,
 ) -> Suggestion:
     """The top suggestion's prediction re-simulated from where the engine is now.
 
@@ -101,7 +102,11 @@ def refine_top(
         start, start_map = None, 35.0
     minutes = top.minutes
     if rule is not None and recipe.test_type in HOLD_TYPES and recipe.map_steps:
-        arrays, seconds = model.hold_from(recipe, start, start_map, rule)
+        # a step ends when its cell is trusted: a cell that already has data (a ride
+        # up the range passes the cells above it) ends its step sooner
+        arrays, seconds = model.hold_from(
+            recipe, start, start_map, rule, _step_cells(model, recipe, now)
+        )
         minutes = round(seconds / 60.0, 2)
     else:
         arrays = model.recipe_from(recipe, start, start_map)
@@ -112,6 +117,25 @@ def refine_top(
         for j in np.flatnonzero(hits >= 0.5)
     )
     return replace(top, expected_hits=expected, minutes=minutes)
+
+
+def _step_cells(
+    model: CandidateModel, recipe: Recipe, now: Mapping[str, F64] | None
+) -> dict[int, tuple[float, ...]] | None:
+    """The data the hold's step cells already have (cell -> ADDITIVE values), or None."""
+    if now is None:
+        return None
+    axes = model.key.axes
+    rpm_axis = np.asarray(axes.rpm, dtype=np.float64)
+    map_axis = np.asarray(axes.map_kpa, dtype=np.float64)
+    c = int(np.argmin(np.abs(rpm_axis - recipe.rpm_lo)))
+    out = {}
+    for m in recipe.map_steps:
+        cell = int(np.argmin(np.abs(map_axis - m))) * rpm_axis.size + c
+        values = tuple(round(float(now[k][cell]), 3) for k in ADDITIVE)
+        if any(values):
+            out[cell] = values
+    return out or None
 
 
 def target_cells(

@@ -45,6 +45,7 @@ from core.plan.holds import MIN_STEP_GAIN, HoldColumn, compose_holds, hold_colum
 from core.plan.learning import Calibration
 from core.plan.ranking import rank_suggestions, refine_top, target_cells
 from core.plan.recipe import IDLE_MAX_MAP_KPA, IDLE_MAX_RPM, Recipe, top_rpm
+from core.plan.route import first_of_walk
 from core.plan.sweeps import compose_sweep, sweep_rows
 from core.plan.testmodels import ENVIRONMENT
 from core.plan.testsim import ADDITIVE, HOLD_STEP_S, CandidateModel
@@ -184,6 +185,11 @@ def _plan(
             holds.append(rows)
     chosen += holds
     suggestions = rank_suggestions(chosen, prio.ravel(), axes.shape[1], calibration, reach, weights)
+    lead = first_of_walk(chosen, model, start_rpm)
+    if lead is not None:
+        # the first step of the best walk over the remaining work leads (``route``)
+        recipe = chosen[lead].recipe
+        suggestions = tuple(sorted(suggestions, key=lambda s: s.recipe != recipe))
     if not now["hits"].any():
         # Opening plan (no data at all): idle / low-MAP work first. A tuner checks that a
         # new engine idles and its wideband reads before loading it, and the engine is at
@@ -191,7 +197,7 @@ def _plan(
         suggestions = tuple(sorted(suggestions, key=lambda s: s.test_type != "idle_low_map"))
     if suggestions:
         suggestions = (
-            refine_top(suggestions[0], model, calibration, reach, op, rule),
+            refine_top(suggestions[0], model, calibration, reach, op, rule, now),
             *suggestions[1:],
         )
     targets, instruction = target_cells(

@@ -10,6 +10,7 @@ exchanged as the additive arrays of :data:`ADDITIVE`, flat per cell.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -99,11 +100,18 @@ class CandidateModel(Protocol):
         ...
 
     def hold_from(
-        self, recipe: object, rpm_now: float | None, map_now: float, rule: CoverageRule
+        self,
+        recipe: object,
+        rpm_now: float | None,
+        map_now: float,
+        rule: CoverageRule,
+        base: Mapping[int, tuple[float, ...]] | None = None,
     ) -> tuple[dict[str, F64], float]:
         """A hold ``recipe`` run live from ``rpm_now`` / ``map_now``: its data and seconds.
 
-        Each step ends when its cell is trusted under ``rule`` (the cells start empty).
+        Each step ends when its cell is trusted under ``rule``, counting the data the
+        cell already has: ``base`` maps a cell to its :data:`ADDITIVE` values (None:
+        the cells start empty).
         """
         ...
 
@@ -123,6 +131,14 @@ class CandidateModel(Protocol):
 
     def hold_minutes(self, rpm_now: float | None, rpm: float, hold_s: float) -> float:
         """Minutes for a hold at ``rpm`` from ``rpm_now`` whose steps last ``hold_s`` in all."""
+        ...
+
+    def move_s(self, rpm_now: float | None, rpm_to: float) -> float:
+        """Seconds to move the engine from ``rpm_now`` (None: idling) to ``rpm_to`` and settle."""
+        ...
+
+    def end_rpm(self, recipe: object) -> float | None:
+        """Where ``recipe`` leaves the engine (None: idling, e.g. after a cool-down)."""
         ...
 
     def at_rate(self, rate_hz: float) -> CandidateModel:

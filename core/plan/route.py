@@ -1,0 +1,190 @@
+"""The walk: the remaining tests ordered as one route; the top suggestion is its first step.
+
+Ranking one test at a time by gain per minute (travel from the current point
+included) ignores the travel a choice causes for the tests after it: from a partly
+covered start the greedy order jumped 1250 -> 4500 -> 3500 -> 1500 -> 5000 rpm,
+riding up the range twice (each ride up from low rpm costs ~13 s on the V-twin;
+braking down costs ~3 s), while a tuner's column walk rides up once.
+
+So the planner looks over the whole remaining walk:
+
+1. :func:`route_stops` picks the work still to do from the valued candidates:
+   in order of gain per minute, each test that adds mostly cells the tests before it
+   do not (:data:`NOVEL_SHARE` of its gain is new) and is worth at least
+   :data:`MIN_ROUTE_RATE` of the best rate, at most :data:`ROUTE_MAX` stops.
+2. :func:`walk_order` orders those stops exactly (dynamic programming over subsets)
+   for the least time, each leg's seconds weighed by the gain still waiting
+   (:data:`FRONT_WEIGHT`: the same total walk with the big test earlier is better).
+   A leg is the move from the previous stop's end rpm to the next stop's start rpm
+   (the simulator's physics, ``CandidateModel.move_s``) plus the stop's own time,
+   a WOT pull's cool-down included.
+
+The first stop is the suggestion; the walk is planned again after every test as
+the coverage arrives, so each suggestion's prediction is still its own test's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from core.plan.recipe import Recipe
+from core.plan.testsim import CandidateModel
+from core.plan.value import Candidate
+
+F64 = npt.NDArray[np.float64]
+
+ROUTE_MAX = 8
+"""Most stops in one walk (the exact order costs 2^n x n^2 steps: 16k at 8, a few ms)."""
+MIN_ROUTE_RATE = 0.25
+"""A test joins the walk when its gain per minute is at least this share of the best's:
+slower tests are not work the planner would choose, only padding for the route."""
+NOVEL_SHARE = 0.5
+"""A test joins the walk only if this share of its gain is on cells the tests already
+in it do not fill (a column hold under the serpentine's rows is not extra work)."""
+FRONT_WEIGHT = 1.0
+"""How much a leg's seconds weigh more while gain is still waiting: each leg costs its
+seconds x (1 + FRONT_WEIGHT x share of the walk's gain not yet done). 0 = shortest walk."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """One test of the walk: where it starts and ends, its own seconds and its gain."""
+
+    start_rpm: float | None
+    """rpm the test starts at (None: anywhere, e.g. idle in neutral)."""
+    end_rpm: float | None
+    """rpm the engine is left at (None: idling)."""
+    own_s: float
+    """Seconds of the test after the move to its start (cool-down included)."""
+    gain: float
+
+
+def walk_order(
+    first: Sequence[float],
+    legs: Sequence[Sequence[float]],
+    gains: Sequence[float],
+    front_weight: float = FRONT_WEIGHT,
+) -> tuple[int, ...]:
+    """The order of all stops with the least weighted time (exact, over subsets).
+
+    Args:
+        first: Seconds to reach and run stop j from the current point.
+        legs: ``legs[i][j]``: seconds to reach and run stop j right after stop i.
+        gains: Each stop's gain (weighs the legs while it is still waiting).
+        front_weight: See :data:`FRONT_WEIGHT` (0: the shortest walk).
+    """
+    n = len(first)
+    if n == 0:
+        return ()
+    total = float(sum(max(g, 0.0) for g in gains)) or 1.0
+    full = (1 << n) - 1
+    # weight of a leg taken when the stops in `done` are done: the gain still waiting
+    waiting = [0.0] * (1 << n)
+    for mask in range(1 << n):
+        left = sum(max(gains[j], 0.0) for j in range(n) if not mask >> j & 1)
+        waiting[mask] = 1.0 + front_weight * left / total
+    inf = math.inf
+    best = [[inf] * n for _ in range(1 << n)]
+    back = [[-1] * n for _ in range(1 << n)]
+    for j in range(n):
+        best[1 << j][j] = first[j] * waiting[0]
+    for mask in range(1, 1 << n):
+        row = best[mask]
+        w = waiting[mask]
+        for i in range(n):
+            here = row[i]
+            if here == inf:
+                continue
+            leg = legs[i]
+            for j in range(n):
+                if mask >> j & 1:
+                    continue
+                cost = here + leg[j] * w
+                nxt = mask | 1 << j
+                if cost < best[nxt][j]:
+                    best[nxt][j] = cost
+                    back[nxt][j] = i
+    last = min(range(n), key=lambda j: best[full][j])
+    order = []
+    mask = full
+    while last >= 0:
+        order.append(last)
+        prev = back[mask][last]
+        mask &= ~(1 << last)
+        last = prev
+    return tuple(reversed(order))
+
+
+def walk_seconds(
+    first: Sequence[float], legs: Sequence[Sequence[float]], order: Sequence[int]
+) -> float:
+    """Total seconds of walking ``order`` (for tests and the bench)."""
+    if not order:
+        return 0.0
+    out = first[order[0]]
+    for a, b in zip(order, order[1:], strict=False):
+        out += legs[a][b]
+    return float(out)
+
+
+def route_stops(cands: Sequence[Candidate]) -> list[int]:
+    """Indices of ``cands`` forming the remaining work (see the module docstring, step 1)."""
+    rates = [c.gain / max(c.minutes, 1e-6) if c.gain > 0 else 0.0 for c in cands]
+    if not rates or max(rates) <= 0.0:
+        return []
+    best = max(rates)
+    claimed: F64 | None = None
+    out: list[int] = []
+    for i in sorted(range(len(cands)), key=lambda k: -rates[k]):
+        c = cands[i]
+        if rates[i] < MIN_ROUTE_RATE * best or c.per_cell.size == 0:
+            continue
+        novel = c.gain if claimed is None else float(np.maximum(c.per_cell - claimed, 0.0).sum())
+        if novel < NOVEL_SHARE * c.gain:
+            continue
+        claimed = c.per_cell.copy() if claimed is None else np.maximum(claimed, c.per_cell)
+        out.append(i)
+        if len(out) >= ROUTE_MAX:
+            break
+    return out
+
+
+def _start(recipe: Recipe) -> float | None:
+    """Where a test needs the engine first (None: anywhere, an idle in neutral)."""
+    if recipe.test_type in ("idle_low_map", "street_cruise") and not recipe.map_steps:
+        return None
+    return recipe.rpm_lo
+
+
+def first_of_walk(
+    cands: Sequence[Candidate], model: CandidateModel, start_rpm: float | None
+) -> int | None:
+    """Index of the candidate that starts the best walk over the remaining work, or None."""
+    picked = route_stops(cands)
+    if len(picked) < 2:
+        return picked[0] if picked else None
+    stops = []
+    for i in picked:
+        c = cands[i]
+        assert isinstance(c.recipe, Recipe)
+        s = _start(c.recipe)
+        move = 0.0 if s is None else model.move_s(start_rpm, s)
+        stops.append(Stop(s, model.end_rpm(c.recipe), max(60.0 * c.minutes - move, 0.0), c.gain))
+    first = [
+        st.own_s + (0.0 if st.start_rpm is None else model.move_s(start_rpm, st.start_rpm))
+        for st in stops
+    ]
+    legs = [
+        [
+            b.own_s + (0.0 if b.start_rpm is None else model.move_s(a.end_rpm, b.start_rpm))
+            for b in stops
+        ]
+        for a in stops
+    ]
+    order = walk_order(first, legs, [st.gain for st in stops], FRONT_WEIGHT)
+    return picked[order[0]]

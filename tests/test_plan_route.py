@@ -1,0 +1,147 @@
+"""The walk over the remaining work (``core.plan.route``): exact order, column walk, route set."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import numpy as np
+
+from core.plan.recipe import Recipe
+from core.plan.route import (
+    FRONT_WEIGHT,
+    first_of_walk,
+    route_stops,
+    walk_order,
+    walk_seconds,
+)
+from core.plan.value import Candidate
+from sim.testsim import move_s
+
+
+def weighted(first, legs, gains, order, front_weight):
+    """The objective walk_order minimises, computed the slow way."""
+    total = sum(gains)
+    left = total
+    cost = 0.0
+    prev = None
+    for j in order:
+        leg = first[j] if prev is None else legs[prev][j]
+        cost += leg * (1.0 + front_weight * left / total)
+        left -= gains[j]
+        prev = j
+    return cost
+
+
+def test_walk_order_is_exact_against_every_permutation() -> None:
+    rng = random.Random(11)
+    for n in (1, 2, 4, 6):
+        for front_weight in (0.0, FRONT_WEIGHT, 5.0):
+            first = [rng.uniform(1, 20) for _ in range(n)]
+            legs = [[rng.uniform(1, 20) for _ in range(n)] for _ in range(n)]
+            gains = [rng.uniform(0.5, 40) for _ in range(n)]
+            got = walk_order(first, legs, gains, front_weight)
+            assert sorted(got) == list(range(n))
+            best = min(
+                weighted(first, legs, gains, p, front_weight)
+                for p in itertools.permutations(range(n))
+            )
+            assert weighted(first, legs, gains, got, front_weight) <= best + 1e-9
+
+
+def greedy_order(first, legs, gains):
+    """The old planner: next = best gain per second from where the engine is."""
+    left = set(range(len(first)))
+    out: list[int] = []
+    while left:
+        row = first if not out else legs[out[-1]]
+        nxt = max(sorted(left), key=lambda j: gains[j] / row[j])
+        out.append(nxt)
+        left.remove(nxt)
+    return out
+
+
+def column_stops(cols, here, own_s=6.0):
+    """Holds at ``cols`` on the V-twin: legs from the simulator's physics (ride up, brake down)."""
+    first = [move_s("vtwin", here, c) + own_s for c in cols]
+    legs = [[move_s("vtwin", a, b) + own_s for b in cols] for a in cols]
+    return first, legs
+
+
+def test_shortest_walk_is_never_longer_than_the_greedy_order() -> None:
+    rng = random.Random(5)
+    for _ in range(20):
+        cols = rng.sample(
+            [1000.0, 1250.0, 1500.0, 2000.0, 3000.0, 3500.0, 4000.0, 4500.0, 5000.0, 5500.0], 6
+        )
+        first, legs = column_stops(cols, 1875.0)
+        gains = [rng.uniform(5, 40) for _ in cols]
+        walk = walk_order(first, legs, gains, front_weight=0.0)
+        assert (
+            walk_seconds(first, legs, walk)
+            <= walk_seconds(first, legs, greedy_order(first, legs, gains)) + 1e-9
+        )
+
+
+def test_column_walk_beats_the_zigzag_the_greedy_order_ran() -> None:
+    # the V-twin street case of the last stop: 1250 -> 4500 -> 3500 -> 1500 -> 5000 rpm
+    zigzag = [1250.0, 4500.0, 3500.0, 1500.0, 5000.0]
+    cols = sorted(zigzag)
+    first, legs = column_stops(cols, 1875.0)
+    gains = [18.0, 17.0, 16.0, 43.0, 10.0]
+    walk = walk_order(first, legs, gains)
+    zig = [cols.index(c) for c in zigzag]
+    assert walk_seconds(first, legs, walk) < walk_seconds(first, legs, zig) - 10.0
+    # one ride up the range, the rest braked down (or the reverse): never up twice
+    rpm = [cols[j] for j in walk]
+    rides_up = sum(1 for a, b in zip(rpm, rpm[1:], strict=False) if b - a > 1000.0)
+    assert rides_up <= 1
+
+
+def cand(recipe: Recipe, cells: dict[int, float], minutes: float) -> Candidate:
+    per_cell = np.zeros(16)
+    for i, g in cells.items():
+        per_cell[i] = g
+    return Candidate(recipe, {}, minutes, float(per_cell.sum()), per_cell)
+
+
+def test_route_stops_skip_overlapping_and_slow_tests() -> None:
+    sweep = cand(
+        Recipe("part_throttle_sweep", 1875, 4750, (60.0, 80.0), rate_rpm_s=300),
+        {i: 10.0 for i in range(8)},
+        0.8,
+    )
+    under = cand(Recipe("steady_state", 3000, 3000, (60.0, 80.0)), {2: 10.0, 3: 10.0, 9: 1.0}, 0.5)
+    own = cand(Recipe("steady_state", 5000, 5000, (95.0,)), {12: 10.0}, 0.1)
+    slow = cand(Recipe("idle_low_map", 0, 0, (), 30.0), {14: 1.0}, 1.0)
+    picked = route_stops([sweep, under, own, slow])
+    assert 0 in picked and 2 in picked
+    assert 1 not in picked  # its cells are the sweep's rows
+    assert 3 not in picked  # 1 per minute against 100: below MIN_ROUTE_RATE of the best
+
+
+class ColumnModel:
+    """What ``first_of_walk`` asks of the model: moves from the simulator's physics."""
+
+    def move_s(self, rpm_now: float | None, rpm_to: float) -> float:
+        return move_s("vtwin", rpm_now, rpm_to)
+
+    def end_rpm(self, recipe: object) -> float | None:
+        assert isinstance(recipe, Recipe)
+        return recipe.rpm_lo
+
+
+def test_first_stop_is_the_neighbour_when_the_best_rate_is_across_the_range() -> None:
+    # at 4000 rpm: a big hold at 1250 rpm has the best rate from here, but the small
+    # holds at 4500 and 5000 come first on the way (braking down to 1250 is cheap,
+    # riding back up from it is not)
+    here = 4000.0
+    model = ColumnModel()
+    out = []
+    for i, (rpm, gain) in enumerate(((1250.0, 40.0), (4500.0, 12.0), (5000.0, 12.0))):
+        minutes = (move_s("vtwin", here, rpm) + 6.0) / 60.0
+        out.append(cand(Recipe("steady_state", rpm, rpm, (50.0,)), {i: gain}, minutes))
+    rates = [c.gain / c.minutes for c in out]
+    assert int(np.argmax(rates)) == 0
+    lead = first_of_walk(out, model, here)  # type: ignore[arg-type]
+    assert lead in (1, 2)
