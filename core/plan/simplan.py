@@ -160,7 +160,7 @@ def _plan(
         # half filled, while column holds run only the steps still untrusted: plan the
         # walk both ways (the holds' floor set without the serpentine) and keep the one
         # that adds more per second of its whole walk.
-        alone = _compose(chosen, columns, [], model, start_rpm, gain_of)
+        alone = _compose(chosen, columns, [], model, start_rpm, gain_of, holds)
         walk = plan_walk(chosen + holds, model, start_rpm)
         others = [c for c in chosen if c.recipe.test_type != "part_throttle_sweep"]
         without = plan_walk(others + alone, model, start_rpm)
@@ -220,8 +220,12 @@ def _compose(
     model: CandidateModel,
     start_rpm: float | None,
     gain_of: Callable[[Mapping[str, F64], float], tuple[float, F64]],
+    known: list[Candidate] | None = None,
 ) -> list[Candidate]:
-    """The holds and serpentines on offer, each step worth its time against the best test."""
+    """The holds and serpentines on offer, each step worth its time against the best test.
+
+    ``known``: holds already valued (a hold with the same recipe is not valued again).
+    """
     # A step (a MAP step of a hold, a row of a sweep) is worth its time only if it gains
     # at least MIN_STEP_RATE as fast as the best test on offer (the opportunity cost of
     # dyno time). Dropping slow steps makes the best test faster, which raises the
@@ -236,7 +240,19 @@ def _compose(
         if not rates:
             break
         floor = MIN_STEP_RATE * max(rates) * HOLD_STEP_S
-    holds = compose_holds(columns, model, start_rpm, floor, gain_of)
+    if known:
+        # value exactly only the columns whose hold differs from a known one
+        have = {c.recipe: c for c in known}
+        cheap = {c.recipe.rpm_lo: c for c in compose_holds(columns, model, start_rpm, floor)}
+        todo = [col for col in columns if col.rpm in cheap and cheap[col.rpm].recipe not in have]
+        fresh = {c.recipe.rpm_lo: c for c in compose_holds(todo, model, start_rpm, floor, gain_of)}
+        holds = [
+            have.get(c.recipe) or fresh[rpm]
+            for rpm, c in cheap.items()
+            if c.recipe in have or rpm in fresh
+        ]
+    else:
+        holds = compose_holds(columns, model, start_rpm, floor, gain_of)
     for sweep in sweeps:
         rows = compose_sweep(sweep, model, start_rpm, floor / HOLD_STEP_S, MIN_STEP_GAIN, gain_of)
         if rows is not None and rows.gain > 0:
