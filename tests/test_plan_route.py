@@ -10,7 +10,9 @@ import numpy as np
 from core.plan.recipe import Recipe
 from core.plan.route import (
     FRONT_WEIGHT,
+    Walk,
     first_of_walk,
+    plan_walk,
     route_stops,
     walk_order,
     walk_seconds,
@@ -145,3 +147,30 @@ def test_first_stop_is_the_neighbour_when_the_best_rate_is_across_the_range() ->
     assert int(np.argmax(rates)) == 0
     lead = first_of_walk(out, model, here)  # type: ignore[arg-type]
     assert lead in (1, 2)
+
+
+def test_seconds_to_a_gain_reads_the_walk_stop_by_stop() -> None:
+    walk = Walk(0, (10.0, 30.0), (50.0, 70.0))
+    assert walk.gain == 70.0
+    assert walk.seconds_to(25.0) == 5.0  # half the first stop's gain, half its time
+    assert walk.seconds_to(60.0) == 20.0
+    assert walk.seconds_to(70.0) == 30.0
+    assert walk.seconds_to(71.0) == float("inf")
+
+
+def test_plan_walk_counts_a_cell_once_and_times_the_walk_it_orders() -> None:
+    here = 4000.0
+    model = ColumnModel()
+    out = []
+    # 4500 and 5000 share cell 1: the walk's gain counts it once
+    for rpm, cells in ((4500.0, {0: 10.0, 1: 5.0}), (5000.0, {1: 5.0, 2: 10.0})):
+        minutes = (move_s("vtwin", here, rpm) + 6.0) / 60.0
+        out.append(cand(Recipe("steady_state", rpm, rpm, (50.0,)), cells, minutes))
+    walk = plan_walk(out, model, here)  # type: ignore[arg-type]
+    assert walk is not None
+    assert walk.gain == 25.0
+    order = (0, 1) if walk.first == 0 else (1, 0)
+    legs = [[6.0 + move_s("vtwin", a.recipe.rpm_lo, b.recipe.rpm_lo) for b in out] for a in out]
+    first = [60.0 * c.minutes for c in out]
+    assert abs(walk.seconds[-1] - walk_seconds(first, legs, order)) < 1e-9
+    assert walk.seconds[0] < walk.seconds[1] and walk.gains[0] < walk.gains[1]

@@ -178,3 +178,38 @@ def test_recipe_segments_match_what_the_operator_runs() -> None:
     assert pull[1].duration == pytest.approx(cooldown_s("vtwin", 2000.0, 5800.0))
     hold = recipe_segments(Recipe("steady_state", 3000.0, 3000.0, (70.0, 95.0)), "vtwin")
     assert isinstance(hold[0], sc.SteadyHold) and hold[0].map_kpa_steps == (70.0, 95.0)
+
+
+@pytest.mark.parametrize(
+    ("columns", "serpentine"),
+    [
+        ((2500.0, 3500.0, 4000.0), False),  # holes in three columns: their holds
+        ((2000.0, 2500.0, 3000.0, 3500.0, 4000.0, 4500.0), True),  # whole rows: the serpentine
+    ],
+)
+def test_serpentine_only_when_its_walk_beats_the_holds_alone(
+    columns: tuple[float, ...], serpentine: bool
+) -> None:
+    # Issue 11 (V-twin street 95 %): from a partly covered grid the serpentine ramps
+    # across rows other data already filled, where holds run only the untrusted steps.
+    # The planner plans the walk both ways and keeps the one that reaches the common gain
+    # first: holes in a few columns -> holds; the whole midrange rows empty -> serpentine.
+    prio = priority_map(AXES, DEFAULT_REGIONS).ravel()
+    must = prio <= 2
+    holes = [cell(r, m) for r in columns for m in (65.0, 80.0, 85.0)]
+    must[holes] = False
+    view = plan_model(
+        _trusted(must), None, MODEL, DEFAULT_REGIONS, Constraints(), Calibration(), 0, RULE,
+        operating_point={"rpm": 2000.0},
+    )  # fmt: skip
+    rows = [s for s in view.suggestions if "row sweeps" in s.description]
+    assert bool(rows) is serpentine
+    top = view.suggestions[0]
+    assert ("row sweeps" in top.description) is serpentine
+    if not serpentine:
+        held = {
+            s.recipe.rpm_lo
+            for s in view.suggestions
+            if isinstance(s.recipe, Recipe) and s.test_type == "steady_state"
+        }
+        assert held >= set(columns)

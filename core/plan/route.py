@@ -161,14 +161,40 @@ def _start(recipe: Recipe) -> float | None:
     return recipe.rpm_lo
 
 
-def first_of_walk(
+@dataclass(frozen=True, slots=True)
+class Walk:
+    """The best walk over the remaining work: its first stop and its progress stop by stop."""
+
+    first: int
+    """Index (into the candidates) of the walk's first stop: the suggestion."""
+    seconds: tuple[float, ...]
+    """Seconds from now to the end of each stop in walk order (moves, cool-downs included)."""
+    gains: tuple[float, ...]
+    """Weighted confidence gained by the end of each stop (a cell counted once)."""
+
+    @property
+    def gain(self) -> float:
+        return self.gains[-1] if self.gains else 0.0
+
+    def seconds_to(self, gain: float) -> float:
+        """Seconds until the walk has gained ``gain`` (linear within a stop; inf if never)."""
+        t0, g0 = 0.0, 0.0
+        for t, g in zip(self.seconds, self.gains, strict=True):
+            if g >= gain:
+                return t0 + (t - t0) * (gain - g0) / max(g - g0, 1e-12)
+            t0, g0 = t, g
+        return math.inf
+
+
+def plan_walk(
     cands: Sequence[Candidate], model: CandidateModel, start_rpm: float | None
-) -> int | None:
-    """Index of the candidate that starts the best walk over the remaining work, or None."""
+) -> Walk | None:
+    """The best walk over the remaining work (see the module docstring), or None."""
     picked = route_stops(cands)
-    if len(picked) < 2:
-        return picked[0] if picked else None
+    if not picked:
+        return None
     stops = []
+    claimed = np.zeros_like(cands[picked[0]].per_cell)
     for i in picked:
         c = cands[i]
         assert isinstance(c.recipe, Recipe)
@@ -187,4 +213,17 @@ def first_of_walk(
         for a in stops
     ]
     order = walk_order(first, legs, [st.gain for st in stops], FRONT_WEIGHT)
-    return picked[order[0]]
+    seconds, gains = [], []
+    for n, j in enumerate(order):
+        claimed = np.maximum(claimed, cands[picked[j]].per_cell)
+        seconds.append(walk_seconds(first, legs, order[: n + 1]))
+        gains.append(float(claimed.sum()))
+    return Walk(picked[order[0]], tuple(seconds), tuple(gains))
+
+
+def first_of_walk(
+    cands: Sequence[Candidate], model: CandidateModel, start_rpm: float | None
+) -> int | None:
+    """Index of the candidate that starts the best walk over the remaining work, or None."""
+    walk = plan_walk(cands, model, start_rpm)
+    return None if walk is None else walk.first

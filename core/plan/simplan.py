@@ -32,7 +32,7 @@ and targets); this module generates the candidates and runs the rounds.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 import numpy as np
@@ -45,8 +45,8 @@ from core.plan.holds import MIN_STEP_GAIN, HoldColumn, compose_holds, hold_colum
 from core.plan.learning import Calibration
 from core.plan.ranking import rank_suggestions, refine_top, target_cells
 from core.plan.recipe import IDLE_MAX_MAP_KPA, IDLE_MAX_RPM, Recipe, top_rpm
-from core.plan.route import first_of_walk
-from core.plan.sweeps import compose_sweep, sweep_rows
+from core.plan.route import plan_walk
+from core.plan.sweeps import SweepRows, compose_sweep, sweep_rows
 from core.plan.testmodels import ENVIRONMENT
 from core.plan.testsim import ADDITIVE, HOLD_STEP_S, CandidateModel
 from core.plan.types import FilteredTest, PlanView
@@ -153,21 +153,22 @@ def _plan(
         reach, rule,
     )  # fmt: skip
     sweeps = sweep_rows(model, constraints, rule, calibration, now, value0, weights, reach)
-    # A step (a MAP step of a hold, a row of a sweep) is worth its time only if it gains
-    # at least MIN_STEP_RATE as fast as the best test on offer (the opportunity cost of
-    # dyno time). Dropping slow steps makes the best test faster, which raises the
-    # floor: a few rounds settle it.
-    floor = MIN_STEP_GAIN
-    for _ in range(HOLD_ROUNDS):
-        composed = compose_holds(columns, model, start_rpm, floor)
-        for sweep in sweeps:
-            rows = compose_sweep(sweep, model, start_rpm, floor / HOLD_STEP_S, MIN_STEP_GAIN)
-            composed += [rows] if rows is not None else []
-        rates = [c.gain / (60.0 * c.minutes) for c in chosen + composed if c.minutes > 0]
-        if not rates:
-            break
-        floor = MIN_STEP_RATE * max(rates) * HOLD_STEP_S
-    holds = compose_holds(columns, model, start_rpm, floor, gain_of)
+    holds = _compose(chosen, columns, sweeps, model, start_rpm, gain_of)
+    walk = None
+    if now["hits"].any() and any(h.recipe.test_type == "part_throttle_sweep" for h in holds):
+        # From a partly covered grid the serpentine ramps across rows other data already
+        # half filled, while column holds run only the steps still untrusted: plan the
+        # walk both ways (the holds' floor set without the serpentine) and keep the one
+        # that adds more per second of its whole walk.
+        alone = _compose(chosen, columns, [], model, start_rpm, gain_of, holds)
+        walk = plan_walk(chosen + holds, model, start_rpm)
+        others = [c for c in chosen if c.recipe.test_type != "part_throttle_sweep"]
+        without = plan_walk(others + alone, model, start_rpm)
+        both = min(walk.gain if walk else 0.0, without.gain if without else 0.0)
+        if without is not None and (
+            walk is None or without.seconds_to(both) < walk.seconds_to(both)
+        ):
+            chosen, holds, walk = others, alone, without
     if not now["hits"].any():
         # Opening plan: the idle/low-MAP holds are offered whatever the floor (see
         # below), over the low-MAP steps that make their own cell trusted.
@@ -176,19 +177,19 @@ def _plan(
             for c in columns
             if c.test_type == "idle_low_map"
         ]
-        have = {h.recipe.rpm_lo for h in holds}
+        have = {h.recipe.rpm_lo for h in holds if h.recipe.test_type != "part_throttle_sweep"}
         opening = compose_holds(idle_cols, model, start_rpm, MIN_STEP_GAIN, gain_of)
-        holds += [h for h in opening if h.recipe.rpm_lo not in have]
-    for sweep in sweeps:
-        rows = compose_sweep(sweep, model, start_rpm, floor / HOLD_STEP_S, MIN_STEP_GAIN, gain_of)
-        if rows is not None and rows.gain > 0:
-            holds.append(rows)
+        # (before the serpentines, as they were listed)
+        rows = [h for h in holds if h.recipe.test_type == "part_throttle_sweep"]
+        holds = [h for h in holds if h.recipe.test_type != "part_throttle_sweep"]
+        holds += [h for h in opening if h.recipe.rpm_lo not in have] + rows
     chosen += holds
     suggestions = rank_suggestions(chosen, prio.ravel(), axes.shape[1], calibration, reach, weights)
-    lead = first_of_walk(chosen, model, start_rpm)
-    if lead is not None:
+    if walk is None:
+        walk = plan_walk(chosen, model, start_rpm)
+    if walk is not None:
         # the first step of the best walk over the remaining work leads (``route``)
-        recipe = chosen[lead].recipe
+        recipe = chosen[walk.first].recipe
         suggestions = tuple(sorted(suggestions, key=lambda s: s.recipe != recipe))
     if not now["hits"].any():
         # Opening plan (no data at all): idle / low-MAP work first. A tuner checks that a
@@ -210,6 +211,53 @@ def _plan(
         instruction=instruction,
         prediction_error_pct=calibration.mean_error_pct,
     )
+
+
+def _compose(
+    chosen: list[Candidate],
+    columns: list[HoldColumn],
+    sweeps: list[SweepRows],
+    model: CandidateModel,
+    start_rpm: float | None,
+    gain_of: Callable[[Mapping[str, F64], float], tuple[float, F64]],
+    known: list[Candidate] | None = None,
+) -> list[Candidate]:
+    """The holds and serpentines on offer, each step worth its time against the best test.
+
+    ``known``: holds already valued (a hold with the same recipe is not valued again).
+    """
+    # A step (a MAP step of a hold, a row of a sweep) is worth its time only if it gains
+    # at least MIN_STEP_RATE as fast as the best test on offer (the opportunity cost of
+    # dyno time). Dropping slow steps makes the best test faster, which raises the
+    # floor: a few rounds settle it.
+    floor = MIN_STEP_GAIN
+    for _ in range(HOLD_ROUNDS):
+        composed = compose_holds(columns, model, start_rpm, floor)
+        for sweep in sweeps:
+            rows = compose_sweep(sweep, model, start_rpm, floor / HOLD_STEP_S, MIN_STEP_GAIN)
+            composed += [rows] if rows is not None else []
+        rates = [c.gain / (60.0 * c.minutes) for c in chosen + composed if c.minutes > 0]
+        if not rates:
+            break
+        floor = MIN_STEP_RATE * max(rates) * HOLD_STEP_S
+    if known:
+        # value exactly only the columns whose hold differs from a known one
+        have = {c.recipe: c for c in known}
+        cheap = {c.recipe.rpm_lo: c for c in compose_holds(columns, model, start_rpm, floor)}
+        todo = [col for col in columns if col.rpm in cheap and cheap[col.rpm].recipe not in have]
+        fresh = {c.recipe.rpm_lo: c for c in compose_holds(todo, model, start_rpm, floor, gain_of)}
+        holds = [
+            have.get(c.recipe) or fresh[rpm]
+            for rpm, c in cheap.items()
+            if c.recipe in have or rpm in fresh
+        ]
+    else:
+        holds = compose_holds(columns, model, start_rpm, floor, gain_of)
+    for sweep in sweeps:
+        rows = compose_sweep(sweep, model, start_rpm, floor / HOLD_STEP_S, MIN_STEP_GAIN, gain_of)
+        if rows is not None and rows.gain > 0:
+            holds.append(rows)
+    return holds
 
 
 def _completes(
