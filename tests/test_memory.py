@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from core.memory import TRIM_INTERVAL_S, can_release, configure_allocator, release_free_memory
+from core.memory import TRIM_INTERVAL_S, can_release, release_free_memory
 from core.session import Session
 from tests.test_session import ScriptedSource, sweep_blocks
 
@@ -55,30 +57,44 @@ def test_session_trims_on_its_clock() -> None:
     assert calls == [TRIM_INTERVAL_S * k for k in range(1, 5)]
 
 
+_MAPPED_AFTER_BIG_FREE = """
+import ctypes, sys
+from core.memory import configure_allocator
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks",
+                "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+libc = ctypes.CDLL("libc.so.6")
+libc.mallinfo2.restype = MallInfo2
+if sys.argv[1] == "fixed":
+    assert configure_allocator()
+big = bytearray(4 << 20)
+del big  # glibc's dynamic threshold rises to the size of this freed mapped block
+before = libc.mallinfo2().hblkhd
+blocks = [bytearray(1 << 20) for _ in range(4)]
+print((libc.mallinfo2().hblkhd - before) >> 20)
+"""
+
+
 @pytest.mark.skipif(
     not (sys.platform.startswith("linux") and can_release()), reason="needs glibc's mallopt"
 )
 def test_mmap_threshold_stays_fixed() -> None:
     """Blocks of 128 kB and more keep their own mapping after a bigger one was freed.
 
-    glibc raises its threshold to the size of a freed mapped block: once a 4 MB array
-    was freed, 1 MB arrays would come from the heap and be freed in the middle of it.
+    A fresh interpreter each: by default glibc raises its threshold to the size of a
+    freed mapped block, so once a 4 MB array was freed the 1 MB ones come from the
+    heap (0 MB mapped); held fixed they are mapped (and unmapped when freed).
     """
-    import ctypes
+    root = Path(__file__).resolve().parent.parent
 
-    class MallInfo2(ctypes.Structure):
-        _fields_ = [
-            (name, ctypes.c_size_t)
-            for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks")
-            + ("fsmblks", "uordblks", "fordblks", "keepcost")
-        ]
+    def mapped_mb(mode: str) -> int:
+        out = subprocess.run(
+            [sys.executable, "-c", _MAPPED_AFTER_BIG_FREE, mode],
+            cwd=root, capture_output=True, text=True, check=True, timeout=60,
+        )  # fmt: skip
+        return int(out.stdout.strip())
 
-    libc = ctypes.CDLL("libc.so.6")
-    libc.mallinfo2.restype = MallInfo2
-    assert configure_allocator()
-    big = bytearray(4 << 20)
-    del big  # without the fixed threshold this raises it to 4 MB
-    mapped_before = libc.mallinfo2().hblkhd
-    blocks = [bytearray(1 << 20) for _ in range(4)]
-    assert libc.mallinfo2().hblkhd - mapped_before >= 4 << 20
-    del blocks
+    assert mapped_mb("dynamic") == 0
+    assert mapped_mb("fixed") >= 4
