@@ -66,10 +66,11 @@ def configure_allocator() -> bool:
     """Hold glibc's mmap threshold at 128 kB for the process; True if set (once is enough).
 
     glibc raises the threshold to the size of each mapped block that is freed (up
-    to 32 MB), after which the planner's per-second arrays of a few hundred kB come
-    from the heap, are freed in the middle of it and leave holes; held at 128 kB
-    they are mapped and unmapped whole. Measured at 10 min of the 1 kHz soak: heap
-    49 MB instead of 59 MB for the same ~36 MB in use.
+    to 32 MB), after which arrays of a few hundred kB (the planner's per-second
+    candidate matrices) that no free chunk fits extend the heap, are freed in the
+    middle of it and leave holes; held at 128 kB they are mapped and unmapped
+    whole. Measured at 10 min of the 1 kHz soak: heap 49 MB instead of 59 MB for
+    the same ~36 MB in use.
     """
     global _CONFIGURED
     libc = _glibc()
