@@ -109,3 +109,12 @@ def _leaves(obj: object) -> list[object]:
     if isinstance(obj, dict):
         return [obj[k] for k in sorted(obj)]
     return [obj]
+
+
+def test_transition_cache_stays_small_when_asked_from_every_live_rpm() -> None:
+    """The live planner asks from the engine's exact rpm: the LRU must not keep them all."""
+    from sim.scenarios import TRANSITION_CACHE, transition_s
+
+    for i in range(3 * TRANSITION_CACHE):
+        transition_s("vtwin", 2000.0 + i * 0.37, 3500.0)
+    assert transition_s.cache_info().currsize <= TRANSITION_CACHE <= 1024
