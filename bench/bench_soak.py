@@ -15,6 +15,11 @@ Warm-up: what the engine rightly holds fills within the first 5 minutes: the pul
 tracker keeps 5 min of rows (BUFFER_S) to attribute hits to a test, the dyno sheet
 3 min of fused rows (KEEP_S), the planner's simulation caches are bounded LRUs.
 
+Memory that is freed but kept by the C allocator counts: RSS is what the machine
+loses. The session hands glibc's free heap pages back every 30 s (``core.memory``),
+so a heap that fragments shows as growth only until the next trim, and a real leak
+(live objects) is not hidden by it.
+
 Target: flat after warm-up = slope <= 0.02 MB/min (<= 1.2 MB over the 50 minutes after
 warm-up). Why 0.02: a leak of one 64-byte object per engine tick (33/s) is 0.13 MB/min
 and fails it; glibc and pymalloc grow RSS in steps of 64 kB to 1 MB, so a tighter bound

@@ -33,6 +33,7 @@ from core.coverage.filters import FilterResult
 from core.coverage.grid import CoverageGrid
 from core.engine_faults import contain, fault_alarms, not_saved_lines
 from core.frames import Block
+from core.memory import TRIM_INTERVAL_S, configure_allocator, release_free_memory
 from core.pipeline import Pipeline, to_recorded_precision
 from core.plan.types import PlanView
 from core.pumps import RESET, SourcePumps
@@ -60,6 +61,8 @@ class Session:
         clock: Monotonic clock (injectable for tests).
         run_id: Identifies this run in the vehicle store; written into the recording.
         header_metadata: Extra recording-header keys (the vehicle's session record).
+        release_memory: Called every ``TRIM_INTERVAL_S`` of the clock to hand the
+            allocator's free pages back (``core.memory``; injectable for tests).
     """
 
     def __init__(
@@ -73,8 +76,10 @@ class Session:
         clock: Callable[[], float] = time.monotonic,
         run_id: str = "",
         header_metadata: Mapping[str, Any] | None = None,
+        release_memory: Callable[[], object] = release_free_memory,
     ) -> None:
         self.sources = list(sources)
+        self._release_memory = release_memory
         self.run_id = run_id
         self.header_metadata = dict(header_metadata or {})
         """Extra keys for the recording header (e.g. the vehicle's session record)."""
@@ -133,6 +138,7 @@ class Session:
         self.view.reset()
         self._last_plan_wall = -math.inf
         self._last_checkpoint_wall = self._clock()
+        self._last_trim_wall = self._clock()
         self._plan = PlanView()
         self._in_pull = False
 
@@ -140,6 +146,7 @@ class Session:
 
     def open_sources(self) -> None:
         """Open every source; on failure close the ones opened and re-raise (clear message)."""
+        configure_allocator()  # a long run's heap stays compact (core.memory, issue 10)
         opened: list[Source] = []
         try:
             for src in self.sources:
@@ -359,6 +366,11 @@ class Session:
                     self.tracker.checkpoint(self.grid)  # queued: the store never blocks a tick
                 except Exception as exc:
                     self._fault("store checkpoint", exc)
+        if wall - self._last_trim_wall >= TRIM_INTERVAL_S:
+            # glibc keeps freed heap pages resident; over an hour they, not live
+            # objects, made the resident size creep (issue 10's soak, core.memory).
+            self._last_trim_wall = wall
+            self._release_memory()
         self.recorder.tick()
         self._publish()
 

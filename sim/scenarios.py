@@ -58,7 +58,14 @@ def rollup_s(vehicle: Vehicle | str, rpm_to: float) -> float:
     return 1.0 + nominal_model(v.name).accel_s(v.idle_rpm, rpm_to, ROLL_ON_MAP_KPA)
 
 
-@functools.lru_cache(maxsize=4096)
+TRANSITION_CACHE = 512
+"""Entries of :func:`transition_s`'s LRU. The live planner asks from the engine's exact
+rpm (a new float every re-plan, ~90 entries a minute), so a 4096-entry cache filled
+for ~45 minutes (~1 MB: issue 10's soak); the keys a plan reuses (idle, the table's
+columns, this second's rpm) fit in far fewer."""
+
+
+@functools.lru_cache(maxsize=TRANSITION_CACHE)
 def transition_s(vehicle: Vehicle | str, rpm_from: float | None, rpm_to: float) -> float:
     """Seconds to move the engine from ``rpm_from`` to ``rpm_to`` and let it settle.
 

@@ -22,8 +22,9 @@ test, and after a WOT pull the time until its heat soak is gone, measured here.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -37,6 +38,7 @@ from sim.simulation import Simulation
 from sim.vehicles import get_vehicle
 
 F64 = npt.NDArray[np.float64]
+R = TypeVar("R")
 
 SOAK_TOLERANCE_C = 1.5
 """A WOT pull's cool-down lasts until intake air is back within this of an idling engine's."""
@@ -70,6 +72,72 @@ def run_windows(key: ModelKey, sim: object, edges_s: Sequence[float]) -> list[di
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class _Sparse:
+    """One dense dict of cell arrays kept as the cells it touches (a test touches ~30 of 256)."""
+
+    n_cells: int
+    cells: npt.NDArray[np.intp]
+    values: dict[str, F64]
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.cells.nbytes + sum(v.nbytes for v in self.values.values()))
+
+
+def _pack(obj: Any) -> Any:
+    """``obj`` with every dict of equal-length float arrays stored sparse (tuples recursed)."""
+    if isinstance(obj, tuple):
+        return tuple(_pack(o) for o in obj)
+    if isinstance(obj, dict) and obj and all(isinstance(v, np.ndarray) for v in obj.values()):
+        cells = np.flatnonzero(np.any([a != 0 for a in obj.values()], axis=0))
+        n = next(iter(obj.values())).size
+        return _Sparse(n, cells, {k: a[cells].copy() for k, a in obj.items()})
+    return obj
+
+
+def _unpack(obj: Any) -> Any:
+    """What :func:`_pack` stored, as the dense read-only arrays the caller was given."""
+    if isinstance(obj, tuple):
+        return tuple(_unpack(o) for o in obj)
+    if isinstance(obj, _Sparse):
+        out: dict[str, F64] = {}
+        for k, v in obj.values.items():
+            dense = np.zeros(obj.n_cells)
+            dense[obj.cells] = v
+            out[k] = dense
+        return _frozen(out)
+    return obj
+
+
+def cached_sparse(maxsize: int) -> Callable[[Callable[..., R]], Callable[..., R]]:
+    """An LRU of ``maxsize`` results that holds every cell-array dict sparse (issue 10).
+
+    The planner's simulation caches gain an entry for each new test, hold column
+    or operating point the engine meets, so over an hour they fill to their size.
+    Dense, one dict is 6 x 256 float64 (12 kB) and a hold column or row sweep is
+    several: ~70 MB with every LRU full, which a long soak saw as slow growth. Kept
+    sparse an entry is ~1/8 of that; callers still get fresh dense, read-only arrays.
+    """
+
+    def wrap(fn: Callable[..., R]) -> Callable[..., R]:
+        @functools.lru_cache(maxsize=maxsize)
+        def packed(*args: Any) -> Any:
+            return _pack(fn(*args))
+
+        @functools.wraps(fn)
+        def cached(*args: Any) -> R:
+            result: R = _unpack(packed(*args))
+            return result
+
+        cached.cache_info = packed.cache_info  # type: ignore[attr-defined]
+        cached.cache_clear = packed.cache_clear  # type: ignore[attr-defined]
+        cached.packed = packed  # type: ignore[attr-defined]
+        return cached
+
+    return wrap
+
+
 def _blocks(sim: object, block_s: float = 0.5) -> Iterator[object]:
     assert isinstance(sim, Simulation)
     n = max(1, round(block_s * sim.rate_hz))
@@ -77,7 +145,7 @@ def _blocks(sim: object, block_s: float = 0.5) -> Iterator[object]:
         yield block
 
 
-@functools.lru_cache(maxsize=512)
+@cached_sparse(maxsize=512)
 def simulate_segments(key: ModelKey, segments: tuple[object, ...], seed: int = 7) -> dict[str, F64]:
     """What ``segments`` (run once from idle) add to each cell, through the pipeline."""
     from sim.simulation import Simulation
@@ -90,7 +158,7 @@ def simulate_segments(key: ModelKey, segments: tuple[object, ...], seed: int = 7
     return arrays
 
 
-@functools.lru_cache(maxsize=256)
+@cached_sparse(maxsize=256)
 def simulate_column(
     key: ModelKey, rpm: float, steps_kpa: tuple[float, ...]
 ) -> tuple[dict[str, F64], ...]:
@@ -107,7 +175,7 @@ def simulate_column(
     return tuple(run_windows(key, sim, edges))
 
 
-@functools.lru_cache(maxsize=256)
+@cached_sparse(maxsize=256)
 def simulate_live_column(
     key: ModelKey, rpm: float, steps_kpa: tuple[float, ...], rule: CoverageRule
 ) -> tuple[tuple[dict[str, F64], ...], tuple[float, ...]]:
@@ -209,7 +277,7 @@ def _simulate_from_sparse(
     return cells, {k: a[cells].copy() for k, a in arrays.items()}
 
 
-@functools.lru_cache(maxsize=64)
+@cached_sparse(maxsize=64)
 def simulate_rows(
     key: ModelKey, rpm_lo: float, rpm_hi: float, rate_rpm_s: float, rows: tuple[float, ...]
 ) -> tuple[tuple[dict[str, F64], ...], tuple[dict[str, F64], ...]]:
@@ -240,7 +308,7 @@ def simulate_rows(
     return tuple(up), tuple(down)
 
 
-@functools.lru_cache(maxsize=256)
+@cached_sparse(maxsize=256)
 def simulate_live_from(
     key: ModelKey,
     segments: tuple[object, ...],

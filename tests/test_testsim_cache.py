@@ -53,3 +53,68 @@ def test_run_windows_is_what_the_sparse_cache_holds() -> None:
     (want,) = run_windows(key, sim, [lead_s, total_s])
     for k in ADDITIVE:
         assert np.array_equal(got[k], want[k]), k
+
+
+def _nbytes(obj: object) -> int:
+    if isinstance(obj, tuple):
+        return sum(_nbytes(o) for o in obj)
+    if isinstance(obj, dict):
+        return sum(_nbytes(v) for v in obj.values())
+    if isinstance(obj, np.ndarray):
+        return int(obj.nbytes)
+    nbytes = getattr(obj, "nbytes", None)
+    return int(nbytes) if nbytes is not None else 0
+
+
+def test_every_planner_simulation_cache_holds_its_entries_sparse() -> None:
+    """Hold columns, live holds, row sweeps, recipes: each LRU entry ~1/8 of dense, same answer.
+
+    Dense and full, these LRUs (256 hold columns of ~8 steps, 64 row sweeps, ...)
+    would hold ~70 MB; the hour-long soak saw them fill as slow growth.
+    """
+    from core.coverage.confidence import CoverageRule
+    from sim import testsim
+
+    key = model_key(VehicleConfig(), None)
+    rule = CoverageRule()
+    rows = (30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 95.0)
+    calls = [
+        (testsim.simulate_column, (key, 3000.0, rows)),
+        (testsim.simulate_live_column, (key, 3500.0, rows, rule)),
+        (testsim.simulate_rows, (key, 2000.0, 4000.0, 250.0, (40.0, 60.0))),
+        (testsim.simulate_segments, (key, recipe_segments(Recipe("wot_pull", 2000.0, 5800.0), "vtwin"))),
+        (
+            testsim.simulate_live_from,
+            (key, recipe_segments(Recipe("steady_state", 3000.0, 3000.0, (50.0, 70.0)), "vtwin"), 2500.0, 40.0, rule),
+        ),
+    ]  # fmt: skip
+    for fn, args in calls:
+        got = fn(*args)
+        held = fn.packed(*args)  # type: ignore[attr-defined]
+        want = fn.__wrapped__(*args)  # type: ignore[attr-defined]
+        assert _nbytes(held) * 4 < _nbytes(want), fn.__name__
+        flat_got, flat_want = _leaves(got), _leaves(want)
+        assert len(flat_got) == len(flat_want) > 0
+        for a, b in zip(flat_got, flat_want, strict=True):
+            if isinstance(b, np.ndarray):
+                assert isinstance(a, np.ndarray) and not a.flags.writeable, fn.__name__
+                assert np.array_equal(a, b), fn.__name__
+            else:
+                assert a == b
+
+
+def _leaves(obj: object) -> list[object]:
+    if isinstance(obj, tuple):
+        return [x for o in obj for x in _leaves(o)]
+    if isinstance(obj, dict):
+        return [obj[k] for k in sorted(obj)]
+    return [obj]
+
+
+def test_transition_cache_stays_small_when_asked_from_every_live_rpm() -> None:
+    """The live planner asks from the engine's exact rpm: the LRU must not keep them all."""
+    from sim.scenarios import TRANSITION_CACHE, transition_s
+
+    for i in range(3 * TRANSITION_CACHE):
+        transition_s("vtwin", 2000.0 + i * 0.37, 3500.0)
+    assert transition_s.cache_info().currsize <= TRANSITION_CACHE <= 1024

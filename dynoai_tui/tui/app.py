@@ -40,6 +40,8 @@ from dynoai_tui.tui.widgets.heatmap import Heatmap
 
 REFRESH_HZ = 20.0
 """How often the UI samples the session's snapshot."""
+FULL_GC_INTERVAL_S = 60.0
+"""How often the app collects the whole heap's cyclic garbage (see :func:`tune_gc`)."""
 
 
 def tune_gc() -> None:
@@ -49,7 +51,13 @@ def tune_gc() -> None:
     default gen-0 threshold (700) the collector runs several times a frame and a
     gen-2 pass over the whole startup heap (Textual, numpy, the session) costs tens
     of ms. Freezing the startup objects and collecting less often keeps p99 frame
-    time flat; memory stays bounded because nothing in a frame is long-lived.
+    time flat. But Textual leaves cyclic garbage that outlives a young collection
+    (each restyle of a widget with component classes makes throw-away DOM nodes
+    with their style caches and strips; toasts): with these thresholds it piled up
+    in the oldest generation for minutes (issue 10's TUI soak: ~60 DOM nodes and
+    ~20,000 objects a minute, all freed by one full collection), so the app also
+    runs a full collection every :data:`FULL_GC_INTERVAL_S` (tens of ms, once a
+    minute: one frame in 1,200).
     """
     gc.collect()
     gc.freeze()
@@ -193,6 +201,10 @@ class DynoApp(App[int]):
         self.refresh_snapshot()
         tune_gc()
         self.set_interval(1.0 / self.refresh_hz, self.refresh_snapshot, name="snapshot")
+        self.set_interval(FULL_GC_INTERVAL_S, self._collect_garbage, name="full-gc")
+
+    def _collect_garbage(self) -> None:
+        gc.collect()  # Textual's old cyclic garbage (see tune_gc)
 
     # ---- the frame -------------------------------------------------------------
 
