@@ -110,6 +110,10 @@ def _unpack(obj: Any) -> Any:
     return obj
 
 
+DENSE_FRONT = 48
+"""Results per cache kept dense in front of the sparse LRU (one re-plan's working set)."""
+
+
 def cached_sparse(maxsize: int) -> Callable[[Callable[..., R]], Callable[..., R]]:
     """An LRU of ``maxsize`` results that holds every cell-array dict sparse (issue 10).
 
@@ -117,7 +121,10 @@ def cached_sparse(maxsize: int) -> Callable[[Callable[..., R]], Callable[..., R]
     or operating point the engine meets, so over an hour they fill to their size.
     Dense, one dict is 6 x 256 float64 (12 kB) and a hold column or row sweep is
     several: ~70 MB with every LRU full, which a long soak saw as slow growth. Kept
-    sparse an entry is ~1/8 of that; callers still get fresh dense, read-only arrays.
+    sparse an entry is ~1/8 of that; callers get dense, read-only arrays. The last
+    :data:`DENSE_FRONT` results stay dense too (a fixed few MB, full within the
+    warm-up): one re-plan asks for the same few dozen tests many times, and
+    re-densifying each one cost ~8 ms of the 50 ms re-plan budget on 32x32.
     """
 
     def wrap(fn: Callable[..., R]) -> Callable[..., R]:
@@ -125,13 +132,22 @@ def cached_sparse(maxsize: int) -> Callable[[Callable[..., R]], Callable[..., R]
         def packed(*args: Any) -> Any:
             return _pack(fn(*args))
 
+        @functools.lru_cache(maxsize=min(maxsize, DENSE_FRONT))
+        def cached_dense(*args: Any) -> Any:
+            return _unpack(packed(*args))
+
         @functools.wraps(fn)
         def cached(*args: Any) -> R:
-            result: R = _unpack(packed(*args))
+            result: R = cached_dense(*args)
             return result
 
         cached.cache_info = packed.cache_info  # type: ignore[attr-defined]
-        cached.cache_clear = packed.cache_clear  # type: ignore[attr-defined]
+
+        def clear() -> None:
+            cached_dense.cache_clear()
+            packed.cache_clear()
+
+        cached.cache_clear = clear  # type: ignore[attr-defined]
         cached.packed = packed  # type: ignore[attr-defined]
         return cached
 
@@ -394,7 +410,7 @@ def cooldown_s(kind: str, rpm_start: float, rpm_end: float) -> float:
     return 0.0 if idx.size == 0 else float(min(hot.t[idx[-1]] - pull_s, MAX_COOLDOWN_S))
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=sc.TRANSITION_CACHE)
 def hold_minutes(kind: str, rpm_now: float | None, rpm: float, hold_s: float) -> float:
     """Minutes for a steady-state hold at ``rpm`` from ``rpm_now`` whose steps last ``hold_s`` in all."""
     from sim.scenarios import RELEASE_S, transition_s
@@ -403,7 +419,7 @@ def hold_minutes(kind: str, rpm_now: float | None, rpm: float, hold_s: float) ->
     return (transition_s(kind, here, rpm) + hold_s + RELEASE_S) / 60.0
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=sc.TRANSITION_CACHE)
 def move_s(kind: str, rpm_now: float | None, rpm_to: float) -> float:
     """Seconds to move from ``rpm_now`` (None: idling) to ``rpm_to`` and settle (rpm to 50)."""
     from sim.scenarios import transition_s
@@ -420,7 +436,7 @@ def segments_minutes(kind: str, segments: Sequence[object], rpm_now: float | Non
     return sum(s.duration_s(kind) for s in segs) / 60.0
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=sc.TRANSITION_CACHE)
 def recipe_minutes(kind: str, recipe: Recipe, rpm_now: float | None) -> float:
     """Minutes for ``recipe`` from ``rpm_now`` (cached: the planner asks every re-plan)."""
     return segments_minutes(kind, recipe_segments(recipe, kind), rpm_now)

@@ -118,3 +118,19 @@ def test_transition_cache_stays_small_when_asked_from_every_live_rpm() -> None:
     for i in range(3 * TRANSITION_CACHE):
         transition_s("vtwin", 2000.0 + i * 0.37, 3500.0)
     assert transition_s.cache_info().currsize <= TRANSITION_CACHE <= 1024
+
+
+def test_minute_caches_asked_from_live_rpm_stay_small_too() -> None:
+    """hold_minutes, move_s and recipe_minutes are keyed by the live rpm as well (same bound)."""
+    from core.plan.recipe import Recipe
+    from sim.scenarios import TRANSITION_CACHE
+    from sim.testsim import hold_minutes, move_s, recipe_minutes
+
+    recipe = Recipe(test_type="wot_pull", rpm_lo=2000.0, rpm_hi=5000.0)
+    for i in range(3 * TRANSITION_CACHE):
+        rpm = 2000.0 + i * 0.37
+        hold_minutes("vtwin", rpm, 3500.0, 6.0)
+        move_s("vtwin", rpm, 3500.0)
+        recipe_minutes("vtwin", recipe, rpm)
+    for cached in (hold_minutes, move_s, recipe_minutes):
+        assert cached.cache_info().currsize <= TRANSITION_CACHE <= 1024, cached
