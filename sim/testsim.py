@@ -114,6 +114,15 @@ DENSE_FRONT = 48
 """Results per cache kept dense in front of the sparse LRU (one re-plan's working set)."""
 
 
+FROM_HERE_CACHE = 64
+"""Entries of the LRUs keyed by where the engine is now (:func:`simulate_from`,
+:func:`simulate_live_from`). Their keys carry the live operating point and, for a
+live hold, the data its cells already hold, so a key seldom comes back once the
+engine has moved on: the soak's TUI session added ~13 a minute, and a 256-entry LRU
+kept filling for ~20 minutes after warm-up (~1.6 MB). Sized to fill within the
+first minutes; one re-plan asks for a handful."""
+
+
 def cached_sparse(maxsize: int) -> Callable[[Callable[..., R]], Callable[..., R]]:
     """An LRU of ``maxsize`` results that holds every cell-array dict sparse (issue 10).
 
@@ -255,8 +264,9 @@ def simulate_from(
     the exact test from where the engine is now.
 
     Cached sparse (the cells a test touches, ~30 of 256): the cache gains an entry
-    for each new operating point the engine visits, so over a long run it filled at
-    ~12 kB an entry for an hour and more (issue 10's soak); sparse it is ~1.5 kB.
+    for each new operating point the engine visits (~12 kB dense, ~1.5 kB sparse),
+    and holds :data:`FROM_HERE_CACHE` of them, full within the first minutes
+    (issue 10's soak).
     """
     cells, values = _simulate_from_sparse(key, segments, rpm_now, map_now)
     n_cells = key.axes.n_cells
@@ -268,7 +278,7 @@ def simulate_from(
     return _frozen(out)
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=FROM_HERE_CACHE)
 def _simulate_from_sparse(
     key: ModelKey, segments: tuple[object, ...], rpm_now: float | None, map_now: float
 ) -> tuple[npt.NDArray[np.intp], dict[str, F64]]:
@@ -324,7 +334,7 @@ def simulate_rows(
     return tuple(up), tuple(down)
 
 
-@cached_sparse(maxsize=256)
+@cached_sparse(maxsize=FROM_HERE_CACHE)
 def simulate_live_from(
     key: ModelKey,
     segments: tuple[object, ...],

@@ -134,3 +134,28 @@ def test_minute_caches_asked_from_live_rpm_stay_small_too() -> None:
         recipe_minutes("vtwin", recipe, rpm)
     for cached in (hold_minutes, move_s, recipe_minutes):
         assert cached.cache_info().currsize <= TRANSITION_CACHE <= 1024, cached
+
+
+def test_caches_keyed_by_where_the_engine_is_fill_within_the_warm_up() -> None:
+    """The from-here predictions' LRUs hold few entries (issue 10's soak).
+
+    Their keys carry the live operating point and the data the hold's cells already
+    have, so they seldom repeat: the soak's TUI added ~13 a minute to
+    ``simulate_live_from``, and at 256 entries it kept growing for ~20 minutes after
+    the 10-minute warm-up. At 64 it is full in ~5 minutes; the oldest keys go first.
+    """
+    from core.coverage.confidence import CoverageRule
+    from sim import testsim
+
+    assert testsim.FROM_HERE_CACHE <= 64
+    for cached in (testsim.simulate_live_from.packed, testsim._simulate_from_sparse):  # type: ignore[attr-defined]
+        assert cached.cache_parameters()["maxsize"] == testsim.FROM_HERE_CACHE, cached
+    key = model_key(VehicleConfig(), None)
+    segs = recipe_segments(Recipe("steady_state", 3000.0, 3000.0, (50.0,)), key.kind)
+    testsim.simulate_live_from.cache_clear()  # type: ignore[attr-defined]
+    rule = CoverageRule()
+    for i in range(testsim.FROM_HERE_CACHE + 8):
+        # one cell's data grows between re-plans: every call is a new key
+        testsim.simulate_live_from(key, segs, 2500.0, 40.0, rule, ((0, (float(i + 1),) * 6),))
+    info = testsim.simulate_live_from.cache_info()  # type: ignore[attr-defined]
+    assert info.currsize == testsim.FROM_HERE_CACHE
