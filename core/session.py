@@ -304,14 +304,37 @@ class Session:
     def _engine_loop(self) -> None:
         while not self._stop.is_set():
             started = self._clock()
-            with self._lock:
-                try:
-                    self._drain_queue()
-                    self._after_tick()
-                except Exception as exc:  # the engine (and the recording) must go on
-                    self._fault("engine tick", exc)
+            self._tick()
             spent = self._clock() - started
             self._stop.wait(max(0.0, self.tick_s - spent))
+
+    def _tick(self) -> None:
+        """One engine tick: ingest, plan and publish under the lock, then the allocator trim."""
+        with self._lock:
+            try:
+                self._drain_queue()
+                self._after_tick()
+            except Exception as exc:  # the engine (and the recording) must go on
+                self._fault("engine tick", exc)
+        self._trim_if_due()
+
+    def _trim_if_due(self) -> None:
+        """Hand glibc's free heap pages back every ``TRIM_INTERVAL_S`` (issue 10's soak).
+
+        glibc keeps freed heap pages resident; over an hour they, not live objects,
+        made the resident size creep (``core.memory``). Run outside the session lock:
+        the walk over the free lists takes 1-70 ms on a loaded machine, which a UI
+        command or a snapshot read waiting on the lock would otherwise wait out.
+        """
+        wall = self._clock()
+        if wall - self._last_trim_wall < TRIM_INTERVAL_S:
+            return
+        self._last_trim_wall = wall
+        try:
+            self._release_memory()
+        except Exception as exc:  # a failed trim costs memory, never the run
+            with self._lock:
+                self._fault("memory trim", exc)
 
     def _drain_queue(self) -> None:
         """Ingest what is queued now; blocks that arrive meanwhile wait for the next tick.
@@ -366,11 +389,6 @@ class Session:
                     self.tracker.checkpoint(self.grid)  # queued: the store never blocks a tick
                 except Exception as exc:
                     self._fault("store checkpoint", exc)
-        if wall - self._last_trim_wall >= TRIM_INTERVAL_S:
-            # glibc keeps freed heap pages resident; over an hour they, not live
-            # objects, made the resident size creep (issue 10's soak, core.memory).
-            self._last_trim_wall = wall
-            self._release_memory()
         self.recorder.tick()
         self._publish()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -44,17 +45,51 @@ def test_free_pages_between_live_objects_are_returned() -> None:
 
 
 def test_session_trims_on_its_clock() -> None:
-    """The engine hands free pages back every TRIM_INTERVAL_S of its clock, not per tick."""
+    """The engine hands free pages back every TRIM_INTERVAL_S of its clock, not per tick,
+    with the session lock free (a UI command must not wait out the trim)."""
     now = [0.0]
     calls: list[float] = []
+    lock_free: list[bool] = []
+
+    def release() -> None:
+        calls.append(now[0])
+        probe = threading.Thread(target=lambda: lock_free.append(_try_lock(session)))
+        probe.start()
+        probe.join()
+
     src = ScriptedSource(sweep_blocks(seconds=2.0), realtime=False)
-    session = Session([src], clock=lambda: now[0], release_memory=lambda: calls.append(now[0]))
+    session = Session([src], clock=lambda: now[0], release_memory=release)
     session.open_sources()
     for step in range(int(5 * TRIM_INTERVAL_S)):  # one tick per clock second
         now[0] = float(step)
-        session._after_tick()
+        session._tick()
     session.stop()
     assert calls == [TRIM_INTERVAL_S * k for k in range(1, 5)]
+    assert lock_free == [True] * 4
+
+
+def _try_lock(session: Session) -> bool:
+    got = session._lock.acquire(blocking=False)
+    if got:
+        session._lock.release()
+    return got
+
+
+def test_a_failing_trim_is_an_alarm_not_a_dead_engine() -> None:
+    """Outside the tick's lock the trim keeps the tick's containment: noted, engine goes on."""
+    now = [0.0]
+
+    def release() -> None:
+        raise OSError("malloc_trim failed")
+
+    src = ScriptedSource(sweep_blocks(seconds=2.0), realtime=False)
+    session = Session([src], clock=lambda: now[0], release_memory=release)
+    session.open_sources()
+    for step in range(int(2 * TRIM_INTERVAL_S)):
+        now[0] = float(step)
+        session._tick()
+    session.stop()
+    assert "memory trim" in session.faults  # said like every contained engine error
 
 
 _MAPPED_AFTER_BIG_FREE = """
