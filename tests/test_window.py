@@ -30,8 +30,8 @@ def test_rows_are_kept_in_order_and_trimmed_by_their_last_time() -> None:
     got = merge(window.pieces())
     newest = t[-1]
     assert np.all(np.diff(got["t"]) > 0) and got["t"][-1] == newest
-    # every row of the last 30 s is there, and at most one chunk (~1 s) more
-    assert got["t"][0] <= newest - 30.0 < got["t"][0] + 1.1
+    # every row of the last 30 s is there, and at most one window chunk more
+    assert got["t"][0] <= newest - 30.0 < got["t"][0] + window.max_chunk_s + 1.1
     assert np.array_equal(got["t"], t[t >= got["t"][0]])
     assert np.array_equal(got["cell"], (got["tk"] * 10).astype(np.int64))
 
@@ -40,15 +40,43 @@ def test_the_number_of_pieces_does_not_follow_the_tick_rate() -> None:
     fast, slow = RowWindow(keep_s=300.0), RowWindow(keep_s=300.0)
     feed(fast, tick_s=0.01, seconds=400.0)
     feed(slow, tick_s=0.1, seconds=400.0)
-    # one piece per tick would be 30,000 and 3,000; merged: a chunk a second, or of 64 pieces
-    assert len(fast) <= 300 / 0.64 + 2 and len(slow) <= 300 + 2
+    # one piece per tick would be 30,000 and 3,000; merged: a few dozen chunks, the small
+    # chunks of the last 10 s and the pieces of the last second
+    assert len(fast) <= 310 / fast.max_chunk_s + 10 / 0.64 + 64 + 2
+    assert len(slow) <= 310 / slow.max_chunk_s + 10 + 10 + 2
     assert np.array_equal(merge(fast.pieces())["t"][-30000:], merge(slow.pieces())["t"][-30000:])
 
 
 def test_a_column_missing_from_a_piece_is_nan_there() -> None:
-    window = RowWindow(keep_s=10.0, chunk_pieces=2)
+    window = RowWindow(keep_s=10.0, chunk_pieces=2, chunk_bytes=1)
     window.add({"t": np.array([0.0, 0.1]), "rpm": np.array([1000.0, 1100.0])})
     window.add({"t": np.array([0.2]), "rpm": np.array([1200.0]), "power_hp": np.array([50.0])})
     (chunk,) = window.pieces()
     assert np.array_equal(chunk["power_hp"], [np.nan, np.nan, 50.0], equal_nan=True)
     assert np.array_equal(chunk["rpm"], [1000.0, 1100.0, 1200.0])
+
+
+def test_a_chunk_is_one_allocation_so_a_1khz_window_chunk_is_mapped_and_freed_whole() -> None:
+    """Issue 10's soak: each column its own ~8 kB array left the heap holed as the windows
+    dropped minutes-old rows; one buffer per chunk, >= glibc's mmap threshold at 1 kHz,
+    goes back to the system whole."""
+    from core.memory import MMAP_THRESHOLD
+
+    window = RowWindow(keep_s=30.0)
+    t = np.arange(0.0, 20.0, 0.001)
+    for i in range(0, t.size, 30):  # 30-ms ticks at 1 kHz, the tracker's three columns
+        part = t[i : i + 30]
+        window.add({"t": part, "tk": part[::2], "cell": np.arange(part[::2].size)})
+        window.trim(float(part[-1]))
+    chunks = window.pieces()
+    first = chunks[0]
+    (_one_buffer,) = {id(v.base) for v in first.values()}
+    buffer = first["t"].base
+    assert buffer is not None and buffer.nbytes >= MMAP_THRESHOLD  # its own mapping
+    assert first["t"][-1] - first["t"][0] < 10.0  # reached by bytes, before max_chunk_s
+    assert first["cell"].dtype == np.int64
+    for v in first.values():
+        assert v.ctypes.data % 8 == 0
+    got = merge(chunks)
+    assert np.array_equal(got["t"], t)  # 20 s < keep_s: every row, in order
+    assert np.array_equal(got["tk"], t[::2])
