@@ -39,25 +39,71 @@ _MIXTURE = "lambda"
 _DEFAULT_STALE_S = 1.0
 _TIME_EPS_S = 1e-9
 """Tolerance for time comparisons: t - delay is not exact in floating point."""
+_MIN_ROOM = 4096
+"""Samples a channel's history buffers hold at least (32 kB each)."""
 
 
 class _History:
-    """One channel's (time, value) samples, kept sorted by time and trimmed."""
+    """One channel's (time, value) samples, kept sorted by time and trimmed.
 
-    __slots__ = ("t", "v")
+    Held in buffers with room to grow: a sample block is written in place and a
+    trim moves the start, so the buffers are reallocated only when they fill (then
+    the live part moves to the front, or to buffers half as big again). Concatenating
+    on every block reallocated each channel's whole history (~5 s, ~40 kB at 1 kHz)
+    33 times a second; those blocks of ever-changing size were the heap churn behind
+    the 1-kHz soak's slow growth (issue 10), and the copying cost time too.
+    """
+
+    __slots__ = ("_t", "_v", "_lo", "_hi")
 
     def __init__(self) -> None:
-        self.t = np.empty(0)
-        self.v = np.empty(0)
+        self._t = np.empty(0)
+        self._v = np.empty(0)
+        self._lo = 0
+        self._hi = 0
+
+    @property
+    def t(self) -> F64:
+        return self._t[self._lo : self._hi]
+
+    @property
+    def v(self) -> F64:
+        return self._v[self._lo : self._hi]
 
     def add(self, t: F64, v: F64) -> None:
-        if self.t.size and t[0] < self.t[-1]:
+        if self._hi > self._lo and t[0] < self._t[self._hi - 1]:
             # A second source of the channel or an out-of-order block: keep it sorted.
             all_t, all_v = np.concatenate([self.t, t]), np.concatenate([self.v, v])
             order = np.argsort(all_t, kind="stable")
-            self.t, self.v = all_t[order], all_v[order]
+            self._lo = self._hi = 0
+            self._reserve(order.size)
+            self._t[: order.size] = all_t[order]
+            self._v[: order.size] = all_v[order]
+            self._hi = order.size
+            return
+        n = int(t.size)
+        self._reserve(n)
+        self._t[self._hi : self._hi + n] = t
+        self._v[self._hi : self._hi + n] = v
+        self._hi += n
+
+    def _reserve(self, n: int) -> None:
+        """Room for ``n`` more samples after the live ones."""
+        if self._hi + n <= self._t.size:
+            return
+        live = self._hi - self._lo
+        need = live + n
+        if need <= self._t.size and self._t.size <= max(_MIN_ROOM, 4 * need):
+            # room enough once the trimmed start is reclaimed: move the live part down
+            self._t[:live] = self._t[self._lo : self._hi]
+            self._v[:live] = self._v[self._lo : self._hi]
         else:
-            self.t, self.v = np.concatenate([self.t, t]), np.concatenate([self.v, v])
+            size = max(_MIN_ROOM, need + need // 2)
+            new_t, new_v = np.empty(size), np.empty(size)
+            new_t[:live] = self._t[self._lo : self._hi]
+            new_v[:live] = self._v[self._lo : self._hi]
+            self._t, self._v = new_t, new_v
+        self._lo, self._hi = 0, live
 
     def at(self, t: F64, stale_s: float) -> F64:
         """The latest value at or before each time, NaN where none or older than ``stale_s``."""
@@ -71,12 +117,13 @@ class _History:
 
     def trim(self, before_t: float) -> None:
         """Drop samples before ``before_t``, keeping the last one before it (the hold)."""
-        if self.t.size < 1024:
+        live = self._hi - self._lo
+        if live < 1024:
             return
         cut = int(np.searchsorted(self.t, before_t, side="left")) - 1
-        cut = min(cut, self.t.size - 1)
+        cut = min(cut, live - 1)
         if cut > 0:
-            self.t, self.v = self.t[cut:], self.v[cut:]
+            self._lo += cut
 
 
 class Fuser:

@@ -124,3 +124,40 @@ def test_without_a_wideband_expected_rows_are_released_at_once():
     out = fuser.push(Block("ecu", np.array([0.0, 0.1]), {"rpm": np.array([1000.0, 1100.0])}))
     assert out is not None and out.t.size == 2
     assert "lambda" not in out.columns
+
+
+def test_history_buffers_match_concatenation_and_are_not_reallocated_per_block() -> None:
+    """Issue 10's 1-kHz soak: the history was reallocated whole on every block (~40 kB,
+    33 times a second). Now written in place; same samples as keeping every block."""
+    from core.fusion import _History
+
+    rng = np.random.default_rng(5)
+    hist = _History()
+    ref_t, ref_v = np.empty(0), np.empty(0)
+    buffers: set[int] = set()
+    t0 = 0.0
+    for i in range(3000):
+        n = int(rng.integers(1, 60))
+        t = t0 + np.sort(rng.uniform(0.0, 0.03, n))
+        if i % 500 == 499:  # now and then a second source's block, a little in the past
+            t = t - 0.05
+        v = rng.normal(size=n)
+        hist.add(t, v)
+        all_t, all_v = np.concatenate([ref_t, t]), np.concatenate([ref_v, v])
+        order = np.argsort(all_t, kind="stable")
+        ref_t, ref_v = all_t[order], all_v[order]
+        t0 = float(max(t[-1], t0 + 0.03))
+        before = t0 - 5.0
+        hist.trim(before)
+        if ref_t.size >= 1024:
+            cut = min(int(np.searchsorted(ref_t, before, side="left")) - 1, ref_t.size - 1)
+            if cut > 0:
+                ref_t, ref_v = ref_t[cut:], ref_v[cut:]
+        assert np.array_equal(hist.t, ref_t) and np.array_equal(hist.v, ref_v)
+        buffers.add(id(hist._t))
+    probe = np.linspace(t0 - 4.0, t0, 50)
+    idx = np.searchsorted(ref_t, probe + 1e-9, side="right") - 1
+    want = np.where((idx >= 0) & (probe - ref_t[idx] <= 1.0), ref_v[idx], np.nan)
+    assert np.array_equal(hist.at(probe, 1.0), want, equal_nan=True)
+    # ~5 s of ~1 kHz rows: a handful of buffers over 3,000 blocks, not one per block
+    assert len(buffers) <= 20
