@@ -356,7 +356,7 @@ def run_guided(
 
 
 def fmt(v: float | None) -> str:
-    return f">{MAX_MIN:.0f}" if v is None else f"{v:5.1f}"
+    return f">{MAX_MIN:.0f}" if v is None else f"{v:5.2f}"
 
 
 def main() -> None:
