@@ -31,6 +31,7 @@ from bench import bench_planner as bp  # noqa: E402
 from core.coverage.axes import TableAxes  # noqa: E402
 from core.coverage.filters import FilterLimits  # noqa: E402
 from core.coverage.regions import DEFAULT_REGIONS, priority_map  # noqa: E402
+from core.frames import Block  # noqa: E402
 from core.plan.candidates import Constraints  # noqa: E402
 from core.plan.testsim import ADDITIVE, ModelKey, grid_arrays  # noqa: E402
 from core.plan.value import confidence  # noqa: E402
@@ -43,7 +44,7 @@ from sim.vehicles import get_vehicle  # noqa: E402
 
 
 @dataclass
-class Block:
+class Slice:
     test: str
     phase_s: dict[str, float]
     dwell: np.ndarray
@@ -58,7 +59,7 @@ class Recorder:
     watch: Watcher
     base: dict[str, np.ndarray]
     label: object
-    blocks: list[Block] = field(default_factory=list)
+    blocks: list[Slice] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._read = self.watch.read
@@ -68,7 +69,7 @@ class Recorder:
         now = grid_arrays(self.watch.pipe.grid)
         return {k: now[k] + self.base[k] for k in ADDITIVE}
 
-    def read(self, n: int) -> object:
+    def read(self, n: int) -> Block:
         sim = self.watch.sim
         before = self.arrays()
         trusted = confidence(before, bp.RULE) >= 1.0
@@ -81,10 +82,10 @@ class Recorder:
             seg = sim.current
             t0 = (sim.step - sim._seg_t0_step) / sim.rate_hz
             block = self._read(n)
-        seconds = len(block) / sim.rate_hz  # type: ignore[arg-type]
+        seconds = len(block) / sim.rate_hz
         after = self.arrays()
         self.blocks.append(
-            Block(
+            Slice(
                 str(self.label() if callable(self.label) else self.label),
                 split_phase(seg, t0, seconds),
                 after["dwell_s"] - before["dwell_s"],
@@ -111,7 +112,7 @@ def split_phase(seg: sc.Segment, t0: float, seconds: float) -> dict[str, float]:
     return {"move/settle": move, "test": seconds - move}
 
 
-def summarise(blocks: list[Block], goal: np.ndarray, t_mark: float, trusted_at_mark: np.ndarray):
+def summarise(blocks: list[Slice], goal: np.ndarray, t_mark: float, trusted_at_mark: np.ndarray):
     """Per test: phase seconds and kept dwell by destination, up to ``t_mark``."""
     per: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     order: list[str] = []
@@ -145,7 +146,7 @@ COLS = (
 )
 
 
-def report(name: str, blocks: list[Block], goal: np.ndarray, marks: dict[float, float]) -> None:
+def report(name: str, blocks: list[Slice], goal: np.ndarray, marks: dict[float, float]) -> None:
     for g, minutes in sorted(marks.items()):
         t_mark = minutes * 60.0
         last = [b for b in blocks if b.t_end <= t_mark + 1e-9]
