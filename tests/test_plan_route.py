@@ -6,6 +6,7 @@ import itertools
 import random
 
 import numpy as np
+import pytest
 
 from core.plan.recipe import Recipe
 from core.plan.route import (
@@ -174,3 +175,43 @@ def test_plan_walk_counts_a_cell_once_and_times_the_walk_it_orders() -> None:
     first = [60.0 * c.minutes for c in out]
     assert abs(walk.seconds[-1] - walk_seconds(first, legs, order)) < 1e-9
     assert walk.seconds[0] < walk.seconds[1] and walk.gains[0] < walk.gains[1]
+
+
+def test_walk_order_is_exact_on_twelve_stops_against_the_plain_dynamic_programme() -> None:
+    # 12! orders are too many to list: check against Held-Karp written out in Python
+    rng = random.Random(3)
+    n = 12
+    first = [rng.uniform(1, 20) for _ in range(n)]
+    legs = [[rng.uniform(1, 20) for _ in range(n)] for _ in range(n)]
+    gains = [rng.uniform(0.5, 40) for _ in range(n)]
+    total = sum(gains)
+    best: dict[tuple[int, int], float] = {}
+    for j in range(n):
+        best[1 << j, j] = first[j] * (1.0 + FRONT_WEIGHT)
+    for mask in range(1, 1 << n):
+        w = 1.0 + FRONT_WEIGHT * (total - sum(gains[i] for i in range(n) if mask >> i & 1)) / total
+        for i in range(n):
+            here = best.get((mask, i))
+            if here is None:
+                continue
+            for j in range(n):
+                if not mask >> j & 1:
+                    key = (mask | 1 << j, j)
+                    best[key] = min(best.get(key, float("inf")), here + legs[i][j] * w)
+    optimum = min(best[(1 << n) - 1, j] for j in range(n))
+    got = walk_order(first, legs, gains)
+    assert sorted(got) == list(range(n))
+    assert weighted(first, legs, gains, got, FRONT_WEIGHT) == pytest.approx(optimum, rel=1e-12)
+
+
+def test_route_holds_ten_of_the_columns_a_partly_covered_vtwin_has_left() -> None:
+    # after a street ride the V-twin has work in 11 columns (1000-5500 rpm); a walk of
+    # 8 stops left three out of the order and rode up the range twice
+    cols = [1250.0, 1500.0, 2000.0, 2500.0, 3000.0, 3500.0, 4000.0, 4500.0, 5000.0, 5500.0]
+    out = []
+    for i, rpm in enumerate(cols):
+        minutes = (move_s("vtwin", None, rpm) + 6.0) / 60.0
+        out.append(cand(Recipe("steady_state", rpm, rpm, (50.0,)), {i: 10.0}, minutes))
+    assert len(route_stops(out)) == len(cols)
+    walk = plan_walk(out, ColumnModel(), None)  # type: ignore[arg-type]
+    assert walk is not None and walk.gain == 10.0 * len(cols)
