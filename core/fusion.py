@@ -49,9 +49,9 @@ class _History:
     Held in buffers with room to grow: a sample block is written in place and a
     trim moves the start, so the buffers are reallocated only when they fill (then
     the live part moves to the front, or to buffers half as big again). Concatenating
-    on every block reallocated each channel's whole history (~5 s, ~40 kB at 1 kHz)
+    on every block reallocated each channel's whole history (~16 s, ~128 kB at 1 kHz)
     33 times a second; those blocks of ever-changing size were the heap churn behind
-    the 1-kHz soak's slow growth (issue 10), and the copying cost time too.
+    the 1-kHz soak's growing heap (issue 10), and the copying cost time too.
     """
 
     __slots__ = ("_t", "_v", "_lo", "_hi")

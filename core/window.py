@@ -107,13 +107,12 @@ class RowWindow:
 def merge(pieces: list[Piece]) -> Piece:
     """One piece holding ``pieces`` end to end (a column missing from one is NaN there).
 
-    Every column is a view into one buffer allocated for the whole piece. At 1 kHz a
-    one-second chunk is ~100-200 kB, so it gets its own mapping from the C allocator
-    and goes back to the system whole when the window drops it: kept as one array
-    per column (~8 kB each), the windows' thousands of minutes-old arrays sat in the
-    heap between short-lived ones, and the heap grew around the holes they left
-    (issue 10's soak: 35 MB in use, the heap creeping past 50 MB). A caller keeping
-    one column keeps the buffer: the windows hand chunks out to be read, not kept.
+    Every column is a view into one buffer allocated for the whole piece, so a
+    window chunk (>= ``RowWindow.chunk_bytes`` at 1 kHz) gets its own mapping from
+    the C allocator and goes back to the system whole when the window drops it, where
+    one ~8 kB array per column and second left minutes-old arrays between short-lived
+    ones in the heap (issue 10's soak). A caller keeping one column keeps the buffer:
+    the windows hand chunks out to be read, not kept.
     """
     names: dict[str, None] = {}
     for p in pieces:
