@@ -24,7 +24,6 @@ import math
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -96,8 +95,6 @@ class Session:
         self.recorder = Recorder(clock)
         self.faults: dict[str, str] = {}
         """Errors the engine contained (tracker, planner, a tick), by what failed."""
-        self.events: deque[SourceEvent] = deque(maxlen=200)
-        """Recent events (markers, pulls, disconnects) for the UI."""
         self.realtime = all(s.realtime for s in self.sources)
         self.data_clock = not self.realtime or any(s.own_clock for s in self.sources)
         """Judge staleness and elapsed time by sample time (replay), not the wall clock."""
@@ -398,7 +395,6 @@ class Session:
                 self._record_event(event)
 
     def _record_event(self, event: SourceEvent) -> None:
-        self.events.append(event)
         if not event.data.get("replayed"):
             self.recorder.write_event(event)
 

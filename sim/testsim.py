@@ -114,13 +114,17 @@ DENSE_FRONT = 48
 """Results per cache kept dense in front of the sparse LRU (one re-plan's working set)."""
 
 
-FROM_HERE_CACHE = 64
+FROM_HERE_CACHE = 16
 """Entries of the LRUs keyed by where the engine is now (:func:`simulate_from`,
 :func:`simulate_live_from`). Their keys carry the live operating point and, for a
 live hold, the data its cells already hold, so a key seldom comes back once the
-engine has moved on: the soak's TUI session added ~13 a minute, and a 256-entry LRU
-kept filling for ~20 minutes after warm-up (~1.6 MB). Sized to fill within the
-first minutes; one re-plan asks for a handful."""
+engine has moved on. Measured over 14 minutes (1-kHz headless and 100-Hz TUI runs):
+:func:`simulate_live_from` met 136-142 keys and found 2-4 again in its LRU of 64
+(the repeats within one re-plan are served by its dense front), and 64 entries
+(~1 MB with the front) took ~10 minutes to fill; :func:`simulate_from` met 13-20
+keys, each then asked for 30-40 times. An LRU filling for longer
+than the warm-up is a slow climb in a long run's memory (issue 10's soak), so the
+size is one re-plan's handful with room: full within the first minutes."""
 
 
 def cached_sparse(maxsize: int) -> Callable[[Callable[..., R]], Callable[..., R]]:

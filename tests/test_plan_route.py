@@ -11,6 +11,7 @@ import pytest
 from core.plan.recipe import Recipe
 from core.plan.route import (
     FRONT_WEIGHT,
+    ROUTE_MAX,
     Walk,
     first_of_walk,
     plan_walk,
@@ -215,3 +216,19 @@ def test_route_holds_ten_of_the_columns_a_partly_covered_vtwin_has_left() -> Non
     assert len(route_stops(out)) == len(cols)
     walk = plan_walk(out, ColumnModel(), None)  # type: ignore[arg-type]
     assert walk is not None and walk.gain == 10.0 * len(cols)
+
+
+def test_walk_tables_are_built_at_the_first_walk_not_when_a_longer_one_comes() -> None:
+    # issue 10's soak: the tables for 9 or 10 stops were built the first time a session
+    # met such a walk, sometimes an hour in: a step in memory after the warm-up
+    from core.plan import route
+
+    route._all_subsets.cache_clear()
+    walk_order([1.0, 2.0], [[0.0, 1.0], [1.0, 0.0]], [1.0, 1.0])
+    built = route._all_subsets()
+    for n in range(3, ROUTE_MAX + 1):
+        first = [float(i + 1) for i in range(n)]
+        legs = [[abs(i - j) + 0.5 for j in range(n)] for i in range(n)]
+        assert sorted(walk_order(first, legs, [1.0] * n)) == list(range(n))
+    assert route._all_subsets.cache_info().misses == 1
+    assert route._all_subsets() is built

@@ -294,7 +294,15 @@ def candidate_specs(
     return specs, filtered
 
 
-@lru_cache(maxsize=16)
+CANDIDATE_CACHE = 4
+"""Candidate matrices kept (:func:`candidate_matrix`). Each is ~150 kB on a 16x16
+table; the key changes only when the learned WOT MAP, the logging rate or the pull
+count does, so a session uses one or two (runs of 14 minutes: 4-5 keys, all in the
+first minute, then 30-60 hits each). Sized so the cache is full within the warm-up,
+not climbing for an hour as new learned values come (issue 10's soak)."""
+
+
+@lru_cache(maxsize=CANDIDATE_CACHE)
 def _cached_matrix(
     axes: TableAxes,
     constraints: Constraints,

@@ -119,12 +119,30 @@ def walk_order(
     return tuple(reversed(order))
 
 
-@functools.lru_cache(maxsize=ROUTE_MAX + 1)
-def _subsets(n: int) -> tuple[npt.NDArray[np.int64], tuple[tuple[Any, Any, Any], ...]]:
+Subsets = tuple[npt.NDArray[np.int64], tuple[tuple[Any, Any, Any], ...]]
+
+
+def _subsets(n: int) -> Subsets:
+    """:func:`_build_subsets` for ``n`` stops, from one table built at the first walk.
+
+    Every stop count up to :data:`ROUTE_MAX` is built at once (~2 ms, ~0.27 MB), so
+    the planner's memory reaches its level at its first walk instead of whenever
+    a session first meets a walk of 9 or 10 stops, an hour in (issue 10's soak).
+    Longer walks (tests only) are built each time.
+    """
+    return _all_subsets()[n] if n <= ROUTE_MAX else _build_subsets(n)
+
+
+@functools.lru_cache(maxsize=1)
+def _all_subsets() -> tuple[Subsets, ...]:
+    return tuple(_build_subsets(n) for n in range(ROUTE_MAX + 1))
+
+
+def _build_subsets(n: int) -> Subsets:
     """Each subset's membership bits, and the steps of :func:`walk_order`'s programme.
 
     Per subset size from 2: every (subset, last stop, subset without it) as three
-    arrays (bounded: ~0.3 MB at 12 stops, one entry per stop count).
+    arrays (~0.1 MB at 10 stops).
     """
     masks = np.arange(1 << n)
     bits = (masks[:, None] >> np.arange(n)) & 1
