@@ -19,9 +19,18 @@ from core.plan.holds import HoldColumn, compose_holds
 from core.plan.learning import Calibration
 from core.plan.recipe import Recipe
 from core.plan.simplan import plan_model
-from core.plan.sweeps import SweepRows, SweepSpan, compose_sweep, run_order, sweep_span
+from core.plan.sweeps import (
+    SweepRows,
+    SweepSpan,
+    charged_spans,
+    compose_sweep,
+    dropped_charge,
+    run_order,
+    sweep_span,
+    sweep_spans,
+)
 from core.plan.testsim import ADDITIVE, HOLD_STEP_S, ModelKey, grid_arrays
-from core.plan.value import confidence
+from core.plan.value import Candidate, confidence
 from sim import scenarios as sc
 from sim.live import MAX_STEP_S, Watcher, with_live_steps
 from sim.simulation import Simulation
@@ -171,3 +180,90 @@ def test_planner_offers_the_serpentine_and_its_prediction_holds() -> None:
     assert midrange_trusted(added) == len(MID_RPM) * len(MID_MAP)
     predicted = sum(h for _, _, h in top.expected_hits)
     assert predicted == pytest.approx(float(added["hits"].sum()), rel=0.1)
+
+
+def test_a_narrow_end_column_is_offered_dropped_for_a_faster_ramp() -> None:
+    rpm = np.asarray(AXES.rpm)
+    spans = sweep_spans(rpm, 2000.0, 4500.0, 5800.0, 1.0)
+    # 2000 rpm (1875-2250) sets the full span's rate; without it every column is 500 wide,
+    # and the ramp turns at 2000 (inside the dropped column), not on 2500's edge at 2250
+    assert spans == [
+        (SweepSpan(1875.0, 4750.0, 300.0), None),
+        (SweepSpan(2000.0, 4750.0, 400.0), 2000.0),
+    ]
+    # uniform columns: no end column is narrower, so nothing faster is offered
+    uniform = np.arange(1000.0, 6001.0, 500.0)
+    assert [d for _, d in sweep_spans(uniform, 2000.0, 4500.0, 5800.0, 1.0)] == [None]
+
+
+def _serpentine(span: SweepSpan, rows: tuple[float, ...], minutes: float, gain: float) -> Candidate:
+    recipe = Recipe(
+        "part_throttle_sweep", span.rpm_lo, span.rpm_hi, rows, rate_rpm_s=span.rate_rpm_s
+    )
+    cand = Candidate(recipe, {}, minutes)
+    cand.gain = gain
+    return cand
+
+
+def test_the_faster_span_is_charged_the_hold_its_dropped_column_then_needs() -> None:
+    rows = (60.0, 70.0, 80.0)
+    full_span, fast_span = SweepSpan(1875.0, 4750.0, 300.0), SweepSpan(2250.0, 4750.0, 400.0)
+    empty = tuple(unit(0) for _ in rows)
+    full = SweepRows(full_span, rows, empty, empty, np.ones(3), 1.0)
+    fast = SweepRows(fast_span, rows, empty, empty, np.ones(3), 1.0, 2000.0)
+    # the full serpentine gains 30 in 30 s; the fast one 27 in 24 s (uncharged: faster)
+    full_c = _serpentine(full_span, rows, 0.5, 30.0)
+    fast_c = _serpentine(fast_span, rows, 0.4, 27.0)
+
+    def column(gains: list[float], seconds: float) -> HoldColumn:
+        return HoldColumn(2000.0, rows, empty, (seconds,) * 3, np.array(gains), 1.0, "steady_state")
+
+    # 2000 rpm still needs all three rows: 3 x 2 s of steps + the 5-s entry = 35 s for 30
+    need = column([1.0, 1.0, 1.0], 2.0)
+    assert dropped_charge(fast, fast_c, [need], FakeModel()) == (11.0, 3.0)  # type: ignore[arg-type]
+    pairs = [(full, full_c), (fast, fast_c)]
+    assert charged_spans(pairs, [need], FakeModel()) == [full_c]  # type: ignore[arg-type]
+    # the column is already trusted on those rows: the faster span costs nothing more
+    done = column([0.0, 0.0, 0.0], 2.0)
+    assert charged_spans(pairs, [done], FakeModel()) == [fast_c]  # type: ignore[arg-type]
+
+
+def test_valued_per_cell_the_charge_covers_every_cell_the_full_span_fills_more() -> None:
+    rows = (60.0, 70.0)
+    fast_span = SweepSpan(2250.0, 4750.0, 400.0)
+    empty = tuple(unit(0) for _ in rows)
+    fast = SweepRows(fast_span, rows, empty, empty, np.ones(2), 1.0, 2000.0)
+    full_c = _serpentine(SweepSpan(1875.0, 4750.0, 300.0), rows, 0.5, 30.0)
+    fast_c = _serpentine(fast_span, rows, 0.4, 27.0)
+    full_c.per_cell = np.zeros(AXES.n_cells)
+    fast_c.per_cell = np.zeros(AXES.n_cells)
+    # the full span fills 2000 @ 60 and, at the fast span's turn, 2500 @ 70 more
+    full_c.per_cell[[cell(2000.0, 60.0), cell(2500.0, 70.0)]] = [2.0, 1.0]
+
+    def column(rpm: float, seconds: float) -> HoldColumn:
+        return HoldColumn(rpm, rows, empty, (seconds,) * 2, np.ones(2), 1.0, "steady_state")
+
+    cols = [column(2000.0, 2.0), column(2500.0, 3.0)]
+    # one step at each column (2 s + 3 s) and each column's 5-s entry; gain 3 recovered
+    assert dropped_charge(fast, fast_c, cols, FakeModel(), full_c) == (15.0, 3.0)  # type: ignore[arg-type]
+
+
+def test_a_span_without_its_end_column_turns_inside_it_so_the_kept_column_gets_its_pass() -> None:
+    # Car, the midrange rows in the planner's run order at the 400 rpm/s the span without
+    # 2000 rpm ramps at (seeded). Turning on 2500's edge (2250) the ramp's start eats into
+    # that column's one pass and a heavy row falls just short; turning at 2000 (inside the
+    # dropped column, which is held afterwards anyway) the whole 2500 column is trusted.
+    key = ModelKey("car", AXES, FilterLimits(), 50.0)
+    vehicle = get_vehicle("car")
+    rows = tuple(MID_MAP[i] for i in run_order(len(MID_MAP)))
+    trusted = {}
+    for lo in (2250.0, 2000.0):
+        seg = sc.RowSweeps(rows, lo, 4750.0, 400.0, settle_s=sc.transition_s(vehicle, None, lo))
+        sim = Simulation(vehicle, (seg,), seed=13, rate_hz=50.0)
+        pipe = pipeline(key)
+        while (block := sim.next_block(25)) is not None:
+            pipe.push(block)
+        conf = confidence(grid_arrays(pipe.grid), RULE)
+        trusted[lo] = sum(int(conf[cell(2500.0, m)] >= 1.0) for m in MID_MAP)
+    assert trusted[2250.0] < len(MID_MAP)
+    assert trusted[2000.0] == len(MID_MAP)

@@ -183,7 +183,7 @@ def test_recipe_segments_match_what_the_operator_runs() -> None:
 @pytest.mark.parametrize(
     ("columns", "serpentine"),
     [
-        ((2500.0, 3500.0, 4000.0), False),  # holes in three columns: their holds
+        ((2500.0, 4000.0), False),  # holes in two columns: their holds
         ((2000.0, 2500.0, 3000.0, 3500.0, 4000.0, 4500.0), True),  # whole rows: the serpentine
     ],
 )

@@ -46,7 +46,7 @@ from core.plan.learning import Calibration
 from core.plan.ranking import rank_suggestions, refine_top, target_cells
 from core.plan.recipe import IDLE_MAX_MAP_KPA, IDLE_MAX_RPM, Recipe, top_rpm
 from core.plan.route import plan_walk
-from core.plan.sweeps import SweepRows, compose_sweep, sweep_rows
+from core.plan.sweeps import SweepRows, charged_spans, compose_sweep, sweep_rows
 from core.plan.testmodels import ENVIRONMENT
 from core.plan.testsim import ADDITIVE, HOLD_STEP_S, CandidateModel
 from core.plan.types import FilteredTest, PlanView
@@ -233,9 +233,11 @@ def _compose(
     floor = MIN_STEP_GAIN
     for _ in range(HOLD_ROUNDS):
         composed = compose_holds(columns, model, start_rpm, floor)
+        serps = []
         for sweep in sweeps:
             rows = compose_sweep(sweep, model, start_rpm, floor / HOLD_STEP_S, MIN_STEP_GAIN)
-            composed += [rows] if rows is not None else []
+            serps += [(sweep, rows)] if rows is not None else []
+        composed += charged_spans(serps, columns, model)
         rates = [c.gain / (60.0 * c.minutes) for c in chosen + composed if c.minutes > 0]
         if not rates:
             break
@@ -253,11 +255,12 @@ def _compose(
         ]
     else:
         holds = compose_holds(columns, model, start_rpm, floor, gain_of)
+    serps = []
     for sweep in sweeps:
         rows = compose_sweep(sweep, model, start_rpm, floor / HOLD_STEP_S, MIN_STEP_GAIN, gain_of)
         if rows is not None and rows.gain > 0:
-            holds.append(rows)
-    return holds
+            serps.append((sweep, rows))
+    return holds + charged_spans(serps, columns, model)
 
 
 def _completes(

@@ -20,14 +20,15 @@ reject their samples) are worth what they really add.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 
 from core.coverage.confidence import CoverageRule
 from core.plan.candidates import Constraints
+from core.plan.holds import MIN_STEP_GAIN, MIN_STEP_S, HoldColumn
 from core.plan.learning import Calibration
 from core.plan.recipe import Recipe, top_rpm
 from core.plan.testsim import ADDITIVE, CandidateModel
@@ -115,6 +116,41 @@ def sweep_span(
     return SweepSpan(start, end, rate)
 
 
+def sweep_spans(
+    rpm_axis: F64, lo_rpm: float, hi_rpm: float, cap_rpm: float, min_dwell_s: float
+) -> list[tuple[SweepSpan, float | None]]:
+    """The full span (:func:`sweep_span`) and, where it ramps faster, the span without an end column.
+
+    The ramp rate is set by the narrowest column, so one narrow end column (on the
+    default axes 2000 rpm is nearest for only 1875-2250) slows every row's whole pass
+    (300 rpm/s where 2250-4750 alone takes 400). The span without it is offered with
+    the dropped column's rpm, so the composer can charge it the hold that column then
+    needs (:func:`dropped_charge`). Returns ``(span, dropped rpm or None)`` pairs.
+    """
+    full = sweep_span(rpm_axis, lo_rpm, hi_rpm, cap_rpm, min_dwell_s)
+    if full is None:
+        return []
+    out: list[tuple[SweepSpan, float | None]] = [(full, None)]
+    axis = np.asarray(rpm_axis, dtype=np.float64)
+    cols = np.flatnonzero((axis >= lo_rpm) & (axis <= hi_rpm))
+    if cols.size < 3:
+        return out
+    for dropped, lo, hi in (
+        (axis[cols[0]], axis[cols[1]], hi_rpm),
+        (axis[cols[-1]], lo_rpm, axis[cols[-2]]),
+    ):
+        span = sweep_span(axis, float(lo), float(hi), cap_rpm, min_dwell_s)
+        if span is not None and span.rate_rpm_s > full.rate_rpm_s:
+            # The ramp turns inside the dropped column (held later anyway), not on the
+            # kept end column's edge, where the turn would cut that column's one pass.
+            if dropped < lo:
+                span = SweepSpan(float(dropped), span.rpm_hi, span.rate_rpm_s)
+            else:
+                span = SweepSpan(span.rpm_lo, min(float(dropped), cap_rpm), span.rate_rpm_s)
+            out.append((span, float(dropped)))
+    return out
+
+
 @dataclass(slots=True)
 class SweepRows:
     """The rows a serpentine may use, each row's data both ways and what it would gain now."""
@@ -125,6 +161,10 @@ class SweepRows:
     down: tuple[dict[str, F64], ...]
     gains: F64
     factor: float
+    dropped_rpm: float | None = None
+    """The end column this span leaves out to ramp faster (:func:`sweep_spans`), if any."""
+    rate_factor: float = 1.0
+    """The share of the span's dwell-limited rate it ramps at (:data:`RATE_FACTORS`)."""
 
 
 def sweep_rows(
@@ -137,14 +177,12 @@ def sweep_rows(
     weights: F64,
     reach: F64,
 ) -> list[SweepRows]:
-    """The serpentines on offer (one per rate of :data:`RATE_FACTORS`), rows valued now."""
+    """The serpentines on offer (per rate of :data:`RATE_FACTORS` and span), rows valued now."""
     out = []
     for factor in RATE_FACTORS:
-        rows = _sweep_rows(
+        out += _sweep_rows(
             model, constraints, rule, calibration, now, value0, weights, reach, factor
         )
-        if rows is not None:
-            out.append(rows)
     return out
 
 
@@ -158,25 +196,50 @@ def _sweep_rows(
     weights: F64,
     reach: F64,
     rate_factor: float,
-) -> SweepRows | None:
+) -> list[SweepRows]:
     if constraints.environment == "street":
-        return None
+        return []
     axes = model.key.axes
     rpm_axis = np.asarray(axes.rpm, dtype=np.float64)
     map_axis = np.asarray(axes.map_kpa, dtype=np.float64)
     r_lo, _ = constraints.rpm_window(rpm_axis)
     cap = top_rpm(model, rpm_axis, constraints)
-    span = sweep_span(rpm_axis, max(FROM_RPM, r_lo), min(cap, TOP_RPM), cap, rule.min_dwell_s)
-    if span is None or span.rpm_hi - span.rpm_lo < 1000.0:
-        return None
-    rate = math.floor(span.rate_rpm_s * rate_factor / RATE_STEP_RPM_S) * RATE_STEP_RPM_S
-    if rate <= 0.0:
-        return None
-    span = SweepSpan(span.rpm_lo, span.rpm_hi, rate)
     m_lo, m_hi = constraints.map_window(map_axis)
     rows = tuple(float(m) for m in map_axis if max(m_lo, MIN_MAP_KPA) <= m <= min(m_hi, 100.0))
     if len(rows) < MIN_ROWS:
-        return None
+        return []
+    out = []
+    lo_rpm, hi_rpm = max(FROM_RPM, r_lo), min(cap, TOP_RPM)
+    for span, dropped in sweep_spans(rpm_axis, lo_rpm, hi_rpm, cap, rule.min_dwell_s):
+        if span.rpm_hi - span.rpm_lo < 1000.0:
+            continue
+        rate = math.floor(span.rate_rpm_s * rate_factor / RATE_STEP_RPM_S) * RATE_STEP_RPM_S
+        if rate <= 0.0:
+            continue
+        span = SweepSpan(span.rpm_lo, span.rpm_hi, rate)
+        out.append(
+            replace(
+                _valued_rows(
+                    model, span, rows, calibration, now, value0, weights, reach, rule, dropped
+                ),
+                rate_factor=rate_factor,
+            )
+        )
+    return out
+
+
+def _valued_rows(
+    model: CandidateModel,
+    span: SweepSpan,
+    rows: tuple[float, ...],
+    calibration: Calibration,
+    now: Mapping[str, F64],
+    value0: F64,
+    weights: F64,
+    reach: F64,
+    rule: CoverageRule,
+    dropped: float | None,
+) -> SweepRows:
     up, down = model.rows(span.rpm_lo, span.rpm_hi, span.rate_rpm_s, rows)
     factor = calibration.factor("part_throttle_sweep")
     # a row is worth its better direction (run_order ramps light rows down, heavy ones up)
@@ -186,7 +249,7 @@ def _sweep_rows(
             after = {k: now[k] + factor * reach * row[k] for k in ADDITIVE}
             rise = cell_value(confidence(after, rule)) - value0
             gains[i] = max(gains[i], float((weights * np.maximum(rise, 0.0)).sum()))
-    return SweepRows(span, rows, up, down, gains, factor)
+    return SweepRows(span, rows, up, down, gains, factor, dropped)
 
 
 def compose_sweep(
@@ -232,3 +295,86 @@ def compose_sweep(
     cand.arrays = total
     cand.gain, cand.per_cell = gain_of(total, sweep.factor)
     return cand
+
+
+def dropped_charge(
+    sweep: SweepRows,
+    cand: Candidate,
+    columns: Sequence[HoldColumn],
+    model: CandidateModel,
+    full: Candidate | None = None,
+) -> tuple[float, float]:
+    """Seconds and gain of the holds a span without its end column leaves to do.
+
+    A span without its end column (:func:`sweep_spans`) leaves cells that the full
+    span would have made trusted: the dropped column's cells in the rows it runs, and
+    cells next to the new turn, where the ramp reverses. With ``full`` (the full span's
+    serpentine, valued per cell) those are the cells where ``full`` gains at least
+    :data:`core.plan.holds.MIN_STEP_GAIN` more; without it, the dropped column's
+    gaining steps in the sweep's rows. Each is charged its live hold step (at least
+    :data:`core.plan.holds.MIN_STEP_S`), and each column the hold's entry (settle and
+    release, ``hold_minutes`` with no move) unless it has other steps to hold anyway.
+    The gain is what ``full`` gains more there (without it, those steps' gains).
+    """
+    if sweep.dropped_rpm is None:
+        return 0.0, 0.0
+    axes = model.key.axes
+    rpm_axis = np.asarray(axes.rpm, dtype=np.float64)
+    map_axis = np.asarray(axes.map_kpa, dtype=np.float64)
+    n_rpm = rpm_axis.size
+    need: dict[float, set[float]] = {}
+    gain = 0.0
+    per_cell = full is not None and full.per_cell.size > 0 and cand.per_cell.size > 0
+    if full is not None and per_cell:
+        more = full.per_cell - cand.per_cell
+        for cell in np.flatnonzero(more >= MIN_STEP_GAIN):
+            rpm, m = float(rpm_axis[cell % n_rpm]), float(map_axis[cell // n_rpm])
+            need.setdefault(rpm, set()).add(m)
+            gain += float(more[cell])
+    else:
+        need[sweep.dropped_rpm] = set(cand.recipe.map_steps)
+    seconds = 0.0
+    for col in columns:
+        if col.rpm not in need:
+            continue
+        wanted = np.array([m in need[col.rpm] for m in col.rows], dtype=bool)
+        gaining = col.gains >= MIN_STEP_GAIN
+        steps = wanted if per_cell else wanted & gaining
+        if not steps.any():
+            continue
+        seconds += float(np.maximum(np.asarray(col.seconds)[steps], MIN_STEP_S).sum())
+        if not per_cell:
+            gain += float(col.gains[steps].sum())
+        in_rows = np.array([m in cand.recipe.map_steps for m in col.rows], dtype=bool)
+        if not (gaining & ~in_rows & ~steps).any():
+            seconds += 60.0 * model.hold_minutes(col.rpm, col.rpm, 0.0)
+    return seconds, gain
+
+
+def charged_spans(
+    composed: Sequence[tuple[SweepRows, Candidate]],
+    columns: Sequence[HoldColumn],
+    model: CandidateModel,
+) -> list[Candidate]:
+    """Per ramp-rate factor, the full-span serpentine or the faster one without an end column.
+
+    The faster span is kept only if its gain per second beats the full span's once it is
+    charged the holds it leaves to do (:func:`dropped_charge`): offered uncharged, the
+    walk saw only the faster ramp and left those holds beyond its horizon.
+    """
+    by_factor: dict[float, list[tuple[SweepRows, Candidate]]] = {}
+    for sweep, cand in composed:
+        by_factor.setdefault(sweep.rate_factor, []).append((sweep, cand))
+    out: list[Candidate] = []
+    for group in by_factor.values():
+        full = next((c for s, c in group if s.dropped_rpm is None), None)
+        best: Candidate | None = None
+        best_rate = -math.inf
+        for sweep, cand in group:
+            extra_s, extra_gain = dropped_charge(sweep, cand, columns, model, full)
+            rate = (cand.gain + extra_gain) / max(60.0 * cand.minutes + extra_s, 1e-6)
+            if rate > best_rate:
+                best, best_rate = cand, rate
+        if best is not None:
+            out.append(best)
+    return out
