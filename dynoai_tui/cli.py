@@ -82,8 +82,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C while the command's modules load
         INTERRUPTED.clear()
         return 0
-    if threading.current_thread() is threading.main_thread():
+    if (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+    ):
         # From here on Ctrl-C raises KeyboardInterrupt as usual (and still sets the latch).
+        # Started with SIGINT ignored (a background job of a script), it stays ignored.
         signal.signal(signal.SIGINT, raise_interrupt)
     if INTERRUPTED.is_set():  # Ctrl-C while the modules loaded: nothing has started yet
         INTERRUPTED.clear()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -37,15 +38,24 @@ def dynoai(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedP
     )
 
 
-def start(*args: str, cwd: Path) -> subprocess.Popen[str]:
+def as_from_a_terminal() -> None:
+    """In the child: SIGINT and SIGHUP at their defaults, as for a command typed in a
+    shell, whatever the test runner inherited (a CI job started in the background of a
+    script has SIGINT ignored, and children inherit that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
+def start(*args: str, cwd: Path, prefix: tuple[str, ...] = ()) -> subprocess.Popen[str]:
     env = {**os.environ, "DYNOAI_DATA_DIR": str(cwd / "store")}
     return subprocess.Popen(
-        [*DYNOAI, *args],
+        [*prefix, *DYNOAI, *args],
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        preexec_fn=as_from_a_terminal,
     )
 
 
@@ -143,6 +153,29 @@ def test_signals_flush_print_the_summary_and_exit_0(tmp_path: Path, sig: signal.
     header, blocks, _, recovery = read_log(tmp_path / "sig.dynolog")
     assert recovery.complete, recovery.message
     assert sum(len(b) for b in blocks) > 100
+
+
+@pytest.mark.skipif(shutil.which("nohup") is None, reason="no nohup")
+def test_under_nohup_a_hangup_does_not_end_the_logging(tmp_path: Path):
+    # `nohup dynoai log ...` over SSH: the session closing (SIGHUP) must not stop it;
+    # SIGTERM still ends it cleanly. Before, the headless run replaced nohup's ignore
+    # with its own handler and ended the run on the hangup.
+    proc = start("log", "--source", "sim:", "--out", "bg.dynolog", cwd=tmp_path, prefix=("nohup",))
+    path = tmp_path / "bg.dynolog"
+    deadline = time.monotonic() + 30
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGHUP)
+    time.sleep(2.0)
+    assert proc.poll() is None, proc.communicate()[1]
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "SIGTERM" in out
+    _, blocks, _, recovery = read_log(path)
+    assert recovery.complete, recovery.message
+    assert max(float(b.t[-1]) for b in blocks) - min(float(b.t[0]) for b in blocks) > 3.5
 
 
 def test_kill_9_loses_at_most_the_last_second(tmp_path: Path):

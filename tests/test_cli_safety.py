@@ -30,6 +30,12 @@ _EARLY = (
 )
 
 
+def _sigint_default() -> None:
+    # A CI job run in the background of a script starts with SIGINT ignored and its
+    # children inherit that; Python (and DynoAI) then keep it ignored, as they should.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("delay_s", [0.01, 0.03, 0.05, 0.1, 0.2])
 def test_ctrl_c_right_after_start_exits_0_without_a_traceback(
@@ -43,6 +49,7 @@ def test_ctrl_c_right_after_start_exits_0_without_a_traceback(
         [sys.executable, "-c", _EARLY, "log", "--duration", "60", "--out", "x.dynolog"],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "DYNOAI_DATA_DIR": str(tmp_path / "store")},
+        preexec_fn=_sigint_default,  # as typed in a terminal, however pytest was started
     )  # fmt: skip
     assert proc.stdout is not None and proc.stdout.readline() == "up\n"
     time.sleep(delay_s)
@@ -84,3 +91,31 @@ def test_a_missing_replay_file_is_exit_2_through_source_too(tmp_path: Path) -> N
     via_source = dynoai("log", "--source", "replay:/nonexistent.dynolog", cwd=tmp_path)
     assert direct.returncode == 2 and via_source.returncode == 2, via_source.stderr
     assert "does not exist" in via_source.stderr and via_source.stderr.count("\n") == 1
+
+
+def _sigint_ignored() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def test_started_with_sigint_ignored_a_ctrl_c_leaves_the_run_going(tmp_path: Path) -> None:
+    # A script's background job (`dynoai log ... &` in a non-interactive shell) starts with
+    # SIGINT ignored, so the Ctrl-C meant for the foreground command is not for it: before,
+    # that held only while DynoAI imported, then the CLI put its own handler in place.
+    proc = subprocess.Popen(
+        [*DYNOAI, "log", "--source", "sim:", "--duration", "60", "--out", "bg.dynolog"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "DYNOAI_DATA_DIR": str(tmp_path / "store")},
+        preexec_fn=_sigint_ignored,
+    )  # fmt: skip
+    path = tmp_path / "bg.dynolog"
+    deadline = time.monotonic() + 30
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(2.0)
+    assert proc.poll() is None, proc.communicate()[1]
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "SIGTERM" in out

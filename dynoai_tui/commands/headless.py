@@ -7,7 +7,8 @@ Headless is its own product path (no textual import anywhere below here): a
 tuner starts ``dynoai log`` over SSH on the laptop strapped to the dyno, and it
 must survive the SSH session dropping. SIGINT, SIGTERM and SIGHUP all end the run
 the same way: stop the sources, flush and fsync the recording, print the summary
-(if stdout is still there) and exit 0.
+(if stdout is still there) and exit 0; a signal the process was started with
+ignored stays ignored (``nohup dynoai log ...`` outlives the SSH session).
 """
 
 from __future__ import annotations
@@ -31,7 +32,13 @@ STATUS_INTERVAL_S = 1.0
 
 
 class StopSignals:
-    """Turns SIGINT / SIGTERM / SIGHUP into a flag the run loop checks."""
+    """Turns SIGINT / SIGTERM / SIGHUP into a flag the run loop checks.
+
+    A signal the process was started with ignored stays ignored, as Unix tools do:
+    ``nohup dynoai log ...`` keeps logging when the SSH session that started it
+    closes (SIGHUP), and a script's background ``dynoai log ... &`` is not stopped by
+    the Ctrl-C meant for the command in the foreground (SIGINT). SIGTERM still ends it.
+    """
 
     def __init__(self) -> None:
         self.event = threading.Event()
@@ -41,6 +48,8 @@ class StopSignals:
     def __enter__(self) -> StopSignals:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                if signal.getsignal(sig) is signal.SIG_IGN:
+                    continue  # ignored by whoever started us (nohup: SIGHUP; `cmd &`: SIGINT)
                 self._previous[sig] = signal.signal(sig, self._handle)
         if INTERRUPTED.is_set():  # a Ctrl-C Python swallowed during a late import
             self._handle(signal.SIGINT, None)
