@@ -20,6 +20,9 @@ from __future__ import annotations
 import contextlib
 import math
 import random
+import signal
+import subprocess
+import time
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -275,3 +278,20 @@ def fuzz(
             if on_crash is not None:
                 on_crash(n, repr(exc))
     return crashes
+
+
+def outlives_ignored_signal(proc: subprocess.Popen[str], path: Path, sig: int) -> str:
+    """Send ``sig`` (ignored by the run's parent) once ``path`` is being recorded, check
+    the run goes on, then end it with SIGTERM; returns its stdout (exit 0 checked)."""
+    deadline = time.monotonic() + 30  # start-up imports are slow on a loaded machine
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(2.0)
+    proc.send_signal(sig)
+    time.sleep(2.0)
+    assert proc.poll() is None, proc.communicate()[1]
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "SIGTERM" in out
+    return out

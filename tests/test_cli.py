@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from core.record import read_log
+from tests.faultkit import outlives_ignored_signal
 
 DYNOAI = [sys.executable, "-m", "dynoai_tui.cli"]
 CONTRACT_KEYS = {
@@ -162,17 +163,7 @@ def test_under_nohup_a_hangup_does_not_end_the_logging(tmp_path: Path):
     # with its own handler and ended the run on the hangup.
     proc = start("log", "--source", "sim:", "--out", "bg.dynolog", cwd=tmp_path, prefix=("nohup",))
     path = tmp_path / "bg.dynolog"
-    deadline = time.monotonic() + 30
-    while not path.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(2.0)
-    proc.send_signal(signal.SIGHUP)
-    time.sleep(2.0)
-    assert proc.poll() is None, proc.communicate()[1]
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=20)
-    assert proc.returncode == 0, err
-    assert "SIGTERM" in out
+    outlives_ignored_signal(proc, path, signal.SIGHUP)
     _, blocks, _, recovery = read_log(path)
     assert recovery.complete, recovery.message
     assert max(float(b.t[-1]) for b in blocks) - min(float(b.t[0]) for b in blocks) > 3.5

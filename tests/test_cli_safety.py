@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faultkit import live_recording
+from tests.faultkit import live_recording, outlives_ignored_signal
 
 ROOT = Path(__file__).resolve().parents[1]
 DYNOAI = [sys.executable, "-m", "dynoai_tui.cli"]
@@ -107,15 +107,4 @@ def test_started_with_sigint_ignored_a_ctrl_c_leaves_the_run_going(tmp_path: Pat
         env={**os.environ, "DYNOAI_DATA_DIR": str(tmp_path / "store")},
         preexec_fn=_sigint_ignored,
     )  # fmt: skip
-    path = tmp_path / "bg.dynolog"
-    deadline = time.monotonic() + 30
-    while not path.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(1.0)
-    proc.send_signal(signal.SIGINT)
-    time.sleep(2.0)
-    assert proc.poll() is None, proc.communicate()[1]
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=20)
-    assert proc.returncode == 0, err
-    assert "SIGTERM" in out
+    outlives_ignored_signal(proc, tmp_path / "bg.dynolog", signal.SIGINT)
