@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -218,13 +218,9 @@ def _sweep_rows(
             continue
         span = SweepSpan(span.rpm_lo, span.rpm_hi, rate)
         out.append(
-            replace(
-                _valued_rows(
-                    model, span, rows, calibration, now, value0, weights, reach, rule, dropped
-                ),
-                rate_factor=rate_factor,
-            )
+            _valued_rows(model, span, rows, calibration, now, value0, weights, reach, rule, dropped)
         )
+        out[-1].rate_factor = rate_factor
     return out
 
 
