@@ -22,14 +22,23 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import mmap
 import sys
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 MMAP_THRESHOLD = 128 * 1024
-"""Allocations from this size get their own mapping, unmapped when freed (glibc's
-initial value, held fixed: see :func:`configure_allocator`)."""
+"""Allocations from this size get their own mapping, unmapped when freed, when
+no free chunk and not the top of the heap can hold them (glibc's initial value,
+held fixed: see :func:`configure_allocator`; :func:`mapped_buffer` maps always)."""
 M_MMAP_THRESHOLD = -3
 """``mallopt`` parameter number (glibc ``malloc.h``)."""
+
+MAPPED_MIN_BYTES = 64 * 1024
+"""Buffers from this size that live for seconds to minutes get their own mapping
+(:func:`mapped_buffer`): at most 1/16 of such a buffer is lost to page rounding."""
 
 TRIM_INTERVAL_S = 30.0
 """Seconds between two trims in a live session (free pages pile up over minutes)."""
@@ -68,8 +77,8 @@ def configure_allocator() -> bool:
     glibc raises the threshold to the size of each mapped block that is freed (up
     to 32 MB), after which arrays of a few hundred kB (the planner's per-second
     candidate matrices) that no free chunk fits extend the heap, are freed in the
-    middle of it and leave holes; held at 128 kB they are mapped and unmapped
-    whole. Measured at 10 min of the 1 kHz soak: heap 49 MB instead of 59 MB for
+    middle of it and leave holes; held at 128 kB those the heap has no room for
+    are mapped and unmapped whole. Measured at 10 min of the 1 kHz soak: heap 49 MB instead of 59 MB for
     the same ~36 MB in use.
     """
     global _CONFIGURED
@@ -92,3 +101,25 @@ def release_free_memory() -> bool:
     if trim is None:
         return False
     return bool(trim(0))
+
+
+def mapped_buffer(nbytes: int) -> npt.NDArray[np.uint8]:
+    """A writable byte array in a mapping of its own, unmapped with its last view.
+
+    Measured in issue 10's soak (``malloc_info`` of the 1 kHz headless run): the
+    row windows' chunks (130-200 kB, kept 3-5 minutes) were not mapped on their own
+    although they are above the mmap threshold, because glibc only maps a request
+    when no free chunk and not the top of the heap can hold it, and a thread's heap
+    nearly always can. So ~35 MB of minutes-old chunks sat in the engine thread's
+    heap between short-lived arrays, and every chunk dropped left a hole that later
+    allocations only partly filled: the heap, and the resident size, crept up
+    through the hour. Mapped here, a dropped chunk goes back to the system whole, on
+    any C library.
+    """
+    if nbytes <= 0:
+        return np.empty(0, dtype=np.uint8)
+    if sys.platform == "win32":  # pragma: no cover - anonymous mappings take no flags there
+        area = mmap.mmap(-1, nbytes)
+    else:
+        area = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    return np.frombuffer(area, dtype=np.uint8)

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from core.memory import MMAP_THRESHOLD
+from core.memory import MAPPED_MIN_BYTES, MMAP_THRESHOLD, mapped_buffer
 
 Piece = dict[str, npt.NDArray[Any]]
 
@@ -37,8 +37,9 @@ class RowWindow:
     once they span ``chunk_s`` or number ``chunk_pieces``; small chunks are merged
     into one window chunk once they hold ``chunk_bytes`` or span ``max_chunk_s``.
     A window chunk is one allocation (:func:`merge`): at 1 kHz it reaches
-    ``chunk_bytes`` (glibc's mmap threshold) in a few seconds, so it is mapped on
-    its own and unmapped whole when dropped, instead of leaving holes in the heap.
+    ``chunk_bytes`` in a few seconds and gets a mapping of its own
+    (:func:`core.memory.mapped_buffer`), unmapped whole when dropped, instead of
+    leaving holes in the heap.
 
     Args:
         keep_s: A chunk is dropped once its last row is older than this before the newest.
@@ -107,11 +108,13 @@ class RowWindow:
 def merge(pieces: list[Piece]) -> Piece:
     """One piece holding ``pieces`` end to end (a column missing from one is NaN there).
 
-    Every column is a view into one buffer allocated for the whole piece, so a
-    window chunk (>= ``RowWindow.chunk_bytes`` at 1 kHz) gets its own mapping from
-    the C allocator and goes back to the system whole when the window drops it, where
-    one ~8 kB array per column and second left minutes-old arrays between short-lived
-    ones in the heap (issue 10's soak). A caller keeping one column keeps the buffer:
+    Every column is a view into one buffer allocated for the whole piece. From
+    :data:`core.memory.MAPPED_MIN_BYTES` that buffer is a mapping of its own
+    (:func:`core.memory.mapped_buffer`; glibc's mmap threshold alone did not map
+    these chunks, the heap had room), so a window chunk goes back to the system
+    whole when the window drops it, where one ~8 kB array per column and second,
+    then one heap block per chunk, left minutes-old blocks between short-lived ones
+    in the heap (issue 10's soak). A caller keeping one column keeps the buffer:
     the windows hand chunks out to be read, not kept.
     """
     names: dict[str, None] = {}
@@ -128,7 +131,7 @@ def merge(pieces: list[Piece]) -> Piece:
     for name in names:
         offsets[name] = total
         total += -(-sizes[name] * dtypes[name].itemsize // _ALIGN) * _ALIGN
-    buf = np.empty(total, dtype=np.uint8)
+    buf = mapped_buffer(total) if total >= MAPPED_MIN_BYTES else np.empty(total, dtype=np.uint8)
     out: Piece = {}
     for name in names:
         nbytes = sizes[name] * dtypes[name].itemsize

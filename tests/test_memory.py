@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from core.memory import TRIM_INTERVAL_S, can_release, release_free_memory
+from core.memory import TRIM_INTERVAL_S, can_release, mapped_buffer, release_free_memory
 from core.session import Session
 from tests.test_session import ScriptedSource, sweep_blocks
 
@@ -133,3 +133,30 @@ def test_mmap_threshold_stays_fixed() -> None:
 
     assert mapped_mb("dynamic") == 0
     assert mapped_mb("fixed") >= 4
+
+
+def _mapped(address: int) -> bool:
+    with open("/proc/self/maps", encoding="ascii") as fh:
+        for line in fh:
+            lo, hi = (int(x, 16) for x in line.split()[0].split("-"))
+            if lo <= address < hi:
+                return True
+    return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/maps")
+def test_a_mapped_buffer_is_unmapped_when_its_last_view_goes() -> None:
+    """The row windows' chunks (core.window.merge) live in such a buffer: a view on a
+    column keeps the mapping, and dropping the last view hands it back whole."""
+    import numpy as np
+
+    buf = mapped_buffer(200_000)
+    assert buf.flags.writeable and buf.nbytes == 200_000
+    column = buf[16:816].view(np.float64)
+    column[:] = 2.5
+    address = buf.ctypes.data
+    del buf
+    assert _mapped(address) and float(column.sum()) == 250.0
+    del column
+    assert not _mapped(address)
+    assert mapped_buffer(0).nbytes == 0
