@@ -18,7 +18,7 @@ import numpy.typing as npt
 from core.coverage.confidence import CoverageRule
 from core.plan.candidates import Constraints
 from core.plan.learning import Calibration
-from core.plan.recipe import IDLE_MAX_RPM, Recipe
+from core.plan.recipe import Recipe, running_rpm
 from core.plan.testsim import ADDITIVE, CandidateModel
 from core.plan.types import Suggestion, Target
 from core.plan.value import Candidate
@@ -93,9 +93,9 @@ def refine_top(
     recipe = top.recipe
     if not isinstance(recipe, Recipe):
         return top
-    rpm = float(op.get("rpm", math.nan))
+    rpm = running_rpm(op, np.asarray(model.key.axes.rpm, dtype=np.float64))
     map_kpa = float(op.get("map_kpa", math.nan))
-    if math.isfinite(rpm) and rpm > IDLE_MAX_RPM:
+    if rpm is not None:
         start: float | None = round(rpm / 250.0) * 250.0
         start_map = round((map_kpa if math.isfinite(map_kpa) else 50.0) / 5.0) * 5.0
     else:

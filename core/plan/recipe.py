@@ -8,6 +8,8 @@ are here because every candidate kind (pulls, sweeps, holds) obeys them.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,6 +78,22 @@ class Recipe:
                 f"at {self.rpm_lo:.0f} rpm"
             )
         return f"street cruise {self.seconds / 60.0:.0f} min"
+
+
+def running_rpm(op: Mapping[str, float], axes_rpm: F64) -> float | None:
+    """Where the next test starts from: the engine's rpm, or None when it idles in neutral.
+
+    An engine at or above the table's first column is where it is, in gear on the drum,
+    whatever the rpm: the last hold may have ended at 1250 rpm, and the next move from
+    there is the absorber braking it to 750 or riding it up to 1000, not a ride up from
+    idle (the simulator chains tests from the real end rpm, ``sim.scenarios.chain``).
+    Planning low columns as if from idle ordered the low holds 1250 -> 750 -> 1000 rpm,
+    a ride back up for the last. Below the first column (or no rpm) it idles.
+    """
+    rpm = float(op.get("rpm", math.nan))
+    if not math.isfinite(rpm) or axes_rpm.size == 0 or rpm < float(axes_rpm[0]):
+        return None
+    return rpm
 
 
 def top_rpm(model: CandidateModel, axes_rpm: F64, constraints: Constraints) -> float:
