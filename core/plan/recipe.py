@@ -35,6 +35,8 @@ class Recipe:
         map_steps: MAP steps of a hold, the MAP row(s) of a sweep, (from, to) of a tip-in.
         seconds: Length of an idle or cruise.
         rate_rpm_s: Absorber ramp rate of a sweep (0: the sweep's default).
+        hold_steps: A serpentine's closing hold: MAP steps held at the rpm where its last
+            row ends, each until trusted, before the throttle is released.
     """
 
     test_type: str
@@ -43,6 +45,12 @@ class Recipe:
     map_steps: tuple[float, ...] = ()
     seconds: float = 0.0
     rate_rpm_s: float = 0.0
+    hold_steps: tuple[float, ...] = ()
+
+    @property
+    def end_rpm(self) -> float:
+        """Where a serpentine's last row ends (rows alternate up and down from ``rpm_lo``)."""
+        return self.rpm_hi if len(self.map_steps) % 2 else self.rpm_lo
 
     @property
     def description(self) -> str:
@@ -58,9 +66,13 @@ class Recipe:
             legs = ", ".join(
                 f"{'up' if i % 2 == 0 else 'down'} {m:.0f}" for i, m in enumerate(self.map_steps)
             )
+            closing = ""
+            if self.hold_steps:
+                steps = " ".join(f"{m:.0f}" for m in self.hold_steps)
+                closing = f"; then hold {self.end_rpm:.0f} rpm: MAP {steps} kPa, each until trusted"
             return (
                 f"row sweeps {self.rpm_lo:.0f}<->{self.rpm_hi:.0f} rpm at "
-                f"{self.rate_rpm_s:.0f} rpm/s, one MAP row per ramp: {legs} kPa"
+                f"{self.rate_rpm_s:.0f} rpm/s, one MAP row per ramp: {legs} kPa{closing}"
             )
         if t == "part_throttle_sweep" and self.rate_rpm_s > 0:
             return (

@@ -258,7 +258,7 @@ def _compose(
         rows = compose_sweep(sweep, model, start_rpm, floor / HOLD_STEP_S, MIN_STEP_GAIN, gain_of)
         if rows is not None and rows.gain > 0:
             serps.append((sweep, rows))
-    return holds + charged_spans(serps, columns, model)
+    return holds + charged_spans(serps, columns, model, gain_of)
 
 
 def _completes(
