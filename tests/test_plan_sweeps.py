@@ -327,8 +327,8 @@ def test_the_closing_hold_runs_on_the_last_rows_throttle_without_a_release() -> 
     assert plain.duration_s("car") - rows.duration_s("car") == pytest.approx(sc.RELEASE_S)
     # held: the last row's throttle stays on at the end (released: closed)
     vehicle = get_vehicle("car")
-    for seg, closed in ((rows, False), (plain, True)):
-        seg = sc.chain((seg,), vehicle)[0]
+    for ramp, closed in ((rows, False), (plain, True)):
+        seg = sc.chain((ramp,), vehicle)[0]
         command = seg.start(Simulation(vehicle, (seg,), seed=1).model, 1)
         throttle = command(seg.duration_s(vehicle) - 0.1, 2000.0, 80.0)[1]
         assert (throttle == 0.0) is closed
