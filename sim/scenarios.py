@@ -247,6 +247,8 @@ class RowSweeps(Segment):
     rate_rpm_s: float = 250.0
     turn_s: float = 1.0
     settle_s: float | None = None
+    release: bool = True
+    """False: the last row's throttle is held at the end (a closing hold follows, no release)."""
     kind: ClassVar[str] = "row_sweeps"
 
     def __post_init__(self) -> None:
@@ -266,7 +268,10 @@ class RowSweeps(Segment):
     def duration_s(self, vehicle: Vehicle | str = "vtwin") -> float:
         n = len(self.map_kpa_steps)
         return (
-            self._settle_s(_vehicle(vehicle)) + n * self.row_s + (n - 1) * self.turn_s + RELEASE_S
+            self._settle_s(_vehicle(vehicle))
+            + n * self.row_s
+            + (n - 1) * self.turn_s
+            + (RELEASE_S if self.release else 0.0)
         )
 
     def start(self, model: EngineModel, seed: int) -> Controller:
@@ -283,6 +288,8 @@ class RowSweeps(Segment):
             a, b = ends[i % 2], ends[1 - i % 2]
             into = t_s - settle_s - i * period
             if t_s >= end_s:
+                if not self.release:
+                    return (MODE_SPEED, NAN, rows[-1], b, 0.0, False)
                 return (MODE_SPEED, 0.0, NAN, b, 0.0, False)
             if into < row_s:
                 return (MODE_SPEED, NAN, rows[i], _ramp(into, 0.0, a, b, rate), 0.0, False)

@@ -467,6 +467,13 @@ def recipe_segments(recipe: Recipe, kind: str) -> tuple[sc.Segment, ...]:
         return (sc.SteadyHold(recipe.rpm_lo, recipe.map_steps, hold_s=HOLD_STEP_S),)
     if t == "idle_low_map":
         return (sc.Idle(recipe.seconds),)
+    if t == "part_throttle_sweep" and recipe.hold_steps:
+        # the closing hold starts on the last row's throttle: no release, no settle between
+        rows = sc.RowSweeps(
+            recipe.map_steps, recipe.rpm_lo, recipe.rpm_hi, recipe.rate_rpm_s, release=False
+        )
+        hold = sc.SteadyHold(recipe.end_rpm, recipe.hold_steps, hold_s=HOLD_STEP_S, settle_s=0.0)
+        return (rows, hold)
     if t == "part_throttle_sweep" and (len(recipe.map_steps) > 1 or recipe.rate_rpm_s > 0):
         return (sc.RowSweeps(recipe.map_steps, recipe.rpm_lo, recipe.rpm_hi, recipe.rate_rpm_s),)
     if t == "part_throttle_sweep":

@@ -89,6 +89,26 @@ def test_serpentine_instruction_names_the_row_the_ramp_and_the_next_row() -> Non
     assert gone.startswith("next: hold 3000 rpm")
 
 
+def test_the_last_row_of_a_closed_serpentine_names_its_closing_hold() -> None:
+    # Issue 11: a serpentine without its end column ends inside it on its last row's
+    # throttle and holds that column's steps there before the release (``closing_hold``).
+    recipe = Recipe(
+        "part_throttle_sweep", 2000.0, 4750.0, (85.0, 65.0), rate_rpm_s=400.0,
+        hold_steps=(65.0, 80.0),
+    )  # fmt: skip
+    rows = Suggestion("part_throttle_sweep", recipe.description, (2000.0, 4750.0), (65.0, 85.0),
+                      1.0, 100.0, 1.0, "high", 1, (), recipe=recipe)  # fmt: skip
+    ins = Instructor()
+    ins.update(0.0, PlanView(suggestions=(rows,)), None, {"rpm": 1000.0, "map_kpa": 30.0})
+    up = ins.update(9.0, PlanView(suggestions=(HOLD_3000,)), "part_throttle_sweep",
+                    {"rpm": 3000.0, "map_kpa": 85.1})  # fmt: skip
+    assert up == "hold 85 kPa, ramp up to 4750 rpm at 400 rpm/s, then 65 kPa back"
+    last = ins.update(20.0, PlanView(suggestions=(HOLD_3000,)), None,
+                      {"rpm": 3500.0, "map_kpa": 65.2})  # fmt: skip
+    assert last == "hold 65 kPa, ramp down to 2000 rpm at 400 rpm/s, then hold 65 80 kPa there"
+    assert len(last) <= 78
+
+
 HOLD_1250 = sug("idle_low_map", 1250, 1250, (35.0, 40.0))
 HOLD_1500 = sug("steady_state", 1500, 1500, (45.0, 50.0, 55.0))
 

@@ -23,6 +23,7 @@ from core.plan.sweeps import (
     SweepRows,
     SweepSpan,
     charged_spans,
+    closing_hold,
     compose_sweep,
     dropped_charge,
     run_order,
@@ -267,3 +268,67 @@ def test_a_span_without_its_end_column_turns_inside_it_so_the_kept_column_gets_i
         trusted[lo] = sum(int(conf[cell(2500.0, m)] >= 1.0) for m in MID_MAP)
     assert trusted[2250.0] < len(MID_MAP)
     assert trusted[2000.0] == len(MID_MAP)
+
+
+def test_a_serpentine_ending_in_its_dropped_column_closes_with_the_holds_it_needs() -> None:
+    # Issue 11 (car street 80 %): the span without 2000 rpm ends there (an even number of
+    # rows turns back to its start), on its last row's throttle. The 2000-rpm steps still
+    # needed are held right then, each until trusted, instead of a separate hold that
+    # paid the serpentine's release, a settle and its own release (3.7 s of its 7.3 s).
+    rows = (85.0, 65.0, 95.0, 80.0)  # run order: up, down, up, down -> ends at 2000
+    span = SweepSpan(2000.0, 4750.0, 400.0)
+    empty = tuple(unit(0) for _ in rows)
+    sweep = SweepRows(span, rows, empty, empty, np.ones(4), 1.0, 2000.0)
+    serp = {k: np.zeros(AXES.n_cells) for k in ADDITIVE}
+    serp["hits"][cell(2000.0, 80.0)] = 5.0  # the last row's end: half of what it needs
+    serp["hits"][cell(2000.0, 95.0)] = 10.0  # the turn filled this one (in the model)
+    cand = _serpentine(span, rows, 0.6, 10.0)
+    cand.arrays = serp
+    held = (65.0, 70.0, 80.0, 95.0)
+    steps = tuple(unit(cell(2000.0, m)) for m in held)
+    for s in steps:
+        s["hits"] *= 10.0
+    gains = np.array([1.0, 0.0, 1.0, 1.0])  # 70 kPa is trusted already
+    col = HoldColumn(2000.0, held, steps, (2.0,) * 4, gains, 1.0, "steady_state")
+
+    def gain_of(add: dict[str, np.ndarray], factor: float) -> tuple[float, np.ndarray]:
+        per_cell = np.minimum(factor * add["hits"] / 10.0, 1.0)
+        return float(per_cell.sum()), per_cell
+
+    closed = closing_hold(sweep, cand, [col], FakeModel(), gain_of)  # type: ignore[arg-type]
+    assert closed is not None and isinstance(closed.recipe, Recipe)
+    # the last row's throttle first (no step), then the others; 70 kPa needs nothing
+    assert closed.recipe.hold_steps == (80.0, 65.0, 95.0)
+    assert closed.recipe.end_rpm == 2000.0
+    assert "then hold 2000 rpm: MAP 80 65 95 kPa" in closed.recipe.description
+    # live steps: 65 the whole step (2 s), 80 half of it (the ramp brought half), 95 only
+    # the throttle step (the turn filled it): 2 + 1 + 0.5 s on top of the serpentine
+    assert closed.minutes * 60.0 == pytest.approx(0.6 * 60.0 + 3.5)
+    assert closed.gain == pytest.approx(3.0)
+    # an odd number of rows ends at the top (4750, no column): nothing to close there
+    odd = _serpentine(span, rows[:3], 0.5, 10.0)
+    odd.arrays = serp
+    assert closing_hold(sweep, odd, [col], FakeModel(), gain_of) is None  # type: ignore[arg-type]
+    # the full span (no dropped column) ends between columns: nothing either
+    full = SweepRows(SweepSpan(1875.0, 4750.0, 300.0), rows, empty, empty, np.ones(4), 1.0)
+    assert closing_hold(full, cand, [col], FakeModel(), gain_of) is None  # type: ignore[arg-type]
+
+
+def test_the_closing_hold_runs_on_the_last_rows_throttle_without_a_release() -> None:
+    recipe = Recipe(
+        "part_throttle_sweep", 2000.0, 4750.0, (85.0, 80.0), rate_rpm_s=400.0,
+        hold_steps=(80.0, 65.0),
+    )  # fmt: skip
+    rows, hold = recipe_segments(recipe, "car")
+    assert isinstance(rows, sc.RowSweeps) and not rows.release
+    assert isinstance(hold, sc.SteadyHold)
+    assert (hold.rpm, hold.map_kpa_steps, hold.settle_s) == (2000.0, (80.0, 65.0), 0.0)
+    plain = sc.RowSweeps((85.0, 80.0), 2000.0, 4750.0, 400.0)
+    assert plain.duration_s("car") - rows.duration_s("car") == pytest.approx(sc.RELEASE_S)
+    # held: the last row's throttle stays on at the end (released: closed)
+    vehicle = get_vehicle("car")
+    for ramp, closed in ((rows, False), (plain, True)):
+        seg = sc.chain((ramp,), vehicle)[0]
+        command = seg.start(Simulation(vehicle, (seg,), seed=1).model, 1)
+        throttle = command(seg.duration_s(vehicle) - 0.1, 2000.0, 80.0)[1]
+        assert (throttle == 0.0) is closed

@@ -13,7 +13,7 @@ from core.plan.candidates import Constraints
 from core.plan.learning import Calibration
 from core.plan.predictions import PredictionLog
 from core.plan.pulls import DetectedTest
-from core.plan.recipe import Recipe
+from core.plan.recipe import Recipe, running_rpm
 from core.plan.simplan import plan_model
 from core.plan.testsim import ADDITIVE, ModelKey
 from core.plan.types import PlanView
@@ -213,3 +213,36 @@ def test_serpentine_only_when_its_walk_beats_the_holds_alone(
             if isinstance(s.recipe, Recipe) and s.test_type == "steady_state"
         }
         assert held >= set(columns)
+
+
+def test_running_rpm_is_where_the_engine_is_in_gear_or_idle_below_the_table() -> None:
+    rpm = np.asarray(AXES.rpm, dtype=np.float64)
+    assert running_rpm({"rpm": 1250.0}, rpm) == 1250.0
+    assert running_rpm({"rpm": float(rpm[0])}, rpm) == float(rpm[0])
+    assert running_rpm({"rpm": float(rpm[0]) - 1.0}, rpm) is None
+    assert running_rpm({}, rpm) is None
+    assert running_rpm({"rpm": float("nan")}, rpm) is None
+
+
+def test_low_holds_are_walked_from_where_the_last_one_left_the_engine() -> None:
+    # Issue 11 (car street 80 %): the planner took an engine under 1600 rpm for idling in
+    # neutral, so after a hold at 1500 rpm it costed every low column as a ride up from
+    # idle and went to 750 rpm first, then rode back up. In gear at 1500 rpm the hold
+    # there costs only its settle and the absorber then brakes to 750: the walk starts
+    # from the engine's real rpm, as the simulator chains the tests (``sc.chain``).
+    model = SimCandidates(ModelKey("car", AXES, FilterLimits(), 50.0))
+    prio = priority_map(AXES, DEFAULT_REGIONS).ravel()
+    must = prio <= 2
+    holes = [cell(750.0, 35.0), cell(750.0, 40.0), cell(1500.0, 40.0)]
+    assert all(prio[h] <= 2 for h in holes)
+    must[holes] = False
+    tops = {}
+    for rpm in (1500.0, None):
+        view = plan_model(
+            _trusted(must), None, model, DEFAULT_REGIONS, Constraints(), Calibration(), 0, RULE,
+            operating_point={} if rpm is None else {"rpm": rpm},
+        )  # fmt: skip
+        recipe = view.suggestions[0].recipe
+        assert isinstance(recipe, Recipe)
+        tops[rpm] = recipe.rpm_lo
+    assert tops == {1500.0: 1500.0, None: 750.0}

@@ -242,6 +242,11 @@ def _sweeping(c: Suggestion, map_kpa: float) -> str:
     i = min(range(len(rows)), key=lambda j: abs(rows[j] - map_kpa)) if math.isfinite(map_kpa) else 0
     way, to = ("up", hi) if i % 2 == 0 else ("down", lo)
     then = f", then {rows[i + 1]:.0f} kPa back" if i + 1 < len(rows) else ", then release"
+    closing = tuple(getattr(c.recipe, "hold_steps", ()) or ())
+    if i + 1 == len(rows) and closing:
+        # the serpentine's closing hold: stay on the throttle where the last row ends
+        steps = " ".join(f"{m:.0f}" for m in closing)
+        then = f", then hold {steps} kPa there"  # each until trusted (one line at 80 columns)
     return f"hold {rows[i]:.0f} kPa, ramp {way} to {to:.0f} rpm at {rate:.0f} rpm/s{then}"
 
 

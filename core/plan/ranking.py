@@ -18,7 +18,7 @@ import numpy.typing as npt
 from core.coverage.confidence import CoverageRule
 from core.plan.candidates import Constraints
 from core.plan.learning import Calibration
-from core.plan.recipe import IDLE_MAX_RPM, Recipe
+from core.plan.recipe import Recipe, running_rpm
 from core.plan.testsim import ADDITIVE, CandidateModel
 from core.plan.types import Suggestion, Target
 from core.plan.value import Candidate
@@ -93,15 +93,16 @@ def refine_top(
     recipe = top.recipe
     if not isinstance(recipe, Recipe):
         return top
-    rpm = float(op.get("rpm", math.nan))
+    rpm = running_rpm(op, np.asarray(model.key.axes.rpm, dtype=np.float64))
     map_kpa = float(op.get("map_kpa", math.nan))
-    if math.isfinite(rpm) and rpm > IDLE_MAX_RPM:
+    if rpm is not None:
         start: float | None = round(rpm / 250.0) * 250.0
         start_map = round((map_kpa if math.isfinite(map_kpa) else 50.0) / 5.0) * 5.0
     else:
         start, start_map = None, 35.0
     minutes = top.minutes
-    if rule is not None and recipe.test_type in HOLD_TYPES and recipe.map_steps:
+    live = recipe.test_type in HOLD_TYPES and recipe.map_steps
+    if rule is not None and (live or recipe.hold_steps):
         # a step ends when its cell is trusted: a cell that already has data (a ride
         # up the range passes the cells above it) ends its step sooner
         arrays, seconds = model.hold_from(
@@ -128,9 +129,15 @@ def _step_cells(
     axes = model.key.axes
     rpm_axis = np.asarray(axes.rpm, dtype=np.float64)
     map_axis = np.asarray(axes.map_kpa, dtype=np.float64)
-    c = int(np.argmin(np.abs(rpm_axis - recipe.rpm_lo)))
+    # a serpentine's closing hold is held where its last row ends
+    rpm, steps = (
+        (recipe.end_rpm, recipe.hold_steps)
+        if recipe.hold_steps
+        else (recipe.rpm_lo, recipe.map_steps)
+    )
+    c = int(np.argmin(np.abs(rpm_axis - rpm)))
     out = {}
-    for m in recipe.map_steps:
+    for m in steps:
         cell = int(np.argmin(np.abs(map_axis - m))) * rpm_axis.size + c
         values = tuple(round(float(now[k][cell]), 3) for k in ADDITIVE)
         if any(values):

@@ -8,6 +8,8 @@ are here because every candidate kind (pulls, sweeps, holds) obeys them.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +35,8 @@ class Recipe:
         map_steps: MAP steps of a hold, the MAP row(s) of a sweep, (from, to) of a tip-in.
         seconds: Length of an idle or cruise.
         rate_rpm_s: Absorber ramp rate of a sweep (0: the sweep's default).
+        hold_steps: A serpentine's closing hold: MAP steps held at the rpm where its last
+            row ends, each until trusted, before the throttle is released.
     """
 
     test_type: str
@@ -41,6 +45,12 @@ class Recipe:
     map_steps: tuple[float, ...] = ()
     seconds: float = 0.0
     rate_rpm_s: float = 0.0
+    hold_steps: tuple[float, ...] = ()
+
+    @property
+    def end_rpm(self) -> float:
+        """Where a serpentine's last row ends (rows alternate up and down from ``rpm_lo``)."""
+        return self.rpm_hi if len(self.map_steps) % 2 else self.rpm_lo
 
     @property
     def description(self) -> str:
@@ -56,9 +66,13 @@ class Recipe:
             legs = ", ".join(
                 f"{'up' if i % 2 == 0 else 'down'} {m:.0f}" for i, m in enumerate(self.map_steps)
             )
+            closing = ""
+            if self.hold_steps:
+                steps = " ".join(f"{m:.0f}" for m in self.hold_steps)
+                closing = f"; then hold {self.end_rpm:.0f} rpm: MAP {steps} kPa, each until trusted"
             return (
                 f"row sweeps {self.rpm_lo:.0f}<->{self.rpm_hi:.0f} rpm at "
-                f"{self.rate_rpm_s:.0f} rpm/s, one MAP row per ramp: {legs} kPa"
+                f"{self.rate_rpm_s:.0f} rpm/s, one MAP row per ramp: {legs} kPa{closing}"
             )
         if t == "part_throttle_sweep" and self.rate_rpm_s > 0:
             return (
@@ -76,6 +90,22 @@ class Recipe:
                 f"at {self.rpm_lo:.0f} rpm"
             )
         return f"street cruise {self.seconds / 60.0:.0f} min"
+
+
+def running_rpm(op: Mapping[str, float], axes_rpm: F64) -> float | None:
+    """Where the next test starts from: the engine's rpm, or None when it idles in neutral.
+
+    An engine at or above the table's first column is where it is, in gear on the drum,
+    whatever the rpm: the last hold may have ended at 1250 rpm, and the next move from
+    there is the absorber braking it to 750 or riding it up to 1000, not a ride up from
+    idle (the simulator chains tests from the real end rpm, ``sim.scenarios.chain``).
+    Planning low columns as if from idle ordered the low holds 1250 -> 750 -> 1000 rpm,
+    a ride back up for the last. Below the first column (or no rpm) it idles.
+    """
+    rpm = float(op.get("rpm", math.nan))
+    if not math.isfinite(rpm) or axes_rpm.size == 0 or rpm < float(axes_rpm[0]):
+        return None
+    return rpm
 
 
 def top_rpm(model: CandidateModel, axes_rpm: F64, constraints: Constraints) -> float:

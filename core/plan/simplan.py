@@ -31,7 +31,6 @@ and targets); this module generates the candidates and runs the rounds.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
@@ -44,7 +43,7 @@ from core.plan.candidates import Constraints
 from core.plan.holds import MIN_STEP_GAIN, HoldColumn, compose_holds, hold_columns
 from core.plan.learning import Calibration
 from core.plan.ranking import rank_suggestions, refine_top, target_cells
-from core.plan.recipe import IDLE_MAX_MAP_KPA, IDLE_MAX_RPM, Recipe, top_rpm
+from core.plan.recipe import IDLE_MAX_MAP_KPA, Recipe, running_rpm, top_rpm
 from core.plan.route import plan_walk
 from core.plan.sweeps import SweepRows, charged_spans, compose_sweep, sweep_rows
 from core.plan.testmodels import ENVIRONMENT
@@ -130,8 +129,7 @@ def _plan(
     conf0 = confidence(now, rule)
     value0 = cell_value(conf0)
     op = operating_point or {}
-    rpm_now = float(op.get("rpm", math.nan))
-    start_rpm = rpm_now if math.isfinite(rpm_now) and rpm_now > IDLE_MAX_RPM else None
+    start_rpm = running_rpm(op, rpm_axis)
     cands, filtered = _candidates(model, rpm_axis, map_axis, constraints, pulls_done, start_rpm)
 
     reach = calibration.reach(rpm_axis, map_axis)
@@ -260,7 +258,7 @@ def _compose(
         rows = compose_sweep(sweep, model, start_rpm, floor / HOLD_STEP_S, MIN_STEP_GAIN, gain_of)
         if rows is not None and rows.gain > 0:
             serps.append((sweep, rows))
-    return holds + charged_spans(serps, columns, model)
+    return holds + charged_spans(serps, columns, model, gain_of)
 
 
 def _completes(

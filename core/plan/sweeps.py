@@ -347,20 +347,92 @@ def dropped_charge(
     return seconds, gain
 
 
+def closing_hold(
+    sweep: SweepRows,
+    cand: Candidate,
+    columns: Sequence[HoldColumn],
+    model: CandidateModel,
+    gain_of: Callable[[Mapping[str, F64], float], tuple[float, F64]],
+) -> Candidate | None:
+    """The serpentine with its closing hold: the steps its end column still needs, held there.
+
+    A span without its end column turns inside that column (:func:`sweep_spans`), so a
+    serpentine with an even number of rows ends there on its last row's throttle. The
+    steps that column still needs are held right then, each until trusted, before the
+    throttle is released: a separate hold later pays the serpentine's release, the move
+    back and a settle again (car street: 3.7 s of its 7.3 s). The steps are the column's
+    live steps (``HoldColumn``) that gain at least :data:`MIN_STEP_GAIN` on top of the
+    serpentine, valued exactly; the last row's throttle first (no step), then the rest.
+    None when the serpentine does not end in its dropped column or nothing is left there.
+    """
+    recipe = cand.recipe
+    if sweep.dropped_rpm is None or not isinstance(recipe, Recipe) or not cand.arrays:
+        return None
+    end = recipe.end_rpm
+    col = next((c for c in columns if c.rpm == end == sweep.dropped_rpm), None)
+    if col is None:
+        return None
+    serp = {k: np.asarray(cand.arrays[k], dtype=np.float64) for k in ADDITIVE}
+    _, base_cell = gain_of(serp, sweep.factor)
+    rpm_axis = np.asarray(model.key.axes.rpm, dtype=np.float64)
+    map_axis = np.asarray(model.key.axes.map_kpa, dtype=np.float64)
+    c = int(np.argmin(np.abs(rpm_axis - end)))
+    kept: list[int] = []
+    seconds = 0.0
+    for i, m in enumerate(col.rows):
+        if col.gains[i] < MIN_STEP_GAIN:
+            continue
+        # A step is held when its own cell still needs data now (its neighbours catch the
+        # throttle steps' edges, which no hold of their own would be for). It is live: it
+        # ends when the cell is trusted, so it costs the share of the cell's gain that the
+        # serpentine has not already brought (a cell the turn filled costs only the step).
+        own = int(np.argmin(np.abs(map_axis - m))) * rpm_axis.size + c
+        add = {k: col.steps[i][k] * col.factor / sweep.factor for k in ADDITIVE}
+        both = gain_of({k: serp[k] + add[k] for k in ADDITIVE}, sweep.factor)[1][own]
+        if gain_of(add, sweep.factor)[1][own] < MIN_STEP_GAIN or both <= 0.0:
+            continue
+        kept.append(i)
+        share = max(both - base_cell[own], 0.0) / both
+        seconds += max(float(col.seconds[i]) * float(share), MIN_STEP_S)
+    if not kept:
+        return None
+    last = recipe.map_steps[-1]
+    rows = sorted((col.rows[i] for i in kept), key=lambda m: (m != last, m))
+    total = dict(serp)
+    for i in kept:
+        total = {k: total[k] + col.steps[i][k] * col.factor / sweep.factor for k in ADDITIVE}
+    closed = Candidate(
+        Recipe(
+            recipe.test_type, recipe.rpm_lo, recipe.rpm_hi, recipe.map_steps,
+            rate_rpm_s=recipe.rate_rpm_s, hold_steps=tuple(rows),
+        ),
+        total,
+        cand.minutes + seconds / 60.0,
+    )  # fmt: skip
+    closed.gain, closed.per_cell = gain_of(total, sweep.factor)
+    return closed
+
+
 def charged_spans(
     composed: Sequence[tuple[SweepRows, Candidate]],
     columns: Sequence[HoldColumn],
     model: CandidateModel,
+    gain_of: Callable[[Mapping[str, F64], float], tuple[float, F64]] | None = None,
 ) -> list[Candidate]:
     """Per ramp-rate factor, the full-span serpentine or the faster one without an end column.
 
     The faster span is kept only if its gain per second beats the full span's once it is
     charged the holds it leaves to do (:func:`dropped_charge`): offered uncharged, the
-    walk saw only the faster ramp and left those holds beyond its horizon.
+    walk saw only the faster ramp and left those holds beyond its horizon. With
+    ``gain_of`` (exact values) the faster span also competes with its closing hold
+    (:func:`closing_hold`), charged for what it still leaves.
     """
     by_factor: dict[float, list[tuple[SweepRows, Candidate]]] = {}
     for sweep, cand in composed:
         by_factor.setdefault(sweep.rate_factor, []).append((sweep, cand))
+        closed = None if gain_of is None else closing_hold(sweep, cand, columns, model, gain_of)
+        if closed is not None:
+            by_factor[sweep.rate_factor].append((sweep, closed))
     out: list[Candidate] = []
     for group in by_factor.values():
         full = next((c for s, c in group if s.dropped_rpm is None), None)
