@@ -235,3 +235,17 @@ def test_the_ride_up_to_the_committed_hold_is_no_sweep_and_its_end_no_new_test()
     assert ins.update(81.0, done, None, {"rpm": 3899.0, "map_kpa": 12.1}).startswith(
         "next: hold 4500 rpm"
     )
+
+
+def test_a_hold_named_next_fits_one_line_at_80_columns() -> None:
+    # the TUI at 80x24 cut "next: hold 4500 rpm: MAP 50 60 65 75 85 95 kPa, each until
+    # trusted (bring it": a hold names its rpm first, the approach only repeated it
+    six = sug("steady_state", 4500, 4500, (50.0, 60.0, 65.0, 75.0, 85.0, 95.0))
+    line = Instructor().update(0.0, PlanView(suggestions=(six,)), None,
+                               {"rpm": 2000.0, "map_kpa": 40.0})  # fmt: skip
+    assert line == "next: hold 4500 rpm: MAP 50 60 65 75 85 95 kPa, each until trusted"
+    assert len(line) <= 78
+    # a test that does not start with its rpm still says where to bring the engine
+    line = Instructor().update(0.0, PlanView(suggestions=(PULL,)), None,
+                               {"rpm": 900.0, "map_kpa": 30.0})  # fmt: skip
+    assert line == "next: WOT pull 2000-5800 rpm, then cool down (bring it to 2000 rpm)"

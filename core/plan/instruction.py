@@ -378,6 +378,6 @@ def _approach(s: Suggestion, op: Mapping[str, float]) -> str:
     if not math.isfinite(rpm) or s.test_type == "street_cruise" or s.rpm_range[0] <= 0:
         return ""
     start = s.rpm_range[0]
-    if abs(rpm - start) <= 150.0:
-        return ""
+    if abs(rpm - start) <= 150.0 or s.description.startswith(f"hold {start:.0f} rpm"):
+        return ""  # there already, or a hold that names its rpm first (one line at 80 columns)
     return f" (bring it to {start:.0f} rpm)"
