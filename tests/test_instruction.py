@@ -149,3 +149,103 @@ def test_a_detected_hold_elsewhere_never_names_the_committed_rpm() -> None:
     line = ins.update(6.0, PlanView(suggestions=(HOLD_1250, HOLD_1500)), "steady_state",
                       {"rpm": 1500.0, "map_kpa": 55.0})  # fmt: skip
     assert line == "hold 1500 rpm, MAP 55 kPa until trusted, then release"
+
+
+# The car from a street start (guided operator, seed 9): the first test is this closed
+# serpentine. (t, detected test, rpm, MAP, TPS) sampled once a second as the session
+# plans, from the simulator's stream through the dashboard's tracker (issue 11, plan5).
+CLOSED_RUN = (
+    (2.2, None, 1887.0, 85.2, 14.5),
+    (9.2, "part_throttle_sweep", 3256.0, 85.1, 19.8),
+    (13.2, "part_throttle_sweep", 4758.0, 64.2, 14.0),
+    (17.5, None, 3336.0, 64.9, 11.3),
+    (21.5, "tip_in", 2001.0, 96.3, 30.8),  # the turn onto 95 kPa, seen as a tip-in
+    (22.5, None, 2258.0, 95.8, 30.5),
+    (29.5, "part_throttle_sweep", 4744.0, 79.6, 20.8),
+    (33.5, None, 3240.0, 79.9, 16.5),
+    (36.7, None, 2009.0, 79.7, 12.6),  # the closing hold: 80, 65, 95 kPa at 2000 rpm
+    (37.7, None, 2001.0, 65.8, 8.7),
+    (38.7, "tip_in", 2003.0, 94.8, 32.1),
+    (39.7, "steady_state", 1997.0, 95.9, 29.8),
+    (40.7, None, 1966.0, 19.1, 0.0),  # released
+    (41.7, None, 1829.0, 17.2, 0.3),
+)
+
+
+def _closed_serpentine() -> Suggestion:
+    recipe = Recipe(
+        "part_throttle_sweep", 2000.0, 4750.0, (85.0, 65.0, 95.0, 80.0), rate_rpm_s=400.0,
+        hold_steps=(80.0, 65.0, 95.0),
+    )  # fmt: skip
+    return Suggestion("part_throttle_sweep", recipe.description, (2000.0, 4750.0), (65.0, 95.0),
+                      1.0, 100.0, 1.0, "high", 1, (), recipe=recipe)  # fmt: skip
+
+
+def test_the_closing_hold_is_followed_step_by_step_then_the_next_test_is_named() -> None:
+    rows = _closed_serpentine()
+    after = PlanView(suggestions=(HOLD_1500, HOLD_1250))  # the plan has moved on mid-test
+    ins = Instructor()
+    ins.update(0.2, PlanView(suggestions=(rows, HOLD_1500)), None,
+               {"rpm": 856.0, "map_kpa": 75.5, "tps_pct": 23.8})  # fmt: skip
+    lines = {
+        t: ins.update(t, after, det, {"rpm": rpm, "map_kpa": m, "tps_pct": tps})
+        for t, det, rpm, m, tps in CLOSED_RUN
+    }
+    assert lines[21.5] == "hold 95 kPa, ramp up to 4750 rpm at 400 rpm/s, then 80 kPa back"
+    assert lines[33.5] == (
+        "hold 80 kPa, ramp down to 2000 rpm at 400 rpm/s, then hold 80 65 95 kPa there"
+    )
+    # at the end rpm: a hold like any other, in the closing order, never "ramp up to 4750"
+    assert lines[36.7] == "hold 2000 rpm, MAP 80 kPa until trusted, then 65 kPa"
+    assert lines[37.7] == "hold 2000 rpm, MAP 65 kPa until trusted, then 95 kPa"
+    assert lines[38.7] == "hold 2000 rpm, MAP 95 kPa until trusted, then release"
+    assert lines[39.7] == lines[38.7]
+    # released: the serpentine is over, the next test is named at once
+    assert lines[40.7].startswith("next: hold 1500 rpm: MAP 45 50 55 kPa")
+    assert lines[41.7] == lines[40.7]
+    assert all(len(lines[t]) <= 78 for t, *_ in CLOSED_RUN[:-2])  # one line at 80 columns
+
+
+HOLD_4000 = sug("steady_state", 4000, 4000, (50.0, 60.0))
+HOLD_4500 = sug("steady_state", 4500, 4500, (50.0, 55.0, 60.0, 75.0))
+SWEEP_75 = sug("part_throttle_sweep", 2000, 7000, (75.0, 75.0))
+
+
+def test_the_ride_up_to_the_committed_hold_is_no_sweep_and_its_end_no_new_test() -> None:
+    # The car (guided operator, plan5 trace): from 750 rpm the tuner rides up to the
+    # 4000-rpm hold at 75 kPa part throttle; the detector calls that a sweep, and the
+    # line said "hold 75 kPa, sweep to 7000 rpm", then "next: hold 4500 rpm" at 4000 rpm.
+    ins = Instructor()
+    view = PlanView(suggestions=(HOLD_4000, HOLD_4500, SWEEP_75))
+    assert ins.update(65.8, view, None, {"rpm": 1015.0, "map_kpa": 87.0}).startswith(
+        "next: hold 4000 rpm"
+    )
+    later = PlanView(suggestions=(HOLD_4500, SWEEP_75, HOLD_4000))  # ranked from 4000 rpm
+    for t, rpm, m in ((68.8, 2267.0, 75.1), (71.8, 3573.0, 75.3), (72.8, 3934.0, 50.0)):
+        line = ins.update(t, later, "part_throttle_sweep", {"rpm": rpm, "map_kpa": m})
+        assert line.startswith("next: hold 4000 rpm: MAP 50 60 kPa"), line
+    # the ride ends on the hold: the line stays there, with the step still needed
+    left = sug("steady_state", 4000, 4000, (60.0,))
+    now = PlanView(suggestions=(HOLD_4500, left))
+    for t in (73.8, 74.8, 80.0):
+        line = ins.update(t, now, None, {"rpm": 4001.0, "map_kpa": 61.3})
+        assert line == "next: hold 4000 rpm: MAP 60 kPa, each until trusted", line
+    # released: the hold is over, the plan's top is named
+    done = PlanView(suggestions=(HOLD_4500,))
+    assert ins.update(81.0, done, None, {"rpm": 3899.0, "map_kpa": 12.1}).startswith(
+        "next: hold 4500 rpm"
+    )
+
+
+def test_a_hold_named_next_fits_one_line_at_80_columns() -> None:
+    # the TUI at 80x24 cut "next: hold 4500 rpm: MAP 50 60 65 75 85 95 kPa, each until
+    # trusted (bring it": a hold names its rpm first, the approach only repeated it
+    six = sug("steady_state", 4500, 4500, (50.0, 60.0, 65.0, 75.0, 85.0, 95.0))
+    line = Instructor().update(0.0, PlanView(suggestions=(six,)), None,
+                               {"rpm": 2000.0, "map_kpa": 40.0})  # fmt: skip
+    assert line == "next: hold 4500 rpm: MAP 50 60 65 75 85 95 kPa, each until trusted"
+    assert len(line) <= 78
+    # a test that does not start with its rpm still says where to bring the engine
+    line = Instructor().update(0.0, PlanView(suggestions=(PULL,)), None,
+                               {"rpm": 900.0, "map_kpa": 30.0})  # fmt: skip
+    assert line == "next: WOT pull 2000-5800 rpm, then cool down (bring it to 2000 rpm)"

@@ -11,10 +11,17 @@ a WOT pull. So the instruction commits to one suggestion and keeps it:
   hold's rpm and MAP, the throttle is wide open), the line follows what he runs: it
   commits to that suggestion, or says what is running when none matches; a wide-open
   throttle is a WOT pull from its first sample, before the detector has seen 1000 rpm;
+* a serpentine is followed row by row, in its order: its turns (MAP stepping to the
+  next row, which the detector may call a tip-in) are part of it, and a closed
+  serpentine's closing hold (``Recipe.hold_steps``, at the rpm where its last row ends)
+  reads like any hold, in the closing order ("hold 2000 rpm, MAP 65 kPa until trusted,
+  then 95 kPa"), whatever the detector makes of it. Released there, the serpentine is
+  over and the line names the next test;
 * when the test ends, it commits to the plan's top suggestion at once;
 * otherwise it changes only when another suggestion has been on top for
   ``switch_s`` seconds in a row, or the committed one is no longer offered
-  (its cells are covered, or a constraint removed it).
+  (its cells are covered, or a constraint removed it). A hold the plan now offers
+  with fewer steps (one turned trusted) is the same hold: the line stays on it.
 """
 
 from __future__ import annotations
@@ -57,11 +64,30 @@ class Instructor:
         self._serpentine_seen = -math.inf
         self._seen: Suggestion | None = None
         self._seen_since = math.inf
+        self._row = -1
+        """The committed serpentine's row reached so far, in its order (-1: not started)."""
+        self._at_end = False
+        """The serpentine's last row reached its end rpm (the closing hold, if any, runs)."""
+        self._step = 0
+        """The closing hold's step reached so far, in the closing order."""
+        self._over: Suggestion | None = None
+        """The serpentine that has ended (released at its end): no longer bridged."""
 
     def update(
         self, t: float, view: PlanView, current_test: str | None, op: Mapping[str, float]
     ) -> str:
         """The instruction at stream time ``t`` for ``view`` while ``current_test`` runs."""
+        ending = self._follow_serpentine(op)
+        if ending is not None:
+            self._in_test, self._seen = "part_throttle_sweep", None
+            return ending
+        if (
+            current_test == "tip_in"
+            and self._row >= 0
+            and self._over is None
+            and self._on_serpentine(t, op)
+        ):
+            current_test = "part_throttle_sweep"  # a serpentine's turn onto its next row
         tps = float(op.get("tps_pct", math.nan))
         if current_test is None and math.isfinite(tps) and tps >= WOT_TPS_PCT:
             current_test = "wot_pull"  # the throttle is open: that is the pull, from now
@@ -74,13 +100,21 @@ class Instructor:
         top = view.suggestions[0] if view.suggestions else None
         if current_test is not None:
             self._seen = None
+            c = self.committed
+            approach = c is not None and (_riding_to(c, op) or _on_hold(c, op))
+            tip_offered = any(_runs(s, "tip_in", op) for s in view.suggestions)
+            if approach and (
+                current_test == "part_throttle_sweep"
+                or (current_test == "tip_in" and not tip_offered)
+            ):
+                # rpm rising at part throttle towards the committed hold, or the throttle
+                # opening onto its step: its approach, not an offered sweep that happens to
+                # start here
+                return f"next: {_short(self.committed)}{_approach(self.committed, op)}"  # type: ignore[arg-type]
             if self.committed is None or not _runs(self.committed, current_test, op):
                 running = next((s for s in view.suggestions if _runs(s, current_test, op)), None)
                 if running is not None:
                     self._commit(running)
-                elif current_test == "part_throttle_sweep" and _riding_to(self.committed, op):
-                    # rpm rising at part throttle towards the committed hold: its approach
-                    return f"next: {_short(self.committed)}{_approach(self.committed, op)}"  # type: ignore[arg-type]
             return self._during(current_test, op)
         self._follow_visible_hold(t, view, op)
         if top is None:
@@ -89,9 +123,13 @@ class Instructor:
         offered = self.committed is not None and any(
             _same(s, self.committed) for s in view.suggestions
         )
-        if ended or not offered or self.committed is None:
+        shrunk = None if offered else _shrunk(self.committed, view)
+        if shrunk is not None and (not ended or _on_hold(shrunk, op)):
+            self._commit(shrunk)  # the hold goes on: a step of it turned trusted
+        elif self.committed is None or not offered or (ended and not _on_hold(self.committed, op)):
+            # a test ended (unless it was the ride onto the committed hold, now running)
             self._commit(top)
-        elif not _same(top, self.committed):
+        elif not _same(top, self.committed) and not _on_hold(self.committed, op):
             if self._challenger is None or not _same(self._challenger, top):
                 self._challenger, self._challenger_since = top, t
             elif t - self._challenger_since >= self.switch_s:
@@ -111,7 +149,7 @@ class Instructor:
         """
         c = self.committed
         rows = _steps(c) if c is not None else ()
-        if c is None or c.test_type != "part_throttle_sweep" or len(rows) < 2:
+        if c is None or c.test_type != "part_throttle_sweep" or len(rows) < 2 or self._over:
             return False
         rpm = float(op.get("rpm", math.nan))
         map_kpa = float(op.get("map_kpa", math.nan))
@@ -160,7 +198,55 @@ class Instructor:
             self._commit(here)
             self._seen = None
 
+    def _follow_serpentine(self, op: Mapping[str, float]) -> str | None:
+        """Track the committed serpentine's rows; the line while its last row has ended.
+
+        Rows are reached in their order only (MAP on the next row, rpm in the span), so
+        a turn passing another row's MAP, or the closing hold stepping through MAP values
+        the rows share, never sends the line back to a ramp. Once the last row is at its
+        end rpm, the closing hold's line is returned (None without one); leaving that rpm
+        or closing the throttle ends the serpentine.
+        """
+        c = self.committed
+        rows = _steps(c) if c is not None else ()
+        if c is None or c.test_type != "part_throttle_sweep" or len(rows) < 2 or self._over:
+            return None
+        rpm = float(op.get("rpm", math.nan))
+        map_kpa = float(op.get("map_kpa", math.nan))
+        if not (math.isfinite(rpm) and math.isfinite(map_kpa)):
+            return None
+        lo, hi = c.rpm_range
+        end = hi if len(rows) % 2 else lo
+        closing = tuple(getattr(c.recipe, "hold_steps", ()) or ())
+        if self._at_end:
+            held = closing or rows[-1:]
+            if abs(rpm - end) > RPM_TOL or map_kpa < min(held) - 2.0 * ROW_TOL_KPA:
+                self._over, self._serpentine_seen = c, -math.inf  # released: it is over
+                return None
+            if not closing:
+                return None
+            ahead = [j for j in range(self._step, len(closing))
+                     if abs(closing[j] - map_kpa) <= ROW_TOL_KPA]  # fmt: skip
+            if ahead:
+                self._step = ahead[0]
+            then = (
+                f", then {closing[self._step + 1]:.0f} kPa"
+                if self._step + 1 < len(closing)
+                else ", then release"
+            )
+            return f"hold {end:.0f} rpm, MAP {closing[self._step]:.0f} kPa until trusted{then}"
+        in_span = lo - RPM_TOL <= rpm <= hi + RPM_TOL
+        nxt = self._row + 1
+        if in_span and nxt < len(rows) and abs(rows[nxt] - map_kpa) <= ROW_TOL_KPA:
+            self._row = nxt
+        if self._row == len(rows) - 1 and abs(rpm - end) <= RPM_TOL:
+            self._at_end, self._step = True, 0
+            return self._follow_serpentine(op)
+        return None
+
     def _commit(self, s: Suggestion) -> None:
+        if self.committed is None or not _same(s, self.committed) or self._over is not None:
+            self._row, self._at_end, self._step, self._over = -1, False, 0, None
         self.committed = s
         self._challenger = None
         self._challenger_since = math.inf
@@ -209,6 +295,36 @@ def _runs(s: Suggestion, kind: str, op: Mapping[str, float]) -> bool:
         )
         return lo - RPM_TOL <= rpm <= hi + RPM_TOL and on_row
     return True
+
+
+def _shrunk(c: Suggestion | None, view: PlanView) -> Suggestion | None:
+    """The committed hold as the plan offers it now (same rpm, the steps still needed).
+
+    A hold's steps turn trusted one by one; the plan then offers the rest of it, a
+    different suggestion. The tuner is still on that hold: the line stays on it.
+    """
+    if c is None or c.test_type not in HOLD_TYPES:
+        return None
+    return next(
+        (s for s in view.suggestions if s.test_type in HOLD_TYPES and s.rpm_range == c.rpm_range),
+        None,
+    )
+
+
+def _on_hold(c: Suggestion, op: Mapping[str, float]) -> bool:
+    """The engine sits on hold ``c``: at its rpm, MAP on one of its steps.
+
+    Before the detector's 4 s of steady rpm call it a test, the tuner already runs it.
+    """
+    rpm = float(op.get("rpm", math.nan))
+    map_kpa = float(op.get("map_kpa", math.nan))
+    return (
+        c.test_type in HOLD_TYPES
+        and math.isfinite(rpm)
+        and math.isfinite(map_kpa)
+        and abs(c.rpm_range[0] - rpm) <= RPM_TOL
+        and min(abs(m - map_kpa) for m in _steps(c)) <= ROW_TOL_KPA
+    )
 
 
 def _riding_to(c: Suggestion | None, op: Mapping[str, float]) -> bool:
@@ -262,6 +378,6 @@ def _approach(s: Suggestion, op: Mapping[str, float]) -> str:
     if not math.isfinite(rpm) or s.test_type == "street_cruise" or s.rpm_range[0] <= 0:
         return ""
     start = s.rpm_range[0]
-    if abs(rpm - start) <= 150.0:
-        return ""
+    if abs(rpm - start) <= 150.0 or s.description.startswith(f"hold {start:.0f} rpm"):
+        return ""  # there already, or a hold that names its rpm first (one line at 80 columns)
     return f" (bring it to {start:.0f} rpm)"
