@@ -77,3 +77,23 @@ def test_panel_reports_checked_predictions_not_the_model_fit() -> None:
     text = plan_text(plan, width=40, show_filtered=False, height=20).plain
     assert "checked: part 2% (5)" in text
     assert "60%" not in text
+
+
+def test_every_line_of_a_suggestion_fits_the_80x24_panel() -> None:
+    """At 80x24 the panel is ~23 columns: "   +300.3 gain · 1.0 min" wrapped "min" onto a
+    line of its own that the panel did not count (seen in the demo in tmux), so the list
+    claimed one row more than it had. The gain line now fits or drops the word "gain"."""
+    from core.plan.types import Suggestion
+
+    sug = Suggestion(
+        "part_throttle_sweep", "row sweeps 2000<->4750 rpm at 400 rpm/s, one MAP row per ramp",
+        (2000.0, 4750.0), (55.0, 95.0), 1.0, 300.3, 1.0, "high", 1, ((0, 0),),
+    )  # fmt: skip
+    for width in (23, 24, 40):
+        text = plan_text(PlanView(suggestions=(sug,)), width=width, show_filtered=False).plain
+        assert all(len(line) <= width for line in text.splitlines()), (width, text)
+        assert "1.0 min" in text and "+300" in text
+    assert (
+        "+300.3 gain · 1.0 min"
+        in plan_text(PlanView(suggestions=(sug,)), width=40, show_filtered=False).plain
+    )

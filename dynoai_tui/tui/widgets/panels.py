@@ -148,7 +148,7 @@ def plan_text(
         text.append(f" {lines[0]}\n", "bold")
         for more in lines[1:]:
             text.append(f"    {more}\n", "bold")
-        text.append(f"   +{sug.expected_gain:.1f} gain · {sug.minutes:.1f} min\n", "dim")
+        text.append(_gain_line(sug.expected_gain, sug.minutes, width) + "\n", "dim")
         used += need
     for line, style in tail:
         text.append(line + "\n", style)
@@ -232,3 +232,15 @@ class SuggestionsPanel(Widget):
     def plain(self) -> str:
         """The panel's text as shown (for tests and bench checks)."""
         return self.render().plain
+
+
+def _gain_line(gain: float, minutes: float, width: int) -> str:
+    """A suggestion's gain and minutes on one line of ``width`` (the panel counts it as one).
+
+    At 80x24 the panel is ~23 columns wide and "   +300.3 gain · 1.0 min" wrapped its
+    "min" onto a line of its own, one more than the panel's count of the lines it used.
+    """
+    line = f"   +{gain:.1f} gain · {minutes:.1f} min"
+    if len(line) > width:
+        line = f"   +{gain:.0f} · {minutes:.1f} min"
+    return line
