@@ -378,6 +378,7 @@ def closing_hold(
     map_axis = np.asarray(model.key.axes.map_kpa, dtype=np.float64)
     c = int(np.argmin(np.abs(rpm_axis - end)))
     kept: list[int] = []
+    adds: list[dict[str, F64]] = []
     seconds = 0.0
     for i, m in enumerate(col.rows):
         if col.gains[i] < MIN_STEP_GAIN:
@@ -392,6 +393,7 @@ def closing_hold(
         if gain_of(add, sweep.factor)[1][own] < MIN_STEP_GAIN or both <= 0.0:
             continue
         kept.append(i)
+        adds.append(add)
         share = max(both - base_cell[own], 0.0) / both
         seconds += max(float(col.seconds[i]) * float(share), MIN_STEP_S)
     if not kept:
@@ -399,8 +401,8 @@ def closing_hold(
     last = recipe.map_steps[-1]
     rows = sorted((col.rows[i] for i in kept), key=lambda m: (m != last, m))
     total = dict(serp)
-    for i in kept:
-        total = {k: total[k] + col.steps[i][k] * col.factor / sweep.factor for k in ADDITIVE}
+    for add in adds:
+        total = {k: total[k] + add[k] for k in ADDITIVE}
     closed = Candidate(
         Recipe(
             recipe.test_type, recipe.rpm_lo, recipe.rpm_hi, recipe.map_steps,
