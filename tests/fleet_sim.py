@@ -5,11 +5,13 @@
 an optional session record). ``transform`` lets a test change what the
 instruments read (a known lambda drift with IAT), and ``widebands`` adds front and
 rear wideband sources whose difference is a known per-cell imbalance field.
+``pace`` sets the writer's wall clock (the file must not depend on it).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,7 @@ def record_sim(
     transform: Transform | None = None,
     widebands: Callable[[Block], tuple[np.ndarray, np.ndarray]] | None = None,
     created_at: float = 1_767_225_600.0,
+    pace: str = "machine",
 ) -> Path:
     sources: dict[str, dict[str, Any]] = {"sim": {"uri": "sim:", "channels": sim_channel_units()}}
     if widebands is not None:
@@ -74,8 +77,13 @@ def record_sim(
         axes=TableAxes.default().to_dict(),
         metadata=meta,
     )
-    with LogWriter(path, header) as writer:
+    # the writer's clock: "machine" = as fast as this machine simulates, "live" = wall
+    # time follows the data as in a live `dynoai log`, "instant" = wall time stands still
+    now = [0.0]
+    clocks = {"machine": time.monotonic, "live": lambda: now[0], "instant": lambda: 0.0}
+    with LogWriter(path, header, clock=clocks[pace]) as writer:
         while (block := sim.next_block(50)) is not None:
+            now[0] = float(block.t[-1])
             if transform is not None:
                 block = transform(block)
             writer.write_block(block)

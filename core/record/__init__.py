@@ -31,7 +31,11 @@ Coalescing: a 30 ms engine tick at 100 Hz hands over 3 samples, and per-record
 overhead would dominate such a block (it would cost more than CSV). The writer
 keeps blocks in memory until its next flush (at most ``flush_interval_s``: the data
 an unflushed file buffer would hold anyway) and writes each source's consecutive
-blocks with the same channels as one record. The reader therefore returns at most
+blocks with the same channels as one record. Pending blocks also go out once they
+span ``flush_interval_s`` of *data* time, so a recording written faster than real time
+(a simulation, a fast replay re-recorded) interleaves its sources as a live one does:
+a replay fuses records in file order, and one source's 200-s record ahead of the
+others' would make the fusion give up on them. The reader therefore returns at most
 one block per source and channel set per flush interval; sample values and times
 are unchanged, block boundaries are not kept. An event forces pending blocks out
 first, so events keep their place relative to the blocks written before them.

@@ -6,6 +6,7 @@ next flush; the byte layout is in :mod:`core.record.format`.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable
@@ -76,6 +77,8 @@ class LogWriter:
         """Each schema's record, by id, to repeat it (see SCHEMA_REPEAT_BLOCKS)."""
         self._blocks_since_schema: list[int] = []
         self._pending: dict[int, _Pending] = {}
+        self._pending_t0 = math.inf
+        """Earliest sample time queued since the last emit (see ``write_block``)."""
         self._bytes_written = 0
         self._unflushed = False
         self._unsynced = False
@@ -139,8 +142,16 @@ class LogWriter:
         pending.times.append(block.t.copy())  # the caller may reuse its buffers
         pending.cols.append(cols)
         pending.samples += n
+        self._pending_t0 = min(self._pending_t0, float(block.t[0]))
         if pending.samples * (8 + 4 * len(names)) >= MAX_RECORD_PAYLOAD_BYTES:
             self._emit(schema)
+        elif float(block.t[-1]) - self._pending_t0 >= self.flush_interval_s:
+            # A flush interval of *data* queued: write it out now, so the sources' records
+            # interleave as they would live even when data arrives faster than real time
+            # (a simulation, a fast replay being re-recorded). A replay fuses the file in
+            # record order: one source's 200-s record ahead of another's would make the
+            # fusion give up waiting for it (stale) and bin those rows differently.
+            self._emit_all()
         self.tick()
 
     def write_event(self, event: SourceEvent) -> None:
@@ -225,6 +236,7 @@ class LogWriter:
     def _emit_all(self) -> None:
         for schema in list(self._pending):
             self._emit(schema)
+        self._pending_t0 = math.inf
 
     def _emit(self, schema: int) -> None:
         """Write one schema's queued samples as records of bounded size."""
