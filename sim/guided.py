@@ -42,6 +42,8 @@ from sim.testsim import SimCandidates, pipeline, recipe_segments
 from sim.vehicles import get_vehicle
 
 F64 = npt.NDArray[np.float64]
+WAIT_S = 0.25
+"""Idling while the warm-up runs, the operator looks again this often (sim seconds)."""
 
 
 class FedSimulation(Simulation):
@@ -194,7 +196,7 @@ class GuidedOperator:
     def _next(self) -> Segment:
         if not self._queue:
             if not self._opening.is_set():
-                return Idle(1.0)
+                return Idle(WAIT_S)
             self._finish_test()
             self._start_test("all" if self._warm.is_set() else "opening")
         seg = self._queue.pop(0)
@@ -214,7 +216,7 @@ class GuidedOperator:
         self.last_plan = view
         if not view.suggestions:
             # (the opening work done before the rest is simulated: look again in a second)
-            self._queue = [Idle(10.0 if scope == "all" else 1.0)]
+            self._queue = [Idle(10.0 if scope == "all" else WAIT_S)]
             self._current = None
             return
         top = view.suggestions[0]

@@ -94,10 +94,10 @@ def plan_model(
         rule: When a cell counts as covered.
         operating_point: Latest ``rpm`` / ``map_kpa``: where the next test starts from.
         scope: ``all`` (every candidate) or ``opening``: the idle / low-MAP work alone
-            (the hold columns at or below ``IDLE_MAX_RPM`` and idling in neutral), which
-            an empty vehicle's plan ranks first. Its candidates are ~1/8 of the
-            simulation a full plan needs, so a session plans its first test from them
-            while the rest warms up (``sim.guided``, ``core.plan.tracker``).
+            (holds at or below ``IDLE_MAX_RPM`` and ``IDLE_MAX_MAP_KPA``, and idling in
+            neutral), which an empty vehicle's plan ranks first. It simulates ~1/15 of
+            what a full plan needs, so a session plans its first tests from it while
+            the rest warms up (``sim.guided``, ``core.plan.tracker``).
     """
     if scope not in SCOPES:
         raise ValueError(f"scope {scope!r} is not one of {', '.join(SCOPES)}")
@@ -163,7 +163,7 @@ def _plan(
     hold_rpm = rpm_axis[rpm_axis <= IDLE_MAX_RPM] if only_opening else rpm_axis
     columns = hold_columns(
         model, hold_rpm, map_axis, constraints, filtered, calibration, now, value0, weights,
-        reach, rule,
+        reach, rule, IDLE_MAX_MAP_KPA if only_opening else 100.0,
     )  # fmt: skip
     sweeps = (
         []
