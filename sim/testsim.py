@@ -22,9 +22,10 @@ test, and after a WOT pull the time until its heat soak is gone, measured here.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -39,6 +40,7 @@ from sim.vehicles import get_vehicle
 
 F64 = npt.NDArray[np.float64]
 R = TypeVar("R")
+F = TypeVar("F", bound=Callable[..., Any])
 
 SOAK_TOLERANCE_C = 1.5
 """A WOT pull's cool-down lasts until intake air is back within this of an idling engine's."""
@@ -127,6 +129,42 @@ than the warm-up is a slow climb in a long run's memory (issue 10's soak), so th
 size is one re-plan's handful with room: full within the first minutes."""
 
 
+def single_flight(fn: F) -> F:
+    """``fn`` (a cached function) run once for concurrent calls with the same arguments.
+
+    The demo's guided operator and the dashboard's tracker warm the same candidates
+    in two threads (the same key once the tracker matched the rows' rate); an LRU
+    alone lets both simulate a test the other is simulating, and under the GIL each
+    then took twice as long (measured on the bare ``dynoai`` demo: the tracker's
+    warm-up spent ~10 s of CPU on columns and serpentines the operator's thread was
+    already running). A second caller waits for the first one's result, which the
+    cache behind ``fn`` then answers.
+    """
+    guard = threading.Lock()
+    running: dict[tuple[Any, ...], threading.Event] = {}
+
+    @functools.wraps(fn)
+    def call(*args: Any) -> Any:
+        while True:
+            with guard:
+                done = running.get(args)
+                if done is None:
+                    done = running[args] = threading.Event()
+                    break
+            done.wait()  # another thread is computing it: its result is cached next
+        try:
+            return fn(*args)
+        finally:
+            with guard:
+                del running[args]
+            done.set()
+
+    for name in ("cache_info", "cache_clear", "cache_parameters"):  # an lru_cache's
+        if hasattr(fn, name):
+            setattr(call, name, getattr(fn, name))
+    return cast(F, call)
+
+
 def cached_sparse(maxsize: int) -> Callable[[Callable[..., R]], Callable[..., R]]:
     """An LRU of ``maxsize`` results that holds every cell-array dict sparse (issue 10).
 
@@ -150,6 +188,7 @@ def cached_sparse(maxsize: int) -> Callable[[Callable[..., R]], Callable[..., R]
             return _unpack(packed(*args))
 
         @functools.wraps(fn)
+        @single_flight
         def cached(*args: Any) -> R:
             result: R = cached_dense(*args)
             return result
@@ -282,6 +321,7 @@ def simulate_from(
     return _frozen(out)
 
 
+@single_flight
 @functools.lru_cache(maxsize=FROM_HERE_CACHE)
 def _simulate_from_sparse(
     key: ModelKey, segments: tuple[object, ...], rpm_now: float | None, map_now: float
@@ -390,6 +430,7 @@ def _frozen(arrays: dict[str, F64]) -> dict[str, F64]:
     return arrays
 
 
+@single_flight
 @functools.lru_cache(maxsize=64)
 def cooldown_s(kind: str, rpm_start: float, rpm_end: float) -> float:
     """Seconds at idle (cell fan on) after a WOT pull until its heat soak is gone.

@@ -101,8 +101,12 @@ def hold_columns(
     weights: F64,
     reach: F64,
     rule: CoverageRule,
+    top_kpa: float = 100.0,
 ) -> list[HoldColumn]:
-    """Every column a hold may use, with each MAP step's gain (sparse, vectorised)."""
+    """Every column a hold may use, with each MAP step's gain (sparse, vectorised).
+
+    ``top_kpa``: the highest MAP step (the opening work holds up to ``IDLE_MAX_MAP_KPA``).
+    """
     out: list[HoldColumn] = []
     if constraints.environment == "street":
         filtered.append(
@@ -112,7 +116,7 @@ def hold_columns(
     m_lo, m_hi = constraints.map_window(map_axis)
     r_lo, _ = constraints.rpm_window(rpm_axis)
     r_hi = top_rpm(model, rpm_axis, constraints)
-    rows = tuple(float(m) for m in map_axis if m_lo <= m <= m_hi and m <= 100.0)
+    rows = tuple(float(m) for m in map_axis if m_lo <= m <= m_hi and m <= top_kpa)
     for rpm in rpm_axis:
         rpm = float(rpm)
         if rpm > r_hi or rpm < r_lo:

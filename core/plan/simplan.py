@@ -43,7 +43,7 @@ from core.plan.candidates import Constraints
 from core.plan.holds import MIN_STEP_GAIN, HoldColumn, compose_holds, hold_columns
 from core.plan.learning import Calibration
 from core.plan.ranking import rank_suggestions, refine_top, target_cells
-from core.plan.recipe import IDLE_MAX_MAP_KPA, Recipe, running_rpm, top_rpm
+from core.plan.recipe import IDLE_MAX_MAP_KPA, IDLE_MAX_RPM, Recipe, running_rpm, top_rpm
 from core.plan.route import plan_walk
 from core.plan.sweeps import SweepRows, charged_spans, compose_sweep, sweep_rows
 from core.plan.testmodels import ENVIRONMENT
@@ -63,6 +63,8 @@ MIN_STEP_RATE = 1.0
 """A MAP step joins a hold only if it gains at least this fraction of the best test's gain
 per second: a step that fills a low-priority cell slowly costs more dyno time than it earns."""
 HOLD_ROUNDS = 4
+SCOPES = ("all", "opening")
+"""What a plan is chosen from: every candidate, or the opening work alone (see plan_model)."""
 
 
 def plan_model(
@@ -76,6 +78,7 @@ def plan_model(
     rule: CoverageRule,
     *,
     operating_point: Mapping[str, float] | None = None,
+    scope: str = "all",
 ) -> PlanView:
     """Rank candidate tests by weighted confidence gained per minute.
 
@@ -90,7 +93,14 @@ def plan_model(
         pulls_done: WOT pulls done in this session (``max_pulls_per_session``).
         rule: When a cell counts as covered.
         operating_point: Latest ``rpm`` / ``map_kpa``: where the next test starts from.
+        scope: ``all`` (every candidate) or ``opening``: the idle / low-MAP work alone
+            (holds at or below ``IDLE_MAX_RPM`` and ``IDLE_MAX_MAP_KPA``, and idling in
+            neutral), which an empty vehicle's plan ranks first. It simulates ~1/15 of
+            what a full plan needs, so a session plans its first tests from it while
+            the rest warms up (``sim.guided``, ``core.plan.tracker``).
     """
+    if scope not in SCOPES:
+        raise ValueError(f"scope {scope!r} is not one of {', '.join(SCOPES)}")
     prio = priority_map(model.key.axes, regions, knock_events)
     rpm_axis, map_axis = axis_arrays(model.key.axes)
     weights = np.asarray(PLAN_WEIGHT, dtype=np.float64)[np.clip(prio, 1, 3)].ravel()
@@ -98,7 +108,7 @@ def plan_model(
     now = {k: np.asarray(arrays[k], dtype=np.float64).ravel() for k in ADDITIVE}
     value0 = cell_value(confidence(now, rule))
     must = np.clip(prio, 1, 3).ravel() <= 2
-    args = (model, prio, now, constraints, calibration, pulls_done, rule, operating_point)
+    args = (model, prio, now, constraints, calibration, pulls_done, rule, operating_point, scope)
     if np.any(must & (weights > 0) & (value0 < 1.0)):
         # Priority-3 cells are polish: while a priority-1/2 cell is untrusted, a test (or a
         # hold step, a sweep row) is valued on those cells alone, so no minute goes to
@@ -119,6 +129,7 @@ def _plan(
     pulls_done: int,
     rule: CoverageRule,
     operating_point: Mapping[str, float] | None,
+    scope: str,
     weights: F64,
     target_weights: F64,
 ) -> PlanView:
@@ -130,7 +141,10 @@ def _plan(
     value0 = cell_value(conf0)
     op = operating_point or {}
     start_rpm = running_rpm(op, rpm_axis)
-    cands, filtered = _candidates(model, rpm_axis, map_axis, constraints, pulls_done, start_rpm)
+    only_opening = scope == "opening"
+    cands, filtered = _candidates(
+        model, rpm_axis, map_axis, constraints, pulls_done, start_rpm, only_opening
+    )
 
     reach = calibration.reach(rpm_axis, map_axis)
 
@@ -146,11 +160,16 @@ def _plan(
         cand.gain, cand.per_cell = gain_of(cand.arrays, factor)
         if cand.gain > 0:
             chosen.append(cand)
+    hold_rpm = rpm_axis[rpm_axis <= IDLE_MAX_RPM] if only_opening else rpm_axis
     columns = hold_columns(
-        model, rpm_axis, map_axis, constraints, filtered, calibration, now, value0, weights,
-        reach, rule,
+        model, hold_rpm, map_axis, constraints, filtered, calibration, now, value0, weights,
+        reach, rule, IDLE_MAX_MAP_KPA if only_opening else 100.0,
     )  # fmt: skip
-    sweeps = sweep_rows(model, constraints, rule, calibration, now, value0, weights, reach)
+    sweeps = (
+        []
+        if only_opening
+        else sweep_rows(model, constraints, rule, calibration, now, value0, weights, reach)
+    )
     holds = _compose(chosen, columns, sweeps, model, start_rpm, gain_of)
     walk = None
     if now["hits"].any() and any(h.recipe.test_type == "part_throttle_sweep" for h in holds):
@@ -281,8 +300,12 @@ def _candidates(
     constraints: Constraints,
     pulls_done: int,
     start_rpm: float | None,
+    opening: bool = False,
 ) -> tuple[list[Candidate], list[FilteredTest]]:
-    """Every non-hold candidate with its simulated data, and those the constraints removed."""
+    """Every non-hold candidate with its simulated data, and those the constraints removed.
+
+    ``opening``: idling in neutral only (the opening work's one non-hold test).
+    """
     cands: list[Candidate] = []
     filtered: list[FilteredTest] = []
     r_lo, _ = constraints.rpm_window(rpm_axis)
@@ -301,6 +324,9 @@ def _candidates(
         minutes = model.recipe_minutes(recipe, start_rpm)
         cands.append(Candidate(recipe, dict(arrays), minutes))
 
+    if opening:
+        offer(Recipe("idle_low_map", 0.0, 0.0, (), IDLE_S))
+        return cands, filtered
     start = max(WOT_START_RPM, r_lo)
     cap = constraints.max_pulls_per_session
     for stop in sorted({r_hi, min(r_hi, MIDRANGE_TOP_RPM)}, reverse=True):

@@ -46,10 +46,15 @@ from core.window import RowWindow
 
 WARMUP_AFTER_S = 5.0
 """Seconds of data before the simulated candidates are computed in the background."""
+OPENING_AFTER_S = 1.0
+"""Seconds of data before a new vehicle's opening work is simulated (``scope="opening"``,
+~1 s of CPU): enough rows to measure their rate, so the model is keyed to it."""
 STALL_ALARM_S = 5.0
 """A store write waiting longer than this (a lock held elsewhere) shows an alarm."""
 FINISH_WAIT_S = 20.0
 """How long the end of a run waits for the store (a lock, a full disk) before giving up."""
+WAITING_INSTRUCTION = "simulating the first tests (idle / low-MAP holds)"
+"""A new vehicle's instruction until its opening work is simulated (a second or two)."""
 BUFFER_S = 300.0
 """Kept-row history for attributing hits to a test (longer tests are truncated)."""
 
@@ -157,6 +162,10 @@ class VehicleTracker:
         kinematic planner only)."""
         self._model_ready = threading.Event()
         self._warm_started = False
+        self._opening_ready = threading.Event()
+        self._opening_started = False
+        self._opening_done = False
+        """The opening work left nothing to suggest (or there is none): kinematic plans."""
 
     def warm_now(self) -> None:
         """Simulate every candidate now (blocking; tests and benches want determinism)."""
@@ -168,14 +177,38 @@ class VehicleTracker:
         """Start the background warm-up once the run has WARMUP_AFTER_S of data.
 
         Not at start: the first seconds of a session (sources opening, the first
-        samples) must not share the CPU with seconds of candidate simulation.
+        samples) must not share the CPU with seconds of candidate simulation. A new
+        vehicle (no stored coverage) has its opening work simulated first, after
+        OPENING_AFTER_S: its plans are that work's until the rest is ready, so the
+        panel shows the simulated planner's first test within a second or two
+        instead of the kinematic planner's for the whole warm-up (bare ``dynoai``).
         """
         if self.model is None or self._warm_started or self._t_first is None:
             return
-        if self._t_last - self._t_first >= WARMUP_AFTER_S:
-            self._warm_started = True
+        seconds = self._t_last - self._t_first
+        if not self._opening_started and seconds >= OPENING_AFTER_S and self._new_vehicle():
+            self._opening_started = True
             self._match_rate()
+            threading.Thread(target=self._warm_opening, name="plan-opening", daemon=True).start()
+        if seconds >= WARMUP_AFTER_S:
+            self._warm_started = True
+            if not self._opening_started:
+                self._match_rate()
             threading.Thread(target=self._warm, name="plan-warmup", daemon=True).start()
+
+    def _new_vehicle(self) -> bool:
+        """No stored coverage: the plan opens with idle / low-MAP work (``simplan``)."""
+        return not bool(np.any(self._base.hits))
+
+    def _warm_opening(self) -> None:
+        """Simulate the opening work (idle / low-MAP holds, idling) off the engine's tick."""
+        assert self.model is not None
+        empty = {k: np.zeros(self.axes.n_cells) for k in ADDITIVE}
+        plan_model(
+            empty, None, self.model, self.regions, self.constraints, Calibration(), 0,
+            self.rule or CoverageRule(self.hit_target), scope="opening",
+        )  # fmt: skip
+        self._opening_ready.set()
 
     def _match_rate(self) -> None:
         """Key the simulated candidates to the rate the rows really arrive at.
@@ -262,24 +295,35 @@ class VehicleTracker:
 
         With a simulator model, once its candidates are cached (a background warm-up
         at start), candidates are the simulated ones (``core.plan.simplan``); until then
-        the kinematic planner answers, so the dashboard never waits.
+        the kinematic planner answers, so the dashboard never waits. A new vehicle's
+        opening work is cached first: until the rest is, plans are made from it alone.
         """
         self._maybe_warm()
-        if self.model is not None and self._model_ready.is_set():
+        scope = "all" if self._model_ready.is_set() else "opening"
+        if self.model is not None and (scope == "all" or self._opening_ready.is_set()):
             base, run = grid_arrays(self._base), grid_arrays(grid)
             view = plan_model(
                 {k: base[k] + run[k] for k in ADDITIVE},
                 self._base.knock_events + grid.knock_events,
                 self.model, self.regions, self.constraints, self.calibration,
                 self.pulls_done, self.rule or CoverageRule(self.hit_target), operating_point=values,
+                scope=scope,
             )  # fmt: skip
-            self.predictions.offer(view, self._t_last, self.detector.open_since)
-            instruction = self.instructor.update(
-                self._t_last, view, self.detector.current_test, values
-            )
-            return replace(
-                view, instruction=instruction, errors_by_type=self.calibration.checks_by_type()
-            )
+            if not view.suggestions and scope == "opening":
+                self._opening_done = True  # nothing left of it: kinematic until the rest
+            else:
+                self.predictions.offer(view, self._t_last, self.detector.open_since)
+                instruction = self.instructor.update(
+                    self._t_last, view, self.detector.current_test, values
+                )
+                return replace(
+                    view, instruction=instruction, errors_by_type=self.calibration.checks_by_type()
+                )
+        if self.model is not None and not self._opening_done and self._new_vehicle():
+            # The first second or two of a new vehicle: the opening work is being
+            # simulated. A kinematic plan here named other tests ("hold 2000 rpm, step
+            # MAP 70-95 kPa") than the ones about to be suggested.
+            return PlanView(instruction=WAITING_INSTRUCTION)
         hits = self._base.hits + grid.hits
         knock = self._base.knock_events + grid.knock_events
         return plan_arrays(
