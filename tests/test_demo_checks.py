@@ -34,6 +34,7 @@ def _demo(duration_s: float) -> tuple[VehicleTracker, list[tuple[str, float, str
         axes=cfg.axes, hit_target=cfg.hit_target, regions=cfg.regions,
         constraints=cfg.constraints, store=None, vehicle="demo", run_id="demo", log_path=None,
         rule=cfg.coverage_rule, model=SimCandidates(model_key(cfg)),
+        clock=lambda: op.sim_time_s,  # wall time as a live session's: the data's
     )  # fmt: skip
     pipe = Pipeline(cfg, [("sim", sim_channel_units())], on_rows=tracker.on_rows)
     lines: list[tuple[str, float, str, str]] = []

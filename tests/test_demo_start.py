@@ -32,7 +32,7 @@ from core.plan.tracker import WAITING_INSTRUCTION, VehicleTracker
 from core.vehicle import VehicleConfig
 from sim import testsim
 from sim.guided import guided_operator
-from sim.scenarios import Idle
+from sim.scenarios import Idle, build_scenario
 from sim.simulation import Simulation, sim_channel_units
 from sim.testsim import SimCandidates, cached_sparse
 from sim.vehicles import get_vehicle
@@ -150,6 +150,7 @@ def test_tracker_of_a_new_vehicle_plans_the_opening_work_not_the_kinematic_fallb
         axes=cfg.axes, hit_target=cfg.hit_target, regions=cfg.regions,
         constraints=cfg.constraints, store=None, vehicle="demo", run_id="demo", log_path=None,
         rule=cfg.coverage_rule, model=SimCandidates(model_key(cfg)),
+        clock=lambda: sim.sim_time_s,  # wall time as a live session's: the data's
     )  # fmt: skip
     pipe = Pipeline(cfg, [("sim", sim_channel_units())], on_rows=tracker.on_rows)
     sim = Simulation(get_vehicle("vtwin"), (Idle(60.0),), seed=1, rate_hz=100.0)
@@ -197,3 +198,42 @@ def test_a_simulation_two_threads_ask_for_at_once_runs_once() -> None:
     second.join(30.0)
     assert calls == [1]
     assert len(out) == 2 and all(np.array_equal(o["hits"], np.ones(4)) for o in out)  # type: ignore[index]
+
+
+def test_a_replay_read_at_full_speed_neither_warms_up_nor_plans_from_the_opening_work() -> None:
+    """`dynoai replay FILE --headless --max-speed`: an hour read in a second or two.
+
+    Measured with ``bench/bench_replay.py``: the warm-ups started after 1 and 5 s of
+    *data*, i.e. at once, shared the CPU with the replay (1 h: 13-17 s instead of ~2)
+    for a result the summary did not wait for; and the summary's next test came from
+    the opening work (idle / low-MAP holds alone) of a run holding an hour of data.
+    Now the warm-ups also wait for wall time, and the opening work only plans a run's
+    first OPENING_MAX_S of data.
+    """
+    from core.plan.tracker import OPENING_MAX_S
+
+    cfg = VehicleConfig(kind="vtwin")
+    wall = [0.0]  # wall time stands still while the file is read
+    tracker = VehicleTracker(
+        axes=cfg.axes, hit_target=cfg.hit_target, regions=cfg.regions,
+        constraints=cfg.constraints, store=None, vehicle="replayed", run_id="r", log_path=None,
+        rule=cfg.coverage_rule, model=SimCandidates(model_key(cfg)), clock=lambda: wall[0],
+    )  # fmt: skip
+    pipe = Pipeline(cfg, [("sim", sim_channel_units())], on_rows=tracker.on_rows)
+    sim = Simulation(get_vehicle("vtwin"), build_scenario("pulls", "vtwin").segments, seed=2,
+                     rate_hz=100.0)  # fmt: skip
+    views = []
+    while sim.sim_time_s < OPENING_MAX_S + 30.0:
+        block = sim.next_block(100)
+        assert block is not None
+        pipe.push(block)
+        values = {k: float(block.column(k)[-1]) for k in ("rpm", "map_kpa")}
+        views.append(tracker.plan(pipe.grid, values))
+    assert not tracker._opening_started and not tracker._warm_started
+    wall[0] = 2.0  # the read is over; a second later the opening would be due
+    view = tracker.plan(pipe.grid, values)
+    assert not tracker._opening_started  # the run holds minutes of data: not an opening
+    assert not tracker._warm_started  # the full warm-up waits for 5 s of wall time
+    # the kinematic planner answers, never "simulating the first tests" for a full run
+    assert view.suggestions and view.instruction != WAITING_INSTRUCTION
+    assert {s.test_type for s in view.suggestions} != {"idle_low_map"}

@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -49,6 +49,11 @@ WARMUP_AFTER_S = 5.0
 OPENING_AFTER_S = 1.0
 """Seconds of data before a new vehicle's opening work is simulated (``scope="opening"``,
 ~1 s of CPU): enough rows to measure their rate, so the model is keyed to it."""
+OPENING_MAX_S = 120.0
+"""A run's first seconds of data in which plans may come from the opening work alone. It
+stands in while the rest warms up (~20-35 s), for an engine that has only idled; a run
+that already holds minutes of data (a replay read at full speed) is planned in full or
+by the kinematic planner, never from the idle / low-MAP holds alone."""
 STALL_ALARM_S = 5.0
 """A store write waiting longer than this (a lock held elsewhere) shows an alarm."""
 FINISH_WAIT_S = 20.0
@@ -115,8 +120,11 @@ class VehicleTracker:
         model: CandidateModel | None = None,
         part_of: str | None = None,
         segment_id: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.axes = axes
+        self._clock = clock
+        """Wall seconds: the warm-ups wait for real time as well as data (``_maybe_warm``)."""
         self.rule = rule
         self.hit_target = hit_target
         self.regions = tuple(regions)
@@ -157,6 +165,7 @@ class VehicleTracker:
         """Recent rows: ``t`` (every row), ``tk`` and ``cell`` (the kept rows' times, cells)."""
         self._t_first: float | None = None
         self._t_last = 0.0
+        self._wall_first = 0.0
         self.model = model
         """Simulator preset, filters and rate for the simulated-candidate planner (None: the
         kinematic planner only)."""
@@ -174,7 +183,7 @@ class VehicleTracker:
             self._warm()
 
     def _maybe_warm(self) -> None:
-        """Start the background warm-up once the run has WARMUP_AFTER_S of data.
+        """Start the background warm-up once the run has WARMUP_AFTER_S of data (and of wall time).
 
         Not at start: the first seconds of a session (sources opening, the first
         samples) must not share the CPU with seconds of candidate simulation. A new
@@ -185,8 +194,17 @@ class VehicleTracker:
         """
         if self.model is None or self._warm_started or self._t_first is None:
             return
-        seconds = self._t_last - self._t_first
-        if not self._opening_started and seconds >= OPENING_AFTER_S and self._new_vehicle():
+        data_s = self._t_last - self._t_first
+        # Seconds of data AND of wall time: a replay read at full speed (an hour in a
+        # second or two) does not share the CPU with seconds of simulation whose result
+        # it would not wait for (it made a 1-h headless replay 10-17 s instead of ~2).
+        seconds = min(data_s, self._clock() - self._wall_first)
+        if (
+            not self._opening_started
+            and seconds >= OPENING_AFTER_S
+            and data_s < OPENING_MAX_S
+            and self._new_vehicle()
+        ):
             self._opening_started = True
             self._match_rate()
             threading.Thread(target=self._warm_opening, name="plan-opening", daemon=True).start()
@@ -195,6 +213,14 @@ class VehicleTracker:
             if not self._opening_started:
                 self._match_rate()
             threading.Thread(target=self._warm, name="plan-warmup", daemon=True).start()
+
+    def _opening_window(self) -> bool:
+        """A new vehicle in its run's first OPENING_MAX_S of data: the opening work applies."""
+        return (
+            self._t_first is not None
+            and self._t_last - self._t_first < OPENING_MAX_S
+            and self._new_vehicle()
+        )
 
     def _new_vehicle(self) -> bool:
         """No stored coverage: the plan opens with idle / low-MAP work (``simplan``)."""
@@ -250,6 +276,7 @@ class VehicleTracker:
             return []
         if self._t_first is None:
             self._t_first = float(block.t[0])
+            self._wall_first = self._clock()
         self._t_last = float(block.t[-1])
         flat = self.axes.flat_index(block.column("rpm"), block.column("map_kpa"))
         sel = np.flatnonzero(result.keep & (flat >= 0))
@@ -300,7 +327,10 @@ class VehicleTracker:
         """
         self._maybe_warm()
         scope = "all" if self._model_ready.is_set() else "opening"
-        if self.model is not None and (scope == "all" or self._opening_ready.is_set()):
+        opening = self._opening_window()
+        if self.model is not None and (
+            scope == "all" or (opening and self._opening_ready.is_set())
+        ):
             base, run = grid_arrays(self._base), grid_arrays(grid)
             view = plan_model(
                 {k: base[k] + run[k] for k in ADDITIVE},
@@ -319,7 +349,7 @@ class VehicleTracker:
                 return replace(
                     view, instruction=instruction, errors_by_type=self.calibration.checks_by_type()
                 )
-        if self.model is not None and not self._opening_done and self._new_vehicle():
+        if self.model is not None and not self._opening_done and opening:
             # The first second or two of a new vehicle: the opening work is being
             # simulated. A kinematic plan here named other tests ("hold 2000 rpm, step
             # MAP 70-95 kPa") than the ones about to be suggested.
