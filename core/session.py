@@ -213,6 +213,16 @@ class Session:
                 self._fault("stop", exc)
             finally:
                 self.stop_recording()
+            if self.tracker is not None:
+                # the summary's next test, on the run's final coverage (the engine plans
+                # once a second of wall time: a replay read at full speed ended with the
+                # plan of its first block)
+                try:
+                    self._plan = self.tracker.plan(
+                        self.grid, self.view.current_values(), final=True
+                    )
+                except Exception as exc:
+                    self._fault("planner", exc)
             return self._publish(finished=True)
 
     @property

@@ -351,7 +351,7 @@ def test_stop_closes_the_recording_even_when_the_tracker_fails(tmp_path: Path) -
         def on_rows(self, *args: object) -> list[object]:
             raise RuntimeError("detector bug")
 
-        def plan(self, *args: object) -> object:
+        def plan(self, *args: object, **kwargs: object) -> object:
             raise RuntimeError("planner bug")
 
         def checkpoint(self, *args: object) -> None:

@@ -453,3 +453,41 @@ def test_a_source_faster_than_the_engine_cannot_starve_the_tick():
         assert session.snapshot.samples_total >= 300  # published while the hose still runs
     finally:
         session.stop()
+
+
+def test_a_replay_read_at_full_speed_ends_with_a_plan_on_its_final_coverage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`dynoai replay FILE --headless --max-speed`: the summary's next test.
+
+    The engine plans once a second of wall time, so a replay read in a blink ended
+    with the plan of its first block (an empty grid's), and for a new vehicle with
+    "simulating the first tests" and no next test at all. `stop()` now plans once
+    more on the final coverage, without waiting for any simulation.
+    """
+    import argparse
+
+    from core.plan.planner import plan_arrays
+    from dynoai_tui.commands.replay import build_session
+    from tests.fleet_sim import make_sim, record_sim
+
+    monkeypatch.setenv("DYNOAI_DATA_DIR", str(tmp_path / "store"))
+    path = record_sim(tmp_path / "steady.dynolog", make_sim("steady", 4), run_id="s")
+    args = argparse.Namespace(file=str(path), map=None, time_unit=None, vehicle=None, config=None)
+    session, _, _ = build_session(args, speed=math.inf)
+    inner = session.tracker.inner  # type: ignore[union-attr]
+    # read in a blink, however slow this machine: one engine plan (the first block's), no
+    # warm-up
+    inner._clock = session._clock = lambda: 0.0
+    final = session.run_to_end()
+    assert final.plan.suggestions, final.plan.instruction
+    grid = session.grid
+    want = plan_arrays(
+        inner._base.hits + grid.hits, inner._base.knock_events + grid.knock_events, inner.axes,
+        inner.regions, inner.constraints, inner.calibration, inner.pulls_done, inner.hit_target,
+        operating_point=session.view.current_values(),
+    )  # fmt: skip
+    assert [s.description for s in final.plan.suggestions] == [
+        s.description for s in want.suggestions
+    ]
+    assert grid.hits.sum() > 10_000  # planned on the whole run, not its first block

@@ -132,8 +132,8 @@ class SheetTap:
             self.sheet.feed(Block("fused", np.empty(0), {}), [event], cut_short=True)
         self.inner.finish(grid, stats)
 
-    def plan(self, grid: Any, values: Mapping[str, float]) -> Any:
-        return self.inner.plan(grid, values)
+    def plan(self, grid: Any, values: Mapping[str, float], *, final: bool = False) -> Any:
+        return self.inner.plan(grid, values, final=final)
 
     def checkpoint(self, grid: Any) -> None:
         self.inner.checkpoint(grid)

@@ -317,15 +317,22 @@ class VehicleTracker:
         """New limits from the constraints editor take effect at the next plan."""
         self.constraints = constraints
 
-    def plan(self, grid: CoverageGrid, values: Mapping[str, float]) -> PlanView:
+    def plan(
+        self, grid: CoverageGrid, values: Mapping[str, float], *, final: bool = False
+    ) -> PlanView:
         """Plan on stored coverage (other runs) + this run's grid.
 
         With a simulator model, once its candidates are cached (a background warm-up
         at start), candidates are the simulated ones (``core.plan.simplan``); until then
         the kinematic planner answers, so the dashboard never waits. A new vehicle's
         opening work is cached first: until the rest is, plans are made from it alone.
+
+        ``final``: the plan for the run's summary, on its final coverage. It starts no
+        warm-up and never says "simulating the first tests": with the simulated model
+        not ready (a replay read at full speed) the kinematic planner answers.
         """
-        self._maybe_warm()
+        if not final:
+            self._maybe_warm()
         scope = "all" if self._model_ready.is_set() else "opening"
         opening = self._opening_window()
         if self.model is not None and (
@@ -349,7 +356,7 @@ class VehicleTracker:
                 return replace(
                     view, instruction=instruction, errors_by_type=self.calibration.checks_by_type()
                 )
-        if self.model is not None and not self._opening_done and opening:
+        if self.model is not None and not self._opening_done and opening and not final:
             # The first second or two of a new vehicle: the opening work is being
             # simulated. A kinematic plan here named other tests ("hold 2000 rpm, step
             # MAP 70-95 kPa") than the ones about to be suggested.

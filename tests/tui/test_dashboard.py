@@ -39,7 +39,9 @@ class TargetsTracker:
     def on_rows(self, block: Block, result: FilterResult, grid: CoverageGrid) -> list[SourceEvent]:
         return []
 
-    def plan(self, grid: CoverageGrid, values: Mapping[str, float]) -> PlanView:
+    def plan(
+        self, grid: CoverageGrid, values: Mapping[str, float], *, final: bool = False
+    ) -> PlanView:
         targets, instruction = live_targets(grid, self.priorities, self.constraints, values)
         return PlanView(targets=targets, instruction=instruction)
 
