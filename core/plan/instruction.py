@@ -142,15 +142,23 @@ class Instructor:
             return f"next: {short}"
         return f"next: {short}{_approach(self.committed, op)}"
 
+    def _serpentine(self) -> tuple[Suggestion, tuple[float, ...]] | None:
+        """The committed serpentine and its rows in run order (None: none, or it is over)."""
+        c = self.committed
+        rows = _steps(c) if c is not None else ()
+        if c is None or c.test_type != "part_throttle_sweep" or len(rows) < 2 or self._over:
+            return None
+        return c, rows
+
     def _on_serpentine(self, t: float, op: Mapping[str, float]) -> bool:
         """The committed serpentine is running: rpm in its range, MAP on one of its rows.
 
         Bridged for :data:`TURN_BRIDGE_S` across a turn (MAP between two rows).
         """
-        c = self.committed
-        rows = _steps(c) if c is not None else ()
-        if c is None or c.test_type != "part_throttle_sweep" or len(rows) < 2 or self._over:
+        found = self._serpentine()
+        if found is None:
             return False
+        c, rows = found
         rpm = float(op.get("rpm", math.nan))
         map_kpa = float(op.get("map_kpa", math.nan))
         lo, hi = c.rpm_range
@@ -207,10 +215,10 @@ class Instructor:
         end rpm, the closing hold's line is returned (None without one); leaving that rpm
         or closing the throttle ends the serpentine.
         """
-        c = self.committed
-        rows = _steps(c) if c is not None else ()
-        if c is None or c.test_type != "part_throttle_sweep" or len(rows) < 2 or self._over:
+        found = self._serpentine()
+        if found is None:
             return None
+        c, rows = found
         rpm = float(op.get("rpm", math.nan))
         map_kpa = float(op.get("map_kpa", math.nan))
         if not (math.isfinite(rpm) and math.isfinite(map_kpa)):
