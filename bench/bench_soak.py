@@ -26,6 +26,13 @@ and fails it; glibc and pymalloc grow RSS in steps of 64 kB to 1 MB, so a tighte
 would judge the allocator's steps, not our code. Runs of 20 min or less can only
 approximate (warm-up then ends at 1/2 of the run, at most 6 min).
 
+What the session keeps by design for the whole run, and so grows with it: the dyno
+sheet of every WOT pull, every detected test and every checked prediction. The TUI
+child counts their bytes at the end of warm-up and at the end (arrays by ``nbytes``,
+objects by ``sys.getsizeof``) and the report prints that growth as a slope beside the
+RSS slope, so a reader sees how much of the rise is data the tuner asked to keep. The
+headless run is ``dynoai log`` in its own process and is not looked into.
+
 Run: python bench/bench_soak.py [--minutes 60] [--only headless|tui]
 """
 
@@ -33,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -92,6 +100,43 @@ def report(name: str, samples: list[tuple[float, float]], seconds: float) -> boo
     return ok
 
 
+def deep_bytes(obj: object, seen: set[int] | None = None) -> int:
+    """Bytes held by ``obj`` and what it references: arrays, containers, dataclasses."""
+    import dataclasses
+
+    import numpy as np
+
+    seen = set() if seen is None else seen
+    if id(obj) in seen or obj is None or isinstance(obj, (bool, int, float, str, type)):
+        return 0
+    seen.add(id(obj))
+    size = sys.getsizeof(obj)
+    if isinstance(obj, np.ndarray):
+        return size + (obj.nbytes if obj.base is None else 0)
+    if isinstance(obj, dict):
+        parts: list[object] = [*obj.keys(), *obj.values()]
+    elif isinstance(obj, (list, tuple, set, frozenset)):
+        parts = list(obj)
+    elif dataclasses.is_dataclass(obj):
+        parts = [getattr(obj, f.name) for f in dataclasses.fields(obj)]
+    else:
+        parts = list(getattr(obj, "__dict__", {}).values())
+    return size + sum(deep_bytes(p, seen) for p in parts)
+
+
+def held_by_design(session: object) -> dict[str, float]:
+    """Counts and bytes of what the session keeps for the whole run (see the docstring)."""
+    tap = getattr(session, "tracker", None)
+    inner = getattr(tap, "inner", tap)
+    pulls = tuple(getattr(getattr(tap, "sheet", None), "pulls", ()))
+    tests = list(getattr(inner, "tests", ()))
+    checked = list(getattr(getattr(inner, "predictions", None), "checked", ()))
+    return {
+        "pull_sheets": len(pulls), "tests": len(tests), "checked": len(checked),
+        "bytes": float(deep_bytes(pulls) + deep_bytes(tests) + deep_bytes(checked)),
+    }  # fmt: skip
+
+
 def soak_headless(seconds: float, trace: TextIO | None = None) -> list[tuple[float, float]]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "soak.dynolog"
@@ -104,12 +149,35 @@ def soak_headless(seconds: float, trace: TextIO | None = None) -> list[tuple[flo
         return _sample(proc, seconds, trace)
 
 
-def soak_tui(seconds: float, trace: TextIO | None = None) -> list[tuple[float, float]]:
-    proc = subprocess.Popen(
-        [sys.executable, __file__, "--tui-child", f"{seconds:g}"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    return _sample(proc, seconds, trace)
+def soak_tui(
+    seconds: float, trace: TextIO | None = None
+) -> tuple[list[tuple[float, float]], list[dict[str, float]]]:
+    """RSS samples, and the child's by-design counts at the end of warm-up and at the end."""
+    with tempfile.TemporaryDirectory() as tmp:
+        held = Path(tmp) / "held.jsonl"
+        proc = subprocess.Popen(
+            [sys.executable, __file__, "--tui-child", f"{seconds:g}", "--held", str(held)],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        samples = _sample(proc, seconds, trace)
+        rows = held.read_text(encoding="utf-8").splitlines() if held.exists() else []
+        return samples, [json.loads(r) for r in rows]
+
+
+def report_held(held: list[dict[str, float]], seconds: float) -> None:
+    if len(held) < 2:
+        print("  held by design: not reported (the child stopped early)")
+        return
+    _, warm, _ = marks(seconds)
+    a, b = held[0], held[-1]
+    minutes = max((seconds - warm) / 60.0, 1e-9)
+    print(
+        f"  held by design (pull sheets, detected tests, checked predictions): "
+        f"{a['pull_sheets']:.0f}/{a['tests']:.0f}/{a['checked']:.0f} = {a['bytes'] / 1e3:.0f} kB "
+        f"at the end of warm-up, {b['pull_sheets']:.0f}/{b['tests']:.0f}/{b['checked']:.0f} = "
+        f"{b['bytes'] / 1e3:.0f} kB at the end: {(b['bytes'] - a['bytes']) / 2**20 / minutes:+.4f} "
+        f"MB/min of the slope"
+    )
 
 
 def _sample(
@@ -131,7 +199,7 @@ def _sample(
     return samples
 
 
-async def tui_child(seconds: float) -> None:
+async def tui_child(seconds: float, held: str | None = None) -> None:
     from dynoai_tui.commands.run import build_session
     from dynoai_tui.tui.app import DynoApp
 
@@ -143,8 +211,19 @@ async def tui_child(seconds: float) -> None:
         session.start()
         app = DynoApp(session)
         async with app.run_test(size=(160, 48)) as pilot:
-            await pilot.pause(seconds)
+            _, warm, _ = marks(seconds)
+            await pilot.pause(warm)
+            _write_held(held, session)
+            await pilot.pause(max(seconds - warm - 1.0, 0.0))
+            _write_held(held, session)
+            await pilot.pause(1.0)
         session.stop()
+
+
+def _write_held(path: str | None, session: object) -> None:
+    if path:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(held_by_design(session)) + "\n")
 
 
 def main() -> None:
@@ -152,10 +231,11 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=60.0)
     parser.add_argument("--only", choices=("headless", "tui"))
     parser.add_argument("--tui-child", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--held", help=argparse.SUPPRESS)
     parser.add_argument("--trace", metavar="CSV", help="also write 'seconds,rss_mb' rows here")
     args = parser.parse_args()
     if args.tui_child:
-        asyncio.run(tui_child(args.tui_child))
+        asyncio.run(tui_child(args.tui_child, args.held))
         return
     seconds = args.minutes * 60.0
     trace = open(args.trace, "w", encoding="ascii") if args.trace else None  # noqa: SIM115
@@ -165,8 +245,9 @@ def main() -> None:
             samples = soak_headless(seconds, trace)
             ok &= report(f"headless 1 kHz, {args.minutes:g} min", samples, seconds)
         if args.only != "headless":
-            samples = soak_tui(seconds, trace)
+            samples, held = soak_tui(seconds, trace)
             ok &= report(f"TUI 100 Hz at 160x48, {args.minutes:g} min", samples, seconds)
+            report_held(held, seconds)
     finally:
         if trace is not None:
             trace.close()
