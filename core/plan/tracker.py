@@ -199,12 +199,7 @@ class VehicleTracker:
         # second or two) does not share the CPU with seconds of simulation whose result
         # it would not wait for (it made a 1-h headless replay 10-17 s instead of ~2).
         seconds = min(data_s, self._clock() - self._wall_first)
-        if (
-            not self._opening_started
-            and seconds >= OPENING_AFTER_S
-            and data_s < OPENING_MAX_S
-            and self._new_vehicle()
-        ):
+        if not self._opening_started and seconds >= OPENING_AFTER_S and self._opening_window():
             self._opening_started = True
             self._match_rate()
             threading.Thread(target=self._warm_opening, name="plan-opening", daemon=True).start()
