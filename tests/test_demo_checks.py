@@ -20,6 +20,7 @@ from core.plan.testsim import model_key
 from core.plan.tracker import VehicleTracker
 from core.vehicle import VehicleConfig
 from sim.guided import guided_operator
+from sim.scenarios import Release
 from sim.simulation import sim_channel_units
 from sim.testsim import SimCandidates
 
@@ -51,6 +52,8 @@ def _demo(duration_s: float) -> tuple[VehicleTracker, list[tuple[str, float, str
         if not tracker.model_ready and t > 6.0:  # as the background warm-up would, at once
             tracker._model_ready.wait(300.0)
         running = op._current[0].test_type if op._current is not None else ""
+        if isinstance(op._sim.current, Release):  # type: ignore[union-attr]
+            running = "released"  # let go at the end of a hold: the line names the next test
         lines.append(
             (running, values["rpm"], tracker.detector.current_test or "", view.instruction)
         )

@@ -249,3 +249,42 @@ def test_a_hold_named_next_fits_one_line_at_80_columns() -> None:
     line = Instructor().update(0.0, PlanView(suggestions=(PULL,)), None,
                                {"rpm": 900.0, "map_kpa": 30.0})  # fmt: skip
     assert line == "next: WOT pull 2000-5800 rpm, then cool down (bring it to 2000 rpm)"
+
+
+def test_a_hold_let_go_names_the_next_test_while_the_detector_still_sees_it() -> None:
+    # The demo's simulated tuner releases a live hold (throttle shut, MAP under the
+    # lowest step, the dyno holding rpm): the detector still calls the steady rpm a
+    # hold, then an idle as rpm sags. The tuner is done and reads the line for the next
+    # test: it names it (and ``advice`` carries it) until the throttle opens again.
+    hold = sug("steady_state", 1000, 1000, (40.0,))
+    ins = Instructor()
+    view = PlanView(suggestions=(hold, PULL))
+    assert ins.update(0.0, view, None, {"rpm": 950.0, "map_kpa": 31.0, "tps_pct": 0.0})
+    assert ins.advice == (hold, 0.0)
+    on = {"rpm": 1000.0, "map_kpa": 40.1, "tps_pct": 2.6}
+    line = ins.update(1.0, view, "steady_state", on)
+    assert line.startswith("hold 1000 rpm, MAP 40 kPa") and ins.advice is None
+    after = PlanView(suggestions=(PULL,))  # its cell turned trusted
+    let_go = {"rpm": 990.0, "map_kpa": 30.8, "tps_pct": 0.0}
+    line = ins.update(2.0, after, "steady_state", let_go)
+    assert line.startswith("next: WOT pull") and ins.advice == (PULL, 2.0)
+    # the detector calls the sagging rpm an idle: still the tuner waiting
+    line = ins.update(3.0, after, "idle_low_map", {**let_go, "rpm": 960.0})
+    assert line.startswith("next: WOT pull") and ins.advice == (PULL, 3.0)
+    # the throttle opens for the next test: a detected hold is followed again
+    ins.update(4.0, PlanView(suggestions=(HOLD_3000,)), None, {"rpm": 2000.0, "map_kpa": 60.0})
+    line = ins.update(5.0, PlanView(suggestions=(HOLD_3000,)), "steady_state",
+                      {"rpm": 3000.0, "map_kpa": 70.2, "tps_pct": 20.0})  # fmt: skip
+    assert line.startswith("hold 3000 rpm, MAP 70 kPa") and ins.advice is None
+
+
+def test_a_hold_is_never_let_go_on_its_own_steps_or_with_the_throttle_open() -> None:
+    # a low-MAP hold at 30 kPa reads ~2 % throttle; MAP wobbling 5 kPa under a step at
+    # part throttle is still the hold
+    hold = sug("idle_low_map", 1500, 1500, (30.0, 35.0, 40.0))
+    ins = Instructor()
+    view = PlanView(suggestions=(hold, PULL))
+    ins.update(0.0, view, None, {"rpm": 1400.0, "map_kpa": 30.0})
+    for t, m, tps in ((1.0, 30.2, 2.1), (2.0, 24.0, 9.0), (3.0, 35.1, 3.2)):
+        line = ins.update(t, view, "steady_state", {"rpm": 1500.0, "map_kpa": m, "tps_pct": tps})
+        assert line.startswith("hold 1500 rpm") and ins.advice is None, (t, line)

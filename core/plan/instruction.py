@@ -40,6 +40,9 @@ TURN_BRIDGE_S = 3.0
 """A serpentine's turn (MAP moving to the next row) is bridged for this long."""
 WOT_TPS_PCT = 90.0
 """Throttle at or above this is a WOT pull to the instruction (the detector's threshold)."""
+CLOSED_TPS_PCT = 2.0
+"""Throttle at or below this is closed: a hold under its lowest step is then let go (an
+idle/low-MAP hold at 30 kPa reads about 2 %: its MAP is on the step, so it is not)."""
 RPM_TOL = 150.0
 """rpm within this of a hold's rpm (or a sweep's range) is running that test."""
 ADOPT_RPM_TOL = 60.0
@@ -72,11 +75,20 @@ class Instructor:
         """The closing hold's step reached so far, in the closing order."""
         self._over: Suggestion | None = None
         """The serpentine that has ended (released at its end): no longer bridged."""
+        self._let_go: float | None = None
+        """A hold is over or was let go (throttle closed, MAP under this): the steady rpm or
+        idle the detector sees until the throttle opens is the tuner waiting, not a test."""
+        self.advice: tuple[Suggestion, float] | None = None
+        """What a tuner reads off the line between tests: the suggestion it names ``next:``
+        and the stream time of the update that named it. None while the line follows a
+        running test (or names none). One tuple, replaced whole: another thread may read it
+        (the demo's simulated tuner, ``sim.guided``)."""
 
     def update(
         self, t: float, view: PlanView, current_test: str | None, op: Mapping[str, float]
     ) -> str:
         """The instruction at stream time ``t`` for ``view`` while ``current_test`` runs."""
+        self.advice = None
         ending = self._follow_serpentine(op)
         if ending is not None:
             self._in_test, self._seen = "part_throttle_sweep", None
@@ -89,6 +101,24 @@ class Instructor:
         ):
             current_test = "part_throttle_sweep"  # a serpentine's turn onto its next row
         tps = float(op.get("tps_pct", math.nan))
+        c = self.committed
+        if self._let_go is not None and (
+            _opened(op, self._let_go) or (c is not None and _on_hold(c, op))
+        ):
+            self._let_go = None  # the throttle opened, or the engine sits on the next hold
+        if (
+            (current_test in HOLD_TYPES or self._in_test in HOLD_TYPES)
+            and c is not None
+            and c.test_type in HOLD_TYPES
+            and not _on_hold(c, op)
+            and (current_test is None or _below(op, min(_steps(c)) - ROW_TOL_KPA))
+        ):
+            self._let_go = min(_steps(c)) - ROW_TOL_KPA  # the hold is over or let go
+        if current_test in HOLD_TYPES and self._let_go is not None:
+            # the detector still sees steady rpm (or an idle as rpm falls), but the throttle
+            # closed under the hold's lowest step: the tuner has finished it and reads the
+            # line for the next test, whatever the line commits to meanwhile
+            current_test = None
         if current_test is None and math.isfinite(tps) and tps >= WOT_TPS_PCT:
             current_test = "wot_pull"  # the throttle is open: that is the pull, from now
         if current_test is None and self._on_serpentine(t, op):
@@ -137,6 +167,7 @@ class Instructor:
         else:
             self._challenger = None
         assert self.committed is not None
+        self.advice = (self.committed, t)
         short = _short(self.committed)
         if short != self.committed.description:  # a serpentine names its start rpm already
             return f"next: {short}"
@@ -333,6 +364,28 @@ def _on_hold(c: Suggestion, op: Mapping[str, float]) -> bool:
         and abs(c.rpm_range[0] - rpm) <= RPM_TOL
         and min(abs(m - map_kpa) for m in _steps(c)) <= ROW_TOL_KPA
     )
+
+
+def _below(op: Mapping[str, float], map_kpa_max: float) -> bool:
+    """The throttle is closed and MAP is under ``map_kpa_max``.
+
+    With ``map_kpa_max`` :data:`ROW_TOL_KPA` under a hold's lowest step this is the hold
+    let go (a settled step sits within a kPa or two of its row). The throttle must read
+    closed: MAP under a step with the throttle opening is the ride onto it, and without a
+    throttle reading the two cannot be told apart (the line then keeps the hold).
+    """
+    map_kpa = float(op.get("map_kpa", math.nan))
+    tps = float(op.get("tps_pct", math.nan))
+    return math.isfinite(map_kpa) and map_kpa < map_kpa_max and tps <= CLOSED_TPS_PCT
+
+
+def _opened(op: Mapping[str, float], map_kpa_max: float) -> bool:
+    """The throttle opened again (where it is logged; else MAP back to ``map_kpa_max``)."""
+    tps = float(op.get("tps_pct", math.nan))
+    if math.isfinite(tps):
+        return tps > CLOSED_TPS_PCT
+    map_kpa = float(op.get("map_kpa", math.nan))
+    return math.isfinite(map_kpa) and map_kpa >= map_kpa_max
 
 
 def _riding_to(c: Suggestion | None, op: Mapping[str, float]) -> bool:
