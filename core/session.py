@@ -114,6 +114,12 @@ class Session:
             (getattr(s, "control", None) for s in self.sources if getattr(s, "control", None)), None
         )
         """Playback control of a replay source (pause, speed, seek), else None."""
+        advice = getattr(tracker, "advice", None)
+        for src in self.sources if advice is not None else ():
+            follow = getattr(src, "follow", None)
+            if follow is not None:
+                # the demo's simulated tuner runs what the dashboard names (sim.source)
+                follow(advice)
 
     # -- state ------------------------------------------------------------------
 

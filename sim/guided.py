@@ -36,7 +36,7 @@ from core.plan.types import PlanView, Suggestion
 from core.plan.value import confidence
 from sim.live import Watcher, with_live_steps
 from sim.model import Controller
-from sim.scenarios import Idle, Segment, chain, end_rpm
+from sim.scenarios import Idle, Release, Segment, chain, end_rpm
 from sim.simulation import Simulation
 from sim.testsim import SimCandidates, pipeline, recipe_segments
 from sim.vehicles import get_vehicle
@@ -44,6 +44,13 @@ from sim.vehicles import get_vehicle
 F64 = npt.NDArray[np.float64]
 WAIT_S = 0.25
 """Idling while the warm-up runs, the operator looks again this often (sim seconds)."""
+FRESH_S = 0.2
+"""Following the dashboard: its line counts once it was written on data this long after
+the last test ended (before, it may still name the test just run)."""
+FOLLOW_WAIT_S = 4.0
+"""Following the dashboard: with no line naming a next test this long after a test
+ended (the planner still warming, a detector still calling the test running), the
+operator plans the next test itself, so the demo never stalls."""
 
 
 class FedSimulation(Simulation):
@@ -114,6 +121,19 @@ class GuidedOperator:
     """Every candidate is simulated: plans are full ones."""
     _opening: threading.Event = field(default_factory=threading.Event)
     """The opening work is simulated: plans may be made from it (``scope="opening"``)."""
+    advice: Callable[[], tuple[Suggestion, float] | None] | None = None
+    """The dashboard's line, as a tuner reads it between tests: the suggestion it names
+    next and the sim time of the update that named it (``Instructor.advice``). Set (the
+    live demo, ``sim.source``), the operator runs what the screen says instead of
+    planning on its own: the two planners, a second apart on different data, could pick
+    two near-equal tests, and the screen then named one while the engine rode to the
+    other. Between tests it waits at the rpm where it released for a line written
+    after the test ended (:data:`FRESH_S`), at most :data:`FOLLOW_WAIT_S`."""
+    followed: int = 0
+    """Tests run as the dashboard named them (the rest the operator planned itself)."""
+    _waiting: bool = False
+    _ended_at: float = 0.0
+    _wait_from: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.warm_in_background:
@@ -195,10 +215,25 @@ class GuidedOperator:
 
     def _next(self) -> Segment:
         if not self._queue:
-            if not self._opening.is_set():
-                return Idle(WAIT_S)
             self._finish_test()
-            self._start_test("all" if self._warm.is_set() else "opening")
+            now = self.sim_time_s
+            if not self._waiting:
+                self._waiting, self._ended_at, self._wait_from = True, now, now
+            if not self._opening.is_set():
+                self._wait_from = now  # the fallback's clock starts once it could plan
+            shown = self._shown()
+            if shown is not None:
+                self.followed += 1
+                self._run(shown)
+            elif not self._opening.is_set() or (
+                self.advice is not None and now - self._wait_from < FOLLOW_WAIT_S
+            ):
+                # idling while the opening work warms, or released at the last test's rpm
+                # until the dashboard names the next test
+                return Idle(WAIT_S) if self._rpm_here is None else Release(self._rpm_here, WAIT_S)
+            else:
+                self._start_test("all" if self._warm.is_set() else "opening")
+            self._waiting = False
         seg = self._queue.pop(0)
         self._rpm_here = end_rpm(seg) if end_rpm(seg) is not None else None
         return seg
@@ -219,7 +254,22 @@ class GuidedOperator:
             self._queue = [Idle(10.0 if scope == "all" else WAIT_S)]
             self._current = None
             return
-        top = view.suggestions[0]
+        self._run(view.suggestions[0])
+
+    def _shown(self) -> Suggestion | None:
+        """The test the dashboard names next, if its line was written after the last test ended."""
+        if self.advice is None:
+            return None
+        got = self.advice()
+        if got is None:
+            return None
+        shown, t = got
+        if t < self._ended_at + FRESH_S or not isinstance(shown.recipe, Recipe):
+            return None
+        return shown
+
+    def _run(self, top: Suggestion) -> None:
+        """Queue ``top``'s segments from where the engine is; its prediction is checked at the end."""
         recipe = top.recipe
         assert isinstance(recipe, Recipe)
         segs = chain(recipe_segments(recipe, self.key.kind), self.key.kind, self._rpm_here)
@@ -290,12 +340,14 @@ def guided_operator(
     base_knock: npt.NDArray[np.int64] | None = None,
     calibration: Calibration | None = None,
     warm_in_background: bool = False,
+    advice: Callable[[], tuple[Suggestion, float] | None] | None = None,
 ) -> GuidedOperator:
     """An operator for ``kind`` at ``rate_hz``, on ``config``'s axes, filters and regions.
 
     ``config`` is a ``core.vehicle.VehicleConfig`` (default: the defaults). ``base``,
     ``base_knock`` and ``calibration`` are the vehicle's stored coverage and learning
-    (read only: the operator learns on its own copy).
+    (read only: the operator learns on its own copy). ``advice``: the dashboard's line
+    to follow (:attr:`GuidedOperator.advice`).
     """
     import copy
 
@@ -313,6 +365,7 @@ def guided_operator(
         calibration=copy.deepcopy(calibration) if calibration is not None else Calibration(),
         seed=seed,
         warm_in_background=warm_in_background,
+        advice=advice,
     )
 
 

@@ -374,10 +374,12 @@ class Release(Segment):
     """Throttle closed at ``rpm`` before the clutch goes in: the end of a live hold."""
 
     rpm: float
+    seconds: float = RELEASE_S
+    """How long the throttle stays closed at ``rpm`` (longer: waiting for the next test)."""
     kind: ClassVar[str] = "release"
 
     def duration_s(self, vehicle: Vehicle | str = "vtwin") -> float:
-        return RELEASE_S
+        return self.seconds
 
     def start(self, model: EngineModel, seed: int) -> Controller:
         rpm_hold = self.rpm

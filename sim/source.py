@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from core.frames import Block
+from core.plan.types import Suggestion
 from core.source import Source, SourceError, SourceState, SourceURI
 from core.tune import Tune, TuneError, read_tune
 from sim.guided import GuidedOperator, guided_operator
@@ -31,6 +32,8 @@ LIVE_BLOCK_S = 0.02
 """Sim time per block in real-time mode (an engine tick drains one or two)."""
 MAX_SPEED_BLOCK_S = 0.5
 """Sim time per block at ``speed=max``."""
+FOLLOW_MAX_SPEED = 1.5
+"""A guided source follows the dashboard's line up to this speed (``SimSource.follow``)."""
 _KNOWN_PARAMS = {
     "scenario",
     "seed",
@@ -161,6 +164,7 @@ class SimSource(Source):
         self._sim: Simulation | None = None
         self._operator: GuidedOperator | None = None
         self._t_open = 0.0
+        self._advice: Callable[[], tuple[Suggestion, float] | None] | None = None
 
     @staticmethod
     def _parse_speed(uri: SourceURI) -> float | None:
@@ -185,6 +189,7 @@ class SimSource(Source):
                 self._rate_hz,
                 self._seed,
                 warm_in_background=self.realtime,  # at max speed: plan before the first block
+                advice=self._advice_sim_time if self._advice is not None else None,
             )
             assert self._operator._sim is not None
             self._sim = self._operator._sim
@@ -209,6 +214,26 @@ class SimSource(Source):
         self._t_open = time.monotonic()
         plan = f"{self._vehicle.name} / {self._scenario.name}, seed {self._seed}"
         self.set_status(SourceState.CONNECTED, f"simulating {plan} at {self._rate_hz:g} Hz")
+
+    def follow(self, advice: Callable[[], tuple[Suggestion, float] | None]) -> None:
+        """The guided operator runs what the dashboard names next (``GuidedOperator.advice``).
+
+        ``advice`` is the session tracker's (``VehicleTracker.advice``: the suggestion
+        and the stream time of the line that named it). Only a guided source in real time
+        at up to :data:`FOLLOW_MAX_SPEED` follows: the dashboard plans once a second of
+        wall time, so faster the operator would wait out most tests' ends.
+        """
+        if not self._guided or self._speed is None or self._speed > FOLLOW_MAX_SPEED:
+            return
+        self._advice = advice
+        if self._operator is not None:
+            self._operator.advice = self._advice_sim_time
+
+    def _advice_sim_time(self) -> tuple[Suggestion, float] | None:
+        got = self._advice() if self._advice is not None else None
+        if got is None:
+            return None
+        return got[0], got[1] - self._t_open  # real-time blocks carry t_open + sim time
 
     def _left(self, sim: Simulation) -> int | None:
         return None if self._total is None else self._total - sim.step

@@ -86,3 +86,79 @@ def test_plan_for_a_new_vehicle_is_the_opening_plan(tmp_path: Path) -> None:
     assert text.returncode == 0
     assert text.stdout.startswith("vehicle newbike has no runs yet: opening plan")
     assert np.isfinite(data["covered_pct"])
+
+
+def _offered(op: object) -> tuple:
+    """What the planner offers the operator's engine now (the dashboard's view of it)."""
+    from core.plan.simplan import plan_model
+    from sim.testsim import SimCandidates
+
+    view = plan_model(
+        op.arrays(), None, SimCandidates(op.key), op.regions, op.constraints,  # type: ignore[attr-defined]
+        op.calibration, 0, op.rule, scope="all",  # type: ignore[attr-defined]
+    )  # fmt: skip
+    return view.suggestions
+
+
+def test_following_the_dashboard_runs_the_test_its_line_names() -> None:
+    # The live demo: the simulated tuner runs what the screen names next, not a plan of
+    # its own made a second apart on other data (which named another of two near-equal
+    # holds while the engine rode to the first). Here the line names the planner's
+    # SECOND suggestion: the operator runs that one and never plans itself.
+    op = guided_operator("vtwin", 50.0, seed=3, advice=lambda: None)  # no line yet
+    offered = _offered(op)
+    assert len(offered) >= 2
+    shown = offered[1]
+    op.advice = lambda: (shown, op.sim_time_s)  # a line rewritten every look: always fresh
+    list(guided_blocks(op, 3.0))
+    assert op._current is not None and op._current[0] is shown
+    assert op.plans == 0 and op.followed == 1
+    # a line written before the test ended is not read as the next test: the operator
+    # waits at the rpm where it released for a newer one
+    op.advice = lambda: (shown, 0.0)
+    op.run_until(lambda o: len(o.checked) >= 1, 200.0)
+    list(guided_blocks(op, 2.0))
+    assert op._current is None and op.plans == 0 and op.followed == 1
+    assert float(list(guided_blocks(op, 0.5))[0].column("rpm").mean()) > 1100.0  # not idling
+    # a line written after it: run at once
+    op.advice = lambda: (shown, op.sim_time_s)
+    list(guided_blocks(op, 0.5))
+    assert op._current is not None and op.followed == 2 and op.plans == 0
+
+
+def test_following_falls_back_to_its_own_plan_when_the_line_names_nothing() -> None:
+    from sim.guided import FOLLOW_WAIT_S
+
+    # a dashboard that never names a next test (a stalled planner)
+    op = guided_operator("vtwin", 50.0, seed=3, advice=lambda: None)
+    op.run_until(lambda o: o._current is not None, 60.0)
+    # it waited FOLLOW_WAIT_S (after the 1-s start idle), then planned the test itself
+    assert op.plans == 1 and op.followed == 0
+    assert op._current is not None
+    assert FOLLOW_WAIT_S <= op._current[1] <= FOLLOW_WAIT_S + 1.0 + 0.5
+
+
+def test_the_demo_session_wires_its_trackers_line_to_the_simulated_tuner() -> None:
+    # bare `dynoai`: the session hands the tracker's line to the guided source; only in
+    # real time at up to 1.5x (faster, the once-a-second line would hold every test up)
+    from core.session import Session
+    from dynoai_tui.commands.common import make_sources
+
+    class Tracker:
+        shown: tuple | None = None
+
+        def advice(self) -> tuple | None:
+            return self.shown
+
+    tracker = Tracker()
+    demo, fast = make_sources(["sim:vtwin?scenario=guided", "sim:car?scenario=guided&speed=max"])
+    plain = make_sources(["sim:vtwin?scenario=pulls"])[0]
+    Session([demo, fast, plain], tracker=tracker)  # type: ignore[arg-type]
+    assert demo._advice is not None and fast._advice is None
+    assert not hasattr(plain, "_advice") or plain._advice is None
+    # stream times are the source's wall clock (t_open + sim time): the operator reads sim time
+    demo._t_open = 100.0
+    tracker.shown = ("hold", 103.5)
+    assert demo._advice_sim_time() == ("hold", 3.5)
+    tracker.shown = None
+    assert demo._advice_sim_time() is None

@@ -38,7 +38,7 @@ from core.plan.pulls import DetectedTest, PullDetector
 from core.plan.simplan import plan_model
 from core.plan.testmodels import TestSpec, expected_hits
 from core.plan.testsim import ADDITIVE, CandidateModel, grid_arrays
-from core.plan.types import PlanView
+from core.plan.types import PlanView, Suggestion
 from core.saver import BackgroundSaver
 from core.source import SourceEvent
 from core.store import RunRefused, VehicleStore
@@ -404,6 +404,14 @@ class VehicleTracker:
         if stalled >= STALL_ALARM_S:
             return f"the vehicle store has been busy for {stalled:.0f} s (another program holds it)"
         return ""
+
+    def advice(self) -> tuple[Suggestion, float] | None:
+        """The test the live line names next and the stream time it was written (``Instructor.advice``).
+
+        None while the line follows a running test. Read by the demo's simulated tuner
+        (``sim.guided``), from another thread: one tuple, replaced whole.
+        """
+        return self.instructor.advice
 
     @property
     def pulls_done(self) -> int:
