@@ -117,6 +117,9 @@ def hold_columns(
     r_lo, _ = constraints.rpm_window(rpm_axis)
     r_hi = top_rpm(model, rpm_axis, constraints)
     rows = tuple(float(m) for m in map_axis if m_lo <= m <= m_hi and m <= top_kpa)
+    # a live step whose cell is trusted ends at once: whatever its modelled data would
+    # add around it (the settle, the neighbours) never comes, so it is worth nothing
+    trusted = np.append(confidence(now, rule) >= 1.0, False)  # [-1]: off the table
     for rpm in rpm_axis:
         rpm = float(rpm)
         if rpm > r_hi or rpm < r_lo:
@@ -143,8 +146,39 @@ def hold_columns(
         )
         gains = np.bincount(step_idx, gained, minlength=len(rows)).astype(np.float64)
         steps, seconds = model.live_column(rpm, rows, rule)
+        gains[~_reached(model, rpm, rows, steps, rule) | trusted[_own(model, rpm, rows)]] = 0.0
         out.append(HoldColumn(rpm, rows, steps, seconds, gains, factor, test_type))
     return out
+
+
+def _own(model: CandidateModel, rpm: float, rows: tuple[float, ...]) -> npt.NDArray[np.int64]:
+    """Each MAP step's own cell (flat; -1 off the table)."""
+    axes = model.key.axes
+    return axes.flat_index(np.full(len(rows), rpm), np.asarray(rows, dtype=np.float64))
+
+
+def _reached(
+    model: CandidateModel,
+    rpm: float,
+    rows: tuple[float, ...],
+    steps: tuple[dict[str, F64], ...],
+    rule: CoverageRule,
+) -> npt.NDArray[np.bool_]:
+    """Which MAP steps put at least the rule's hit target into their own cell.
+
+    Below the lowest MAP the engine holds at an rpm (closed throttle: 31 kPa at 1000 rpm
+    on the V-twin, where the dyno cannot even hold the rpm) a step's data lands in other
+    cells, the idle's mostly, while the hold would name "MAP 20 kPa" for its 10 s. Such a
+    step is never offered; the cells it fed are the idle's and the reachable steps'.
+    """
+    own = _own(model, rpm, rows)
+    return np.array(
+        [
+            c >= 0 and float(step["hits"][c]) >= rule.hit_target
+            for c, step in zip(own, steps, strict=True)
+        ],
+        dtype=bool,
+    )
 
 
 def compose_holds(
