@@ -42,9 +42,10 @@ def test_during_a_test_the_instruction_follows_it_then_names_the_next() -> None:
     line = ins.update(3.0, mid, "wot_pull", {"rpm": 4200.0, "map_kpa": 98.0})
     assert line == "hold WOT to 5800 rpm"
     assert "lower" not in line and "kPa" not in line
-    # the pull ends: the next test is named at once, no hysteresis wait
+    # the pull ends: the next test is named at once, no hysteresis wait (after the
+    # pull's own cool-down, which the line says first)
     after = ins.update(4.0, mid, None, {"rpm": 2000.0, "map_kpa": 35.0})
-    assert after.startswith("next: hold 3000 rpm")
+    assert after.startswith("cool down at idle, then hold 3000 rpm")
 
 
 def test_hold_instruction_steps_through_the_rows() -> None:
@@ -288,3 +289,32 @@ def test_a_hold_is_never_let_go_on_its_own_steps_or_with_the_throttle_open() -> 
     for t, m, tps in ((1.0, 30.2, 2.1), (2.0, 24.0, 9.0), (3.0, 35.1, 3.2)):
         line = ins.update(t, view, "steady_state", {"rpm": 1500.0, "map_kpa": m, "tps_pct": tps})
         assert line.startswith("hold 1500 rpm") and ins.advice is None, (t, line)
+
+
+def test_after_a_pull_the_line_says_cool_down_then_the_next_test() -> None:
+    # the demo after its WOT pull: the engine idles through the pull's cool-down and the
+    # detector calls that an idle test: the line read "idle low map in progress (949 rpm,
+    # 32 kPa): finish it" for half a minute, or "next: WOT pull ... (bring it to 2000 rpm)"
+    ins = Instructor()
+    view = PlanView(suggestions=(PULL, HOLD_3000))
+    ins.update(0.0, view, None, {"rpm": 2000.0, "map_kpa": 55.0, "tps_pct": 8.0})
+    pull = {"rpm": 4200.0, "map_kpa": 99.0, "tps_pct": 100.0}
+    assert ins.update(1.0, view, "wot_pull", pull) == "hold WOT to 5800 rpm"
+    after = PlanView(suggestions=(HOLD_3000, PULL))
+    shut = {"rpm": 3000.0, "map_kpa": 14.0, "tps_pct": 0.0}
+    line = ins.update(2.0, after, None, shut)
+    assert line == "cool down at idle, then hold 3000 rpm, 3 MAP steps"
+    idle = {"rpm": 950.0, "map_kpa": 32.0, "tps_pct": 0.1}
+    for t in range(3, 30, 5):
+        assert ins.update(float(t), after, "idle_low_map", idle).startswith("cool down at idle")
+    assert ins.advice is not None and ins.advice[0] is HOLD_3000
+    # the throttle opens for the next test: the line is the usual one again
+    ride = {"rpm": 1800.0, "map_kpa": 60.0, "tps_pct": 12.0}
+    assert ins.update(31.0, after, None, ride).startswith("next: hold 3000 rpm")
+    # a serpentine named after a pull still fits 80 columns
+    serp = sug("part_throttle_sweep", 1875, 4750, (70.0, 50.0, 75.0, 55.0, 80.0, 60.0, 85.0))
+    object.__setattr__(serp.recipe, "rate_rpm_s", 300.0)
+    ins = Instructor()
+    ins.update(0.0, PlanView(suggestions=(PULL,)), "wot_pull", pull)
+    line = ins.update(1.0, PlanView(suggestions=(serp,)), None, shut)
+    assert line.startswith("cool down") and "row sweeps" in line and len(line) <= 78

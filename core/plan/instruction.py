@@ -43,6 +43,10 @@ WOT_TPS_PCT = 90.0
 CLOSED_TPS_PCT = 2.0
 """Throttle at or below this is closed: a hold under its lowest step is then let go (an
 idle/low-MAP hold at 30 kPa reads about 2 %: its MAP is on the step, so it is not)."""
+COOL_OPEN_KPA = 50.0
+"""Without a throttle reading, MAP at or above this after a pull ends its cool-down."""
+LINE_MAX = 78
+"""The instruction fits one line of an 80-column terminal."""
 RPM_TOL = 150.0
 """rpm within this of a hold's rpm (or a sweep's range) is running that test."""
 ADOPT_RPM_TOL = 60.0
@@ -75,6 +79,8 @@ class Instructor:
         """The closing hold's step reached so far, in the closing order."""
         self._over: Suggestion | None = None
         """The serpentine that has ended (released at its end): no longer bridged."""
+        self._cooling = False
+        """A WOT pull ended and the throttle has stayed shut since: its cool-down at idle."""
         self._let_go: float | None = None
         """A hold is over or was let go (throttle closed, MAP under this): the steady rpm or
         idle the detector sees until the throttle opens is the tuner waiting, not a test."""
@@ -125,6 +131,12 @@ class Instructor:
             # a down leg is no test the detector knows (rpm falls at part throttle):
             # the serpentine is still running, so the line keeps following it
             current_test = "part_throttle_sweep"
+        if self._in_test == "wot_pull" and current_test != "wot_pull":
+            self._cooling = True  # the pull ended: its cool-down at idle runs now
+        elif self._cooling and (current_test == "wot_pull" or _opened(op, COOL_OPEN_KPA)):
+            self._cooling = False
+        if self._cooling and current_test in HOLD_TYPES:
+            current_test = None  # the idle the detector sees is the pull's cool-down
         ended = self._in_test is not None and current_test is None
         self._in_test = current_test
         top = view.suggestions[0] if view.suggestions else None
@@ -168,6 +180,8 @@ class Instructor:
             self._challenger = None
         assert self.committed is not None
         self.advice = (self.committed, t)
+        if self._cooling:
+            return _cooling_line(self.committed)
         short = _short(self.committed)
         if short != self.committed.description:  # a serpentine names its start rpm already
             return f"next: {short}"
@@ -397,6 +411,17 @@ def _riding_to(c: Suggestion | None, op: Mapping[str, float]) -> bool:
         and math.isfinite(rpm)
         and rpm < c.rpm_range[0] - RPM_TOL
     )
+
+
+def _cooling_line(s: Suggestion) -> str:
+    """The line while a pull's cool-down runs: idle first, then ``s`` (held briefly)."""
+    steps = _steps(s)
+    if s.test_type in HOLD_TYPES and len(steps) > 1:
+        what = f"hold {s.rpm_range[0]:.0f} rpm, {len(steps)} MAP steps"
+    else:
+        what = _short(s)
+    line = f"cool down at idle, then {what}"
+    return line if len(line) <= LINE_MAX else f"cool down, then {what}"
 
 
 def _short(s: Suggestion) -> str:
