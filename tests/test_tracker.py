@@ -97,3 +97,43 @@ def test_candidates_are_keyed_to_the_rate_the_rows_arrive_at():
     run_sim([Idle(6.0)], tracker=tracker)  # run_sim streams at 100 Hz
     tracker._match_rate()
     assert tracker.model is not None and tracker.model.key.rate_hz == 100.0
+
+
+def test_no_re_simulation_of_the_top_suggestion_while_a_test_runs(monkeypatch):
+    # py-spy on the demo during row sweeps: 2/3 of the session's CPU re-simulated the
+    # top serpentine from each new (rpm, MAP) the engine passed. While a test runs the
+    # top's prediction made before it stands; only a new top recipe is simulated.
+    import core.plan.simplan as simplan
+    from core.plan.types import PlanView
+    from sim.testsim import SimCandidates
+
+    calls: list[object] = []
+    real = simplan.refine_top
+
+    def spy(top, *args, **kwargs):
+        calls.append(top.recipe)
+        return real(top, *args, **kwargs)
+
+    monkeypatch.setattr(simplan, "refine_top", spy)
+    model = SimCandidates(ModelKey("vtwin", AXES, FilterLimits(), 50.0))
+    tracker = VehicleTracker(
+        axes=AXES, hit_target=10, regions=DEFAULT_REGIONS, constraints=LIMITS, store=None,
+        vehicle="bike", run_id="run-1", log_path=None, model=model,
+    )  # fmt: skip
+    tracker.warm_now()
+    grid = CoverageGrid(AXES, 10)
+    at = {"rpm": 3000.0, "map_kpa": 70.0, "tps_pct": 20.0}
+    first = tracker.plan(grid, at)
+    assert calls and first.suggestions  # between tests: refined from where the engine is
+    # the line follows a running test (a hold the detector sees): the same top is not
+    # simulated again from the next point, its prediction is the one made before
+    tracker.instructor.update(1.0, PlanView(suggestions=first.suggestions), "steady_state", at)
+    assert tracker.instructor.following
+    n = len(calls)
+    again = tracker.plan(grid, {**at, "rpm": 3250.0, "map_kpa": 75.0})
+    assert len(calls) == n
+    assert again.suggestions[0].recipe == first.suggestions[0].recipe
+    assert again.suggestions[0].expected_hits == first.suggestions[0].expected_hits
+    # the summary's plan is refined whatever runs
+    tracker.plan(grid, at, final=True)
+    assert len(calls) > n

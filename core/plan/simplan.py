@@ -48,7 +48,7 @@ from core.plan.route import plan_walk
 from core.plan.sweeps import SweepRows, charged_spans, compose_sweep, sweep_rows
 from core.plan.testmodels import ENVIRONMENT
 from core.plan.testsim import ADDITIVE, HOLD_STEP_S, CandidateModel
-from core.plan.types import FilteredTest, PlanView
+from core.plan.types import FilteredTest, PlanView, Suggestion
 from core.plan.value import PLAN_WEIGHT, Candidate, cell_value, confidence
 
 F64 = npt.NDArray[np.float64]
@@ -79,6 +79,7 @@ def plan_model(
     *,
     operating_point: Mapping[str, float] | None = None,
     scope: str = "all",
+    reuse: Suggestion | None = None,
 ) -> PlanView:
     """Rank candidate tests by weighted confidence gained per minute.
 
@@ -98,6 +99,13 @@ def plan_model(
             neutral), which an empty vehicle's plan ranks first. It simulates ~1/15 of
             what a full plan needs, so a session plans its first tests from it while
             the rest warms up (``sim.guided``, ``core.plan.tracker``).
+        reuse: A top suggestion refined earlier (``ranking.refine_top``: re-simulated
+            from the operating point, the prediction checked against the test that
+            follows). When the top is the same recipe, its prediction is taken as is
+            instead of simulated again. A tracker passes its last one while a test runs:
+            a serpentine's engine passes a new (rpm, MAP) start every second, each a
+            whole serpentine simulated (2/3 of the demo's CPU during row sweeps), and
+            the prediction that counts is the one made before the test began.
     """
     if scope not in SCOPES:
         raise ValueError(f"scope {scope!r} is not one of {', '.join(SCOPES)}")
@@ -108,7 +116,10 @@ def plan_model(
     now = {k: np.asarray(arrays[k], dtype=np.float64).ravel() for k in ADDITIVE}
     value0 = cell_value(confidence(now, rule))
     must = np.clip(prio, 1, 3).ravel() <= 2
-    args = (model, prio, now, constraints, calibration, pulls_done, rule, operating_point, scope)
+    args = (
+        model, prio, now, constraints, calibration, pulls_done, rule, operating_point, scope,
+        reuse,
+    )  # fmt: skip
     if np.any(must & (weights > 0) & (value0 < 1.0)):
         # Priority-3 cells are polish: while a priority-1/2 cell is untrusted, a test (or a
         # hold step, a sweep row) is valued on those cells alone, so no minute goes to
@@ -130,6 +141,7 @@ def _plan(
     rule: CoverageRule,
     operating_point: Mapping[str, float] | None,
     scope: str,
+    reuse: Suggestion | None,
     weights: F64,
     target_weights: F64,
 ) -> PlanView:
@@ -214,10 +226,12 @@ def _plan(
         # idle now, so that work is also the shortest move.
         suggestions = tuple(sorted(suggestions, key=lambda s: s.test_type != "idle_low_map"))
     if suggestions:
-        suggestions = (
-            refine_top(suggestions[0], model, calibration, reach, op, rule, now),
-            *suggestions[1:],
-        )
+        top = suggestions[0]
+        if reuse is not None and reuse.recipe == top.recipe:
+            top = replace(top, expected_hits=reuse.expected_hits, minutes=reuse.minutes)
+        else:
+            top = refine_top(top, model, calibration, reach, op, rule, now)
+        suggestions = (top, *suggestions[1:])
     targets, instruction = target_cells(
         conf0, prio, target_weights, rpm_axis, map_axis, constraints, op
     )

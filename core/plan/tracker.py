@@ -158,6 +158,8 @@ class VehicleTracker:
         self.tests: list[tuple[DetectedTest, float]] = []
         self.predictions = PredictionLog()
         self.instructor = Instructor()
+        self._refined: Suggestion | None = None
+        """The last plan's top suggestion, its prediction refined (``plan_model(reuse=)``)."""
         """The live instruction, held steady (follows a running test)."""
         """Suggestions offered before each test, checked when a test is detected."""
         """Detected tests of this run with their prediction error (%)."""
@@ -340,7 +342,11 @@ class VehicleTracker:
                 self.model, self.regions, self.constraints, self.calibration,
                 self.pulls_done, self.rule or CoverageRule(self.hit_target), operating_point=values,
                 scope=scope,
+                # while a test runs, the top's prediction from where it began stands
+                # (no re-simulation from each point the engine passes)
+                reuse=self._refined if self.instructor.following and not final else None,
             )  # fmt: skip
+            self._refined = view.suggestions[0] if view.suggestions else None
             if not view.suggestions and scope == "opening":
                 self._opening_done = True  # nothing left of it: kinematic until the rest
             else:
