@@ -318,3 +318,19 @@ def test_after_a_pull_the_line_says_cool_down_then_the_next_test() -> None:
     ins.update(0.0, PlanView(suggestions=(PULL,)), "wot_pull", pull)
     line = ins.update(1.0, PlanView(suggestions=(serp,)), None, shut)
     assert line.startswith("cool down") and "row sweeps" in line and len(line) <= 78
+
+
+def test_the_ride_up_to_a_pulls_start_is_its_approach_not_a_sweep() -> None:
+    # the demo: "part throttle sweep in progress (1898 rpm, 48 kPa): finish it" while the
+    # tuner brought the engine to 2000 rpm for the pull the line had named
+    ins = Instructor()
+    view = PlanView(suggestions=(PULL, HOLD_3000))
+    ins.update(0.0, view, None, {"rpm": 950.0, "map_kpa": 32.0, "tps_pct": 0.0})
+    for t, rpm in ((1.0, 1500.0), (2.0, 1898.0), (3.0, 2001.0)):
+        op = {"rpm": rpm, "map_kpa": 48.0, "tps_pct": 9.0}
+        line = ins.update(t, view, "part_throttle_sweep", op)
+        assert line.startswith("next: WOT pull 2000-5800 rpm"), (rpm, line)
+    # an offered sweep run well above the pull's start is followed as that sweep
+    line = ins.update(4.0, view, "part_throttle_sweep",
+                      {"rpm": 3200.0, "map_kpa": 48.0, "tps_pct": 9.0})  # fmt: skip
+    assert not line.startswith("next:")

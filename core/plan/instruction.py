@@ -90,6 +90,11 @@ class Instructor:
         running test (or names none). One tuple, replaced whole: another thread may read it
         (the demo's simulated tuner, ``sim.guided``)."""
 
+    @property
+    def following(self) -> bool:
+        """The last line followed a running test (a serpentine's down legs and turns too)."""
+        return self._in_test is not None
+
     def update(
         self, t: float, view: PlanView, current_test: str | None, op: Mapping[str, float]
     ) -> str:
@@ -143,7 +148,9 @@ class Instructor:
         if current_test is not None:
             self._seen = None
             c = self.committed
-            approach = c is not None and (_riding_to(c, op) or _on_hold(c, op))
+            approach = c is not None and (
+                _riding_to(c, op) or _on_hold(c, op) or _to_pull_start(c, op)
+            )
             tip_offered = any(_runs(s, "tip_in", op) for s in view.suggestions)
             if approach and (
                 current_test == "part_throttle_sweep"
@@ -400,6 +407,21 @@ def _opened(op: Mapping[str, float], map_kpa_max: float) -> bool:
         return tps > CLOSED_TPS_PCT
     map_kpa = float(op.get("map_kpa", math.nan))
     return math.isfinite(map_kpa) and map_kpa >= map_kpa_max
+
+
+def _to_pull_start(c: Suggestion, op: Mapping[str, float]) -> bool:
+    """The engine rides at part throttle up to the committed pull's start rpm (or sits there).
+
+    The detector calls that rise a part-throttle sweep; it is the pull's approach.
+    """
+    rpm = float(op.get("rpm", math.nan))
+    tps = float(op.get("tps_pct", math.nan))
+    return (
+        c.test_type == "wot_pull"
+        and math.isfinite(rpm)
+        and rpm <= c.rpm_range[0] + RPM_TOL
+        and not tps >= WOT_TPS_PCT
+    )
 
 
 def _riding_to(c: Suggestion | None, op: Mapping[str, float]) -> bool:
