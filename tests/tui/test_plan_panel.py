@@ -36,8 +36,11 @@ def test_panel_shows_as_many_as_fit_and_follows_resizes() -> None:
     assert small >= 3
     assert tall > small
     assert back == small
-    # full descriptions, wrapped rather than cut
-    assert "…" not in text and "one MAP row per ramp" in " ".join(text.split())
+    # full descriptions, wrapped rather than cut (the longest first: a hold of 8-9 steps)
+    joined = " ".join(text.split())
+    descriptions = [s.description for s in session.snapshot.plan.suggestions[:tall]]
+    assert max(len(d) for d in descriptions) > 60
+    assert "…" not in text and all(d in joined for d in descriptions)
 
 
 def test_filtered_list_shows_its_entries() -> None:
