@@ -158,11 +158,11 @@ class VehicleTracker:
         self.tests: list[tuple[DetectedTest, float]] = []
         self.predictions = PredictionLog()
         self.instructor = Instructor()
-        self._refined: Suggestion | None = None
-        """The last plan's top suggestion, its prediction refined (``plan_model(reuse=)``)."""
         """The live instruction, held steady (follows a running test)."""
         """Suggestions offered before each test, checked when a test is detected."""
         """Detected tests of this run with their prediction error (%)."""
+        self._refined: Suggestion | None = None
+        """The last plan's top suggestion, its prediction refined (``plan_model(reuse=)``)."""
         self._window = RowWindow(BUFFER_S)
         """Recent rows: ``t`` (every row), ``tk`` and ``cell`` (the kept rows' times, cells)."""
         self._t_first: float | None = None
