@@ -334,3 +334,21 @@ def test_the_ride_up_to_a_pulls_start_is_its_approach_not_a_sweep() -> None:
     line = ins.update(4.0, view, "part_throttle_sweep",
                       {"rpm": 3200.0, "map_kpa": 48.0, "tps_pct": 9.0})  # fmt: skip
     assert not line.startswith("next:")
+
+
+def test_an_idle_under_an_offered_hold_is_no_test_of_that_hold() -> None:
+    # `dynoai log --source sim:` (a scripted idle first): the detector called the 950-rpm
+    # idle a test, the line committed to the offered 1000-rpm hold it sat under ("hold
+    # 1000 rpm, MAP 40 kPa until trusted") and flipped back to "next: ..." a second later
+    one = sug("steady_state", 1000, 1000, (40.0,))
+    hold = sug("idle_low_map", 1500, 1500, (30.0, 35.0, 40.0))
+    view = PlanView(suggestions=(hold, one))
+    ins = Instructor()
+    idle = {"rpm": 948.0, "map_kpa": 31.1, "tps_pct": 0.0}
+    lines = {
+        ins.update(float(t), view, "idle_low_map" if t >= 5 else None, idle) for t in range(12)
+    }
+    assert lines == {"next: hold 1500 rpm: MAP 30 35 40 kPa, each until trusted"}
+    # on the 1000-rpm hold's step, throttle open: that hold runs
+    line = ins.update(12.0, view, "steady_state", {"rpm": 1000.0, "map_kpa": 40.2, "tps_pct": 2.6})
+    assert line.startswith("hold 1000 rpm, MAP 40 kPa")

@@ -130,6 +130,15 @@ class Instructor:
             # closed under the hold's lowest step: the tuner has finished it and reads the
             # line for the next test, whatever the line commits to meanwhile
             current_test = None
+        if (
+            current_test in HOLD_TYPES
+            and _below(op, math.inf)
+            and not any(_runs(s, current_test, op) and not _under(s, op) for s in view.suggestions)
+        ):
+            # an idle (or a closed-throttle hold) that is none of the offered tests: the
+            # engine waits for the next one (was "hold 1000 rpm, MAP 40 kPa until
+            # trusted" for a second while a 950-rpm idle sat under that hold's step)
+            current_test = None
         if current_test is None and math.isfinite(tps) and tps >= WOT_TPS_PCT:
             current_test = "wot_pull"  # the throttle is open: that is the pull, from now
         if current_test is None and self._on_serpentine(t, op):
@@ -161,7 +170,14 @@ class Instructor:
                 # start here
                 return f"next: {_short(self.committed)}{_approach(self.committed, op)}"  # type: ignore[arg-type]
             if self.committed is None or not _runs(self.committed, current_test, op):
-                running = next((s for s in view.suggestions if _runs(s, current_test, op)), None)
+                running = next(
+                    (
+                        s
+                        for s in view.suggestions
+                        if _runs(s, current_test, op) and not _under(s, op)
+                    ),
+                    None,
+                )
                 if running is not None:
                     self._commit(running)
             return self._during(current_test, op)
@@ -398,6 +414,11 @@ def _below(op: Mapping[str, float], map_kpa_max: float) -> bool:
     map_kpa = float(op.get("map_kpa", math.nan))
     tps = float(op.get("tps_pct", math.nan))
     return math.isfinite(map_kpa) and map_kpa < map_kpa_max and tps <= CLOSED_TPS_PCT
+
+
+def _under(s: Suggestion, op: Mapping[str, float]) -> bool:
+    """Hold ``s`` is not what runs: the throttle is shut under its lowest step."""
+    return s.test_type in HOLD_TYPES and _below(op, min(_steps(s)) - ROW_TOL_KPA)
 
 
 def _opened(op: Mapping[str, float], map_kpa_max: float) -> bool:
