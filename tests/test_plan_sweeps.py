@@ -245,8 +245,13 @@ def test_valued_per_cell_the_charge_covers_every_cell_the_full_span_fills_more()
         return HoldColumn(rpm, rows, empty, (seconds,) * 2, np.ones(2), 1.0, "steady_state")
 
     cols = [column(2000.0, 2.0), column(2500.0, 3.0)]
-    # one step at each column (2 s + 3 s) and each column's 5-s entry; gain 3 recovered
-    assert dropped_charge(fast, fast_c, cols, FakeModel(), full_c) == (15.0, 3.0)  # type: ignore[arg-type]
+    # the dropped column's step (2 s) and its 5-s entry, gain 2 recovered; the few cells
+    # at the turn (gain 1 in 3 + 5 s) are worth less than the serpentine's own rate
+    # (29 in 31 s): nobody holds them for their own sake, so they are not charged
+    assert dropped_charge(fast, fast_c, cols, FakeModel(), full_c) == (7.0, 2.0)  # type: ignore[arg-type]
+    # worth their time at that rate, they are charged too (step and entry)
+    full_c.per_cell[cell(2500.0, 70.0)] = 20.0
+    assert dropped_charge(fast, fast_c, cols, FakeModel(), full_c) == (15.0, 22.0)  # type: ignore[arg-type]
 
 
 def test_a_span_without_its_end_column_turns_inside_it_so_the_kept_column_gets_its_pass() -> None:

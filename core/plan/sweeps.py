@@ -310,7 +310,9 @@ def dropped_charge(
     gaining steps in the sweep's rows. Each is charged its live hold step (at least
     :data:`core.plan.holds.MIN_STEP_S`), and each column the hold's entry (settle and
     release, ``hold_minutes`` with no move) unless it has other steps to hold anyway.
-    The gain is what ``full`` gains more there (without it, those steps' gains).
+    The gain is what ``full`` gains more there (without it, those steps' gains). The
+    dropped column is always charged; another column only if its hold gains at least
+    the serpentine's own rate (with what is charged so far) per second.
     """
     if sweep.dropped_rpm is None:
         return 0.0, 0.0
@@ -319,17 +321,17 @@ def dropped_charge(
     map_axis = np.asarray(axes.map_kpa, dtype=np.float64)
     n_rpm = rpm_axis.size
     need: dict[float, set[float]] = {}
-    gain = 0.0
+    more_by_col: dict[float, float] = {}
     per_cell = full is not None and full.per_cell.size > 0 and cand.per_cell.size > 0
     if full is not None and per_cell:
         more = full.per_cell - cand.per_cell
         for cell in np.flatnonzero(more >= MIN_STEP_GAIN):
             rpm, m = float(rpm_axis[cell % n_rpm]), float(map_axis[cell // n_rpm])
             need.setdefault(rpm, set()).add(m)
-            gain += float(more[cell])
+            more_by_col[rpm] = more_by_col.get(rpm, 0.0) + float(more[cell])
     else:
         need[sweep.dropped_rpm] = set(cand.recipe.map_steps)
-    seconds = 0.0
+    charges: list[tuple[float, float, bool]] = []
     for col in columns:
         if col.rpm not in need:
             continue
@@ -338,13 +340,27 @@ def dropped_charge(
         steps = wanted if per_cell else wanted & gaining
         if not steps.any():
             continue
-        seconds += float(np.maximum(np.asarray(col.seconds)[steps], MIN_STEP_S).sum())
-        if not per_cell:
-            gain += float(col.gains[steps].sum())
+        seconds = float(np.maximum(np.asarray(col.seconds)[steps], MIN_STEP_S).sum())
+        gain = more_by_col.get(col.rpm, 0.0) if per_cell else float(col.gains[steps].sum())
         in_rows = np.array([m in cand.recipe.map_steps for m in col.rows], dtype=bool)
         if not (gaining & ~in_rows & ~steps).any():
             seconds += 60.0 * model.hold_minutes(col.rpm, col.rpm, 0.0)
-    return seconds, gain
+        charges.append((seconds, gain, col.rpm == sweep.dropped_rpm))
+    # The dropped column's hold is always charged: its cells are why the faster span
+    # differs, and a tuner holds them. Another column (where the two serpentines' turns
+    # and directions leave a few cells a little apart) is charged only if its hold is
+    # worth its time at the serpentine's own rate: nobody holds those cells for their
+    # own sake right then, so they cost the faster span nothing (and it gains nothing
+    # there). Charging each its entry had made the faster span ~10 s dearer than it ran.
+    total_s = sum(c[0] for c in charges if c[2])
+    total_gain = sum(c[1] for c in charges if c[2])
+    others = sorted((c for c in charges if not c[2]), key=lambda c: c[1] / max(c[0], 1e-6))
+    for seconds, gain, _ in reversed(others):
+        rate = (cand.gain + total_gain) / max(60.0 * cand.minutes + total_s, 1e-6)
+        if gain / max(seconds, 1e-6) < rate:
+            break
+        total_s, total_gain = total_s + seconds, total_gain + gain
+    return total_s, total_gain
 
 
 def closing_hold(
