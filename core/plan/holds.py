@@ -146,35 +146,25 @@ def hold_columns(
         )
         gains = np.bincount(step_idx, gained, minlength=len(rows)).astype(np.float64)
         steps, seconds = model.live_column(rpm, rows, rule)
-        gains[~_reached(model, rpm, rows, steps, rule) | trusted[_own(model, rpm, rows)]] = 0.0
+        own = model.key.axes.flat_index(np.full(len(rows), rpm), np.asarray(rows, np.float64))
+        gains[~_reached(own, steps, rule.hit_target) | trusted[own]] = 0.0
         out.append(HoldColumn(rpm, rows, steps, seconds, gains, factor, test_type))
     return out
 
 
-def _own(model: CandidateModel, rpm: float, rows: tuple[float, ...]) -> npt.NDArray[np.int64]:
-    """Each MAP step's own cell (flat; -1 off the table)."""
-    axes = model.key.axes
-    return axes.flat_index(np.full(len(rows), rpm), np.asarray(rows, dtype=np.float64))
-
-
 def _reached(
-    model: CandidateModel,
-    rpm: float,
-    rows: tuple[float, ...],
-    steps: tuple[dict[str, F64], ...],
-    rule: CoverageRule,
+    own: npt.NDArray[np.int64], steps: tuple[dict[str, F64], ...], hit_target: float
 ) -> npt.NDArray[np.bool_]:
-    """Which MAP steps put at least the rule's hit target into their own cell.
+    """Which MAP steps put at least ``hit_target`` hits into their own cell (``own``, flat).
 
     Below the lowest MAP the engine holds at an rpm (closed throttle: 31 kPa at 1000 rpm
     on the V-twin, where the dyno cannot even hold the rpm) a step's data lands in other
     cells, the idle's mostly, while the hold would name "MAP 20 kPa" for its 10 s. Such a
     step is never offered; the cells it fed are the idle's and the reachable steps'.
     """
-    own = _own(model, rpm, rows)
     return np.array(
         [
-            c >= 0 and float(step["hits"][c]) >= rule.hit_target
+            c >= 0 and float(step["hits"][c]) >= hit_target
             for c, step in zip(own, steps, strict=True)
         ],
         dtype=bool,
