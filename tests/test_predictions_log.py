@@ -78,3 +78,30 @@ def test_a_long_open_segment_keeps_the_offer_before_it_for_ten_minutes_only() ->
     test = DetectedTest("wot_pull", 10.5, 299.0, 2000, 2000, 5000, 3500, 90, 100, 95, 90, 100)
     checked = log.check(test, np.zeros(N_RPM), N_RPM)
     assert checked is not None and checked.description == "offered at 10"
+
+
+def test_a_pull_is_checked_on_its_own_envelope_not_its_cool_down() -> None:
+    # Found in the demo and a headless `dynoai log`: "predicted wot_pull: 178 % mean
+    # error". The suggestion "WOT pull 2000-5800 rpm, then cool down" predicts the pull AND
+    # the ride to 2000 rpm and the cool-down idle; the detector's pull is the pull alone
+    # (the cool-down is an idle to it), so every idle hit read as missing.
+    axes_kpa = (30.0, 50.0, 70.0, 95.0)
+    axes_rpm = (1000.0, 2000.0, 3500.0, 5000.0)
+    n_rpm = len(axes_rpm)
+    pull = {(3, 1): 40.0, (3, 2): 40.0, (3, 3): 40.0}  # the WOT row, 2000-5000 rpm
+    cool = {(0, 0): 900.0, (2, 1): 30.0}  # cool-down idle, the ride up at roll-on
+    expected = tuple((r, c, h) for (r, c), h in {**pull, **cool}.items())
+    offered = Suggestion(
+        "wot_pull", "WOT pull 2000-5000 rpm, then cool down", (2000.0, 5000.0), (95.0, 95.0),
+        1.5, 10.0, 1.0, "high", 1, tuple((r, c) for r, c, _ in expected), expected,
+    )  # fmt: skip
+    log = PredictionLog()
+    log.offer(PlanView(suggestions=(offered,)), 0.0)
+    detected = DetectedTest("wot_pull", 5.0, 14.0, 2000, 2000, 5000, 3500, 92, 99, 97, 92, 98)
+    actual = np.zeros(len(axes_kpa) * n_rpm)
+    for (r, c), h in pull.items():
+        actual[r * n_rpm + c] = 0.9 * h  # what the pull itself added
+    checked = log.check(detected, actual, n_rpm, axes_kpa=axes_kpa, axes_rpm=axes_rpm)
+    assert checked is not None
+    assert checked.predicted_hits == sum(pull.values())
+    assert checked.error_pct < 15.0

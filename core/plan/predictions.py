@@ -15,6 +15,9 @@ Like is compared with like:
   throttle is "idle" until the next hold's throttle opens), and those hits are
   not the hold's;
 * a single-row sweep is matched by its rpm range and its MAP row;
+* a WOT pull is compared on its own envelope (:func:`_pull_cells`): its prediction
+  includes the ride to the start rpm and the cool-down, which are no pull to the
+  detector;
 * a serpentine (one suggestion, several rows, up and down legs) is ONE suggestion
   but the detector sees each up leg as its own sweep (a down leg is no test it
   knows). The serpentine on offer before its first leg is kept, and each detected
@@ -214,6 +217,9 @@ class PredictionLog:
             for m in _rows(match):
                 keep[_nearest(axes_kpa, m) * n_rpm + col] = True
             predicted, actual = np.where(keep, predicted, 0.0), np.where(keep, actual, 0.0)
+        if match.test_type == "wot_pull" and axes_rpm and axes_kpa:
+            keep = _pull_cells(test, axes_kpa, axes_rpm)
+            predicted, actual = np.where(keep, predicted, 0.0), np.where(keep, actual, 0.0)
         return self._record(match, test, predicted, actual)
 
     def _offered(self, t: float, test: DetectedTest) -> Suggestion | None:
@@ -275,6 +281,28 @@ class PredictionLog:
         for c in self.checked:
             out.setdefault(c.test_type, []).append(c.error_pct)
         return tuple((k, float(np.mean(v)), len(v)) for k, v in sorted(out.items()))
+
+
+PULL_ROWS_KPA = 10.0
+"""A WOT pull is compared on the rows within this of its median MAP (the wide-open rows)."""
+
+
+def _pull_cells(
+    test: DetectedTest, axes_kpa: Sequence[float], axes_rpm: Sequence[float]
+) -> npt.NDArray[np.bool_]:
+    """The cells of a detected pull's own envelope: its wide-open rows over its rpm range.
+
+    The suggestion's prediction is the pull with its ride to the start rpm and its
+    cool-down at idle (``Recipe`` "then cool down"); the detector's pull is the pull
+    alone, and the cool-down is an idle to it. Compared whole, a pull read as 178-182 %
+    off in the demo and a headless log (every idle hit of the cool-down was "missing").
+    """
+    kpa = np.asarray(axes_kpa, dtype=np.float64)
+    rpm = np.asarray(axes_rpm, dtype=np.float64)
+    rows = kpa >= test.map_median_kpa - PULL_ROWS_KPA
+    lo, hi = _nearest(axes_rpm, test.rpm_min), _nearest(axes_rpm, test.rpm_max)
+    cols = (np.arange(rpm.size) >= lo) & (np.arange(rpm.size) <= hi)
+    return np.asarray(np.outer(rows, cols).ravel(), dtype=bool)
 
 
 def _predicted(s: Suggestion, n_cells: int, n_rpm: int) -> npt.NDArray[np.float64]:
