@@ -378,6 +378,27 @@ def simulate_rows(
     return tuple(up), tuple(down)
 
 
+@cached_sparse(maxsize=64)
+def simulate_run_on(
+    key: ModelKey, rpm_from: float, rpm_to: float, rate_rpm_s: float, map_kpa: float
+) -> dict[str, F64]:
+    """One row at ``map_kpa`` ramping up from ``rpm_from`` to ``rpm_to``: a serpentine's run-on.
+
+    The engine is brought to ``rpm_from`` on the row and settled (off the record, as the
+    serpentine's rows before it leave it there), then the ramp is the window returned.
+    """
+    from sim.scenarios import RowSweeps, transition_s
+    from sim.simulation import Simulation
+    from sim.vehicles import get_vehicle
+
+    vehicle = get_vehicle(key.kind)
+    settle = transition_s(vehicle, None, rpm_from)
+    seg = RowSweeps((map_kpa,), rpm_from, rpm_to, rate_rpm_s, settle_s=settle)
+    sim = Simulation(vehicle, (seg,), seed=11, rate_hz=key.rate_hz)
+    (window,) = run_windows(key, sim, [settle, settle + seg.row_s])
+    return window
+
+
 @cached_sparse(maxsize=FROM_HERE_CACHE)
 def simulate_live_from(
     key: ModelKey,
@@ -515,6 +536,15 @@ def recipe_segments(recipe: Recipe, kind: str) -> tuple[sc.Segment, ...]:
         )
         hold = sc.SteadyHold(recipe.end_rpm, recipe.hold_steps, hold_s=HOLD_STEP_S, settle_s=0.0)
         return (rows, hold)
+    if t == "part_throttle_sweep" and recipe.end_rpm > recipe.rpm_hi:
+        # the last row runs on past the span: same throttle, same ramp, no release between
+        rows = sc.RowSweeps(
+            recipe.map_steps, recipe.rpm_lo, recipe.rpm_hi, recipe.rate_rpm_s, release=False
+        )
+        on = sc.RowSweeps(
+            recipe.map_steps[-1:], recipe.rpm_hi, recipe.end_rpm, recipe.rate_rpm_s, settle_s=0.0
+        )
+        return (rows, on)
     if t == "part_throttle_sweep" and (len(recipe.map_steps) > 1 or recipe.rate_rpm_s > 0):
         return (sc.RowSweeps(recipe.map_steps, recipe.rpm_lo, recipe.rpm_hi, recipe.rate_rpm_s),)
     if t == "part_throttle_sweep":
@@ -550,6 +580,11 @@ class SimCandidates:
         self, rpm_lo: float, rpm_hi: float, rate_rpm_s: float, rows: tuple[float, ...]
     ) -> tuple[tuple[dict[str, F64], ...], tuple[dict[str, F64], ...]]:
         return simulate_rows(self._key, rpm_lo, rpm_hi, rate_rpm_s, rows)
+
+    def run_on(
+        self, rpm_from: float, rpm_to: float, rate_rpm_s: float, map_kpa: float
+    ) -> dict[str, F64]:
+        return simulate_run_on(self._key, rpm_from, rpm_to, rate_rpm_s, map_kpa)
 
     def recipe(self, recipe: object) -> dict[str, F64]:
         assert isinstance(recipe, Recipe)

@@ -110,6 +110,33 @@ def test_the_last_row_of_a_closed_serpentine_names_its_closing_hold() -> None:
     assert len(last) <= 78
 
 
+def test_a_serpentine_whose_last_row_runs_on_is_followed_to_where_it_stops() -> None:
+    # Issue 11: the WOT row, ramping up last, carries on past the span to the top column
+    # (``Recipe.run_on_rpm``, ``sweeps.run_on``): the line names that rpm for the last
+    # row and keeps following it above the span, then names the next test once released.
+    recipe = Recipe(
+        "part_throttle_sweep", 1875.0, 4750.0, (85.0, 80.0, 95.0), rate_rpm_s=300.0,
+        run_on_rpm=5750.0,
+    )  # fmt: skip
+    assert recipe.end_rpm == 5750.0 and "last row on to 5750 rpm" in recipe.description
+    rows = Suggestion("part_throttle_sweep", recipe.description, (1875.0, 4750.0), (80.0, 95.0),
+                      1.0, 100.0, 1.0, "high", 1, (), recipe=recipe)  # fmt: skip
+    ins = Instructor()
+    ins.update(0.0, PlanView(suggestions=(rows, HOLD_3000)), None, {"rpm": 1000.0, "map_kpa": 30.0})
+    after = PlanView(suggestions=(HOLD_3000,))  # the plan has moved on mid-test
+    up = ins.update(9.0, after, "part_throttle_sweep", {"rpm": 3000.0, "map_kpa": 85.1})
+    assert up == "hold 85 kPa, ramp up to 4750 rpm at 300 rpm/s, then 80 kPa back"
+    down = ins.update(20.0, after, "part_throttle_sweep", {"rpm": 3500.0, "map_kpa": 80.2})
+    assert down == "hold 80 kPa, ramp down to 1875 rpm at 300 rpm/s, then 95 kPa back"
+    last = ins.update(30.0, after, "part_throttle_sweep", {"rpm": 3000.0, "map_kpa": 95.0})
+    assert last == "hold 95 kPa, ramp up to 5750 rpm at 300 rpm/s, then release"
+    for t, rpm in ((34.0, 4900.0), (36.0, 5400.0), (37.5, 5750.0)):
+        line = ins.update(t, after, "part_throttle_sweep", {"rpm": rpm, "map_kpa": 95.2})
+        assert line == last, (rpm, line)  # above the span: still the serpentine's last row
+    gone = ins.update(39.0, after, None, {"rpm": 5700.0, "map_kpa": 20.0, "tps_pct": 0.0})
+    assert gone.startswith("next: hold 3000 rpm")
+
+
 HOLD_1250 = sug("idle_low_map", 1250, 1250, (35.0, 40.0))
 HOLD_1500 = sug("steady_state", 1500, 1500, (45.0, 50.0, 55.0))
 

@@ -160,6 +160,22 @@ def test_seconds_to_a_gain_reads_the_walk_stop_by_stop() -> None:
     assert walk.seconds_to(71.0) == float("inf")
 
 
+def test_two_walks_are_told_apart_by_how_soon_their_gain_arrives() -> None:
+    # Serpentine or holds (simplan): the V-twin after a street ride had a walk with the
+    # serpentine gaining half its work in 40 s and one of holds in 53 s; the holds' walk
+    # reached the smaller total a few seconds sooner and was kept (74 s to 80 % of the
+    # goal, 64 s with the serpentine). The mean time over the gain weighs the front.
+    serp = Walk(0, (40.0, 100.0), (150.0, 300.0))
+    holds = Walk(0, (55.0, 95.0), (150.0, 300.0))
+    assert holds.seconds_to(300.0) < serp.seconds_to(300.0)
+    assert serp.mean_seconds_to(300.0) < holds.mean_seconds_to(300.0)
+    # exact: the area under seconds_to over the gain, per unit of gain
+    assert serp.mean_seconds_to(150.0) == 20.0  # linear within the first stop
+    assert serp.mean_seconds_to(300.0) == (150.0 * 20.0 + 150.0 * 70.0) / 300.0
+    assert serp.mean_seconds_to(301.0) == float("inf")
+    assert serp.mean_seconds_to(0.0) == 0.0
+
+
 def test_plan_walk_counts_a_cell_once_and_times_the_walk_it_orders() -> None:
     here = 4000.0
     model = ColumnModel()

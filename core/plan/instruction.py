@@ -230,6 +230,7 @@ class Instructor:
         rpm = float(op.get("rpm", math.nan))
         map_kpa = float(op.get("map_kpa", math.nan))
         lo, hi = c.rpm_range
+        hi = max(hi, _end_rpm(c, rows))
         on = (
             math.isfinite(rpm)
             and lo - 150.0 <= rpm <= hi + 150.0
@@ -292,7 +293,7 @@ class Instructor:
         if not (math.isfinite(rpm) and math.isfinite(map_kpa)):
             return None
         lo, hi = c.rpm_range
-        end = hi if len(rows) % 2 else lo
+        end = _end_rpm(c, rows)
         closing = tuple(getattr(c.recipe, "hold_steps", ()) or ())
         if self._at_end:
             held = closing or rows[-1:]
@@ -311,7 +312,7 @@ class Instructor:
                 else ", then release"
             )
             return f"hold {end:.0f} rpm, MAP {closing[self._step]:.0f} kPa until trusted{then}"
-        in_span = lo - RPM_TOL <= rpm <= hi + RPM_TOL
+        in_span = lo - RPM_TOL <= rpm <= max(hi, end) + RPM_TOL
         nxt = self._row + 1
         if in_span and nxt < len(rows) and abs(rows[nxt] - map_kpa) <= ROW_TOL_KPA:
             self._row = nxt
@@ -364,6 +365,7 @@ def _runs(s: Suggestion, kind: str, op: Mapping[str, float]) -> bool:
     if kind == "part_throttle_sweep" and math.isfinite(rpm):
         lo, hi = s.rpm_range
         rows = _steps(s)
+        hi = max(hi, _end_rpm(s, rows))  # a serpentine's last row may run on past the span
         on_row = (
             len(set(rows)) >= 2  # a serpentine: its turns are bridged by rpm and time
             or not math.isfinite(map_kpa)
@@ -486,6 +488,8 @@ def _sweeping(c: Suggestion, map_kpa: float) -> str:
         return f"hold {c.map_range[0]:.0f} kPa, sweep to {hi:.0f} rpm"
     i = min(range(len(rows)), key=lambda j: abs(rows[j] - map_kpa)) if math.isfinite(map_kpa) else 0
     way, to = ("up", hi) if i % 2 == 0 else ("down", lo)
+    if i + 1 == len(rows):
+        to = _end_rpm(c, rows)  # the last row may run on past the span (``Recipe.run_on_rpm``)
     then = f", then {rows[i + 1]:.0f} kPa back" if i + 1 < len(rows) else ", then release"
     closing = tuple(getattr(c.recipe, "hold_steps", ()) or ())
     if i + 1 == len(rows) and closing:
@@ -493,6 +497,14 @@ def _sweeping(c: Suggestion, map_kpa: float) -> str:
         steps = " ".join(f"{m:.0f}" for m in closing)
         then = f", then hold {steps} kPa there"  # each until trusted (one line at 80 columns)
     return f"hold {rows[i]:.0f} kPa, ramp {way} to {to:.0f} rpm at {rate:.0f} rpm/s{then}"
+
+
+def _end_rpm(c: Suggestion, rows: tuple[float, ...]) -> float:
+    """Where a serpentine's last row ends: the span's end, or where its run-on stops."""
+    lo, hi = c.rpm_range
+    if len(rows) % 2 == 0:
+        return lo
+    return max(hi, float(getattr(c.recipe, "run_on_rpm", 0.0) or 0.0))
 
 
 def _steps(s: Suggestion) -> tuple[float, ...]:

@@ -37,6 +37,9 @@ class Recipe:
         rate_rpm_s: Absorber ramp rate of a sweep (0: the sweep's default).
         hold_steps: A serpentine's closing hold: MAP steps held at the rpm where its last
             row ends, each until trusted, before the throttle is released.
+        run_on_rpm: A serpentine whose last row ramps up carries that row on past the
+            span, at the same rate, to this rpm (0: it ends with the span). The WOT row's
+            cells above the span are then filled on the way instead of held one by one.
     """
 
     test_type: str
@@ -46,11 +49,14 @@ class Recipe:
     seconds: float = 0.0
     rate_rpm_s: float = 0.0
     hold_steps: tuple[float, ...] = ()
+    run_on_rpm: float = 0.0
 
     @property
     def end_rpm(self) -> float:
         """Where a serpentine's last row ends (rows alternate up and down from ``rpm_lo``)."""
-        return self.rpm_hi if len(self.map_steps) % 2 else self.rpm_lo
+        if len(self.map_steps) % 2:
+            return max(self.rpm_hi, self.run_on_rpm)
+        return self.rpm_lo
 
     @property
     def description(self) -> str:
@@ -67,6 +73,8 @@ class Recipe:
                 f"{'up' if i % 2 == 0 else 'down'} {m:.0f}" for i, m in enumerate(self.map_steps)
             )
             closing = ""
+            if self.run_on_rpm > self.rpm_hi and len(self.map_steps) % 2:
+                closing = f"; the last row on to {self.run_on_rpm:.0f} rpm"
             if self.hold_steps:
                 steps = " ".join(f"{m:.0f}" for m in self.hold_steps)
                 closing = f"; then hold {self.end_rpm:.0f} rpm: MAP {steps} kPa, each until trusted"

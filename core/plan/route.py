@@ -220,6 +220,24 @@ class Walk:
             t0, g0 = t, g
         return math.inf
 
+    def mean_seconds_to(self, gain: float) -> float:
+        """Mean over the first ``gain`` of the walk of the seconds until each part is gained.
+
+        The area under :meth:`seconds_to` from 0 to ``gain``, over ``gain``: two walks
+        reaching the same total are told apart by how soon the bulk of it arrives (the
+        same weighing as :data:`FRONT_WEIGHT` in the walk's order). inf if never reached.
+        """
+        if gain <= 0.0:
+            return 0.0
+        area, t0, g0 = 0.0, 0.0, 0.0
+        for t, g in zip(self.seconds, self.gains, strict=True):
+            if g >= gain:
+                t_at = t0 + (t - t0) * (gain - g0) / max(g - g0, 1e-12)
+                return (area + (gain - g0) * (t0 + t_at) / 2.0) / gain
+            area += (g - g0) * (t0 + t) / 2.0
+            t0, g0 = t, g
+        return math.inf
+
 
 def plan_walk(
     cands: Sequence[Candidate], model: CandidateModel, start_rpm: float | None

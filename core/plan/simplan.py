@@ -195,7 +195,7 @@ def _plan(
         without = plan_walk(others + alone, model, start_rpm)
         both = min(walk.gain if walk else 0.0, without.gain if without else 0.0)
         if without is not None and (
-            walk is None or without.seconds_to(both) < walk.seconds_to(both)
+            walk is None or without.mean_seconds_to(both) < walk.mean_seconds_to(both)
         ):
             chosen, holds, walk = others, alone, without
     if not now["hits"].any():
@@ -291,7 +291,7 @@ def _compose(
         rows = compose_sweep(sweep, model, start_rpm, floor / HOLD_STEP_S, MIN_STEP_GAIN, gain_of)
         if rows is not None and rows.gain > 0:
             serps.append((sweep, rows))
-    return holds + charged_spans(serps, columns, model, gain_of)
+    return holds + charged_spans(serps, columns, model, gain_of, start_rpm)
 
 
 def _completes(

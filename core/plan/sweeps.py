@@ -165,6 +165,8 @@ class SweepRows:
     """The end column this span leaves out to ramp faster (:func:`sweep_spans`), if any."""
     rate_factor: float = 1.0
     """The share of the span's dwell-limited rate it ramps at (:data:`RATE_FACTORS`)."""
+    cap_rpm: float = 0.0
+    """The highest rpm a test may use (``recipe.top_rpm``): where a run-on may end."""
 
 
 def sweep_rows(
@@ -221,6 +223,7 @@ def _sweep_rows(
             _valued_rows(model, span, rows, calibration, now, value0, weights, reach, rule, dropped)
         )
         out[-1].rate_factor = rate_factor
+        out[-1].cap_rpm = cap
     return out
 
 
@@ -431,11 +434,83 @@ def closing_hold(
     return closed
 
 
+def run_on_end(rpm_axis: F64, rpm_hi: float, cap_rpm: float) -> float:
+    """Where a last row ramping on past ``rpm_hi`` stops: the top column's upper edge under the cap.
+
+    The columns above the span up to ``cap_rpm`` each get a full pass (as
+    :func:`sweep_span` ends a span); 0 when no column lies above the span.
+    """
+    axis = np.asarray(rpm_axis, dtype=np.float64)
+    above = np.flatnonzero((axis > rpm_hi) & (axis <= cap_rpm))
+    if above.size == 0:
+        return 0.0
+    last = int(above[-1])
+    edge = 0.5 * (axis[last] + axis[last + 1]) if last + 1 < axis.size else float(axis[last])
+    return float(min(edge, cap_rpm))
+
+
+def run_on(
+    sweep: SweepRows,
+    cand: Candidate,
+    model: CandidateModel,
+    start_rpm: float | None,
+    gain_of: Callable[[Mapping[str, F64], float], tuple[float, F64]],
+) -> Candidate | None:
+    """The serpentine with its last row, ramping up, run on past the span to the top column.
+
+    The span ends at :data:`TOP_RPM` (the WOT row above it is pull and hold work), so a
+    serpentine whose last row is the WOT row leaves that row's cells above the span to
+    a hold each: a move, a settle and a release per column (after the V-twin's serpentine
+    from empty, 5500 and 5000 rpm at 95 kPa: ~10 s for two cells). Carried on at the same
+    throttle and ramp, the row passes them on the way. An odd number of rows ends
+    ramping up (:func:`run_order`: the heaviest row last); with an even number one row
+    (not the heaviest) is left out so that it does, the one whose leaving gains most per
+    second. Valued exactly, run-on data simulated (``CandidateModel.run_on``); None when
+    no column lies above the span or nothing is gained there.
+    """
+    recipe = cand.recipe
+    if not isinstance(recipe, Recipe) or recipe.hold_steps or not cand.arrays:
+        return None
+    span = sweep.span
+    rpm_axis = np.asarray(model.key.axes.rpm, dtype=np.float64)
+    end = run_on_end(rpm_axis, span.rpm_hi, sweep.cap_rpm)
+    if end <= span.rpm_hi:
+        return None
+    orders = [recipe.map_steps]
+    if len(recipe.map_steps) % 2 == 0:
+        # one row left out (never the heaviest, the one ramping on): each way is valued
+        top = max(recipe.map_steps)
+        orders = []
+        for left in recipe.map_steps:
+            kept = sorted(m for m in recipe.map_steps if m != left)
+            if left != top and len(kept) >= MIN_ROWS:
+                orders.append(tuple(kept[i] for i in run_order(len(kept))))
+    index = {m: i for i, m in enumerate(sweep.rows)}
+    best: Candidate | None = None
+    for rows in orders:
+        total = {k: np.zeros_like(sweep.up[0][k]) for k in ADDITIVE}
+        for n, m in enumerate(rows):
+            row = (sweep.up if n % 2 == 0 else sweep.down)[index[m]]
+            total = {k: total[k] + row[k] for k in ADDITIVE}
+        on = model.run_on(span.rpm_hi, end, span.rate_rpm_s, rows[-1])
+        total = {k: total[k] + on[k] for k in ADDITIVE}
+        ran = Recipe(
+            recipe.test_type, recipe.rpm_lo, recipe.rpm_hi, rows,
+            rate_rpm_s=recipe.rate_rpm_s, run_on_rpm=end,
+        )  # fmt: skip
+        out = Candidate(ran, total, model.recipe_minutes(ran, start_rpm))
+        out.gain, out.per_cell = gain_of(total, sweep.factor)
+        if out.gain > 0.0 and (best is None or out.gain / out.minutes > best.gain / best.minutes):
+            best = out
+    return best
+
+
 def charged_spans(
     composed: Sequence[tuple[SweepRows, Candidate]],
     columns: Sequence[HoldColumn],
     model: CandidateModel,
     gain_of: Callable[[Mapping[str, F64], float], tuple[float, F64]] | None = None,
+    start_rpm: float | None = None,
 ) -> list[Candidate]:
     """Per ramp-rate factor, the full-span serpentine or the faster one without an end column.
 
@@ -451,6 +526,9 @@ def charged_spans(
         closed = None if gain_of is None else closing_hold(sweep, cand, columns, model, gain_of)
         if closed is not None:
             by_factor[sweep.rate_factor].append((sweep, closed))
+        ran = None if gain_of is None else run_on(sweep, cand, model, start_rpm, gain_of)
+        if ran is not None:
+            by_factor[sweep.rate_factor].append((sweep, ran))
     out: list[Candidate] = []
     for group in by_factor.values():
         full = next((c for s, c in group if s.dropped_rpm is None), None)

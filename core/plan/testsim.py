@@ -91,6 +91,12 @@ class CandidateModel(Protocol):
         """Serpentine row sweeps over ``rows`` split per row: (each row ramping up, down)."""
         ...
 
+    def run_on(
+        self, rpm_from: float, rpm_to: float, rate_rpm_s: float, map_kpa: float
+    ) -> dict[str, F64]:
+        """One row at ``map_kpa`` ramping on from ``rpm_from`` (settled there) to ``rpm_to``."""
+        ...
+
     def recipe(self, recipe: object) -> dict[str, F64]:
         """What ``recipe`` (``core.plan.recipe.Recipe``) adds, run from idle."""
         ...
