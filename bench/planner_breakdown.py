@@ -13,6 +13,7 @@ bench does, and splits every second of sim time until 80 % and 95 % of the goal:
 The physics floor (:func:`bench.bench_planner.floor_seconds`) is printed beside it.
 
     python bench/planner_breakdown.py vtwin street [--max-rpm 5000] [--routine idle_midrange_wot]
+        [--top-down]
 """
 
 from __future__ import annotations
@@ -175,6 +176,9 @@ def main() -> None:
     parser.add_argument("--max-rpm", type=float, default=None)
     parser.add_argument("--routine", default="idle_midrange_wot")
     parser.add_argument("--no-expert", action="store_true")
+    parser.add_argument(
+        "--top-down", action="store_true", help="the expert runs each hold from its highest MAP"
+    )
     args = parser.parse_args()
     axes = TableAxes.default()
     key = ModelKey(args.kind, axes, FilterLimits(), bp.RATE_HZ)
@@ -209,7 +213,11 @@ def main() -> None:
         return
     path = bp.ROUTINES / f"{args.kind}_{args.routine}.toml"
     prog = bp.Progress(goal, base)
-    segs = with_live_steps(bp.expert_segments(path, args.kind, constraints, args.start == "street"))
+    segs = with_live_steps(
+        bp.expert_segments(
+            path, args.kind, constraints, args.start == "street", top_down=args.top_down
+        )
+    )
     sim = Simulation(get_vehicle(args.kind), segs, seed=9, rate_hz=key.rate_hz, loop=True)
     pipe = pipeline(key)
     watch = Watcher(sim, pipe, bp.RULE, base)

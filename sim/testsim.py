@@ -573,6 +573,9 @@ class SimCandidates:
     def redline_rpm(self) -> float:
         return get_vehicle(self._key.kind).redline_rpm
 
+    def min_hold_map_kpa(self, rpm: float) -> float:
+        return sc.min_hold_map_kpa(self._key.kind, rpm)
+
     def column(self, rpm: float, rows: tuple[float, ...]) -> tuple[dict[str, F64], ...]:
         return simulate_column(self._key, rpm, rows)
 

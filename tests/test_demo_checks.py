@@ -49,6 +49,8 @@ def _demo(duration_s: float) -> tuple[VehicleTracker, list[tuple[str, float, str
         last_plan = t
         values = {k: float(block.column(k)[-1]) for k in ("rpm", "map_kpa", "tps_pct")}
         view = tracker.plan(pipe.grid, values)
+        if tracker._opening_started:  # the opening work (~1 s of CPU) before the next plan,
+            tracker._opening_ready.wait(60.0)  # as in real time: this loop outruns the clock
         if not tracker.model_ready and t > 6.0:  # as the background warm-up would, at once
             tracker._model_ready.wait(300.0)
         running = op._current[0].test_type if op._current is not None else ""
@@ -65,15 +67,20 @@ def test_demo_checks_compare_like_with_like_and_the_line_follows_the_operator() 
     # the model is keyed to the rate the rows arrive at, not the 50-Hz first guess
     assert tracker.model is not None and tracker.model.key.rate_hz == RATE_HZ
     by_type = {kind: (err, n) for kind, err, n in tracker.predictions.by_type()}
-    # the serpentine: every up leg checked against its rows' share, as the bench's ~2 %
-    err, n = by_type["part_throttle_sweep"]
-    assert n >= 4 and err <= 10.0, tracker.predictions.checked
-    assert all(
-        c.error_pct <= 15.0
-        for c in tracker.predictions.checked
-        if c.description.startswith("row sweeps")
-    ), tracker.predictions.checked
-    for kind in ("idle_low_map", "steady_state"):
+    assert sum(n for _, n in by_type.values()) >= 5, tracker.predictions.checked
+    # a serpentine (when the plan runs one): every up leg checked against its rows'
+    # share, as the bench's ~2 %
+    if "part_throttle_sweep" in by_type:
+        err, n = by_type["part_throttle_sweep"]
+        assert n >= 4 and err <= 10.0, tracker.predictions.checked
+        assert all(
+            c.error_pct <= 15.0
+            for c in tracker.predictions.checked
+            if c.description.startswith("row sweeps")
+        ), tracker.predictions.checked
+    # holds on their own column; a pull on its own envelope (its cool-down is no pull:
+    # compared whole it read 178 % off)
+    for kind in ("idle_low_map", "steady_state", "wot_pull"):
         if kind in by_type:
             assert by_type[kind][0] <= 30.0, tracker.predictions.checked
     # while the operator runs a hold the detector sees, the line names that hold's rpm

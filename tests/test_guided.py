@@ -103,12 +103,13 @@ def _offered(op: object) -> tuple:
 def test_following_the_dashboard_runs_the_test_its_line_names() -> None:
     # The live demo: the simulated tuner runs what the screen names next, not a plan of
     # its own made a second apart on other data (which named another of two near-equal
-    # holds while the engine rode to the first). Here the line names the planner's
-    # SECOND suggestion: the operator runs that one and never plans itself.
+    # holds while the engine rode to the first). Here the line names one of the planner's
+    # later suggestions: the operator runs that one and never plans itself. (One held
+    # above idle rpm, so the wait after it is told from an idle by the rpm.)
     op = guided_operator("vtwin", 50.0, seed=3, advice=lambda: None)  # no line yet
     offered = _offered(op)
     assert len(offered) >= 2
-    shown = offered[1]
+    shown = next(s for s in offered[1:] if s.rpm_range[0] >= 1250.0)
     op.advice = lambda: (shown, op.sim_time_s)  # a line rewritten every look: always fresh
     list(guided_blocks(op, 3.0))
     assert op._current is not None and op._current[0] is shown

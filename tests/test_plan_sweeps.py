@@ -308,10 +308,11 @@ def test_a_serpentine_ending_in_its_dropped_column_closes_with_the_holds_it_need
 
     closed = closing_hold(sweep, cand, [col], FakeModel(), gain_of)  # type: ignore[arg-type]
     assert closed is not None and isinstance(closed.recipe, Recipe)
-    # the last row's throttle first (no step), then the others; 70 kPa needs nothing
-    assert closed.recipe.hold_steps == (80.0, 65.0, 95.0)
+    # the last row's throttle first (no step), then the others from the highest MAP
+    # down (one step up, not the 30-kPa one from 65); 70 kPa needs nothing
+    assert closed.recipe.hold_steps == (80.0, 95.0, 65.0)
     assert closed.recipe.end_rpm == 2000.0
-    assert "then hold 2000 rpm: MAP 80 65 95 kPa" in closed.recipe.description
+    assert "then hold 2000 rpm: MAP 80 95 65 kPa" in closed.recipe.description
     # live steps: 65 the whole step (2 s), 80 half of it (the ramp brought half), 95 only
     # the throttle step (the turn filled it): 2 + 1 + 0.5 s on top of the serpentine
     assert closed.minutes * 60.0 == pytest.approx(0.6 * 60.0 + 3.5)

@@ -343,7 +343,7 @@ class Instructor:
             here = (
                 min(steps, key=lambda m: abs(m - map_kpa)) if math.isfinite(map_kpa) else steps[0]
             )
-            later = [m for m in steps if m > here + 2.5]
+            later = steps[steps.index(here) + 1 :]  # in the hold's order (highest MAP first)
             then = f", then {later[0]:.0f} kPa" if later else ", then release"
             return f"hold {c.rpm_range[0]:.0f} rpm, MAP {here:.0f} kPa until trusted{then}"
         if kind == "part_throttle_sweep" and c is not None and _runs(c, kind, op):

@@ -381,8 +381,9 @@ def closing_hold(
     throttle is released: a separate hold later pays the serpentine's release, the move
     back and a settle again (car street: 3.7 s of its 7.3 s). The steps are the column's
     live steps (``HoldColumn``) that gain at least :data:`MIN_STEP_GAIN` on top of the
-    serpentine, valued exactly; the last row's throttle first (no step), then the rest.
-    None when the serpentine does not end in its dropped column or nothing is left there.
+    serpentine, valued exactly; the last row's throttle first (no step), then the rest
+    from the highest MAP down (``core.plan.holds``). None when the serpentine does not
+    end in its dropped column or nothing is left there.
     """
     recipe = cand.recipe
     if sweep.dropped_rpm is None or not isinstance(recipe, Recipe) or not cand.arrays:
@@ -418,7 +419,8 @@ def closing_hold(
     if not kept:
         return None
     last = recipe.map_steps[-1]
-    rows = sorted((col.rows[i] for i in kept), key=lambda m: (m != last, m))
+    # the last row's throttle first, then from the highest MAP down (``core.plan.holds``)
+    rows = sorted((col.rows[i] for i in kept), key=lambda m: (m != last, -m))
     total = dict(serp)
     for add in adds:
         total = {k: total[k] + add[k] for k in ADDITIVE}

@@ -81,6 +81,14 @@ class CandidateModel(Protocol):
         """The engine's redline: tests never ask for more."""
         ...
 
+    def min_hold_map_kpa(self, rpm: float) -> float:
+        """The lowest MAP the engine holds ``rpm`` at on the absorber.
+
+        The absorber only brakes, so the engine must make torque there: no hold step is
+        offered more than a row under it.
+        """
+        ...
+
     def column(self, rpm: float, rows: tuple[float, ...]) -> tuple[dict[str, F64], ...]:
         """A steady-state hold at ``rpm`` over ``rows``, split per MAP step."""
         ...
