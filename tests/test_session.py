@@ -491,3 +491,9 @@ def test_a_replay_read_at_full_speed_ends_with_a_plan_on_its_final_coverage(
         s.description for s in want.suggestions
     ]
     assert grid.hits.sum() > 10_000  # planned on the whole run, not its first block
+    # the summary says it is the quick planner's estimate, and how to get the simulated plan
+    from dynoai_tui.commands.headless import summary_text
+
+    text = summary_text(final, recording_path=None)
+    assert "next test" in text and "a quick estimate" in text
+    assert "dynoai plan --vehicle NAME" in text

@@ -127,6 +127,15 @@ def summary_text(
     if snap.plan.suggestions:
         best = snap.plan.suggestions[0]
         lines.append(f"next test     {best.description} ({best.minutes:.1f} min, {best.band})")
+        if best.recipe is None:
+            # the kinematic planner's answer (a run read faster than the candidates are
+            # simulated, e.g. a replay at --max-speed): its minutes are a sketch's
+            lines.append(
+                "              a quick estimate (the simulated planner was still warming up);"
+            )
+            lines.append(
+                "              store it with --vehicle NAME, then dynoai plan --vehicle NAME"
+            )
     for kind, err, n in snap.plan.errors_by_type:
         lines.append(f"predicted     {kind}: {err:.1f} % mean error over {n} checked test(s)")
     return "\n".join(lines)
