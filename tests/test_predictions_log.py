@@ -105,3 +105,39 @@ def test_a_pull_is_checked_on_its_own_envelope_not_its_cool_down() -> None:
     assert checked is not None
     assert checked.predicted_hits == sum(pull.values())
     assert checked.error_pct < 15.0
+
+
+def test_a_ramp_on_a_serpentines_later_row_is_not_its_first_leg() -> None:
+    # The demo (holds top-down): riding up at 95 kPa to a 5500-rpm hold, the detector saw
+    # a part-throttle sweep, matched to the serpentine on offer (it has a 95-kPa row) and
+    # checked as its leg: "part_throttle_sweep: 48 % mean error". A serpentine starts on
+    # its first row; the tuner running it is on that row first.
+    from core.plan.recipe import Recipe
+
+    axes_kpa = (50.0, 70.0, 95.0)
+    axes_rpm = (2000.0, 3500.0, 5000.0)
+    n_rpm = len(axes_rpm)
+    recipe = Recipe("part_throttle_sweep", 2000.0, 4750.0, (70.0, 50.0, 95.0), rate_rpm_s=300.0)
+    expected = tuple((r, c, 20.0) for r in range(3) for c in range(3))
+    serp = Suggestion(
+        "part_throttle_sweep", recipe.description, (2000.0, 4750.0), (50.0, 95.0), 1.0, 50.0,
+        1.0, "high", 1, tuple((r, c) for r, c, _ in expected), expected, recipe,
+    )  # fmt: skip
+    log = PredictionLog()
+    log.offer(PlanView(suggestions=(serp,)), 0.0)
+    hits = np.full(len(axes_kpa) * n_rpm, 20.0)
+
+    def between(t0: float, t1: float) -> np.ndarray:
+        return hits
+
+    ride = DetectedTest(
+        "part_throttle_sweep", 5.0, 15.0, 1500, 1500, 5500, 3500, 90, 98, 95, 90, 97
+    )
+    kw = {"axes_kpa": axes_kpa, "axes_rpm": axes_rpm, "hits_between": between}
+    assert log.check(ride, hits, n_rpm, **kw) is None  # type: ignore[arg-type]
+    assert not log.checked
+    leg = DetectedTest(
+        "part_throttle_sweep", 20.0, 30.0, 2000, 2000, 4700, 3400, 68, 72, 70, 69, 71
+    )
+    checked = log.check(leg, hits, n_rpm, **kw)  # type: ignore[arg-type]
+    assert checked is not None and checked.description == recipe.description
