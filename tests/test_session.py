@@ -497,3 +497,5 @@ def test_a_replay_read_at_full_speed_ends_with_a_plan_on_its_final_coverage(
     text = summary_text(final, recording_path=None)
     assert "next test" in text and "a quick estimate" in text
     assert "dynoai plan --vehicle NAME" in text
+    stored = summary_text(final, recording_path=None, stored_as="gbike")
+    assert "the simulated plan: dynoai plan --vehicle gbike" in stored

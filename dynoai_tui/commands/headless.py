@@ -102,8 +102,13 @@ def summary_text(
     recording_path: str | None,
     note: str = "",
     not_saved: Sequence[str] = (),
+    stored_as: str | None = None,
 ) -> str:
-    """The end-of-run summary with an ASCII heatmap of hits."""
+    """The end-of-run summary with an ASCII heatmap of hits.
+
+    ``stored_as``: the vehicle the run is stored under (``--vehicle``), named in the way
+    to the simulated plan when the next test is the quick planner's estimate.
+    """
     lines = [
         f"duration      {format_clock(snap.elapsed_s)} ({snap.elapsed_s:.1f} s)",
         f"samples       {snap.samples_total} received, {snap.samples_binned} binned",
@@ -134,7 +139,9 @@ def summary_text(
                 "              a quick estimate (the simulated planner was still warming up);"
             )
             lines.append(
-                "              store it with --vehicle NAME, then dynoai plan --vehicle NAME"
+                f"              the simulated plan: dynoai plan --vehicle {printable(stored_as)}"
+                if stored_as
+                else "              store it with --vehicle NAME, then dynoai plan --vehicle NAME"
             )
     for kind, err, n in snap.plan.errors_by_type:
         lines.append(f"predicted     {kind}: {err:.1f} % mean error over {n} checked test(s)")

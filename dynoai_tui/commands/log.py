@@ -65,8 +65,12 @@ def run(args: argparse.Namespace) -> int:
     print_summary(heatmap_from(session))
     print_summary(
         summary_text(
-            final, recording_path=str(out), note=f"stopped: {why}", not_saved=session.not_saved
-        )
+            final,
+            recording_path=str(out),
+            note=f"stopped: {why}",
+            not_saved=session.not_saved,
+            stored_as=getattr(args, "vehicle", None),
+        )  # fmt: skip
     )
     if args.coverage_json:
         data = grid_to_json(session.grid, samples=final.samples_total, rejects=final.rejects)

@@ -169,8 +169,12 @@ def run(args: argparse.Namespace) -> int:
     refused = getattr(session.tracker, "store_note", "")
     print_summary(
         summary_text(
-            final, recording_path=None, note=refused or warning or why, not_saved=session.not_saved
-        )
+            final,
+            recording_path=None,
+            note=refused or warning or why,
+            not_saved=session.not_saved,
+            stored_as=args.vehicle,
+        )  # fmt: skip
     )
     if warning:
         warning_line(f"{args.file}: {warning}")
