@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
             recording_path=str(out),
             note=f"stopped: {why}",
             not_saved=session.not_saved,
-            stored_as=getattr(args, "vehicle", None),
+            stored_as=args.vehicle,
         )  # fmt: skip
     )
     if args.coverage_json:
