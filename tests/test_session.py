@@ -485,12 +485,17 @@ def test_a_replay_read_at_full_speed_ends_with_a_plan_on_its_final_coverage(
     want = plan_arrays(
         inner._base.hits + grid.hits, inner._base.knock_events + grid.knock_events, inner.axes,
         inner.regions, inner.constraints, inner.calibration, inner.pulls_done, inner.hit_target,
-        operating_point=session.view.current_values(),
+        operating_point=session.view.current_values(), redline_rpm=inner.model.redline_rpm(),
     )  # fmt: skip
     assert [s.description for s in final.plan.suggestions] == [
         s.description for s in want.suggestions
     ]
     assert grid.hits.sum() > 10_000  # planned on the whole run, not its first block
+    # never above the engine's redline (a replayed V-twin's quick estimate named "hold at
+    # 6000 rpm", redline 5800), and that is no constraint the tuner set: none listed
+    red = inner.model.redline_rpm()
+    assert all(s.rpm_range[1] <= red for s in final.plan.suggestions)
+    assert not any("max_rpm" in f.reason for f in final.plan.filtered)
     # the summary says it is the quick planner's estimate, and how to get the simulated plan
     from dynoai_tui.commands.headless import summary_text
 

@@ -189,11 +189,19 @@ def candidate_specs(
     constraints: Constraints,
     wot_map_kpa: float,
     pulls_done: int = 0,
+    redline_rpm: float | None = None,
 ) -> tuple[list[TestSpec], list[FilteredTest]]:
-    """Every candidate test on these axes, and those the constraints removed (with why)."""
+    """Every candidate test on these axes, and those the constraints removed (with why).
+
+    ``redline_rpm``: the engine's limit, when known (the vehicle's simulator preset): no
+    test asks for more. It is no constraint the tuner set, so nothing is listed as
+    filtered for it (a V-twin's table runs to 7000 rpm, its redline is 5800).
+    """
     specs: list[TestSpec] = []
     filtered: list[FilteredTest] = []
     r_lo, r_hi = constraints.rpm_window(rpm_axis)
+    if redline_rpm is not None:
+        r_hi = min(r_hi, float(redline_rpm))
     m_lo, m_hi = constraints.map_window(map_axis)
     half_row = 0.5 * float(np.min(np.diff(map_axis))) if map_axis.size > 1 else 1.0
     reachable_rows = map_axis[(map_axis <= wot_map_kpa + half_row)]
@@ -237,6 +245,8 @@ def candidate_specs(
     bands = [rows[max(i - STEADY_ROWS, 0) : i] for i in range(rows.size, 0, -STEADY_ROWS)]
     for r in rpm_axis:
         reason = None
+        if redline_rpm is not None and r > redline_rpm:
+            continue  # the engine cannot (above its redline), not a limit the tuner set
         if constraints.max_rpm is not None and r > constraints.max_rpm:
             reason = f"max_rpm {constraints.max_rpm:g} < {r:.0f} needed"
         elif constraints.min_rpm is not None and r < constraints.min_rpm:
@@ -309,8 +319,11 @@ def _cached_matrix(
     wot_map_kpa: float,
     rate_hz: float,
     pulls_done: int,
+    redline_rpm: float | None,
 ) -> tuple[tuple[TestSpec, ...], F64, tuple[FilteredTest, ...]]:
-    specs, filtered = candidate_specs(axes.rpm, axes.map_kpa, constraints, wot_map_kpa, pulls_done)
+    specs, filtered = candidate_specs(
+        axes.rpm, axes.map_kpa, constraints, wot_map_kpa, pulls_done, redline_rpm
+    )
     if specs:
         model = np.stack([expected_hits(s, axes, rate_hz) for s in specs])
     else:
@@ -325,11 +338,13 @@ def candidate_matrix(
     wot_map_kpa: float,
     rate_hz: float,
     pulls_done: int = 0,
+    redline_rpm: float | None = None,
 ) -> tuple[tuple[TestSpec, ...], F64, tuple[FilteredTest, ...]]:
     """Candidates, their model hits per cell (n_candidates x n_cells, factor not applied), filtered.
 
     Cached: the candidates only change with the axes, the constraints, the learned
     WOT MAP and logging rate (rounded) and the pull count, not with the coverage.
+    ``redline_rpm``: see :func:`candidate_specs`.
     """
     return _cached_matrix(
         axes,
@@ -337,4 +352,5 @@ def candidate_matrix(
         round(float(wot_map_kpa), 1),
         round(float(rate_hz), 0),
         int(pulls_done) if constraints.max_pulls_per_session is not None else 0,
+        None if redline_rpm is None else float(redline_rpm),
     )

@@ -99,8 +99,12 @@ def plan_arrays(
     hit_target: int,
     *,
     operating_point: Mapping[str, float] | None = None,
+    redline_rpm: float | None = None,
 ) -> PlanView:
-    """:func:`plan` on plain arrays (rows = MAP, columns = rpm)."""
+    """:func:`plan` on plain arrays (rows = MAP, columns = rpm).
+
+    ``redline_rpm``: the engine's limit when known (``candidates.candidate_specs``).
+    """
     rpm_axis, map_axis = axis_arrays(axes)
     hits_arr = np.asarray(hits, dtype=np.float64)
     prio = priority_map(axes, regions, knock_events)
@@ -112,6 +116,7 @@ def plan_arrays(
         calibration.wot_map_kpa,
         calibration.sample_rate_hz,
         pulls_done,
+        redline_rpm,
     )
     suggestions: list[Suggestion] = []
     if specs:

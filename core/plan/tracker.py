@@ -367,6 +367,7 @@ class VehicleTracker:
         return plan_arrays(
             hits, knock, self.axes, self.regions, self.constraints, self.calibration,
             self.pulls_done, self.hit_target, operating_point=values,
+            redline_rpm=None if self.model is None else self.model.redline_rpm(),
         )  # fmt: skip
 
     def checkpoint(self, grid: CoverageGrid) -> None:
