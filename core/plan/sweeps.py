@@ -286,14 +286,24 @@ def compose_sweep(
     if gain_of is None:
         cand.gain = float(sweep.gains[picked].sum())
         return cand
-    total = {k: np.zeros_like(sweep.up[0][k]) for k in ADDITIVE}
-    for n, i in enumerate(order):
-        row = (sweep.up if n % 2 == 0 else sweep.down)[int(picked[i])]
-        for k in ADDITIVE:
-            total[k] += row[k]
+    total = serpentine_data(sweep, rows)
     cand.arrays = total
     cand.gain, cand.per_cell = gain_of(total, sweep.factor)
     return cand
+
+
+def serpentine_data(sweep: SweepRows, rows: Sequence[float]) -> dict[str, F64]:
+    """What a serpentine over ``rows`` (MAP, in run order) adds, from its rows' data.
+
+    Rows ramp up first and reverse each row (``SweepRows.up`` / ``down``).
+    """
+    index = {m: i for i, m in enumerate(sweep.rows)}
+    total = {k: np.zeros_like(sweep.up[0][k]) for k in ADDITIVE}
+    for n, m in enumerate(rows):
+        row = (sweep.up if n % 2 == 0 else sweep.down)[index[m]]
+        for k in ADDITIVE:
+            total[k] += row[k]
+    return total
 
 
 def dropped_charge(
@@ -487,13 +497,9 @@ def run_on(
             kept = sorted(m for m in recipe.map_steps if m != left)
             if left != top and len(kept) >= MIN_ROWS:
                 orders.append(tuple(kept[i] for i in run_order(len(kept))))
-    index = {m: i for i, m in enumerate(sweep.rows)}
     best: Candidate | None = None
     for rows in orders:
-        total = {k: np.zeros_like(sweep.up[0][k]) for k in ADDITIVE}
-        for n, m in enumerate(rows):
-            row = (sweep.up if n % 2 == 0 else sweep.down)[index[m]]
-            total = {k: total[k] + row[k] for k in ADDITIVE}
+        total = serpentine_data(sweep, rows)
         on = model.run_on(span.rpm_hi, end, span.rate_rpm_s, rows[-1])
         total = {k: total[k] + on[k] for k in ADDITIVE}
         ran = Recipe(
