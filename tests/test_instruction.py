@@ -145,8 +145,9 @@ def test_an_open_throttle_is_the_pull_before_the_detector_has_seen_1000_rpm() ->
     # the demo's operator ran a WOT pull while the line said "next: hold 1250 rpm"
     ins = Instructor()
     view = PlanView(suggestions=(HOLD_1250, PULL))
+    # the engine sits on the hold's first step: the line reads as the hold (no "next:")
     assert ins.update(0.0, view, None, {"rpm": 1250.0, "map_kpa": 35.0}).startswith(
-        "next: hold 1250 rpm"
+        "hold 1250 rpm, MAP 35 kPa"
     )
     line = ins.update(1.0, view, None, {"rpm": 2100.0, "map_kpa": 97.0, "tps_pct": 100.0})
     assert line == "hold WOT to 5800 rpm"
@@ -160,8 +161,10 @@ def test_the_line_follows_the_hold_the_engine_runs_not_the_committed_one() -> No
     # the tuner holds 1500 rpm at its first step: a passing look is not enough...
     on_1500 = {"rpm": 1502.0, "map_kpa": 45.5, "tps_pct": 6.0}
     assert "1250 rpm" in ins.update(1.0, view, None, on_1500)
-    # ...but sitting there is: the line names the hold he runs, before the detector does
-    assert ins.update(2.6, view, None, on_1500).startswith("next: hold 1500 rpm")
+    # ...but sitting there is: the line follows the hold he runs, before the detector does
+    assert ins.update(2.6, view, None, on_1500) == (
+        "hold 1500 rpm, MAP 45 kPa until trusted, then 50 kPa"
+    )
     line = ins.update(5.0, view, "steady_state", {"rpm": 1499.0, "map_kpa": 50.2})
     assert line == "hold 1500 rpm, MAP 50 kPa until trusted, then 55 kPa"
 
@@ -249,15 +252,19 @@ def test_the_ride_up_to_the_committed_hold_is_no_sweep_and_its_end_no_new_test()
         "next: hold 4000 rpm"
     )
     later = PlanView(suggestions=(HOLD_4500, SWEEP_75, HOLD_4000))  # ranked from 4000 rpm
-    for t, rpm, m in ((68.8, 2267.0, 75.1), (71.8, 3573.0, 75.3), (72.8, 3934.0, 50.0)):
+    for t, rpm, m in ((68.8, 2267.0, 75.1), (71.8, 3573.0, 75.3)):
         line = ins.update(t, later, "part_throttle_sweep", {"rpm": rpm, "map_kpa": m})
         assert line.startswith("next: hold 4000 rpm: MAP 50 60 kPa"), line
-    # the ride ends on the hold: the line stays there, with the step still needed
+    # at the hold's rpm on its first step: the ride is over, the line follows the hold
+    line = ins.update(72.8, later, "part_throttle_sweep", {"rpm": 3934.0, "map_kpa": 50.0})
+    assert line == "hold 4000 rpm, MAP 50 kPa until trusted, then 60 kPa"
+    # the ride ends on the hold: the line stays there and follows it (the step still
+    # needed), before the detector's 4 s of steady rpm call it a test
     left = sug("steady_state", 4000, 4000, (60.0,))
     now = PlanView(suggestions=(HOLD_4500, left))
     for t in (73.8, 74.8, 80.0):
         line = ins.update(t, now, None, {"rpm": 4001.0, "map_kpa": 61.3})
-        assert line == "next: hold 4000 rpm: MAP 60 kPa, each until trusted", line
+        assert line == "hold 4000 rpm, MAP 60 kPa until trusted, then release", line
     # released: the hold is over, the plan's top is named
     done = PlanView(suggestions=(HOLD_4500,))
     assert ins.update(81.0, done, None, {"rpm": 3899.0, "map_kpa": 12.1}).startswith(
@@ -379,3 +386,48 @@ def test_an_idle_under_an_offered_hold_is_no_test_of_that_hold() -> None:
     # on the 1000-rpm hold's step, throttle open: that hold runs
     line = ins.update(12.0, view, "steady_state", {"rpm": 1000.0, "map_kpa": 40.2, "tps_pct": 2.6})
     assert line.startswith("hold 1000 rpm, MAP 40 kPa")
+
+
+def test_a_top_down_hold_is_followed_from_its_first_step_not_named_next() -> None:
+    # The demo (bench/instruction_trace.py vtwin empty): on the 4500-rpm hold the line read
+    # "next: hold 4500 rpm: MAP 95 85 80 ..." for its first three steps (~1.2 s each)
+    # until the detector's 4 s of steady rpm called it a test.
+    ins = Instructor()
+    hold = sug("steady_state", 4500, 4500, (95.0, 85.0, 80.0, 75.0))
+    riding = {"rpm": 2600.0, "map_kpa": 95.5, "tps_pct": 42.0}
+    assert ins.update(0.0, PlanView(suggestions=(hold,)), None, riding).startswith(
+        "next: hold 4500 rpm"
+    )
+    on_95 = {"rpm": 4499.0, "map_kpa": 95.3, "tps_pct": 44.0}
+    line = ins.update(3.0, PlanView(suggestions=(hold,)), None, on_95)
+    assert line == "hold 4500 rpm, MAP 95 kPa until trusted, then 85 kPa"
+    assert ins.advice is not None and ins.advice[0] is hold  # the same hold for a reader
+    # 95 kPa turned trusted: the plan offers the rest, the tuner still sits on 95
+    rest = sug("steady_state", 4500, 4500, (85.0, 80.0, 75.0))
+    line = ins.update(4.0, PlanView(suggestions=(rest,)), None, on_95)
+    assert line == "hold 4500 rpm, MAP 85 kPa until trusted, then 80 kPa"
+    # throttle shut under the hold's lowest step: it is over, the line names what is next
+    shut = {"rpm": 4400.0, "map_kpa": 13.0, "tps_pct": 0.0}
+    nxt = sug("steady_state", 4000, 4000, (85.0, 80.0))
+    assert ins.update(9.0, PlanView(suggestions=(nxt,)), None, shut).startswith(
+        "next: hold 4000 rpm"
+    )
+
+
+def test_another_hold_is_adopted_while_its_steps_turn_trusted_one_by_one() -> None:
+    # The same trace: the tuner held 4000 rpm from 85 kPa down while the line named the
+    # 5000-rpm hold; each second the plan offered the 4000 hold one step shorter, and the
+    # line never adopted it (it waited for the SAME suggestion for 1.5 s).
+    ins = Instructor()
+    other = sug("steady_state", 5000, 5000, (95.0,))
+    first = sug("steady_state", 4000, 4000, (85.0, 80.0, 75.0, 70.0))
+    ins.update(0.0, PlanView(suggestions=(other, first)), None, {"rpm": 3000.0, "map_kpa": 20.0})
+    on = {"rpm": 4001.0, "map_kpa": 85.4, "tps_pct": 27.0}
+    assert ins.update(1.0, PlanView(suggestions=(other, first)), None, on).startswith(
+        "next: hold 5000 rpm"
+    )  # a passing look is not enough
+    shorter = sug("steady_state", 4000, 4000, (80.0, 75.0, 70.0))
+    ins.update(2.2, PlanView(suggestions=(other, shorter)), None, on)
+    at_80 = {"rpm": 3993.0, "map_kpa": 79.9, "tps_pct": 22.0}
+    line = ins.update(3.4, PlanView(suggestions=(other, shorter)), None, at_80)
+    assert line == "hold 4000 rpm, MAP 80 kPa until trusted, then 75 kPa"

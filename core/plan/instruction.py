@@ -11,6 +11,10 @@ a WOT pull. So the instruction commits to one suggestion and keeps it:
   hold's rpm and MAP, the throttle is wide open), the line follows what he runs: it
   commits to that suggestion, or says what is running when none matches; a wide-open
   throttle is a WOT pull from its first sample, before the detector has seen 1000 rpm;
+* a hold is followed from its first step: once the engine sits at the committed hold's
+  rpm with the throttle open on its steps (or on the step that just turned trusted), the
+  line reads as during the hold, before the detector's 4 s of steady rpm call it a test
+  (top-down steps last ~1.2 s: "next: hold ..." had named the hold being run for three);
 * a serpentine is followed row by row, in its order: its turns (MAP stepping to the
   next row, which the detector may call a tip-in) are part of it, and a closed
   serpentine's closing hold (``Recipe.hold_steps``, at the rpm where its last row ends)
@@ -45,6 +49,10 @@ CLOSED_TPS_PCT = 2.0
 idle/low-MAP hold at 30 kPa reads about 2 %: its MAP is on the step, so it is not)."""
 COOL_OPEN_KPA = 50.0
 """Without a throttle reading, MAP at or above this after a pull ends its cool-down."""
+JUST_DONE_KPA = 12.0
+"""MAP up to this above a hold's highest offered step is the step that just turned trusted
+(the table's rows are 5-10 kPa apart on the default axes, 85 -> 95 the widest), not a step
+of the tuner's own."""
 LINE_MAX = 78
 """The instruction fits one line of an 80-column terminal."""
 RPM_TOL = 150.0
@@ -57,6 +65,11 @@ ADOPT_S = 1.5
 
 def _same(a: Suggestion, b: Suggestion) -> bool:
     return a.test_type == b.test_type and a.rpm_range == b.rpm_range and a.map_range == b.map_range
+
+
+def _same_hold(a: Suggestion, b: Suggestion) -> bool:
+    """Both are the hold at one rpm, whichever of its steps are still offered."""
+    return a.test_type in HOLD_TYPES and b.test_type in HOLD_TYPES and a.rpm_range == b.rpm_range
 
 
 class Instructor:
@@ -86,8 +99,9 @@ class Instructor:
         idle the detector sees until the throttle opens is the tuner waiting, not a test."""
         self.advice: tuple[Suggestion, float] | None = None
         """What a tuner reads off the line between tests: the suggestion it names ``next:``
-        and the stream time of the update that named it. None while the line follows a
-        running test (or names none). One tuple, replaced whole: another thread may read it
+        and the stream time of the update that named it (also while the engine sits on that
+        hold before the detector calls it a test: the line then reads as during it). None
+        while the line follows a detected test (or names none). One tuple, replaced whole: another thread may read it
         (the demo's simulated tuner, ``sim.guided``)."""
 
     @property
@@ -168,7 +182,10 @@ class Instructor:
                 # rpm rising at part throttle towards the committed hold, or the throttle
                 # opening onto its step: its approach, not an offered sweep that happens to
                 # start here
-                return f"next: {_short(self.committed)}{_approach(self.committed, op)}"  # type: ignore[arg-type]
+                assert self.committed is not None
+                if _at_hold(self.committed, op):  # arrived: the ride's end is its first step
+                    return self._during(self.committed.test_type, op)
+                return f"next: {_short(self.committed)}{_approach(self.committed, op)}"
             if self.committed is None or not _runs(self.committed, current_test, op):
                 running = next(
                     (
@@ -205,6 +222,13 @@ class Instructor:
         self.advice = (self.committed, t)
         if self._cooling:
             return _cooling_line(self.committed)
+        if self._let_go is None and _at_hold(self.committed, op) and _opened(op, -math.inf):
+            # the tuner is on the committed hold already (throttle open, MAP on a step):
+            # the detector's 4 s of steady rpm have not called it a test yet, and a
+            # top-down step lasts ~1.2 s, so "next: hold ..." would name the hold he runs
+            # for its first three steps. The line reads as during the hold; ``advice``
+            # still names it, so whoever reads the advice runs this same hold.
+            return self._during(self.committed.test_type, op)
         short = _short(self.committed)
         if short != self.committed.description:  # a serpentine names its start rpm already
             return f"next: {short}"
@@ -256,20 +280,12 @@ class Instructor:
         if c is not None and abs(c.rpm_range[0] - rpm) <= RPM_TOL and c.test_type in HOLD_TYPES:
             self._seen = None
             return
-        here = next(
-            (
-                s
-                for s in view.suggestions
-                if s.test_type in HOLD_TYPES
-                and abs(s.rpm_range[0] - rpm) <= ADOPT_RPM_TOL
-                and min(abs(m - map_kpa) for m in _steps(s)) <= ROW_TOL_KPA
-            ),
-            None,
-        )
+        here = next((s for s in view.suggestions if _at_hold(s, op, ADOPT_RPM_TOL)), None)
         if here is None or (c is not None and _same(here, c)):
             self._seen = None
             return
-        if self._seen is None or not _same(self._seen, here):
+        # the same hold as its steps turn trusted (the plan offers the rest, ~1.2 s a step)
+        if self._seen is None or not _same_hold(self._seen, here):
             self._seen, self._seen_since = here, t
         elif t - self._seen_since >= ADOPT_S:
             self._commit(here)
@@ -337,7 +353,7 @@ class Instructor:
             return f"hold WOT to {top:.0f} rpm" if top else "hold WOT to the top of the pull"
         if kind in HOLD_TYPES and c is not None and _runs(c, kind, op):
             steps = _steps(c)
-            if math.isfinite(map_kpa) and map_kpa > max(steps) + 2.0 * ROW_TOL_KPA:
+            if math.isfinite(map_kpa) and map_kpa > max(steps) + JUST_DONE_KPA:
                 # above the hold's rows: a step of the tuner's own, not this suggestion's
                 return f"hold {rpm:.0f} rpm at {map_kpa:.0f} kPa in progress: finish it"
             here = (
@@ -402,6 +418,25 @@ def _on_hold(c: Suggestion, op: Mapping[str, float]) -> bool:
         and math.isfinite(map_kpa)
         and abs(c.rpm_range[0] - rpm) <= RPM_TOL
         and min(abs(m - map_kpa) for m in _steps(c)) <= ROW_TOL_KPA
+    )
+
+
+def _at_hold(c: Suggestion, op: Mapping[str, float], rpm_tol: float = RPM_TOL) -> bool:
+    """The engine runs hold ``c``: at its rpm, MAP on its steps or a step above them.
+
+    Steps turn trusted one by one (~1.2 s each, highest MAP first) and the plan then offers
+    the rest, so a tuner still on the step that just turned trusted sits one step above
+    the hold as offered: he is running it, and the line's next step is the one to take.
+    """
+    rpm = float(op.get("rpm", math.nan))
+    map_kpa = float(op.get("map_kpa", math.nan))
+    steps = _steps(c)
+    return (
+        c.test_type in HOLD_TYPES
+        and math.isfinite(rpm)
+        and math.isfinite(map_kpa)
+        and abs(c.rpm_range[0] - rpm) <= rpm_tol
+        and min(steps) - ROW_TOL_KPA <= map_kpa <= max(steps) + JUST_DONE_KPA
     )
 
 
