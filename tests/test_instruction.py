@@ -431,3 +431,23 @@ def test_another_hold_is_adopted_while_its_steps_turn_trusted_one_by_one() -> No
     at_80 = {"rpm": 3993.0, "map_kpa": 79.9, "tps_pct": 22.0}
     line = ins.update(3.4, PlanView(suggestions=(other, shorter)), None, at_80)
     assert line == "hold 4000 rpm, MAP 80 kPa until trusted, then 75 kPa"
+
+
+def test_a_low_map_holds_closed_throttle_steps_are_followed_but_an_idle_is_no_hold() -> None:
+    # The demo: a 1250-rpm hold's 30 and 25 kPa steps read ~1.5 % throttle ("closed"),
+    # and the line fell back to "next: hold 1250 rpm: MAP 25 kPa" on the hold it named.
+    hold = sug("idle_low_map", 1250, 1250, (40.0, 35.0, 30.0, 25.0))
+    view = PlanView(suggestions=(hold,))
+    ins = Instructor()
+    # idling at the hold's rpm and a step's MAP with the throttle shut: not the hold yet
+    idle = {"rpm": 1190.0, "map_kpa": 31.0, "tps_pct": 0.0}
+    assert ins.update(0.0, view, None, idle).startswith("next: hold 1250 rpm")
+    # the throttle opens onto the first step: the hold runs, and its low steps too
+    assert ins.update(2.0, view, None, {"rpm": 1252.0, "map_kpa": 39.5, "tps_pct": 3.2}) == (
+        "hold 1250 rpm, MAP 40 kPa until trusted, then 35 kPa"
+    )
+    low = {"rpm": 1250.0, "map_kpa": 29.7, "tps_pct": 1.6}
+    rest = PlanView(suggestions=(sug("idle_low_map", 1250, 1250, (30.0, 25.0)),))
+    assert (
+        ins.update(4.0, rest, None, low) == "hold 1250 rpm, MAP 30 kPa until trusted, then 25 kPa"
+    )

@@ -94,6 +94,8 @@ class Instructor:
         """The serpentine that has ended (released at its end): no longer bridged."""
         self._cooling = False
         """A WOT pull ended and the throttle has stayed shut since: its cool-down at idle."""
+        self._holding = False
+        """The line follows the committed hold the engine sits on (no detected test yet)."""
         self._let_go: float | None = None
         """A hold is over or was let go (throttle closed, MAP under this): the steady rpm or
         idle the detector sees until the throttle opens is the tuner waiting, not a test."""
@@ -222,13 +224,18 @@ class Instructor:
         self.advice = (self.committed, t)
         if self._cooling:
             return _cooling_line(self.committed)
-        if self._let_go is None and _at_hold(self.committed, op) and _opened(op, -math.inf):
+        holding = self._let_go is None and _at_hold(self.committed, op)
+        if holding and (self._holding or _opened(op, -math.inf)):
             # the tuner is on the committed hold already (throttle open, MAP on a step):
             # the detector's 4 s of steady rpm have not called it a test yet, and a
             # top-down step lasts ~1.2 s, so "next: hold ..." would name the hold he runs
             # for its first three steps. The line reads as during the hold; ``advice``
-            # still names it, so whoever reads the advice runs this same hold.
+            # still names it, so whoever reads the advice runs this same hold. The throttle
+            # must open to start it (an idle at 950 rpm and 31 kPa is no 1000-rpm hold);
+            # then the low steps of an idle/low-MAP hold, at ~1 % throttle, are followed too.
+            self._holding = True
             return self._during(self.committed.test_type, op)
+        self._holding = False
         short = _short(self.committed)
         if short != self.committed.description:  # a serpentine names its start rpm already
             return f"next: {short}"
