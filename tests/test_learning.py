@@ -60,3 +60,21 @@ def test_prediction_error_of_fourth_pull_is_lower_than_first_on_the_simulator():
     assert pulls[3] < pulls[0]
     assert tracker.calibration.fits["wot_pull"].tests == 4
     assert 90.0 < tracker.calibration.wot_map_kpa < 101.0
+
+
+def test_the_simulated_candidates_factor_is_kept_apart_and_round_trips():
+    cal = Calibration()
+    cal.observe("steady_state", np.ones(4) * 10, np.ones(4) * 9)  # the kinematic model
+    err = cal.observe_model("steady_state", np.ones(4) * 10, np.ones(4) * 12)
+    assert err == pytest.approx(prediction_error_pct(np.ones(4) * 10, np.ones(4) * 12))
+    assert cal.model_factor("steady_state") > 1.0 > cal.factor("steady_state")
+    assert cal.model_factor("wot_pull") == 1.0
+    back = Calibration.from_mapping(cal.to_mapping())
+    assert back.model_factor("steady_state") == cal.model_factor("steady_state")
+    assert back.factor("steady_state") == cal.factor("steady_state")
+    # a calibration stored before the simulated factor existed reads as 1.0 for it
+    old = cal.to_mapping()
+    del old["model_fits"]
+    assert Calibration.from_mapping(old).model_factor("steady_state") == 1.0
+    with pytest.raises(ValueError, match="unknown test type"):
+        cal.observe_model("moonshot", [1], [1])

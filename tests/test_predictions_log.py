@@ -141,3 +141,54 @@ def test_a_ramp_on_a_serpentines_later_row_is_not_its_first_leg() -> None:
     )
     checked = log.check(leg, hits, n_rpm, **kw)  # type: ignore[arg-type]
     assert checked is not None and checked.description == recipe.description
+
+
+def test_a_hold_ridden_onto_at_its_first_step_counts_that_step() -> None:
+    # The demo (holds top-down): riding up at 95 kPa onto a 4500-rpm hold, the detector
+    # called the ride a sweep; the hold's check then counted its cells from the sweep's
+    # end, after the 95-kPa step had filled its cell on arrival: 65 predicted, 1 counted,
+    # "steady_state 13.6 %" on a hold predicted within 1 %.
+    from core.plan.recipe import Recipe
+
+    axes_kpa = (50.0, 85.0, 95.0)
+    axes_rpm = (1500.0, 3000.0, 4500.0)
+    n_rpm = len(axes_rpm)
+    recipe = Recipe("steady_state", 4500.0, 4500.0, (95.0, 85.0, 50.0))
+    expected = ((2, 2, 60.0), (1, 2, 60.0), (0, 2, 60.0))
+    hold = Suggestion(
+        "steady_state", recipe.description, (4500.0, 4500.0), (50.0, 95.0), 0.3, 30.0, 1.0,
+        "high", 1, tuple((r, c) for r, c, _ in expected), expected, recipe,
+    )  # fmt: skip
+    # hits as they arrived: the 95-kPa step at 10-11 s (the ride's end), the others later
+    arrivals = [(10.5, 2 * n_rpm + 2, 60.0), (12.5, n_rpm + 2, 60.0), (14.5, 2, 60.0)]
+
+    def between(t0: float, t1: float) -> np.ndarray:
+        out = np.zeros(len(axes_kpa) * n_rpm)
+        for t, cell, h in arrivals:
+            if t0 <= t <= t1:
+                out[cell] += h
+        return out
+
+    kw = {"axes_kpa": axes_kpa, "axes_rpm": axes_rpm, "hits_between": between}
+    log = PredictionLog()
+    log.offer(PlanView(suggestions=(hold,)), 0.0)
+    ride = DetectedTest(
+        "part_throttle_sweep", 5.0, 11.0, 1500, 1500, 4500, 3000, 94, 97, 95, 94, 95
+    )
+    log.check(ride, between(5.0, 11.0), n_rpm, **kw)  # type: ignore[arg-type]
+    steps = (95.0, 85.0, 50.0)
+    held = DetectedTest(
+        "steady_state", 11.5, 16.0, 4500, 4490, 4510, 4500, 50, 95, 85, 95, 50, steps
+    )
+    checked = log.check(held, between(11.5, 16.0), n_rpm, **kw)  # type: ignore[arg-type]
+    assert checked is not None
+    assert checked.actual_hits == 180.0 and checked.error_pct == 0.0
+    # a hold after a test that ended elsewhere still counts from that test's end
+    log2 = PredictionLog()
+    log2.offer(PlanView(suggestions=(hold,)), 0.0)
+    other = DetectedTest(
+        "part_throttle_sweep", 5.0, 11.0, 1500, 1500, 3000, 2200, 94, 97, 95, 94, 95
+    )
+    log2.check(other, between(5.0, 11.0), n_rpm, **kw)  # type: ignore[arg-type]
+    checked = log2.check(held, between(11.5, 16.0), n_rpm, **kw)  # type: ignore[arg-type]
+    assert checked is not None and checked.actual_hits == 120.0

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from core.coverage.axes import TableAxes
 from core.coverage.filters import FilterLimits
@@ -137,3 +138,54 @@ def test_no_re_simulation_of_the_top_suggestion_while_a_test_runs(monkeypatch):
     # the summary's plan is refined whatever runs
     tracker.plan(grid, at, final=True)
     assert len(calls) > n
+
+
+def _hold_run(model, offered=None):
+    """A 3000-rpm hold at 60 then 50 kPa through a tracker; ``offered`` is on offer before it."""
+    from core.plan.types import PlanView
+    from sim.scenarios import SteadyHold
+
+    tracker = VehicleTracker(
+        axes=AXES, hit_target=10, regions=DEFAULT_REGIONS, constraints=LIMITS, store=None,
+        vehicle="bike", run_id="run-1", log_path=None, model=model,
+    )  # fmt: skip
+    tracker._warm_started = True  # no background simulation of a stand-in model
+    if offered is not None:
+        tracker.predictions.offer(PlanView(suggestions=(offered,)), 0.0)
+    segments = [Idle(3.0), SteadyHold(3000.0, (60.0, 50.0), hold_s=4.0), Idle(6.0)]
+    run_sim(segments, tracker=tracker)
+    return tracker
+
+
+def test_the_simulated_candidates_factor_is_learned_from_the_suggestion_the_tuner_ran():
+    # The demo: the fill factor learned from the KINEMATIC model's hits for each detected
+    # test was applied to the SIMULATED candidates' predictions: 0.90 after the first
+    # hold, and every hold after read ~10 % low (hold 4000 rpm: 430 predicted, 484 added).
+    # Each factor now calibrates its own model: the kinematic one from every detected test
+    # (the fleet's priors read it), the simulated one from the check of the suggestion
+    # the tuner ran, as the guided operator learns.
+    from core.plan.recipe import Recipe
+    from core.plan.types import Suggestion
+
+    unsuggested = _hold_run(_RateModel(100.0))  # a test nobody suggested
+    cal = unsuggested.calibration
+    assert unsuggested.tests and not unsuggested.predictions.checked
+    assert cal.factor("steady_state") != 1.0  # the kinematic model learns from it
+    assert cal.model_factor("steady_state") == 1.0  # no simulated prediction to check
+    # suggested, predicting twice what a hold step adds: the factor learns it from the check
+    kpa, rpm = list(AXES.map_kpa), list(AXES.rpm)
+    r60, r50, c = kpa.index(60.0), kpa.index(50.0), rpm.index(3000.0)
+    expected = ((r60, c, 800.0), (r50, c, 800.0))
+    recipe = Recipe("steady_state", 3000.0, 3000.0, (60.0, 50.0))
+    hold = Suggestion(
+        "steady_state", recipe.description, (3000.0, 3000.0), (50.0, 60.0), 0.2, 20.0, 1.0,
+        "high", 1, ((r60, c), (r50, c)), expected, recipe,
+    )  # fmt: skip
+    ran = _hold_run(_RateModel(100.0), hold)
+    (checked,) = ran.predictions.checked
+    added = checked.actual_hits
+    assert 200.0 < added < 1200.0  # ~4 s per step at 100 Hz, both steps counted
+    assert ran.calibration.factor("steady_state") == cal.factor("steady_state")
+    factor = ran.calibration.model_factor("steady_state")
+    prior = 20.0  # learning.PRIOR_HITS: one test moves the posterior part of the way
+    assert factor == pytest.approx((prior * 0.7 + added) / (prior * 0.7 + 1600.0), rel=1e-6)

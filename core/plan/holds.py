@@ -148,7 +148,7 @@ def hold_columns(
         if not rows:
             continue
         test_type = "idle_low_map" if rpm <= IDLE_MAX_RPM else "steady_state"
-        factor = calibration.factor(test_type)
+        factor = calibration.model_factor(test_type)
         step_idx, cell_idx, vals = _pairs(model, rpm, rows, rule)
         scale = factor * reach[cell_idx]
         after = {k: now[k][cell_idx] + scale * vals[k] for k in ADDITIVE}

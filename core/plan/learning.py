@@ -99,6 +99,12 @@ class Calibration:
     checks: dict[str, list[float]] = field(default_factory=dict)
     """Test type -> recent errors (%) of suggestions checked against the test that followed
     (``core.plan.predictions``): the planner's prediction, made before the fact."""
+    model_fits: dict[str, TestFit] = field(default_factory=dict)
+    """Test type -> fill-rate posterior of the SIMULATED candidates (``core.plan.simplan``),
+    learned from the checks of their own suggestions (:meth:`observe_model`). ``fits``
+    calibrate the kinematic model, learned from every detected test; the two models
+    differ (the kinematic one expected ~10 % more of a settled hold than the simulated
+    one, which the filters' hold-off explains), so one factor cannot serve both."""
 
     def observe_stalls(
         self,
@@ -143,8 +149,26 @@ class Calibration:
         return tuple((k, float(np.mean(v)), len(v)) for k, v in sorted(self.checks.items()) if v)
 
     def factor(self, test_type: str) -> float:
+        """Fill-rate factor of the kinematic model (``core.plan.planner``)."""
         fit = self.fits.get(test_type)
         return fit.factor if fit else 1.0
+
+    def model_factor(self, test_type: str) -> float:
+        """Fill-rate factor of the simulated candidates (``core.plan.simplan``)."""
+        fit = self.model_fits.get(test_type)
+        return fit.factor if fit else 1.0
+
+    def observe_model(
+        self, test_type: str, model_hits: npt.ArrayLike, actual_hits: npt.ArrayLike
+    ) -> float:
+        """Fold in one checked suggestion of the simulated candidates; its error (%) before.
+
+        ``model_hits``: the hits per cell the suggestion predicted with the model factor
+        taken out; ``actual_hits``: what the test added in the same cells.
+        """
+        if test_type not in TEST_TYPES:
+            raise ValueError(f"unknown test type {test_type!r}")
+        return _fold(self.model_fits.setdefault(test_type, TestFit()), model_hits, actual_hits)
 
     def lead_s(self, test_type: str) -> float:
         fit = self.fits.get(test_type)
@@ -173,16 +197,8 @@ class Calibration:
         """
         if test_type not in TEST_TYPES:
             raise ValueError(f"unknown test type {test_type!r}")
-        model = np.asarray(model_hits, dtype=np.float64)
-        actual = np.asarray(actual_hits, dtype=np.float64)
         fit = self.fits.setdefault(test_type, TestFit())
-        predicted = fit.factor * model
-        error_pct = prediction_error_pct(predicted, actual)
-        fit.alpha = FORGET * fit.alpha + float(actual.sum())
-        fit.beta = FORGET * fit.beta + float(model.sum())
-        # keep the posterior proper if a test was expected to fill nothing
-        fit.alpha, fit.beta = max(fit.alpha, 1e-3), max(fit.beta, 1e-3)
-        fit.tests += 1
+        error_pct = _fold(fit, model_hits, actual_hits)
         if lead_s is not None and np.isfinite(lead_s) and lead_s >= 0:
             fit.lead_s = lead_s if fit.tests == 1 else fit.lead_s + 0.5 * (lead_s - fit.lead_s)
         self.errors_pct.append(error_pct)
@@ -240,18 +256,24 @@ class Calibration:
             "misses": dict(self.misses),
             "checks": {k: list(v) for k, v in self.checks.items()},
             "stalls": dict(self.stalls),
+            "model_fits": {
+                k: [v.alpha, v.beta, v.tests, v.lead_s] for k, v in self.model_fits.items()
+            },
         }
 
     @classmethod
     def from_mapping(cls, d: Mapping[str, Any]) -> Calibration:
         try:
-            fits = {
-                str(k): TestFit(
-                    float(v[0]), float(v[1]), int(v[2]), float(v[3]) if len(v) > 3 else 0.0
-                )
-                for k, v in dict(d.get("fits", {})).items()
-                if k in TEST_TYPES
-            }
+            fits, model_fits = (
+                {
+                    str(k): TestFit(
+                        float(v[0]), float(v[1]), int(v[2]), float(v[3]) if len(v) > 3 else 0.0
+                    )
+                    for k, v in dict(d.get(name, {})).items()
+                    if k in TEST_TYPES
+                }
+                for name in ("fits", "model_fits")  # model_fits: absent before issue 11
+            )
             return cls(
                 fits,
                 float(d.get("sample_rate_hz", DEFAULT_RATE_HZ)),
@@ -264,6 +286,7 @@ class Calibration:
                     for k, v in dict(d.get("checks", {})).items()
                     if k in TEST_TYPES
                 },
+                model_fits,
             )
         except (TypeError, ValueError, IndexError, KeyError) as exc:
             raise CalibrationError(f"planner calibration is unreadable ({exc})") from None
@@ -279,6 +302,19 @@ def prediction_error_pct(predicted: npt.ArrayLike, actual: npt.ArrayLike) -> flo
     a = np.asarray(actual, dtype=np.float64)
     total = float(p.sum() + a.sum())
     return 200.0 * float(np.abs(p - a).sum()) / total if total > 0 else 0.0
+
+
+def _fold(fit: TestFit, model_hits: npt.ArrayLike, actual_hits: npt.ArrayLike) -> float:
+    """One test into a fill-rate posterior; the prediction error (%) it had before."""
+    model = np.asarray(model_hits, dtype=np.float64)
+    actual = np.asarray(actual_hits, dtype=np.float64)
+    error_pct = prediction_error_pct(fit.factor * model, actual)
+    fit.alpha = FORGET * fit.alpha + float(actual.sum())
+    fit.beta = FORGET * fit.beta + float(model.sum())
+    # keep the posterior proper if a test was expected to fill nothing
+    fit.alpha, fit.beta = max(fit.alpha, 1e-3), max(fit.beta, 1e-3)
+    fit.tests += 1
+    return error_pct
 
 
 def _cell_key(rpm: float, map_kpa: float) -> str:

@@ -104,6 +104,26 @@ def _matches(s: Suggestion, test: DetectedTest, rpm_tol: float) -> bool:
     return True
 
 
+RIDE_GAP_S = 2.0
+"""A rise that ends at most this long before a hold is detected is the ride onto it."""
+
+
+def _rode_onto(prev: DetectedTest, test: DetectedTest, rpm_tol: float) -> bool:
+    """``prev`` was the ride up onto hold ``test``: a rise that ended at the hold's rpm.
+
+    Riding up at the hold's first (highest) MAP, the engine fills that step's cell as it
+    arrives: the demo's ride at 95 kPa to a 4500-rpm hold was detected as a sweep, the
+    hold's window then opened at the sweep's end, and the 95-kPa step read 65 predicted
+    hits against 1 counted.
+    """
+    return (
+        test.test_type in HOLD_TYPES
+        and prev.test_type in ("part_throttle_sweep", "tip_in")
+        and abs(prev.rpm_max - test.rpm_median) <= rpm_tol
+        and test.t_start - prev.t_stop <= RIDE_GAP_S
+    )
+
+
 def _nearest(values: Sequence[float], x: float) -> int:
     return min(range(len(values)), key=lambda i: abs(float(values[i]) - x))
 
@@ -129,6 +149,9 @@ class PredictionLog:
         self.checked: list[CheckedPrediction] = []
         self._serpentine: _Serpentine | None = None
         self._last_stop = -np.inf
+        self._last_test: DetectedTest | None = None
+        self.compared: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None = None
+        """The last check's (predicted, actual) hits per cell, as compared (None: no match)."""
 
     def offer(self, view: PlanView, t: float, open_since: float | None = None) -> None:
         """Remember what was suggested at stream time ``t``.
@@ -164,6 +187,8 @@ class PredictionLog:
         self.checked.clear()
         self._serpentine = None
         self._last_stop = -np.inf
+        self._last_test = None
+        self.compared = None
 
     def check(
         self,
@@ -182,7 +207,13 @@ class PredictionLog:
         in that window), a hold is compared on its rpm column and a serpentine's legs
         on their rows (see the module docstring).
         """
+        self.compared = None
         last_stop, self._last_stop = self._last_stop, test.t_stop
+        prev, self._last_test = self._last_test, test
+        if prev is not None and _rode_onto(prev, test, self.rpm_tol):
+            # the detector's previous "test" was the ride onto this hold (a rise at the
+            # hold's first step's MAP, called a sweep or a tip-in): its end is no bound
+            last_stop = prev.t_start
         if test.test_type == "part_throttle_sweep" and hits_between is not None and axes_kpa:
             leg = self._serpentine_leg(test, n_rpm, axes_kpa, hits_between)
             if leg is not None:
@@ -282,6 +313,7 @@ class PredictionLog:
             match.minutes, test.duration_s / 60.0, prediction_error_pct(predicted, actual),
         )  # fmt: skip
         self.checked.append(checked)
+        self.compared = (predicted, actual)
         return checked
 
     def by_type(self) -> tuple[tuple[str, float, int], ...]:

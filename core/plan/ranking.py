@@ -47,7 +47,7 @@ def rank_suggestions(
         c = cands[int(i)]
         eff = float(round(per_min[i] / best, 4)) if best > 0 else 0.0
         by_level = [float(c.per_cell[flat_prio == p].sum()) for p in (1, 2, 3)]
-        hits = calibration.factor(c.recipe.test_type) * reach * c.arrays["hits"]
+        hits = calibration.model_factor(c.recipe.test_type) * reach * c.arrays["hits"]
         nz = np.flatnonzero(hits >= 0.5)
         expected = tuple((int(j // n_rpm), int(j % n_rpm), round(float(hits[j]), 1)) for j in nz)
         # cells the test should make trusted (completing a cell is worth >= half its weight)
@@ -111,7 +111,7 @@ def refine_top(
         minutes = round(seconds / 60.0, 2)
     else:
         arrays = model.recipe_from(recipe, start, start_map)
-    hits = calibration.factor(recipe.test_type) * reach * arrays["hits"]
+    hits = calibration.model_factor(recipe.test_type) * reach * arrays["hits"]
     n_rpm = model.key.axes.shape[1]
     expected = tuple(
         (int(j // n_rpm), int(j % n_rpm), round(float(hits[j]), 1))

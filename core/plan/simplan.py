@@ -168,7 +168,7 @@ def _plan(
 
     chosen: list[Candidate] = []
     for cand in cands:
-        factor = calibration.factor(cand.recipe.test_type)
+        factor = calibration.model_factor(cand.recipe.test_type)
         cand.gain, cand.per_cell = gain_of(cand.arrays, factor)
         if cand.gain > 0:
             chosen.append(cand)

@@ -240,7 +240,7 @@ def _valued_rows(
     dropped: float | None,
 ) -> SweepRows:
     up, down = model.rows(span.rpm_lo, span.rpm_hi, span.rate_rpm_s, rows)
-    factor = calibration.factor("part_throttle_sweep")
+    factor = calibration.model_factor("part_throttle_sweep")
     # a row is worth its better direction (run_order ramps light rows down, heavy ones up)
     gains = np.zeros(len(rows))
     for i in range(len(rows)):
