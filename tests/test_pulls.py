@@ -65,3 +65,30 @@ def test_simulated_session_is_segmented():
     stops = [e for e in events if e.kind == "pull_stop"]
     assert len(starts) >= len(stops) >= 2 and all(e.source == "pulls" for e in starts)
     assert tracker.pulls_done == 1
+
+
+def test_low_map_holds_at_three_rpm_are_three_tests_and_a_slow_idle_drift_one():
+    # The demo: the absorber held 1250, then 1000, then 750 rpm at low MAP; the steps
+    # read 0-3 % throttle, so all of it was "idle" to the detector: ONE idle_low_map
+    # test of three holds (rpm median 1000), checked against the 1000-rpm hold alone.
+    from sim.scenarios import Release, chain
+
+    holds = [
+        SteadyHold(1250.0, (35.0, 30.0), hold_s=3.0),
+        SteadyHold(1000.0, (35.0, 30.0), hold_s=3.0),
+        SteadyHold(750.0, (40.0, 35.0), hold_s=3.0),
+    ]
+    segments = [Idle(3.0), *chain(holds, "vtwin", None)]  # each settles from the last
+    _, _, tracker = run_sim([*segments, Release(750.0), Idle(3.0)])
+    tracker.detector.flush()  # the run ends in the last hold's segment
+    found = [t for t, _ in tracker.tests] + tracker.detector.drain_completed()
+    idle = [t for t in found if t.test_type == "idle_low_map"]
+    medians = sorted(round(t.rpm_median / 250.0) * 250 for t in idle)
+    assert medians == [750, 1000, 1250], [(t.rpm_median, t.t_start, t.t_stop) for t in idle]
+    # an idle whose rpm drifts slowly (a cold fast idle settling) stays one test
+    det = PullDetector()
+    t = np.arange(0.0, 60.0, 0.05)
+    rpm = 1250.0 - 5.0 * t  # 1250 -> 950 rpm in a minute
+    det.feed(_block(t, rpm, np.zeros_like(t), np.full_like(t, 32.0)))
+    det.flush()
+    assert [d.test_type for d in det.drain_completed()] == ["idle_low_map"]

@@ -14,7 +14,9 @@ how rpm and throttle moved over the last second:
 
 Runs of one class become segments; a segment is a test when it is long enough
 for its kind (a WOT pull must gain >= 1000 rpm, a sweep too, a steady hold
-must last 4 s, idle 5 s, a roll-on 0.3 s). The detector emits ``pull_start``
+must last 4 s, idle 5 s, a roll-on 0.3 s). An idle that settles at a new rpm (150 rpm
+from where it last held steady: the absorber moved a low-MAP hold to another column)
+is a new test from where its rpm left the old level. The detector emits ``pull_start``
 (when a test is confirmed, stamped with the segment's start) and ``pull_stop``
 events with ``{"test_type": ...}`` for the recorder, and keeps the finished
 tests for the learner.
@@ -41,6 +43,11 @@ IDLE_TPS_MAX_PCT = 5.0
 TIP_RISE_PCT = 15.0
 SWEEP_RATE_RPM_S = 100.0
 STEADY_BAND_RPM = 60.0
+IDLE_SPLIT_RPM = 150.0
+"""An idle/low-MAP segment that settles this far from the rpm it last held steady is a new
+test: the absorber holding 1250, then 1000, then 750 rpm at a closed-ish throttle (a
+low-MAP hold's steps read 0-3 %) was one "idle" of three holds, checked against one of
+them (the demo's "idle_low_map 43 %")."""
 LOOKBACK_S = 1.0
 DECIMATE_S = 0.05
 MAX_SEGMENT_POINTS = 12000
@@ -89,6 +96,8 @@ class _Segment:
     map_kpa: list[float] = field(default_factory=list)
     tps: list[float] = field(default_factory=list)
     confirmed: bool = False
+    level: float = math.nan
+    """The rpm of the segment's latest steady point (idle: where it is held)."""
 
     def add(self, t: float, rpm: float, map_kpa: float, tps: float) -> None:
         self.t.append(t)
@@ -157,6 +166,8 @@ class PullDetector:
         self._last_t = -math.inf
         self._segment: _Segment | None = None
         self._completed: list[DetectedTest] = []
+        self._steady_here = False
+        """The last classified point's rpm is within STEADY_BAND_RPM of a second before."""
 
     @property
     def in_pull(self) -> bool:
@@ -197,25 +208,31 @@ class PullDetector:
             if seg is not None and seg.kind != kind:
                 events.extend(self._close())
                 seg = None
+            elif seg is not None and kind == "idle" and self._steady_here:
+                if abs(rpm - seg.level) > IDLE_SPLIT_RPM:
+                    events.extend(self._split())  # held at a new rpm: the next test
+                    seg = self._segment
+                if seg is not None:
+                    seg.level = rpm
             if kind == "none":
                 continue
             if seg is None:
                 seg = self._segment = _Segment(kind)
+                if kind == "idle" and self._steady_here:
+                    seg.level = rpm
             seg.add(t, rpm, map_kpa, tps)
             if not seg.confirmed and seg.is_test():
                 seg.confirmed = True
                 if kind == "wot":
                     self.pulls += 1
-                events.append(
-                    SourceEvent(
-                        self.source,
-                        "pull_start",
-                        seg.t[0],
-                        f"{TEST_TYPE[kind]} started",
-                        {"test_type": TEST_TYPE[kind]},
-                    )
-                )
+                events.append(self._started(seg))
         return events
+
+    def _started(self, seg: _Segment) -> SourceEvent:
+        kind = TEST_TYPE[seg.kind]
+        return SourceEvent(
+            self.source, "pull_start", seg.t[0], f"{kind} started", {"test_type": kind}
+        )
 
     def flush(self) -> list[SourceEvent]:
         """Close the segment in progress (end of the run)."""
@@ -242,6 +259,11 @@ class PullDetector:
         ago = hist[0] if hist else None
         tps_min = min((h[2] for h in hist if math.isfinite(h[2])), default=math.nan)
         hist.append((t, rpm, tps))
+        self._steady_here = (
+            ago is not None
+            and t - ago[0] >= 0.5 * LOOKBACK_S
+            and abs(rpm - ago[1]) <= STEADY_BAND_RPM
+        )
         if not math.isfinite(rpm):
             return "none"
         if math.isfinite(tps) and tps >= WOT_TPS_PCT:
@@ -258,6 +280,26 @@ class PullDetector:
         if abs(rpm - ago[1]) <= STEADY_BAND_RPM and rpm >= IDLE_RPM_MAX:
             return "steady"
         return "none"
+
+    def _split(self) -> list[SourceEvent]:
+        """End the idle segment where its rpm left its level; the points after start the next.
+
+        The engine is now steady at a new rpm: the move there (a ride down on the
+        absorber, an rpm sag after a release) belongs to the next test.
+        """
+        seg = self._segment
+        assert seg is not None
+        cut = len(seg.rpm)
+        while cut > 1 and abs(seg.rpm[cut - 1] - seg.level) > IDLE_SPLIT_RPM:
+            cut -= 1
+        rest = _Segment(seg.kind, seg.t[cut:], seg.rpm[cut:], seg.map_kpa[cut:], seg.tps[cut:])
+        del seg.t[cut:], seg.rpm[cut:], seg.map_kpa[cut:], seg.tps[cut:]
+        events = self._close()
+        self._segment = rest
+        if rest.t and rest.is_test():
+            rest.confirmed = True
+            events.append(self._started(rest))
+        return events
 
     def _close(self) -> list[SourceEvent]:
         seg, self._segment = self._segment, None
