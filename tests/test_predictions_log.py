@@ -192,3 +192,26 @@ def test_a_hold_ridden_onto_at_its_first_step_counts_that_step() -> None:
     log2.check(other, between(5.0, 11.0), n_rpm, **kw)  # type: ignore[arg-type]
     checked = log2.check(held, between(11.5, 16.0), n_rpm, **kw)  # type: ignore[arg-type]
     assert checked is not None and checked.actual_hits == 120.0
+
+
+def test_an_idle_near_a_holds_rpm_and_step_is_not_that_hold() -> None:
+    # A headless `dynoai log` of fixed pulls: the cool-down idle (947 rpm, 32 kPa) matched
+    # "hold 1000 rpm: MAP 40 35 kPa" on offer (rpm within 150, 35 kPa within 4 of its
+    # plateau): "idle_low_map: 194 % mean error" for a hold nobody ran. The absorber holds
+    # a hold's rpm within a few rpm; an idle wanders around its own.
+    from core.plan.recipe import Recipe
+
+    recipe = Recipe("idle_low_map", 1000.0, 1000.0, (40.0, 35.0))
+    hold = Suggestion(
+        "idle_low_map", recipe.description, (1000.0, 1000.0), (35.0, 40.0), 0.1, 12.0, 1.0,
+        "high", 1, ((3, 1), (4, 1)), ((3, 1, 138.0), (4, 1, 255.0)), recipe,
+    )  # fmt: skip
+    axes = {"axes_kpa": (20.0, 25.0, 30.0, 35.0, 40.0), "axes_rpm": (750.0, 1000.0, 1250.0)}
+    log = PredictionLog()
+    log.offer(PlanView(suggestions=(hold,)), 0.0)
+    idle = DetectedTest("idle_low_map", 5.0, 21.0, 960, 930, 990, 947, 30, 34, 32, 33, 31, (31.5,))
+    assert log.check(idle, np.zeros(15), 3, **axes) is None  # type: ignore[arg-type]
+    held = DetectedTest(
+        "idle_low_map", 25.0, 31.0, 1000, 996, 1004, 1000, 34, 41, 38, 40, 35, (40.1, 35.2)
+    )
+    assert log.check(held, np.zeros(15), 3, **axes) is not None  # type: ignore[arg-type]

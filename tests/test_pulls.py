@@ -92,3 +92,20 @@ def test_low_map_holds_at_three_rpm_are_three_tests_and_a_slow_idle_drift_one():
     det.feed(_block(t, rpm, np.zeros_like(t), np.full_like(t, 32.0)))
     det.flush()
     assert [d.test_type for d in det.drain_completed()] == ["idle_low_map"]
+
+
+def test_a_hold_released_into_a_sag_then_moved_is_still_two_tests():
+    # The demo at 100 Hz: released at 1250 rpm the engine sagged ~50 rpm/s towards idle
+    # before the absorber took it to 1000; with the level following every point within
+    # 60 rpm of a second before, the sag carried it along and the two holds stayed one.
+    t = np.arange(0.0, 16.0, 0.05)
+    rpm = np.select(
+        [t < 6.0, t < 9.0, t < 9.3],
+        [np.full_like(t, 1250.0), 1250.0 - 50.0 * (t - 6.0), 1100.0 - 333.0 * (t - 9.0)],
+        1000.0,
+    )
+    det = PullDetector()
+    det.feed(_block(t, rpm, np.full_like(t, 1.0), np.full_like(t, 32.0)))
+    det.flush()
+    found = det.drain_completed()
+    assert [round(d.rpm_median) for d in found] == [1250, 1000]

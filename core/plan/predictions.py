@@ -54,6 +54,12 @@ ENTRY_S = LOOKBACK_S
 detector classifies a sample as a sweep from rpm's rise over the last LOOKBACK_S, so a
 leg is detected up to that late. The settle at the start rpm before the ramp is the
 serpentine's entry, outside its rows' windows in the model too (``CandidateModel.rows``)."""
+HOLD_RPM_TOL = 50.0
+"""A detected hold or idle is a suggested hold when its median rpm is this close: the
+absorber holds a hold's rpm within a few rpm, and an idle wanders around its own. A
+cool-down idle at 947 rpm and 32 kPa matched "hold 1000 rpm: MAP 40 35 kPa" (its 35-kPa
+step within 4 kPa) in a headless log of fixed pulls: "idle_low_map: 194 % mean error"
+for a hold nobody ran."""
 HOLD_ENTRY_S = 10.0
 """A hold's check counts its cells' hits from the previous test's end, at most this long
 before the detector saw it (the ride to the hold and its first steps, which the model
@@ -88,7 +94,7 @@ def _near(m: float, levels: Sequence[float]) -> bool:
 def _matches(s: Suggestion, test: DetectedTest, rpm_tol: float) -> bool:
     kind = test.test_type
     if s.test_type in HOLD_TYPES and kind in HOLD_TYPES:
-        if abs(s.rpm_range[0] - test.rpm_median) > rpm_tol:
+        if abs(s.rpm_range[0] - test.rpm_median) > min(rpm_tol, HOLD_RPM_TOL):
             return False
         levels = test.map_plateaus_kpa or (test.map_min_kpa, test.map_max_kpa)
         steps = _rows(s)

@@ -48,6 +48,10 @@ IDLE_SPLIT_RPM = 150.0
 test: the absorber holding 1250, then 1000, then 750 rpm at a closed-ish throttle (a
 low-MAP hold's steps read 0-3 %) was one "idle" of three holds, checked against one of
 them (the demo's "idle_low_map 43 %")."""
+IDLE_LEVEL_RPM = 20.0
+"""An idle point is held steady (sets the level, or is at a new one) when its rpm is within
+this of a second before: a cold idle settling drifts ~5 rpm/s and moves the level along;
+an rpm sagging after a release (~50 rpm/s) or the absorber's move does not."""
 LOOKBACK_S = 1.0
 DECIMATE_S = 0.05
 MAX_SEGMENT_POINTS = 12000
@@ -167,7 +171,7 @@ class PullDetector:
         self._segment: _Segment | None = None
         self._completed: list[DetectedTest] = []
         self._steady_here = False
-        """The last classified point's rpm is within STEADY_BAND_RPM of a second before."""
+        """The last classified point's rpm is within IDLE_LEVEL_RPM of a second before."""
 
     @property
     def in_pull(self) -> bool:
@@ -262,7 +266,7 @@ class PullDetector:
         self._steady_here = (
             ago is not None
             and t - ago[0] >= 0.5 * LOOKBACK_S
-            and abs(rpm - ago[1]) <= STEADY_BAND_RPM
+            and abs(rpm - ago[1]) <= IDLE_LEVEL_RPM
         )
         if not math.isfinite(rpm):
             return "none"
