@@ -7,6 +7,10 @@ as after the background warm-up), and every second prints what the engine does, 
 test the detector sees, the line, and the test the operator runs.
 
     python bench/instruction_trace.py car street --seconds 100
+    python bench/instruction_trace.py vtwin empty --seconds 200 --follow --rate 100
+
+``--follow``: the operator runs what the line names, as the demo's tuner does, and the
+run ends with the tracker's checks of its suggestions (the TUI's "checked:" line).
 
 ``street`` starts from the bench's partly covered vehicle (``bench_planner.street_session``);
 on the car the first test is then a serpentine with its closing hold.
@@ -40,8 +44,15 @@ def main() -> None:
     parser.add_argument("start", choices=("empty", "street"))
     parser.add_argument("--seconds", type=float, default=100.0)
     parser.add_argument("--seed", type=int, default=9, help="the operator's seed")
+    parser.add_argument(
+        "--follow",
+        action="store_true",
+        help="the operator runs what the line names (as the demo's tuner); at the end, the "
+        "tracker's checks of its suggestions (what the TUI and the headless summary report)",
+    )
+    parser.add_argument("--rate", type=float, default=bp.RATE_HZ, help="samples per second")
     args = parser.parse_args()
-    rate = bp.RATE_HZ
+    rate = args.rate
     cfg = VehicleConfig(kind=args.kind)
     key = replace(model_key(cfg), rate_hz=rate)
     base = pipeline(key).grid
@@ -53,7 +64,6 @@ def main() -> None:
         while (block := street.next_block(round(rate))) is not None:
             pipe.push(block)
         base = pipe.grid
-    op = guided_operator(args.kind, rate, args.seed, base=grid_arrays(base))
     tracker = VehicleTracker(
         axes=cfg.axes, hit_target=cfg.hit_target, regions=cfg.regions,
         constraints=cfg.constraints, store=None, vehicle="trace", run_id="trace",
@@ -61,6 +71,8 @@ def main() -> None:
     )  # fmt: skip
     tracker._base = base.copy()
     tracker.warm_now()
+    advice = tracker.advice if args.follow else None
+    op = guided_operator(args.kind, rate, args.seed, base=grid_arrays(base), advice=advice)
     live = Pipeline(cfg, [("sim", sim_channel_units())], on_rows=tracker.on_rows)
     last = -math.inf
     while op.sim_time_s < args.seconds:
@@ -79,6 +91,15 @@ def main() -> None:
             f"{values['tps_pct']:5.1f} %  detected {detected:<19} | {line}\n"
             f"{'':9}operator: {running}"
         )
+    if args.follow:
+        print("\nchecked before the fact (the tracker's checks, as the TUI and summary show them):")
+        for c in tracker.predictions.checked:
+            print(
+                f"  {c.test_type:<19} {c.description[:52]:<52} predicted {c.predicted_hits:6.0f}"
+                f" added {c.actual_hits:6.0f}  {c.error_pct:5.1f} %"
+            )
+        for kind, err, n in tracker.calibration.checks_by_type():
+            print(f"  {kind}: {err:.1f} % mean error over {n} test(s)")
 
 
 if __name__ == "__main__":

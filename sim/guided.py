@@ -301,7 +301,7 @@ class GuidedOperator:
         factor = self.calibration.model_factor(top.test_type)
         self.calibration.observe_model(top.test_type, predicted / max(factor, 1e-9), actual)
         axes = self.key.axes
-        self.calibration.observe_reach(
+        self.calibration.observe_model_reach(
             axes.rpm, axes.map_kpa, predicted, actual, self.rule.hit_target
         )
         trusted = confidence(self.arrays(), self.rule) >= 1.0

@@ -451,3 +451,20 @@ def test_a_low_map_holds_closed_throttle_steps_are_followed_but_an_idle_is_no_ho
     assert (
         ins.update(4.0, rest, None, low) == "hold 1250 rpm, MAP 30 kPa until trusted, then 25 kPa"
     )
+
+
+def test_a_detected_low_map_hold_stays_followed_when_the_detector_restarts_its_segment() -> None:
+    # The demo at 100 Hz: the 750-rpm hold at ~1 % throttle was followed as a detected
+    # idle; the detector then began a new segment at the new rpm (not yet a test) and the
+    # line fell back to "next: hold 750 rpm: MAP 45 40 35 kPa" on the hold being run.
+    hold = sug("idle_low_map", 750, 750, (40.0, 35.0))
+    ins = Instructor()
+    on = {"rpm": 751.0, "map_kpa": 38.8, "tps_pct": 0.7}
+    assert ins.update(0.0, PlanView(suggestions=(hold,)), "idle_low_map", on) == (
+        "hold 750 rpm, MAP 40 kPa until trusted, then 35 kPa"
+    )
+    again = sug("idle_low_map", 750, 750, (45.0, 40.0, 35.0))  # re-offered, another step
+    still = {"rpm": 751.0, "map_kpa": 39.9, "tps_pct": 1.4}
+    assert ins.update(1.0, PlanView(suggestions=(again,)), None, still).startswith(
+        "hold 750 rpm, MAP 40 kPa until trusted"
+    )

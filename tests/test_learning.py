@@ -78,3 +78,18 @@ def test_the_simulated_candidates_factor_is_kept_apart_and_round_trips():
     assert Calibration.from_mapping(old).model_factor("steady_state") == 1.0
     with pytest.raises(ValueError, match="unknown test type"):
         cal.observe_model("moonshot", [1], [1])
+
+
+def test_the_simulated_candidates_misses_are_kept_apart_and_round_trip():
+    # The demo at 100 Hz: the ride up at 95 kPa onto a 4500-rpm hold was a sweep to the
+    # kinematic model, which "missed" 4500@95 (the hold filled it after the ride ended);
+    # that 0.3 discount cut the simulated WOT pull's prediction there (pull "17.4 %").
+    rpm, kpa = (2000.0, 4500.0), (50.0, 95.0)
+    cal = Calibration()
+    cal.observe_reach(rpm, kpa, [0, 0, 0, 40], [0, 0, 0, 0], 10)  # kinematic: 4500@95 missed
+    assert cal.reach(rpm, kpa)[3] == pytest.approx(0.3)
+    assert cal.model_reach(rpm, kpa)[3] == 1.0  # not the simulated candidates' miss
+    cal.observe_model_reach(rpm, kpa, [40, 0, 0, 0], [0, 0, 0, 0], 10)
+    assert cal.model_reach(rpm, kpa)[0] == pytest.approx(0.3) and cal.reach(rpm, kpa)[0] == 1.0
+    back = Calibration.from_mapping(cal.to_mapping())
+    assert back.model_misses == cal.model_misses and back.misses == cal.misses

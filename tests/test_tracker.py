@@ -172,6 +172,7 @@ def test_the_simulated_candidates_factor_is_learned_from_the_suggestion_the_tune
     assert unsuggested.tests and not unsuggested.predictions.checked
     assert cal.factor("steady_state") != 1.0  # the kinematic model learns from it
     assert cal.model_factor("steady_state") == 1.0  # no simulated prediction to check
+    assert not cal.model_misses
     # suggested, predicting twice what a hold step adds: the factor learns it from the check
     kpa, rpm = list(AXES.map_kpa), list(AXES.rpm)
     r60, r50, c = kpa.index(60.0), kpa.index(50.0), rpm.index(3000.0)

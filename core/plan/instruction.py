@@ -199,6 +199,11 @@ class Instructor:
                 )
                 if running is not None:
                     self._commit(running)
+            c = self.committed
+            if current_test in HOLD_TYPES and c is not None and _runs(c, current_test, op):
+                # followed as a detected hold: keep following it if the detector's segment
+                # ends while the engine stays on it (an idle split at a new rpm restarts)
+                self._holding = True
             return self._during(current_test, op)
         self._follow_visible_hold(t, view, op)
         if top is None:

@@ -99,6 +99,8 @@ class Calibration:
     checks: dict[str, list[float]] = field(default_factory=dict)
     """Test type -> recent errors (%) of suggestions checked against the test that followed
     (``core.plan.predictions``): the planner's prediction, made before the fact."""
+    model_misses: dict[str, int] = field(default_factory=dict)
+    """``misses`` of the simulated candidates (:meth:`observe_model_reach`)."""
     model_fits: dict[str, TestFit] = field(default_factory=dict)
     """Test type -> fill-rate posterior of the SIMULATED candidates (``core.plan.simplan``),
     learned from the checks of their own suggestions (:meth:`observe_model`). ``fits``
@@ -213,31 +215,35 @@ class Calibration:
         actual_hits: npt.ArrayLike,
         hit_target: int,
     ) -> None:
-        """Remember cells a test should have filled (>= target expected) but did not touch."""
-        rpm = np.asarray(rpm_axis, dtype=np.float64)
-        kpa = np.asarray(map_axis, dtype=np.float64)
-        model = np.asarray(model_hits, dtype=np.float64).reshape(kpa.size, rpm.size)
-        actual = np.asarray(actual_hits, dtype=np.float64).reshape(kpa.size, rpm.size)
-        for r, c in zip(*np.nonzero(actual > 0), strict=True):
-            self.misses.pop(_cell_key(rpm[c], kpa[r]), None)
-        for r, c in zip(*np.nonzero((model >= hit_target) & (actual == 0)), strict=True):
-            key = _cell_key(rpm[c], kpa[r])
-            self.misses[key] = self.misses.get(key, 0) + 1
-        while len(self.misses) > MISSES_KEPT:
-            self.misses.pop(next(iter(self.misses)))
+        """Remember cells a test should have filled (>= target expected) but did not touch.
+
+        The kinematic model's misses; :meth:`observe_model_reach` keeps the simulated
+        candidates' apart (a detected ride up to a hold, which the kinematic model takes
+        for a sweep to its top, "missed" the top cell the hold then filled, and its 0.3
+        discount cut the simulated pull's prediction there).
+        """
+        _observe_misses(self.misses, rpm_axis, map_axis, model_hits, actual_hits, hit_target)
+
+    def observe_model_reach(
+        self,
+        rpm_axis: npt.ArrayLike,
+        map_axis: npt.ArrayLike,
+        model_hits: npt.ArrayLike,
+        actual_hits: npt.ArrayLike,
+        hit_target: int,
+    ) -> None:
+        """:meth:`observe_reach` for the simulated candidates (from a checked suggestion)."""
+        _observe_misses(self.model_misses, rpm_axis, map_axis, model_hits, actual_hits, hit_target)
 
     def reach(self, rpm_axis: npt.ArrayLike, map_axis: npt.ArrayLike) -> npt.NDArray[np.float64]:
-        """Per-cell multiplier (flat, n_map * n_rpm) on expected hits from remembered misses."""
-        rpm = np.asarray(rpm_axis, dtype=np.float64)
-        kpa = np.asarray(map_axis, dtype=np.float64)
-        out = np.ones((kpa.size, rpm.size))
-        if self.misses:
-            for r, m in enumerate(kpa):
-                for c, n in enumerate(rpm):
-                    count = self.misses.get(_cell_key(n, m))
-                    if count:
-                        out[r, c] = MISS_DISCOUNT**count
-        return out.ravel()
+        """Per-cell multiplier (flat, n_map * n_rpm) on the kinematic model's expected hits."""
+        return _reach(self.misses, rpm_axis, map_axis)
+
+    def model_reach(
+        self, rpm_axis: npt.ArrayLike, map_axis: npt.ArrayLike
+    ) -> npt.NDArray[np.float64]:
+        """Per-cell multiplier on the simulated candidates' expected hits."""
+        return _reach(self.model_misses, rpm_axis, map_axis)
 
     def observe_rate(self, rate_hz: float) -> None:
         if np.isfinite(rate_hz) and rate_hz > 0:
@@ -256,6 +262,7 @@ class Calibration:
             "misses": dict(self.misses),
             "checks": {k: list(v) for k, v in self.checks.items()},
             "stalls": dict(self.stalls),
+            "model_misses": dict(self.model_misses),
             "model_fits": {
                 k: [v.alpha, v.beta, v.tests, v.lead_s] for k, v in self.model_fits.items()
             },
@@ -286,6 +293,7 @@ class Calibration:
                     for k, v in dict(d.get("checks", {})).items()
                     if k in TEST_TYPES
                 },
+                {str(k): int(v) for k, v in dict(d.get("model_misses", {})).items()},
                 model_fits,
             )
         except (TypeError, ValueError, IndexError, KeyError) as exc:
@@ -302,6 +310,43 @@ def prediction_error_pct(predicted: npt.ArrayLike, actual: npt.ArrayLike) -> flo
     a = np.asarray(actual, dtype=np.float64)
     total = float(p.sum() + a.sum())
     return 200.0 * float(np.abs(p - a).sum()) / total if total > 0 else 0.0
+
+
+def _observe_misses(
+    misses: dict[str, int],
+    rpm_axis: npt.ArrayLike,
+    map_axis: npt.ArrayLike,
+    model_hits: npt.ArrayLike,
+    actual_hits: npt.ArrayLike,
+    hit_target: int,
+) -> None:
+    rpm = np.asarray(rpm_axis, dtype=np.float64)
+    kpa = np.asarray(map_axis, dtype=np.float64)
+    model = np.asarray(model_hits, dtype=np.float64).reshape(kpa.size, rpm.size)
+    actual = np.asarray(actual_hits, dtype=np.float64).reshape(kpa.size, rpm.size)
+    for r, c in zip(*np.nonzero(actual > 0), strict=True):
+        misses.pop(_cell_key(rpm[c], kpa[r]), None)
+    for r, c in zip(*np.nonzero((model >= hit_target) & (actual == 0)), strict=True):
+        key = _cell_key(rpm[c], kpa[r])
+        misses[key] = misses.get(key, 0) + 1
+    while len(misses) > MISSES_KEPT:
+        misses.pop(next(iter(misses)))
+
+
+def _reach(
+    misses: dict[str, int], rpm_axis: npt.ArrayLike, map_axis: npt.ArrayLike
+) -> npt.NDArray[np.float64]:
+    """Per-cell multiplier (flat, n_map * n_rpm) on expected hits from remembered misses."""
+    rpm = np.asarray(rpm_axis, dtype=np.float64)
+    kpa = np.asarray(map_axis, dtype=np.float64)
+    out = np.ones((kpa.size, rpm.size))
+    if misses:
+        for r, m in enumerate(kpa):
+            for c, n in enumerate(rpm):
+                count = misses.get(_cell_key(n, m))
+                if count:
+                    out[r, c] = MISS_DISCOUNT**count
+    return out.ravel()
 
 
 def _fold(fit: TestFit, model_hits: npt.ArrayLike, actual_hits: npt.ArrayLike) -> float:
