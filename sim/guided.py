@@ -301,8 +301,8 @@ class GuidedOperator:
         factor = self.calibration.model_factor(top.test_type)
         self.calibration.observe_model(top.test_type, predicted / max(factor, 1e-9), actual)
         axes = self.key.axes
-        self.calibration.observe_model_reach(
-            axes.rpm, axes.map_kpa, predicted, actual, self.rule.hit_target
+        self.calibration.observe_reach(
+            axes.rpm, axes.map_kpa, predicted, actual, self.rule.hit_target, simulated=True
         )
         trusted = confidence(self.arrays(), self.rule) >= 1.0
         self.calibration.observe_stalls(axes.rpm, axes.map_kpa, self._expect_done, trusted)

@@ -88,8 +88,11 @@ def test_the_simulated_candidates_misses_are_kept_apart_and_round_trip():
     cal = Calibration()
     cal.observe_reach(rpm, kpa, [0, 0, 0, 40], [0, 0, 0, 0], 10)  # kinematic: 4500@95 missed
     assert cal.reach(rpm, kpa)[3] == pytest.approx(0.3)
-    assert cal.model_reach(rpm, kpa)[3] == 1.0  # not the simulated candidates' miss
-    cal.observe_model_reach(rpm, kpa, [40, 0, 0, 0], [0, 0, 0, 0], 10)
-    assert cal.model_reach(rpm, kpa)[0] == pytest.approx(0.3) and cal.reach(rpm, kpa)[0] == 1.0
+    assert cal.reach(rpm, kpa, simulated=True)[3] == 1.0  # not the simulated candidates' miss
+    cal.observe_reach(rpm, kpa, [40, 0, 0, 0], [0, 0, 0, 0], 10, simulated=True)
+    assert (
+        cal.reach(rpm, kpa, simulated=True)[0] == pytest.approx(0.3)
+        and cal.reach(rpm, kpa)[0] == 1.0
+    )
     back = Calibration.from_mapping(cal.to_mapping())
     assert back.model_misses == cal.model_misses and back.misses == cal.misses

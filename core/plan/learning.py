@@ -100,7 +100,7 @@ class Calibration:
     """Test type -> recent errors (%) of suggestions checked against the test that followed
     (``core.plan.predictions``): the planner's prediction, made before the fact."""
     model_misses: dict[str, int] = field(default_factory=dict)
-    """``misses`` of the simulated candidates (:meth:`observe_model_reach`)."""
+    """``misses`` of the simulated candidates (``observe_reach(simulated=True)``)."""
     model_fits: dict[str, TestFit] = field(default_factory=dict)
     """Test type -> fill-rate posterior of the SIMULATED candidates (``core.plan.simplan``),
     learned from the checks of their own suggestions (:meth:`observe_model`). ``fits``
@@ -214,36 +214,48 @@ class Calibration:
         model_hits: npt.ArrayLike,
         actual_hits: npt.ArrayLike,
         hit_target: int,
+        *,
+        simulated: bool = False,
     ) -> None:
         """Remember cells a test should have filled (>= target expected) but did not touch.
 
-        The kinematic model's misses; :meth:`observe_model_reach` keeps the simulated
-        candidates' apart (a detected ride up to a hold, which the kinematic model takes
-        for a sweep to its top, "missed" the top cell the hold then filled, and its 0.3
-        discount cut the simulated pull's prediction there).
+        Kept per model like the fill factors: the kinematic model's (``misses``) and, with
+        ``simulated``, the simulated candidates' from a checked suggestion
+        (``model_misses``). A detected ride up to a hold, a sweep to its top for the
+        kinematic model, "missed" the top cell the hold then filled, and that 0.3
+        discount had cut the simulated pull's prediction there.
         """
-        _observe_misses(self.misses, rpm_axis, map_axis, model_hits, actual_hits, hit_target)
+        misses = self.model_misses if simulated else self.misses
+        rpm = np.asarray(rpm_axis, dtype=np.float64)
+        kpa = np.asarray(map_axis, dtype=np.float64)
+        model = np.asarray(model_hits, dtype=np.float64).reshape(kpa.size, rpm.size)
+        actual = np.asarray(actual_hits, dtype=np.float64).reshape(kpa.size, rpm.size)
+        for r, c in zip(*np.nonzero(actual > 0), strict=True):
+            misses.pop(_cell_key(rpm[c], kpa[r]), None)
+        for r, c in zip(*np.nonzero((model >= hit_target) & (actual == 0)), strict=True):
+            key = _cell_key(rpm[c], kpa[r])
+            misses[key] = misses.get(key, 0) + 1
+        while len(misses) > MISSES_KEPT:
+            misses.pop(next(iter(misses)))
 
-    def observe_model_reach(
-        self,
-        rpm_axis: npt.ArrayLike,
-        map_axis: npt.ArrayLike,
-        model_hits: npt.ArrayLike,
-        actual_hits: npt.ArrayLike,
-        hit_target: int,
-    ) -> None:
-        """:meth:`observe_reach` for the simulated candidates (from a checked suggestion)."""
-        _observe_misses(self.model_misses, rpm_axis, map_axis, model_hits, actual_hits, hit_target)
-
-    def reach(self, rpm_axis: npt.ArrayLike, map_axis: npt.ArrayLike) -> npt.NDArray[np.float64]:
-        """Per-cell multiplier (flat, n_map * n_rpm) on the kinematic model's expected hits."""
-        return _reach(self.misses, rpm_axis, map_axis)
-
-    def model_reach(
-        self, rpm_axis: npt.ArrayLike, map_axis: npt.ArrayLike
+    def reach(
+        self, rpm_axis: npt.ArrayLike, map_axis: npt.ArrayLike, *, simulated: bool = False
     ) -> npt.NDArray[np.float64]:
-        """Per-cell multiplier on the simulated candidates' expected hits."""
-        return _reach(self.model_misses, rpm_axis, map_axis)
+        """Per-cell multiplier (flat, n_map * n_rpm) on expected hits from remembered misses.
+
+        ``simulated``: the simulated candidates' misses (:meth:`observe_reach`).
+        """
+        misses = self.model_misses if simulated else self.misses
+        rpm = np.asarray(rpm_axis, dtype=np.float64)
+        kpa = np.asarray(map_axis, dtype=np.float64)
+        out = np.ones((kpa.size, rpm.size))
+        if misses:
+            for r, m in enumerate(kpa):
+                for c, n in enumerate(rpm):
+                    count = misses.get(_cell_key(n, m))
+                    if count:
+                        out[r, c] = MISS_DISCOUNT**count
+        return out.ravel()
 
     def observe_rate(self, rate_hz: float) -> None:
         if np.isfinite(rate_hz) and rate_hz > 0:
@@ -310,43 +322,6 @@ def prediction_error_pct(predicted: npt.ArrayLike, actual: npt.ArrayLike) -> flo
     a = np.asarray(actual, dtype=np.float64)
     total = float(p.sum() + a.sum())
     return 200.0 * float(np.abs(p - a).sum()) / total if total > 0 else 0.0
-
-
-def _observe_misses(
-    misses: dict[str, int],
-    rpm_axis: npt.ArrayLike,
-    map_axis: npt.ArrayLike,
-    model_hits: npt.ArrayLike,
-    actual_hits: npt.ArrayLike,
-    hit_target: int,
-) -> None:
-    rpm = np.asarray(rpm_axis, dtype=np.float64)
-    kpa = np.asarray(map_axis, dtype=np.float64)
-    model = np.asarray(model_hits, dtype=np.float64).reshape(kpa.size, rpm.size)
-    actual = np.asarray(actual_hits, dtype=np.float64).reshape(kpa.size, rpm.size)
-    for r, c in zip(*np.nonzero(actual > 0), strict=True):
-        misses.pop(_cell_key(rpm[c], kpa[r]), None)
-    for r, c in zip(*np.nonzero((model >= hit_target) & (actual == 0)), strict=True):
-        key = _cell_key(rpm[c], kpa[r])
-        misses[key] = misses.get(key, 0) + 1
-    while len(misses) > MISSES_KEPT:
-        misses.pop(next(iter(misses)))
-
-
-def _reach(
-    misses: dict[str, int], rpm_axis: npt.ArrayLike, map_axis: npt.ArrayLike
-) -> npt.NDArray[np.float64]:
-    """Per-cell multiplier (flat, n_map * n_rpm) on expected hits from remembered misses."""
-    rpm = np.asarray(rpm_axis, dtype=np.float64)
-    kpa = np.asarray(map_axis, dtype=np.float64)
-    out = np.ones((kpa.size, rpm.size))
-    if misses:
-        for r, m in enumerate(kpa):
-            for c, n in enumerate(rpm):
-                count = misses.get(_cell_key(n, m))
-                if count:
-                    out[r, c] = MISS_DISCOUNT**count
-    return out.ravel()
 
 
 def _fold(fit: TestFit, model_hits: npt.ArrayLike, actual_hits: npt.ArrayLike) -> float:

@@ -158,7 +158,7 @@ def _plan(
         model, rpm_axis, map_axis, constraints, pulls_done, start_rpm, only_opening
     )
 
-    reach = calibration.model_reach(rpm_axis, map_axis)
+    reach = calibration.reach(rpm_axis, map_axis, simulated=True)
 
     def gain_of(add: Mapping[str, F64], factor: float) -> tuple[float, F64]:
         scale = factor * reach

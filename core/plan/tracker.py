@@ -517,9 +517,10 @@ class VehicleTracker:
             if self.model is not None:
                 factor = max(self.calibration.model_factor(checked.test_type), 1e-9)
                 self.calibration.observe_model(checked.test_type, predicted / factor, added)
-                self.calibration.observe_model_reach(
-                    self.axes.rpm, self.axes.map_kpa, predicted / factor, added, self.hit_target
-                )
+                self.calibration.observe_reach(
+                    self.axes.rpm, self.axes.map_kpa, predicted / factor, added,
+                    self.hit_target, simulated=True,
+                )  # fmt: skip
         self.calibration.observe_reach(
             self.axes.rpm, self.axes.map_kpa, model, actual, self.hit_target
         )
