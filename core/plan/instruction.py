@@ -103,8 +103,8 @@ class Instructor:
         """What a tuner reads off the line between tests: the suggestion it names ``next:``
         and the stream time of the update that named it (also while the engine sits on that
         hold before the detector calls it a test: the line then reads as during it). None
-        while the line follows a detected test (or names none). One tuple, replaced whole: another thread may read it
-        (the demo's simulated tuner, ``sim.guided``)."""
+        while the line follows a detected test (or names none). One tuple, replaced whole:
+        another thread may read it (the demo's simulated tuner, ``sim.guided``)."""
 
     @property
     def following(self) -> bool:
