@@ -298,11 +298,9 @@ class GuidedOperator:
         actual = np.array(self.grid.hits, dtype=np.float64).ravel() - hits_before  # type: ignore[attr-defined]
         error = prediction_error_pct(predicted, actual)
         self.calibration.record_check(top.test_type, error)
-        factor = self.calibration.model_factor(top.test_type)
-        self.calibration.observe_model(top.test_type, predicted / max(factor, 1e-9), actual)
         axes = self.key.axes
-        self.calibration.observe_reach(
-            axes.rpm, axes.map_kpa, predicted, actual, self.rule.hit_target, simulated=True
+        self.calibration.observe_model(
+            top.test_type, predicted, actual, axes.rpm, axes.map_kpa, self.rule.hit_target
         )
         trusted = confidence(self.arrays(), self.rule) >= 1.0
         self.calibration.observe_stalls(axes.rpm, axes.map_kpa, self._expect_done, trusted)

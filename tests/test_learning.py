@@ -65,7 +65,8 @@ def test_prediction_error_of_fourth_pull_is_lower_than_first_on_the_simulator():
 def test_the_simulated_candidates_factor_is_kept_apart_and_round_trips():
     cal = Calibration()
     cal.observe("steady_state", np.ones(4) * 10, np.ones(4) * 9)  # the kinematic model
-    err = cal.observe_model("steady_state", np.ones(4) * 10, np.ones(4) * 12)
+    rpm, kpa = (2000.0, 4500.0), (50.0, 95.0)
+    err = cal.observe_model("steady_state", np.ones(4) * 10, np.ones(4) * 12, rpm, kpa, 10)
     assert err == pytest.approx(prediction_error_pct(np.ones(4) * 10, np.ones(4) * 12))
     assert cal.model_factor("steady_state") > 1.0 > cal.factor("steady_state")
     assert cal.model_factor("wot_pull") == 1.0
@@ -77,7 +78,7 @@ def test_the_simulated_candidates_factor_is_kept_apart_and_round_trips():
     del old["model_fits"]
     assert Calibration.from_mapping(old).model_factor("steady_state") == 1.0
     with pytest.raises(ValueError, match="unknown test type"):
-        cal.observe_model("moonshot", [1], [1])
+        cal.observe_model("moonshot", [1], [1], (1000.0,), (50.0,), 10)
 
 
 def test_the_simulated_candidates_misses_are_kept_apart_and_round_trip():

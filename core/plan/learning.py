@@ -161,16 +161,30 @@ class Calibration:
         return fit.factor if fit else 1.0
 
     def observe_model(
-        self, test_type: str, model_hits: npt.ArrayLike, actual_hits: npt.ArrayLike
+        self,
+        test_type: str,
+        predicted_hits: npt.ArrayLike,
+        actual_hits: npt.ArrayLike,
+        rpm_axis: npt.ArrayLike,
+        map_axis: npt.ArrayLike,
+        hit_target: int,
     ) -> float:
         """Fold in one checked suggestion of the simulated candidates; its error (%) before.
 
-        ``model_hits``: the hits per cell the suggestion predicted with the model factor
-        taken out; ``actual_hits``: what the test added in the same cells.
+        ``predicted_hits``: the hits per cell the suggestion predicted (its fill factor
+        applied, taken out here for the posterior); ``actual_hits``: what the test added in
+        the same cells. Cells it predicted >= ``hit_target`` and left empty are its misses
+        (:meth:`observe_reach` with ``simulated``). One method for the tracker and the
+        guided operator, which each learn from their checks.
         """
         if test_type not in TEST_TYPES:
             raise ValueError(f"unknown test type {test_type!r}")
-        return _fold(self.model_fits.setdefault(test_type, TestFit()), model_hits, actual_hits)
+        predicted = np.asarray(predicted_hits, dtype=np.float64)
+        factor = max(self.model_factor(test_type), 1e-9)
+        fit = self.model_fits.setdefault(test_type, TestFit())
+        error = _fold(fit, predicted / factor, actual_hits)
+        self.observe_reach(rpm_axis, map_axis, predicted, actual_hits, hit_target, simulated=True)
+        return error
 
     def lead_s(self, test_type: str) -> float:
         fit = self.fits.get(test_type)

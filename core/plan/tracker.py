@@ -515,11 +515,9 @@ class VehicleTracker:
         if checked is not None and compared is not None:
             predicted, added = compared
             if self.model is not None:
-                factor = max(self.calibration.model_factor(checked.test_type), 1e-9)
-                self.calibration.observe_model(checked.test_type, predicted / factor, added)
-                self.calibration.observe_reach(
-                    self.axes.rpm, self.axes.map_kpa, predicted / factor, added,
-                    self.hit_target, simulated=True,
+                self.calibration.observe_model(
+                    checked.test_type, predicted, added, self.axes.rpm, self.axes.map_kpa,
+                    self.hit_target,
                 )  # fmt: skip
         self.calibration.observe_reach(
             self.axes.rpm, self.axes.map_kpa, model, actual, self.hit_target
