@@ -215,3 +215,69 @@ def test_an_idle_near_a_holds_rpm_and_step_is_not_that_hold() -> None:
         "idle_low_map", 25.0, 31.0, 1000, 996, 1004, 1000, 34, 41, 38, 40, 35, (40.1, 35.2)
     )
     assert log.check(held, np.zeros(15), 3, **axes) is not None  # type: ignore[arg-type]
+
+
+def test_a_serpentines_legs_count_their_rows_from_its_entry_however_the_legs_split() -> None:
+    # A headless guided run (`dynoai log --source "sim:?scenario=guided&speed=4"`): the
+    # detector's 70-kPa up leg ran on into the 50-kPa row's turn (the engine still rising
+    # at 50 kPa), so the turn's hits fell before the next leg's window and were counted in
+    # neither: 50 kPa at 4000 rpm read 124 counted against 304 predicted. The entry (the
+    # settle on the first row at 2000 rpm, ~370 hits, which the prediction includes)
+    # was cut off too. Each row is ridden once: every leg counts its rows from the entry.
+    from core.plan.recipe import Recipe
+
+    axes_kpa = (50.0, 70.0, 75.0)
+    axes_rpm = (1000.0, 2000.0, 4000.0)
+    n_rpm = len(axes_rpm)
+    c = {(m, r): i * n_rpm + j for i, m in enumerate(axes_kpa) for j, r in enumerate(axes_rpm)}
+    recipe = Recipe("part_throttle_sweep", 2000.0, 4750.0, (70.0, 50.0, 75.0), rate_rpm_s=400.0)
+    arrivals = [  # (t, cell, hits) as the run added them
+        (1.0, c[70.0, 2000.0], 370.0),  # entry: the settle on the first row
+        (8.0, c[70.0, 4000.0], 180.0),  # 70 up
+        (13.5, c[50.0, 4000.0], 300.0),  # the turn at 50 kPa, still rising
+        (18.0, c[50.0, 2000.0], 125.0),  # 50 down
+        (25.0, c[75.0, 4000.0], 160.0),  # 75 up
+    ]
+    expected = tuple((cell // n_rpm, cell % n_rpm, h) for _, cell, h in arrivals)
+    serp = Suggestion(
+        "part_throttle_sweep", recipe.description, (2000.0, 4750.0), (50.0, 75.0), 0.5, 50.0,
+        1.0, "high", 1, tuple((r, k) for r, k, _ in expected), expected, recipe,
+    )  # fmt: skip
+
+    def between(t0: float, t1: float) -> np.ndarray:
+        out = np.zeros(len(axes_kpa) * n_rpm)
+        for t, cell, h in arrivals:
+            if t0 <= t <= t1:
+                out[cell] += h
+        return out
+
+    kw = {"axes_kpa": axes_kpa, "axes_rpm": axes_rpm, "hits_between": between}
+    log = PredictionLog()
+    log.offer(PlanView(suggestions=(serp,)), 0.0)
+    # the detector: an up leg at 70 kPa from 4.5 s, running on to 14 s (into the turn)
+    leg70 = DetectedTest(
+        "part_throttle_sweep", 4.5, 14.0, 2050, 2050, 4150, 3100, 48, 71, 70, 70, 50
+    )
+    first = log.check(leg70, between(4.5, 14.0), n_rpm, **kw)  # type: ignore[arg-type]
+    assert first is not None and first.actual_hits == 550.0 and first.error_pct == 0.0
+    leg75 = DetectedTest(
+        "part_throttle_sweep", 21.5, 28.0, 2050, 2050, 4400, 3200, 74, 76, 75, 75, 75
+    )
+    second = log.check(leg75, between(21.5, 28.0), n_rpm, **kw)  # type: ignore[arg-type]
+    assert second is not None and second.actual_hits == 585.0 and second.error_pct == 0.0
+
+
+def test_a_pull_other_than_the_suggested_one_is_not_its_check() -> None:
+    # A headless guided run: "WOT pull 2000-4500 rpm" on offer, the operator pulled to
+    # 5810. Checked, it read 65 % off, and the fill factor learned from that check put
+    # the next pull's prediction 75 % high.
+    offered = Suggestion(
+        "wot_pull", "WOT pull 2000-4500 rpm, then cool down", (2000.0, 4500.0), (95.0, 95.0),
+        1.5, 10.0, 1.0, "high", 1, ((3, 1),), ((3, 1, 100.0),),
+    )  # fmt: skip
+    log = PredictionLog()
+    log.offer(PlanView(suggestions=(offered,)), 0.0)
+    longer = DetectedTest("wot_pull", 5.0, 14.0, 2051, 2051, 5810, 3900, 92, 99, 97, 92, 98)
+    assert log.check(longer, np.zeros(16), 4) is None
+    ran = DetectedTest("wot_pull", 25.0, 31.0, 2060, 2060, 4520, 3300, 92, 99, 97, 92, 98)
+    assert log.check(ran, np.zeros(16), 4) is not None

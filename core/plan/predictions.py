@@ -15,17 +15,21 @@ Like is compared with like:
   throttle is "idle" until the next hold's throttle opens), and those hits are
   not the hold's;
 * a single-row sweep is matched by its rpm range and its MAP row;
-* a WOT pull is compared on its own envelope (:func:`_pull_cells`): its prediction
-  includes the ride to the start rpm and the cool-down, which are no pull to the
-  detector;
+* a WOT pull is the suggested one when it starts and ends within the log's rpm
+  tolerance of the suggested range (a longer or shorter pull is another test), and is
+  compared on its own envelope (:func:`_pull_cells`): its prediction includes the
+  ride to the start rpm and the cool-down, which are no pull to the detector;
 * a serpentine (one suggestion, several rows, up and down legs) is ONE suggestion
   but the detector sees each up leg as its own sweep (a down leg is no test it
   knows). The serpentine on offer before its first leg is kept, and each detected
   up leg is checked against that serpentine's share in the leg's row, plus the
   down leg's row ridden since the previous up leg; the hits counted are those the
-  run added in those rows since the previous leg. Each row is ridden once, so that
-  is what the serpentine put there. Its first leg must be its first row: a ramp on
-  another of its rows first (the ride up to a hold at WOT-ish MAP) is no leg of it;
+  run added in those rows since the engine left the test before the serpentine (its
+  entry: the ride to the span and the settle on the first row, which its prediction
+  includes). Each row is ridden once, so that is what the serpentine put there,
+  however the detector splits the legs (an up leg's segment runs on into the next
+  row's turn). Its first leg must be its first row: a ramp on another of its rows
+  first (the ride up to a hold at WOT-ish MAP) is no leg of it;
 
 Error per test: ``core.plan.learning.prediction_error_pct`` (symmetric weighted
 absolute error over cells, 0 % exact). Reported per test type.
@@ -50,10 +54,9 @@ HOLD_TYPES = ("steady_state", "idle_low_map")
 MAP_TOL_KPA = 4.0
 """A detected MAP level within this of a suggested row or step is that row or step."""
 ENTRY_S = LOOKBACK_S
-"""Seconds before a serpentine's first detected leg that belong to its first row: the
-detector classifies a sample as a sweep from rpm's rise over the last LOOKBACK_S, so a
-leg is detected up to that late. The settle at the start rpm before the ramp is the
-serpentine's entry, outside its rows' windows in the model too (``CandidateModel.rows``)."""
+"""Seconds before a serpentine's first detected leg that its first ramp may have begun:
+the detector classifies a sample as a sweep from rpm's rise over the last LOOKBACK_S,
+so a leg is detected up to that late. The gap to the next leg is timed from there."""
 HOLD_RPM_TOL = 50.0
 """A detected hold or idle is a suggested hold when its median rpm is this close: the
 absorber holds a hold's rpm within a few rpm, and an idle wanders around its own. A
@@ -61,9 +64,10 @@ cool-down idle at 947 rpm and 32 kPa matched "hold 1000 rpm: MAP 40 35 kPa" (its
 step within 4 kPa) in a headless log of fixed pulls: "idle_low_map: 194 % mean error"
 for a hold nobody ran."""
 HOLD_ENTRY_S = 10.0
-"""A hold's check counts its cells' hits from the previous test's end, at most this long
-before the detector saw it (the ride to the hold and its first steps, which the model
-counts from where the engine was, are not yet a steady segment to the detector)."""
+"""A hold's (or a serpentine's) check counts its cells' hits from the previous test's
+end, at most this long before the detector saw it (the ride to the hold and its first
+steps, or to the span and the settle on the first row, which the model counts from
+where the engine was, are not yet a test to the detector)."""
 LEG_SLACK_S = 10.0
 """Slack on the gap between two up legs of one serpentine (a down leg and two turns)."""
 
@@ -101,12 +105,18 @@ def _matches(s: Suggestion, test: DetectedTest, rpm_tol: float) -> bool:
         return sum(_near(m, levels) for m in steps) * 2 >= len(steps)
     if s.test_type != kind:
         return False
-    if kind in ("wot_pull", "part_throttle_sweep"):
+    if kind == "wot_pull":
+        # the pull suggested, not another one: a headless guided run checked "WOT pull
+        # 2000-4500 rpm" against a pull to 5810 (65 % "error"), and the fill factor
+        # learned from that check put the next pull's prediction 75 % high
+        lo, hi = s.rpm_range
+        return abs(test.rpm_start - lo) <= rpm_tol and abs(test.rpm_max - hi) <= rpm_tol
+    if kind == "part_throttle_sweep":
         lo, hi = s.rpm_range
         overlap = min(hi, test.rpm_max) - max(lo, test.rpm_start)
         if overlap < 0.5 * (hi - lo):
             return False
-        return kind == "wot_pull" or _near(test.map_median_kpa, _rows(s))
+        return _near(test.map_median_kpa, _rows(s))
     return True
 
 
@@ -143,6 +153,8 @@ class _Serpentine:
     t_last: float
     """Stop of the last detected up leg (or the entry before the first)."""
     gap_s: float
+    t_begin: float
+    """Where the engine left the previous test: every leg's hits are counted from here."""
     seen: set[int] = field(default_factory=set)
 
 
@@ -243,7 +255,7 @@ class PredictionLog:
             lo, hi = match.rpm_range
             gap = (hi - lo) / rate if rate > 0 else 30.0
             self._serpentine = _Serpentine(
-                match, _rows(match), test.t_start - ENTRY_S, gap + LEG_SLACK_S
+                match, _rows(match), test.t_start - ENTRY_S, gap + LEG_SLACK_S, w0
             )
             first = self._serpentine_leg(test, n_rpm, axes_kpa, hits_between)
             if first is None:
@@ -296,7 +308,7 @@ class PredictionLog:
         if i % 2 == 0 and i - 1 in free and sp.seen:
             legs.insert(0, i - 1)  # the down leg ridden since the previous up leg
         rows_idx = {_nearest(axes_kpa, sp.rows[j]) for j in legs}
-        actual = hits_between(sp.t_last, test.t_stop)
+        actual = hits_between(sp.t_begin, test.t_stop)
         keep = np.zeros(actual.size, dtype=bool)
         for r in rows_idx:
             keep[r * n_rpm : (r + 1) * n_rpm] = True
