@@ -236,7 +236,7 @@ def simulate_column(
     from sim.vehicles import get_vehicle
 
     vehicle = get_vehicle(key.kind)
-    settle_s = transition_s(vehicle, None, rpm)
+    settle_s = transition_s(vehicle, None, rpm, steps_kpa[0])
     hold = SteadyHold(rpm, steps_kpa, hold_s=HOLD_STEP_S, settle_s=settle_s)
     sim = Simulation(vehicle, (hold,), seed=11, rate_hz=key.rate_hz)
     edges = [settle_s + i * HOLD_STEP_S for i in range(len(steps_kpa) + 1)]
@@ -259,7 +259,7 @@ def simulate_live_column(
     from sim.scenarios import SteadyHold, live_steps, transition_s
 
     vehicle = get_vehicle(key.kind)
-    settle_s = transition_s(vehicle, None, rpm)
+    settle_s = transition_s(vehicle, None, rpm, steps_kpa[0])
     hold = SteadyHold(rpm, steps_kpa, hold_s=HOLD_STEP_S, settle_s=settle_s)
     sim = Simulation(vehicle, live_steps(hold, MAX_STEP_S), seed=11, rate_hz=key.rate_hz, loop=True)
     pipe = pipeline(key)
@@ -336,7 +336,10 @@ def _simulate_from_sparse(
     if rpm_now is not None:
         lead = (
             SteadyHold(
-                rpm_now, (map_now,), hold_s=2.0, settle_s=transition_s(vehicle, None, rpm_now)
+                rpm_now,
+                (map_now,),
+                hold_s=2.0,
+                settle_s=transition_s(vehicle, None, rpm_now, map_now),
             ),
         )
     sim = Simulation(vehicle, lead + segs, seed=7, rate_hz=key.rate_hz)
@@ -351,31 +354,65 @@ def _simulate_from_sparse(
 def simulate_rows(
     key: ModelKey, rpm_lo: float, rpm_hi: float, rate_rpm_s: float, rows: tuple[float, ...]
 ) -> tuple[tuple[dict[str, F64], ...], tuple[dict[str, F64], ...]]:
-    """Serpentine row sweeps over ``rows``, split per row: (ramping up, ramping down).
+    """Serpentine row sweeps over ``rows`` (ascending MAP), split per row: (ramping up, down).
 
-    Two serpentines are run from idle, one starting at ``rpm_lo`` and one at ``rpm_hi``,
-    so every row is simulated in both directions. A row's window is its ramp plus the
-    turn before it (the MAP step into the row and the settle at the end of the range);
-    a serpentine over any subset of rows is the sum of its rows' windows taken in
-    alternating directions.
+    Two serpentines are run from idle over the rows in the order the planner runs them
+    (:func:`core.plan.sweeps.run_order`: the heavier half ramping up, the lighter down,
+    interleaved), one starting at ``rpm_lo`` and one at ``rpm_hi``, so every row is
+    simulated in both directions. A row's window is its ramp plus the turn before it
+    (the MAP step into the row and the settle at the end of the range); a serpentine
+    over any subset of rows is the sum of its rows' windows taken in alternating
+    directions.
+
+    The order matters at the turns: a light row's down leg starts where the heavier
+    up leg before it ran out of torque (a V-twin at 70 kPa tops out near 4100 rpm on a
+    4750-rpm span), not settled at the top of the span, where 50 kPa cannot hold the
+    engine and it sags to ~3000 rpm. Run in ascending order, the rows' windows put the
+    50-kPa turn there: the composed serpentine read 16-38 % off the same serpentine
+    run whole, and a headless guided run's leg checks 24-44 %.
+    """
+    from core.plan.sweeps import run_order
+    from sim.scenarios import RowSweeps, transition_s
+    from sim.simulation import Simulation
+    from sim.vehicles import get_vehicle
+
+    vehicle = get_vehicle(key.kind)
+    order = run_order(len(rows))
+    ordered = tuple(rows[i] for i in order)
+    up: list[dict[str, F64]] = [{} for _ in rows]
+    down: list[dict[str, F64]] = [{} for _ in rows]
+    for first, last, first_up in ((rpm_lo, rpm_hi, True), (rpm_hi, rpm_lo, False)):
+        settle = transition_s(vehicle, None, first, ordered[0])
+        seg = RowSweeps(ordered, first, last, rate_rpm_s, settle_s=settle)
+        sim = Simulation(vehicle, (seg,), seed=11, rate_hz=key.rate_hz)
+        period = seg.row_s + seg.turn_s
+        edges = [settle] + [settle + i * period + seg.row_s for i in range(len(rows))]
+        for n, window in enumerate(run_windows(key, sim, edges)):
+            going_up = first_up == (n % 2 == 0)
+            (up if going_up else down)[order[n]] = window
+    return tuple(up), tuple(down)
+
+
+@cached_sparse(maxsize=64)
+def simulate_entry(key: ModelKey, rpm: float, map_kpa: float) -> dict[str, F64]:
+    """A serpentine's entry from idle: the ride up to ``rpm`` and the settle on row ``map_kpa``.
+
+    The rows' windows (:func:`simulate_rows`) start at the first ramp; this is what
+    comes before it, so a serpentine valued from its rows is valued from idle as the
+    top suggestion's prediction (``simulate_from``) and a live hold's first step are.
+    The settle at the span's low end fills that row's cell there (~370 hits in 3.6 s at
+    2000 rpm on the V-twin), and the check counts it.
     """
     from sim.scenarios import RowSweeps, transition_s
     from sim.simulation import Simulation
     from sim.vehicles import get_vehicle
 
     vehicle = get_vehicle(key.kind)
-    up: list[dict[str, F64]] = [{} for _ in rows]
-    down: list[dict[str, F64]] = [{} for _ in rows]
-    for first, last, first_up in ((rpm_lo, rpm_hi, True), (rpm_hi, rpm_lo, False)):
-        settle = transition_s(vehicle, None, first)
-        seg = RowSweeps(rows, first, last, rate_rpm_s, settle_s=settle)
-        sim = Simulation(vehicle, (seg,), seed=11, rate_hz=key.rate_hz)
-        period = seg.row_s + seg.turn_s
-        edges = [settle] + [settle + i * period + seg.row_s for i in range(len(rows))]
-        for i, window in enumerate(run_windows(key, sim, edges)):
-            going_up = first_up == (i % 2 == 0)
-            (up if going_up else down)[i] = window
-    return tuple(up), tuple(down)
+    settle = transition_s(vehicle, None, rpm, map_kpa)
+    seg = RowSweeps((map_kpa,), rpm, rpm + 500.0, 400.0, settle_s=settle)
+    sim = Simulation(vehicle, (seg,), seed=11, rate_hz=key.rate_hz)
+    (window,) = run_windows(key, sim, [0.0, settle])
+    return window
 
 
 @cached_sparse(maxsize=64)
@@ -392,7 +429,7 @@ def simulate_run_on(
     from sim.vehicles import get_vehicle
 
     vehicle = get_vehicle(key.kind)
-    settle = transition_s(vehicle, None, rpm_from)
+    settle = transition_s(vehicle, None, rpm_from, map_kpa)
     seg = RowSweeps((map_kpa,), rpm_from, rpm_to, rate_rpm_s, settle_s=settle)
     sim = Simulation(vehicle, (seg,), seed=11, rate_hz=key.rate_hz)
     (window,) = run_windows(key, sim, [settle, settle + seg.row_s])
@@ -422,7 +459,7 @@ def simulate_live_from(
     segs = with_live_steps(segs)
     lead: tuple[Segment, ...] = ()
     if rpm_now is not None:
-        settle = transition_s(vehicle, None, rpm_now)
+        settle = transition_s(vehicle, None, rpm_now, map_now)
         lead = (SteadyHold(rpm_now, (map_now,), hold_s=2.0, settle_s=settle),)
     sim = Simulation(vehicle, lead + segs, seed=7, rate_hz=key.rate_hz, loop=True)
     pipe = pipeline(key)
@@ -487,21 +524,34 @@ def cooldown_s(kind: str, rpm_start: float, rpm_end: float) -> float:
 
 
 @functools.lru_cache(maxsize=sc.TRANSITION_CACHE)
-def hold_minutes(kind: str, rpm_now: float | None, rpm: float, hold_s: float) -> float:
-    """Minutes for a steady-state hold at ``rpm`` from ``rpm_now`` whose steps last ``hold_s`` in all."""
+def hold_minutes(
+    kind: str, rpm_now: float | None, rpm: float, hold_s: float, ride_kpa: float = 0.0
+) -> float:
+    """Minutes for a hold at ``rpm`` from ``rpm_now`` whose steps last ``hold_s`` in all.
+
+    ``ride_kpa``: its first MAP step, which the operator rides up at when above roll-on
+    (``sim.scenarios.ride_kpa``).
+    """
     from sim.scenarios import RELEASE_S, transition_s
 
     here = None if rpm_now is None else round(rpm_now / 50.0) * 50.0
-    return (transition_s(kind, here, rpm) + hold_s + RELEASE_S) / 60.0
+    return (transition_s(kind, here, rpm, _ride(ride_kpa)) + hold_s + RELEASE_S) / 60.0
+
+
+def _ride(ride_kpa: float) -> float:
+    return max(float(ride_kpa), sc.ROLL_ON_MAP_KPA)
 
 
 @functools.lru_cache(maxsize=sc.TRANSITION_CACHE)
-def move_s(kind: str, rpm_now: float | None, rpm_to: float) -> float:
-    """Seconds to move from ``rpm_now`` (None: idling) to ``rpm_to`` and settle (rpm to 50)."""
+def move_s(kind: str, rpm_now: float | None, rpm_to: float, ride_kpa: float = 0.0) -> float:
+    """Seconds to move from ``rpm_now`` (None: idling) to ``rpm_to`` and settle (rpm to 50).
+
+    ``ride_kpa``: the MAP ridden up at, when above roll-on (``sim.scenarios.ride_kpa``).
+    """
     from sim.scenarios import transition_s
 
     here = None if rpm_now is None else round(rpm_now / 50.0) * 50.0
-    return transition_s(kind, here, round(rpm_to / 50.0) * 50.0)
+    return transition_s(kind, here, round(rpm_to / 50.0) * 50.0, _ride(ride_kpa))
 
 
 def segments_minutes(kind: str, segments: Sequence[object], rpm_now: float | None) -> float:
@@ -589,6 +639,9 @@ class SimCandidates:
     ) -> dict[str, F64]:
         return simulate_run_on(self._key, rpm_from, rpm_to, rate_rpm_s, map_kpa)
 
+    def entry(self, rpm: float, map_kpa: float) -> dict[str, F64]:
+        return simulate_entry(self._key, rpm, map_kpa)
+
     def recipe(self, recipe: object) -> dict[str, F64]:
         assert isinstance(recipe, Recipe)
         return simulate_segments(self._key, recipe_segments(recipe, self._key.kind))
@@ -619,11 +672,13 @@ class SimCandidates:
     ) -> tuple[tuple[dict[str, F64], ...], tuple[float, ...]]:
         return simulate_live_column(self._key, rpm, rows, rule)
 
-    def hold_minutes(self, rpm_now: float | None, rpm: float, hold_s: float) -> float:
-        return hold_minutes(self._key.kind, rpm_now, rpm, hold_s)
+    def hold_minutes(
+        self, rpm_now: float | None, rpm: float, hold_s: float, ride_kpa: float = 0.0
+    ) -> float:
+        return hold_minutes(self._key.kind, rpm_now, rpm, hold_s, ride_kpa)
 
-    def move_s(self, rpm_now: float | None, rpm_to: float) -> float:
-        return move_s(self._key.kind, rpm_now, rpm_to)
+    def move_s(self, rpm_now: float | None, rpm_to: float, ride_kpa: float = 0.0) -> float:
+        return move_s(self._key.kind, rpm_now, rpm_to, ride_kpa)
 
     def end_rpm(self, recipe: object) -> float | None:
         assert isinstance(recipe, Recipe)

@@ -43,7 +43,7 @@ OPENING_TYPES = {"idle_low_map", "wot_pull"}
 
 def _clear_caches() -> None:
     for name in ("simulate_segments", "simulate_column", "simulate_live_column", "simulate_rows",
-                 "simulate_live_from"):  # fmt: skip
+                 "simulate_entry", "simulate_live_from"):  # fmt: skip
         getattr(testsim, name).cache_clear()
     testsim._simulate_from_sparse.cache_clear()
     holds._PAIRS.clear()

@@ -127,7 +127,7 @@ def test_route_stops_skip_overlapping_and_slow_tests() -> None:
 class ColumnModel:
     """What ``first_of_walk`` asks of the model: moves from the simulator's physics."""
 
-    def move_s(self, rpm_now: float | None, rpm_to: float) -> float:
+    def move_s(self, rpm_now: float | None, rpm_to: float, ride_kpa: float = 0.0) -> float:
         return move_s("vtwin", rpm_now, rpm_to)
 
     def end_rpm(self, recipe: object) -> float | None:

@@ -101,8 +101,13 @@ class FakeModel:
         assert isinstance(recipe, Recipe)
         return (10.0 + 10.0 * len(recipe.map_steps)) / 60.0
 
-    def hold_minutes(self, rpm_now: float | None, rpm: float, hold_s: float) -> float:
+    def hold_minutes(
+        self, rpm_now: float | None, rpm: float, hold_s: float, ride_kpa: float = 0.0
+    ) -> float:
         return (5.0 + hold_s) / 60.0
+
+    def entry(self, rpm: float, map_kpa: float) -> dict[str, np.ndarray]:
+        return unit(20)  # the ride to the span and the settle on the first row
 
 
 def unit(i: int) -> dict[str, np.ndarray]:
@@ -124,8 +129,45 @@ def test_compose_sweep_keeps_rows_worth_their_ramp_and_runs_each_its_better_way(
     # next (60) ramp up, the lightest (50) down between them
     assert cand.recipe.map_steps == (60.0, 50.0, 80.0)
     assert cand.recipe.rate_rpm_s == 300.0
-    assert np.flatnonzero(cand.arrays["hits"]).tolist() == [1, 3, 10]
+    assert np.flatnonzero(cand.arrays["hits"]).tolist() == [1, 3, 10, 20]  # and its entry
     assert "up 60, down 50, up 80 kPa" in cand.recipe.description
+
+
+@pytest.mark.parametrize(
+    ("kind", "lo", "hi", "rows", "pick"),
+    [
+        ("vtwin", 2000.0, 4750.0, MID_MAP, slice(None)),
+        ("vtwin", 2000.0, 4750.0, MID_MAP, slice(1, None)),
+        ("vtwin", 2000.0, 4750.0, MID_MAP, slice(None, None, 2)),
+        ("car", 1500.0, 4250.0, (40.0, 45.0, 50.0, 55.0, 60.0, 65.0, 70.0, 75.0, 80.0),
+         slice(None, None, 2)),
+    ],
+)  # fmt: skip
+def test_a_serpentine_composed_from_its_rows_is_the_serpentine_run_whole(
+    kind: str, lo: float, hi: float, rows: tuple[float, ...], pick: slice
+) -> None:
+    # Found in a headless guided run (`dynoai log --source "sim:?scenario=guided&speed=4"`):
+    # its serpentine's leg checks read 24-44 %. The rows' windows were simulated in
+    # ascending order, so the 50-kPa down leg started settled at the top of the span,
+    # where 50 kPa cannot hold a V-twin at 4750 rpm: it sagged to 3000 and put 381 hits
+    # there, where the serpentine run whole (70 up, then 50 down from where 70 ran out of
+    # torque, ~4150 rpm) puts 125 and 304 at 4000. Composed, it read 16-38 % off the
+    # serpentine run whole, and without the entry (ride to the span, settle on the first
+    # row: ~370 hits at 2000 rpm) 26-48 %. Subsets of the rows are checked too.
+    from core.plan.learning import prediction_error_pct
+
+    key = ModelKey(kind, AXES, FilterLimits(), 50.0)
+    model = SimCandidates(key)
+    rate = 400.0
+    up, down = model.rows(lo, hi, rate, rows)
+    sweep = SweepRows(SweepSpan(lo, hi, rate), rows, up, down, np.zeros(len(rows)), 1.0)
+    sub = rows[pick]
+    ordered = tuple(sub[i] for i in run_order(len(sub)))
+    from core.plan.sweeps import serpentine_data
+
+    composed = serpentine_data(sweep, ordered, model)["hits"]
+    whole = model.recipe(Recipe("part_throttle_sweep", lo, hi, ordered, rate_rpm_s=rate))["hits"]
+    assert prediction_error_pct(composed, whole) <= 10.0
 
 
 def test_hold_step_floor_grows_with_the_steps_live_length() -> None:
@@ -169,13 +211,14 @@ def test_planner_offers_the_serpentine_and_its_prediction_holds() -> None:
     # the dwell-limited rate of its span: 300 rpm/s with the narrow 2000 column, 400 without
     span = (top.recipe.rpm_lo, top.recipe.rpm_hi)
     assert (span, top.recipe.rate_rpm_s) in (((1875.0, 4750.0), 300.0), ((2000.0, 4750.0), 400.0))
-    # it beats every hold per minute (one turn per row instead of a hold-off per cell)
+    # it is on a par with the column holds per minute (one turn per row instead of a
+    # hold-off per cell): above most of them, within 10 % of the best. (It beat every
+    # hold while holds were timed riding up at roll-on; a top-down hold rides at 95 kPa,
+    # and from idle the 4500-rpm hold is now the faster per minute, as the bench's
+    # V-twin column walk is faster than the serpentine run as a routine.)
     rate = top.expected_gain / top.minutes
-    assert all(
-        rate > s.expected_gain / s.minutes
-        for s in view.suggestions
-        if s.test_type == "steady_state"
-    )
+    holds = [s.expected_gain / s.minutes for s in view.suggestions if s.test_type == "steady_state"]
+    assert rate > float(np.median(holds)) and rate >= 0.9 * max(holds)
     # run it: the cells it said it fills are trusted, most of the midrange with them (an
     # end column it turns in is its charged hold's), and the prediction was right
     from sim.testsim import simulate_segments

@@ -233,7 +233,7 @@ def compose_holds(
         hold_s = sum(col.seconds[int(i)] for i in picked)
         if head > 0:
             hold_s -= min(head_s, SETTLE_AT_FIRST_S)
-        minutes = model.hold_minutes(start_rpm, col.rpm, hold_s)
+        minutes = model.hold_minutes(start_rpm, col.rpm, hold_s, maps[0])
         cand = Candidate(Recipe(test_type, col.rpm, col.rpm, maps), {}, minutes)
         if gain_of is None:
             cand.gain = float(col.gains[picked].sum())

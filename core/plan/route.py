@@ -68,6 +68,8 @@ class Stop:
     own_s: float
     """Seconds of the test after the move to its start (cool-down included)."""
     gain: float
+    ride_kpa: float = 0.0
+    """The MAP the operator rides up at to its start (its first MAP step or row)."""
 
 
 def walk_order(
@@ -196,6 +198,16 @@ def _start(recipe: Recipe) -> float | None:
     return recipe.rpm_lo
 
 
+def _ride(recipe: Recipe) -> float:
+    """The MAP ridden up at to ``recipe``'s start: a hold's first step, a serpentine's first row.
+
+    (``sim.scenarios.ride_kpa``; a WOT pull rides up at roll-on, 0 here.)
+    """
+    if recipe.test_type == "wot_pull" or not recipe.map_steps:
+        return 0.0
+    return float(recipe.map_steps[0])
+
+
 @dataclass(frozen=True, slots=True)
 class Walk:
     """The best walk over the remaining work: its first stop and its progress stop by stop."""
@@ -252,15 +264,19 @@ def plan_walk(
         c = cands[i]
         assert isinstance(c.recipe, Recipe)
         s = _start(c.recipe)
-        move = 0.0 if s is None else model.move_s(start_rpm, s)
-        stops.append(Stop(s, model.end_rpm(c.recipe), max(60.0 * c.minutes - move, 0.0), c.gain))
+        ride = _ride(c.recipe)
+        move = 0.0 if s is None else model.move_s(start_rpm, s, ride)
+        own = max(60.0 * c.minutes - move, 0.0)
+        stops.append(Stop(s, model.end_rpm(c.recipe), own, c.gain, ride))
     first = [
-        st.own_s + (0.0 if st.start_rpm is None else model.move_s(start_rpm, st.start_rpm))
+        st.own_s
+        + (0.0 if st.start_rpm is None else model.move_s(start_rpm, st.start_rpm, st.ride_kpa))
         for st in stops
     ]
     legs = [
         [
-            b.own_s + (0.0 if b.start_rpm is None else model.move_s(a.end_rpm, b.start_rpm))
+            b.own_s
+            + (0.0 if b.start_rpm is None else model.move_s(a.end_rpm, b.start_rpm, b.ride_kpa))
             for b in stops
         ]
         for a in stops

@@ -195,8 +195,8 @@ def _plan(
         without = plan_walk(others + alone, model, start_rpm)
         both = min(walk.gain if walk else 0.0, without.gain if without else 0.0)
         if without is not None and (
-            walk is None or without.mean_seconds_to(both) < walk.mean_seconds_to(both)
-        ):
+            walk is None or without.mean_seconds_to(both) <= walk.mean_seconds_to(both)
+        ):  # a tie: the serpentine is no stop of the walk, so the holds alone are the plan
             chosen, holds, walk = others, alone, without
     if not now["hits"].any():
         # Opening plan: the idle/low-MAP holds are offered whatever the floor (see

@@ -286,19 +286,24 @@ def compose_sweep(
     if gain_of is None:
         cand.gain = float(sweep.gains[picked].sum())
         return cand
-    total = serpentine_data(sweep, rows)
+    total = serpentine_data(sweep, rows, model)
     cand.arrays = total
     cand.gain, cand.per_cell = gain_of(total, sweep.factor)
     return cand
 
 
-def serpentine_data(sweep: SweepRows, rows: Sequence[float]) -> dict[str, F64]:
-    """What a serpentine over ``rows`` (MAP, in run order) adds, from its rows' data.
+def serpentine_data(
+    sweep: SweepRows, rows: Sequence[float], model: CandidateModel
+) -> dict[str, F64]:
+    """What a serpentine over ``rows`` (MAP, in run order) adds from idle, from its rows' data.
 
-    Rows ramp up first and reverse each row (``SweepRows.up`` / ``down``).
+    The entry (the ride up to the span and the settle on the first row,
+    ``CandidateModel.entry``), then the rows ramping up first and reversing each row
+    (``SweepRows.up`` / ``down``).
     """
     index = {m: i for i, m in enumerate(sweep.rows)}
-    total = {k: np.zeros_like(sweep.up[0][k]) for k in ADDITIVE}
+    entry = model.entry(sweep.span.rpm_lo, rows[0])
+    total = {k: np.array(entry[k], dtype=np.float64) for k in ADDITIVE}
     for n, m in enumerate(rows):
         row = (sweep.up if n % 2 == 0 else sweep.down)[index[m]]
         for k in ADDITIVE:
@@ -499,7 +504,7 @@ def run_on(
                 orders.append(tuple(kept[i] for i in run_order(len(kept))))
     best: Candidate | None = None
     for rows in orders:
-        total = serpentine_data(sweep, rows)
+        total = serpentine_data(sweep, rows, model)
         on = model.run_on(span.rpm_hi, end, span.rate_rpm_s, rows[-1])
         total = {k: total[k] + on[k] for k in ADDITIVE}
         ran = Recipe(
