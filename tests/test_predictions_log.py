@@ -9,6 +9,8 @@ start and the newest one can still be looked up, so it now keeps those two.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +32,33 @@ def naive_check(offers: list[tuple[float, Suggestion]], t_start: float, now: flo
     """What the unbounded log answered: the last offer at or before the start, within HISTORY_S."""
     before = [s for t, s in offers if t <= t_start and t >= now - HISTORY_S]
     return before[-1].description if before else None
+
+
+def hits_between(
+    arrivals: list[tuple[float, int, float]], n_cells: int, t0: float, t1: float
+) -> np.ndarray:
+    """What a run added per cell in ``[t0, t1]``, from (time, cell, hits) as they arrived."""
+    out = np.zeros(n_cells)
+    for t, cell, h in arrivals:
+        if t0 <= t <= t1:
+            out[cell] += h
+    return out
+
+
+def offered_log(
+    offered: Suggestion,
+    arrivals: list[tuple[float, int, float]],
+    axes_kpa: tuple[float, ...],
+    axes_rpm: tuple[float, ...],
+) -> tuple[PredictionLog, dict[str, Any], Callable[[float, float], np.ndarray]]:
+    """A log with ``offered`` on offer at 0 s, check()'s axes keywords and the run's hits."""
+
+    def between(t0: float, t1: float) -> np.ndarray:
+        return hits_between(arrivals, len(axes_kpa) * len(axes_rpm), t0, t1)
+
+    log = PredictionLog()
+    log.offer(PlanView(suggestions=(offered,)), 0.0)
+    return log, {"axes_kpa": axes_kpa, "axes_rpm": axes_rpm, "hits_between": between}, between
 
 
 def test_bounded_log_checks_what_the_full_history_would() -> None:
@@ -162,25 +191,16 @@ def test_a_hold_ridden_onto_at_its_first_step_counts_that_step() -> None:
     # hits as they arrived: the 95-kPa step at 10-11 s (the ride's end), the others later
     arrivals = [(10.5, 2 * n_rpm + 2, 60.0), (12.5, n_rpm + 2, 60.0), (14.5, 2, 60.0)]
 
-    def between(t0: float, t1: float) -> np.ndarray:
-        out = np.zeros(len(axes_kpa) * n_rpm)
-        for t, cell, h in arrivals:
-            if t0 <= t <= t1:
-                out[cell] += h
-        return out
-
-    kw = {"axes_kpa": axes_kpa, "axes_rpm": axes_rpm, "hits_between": between}
-    log = PredictionLog()
-    log.offer(PlanView(suggestions=(hold,)), 0.0)
+    log, kw, between = offered_log(hold, arrivals, axes_kpa, axes_rpm)
     ride = DetectedTest(
         "part_throttle_sweep", 5.0, 11.0, 1500, 1500, 4500, 3000, 94, 97, 95, 94, 95
     )
-    log.check(ride, between(5.0, 11.0), n_rpm, **kw)  # type: ignore[arg-type]
+    log.check(ride, between(5.0, 11.0), n_rpm, **kw)
     steps = (95.0, 85.0, 50.0)
     held = DetectedTest(
         "steady_state", 11.5, 16.0, 4500, 4490, 4510, 4500, 50, 95, 85, 95, 50, steps
     )
-    checked = log.check(held, between(11.5, 16.0), n_rpm, **kw)  # type: ignore[arg-type]
+    checked = log.check(held, between(11.5, 16.0), n_rpm, **kw)
     assert checked is not None
     assert checked.actual_hits == 180.0 and checked.error_pct == 0.0
     # a hold after a test that ended elsewhere still counts from that test's end
@@ -189,8 +209,8 @@ def test_a_hold_ridden_onto_at_its_first_step_counts_that_step() -> None:
     other = DetectedTest(
         "part_throttle_sweep", 5.0, 11.0, 1500, 1500, 3000, 2200, 94, 97, 95, 94, 95
     )
-    log2.check(other, between(5.0, 11.0), n_rpm, **kw)  # type: ignore[arg-type]
-    checked = log2.check(held, between(11.5, 16.0), n_rpm, **kw)  # type: ignore[arg-type]
+    log2.check(other, between(5.0, 11.0), n_rpm, **kw)
+    checked = log2.check(held, between(11.5, 16.0), n_rpm, **kw)
     assert checked is not None and checked.actual_hits == 120.0
 
 
@@ -244,26 +264,17 @@ def test_a_serpentines_legs_count_their_rows_from_its_entry_however_the_legs_spl
         1.0, "high", 1, tuple((r, k) for r, k, _ in expected), expected, recipe,
     )  # fmt: skip
 
-    def between(t0: float, t1: float) -> np.ndarray:
-        out = np.zeros(len(axes_kpa) * n_rpm)
-        for t, cell, h in arrivals:
-            if t0 <= t <= t1:
-                out[cell] += h
-        return out
-
-    kw = {"axes_kpa": axes_kpa, "axes_rpm": axes_rpm, "hits_between": between}
-    log = PredictionLog()
-    log.offer(PlanView(suggestions=(serp,)), 0.0)
+    log, kw, between = offered_log(serp, arrivals, axes_kpa, axes_rpm)
     # the detector: an up leg at 70 kPa from 4.5 s, running on to 14 s (into the turn)
     leg70 = DetectedTest(
         "part_throttle_sweep", 4.5, 14.0, 2050, 2050, 4150, 3100, 48, 71, 70, 70, 50
     )
-    first = log.check(leg70, between(4.5, 14.0), n_rpm, **kw)  # type: ignore[arg-type]
+    first = log.check(leg70, between(4.5, 14.0), n_rpm, **kw)
     assert first is not None and first.actual_hits == 550.0 and first.error_pct == 0.0
     leg75 = DetectedTest(
         "part_throttle_sweep", 21.5, 28.0, 2050, 2050, 4400, 3200, 74, 76, 75, 75, 75
     )
-    second = log.check(leg75, between(21.5, 28.0), n_rpm, **kw)  # type: ignore[arg-type]
+    second = log.check(leg75, between(21.5, 28.0), n_rpm, **kw)
     assert second is not None and second.actual_hits == 585.0 and second.error_pct == 0.0
 
 
