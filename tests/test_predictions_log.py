@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -332,3 +333,13 @@ def test_a_hold_is_checked_against_its_prediction_as_the_top_when_the_engine_lef
         # named by the line within 1.5 s of the engine leaving the last test: its
         # prediction as the top; named later (already running), the list's, as before
         assert checked is not None and checked.predicted_hits == want, top_at
+    # a top naming a step the tuner did not run (the plan dropped 45 kPa before he got
+    # there; the demo at 750 rpm: 98.7 % checked as that top) is not the test he ran
+    wider = Recipe("idle_low_map", 1000.0, 1000.0, (45.0, 40.0, 35.0))
+    extra = replace(refined, recipe=wider, description=wider.description)
+    log, kw, between = offered_log(other, arrivals, axes_kpa, axes_rpm)
+    log.offer(PlanView(suggestions=(other, listed)), 9.0)
+    log.offer(PlanView(suggestions=(extra, other)), 10.5, 10.0)
+    log.check(prev, between(2.0, 10.0), n_rpm, **kw)
+    checked = log.check(held, between(12.0, 16.0), n_rpm, **kw)
+    assert checked is not None and checked.predicted_hits == 255.0 + 138.0

@@ -298,11 +298,15 @@ class PredictionLog:
 
         The last change of top at most :data:`TOP_SLACK_S` after ``w0`` (the engine leaving
         the previous test), as it was then: its prediction refined from where the engine
-        was. None when that top is not ``test``.
+        was. None when that top is not ``test``, or names a step the tuner did not run
+        (the demo's "hold 750 rpm: MAP 45 40 35 kPa" was the top, then the plan dropped
+        its 45-kPa step and the tuner ran 40 and 35: checked as the top, 98.7 %).
         """
         for at, top in reversed(self._tops):
             if at <= w0 + TOP_SLACK_S:
-                return top if _matches(top, test, self.rpm_tol) else None
+                levels = test.map_plateaus_kpa or (test.map_min_kpa, test.map_max_kpa)
+                ran = all(_near(m, levels) for m in _rows(top))  # every step it names
+                return top if ran and _matches(top, test, self.rpm_tol) else None
         return None
 
     def _offered(self, t: float, test: DetectedTest) -> Suggestion | None:
