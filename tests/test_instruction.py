@@ -468,3 +468,25 @@ def test_a_detected_low_map_hold_stays_followed_when_the_detector_restarts_its_s
     assert ins.update(1.0, PlanView(suggestions=(again,)), None, still).startswith(
         "hold 750 rpm, MAP 40 kPa until trusted"
     )
+
+
+def test_an_idle_just_under_a_holds_rpm_is_no_run_of_it_but_a_closed_throttle_hold_is() -> None:
+    # `dynoai log --source sim:` (a scripted idle first) read "hold 1000 rpm, MAP 35 kPa
+    # until trusted, then release" for its whole idle at 950 rpm and 31.4 kPa: the idle
+    # sat within 150 rpm of the offered 1000-rpm hold and 4 kPa of its 35-kPa step. The
+    # absorber holds a hold's rpm to a few rpm and only brakes: 50 rpm under it, with the
+    # throttle shut, the engine idles.
+    hold = sug("idle_low_map", 1000, 1000, (40.0, 35.0))
+    view = PlanView(suggestions=(hold,))
+    ins = Instructor()
+    idle = {"rpm": 950.0, "map_kpa": 31.4, "tps_pct": 0.0}
+    for t in range(10):
+        line = ins.update(float(t), view, "idle_low_map" if t >= 4 else None, idle)
+        assert line.startswith("next: hold 1000 rpm"), (t, line)
+    # a 750-rpm hold's steps at ~1 % throttle (the demo's), on the hold's rpm: followed
+    low = sug("idle_low_map", 750, 750, (40.0, 35.0))
+    ins = Instructor()
+    step = {"rpm": 751.0, "map_kpa": 39.8, "tps_pct": 1.0}
+    assert ins.update(0.0, PlanView(suggestions=(low,)), "idle_low_map", step).startswith(
+        "hold 750 rpm, MAP 40 kPa"
+    )

@@ -57,6 +57,12 @@ LINE_MAX = 78
 """The instruction fits one line of an 80-column terminal."""
 RPM_TOL = 150.0
 """rpm within this of a hold's rpm (or a sweep's range) is running that test."""
+CLOSED_RPM_TOL = 25.0
+"""With the throttle closed, a hold runs only with rpm within this of its rpm: the absorber
+holds a hold's rpm to a few rpm, and it can only brake, so an engine idling under the
+hold's rpm is idling. `dynoai log --source sim:` (a scripted idle first) read "hold 1000
+rpm, MAP 35 kPa until trusted, then release" for its whole idle at 950 rpm and 31 kPa (the
+35-kPa step within ROW_TOL_KPA, 950 within RPM_TOL)."""
 ADOPT_RPM_TOL = 60.0
 """Before the detector sees a test: rpm within this of another hold, at one of its steps..."""
 ADOPT_S = 1.5
@@ -385,8 +391,9 @@ def _runs(s: Suggestion, kind: str, op: Mapping[str, float]) -> bool:
     rpm = float(op.get("rpm", math.nan))
     map_kpa = float(op.get("map_kpa", math.nan))
     if kind in HOLD_TYPES:
+        tol = CLOSED_RPM_TOL if _below(op, math.inf) else RPM_TOL
         return s.test_type in HOLD_TYPES and (
-            not math.isfinite(rpm) or abs(s.rpm_range[0] - rpm) <= RPM_TOL
+            not math.isfinite(rpm) or abs(s.rpm_range[0] - rpm) <= tol
         )
     if s.test_type != kind:
         return False
