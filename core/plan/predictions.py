@@ -199,7 +199,8 @@ class PredictionLog:
         if view.suggestions:
             offers.append((t, view.suggestions))
             top = view.suggestions[0]
-            if not self._tops or self._tops[-1][1].recipe != top.recipe:
+            last = self._tops[-1][1] if self._tops else None
+            if last is None or (last.recipe, last.description) != (top.recipe, top.description):
                 self._tops.append((t, top))
         while offers and offers[0][0] < t - HISTORY_S:
             offers.popleft()
