@@ -190,3 +190,43 @@ def test_the_simulated_candidates_factor_is_learned_from_the_suggestion_the_tune
     factor = ran.calibration.model_factor("steady_state")
     prior = 20.0  # learning.PRIOR_HITS: one test moves the posterior part of the way
     assert factor == pytest.approx((prior * 0.7 + added) / (prior * 0.7 + 1600.0), rel=1e-6)
+
+
+def test_the_tracker_notes_when_each_cell_turned_trusted(tmp_path):
+    # A hold's check counts each step until its cell turned trusted (the line moves on
+    # then; a closed-throttle last step's cell keeps filling while the tuner waits).
+    # The time noted is the block at which the grid itself first called the cell trusted.
+    from core.pipeline import Pipeline
+    from core.vehicle import VehicleConfig
+    from sim.scenarios import SteadyHold
+    from sim.simulation import Simulation, sim_channel_units
+    from sim.vehicles import get_vehicle
+
+    store = VehicleStore(tmp_path)
+    old = CoverageGrid(AXES)
+    cell_old = AXES.flat_index(np.array([2000.0]), np.array([50.0]))[0]
+    old.hits.flat[cell_old] = 50
+    old.dwell_s.flat[cell_old] = 2.0
+    old.lam_weight.flat[cell_old] = 50.0
+    old.lam_wsum.flat[cell_old] = 50.0
+    old.lam_wsum2.flat[cell_old] = 50.0
+    store.add_run("bike", "old-run", old)
+    tracker = _tracker(store, run_id="run-2")
+    assert tracker.trusted_at(int(cell_old)) == -np.inf  # trusted before this run
+    flipped: dict[int, float] = {}
+
+    def on_rows(rows, result, grid):
+        tracker.on_rows(rows, result, grid)
+        for cell in np.flatnonzero(grid.covered_mask().ravel()):
+            flipped.setdefault(int(cell), float(rows.t[-1]))
+
+    pipe = Pipeline(VehicleConfig(axes=AXES), [("sim", sim_channel_units())], on_rows=on_rows)
+    sim = Simulation(get_vehicle("vtwin"), [SteadyHold(3000.0, (60.0, 50.0), hold_s=3.0)],
+                     seed=3, rate_hz=100.0)  # fmt: skip
+    while (raw := sim.next_block(5)) is not None:
+        pipe.push(raw)
+    assert len(flipped) >= 2, flipped
+    for cell, t in flipped.items():
+        assert tracker.trusted_at(cell) == t, (cell, t)
+    untouched = AXES.flat_index(np.array([5000.0]), np.array([95.0]))[0]
+    assert np.isnan(tracker.trusted_at(int(untouched)))

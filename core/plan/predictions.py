@@ -16,7 +16,9 @@ Like is compared with like:
   but other rows is another test), and compared on its own rpm column only: the
   detector's segment can run into the next test (a 1250-rpm hold at a closed
   throttle is "idle" until the next hold's throttle opens), and those hits are
-  not the hold's;
+  not the hold's; each step's cell counts its hits until the step was done (its
+  cell trusted, :data:`STEP_DONE_S`), which the detector cannot see when the last
+  step is a closed throttle;
 * a single-row sweep is matched by its rpm range and its MAP row;
 * a WOT pull is the suggested one when it starts and ends within the log's rpm
   tolerance of the suggested range (a longer or shorter pull is another test), and is
@@ -71,6 +73,14 @@ HOLD_ENTRY_S = 10.0
 end, at most this long before the detector saw it (the ride to the hold and its first
 steps, or to the span and the settle on the first row, which the model counts from
 where the engine was, are not yet a test to the detector)."""
+STEP_DONE_S = 1.75
+"""A hold's step is done this long after its cell turned trusted: the model's operator
+looks at the grid every 0.25 s and, after the last step, releases for 1.5 s
+(``sim.live.WATCH_S``, ``sim.scenarios.RELEASE_S``), and the prediction counts both. Hits
+after that are the wait for the next test, not the hold: the last step of a low-MAP hold
+is a closed throttle, and a tuner who waits there for the next line keeps filling its
+cell (the demo's 1250-rpm hold: 259 hits predicted at 25 kPa, 390 added, most of them
+after the line had moved on)."""
 TOP_SLACK_S = 1.5
 """A hold's check takes the prediction it had as the top suggestion (refined from where the
 engine was) when it became the top at most this long after the engine left the previous
@@ -236,13 +246,15 @@ class PredictionLog:
         axes_kpa: Sequence[float] = (),
         axes_rpm: Sequence[float] = (),
         hits_between: Callable[[float, float], npt.NDArray[np.float64]] | None = None,
+        trusted_at: Callable[[int], float] | None = None,
     ) -> CheckedPrediction | None:
         """Compare the suggestion on offer before ``test`` began with what it added.
 
         ``actual`` is what the test's own window added. With the table's axes
         (``axes_kpa``, ``axes_rpm``) and ``hits_between(t0, t1)`` (what the run added
         in that window), a hold is compared on its rpm column and a serpentine's legs
-        on their rows (see the module docstring).
+        on their rows (see the module docstring). ``trusted_at(cell)``: the stream time
+        the cell turned trusted (NaN: not yet), where a hold's step ends.
         """
         self.compared = None
         last_stop, self._last_stop = self._last_stop, test.t_stop
@@ -288,6 +300,8 @@ class PredictionLog:
             keep = np.zeros(actual.size, dtype=bool)
             for m in _rows(match):
                 keep[_nearest(axes_kpa, m) * n_rpm + col] = True
+            if trusted_at is not None:
+                actual = _until_trusted(actual, keep, w0, test.t_stop, trusted_at, hits_between)
             predicted, actual = np.where(keep, predicted, 0.0), np.where(keep, actual, 0.0)
         if match.test_type == "wot_pull" and axes_rpm and axes_kpa:
             keep = _pull_cells(test, axes_kpa, axes_rpm)
@@ -379,6 +393,23 @@ class PredictionLog:
 
 PULL_ROWS_KPA = 10.0
 """A WOT pull is compared on the rows within this of its median MAP (the wide-open rows)."""
+
+
+def _until_trusted(
+    actual: npt.NDArray[np.float64],
+    keep: npt.NDArray[np.bool_],
+    w0: float,
+    t_stop: float,
+    trusted_at: Callable[[int], float],
+    hits_between: Callable[[float, float], npt.NDArray[np.float64]],
+) -> npt.NDArray[np.float64]:
+    """A hold's hits per step cell, each counted until its step was done (see STEP_DONE_S)."""
+    out = actual.copy()
+    for cell in np.flatnonzero(keep):
+        done = trusted_at(int(cell)) + STEP_DONE_S
+        if w0 <= done - STEP_DONE_S and done < t_stop:
+            out[cell] = hits_between(w0, done)[cell]
+    return out
 
 
 def _pull_cells(

@@ -39,6 +39,7 @@ from core.plan.simplan import plan_model
 from core.plan.testmodels import TestSpec, expected_hits
 from core.plan.testsim import ADDITIVE, CandidateModel, grid_arrays
 from core.plan.types import PlanView, Suggestion
+from core.plan.value import confidence
 from core.saver import BackgroundSaver
 from core.source import SourceEvent
 from core.store import RunRefused, VehicleStore
@@ -156,11 +157,14 @@ class VehicleTracker:
         self._calibration_at_start = copy.deepcopy(self.calibration)
         self.detector = PullDetector()
         self.tests: list[tuple[DetectedTest, float]] = []
+        """Detected tests of this run with their prediction error (%)."""
         self.predictions = PredictionLog()
+        """Suggestions offered before each test, checked when a test is detected."""
         self.instructor = Instructor()
         """The live instruction, held steady (follows a running test)."""
-        """Suggestions offered before each test, checked when a test is detected."""
-        """Detected tests of this run with their prediction error (%)."""
+        self._trusted_at = np.full(axes.n_cells, np.nan)
+        """Stream time each cell turned trusted (stored coverage + this run); NaN: not yet."""
+        self._trusted_at[self._base.covered_mask().ravel()] = -np.inf
         self._refined: Suggestion | None = None
         """The last plan's top suggestion, its prediction refined (``plan_model(reuse=)``)."""
         self._window = RowWindow(BUFFER_S)
@@ -278,10 +282,36 @@ class VehicleTracker:
         flat = self.axes.flat_index(block.column("rpm"), block.column("map_kpa"))
         sel = np.flatnonzero(result.keep & (flat >= 0))
         self._window.add({"t": block.t, "tk": block.t[sel], "cell": flat[sel]})
+        self._mark_trusted(flat[sel], grid)
         events = self.detector.feed(block)
         self._learn_finished()
         self._window.trim(self._t_last)
         return events
+
+    def _mark_trusted(self, cells: npt.NDArray[np.intp], grid: CoverageGrid) -> None:
+        """Note when the cells these kept rows fell in turned trusted (this block's end).
+
+        Only cells not yet trusted are looked at, and only those the block touched: a
+        long replay spends its rows in cells trusted long ago, so this costs ~nothing.
+        """
+        if cells.size == 0:
+            return
+        cells = np.unique(cells)
+        cells = cells[np.isnan(self._trusted_at[cells])]
+        if cells.size == 0:
+            return
+        base, run = self._base, grid
+        arrays = {
+            k: np.ravel(getattr(base, k))[cells].astype(np.float64)
+            + np.ravel(getattr(run, k))[cells]
+            for k in ADDITIVE
+        }
+        rule = self.rule or CoverageRule(self.hit_target)
+        self._trusted_at[cells[confidence(arrays, rule) >= 1.0]] = self._t_last
+
+    def trusted_at(self, cell: int) -> float:
+        """Stream time ``cell`` turned trusted (-inf: before this run; NaN: not yet)."""
+        return float(self._trusted_at[cell])
 
     def restart_run(self) -> None:
         """The run's data starts over (a replay seek): forget its tests and what they taught.
@@ -294,6 +324,8 @@ class VehicleTracker:
         self.tests = []
         self.predictions.clear()
         self._window.clear()
+        self._trusted_at[:] = np.nan
+        self._trusted_at[self._base.covered_mask().ravel()] = -np.inf
         self._t_first = None
         self._t_last = 0.0
 
@@ -471,6 +503,7 @@ class VehicleTracker:
             checked = self.predictions.check(
                 test, actual, self.axes.shape[1], axes_kpa=tuple(self.axes.map_kpa),
                 axes_rpm=tuple(self.axes.rpm), hits_between=self._actual_hits,
+                trusted_at=self.trusted_at,
             )  # fmt: skip
             if checked is not None:
                 self.calibration.record_check(checked.test_type, checked.error_pct)
