@@ -79,10 +79,13 @@ def test_demo_checks_compare_like_with_like_and_the_line_follows_the_operator() 
             if c.description.startswith("row sweeps")
         ), tracker.predictions.checked
     # holds on their own column; a pull on its own envelope (its cool-down is no pull:
-    # compared whole it read 178 % off)
+    # compared whole it read 178 % off). Holds ridden onto at their first step are
+    # checked against the top the tuner ran (it read 9.9 %: the list's estimate from idle
+    # taught a fill factor that put every later hold ~10 % low).
     for kind in ("idle_low_map", "steady_state", "wot_pull"):
         if kind in by_type:
             assert by_type[kind][0] <= 30.0, tracker.predictions.checked
+    assert by_type["steady_state"][0] <= 8.0, tracker.predictions.checked
     # while the operator runs a hold the detector sees, the line names that hold's rpm
     holds = [
         (rpm, line)

@@ -381,3 +381,43 @@ def test_a_holds_step_counts_its_hits_until_its_cell_turned_trusted() -> None:
         at2 = {c30: 11.6, c25: early}
         checked = log.check(held, between(10.0, 20.0), n_rpm, trusted_at=at2.__getitem__, **kw)
         assert checked is not None and checked.actual_hits == 600.0, early
+
+
+def test_a_top_whose_first_step_was_ridden_at_is_the_hold_the_tuner_ran() -> None:
+    # The demo path (`tests/test_demo_checks.py`): "hold 4500 rpm: MAP 95 85 ... 50" was
+    # the top when the engine left the last test; the tuner rode up at 95 kPa, which the
+    # detector called a sweep, and its hold showed the steps 85..50 only. The top was then
+    # "not the test he ran" and the check fell back to the list's "MAP 85 ... 50", run
+    # from idle: 233 hits predicted at 85 kPa against 114 (12.6 %, and the fill factor
+    # learned from it put the next holds ~10 % low).
+    from core.plan.recipe import Recipe
+
+    axes_kpa, axes_rpm = (50.0, 85.0, 95.0), (1500.0, 4500.0)
+    n_rpm = len(axes_rpm)
+
+    def hold(steps: tuple[float, ...], hits: tuple[float, ...]) -> Suggestion:
+        recipe = Recipe("steady_state", 4500.0, 4500.0, steps)
+        rows = tuple(axes_kpa.index(m) for m in steps)
+        expected = tuple((r, 1, h) for r, h in zip(rows, hits, strict=True))
+        return Suggestion(
+            "steady_state", recipe.description, (4500.0, 4500.0), (min(steps), max(steps)),
+            0.3, 30.0, 1.0, "high", 1, tuple((r, 1) for r in rows), expected, recipe,
+        )  # fmt: skip
+
+    top = hold((95.0, 85.0, 50.0), (60.0, 60.0, 60.0))
+    listed = hold((85.0, 50.0), (120.0, 60.0))
+    arrivals = [(10.5, 2 * n_rpm + 1, 60.0), (12.5, n_rpm + 1, 60.0), (14.5, 1, 60.0)]
+    ride = DetectedTest(
+        "part_throttle_sweep", 5.0, 11.0, 1500, 1500, 4500, 3000, 94, 97, 95, 94, 95
+    )
+    held = DetectedTest(
+        "steady_state", 11.5, 16.0, 4500, 4490, 4510, 4500, 50, 86, 70, 85, 50, (85.0, 50.0)
+    )
+    # on offer from idle: the list's entry; the top (refined from where the engine was)
+    # as the engine left the last test (the ride began at 5 s)
+    log, kw, between = offered_log(listed, arrivals, axes_kpa, axes_rpm)
+    log.offer(PlanView(suggestions=(top, listed)), 5.5, 5.0)
+    log.check(ride, between(5.0, 11.0), n_rpm, **kw)
+    checked = log.check(held, between(11.5, 16.0), n_rpm, **kw)
+    assert checked is not None and checked.description == top.description
+    assert checked.predicted_hits == 180.0 and checked.error_pct == 0.0

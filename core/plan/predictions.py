@@ -259,10 +259,13 @@ class PredictionLog:
         self.compared = None
         last_stop, self._last_stop = self._last_stop, test.t_stop
         prev, self._last_test = self._last_test, test
+        ridden: tuple[float, ...] = ()
         if prev is not None and _rode_onto(prev, test, self.rpm_tol):
             # the detector's previous "test" was the ride onto this hold (a rise at the
-            # hold's first step's MAP, called a sweep or a tip-in): its end is no bound
+            # hold's first step's MAP, called a sweep or a tip-in): its end is no bound,
+            # and the step ridden at is one the tuner ran
             last_stop = prev.t_start
+            ridden = (prev.map_median_kpa,)
         if test.test_type == "part_throttle_sweep" and hits_between is not None and axes_kpa:
             leg = self._serpentine_leg(test, n_rpm, axes_kpa, hits_between)
             if leg is not None:
@@ -272,7 +275,7 @@ class PredictionLog:
         if test.test_type in HOLD_TYPES and hits_between is not None:
             # the hold on offer when the engine left the previous test: the detector
             # sees a hold seconds late, when the offer may be its remaining steps only
-            match = self._top(w0, test) or self._offered(w0, test)
+            match = self._top(w0, test, ridden) or self._offered(w0, test)
         match = match or self._offered(test.t_start, test)
         if match is None:
             return None
@@ -308,7 +311,9 @@ class PredictionLog:
             predicted, actual = np.where(keep, predicted, 0.0), np.where(keep, actual, 0.0)
         return self._record(match, test, predicted, actual)
 
-    def _top(self, w0: float, test: DetectedTest) -> Suggestion | None:
+    def _top(
+        self, w0: float, test: DetectedTest, ridden: tuple[float, ...] = ()
+    ) -> Suggestion | None:
         """The top suggestion when the engine left the previous test, if it is ``test``.
 
         The last change of top at most :data:`TOP_SLACK_S` after ``w0`` (the engine leaving
@@ -316,10 +321,13 @@ class PredictionLog:
         was. None when that top is not ``test``, or names a step the tuner did not run
         (the demo's "hold 750 rpm: MAP 45 40 35 kPa" was the top, then the plan dropped
         its 45-kPa step and the tuner ran 40 and 35: checked as the top, 98.7 %).
+        ``ridden``: the MAP of the ride onto the hold, its first step (the detector's
+        hold begins after it: a top "MAP 95 85 ... 50" ridden up at 95 kPa is the one run).
         """
         for at, top in reversed(self._tops):
             if at <= w0 + TOP_SLACK_S:
                 levels = test.map_plateaus_kpa or (test.map_min_kpa, test.map_max_kpa)
+                levels = (*levels, *ridden)
                 ran = all(_near(m, levels) for m in _rows(top))  # every step it names
                 return top if ran and _matches(top, test, self.rpm_tol) else None
         return None
