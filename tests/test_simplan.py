@@ -377,3 +377,45 @@ def test_a_hold_is_timed_riding_up_at_its_first_step_as_the_operator_rides(
     ride_s = chained.settle_s - 2.0 - 1.0
     assert arrived == pytest.approx(ride_s, abs=0.5)
     assert sc.transition_s(vehicle, rpm_from, rpm) - 3.0 > arrived + 1.5  # at roll-on: long
+
+
+def test_no_test_is_offered_that_gains_less_than_a_cell_a_minute() -> None:
+    # A headless guided run (`dynoai log --source "sim:?scenario=guided&speed=4"`, 20 min
+    # of sim) had trusted every cell it could hold; the WOT MAP of the V-twin only
+    # touches the 105-kPa row (~11 hits a pull at 3000 rpm), and the plan ran "WOT pull
+    # 2000-4500 rpm" eight times over for it (gain 0.2 in 1.5 min), while the line and
+    # the next cells said "go to 6500 rpm, 95 kPa" on an engine that stops at 5800.
+    from core.plan.simplan import MIN_GAIN_PER_MIN, NOTHING_WORTH_IT
+
+    n_rpm = AXES.shape[1]
+    done = np.ones(AXES.n_cells, dtype=bool)
+    row105 = list(AXES.map_kpa).index(105.0)
+    done[row105 * n_rpm : (row105 + 1) * n_rpm] = False
+    for rpm in (6000.0, 6500.0, 7000.0):  # above the redline: no test reaches them
+        done[cell(rpm, 95.0)] = False
+    for rpm in (750.0, 1000.0, 1250.0):  # under the closed-throttle MAP there
+        done[cell(rpm, 20.0)] = False
+    arrays = _trusted(done)
+    for rpm in (3000.0, 3500.0):  # the WOT pull's few hits in the 105-kPa row so far
+        j = row105 * n_rpm + list(AXES.rpm).index(rpm)
+        arrays["hits"][j], arrays["weight"][j], arrays["dwell_s"][j] = 80.0, 80.0, 0.8
+        arrays["lam_weight"][j], arrays["lam_wsum"][j] = 80.0, 0.85 * 80.0
+        arrays["lam_wsum2"][j] = 0.85**2 * 80.0
+    view = plan_model(arrays, None, MODEL, DEFAULT_REGIONS, Constraints(), Calibration(), 0, RULE)
+    assert view.suggestions == ()
+    pulls = [f for f in view.filtered if f.test_type == "wot_pull"]
+    assert pulls and all("under 1 a minute" in f.reason for f in pulls), view.filtered
+    assert view.targets == () and view.instruction == NOTHING_WORTH_IT
+    # a test that gains a must-have cell is offered, and the next cells are the ones the
+    # offered tests fill: not one above the redline
+    arrays = _trusted(done & ~_mask(cell(4000.0, 95.0), cell(4500.0, 95.0)))
+    view = plan_model(arrays, None, MODEL, DEFAULT_REGIONS, Constraints(), Calibration(), 0, RULE)
+    assert view.suggestions
+    assert all(s.expected_gain >= MIN_GAIN_PER_MIN * s.minutes for s in view.suggestions)
+    assert {(t.rpm, t.map_kpa) for t in view.targets} == {(4000.0, 95.0), (4500.0, 95.0)}
+
+
+def _mask(*cells: int) -> np.ndarray:
+    out = np.zeros(AXES.n_cells, dtype=bool)
+    out[list(cells)] = True
+    return out

@@ -153,14 +153,23 @@ def target_cells(
     map_axis: F64,
     constraints: Constraints,
     op: Mapping[str, float],
+    reachable: npt.NDArray[np.bool_] | None = None,
 ) -> tuple[tuple[Target, ...], str]:
-    """The most valuable cells not yet trusted (the heatmap's markers)."""
+    """The most valuable cells not yet trusted (the heatmap's markers).
+
+    ``reachable`` (flat): the cells some test on offer puts data in. Without it every cell
+    inside the constraints is a target, including ones above the redline or below the
+    engine's closed-throttle MAP ("go to 6500 rpm, 95 kPa" on a V-twin that stops at 5800).
+    """
     lo_r, hi_r = constraints.rpm_window(rpm_axis)
     lo_m, hi_m = constraints.map_window(map_axis)
-    ok = ((map_axis >= lo_m) & (map_axis <= min(hi_m, 100.0)))[:, None] & (
-        (rpm_axis >= lo_r) & (rpm_axis <= hi_r)
-    )[None, :]
-    score = np.where(ok.ravel(), weights * (1.0 - conf0), 0.0)
+    ok = (
+        ((map_axis >= lo_m) & (map_axis <= min(hi_m, 100.0)))[:, None]
+        & ((rpm_axis >= lo_r) & (rpm_axis <= hi_r))[None, :]
+    ).ravel()
+    if reachable is not None and reachable.size == ok.size:
+        ok = ok & reachable
+    score = np.where(ok, weights * (1.0 - conf0), 0.0)
     order = np.argsort(-score, kind="stable")[:5]
     n_rpm = rpm_axis.size
     targets = tuple(

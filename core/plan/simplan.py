@@ -31,7 +31,7 @@ and targets); this module generates the candidates and runs the rounds.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 
 import numpy as np
@@ -59,6 +59,16 @@ MIDRANGE_TOP_RPM = 4500.0
 SWEEP_START_RPM = 1500.0
 IDLE_S = 30.0
 CRUISE_S = 300.0
+MIN_GAIN_PER_MIN = 1.0
+"""A test is offered only if it gains at least this much a minute: one priority-3 cell made
+trusted (a tenth of a priority-1 cell). Below that the dyno time, the heat and the engine's
+wear are worth more. A headless guided run (`dynoai log --source "sim:?scenario=guided"`)
+that had covered everything it could reach ran "WOT pull 2000-4500 rpm" eight times over for
+the 105-kPa cells the V-twin's WOT MAP only touches (gain 0.2 in 1.5 min each)."""
+TARGET_SHARE = 0.25
+"""A next target cell is one a test on offer raises by at least this share of its value."""
+NOTHING_WORTH_IT = "covered as far as this engine reaches: no test gains a cell a minute"
+"""The line when cells remain untrusted but no test is worth its time (:data:`MIN_GAIN_PER_MIN`)."""
 MIN_STEP_RATE = 1.0
 """A MAP step joins a hold only if it gains at least this fraction of the best test's gain
 per second: a step that fills a low-priority cell slowly costs more dyno time than it earns."""
@@ -213,13 +223,15 @@ def _plan(
         holds = [h for h in holds if h.recipe.test_type != "part_throttle_sweep"]
         holds += [h for h in opening if h.recipe.rpm_lo not in have] + rows
     chosen += holds
+    lead = chosen[walk.first].recipe if walk is not None else None
+    chosen = _worth_a_minute(chosen, filtered)
     suggestions = rank_suggestions(chosen, prio.ravel(), axes.shape[1], calibration, reach, weights)
     if walk is None:
         walk = plan_walk(chosen, model, start_rpm)
-    if walk is not None:
+        lead = chosen[walk.first].recipe if walk is not None else None
+    if lead is not None:
         # the first step of the best walk over the remaining work leads (``route``)
-        recipe = chosen[walk.first].recipe
-        suggestions = tuple(sorted(suggestions, key=lambda s: s.recipe != recipe))
+        suggestions = tuple(sorted(suggestions, key=lambda s: s.recipe != lead))
     if not now["hits"].any():
         # Opening plan (no data at all): idle / low-MAP work first. A tuner checks that a
         # new engine idles and its wideband reads before loading it, and the engine is at
@@ -232,9 +244,22 @@ def _plan(
         else:
             top = refine_top(top, model, calibration, reach, op, rule, now)
         suggestions = (top, *suggestions[1:])
+    # the next cells are those the tests on offer fill: a cell no test worth its time
+    # brings a quarter of the way (the V-twin's pull touches 6000 rpm on its way to a
+    # 5800 redline) is no place to send the tuner
+    filled = np.zeros(axes.n_cells, dtype=bool)
+    for c in chosen:
+        filled |= (c.per_cell >= TARGET_SHARE * weights) & (weights > 0)
     targets, instruction = target_cells(
-        conf0, prio, target_weights, rpm_axis, map_axis, constraints, op
+        conf0, prio, target_weights, rpm_axis, map_axis, constraints, op, reachable=filled
     )
+    if not suggestions:
+        reached = _filled(
+            [c.arrays for c in cands + holds] + [st for col in columns for st in col.steps],
+            axes.n_cells,
+        )
+        if np.any(reached & (target_weights > 0) & (conf0 < 1.0)):
+            instruction = NOTHING_WORTH_IT
     return PlanView(
         suggestions=suggestions,
         filtered=tuple(filtered),
@@ -242,6 +267,26 @@ def _plan(
         instruction=instruction,
         prediction_error_pct=calibration.mean_error_pct,
     )
+
+
+def _worth_a_minute(chosen: list[Candidate], filtered: list[FilteredTest]) -> list[Candidate]:
+    """The tests that gain at least :data:`MIN_GAIN_PER_MIN`; the rest are listed as filtered."""
+    kept = []
+    for c in chosen:
+        if c.gain >= MIN_GAIN_PER_MIN * max(c.minutes, 1e-6):
+            kept.append(c)
+        else:
+            why = f"gains {c.gain:.1f} in {c.minutes:.1f} min, under {MIN_GAIN_PER_MIN:g} a minute"
+            filtered.append(FilteredTest(c.recipe.test_type, c.recipe.description, why))
+    return kept
+
+
+def _filled(tests: Iterable[Mapping[str, F64]], n_cells: int) -> npt.NDArray[np.bool_]:
+    """Cells at least one of ``tests`` (their ADDITIVE arrays) puts data in."""
+    out = np.zeros(n_cells, dtype=bool)
+    for arrays in tests:
+        out |= arrays["hits"] > 0
+    return out
 
 
 def _compose(
