@@ -118,3 +118,19 @@ def test_vehicle_coverage_report():
     assert csv_text.splitlines()[0].endswith(",priority") and csv_text.splitlines()[1].endswith(
         ",2"
     )
+
+
+def test_plan_with_every_cell_trusted_says_so(tmp_path, capsys):
+    # The text said "nothing left to gain under the current constraints" however the plan
+    # came to be empty; it now gives the planner's own verdict.
+    store = VehicleStore(tmp_path)
+    grid = CoverageGrid(AXES)
+    grid.hits[:] = 100
+    grid.dwell_s[:] = 2.0
+    grid.lam_weight[:] = 100.0
+    grid.lam_wsum[:] = 90.0
+    grid.lam_wsum2[:] = 81.0
+    store.add_run("bike", "r1", grid)
+    assert main(["plan", "--vehicle", "bike", "--data-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "no test to suggest: all reachable cells are covered" in out, out

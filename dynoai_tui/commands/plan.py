@@ -143,7 +143,7 @@ def render_text(data: dict[str, Any], top: int) -> str:
             f"(dynoai coverage --vehicle {data['vehicle']} --rebuild)"
         )
     if not data["suggestions"]:
-        lines.append("nothing left to gain under the current constraints")
+        lines.append(f"no test to suggest: {data['instruction'] or 'nothing left to gain'}")
     else:
         lines.append(" #  P  band    eff   gain   min  test")
         for i, s in enumerate(data["suggestions"][:top], 1):
@@ -152,7 +152,7 @@ def render_text(data: dict[str, Any], top: int) -> str:
                 f"{s['expected_gain']:>6.1f} {s['minutes']:>5.1f}  {s['description']}"
             )
     if data["filtered"]:
-        lines.append("filtered by constraints:")
+        lines.append("not offered (a constraint, or too little gain for its time):")
         seen: set[tuple[str, str]] = set()
         for f in data["filtered"]:
             key = (f["test_type"], f["reason"])

@@ -100,3 +100,24 @@ def test_every_line_of_a_suggestion_fits_the_80x24_panel() -> None:
         "+300.3 gain · 1.0 min"
         in plan_text(PlanView(suggestions=(sug,)), width=40, show_filtered=False).plain
     )
+
+
+def test_with_nothing_worth_a_test_the_panel_says_why_not_waiting() -> None:
+    # A guided run that had covered all it could reach: the panel read "No test suggested
+    # yet: waiting for the planner." for the rest of the session, while the planner had
+    # answered that no test gains a cell a minute.
+    from core.plan.simplan import NOTHING_WORTH_IT
+    from core.plan.types import FilteredTest
+
+    plan = PlanView(
+        instruction=NOTHING_WORTH_IT,
+        filtered=(
+            FilteredTest(
+                "wot_pull", "WOT pull 2000-4500 rpm", "gains 0.2 in 1.5 min, under 1 a minute"
+            ),
+        ),
+    )
+    text = " ".join(plan_text(plan, width=40, show_filtered=True, height=20).plain.split())
+    assert NOTHING_WORTH_IT in text and "waiting" not in text
+    assert "under 1 a minute" in text
+    assert "waiting for the planner" in plan_text(PlanView(), width=40, show_filtered=True).plain

@@ -125,7 +125,11 @@ def plan_text(
     """
     text = Text()
     if not plan.suggestions:
-        text.append("No test suggested yet: waiting for the planner.\n", "dim")
+        # the planner's verdict when it has one ("all reachable cells are covered", or no
+        # test left that gains a cell a minute), else it has not answered yet
+        text.append(
+            f"{plan.instruction or 'No test suggested yet: waiting for the planner.'}\n", "dim"
+        )
     room = max(8, width - 4)
     tail: list[tuple[str, str]] = []
     if plan.targets:
