@@ -121,3 +121,18 @@ def test_with_nothing_worth_a_test_the_panel_says_why_not_waiting() -> None:
     assert NOTHING_WORTH_IT in text and "waiting" not in text
     assert "under 1 a minute" in text
     assert "waiting for the planner" in plan_text(PlanView(), width=40, show_filtered=True).plain
+
+
+def test_the_filtered_header_never_stands_without_an_entry() -> None:
+    # At 80x24 the panel ended in a bare "Filtered:": no room was left for its first
+    # entry (two wrapped lines).
+    from core.plan.types import FilteredTest
+
+    plan = PlanView(
+        filtered=(FilteredTest("wot_pull", "WOT pull 2000-5800 rpm", "gains 0.2 in 2.3 min"),)
+    )
+    for height in range(1, 8):
+        text = plan_text(plan, width=24, show_filtered=True, height=height).plain
+        if "Filtered:" in text:
+            assert "WOT pull" in text, (height, text)
+    assert "Filtered:" in plan_text(plan, width=24, show_filtered=True, height=8).plain

@@ -157,19 +157,22 @@ def plan_text(
     for line, style in tail:
         text.append(line + "\n", style)
         used += 1
-    if show_filtered and plan.filtered and used + 2 <= height:
-        text.append("Filtered:\n", "bold")
-        used += 1
+    if show_filtered and plan.filtered:
         seen: set[tuple[str, str]] = set()
+        entries = []
         for f in plan.filtered:
-            if (f.test_type, f.reason) in seen:
-                continue
-            seen.add((f.test_type, f.reason))
-            entry = textwrap.wrap(f"✗ {f.description}: {f.reason}", max(8, width - 1))
-            if used + len(entry) > height:
-                break
-            text.append("\n".join(entry) + "\n", "dim")
-            used += len(entry)
+            if (f.test_type, f.reason) not in seen:
+                seen.add((f.test_type, f.reason))
+                entries.append(textwrap.wrap(f"✗ {f.description}: {f.reason}", max(8, width - 1)))
+        # the header only with at least its first entry (at 80x24 it stood alone)
+        if used + 1 + len(entries[0]) <= height:
+            text.append("Filtered:\n", "bold")
+            used += 1
+            for entry in entries:
+                if used + len(entry) > height:
+                    break
+                text.append("\n".join(entry) + "\n", "dim")
+                used += len(entry)
     text.rstrip()
     return text
 
