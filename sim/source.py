@@ -32,8 +32,10 @@ LIVE_BLOCK_S = 0.02
 """Sim time per block in real-time mode (an engine tick drains one or two)."""
 MAX_SPEED_BLOCK_S = 0.5
 """Sim time per block at ``speed=max``."""
-FOLLOW_MAX_SPEED = 1.5
-"""A guided source follows the dashboard's line up to this speed (``SimSource.follow``)."""
+FOLLOW_MAX_SPEED = 5.0
+"""A guided source follows the dashboard's line up to this speed (``SimSource.follow``): the
+session plans a real-time source once a second of its data, at most every 0.2 s of wall time
+(``core.session.PLAN_MIN_WALL_S``)."""
 _KNOWN_PARAMS = {
     "scenario",
     "seed",
@@ -221,7 +223,8 @@ class SimSource(Source):
         ``advice`` is the session tracker's (``VehicleTracker.advice``: the suggestion
         and the stream time of the line that named it). Only a guided source in real time
         at up to :data:`FOLLOW_MAX_SPEED` follows: the dashboard plans once a second of
-        wall time, so faster the operator would wait out most tests' ends.
+        data at most five times a wall second, so faster the operator would wait out most
+        tests' ends.
         """
         if not self._guided or self._speed is None or self._speed > FOLLOW_MAX_SPEED:
             return

@@ -121,3 +121,16 @@ def test_importing_the_simulator_pulls_no_ui_or_hardware_libraries() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_a_guided_source_follows_the_line_up_to_five_times_real_time() -> None:
+    # The session plans a real-time source once a second of its data (at most five times
+    # a wall second), so the headless guided run at speed 4 follows the line as the
+    # real-time demo does; faster, the operator would wait out the tests' ends.
+    def advice():
+        return None
+
+    for speed, follows in (("1", True), ("4", True), ("5", True), ("8", False), ("max", False)):
+        source = create_source(f"sim:?scenario=guided&speed={speed}")
+        source.follow(advice)  # type: ignore[attr-defined]
+        assert (source._advice is not None) == follows, speed  # type: ignore[attr-defined]
