@@ -61,7 +61,7 @@ def test_plan_json_contract(store_dir, capsys):
     assert reasons["street_cruise"].startswith("environment dyno")
     assert data["targets"] and data["instruction"]
     assert data["prediction_error_pct"] is None
-    assert data["constraints"] == {"max_rpm": 5500.0, "environment": "dyno"}
+    assert data["constraints"] == {"max_rpm": 5500.0, "environment": "dyno", "lug_rpm": 1500.0}
 
 
 def test_plan_text_and_errors(store_dir, capsys):

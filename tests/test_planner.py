@@ -82,7 +82,11 @@ def test_constraints_filter_with_reason():
 
 def test_constraints_parsing_and_updates():
     c = Constraints.from_mapping({"max_rpm": 5800, "environment": "dyno"})
-    assert c.to_mapping() == {"max_rpm": 5800.0, "environment": "dyno"}
+    assert c.to_mapping() == {"max_rpm": 5800.0, "environment": "dyno", "lug_rpm": 1500.0}
+    # lug_rpm's "no limit" survives the store's TOML round trip (None would be left out
+    # and read back as the default)
+    off = c.with_updates({"lug_rpm": "none"})
+    assert off.lug_rpm == 0.0 and Constraints.from_mapping(off.to_mapping()).lug_rpm == 0.0
     c2 = c.with_updates({"max_pulls_per_session": "6", "max_rpm": "none"})
     assert c2.max_pulls_per_session == 6 and c2.max_rpm is None
     with pytest.raises(ConfigError, match="constraints.max_rpm"):

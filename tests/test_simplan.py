@@ -419,3 +419,32 @@ def _mask(*cells: int) -> np.ndarray:
     out = np.zeros(AXES.n_cells, dtype=bool)
     out[list(cells)] = True
     return out
+
+
+def test_polish_never_loads_the_engine_under_lug_rpm() -> None:
+    # The demo (`bench/instruction_trace.py vtwin empty --follow`): once the must-have
+    # cells were trusted the plan's polish was "hold 750 rpm: MAP 95 85 ... 50 kPa", the
+    # V-twin held at WOT under its 950-rpm idle. No tuner loads an engine there.
+    from core.plan.recipe import IDLE_MAX_MAP_KPA
+
+    prio = priority_map(AXES, DEFAULT_REGIONS).ravel()
+    arrays = _trusted(prio <= 2)
+
+    def loaded_low(view: PlanView, lug: float) -> list[str]:
+        return [
+            s.description
+            for s in view.suggestions
+            if s.test_type in ("steady_state", "idle_low_map")
+            and s.rpm_range[0] < lug
+            and s.map_range[1] > IDLE_MAX_MAP_KPA
+        ]
+
+    cons = Constraints()
+    assert cons.lug_rpm == 1500.0
+    view = plan_model(arrays, None, MODEL, DEFAULT_REGIONS, cons, Calibration(), 0, RULE)
+    assert view.suggestions and not loaded_low(view, 1500.0), view.suggestions
+    assert any(f.reason.startswith("lug_rpm 1500") for f in view.filtered), view.filtered
+    # the tuner may allow it (lug_rpm 0: no limit)
+    free = Constraints(lug_rpm=0.0)
+    view = plan_model(arrays, None, MODEL, DEFAULT_REGIONS, free, Calibration(), 0, RULE)
+    assert loaded_low(view, 1500.0)

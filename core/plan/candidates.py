@@ -43,6 +43,8 @@ STEADY_ROWS = 5
 """MAP rows stepped through in one steady-state hold."""
 IDLE_MAX_RPM = 1600.0
 IDLE_MAX_MAP_KPA = 45.0
+LUG_RPM = 1500.0
+"""Default ``Constraints.lug_rpm``: under it a hold stays at light load."""
 CRUISE_RPM = (1800.0, 4000.0)
 CRUISE_MAP_KPA = (30.0, 70.0)
 
@@ -58,6 +60,10 @@ class Constraints:
         max_map_kpa: Highest MAP (e.g. a boost limit).
         max_pulls_per_session: WOT pulls allowed per session (heat, tyre, engine wear).
         environment: ``dyno``, ``street`` or ``both``: where tests can be done.
+        lug_rpm: Under this rpm a hold stays at light load (at most the idle / low-MAP
+            work's 45 kPa): loaded there, the engine lugs on the drum (0 or ``None``: no
+            limit). Once the must-have cells were trusted the demo's planner held the
+            V-twin at 750 rpm (under its 950-rpm idle) at 95 kPa for polish.
     """
 
     min_rpm: float | None = None
@@ -66,9 +72,10 @@ class Constraints:
     max_map_kpa: float | None = None
     max_pulls_per_session: int | None = None
     environment: str = "both"
+    lug_rpm: float | None = LUG_RPM
 
     def __post_init__(self) -> None:
-        for key in ("min_rpm", "max_rpm", "min_map_kpa", "max_map_kpa"):
+        for key in ("min_rpm", "max_rpm", "min_map_kpa", "max_map_kpa", "lug_rpm"):
             value = getattr(self, key)
             if value is not None and (not np.isfinite(value) or value < 0):
                 raise ConfigError(f"constraints.{key}: {value!r} must be a number >= 0")
@@ -124,7 +131,8 @@ class Constraints:
             if key == "environment":
                 values[key] = text.lower()
             elif text.lower() in ("none", "off", ""):
-                values[key] = None
+                # lug_rpm has a default: "no limit" is 0, which a TOML round trip keeps
+                values[key] = 0.0 if key == "lug_rpm" else None
             else:
                 values[key] = _coerce(key, text)
         return replace(self, **values)

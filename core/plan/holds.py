@@ -131,6 +131,7 @@ def hold_columns(
     # a live step whose cell is trusted ends at once: whatever its modelled data would
     # add around it (the settle, the neighbours) never comes, so it is worth nothing
     trusted = np.append(confidence(now, rule) >= 1.0, False)  # [-1]: off the table
+    lugged: list[float] = []
     for rpm in rpm_axis:
         rpm = float(rpm)
         if rpm > r_hi or rpm < r_lo:
@@ -163,7 +164,20 @@ def hold_columns(
         # floor there is 27 kPa: the cell nearest the floor is still held, one row under).
         floor = model.min_hold_map_kpa(rpm) - HOLD_FLOOR_ROW_KPA
         gains[~_reached(own, steps, rule) | trusted[own] | (np.asarray(rows) < floor)] = 0.0
+        if constraints.lug_rpm and rpm < constraints.lug_rpm:
+            lugging = np.asarray(rows) > IDLE_MAX_MAP_KPA
+            if np.any(gains[lugging] > 0.0):
+                lugged.append(rpm)
+            gains[lugging] = 0.0
         out.append(HoldColumn(rpm, rows, steps, seconds, gains, factor, test_type))
+    if lugged:
+        filtered.append(
+            FilteredTest(
+                "steady_state",
+                f"holds above {IDLE_MAX_MAP_KPA:g} kPa at {', '.join(f'{r:.0f}' for r in lugged)} rpm",
+                f"lug_rpm {constraints.lug_rpm:g}: loaded there, the engine lugs on the drum",
+            )
+        )
     return out
 
 

@@ -1,7 +1,7 @@
 """``dynoai constraints --vehicle V [--set key=value ...]``: show or change a vehicle's limits.
 
-Keys: min_rpm, max_rpm, min_map_kpa, max_map_kpa, max_pulls_per_session (numbers, or
-``none`` to clear) and environment (dyno / street / both). Saved constraints take
+Keys: min_rpm, max_rpm, min_map_kpa, max_map_kpa, max_pulls_per_session, lug_rpm
+(numbers, or ``none`` to clear) and environment (dyno / street / both). Saved constraints take
 precedence over the vehicle config's ``[constraints]`` table.
 """
 
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     values = current.to_mapping()
     sys.stdout.write(f"constraints of {cfg.name}{' (saved)' if updates else ''}:\n")
     for key in ("min_rpm", "max_rpm", "min_map_kpa", "max_map_kpa", "max_pulls_per_session",
-                "environment"):  # fmt: skip
+                "environment", "lug_rpm"):  # fmt: skip
         value = values.get(key)
         shown = (
             "no limit" if value is None else (f"{value:g}" if isinstance(value, float) else value)
