@@ -87,6 +87,8 @@ def test_constraints_parsing_and_updates():
     # and read back as the default)
     off = c.with_updates({"lug_rpm": "none"})
     assert off.lug_rpm == 0.0 and Constraints.from_mapping(off.to_mapping()).lug_rpm == 0.0
+    edited = Constraints.from_mapping({"lug_rpm": None})  # the dashboard's empty box
+    assert Constraints.from_mapping(edited.to_mapping()).lug_rpm == 0.0
     c2 = c.with_updates({"max_pulls_per_session": "6", "max_rpm": "none"})
     assert c2.max_pulls_per_session == 6 and c2.max_rpm is None
     with pytest.raises(ConfigError, match="constraints.max_rpm"):

@@ -75,6 +75,10 @@ class Constraints:
     lug_rpm: float | None = LUG_RPM
 
     def __post_init__(self) -> None:
+        if self.lug_rpm is None:
+            # "no limit" is 0: a None is left out of the TOML the store writes and would
+            # read back as the default (the dashboard's editor sends an empty box as None)
+            object.__setattr__(self, "lug_rpm", 0.0)
         for key in ("min_rpm", "max_rpm", "min_map_kpa", "max_map_kpa", "lug_rpm"):
             value = getattr(self, key)
             if value is not None and (not np.isfinite(value) or value < 0):
@@ -131,8 +135,7 @@ class Constraints:
             if key == "environment":
                 values[key] = text.lower()
             elif text.lower() in ("none", "off", ""):
-                # lug_rpm has a default: "no limit" is 0, which a TOML round trip keeps
-                values[key] = 0.0 if key == "lug_rpm" else None
+                values[key] = None
             else:
                 values[key] = _coerce(key, text)
         return replace(self, **values)
