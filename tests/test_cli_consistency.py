@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -39,6 +40,12 @@ def test_constraints_of_a_new_vehicle_answer_like_plan(tmp_path: Path):
     made = dynoai("constraints", "--vehicle", "nosuch", "--set", "max_rpm=5800", cwd=tmp_path)
     assert made.returncode == 0  # setting a constraint creates the vehicle, as plan suggests
     assert dynoai("constraints", "--vehicle", "nosuch", cwd=tmp_path).returncode == 0
+    # lug_rpm: its default shown, "none" stored as no limit and read back as that
+    assert re.search(r"lug_rpm\s+1500", shown.stdout), shown.stdout
+    off = dynoai("constraints", "--vehicle", "nosuch", "--set", "lug_rpm=none", cwd=tmp_path)
+    assert off.returncode == 0
+    again = dynoai("constraints", "--vehicle", "nosuch", cwd=tmp_path).stdout
+    assert re.search(r"lug_rpm\s+no limit", again), again
 
 
 def test_vehicle_reset_asks_or_needs_yes(tmp_path: Path):

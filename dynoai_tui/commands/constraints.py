@@ -72,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
     for key in ("min_rpm", "max_rpm", "min_map_kpa", "max_map_kpa", "max_pulls_per_session",
                 "environment", "lug_rpm"):  # fmt: skip
         value = values.get(key)
+        if key == "lug_rpm" and not value:
+            value = None  # 0: no limit
         shown = (
             "no limit" if value is None else (f"{value:g}" if isinstance(value, float) else value)
         )
