@@ -414,9 +414,9 @@ def _until_trusted(
     """A hold's hits per step cell, each counted until its step was done (see STEP_DONE_S)."""
     out = actual.copy()
     for cell in np.flatnonzero(keep):
-        done = trusted_at(int(cell)) + STEP_DONE_S
-        if w0 <= done - STEP_DONE_S and done < t_stop:
-            out[cell] = hits_between(w0, done)[cell]
+        trusted = trusted_at(int(cell))  # NaN (not yet) and -inf (before the run) keep all
+        if w0 <= trusted and trusted + STEP_DONE_S < t_stop:
+            out[cell] = hits_between(w0, trusted + STEP_DONE_S)[cell]
     return out
 
 

@@ -127,6 +127,8 @@ class VehicleTracker:
         self._clock = clock
         """Wall seconds: the warm-ups wait for real time as well as data (``_maybe_warm``)."""
         self.rule = rule
+        self._rule = rule or CoverageRule(hit_target)
+        """The rule in force (``rule``, else the default one at ``hit_target``)."""
         self.hit_target = hit_target
         self.regions = tuple(regions)
         self.constraints = constraints
@@ -233,7 +235,7 @@ class VehicleTracker:
         empty = {k: np.zeros(self.axes.n_cells) for k in ADDITIVE}
         plan_model(
             empty, None, self.model, self.regions, self.constraints, Calibration(), 0,
-            self.rule or CoverageRule(self.hit_target), scope="opening",
+            self._rule, scope="opening",
         )  # fmt: skip
         self._opening_ready.set()
 
@@ -260,7 +262,7 @@ class VehicleTracker:
         empty = {k: np.zeros(self.axes.n_cells) for k in ADDITIVE}
         plan_model(
             empty, None, self.model, self.regions, self.constraints, Calibration(), 0,
-            self.rule or CoverageRule(self.hit_target),
+            self._rule,
         )  # fmt: skip
         self._model_ready.set()
 
@@ -306,8 +308,7 @@ class VehicleTracker:
             + np.ravel(getattr(run, k))[cells]
             for k in ADDITIVE
         }
-        rule = self.rule or CoverageRule(self.hit_target)
-        self._trusted_at[cells[confidence(arrays, rule) >= 1.0]] = self._t_last
+        self._trusted_at[cells[confidence(arrays, self._rule) >= 1.0]] = self._t_last
 
     def trusted_at(self, cell: int) -> float:
         """Stream time ``cell`` turned trusted (-inf: before this run; NaN: not yet)."""
@@ -372,7 +373,7 @@ class VehicleTracker:
                 {k: base[k] + run[k] for k in ADDITIVE},
                 self._base.knock_events + grid.knock_events,
                 self.model, self.regions, self.constraints, self.calibration,
-                self.pulls_done, self.rule or CoverageRule(self.hit_target), operating_point=values,
+                self.pulls_done, self._rule, operating_point=values,
                 scope=scope,
                 # while a test runs, the top's prediction from where it began stands
                 # (no re-simulation from each point the engine passes)
