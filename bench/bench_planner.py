@@ -36,9 +36,9 @@ trusted-data rule: hits >= target AND settled dwell >= 1 s AND standard error of
 the mean lambda <= 1 %. Reported: minutes to 80 % and 95 % of the goal.
 
 Reference (reported apart, not a target): ``bench/routines/reference/`` holds the
-planner's own serpentine written as a fixed routine, run with the hit counter: how
-much of the planner's edge is its method (which a tuner could copy) and how much is
-choosing from the live grid.
+planner's own methods (its row serpentine, its MAP ramps) written as fixed routines,
+run with the hit counter: how much of the planner's edge is its method (which a tuner
+could copy) and how much is choosing from the live grid.
 
 Targets: guided <= 0.8 x the best expert from empty, <= 0.6 x from partly
 covered, and never worse than the best expert anywhere.
@@ -289,6 +289,13 @@ def expert_segments(
         if rate_rpm_s is not None and isinstance(seg, sc.PartThrottleSweep):
             seg = replace(seg, rate_rpm_s=rate_rpm_s)
         if limit is not None:
+            if isinstance(seg, sc.MapRamps):
+                cols = tuple(c for c in seg.columns if c <= limit)
+                if not cols:
+                    continue
+                seg = replace(seg, columns=cols, lead=tuple(c for c in seg.lead if c <= limit))
+                if not seg.lead:
+                    seg = replace(seg, lead_kpa=0.0)
             if isinstance(seg, sc.WotPull | sc.PartThrottleSweep):
                 seg = replace(seg, rpm_end=min(seg.rpm_end, limit))
             elif isinstance(seg, sc.SteadyHold | sc.TipIn) and seg.rpm > limit:
@@ -299,7 +306,9 @@ def expert_segments(
         replace(s, setup_s=None)
         if isinstance(s, sc.WotPull)
         else replace(s, settle_s=None)
-        if isinstance(s, sc.PartThrottleSweep | sc.SteadyHold | sc.TipIn | sc.RowSweeps)
+        if isinstance(
+            s, sc.PartThrottleSweep | sc.SteadyHold | sc.TipIn | sc.RowSweeps | sc.MapRamps
+        )
         else s
         for s in out
     ]
@@ -472,7 +481,7 @@ def main() -> None:
         "beyond physics"
     )
     print("\n".join(verdicts))
-    print("\nagainst an expert who copies the planner's serpentine as a fixed routine (reference):")
+    print("\nagainst an expert who copies the planner's methods as fixed routines (reference):")
     print("\n".join(refs))
     print("\nprediction error per test type (each suggestion checked against what it then added):")
     for t, v in sorted(errors.items()):

@@ -36,6 +36,12 @@ planner's guided operator are timed by the same physics. Format::
     rpm_to = 4750
     rate_rpm_s = 300
     [[segment]]
+    kind = "map_ramps"            # rpm (list, run order), map_kpa (cells, ascending)
+    rpm = [4500, 4000, 3500]      # one slow MAP roll per column: down, up, down ...
+    map_kpa = [50, 55, 60, 65, 70, 75, 80, 85, 95]
+    map_top = 95.5                # the top cell's upper bound: keep it under WOT MAP
+    cell_s = 1.1                  # seconds through each cell (lead, first optional)
+    [[segment]]
     kind = "tip_in"               # rpm, map_from, map_to, hold_s
     rpm = 3000
     map_from = 45
@@ -63,6 +69,7 @@ from sim.scenarios import (
     CoolDown,
     Cruise,
     Idle,
+    MapRamps,
     PartThrottleSweep,
     RowSweeps,
     Scenario,
@@ -188,6 +195,34 @@ def _row_sweeps(s: _Seg) -> Segment:
     return RowSweeps(rows, lo, hi, rate_rpm_s=rate, turn_s=turn)
 
 
+def _map_ramps(s: _Seg) -> Segment:
+    columns = s.numbers("rpm", *RPM_RANGE, unit=" rpm")
+    cells = s.numbers("map_kpa", *MAP_RANGE_KPA, unit=" kPa")
+    if len(cells) < 2 or any(b <= a for a, b in zip(cells, cells[1:], strict=False)):
+        raise ScenarioFileError(f"{s.where}: map_kpa: needs at least two cells, ascending")
+    default_top = cells[-1] + 0.5 * (cells[-1] - cells[-2])
+    top = _kpa(s, "map_top", default=default_top)
+    edges = (
+        cells[0] - 0.5 * (cells[1] - cells[0]),
+        *(0.5 * (a + b) for a, b in zip(cells, cells[1:], strict=False)),
+        top,
+    )
+    if top <= edges[-2]:
+        raise ScenarioFileError(
+            f"{s.where}: map_top: {top:g} must be above {edges[-2]:g} (the top cell's lower bound)"
+        )
+    cell_s = s.number("cell_s", 0.2, 30.0, default=1.1, unit=" s")
+    first = s._get("first", "down")
+    if first not in ("down", "up"):
+        raise ScenarioFileError(f'{s.where}: first: {first!r} must be "down" or "up"')
+    lead = s.numbers("lead", *RPM_RANGE, unit=" rpm") if "lead" in s.table else ()
+    s.used.add("lead")
+    if lead and first != "down":
+        raise ScenarioFileError(f'{s.where}: lead: needs first = "down" (held in the top cell)')
+    lead_kpa = 0.5 * (edges[-2] + edges[-1]) if lead else 0.0
+    return MapRamps(columns, edges, cell_s, first == "down", lead=lead, lead_kpa=lead_kpa)
+
+
 def _steady(s: _Seg) -> Segment:
     rpm = _rpm(s, "rpm")
     steps = s.numbers("map_kpa", *MAP_RANGE_KPA, unit=" kPa")
@@ -222,6 +257,7 @@ KINDS: dict[str, Callable[[_Seg], Segment]] = {
     "steady_hold": _steady,
     "part_throttle_sweep": _sweep,
     "row_sweeps": _row_sweeps,
+    "map_ramps": _map_ramps,
     "tip_in": _tip_in,
     "cruise": _cruise,
 }

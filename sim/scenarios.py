@@ -23,6 +23,7 @@ from typing import ClassVar
 import numpy as np
 
 from sim.model import MODE_FREE, MODE_INERTIA, MODE_SPEED, Command, Controller, EngineModel
+from sim.physics import drum_drag_nm
 from sim.vehicles import SimParamError, Vehicle, build_tables, get_vehicle
 
 NAN = math.nan
@@ -107,6 +108,8 @@ def ride_kpa(segment: Segment) -> float:
         first = segment.map_kpa
     elif isinstance(segment, TipIn):
         first = segment.map_from_kpa
+    elif isinstance(segment, MapRamps):
+        first = segment.start_map_kpa
     return max(float(first), ROLL_ON_MAP_KPA)
 
 
@@ -116,6 +119,8 @@ def end_rpm(segment: Segment) -> float | None:
         return segment.rpm
     if isinstance(segment, RowSweeps):
         return segment.rpm_end if len(segment.map_kpa_steps) % 2 else segment.rpm_start
+    if isinstance(segment, MapRamps):
+        return segment.columns[-1]
     if isinstance(segment, WotPull | PartThrottleSweep):
         return segment.rpm_start
     if isinstance(segment, SteadyHold | TipIn):
@@ -127,6 +132,8 @@ def start_rpm(segment: Segment) -> float | None:
     """Where ``segment`` needs the engine to start (``None``: anywhere, e.g. idle)."""
     if isinstance(segment, LiveStep):
         return segment.rpm
+    if isinstance(segment, MapRamps):
+        return segment.stops[0]
     if isinstance(segment, WotPull | PartThrottleSweep | RowSweeps):
         return segment.rpm_start
     if isinstance(segment, SteadyHold | TipIn):
@@ -151,7 +158,9 @@ def chain(
             if isinstance(seg, WotPull) and seg.setup_s is None:
                 seg = replace(seg, setup_s=transition_s(vehicle, here, target))
             elif (
-                isinstance(seg, PartThrottleSweep | SteadyHold | TipIn | RowSweeps | LiveStep)
+                isinstance(
+                    seg, PartThrottleSweep | SteadyHold | TipIn | RowSweeps | LiveStep | MapRamps
+                )
                 and seg.settle_s is None
             ):
                 seg = replace(seg, settle_s=transition_s(vehicle, here, target, ride_kpa(seg)))
@@ -334,6 +343,211 @@ class RowSweeps(Segment):
             return (MODE_SPEED, NAN, rows[min(i + 1, len(rows) - 1)], b, 0.0, False)
 
         return command
+
+
+TURN_RPM_S = DECEL_RPM_S
+"""How fast the absorber brings the engine to the next column between two MAP ramps
+(:class:`MapRamps`): as after a pull or sweep, a 500-rpm turn takes 0.7 s at the ramp's
+end MAP."""
+MIN_TURN_S = 0.5
+MIN_STOP_SHARE = 0.25
+"""The shortest pass through a ramp's end cell (or a lead stop), in cells: the throttle
+still has to roll through it however much of its dwell a turn or the settle gave."""
+TURN_LAG_S = 0.15
+"""How far the engine's rpm trails the absorber's ramp in a turn (the V-twin, 4500 -> 4000
+rpm at 50 kPa: the column before the turn kept ~0.15 s more of its samples than half)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MapRamps(Segment):
+    """Column ramps on a load-controlled dyno: one slow MAP ramp per rpm column, reversing.
+
+    The absorber holds the first column while the operator rolls the throttle slowly
+    from one end of the MAP span to the other, ``cell_s`` through each cell (the
+    ``map_edges`` bound the cells: the ramp is linear within a cell, so a tall cell is
+    passed faster), then the absorber brings the engine to the next column at that
+    MAP and the operator rolls back the other way, and so on. The ramp is far below
+    the ECU's accel-enrichment threshold (~5 kPa/s against ~30), so rolling on is as
+    clean as rolling off, and there is no release, ride or settle between columns.
+    The throttle closes at the end (``RELEASE_S``).
+
+    ``lead``: columns above the walk where only the top row needs data. They come
+    first, at ``lead_kpa`` (in the top cell): the absorber brakes the engine down the
+    top row, ``cell_s`` at each column, to the walk's first column, which then rolls
+    off from the top.
+
+    ``settle_s`` ``None`` allows for riding up from idle plus 2 s to steady.
+    """
+
+    columns: tuple[float, ...]
+    """Column rpm, in run order."""
+    map_edges: tuple[float, ...]
+    """MAP bounds of the cells a ramp passes, ascending (cells = edges - 1)."""
+    cell_s: float = 1.25
+    first_down: bool = True
+    """The first ramp rolls off from the top (and rides up there); else it rolls on."""
+    settle_s: float | None = None
+    release: bool = True
+    lead: tuple[float, ...] = ()
+    lead_kpa: float = 0.0
+    kind: ClassVar[str] = "map_ramps"
+
+    def __post_init__(self) -> None:
+        if not self.columns:
+            raise SimParamError("MapRamps needs at least one column")
+        if len(self.map_edges) < 2 or any(
+            b <= a for a, b in zip(self.map_edges, self.map_edges[1:], strict=False)
+        ):
+            raise SimParamError("MapRamps map_edges must be at least two ascending values")
+        if self.cell_s <= 0.0:
+            raise SimParamError(f"MapRamps cell_s must be > 0, got {self.cell_s:g}")
+        if self.lead and not (self.first_down and self.lead_kpa > 0.0):
+            raise SimParamError("MapRamps lead columns need lead_kpa and a first ramp down")
+
+    @property
+    def ramp_s(self) -> float:
+        """Seconds of a full column's ramp, every cell ``cell_s`` (before end credits)."""
+        return (len(self.map_edges) - 1) * self.cell_s
+
+    def down(self, i: int) -> bool:
+        """Ramp ``i`` (of ``columns``) rolls off (from the top of the span down)."""
+        return (i % 2 == 0) == self.first_down
+
+    def _centre(self, top: bool) -> float:
+        e = self.map_edges
+        return 0.5 * (e[-2] + e[-1]) if top else 0.5 * (e[0] + e[1])
+
+    @property
+    def start_map_kpa(self) -> float:
+        if self.lead:
+            return self.lead_kpa
+        return self._centre(self.first_down)
+
+    @property
+    def end_map_kpa(self) -> float:
+        return self._centre(not self.down(len(self.columns) - 1))
+
+    @property
+    def stops(self) -> tuple[float, ...]:
+        """Every column the walk stops at, in order: the lead, then the ramps."""
+        return (*self.lead, *self.columns)
+
+    def turn_s(self, i: int) -> float:
+        """Seconds of the turn after stop ``i`` of :attr:`stops` (to stop ``i + 1``)."""
+        stops = self.stops
+        return max(MIN_TURN_S, abs(stops[i + 1] - stops[i]) / TURN_RPM_S)
+
+    def ramp_plan(self, i: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """(seconds, MAP) waypoints of stop ``i`` of :attr:`stops`, from its start.
+
+        A lead column is held at ``lead_kpa``. A ramp runs from the centre of its first
+        cell to the centre of its last, ``cell_s`` through each cell between, and each
+        turn is held at the centre of the cell it ends in: half of a turn's samples land
+        in that cell of the column before, half in the next column's. So an end cell
+        has its turn's half before or after its ramp, and its ramp is shorter by that
+        much (never under a quarter of ``cell_s``: :data:`MIN_STOP_SHARE`); the last
+        ramp's last cell, before the release, is not. The walk's first cell is where the
+        engine rode up and settled (the ride is at that MAP, so the settle's 2 s are kept
+        data there: the V-twin's 4500-rpm top cell read 4 s): it is passed at once.
+        """
+        n_lead = len(self.lead)
+        floor = MIN_STOP_SHARE * self.cell_s
+        if i < n_lead:
+            held = floor if i == 0 else self.cell_s
+            return (0.0, held), (self.lead_kpa, self.lead_kpa)
+        j = i - n_lead
+        e = self.map_edges
+        cells = len(e) - 1
+        # the engine follows the absorber's rpm ramp TURN_LAG_S late: that much of a turn's
+        # samples stays in the column before it
+        before = max(self.turn_s(i - 1) / 2.0 - TURN_LAG_S, 0.0) if i > 0 else self.cell_s
+        after = self.turn_s(i) / 2.0 + TURN_LAG_S if i + 1 < len(self.stops) else 0.0
+        first = max(self.cell_s - before, floor)
+        last = max(self.cell_s - after, floor)
+        if cells == 1:
+            one = max(self.cell_s - before - after, floor)
+            return (0.0, one), (self._centre(True), self._centre(True))
+        # in the ramp's own direction: centre of the first cell, the edges between, centre
+        edges = list(e[1:-1])
+        if self.down(j):
+            points = [self._centre(True), *reversed(edges), self._centre(False)]
+        else:
+            points = [self._centre(False), *edges, self._centre(True)]
+        durations = [first, *([self.cell_s] * (cells - 2)), last]
+        return tuple(np.concatenate(([0.0], np.cumsum(durations))).tolist()), tuple(points)
+
+    def stop_s(self, i: int) -> float:
+        """Seconds at stop ``i`` of :attr:`stops` (a lead column's hold, or a ramp)."""
+        return self.ramp_plan(i)[0][-1]
+
+    def stop_starts(self, settle_s: float) -> tuple[float, ...]:
+        """Segment time each stop (:attr:`stops`) begins, after a settle of ``settle_s``."""
+        out, t = [], settle_s
+        n = len(self.stops)
+        for i in range(n):
+            out.append(t)
+            t += self.stop_s(i) + (self.turn_s(i) if i + 1 < n else 0.0)
+        return tuple(out)
+
+    def ramp_starts(self, settle_s: float) -> tuple[float, ...]:
+        """Segment time each ramp (of ``columns``) begins, after a settle of ``settle_s``."""
+        return self.stop_starts(settle_s)[len(self.lead) :]
+
+    def _settle_s(self, vehicle: Vehicle) -> float:
+        return (
+            rollup_s(vehicle, self.stops[0], ride_kpa(self)) + 2.0
+            if self.settle_s is None
+            else self.settle_s
+        )
+
+    def duration_s(self, vehicle: Vehicle | str = "vtwin") -> float:
+        n = len(self.stops)
+        return (
+            self._settle_s(_vehicle(vehicle))
+            + sum(self.stop_s(i) for i in range(n))
+            + sum(self.turn_s(i) for i in range(n - 1))
+            + (RELEASE_S if self.release else 0.0)
+        )
+
+    def start(self, model: EngineModel, seed: int) -> Controller:
+        settle_s = self._settle_s(model.vehicle)
+        stops = self.stops
+        plans = [self.ramp_plan(i) for i in range(len(stops))]
+        starts = self.stop_starts(settle_s)
+        end_s = starts[-1] + plans[-1][0][-1]
+        seg = self
+
+        def command(t_s: float, rpm: float, map_kpa: float) -> Command:
+            if t_s < settle_s:
+                first = seg.start_map_kpa
+                return (MODE_SPEED, NAN, _chase(rpm, stops[0], first), stops[0], 0.0, False)
+            if t_s >= end_s:
+                if seg.release:
+                    return (MODE_SPEED, 0.0, NAN, stops[-1], 0.0, False)
+                return (MODE_SPEED, NAN, seg.end_map_kpa, stops[-1], 0.0, False)
+            i = max(j for j in range(len(stops)) if starts[j] <= t_s)
+            into = t_s - starts[i]
+            times, points = plans[i]
+            if into < times[-1]:
+                return (MODE_SPEED, NAN, _interp(into, times, points), stops[i], 0.0, False)
+            # the turn: the absorber brings the engine to the next stop at the MAP it ended on
+            frac = (into - times[-1]) / seg.turn_s(i)
+            target = stops[i] + (stops[i + 1] - stops[i]) * min(frac, 1.0)
+            return (MODE_SPEED, NAN, points[-1], target, 0.0, False)
+
+        return command
+
+
+def _interp(x: float, xs: Sequence[float], ys: Sequence[float]) -> float:
+    """Piecewise-linear ``ys`` at ``x`` (``xs`` ascending; clamped at the ends)."""
+    if x <= xs[0]:
+        return ys[0]
+    for k in range(1, len(xs)):
+        if x <= xs[k]:
+            span = xs[k] - xs[k - 1]
+            frac = (x - xs[k - 1]) / span if span > 0 else 1.0
+            return ys[k - 1] + (ys[k] - ys[k - 1]) * frac
+    return ys[-1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -595,11 +809,20 @@ class Scenario:
         return sum(seg.duration_s(vehicle) for seg in self.segments)
 
 
+@functools.lru_cache(maxsize=256)
 def min_hold_map_kpa(vehicle: Vehicle | str, rpm: float, margin_nm: float = 5.0) -> float:
-    """Lowest MAP the engine can hold at ``rpm`` on an eddy dyno (it must make torque)."""
+    """Lowest MAP the engine can hold at ``rpm`` on an eddy dyno.
+
+    The engine must make the drum's drag (tyre rolling loss and windage, which the
+    absorber cannot take off) and at least ``margin_nm`` for the absorber to regulate
+    on. The drag is ~3 N·m at idle but ~14 at 5500 rpm: on the margin alone the V-twin's
+    floor at 5500 rpm read 38 kPa, and a demo hold there at 40 and 35 kPa sagged to
+    5350 rpm, its throttle flapping (accel enrichment: no sample kept in 10 s).
+    """
     model = nominal_model(_vehicle(vehicle).name)
+    need = max(drum_drag_nm(rpm), margin_nm)
     for map_kpa in range(20, 100):
-        if model.nominal_torque_nm(rpm, float(map_kpa)) - margin_nm > 0.0:
+        if model.nominal_torque_nm(rpm, float(map_kpa)) - need > 0.0:
             return float(map_kpa)
     return 100.0
 

@@ -394,6 +394,39 @@ def simulate_rows(
 
 
 @cached_sparse(maxsize=64)
+def simulate_ramps(
+    key: ModelKey, columns: tuple[float, ...], edges: tuple[float, ...], cell_s: float
+) -> tuple[tuple[dict[str, F64], ...], tuple[dict[str, F64], ...]]:
+    """MAP ramps over ``columns`` (in run order), split per column: (rolling off, rolling on).
+
+    Two walks are run from idle over all the columns, one starting with a ramp down
+    and one with a ramp up, so every column is simulated both ways. A column's window
+    is its ramp and the turn after it (the absorber bringing the engine to the next
+    column at the ramp's end MAP: those samples land in both columns' end cells); a
+    walk over any subset of the columns is its entry (``simulate_entry``) plus its
+    columns' windows in alternating directions.
+    """
+    from sim.scenarios import MapRamps, transition_s
+    from sim.simulation import Simulation
+    from sim.vehicles import get_vehicle
+
+    vehicle = get_vehicle(key.kind)
+    down: list[dict[str, F64]] = [{} for _ in columns]
+    up: list[dict[str, F64]] = [{} for _ in columns]
+    for first_down in (True, False):
+        start = edges[-1] if first_down else edges[0]
+        settle = transition_s(vehicle, None, columns[0], start)
+        seg = MapRamps(columns, edges, cell_s, first_down, settle_s=settle)
+        sim = Simulation(vehicle, (seg,), seed=11, rate_hz=key.rate_hz)
+        starts = seg.ramp_starts(settle)
+        ends = [*starts[1:], starts[-1] + seg.ramp_s]
+        windows = run_windows(key, sim, [starts[0], *ends])
+        for i, window in enumerate(windows):
+            (down if seg.down(i) else up)[i] = window
+    return tuple(down), tuple(up)
+
+
+@cached_sparse(maxsize=64)
 def simulate_entry(key: ModelKey, rpm: float, map_kpa: float) -> dict[str, F64]:
     """A serpentine's entry from idle: the ride up to ``rpm`` and the settle on row ``map_kpa``.
 
@@ -579,6 +612,14 @@ def recipe_segments(recipe: Recipe, kind: str) -> tuple[sc.Segment, ...]:
         return (sc.SteadyHold(recipe.rpm_lo, recipe.map_steps, hold_s=HOLD_STEP_S),)
     if t == "idle_low_map":
         return (sc.Idle(recipe.seconds),)
+    if t == "map_ramps" and recipe.columns:
+        first_down = recipe.map_steps[0] >= max(recipe.map_steps)
+        return (
+            sc.MapRamps(
+                recipe.columns, recipe.map_edges, recipe.cell_s, first_down,
+                lead=recipe.lead, lead_kpa=recipe.lead_kpa,
+            ),
+        )  # fmt: skip
     if t == "part_throttle_sweep" and recipe.hold_steps:
         # the closing hold starts on the last row's throttle: no release, no settle between
         rows = sc.RowSweeps(
@@ -626,6 +667,9 @@ class SimCandidates:
     def min_hold_map_kpa(self, rpm: float) -> float:
         return sc.min_hold_map_kpa(self._key.kind, rpm)
 
+    def wot_map_kpa(self, rpm: float) -> float:
+        return sc.nominal_model(self._key.kind).wot_map_kpa(rpm)
+
     def column(self, rpm: float, rows: tuple[float, ...]) -> tuple[dict[str, F64], ...]:
         return simulate_column(self._key, rpm, rows)
 
@@ -638,6 +682,11 @@ class SimCandidates:
         self, rpm_from: float, rpm_to: float, rate_rpm_s: float, map_kpa: float
     ) -> dict[str, F64]:
         return simulate_run_on(self._key, rpm_from, rpm_to, rate_rpm_s, map_kpa)
+
+    def ramps(
+        self, columns: tuple[float, ...], edges: tuple[float, ...], cell_s: float
+    ) -> tuple[tuple[dict[str, F64], ...], tuple[dict[str, F64], ...]]:
+        return simulate_ramps(self._key, columns, edges, cell_s)
 
     def entry(self, rpm: float, map_kpa: float) -> dict[str, F64]:
         return simulate_entry(self._key, rpm, map_kpa)

@@ -15,7 +15,11 @@ from __future__ import annotations
 import math
 import re
 
+import numpy as np
+
+from core.coverage.grid import CoverageGrid
 from core.pipeline import Pipeline
+from core.plan.recipe import Recipe
 from core.plan.testsim import model_key
 from core.plan.tracker import VehicleTracker
 from core.vehicle import VehicleConfig
@@ -56,10 +60,38 @@ def _demo(duration_s: float) -> tuple[VehicleTracker, list[tuple[str, float, str
         running = op._current[0].test_type if op._current is not None else ""
         if isinstance(op._sim.current, Release):  # type: ignore[union-attr]
             running = "released"  # let go at the end of a hold: the line names the next test
+        elif op._current is not None and _hold_done(op._current[0].recipe, pipe.grid):
+            # every step's cell shows trusted: the hold is over, the line names the next
+            # test, and the operator (who looks every 0.25 s) lets go in a moment
+            running = "done"
+        elif op._current is not None and _moving_to(op._current[0].recipe, values["rpm"]):
+            running = "moving"  # the absorber is bringing it to the hold: "next: hold ..."
         lines.append(
             (running, values["rpm"], tracker.detector.current_test or "", view.instruction)
         )
     return tracker, lines
+
+
+def _moving_to(recipe: object, rpm: float) -> bool:
+    """Hold ``recipe`` has not begun: the engine is still on its way to the hold's rpm."""
+    return (
+        isinstance(recipe, Recipe)
+        and recipe.test_type in ("steady_state", "idle_low_map")
+        and bool(recipe.map_steps)
+        and abs(rpm - recipe.rpm_lo) > 150.0
+    )
+
+
+def _hold_done(recipe: object, grid: CoverageGrid) -> bool:
+    """Every MAP step of hold ``recipe`` has its cell trusted in ``grid``."""
+    if not isinstance(recipe, Recipe) or recipe.test_type not in ("steady_state", "idle_low_map"):
+        return False
+    if not recipe.map_steps:
+        return False
+    conf = grid.confidence()
+    col = int(np.argmin(np.abs(np.asarray(grid.axes.rpm) - recipe.rpm_lo)))
+    kpa = np.asarray(grid.axes.map_kpa)
+    return all(conf[int(np.argmin(np.abs(kpa - m))), col] >= 1.0 for m in recipe.map_steps)
 
 
 def test_demo_checks_compare_like_with_like_and_the_line_follows_the_operator() -> None:

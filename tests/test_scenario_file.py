@@ -150,3 +150,31 @@ def test_row_sweeps_segment_runs_its_rows_in_the_given_order() -> None:
     assert end_rpm(rows) == 4750.0  # three legs: up, down, up
     with pytest.raises(ScenarioFileError, match=r"segment 1 \(row_sweeps\): rate_rpm_s"):
         parse_scenario({"segment": [{**seg, "rate_rpm_s": 5000}]})
+
+
+def test_map_ramps_segment_bounds_its_cells_and_names_bad_keys() -> None:
+    from sim.scenarios import MapRamps, end_rpm, start_rpm
+
+    seg = {
+        "kind": "map_ramps",
+        "rpm": [4500, 4000, 3500],
+        "map_kpa": [50, 55, 60, 65, 70, 75, 80, 85, 95],
+        "map_top": 95.5,
+        "lead": [5500, 5000],
+    }
+    (walk,) = parse_scenario({"segment": [seg]}).segments
+    assert isinstance(walk, MapRamps)
+    # each cell bounded half way to its neighbours, the top at map_top, the lead in the top cell
+    assert walk.map_edges == (47.5, 52.5, 57.5, 62.5, 67.5, 72.5, 77.5, 82.5, 90.0, 95.5)
+    assert walk.cell_s == 1.1 and walk.first_down and walk.lead_kpa == pytest.approx(92.75)
+    assert start_rpm(walk) == 5500.0 and end_rpm(walk) == 3500.0
+    for bad, message in (
+        ({"map_kpa": [60, 50]}, r"map_kpa: needs at least two cells, ascending"),
+        ({"map_top": 89.0}, r"map_top: 89 must be above 90"),
+        ({"first": "sideways"}, r"first: 'sideways' must be"),
+        ({"first": "up"}, r"lead: needs first = \"down\""),
+        ({"cell_s": 0.0}, r"cell_s: 0.0 is outside"),
+        ({"turn": 1}, r"turn: unknown key"),
+    ):
+        with pytest.raises(ScenarioFileError, match=r"segment 1 \(map_ramps\): " + message):
+            parse_scenario({"segment": [{**seg, **bad}]})

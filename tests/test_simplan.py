@@ -117,7 +117,7 @@ def test_opening_plan_idle_low_map_first_never_a_tip_in() -> None:
     top = view.suggestions[0]
     assert top.expected_hits and top.minutes > 0
     # the load columns come next, and the WOT rows are priority 1 across the rpm range
-    load = ("steady_state", "part_throttle_sweep")
+    load = ("steady_state", "part_throttle_sweep", "map_ramps")
     assert any(s.test_type in load and s.priority == 1 for s in view.suggestions[:6])
 
 

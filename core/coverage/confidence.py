@@ -26,6 +26,10 @@ from core.config import ConfigError
 F64 = npt.NDArray[np.float64]
 
 
+ROUNDING = 1e-9
+"""Confidence this close under 1 is 1: the dwell is a float sum of sample intervals."""
+
+
 @dataclass(frozen=True, slots=True)
 class CoverageRule:
     """When a cell's data is enough to trust (``[coverage]`` in the vehicle TOML)."""
@@ -63,6 +67,8 @@ class CoverageRule:
             by_se = np.where(se_pct <= self.max_lambda_se_pct, 1.0, self.max_lambda_se_pct / se_pct)
         by_se = np.where(np.isfinite(by_se) & (lam_weight > 0), by_se, 0.0)
         conf: F64 = np.clip(np.minimum(np.minimum(by_hits, by_dwell), by_se), 0.0, 1.0)
+        # fifty 0.02-s dwells sum to 0.99999999...: one second is one second
+        conf[conf >= 1.0 - ROUNDING] = 1.0
         return conf
 
     def se_pct(self, lam_weight: F64, lam_mean: F64, lam_std: F64) -> F64:

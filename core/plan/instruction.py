@@ -98,6 +98,8 @@ class Instructor:
         """The closing hold's step reached so far, in the closing order."""
         self._over: Suggestion | None = None
         """The serpentine that has ended (released at its end): no longer bridged."""
+        self._ramp = -1
+        """The committed MAP ramps' column reached so far, in run order (-1: not started)."""
         self._cooling = False
         """A WOT pull ended and the throttle has stayed shut since: its cool-down at idle."""
         self._holding = False
@@ -122,6 +124,10 @@ class Instructor:
     ) -> str:
         """The instruction at stream time ``t`` for ``view`` while ``current_test`` runs."""
         self.advice = None
+        ramps = self._follow_ramps(op)
+        if ramps is not None:
+            self._in_test, self._seen = "map_ramps", None
+            return ramps
         ending = self._follow_serpentine(op)
         if ending is not None:
             self._in_test, self._seen = "part_throttle_sweep", None
@@ -355,9 +361,56 @@ class Instructor:
             return self._follow_serpentine(op)
         return None
 
+    def _follow_ramps(self, op: Mapping[str, float]) -> str | None:
+        """The line along committed MAP ramps (None: none committed, not begun, or over).
+
+        The detector sees each column's ramp as a steady hold and the turns between
+        them as no test, so the walk is followed by the engine's rpm: it begins when the
+        engine reaches its first stop (a lead column, or the first ramp's) with the
+        throttle open at the top of the span, moves on to each next stop as the absorber
+        brings the engine there, and is over when the throttle closes under the span
+        (the release at its end).
+        """
+        c = self.committed
+        if c is None or c.test_type != "map_ramps":
+            self._ramp = -1
+            return None
+        lead = tuple(getattr(c.recipe, "lead", ()) or ())
+        stops = (*lead, *(getattr(c.recipe, "columns", ()) or ()))
+        rpm = float(op.get("rpm", math.nan))
+        map_kpa = float(op.get("map_kpa", math.nan))
+        if len(stops) <= len(lead) or not math.isfinite(rpm) or not math.isfinite(map_kpa):
+            return None
+        steps = _steps(c)
+        top, low = max(steps), min(steps)
+        if self._ramp < 0:
+            if abs(rpm - stops[0]) > RPM_TOL or map_kpa < top - 2.0 * ROW_TOL_KPA:
+                return None  # not there yet: the line names the walk as next
+            self._ramp = 0
+        elif map_kpa < low - 2.0 * ROW_TOL_KPA or _below(op, low - 2.0 * ROW_TOL_KPA):
+            self._ramp = -1
+            self._over = c  # released under the span: the walk is over
+            return None
+        near = min(range(len(stops)), key=lambda j: abs(stops[j] - rpm))
+        if near > self._ramp and abs(stops[near] - rpm) <= RPM_TOL:
+            self._ramp = near
+        i = self._ramp
+        cell_s = float(getattr(c.recipe, "cell_s", 0.0) or 0.0)
+        then = f", then {stops[i + 1]:.0f} rpm" if i + 1 < len(stops) else ", then release"
+        if i < len(lead):
+            at = float(getattr(c.recipe, "lead_kpa", top) or top)
+            return f"{stops[i]:.0f} rpm: hold {at:.0f} kPa {cell_s:.1f} s (now {map_kpa:.0f}){then}"
+        first_down = steps[0] >= top
+        down = ((i - len(lead)) % 2 == 0) == first_down
+        return (
+            f"{stops[i]:.0f} rpm: roll MAP {'down' if down else 'up'} to "
+            f"{low if down else top:.0f} kPa, {cell_s:.1f} s a cell (now {map_kpa:.0f}){then}"
+        )
+
     def _commit(self, s: Suggestion) -> None:
         if self.committed is None or not _same(s, self.committed) or self._over is not None:
             self._row, self._at_end, self._step, self._over = -1, False, 0, None
+            self._ramp = -1
         self.committed = s
         self._challenger = None
         self._challenger_since = math.inf
@@ -502,14 +555,13 @@ def _to_pull_start(c: Suggestion, op: Mapping[str, float]) -> bool:
 
 
 def _riding_to(c: Suggestion | None, op: Mapping[str, float]) -> bool:
-    """The engine is still below the committed hold's rpm (riding up to it)."""
+    """The engine is still below the committed hold's rpm, or MAP ramps' first column."""
     rpm = float(op.get("rpm", math.nan))
-    return (
-        c is not None
-        and c.test_type in HOLD_TYPES
-        and math.isfinite(rpm)
-        and rpm < c.rpm_range[0] - RPM_TOL
-    )
+    if c is None or not math.isfinite(rpm):
+        return False
+    if c.test_type == "map_ramps":
+        return rpm < float(getattr(c.recipe, "start_rpm", c.rpm_range[0])) - RPM_TOL
+    return c.test_type in HOLD_TYPES and rpm < c.rpm_range[0] - RPM_TOL
 
 
 def _cooling_line(s: Suggestion) -> str:
@@ -527,6 +579,13 @@ def _short(s: Suggestion) -> str:
     """The suggestion for the one-line instruction: a serpentine's legs are on the panel."""
     rows = _steps(s)
     rate = float(getattr(s.recipe, "rate_rpm_s", 0.0) or 0.0)
+    stops = (*(getattr(s.recipe, "lead", ()) or ()), *(getattr(s.recipe, "columns", ()) or ()))
+    if s.test_type == "map_ramps" and stops:
+        cell_s = float(getattr(s.recipe, "cell_s", 0.0) or 0.0)
+        return (
+            f"MAP ramps {stops[0]:.0f}->{stops[-1]:.0f} rpm, {max(rows):.0f}<->"
+            f"{min(rows):.0f} kPa, {cell_s:.1f} s a cell, from {rows[0]:.0f} kPa"
+        )
     if s.test_type != "part_throttle_sweep" or len(rows) < 2 or rate <= 0:
         return s.description
     lo, hi = s.rpm_range
@@ -572,7 +631,7 @@ def _approach(s: Suggestion, op: Mapping[str, float]) -> str:
     rpm = float(op.get("rpm", math.nan))
     if not math.isfinite(rpm) or s.test_type == "street_cruise" or s.rpm_range[0] <= 0:
         return ""
-    start = s.rpm_range[0]
+    start = float(getattr(s.recipe, "start_rpm", s.rpm_range[0]))
     if abs(rpm - start) <= 150.0 or s.description.startswith(f"hold {start:.0f} rpm"):
         return ""  # there already, or a hold that names its rpm first (one line at 80 columns)
     return f" (bring it to {start:.0f} rpm)"

@@ -190,6 +190,8 @@ class PredictionLog:
         """(when it became the top, the top suggestion then) for each change of top."""
         self.checked: list[CheckedPrediction] = []
         self._serpentine: _Serpentine | None = None
+        self._ramps: _Serpentine | None = None
+        """MAP ramps being checked column by column (``rows`` holds their columns' rpm)."""
         self._last_stop = -np.inf
         self._last_test: DetectedTest | None = None
         self.compared: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None = None
@@ -233,6 +235,7 @@ class PredictionLog:
         self._tops.clear()
         self.checked.clear()
         self._serpentine = None
+        self._ramps = None
         self._last_stop = -np.inf
         self._last_test = None
         self.compared = None
@@ -271,6 +274,10 @@ class PredictionLog:
             if leg is not None:
                 return leg
         w0 = max(last_stop, test.t_start - HOLD_ENTRY_S)
+        if test.test_type in HOLD_TYPES and hits_between is not None and axes_rpm:
+            leg = self._ramp_leg(test, w0, n_rpm, axes_rpm, hits_between)
+            if leg is not None:
+                return leg
         match = None
         if test.test_type in HOLD_TYPES and hits_between is not None:
             # the hold on offer when the engine left the previous test: the detector
@@ -375,6 +382,65 @@ class PredictionLog:
         if len(sp.seen) == len(sp.rows):
             self._serpentine = None
         return self._record(sp.suggestion, test, predicted, np.where(keep, actual, 0.0))
+
+    def _ramp_leg(
+        self,
+        test: DetectedTest,
+        w0: float,
+        n_rpm: int,
+        axes_rpm: Sequence[float],
+        hits_between: Callable[[float, float], npt.NDArray[np.float64]],
+    ) -> CheckedPrediction | None:
+        """Check one column of MAP ramps (None: ``test`` is no column of a walk on offer).
+
+        The detector sees each column's ramp as a steady test of its own (the turn
+        between columns moves the rpm). The walk on offer when the engine left the
+        previous test is kept from its first column on; each column is checked on its
+        own cells, counted from the walk's start (every column is ridden once, and the
+        turn into it, which its prediction includes, lands in its end cell).
+        """
+        if len(test.map_plateaus_kpa) > 1:
+            return None  # MAP held at steps: a hold, not a ramp
+        rp = self._ramps
+        if rp is not None and test.t_start - rp.t_last > rp.gap_s:
+            rp = self._ramps = None
+        if rp is None:
+            walk = self._top_of(w0, "map_ramps") or self._offered_of(test.t_start, "map_ramps")
+            columns = tuple(getattr(walk.recipe, "columns", ())) if walk is not None else ()
+            if walk is None or not columns:
+                return None
+            if abs(columns[0] - test.rpm_median) > HOLD_RPM_TOL:
+                return None  # a walk starts at its first column
+            gap = 2.0 * float(getattr(walk.recipe, "cell_s", 1.0)) * len(_rows(walk))
+            rp = self._ramps = _Serpentine(walk, columns, w0, gap + LEG_SLACK_S, w0)
+        free = [i for i in range(len(rp.rows)) if i not in rp.seen]
+        i = min(free, key=lambda j: abs(rp.rows[j] - test.rpm_median), default=None)
+        if i is None or abs(rp.rows[i] - test.rpm_median) > HOLD_RPM_TOL:
+            return None
+        col = _nearest(axes_rpm, rp.rows[i])
+        actual = hits_between(rp.t_begin, test.t_stop)
+        keep = np.zeros(actual.size, dtype=bool)
+        keep[col::n_rpm] = True
+        predicted = np.where(keep, _predicted(rp.suggestion, actual.size, n_rpm), 0.0)
+        rp.seen.add(i)
+        rp.t_last = test.t_stop
+        if len(rp.seen) == len(rp.rows):
+            self._ramps = None
+        return self._record(rp.suggestion, test, predicted, np.where(keep, actual, 0.0))
+
+    def _top_of(self, w0: float, test_type: str) -> Suggestion | None:
+        """The top suggestion when the engine left the previous test, if of ``test_type``."""
+        for at, top in reversed(self._tops):
+            if at <= w0 + TOP_SLACK_S:
+                return top if top.test_type == test_type else None
+        return None
+
+    def _offered_of(self, t: float, test_type: str) -> Suggestion | None:
+        """The first suggestion of ``test_type`` in the plan on offer at ``t``, if any."""
+        offered = [s for at, s in self._offers if at <= t]
+        if not offered:
+            return None
+        return next((s for s in offered[-1] if s.test_type == test_type), None)
 
     def _record(
         self,

@@ -40,6 +40,11 @@ class Recipe:
         run_on_rpm: A serpentine whose last row ramps up carries that row on past the
             span, at the same rate, to this rpm (0: it ends with the span). The WOT row's
             cells above the span are then filled on the way instead of held one by one.
+        columns: MAP ramps (``map_ramps``): the rpm columns in run order; ``map_steps``
+            are the cells of the first ramp in its order, ``map_edges`` their MAP bounds
+            (ascending) and ``cell_s`` the seconds each cell is passed in.
+        lead: MAP ramps' lead: columns above the walk held ``cell_s`` each in the top
+            cell (:attr:`lead_kpa`) on the way down to the first ramp.
     """
 
     test_type: str
@@ -50,10 +55,29 @@ class Recipe:
     rate_rpm_s: float = 0.0
     hold_steps: tuple[float, ...] = ()
     run_on_rpm: float = 0.0
+    columns: tuple[float, ...] = ()
+    map_edges: tuple[float, ...] = ()
+    cell_s: float = 0.0
+    lead: tuple[float, ...] = ()
+
+    @property
+    def start_rpm(self) -> float:
+        """Where the test begins: MAP ramps' first stop, else ``rpm_lo``."""
+        stops = (*self.lead, *self.columns)
+        return stops[0] if stops else self.rpm_lo
+
+    @property
+    def lead_kpa(self) -> float:
+        """MAP ramps' lead columns are held at the top cell's centre (0: no lead)."""
+        if not self.lead or len(self.map_edges) < 2:
+            return 0.0
+        return round(0.5 * (self.map_edges[-2] + self.map_edges[-1]), 2)
 
     @property
     def end_rpm(self) -> float:
         """Where a serpentine's last row ends (rows alternate up and down from ``rpm_lo``)."""
+        if self.columns:
+            return self.columns[-1]
         if len(self.map_steps) % 2:
             return max(self.rpm_hi, self.run_on_rpm)
         return self.rpm_lo
@@ -68,6 +92,20 @@ class Recipe:
             return f"hold {self.rpm_lo:.0f} rpm: MAP {steps} kPa, each until trusted"
         if t == "idle_low_map":
             return f"idle in neutral {self.seconds:.0f} s"
+        if t == "map_ramps" and self.columns and self.map_steps:
+            top, low = max(self.map_steps), min(self.map_steps)
+            legs = ", ".join(
+                f"{c:.0f} {'down' if (i % 2 == 0) == (self.map_steps[0] >= top) else 'up'}"
+                for i, c in enumerate(self.columns)
+            )
+            lead = ""
+            if self.lead:
+                at = " ".join(f"{c:.0f}" for c in self.lead)
+                lead = f"{at} at {self.lead_kpa:.0f} kPa, then "
+            return (
+                f"MAP ramps {top:.0f}<->{low:.0f} kPa, one rpm column per ramp, "
+                f"{self.cell_s:.1f} s a cell, no release between: {lead}{legs}"
+            )
         if t == "part_throttle_sweep" and len(self.map_steps) > 1:
             legs = ", ".join(
                 f"{'up' if i % 2 == 0 else 'down'} {m:.0f}" for i, m in enumerate(self.map_steps)

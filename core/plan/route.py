@@ -195,7 +195,7 @@ def _start(recipe: Recipe) -> float | None:
     """Where a test needs the engine first (None: anywhere, an idle in neutral)."""
     if recipe.test_type in ("idle_low_map", "street_cruise") and not recipe.map_steps:
         return None
-    return recipe.rpm_lo
+    return recipe.start_rpm
 
 
 def _ride(recipe: Recipe) -> float:

@@ -42,6 +42,7 @@ from core.coverage.regions import Region, axis_arrays, priority_map
 from core.plan.candidates import Constraints
 from core.plan.holds import MIN_STEP_GAIN, HoldColumn, compose_holds, hold_columns
 from core.plan.learning import Calibration
+from core.plan.ramps import ramp_walks
 from core.plan.ranking import rank_suggestions, refine_top, target_cells
 from core.plan.recipe import IDLE_MAX_MAP_KPA, IDLE_MAX_RPM, Recipe, running_rpm, top_rpm
 from core.plan.route import plan_walk
@@ -182,6 +183,11 @@ def _plan(
         cand.gain, cand.per_cell = gain_of(cand.arrays, factor)
         if cand.gain > 0:
             chosen.append(cand)
+    ramps = (
+        []
+        if only_opening
+        else ramp_walks(model, constraints, rule, calibration, weights, value0, start_rpm, gain_of)
+    )
     hold_rpm = rpm_axis[rpm_axis <= IDLE_MAX_RPM] if only_opening else rpm_axis
     columns = hold_columns(
         model, hold_rpm, map_axis, constraints, filtered, calibration, now, value0, weights,
@@ -194,20 +200,35 @@ def _plan(
     )
     holds = _compose(chosen, columns, sweeps, model, start_rpm, gain_of)
     walk = None
-    if now["hits"].any() and any(h.recipe.test_type == "part_throttle_sweep" for h in holds):
+    serpentine = any(h.recipe.test_type == "part_throttle_sweep" for h in holds)
+    if not now["hits"].any():
+        chosen += ramps  # from empty every column needs data: the ramps' walk has no rival
+    elif serpentine or ramps:
         # From a partly covered grid the serpentine ramps across rows other data already
-        # half filled, while column holds run only the steps still untrusted: plan the
-        # walk both ways (the holds' floor set without the serpentine) and keep the one
-        # that adds more per second of its whole walk.
-        alone = _compose(chosen, columns, [], model, start_rpm, gain_of, holds)
-        walk = plan_walk(chosen + holds, model, start_rpm)
+        # half filled, and MAP ramps roll through every cell of their span, while column
+        # holds run only the steps still untrusted: plan the walk each way (the holds'
+        # floor set without the serpentine; the ramps with those holds) and keep the one
+        # that adds more per second of its whole walk. On a tie the holds alone are the
+        # plan (neither is then a stop of the walk), then the serpentine.
+        alone = (
+            _compose(chosen, columns, [], model, start_rpm, gain_of, holds) if serpentine else holds
+        )
         others = [c for c in chosen if c.recipe.test_type != "part_throttle_sweep"]
-        without = plan_walk(others + alone, model, start_rpm)
-        both = min(walk.gain if walk else 0.0, without.gain if without else 0.0)
-        if without is not None and (
-            walk is None or without.mean_seconds_to(both) <= walk.mean_seconds_to(both)
-        ):  # a tie: the serpentine is no stop of the walk, so the holds alone are the plan
-            chosen, holds, walk = others, alone, without
+        options = [(others, alone)]
+        if serpentine:
+            options.append((chosen, holds))
+        if ramps:
+            options.append((others + ramps, alone))
+        walks = [plan_walk(c + h, model, start_rpm) for c, h in options]
+        both = min(w.gain if w is not None else 0.0 for w in walks)
+        best = min(
+            (i for i, w in enumerate(walks) if w is not None),
+            key=lambda i: (walks[i].mean_seconds_to(both), i),  # type: ignore[union-attr]
+            default=None,
+        )
+        if best is not None:
+            chosen, holds = list(options[best][0]), options[best][1]
+            walk = walks[best] if len(options) > 1 else None
     if not now["hits"].any():
         # Opening plan: the idle/low-MAP holds are offered whatever the floor (see
         # below), over the low-MAP steps that make their own cell trusted.

@@ -30,8 +30,10 @@ TEST_TYPES = (
     "tip_in",
     "idle_low_map",
     "street_cruise",
+    "map_ramps",
 )
-"""Every test type the planner proposes and the pull detector recognises."""
+"""Every test type the planner proposes and the pull detector recognises (``map_ramps`` is
+proposed only: the detector sees each of its columns as a steady hold)."""
 
 MULTIPLIER: dict[str, float] = {
     "wot_pull": 1.5,
@@ -40,6 +42,7 @@ MULTIPLIER: dict[str, float] = {
     "tip_in": 1.0,
     "idle_low_map": 1.0,
     "street_cruise": 1.0,
+    "map_ramps": 1.2,
 }
 """Gain multiplier per test type (DESIGN §4): WOT and steady-state data are worth more."""
 
@@ -50,6 +53,7 @@ ENVIRONMENT: dict[str, str] = {
     "tip_in": "both",
     "idle_low_map": "both",
     "street_cruise": "street",
+    "map_ramps": "dyno",
 }
 """Where a test can be done: on the dyno, on the street, or either."""
 
@@ -60,6 +64,7 @@ SETUP_MIN: dict[str, float] = {
     "tip_in": 0.3,
     "idle_low_map": 0.3,
     "street_cruise": 2.0,
+    "map_ramps": 0.3,
 }
 """Minutes to set a test up: gear, dyno mode, reaching the start point (street: riding out)."""
 

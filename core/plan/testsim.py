@@ -99,6 +99,16 @@ class CandidateModel(Protocol):
         """Serpentine row sweeps over ``rows`` split per row: (each row ramping up, down)."""
         ...
 
+    def ramps(
+        self, columns: tuple[float, ...], edges: tuple[float, ...], cell_s: float
+    ) -> tuple[tuple[dict[str, F64], ...], tuple[dict[str, F64], ...]]:
+        """MAP ramps over ``columns`` (run order) split per column: (rolling off, rolling on)."""
+        ...
+
+    def wot_map_kpa(self, rpm: float) -> float:
+        """Steady MAP at wide-open throttle at ``rpm`` (the top a part-throttle ramp nears)."""
+        ...
+
     def run_on(
         self, rpm_from: float, rpm_to: float, rate_rpm_s: float, map_kpa: float
     ) -> dict[str, F64]:

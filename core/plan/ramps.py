@@ -1,0 +1,151 @@
+"""MAP ramps: one slow roll of the throttle per rpm column, the absorber stepping between them.
+
+A column hold steps MAP and pays, per column, a move to it, a settle and a release;
+a row serpentine pays one turn per row, but ramping rpm up at light load asks the
+engine for torque it does not have. MAP ramps walk the midrange column by column
+from the top rpm down: the absorber holds a column while the operator rolls the
+throttle from one end of the MAP span to the other, each cell passed in the rule's
+settled dwell with a margin (:data:`DWELL_MARGIN`), then the absorber brakes the
+engine to the next column at that MAP and the operator rolls back the other way.
+Every turn is a brake at a steady throttle, and a roll is far slower than the ECU's
+accel-enrichment threshold (~5 kPa/s against ~30 on the simulator's ECU, and a
+throttle rate well under the ``accel_enrich`` filter's), so rolling on keeps its
+samples as rolling off does. What the walk adds is simulated through the pipeline
+(``CandidateModel.ramps``, every column both ways), so a column the engine cannot
+follow is worth what it really adds.
+
+On the V-twin from empty, the walk over 2000-4500 rpm at 50-95 kPa makes the 54
+midrange cells trusted in ~75 s of dyno time, where the column holds take ~95 s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import numpy.typing as npt
+
+from core.coverage.confidence import CoverageRule
+from core.plan.candidates import Constraints
+from core.plan.holds import MIN_STEP_GAIN
+from core.plan.learning import Calibration
+from core.plan.recipe import Recipe, top_rpm
+from core.plan.sweeps import FROM_RPM
+from core.plan.testsim import CandidateModel
+from core.plan.value import Candidate
+
+F64 = npt.NDArray[np.float64]
+
+TEST_TYPE = "map_ramps"
+DWELL_MARGIN = 1.1
+"""Each cell is passed in the rule's settled dwell times this: the lambda transport delay
+and the samples at a cell's edges eat into the pass."""
+MIN_MAP_KPA = 45.0
+"""The lowest row a ramp rolls to (below it the midrange engine cannot be held loaded)."""
+TOP_MARGIN_KPA = 3.5
+"""A ramp's top stays this far under the engine's wide-open MAP: nearer, the throttle is
+most of the way open for the last kPa and the operator can no longer roll it steadily."""
+MIN_COLUMNS = 2
+"""One column alone is a hold (the hold composer offers it)."""
+MIN_COLUMN_CELLS = 2
+"""A column joins the walk when it still needs at least this many cells of the span."""
+
+
+def ramp_walks(
+    model: CandidateModel,
+    constraints: Constraints,
+    rule: CoverageRule,
+    calibration: Calibration,
+    weights: F64,
+    value0: F64,
+    start_rpm: float | None,
+    gain_of: Callable[[Mapping[str, F64], float], tuple[float, F64]],
+) -> list[Candidate]:
+    """The MAP-ramp walks on offer now, valued exactly: without a lead, and with one.
+
+    The span is the rows from the lowest to the highest cell still needing data in
+    the columns from :data:`core.plan.sweeps.FROM_RPM` to the engine's top rpm (a
+    column joins with at least :data:`MIN_COLUMN_CELLS` such cells, and stays when
+    its ramp gains that many steps' worth, :data:`core.plan.holds.MIN_STEP_GAIN`).
+    The columns above the walk whose top cell still needs data are its lead: held on
+    the way down the top row (a stop costs a cell and a turn where a hold there costs a
+    move, a settle and a release, but the walk then rides up higher). Both are offered;
+    the route chooses.
+    """
+    if constraints.environment == "street":
+        return []
+    axes = model.key.axes
+    rpm_axis = np.asarray(axes.rpm, dtype=np.float64)
+    map_axis = np.asarray(axes.map_kpa, dtype=np.float64)
+    r_lo, _ = constraints.rpm_window(rpm_axis)
+    cap = top_rpm(model, rpm_axis, constraints)
+    m_lo, m_hi = constraints.map_window(map_axis)
+    col_idx = [
+        int(c) for c in np.flatnonzero((rpm_axis >= max(FROM_RPM, r_lo)) & (rpm_axis <= cap))
+    ][::-1]
+    if len(col_idx) < MIN_COLUMNS:
+        return []
+    top_kpa = min(model.wot_map_kpa(float(rpm_axis[c])) for c in col_idx) - TOP_MARGIN_KPA
+    row_idx = [
+        int(r)
+        for r in np.flatnonzero((map_axis >= max(m_lo, MIN_MAP_KPA)) & (map_axis <= m_hi))
+        if map_axis[r] < top_kpa
+    ]
+    if len(row_idx) < 2:
+        return []
+    n_rpm = rpm_axis.size
+    need = (weights > 0) & (value0 < 1.0)
+    needed = np.array([[need[r * n_rpm + c] for r in row_idx] for c in col_idx], dtype=bool)
+    joining = needed.sum(axis=1) >= MIN_COLUMN_CELLS
+    if joining.sum() < MIN_COLUMNS:
+        return []
+    rows_needed = np.flatnonzero(needed[joining].any(axis=0))
+    rows = row_idx[int(rows_needed[0]) : int(rows_needed[-1]) + 1]
+    if len(rows) < 2:
+        return []
+    edges = _edges(map_axis, rows, top_kpa)
+    cell_s = round(max(rule.min_dwell_s, 0.1) * DWELL_MARGIN, 2)
+    columns = tuple(float(rpm_axis[c]) for c, j in zip(col_idx, joining, strict=True) if j)
+    down, up = model.ramps(columns, edges, cell_s)
+    factor = calibration.model_factor(TEST_TYPE)
+    kept = [
+        columns[i]
+        for i in range(len(columns))
+        if max(gain_of(down[i], factor)[0], gain_of(up[i], factor)[0])
+        >= MIN_COLUMN_CELLS * MIN_STEP_GAIN
+    ]
+    if len(kept) < MIN_COLUMNS:
+        return []
+    top_row = rows[-1]
+    lead = tuple(
+        float(rpm_axis[c]) for c in col_idx if rpm_axis[c] > kept[0] and need[top_row * n_rpm + c]
+    )
+    steps = tuple(float(map_axis[r]) for r in reversed(rows))
+    out = []
+    for with_lead in ((), lead) if lead else ((),):
+        recipe = Recipe(
+            TEST_TYPE, min(kept), max(kept), steps,
+            columns=tuple(kept), map_edges=edges, cell_s=cell_s, lead=with_lead,
+        )  # fmt: skip
+        arrays = model.recipe(recipe)
+        cand = Candidate(recipe, dict(arrays), model.recipe_minutes(recipe, start_rpm))
+        cand.gain, cand.per_cell = gain_of(arrays, factor)
+        if cand.gain > 0.0:
+            out.append(cand)
+    return out
+
+
+def _edges(map_axis: F64, rows: list[int], top_kpa: float) -> tuple[float, ...]:
+    """MAP bounds of ``rows`` (ascending indices): midpoints to the neighbours, the top capped."""
+    out = []
+    for r in rows:
+        out.append(float(0.5 * (map_axis[r] + map_axis[r - 1])) if r > 0 else float(map_axis[r]))
+    last = rows[-1]
+    upper = (
+        float(0.5 * (map_axis[last] + map_axis[last + 1])) if last + 1 < map_axis.size else 100.0
+    )
+    out.append(min(upper, top_kpa))
+    return tuple(round(e, 2) for e in out)
+
+
+__all__ = ["DWELL_MARGIN", "TEST_TYPE", "ramp_walks"]

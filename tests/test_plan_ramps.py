@@ -1,0 +1,289 @@
+"""MAP ramps: one slow throttle roll per rpm column, the absorber stepping between columns.
+
+Checked through the real pipeline on the simulator (``sim.testsim``): the walk's
+cells turn trusted, its samples survive the filters (the roll is under the ECU's
+accel-enrichment threshold, ``sim.physics`` ``ae_threshold_kpa_s`` 30 kPa/s, and the
+``accel_enrich`` filter's 40 %/s throttle rate), the planner offers it and values it
+as it then runs, each column is checked against its share, and the live line follows
+it column by column.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from core.coverage.axes import TableAxes
+from core.coverage.confidence import CoverageRule
+from core.coverage.filters import FilterLimits
+from core.coverage.regions import DEFAULT_REGIONS, priority_map
+from core.plan.candidates import Constraints
+from core.plan.instruction import Instructor
+from core.plan.learning import Calibration
+from core.plan.predictions import CheckedPrediction, PredictionLog
+from core.plan.pulls import DetectedTest, PullDetector
+from core.plan.ramps import ramp_walks
+from core.plan.recipe import Recipe
+from core.plan.simplan import plan_model
+from core.plan.testsim import ADDITIVE, ModelKey, grid_arrays
+from core.plan.types import PlanView, Suggestion
+from core.plan.value import cell_value, confidence
+from sim import scenarios as sc
+from sim.simulation import Simulation
+from sim.testsim import SimCandidates, pipeline, recipe_segments
+from sim.vehicles import SimParamError, get_vehicle
+
+F64 = npt.NDArray[np.float64]
+AXES = TableAxes.default()
+RULE = CoverageRule()
+KEY = ModelKey("vtwin", AXES, FilterLimits(), 50.0)
+MID_RPM = (4500.0, 4000.0, 3500.0, 3000.0, 2500.0, 2000.0)
+EDGES = (47.5, 52.5, 57.5, 62.5, 67.5, 72.5, 77.5, 82.5, 90.0, 95.5)
+MID_MAP = (50.0, 55.0, 60.0, 65.0, 70.0, 75.0, 80.0, 85.0, 95.0)
+EMPTY = {k: np.zeros(AXES.n_cells) for k in ADDITIVE}
+
+
+def cell(rpm: float, map_kpa: float) -> int:
+    return list(AXES.map_kpa).index(map_kpa) * AXES.shape[1] + list(AXES.rpm).index(rpm)
+
+
+def test_ramp_timeline_turns_at_end_cell_centres_and_credits_them() -> None:
+    seg = sc.MapRamps((4500.0, 4000.0, 3500.0), EDGES, 1.1, settle_s=5.0)
+    # first ramp: from the top cell's centre down, its first cell passed at once (the
+    # ride and settle sit there); its last cell credited its turn's half and the lag
+    times, points = seg.ramp_plan(0)
+    assert points[0] == pytest.approx(92.75) and points[-1] == pytest.approx(50.0)
+    assert points[1:-1] == tuple(reversed(EDGES[1:-1]))
+    turn = seg.turn_s(0)
+    assert turn == pytest.approx(500.0 / sc.DECEL_RPM_S)
+    durations = np.diff(times)
+    assert durations[0] == pytest.approx(sc.MIN_STOP_SHARE * 1.1)
+    assert durations[1:-1] == pytest.approx([1.1] * 7)
+    assert durations[-1] == pytest.approx(1.1 - turn / 2 - sc.TURN_LAG_S)
+    # the second ramp rolls on from the bottom cell's centre; the last ramp's last cell,
+    # before the release, has no credit
+    times2, points2 = seg.ramp_plan(1)
+    assert points2[0] == pytest.approx(50.0) and points2[-1] == pytest.approx(92.75)
+    assert np.diff(times2)[0] == pytest.approx(1.1 - turn / 2 + sc.TURN_LAG_S)
+    assert np.diff(seg.ramp_plan(2)[0])[-1] == pytest.approx(1.1)
+    starts = seg.stop_starts(5.0)
+    total = 5.0 + sum(seg.stop_s(i) for i in range(3)) + 2 * turn + sc.RELEASE_S
+    assert seg.duration_s("vtwin") == pytest.approx(total)
+    # the controller follows the plan: mid-ramp MAP, the turn's rpm ramp at the end MAP
+    model = sc.nominal_model("vtwin")
+    command = seg.start(model, 1)
+    mode, tps, map_tgt, rpm_tgt, _, _ = command(starts[0] + times[2], 4500.0, 80.0)
+    assert math.isnan(tps) and map_tgt == pytest.approx(points[2]) and rpm_tgt == 4500.0
+    mid_turn = starts[0] + times[-1] + turn / 2
+    _, _, map_tgt, rpm_tgt, _, _ = command(mid_turn, 4250.0, 50.0)
+    assert map_tgt == pytest.approx(50.0) and rpm_tgt == pytest.approx(4250.0)
+    _, tps, _, rpm_tgt, _, _ = command(seg.duration_s("vtwin") - 0.5, 3500.0, 90.0)
+    assert tps == 0.0 and rpm_tgt == 3500.0  # released at the last column
+
+
+def test_lead_columns_are_held_in_the_top_cell_on_the_way_down() -> None:
+    seg = sc.MapRamps((4500.0, 4000.0), EDGES, 1.1, lead=(5500.0, 5000.0), lead_kpa=92.75)
+    assert seg.stops == (5500.0, 5000.0, 4500.0, 4000.0)
+    assert sc.start_rpm(seg) == 5500.0 and sc.end_rpm(seg) == 4000.0
+    assert sc.ride_kpa(seg) == pytest.approx(92.75)
+    # the first lead stop is where the ride settled; the next is held a whole cell
+    assert seg.ramp_plan(0) == ((0.0, sc.MIN_STOP_SHARE * 1.1), (92.75, 92.75))
+    assert seg.ramp_plan(1) == ((0.0, 1.1), (92.75, 92.75))
+    with pytest.raises(SimParamError):
+        sc.MapRamps((4500.0,), EDGES, 1.1, lead=(5000.0,))  # a lead needs its MAP
+    with pytest.raises(SimParamError):
+        sc.MapRamps((4500.0,), (50.0, 45.0), 1.1)
+    with pytest.raises(SimParamError):
+        sc.MapRamps((), EDGES, 1.1)
+
+
+def test_a_walk_fills_the_midrange_through_the_pipeline_and_reads_as_steady_holds() -> None:
+    vehicle = get_vehicle("vtwin")
+    (seg,) = sc.chain((sc.MapRamps(MID_RPM, EDGES, 1.1),), vehicle)
+    sim = Simulation(vehicle, (seg,), seed=9, rate_hz=50.0)
+    pipe = pipeline(KEY)
+    detector = PullDetector()
+    while (block := sim.next_block(25)) is not None:
+        pipe.push(block)
+        detector.feed(block)
+    detector.flush()
+    conf = confidence(grid_arrays(pipe.grid), RULE)
+    trusted = [(r, m) for r in MID_RPM for m in MID_MAP if conf[cell(r, m)] >= 1.0]
+    assert len(trusted) == len(MID_RPM) * len(MID_MAP)  # every cell in one pass
+    # in ~75 s with the ride from idle, where the six column holds take ~95 s (bench)
+    assert seg.duration_s(vehicle) < 76.0
+    # rolling on is as clean as rolling off: accel enrichment fires only on the ride up
+    assert pipe.filters.rejects["accel_enrich"] < 100
+    steady = [t for t in detector.drain_completed() if t.test_type == "steady_state"]
+    assert [round(t.rpm_median, -2) for t in steady] == list(MID_RPM)
+    assert all(len(t.map_plateaus_kpa) <= 1 for t in steady)  # a ramp holds no MAP step
+
+
+def _after_opening(kind: str, rpm: float) -> dict[str, np.ndarray]:
+    """The coverage after the opening hold at ``rpm`` (its low-MAP steps), as run."""
+    hold = sc.SteadyHold(rpm, (40.0, 35.0, 30.0, 25.0), hold_s=2.5)
+    segs = sc.chain((hold,), kind)
+    sim = Simulation(get_vehicle(kind), segs, seed=9, rate_hz=50.0)
+    pipe = pipeline(ModelKey(kind, AXES, FilterLimits(), 50.0))
+    while (block := sim.next_block(25)) is not None:
+        pipe.push(block)
+    return grid_arrays(pipe.grid)
+
+
+@pytest.mark.parametrize(
+    ("kind", "opening", "lead"),
+    [
+        ("vtwin", 1250.0, (5500.0, 5000.0)),
+        ("car", 1000.0, (7000.0, 6500.0, 6000.0, 5500.0, 5000.0)),
+    ],
+)
+def test_after_the_opening_the_planner_leads_with_the_walk(
+    kind: str, opening: float, lead: tuple[float, ...]
+) -> None:
+    now = _after_opening(kind, opening)
+    model = SimCandidates(ModelKey(kind, AXES, FilterLimits(), 50.0))
+    view = plan_model(
+        now, None, model, DEFAULT_REGIONS, Constraints(), Calibration(), 0, RULE,
+        operating_point={"rpm": opening, "map_kpa": 25.0},
+    )  # fmt: skip
+    top = view.suggestions[0]
+    assert top.test_type == "map_ramps", [s.description for s in view.suggestions[:4]]
+    recipe = top.recipe
+    assert isinstance(recipe, Recipe)
+    assert recipe.columns == MID_RPM
+    # the walk with the WOT row's top on the way down is offered too (the route chose)
+    leads = {s.recipe.lead for s in view.suggestions if isinstance(s.recipe, Recipe)}
+    assert {(), lead} <= leads
+    assert recipe.map_steps[0] == 95.0 and recipe.map_steps[-1] == 50.0
+    assert top.description.startswith("MAP ramps 95<->50 kPa")
+    # its prediction is the walk as the simulator then runs it from here (bench: ~3 %)
+    segs = sc.chain(recipe_segments(recipe, kind), kind, opening)
+    sim = Simulation(get_vehicle(kind), segs, seed=21, rate_hz=50.0)
+    pipe = pipeline(model.key)
+    while (block := sim.next_block(25)) is not None:
+        pipe.push(block)
+    added = grid_arrays(pipe.grid)["hits"]
+    predicted = np.zeros(AXES.n_cells)
+    for r, c, h in top.expected_hits:
+        predicted[r * AXES.shape[1] + c] = h
+    assert abs(predicted.sum() - added.sum()) / added.sum() < 0.1
+    assert top.minutes == pytest.approx(sum(s.duration_s(kind) for s in segs) / 60.0, abs=0.05)
+
+
+def test_no_walk_on_the_street_and_none_above_max_rpm() -> None:
+    model = SimCandidates(KEY)
+    prio = priority_map(AXES, DEFAULT_REGIONS).ravel()
+    weights = np.where(prio <= 2, 10.0, 0.0)  # the must-have cells (simplan's first pass)
+    value0 = cell_value(confidence(EMPTY, RULE))
+
+    def gain_of(add: Mapping[str, F64], factor: float) -> tuple[float, F64]:
+        after = {k: EMPTY[k] + factor * add[k] for k in ADDITIVE}
+        per: F64 = weights * np.maximum(cell_value(confidence(after, RULE)) - value0, 0.0)
+        return float(per.sum()), per
+
+    args = (RULE, Calibration(), weights, value0, None, gain_of)
+    assert ramp_walks(model, Constraints(environment="street"), *args) == []
+    (walk,) = ramp_walks(model, Constraints(max_rpm=4000.0), *args)
+    assert isinstance(walk.recipe, Recipe)
+    assert max(walk.recipe.columns) <= 4000.0 and walk.recipe.lead == ()
+    free = ramp_walks(model, Constraints(), *args)
+    assert [getattr(w.recipe, "lead", None) for w in free] == [(), (5500.0, 5000.0)]
+    # a MAP window: the span stays inside it
+    windows = ramp_walks(model, Constraints(max_map_kpa=80.0), *args)
+    assert windows
+    for window in windows:
+        assert isinstance(window.recipe, Recipe) and max(window.recipe.map_steps) <= 80.0
+
+
+def _walk_suggestion() -> Suggestion:
+    recipe = Recipe(
+        "map_ramps", 2000.0, 4500.0, tuple(reversed(MID_MAP)),
+        columns=MID_RPM, map_edges=EDGES, cell_s=1.1,
+    )  # fmt: skip
+    hits = tuple(
+        (list(AXES.map_kpa).index(m), list(AXES.rpm).index(r), 55.0)
+        for r in MID_RPM
+        for m in MID_MAP
+    )
+    return Suggestion(
+        test_type="map_ramps", description=recipe.description, rpm_range=(2000.0, 4500.0),
+        map_range=(50.0, 95.0), minutes=1.2, expected_gain=500.0, efficiency=1.0, band="high",
+        priority=1, cells=(), expected_hits=hits, recipe=recipe,
+    )  # fmt: skip
+
+
+def _steady(t0: float, t1: float, rpm: float, plateaus: tuple[float, ...] = ()) -> DetectedTest:
+    return DetectedTest(
+        "steady_state", t0, t1, rpm, rpm - 5, rpm + 5, rpm, 48.0, 94.0, 70.0, 94.0, 48.0, plateaus
+    )
+
+
+def test_each_column_of_the_walk_is_checked_on_its_own_cells() -> None:
+    log = PredictionLog()
+    walk = _walk_suggestion()
+    log.offer(PlanView(suggestions=(walk,)), 0.0)
+    n_rpm = AXES.shape[1]
+    added = np.zeros(AXES.n_cells)
+    for r in MID_RPM:
+        for m in MID_MAP:
+            added[cell(r, m)] = 50.0
+    added[cell(1500.0, 40.0)] = 300.0  # another column: not the walk's
+
+    def hits_between(t0: float, t1: float) -> np.ndarray:
+        return added
+
+    def check(test: DetectedTest) -> object:
+        return log.check(
+            test, added, n_rpm, axes_kpa=tuple(AXES.map_kpa), axes_rpm=tuple(AXES.rpm),
+            hits_between=hits_between,
+        )  # fmt: skip
+
+    first = check(_steady(10.0, 20.0, 4500.0, (93.0,)))
+    assert isinstance(first, CheckedPrediction) and first.test_type == "map_ramps"
+    assert first.predicted_hits == pytest.approx(9 * 55.0)
+    assert first.actual_hits == pytest.approx(9 * 50.0)
+    second = check(_steady(21.0, 30.0, 4000.0))
+    assert isinstance(second, CheckedPrediction)
+    assert second.actual_hits == pytest.approx(9 * 50.0)
+    # a hold stepped at 3500 rpm (MAP plateaus) is a hold, not the walk's ramp
+    assert check(_steady(31.0, 45.0, 3500.0, (85.0, 80.0, 75.0))) is None
+    assert [c.test_type for c in log.checked] == ["map_ramps", "map_ramps"]
+
+
+def test_a_walk_starts_only_at_its_first_column() -> None:
+    log = PredictionLog()
+    log.offer(PlanView(suggestions=(_walk_suggestion(),)), 0.0)
+    added = np.ones(AXES.n_cells)
+    late = _steady(10.0, 20.0, 3000.0)
+    assert (
+        log.check(
+            late, added, AXES.shape[1], axes_kpa=tuple(AXES.map_kpa), axes_rpm=tuple(AXES.rpm),
+            hits_between=lambda a, b: added,
+        )
+        is None
+    )  # fmt: skip
+
+
+def test_the_line_follows_the_walk_column_by_column_and_lets_go_at_the_release() -> None:
+    walk = _walk_suggestion()
+    view = PlanView(suggestions=(walk,))
+    line = Instructor()
+    first = line.update(0.0, view, None, {"rpm": 1250.0, "map_kpa": 30.0, "tps_pct": 3.0})
+    assert first == "next: MAP ramps 4500->2000 rpm, 95<->50 kPa, 1.1 s a cell, from 95 kPa"
+    assert len(first) <= 78
+    at_top = line.update(9.0, view, None, {"rpm": 4500.0, "map_kpa": 93.0, "tps_pct": 40.0})
+    assert at_top == "4500 rpm: roll MAP down to 50 kPa, 1.1 s a cell (now 93), then 4000 rpm"
+    # the detector calls the ramp a steady hold: the line stays on the walk
+    mid = line.update(14.0, view, "steady_state", {"rpm": 4500.0, "map_kpa": 70.0, "tps_pct": 20})
+    assert mid.startswith("4500 rpm: roll MAP down")
+    turned = line.update(20.0, view, None, {"rpm": 4020.0, "map_kpa": 51.0, "tps_pct": 12.0})
+    assert turned.startswith("4000 rpm: roll MAP up to 95 kPa") and turned.endswith("3500 rpm")
+    last = line.update(70.0, view, "steady_state", {"rpm": 2000.0, "map_kpa": 80.0, "tps_pct": 30})
+    assert last.startswith("2000 rpm: roll MAP up to 95 kPa") and last.endswith("then release")
+    released = line.update(76.0, view, None, {"rpm": 1990.0, "map_kpa": 22.0, "tps_pct": 0.0})
+    assert "roll MAP" not in released
+    assert all(len(s) <= 78 for s in (at_top, mid, turned, last))
