@@ -287,3 +287,34 @@ def test_the_line_follows_the_walk_column_by_column_and_lets_go_at_the_release()
     released = line.update(76.0, view, None, {"rpm": 1990.0, "map_kpa": 22.0, "tps_pct": 0.0})
     assert "roll MAP" not in released
     assert all(len(s) <= 78 for s in (at_top, mid, turned, last))
+
+
+def test_mid_walk_the_rest_of_the_walk_rolls_on_from_where_the_engine_is() -> None:
+    # Found in the demo at 160x48: one column done and the engine rolling on at 4000 rpm,
+    # the re-made plan's walk read "4000 down, 3500 up ..." while the line said "4000 rpm:
+    # roll MAP up". The rest of the walk starts on the column the engine is on, rolling on
+    # when nothing under it still needs data.
+    vehicle = get_vehicle("vtwin")
+    (seg,) = sc.chain((sc.MapRamps(MID_RPM, EDGES, 1.1),), vehicle)
+    assert isinstance(seg, sc.MapRamps) and seg.settle_s is not None
+    settle = seg.stop_starts(seg.settle_s)
+    sim = Simulation(vehicle, (seg,), seed=9, rate_hz=50.0)
+    pipe = pipeline(KEY)
+    stop_at = settle[1] + 0.5  # just onto the 4000-rpm column's ramp
+    block = None
+    while sim.sim_time_s < stop_at and (block := sim.next_block(5)) is not None:
+        pipe.push(block)
+    assert block is not None
+    op = {k: float(block.column(k)[-1]) for k in ("rpm", "map_kpa")}
+    assert abs(op["rpm"] - 4000.0) < 100.0 and op["map_kpa"] < 60.0
+    view = plan_model(
+        grid_arrays(pipe.grid), None, SimCandidates(KEY), DEFAULT_REGIONS, Constraints(),
+        Calibration(), 0, RULE, operating_point=op,
+    )  # fmt: skip
+    walks = [s for s in view.suggestions if s.test_type == "map_ramps"]
+    assert walks
+    recipe = walks[0].recipe
+    assert isinstance(recipe, Recipe)
+    assert recipe.columns[0] == 4000.0 and recipe.lead == ()
+    assert recipe.map_steps[0] < recipe.map_steps[-1]  # rolling on first
+    assert "4000 up, 3500 down" in walks[0].description

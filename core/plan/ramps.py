@@ -20,6 +20,7 @@ midrange cells trusted in ~75 s of dyno time, where the column holds take ~95 s.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -47,6 +48,10 @@ TOP_MARGIN_KPA = 3.5
 most of the way open for the last kPa and the operator can no longer roll it steadily."""
 MIN_COLUMNS = 2
 """One column alone is a hold (the hold composer offers it)."""
+AT_COLUMN_RPM = 150.0
+"""The engine within this of a column is on it (the instruction's tolerance)."""
+MAP_TOL_KPA = 2.5
+"""A row within this of the engine's MAP is the one it is in (half a 5-kPa row)."""
 MIN_COLUMN_CELLS = 2
 """A column joins the walk when it still needs at least this many cells of the span."""
 
@@ -60,6 +65,7 @@ def ramp_walks(
     value0: F64,
     start_rpm: float | None,
     gain_of: Callable[[Mapping[str, F64], float], tuple[float, F64]],
+    start_map: float = math.nan,
 ) -> list[Candidate]:
     """The MAP-ramp walks on offer now, valued exactly: without a lead, and with one.
 
@@ -121,8 +127,13 @@ def ramp_walks(
         float(rpm_axis[c]) for c in col_idx if rpm_axis[c] > kept[0] and need[top_row * n_rpm + c]
     )
     steps = tuple(float(map_axis[r]) for r in reversed(rows))
+    leads: tuple[tuple[float, ...], ...] = ((), lead) if lead else ((),)
+    if _rolling_on(start_rpm, start_map, kept[0], rows, map_axis, need, col_idx, rpm_axis):
+        # the engine is on the walk's first column with nothing left under it (a walk
+        # under way, rolling on): the rest of the walk goes on from here, no lead
+        steps, leads = steps[::-1], ((),)
     out = []
-    for with_lead in ((), lead) if lead else ((),):
+    for with_lead in leads:
         recipe = Recipe(
             TEST_TYPE, min(kept), max(kept), steps,
             columns=tuple(kept), map_edges=edges, cell_s=cell_s, lead=with_lead,
@@ -133,6 +144,34 @@ def ramp_walks(
         if cand.gain > 0.0:
             out.append(cand)
     return out
+
+
+def _rolling_on(
+    start_rpm: float | None,
+    start_map: float,
+    first: float,
+    rows: list[int],
+    map_axis: F64,
+    need: npt.NDArray[np.bool_],
+    col_idx: list[int],
+    rpm_axis: F64,
+) -> bool:
+    """The engine sits on column ``first`` with no cell under its MAP still needing data.
+
+    Mid-walk the plan is re-made from where the engine is; the walk left to do then
+    starts on this column, and it rolls on (the line says "roll MAP up") unless cells
+    under the engine still need data. Planned from the top, the list read "4000 down"
+    while the line said "4000 rpm: roll MAP up".
+    """
+    if start_rpm is None or not math.isfinite(start_map):
+        return False
+    if abs(start_rpm - first) > AT_COLUMN_RPM:
+        return False
+    c = next(c for c in col_idx if rpm_axis[c] == first)
+    n_rpm = rpm_axis.size
+    under = [r for r in rows if map_axis[r] < start_map - MAP_TOL_KPA]
+    over = [r for r in rows if map_axis[r] > start_map + MAP_TOL_KPA]
+    return bool(over) and not any(need[r * n_rpm + c] for r in under)
 
 
 def _edges(map_axis: F64, rows: list[int], top_kpa: float) -> tuple[float, ...]:

@@ -31,6 +31,7 @@ and targets); this module generates the candidates and runs the rounds.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 
@@ -186,7 +187,17 @@ def _plan(
     ramps = (
         []
         if only_opening
-        else ramp_walks(model, constraints, rule, calibration, weights, value0, start_rpm, gain_of)
+        else ramp_walks(
+            model,
+            constraints,
+            rule,
+            calibration,
+            weights,
+            value0,
+            start_rpm,
+            gain_of,
+            float(op.get("map_kpa", math.nan)),
+        )  # fmt: skip
     )
     hold_rpm = rpm_axis[rpm_axis <= IDLE_MAX_RPM] if only_opening else rpm_axis
     columns = hold_columns(
