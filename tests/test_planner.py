@@ -129,6 +129,27 @@ def test_live_targets_instruction():
     assert text.startswith("go to 3000 rpm, 85 kPa")
 
 
+def test_live_targets_keep_the_cell_being_filled_first_until_it_is_covered() -> None:
+    # tests/tui/test_dashboard.py, in the full suite: the engine sat on the first target
+    # and after 2 hits its deficit (8) ranked it under untouched cells of its priority,
+    # so it left the list and the line sent the tuner on from a cell it had asked for
+    grid = CoverageGrid(AXES)
+    prio = priority_map(AXES, DEFAULT_REGIONS)
+    r, c = list(AXES.map_kpa).index(85), list(AXES.rpm).index(3000)
+    grid.hits[r, c] = 2
+    op = {"rpm": 3005.0, "map_kpa": 84.0}
+    targets, text = live_targets(grid, prio, Constraints(), op)
+    assert (targets[0].map_index, targets[0].rpm_index) == (r, c) and targets[0].deficit == 8
+    assert text == "hold 3000 rpm at 85 kPa (8 hits to go)"
+    grid.hits[r, c] = 10  # covered: it leaves the list
+    targets, _ = live_targets(grid, prio, Constraints(), op)
+    assert (r, c) not in {(t.map_index, t.rpm_index) for t in targets}
+    # off the cell, the emptier cells of the same priority come first again
+    grid.hits[r, c] = 2
+    targets, _ = live_targets(grid, prio, Constraints(), {"rpm": 1000.0, "map_kpa": 30.0})
+    assert targets[0].deficit == 10
+
+
 def test_replan_on_32x32_is_fast_enough_to_run_every_second():
     import time
 

@@ -223,6 +223,13 @@ def live_targets(
         )
     else:
         dist = np.zeros_like(score)
+    here = _own_cell(rpm_axis, map_axis, rpm_now, map_now)
+    if here is not None and score[here] > 0:
+        # the tuner is filling the cell the engine is in: it stays first until covered (its
+        # shrinking deficit had ranked it under untouched cells after two hits, and the
+        # line sent him on from a cell it had asked him to fill)
+        score = score.copy()
+        score[here] = float(score.max()) + 1.0
     rows, cols = np.nonzero(score > 0)
     order = np.lexsort((dist[rows, cols], -score[rows, cols]))[:limit]
     targets = tuple(
@@ -239,6 +246,21 @@ def live_targets(
     if not targets:
         return (), "all reachable cells are covered"
     return targets, _instruction(targets[0], rpm_now, map_now, rpm_step, map_step)
+
+
+def _own_cell(
+    rpm_axis: F64, map_axis: F64, rpm_now: float, map_now: float
+) -> tuple[int, int] | None:
+    """(map index, rpm index) of the cell the engine is in (within half a step), or None."""
+    if not (np.isfinite(rpm_now) and np.isfinite(map_now)) or not rpm_axis.size:
+        return None
+    c = int(np.argmin(np.abs(rpm_axis - rpm_now)))
+    r = int(np.argmin(np.abs(map_axis - map_now)))
+    rpm_half = 0.5 * float(np.min(np.diff(rpm_axis))) if rpm_axis.size > 1 else np.inf
+    map_half = 0.5 * float(np.min(np.diff(map_axis))) if map_axis.size > 1 else np.inf
+    if abs(rpm_axis[c] - rpm_now) > rpm_half or abs(map_axis[r] - map_now) > map_half:
+        return None
+    return r, c
 
 
 def _reachable(
