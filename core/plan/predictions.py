@@ -376,12 +376,7 @@ class PredictionLog:
         keep = np.zeros(actual.size, dtype=bool)
         for r in rows_idx:
             keep[r * n_rpm : (r + 1) * n_rpm] = True
-        predicted = np.where(keep, _predicted(sp.suggestion, actual.size, n_rpm), 0.0)
-        sp.seen.update(legs)
-        sp.t_last = test.t_stop
-        if len(sp.seen) == len(sp.rows):
-            self._serpentine = None
-        return self._record(sp.suggestion, test, predicted, np.where(keep, actual, 0.0))
+        return self._leg(sp, legs, test, keep, actual, n_rpm)
 
     def _ramp_leg(
         self,
@@ -417,16 +412,30 @@ class PredictionLog:
         i = min(free, key=lambda j: abs(rp.rows[j] - test.rpm_median), default=None)
         if i is None or abs(rp.rows[i] - test.rpm_median) > HOLD_RPM_TOL:
             return None
-        col = _nearest(axes_rpm, rp.rows[i])
         actual = hits_between(rp.t_begin, test.t_stop)
         keep = np.zeros(actual.size, dtype=bool)
-        keep[col::n_rpm] = True
-        predicted = np.where(keep, _predicted(rp.suggestion, actual.size, n_rpm), 0.0)
-        rp.seen.add(i)
-        rp.t_last = test.t_stop
-        if len(rp.seen) == len(rp.rows):
-            self._ramps = None
-        return self._record(rp.suggestion, test, predicted, np.where(keep, actual, 0.0))
+        keep[_nearest(axes_rpm, rp.rows[i]) :: n_rpm] = True
+        return self._leg(rp, [i], test, keep, actual, n_rpm)
+
+    def _leg(
+        self,
+        run: _Serpentine,
+        legs: Sequence[int],
+        test: DetectedTest,
+        keep: npt.NDArray[np.bool_],
+        actual: npt.NDArray[np.float64],
+        n_rpm: int,
+    ) -> CheckedPrediction:
+        """Record legs ``legs`` of a multi-leg test (a serpentine's rows, ramps' columns)."""
+        predicted = np.where(keep, _predicted(run.suggestion, actual.size, n_rpm), 0.0)
+        run.seen.update(legs)
+        run.t_last = test.t_stop
+        if len(run.seen) == len(run.rows):  # every leg seen: the test is over
+            if self._serpentine is run:
+                self._serpentine = None
+            if self._ramps is run:
+                self._ramps = None
+        return self._record(run.suggestion, test, predicted, np.where(keep, actual, 0.0))
 
     def _top_of(self, w0: float, test_type: str) -> Suggestion | None:
         """The top suggestion when the engine left the previous test, if of ``test_type``."""

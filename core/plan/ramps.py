@@ -30,7 +30,7 @@ from core.coverage.confidence import CoverageRule
 from core.plan.candidates import Constraints
 from core.plan.holds import MIN_STEP_GAIN
 from core.plan.learning import Calibration
-from core.plan.recipe import Recipe, top_rpm
+from core.plan.recipe import Recipe, table_window
 from core.plan.sweeps import FROM_RPM
 from core.plan.testsim import CandidateModel
 from core.plan.value import Candidate
@@ -80,12 +80,9 @@ def ramp_walks(
     """
     if constraints.environment == "street":
         return []
-    axes = model.key.axes
-    rpm_axis = np.asarray(axes.rpm, dtype=np.float64)
-    map_axis = np.asarray(axes.map_kpa, dtype=np.float64)
-    r_lo, _ = constraints.rpm_window(rpm_axis)
-    cap = top_rpm(model, rpm_axis, constraints)
-    m_lo, m_hi = constraints.map_window(map_axis)
+    win = table_window(model, constraints)
+    rpm_axis, map_axis, r_lo, cap = win.rpm_axis, win.map_axis, win.rpm_lo, win.rpm_cap
+    m_lo, m_hi = win.map_lo, win.map_hi
     col_idx = [
         int(c) for c in np.flatnonzero((rpm_axis >= max(FROM_RPM, r_lo)) & (rpm_axis <= cap))
     ][::-1]

@@ -158,3 +158,26 @@ def top_rpm(model: CandidateModel, axes_rpm: F64, constraints: Constraints) -> f
     """The highest rpm a test may use: the table, ``max_rpm`` and the engine's redline."""
     _, hi = constraints.rpm_window(axes_rpm)
     return min(hi, model.redline_rpm())
+
+
+@dataclass(frozen=True, slots=True)
+class TableWindow:
+    """The table's axes and the rpm and MAP a test may use under the constraints."""
+
+    rpm_axis: F64
+    map_axis: F64
+    rpm_lo: float
+    rpm_cap: float
+    """:func:`top_rpm`: the table, ``max_rpm`` and the redline."""
+    map_lo: float
+    map_hi: float
+
+
+def table_window(model: CandidateModel, constraints: Constraints) -> TableWindow:
+    """The axes of ``model``'s table and the window the constraints leave on them."""
+    axes = model.key.axes
+    rpm_axis = np.asarray(axes.rpm, dtype=np.float64)
+    map_axis = np.asarray(axes.map_kpa, dtype=np.float64)
+    r_lo, _ = constraints.rpm_window(rpm_axis)
+    m_lo, m_hi = constraints.map_window(map_axis)
+    return TableWindow(rpm_axis, map_axis, r_lo, top_rpm(model, rpm_axis, constraints), m_lo, m_hi)

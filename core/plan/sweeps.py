@@ -30,7 +30,7 @@ from core.coverage.confidence import CoverageRule
 from core.plan.candidates import Constraints
 from core.plan.holds import MIN_STEP_GAIN, MIN_STEP_S, HoldColumn
 from core.plan.learning import Calibration
-from core.plan.recipe import Recipe, top_rpm
+from core.plan.recipe import Recipe, table_window
 from core.plan.testsim import ADDITIVE, CandidateModel
 from core.plan.value import Candidate, cell_value, confidence
 
@@ -201,12 +201,9 @@ def _sweep_rows(
 ) -> list[SweepRows]:
     if constraints.environment == "street":
         return []
-    axes = model.key.axes
-    rpm_axis = np.asarray(axes.rpm, dtype=np.float64)
-    map_axis = np.asarray(axes.map_kpa, dtype=np.float64)
-    r_lo, _ = constraints.rpm_window(rpm_axis)
-    cap = top_rpm(model, rpm_axis, constraints)
-    m_lo, m_hi = constraints.map_window(map_axis)
+    win = table_window(model, constraints)
+    rpm_axis, map_axis, r_lo, cap = win.rpm_axis, win.map_axis, win.rpm_lo, win.rpm_cap
+    m_lo, m_hi = win.map_lo, win.map_hi
     rows = tuple(float(m) for m in map_axis if max(m_lo, MIN_MAP_KPA) <= m <= min(m_hi, 100.0))
     if len(rows) < MIN_ROWS:
         return []
