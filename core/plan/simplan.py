@@ -197,7 +197,7 @@ def _plan(
             start_rpm,
             gain_of,
             float(op.get("map_kpa", math.nan)),
-        )  # fmt: skip
+        )
     )
     hold_rpm = rpm_axis[rpm_axis <= IDLE_MAX_RPM] if only_opening else rpm_axis
     columns = hold_columns(
