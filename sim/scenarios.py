@@ -13,6 +13,7 @@ margin, and the decel takes whatever is left. So the plan's minutes are exact.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import math
 from abc import ABC, abstractmethod
@@ -536,8 +537,10 @@ class MapRamps(Segment):
         settle_s = self._settle_s(model.vehicle)
         stops = self.stops
         plans = [self.ramp_plan(i) for i in range(len(stops))]
+        arrays = [(np.asarray(t), np.asarray(p)) for t, p in plans]
         starts = self.stop_starts(settle_s)
         end_s = starts[-1] + plans[-1][0][-1]
+        turns = [self.turn_s(i) for i in range(len(stops) - 1)]
         seg = self
 
         def command(t_s: float, rpm: float, map_kpa: float) -> Command:
@@ -548,29 +551,18 @@ class MapRamps(Segment):
                 if seg.release:
                     return (MODE_SPEED, 0.0, NAN, stops[-1], 0.0, False)
                 return (MODE_SPEED, NAN, seg.end_map_kpa, stops[-1], 0.0, False)
-            i = max(j for j in range(len(stops)) if starts[j] <= t_s)
+            i = bisect.bisect_right(starts, t_s) - 1
             into = t_s - starts[i]
             times, points = plans[i]
             if into < times[-1]:
-                return (MODE_SPEED, NAN, _interp(into, times, points), stops[i], 0.0, False)
+                level = float(np.interp(into, *arrays[i]))
+                return (MODE_SPEED, NAN, level, stops[i], 0.0, False)
             # the turn: the absorber brings the engine to the next stop at the MAP it ended on
-            frac = (into - times[-1]) / seg.turn_s(i)
+            frac = (into - times[-1]) / turns[i]
             target = stops[i] + (stops[i + 1] - stops[i]) * min(frac, 1.0)
             return (MODE_SPEED, NAN, points[-1], target, 0.0, False)
 
         return command
-
-
-def _interp(x: float, xs: Sequence[float], ys: Sequence[float]) -> float:
-    """Piecewise-linear ``ys`` at ``x`` (``xs`` ascending; clamped at the ends)."""
-    if x <= xs[0]:
-        return ys[0]
-    for k in range(1, len(xs)):
-        if x <= xs[k]:
-            span = xs[k] - xs[k - 1]
-            frac = (x - xs[k - 1]) / span if span > 0 else 1.0
-            return ys[k - 1] + (ys[k] - ys[k - 1]) * frac
-    return ys[-1]
 
 
 @dataclass(frozen=True, slots=True)
