@@ -400,6 +400,11 @@ class MapRamps(Segment):
     top row, ``cell_s`` at each column, to the walk's first column, which then rolls
     off from the top.
 
+    ``cell_times``: seconds through each cell, per column (in ``columns`` order) and
+    cell (ascending MAP), when not every cell takes ``cell_s``: after a street session
+    the planner's walk rolls quickly past the cells already trusted
+    (``core.plan.ramps.PASS_KPA_S``) and slowly through the ones still needing data.
+
     ``settle_s`` ``None`` allows for riding up from idle plus 2 s to steady.
     """
 
@@ -414,6 +419,7 @@ class MapRamps(Segment):
     release: bool = True
     lead: tuple[float, ...] = ()
     lead_kpa: float = 0.0
+    cell_times: tuple[tuple[float, ...], ...] = ()
     kind: ClassVar[str] = "map_ramps"
 
     def __post_init__(self) -> None:
@@ -427,6 +433,20 @@ class MapRamps(Segment):
             raise SimParamError(f"MapRamps cell_s must be > 0, got {self.cell_s:g}")
         if self.lead and not (self.first_down and self.lead_kpa > 0.0):
             raise SimParamError("MapRamps lead columns need lead_kpa and a first ramp down")
+        cells = len(self.map_edges) - 1
+        if self.cell_times and (
+            len(self.cell_times) != len(self.columns)
+            or any(len(times) != cells or min(times) <= 0.0 for times in self.cell_times)
+        ):
+            raise SimParamError(
+                f"MapRamps cell_times must give {cells} positive seconds for each column"
+            )
+
+    def times(self, j: int) -> tuple[float, ...]:
+        """Seconds through each cell (ascending MAP) of ramp ``j`` (of ``columns``)."""
+        if self.cell_times:
+            return self.cell_times[j]
+        return (self.cell_s,) * (len(self.map_edges) - 1)
 
     @property
     def ramp_s(self) -> float:
@@ -475,21 +495,23 @@ class MapRamps(Segment):
         data there: the V-twin's 4500-rpm top cell read 4 s): it is passed at once.
         """
         n_lead = len(self.lead)
-        floor = MIN_STOP_SHARE * self.cell_s
         if i < n_lead:
-            held = floor if i == 0 else self.cell_s
+            held = MIN_STOP_SHARE * self.cell_s if i == 0 else self.cell_s
             return (0.0, held), (self.lead_kpa, self.lead_kpa)
         j = i - n_lead
         e = self.map_edges
         cells = len(e) - 1
+        times = self.times(j)
+        if self.down(j):
+            times = times[::-1]
         # the engine follows the absorber's rpm ramp TURN_LAG_S late: that much of a turn's
         # samples stays in the column before it
-        before = max(self.turn_s(i - 1) / 2.0 - TURN_LAG_S, 0.0) if i > 0 else self.cell_s
+        before = max(self.turn_s(i - 1) / 2.0 - TURN_LAG_S, 0.0) if i > 0 else math.inf
         after = self.turn_s(i) / 2.0 + TURN_LAG_S if i + 1 < len(self.stops) else 0.0
-        first = max(self.cell_s - before, floor)
-        last = max(self.cell_s - after, floor)
+        first = max(times[0] - before, MIN_STOP_SHARE * times[0])
+        last = max(times[-1] - after, MIN_STOP_SHARE * times[-1])
         if cells == 1:
-            one = max(self.cell_s - before - after, floor)
+            one = max(times[0] - before - after, MIN_STOP_SHARE * times[0])
             return (0.0, one), (self._centre(True), self._centre(True))
         # in the ramp's own direction: centre of the first cell, the edges between, centre
         edges = list(e[1:-1])
@@ -497,7 +519,7 @@ class MapRamps(Segment):
             points = [self._centre(True), *reversed(edges), self._centre(False)]
         else:
             points = [self._centre(False), *edges, self._centre(True)]
-        durations = [first, *([self.cell_s] * (cells - 2)), last]
+        durations = [first, *times[1:-1], last]
         return tuple(np.concatenate(([0.0], np.cumsum(durations))).tolist()), tuple(points)
 
     def stop_s(self, i: int) -> float:

@@ -32,6 +32,7 @@ import numpy.typing as npt
 
 from core.coverage.confidence import CoverageRule
 from core.pipeline import Pipeline
+from core.plan.ramps import cell_times
 from core.plan.recipe import Recipe
 from core.plan.testsim import ADDITIVE, HOLD_STEP_S, ModelKey, grid_arrays
 from sim import scenarios as sc
@@ -617,7 +618,7 @@ def recipe_segments(recipe: Recipe, kind: str) -> tuple[sc.Segment, ...]:
         return (
             sc.MapRamps(
                 recipe.columns, recipe.map_edges, recipe.cell_s, first_down,
-                lead=recipe.lead, lead_kpa=recipe.lead_kpa,
+                lead=recipe.lead, lead_kpa=recipe.lead_kpa, cell_times=cell_times(recipe),
             ),
         )  # fmt: skip
     if t == "part_throttle_sweep" and recipe.hold_steps:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
@@ -26,7 +27,7 @@ from core.plan.instruction import Instructor
 from core.plan.learning import Calibration
 from core.plan.predictions import CheckedPrediction, PredictionLog
 from core.plan.pulls import DetectedTest, PullDetector
-from core.plan.ramps import ramp_walks
+from core.plan.ramps import PASS_KPA_S, ramp_walks
 from core.plan.recipe import Recipe
 from core.plan.simplan import plan_model
 from core.plan.testsim import ADDITIVE, ModelKey, grid_arrays
@@ -318,3 +319,79 @@ def test_mid_walk_the_rest_of_the_walk_rolls_on_from_where_the_engine_is() -> No
     assert recipe.columns[0] == 4000.0 and recipe.lead == ()
     assert recipe.map_steps[0] < recipe.map_steps[-1]  # rolling on first
     assert "4000 up, 3500 down" in walks[0].description
+
+
+def _street(kind: str) -> dict[str, np.ndarray]:
+    """A 5-minute street ride through the pipeline (the bench's partly covered start)."""
+    segs = (sc.Idle(10.0), sc.Cruise(300.0))
+    sim = Simulation(get_vehicle(kind), segs, seed=5, rate_hz=50.0)
+    pipe = pipeline(ModelKey(kind, AXES, FilterLimits(), 50.0))
+    while (block := sim.next_block(50)) is not None:
+        pipe.push(block)
+    return grid_arrays(pipe.grid)
+
+
+def test_after_a_street_ride_the_walk_rolls_quickly_past_the_trusted_cells() -> None:
+    # A street ride trusts much of the light-load midrange (the V-twin: 26 of the walk's
+    # 54 cells). A walk that gave those 1.1 s each again lost to the column holds, which
+    # step only the cells still untrusted. The walk now rolls past them at PASS_KPA_S:
+    # every cell it passes slowly still turns trusted, and the roll stays clean.
+    street = _street("vtwin")
+    trusted0 = confidence(street, RULE) >= 1.0
+    model = SimCandidates(KEY)
+    view = plan_model(
+        street, None, model, DEFAULT_REGIONS, Constraints(), Calibration(), 0, RULE,
+        operating_point={"rpm": 800.0, "map_kpa": 35.0},
+    )  # fmt: skip
+    walks = [s for s in view.suggestions if s.test_type == "map_ramps"]
+    assert walks, [s.description for s in view.suggestions]
+    top = walks[0]
+    recipe = top.recipe
+    assert isinstance(recipe, Recipe) and "quick past trusted cells" in top.description
+    rows = sorted(recipe.map_steps)
+    n_rpm = AXES.shape[1]
+    slow: list[int] = []
+    for j, rpm in enumerate(recipe.columns):
+        for k, m in enumerate(rows):
+            c = cell(rpm, m)
+            assert (k in recipe.passed[j]) == bool(trusted0[c]), (rpm, m)
+            if not trusted0[c]:
+                slow.append(c)
+    assert sum(len(p) for p in recipe.passed) >= 15
+    (seg,) = recipe_segments(recipe, "vtwin")
+    assert isinstance(seg, sc.MapRamps)
+    uniform = sc.MapRamps(recipe.columns, recipe.map_edges, recipe.cell_s, seg.first_down)
+    saved = uniform.duration_s("vtwin") - seg.duration_s("vtwin")
+    assert saved >= 0.6 * (recipe.cell_s - 5.0 / PASS_KPA_S) * sum(map(len, recipe.passed))
+    segs = sc.chain((seg,), "vtwin", None)
+    sim = Simulation(get_vehicle("vtwin"), segs, seed=21, rate_hz=50.0)
+    pipe = pipeline(KEY)
+    while (block := sim.next_block(25)) is not None:
+        pipe.push(block)
+    added = grid_arrays(pipe.grid)
+    after = confidence({k: street[k] + added[k] for k in ADDITIVE}, RULE)
+    assert np.mean(after[slow] >= 1.0) >= 0.95
+    assert pipe.filters.rejects["accel_enrich"] < 100  # passing fast fires no enrichment
+    predicted = np.zeros(AXES.n_cells)
+    for r, c, h in top.expected_hits:
+        predicted[r * n_rpm + c] = h
+    assert abs(predicted.sum() - added["hits"].sum()) / added["hits"].sum() < 0.15
+
+
+def test_the_line_says_when_the_roll_is_past_trusted_cells() -> None:
+    walk = _walk_suggestion()
+    assert isinstance(walk.recipe, Recipe)
+    recipe = replace(walk.recipe, passed=((), (4, 5), (), (), (), ()))
+    view = PlanView(suggestions=(replace(walk, recipe=recipe, description=recipe.description),))
+    line = Instructor()
+    line.update(0.0, view, None, {"rpm": 1250.0, "map_kpa": 30.0, "tps_pct": 3.0})
+    line.update(9.0, view, None, {"rpm": 4500.0, "map_kpa": 93.0, "tps_pct": 40.0})
+    turned = line.update(20.0, view, None, {"rpm": 4020.0, "map_kpa": 51.0, "tps_pct": 12.0})
+    assert turned == "4000 rpm: roll MAP up to 95 kPa, 1.1 s a cell (now 51), then 3500 rpm"
+    past = line.update(25.0, view, "steady_state", {"rpm": 4000.0, "map_kpa": 71.0, "tps_pct": 20})
+    assert past == "4000 rpm: roll MAP up to 95 kPa, quick past 70-75 (now 71), then 3500 rpm"
+    assert len(past) <= 78
+    on = line.update(27.0, view, "steady_state", {"rpm": 4000.0, "map_kpa": 79.0, "tps_pct": 22})
+    assert "1.1 s a cell" in on
+    with pytest.raises(SimParamError):
+        sc.MapRamps((4500.0, 4000.0), EDGES, 1.1, cell_times=((1.1,) * 9,))

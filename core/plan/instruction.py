@@ -30,6 +30,7 @@ a WOT pull. So the instruction commits to one suggestion and keeps it:
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Mapping
 
@@ -402,9 +403,13 @@ class Instructor:
             return f"{stops[i]:.0f} rpm: hold {at:.0f} kPa {cell_s:.1f} s (now {map_kpa:.0f}){then}"
         first_down = steps[0] >= top
         down = ((i - len(lead)) % 2 == 0) == first_down
+        pace = f"{cell_s:.1f} s a cell"
+        quick = _passing(c.recipe, i - len(lead), sorted(steps), map_kpa)
+        if quick is not None:
+            pace = f"quick past {quick}"
         return (
             f"{stops[i]:.0f} rpm: roll MAP {'down' if down else 'up'} to "
-            f"{low if down else top:.0f} kPa, {cell_s:.1f} s a cell (now {map_kpa:.0f}){then}"
+            f"{low if down else top:.0f} kPa, {pace} (now {map_kpa:.0f}){then}"
         )
 
     def _commit(self, s: Suggestion) -> None:
@@ -635,3 +640,25 @@ def _approach(s: Suggestion, op: Mapping[str, float]) -> str:
     if abs(rpm - start) <= 150.0 or s.description.startswith(f"hold {start:.0f} rpm"):
         return ""  # there already, or a hold that names its rpm first (one line at 80 columns)
     return f" (bring it to {start:.0f} rpm)"
+
+
+def _passing(recipe: object, j: int, rows: list[float], map_kpa: float) -> str | None:
+    """The trusted cells of ramp ``j`` the engine is rolling past ("70-75"), or None.
+
+    MAP ramps roll quickly past the cells a column already trusts (``Recipe.passed``);
+    while the engine's MAP is in one, the line says so instead of the cell's pace.
+    """
+    passed = getattr(recipe, "passed", ()) or ()
+    edges = getattr(recipe, "map_edges", ()) or ()
+    if not 0 <= j < len(passed) or len(edges) != len(rows) + 1:
+        return None
+    k = bisect.bisect_right(edges, map_kpa) - 1
+    quick = set(passed[j])
+    if k not in quick:
+        return None
+    lo, hi = k, k
+    while lo - 1 in quick:
+        lo -= 1
+    while hi + 1 in quick:
+        hi += 1
+    return f"{rows[lo]:.0f}" if lo == hi else f"{rows[lo]:.0f}-{rows[hi]:.0f}"

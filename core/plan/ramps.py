@@ -54,6 +54,11 @@ MAP_TOL_KPA = 2.5
 """A row within this of the engine's MAP is the one it is in (half a 5-kPa row)."""
 MIN_COLUMN_CELLS = 2
 """A column joins the walk when it still needs at least this many cells of the span."""
+PASS_KPA_S = 15.0
+"""How fast a ramp rolls past a cell whose data is already trusted (a street session
+trusts much of the light-load midrange): half the simulator ECU's MAP-rate accel trigger
+(30 kPa/s) and a throttle rate far under the ``accel_enrich`` filter's, so the next cell
+that needs data is entered clean. A 5-kPa cell is passed in 0.33 s instead of 1.1."""
 
 
 def ramp_walks(
@@ -129,11 +134,15 @@ def ramp_walks(
         # the engine is on the walk's first column with nothing left under it (a walk
         # under way, rolling on): the rest of the walk goes on from here, no lead
         steps, leads = steps[::-1], ((),)
+    passed = tuple(
+        tuple(k for k, r in enumerate(rows) if not need[r * n_rpm + _column(rpm_axis, c)])
+        for c in kept
+    )
     out = []
     for with_lead in leads:
         recipe = Recipe(
             TEST_TYPE, min(kept), max(kept), steps,
-            columns=tuple(kept), map_edges=edges, cell_s=cell_s, lead=with_lead,
+            columns=tuple(kept), map_edges=edges, cell_s=cell_s, lead=with_lead, passed=passed,
         )  # fmt: skip
         arrays = model.recipe(recipe)
         cand = Candidate(recipe, dict(arrays), model.recipe_minutes(recipe, start_rpm))
@@ -141,6 +150,28 @@ def ramp_walks(
         if cand.gain > 0.0:
             out.append(cand)
     return out
+
+
+def cell_times(recipe: Recipe) -> tuple[tuple[float, ...], ...]:
+    """Seconds through each cell of each column of MAP ramps ``recipe`` (``sim.scenarios.MapRamps``).
+
+    ``cell_s`` for a cell that needs data, its height at :data:`PASS_KPA_S` for one
+    rolled past (``recipe.passed``); empty when no cell is passed (all ``cell_s``).
+    """
+    if not any(recipe.passed):
+        return ()
+    e = recipe.map_edges
+    return tuple(
+        tuple(
+            round((e[k + 1] - e[k]) / PASS_KPA_S, 3) if k in quick else recipe.cell_s
+            for k in range(len(e) - 1)
+        )
+        for quick in recipe.passed
+    )
+
+
+def _column(rpm_axis: F64, rpm: float) -> int:
+    return int(np.argmin(np.abs(rpm_axis - rpm)))
 
 
 def _rolling_on(
@@ -184,4 +215,4 @@ def _edges(map_axis: F64, rows: list[int], top_kpa: float) -> tuple[float, ...]:
     return tuple(round(e, 2) for e in out)
 
 
-__all__ = ["DWELL_MARGIN", "TEST_TYPE", "ramp_walks"]
+__all__ = ["DWELL_MARGIN", "PASS_KPA_S", "TEST_TYPE", "cell_times", "ramp_walks"]

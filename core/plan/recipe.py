@@ -45,6 +45,9 @@ class Recipe:
             (ascending) and ``cell_s`` the seconds each cell is passed in.
         lead: MAP ramps' lead: columns above the walk held ``cell_s`` each in the top
             cell (:attr:`lead_kpa`) on the way down to the first ramp.
+        passed: MAP ramps: per column (in ``columns`` order) the cells (0 = the lowest of
+            ``map_edges``) the ramp rolls quickly past, their data already trusted
+            (``core.plan.ramps.PASS_KPA_S``); empty: every cell takes ``cell_s``.
     """
 
     test_type: str
@@ -59,6 +62,7 @@ class Recipe:
     map_edges: tuple[float, ...] = ()
     cell_s: float = 0.0
     lead: tuple[float, ...] = ()
+    passed: tuple[tuple[int, ...], ...] = ()
 
     @property
     def start_rpm(self) -> float:
@@ -102,9 +106,10 @@ class Recipe:
             if self.lead:
                 at = " ".join(f"{c:.0f}" for c in self.lead)
                 lead = f"{at} at {self.lead_kpa:.0f} kPa, then "
+            quick = ", quick past trusted cells" if any(self.passed) else ""
             return (
                 f"MAP ramps {top:.0f}<->{low:.0f} kPa, one rpm column per ramp, "
-                f"{self.cell_s:.1f} s a cell, no release between: {lead}{legs}"
+                f"{self.cell_s:.1f} s a cell{quick}, no release between: {lead}{legs}"
             )
         if t == "part_throttle_sweep" and len(self.map_steps) > 1:
             legs = ", ".join(
