@@ -131,9 +131,13 @@ def goal_cells(key: ModelKey, constraints: Constraints) -> np.ndarray:
     Defined from the vehicle and the simulator alone, not from the planner: every rpm
     column inside the vehicle's envelope (the table, ``max_rpm``/``min_rpm``, the
     redline) is held on the eddy dyno at every MAP row of the constraints' window
-    (up to 100 kPa) for :data:`GOAL_HOLD_S` seconds each, and a 30-s idle is run;
-    a cell belongs to the goal when one of those makes it covered under the rule.
-    Changing the planner (its hold, its tests) cannot change the goal.
+    (up to 100 kPa) for :data:`GOAL_HOLD_S` seconds each, once from the lowest row up
+    and once from the highest down, and a 30-s idle is run; a cell belongs to the goal
+    when one of those makes it covered under the rule. Changing the planner (its hold,
+    its tests) cannot change the goal. Both orders: under the lowest rows the engine
+    cannot hold a low column, its rpm sags, and stepping up from there it stays under
+    the column, so the hold from below alone left out cells a hold from above reaches
+    (the V-twin at 1500 rpm, 30-40 kPa: each trusted in a 10-s hold of its own).
     """
     vehicle = get_vehicle(key.kind)
     rpm_axis, map_axis = key.axes.rpm, key.axes.map_kpa
@@ -146,11 +150,12 @@ def goal_cells(key: ModelKey, constraints: Constraints) -> np.ndarray:
         if not r_lo <= rpm <= r_hi or not rows:
             continue
         settle = sc.transition_s(vehicle, None, float(rpm))
-        hold = sc.SteadyHold(float(rpm), rows, hold_s=GOAL_HOLD_S, settle_s=settle)
-        sim = Simulation(vehicle, (hold,), seed=13, rate_hz=key.rate_hz)
-        edges = [settle + i * GOAL_HOLD_S for i in range(len(rows) + 1)]
-        for step in run_windows(key, sim, edges):
-            ok |= confidence(step, RULE) >= 1.0
+        for steps in (rows, rows[::-1]):
+            hold = sc.SteadyHold(float(rpm), steps, hold_s=GOAL_HOLD_S, settle_s=settle)
+            sim = Simulation(vehicle, (hold,), seed=13, rate_hz=key.rate_hz)
+            edges = [settle + i * GOAL_HOLD_S for i in range(len(steps) + 1)]
+            for step in run_windows(key, sim, edges):
+                ok |= confidence(step, RULE) >= 1.0
     sim = Simulation(vehicle, (sc.Idle(30.0),), seed=13, rate_hz=key.rate_hz)
     (idle,) = run_windows(key, sim, [0.0, 30.0])
     ok |= confidence(idle, RULE) >= 1.0
@@ -166,7 +171,7 @@ def _cell_tracks(key: ModelKey) -> tuple[tuple[int, float, np.ndarray], ...]:
     """Each cell's data through a settled hold in it, read every :data:`FLOOR_WINDOW_S`.
 
     One (cell, rpm, track) per cell each column's hold touches (every MAP row up to
-    100 kPa, :data:`GOAL_HOLD_S` each, as :func:`goal_cells` runs it) and per cell the
+    100 kPa, :data:`GOAL_HOLD_S` each, in both orders as :func:`goal_cells` runs it) and per cell the
     30-s idle touches; ``track[i]`` is what the cell gained by the end of window ``i``
     of the hold (rows: windows, columns: :data:`ADDITIVE`).
     """
@@ -184,14 +189,15 @@ def _cell_tracks(key: ModelKey) -> tuple[tuple[int, float, np.ndarray], ...]:
         if rpm > vehicle.redline_rpm or not rows:
             continue
         settle = sc.transition_s(vehicle, None, float(rpm))
-        hold = sc.SteadyHold(float(rpm), rows, hold_s=GOAL_HOLD_S, settle_s=settle)
-        sim = Simulation(vehicle, (hold,), seed=13, rate_hz=key.rate_hz)
-        edges = [settle + i * FLOOR_WINDOW_S for i in range(n_w * len(rows) + 1)]
-        windows = run_windows(key, sim, edges)
-        touched = np.flatnonzero(sum(w["hits"] for w in windows))
-        column = tracks(windows, touched)
-        for j, cell in enumerate(touched):
-            out.append((int(cell), float(rpm), column[:, :, j]))
+        for steps in (rows, rows[::-1]):
+            hold = sc.SteadyHold(float(rpm), steps, hold_s=GOAL_HOLD_S, settle_s=settle)
+            sim = Simulation(vehicle, (hold,), seed=13, rate_hz=key.rate_hz)
+            edges = [settle + i * FLOOR_WINDOW_S for i in range(n_w * len(steps) + 1)]
+            windows = run_windows(key, sim, edges)
+            touched = np.flatnonzero(sum(w["hits"] for w in windows))
+            column = tracks(windows, touched)
+            for j, cell in enumerate(touched):
+                out.append((int(cell), float(rpm), column[:, :, j]))
     n_idle = round(30.0 / FLOOR_WINDOW_S)
     sim = Simulation(vehicle, (sc.Idle(30.0),), seed=13, rate_hz=key.rate_hz)
     windows = run_windows(key, sim, [i * FLOOR_WINDOW_S for i in range(n_idle + 1)])
