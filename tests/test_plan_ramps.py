@@ -27,7 +27,7 @@ from core.plan.instruction import Instructor
 from core.plan.learning import Calibration
 from core.plan.predictions import CheckedPrediction, PredictionLog
 from core.plan.pulls import DetectedTest, PullDetector
-from core.plan.ramps import PASS_KPA_S, ramp_walks
+from core.plan.ramps import PASS_KPA_S, ramp_walks, same_walk
 from core.plan.recipe import Recipe
 from core.plan.simplan import plan_model
 from core.plan.testsim import ADDITIVE, ModelKey, grid_arrays
@@ -395,3 +395,79 @@ def test_the_line_says_when_the_roll_is_past_trusted_cells() -> None:
     assert "1.1 s a cell" in on
     with pytest.raises(SimParamError):
         sc.MapRamps((4500.0, 4000.0), EDGES, 1.1, cell_times=((1.1,) * 9,))
+
+
+def test_a_cell_turning_trusted_re_values_the_walk_without_simulating_it_again() -> None:
+    # Each cell the walk makes trusted changes the walk left to run (one more cell rolled
+    # past). Simulated again each time, a re-plan took ~0.3 s, once a second mid-walk.
+    # The walk's value is the walk without quick passes (simulated once, cached) with the
+    # cells rolled past scaled to their share; those cells are trusted, so the gain is
+    # the exact one within a few per cent. While the tuner follows the walk, the rest of
+    # it is the same walk (``same_walk``): the top's prediction from its start stands.
+    from sim.testsim import simulate_segments
+
+    def _misses() -> int:
+        return int(simulate_segments.cache_info().misses)  # type: ignore[attr-defined]
+
+    street = _street("vtwin")
+    model = SimCandidates(KEY)
+    prio = priority_map(AXES, DEFAULT_REGIONS).ravel()
+    weights = np.where(prio <= 2, 10.0, 0.0)
+
+    def walk(now: dict[str, np.ndarray]) -> object:
+        value0 = cell_value(confidence(now, RULE))
+
+        def gain_of(add: Mapping[str, F64], factor: float) -> tuple[float, F64]:
+            after = {k: now[k] + factor * add[k] for k in ADDITIVE}
+            per: F64 = weights * np.maximum(cell_value(confidence(after, RULE)) - value0, 0.0)
+            return float(per.sum()), per
+
+        walks = ramp_walks(model, Constraints(), RULE, Calibration(), weights, value0, None,
+                           gain_of)  # fmt: skip
+        assert walks
+        exact = model.recipe(walks[0].recipe)
+        assert abs(gain_of(exact, 1.0)[0] - walks[0].gain) <= 0.05 * walks[0].gain
+        return walks[0]
+
+    first = walk(street)
+    recipe = first.recipe  # type: ignore[attr-defined]
+    assert isinstance(recipe, Recipe)
+    rows = sorted(recipe.map_steps)
+    todo = [cell(recipe.columns[0], m) for k, m in enumerate(rows) if k not in recipe.passed[0]]
+    now = {k: v.copy() for k, v in street.items()}
+    for c in todo[-2:]:  # the first ramp's two top cells done
+        now["hits"][c] += 100.0
+        now["dwell_s"][c] += 2.0
+        now["lam_weight"][c] += 100.0
+        now["lam_wsum"][c] += 90.0
+        now["lam_wsum2"][c] += 100.0 * (0.81 + 1e-6)
+    misses = _misses()
+    walk(now)  # (the exact check inside simulates once, for the check)
+    assert _misses() == misses + 1
+    second = walk(now).recipe  # type: ignore[attr-defined]
+    assert _misses() == misses + 1
+    assert isinstance(second, Recipe) and second != recipe
+    assert len(second.passed[0]) == len(recipe.passed[0]) + 2
+    assert same_walk(recipe, second) and same_walk(
+        recipe, replace(second, columns=second.columns[2:])
+    )
+    assert not same_walk(recipe, replace(second, columns=second.columns[::-1]))
+    assert not same_walk(recipe, replace(second, cell_s=1.3))
+
+
+def test_the_rest_of_a_walk_under_way_keeps_the_prediction_from_its_start() -> None:
+    street = _street("vtwin")
+    args = (None, SimCandidates(KEY), DEFAULT_REGIONS, Constraints(), Calibration(), 0, RULE)
+    op = {"rpm": 800.0, "map_kpa": 35.0}
+    top = plan_model(street, *args, operating_point=op).suggestions[0]
+    assert isinstance(top.recipe, Recipe) and top.test_type == "map_ramps"
+    # the walk as it began, one column longer: the top now is the rest of it
+    began = replace(
+        top, recipe=replace(top.recipe, columns=(5000.0, *top.recipe.columns)),
+        expected_hits=((0, 0, 1.0),),
+    )  # fmt: skip
+    again = plan_model(street, *args, operating_point=op, reuse=began).suggestions[0]
+    assert again.recipe == top.recipe and again.expected_hits == ((0, 0, 1.0),)
+    other = replace(began, recipe=replace(top.recipe, cell_s=1.3))
+    fresh = plan_model(street, *args, operating_point=op, reuse=other).suggestions[0]
+    assert fresh.expected_hits == top.expected_hits

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
@@ -144,8 +145,8 @@ def ramp_walks(
             TEST_TYPE, min(kept), max(kept), steps,
             columns=tuple(kept), map_edges=edges, cell_s=cell_s, lead=with_lead, passed=passed,
         )  # fmt: skip
-        arrays = model.recipe(recipe)
-        cand = Candidate(recipe, dict(arrays), model.recipe_minutes(recipe, start_rpm))
+        arrays = _rolled_past(model.recipe(replace(recipe, passed=())), recipe, rows, rpm_axis)
+        cand = Candidate(recipe, arrays, model.recipe_minutes(recipe, start_rpm))
         cand.gain, cand.per_cell = gain_of(arrays, factor)
         if cand.gain > 0.0:
             out.append(cand)
@@ -168,6 +169,46 @@ def cell_times(recipe: Recipe) -> tuple[tuple[float, ...], ...]:
         )
         for quick in recipe.passed
     )
+
+
+def _rolled_past(
+    uniform: Mapping[str, F64], recipe: Recipe, rows: list[int], rpm_axis: F64
+) -> dict[str, F64]:
+    """What ``recipe`` adds, from the same walk run without quick passes (``uniform``).
+
+    The walk with every cell at ``cell_s`` is simulated through the pipeline (cached: it
+    changes only when a column or a row leaves the walk); a cell rolled past quickly
+    gets its data scaled by its share of ``cell_s``. Those cells are trusted already,
+    so the walk's gain is the simulated one; simulating the walk again each time a cell
+    turned trusted cost ~0.3 s a re-plan (once a second mid-walk). The top suggestion's
+    prediction, the one checked, is the exact walk (``ranking.refine_top``).
+    """
+    out = {k: np.array(v, dtype=np.float64) for k, v in uniform.items()}
+    n_rpm = rpm_axis.size
+    for times, col in zip(cell_times(recipe), recipe.columns, strict=False):
+        c = _column(rpm_axis, col)
+        for k, t in enumerate(times):
+            if t < recipe.cell_s:
+                for v in out.values():
+                    v[rows[k] * n_rpm + c] *= t / recipe.cell_s
+    return out
+
+
+def same_walk(before: object, now: object) -> bool:
+    """``now`` is the rest of MAP ramps ``before`` (its columns still left, in order).
+
+    Mid-walk the plan is made again each second, and the walk left to run loses a cell
+    to the trusted ones each second: its prediction from where it began stands
+    (``simplan.plan_model(reuse=)``) instead of a new walk simulated each time.
+    """
+    if not (isinstance(before, Recipe) and isinstance(now, Recipe)):
+        return False
+    if before.test_type != TEST_TYPE or now.test_type != TEST_TYPE or not now.columns:
+        return False
+    if now.map_edges != before.map_edges or now.cell_s != before.cell_s:
+        return False
+    left = iter(before.columns)
+    return all(any(c == b for b in left) for c in now.columns)
 
 
 def _column(rpm_axis: F64, rpm: float) -> int:
@@ -215,4 +256,4 @@ def _edges(map_axis: F64, rows: list[int], top_kpa: float) -> tuple[float, ...]:
     return tuple(round(e, 2) for e in out)
 
 
-__all__ = ["DWELL_MARGIN", "PASS_KPA_S", "TEST_TYPE", "cell_times", "ramp_walks"]
+__all__ = ["DWELL_MARGIN", "PASS_KPA_S", "TEST_TYPE", "cell_times", "ramp_walks", "same_walk"]

@@ -43,7 +43,7 @@ from core.coverage.regions import Region, axis_arrays, priority_map
 from core.plan.candidates import Constraints
 from core.plan.holds import MIN_STEP_GAIN, HoldColumn, compose_holds, hold_columns
 from core.plan.learning import Calibration
-from core.plan.ramps import ramp_walks
+from core.plan.ramps import ramp_walks, same_walk
 from core.plan.ranking import rank_suggestions, refine_top, target_cells
 from core.plan.recipe import IDLE_MAX_MAP_KPA, IDLE_MAX_RPM, Recipe, running_rpm, top_rpm
 from core.plan.route import plan_walk
@@ -273,6 +273,8 @@ def _plan(
         top = suggestions[0]
         if reuse is not None and reuse.recipe == top.recipe:
             top = replace(top, expected_hits=reuse.expected_hits, minutes=reuse.minutes)
+        elif reuse is not None and same_walk(reuse.recipe, top.recipe):
+            top = replace(top, expected_hits=reuse.expected_hits)  # the rest of the walk
         else:
             top = refine_top(top, model, calibration, reach, op, rule, now)
         suggestions = (top, *suggestions[1:])
