@@ -123,8 +123,10 @@ class Session:
         for src in self.sources if advice is not None else ():
             follow = getattr(src, "follow", None)
             if follow is not None:
-                # the demo's simulated tuner runs what the dashboard names (sim.source)
-                follow(advice)
+                # the demo's simulated tuner runs what the dashboard names (sim.source),
+                # counting the vehicle's stored runs as the screen does
+                stored = getattr(tracker, "stored", None)
+                follow(advice, stored() if stored is not None else None)
 
     # -- state ------------------------------------------------------------------
 

@@ -15,16 +15,22 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+
+import numpy as np
+import numpy.typing as npt
 
 from core.frames import Block
 from core.plan.types import Suggestion
 from core.source import Source, SourceError, SourceState, SourceURI
 from core.tune import Tune, TuneError, read_tune
+from core.vehicle import VehicleConfig
 from sim.guided import GuidedOperator, guided_operator
 from sim.scenarios import Segment, build_scenario
 from sim.simulation import DEFAULT_LAMBDA_DELAY_S, Simulation, check_rate, sim_channel_units
 from sim.vehicles import SimParamError, get_vehicle
+
+F64 = npt.NDArray[np.float64]
 
 GUIDED = "guided"
 """``scenario=guided``: a simulated operator running the planner's top suggestion (sim.guided)."""
@@ -167,6 +173,7 @@ class SimSource(Source):
         self._operator: GuidedOperator | None = None
         self._t_open = 0.0
         self._advice: Callable[[], tuple[Suggestion, float] | None] | None = None
+        self._stored: Mapping[str, F64] | None = None
 
     @staticmethod
     def _parse_speed(uri: SourceURI) -> float | None:
@@ -192,6 +199,7 @@ class SimSource(Source):
                 self._seed,
                 warm_in_background=self.realtime,  # at max speed: plan before the first block
                 advice=self._advice_sim_time if self._advice is not None else None,
+                base=self._stored,
             )
             assert self._operator._sim is not None
             self._sim = self._operator._sim
@@ -217,18 +225,29 @@ class SimSource(Source):
         plan = f"{self._vehicle.name} / {self._scenario.name}, seed {self._seed}"
         self.set_status(SourceState.CONNECTED, f"simulating {plan} at {self._rate_hz:g} Hz")
 
-    def follow(self, advice: Callable[[], tuple[Suggestion, float] | None]) -> None:
+    def follow(
+        self,
+        advice: Callable[[], tuple[Suggestion, float] | None],
+        stored: tuple[object, Mapping[str, F64]] | None = None,
+    ) -> None:
         """The guided operator runs what the dashboard names next (``GuidedOperator.advice``).
 
         ``advice`` is the session tracker's (``VehicleTracker.advice``: the suggestion
         and the stream time of the line that named it). Only a guided source in real time
         at up to :data:`FOLLOW_MAX_SPEED` follows: the dashboard plans once a second of
         data at most five times a wall second, so faster the operator would wait out most
-        tests' ends.
+        tests' ends. ``stored``: the dashboard vehicle's coverage from its other runs
+        (``VehicleTracker.stored``: the axes and the arrays), used when the table is the
+        operator's (the preset's default axes); its steps end when the
+        screen shows their cell trusted, which counts those runs (without it, after a
+        street ride a 1000-rpm hold ran each step to trusted on this run's data alone and
+        its check read 50 % over what the dashboard predicted).
         """
         if not self._guided or self._speed is None or self._speed > FOLLOW_MAX_SPEED:
             return
         self._advice = advice
+        if stored is not None and stored[0] == VehicleConfig(kind=self._vehicle.name).axes:
+            self._stored = stored[1]
         if self._operator is not None:
             self._operator.advice = self._advice_sim_time
 

@@ -230,3 +230,35 @@ def test_the_tracker_notes_when_each_cell_turned_trusted(tmp_path):
         assert tracker.trusted_at(cell) == t, (cell, t)
     untouched = AXES.flat_index(np.array([5000.0]), np.array([95.0]))[0]
     assert np.isnan(tracker.trusted_at(int(untouched)))
+
+
+def test_the_demo_tuner_counts_the_vehicles_stored_runs_as_the_screen_does(tmp_path):
+    # `dynoai run --source "sim:?scenario=guided" --vehicle V` after a street ride: the
+    # simulated tuner ended each hold step when its OWN grid (this run only) showed the
+    # cell trusted, while the screen counted the stored ride; the first low hold's check
+    # read 50 % over the dashboard's prediction. The session hands it the stored runs.
+    from core.session import Session
+    from core.vehicle import VehicleConfig
+    from drivers.registry import create_source
+
+    store = VehicleStore(tmp_path)
+    old = CoverageGrid(AXES)
+    old.hits[13, 7] = 40
+    store.add_run("bike", "old-run", old)
+    tracker = _tracker(store, run_id="run-2")
+    source = create_source("sim:vtwin?scenario=guided&speed=1")
+    Session([source], config=VehicleConfig(kind="vtwin"), tracker=tracker)
+    axes, stored = tracker.stored()
+    assert axes == AXES and stored["hits"][13 * AXES.shape[1] + 7] == 40
+    assert source._stored is not None  # type: ignore[attr-defined]
+    assert np.array_equal(source._stored["hits"], stored["hits"])  # type: ignore[attr-defined]
+    source.open()
+    try:
+        assert source._operator.base is source._stored  # type: ignore[attr-defined]
+    finally:
+        source.close()
+    # another table than the operator's: it starts from its own empty one
+    other = create_source("sim:vtwin?scenario=guided&speed=1")
+    small = TableAxes.linear(1000, 6000, 8, 20, 100, 8)
+    other.follow(tracker.advice, (small, stored))  # type: ignore[attr-defined]
+    assert other._stored is None  # type: ignore[attr-defined]

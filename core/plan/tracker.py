@@ -453,6 +453,14 @@ class VehicleTracker:
         """
         return self.instructor.advice
 
+    def stored(self) -> tuple[object, dict[str, npt.NDArray[np.float64]]]:
+        """The table's axes and the vehicle's coverage from its other runs (flat arrays).
+
+        The demo's simulated tuner starts from it (``sim.source``): it ends each step
+        when its cell shows trusted on the screen, which counts the stored runs too.
+        """
+        return self._base.axes, {k: v.copy() for k, v in grid_arrays(self._base).items()}
+
     @property
     def pulls_done(self) -> int:
         return self.detector.pulls
