@@ -490,3 +490,25 @@ def test_an_idle_just_under_a_holds_rpm_is_no_run_of_it_but_a_closed_throttle_ho
     assert ins.update(0.0, PlanView(suggestions=(low,)), "idle_low_map", step).startswith(
         "hold 750 rpm, MAP 40 kPa"
     )
+
+
+def test_a_ride_up_the_detector_still_calls_a_sweep_is_over_once_the_throttle_shuts() -> None:
+    # Found in the TUI (a stored vehicle after a street ride): the tuner rode up to "hold
+    # 5500 rpm: MAP 95 kPa", held it 1.2 s until trusted and let go. The detector still
+    # called the last seconds' rise a part-throttle sweep, and the line read "part
+    # throttle sweep in progress (5459 rpm, 13 kPa): finish it".
+    hold = sug("steady_state", 5500, 5500, (95.0,))
+    nxt = sug("steady_state", 1500, 1500, (40.0, 35.0))
+    ins = Instructor()
+    ins.update(0.0, PlanView(suggestions=(hold, nxt)), None,
+               {"rpm": 1250.0, "map_kpa": 30.0, "tps_pct": 1.0})  # fmt: skip
+    riding = {"rpm": 4200.0, "map_kpa": 60.0, "tps_pct": 30.0}
+    line = ins.update(4.0, PlanView(suggestions=(hold, nxt)), "part_throttle_sweep", riding)
+    assert line.startswith("next: hold 5500 rpm"), line  # the ride is the hold's approach
+    shut = {"rpm": 5459.0, "map_kpa": 13.0, "tps_pct": 0.0}
+    line = ins.update(8.0, PlanView(suggestions=(nxt,)), "part_throttle_sweep", shut)
+    assert line.startswith("next: hold 1500 rpm"), line
+    assert ins.advice is not None and ins.advice[0] is nxt
+    # a sweep with the throttle open is still one in progress
+    line = ins.update(9.0, PlanView(suggestions=(nxt,)), "part_throttle_sweep", riding)
+    assert line == "part throttle sweep in progress (4200 rpm, 60 kPa): finish it"

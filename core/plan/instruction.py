@@ -159,6 +159,12 @@ class Instructor:
             # closed under the hold's lowest step: the tuner has finished it and reads the
             # line for the next test, whatever the line commits to meanwhile
             current_test = None
+        if current_test == "part_throttle_sweep" and _below(op, math.inf):
+            # the detector still calls the last seconds' rise a sweep (the ride up onto a
+            # hold too short for its 4 s of steady rpm), but the throttle is shut: the
+            # tuner let go and reads the line for the next test (was "part throttle sweep
+            # in progress (5459 rpm, 13 kPa): finish it" after "hold 5500 rpm: MAP 95 kPa")
+            current_test = None
         if (
             current_test in HOLD_TYPES
             and _below(op, math.inf)
