@@ -181,6 +181,11 @@ class EngineModel:
         ve, lam = g.interp(g.ve_true, cell), g.interp(g.lam_t, cell)
         return self.torque_nm(rpm, map_kpa, ve, lam, over, iat_c)
 
+    def throttle_for(self, map_kpa: float, rpm: float) -> float:
+        """Steady throttle (%) that gives ``map_kpa`` at ``rpm`` on this engine's true VE."""
+        ve = self._grid.lookup(self._grid.ve_true, rpm, map_kpa)
+        return self.tps_for_map(map_kpa, rpm, ve)
+
     def wot_map_kpa(self, rpm: float) -> float:
         """Steady MAP at wide-open throttle."""
         ve = self._grid.lookup(self._grid.ve_true, rpm, self.vehicle.baro_kpa)

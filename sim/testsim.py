@@ -32,7 +32,6 @@ import numpy.typing as npt
 
 from core.coverage.confidence import CoverageRule
 from core.pipeline import Pipeline
-from core.plan.ramps import cell_times
 from core.plan.recipe import Recipe
 from core.plan.testsim import ADDITIVE, HOLD_STEP_S, ModelKey, grid_arrays
 from sim import scenarios as sc
@@ -618,7 +617,7 @@ def recipe_segments(recipe: Recipe, kind: str) -> tuple[sc.Segment, ...]:
         return (
             sc.MapRamps(
                 recipe.columns, recipe.map_edges, recipe.cell_s, first_down,
-                lead=recipe.lead, lead_kpa=recipe.lead_kpa, cell_times=cell_times(recipe),
+                lead=recipe.lead, lead_kpa=recipe.lead_kpa, cell_times=recipe.cell_times,
             ),
         )  # fmt: skip
     if t == "part_throttle_sweep" and recipe.hold_steps:
@@ -670,6 +669,9 @@ class SimCandidates:
 
     def wot_map_kpa(self, rpm: float) -> float:
         return sc.nominal_model(self._key.kind).wot_map_kpa(rpm)
+
+    def throttle_pct(self, rpm: float, map_kpa: float) -> float:
+        return sc.nominal_model(self._key.kind).throttle_for(map_kpa, rpm)
 
     def column(self, rpm: float, rows: tuple[float, ...]) -> tuple[dict[str, F64], ...]:
         return simulate_column(self._key, rpm, rows)

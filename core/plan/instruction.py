@@ -651,15 +651,17 @@ def _approach(s: Suggestion, op: Mapping[str, float]) -> str:
 def _passing(recipe: object, j: int, rows: list[float], map_kpa: float) -> str | None:
     """The trusted cells of ramp ``j`` the engine is rolling past ("70-75"), or None.
 
-    MAP ramps roll quickly past the cells a column already trusts (``Recipe.passed``);
-    while the engine's MAP is in one, the line says so instead of the cell's pace.
+    MAP ramps roll quickly past the cells a column already trusts (``Recipe.cell_times``
+    under ``cell_s``); while the engine's MAP is in one, the line says so instead of the
+    cell's pace.
     """
-    passed = getattr(recipe, "passed", ()) or ()
+    times = getattr(recipe, "cell_times", ()) or ()
     edges = getattr(recipe, "map_edges", ()) or ()
-    if not 0 <= j < len(passed) or len(edges) != len(rows) + 1:
+    cell_s = float(getattr(recipe, "cell_s", 0.0) or 0.0)
+    if not 0 <= j < len(times) or len(edges) != len(rows) + 1 or len(times[j]) != len(rows):
         return None
     k = bisect.bisect_right(edges, map_kpa) - 1
-    quick = set(passed[j])
+    quick = {i for i, t in enumerate(times[j]) if t < cell_s}
     if k not in quick:
         return None
     lo, hi = k, k

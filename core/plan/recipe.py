@@ -45,9 +45,9 @@ class Recipe:
             (ascending) and ``cell_s`` the seconds each cell is passed in.
         lead: MAP ramps' lead: columns above the walk held ``cell_s`` each in the top
             cell (:attr:`lead_kpa`) on the way down to the first ramp.
-        passed: MAP ramps: per column (in ``columns`` order) the cells (0 = the lowest of
-            ``map_edges``) the ramp rolls quickly past, their data already trusted
-            (``core.plan.ramps.PASS_KPA_S``); empty: every cell takes ``cell_s``.
+        cell_times: MAP ramps: per column (in ``columns`` order) the seconds through each
+            cell (ascending MAP); under ``cell_s`` for a cell rolled quickly past, its data
+            already trusted (``core.plan.ramps``); empty: every cell takes ``cell_s``.
     """
 
     test_type: str
@@ -62,7 +62,12 @@ class Recipe:
     map_edges: tuple[float, ...] = ()
     cell_s: float = 0.0
     lead: tuple[float, ...] = ()
-    passed: tuple[tuple[int, ...], ...] = ()
+    cell_times: tuple[tuple[float, ...], ...] = ()
+
+    @property
+    def passes(self) -> bool:
+        """MAP ramps that roll quickly past some cells (``cell_times``)."""
+        return any(t < self.cell_s for times in self.cell_times for t in times)
 
     @property
     def start_rpm(self) -> float:
@@ -106,7 +111,7 @@ class Recipe:
             if self.lead:
                 at = " ".join(f"{c:.0f}" for c in self.lead)
                 lead = f"{at} at {self.lead_kpa:.0f} kPa, then "
-            quick = ", quick past trusted cells" if any(self.passed) else ""
+            quick = ", quick past trusted cells" if self.passes else ""
             return (
                 f"MAP ramps {top:.0f}<->{low:.0f} kPa, one rpm column per ramp, "
                 f"{self.cell_s:.1f} s a cell{quick}, no release between: {lead}{legs}"

@@ -109,6 +109,10 @@ class CandidateModel(Protocol):
         """Steady MAP at wide-open throttle at ``rpm`` (the top a part-throttle ramp nears)."""
         ...
 
+    def throttle_pct(self, rpm: float, map_kpa: float) -> float:
+        """Steady throttle (%) for ``map_kpa`` at ``rpm`` (how far a MAP roll moves it)."""
+        ...
+
     def run_on(
         self, rpm_from: float, rpm_to: float, rate_rpm_s: float, map_kpa: float
     ) -> dict[str, F64]:
