@@ -483,7 +483,34 @@ def simulate_live_from(
     Each step lasts until its cell is trusted, at most ``MAX_STEP_S``, counting what
     this test added on top of ``base``: (cell, its :data:`ADDITIVE` values) for cells
     that already hold data (empty: the cells start empty, as in the model).
+
+    When a step's cell turns trusted depends on the engine's noise where the engine is
+    marginal: held at 750 rpm on its floor (~36 kPa on the V-twin), the 40-kPa step
+    took 1.6-2.2 s in seven of eight seeds and 4.8 s in the eighth, the seed the
+    prediction used; the tuner then saw its check 54 % off. The run of
+    :data:`LIVE_SEEDS` with the median length is the prediction.
     """
+    runs = sorted(
+        (_live_run(key, segments, rpm_now, map_now, rule, base, seed) for seed in LIVE_SEEDS),
+        key=lambda run: run[1],
+    )
+    return runs[len(runs) // 2]
+
+
+LIVE_SEEDS = (7, 8, 9)
+"""Seeds of the live-hold runs whose median is a live hold's prediction."""
+
+
+def _live_run(
+    key: ModelKey,
+    segments: tuple[object, ...],
+    rpm_now: float | None,
+    map_now: float,
+    rule: CoverageRule,
+    base: tuple[tuple[int, tuple[float, ...]], ...],
+    seed: int,
+) -> tuple[dict[str, F64], float]:
+    """One run of :func:`simulate_live_from` with the engine's noise from ``seed``."""
     from sim.live import Watcher, with_live_steps
     from sim.scenarios import Segment, SteadyHold, chain, transition_s
 
@@ -494,7 +521,7 @@ def simulate_live_from(
     if rpm_now is not None:
         settle = transition_s(vehicle, None, rpm_now, map_now)
         lead = (SteadyHold(rpm_now, (map_now,), hold_s=2.0, settle_s=settle),)
-    sim = Simulation(vehicle, lead + segs, seed=7, rate_hz=key.rate_hz, loop=True)
+    sim = Simulation(vehicle, lead + segs, seed=seed, rate_hz=key.rate_hz, loop=True)
     pipe = pipeline(key)
     lead_n = round(sum(s.duration_s(vehicle) for s in lead) * key.rate_hz)
     while sim.step < lead_n:
