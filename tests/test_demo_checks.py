@@ -131,3 +131,17 @@ def test_demo_checks_compare_like_with_like_and_the_line_follows_the_operator() 
         assert not line.startswith("next:"), line
         named = [int(w) for w in re.findall(r"\d+", line)]
         assert any(abs(n - rpm) <= 150 for n in named), (rpm, line)
+    # along MAP ramps the line's direction is the way the tuner rolls the throttle (a
+    # released hold at a column's rpm read as a walk rolling on: "5500 rpm: roll MAP up
+    # to 85 kPa" while the simulated tuner rolled it down, 88 -> 86 -> 79 -> 75 kPa)
+    rolls = [
+        (m.group(1), m.group(2), int(m.group(3)), line.endswith("then release"))
+        for _, _, _, line in lines
+        if (m := re.match(r"(\d+) rpm: roll MAP (up|down) to \d+ kPa.*\(now (\d+)\)", line))
+    ]
+    assert rolls, "the demo ran no MAP ramps in 200 s"
+    for a, b, c in zip(rolls, rolls[1:], [*rolls[2:], None], strict=False):
+        if a[:2] != b[:2] or (b[3] and (c is None or c[:2] != b[:2])):
+            continue  # another ramp, or the walk's release (its MAP falls under the last line)
+        col, way, now, _ = a
+        assert (b[2] >= now - 3) if way == "up" else (b[2] <= now + 3), (col, way, now, b[2])

@@ -326,6 +326,18 @@ def test_mid_walk_the_rest_of_the_walk_rolls_on_from_where_the_engine_is() -> No
     assert recipe.columns[0] == 4000.0 and recipe.lead == ()
     assert recipe.map_steps[0] < recipe.map_steps[-1]  # rolling on first
     assert "4000 up, 3500 down" in walks[0].description
+    # Found in the demo at 160x48: a hold at a column's rpm released (throttle shut, MAP
+    # under the span) read as a walk rolling on. The screen said "5500 rpm: roll MAP up to
+    # 85 kPa" while the simulated tuner, planning from the top, rolled it down.
+    released = plan_model(
+        grid_arrays(pipe.grid), None, SimCandidates(KEY), DEFAULT_REGIONS, Constraints(),
+        Calibration(), 0, RULE, operating_point={"rpm": op["rpm"], "map_kpa": 18.0},
+    )  # fmt: skip
+    walks = [s for s in released.suggestions if s.test_type == "map_ramps"]
+    assert walks
+    for walk in walks:
+        assert isinstance(walk.recipe, Recipe)
+        assert walk.recipe.map_steps[0] > walk.recipe.map_steps[-1]  # from the top
 
 
 def _street(kind: str) -> dict[str, np.ndarray]:

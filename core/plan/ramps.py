@@ -254,7 +254,11 @@ def _rolling_on(
     """
     if start_rpm is None or not math.isfinite(start_map):
         return False
-    if abs(start_rpm - first) > AT_COLUMN_RPM:
+    if abs(start_rpm - first) > AT_COLUMN_RPM or start_map < map_axis[rows[0]] - MAP_TOL_KPA:
+        # off the column, or under the span: the throttle is shut (a hold at this rpm
+        # just released), no walk is under way. Read as rolling on, the screen said
+        # "5500 rpm: roll MAP up to 85 kPa" while the tuner, planning from the top, rolled
+        # it down
         return False
     c = next(c for c in col_idx if rpm_axis[c] == first)
     n_rpm = rpm_axis.size
