@@ -240,8 +240,9 @@ class SimSource(Source):
         (``VehicleTracker.stored``: the axes and the arrays), used when the table is the
         operator's (the preset's default axes); its steps end when the
         screen shows their cell trusted, which counts those runs (without it, after a
-        street ride a 1000-rpm hold ran each step to trusted on this run's data alone and
-        its check read 50 % over what the dashboard predicted).
+        street ride the tuner ran each step until trusted on this run's data alone, longer
+        than the screen predicted: the first two low holds' checks read 50 % off on
+        average, the first 10 % with it).
         """
         if not self._guided or self._speed is None or self._speed > FOLLOW_MAX_SPEED:
             return

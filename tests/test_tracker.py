@@ -235,8 +235,8 @@ def test_the_tracker_notes_when_each_cell_turned_trusted(tmp_path):
 def test_the_demo_tuner_counts_the_vehicles_stored_runs_as_the_screen_does(tmp_path):
     # `dynoai run --source "sim:?scenario=guided" --vehicle V` after a street ride: the
     # simulated tuner ended each hold step when its OWN grid (this run only) showed the
-    # cell trusted, while the screen counted the stored ride; the first low hold's check
-    # read 50 % over the dashboard's prediction. The session hands it the stored runs.
+    # cell trusted, while the screen counted the stored ride; the first two low holds'
+    # checks read 50 % off on average. The session hands it the stored runs.
     from core.session import Session
     from core.vehicle import VehicleConfig
     from drivers.registry import create_source
