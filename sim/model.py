@@ -281,9 +281,17 @@ class EngineModel:
             closed = False
             if math.isnan(tps_cmd):  # NaN: not a direct throttle command
                 if not math.isnan(map_tgt):
-                    trim += tu.operator_gain_pct_s_per_kpa * (map_tgt - map_kpa) * dt
-                    trim = min(max(trim, -30.0), 30.0)
-                    tps_cmd = self.tps_for_map(map_tgt, rpm, ve_true) + trim
+                    feel = self.tps_for_map(map_tgt, rpm, ve_true)
+                    step = tu.operator_gain_pct_s_per_kpa * (map_tgt - map_kpa) * dt
+                    # The hand stops at the stops: asked for a MAP the engine cannot make
+                    # (under its closed-throttle MAP, over its WOT MAP) it does not keep
+                    # pushing past them, so the next step starts from the stop. Wound up
+                    # to -30 % under a 25-kPa target at 1000 rpm (the engine makes 31),
+                    # the throttle stayed shut 4 s into the next hold's 40-kPa step.
+                    at_stop = feel + trim <= 0.0 if step < 0.0 else feel + trim >= 100.0
+                    if not at_stop:
+                        trim = min(max(trim + step, -30.0), 30.0)
+                    tps_cmd = feel + trim
                 else:
                     tps_cmd, closed = 0.0, True
             tps_cmd = min(max(tps_cmd, 0.0), 100.0)

@@ -294,3 +294,22 @@ def test_a_hold_under_the_engines_floor_sags_without_flapping_the_throttle() -> 
     result = FilterChain().apply(block)
     accel = REASONS.index("accel_enrich") + 1
     assert int(np.count_nonzero(result.reason[window] == accel)) == 0
+
+
+def test_a_step_after_an_unreachable_one_starts_from_the_throttle_stop() -> None:
+    # Found checking the live demo's predictions: "hold 750 rpm: MAP 40 35" predicted from
+    # 1000 rpm at 30 kPa (the operating point rounded to 5 kPa, under the engine's ~31-kPa
+    # closed-throttle MAP there) put ~350 hits in the 35-kPa cell, from 31 kPa ~250, and
+    # the engine then added 270. Under the unreachable target the operator's trim had wound
+    # to -30 %, and the throttle stayed shut ~4 s into the next step. A hand at the stop
+    # does not keep pushing: the next step starts the same as after a reachable one.
+    def reached_40_s(first_kpa: float) -> float:
+        first = SteadyHold(1000.0, (first_kpa,), hold_s=4.0)
+        block = concat(list(run_segments([first, SteadyHold(750.0, (40.0,), hold_s=6.0)], seed=1)))
+        t0 = first.duration_s()
+        up = (block.t >= t0) & (block.columns["map_kpa"] >= 39.0)
+        return float(block.t[up][0]) - t0
+
+    floor = reached_40_s(35.0)
+    assert reached_40_s(25.0) < floor + 0.5
+    assert reached_40_s(30.0) < floor + 0.5
