@@ -421,3 +421,73 @@ def test_a_top_whose_first_step_was_ridden_at_is_the_hold_the_tuner_ran() -> Non
     checked = log.check(held, between(11.5, 16.0), n_rpm, **kw)
     assert checked is not None and checked.description == top.description
     assert checked.predicted_hits == 180.0 and checked.error_pct == 0.0
+
+
+def _hold_1250(steps: tuple[float, ...], hits: tuple[float, ...]) -> Suggestion:
+    from core.plan.recipe import Recipe
+
+    recipe = Recipe("idle_low_map", 1250.0, 1250.0, steps)
+    rows = tuple(1 if m == 30.0 else 0 for m in steps)
+    return Suggestion(
+        "idle_low_map", recipe.description, (1250.0, 1250.0), (min(steps), max(steps)), 0.1,
+        8.0, 1.0, "high", 1, tuple((r, 1) for r in rows),
+        tuple((r, 1, h) for r, h in zip(rows, hits, strict=True)), recipe,
+    )  # fmt: skip
+
+
+def test_a_hold_is_checked_from_when_its_prediction_was_made() -> None:
+    # Live demo, headless at speed 4: "hold 1500 rpm: MAP 40 35 30 25" became the top
+    # 0.8 s after the engine left the previous test, refined from where the engine was:
+    # already in its 40-kPa cell, which held ~75 hits by then. It predicted the 38 hits
+    # still to come there; the check counted from the previous test's end, 113.
+    axes_kpa, axes_rpm = (25.0, 30.0), (1000.0, 1250.0)
+    n_rpm = len(axes_rpm)
+    c30 = n_rpm + 1
+    hold = _hold_1250((30.0,), (40.0,))
+    arrivals = [(9.5, c30, 75.0), (11.0, c30, 40.0)]
+    held = DetectedTest(
+        "idle_low_map", 10.0, 14.0, 1250, 1248, 1252, 1250, 29, 31, 30, 30, 30, (30.0,)
+    )
+
+    def between(t0: float, t1: float) -> np.ndarray:
+        return hits_between(arrivals, len(axes_kpa) * n_rpm, t0, t1)
+
+    kw: dict[str, Any] = {"axes_kpa": axes_kpa, "axes_rpm": axes_rpm, "hits_between": between}
+    pull = DetectedTest("wot_pull", 1.0, 9.0, 2000, 2000, 5000, 3500, 90, 100, 95, 90, 100)
+    for top_at, want in ((9.8, 40.0), (8.0, 115.0)):  # 0.8 s after the pull; before its end
+        log = PredictionLog()
+        log.offer(PlanView(suggestions=(suggestion(0.0),)), 0.0)
+        log.check(pull, np.zeros(len(axes_kpa) * n_rpm), n_rpm)  # the test before: ends at 9 s
+        log.offer(PlanView(suggestions=(hold,)), top_at)
+        checked = log.check(held, between(10.0, 14.0), n_rpm, **kw)
+        assert checked is not None and checked.actual_hits == want, top_at
+    assert (
+        checked is not None and checked.error_pct > 0.0
+    )  # counted from the pull's end: the 75 hits before it
+
+
+def test_a_step_trusted_before_its_hold_began_is_no_part_of_the_check() -> None:
+    # Live demo: "hold 1250 rpm: MAP 40 35 30 25" was on offer when the engine left the
+    # 1500-rpm hold; its 25-kPa cell turned trusted on the ride down at a closed throttle,
+    # before the hold began, so the tuner never ran that step. What landed there was the
+    # wait for the next line after the hold: 440-506 hits against 176-264 predicted, the
+    # check 36-48 % off on a hold whose run steps were within 10 %.
+    axes_kpa, axes_rpm = (25.0, 30.0), (1000.0, 1250.0)
+    n_rpm = len(axes_rpm)
+    c30, c25 = n_rpm + 1, 1
+    hold = _hold_1250((30.0, 25.0), (100.0, 200.0))
+    arrivals = [(8.0, c25, 120.0), (11.0, c30, 100.0), (14.0, c25, 450.0)]
+    held = DetectedTest(
+        "idle_low_map", 10.0, 20.0, 1250, 1248, 1252, 1250, 24, 31, 25, 30, 25, (30.0, 25.0)
+    )
+    trusted = {c30: 11.6, c25: 8.5}  # 25 kPa trusted before the hold (w0 = 10 - 10 s = 0)
+    log, kw, between = offered_log(hold, arrivals, axes_kpa, axes_rpm)
+    log._last_stop = 9.0  # the previous test ended at 9 s
+    checked = log.check(held, between(10.0, 20.0), n_rpm, trusted_at=trusted.__getitem__, **kw)
+    assert checked is not None
+    assert (checked.predicted_hits, checked.actual_hits, checked.error_pct) == (100.0, 100.0, 0.0)
+    # every step trusted before it began: no hold was run, nothing to check
+    log, kw, between = offered_log(hold, arrivals, axes_kpa, axes_rpm)
+    log._last_stop = 9.0
+    early = {c30: 8.9, c25: 8.5}
+    assert log.check(held, between(10.0, 20.0), n_rpm, trusted_at=early.__getitem__, **kw) is None

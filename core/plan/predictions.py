@@ -42,6 +42,7 @@ absolute error over cells, 0 % exact). Reported per test type.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -279,10 +280,16 @@ class PredictionLog:
             if leg is not None:
                 return leg
         match = None
+        since = w0
         if test.test_type in HOLD_TYPES and hits_between is not None:
             # the hold on offer when the engine left the previous test: the detector
             # sees a hold seconds late, when the offer may be its remaining steps only
-            match = self._top(w0, test, ridden) or self._offered(w0, test)
+            top = self._top(w0, test, ridden)
+            if top is not None:
+                # its prediction counts from when it was made, on the data there then
+                since, match = max(w0, top[0]), top[1]
+            else:
+                match = self._offered(w0, test)
         match = match or self._offered(test.t_start, test)
         if match is None:
             return None
@@ -305,13 +312,20 @@ class PredictionLog:
         predicted = _predicted(match, actual.size, n_rpm)
         if match.test_type in HOLD_TYPES and axes_rpm and axes_kpa and hits_between is not None:
             # the hold's own cells, from the previous test's end (see HOLD_ENTRY_S)
-            actual = hits_between(w0, test.t_stop)
+            actual = hits_between(since, test.t_stop)
             col = _nearest(axes_rpm, match.rpm_range[0])
             keep = np.zeros(actual.size, dtype=bool)
             for m in _rows(match):
-                keep[_nearest(axes_kpa, m) * n_rpm + col] = True
+                cell = _nearest(axes_kpa, m) * n_rpm + col
+                # a step whose cell turned trusted this run before the hold began was
+                # never run: what lands there is the wait after the hold (see
+                # _until_trusted; -inf, trusted before the run, and NaN count whole)
+                t_trusted = math.nan if trusted_at is None else trusted_at(cell)
+                keep[cell] = not -math.inf < t_trusted < since
+            if not keep.any():
+                return None
             if trusted_at is not None:
-                actual = _until_trusted(actual, keep, w0, test.t_stop, trusted_at, hits_between)
+                actual = _until_trusted(actual, keep, since, test.t_stop, trusted_at, hits_between)
             predicted, actual = np.where(keep, predicted, 0.0), np.where(keep, actual, 0.0)
         if match.test_type == "wot_pull" and axes_rpm and axes_kpa:
             keep = _pull_cells(test, axes_kpa, axes_rpm)
@@ -320,8 +334,8 @@ class PredictionLog:
 
     def _top(
         self, w0: float, test: DetectedTest, ridden: tuple[float, ...] = ()
-    ) -> Suggestion | None:
-        """The top suggestion when the engine left the previous test, if it is ``test``.
+    ) -> tuple[float, Suggestion] | None:
+        """(when it became the top, the top) as the engine left the previous test, if ``test``.
 
         The last change of top at most :data:`TOP_SLACK_S` after ``w0`` (the engine leaving
         the previous test), as it was then: its prediction refined from where the engine
@@ -336,7 +350,7 @@ class PredictionLog:
                 levels = test.map_plateaus_kpa or (test.map_min_kpa, test.map_max_kpa)
                 levels = (*levels, *ridden)
                 ran = all(_near(m, levels) for m in _rows(top))  # every step it names
-                return top if ran and _matches(top, test, self.rpm_tol) else None
+                return (at, top) if ran and _matches(top, test, self.rpm_tol) else None
         return None
 
     def _offered(self, t: float, test: DetectedTest) -> Suggestion | None:
