@@ -8,6 +8,7 @@ start and the newest one can still be looked up, so it now keeps those two.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from dataclasses import replace
@@ -491,3 +492,80 @@ def test_a_step_trusted_before_its_hold_began_is_no_part_of_the_check() -> None:
     log._last_stop = 9.0
     early = {c30: 8.9, c25: 8.5}
     assert log.check(held, between(10.0, 20.0), n_rpm, trusted_at=early.__getitem__, **kw) is None
+
+
+def test_a_hold_named_before_the_last_test_ended_is_checked_as_that_top() -> None:
+    # The demo at 80x24: the line named "hold 1250 rpm: MAP 40 35 30 25" 2.8 s before the
+    # detector ended the 1500-rpm hold (its steps were done, the tuner waiting), and the
+    # top turned to MAP ramps 0.2 s after the end, while the tuner ran the hold. Its 35-kPa
+    # step (~1 s) was no plateau to the detector (40, 30, 26 kPa). Checked against the
+    # list's estimate from idle: 321 hits predicted at 40 kPa against 112, 61.9 %.
+    axes_kpa, axes_rpm = (25.0, 30.0, 35.0, 40.0), (1000.0, 1250.0)
+    n_rpm = len(axes_rpm)
+    cell = {m: i * n_rpm + 1 for i, m in enumerate(axes_kpa)}
+    steps = (40.0, 35.0, 30.0, 25.0)
+    from core.plan.recipe import Recipe
+
+    recipe = Recipe("idle_low_map", 1250.0, 1250.0, steps)
+    top = Suggestion(
+        "idle_low_map", recipe.description, (1250.0, 1250.0), (25.0, 40.0), 0.1, 8.0, 1.0,
+        "high", 1, tuple((axes_kpa.index(m), 1) for m in steps),
+        tuple((axes_kpa.index(m), 1, 110.0) for m in steps), recipe,
+    )  # fmt: skip
+    estimate = replace(top, expected_hits=tuple((axes_kpa.index(m), 1, 300.0) for m in steps))
+    ramps = replace(suggestion(0.0), test_type="map_ramps", description="MAP ramps")
+    arrivals = [(10.0 + i, cell[m], 110.0) for i, m in enumerate(steps)]
+    trusted = {c: math.nan for c in range(len(axes_kpa) * n_rpm)}
+    trusted.update({cell[m]: 10.8 + i for i, m in enumerate(steps)})
+
+    def between(t0: float, t1: float) -> np.ndarray:
+        return hits_between(arrivals, len(axes_kpa) * n_rpm, t0, t1)
+
+    kw: dict[str, Any] = {"axes_kpa": axes_kpa, "axes_rpm": axes_rpm, "hits_between": between}
+    pull = DetectedTest("wot_pull", 1.0, 12.0, 2000, 2000, 5000, 3500, 90, 100, 95, 90, 100)
+    held = DetectedTest(
+        "idle_low_map", 12.2, 16.0, 1250, 1248, 1252, 1250, 25, 41, 30, 40, 25, (40.0, 30.0, 26.0)
+    )
+    log = PredictionLog()
+    log.offer(PlanView(suggestions=(suggestion(0.0),)), 0.0)
+    log.check(pull, np.zeros(len(axes_kpa) * n_rpm), n_rpm)  # the test before: ends at 12 s
+    log.offer(PlanView(suggestions=(top,)), 9.2)  # named while the last test still ran
+    log.offer(PlanView(suggestions=(ramps, estimate)), 12.2)  # the plan moved on
+    checked = log.check(held, between(12.2, 16.0), n_rpm, trusted_at=trusted.__getitem__, **kw)
+    assert checked is not None and checked.predicted_hits == 440.0, checked
+    # without the trusted cells the 35-kPa step is not known to have run: the estimate
+    log = PredictionLog()
+    log.offer(PlanView(suggestions=(suggestion(0.0),)), 0.0)
+    log.check(pull, np.zeros(len(axes_kpa) * n_rpm), n_rpm)
+    log.offer(PlanView(suggestions=(top,)), 9.2)
+    log.offer(PlanView(suggestions=(ramps, estimate)), 12.2)
+    checked = log.check(held, between(12.2, 16.0), n_rpm, **kw)
+    assert checked is not None and checked.predicted_hits == 1200.0
+
+
+def test_a_hold_first_seen_as_the_top_on_offer_counts_from_that_offer() -> None:
+    # The demo at speed 1: the session's first hold had no test before it; its check took
+    # the plan on offer when the detector saw it begin, whose top (refined where the
+    # engine was, ~75 hits already in its 40-kPa cell) predicted 38 more, and counted
+    # from 10 s before: 114.
+    axes_kpa, axes_rpm = (25.0, 30.0), (1000.0, 1250.0)
+    n_rpm = len(axes_rpm)
+    c30 = n_rpm + 1
+    hold = _hold_1250((30.0,), (40.0,))
+    arrivals = [(9.5, c30, 75.0), (11.0, c30, 40.0)]
+    held = DetectedTest(
+        "idle_low_map", 10.5, 14.0, 1250, 1248, 1252, 1250, 29, 31, 30, 30, 30, (30.0,)
+    )
+    log, kw, between = offered_log(hold, arrivals, axes_kpa, axes_rpm)
+    log._offers.clear()
+    log._tops.clear()
+    log.offer(PlanView(suggestions=(hold,)), 10.0)  # on offer, as the top, from 10 s
+    checked = log.check(held, between(10.5, 14.0), n_rpm, **kw)
+    assert checked is not None and checked.actual_hits == 40.0
+    # the same suggestion second on the list (an estimate from idle) counts the whole hold
+    log, kw, between = offered_log(hold, arrivals, axes_kpa, axes_rpm)
+    log._offers.clear()
+    log._tops.clear()
+    log.offer(PlanView(suggestions=(suggestion(0.0), hold)), 10.0)
+    checked = log.check(held, between(10.5, 14.0), n_rpm, **kw)
+    assert checked is not None and checked.actual_hits == 115.0

@@ -89,6 +89,12 @@ test: the line names the next test when the current one ends, re-planned about o
 second. Checked against the list's estimate instead (a hold's first step run from idle,
 ~3 s of settle in its cell), the demo's 1000-rpm hold read 255 hits predicted at 40 kPa
 against 132 added, where its own refined prediction said 117."""
+STEP_LOOKBACK_S = 5.0
+"""A hold may begin up to this long before the engine leaves the previous test: the line
+names the next test when the current one's steps are done, and the tuner starts it
+while the detector still sees the last test. A hold checked against a top named while
+the previous test ran counts its cells' hits from then (at most this long before), and
+a step whose cell turned trusted since then is one it ran."""
 TOPS_KEPT = 16
 """Tops remembered (each a new top suggestion; a session changes top a few times a minute)."""
 LEG_SLACK_S = 10.0
@@ -284,13 +290,26 @@ class PredictionLog:
         if test.test_type in HOLD_TYPES and hits_between is not None:
             # the hold on offer when the engine left the previous test: the detector
             # sees a hold seconds late, when the offer may be its remaining steps only
-            top = self._top(w0, test, ridden)
+            done = ridden
+            if trusted_at is not None and axes_rpm and axes_kpa:
+                done = (*ridden, *_done_steps(test, w0, n_rpm, axes_kpa, axes_rpm, trusted_at))
+            top = self._top(w0, test, done)
             if top is not None:
                 # its prediction counts from when it was made, on the data there then
-                since, match = max(w0, top[0]), top[1]
+                # (named while the previous test ran: the tuner may have begun it then)
+                at, match = top
+                if at >= w0:
+                    since = at
+                elif prev is not None and at > prev.t_start:
+                    since = max(at, w0 - STEP_LOOKBACK_S)
             else:
                 match = self._offered(w0, test)
-        match = match or self._offered(test.t_start, test)
+        if match is None:
+            # the plan on offer when the detector saw the test begin; its top was refined
+            # from where the engine was then, so it counts from then too
+            at, match, was_top = self._offered_at(test.t_start, test)
+            if match is not None and was_top and test.test_type in HOLD_TYPES:
+                since = max(w0, at)
         if match is None:
             return None
         if (
@@ -338,27 +357,45 @@ class PredictionLog:
         """(when it became the top, the top) as the engine left the previous test, if ``test``.
 
         The last change of top at most :data:`TOP_SLACK_S` after ``w0`` (the engine leaving
-        the previous test), as it was then: its prediction refined from where the engine
-        was. None when that top is not ``test``, or names a step the tuner did not run
+        the previous test) that is ``test``, as it was then: its prediction refined from
+        where the engine was; changes after ``w0`` that are not ``test`` are passed over.
+        None when the top at ``w0`` is not ``test``, or names a step the tuner did not run
         (the demo's "hold 750 rpm: MAP 45 40 35 kPa" was the top, then the plan dropped
         its 45-kPa step and the tuner ran 40 and 35: checked as the top, 98.7 %).
-        ``ridden``: the MAP of the ride onto the hold, its first step (the detector's
-        hold begins after it: a top "MAP 95 85 ... 50" ridden up at 95 kPa is the one run).
+        ``ridden``: MAP levels run besides the detector's plateaus: the ride onto the hold,
+        its first step (the detector's hold begins after it: a top "MAP 95 85 ... 50"
+        ridden up at 95 kPa is the one run), and steps whose cell turned trusted during
+        the hold (:func:`_done_steps`).
         """
+        levels = test.map_plateaus_kpa or (test.map_min_kpa, test.map_max_kpa)
+        levels = (*levels, *ridden)
         for at, top in reversed(self._tops):
-            if at <= w0 + TOP_SLACK_S:
-                levels = test.map_plateaus_kpa or (test.map_min_kpa, test.map_max_kpa)
-                levels = (*levels, *ridden)
-                ran = all(_near(m, levels) for m in _rows(top))  # every step it names
-                return (at, top) if ran and _matches(top, test, self.rpm_tol) else None
+            if at > w0 + TOP_SLACK_S:
+                continue
+            ran = all(_near(m, levels) for m in _rows(top))  # every step it names
+            if ran and _matches(top, test, self.rpm_tol):
+                return at, top
+            if at <= w0:
+                return None
+            # a change of top after the engine left: the plan may have moved on while the
+            # tuner began the hold the line had named (the demo at 80x24: "hold 1250 rpm:
+            # MAP 40 35 30 25" named 2.8 s before the 1500-rpm hold's detected end, the
+            # top MAP ramps 0.2 s after it; checked against the list's estimate from
+            # idle: 61.9 %)
         return None
 
     def _offered(self, t: float, test: DetectedTest) -> Suggestion | None:
         """The suggestion matching ``test`` in the plan on offer at ``t`` (None: none)."""
-        offered = [s for at, s in self._offers if at <= t]
+        return self._offered_at(t, test)[1]
+
+    def _offered_at(self, t: float, test: DetectedTest) -> tuple[float, Suggestion | None, bool]:
+        """(when offered, the suggestion matching ``test`` in the plan on offer at ``t``, top?)."""
+        offered = [(at, s) for at, s in self._offers if at <= t]
         if not offered:
-            return None
-        return next((s for s in offered[-1] if _matches(s, test, self.rpm_tol)), None)
+            return t, None, False
+        at, plan = offered[-1]
+        match = next((s for s in plan if _matches(s, test, self.rpm_tol)), None)
+        return at, match, match is not None and match is plan[0]
 
     def _serpentine_leg(
         self,
@@ -507,6 +544,27 @@ def _until_trusted(
         if w0 <= trusted and trusted + STEP_DONE_S < t_stop:
             out[cell] = hits_between(w0, trusted + STEP_DONE_S)[cell]
     return out
+
+
+def _done_steps(
+    test: DetectedTest,
+    w0: float,
+    n_rpm: int,
+    axes_kpa: Sequence[float],
+    axes_rpm: Sequence[float],
+    trusted_at: Callable[[int], float],
+) -> tuple[float, ...]:
+    """MAP rows of the hold's column whose cell turned trusted during the hold: steps it ran.
+
+    The detector's MAP plateaus miss a step held ~1 s (the demo's 1250-rpm hold showed
+    40, 30 and 26 kPa for "MAP 40 35 30 25"); a step's goal is its cell trusted.
+    """
+    col = _nearest(axes_rpm, test.rpm_median)
+    return tuple(
+        float(m)
+        for r, m in enumerate(axes_kpa)
+        if w0 - STEP_LOOKBACK_S <= trusted_at(r * n_rpm + col) <= test.t_stop
+    )
 
 
 def _pull_cells(
