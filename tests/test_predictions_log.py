@@ -436,35 +436,39 @@ def _hold_1250(steps: tuple[float, ...], hits: tuple[float, ...]) -> Suggestion:
     )  # fmt: skip
 
 
+HOLD_AXES = ((25.0, 30.0), (1000.0, 1250.0))
+"""MAP and rpm axes of the one-step holds below (2 x 2 cells; 30 kPa at 1250 is cell 3)."""
+
+
+def _half_filled_hold(
+    t_start: float,
+) -> tuple[Suggestion, list[tuple[float, int, float]], DetectedTest]:
+    """A 30-kPa hold at 1250 rpm whose cell got 75 hits at 9.5 s, before its top, then 40."""
+    hold = _hold_1250((30.0,), (40.0,))
+    arrivals = [(9.5, 3, 75.0), (11.0, 3, 40.0)]
+    held = DetectedTest(
+        "idle_low_map", t_start, 14.0, 1250, 1248, 1252, 1250, 29, 31, 30, 30, 30, (30.0,)
+    )
+    return hold, arrivals, held
+
+
 def test_a_hold_is_checked_from_when_its_prediction_was_made() -> None:
     # Live demo, headless at speed 4: "hold 1500 rpm: MAP 40 35 30 25" became the top
     # 0.8 s after the engine left the previous test, refined from where the engine was:
     # already in its 40-kPa cell, which held ~75 hits by then. It predicted the 38 hits
     # still to come there; the check counted from the previous test's end, 113.
-    axes_kpa, axes_rpm = (25.0, 30.0), (1000.0, 1250.0)
-    n_rpm = len(axes_rpm)
-    c30 = n_rpm + 1
-    hold = _hold_1250((30.0,), (40.0,))
-    arrivals = [(9.5, c30, 75.0), (11.0, c30, 40.0)]
-    held = DetectedTest(
-        "idle_low_map", 10.0, 14.0, 1250, 1248, 1252, 1250, 29, 31, 30, 30, 30, (30.0,)
-    )
-
-    def between(t0: float, t1: float) -> np.ndarray:
-        return hits_between(arrivals, len(axes_kpa) * n_rpm, t0, t1)
-
-    kw: dict[str, Any] = {"axes_kpa": axes_kpa, "axes_rpm": axes_rpm, "hits_between": between}
+    hold, arrivals, held = _half_filled_hold(10.0)
+    _, kw, between = offered_log(hold, arrivals, *HOLD_AXES)
     pull = DetectedTest("wot_pull", 1.0, 9.0, 2000, 2000, 5000, 3500, 90, 100, 95, 90, 100)
     for top_at, want in ((9.8, 40.0), (8.0, 115.0)):  # 0.8 s after the pull; before its end
         log = PredictionLog()
         log.offer(PlanView(suggestions=(suggestion(0.0),)), 0.0)
-        log.check(pull, np.zeros(len(axes_kpa) * n_rpm), n_rpm)  # the test before: ends at 9 s
+        log.check(pull, np.zeros(4), 2)  # the test before: ends at 9 s
         log.offer(PlanView(suggestions=(hold,)), top_at)
-        checked = log.check(held, between(10.0, 14.0), n_rpm, **kw)
+        checked = log.check(held, between(10.0, 14.0), 2, **kw)
         assert checked is not None and checked.actual_hits == want, top_at
-    assert (
-        checked is not None and checked.error_pct > 0.0
-    )  # counted from the pull's end: the 75 hits before it
+    # made before the pull's end: counted from there, the 75 hits before it included
+    assert checked is not None and checked.error_pct > 0.0
 
 
 def test_a_step_trusted_before_its_hold_began_is_no_part_of_the_check() -> None:
@@ -548,24 +552,13 @@ def test_a_hold_first_seen_as_the_top_on_offer_counts_from_that_offer() -> None:
     # the plan on offer when the detector saw it begin, whose top (refined where the
     # engine was, ~75 hits already in its 40-kPa cell) predicted 38 more, and counted
     # from 10 s before: 114.
-    axes_kpa, axes_rpm = (25.0, 30.0), (1000.0, 1250.0)
-    n_rpm = len(axes_rpm)
-    c30 = n_rpm + 1
-    hold = _hold_1250((30.0,), (40.0,))
-    arrivals = [(9.5, c30, 75.0), (11.0, c30, 40.0)]
-    held = DetectedTest(
-        "idle_low_map", 10.5, 14.0, 1250, 1248, 1252, 1250, 29, 31, 30, 30, 30, (30.0,)
-    )
-    log, kw, between = offered_log(hold, arrivals, axes_kpa, axes_rpm)
-    log._offers.clear()
-    log._tops.clear()
-    log.offer(PlanView(suggestions=(hold,)), 10.0)  # on offer, as the top, from 10 s
-    checked = log.check(held, between(10.5, 14.0), n_rpm, **kw)
-    assert checked is not None and checked.actual_hits == 40.0
-    # the same suggestion second on the list (an estimate from idle) counts the whole hold
-    log, kw, between = offered_log(hold, arrivals, axes_kpa, axes_rpm)
-    log._offers.clear()
-    log._tops.clear()
-    log.offer(PlanView(suggestions=(suggestion(0.0), hold)), 10.0)
-    checked = log.check(held, between(10.5, 14.0), n_rpm, **kw)
-    assert checked is not None and checked.actual_hits == 115.0
+    hold, arrivals, held = _half_filled_hold(10.5)
+    for plan, want in (((hold,), 40.0), ((suggestion(0.0), hold), 115.0)):
+        # the top refined at 10 s counts from then; second on the list (an estimate
+        # from idle) it counts the whole hold
+        log, kw, between = offered_log(hold, arrivals, *HOLD_AXES)
+        log._offers.clear()
+        log._tops.clear()
+        log.offer(PlanView(suggestions=plan), 10.0)
+        checked = log.check(held, between(10.5, 14.0), 2, **kw)
+        assert checked is not None and checked.actual_hits == want
