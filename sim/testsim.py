@@ -36,7 +36,7 @@ from core.plan.recipe import Recipe
 from core.plan.testsim import ADDITIVE, HOLD_STEP_S, ModelKey, grid_arrays
 from sim import scenarios as sc
 from sim.simulation import Simulation
-from sim.vehicles import get_vehicle
+from sim.vehicles import Vehicle, get_vehicle
 
 F64 = npt.NDArray[np.float64]
 R = TypeVar("R")
@@ -341,7 +341,7 @@ def _simulate_from_sparse(
     return cells, {k: a[cells].copy() for k, a in arrays.items()}
 
 
-def _lead(vehicle: Any, rpm_now: float | None, map_now: float) -> tuple[Any, ...]:
+def _lead(vehicle: Vehicle, rpm_now: float | None, map_now: float) -> tuple[sc.Segment, ...]:
     """The engine brought to ``rpm_now`` / ``map_now`` before a test run from there (off the record).
 
     Held 2 s at that MAP, or at the least MAP the absorber can hold that rpm at
@@ -351,13 +351,11 @@ def _lead(vehicle: Any, rpm_now: float | None, map_now: float) -> tuple[Any, ...
     demo's "MAP ramps 5500->5000 rpm, 85<->45 kPa" predicted 27 hits at 85 kPa and 5500
     rpm where the engine then added ~145.
     """
-    from sim.scenarios import SteadyHold, min_hold_map_kpa, transition_s
-
     if rpm_now is None:
         return ()
-    held = max(map_now, min_hold_map_kpa(vehicle, rpm_now))
-    settle = transition_s(vehicle, None, rpm_now, held)
-    return (SteadyHold(rpm_now, (held,), hold_s=2.0, settle_s=settle),)
+    held = max(map_now, sc.min_hold_map_kpa(vehicle, rpm_now))
+    settle = sc.transition_s(vehicle, None, rpm_now, held)
+    return (sc.SteadyHold(rpm_now, (held,), hold_s=2.0, settle_s=settle),)
 
 
 @cached_sparse(maxsize=64)
