@@ -21,7 +21,10 @@ the strongest tools a tuner has today, so every routine is run in each of
 2.0 s per step (the shortest stopwatch hold that meets the rule in the midrange),
 watching the hit counter (each step ends when the cell shows trusted, as
 TunerStudio's VE Analyze or a Power Vision hit table lets a tuner do; the same
-watcher and look interval as the guided operator, ``sim.live``), watching the counter
+watcher and look interval as the guided operator, ``sim.live``; an idle, too, ends
+once the cell the engine idles in shows trusted, so after a street session the
+expert does not idle at all: its 10-s idle had trusted its cell in ~1.5 s from empty
+and added nothing after the ride), watching the counter
 with every hold's MAP steps run from the highest down (no accel enrichment after each
 step, as the planner runs its holds), and, for routines with sweeps, watching the
 counter AND ramping at the rate the planner computes.
@@ -350,7 +353,7 @@ def run_expert(
         segments = with_live_steps(segments)
     sim = Simulation(get_vehicle(key.kind), segments, seed=seed, rate_hz=key.rate_hz, loop=True)
     pipe = pipeline(key)
-    watch = Watcher(sim, pipe, RULE, progress.base)
+    watch = Watcher(sim, pipe, RULE, progress.base, cut_idle=counter)
     n = round(0.5 * key.rate_hz)
     while sim.sim_time_s < MAX_MIN * 60.0:
         watch.read(n)

@@ -220,7 +220,7 @@ def main() -> None:
     )
     sim = Simulation(get_vehicle(args.kind), segs, seed=9, rate_hz=key.rate_hz, loop=True)
     pipe = pipeline(key)
-    watch = Watcher(sim, pipe, bp.RULE, base)
+    watch = Watcher(sim, pipe, bp.RULE, base, cut_idle=True)
 
     def seg_label() -> str:
         s = sim.current

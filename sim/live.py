@@ -24,7 +24,7 @@ from core.frames import Block
 from core.pipeline import Pipeline
 from core.plan.testsim import ADDITIVE, grid_arrays
 from core.plan.value import confidence
-from sim.scenarios import LiveStep, Segment, SteadyHold, live_steps
+from sim.scenarios import Idle, LiveStep, Segment, SteadyHold, live_steps
 from sim.simulation import Simulation
 
 F64 = npt.NDArray[np.float64]
@@ -59,8 +59,13 @@ def with_live_steps(
 
 def step_cell(axes: TableAxes, step: LiveStep) -> int:
     """Flat index of the cell a live step fills (the nearest cell of its rpm and MAP)."""
-    r = int(np.argmin(np.abs(np.asarray(axes.rpm) - step.rpm)))
-    m = int(np.argmin(np.abs(np.asarray(axes.map_kpa) - step.map_kpa)))
+    return cell_at(axes, step.rpm, step.map_kpa)
+
+
+def cell_at(axes: TableAxes, rpm: float, map_kpa: float) -> int:
+    """Flat index of the cell nearest (``rpm``, ``map_kpa``)."""
+    r = int(np.argmin(np.abs(np.asarray(axes.rpm) - rpm)))
+    m = int(np.argmin(np.abs(np.asarray(axes.map_kpa) - map_kpa)))
     return m * len(axes.rpm) + r
 
 
@@ -74,12 +79,17 @@ class Watcher:
         rule: CoverageRule,
         base: Mapping[str, F64] | None = None,
         on_cut: Callable[[LiveStep], None] | None = None,
+        cut_idle: bool = False,
     ) -> None:
+        """``cut_idle``: an idle also ends at the first look that finds the cell the engine
+        idles in trusted (a tuner watching the hit counter stops idling once the idle cell
+        is done, or does not idle at all when an earlier session did it)."""
         self.sim = sim
         self.pipe = pipe
         self.rule = rule
         self.base = base
         self.on_cut = on_cut
+        self.cut_idle = cut_idle
         self.cuts = 0
 
     def covered(self, cell: int) -> bool:
@@ -93,7 +103,7 @@ class Watcher:
         sim = self.sim
         if sim.segment_left == 0:
             return 1
-        if isinstance(sim.current, LiveStep):
+        if isinstance(sim.current, LiveStep) or self._watching_idle():
             n = min(n, max(1, round(WATCH_S * sim.rate_hz)))
         return min(n, sim.segment_left)
 
@@ -102,12 +112,24 @@ class Watcher:
         block = self.sim.next_block(self.limit(n))
         assert block is not None
         self.pipe.push(block)
-        self.look()
+        self.look(block)
         return block
 
-    def look(self) -> None:
+    def _watching_idle(self) -> bool:
+        return self.cut_idle and type(self.sim.current) is Idle
+
+    def look(self, block: Block | None = None) -> None:
         step = self.sim.current
-        if not isinstance(step, LiveStep) or self.sim.segment_left == 0:
+        if self.sim.segment_left == 0:
+            return
+        if self._watching_idle() and block is not None and len(block):
+            cols = block.columns
+            rpm, map_kpa = float(np.median(cols["rpm"])), float(np.median(cols["map_kpa"]))
+            if self.covered(cell_at(self.pipe.grid.axes, rpm, map_kpa)):
+                self.sim.cut()
+                self.cuts += 1
+            return
+        if not isinstance(step, LiveStep):
             return
         if self.covered(step_cell(self.pipe.grid.axes, step)):
             self.sim.cut()

@@ -202,6 +202,46 @@ def test_live_hold_steps_end_when_the_cell_is_trusted() -> None:
     assert sim.sim_time_s < total - 2.0
 
 
+def test_a_tuner_watching_the_counter_stops_idling_once_the_idle_cell_is_trusted() -> None:
+    """The bench's expert (+counter) idles only while the idle cell still needs data.
+
+    A routine's 10-s idle trusted its cell in ~1.5 s from empty and added nothing after a
+    street session had trusted it; a tuner reading the hit table moves on.
+    """
+    vehicle = get_vehicle("vtwin")
+    segs = (sc.Idle(10.0), sc.CoolDown(3.0), sc.Idle(10.0))
+
+    def run(base: dict[str, np.ndarray] | None, cut_idle: bool) -> list[float]:
+        sim = Simulation(vehicle, segs, seed=5, rate_hz=50.0, loop=True)
+        pipe = pipeline(KEY)
+        watch = Watcher(sim, pipe, RULE, base, cut_idle=cut_idle)
+        ends: list[float] = []
+        last = sim.occurrence
+        while len(ends) < len(segs):
+            watch.read(25)
+            if sim.occurrence != last:
+                ends.append(sim.sim_time_s - 1.0 / 50.0)
+                last = sim.occurrence
+        return ends
+
+    # a stopwatch routine idles its 10 s, cools down 3 s, idles 10 s
+    assert run(None, False) == pytest.approx([10.0, 13.0, 23.0], abs=0.05)
+    # watching the counter: the first idle ends once its cell is trusted, the cool-down
+    # (heat, not data) runs its time, and the second idle, its cell done, ends at the first look
+    first, cooled, second = run(None, True)
+    assert 1.0 < first < 5.0
+    assert cooled - first == pytest.approx(3.0, abs=0.05)
+    assert second - cooled <= 0.3
+    # after a session that trusted the idle cell, the tuner does not idle at all
+    sim = Simulation(vehicle, (sc.Idle(10.0),), seed=5, rate_hz=50.0, loop=True)
+    pipe = pipeline(KEY)
+    watch = Watcher(sim, pipe, RULE)
+    while sim.sim_time_s < 9.9:
+        watch.read(25)
+    done = grid_arrays(pipe.grid)
+    assert run(done, True)[0] <= 0.3
+
+
 def test_planner_offers_the_serpentine_and_its_prediction_holds() -> None:
     model = SimCandidates(KEY)
     view = plan_model(EMPTY, None, model, DEFAULT_REGIONS, Constraints(), Calibration(), 0, RULE)
