@@ -81,9 +81,12 @@ class Watcher:
         on_cut: Callable[[LiveStep], None] | None = None,
         cut_idle: bool = False,
     ) -> None:
-        """``cut_idle``: an idle also ends at the first look that finds the cell the engine
+        """Watch ``sim`` into ``pipe``; ``on_cut`` is told of each live step cut short.
+
+        ``cut_idle``: an idle also ends at the first look that finds the cell the engine
         idles in trusted (a tuner watching the hit counter stops idling once the idle cell
-        is done, or does not idle at all when an earlier session did it)."""
+        is done, or does not idle at all when an earlier session did it).
+        """
         self.sim = sim
         self.pipe = pipe
         self.rule = rule

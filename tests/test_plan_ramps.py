@@ -114,7 +114,9 @@ def test_a_quick_end_cell_is_not_squeezed_by_its_turn() -> None:
         assert kpa / seconds <= pass_rate + 1e-9
     # a cell passed at cell_s still gives its turn all it can (a quarter at least)
     slow = sc.MapRamps((3000.0, 2500.0), EDGES, 1.1, first_down=False, settle_s=5.0)
-    assert np.diff(slow.ramp_plan(0)[0])[-1] == pytest.approx(1.1 - slow.turn_s(0) / 2 - sc.TURN_LAG_S)
+    assert np.diff(slow.ramp_plan(0)[0])[-1] == pytest.approx(
+        1.1 - slow.turn_s(0) / 2 - sc.TURN_LAG_S
+    )
 
 
 def test_lead_columns_are_held_in_the_top_cell_on_the_way_down() -> None:

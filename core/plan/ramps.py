@@ -142,8 +142,12 @@ def ramp_walks(
     out = []
     for with_lead in leads:
         # cells trusted already, and (riding up to the walk) cells the ride will have trusted
-        ridden = set() if rolling_on else _ridden(
-            model, kept, rows, edges, with_lead, start_rpm, weights, value0, factor, gain_of
+        ridden = (
+            set()
+            if rolling_on
+            else _ridden(
+                model, kept, rows, edges, with_lead, start_rpm, weights, value0, factor, gain_of
+            )
         )
         quick = [
             [not need[r * n_rpm + _column(rpm_axis, c)] or (r, c) in ridden for r in rows]
