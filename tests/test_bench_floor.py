@@ -76,3 +76,21 @@ def test_every_cell_a_hold_of_its_own_covers_is_in_the_goal() -> None:
             alone[j * 3 + i] = confidence(step, bp.RULE)[j * 3 + i] >= 1.0
     assert alone[[3 * j + 2 for j in (2, 3, 4)]].all()  # 1500 rpm at 30, 35, 40 kPa
     assert not np.any(alone & ~goal), np.flatnonzero(alone & ~goal)
+
+
+def test_the_expert_going_straight_on_drops_only_the_releases_between_holds() -> None:
+    # the bench's "no release" expert: a hold followed by another goes straight on to it,
+    # and the routine's last hold (or one before a pull or an idle) still closes the throttle
+    from sim import scenarios as sc
+    from sim.live import with_live_steps
+
+    holds = (sc.SteadyHold(2000.0, (95.0, 85.0)), sc.SteadyHold(2500.0, (95.0,)))
+    segs = with_live_steps((*holds, sc.WotPull(2000.0, 5000.0), *holds))
+    released = [i for i, s in enumerate(segs) if isinstance(s, sc.Release)]
+    assert len(released) == 4
+    straight = bp.straight_on(segs)
+    kinds = [type(s).__name__ for s in straight]
+    assert kinds == [
+        "LiveStep", "LiveStep", "LiveStep", "Release", "WotPull",
+        "LiveStep", "LiveStep", "LiveStep", "Release",
+    ]  # fmt: skip
