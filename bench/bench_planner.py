@@ -7,7 +7,8 @@ Minutes are simulated time: every transition, settle, hold, pull, cool-down.
 Strategies:
 
 * guided: the planner's top suggestion, test after test (``sim.guided``), learning
-  as it goes, starting from the same coverage as the experts;
+  as it goes, starting from the same coverage as the experts, and going straight from
+  a hold to the next test as the strongest expert does (``straight_on``);
 * the expert routines in ``bench/routines/<vehicle>_*.toml``, each documented at
   the top of its file (who runs it and why), looped as the tuner would repeat it.
   Under a ``max_rpm`` constraint the expert respects it as a tuner would: pulls end
@@ -403,7 +404,9 @@ def run_guided(
     progress: Progress,
     seed: int,
 ) -> GuidedOperator:
-    op = GuidedOperator(key, DEFAULT_REGIONS, constraints, RULE, base=base, seed=seed)
+    op = GuidedOperator(
+        key, DEFAULT_REGIONS, constraints, RULE, base=base, seed=seed, straight_on=True
+    )
     op.run_until(
         lambda o: progress.check(grid_arrays(o.grid), o.sim_time_s),  # type: ignore[arg-type]
         MAX_MIN * 60.0,

@@ -194,7 +194,9 @@ def main() -> None:
     )
 
     prog = bp.Progress(goal, base)
-    op = GuidedOperator(key, DEFAULT_REGIONS, constraints, bp.RULE, base=base, seed=9)
+    op = GuidedOperator(
+        key, DEFAULT_REGIONS, constraints, bp.RULE, base=base, seed=9, straight_on=True
+    )
     assert op._watch is not None
 
     def label() -> str:

@@ -36,9 +36,9 @@ from core.plan.types import PlanView, Suggestion
 from core.plan.value import confidence
 from sim.live import Watcher, with_live_steps
 from sim.model import Controller
-from sim.scenarios import Idle, Release, Segment, chain, end_rpm
+from sim.scenarios import Idle, LiveStep, Release, Segment, chain, end_rpm
 from sim.simulation import Simulation
-from sim.testsim import SimCandidates, pipeline, recipe_segments
+from sim.testsim import SimCandidates, pipeline, recipe_segments, without_release
 from sim.vehicles import get_vehicle
 
 F64 = npt.NDArray[np.float64]
@@ -104,6 +104,9 @@ class GuidedOperator:
     model: SimCandidates | None = None
     _sim: FedSimulation | None = None
     _rpm_here: float | None = None
+    _map_here: float | None = None
+    """The MAP the last segment held at its end when the throttle stays open there (a hold's
+    last step, going straight on): where the next test's prediction starts from."""
     _expect_done: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
     live_holds: bool = True
     """Each MAP step of a hold ends when its cell turns trusted (the instruction moves on),
@@ -117,6 +120,12 @@ class GuidedOperator:
     from it while the rest warms; once all is simulated, every plan is the full one.
     Before, the engine idled for the whole warm-up (~30 s in the bare ``dynoai`` demo
     on a loaded 2-core machine)."""
+    straight_on: bool = False
+    """From a hold the operator goes straight on to the next test at the last step's
+    throttle, without closing it 1.5 s first: a hold's segments lose their closing release
+    and its prediction leaves it out (``SimCandidates(straight_on=True)``). The bench's
+    guided operator runs this way, as its strongest expert does (``bench_planner``);
+    the live demo does not (it releases and reads the dashboard's next line)."""
     _warm: threading.Event = field(default_factory=threading.Event)
     """Every candidate is simulated: plans are full ones."""
     _opening: threading.Event = field(default_factory=threading.Event)
@@ -236,6 +245,7 @@ class GuidedOperator:
             self._waiting = False
         seg = self._queue.pop(0)
         self._rpm_here = end_rpm(seg) if end_rpm(seg) is not None else None
+        self._map_here = seg.map_kpa if isinstance(seg, LiveStep) else None
         return seg
 
     def _start_test(self, scope: str = "all") -> None:
@@ -243,8 +253,11 @@ class GuidedOperator:
         if self.base_knock is not None:
             knock = self.base_knock + np.asarray(self.grid.knock_events)  # type: ignore[attr-defined]
         op = {"rpm": self._rpm_here} if self._rpm_here is not None else {}
+        if op and self._map_here is not None:
+            op["map_kpa"] = self._map_here  # straight on from a hold's last step
         view = plan_model(
-            self.arrays(), knock, SimCandidates(self.key), self.regions, self.constraints, self.calibration,
+            self.arrays(), knock, SimCandidates(self.key, self.straight_on, on_throttle=self._map_here is not None), self.regions,
+            self.constraints, self.calibration,
             self.pulls, self.rule, operating_point=op, scope=scope,
         )  # fmt: skip
         self.plans += 1
@@ -275,6 +288,8 @@ class GuidedOperator:
         segs = chain(recipe_segments(recipe, self.key.kind), self.key.kind, self._rpm_here)
         if self.live_holds:
             segs = with_live_steps(segs)
+            if self.straight_on:
+                segs = without_release(segs)
         self._queue = list(segs)
         if recipe.test_type == "wot_pull":
             self.pulls += 1
@@ -339,13 +354,15 @@ def guided_operator(
     calibration: Calibration | None = None,
     warm_in_background: bool = False,
     advice: Callable[[], tuple[Suggestion, float] | None] | None = None,
+    straight_on: bool = False,
 ) -> GuidedOperator:
     """An operator for ``kind`` at ``rate_hz``, on ``config``'s axes, filters and regions.
 
     ``config`` is a ``core.vehicle.VehicleConfig`` (default: the defaults). ``base``,
     ``base_knock`` and ``calibration`` are the vehicle's stored coverage and learning
     (read only: the operator learns on its own copy). ``advice``: the dashboard's line
-    to follow (:attr:`GuidedOperator.advice`).
+    to follow (:attr:`GuidedOperator.advice`). ``straight_on``: see
+    :attr:`GuidedOperator.straight_on`.
     """
     import copy
 
@@ -364,6 +381,7 @@ def guided_operator(
         seed=seed,
         warm_in_background=warm_in_background,
         advice=advice,
+        straight_on=straight_on,
     )
 
 

@@ -297,7 +297,11 @@ def run_marks(key: ModelKey, sim: object, edges_s: Sequence[float]) -> list[dict
 
 
 def simulate_from(
-    key: ModelKey, segments: tuple[object, ...], rpm_now: float | None, map_now: float
+    key: ModelKey,
+    segments: tuple[object, ...],
+    rpm_now: float | None,
+    map_now: float,
+    on_throttle: bool = False,
 ) -> dict[str, F64]:
     """What ``segments`` add when the engine starts at ``rpm_now`` / ``map_now``.
 
@@ -311,7 +315,7 @@ def simulate_from(
     and holds :data:`FROM_HERE_CACHE` of them, full within the first minutes
     (issue 10's soak).
     """
-    cells, values = _simulate_from_sparse(key, segments, rpm_now, map_now)
+    cells, values = _simulate_from_sparse(key, segments, rpm_now, map_now, on_throttle)
     n_cells = key.axes.n_cells
     out: dict[str, F64] = {}
     for k, v in values.items():
@@ -324,7 +328,11 @@ def simulate_from(
 @single_flight
 @functools.lru_cache(maxsize=FROM_HERE_CACHE)
 def _simulate_from_sparse(
-    key: ModelKey, segments: tuple[object, ...], rpm_now: float | None, map_now: float
+    key: ModelKey,
+    segments: tuple[object, ...],
+    rpm_now: float | None,
+    map_now: float,
+    on_throttle: bool = False,
 ) -> tuple[npt.NDArray[np.intp], dict[str, F64]]:
     from sim.scenarios import Segment, chain
     from sim.simulation import Simulation
@@ -332,7 +340,7 @@ def _simulate_from_sparse(
 
     vehicle = get_vehicle(key.kind)
     segs = chain([s for s in segments if isinstance(s, Segment)], vehicle, rpm_now)
-    lead = _lead(vehicle, rpm_now, map_now)
+    lead = _lead(vehicle, rpm_now, map_now, on_throttle)
     sim = Simulation(vehicle, lead + segs, seed=7, rate_hz=key.rate_hz)
     lead_s = sum(s.duration_s(vehicle) for s in lead)
     total_s = lead_s + sum(s.duration_s(vehicle) for s in segs)
@@ -341,7 +349,9 @@ def _simulate_from_sparse(
     return cells, {k: a[cells].copy() for k, a in arrays.items()}
 
 
-def _lead(vehicle: Vehicle, rpm_now: float | None, map_now: float) -> tuple[sc.Segment, ...]:
+def _lead(
+    vehicle: Vehicle, rpm_now: float | None, map_now: float, on_throttle: bool = False
+) -> tuple[sc.Segment, ...]:
     """The engine brought to ``rpm_now`` / ``map_now`` before a test run from there (off the record).
 
     Held 2 s at that MAP, or at the least MAP the absorber can hold that rpm at
@@ -350,9 +360,19 @@ def _lead(vehicle: Vehicle, rpm_now: float | None, map_now: float) -> tuple[sc.S
     drum, and the next test's ride, timed from 5000, left its first column late: the
     demo's "MAP ramps 5500->5000 rpm, 85<->45 kPa" predicted 27 hits at 85 kPa and 5500
     rpm where the engine then added ~145.
+
+    The hold ends with its release (the throttle closed 1.5 s, as a hold ends), unless
+    ``on_throttle``: the engine is still on the throttle at ``map_now`` (a hold's last
+    step, the operator going straight on, ``sim.guided.GuidedOperator.straight_on``). From
+    a released lead, the car's "hold 6500 rpm: MAP 95 85 kPa" straight on from 7000 rpm at
+    95 kPa was predicted 4.2 s where it took 2.0.
     """
     if rpm_now is None:
         return ()
+    if on_throttle:
+        # the engine holds that MAP there now (a hold's last step): no floor to mind
+        settle = sc.transition_s(vehicle, None, rpm_now, map_now)
+        return (sc.LiveStep(rpm_now, map_now, 2.0, settle),)
     held = max(map_now, sc.min_hold_map_kpa(vehicle, rpm_now))
     settle = sc.transition_s(vehicle, None, rpm_now, held)
     return (sc.SteadyHold(rpm_now, (held,), hold_s=2.0, settle_s=settle),)
@@ -485,8 +505,14 @@ def simulate_live_from(
     map_now: float,
     rule: CoverageRule,
     base: tuple[tuple[int, tuple[float, ...]], ...] = (),
+    straight_on: bool = False,
+    on_throttle: bool = False,
 ) -> tuple[dict[str, F64], float]:
     """:func:`simulate_from` with the hold steps live: (data, seconds); steps end when trusted.
+
+    ``straight_on``: the hold's closing release is left out (the operator goes straight
+    on to the next test at the last step's throttle, :attr:`sim.guided.GuidedOperator.straight_on`).
+    ``on_throttle``: the engine starts on the throttle at ``map_now`` (see ``_lead``).
 
     Each step lasts until its cell is trusted, at most ``MAX_STEP_S``, counting what
     this test added on top of ``base``: (cell, its :data:`ADDITIVE` values) for cells
@@ -502,7 +528,10 @@ def simulate_live_from(
     idle/low-MAP checks read 4.1 % mean error and its steady holds 2.4 %; cell by
     cell, 3.7 % and 2.1 %.
     """
-    runs = [_live_run(key, segments, rpm_now, map_now, rule, base, seed) for seed in LIVE_SEEDS]
+    runs = [
+        _live_run(key, segments, rpm_now, map_now, rule, base, seed, straight_on, on_throttle)
+        for seed in LIVE_SEEDS
+    ]
     return _median_run([data for data, _ in runs]), float(np.median([s for _, s in runs]))
 
 
@@ -530,6 +559,8 @@ def _live_run(
     rule: CoverageRule,
     base: tuple[tuple[int, tuple[float, ...]], ...],
     seed: int,
+    straight_on: bool = False,
+    on_throttle: bool = False,
 ) -> tuple[dict[str, F64], float]:
     """One run of :func:`simulate_live_from` with the engine's noise from ``seed``."""
     from sim.live import Watcher, with_live_steps
@@ -538,7 +569,9 @@ def _live_run(
     vehicle = get_vehicle(key.kind)
     segs = chain([s for s in segments if isinstance(s, Segment)], vehicle, rpm_now)
     segs = with_live_steps(segs)
-    lead = _lead(vehicle, rpm_now, map_now)
+    if straight_on:
+        segs = without_release(segs)
+    lead = _lead(vehicle, rpm_now, map_now, on_throttle)
     sim = Simulation(vehicle, lead + segs, seed=seed, rate_hz=key.rate_hz, loop=True)
     pipe = pipeline(key)
     lead_n = round(sum(s.duration_s(vehicle) for s in lead) * key.rate_hz)
@@ -558,6 +591,13 @@ def _live_run(
     after = grid_arrays(pipe.grid)
     seconds = sim.sim_time_s - lead_n / key.rate_hz
     return _frozen({k: after[k] - before[k] for k in ADDITIVE}), seconds
+
+
+def without_release(segments: tuple[sc.Segment, ...]) -> tuple[sc.Segment, ...]:
+    """Live hold ``segments`` without their closing release (the operator goes straight on)."""
+    if segments and isinstance(segments[-1], sc.Release):
+        return segments[:-1]
+    return segments
 
 
 def _frozen(arrays: dict[str, F64]) -> dict[str, F64]:
@@ -693,18 +733,28 @@ def recipe_segments(recipe: Recipe, kind: str) -> tuple[sc.Segment, ...]:
 class SimCandidates:
     """:class:`core.plan.testsim.CandidateModel` on the simulator (cached per key)."""
 
-    def __init__(self, key: ModelKey) -> None:
+    def __init__(self, key: ModelKey, straight_on: bool = False, on_throttle: bool = False) -> None:
         self._key = key
+        self._straight_on = straight_on
+        """A hold's prediction (:meth:`hold_from`) leaves its closing release out."""
+        self._on_throttle = on_throttle
+        """Predictions from here start on the throttle at the given MAP, not released
+        (``_lead``): the operator went straight on from a hold's last step."""
 
     @property
     def key(self) -> ModelKey:
         return self._key
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, SimCandidates) and other._key == self._key
+        return (
+            isinstance(other, SimCandidates)
+            and other._key == self._key
+            and other._straight_on == self._straight_on
+            and other._on_throttle == self._on_throttle
+        )
 
     def __hash__(self) -> int:
-        return hash(self._key)
+        return hash((self._key, self._straight_on, self._on_throttle))
 
     def redline_rpm(self) -> float:
         return get_vehicle(self._key.kind).redline_rpm
@@ -745,7 +795,9 @@ class SimCandidates:
 
     def recipe_from(self, recipe: object, rpm_now: float | None, map_now: float) -> dict[str, F64]:
         assert isinstance(recipe, Recipe)
-        return simulate_from(self._key, recipe_segments(recipe, self._key.kind), rpm_now, map_now)
+        return simulate_from(
+            self._key, recipe_segments(recipe, self._key.kind), rpm_now, map_now, self._on_throttle
+        )
 
     def hold_from(
         self,
@@ -758,7 +810,9 @@ class SimCandidates:
         assert isinstance(recipe, Recipe)
         segs = recipe_segments(recipe, self._key.kind)
         have = tuple(sorted((base or {}).items()))
-        return simulate_live_from(self._key, segs, rpm_now, map_now, rule, have)
+        return simulate_live_from(
+            self._key, segs, rpm_now, map_now, rule, have, self._straight_on, self._on_throttle
+        )
 
     def recipe_minutes(self, recipe: object, rpm_now: float | None) -> float:
         assert isinstance(recipe, Recipe)
@@ -783,4 +837,6 @@ class SimCandidates:
         return sc.end_rpm(segs[-1]) if segs else None
 
     def at_rate(self, rate_hz: float) -> SimCandidates:
-        return SimCandidates(replace(self._key, rate_hz=float(rate_hz)))
+        return SimCandidates(
+            replace(self._key, rate_hz=float(rate_hz)), self._straight_on, self._on_throttle
+        )
