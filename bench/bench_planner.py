@@ -113,9 +113,10 @@ class Variant:
     no_release: bool = False
     """Straight from one hold to the next: no 1.5-s closed throttle between them, the next
     hold's ride starting from the last step's throttle (with the counter, top-down). Faster
-    to 80 % (V-twin from empty 1.46 min against 1.60), but the roll-on to the next hold's
-    top step is a tip-in whose enrichment the filters wait out, and a cell it leaves short
-    costs a repeat: slower to 95 % (1.90 against 1.88; the car 7.8 against 3.6)."""
+    to 80 % (V-twin from empty 1.46 min against 1.60), slower to 95 % (1.90 against 1.88;
+    the car 7.8 against 3.6): the releases' closed-throttle samples had made low-MAP cells
+    at the hold rpm trusted (the V-twin's release at 1250 rpm kept 1.4 s there), which the
+    routine's later passes then have to fill."""
 
 
 VARIANTS = (

@@ -255,9 +255,9 @@ class GuidedOperator:
         op = {"rpm": self._rpm_here} if self._rpm_here is not None else {}
         if op and self._map_here is not None:
             op["map_kpa"] = self._map_here  # straight on from a hold's last step
+        model = SimCandidates(self.key, self.straight_on, on_throttle=self._map_here is not None)
         view = plan_model(
-            self.arrays(), knock, SimCandidates(self.key, self.straight_on, on_throttle=self._map_here is not None), self.regions,
-            self.constraints, self.calibration,
+            self.arrays(), knock, model, self.regions, self.constraints, self.calibration,
             self.pulls, self.rule, operating_point=op, scope=scope,
         )  # fmt: skip
         self.plans += 1

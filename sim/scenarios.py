@@ -529,9 +529,10 @@ class MapRamps(Segment):
         (``cell_times``, the cell trusted already) keeps half: the ramp rolls from the
         cell's edge to its centre, half its MAP, so at half the time the roll keeps the
         pass's rate. Squeezed to a quarter, a quick top cell rolled near wide-open at
-        twice the throttle rate the pass allows; the throttle-rate hold-off ran on past the
-        turn into the next column (the V-twin after a street ride, 3000 rpm up to the top,
-        turning to 2500 rpm: its 85-kPa cell kept 0.9 s, short of its second).
+        twice the throttle rate the pass allows. In the V-twin's walk after a street ride
+        (3000 rpm rolling up into its quick top cell, turning to 2500 rpm) the 85-kPa cell
+        at 2500 rpm then kept 0.9 s, short of its second (the throttle-rate hold-off
+        running past the turn, most likely); keeping half, it was trusted.
         """
         return 0.5 if seconds < self.cell_s else MIN_STOP_SHARE
 

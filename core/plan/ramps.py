@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import replace
 
 import numpy as np
@@ -220,8 +221,9 @@ def _ridden(
     The engine rides up to the walk's first stop in the top cell (``lead_kpa``, or the
     top cell's centre), through every column under it: at the V-twin's ~450 rpm/s each
     500-rpm column's top cell gets over a second of settled data on the way, and is
-    trusted when the ramps come back to it. Rolled through at ``cell_s`` again, those
-    cells cost ~6 s of a walk from empty (``bench/planner_breakdown.py``). The ride is
+    trusted when the ramps come back to it. Rolled through at ``cell_s`` again, they
+    got ~1.8 s each; passed quickly, the V-twin's walk from empty ran 58.5 s of ramps
+    instead of 60.1 (``bench/planner_breakdown.py``). The ride is
     simulated (``CandidateModel.entry``, from idle) and a cell it makes trusted is
     passed quickly, as a cell trusted before the walk is. Only the columns the ride
     passes (above ``start_rpm``, under the first stop) count.
@@ -251,7 +253,7 @@ def _rolled_past(
     recipe: Recipe,
     rows: list[int],
     rpm_axis: F64,
-    ridden: set[tuple[int, float]] = frozenset(),  # type: ignore[assignment]
+    ridden: AbstractSet[tuple[int, float]] = frozenset(),
 ) -> dict[str, F64]:
     """What ``recipe`` adds, from the same walk run without quick passes (``uniform``).
 
