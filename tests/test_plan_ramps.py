@@ -546,7 +546,9 @@ def test_the_walk_rolls_quickly_past_the_top_cells_its_ride_up_trusts() -> None:
     # every column under it at ~450 rpm/s: over a second of settled data in each 500-rpm
     # column's top cell (the V-twin from empty: 2500-4000 rpm trusted on the way,
     # bench/planner_breakdown.py). Rolled through at 1.1 s again, the ramps gave those
-    # cells ~1.8 s each. The walk now passes them as it passes cells trusted before.
+    # cells ~1.8 s each. The walk now passes them as it passes cells trusted before, in
+    # the columns whose ramp rolls up into the top cell (a ramp rolling off the top
+    # starts there straight after a turn: see ramps._ridden).
     model = SimCandidates(KEY)
     view = plan_model(EMPTY, None, model, DEFAULT_REGIONS, Constraints(), Calibration(), 0, RULE)
     walks = [s for s in view.suggestions if s.test_type == "map_ramps"]
@@ -557,13 +559,14 @@ def test_the_walk_rolls_quickly_past_the_top_cells_its_ride_up_trusts() -> None:
     ridden = [rpm for j, rpm in enumerate(recipe.columns) if passed(recipe, j)]
     for j, rpm in enumerate(recipe.columns):
         assert passed(recipe, j) <= {top}, rpm  # only top cells, nothing is trusted yet
-    assert len(ridden) >= 3 and max(ridden) < recipe.start_rpm
+    assert len(ridden) >= 2 and max(ridden) < recipe.start_rpm
+    assert all(recipe.columns.index(rpm) % 2 == 1 for rpm in ridden)  # rolling up
     # run as the operator runs it, from idle: every cell of the walk ends trusted, the
     # ridden ones with them, and the walk is shorter than rolling through them again
     (seg,) = recipe_segments(recipe, "vtwin")
     assert isinstance(seg, sc.MapRamps)
     uniform = replace(seg, cell_times=())
-    assert seg.duration_s("vtwin") < uniform.duration_s("vtwin") - 0.3 * len(ridden)
+    assert seg.duration_s("vtwin") < uniform.duration_s("vtwin") - 0.2 * len(ridden)
     sim = Simulation(get_vehicle("vtwin"), sc.chain((seg,), "vtwin", None), seed=21, rate_hz=50.0)
     pipe = pipeline(KEY)
     while (block := sim.next_block(25)) is not None:
