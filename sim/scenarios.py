@@ -508,8 +508,8 @@ class MapRamps(Segment):
         # samples stays in the column before it
         before = max(self.turn_s(i - 1) / 2.0 - TURN_LAG_S, 0.0) if i > 0 else math.inf
         after = self.turn_s(i) / 2.0 + TURN_LAG_S if i + 1 < len(self.stops) else 0.0
-        first = max(times[0] - before, self._end_share(times[0]) * times[0])
-        last = max(times[-1] - after, self._end_share(times[-1]) * times[-1])
+        first = max(times[0] - before, MIN_STOP_SHARE * times[0])
+        last = max(times[-1] - after, MIN_STOP_SHARE * times[-1])
         if cells == 1:
             one = max(times[0] - before - after, MIN_STOP_SHARE * times[0])
             return (0.0, one), (self._centre(True), self._centre(True))
@@ -521,20 +521,6 @@ class MapRamps(Segment):
             points = [self._centre(False), *edges, self._centre(True)]
         durations = [first, *times[1:-1], last]
         return tuple(np.concatenate(([0.0], np.cumsum(durations))).tolist()), tuple(points)
-
-    def _end_share(self, seconds: float) -> float:
-        """Least share of an end cell's time its own ramp keeps (the turn's half has the rest).
-
-        A cell passed at ``cell_s`` may be crossed mostly in the turn. A quick pass
-        (``cell_times``, the cell trusted already) keeps half: the ramp rolls from the
-        cell's edge to its centre, half its MAP, so at half the time the roll keeps the
-        pass's rate. Squeezed to a quarter, a quick top cell rolled near wide-open at
-        twice the throttle rate the pass allows. In the V-twin's walk after a street ride
-        (3000 rpm rolling up into its quick top cell, turning to 2500 rpm) the 85-kPa cell
-        at 2500 rpm then kept 0.9 s, short of its second (the throttle-rate hold-off
-        running past the turn, most likely); keeping half, it was trusted.
-        """
-        return 0.5 if seconds < self.cell_s else MIN_STOP_SHARE
 
     def stop_s(self, i: int) -> float:
         """Seconds at stop ``i`` of :attr:`stops` (a lead column's hold, or a ramp)."""

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from collections.abc import Set as AbstractSet
 from dataclasses import replace
 
 import numpy as np
@@ -139,28 +138,16 @@ def ramp_walks(
         # the engine is on the walk's first column with nothing left under it (a walk
         # under way, rolling on): the rest of the walk goes on from here, no lead
         steps, leads = steps[::-1], ((),)
-    rolling_on = steps[0] < steps[-1]
+    quick = [[not need[r * n_rpm + _column(rpm_axis, c)] for r in rows] for c in kept]
+    times = _cell_times(model, kept, edges, cell_s, quick) if any(map(any, quick)) else ()
     out = []
     for with_lead in leads:
-        # cells trusted already, and (riding up to the walk) cells the ride will have trusted
-        ridden = (
-            set()
-            if rolling_on
-            else _ridden(
-                model, kept, rows, edges, with_lead, start_rpm, weights, value0, factor, gain_of
-            )
-        )
-        quick = [
-            [not need[r * n_rpm + _column(rpm_axis, c)] or (r, c) in ridden for r in rows]
-            for c in kept
-        ]
-        times = _cell_times(model, kept, edges, cell_s, quick) if any(map(any, quick)) else ()
         recipe = Recipe(
             TEST_TYPE, min(kept), max(kept), steps,
             columns=tuple(kept), map_edges=edges, cell_s=cell_s, lead=with_lead, cell_times=times,
         )  # fmt: skip
         uniform = model.recipe(replace(recipe, cell_times=()))
-        arrays = _rolled_past(uniform, recipe, rows, rpm_axis, ridden)
+        arrays = _rolled_past(uniform, recipe, rows, rpm_axis)
         cand = Candidate(recipe, arrays, model.recipe_minutes(recipe, start_rpm))
         cand.gain, cand.per_cell = gain_of(arrays, factor)
         if cand.gain > 0.0:
@@ -204,61 +191,8 @@ def _cell_times(
     return tuple(out)
 
 
-def _ridden(
-    model: CandidateModel,
-    kept: list[float],
-    rows: list[int],
-    edges: tuple[float, ...],
-    lead: tuple[float, ...],
-    start_rpm: float | None,
-    weights: F64,
-    value0: F64,
-    factor: float,
-    gain_of: Callable[[Mapping[str, F64], float], tuple[float, F64]],
-) -> set[tuple[int, float]]:
-    """(row, column) cells of the walk that its ride up fills before the ramps reach them.
-
-    The engine rides up to the walk's first stop in the top cell (``lead_kpa``, or the
-    top cell's centre), through every column under it: at the V-twin's ~450 rpm/s each
-    500-rpm column's top cell gets over a second of settled data on the way, and is
-    trusted when the ramps come back to it. Rolled through at ``cell_s`` again, they
-    got ~1.8 s each; passed quickly, the V-twin's walk from empty ran 58.5 s of ramps
-    instead of 60.1 (``bench/planner_breakdown.py``). The ride is
-    simulated (``CandidateModel.entry``, from idle) and a cell it makes trusted is
-    passed quickly, as a cell trusted before the walk is. Only the columns the ride
-    passes (above ``start_rpm``, under the first stop) count, and only those whose ramp
-    rolls up into the top cell (its quick pass is the last before a turn, which keeps
-    half of it, ``MapRamps._end_share``). A ramp that rolls off from the top starts
-    there straight after a turn: passed quickly, the turn's throttle change and the
-    quick roll fell in one cell, and the 85-kPa cell below it at 2500 rpm was left short
-    in one of six demo-like runs (seeds 1-6 from empty, the V-twin at 100 Hz).
-    """
-    first = lead[0] if lead else kept[0]
-    ride_kpa = 0.5 * (edges[-2] + edges[-1])
-    entry = model.entry(first, ride_kpa)
-    _, per_cell = gain_of(entry, factor)
-    full = weights * (1.0 - value0)
-    axes = model.key.axes
-    rpm_axis, n_rpm = np.asarray(axes.rpm), axes.shape[1]
-    low = -math.inf if start_rpm is None else start_rpm + AT_COLUMN_RPM
-    out: set[tuple[int, float]] = set()
-    for j, col in enumerate(kept):
-        if j % 2 == 0 or not low < col < first - AT_COLUMN_RPM:
-            continue  # (even: the walk's ramps alternate, the first rolling off the top)
-        c = _column(rpm_axis, col)
-        for r in rows:
-            i = r * n_rpm + c
-            if full[i] > 0.0 and per_cell[i] >= full[i] - 1e-9:
-                out.add((r, col))
-    return out
-
-
 def _rolled_past(
-    uniform: Mapping[str, F64],
-    recipe: Recipe,
-    rows: list[int],
-    rpm_axis: F64,
-    ridden: AbstractSet[tuple[int, float]] = frozenset(),
+    uniform: Mapping[str, F64], recipe: Recipe, rows: list[int], rpm_axis: F64
 ) -> dict[str, F64]:
     """What ``recipe`` adds, from the same walk run without quick passes (``uniform``).
 
@@ -274,9 +208,7 @@ def _rolled_past(
     for times, col in zip(recipe.cell_times, recipe.columns, strict=False):
         c = _column(rpm_axis, col)
         for k, t in enumerate(times):
-            if t < recipe.cell_s and (rows[k], col) not in ridden:
-                # (a ridden cell keeps its data: most of it is the ride's, and it is
-                # trusted either way)
+            if t < recipe.cell_s:
                 for v in out.values():
                     v[rows[k] * n_rpm + c] *= t / recipe.cell_s
     return out
