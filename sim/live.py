@@ -59,13 +59,8 @@ def with_live_steps(
 
 def step_cell(axes: TableAxes, step: LiveStep) -> int:
     """Flat index of the cell a live step fills (the nearest cell of its rpm and MAP)."""
-    return cell_at(axes, step.rpm, step.map_kpa)
-
-
-def cell_at(axes: TableAxes, rpm: float, map_kpa: float) -> int:
-    """Flat index of the cell nearest (``rpm``, ``map_kpa``)."""
-    r = int(np.argmin(np.abs(np.asarray(axes.rpm) - rpm)))
-    m = int(np.argmin(np.abs(np.asarray(axes.map_kpa) - map_kpa)))
+    r = int(np.argmin(np.abs(np.asarray(axes.rpm) - step.rpm)))
+    m = int(np.argmin(np.abs(np.asarray(axes.map_kpa) - step.map_kpa)))
     return m * len(axes.rpm) + r
 
 
@@ -128,7 +123,8 @@ class Watcher:
         if self._watching_idle() and block is not None and len(block):
             cols = block.columns
             rpm, map_kpa = float(np.median(cols["rpm"])), float(np.median(cols["map_kpa"]))
-            if self.covered(cell_at(self.pipe.grid.axes, rpm, map_kpa)):
+            cell = int(self.pipe.grid.axes.flat_index(rpm, map_kpa))
+            if cell >= 0 and self.covered(cell):
                 self.sim.cut()
                 self.cuts += 1
             return
