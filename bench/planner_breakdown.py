@@ -179,6 +179,9 @@ def main() -> None:
     parser.add_argument(
         "--top-down", action="store_true", help="the expert runs each hold from its highest MAP"
     )
+    parser.add_argument(
+        "--no-release", action="store_true", help="the expert goes from hold to hold on throttle"
+    )
     args = parser.parse_args()
     axes = TableAxes.default()
     key = ModelKey(args.kind, axes, FilterLimits(), bp.RATE_HZ)
@@ -220,6 +223,8 @@ def main() -> None:
             path, args.kind, constraints, args.start == "street", top_down=args.top_down
         )
     )
+    if args.no_release:
+        segs = bp.straight_on(segs)
     sim = Simulation(get_vehicle(args.kind), segs, seed=9, rate_hz=key.rate_hz, loop=True)
     pipe = pipeline(key)
     watch = Watcher(sim, pipe, bp.RULE, base, cut_idle=True)

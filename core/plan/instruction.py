@@ -410,9 +410,7 @@ class Instructor:
         first_down = steps[0] >= top
         down = ((i - len(lead)) % 2 == 0) == first_down
         pace = f"{cell_s:.1f} s a cell"
-        quick = _passing(c.recipe, i - len(lead), sorted(steps), map_kpa)
-        if quick is not None:
-            pace = f"quick past {quick}"
+        pace = _pace(c.recipe, i - len(lead), sorted(steps), map_kpa) or pace
         return (
             f"{stops[i]:.0f} rpm: roll MAP {'down' if down else 'up'} to "
             f"{low if down else top:.0f} kPa, {pace} (now {map_kpa:.0f}){then}"
@@ -648,12 +646,12 @@ def _approach(s: Suggestion, op: Mapping[str, float]) -> str:
     return f" (bring it to {start:.0f} rpm)"
 
 
-def _passing(recipe: object, j: int, rows: list[float], map_kpa: float) -> str | None:
-    """The trusted cells of ramp ``j`` the engine is rolling past ("70-75"), or None.
+def _pace(recipe: object, j: int, rows: list[float], map_kpa: float) -> str | None:
+    """The pace of ramp ``j`` where the engine's MAP is when not ``cell_s`` a cell, or None.
 
     MAP ramps roll quickly past the cells a column already trusts (``Recipe.cell_times``
-    under ``cell_s``); while the engine's MAP is in one, the line says so instead of the
-    cell's pace.
+    at a roll's pace, under half of ``cell_s``): "quick past 70-75". A cell part-way there
+    is passed in the seconds it still lacks: "0.4 s in 95".
     """
     times = getattr(recipe, "cell_times", ()) or ()
     edges = getattr(recipe, "map_edges", ()) or ()
@@ -661,12 +659,14 @@ def _passing(recipe: object, j: int, rows: list[float], map_kpa: float) -> str |
     if not 0 <= j < len(times) or len(edges) != len(rows) + 1 or len(times[j]) != len(rows):
         return None
     k = bisect.bisect_right(edges, map_kpa) - 1
-    quick = {i for i, t in enumerate(times[j]) if t < cell_s}
-    if k not in quick:
+    if not 0 <= k < len(rows) or times[j][k] >= cell_s:
         return None
+    if times[j][k] >= 0.5 * cell_s:
+        return f"{times[j][k]:.1f} s in {rows[k]:.0f}"
+    quick = {i for i, t in enumerate(times[j]) if t < 0.5 * cell_s}
     lo, hi = k, k
     while lo - 1 in quick:
         lo -= 1
     while hi + 1 in quick:
         hi += 1
-    return f"{rows[lo]:.0f}" if lo == hi else f"{rows[lo]:.0f}-{rows[hi]:.0f}"
+    return f"quick past {rows[lo]:.0f}" + ("" if lo == hi else f"-{rows[hi]:.0f}")

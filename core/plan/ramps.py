@@ -71,7 +71,7 @@ def ramp_walks(
     rule: CoverageRule,
     calibration: Calibration,
     weights: F64,
-    value0: F64,
+    conf0: F64,
     start_rpm: float | None,
     gain_of: Callable[[Mapping[str, F64], float], tuple[float, F64]],
     start_map: float = math.nan,
@@ -106,7 +106,7 @@ def ramp_walks(
     if len(row_idx) < 2:
         return []
     n_rpm = rpm_axis.size
-    need = (weights > 0) & (value0 < 1.0)
+    need = (weights > 0) & (conf0 < 1.0)
     needed = np.array([[need[r * n_rpm + c] for r in row_idx] for c in col_idx], dtype=bool)
     joining = needed.sum(axis=1) >= MIN_COLUMN_CELLS
     if joining.sum() < MIN_COLUMNS:
@@ -138,8 +138,9 @@ def ramp_walks(
         # the engine is on the walk's first column with nothing left under it (a walk
         # under way, rolling on): the rest of the walk goes on from here, no lead
         steps, leads = steps[::-1], ((),)
-    quick = [[not need[r * n_rpm + _column(rpm_axis, c)] for r in rows] for c in kept]
-    times = _cell_times(model, kept, edges, cell_s, quick) if any(map(any, quick)) else ()
+    done = np.where(need, np.clip(conf0, 0.0, 1.0), 1.0)
+    have = [[float(done[r * n_rpm + _column(rpm_axis, c)]) for r in rows] for c in kept]
+    times = _cell_times(model, kept, edges, cell_s, have, rule.min_dwell_s)
     out = []
     for with_lead in leads:
         recipe = Recipe(
@@ -160,34 +161,39 @@ def _cell_times(
     columns: list[float],
     edges: tuple[float, ...],
     cell_s: float,
-    quick: list[list[bool]],
+    done: list[list[float]],
+    min_dwell_s: float,
 ) -> tuple[tuple[float, ...], ...]:
-    """Seconds through each cell (ascending) of each column: ``cell_s``, or a quick pass.
+    """Seconds through each cell (ascending) of each column, or () when every cell takes ``cell_s``.
 
-    A cell already trusted is rolled past at :data:`PASS_KPA_S`, and no faster than
+    ``done``: each cell's confidence now (1 for a cell trusted or not wanted). A cell
+    that needs nothing is rolled past at :data:`PASS_KPA_S`, and no faster than
     :data:`PASS_TPS_SHARE` of the ``accel_enrich`` filter's throttle rate: near wide-open
     the throttle moves far for a few kPa (the V-twin at 2500 rpm: 26 -> 38 % over the top
     cell's 5 kPa), and a pass at 15 kPa/s there closed it at ~35 %/s; the filter's
     hold-off after that ate into the next cell, which then fell short (0.96 s of 1).
+
+    A cell part-way there gets the dwell it still lacks plus the same edge allowance a
+    full pass has (``cell_s - min_dwell_s``), never under that pass: the car's ride up
+    to 7000 rpm at 95 kPa left 0.8 s in each 95-kPa cell it passed, and the walk later
+    rolled through each of them for the full 1.1 s, 0.9 s of it on a trusted cell.
     """
     limit = PASS_TPS_SHARE * model.key.limits.max_tps_rate_pct_s
+    edge_s = max(cell_s - min_dwell_s, 0.0)
     out = []
-    for rpm, fast in zip(columns, quick, strict=True):
+    for rpm, have in zip(columns, done, strict=True):
         tps = [model.throttle_pct(rpm, e) for e in edges]
-        out.append(
-            tuple(
-                round(
-                    max(
-                        (edges[k + 1] - edges[k]) / PASS_KPA_S,
-                        abs(tps[k + 1] - tps[k]) / max(limit, 1e-6),
-                    ),
-                    3,
-                )
-                if fast[k]
-                else cell_s
-                for k in range(len(edges) - 1)
+        column = []
+        for k in range(len(edges) - 1):
+            pass_s = max(
+                (edges[k + 1] - edges[k]) / PASS_KPA_S,
+                abs(tps[k + 1] - tps[k]) / max(limit, 1e-6),
             )
-        )
+            left_s = (1.0 - have[k]) * min_dwell_s + edge_s if have[k] < 1.0 else 0.0
+            column.append(round(min(cell_s, max(pass_s, left_s)), 3))
+        out.append(tuple(column))
+    if all(t >= cell_s for times in out for t in times):
+        return ()
     return tuple(out)
 
 

@@ -111,7 +111,7 @@ class Recipe:
             if self.lead:
                 at = " ".join(f"{c:.0f}" for c in self.lead)
                 lead = f"{at} at {self.lead_kpa:.0f} kPa, then "
-            quick = ", quick past trusted cells" if self.passes else ""
+            quick = ", quicker past cells with data" if self.passes else ""
             return (
                 f"MAP ramps {top:.0f}<->{low:.0f} kPa, one rpm column per ramp, "
                 f"{self.cell_s:.1f} s a cell{quick}, no release between: {lead}{legs}"

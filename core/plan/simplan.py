@@ -193,7 +193,7 @@ def _plan(
             rule,
             calibration,
             weights,
-            value0,
+            conf0,
             start_rpm,
             gain_of,
             float(op.get("map_kpa", math.nan)),
