@@ -178,6 +178,10 @@ def _plan(
         per_cell = weights * np.maximum(cell_value(confidence(after, rule)) - value0, 0.0)
         return float(per_cell.sum()), per_cell
 
+    def conf_of(add: Mapping[str, F64], factor: float) -> F64:
+        scale = factor * reach
+        return confidence({k: now[k] + scale * add[k] for k in ADDITIVE}, rule)
+
     chosen: list[Candidate] = []
     for cand in cands:
         factor = calibration.model_factor(cand.recipe.test_type)
@@ -197,6 +201,7 @@ def _plan(
             start_rpm,
             gain_of,
             float(op.get("map_kpa", math.nan)),
+            conf_of,
         )
     )
     hold_rpm = rpm_axis[rpm_axis <= IDLE_MAX_RPM] if only_opening else rpm_axis
