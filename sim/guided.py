@@ -249,9 +249,12 @@ class GuidedOperator:
         return seg
 
     def _start_test(self, scope: str = "all") -> None:
-        knock = None
+        # the knock this run has seen raises its cells' priority as it does the
+        # dashboard's plan (``VehicleTracker.plan``): without it the demo's operator ran
+        # its own top test while the line named the knock cell's hold for minutes
+        knock = np.asarray(self.grid.knock_events)  # type: ignore[attr-defined]
         if self.base_knock is not None:
-            knock = self.base_knock + np.asarray(self.grid.knock_events)  # type: ignore[attr-defined]
+            knock = self.base_knock + knock
         op = {"rpm": self._rpm_here} if self._rpm_here is not None else {}
         if op and self._map_here is not None:
             op["map_kpa"] = self._map_here  # straight on from a hold's last step

@@ -6,8 +6,10 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pytest
 
 from core.coverage.confidence import CoverageRule
 from core.coverage.grid import CoverageGrid
@@ -316,3 +318,30 @@ def test_straight_on_a_prediction_starts_on_the_throttle_not_released() -> None:
     err_off, s_off = predicted(False)
     assert err_on < 0.15 and abs(s_on - ran_s) < 0.5
     assert err_off > err_on and abs(s_off - ran_s) > abs(s_on - ran_s)
+
+
+def test_the_operator_plans_with_the_knock_its_own_run_has_seen(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The dashboard's plan raises the priority of the cells its run saw knock in
+    # (VehicleTracker.plan passes the grid's knock_events). The demo's operator, with no
+    # stored knock, planned without its own run's: it ran "MAP ramps 5500->5000" while
+    # the line named "hold 1500 rpm: MAP 95 85 kPa" (a cell its ride up had knocked in)
+    # for the rest of a 200-s demo, and no test after it was checked.
+    import sim.guided as guided
+
+    seen: list[object] = []
+    real = guided.plan_model
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(args[1])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(guided, "plan_model", spy)
+    op = guided_operator("vtwin", 50.0, 1)
+    op.read(50)
+    op.grid.knock_events[14, 3] = 4  # type: ignore[attr-defined]  # 95 kPa, 1500 rpm
+    seen.clear()
+    op._start_test()
+    assert seen and seen[-1] is not None
+    assert np.asarray(seen[-1])[14, 3] == 4
