@@ -512,3 +512,24 @@ def test_a_ride_up_the_detector_still_calls_a_sweep_is_over_once_the_throttle_sh
     # a sweep with the throttle open is still one in progress
     line = ins.update(9.0, PlanView(suggestions=(nxt,)), "part_throttle_sweep", riding)
     assert line == "part throttle sweep in progress (4200 rpm, 60 kPa): finish it"
+
+
+def test_between_two_steps_of_a_running_hold_the_hold_goes_on() -> None:
+    # Headless demo (dynoai log --source 'sim:vtwin?scenario=guided'): on the knock-boosted
+    # "hold 1750 rpm: MAP 95 85 80 75 ..." the detector's segment ended as MAP left 95 for
+    # 85 (89 kPa: on no step), the hold read as over and the line said "next: MAP ramps
+    # 5500->5000 rpm ..." for 3 s while the tuner went on stepping down the hold.
+    ins = Instructor()
+    hold = sug("steady_state", 1750, 1750, (95.0, 85.0, 80.0, 75.0))
+    walk = PULL  # any other test the plan puts on top meanwhile
+    on_95 = {"rpm": 1751.0, "map_kpa": 95.2, "tps_pct": 60.0}
+    ins.update(0.0, PlanView(suggestions=(hold, walk)), None, on_95)
+    line = ins.update(5.0, PlanView(suggestions=(hold, walk)), "steady_state", on_95)
+    assert line == "hold 1750 rpm, MAP 95 kPa until trusted, then 85 kPa"
+    rest = sug("steady_state", 1750, 1750, (85.0, 80.0, 75.0))
+    between = {"rpm": 1751.0, "map_kpa": 89.4, "tps_pct": 45.0}
+    line = ins.update(6.0, PlanView(suggestions=(walk, rest)), None, between)
+    assert line.startswith("hold 1750 rpm, MAP 85 kPa"), line
+    # under its lowest step with the throttle shut, it is over
+    shut = {"rpm": 1700.0, "map_kpa": 20.0, "tps_pct": 0.0}
+    assert ins.update(9.0, PlanView(suggestions=(walk,)), None, shut).startswith("next: WOT pull")

@@ -232,8 +232,14 @@ class Instructor:
             _same(s, self.committed) for s in view.suggestions
         )
         shrunk = None if offered else _shrunk(self.committed, view)
-        if shrunk is not None and (not ended or _on_hold(shrunk, op)):
-            self._commit(shrunk)  # the hold goes on: a step of it turned trusted
+        if shrunk is not None and (
+            not ended
+            or _on_hold(shrunk, op)
+            or (self.committed is not None and _on_hold(self.committed, op))
+        ):
+            # the hold goes on: a step of it turned trusted (the engine may be on its way
+            # from that step to the next, on neither)
+            self._commit(shrunk)
         elif self.committed is None or not offered or (ended and not _on_hold(self.committed, op)):
             # a test ended (unless it was the ride onto the committed hold, now running)
             self._commit(top)
@@ -487,18 +493,23 @@ def _shrunk(c: Suggestion | None, view: PlanView) -> Suggestion | None:
 
 
 def _on_hold(c: Suggestion, op: Mapping[str, float]) -> bool:
-    """The engine sits on hold ``c``: at its rpm, MAP on one of its steps.
+    """The engine sits on hold ``c``: at its rpm, MAP on one of its steps or between two.
 
     Before the detector's 4 s of steady rpm call it a test, the tuner already runs it.
+    Between two steps the MAP is on none (the knock-boosted "hold 1750 rpm: MAP 95 85 80
+    ...": at 89 kPa on the way from 95 to 85 the detector's segment ended, the hold read
+    as over, and the line said "next: MAP ramps 5500->5000" for 3 s while the tuner went
+    on stepping down it).
     """
     rpm = float(op.get("rpm", math.nan))
     map_kpa = float(op.get("map_kpa", math.nan))
+    steps = _steps(c)
     return (
         c.test_type in HOLD_TYPES
         and math.isfinite(rpm)
         and math.isfinite(map_kpa)
         and abs(c.rpm_range[0] - rpm) <= RPM_TOL
-        and min(abs(m - map_kpa) for m in _steps(c)) <= ROW_TOL_KPA
+        and min(steps) - ROW_TOL_KPA <= map_kpa <= max(steps) + ROW_TOL_KPA
     )
 
 
