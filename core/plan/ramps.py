@@ -87,6 +87,11 @@ def ramp_walks(
     the way down the top row (a stop costs a cell and a turn where a hold there costs a
     move, a settle and a release, but the walk then rides up higher). Both are offered;
     the route chooses.
+
+    ``conf0``: each cell's confidence now; a cell part-way there is passed in what it
+    lacks (:func:`_cell_times`). ``conf_of(add, factor)``: the confidence with ``add``
+    on top (the planner's scaling), for what the ride up to the walk leaves in its top
+    row (:func:`_ride`); without it the ride is not counted.
     """
     if constraints.environment == "street":
         return []
