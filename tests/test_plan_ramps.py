@@ -618,3 +618,18 @@ def test_the_top_cells_the_ride_up_trusts_are_rolled_past_at_the_walk_s_turns() 
         predicted[r * n_rpm + c] = h
     for rpm in rolled:
         assert predicted[cell(rpm, top)] >= 0.9 * grid_arrays(pipe.grid)["hits"][cell(rpm, top)]
+
+
+def test_the_ride_up_to_a_walk_reads_one_line_whether_or_not_the_detector_sees_a_sweep() -> None:
+    # Headless demo (dynoai log --source 'sim:vtwin?scenario=guided'): on the ride up to
+    # the walk the line toggled each second between "next: MAP ramps 4500->2000 rpm, ..."
+    # and the same with " (bring it to 4500 rpm)", as the detector called the ride a
+    # sweep or nothing. The walk's line names its start rpm already.
+    walk = _walk_suggestion()
+    view = PlanView(suggestions=(walk,))
+    line = Instructor()
+    said = {line.update(0.0, view, None, {"rpm": 1250.0, "map_kpa": 30.0, "tps_pct": 3.0})}
+    for t, rpm in enumerate((1800.0, 2250.0, 2700.0, 3150.0, 3600.0), start=1):
+        seen = "part_throttle_sweep" if t % 2 else None
+        said.add(line.update(float(t), view, seen, {"rpm": rpm, "map_kpa": 93.0, "tps_pct": 40}))
+    assert said == {"next: MAP ramps 4500->2000 rpm, 95<->50 kPa, 1.1 s a cell, from 95 kPa"}

@@ -206,7 +206,7 @@ class Instructor:
                 assert self.committed is not None
                 if _at_hold(self.committed, op):  # arrived: the ride's end is its first step
                     return self._during(self.committed.test_type, op)
-                return f"next: {_short(self.committed)}{_approach(self.committed, op)}"
+                return _next_line(self.committed, op)
             if self.committed is None or not _runs(self.committed, current_test, op):
                 running = next(
                     (
@@ -266,10 +266,7 @@ class Instructor:
             self._holding = True
             return self._during(self.committed.test_type, op)
         self._holding = False
-        short = _short(self.committed)
-        if short != self.committed.description:  # a serpentine names its start rpm already
-            return f"next: {short}"
-        return f"next: {short}{_approach(self.committed, op)}"
+        return _next_line(self.committed, op)
 
     def _serpentine(self) -> tuple[Suggestion, tuple[float, ...]] | None:
         """The committed serpentine and its rows in run order (None: none, or it is over)."""
@@ -572,6 +569,19 @@ def _to_pull_start(c: Suggestion, op: Mapping[str, float]) -> bool:
         and rpm <= c.rpm_range[0] + RPM_TOL
         and not tps >= WOT_TPS_PCT
     )
+
+
+def _next_line(c: Suggestion, op: Mapping[str, float]) -> str:
+    """The "next: ..." line for ``c``; where to bring the engine unless its short form says.
+
+    One rule for the ride up (a sweep the detector sees) and the wait before it: the
+    headless demo's line toggled "next: MAP ramps 4500->2000 rpm, ..." with and without
+    " (bring it to 4500 rpm)" each second on the ride up to the walk.
+    """
+    short = _short(c)
+    if short != c.description:  # a serpentine or a walk names its start rpm already
+        return f"next: {short}"
+    return f"next: {short}{_approach(c, op)}"
 
 
 def _riding_to(c: Suggestion | None, op: Mapping[str, float]) -> bool:
