@@ -172,15 +172,13 @@ def _plan(
 
     reach = calibration.reach(rpm_axis, map_axis, simulated=True)
 
-    def gain_of(add: Mapping[str, F64], factor: float) -> tuple[float, F64]:
-        scale = factor * reach
-        after = {k: now[k] + scale * add[k] for k in ADDITIVE}
-        per_cell = weights * np.maximum(cell_value(confidence(after, rule)) - value0, 0.0)
-        return float(per_cell.sum()), per_cell
-
     def conf_of(add: Mapping[str, F64], factor: float) -> F64:
         scale = factor * reach
         return confidence({k: now[k] + scale * add[k] for k in ADDITIVE}, rule)
+
+    def gain_of(add: Mapping[str, F64], factor: float) -> tuple[float, F64]:
+        per_cell = weights * np.maximum(cell_value(conf_of(add, factor)) - value0, 0.0)
+        return float(per_cell.sum()), per_cell
 
     chosen: list[Candidate] = []
     for cand in cands:
