@@ -382,6 +382,12 @@ TURN_LAG_S = 0.15
 rpm at 50 kPa: the column before the turn kept ~0.15 s more of its samples than half)."""
 
 
+def _one_run(times: tuple[float, ...]) -> bool:
+    """The positive values of ``times`` are one unbroken run (the cells a ramp passes)."""
+    passed = [k for k, t in enumerate(times) if t > 0.0]
+    return bool(passed) and passed[-1] - passed[0] + 1 == len(passed)
+
+
 @dataclass(frozen=True, slots=True)
 class MapRamps(Segment):
     """Column ramps on a load-controlled dyno: one slow MAP ramp per rpm column, reversing.
@@ -404,6 +410,9 @@ class MapRamps(Segment):
     cell (ascending MAP), when not every cell takes ``cell_s``: after a street session
     the planner's walk rolls quickly past the cells already trusted
     (``core.plan.ramps.PASS_KPA_S``) and slowly through the ones still needing data.
+    A cell given 0 s is not passed: a column turns short of the span's end where the
+    cells beyond need nothing in it or in the column the turn goes to (a ramp's cells
+    are one run, and a turn holds one MAP: a column ends in the cell the next begins in).
 
     ``settle_s`` ``None`` allows for riding up from idle plus 2 s to steady.
     """
@@ -436,17 +445,35 @@ class MapRamps(Segment):
         cells = len(self.map_edges) - 1
         if self.cell_times and (
             len(self.cell_times) != len(self.columns)
-            or any(len(times) != cells or min(times) <= 0.0 for times in self.cell_times)
+            or any(len(times) != cells or min(times) < 0.0 for times in self.cell_times)
+            or not all(_one_run(times) for times in self.cell_times)
         ):
             raise SimParamError(
-                f"MapRamps cell_times must give {cells} positive seconds for each column"
+                f"MapRamps cell_times must give {cells} seconds for each column, "
+                "the cells it passes one run of positive values"
             )
+        for j in range(len(self.columns) - 1):
+            if self._ends(j)[1] != self._ends(j + 1)[0]:
+                raise SimParamError(
+                    f"MapRamps column {self.columns[j]:g} ends in another cell than "
+                    f"{self.columns[j + 1]:g} begins: the turn between them holds one MAP"
+                )
 
     def times(self, j: int) -> tuple[float, ...]:
-        """Seconds through each cell (ascending MAP) of ramp ``j`` (of ``columns``)."""
+        """Seconds through each cell (ascending MAP) of ramp ``j`` (of ``columns``); 0: not passed."""
         if self.cell_times:
             return self.cell_times[j]
         return (self.cell_s,) * (len(self.map_edges) - 1)
+
+    def span(self, j: int) -> tuple[int, int]:
+        """(lowest, highest) cell ramp ``j`` passes: a column may turn short of the span's ends."""
+        passed = [k for k, t in enumerate(self.times(j)) if t > 0.0]
+        return passed[0], passed[-1]
+
+    def _ends(self, j: int) -> tuple[int, int]:
+        """(first, last) cell of ramp ``j`` in its own direction."""
+        lo, hi = self.span(j)
+        return (hi, lo) if self.down(j) else (lo, hi)
 
     @property
     def ramp_s(self) -> float:
@@ -457,19 +484,19 @@ class MapRamps(Segment):
         """Ramp ``i`` (of ``columns``) rolls off (from the top of the span down)."""
         return (i % 2 == 0) == self.first_down
 
-    def _centre(self, top: bool) -> float:
+    def _centre(self, k: int) -> float:
         e = self.map_edges
-        return 0.5 * (e[-2] + e[-1]) if top else 0.5 * (e[0] + e[1])
+        return 0.5 * (e[k] + e[k + 1])
 
     @property
     def start_map_kpa(self) -> float:
         if self.lead:
             return self.lead_kpa
-        return self._centre(self.first_down)
+        return self._centre(self._ends(0)[0])
 
     @property
     def end_map_kpa(self) -> float:
-        return self._centre(not self.down(len(self.columns) - 1))
+        return self._centre(self._ends(len(self.columns) - 1)[1])
 
     @property
     def stops(self) -> tuple[float, ...]:
@@ -499,9 +526,10 @@ class MapRamps(Segment):
             held = MIN_STOP_SHARE * self.cell_s if i == 0 else self.cell_s
             return (0.0, held), (self.lead_kpa, self.lead_kpa)
         j = i - n_lead
-        e = self.map_edges
+        lo, hi = self.span(j)
+        e = self.map_edges[lo : hi + 2]
         cells = len(e) - 1
-        times = self.times(j)
+        times = self.times(j)[lo : hi + 1]
         if self.down(j):
             times = times[::-1]
         # the engine follows the absorber's rpm ramp TURN_LAG_S late: that much of a turn's
@@ -512,13 +540,13 @@ class MapRamps(Segment):
         last = max(times[-1] - after, MIN_STOP_SHARE * times[-1])
         if cells == 1:
             one = max(times[0] - before - after, MIN_STOP_SHARE * times[0])
-            return (0.0, one), (self._centre(True), self._centre(True))
+            return (0.0, one), (self._centre(lo), self._centre(lo))
         # in the ramp's own direction: centre of the first cell, the edges between, centre
         edges = list(e[1:-1])
         if self.down(j):
-            points = [self._centre(True), *reversed(edges), self._centre(False)]
+            points = [self._centre(hi), *reversed(edges), self._centre(lo)]
         else:
-            points = [self._centre(False), *edges, self._centre(True)]
+            points = [self._centre(lo), *edges, self._centre(hi)]
         durations = [first, *times[1:-1], last]
         return tuple(np.concatenate(([0.0], np.cumsum(durations))).tolist()), tuple(points)
 

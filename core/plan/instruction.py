@@ -414,9 +414,10 @@ class Instructor:
         down = ((i - len(lead)) % 2 == 0) == first_down
         pace = f"{cell_s:.1f} s a cell"
         pace = _pace(c.recipe, i - len(lead), sorted(steps), map_kpa) or pace
+        to = _ramp_end(c.recipe, i - len(lead), sorted(steps), down)
         return (
             f"{stops[i]:.0f} rpm: roll MAP {'down' if down else 'up'} to "
-            f"{low if down else top:.0f} kPa, {pace} (now {map_kpa:.0f}){then}"
+            f"{to:.0f} kPa, {pace} (now {map_kpa:.0f}){then}"
         )
 
     def _commit(self, s: Suggestion) -> None:
@@ -667,6 +668,19 @@ def _approach(s: Suggestion, op: Mapping[str, float]) -> str:
     return f" (bring it to {start:.0f} rpm)"
 
 
+def _ramp_end(recipe: object, j: int, rows: list[float], down: bool) -> float:
+    """The row ramp ``j`` rolls to: the span's end, or where the column turns short.
+
+    A column turns short where the cells beyond need nothing (``Recipe.cell_times`` 0 s).
+    """
+    times = getattr(recipe, "cell_times", ()) or ()
+    if 0 <= j < len(times) and len(times[j]) == len(rows):
+        passed = [k for k, t in enumerate(times[j]) if t > 0.0]
+        if passed:
+            return rows[passed[0]] if down else rows[passed[-1]]
+    return rows[0] if down else rows[-1]
+
+
 def _pace(recipe: object, j: int, rows: list[float], map_kpa: float) -> str | None:
     """The pace of ramp ``j`` where the engine's MAP is when not ``cell_s`` a cell, or None.
 
@@ -680,11 +694,11 @@ def _pace(recipe: object, j: int, rows: list[float], map_kpa: float) -> str | No
     if not 0 <= j < len(times) or len(edges) != len(rows) + 1 or len(times[j]) != len(rows):
         return None
     k = bisect.bisect_right(edges, map_kpa) - 1
-    if not 0 <= k < len(rows) or times[j][k] >= cell_s:
+    if not 0 <= k < len(rows) or not 0.0 < times[j][k] < cell_s:
         return None
     if times[j][k] >= 0.5 * cell_s:
         return f"{times[j][k]:.1f} s in {rows[k]:.0f}"
-    quick = {i for i, t in enumerate(times[j]) if t < 0.5 * cell_s}
+    quick = {i for i, t in enumerate(times[j]) if 0.0 < t < 0.5 * cell_s}
     lo, hi = k, k
     while lo - 1 in quick:
         lo -= 1

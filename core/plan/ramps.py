@@ -210,7 +210,7 @@ def _cell_times(
         paced = tuple(column)
         for k in range(len(column)):
             b = k + 1 if down else k - 1
-            if have[k] >= 1.0 or not 0 <= b < len(column) or paced[b] >= cell_s:
+            if have[k] >= 1.0 or not 0 <= b < len(column) or not 0.0 < paced[b] < cell_s:
                 continue
             if abs(tps[b + 1] - tps[b]) / paced[b] >= 0.9 * limit:
                 # entered straight from a pass with the throttle at its pass limit (near
@@ -220,9 +220,45 @@ def _cell_times(
                 # it gets a second edge allowance
                 column[k] = round(column[k] + edge_s, 3)
         out.append(tuple(column))
+    out = _turn_short(out, done, first_down)
     if all(t >= cell_s for times in out for t in times):
         return ()
     return tuple(out)
+
+
+def _turn_short(
+    times: list[tuple[float, ...]], done: list[list[float]], first_down: bool
+) -> list[tuple[float, ...]]:
+    """``times`` with the cells each column need not pass at 0 s: its turns come early.
+
+    A bottom turn is made in the lowest cell either column beside it still needs, a top
+    turn in the highest, and the last column ends at its last cell needing data; the
+    cells beyond are not passed at all (a turn holds one MAP, so a column ends where the
+    next one begins). After a street session the car's walk rolled through the trusted
+    50-75 kPa cells of the 2000-3500 rpm columns at both of their bottom turns, ~8 s of
+    its 39 s on cells it had no use for.
+    """
+    n = len(times)
+    if n == 0:
+        return times
+    cells = len(times[0])
+    needs = [[k for k in range(cells) if done[i][k] < 1.0] for i in range(n)]
+
+    def down(i: int) -> bool:
+        return (i % 2 == 0) == first_down
+
+    cur = cells - 1 if first_down else 0
+    out = []
+    for i in range(n):
+        pair = [k for j in (i, i + 1) if j < n for k in needs[j]] if i + 1 < n else needs[i]
+        if down(i):
+            end = min([cur, *(k for k in pair if k <= cur)]) if pair else cur
+        else:
+            end = max([cur, *(k for k in pair if k >= cur)]) if pair else cur
+        lo, hi = min(cur, end), max(cur, end)
+        out.append(tuple(t if lo <= k <= hi else 0.0 for k, t in enumerate(times[i])))
+        cur = end
+    return out
 
 
 def _ride(

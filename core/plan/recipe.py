@@ -47,7 +47,8 @@ class Recipe:
             cell (:attr:`lead_kpa`) on the way down to the first ramp.
         cell_times: MAP ramps: per column (in ``columns`` order) the seconds through each
             cell (ascending MAP); under ``cell_s`` for a cell rolled quickly past, its data
-            already trusted (``core.plan.ramps``); empty: every cell takes ``cell_s``.
+            already trusted (``core.plan.ramps``), 0 for a cell not passed (the column turns
+            short of it); empty: every cell takes ``cell_s``.
     """
 
     test_type: str
@@ -68,6 +69,21 @@ class Recipe:
     def passes(self) -> bool:
         """MAP ramps that roll quickly past some cells (``cell_times``)."""
         return any(t < self.cell_s for times in self.cell_times for t in times)
+
+    def _ramp_down(self, i: int) -> bool:
+        """MAP ramps: column ``i`` rolls off (the first ramp's way is ``map_steps``' order)."""
+        return (i % 2 == 0) == (self.map_steps[0] >= max(self.map_steps))
+
+    def _turns_short(self, i: int) -> str:
+        """MAP ramps: " to N" when column ``i`` turns short of the span's end (else "")."""
+        if i >= len(self.cell_times):
+            return ""
+        rows = sorted(self.map_steps)
+        passed = [k for k, t in enumerate(self.cell_times[i]) if t > 0.0]
+        if not passed or len(rows) != len(self.cell_times[i]):
+            return ""
+        end = passed[0] if self._ramp_down(i) else passed[-1]
+        return "" if end in (0, len(rows) - 1) else f" to {rows[end]:.0f}"
 
     @property
     def start_rpm(self) -> float:
@@ -104,7 +120,7 @@ class Recipe:
         if t == "map_ramps" and self.columns and self.map_steps:
             top, low = max(self.map_steps), min(self.map_steps)
             legs = ", ".join(
-                f"{c:.0f} {'down' if (i % 2 == 0) == (self.map_steps[0] >= top) else 'up'}"
+                f"{c:.0f} {'down' if self._ramp_down(i) else 'up'}{self._turns_short(i)}"
                 for i, c in enumerate(self.columns)
             )
             lead = ""
