@@ -192,6 +192,42 @@ def test_the_simulated_candidates_factor_is_learned_from_the_suggestion_the_tune
     assert factor == pytest.approx((prior * 0.7 + added) / (prior * 0.7 + 1600.0), rel=1e-6)
 
 
+def test_a_test_the_run_ends_in_is_kept_but_not_checked():
+    # The demo stopped (--duration) 5 s into a 7-s column of the MAP-ramp walk, and the
+    # summary read "map_ramps 32 %": the part-run column was checked against the whole
+    # column's prediction, and the check taught the simulated model's factor a miss.
+    # The test the run ends in is kept (its cells, its kinematic learning) unchecked.
+    from core.plan.recipe import Recipe
+    from core.plan.types import PlanView, Suggestion
+    from sim.scenarios import LiveStep
+
+    kpa, rpm = list(AXES.map_kpa), list(AXES.rpm)
+    r60, r50, c = kpa.index(60.0), kpa.index(50.0), rpm.index(3000.0)
+    recipe = Recipe("steady_state", 3000.0, 3000.0, (60.0, 50.0))
+    hold = Suggestion(
+        "steady_state", recipe.description, (3000.0, 3000.0), (50.0, 60.0), 0.2, 20.0, 1.0,
+        "high", 1, ((r60, c), (r50, c)), ((r60, c, 400.0), (r50, c, 400.0)), recipe,
+    )  # fmt: skip
+    tracker = VehicleTracker(
+        axes=AXES, hit_target=10, regions=DEFAULT_REGIONS, constraints=LIMITS, store=None,
+        vehicle="bike", run_id="run-1", log_path=None, model=_RateModel(100.0),  # type: ignore[arg-type]
+    )  # fmt: skip
+    tracker._warm_started = True
+    tracker.predictions.offer(PlanView(suggestions=(hold,)), 0.0)
+    # the first step held, the second begun, and the recording stopped (no release)
+    grid, _, _ = run_sim([Idle(3.0), LiveStep(3000.0, 60.0, max_s=4.0)], tracker=tracker)
+    # (the ride onto it may be a test of its own: a sweep, checked against nothing)
+    before = len(tracker.tests)
+    assert all(t.test_type != "steady_state" for t, _ in tracker.tests)  # the hold runs on
+    assert not tracker.predictions.checked
+    tracker.finish(grid, {})
+    assert len(tracker.tests) == before + 1
+    assert tracker.tests[-1][0].test_type == "steady_state"
+    assert not tracker.predictions.checked
+    assert tracker.calibration.model_factor("steady_state") == 1.0
+    assert not tracker.calibration.model_misses
+
+
 def test_the_tracker_notes_when_each_cell_turned_trusted(tmp_path):
     # A hold's check counts each step until its cell turned trusted (the line moves on
     # then; a closed-throttle last step's cell keeps filling while the tuner waits).
