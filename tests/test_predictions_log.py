@@ -545,6 +545,24 @@ def test_a_hold_named_before_the_last_test_ended_is_checked_as_that_top() -> Non
     log.offer(PlanView(suggestions=(ramps, estimate)), 12.2)
     checked = log.check(held, between(12.2, 16.0), n_rpm, **kw)
     assert checked is not None and checked.predicted_hits == 1200.0
+    # The headless demo: the plan moved on to the walk 0.5 s BEFORE the detector ended
+    # the last test (its release), while the line, holding what it had named, sent the
+    # tuner to the hold; checked against the list's estimate: 57 %. Named after the last
+    # test began, it is still the hold the tuner ran.
+    log = PredictionLog()
+    log.offer(PlanView(suggestions=(suggestion(0.0),)), 0.0)
+    log.check(pull, np.zeros(len(axes_kpa) * n_rpm), n_rpm)
+    log.offer(PlanView(suggestions=(top,)), 9.2)
+    log.offer(PlanView(suggestions=(ramps, estimate)), 11.5)  # before the pull's end (12 s)
+    checked = log.check(held, between(12.2, 16.0), n_rpm, trusted_at=trusted.__getitem__, **kw)
+    assert checked is not None and checked.predicted_hits == 440.0, checked
+    # named before the last test began, it is not (the tuner ran the hold on his own)
+    log = PredictionLog()
+    log.offer(PlanView(suggestions=(top,)), 0.5)
+    log.check(pull, np.zeros(len(axes_kpa) * n_rpm), n_rpm)
+    log.offer(PlanView(suggestions=(ramps, estimate)), 11.5)
+    checked = log.check(held, between(12.2, 16.0), n_rpm, trusted_at=trusted.__getitem__, **kw)
+    assert checked is not None and checked.predicted_hits == 600.0  # the estimate's 2 steps
 
 
 def test_a_hold_first_seen_as_the_top_on_offer_counts_from_that_offer() -> None:

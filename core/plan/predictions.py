@@ -294,7 +294,8 @@ class PredictionLog:
             done = ridden
             if trusted_at is not None and axes_rpm and axes_kpa:
                 done = (*ridden, *_done_steps(test, w0, n_rpm, axes_kpa, axes_rpm, trusted_at))
-            top = self._top(w0, test, done)
+            named_since = prev.t_start if prev is not None else -math.inf
+            top = self._top(w0, test, done, named_since)
             if top is not None:
                 # its prediction counts from when it was made, on the data there then
                 # (named while the previous test ran: the tuner may have begun it then)
@@ -353,31 +354,45 @@ class PredictionLog:
         return self._record(match, test, predicted, actual)
 
     def _top(
-        self, w0: float, test: DetectedTest, ridden: tuple[float, ...] = ()
+        self,
+        w0: float,
+        test: DetectedTest,
+        ridden: tuple[float, ...] = (),
+        named_since: float = math.inf,
     ) -> tuple[float, Suggestion] | None:
         """(when it became the top, the top) as the engine left the previous test, if ``test``.
 
         The last change of top at most :data:`TOP_SLACK_S` after ``w0`` (the engine leaving
         the previous test) that is ``test``, as it was then: its prediction refined from
         where the engine was; changes after ``w0`` that are not ``test`` are passed over.
-        None when the top at ``w0`` is not ``test``, or names a step the tuner did not run
+        None when no top named since the previous test began (``named_since``; without
+        it, the top at ``w0``) is ``test``, or it names a step the tuner did not run
         (the demo's "hold 750 rpm: MAP 45 40 35 kPa" was the top, then the plan dropped
         its 45-kPa step and the tuner ran 40 and 35: checked as the top, 98.7 %).
         ``ridden``: MAP levels run besides the detector's plateaus: the ride onto the hold,
         its first step (the detector's hold begins after it: a top "MAP 95 85 ... 50"
         ridden up at 95 kPa is the one run), and steps whose cell turned trusted during
         the hold (:func:`_done_steps`).
+
+        ``named_since``: the previous test's start. A top named after it that is ``test``
+        counts even when the plan moved on before the engine left: the line holds what
+        it named (hysteresis) and the tuner runs that. The demo's "hold 1250 rpm: MAP 40
+        35 30 25" was named in the 1500-rpm hold's release and the walk became the top
+        0.5 s before the detector closed that hold; checked against the list's estimate
+        from idle (its 40-kPa step 290 hits with the settle, 113 added), it read 57 %.
         """
         levels = test.map_plateaus_kpa or (test.map_min_kpa, test.map_max_kpa)
         levels = (*levels, *ridden)
+        at_w0 = False  # passed the top on offer when the engine left
         for at, top in reversed(self._tops):
             if at > w0 + TOP_SLACK_S:
                 continue
+            if at_w0 and at < named_since:
+                return None  # named before the last test began: not what the line said
             ran = all(_near(m, levels) for m in _rows(top))  # every step it names
             if ran and _matches(top, test, self.rpm_tol):
                 return at, top
-            if at <= w0:
-                return None
+            at_w0 = at_w0 or at <= w0
             # a change of top after the engine left: the plan may have moved on while the
             # tuner began the hold the line had named (the demo at 80x24: "hold 1250 rpm:
             # MAP 40 35 30 25" named 2.8 s before the 1500-rpm hold's detected end, the
