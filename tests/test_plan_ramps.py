@@ -352,6 +352,31 @@ def _street(kind: str) -> dict[str, np.ndarray]:
     return grid_arrays(pipe.grid)
 
 
+def _car_walk(data: Mapping[str, F64], op: Mapping[str, float]) -> Suggestion:
+    """The car's MAP-ramp walk the planner offers on ``data`` with the engine at ``op``."""
+    view = plan_model(
+        data, None, SimCandidates(ModelKey("car", AXES, FilterLimits(), 50.0)), DEFAULT_REGIONS,
+        Constraints(), Calibration(), 0, RULE, operating_point=op,
+    )  # fmt: skip
+    return next(s for s in view.suggestions if s.test_type == "map_ramps")
+
+
+def _run_car_walk(
+    seg: sc.MapRamps, base: Mapping[str, F64], recipe: Recipe
+) -> tuple[dict[str, F64], list[tuple[float, float]]]:
+    """Run ``seg`` on the car through the pipeline: (what it added, walk cells left untrusted)."""
+    sim = Simulation(get_vehicle("car"), sc.chain((seg,), "car", None), seed=21, rate_hz=50.0)
+    pipe = pipeline(ModelKey("car", AXES, FilterLimits(), 50.0))
+    while (block := sim.next_block(25)) is not None:
+        pipe.push(block)
+    added = grid_arrays(pipe.grid)
+    after = confidence({k: base[k] + added[k] for k in ADDITIVE}, RULE)
+    short = [
+        (rpm, m) for rpm in recipe.columns for m in recipe.map_steps if after[cell(rpm, m)] < 1
+    ]
+    return added, short
+
+
 def test_after_a_street_ride_the_walk_rolls_quickly_past_the_trusted_cells() -> None:
     # A street ride trusts much of the light-load midrange (the V-twin: 26 of the walk's
     # 54 cells). A walk that gave those 1.1 s each again lost to the column holds, which
@@ -541,12 +566,7 @@ def test_a_cell_part_way_there_is_passed_in_the_time_it_still_lacks() -> None:
         pipe.push(block)
     rode = grid_arrays(pipe.grid)
     conf0 = confidence(rode, RULE)
-    model = SimCandidates(key)
-    view = plan_model(
-        rode, None, model, DEFAULT_REGIONS, Constraints(), Calibration(), 0, RULE,
-        operating_point={"rpm": 7000.0, "map_kpa": 95.0},  # coming down: no ride up
-    )  # fmt: skip
-    walk = next(s for s in view.suggestions if s.test_type == "map_ramps")
+    walk = _car_walk(rode, {"rpm": 7000.0, "map_kpa": 95.0})  # coming down: no ride up
     recipe = walk.recipe
     assert isinstance(recipe, Recipe) and recipe.cell_times and not recipe.lead
     assert "quicker past cells with data" in walk.description
@@ -562,17 +582,8 @@ def test_a_cell_part_way_there_is_passed_in_the_time_it_still_lacks() -> None:
     uniform = replace(seg, cell_times=())
     assert seg.duration_s("car") < uniform.duration_s("car") - 0.3 * len(part)
     # run it: every cell of the walk that needed data is trusted at its end
-    sim = Simulation(get_vehicle("car"), sc.chain((seg,), "car", None), seed=21, rate_hz=50.0)
-    pipe = pipeline(key)
-    while (block := sim.next_block(25)) is not None:
-        pipe.push(block)
-    added = grid_arrays(pipe.grid)
-    after = confidence({k: rode[k] + added[k] for k in ADDITIVE}, RULE)
-    walked = [cell(rpm, m) for rpm in recipe.columns for m in recipe.map_steps]
-    assert np.all(after[walked] >= 1.0), [
-        (AXES.rpm[c % AXES.shape[1]], AXES.map_kpa[c // AXES.shape[1]]) for c in walked
-        if after[c] < 1.0
-    ]  # fmt: skip
+    _, short = _run_car_walk(seg, rode, recipe)
+    assert not short, short
     # the live line gives the seconds such a cell still needs
     j = part[0]
     view = PlanView(suggestions=(walk,))
@@ -654,15 +665,9 @@ def test_a_column_turns_short_where_the_cells_beyond_need_nothing() -> None:
     # to the expert's column holds (bench/planner_breakdown.py car street: 55.2 s to
     # 80 % against 54.7). Now a bottom turn is made in the lowest cell either column
     # beside it still needs, a top turn in the highest; the cells beyond are not passed.
-    key = ModelKey("car", AXES, FilterLimits(), 50.0)
     street = _street("car")
     conf0 = confidence(street, RULE)
-    model = SimCandidates(key)
-    view = plan_model(
-        street, None, model, DEFAULT_REGIONS, Constraints(), Calibration(), 0, RULE,
-        operating_point={"rpm": 6500.0, "map_kpa": 85.0},  # coming down: no ride up
-    )  # fmt: skip
-    walk = next(s for s in view.suggestions if s.test_type == "map_ramps")
+    walk = _car_walk(street, {"rpm": 6500.0, "map_kpa": 85.0})  # coming down: no ride up
     recipe = walk.recipe
     assert isinstance(recipe, Recipe) and recipe.cell_times
     rows = sorted(recipe.map_steps)
@@ -687,17 +692,8 @@ def test_a_column_turns_short_where_the_cells_beyond_need_nothing() -> None:
     assert saved >= 0.9 * len(skipped) * 5.0 / PASS_KPA_S
     # run it: every walk cell that needed data is trusted, the cells beyond see next to
     # nothing, and the prediction holds
-    sim = Simulation(get_vehicle("car"), sc.chain((seg,), "car", None), seed=21, rate_hz=50.0)
-    pipe = pipeline(key)
-    while (block := sim.next_block(25)) is not None:
-        pipe.push(block)
-    added = grid_arrays(pipe.grid)
-    after = confidence({k: street[k] + added[k] for k in ADDITIVE}, RULE)
-    walked = [cell(rpm, m) for rpm in recipe.columns for m in rows]
-    assert np.all(after[walked] >= 1.0), [
-        (AXES.rpm[c % AXES.shape[1]], AXES.map_kpa[c // AXES.shape[1]]) for c in walked
-        if after[c] < 1.0
-    ]  # fmt: skip
+    added, short = _run_car_walk(seg, street, recipe)
+    assert not short, short
     beyond = [cell(recipe.columns[j], rows[k]) for j, k in skipped]
     assert added["hits"][beyond].sum() <= 0.1 * 50.0 * len(beyond), added["hits"][beyond]
     n_rpm = AXES.shape[1]
@@ -707,7 +703,7 @@ def test_a_column_turns_short_where_the_cells_beyond_need_nothing() -> None:
     assert abs(predicted.sum() - added["hits"].sum()) / added["hits"].sum() < 0.15
     # the live line names the row the column turns at
     j, k = skipped[0]
-    short = [m for i, m in enumerate(rows) if recipe.cell_times[j][i] > 0.0]
+    span = [m for i, m in enumerate(rows) if recipe.cell_times[j][i] > 0.0]
     down = seg.down(j)
     line = Instructor()
     pv = PlanView(suggestions=(walk,))
@@ -715,7 +711,7 @@ def test_a_column_turns_short_where_the_cells_beyond_need_nothing() -> None:
     line.update(3.0, pv, None, {"rpm": recipe.columns[0], "map_kpa": 93.0, "tps_pct": 40.0})
     said = line.update(
         8.0, pv, "steady_state",
-        {"rpm": recipe.columns[j], "map_kpa": short[-1] if down else short[0], "tps_pct": 30},
+        {"rpm": recipe.columns[j], "map_kpa": span[-1] if down else span[0], "tps_pct": 30},
     )  # fmt: skip
-    to = short[0] if down else short[-1]
+    to = span[0] if down else span[-1]
     assert f"roll MAP {'down' if down else 'up'} to {to:.0f} kPa" in said, said
