@@ -699,12 +699,17 @@ def recipe_segments(recipe: Recipe, kind: str) -> tuple[sc.Segment, ...]:
         return (sc.Idle(recipe.seconds),)
     if t == "map_ramps" and recipe.columns:
         first_down = recipe.map_steps[0] >= max(recipe.map_steps)
-        return (
-            sc.MapRamps(
-                recipe.columns, recipe.map_edges, recipe.cell_s, first_down,
-                lead=recipe.lead, lead_kpa=recipe.lead_kpa, cell_times=recipe.cell_times,
-            ),
+        walk = sc.MapRamps(
+            recipe.columns, recipe.map_edges, recipe.cell_s, first_down,
+            lead=recipe.lead, lead_kpa=recipe.lead_kpa, cell_times=recipe.cell_times,
+            settle_s=0.0,
         )  # fmt: skip
+        # The ride to the first stop and its settle are a live step: the operator starts
+        # rolling once the first cell is trusted, as he ends a hold's step (the 2-s
+        # settle at most). With the settle fixed, the V-twin's walk from idle left its
+        # 4500/95 cell with ~3.5 s of data where 1.1 s was enough, while every hold's
+        # first step, the expert's and the planner's, was cut when its cell was trusted.
+        return (sc.LiveStep(walk.stops[0], walk.start_map_kpa, max_s=0.0), walk)
     if t == "part_throttle_sweep" and recipe.hold_steps:
         # the closing hold starts on the last row's throttle: no release, no settle between
         rows = sc.RowSweeps(

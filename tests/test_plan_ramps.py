@@ -35,6 +35,7 @@ from core.plan.testsim import ADDITIVE, ModelKey, grid_arrays
 from core.plan.types import PlanView, Suggestion
 from core.plan.value import cell_value, confidence
 from sim import scenarios as sc
+from sim.live import Watcher
 from sim.simulation import Simulation
 from sim.testsim import SimCandidates, pipeline, recipe_segments
 from sim.vehicles import SimParamError, get_vehicle
@@ -362,10 +363,10 @@ def _car_walk(data: Mapping[str, F64], op: Mapping[str, float]) -> Suggestion:
 
 
 def _run_car_walk(
-    seg: sc.MapRamps, base: Mapping[str, F64], recipe: Recipe
+    segs: tuple[sc.Segment, ...], base: Mapping[str, F64], recipe: Recipe
 ) -> tuple[dict[str, F64], list[tuple[float, float]]]:
-    """Run ``seg`` on the car through the pipeline: (what it added, walk cells left untrusted)."""
-    sim = Simulation(get_vehicle("car"), sc.chain((seg,), "car", None), seed=21, rate_hz=50.0)
+    """Run ``segs`` on the car through the pipeline: (what they added, walk cells left untrusted)."""
+    sim = Simulation(get_vehicle("car"), sc.chain(segs, "car", None), seed=21, rate_hz=50.0)
     pipe = pipeline(ModelKey("car", AXES, FilterLimits(), 50.0))
     while (block := sim.next_block(25)) is not None:
         pipe.push(block)
@@ -426,12 +427,12 @@ def test_after_a_street_ride_the_walk_rolls_quickly_past_the_trusted_cells() -> 
             assert (e[k + 1] - e[k]) / t <= PASS_KPA_S + 0.1 and tps / t <= 20.1, (rpm, k)
     top_2500 = recipe.cell_times[recipe.columns.index(2500.0)][-1]
     assert top_2500 == 0.0 or top_2500 > 0.5  # 2500 rpm, the top: turned short of, or paced
-    (seg,) = recipe_segments(recipe, "vtwin")
+    ride, seg = recipe_segments(recipe, "vtwin")
     assert isinstance(seg, sc.MapRamps)
     uniform = sc.MapRamps(recipe.columns, recipe.map_edges, recipe.cell_s, seg.first_down)
     saved = uniform.duration_s("vtwin") - seg.duration_s("vtwin")
     assert saved >= 0.5 * (recipe.cell_s - 5.0 / PASS_KPA_S) * quick
-    segs = sc.chain((seg,), "vtwin", None)
+    segs = sc.chain((ride, seg), "vtwin", None)
     sim = Simulation(get_vehicle("vtwin"), segs, seed=21, rate_hz=50.0)
     pipe = pipeline(KEY)
     while (block := sim.next_block(25)) is not None:
@@ -577,12 +578,12 @@ def test_a_cell_part_way_there_is_passed_in_the_time_it_still_lacks() -> None:
         t = recipe.cell_times[j][-1]
         lacks = (1.0 - conf0[cell(recipe.columns[j], top)]) * RULE.min_dwell_s
         assert lacks + 0.1 - 1e-3 <= t < recipe.cell_s
-    (seg,) = recipe_segments(recipe, "car")
+    to_walk, seg = recipe_segments(recipe, "car")
     assert isinstance(seg, sc.MapRamps)
     uniform = replace(seg, cell_times=())
     assert seg.duration_s("car") < uniform.duration_s("car") - 0.3 * len(part)
     # run it: every cell of the walk that needed data is trusted at its end
-    _, short = _run_car_walk(seg, rode, recipe)
+    _, short = _run_car_walk((to_walk, seg), rode, recipe)
     assert not short, short
     # the live line gives the seconds such a cell still needs
     j = part[0]
@@ -620,10 +621,12 @@ def test_the_top_cells_the_ride_up_trusts_are_rolled_past_at_the_walk_s_turns() 
     for j, rpm in enumerate(recipe.columns):
         if rpm in rolled and j % 2 == 0:  # 4500 down, 4000 up, ...: even ramps roll down
             assert recipe.cell_times[j][-2] == pytest.approx(2 * recipe.cell_s - 1.0)
-    (seg,) = recipe_segments(recipe, "vtwin")
+    ride, seg = recipe_segments(recipe, "vtwin")
     assert isinstance(seg, sc.MapRamps)
     assert seg.duration_s("vtwin") <= replace(seg, cell_times=()).duration_s("vtwin") - 1.5
-    sim = Simulation(get_vehicle("vtwin"), sc.chain((seg,), "vtwin", None), seed=21, rate_hz=50.0)
+    sim = Simulation(
+        get_vehicle("vtwin"), sc.chain((ride, seg), "vtwin", None), seed=21, rate_hz=50.0
+    )
     pipe = pipeline(KEY)
     while (block := sim.next_block(25)) is not None:
         pipe.push(block)
@@ -679,7 +682,7 @@ def test_a_column_turns_short_where_the_cells_beyond_need_nothing() -> None:
     for j, k in skipped:
         c = cell(recipe.columns[j], rows[k])
         assert conf0[c] >= 1.0, (recipe.columns[j], rows[k])
-    (seg,) = recipe_segments(recipe, "car")
+    ride, seg = recipe_segments(recipe, "car")
     assert isinstance(seg, sc.MapRamps)
     # a turn holds one MAP: each column ends in the cell the next begins in
     for j in range(len(recipe.columns) - 1):
@@ -692,7 +695,7 @@ def test_a_column_turns_short_where_the_cells_beyond_need_nothing() -> None:
     assert saved >= 0.9 * len(skipped) * 5.0 / PASS_KPA_S
     # run it: every walk cell that needed data is trusted, the cells beyond see next to
     # nothing, and the prediction holds
-    added, short = _run_car_walk(seg, street, recipe)
+    added, short = _run_car_walk((ride, seg), street, recipe)
     assert not short, short
     beyond = [cell(recipe.columns[j], rows[k]) for j, k in skipped]
     assert added["hits"][beyond].sum() <= 0.1 * 50.0 * len(beyond), added["hits"][beyond]
@@ -715,3 +718,45 @@ def test_a_column_turns_short_where_the_cells_beyond_need_nothing() -> None:
     )  # fmt: skip
     to = span[0] if down else span[-1]
     assert f"roll MAP {'down' if down else 'up'} to {to:.0f} kPa" in said, said
+
+
+def test_the_walk_rolls_off_once_its_first_cell_is_trusted() -> None:
+    # The ride to the walk's first stop settled a fixed 2 s there, and the first ramp
+    # then began at its top cell: the V-twin's 4500/95 kept ~3.5 s of data where 1.1 s
+    # was enough, while a hold's first step (the expert's and the planner's) ends when
+    # its cell is trusted. The ride and its settle are now a live step.
+    kind, opening = "vtwin", 1250.0
+    now = _after_opening(kind, opening)
+    key = ModelKey(kind, AXES, FilterLimits(), 50.0)
+    view = plan_model(
+        now, None, SimCandidates(key), DEFAULT_REGIONS, Constraints(), Calibration(), 0, RULE,
+        operating_point={"rpm": opening, "map_kpa": 25.0},
+    )  # fmt: skip
+    top = view.suggestions[0]
+    recipe = top.recipe
+    assert isinstance(recipe, Recipe) and recipe.test_type == "map_ramps"
+    ride, walk = recipe_segments(recipe, kind)
+    assert isinstance(ride, sc.LiveStep) and isinstance(walk, sc.MapRamps)
+    assert walk.settle_s == 0.0 and ride.map_kpa == walk.start_map_kpa
+    # run as the operator runs it: the screen watched, the step cut when its cell is done
+    segs = sc.chain((ride, walk), kind, opening)
+    sim = Simulation(get_vehicle(kind), segs, seed=21, rate_hz=50.0, loop=True)
+    pipe = pipeline(key)
+    cut: list[float] = []
+    watch = Watcher(sim, pipe, RULE, now, on_cut=lambda step: cut.append(sim.sim_time_s))
+    while sim.occurrence < len(segs):
+        watch.read(25)
+    assert cut and cut[0] <= segs[0].duration_s(kind) - 1.0, cut  # (then the loop's next)
+    added = grid_arrays(pipe.grid)
+    first = cell(walk.stops[0], max(recipe.map_steps))
+    assert added["hits"][first] < 2.0 * key.rate_hz  # under 2 s of data, not ~3.5
+    after = confidence({k: now[k] + added[k] for k in ADDITIVE}, RULE)
+    short = [(r, m) for r in recipe.columns for m in recipe.map_steps if after[cell(r, m)] < 1]
+    assert not short, short
+    # the prediction is the walk run this way, from here (its hits and its minutes)
+    n_rpm = AXES.shape[1]
+    predicted = np.zeros(AXES.n_cells)
+    for r, c, h in top.expected_hits:
+        predicted[r * n_rpm + c] = h
+    assert abs(predicted.sum() - added["hits"].sum()) / added["hits"].sum() < 0.1
+    assert abs(top.minutes * 60.0 - sim.sim_time_s) < 2.0

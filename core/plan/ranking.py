@@ -88,7 +88,8 @@ def refine_top(
     next gets its exact trajectory from the current operating point (rpm rounded to
     250, MAP to 5 kPa, so a steady engine hits the cache), because that prediction
     is the one checked against what the test then adds. With ``rule`` a hold's steps
-    end when their cell is trusted, as the live operator runs them.
+    end when their cell is trusted, as the live operator runs them, and a walk's
+    settle at its first stop too.
     """
     recipe = top.recipe
     if not isinstance(recipe, Recipe):
@@ -102,9 +103,10 @@ def refine_top(
         start, start_map = None, 35.0
     minutes = top.minutes
     live = recipe.test_type in HOLD_TYPES and recipe.map_steps
-    if rule is not None and (live or recipe.hold_steps):
+    if rule is not None and (live or recipe.hold_steps or recipe.columns):
         # a step ends when its cell is trusted: a cell that already has data (a ride
-        # up the range passes the cells above it) ends its step sooner
+        # up the range passes the cells above it) ends its step sooner; so does the
+        # settle at a MAP-ramp walk's first stop (``sim.testsim.recipe_segments``)
         arrays, seconds = model.hold_from(
             recipe, start, start_map, rule, _step_cells(model, recipe, now)
         )
