@@ -128,7 +128,7 @@ class Watcher:
                 self.sim.cut()
                 self.cuts += 1
             return
-        if not isinstance(step, LiveStep):
+        if not isinstance(step, LiveStep) or self.sim.segment_elapsed_s < step.earliest_end_s():
             return
         if self.covered(step_cell(self.pipe.grid.axes, step)):
             self.sim.cut()

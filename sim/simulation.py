@@ -183,6 +183,11 @@ class Simulation:
         return self._occurrence
 
     @property
+    def segment_elapsed_s(self) -> float:
+        """Seconds since the current segment began."""
+        return (self.step - self._seg_t0_step) / self.rate_hz
+
+    @property
     def segment_left(self) -> int:
         """Samples left in the current segment (0: the next read starts the next one)."""
         return self._seg_left

@@ -709,7 +709,8 @@ def recipe_segments(recipe: Recipe, kind: str) -> tuple[sc.Segment, ...]:
         # settle at most). With the settle fixed, the V-twin's walk from idle left its
         # 4500/95 cell with ~3.5 s of data where 1.1 s was enough, while every hold's
         # first step, the expert's and the planner's, was cut when its cell was trusted.
-        return (sc.LiveStep(walk.stops[0], walk.start_map_kpa, max_s=0.0), walk)
+        first = sc.LiveStep(walk.stops[0], walk.start_map_kpa, max_s=0.0, settled_first=True)
+        return (first, walk)
     if t == "part_throttle_sweep" and recipe.hold_steps:
         # the closing hold starts on the last row's throttle: no release, no settle between
         rows = sc.RowSweeps(
