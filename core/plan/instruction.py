@@ -34,6 +34,7 @@ import bisect
 import math
 from collections.abc import Mapping
 
+from core.plan.recipe import Recipe
 from core.plan.types import PlanView, Suggestion
 
 SWITCH_S = 5.0
@@ -411,10 +412,10 @@ class Instructor:
             at = float(getattr(c.recipe, "lead_kpa", top) or top)
             return f"{stops[i]:.0f} rpm: hold {at:.0f} kPa {cell_s:.1f} s (now {map_kpa:.0f}){then}"
         first_down = steps[0] >= top
-        down = ((i - len(lead)) % 2 == 0) == first_down
-        pace = f"{cell_s:.1f} s a cell"
-        pace = _pace(c.recipe, i - len(lead), sorted(steps), map_kpa) or pace
-        to = _ramp_end(c.recipe, i - len(lead), sorted(steps), down)
+        j = i - len(lead)  # the ramp, of the walk's columns
+        down = (j % 2 == 0) == first_down
+        pace = _pace(c.recipe, j, sorted(steps), map_kpa) or f"{cell_s:.1f} s a cell"
+        to = c.recipe.ramp_end_kpa(j) if isinstance(c.recipe, Recipe) else (low if down else top)
         return (
             f"{stops[i]:.0f} rpm: roll MAP {'down' if down else 'up'} to "
             f"{to:.0f} kPa, {pace} (now {map_kpa:.0f}){then}"
@@ -666,19 +667,6 @@ def _approach(s: Suggestion, op: Mapping[str, float]) -> str:
     if abs(rpm - start) <= 150.0 or s.description.startswith(f"hold {start:.0f} rpm"):
         return ""  # there already, or a hold that names its rpm first (one line at 80 columns)
     return f" (bring it to {start:.0f} rpm)"
-
-
-def _ramp_end(recipe: object, j: int, rows: list[float], down: bool) -> float:
-    """The row ramp ``j`` rolls to: the span's end, or where the column turns short.
-
-    A column turns short where the cells beyond need nothing (``Recipe.cell_times`` 0 s).
-    """
-    times = getattr(recipe, "cell_times", ()) or ()
-    if 0 <= j < len(times) and len(times[j]) == len(rows):
-        passed = [k for k, t in enumerate(times[j]) if t > 0.0]
-        if passed:
-            return rows[passed[0]] if down else rows[passed[-1]]
-    return rows[0] if down else rows[-1]
 
 
 def _pace(recipe: object, j: int, rows: list[float], map_kpa: float) -> str | None:

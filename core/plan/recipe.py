@@ -74,16 +74,24 @@ class Recipe:
         """MAP ramps: column ``i`` rolls off (the first ramp's way is ``map_steps``' order)."""
         return (i % 2 == 0) == (self.map_steps[0] >= max(self.map_steps))
 
+    def ramp_end_kpa(self, i: int) -> float:
+        """MAP ramps: the row column ``i``'s ramp rolls to.
+
+        The span's end, or where the column turns short (the cells beyond need nothing:
+        ``cell_times`` 0 s).
+        """
+        rows = sorted(self.map_steps)
+        down = self._ramp_down(i)
+        if i < len(self.cell_times) and len(self.cell_times[i]) == len(rows):
+            passed = [k for k, t in enumerate(self.cell_times[i]) if t > 0.0]
+            if passed:
+                return rows[passed[0]] if down else rows[passed[-1]]
+        return rows[0] if down else rows[-1]
+
     def _turns_short(self, i: int) -> str:
         """MAP ramps: " to N" when column ``i`` turns short of the span's end (else "")."""
-        if i >= len(self.cell_times):
-            return ""
-        rows = sorted(self.map_steps)
-        passed = [k for k, t in enumerate(self.cell_times[i]) if t > 0.0]
-        if not passed or len(rows) != len(self.cell_times[i]):
-            return ""
-        end = passed[0] if self._ramp_down(i) else passed[-1]
-        return "" if end in (0, len(rows) - 1) else f" to {rows[end]:.0f}"
+        end = self.ramp_end_kpa(i)
+        return "" if end in (min(self.map_steps), max(self.map_steps)) else f" to {end:.0f}"
 
     @property
     def start_rpm(self) -> float:
