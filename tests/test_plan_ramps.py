@@ -775,10 +775,14 @@ def test_a_walk_braked_down_to_begins_with_the_engine_on_its_column() -> None:
     assert isinstance(recipe, Recipe)
     first, ramps = recipe_segments(recipe, "car")
     assert isinstance(first, sc.LiveStep) and first.settled_first
-    segs = sc.chain((sc.LiveStep(6500.0, 85.0, max_s=3.0), first, ramps), "car", None)
-    assert isinstance(segs[1], sc.LiveStep)
-    braking = segs[1].settle_s - sc.SETTLE_S if segs[1].settle_s is not None else 0.0
-    assert segs[1].earliest_end_s() == pytest.approx(braking + sc.ARRIVED_SETTLE_S)
+    # as the guided operator came: up to 7000 rpm at 95 kPa (passing 4500/95 on the way),
+    # the 6500-rpm hold, then braked down to the walk
+    lead = (sc.LiveStep(7000.0, 95.0, max_s=1.5), sc.LiveStep(6500.0, 85.0, max_s=3.0))
+    segs = sc.chain((*lead, first, ramps), "car", None)
+    stop = segs[len(lead)]
+    assert isinstance(stop, sc.LiveStep)
+    braking = stop.settle_s - sc.SETTLE_S if stop.settle_s is not None else 0.0
+    assert stop.earliest_end_s() == pytest.approx(braking + sc.ARRIVED_SETTLE_S)
     key = ModelKey("car", AXES, FilterLimits(), 50.0)
     sim = Simulation(get_vehicle("car"), segs, seed=21, rate_hz=50.0, loop=True)
     pipe = pipeline(key)
