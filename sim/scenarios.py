@@ -236,7 +236,9 @@ class WotPull(Segment):
     kind: ClassVar[str] = "wot_pull"
 
     def _setup_s(self, vehicle: Vehicle) -> float:
-        return rollup_s(vehicle, self.rpm_start) + 2.0 if self.setup_s is None else self.setup_s
+        return (
+            rollup_s(vehicle, self.rpm_start) + SETTLE_S if self.setup_s is None else self.setup_s
+        )
 
     def _sweep_max_s(self, vehicle: Vehicle) -> float:
         return 1.2 * nominal_model(vehicle.name).accel_s(self.rpm_start, self.rpm_end) + 1.0
@@ -280,7 +282,7 @@ class PartThrottleSweep(Segment):
 
     def _settle_s(self, vehicle: Vehicle) -> float:
         return (
-            rollup_s(vehicle, self.rpm_start, ride_kpa(self)) + 2.0
+            rollup_s(vehicle, self.rpm_start, ride_kpa(self)) + SETTLE_S
             if self.settle_s is None
             else self.settle_s
         )
@@ -336,7 +338,7 @@ class RowSweeps(Segment):
 
     def _settle_s(self, vehicle: Vehicle) -> float:
         return (
-            rollup_s(vehicle, self.rpm_start, ride_kpa(self)) + 2.0
+            rollup_s(vehicle, self.rpm_start, ride_kpa(self)) + SETTLE_S
             if self.settle_s is None
             else self.settle_s
         )
@@ -579,7 +581,7 @@ class MapRamps(Segment):
 
     def _settle_s(self, vehicle: Vehicle) -> float:
         return (
-            rollup_s(vehicle, self.stops[0], ride_kpa(self)) + 2.0
+            rollup_s(vehicle, self.stops[0], ride_kpa(self)) + SETTLE_S
             if self.settle_s is None
             else self.settle_s
         )
@@ -644,7 +646,7 @@ class SteadyHold(Segment):
 
     def _settle_s(self, vehicle: Vehicle) -> float:
         return (
-            rollup_s(vehicle, self.rpm, ride_kpa(self)) + 2.0
+            rollup_s(vehicle, self.rpm, ride_kpa(self)) + SETTLE_S
             if self.settle_s is None
             else self.settle_s
         )
@@ -699,7 +701,7 @@ class LiveStep(Segment):
 
     def _settle_s(self, vehicle: Vehicle) -> float:
         return (
-            rollup_s(vehicle, self.rpm, ride_kpa(self)) + 2.0
+            rollup_s(vehicle, self.rpm, ride_kpa(self)) + SETTLE_S
             if self.settle_s is None
             else self.settle_s
         )
@@ -763,7 +765,7 @@ class TipIn(Segment):
 
     def _settle_s(self, vehicle: Vehicle) -> float:
         return (
-            rollup_s(vehicle, self.rpm, ride_kpa(self)) + 2.0
+            rollup_s(vehicle, self.rpm, ride_kpa(self)) + SETTLE_S
             if self.settle_s is None
             else self.settle_s
         )
