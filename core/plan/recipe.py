@@ -137,8 +137,8 @@ class Recipe:
                 lead = f"{at} at {self.lead_kpa:.0f} kPa, then "
             quick = ", quicker past cells with data" if self.passes else ""
             return (
-                f"MAP ramps {top:.0f}<->{low:.0f} kPa, one rpm column per ramp, "
-                f"{self.cell_s:.1f} s a cell{quick}, no release between: {lead}{legs}"
+                f"MAP ramps {top:.0f}<->{low:.0f} kPa, {self.cell_s:.1f} s a cell{quick}, "
+                f"no release: {lead}{legs}"
             )
         if t == "part_throttle_sweep" and len(self.map_steps) > 1:
             legs = ", ".join(

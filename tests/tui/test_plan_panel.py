@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+from dataclasses import replace
+from typing import Any
 
 from core.plan.types import PlanView
 from dynoai_tui.tui.app import DynoApp
@@ -136,3 +138,113 @@ def test_the_filtered_header_never_stands_without_an_entry() -> None:
         if "Filtered:" in text:
             assert "WOT pull" in text, (height, text)
     assert "Filtered:" in plan_text(plan, width=24, show_filtered=True, height=8).plain
+
+
+def _opening_walk_plan() -> PlanView:
+    """The plan the demo opens with at 80x24, after the idle holds: two MAP-ramp walks
+    (with and without the lead columns, descriptions from the real ``Recipe``), then the
+    column holds, five next cells and a checked idle hold."""
+    from dataclasses import replace
+
+    from core.plan.recipe import Recipe
+    from core.plan.types import Suggestion, Target
+
+    rows = (95.0, 85.0, 80.0, 75.0, 70.0, 65.0, 60.0, 55.0, 50.0)
+    edges = (47.5, 52.5, 57.5, 62.5, 67.5, 72.5, 77.5, 82.5, 87.5, 91.5)
+    walk = Recipe(
+        "map_ramps", 2000.0, 4500.0, rows, columns=(4500.0, 4000.0, 3500.0, 3000.0, 2500.0, 2000.0),
+        map_edges=edges, cell_s=1.1,
+    )  # fmt: skip
+    tests = [walk, replace(walk, lead=(5500.0, 5000.0))]
+    tests += [Recipe("steady_state", r, r, rows) for r in (4500.0, 4000.0, 3500.0, 2000.0)]
+    suggestions = tuple(
+        Suggestion(
+            t.test_type,
+            t.description,
+            (t.rpm_lo, t.rpm_hi),
+            (50.0, 95.0),
+            1.1,
+            540.0 - 50 * i,
+            1.0 - 0.05 * i,
+            "high",
+            1,
+            ((0, 0),),
+            recipe=t,
+        )  # fmt: skip
+        for i, t in enumerate(tests)
+    )
+    assert len(suggestions[1].description) > 120  # a walk wraps to 8-10 rows at 80x24
+    targets = tuple(Target(0, k, rpm, 50.0, 1, 1) for k, rpm in enumerate(range(2000, 4500, 500)))
+    return PlanView(
+        suggestions=suggestions, targets=targets, errors_by_type=(("idle_low_map", 4.0, 1),)
+    )
+
+
+def test_at_80x24_three_suggestions_are_seen_when_two_walks_lead(monkeypatch: Any) -> None:
+    # The demo's first minute at 80x24 (tmux): two MAP-ramp walks took the panel's 19 rows
+    # and the third suggestion and the next cells were drawn past its edge, while the
+    # count of suggestions in the text (``shown``) read 3. What counts is what fits.
+    from core.session import Session
+
+    session = frozen_session()
+    plan = _opening_walk_plan()
+    snap = replace(session.snapshot, plan=plan)
+    monkeypatch.setattr(Session, "snapshot", property(lambda self: snap))
+
+    async def go(size: tuple[int, int]) -> tuple[str, int, int]:
+        app = DynoApp(session, clock=lambda: 1_700_000_000.0)
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause(0.2)
+            panel = app.screen.query_one(SuggestionsPanel)
+            return panel.plain, panel.content_region.height, panel.content_region.width
+
+    for size in ((80, 24), (100, 30), (160, 48)):
+        text, height, width = asyncio.run(go(size))
+        lines = text.splitlines()
+        assert len(lines) <= height, (size, height, text)
+        assert all(len(line) <= width for line in lines), (size, text)
+        assert shown_in(text) >= 3, (size, text)
+        assert "Next cells: 2000/50" in text, (size, text)
+        # the top suggestion is always whole: it is what the tuner does next
+        assert " ".join(plan.suggestions[0].description.split()) in " ".join(text.split())
+    # on a tall window nothing is cut
+    assert "…" not in text and shown_in(text) == len(plan.suggestions)
+
+
+def test_descriptions_are_cut_only_when_three_do_not_fit() -> None:
+    plan = _opening_walk_plan()
+    for height in range(8, 60):
+        text = plan_text(plan, width=23, show_filtered=True, height=height).plain
+        lines = text.splitlines()
+        assert len(lines) <= height and shown_in(text) >= 3, (height, text)
+        if "…" in text:
+            # cut: three full ones and the lines under them would not have fitted
+            full = plan_text(plan, width=23, show_filtered=True, height=999).plain
+            three = full.split("\n4 ")[0].splitlines()
+            under = full[full.index("Next cells") :].splitlines() if "Next cells" in text else []
+            assert len(three) + len(under) > height, (height, text)
+
+
+def shown_in(text: str) -> int:
+    return len(re.findall(r"^\d+ ", text, flags=re.MULTILINE))
+
+
+def test_at_80x24_every_key_of_the_footer_is_whole() -> None:
+    # At 80 columns the command-palette hint took the right edge and the quit key read
+    # "q Q"; the compact layout drops the hint (ctrl+p still opens the palette).
+    from textual.widgets._footer import FooterKey
+
+    async def go(size: tuple[int, int]) -> list[tuple[int, int, str]]:
+        app = DynoApp(frozen_session(), clock=lambda: 1_700_000_000.0)
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause(0.2)
+            return sorted(
+                (k.region.x, k.region.right, k.description) for k in app.screen.query(FooterKey)
+            )
+
+    for size in ((80, 24), (160, 48)):
+        keys = asyncio.run(go(size))
+        assert "Quit" in [d for _, _, d in keys], keys
+        assert keys[-1][1] <= size[0], (size, keys)
+        # no key drawn over the one before it (the palette hint sat on "Quit" at x 68-71)
+        assert all(a[1] <= b[0] for a, b in zip(keys, keys[1:], strict=False)), (size, keys)

@@ -106,6 +106,10 @@ class DashboardScreen(Screen[None]):
             return
         self.set_class(compact, "-compact")
         self.set_class(big, "-big")
+        # at 80 columns the palette hint cut the last key's label to "q Q"
+        footer = self.query_one(Footer)
+        footer.compact = compact
+        footer.show_command_palette = not compact
         for gauge in self.gauges:
             gauge.refresh(layout=True)
         if self.snapshot is not None:

@@ -119,9 +119,11 @@ def plan_text(
 ) -> Text:
     """Ranked tests (full descriptions, wrapped), next cells, filtered tests: as many as fit.
 
-    ``height`` is the panel's rows: suggestions are added while they fit (at least
-    three when there are three), then the targets and error lines, then filtered
-    tests while rows remain.
+    ``height`` is the panel's rows, and the text never takes more (a row past the
+    panel's edge is not seen): the first three suggestions always, their descriptions
+    cut short with "…" only when the three do not fit in full (:func:`_description_caps`),
+    more while they fit in full, then the targets and error lines, then filtered tests
+    while rows remain.
     """
     text = Text()
     if not plan.suggestions:
@@ -138,25 +140,37 @@ def plan_text(
     if plan.errors_by_type:
         checked = " · ".join(f"{k.split('_')[0]} {e:.0f}% ({n})" for k, e, n in plan.errors_by_type)
         tail.append((f"checked: {checked}", "dim"))
-    used = 0
-    budget = max(height - len(tail), 0)
-    for i, sug in enumerate(plan.suggestions[:max_tests], start=1):
-        band = band_for(sug.efficiency)
+    # the tail wraps as the panel draws it: every row it takes is counted
+    wrapped_tail = [(textwrap.wrap(line, max(8, width)) or [""], style) for line, style in tail]
+    shown = plan.suggestions[:max_tests]
+    least = 2 * min(FIRST_SHOWN, len(shown))  # a row of description and a gain line each
+    while wrapped_tail and height - sum(len(rows) for rows, _ in wrapped_tail) < least:
+        # a short panel keeps the three suggestions over the error line, then over the
+        # next cells (the heatmap marks those too)
+        wrapped_tail.pop()
+    tail_rows = sum(len(rows) for rows, _ in wrapped_tail)
+    full = []
+    for sug in shown:
         lines = textwrap.wrap(sug.description, room, initial_indent=" " * 5) or [""]
         lines[0] = lines[0].lstrip()
-        need = len(lines) + 1
-        if used + need > budget and i > 3:
+        full.append(lines)
+    caps = _description_caps([len(lines) for lines in full], max(height - tail_rows, 0))
+    used = 0
+    for i, (sug, lines) in enumerate(zip(shown, full, strict=True), start=1):
+        if i > len(caps):
             break
+        band = band_for(sug.efficiency)
+        lines = _cut(lines, caps[i - 1], room)
         text.append(f"{i} ")
         text.append(f" {sug.efficiency:.2f} ", BAND_STYLE.get(band, LOW_BAND_STYLE))
         text.append(f" {lines[0]}\n", "bold")
         for more in lines[1:]:
             text.append(f"    {more}\n", "bold")
         text.append(_gain_line(sug.expected_gain, sug.minutes, width) + "\n", "dim")
-        used += need
-    for line, style in tail:
-        text.append(line + "\n", style)
-        used += 1
+        used += len(lines) + 1
+    for rows, style in wrapped_tail:
+        text.append("\n".join(rows) + "\n", style)
+        used += len(rows)
     if show_filtered and plan.filtered:
         seen: set[tuple[str, str]] = set()
         entries = []
@@ -175,6 +189,57 @@ def plan_text(
                 used += len(entry)
     text.rstrip()
     return text
+
+
+FIRST_SHOWN = 3
+"""Suggestions the panel always shows when there are that many (issue 11: >= 3 at 80x24)."""
+
+
+def _description_caps(lengths: list[int], budget: int) -> list[int]:
+    """Rows each shown suggestion's description gets, so the list fits ``budget`` rows.
+
+    Every suggestion takes its description's rows plus a gain line. The first
+    :data:`FIRST_SHOWN` are always shown: in full when they fit, else the top one keeps
+    as much of its own as leaves the others a row each, and the others share the rest
+    evenly (at 80x24 the demo's opening walk took 10 of the panel's 19 rows, and the
+    third suggestion was drawn below the panel's edge). Later suggestions are shown
+    only in full, while they fit.
+    """
+    first = lengths[:FIRST_SHOWN]
+    if sum(first) + len(first) <= budget:
+        caps = list(first)
+        used = sum(first) + len(first)
+        for n in lengths[FIRST_SHOWN:]:
+            if used + n + 1 > budget:
+                break
+            caps.append(n)
+            used += n + 1
+        return caps
+    if not first:
+        return []
+    rows = max(budget - len(first), len(first))
+    top = min(first[0], rows - (len(first) - 1))
+    caps = [max(top, 1)]
+    rest, left = first[1:], rows - caps[0]
+    # water-fill the others: the shortest keep all of theirs, the rest share what is left
+    order = sorted(range(len(rest)), key=lambda k: rest[k])
+    shares = [1] * len(rest)
+    for n_done, k in enumerate(order):
+        share = max(left // (len(rest) - n_done), 1)
+        shares[k] = max(min(rest[k], share), 1)
+        left -= shares[k]
+    return caps + shares
+
+
+def _cut(lines: list[str], cap: int, room: int) -> list[str]:
+    """``lines`` kept to ``cap`` rows, the last one ending in "…" when any were dropped."""
+    if len(lines) <= cap:
+        return lines
+    kept = lines[: max(cap, 1)]
+    last = kept[-1]
+    limit = room if len(kept) > 1 else room - 5
+    kept[-1] = (last if len(last) < limit else last[: max(limit - 1, 0)].rstrip()) + "…"
+    return kept
 
 
 def alarm_text(snap: Snapshot) -> Text:
