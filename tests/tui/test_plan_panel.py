@@ -151,9 +151,12 @@ def _opening_walk_plan() -> PlanView:
 
     rows = (95.0, 85.0, 80.0, 75.0, 70.0, 65.0, 60.0, 55.0, 50.0)
     edges = (47.5, 52.5, 57.5, 62.5, 67.5, 72.5, 77.5, 82.5, 87.5, 91.5)
+    # as in the demo: the ride up left data in the 95-kPa cells (rolled past quickly) and
+    # the up ramps turn at 85 kPa
+    down, up = (1.1,) * 8 + (0.5,), (1.1,) * 8 + (0.0,)
     walk = Recipe(
         "map_ramps", 2000.0, 4500.0, rows, columns=(4500.0, 4000.0, 3500.0, 3000.0, 2500.0, 2000.0),
-        map_edges=edges, cell_s=1.1,
+        map_edges=edges, cell_s=1.1, cell_times=(down, up) * 3,
     )  # fmt: skip
     tests = [walk, replace(walk, lead=(5500.0, 5000.0))]
     tests += [Recipe("steady_state", r, r, rows) for r in (4500.0, 4000.0, 3500.0, 2000.0)]
@@ -173,7 +176,9 @@ def _opening_walk_plan() -> PlanView:
         )  # fmt: skip
         for i, t in enumerate(tests)
     )
-    assert len(suggestions[1].description) > 120  # a walk wraps to 8-10 rows at 80x24
+    # the demo's own words: a walk wraps to 9-10 rows at 80x24
+    assert "quicker past cells with data" in walk.description
+    assert "4000 up to 85, 3500 down" in walk.description
     targets = tuple(Target(0, k, rpm, 50.0, 1, 1) for k, rpm in enumerate(range(2000, 4500, 500)))
     return PlanView(
         suggestions=suggestions, targets=targets, errors_by_type=(("idle_low_map", 4.0, 1),)

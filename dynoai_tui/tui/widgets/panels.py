@@ -143,17 +143,21 @@ def plan_text(
     # the tail wraps as the panel draws it: every row it takes is counted
     wrapped_tail = [(textwrap.wrap(line, max(8, width)) or [""], style) for line, style in tail]
     shown = plan.suggestions[:max_tests]
-    least = 2 * min(FIRST_SHOWN, len(shown))  # a row of description and a gain line each
-    while wrapped_tail and height - sum(len(rows) for rows, _ in wrapped_tail) < least:
-        # a short panel keeps the three suggestions over the error line, then over the
-        # next cells (the heatmap marks those too)
-        wrapped_tail.pop()
-    tail_rows = sum(len(rows) for rows, _ in wrapped_tail)
     full = []
     for sug in shown:
         lines = textwrap.wrap(sug.description, room, initial_indent=" " * 5) or [""]
         lines[0] = lines[0].lstrip()
         full.append(lines)
+    least = 2 * min(FIRST_SHOWN, len(shown))  # a row of description and a gain line each
+    whole_top = least + len(full[0]) - 1 if full else 0
+    while wrapped_tail and height - sum(len(rows) for rows, _ in wrapped_tail) < least:
+        # a short panel keeps the three suggestions over the error line, then over the
+        # next cells (the heatmap marks those too)
+        wrapped_tail.pop()
+    errors_last = bool(plan.errors_by_type) and len(wrapped_tail) == len(tail)
+    if errors_last and height - sum(len(rows) for rows, _ in wrapped_tail) < whole_top:
+        wrapped_tail.pop()  # and the top suggestion whole over the error line
+    tail_rows = sum(len(rows) for rows, _ in wrapped_tail)
     caps = _description_caps([len(lines) for lines in full], max(height - tail_rows, 0))
     used = 0
     for i, (sug, lines) in enumerate(zip(shown, full, strict=True), start=1):
