@@ -122,7 +122,8 @@ def test_with_nothing_worth_a_test_the_panel_says_why_not_waiting() -> None:
     text = " ".join(plan_text(plan, width=40, show_filtered=True, height=20).plain.split())
     assert NOTHING_WORTH_IT in text and "waiting" not in text
     assert "under 1 a minute" in text
-    assert "waiting for the planner" in plan_text(PlanView(), width=40, show_filtered=True).plain
+    waiting = plan_text(PlanView(), width=40, show_filtered=True).plain
+    assert "waiting for the planner" in " ".join(waiting.split())
 
 
 def test_the_filtered_header_never_stands_without_an_entry() -> None:
@@ -253,3 +254,22 @@ def test_at_80x24_every_key_of_the_footer_is_whole() -> None:
         assert keys[-1][1] <= size[0], (size, keys)
         # no key drawn over the one before it (the palette hint sat on "Quit" at x 68-71)
         assert all(a[1] <= b[0] for a, b in zip(keys, keys[1:], strict=False)), (size, keys)
+
+
+def test_the_verdict_and_the_filtered_list_fit_the_panel_together() -> None:
+    # With no suggestion the planner's verdict wraps to several rows at 80x24; the
+    # filtered list under it counted none of them and ran past the panel's edge.
+    from core.plan.simplan import NOTHING_WORTH_IT
+    from core.plan.types import FilteredTest
+
+    plan = PlanView(
+        instruction=NOTHING_WORTH_IT,
+        filtered=tuple(
+            FilteredTest("steady_state", f"hold {r} rpm: MAP 95 kPa", "gains 0.2 in 0.5 min")
+            for r in range(2000, 7000, 500)
+        ),
+    )
+    for height in range(4, 30):
+        text = plan_text(plan, width=23, show_filtered=True, height=height).plain
+        assert len(text.splitlines()) <= height, (height, text)
+        assert NOTHING_WORTH_IT.split()[0] in text

@@ -126,12 +126,14 @@ def plan_text(
     while rows remain.
     """
     text = Text()
+    used = 0
     if not plan.suggestions:
         # the planner's verdict when it has one ("all reachable cells are covered", or no
         # test left that gains a cell a minute), else it has not answered yet
-        text.append(
-            f"{plan.instruction or 'No test suggested yet: waiting for the planner.'}\n", "dim"
-        )
+        verdict = plan.instruction or "No test suggested yet: waiting for the planner."
+        rows = textwrap.wrap(verdict, max(8, width)) or [""]
+        text.append("\n".join(rows) + "\n", "dim")
+        used += len(rows)
     room = max(8, width - 4)
     tail: list[tuple[str, str]] = []
     if plan.targets:
@@ -159,7 +161,6 @@ def plan_text(
         wrapped_tail.pop()  # and the top suggestion whole over the error line
     tail_rows = sum(len(rows) for rows, _ in wrapped_tail)
     caps = _description_caps([len(lines) for lines in full], max(height - tail_rows, 0))
-    used = 0
     for i, (sug, lines) in enumerate(zip(shown, full, strict=True), start=1):
         if i > len(caps):
             break
