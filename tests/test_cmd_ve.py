@@ -125,7 +125,7 @@ def test_vehicle_set_tune_then_ve_from_its_runs(session: Path) -> None:
     ("args", "message"),
     [
         (("--tune", "base.msq", "--log", "missing.dynolog"), "missing.dynolog: no such file"),
-        (("--log", "s.dynolog"), "no tune to correct"),
+        (("--log", "s.dynolog"), "no tune to correct: give --tune FILE (a .msq, or a table"),
         (("--tune", "true.csv", "--log", "base.msq"), "base.msq"),
         (("--tune", "s.dynolog", "--log", "s.dynolog"), "s.dynolog"),
         (("--tune", "base.msq"), "give --vehicle V"),

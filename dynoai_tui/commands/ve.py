@@ -116,10 +116,13 @@ def run(args: argparse.Namespace) -> int:
         elif store is not None and (kept := kept_tune(store.data_dir, args.vehicle)) is not None:
             tune = kept
         else:
+            # without a vehicle the hint read "give --tune FILE (or --tune FILE)"
             where = (
-                f"dynoai vehicle set-tune {args.vehicle} FILE" if args.vehicle else "--tune FILE"
+                f"or keep one for the vehicle: dynoai vehicle set-tune {args.vehicle} FILE"
+                if args.vehicle
+                else "a .msq, or a table copied with its axes"
             )
-            raise CommandError(f"no tune to correct: give --tune FILE (or {where})")
+            raise CommandError(f"no tune to correct: give --tune FILE ({where})")
     except ConfigError as exc:
         raise CommandError(str(exc)) from None
 
