@@ -11,12 +11,14 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 
 import numpy as np
 
 from core.alarms import Alarm, AlarmWatch
 from core.coverage.grid import CoverageGrid
 from core.frames import Block
+from core.plan.instruction import with_map_now
 from core.plan.types import PlanView
 from core.snapshot import History, RecordingInfo, Snapshot, SourceInfo
 from core.source import Source, SourceEvent
@@ -168,6 +170,9 @@ class SnapshotBuilder:
         infos = self.source_infos(sources)
         rpm, map_kpa = values.get("rpm", math.nan), values.get("map_kpa", math.nan)
         cell = grid.cell_of(rpm, map_kpa) if math.isfinite(rpm) and math.isfinite(map_kpa) else None
+        line = with_map_now(plan.instruction, map_kpa)
+        if line != plan.instruction:
+            plan = replace(plan, instruction=line)  # the walk's "(now N)": this sample's MAP
         hist = np.array(self._history, dtype=np.float64).reshape(-1, 4)
         history = History(hist[:, 0] - self.newest_t, hist[:, 1], hist[:, 2], hist[:, 3])
         self._seq += 1

@@ -533,3 +533,43 @@ def test_between_two_steps_of_a_running_hold_the_hold_goes_on() -> None:
     # under its lowest step with the throttle shut, it is over
     shut = {"rpm": 1700.0, "map_kpa": 20.0, "tps_pct": 0.0}
     assert ins.update(9.0, PlanView(suggestions=(walk,)), None, shut).startswith("next: WOT pull")
+
+
+def test_the_walk_line_reads_the_newest_map_not_the_plans() -> None:
+    # Headless demo (dynoai log --source 'sim:vtwin?scenario=guided'): the line is made
+    # once a second with the plan, and its "(now N)" read 53 with the engine at 50 kPa,
+    # then 53 again at 56 kPa on the next ramp. The snapshot carries the newest sample's
+    # MAP in it, as the MAP gauge shows it; the rest of the line is the plan's.
+    import numpy as np
+
+    from core.coverage.axes import TableAxes
+    from core.coverage.grid import CoverageGrid
+    from core.frames import Block
+    from core.plan.instruction import with_map_now
+    from core.snapshot_builder import SnapshotBuilder
+    from core.vehicle import VehicleConfig
+
+    said = "4500 rpm: roll MAP down to 50 kPa, 1.1 s a cell (now 53), then 4000 rpm"
+    builder = SnapshotBuilder(
+        VehicleConfig(), [], clock=lambda: 0.0, data_clock=True,
+        stale_limit=lambda name: 1.0, tick_s=0.03,
+    )  # fmt: skip
+    grid = CoverageGrid(TableAxes.default())
+
+    def shown(map_kpa: float) -> str:
+        t = np.array([10.0, 10.01])
+        builder.show(
+            Block("sim", t, {"rpm": np.full(2, 4480.0), "map_kpa": np.array([51.0, map_kpa])})
+        )
+        snap = builder.build(
+            grid=grid, sources=[], rejects={}, plan=PlanView(instruction=said), recording=None,
+            record_error="", pulls_done=0, pulls_max=None, in_pull=False, finished=False,
+            paused=False, speed=1.0,
+        )  # fmt: skip
+        return snap.plan.instruction
+
+    assert shown(50.2) == said.replace("(now 53)", "(now 50)")
+    assert shown(56.4) == said.replace("(now 53)", "(now 56)")
+    # a line without a reading, or no MAP, is left as the plan made it
+    assert with_map_now("hold 3000 rpm, MAP 60 kPa until trusted", 55.0).endswith("trusted")
+    assert with_map_now(said, float("nan")) == said

@@ -32,10 +32,28 @@ from __future__ import annotations
 
 import bisect
 import math
+import re
 from collections.abc import Mapping
 
 from core.plan.recipe import Recipe
 from core.plan.types import PlanView, Suggestion
+
+NOW_RE = re.compile(r"\(now -?\d+\)")
+"""The live MAP reading a walk's line carries ("roll MAP down to 50 kPa, ... (now 62)")."""
+
+
+def with_map_now(line: str, map_kpa: float) -> str:
+    """``line`` with its "(now N)" MAP reading set to ``map_kpa`` (as is if it has none).
+
+    The line is made when the plan is (once a second of data), and the reading in it was
+    that moment's MAP: rolling at 5 kPa/s, the headless line read "(now 53)" with the
+    engine at 50 kPa, and "(now 53)" again 2 s later at 56 on the next ramp. The dashboard
+    and the status line put the newest sample's MAP in it, as the MAP gauge shows it.
+    """
+    if not math.isfinite(map_kpa) or "(now " not in line:
+        return line
+    return NOW_RE.sub(f"(now {map_kpa:.0f})", line, count=1)
+
 
 SWITCH_S = 5.0
 """Seconds another suggestion must stay on top before the instruction moves to it."""
