@@ -123,7 +123,10 @@ def test_demo_checks_compare_like_with_like_and_the_line_follows_the_operator() 
     # ride filled the top cells: taken as a new top, the 2500-rpm column read 15.5 %)
     ramps = [c for c in tracker.predictions.checked if c.test_type == "map_ramps"]
     first = [c for c in ramps if c.description.split(",")[0] == ramps[0].description.split(",")[0]]
-    assert len(first) >= 4 and all(c.error_pct <= 8.0 for c in first), ramps
+    # The tracker checks a test once 1.5 s of data has come after it (CHECK_AFTER_S):
+    # checked at once, each column's end cell missed the first half of the turn that
+    # follows (~30 of its ~110 hits) and the columns read 5-6 % low.
+    assert len(first) >= 4 and all(c.error_pct <= 5.0 for c in first), ramps
     # while the operator runs a hold the detector sees, the line names that hold's rpm
     holds = [
         (rpm, line)

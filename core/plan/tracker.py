@@ -16,6 +16,7 @@ hits are exactly what it added to the grid.
 from __future__ import annotations
 
 import copy
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -63,6 +64,12 @@ WAITING_INSTRUCTION = "simulating the first tests (idle / low-MAP holds)"
 """A new vehicle's instruction until its opening work is simulated (a second or two)."""
 BUFFER_S = 300.0
 """Kept-row history for attributing hits to a test (longer tests are truncated)."""
+CHECK_AFTER_S = 1.5
+"""A finished test is checked once this much data has come after its end: what it added
+in its own cells still arrives while the engine moves on (a MAP-ramp column's end cell
+takes the first half of the turn to the next column, ~0.5 s, which the detector sees as
+no test; checked at once, the demo's walk columns read ~30 of that cell's ~110 hits
+short)."""
 
 
 def observed_spec(test: DetectedTest, axes: TableAxes) -> TestSpec:
@@ -170,6 +177,8 @@ class VehicleTracker:
         self._refined: Suggestion | None = None
         """The last plan's top suggestion, its prediction refined (``plan_model(reuse=)``)."""
         self._window = RowWindow(BUFFER_S)
+        self._finished: list[DetectedTest] = []
+        """Tests the detector completed that wait for :data:`CHECK_AFTER_S` of data after them."""
         """Recent rows: ``t`` (every row), ``tk`` and ``cell`` (the kept rows' times, cells)."""
         self._t_first: float | None = None
         self._t_last = 0.0
@@ -286,7 +295,7 @@ class VehicleTracker:
         self._window.add({"t": block.t, "tk": block.t[sel], "cell": flat[sel]})
         self._mark_trusted(flat[sel], grid)
         events = self.detector.feed(block)
-        self._learn_finished()
+        self._learn_finished(upto=self._t_last - CHECK_AFTER_S)
         self._window.trim(self._t_last)
         return events
 
@@ -323,6 +332,7 @@ class VehicleTracker:
         self.calibration = copy.deepcopy(self._calibration_at_start)
         self.detector = PullDetector()
         self.tests = []
+        self._finished = []
         self.predictions.clear()
         self._window.clear()
         self._trusted_at[:] = np.nan
@@ -417,7 +427,7 @@ class VehicleTracker:
         Waits up to :attr:`finish_wait_s` for the store; what could not be saved in
         that time is named in :attr:`not_saved` (never an exception).
         """
-        self._learn_finished()
+        self._learn_finished()  # the run is over: no more data comes after any test
         self.detector.flush()
         self._learn_finished(cut=True)
         self._save(grid, stats, final=True)
@@ -507,15 +517,21 @@ class VehicleTracker:
 
         self._saver.submit(self.run_id, job)
 
-    def _learn_finished(self, cut: bool = False) -> None:
-        """Check and learn from each test the detector completed.
+    def _learn_finished(self, cut: bool = False, upto: float = math.inf) -> None:
+        """Check and learn from each test the detector completed that ended by ``upto``.
 
         ``cut``: the test in progress when the run ended (``finish``). It is kept, but
         its suggestion is not checked: the tuner stopped part-way, and a part-run test
         compared with the whole suggestion reads as a model error and teaches the
         calibration one (the demo stopped 5 s into a 7-s walk column: "32 %").
+        ``upto``: tests ending later wait (:data:`CHECK_AFTER_S`), in order.
         """
-        for test in self.detector.drain_completed():
+        self._finished.extend(self.detector.drain_completed())
+        ready = 0
+        while ready < len(self._finished) and self._finished[ready].t_stop <= upto:
+            ready += 1
+        done, self._finished = self._finished[:ready], self._finished[ready:]
+        for test in done:
             actual = self._actual_hits(test.t_start, test.t_stop)
             checked = None
             if not cut:
