@@ -177,9 +177,9 @@ class VehicleTracker:
         self._refined: Suggestion | None = None
         """The last plan's top suggestion, its prediction refined (``plan_model(reuse=)``)."""
         self._window = RowWindow(BUFFER_S)
+        """Recent rows: ``t`` (every row), ``tk`` and ``cell`` (the kept rows' times, cells)."""
         self._finished: list[DetectedTest] = []
         """Tests the detector completed that wait for :data:`CHECK_AFTER_S` of data after them."""
-        """Recent rows: ``t`` (every row), ``tk`` and ``cell`` (the kept rows' times, cells)."""
         self._t_first: float | None = None
         self._t_last = 0.0
         self._wall_first = 0.0

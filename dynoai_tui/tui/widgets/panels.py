@@ -206,7 +206,7 @@ def _description_caps(lengths: list[int], budget: int) -> list[int]:
     Every suggestion takes its description's rows plus a gain line. The first
     :data:`FIRST_SHOWN` are always shown: in full when they fit, else the top one keeps
     as much of its own as leaves the others a row each, and the others share the rest
-    evenly (at 80x24 the demo's opening walk took 10 of the panel's 19 rows, and the
+    evenly (at 80x24 the demo's opening walk took 10 of the panel's 17 rows, and the
     third suggestion was drawn below the panel's edge). Later suggestions are shown
     only in full, while they fit.
     """
