@@ -187,7 +187,7 @@ def _opening_walk_plan() -> PlanView:
 
 
 def test_at_80x24_three_suggestions_are_seen_when_two_walks_lead(monkeypatch: Any) -> None:
-    # The demo's first minute at 80x24 (tmux): two MAP-ramp walks took the panel's 19 rows
+    # The demo's first minute at 80x24 (tmux): two MAP-ramp walks took the panel's 17 rows
     # and the third suggestion and the next cells were drawn past its edge, while the
     # count of suggestions in the text (``shown``) read 3. What counts is what fits.
     from core.session import Session
