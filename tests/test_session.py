@@ -564,3 +564,55 @@ def test_a_fast_real_time_source_is_planned_once_a_second_of_its_data(realtime: 
         assert 1.0 / PLAN_MIN_WALL_S >= 4.0  # speed 4 (the guided demo's) is followed
     else:
         assert 9 <= len(tracker.plans) <= 11, tracker.plans
+
+
+def test_a_slow_plan_never_stops_the_dashboard(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The demo (dynoai, bare): a plan took 0.4-1.3 s of CPU (the top test re-simulated
+    # from where the engine is, every second of a hold or a ride), the engine waited on
+    # it, and the dashboard stood still 31 % of the time, up to 1.7 s at once. A live
+    # session computes the plan on a thread of its own; the engine goes on publishing.
+    import threading
+
+    from core.plan.tracker import PlanRequest
+    from drivers.registry import create_sources
+    from dynoai_tui.commands.common import make_tracker
+
+    original = PlanRequest.compute
+    computed: list[float] = []
+
+    def slow(self: PlanRequest) -> PlanView:
+        time.sleep(0.8)  # as a plan re-simulating its top did
+        computed.append(time.monotonic())
+        return original(self)
+
+    monkeypatch.setattr(PlanRequest, "compute", slow)
+    cfg = VehicleConfig()
+    tracker = make_tracker(cfg, None, run_id="slow-plan", log_path=None)
+    taken: list[str] = []
+    plan_result = tracker.plan_result
+
+    def result(request: PlanRequest, view: PlanView) -> PlanView:
+        assert threading.current_thread().name == "engine"  # tracker state: one thread
+        out = plan_result(request, view)
+        taken.append(out.instruction)
+        return out
+
+    monkeypatch.setattr(tracker, "plan_result", result)
+    session = Session(create_sources(["sim:vtwin"]), config=cfg, tracker=tracker)
+    session.start()
+    updates: list[float] = []
+    try:
+        last = -math.inf
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 4.0:
+            now_t = session.snapshot.now_t
+            if now_t != last:
+                updates.append(time.monotonic())
+                last = now_t
+            time.sleep(0.01)
+    finally:
+        session.stop()
+    gaps = np.diff(updates)
+    assert gaps.max() < 0.4, gaps.max()  # waiting on the plan: >= 0.8 s each second
+    assert len(computed) >= 3 and len(taken) >= 3, (computed, taken)
+    assert all(taken), taken  # each plan's line reached the snapshot
