@@ -1,6 +1,11 @@
 """Dashboard benchmark: the app headless on the 1 kHz simulator, figures beside targets.
 
-    python bench/bench_tui.py [--seconds 30] [--size 160x48]
+    python bench/bench_tui.py [--seconds 30] [--size 160x48] [--demo]
+
+``--demo`` runs the bare ``dynoai`` demo instead (the guided simulator at 100 Hz with the
+planner live behind the dashboard): the latency then includes the planner's share of
+the engine. Without a tracker the default run never plans, and a plan that held the
+engine up to 1.7 s went unseen here (found in tmux, fixed by planning off the tick).
 
 Measures, with the real engine (core.session.Session) behind the app:
   * heatmap render of a 32 x 32 grid (new data each time: every row rebuilt) <= 5 ms
@@ -38,6 +43,8 @@ from dynoai_tui.tui.app import DynoApp  # noqa: E402
 from dynoai_tui.tui.widgets.heatmap import Heatmap  # noqa: E402
 
 SIM_URI = "sim:vtwin?scenario=pulls&seed=7&rate=1000"
+DEMO_URI = "sim:vtwin?scenario=guided"
+"""``--demo``: the bare ``dynoai`` demo's source, with the planner behind the dashboard."""
 
 
 def pct(values: list[float], q: float) -> float:
@@ -116,12 +123,20 @@ async def heatmap_render_ms(app: DynoApp, rounds: int = 200) -> list[float]:
     return times
 
 
-async def live_run(seconds: float, size: tuple[int, int]) -> dict[str, Any]:
-    sources = create_sources([SIM_URI])
+async def live_run(seconds: float, size: tuple[int, int], demo: bool = False) -> dict[str, Any]:
+    sources = create_sources([DEMO_URI if demo else SIM_URI])
     arrivals = ArrivalLog()
     for src in sources:
         arrivals.wrap(src)
-    session = Session(sources, config=VehicleConfig())
+    config = VehicleConfig()
+    tracker = None
+    if demo:
+        # the bare ``dynoai`` demo: the planner live behind the dashboard, the simulated
+        # tuner running what it names (its plans re-simulate the top test every second)
+        from dynoai_tui.commands.common import make_tracker
+
+        tracker = make_tracker(config, None, run_id="bench-tui", log_path=None)
+    session = Session(sources, config=config, tracker=tracker)
     published: dict[int, float] = {}
     engine_ms: list[float] = []
     publish = session._publish
@@ -210,12 +225,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--size", default="160x48", help="terminal size, WxH")
+    parser.add_argument(
+        "--demo", action="store_true",
+        help="the bare dynoai demo (guided simulator, 100 Hz) with its planner live",
+    )  # fmt: skip
     args = parser.parse_args()
     w, h = (int(x) for x in args.size.lower().split("x"))
-    r = asyncio.run(live_run(args.seconds, (w, h)))
+    r = asyncio.run(live_run(args.seconds, (w, h), args.demo))
     fps = r["frames"] / args.seconds
+    uri = DEMO_URI + " with the planner" if args.demo else SIM_URI
     print(
-        f"run: {args.seconds:g} s on {SIM_URI} at {w}x{h}: {r['samples']} samples, "
+        f"run: {args.seconds:g} s on {uri} at {w}x{h}: {r['samples']} samples, "
         f"{r['frames']} frames ({fps:.1f} fps)"
     )
     render_p50, render_p99 = pct(r["render"], 50), pct(r["render"], 99)
@@ -228,7 +248,14 @@ def main() -> int:
         f"frame time: p50 {pct(r['frame'], 50):.2f} ms, p99 {frame_p99:.2f} ms "
         f"(apply p99 {pct(r['apply'], 99):.2f} ms) (target p99 <= 30 ms) {verdict(frame_p99 <= 30)}"
     )
-    print(f"process CPU: {r['cpu']:.1f} % of one core (target <= 40 %) {verdict(r['cpu'] <= 40)}")
+    if args.demo:
+        # the planner simulates its candidates (a one-off warm-up in the first ~10 s)
+        # and re-simulates the top test each second: the 40 % is the dashboard's own
+        print(f"process CPU: {r['cpu']:.1f} % of one core (the planner's included; no target)")
+    else:
+        print(
+            f"process CPU: {r['cpu']:.1f} % of one core (target <= 40 %) {verdict(r['cpu'] <= 40)}"
+        )
     lat_p99 = pct(r["latency"], 99)
     print(
         f"sample-to-screen latency: p50 {pct(r['latency'], 50):.1f} ms, p99 {lat_p99:.1f} ms "
