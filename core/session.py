@@ -459,17 +459,12 @@ class Session:
             self._planner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="planner")
         self._plan_job = (request, self._planner.submit(request.compute))
 
-    def _collect_plan(self, wait_s: float = 0.0) -> None:
-        """Take in the plan the planner thread finished (waiting up to ``wait_s`` for it)."""
+    def _collect_plan(self) -> None:
+        """Take in the plan the planner thread finished, if it has."""
         job = self._plan_job
-        if job is None:
+        if job is None or not job[1].done():
             return
         request, future = job
-        if not future.done() and wait_s > 0.0:
-            with contextlib.suppress(Exception):
-                future.exception(timeout=wait_s)
-        if not future.done():
-            return
         self._plan_job = None
         try:
             assert self.tracker is not None
