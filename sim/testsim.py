@@ -765,6 +765,9 @@ class SimCandidates:
     def redline_rpm(self) -> float:
         return get_vehicle(self._key.kind).redline_rpm
 
+    def idle_rpm(self) -> float:
+        return get_vehicle(self._key.kind).idle_rpm
+
     def min_hold_map_kpa(self, rpm: float) -> float:
         return sc.min_hold_map_kpa(self._key.kind, rpm)
 

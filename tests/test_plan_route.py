@@ -248,3 +248,57 @@ def test_walk_tables_are_built_at_the_first_walk_not_when_a_longer_one_comes() -
         assert sorted(walk_order(first, legs, [1.0] * n)) == list(range(n))
     assert route._all_subsets.cache_info().misses == 1
     assert route._all_subsets() is built
+
+
+def idle_work(recipe: Recipe) -> bool:
+    return recipe.test_type == "idle_low_map"
+
+
+def test_an_opening_walk_starts_with_the_idle_work_that_suits_the_route_after_it() -> None:
+    # An empty V-twin (simplan's opening plan): the MAP-ramp walk has the best rate and
+    # would lead, but the opening is idle / low-MAP work. By rate alone the 1250-rpm hold
+    # (4 cells) would open; the walk with its first stop held to that type weighs what
+    # each opening costs the stops after it, exactly (every order, by hand below).
+    model = ColumnModel()
+    here = None  # idling in neutral
+    walk_c = cand(Recipe("steady_state", 2000.0, 4500.0, (95.0,)), {i: 60.0 for i in range(8)}, 1.1)
+    specs = ((1250.0, {8: 6.0, 9: 6.0, 10: 6.0, 11: 6.0}, 9.2), (1000.0, {12: 6.0, 13: 6.0}, 5.0))
+    out = [walk_c] + [
+        cand(Recipe("idle_low_map", rpm, rpm, (40.0, 35.0)), cells, s / 60.0)
+        for rpm, cells, s in specs
+    ]
+    rates = [c.gain / c.minutes for c in out]
+    assert int(np.argmax(rates)) == 0 and rates[1] > rates[2]
+    assert plan_walk(out, model, here).first == 0  # type: ignore[arg-type,union-attr]
+    walk = plan_walk(out, model, here, idle_work)  # type: ignore[arg-type]
+    assert walk is not None and out[walk.first].recipe.test_type == "idle_low_map"
+
+    def start(c: Candidate) -> float:
+        return c.recipe.start_rpm
+
+    own = [60.0 * c.minutes - move_s("vtwin", here, start(c)) for c in out]
+    first = [own[j] + move_s("vtwin", here, start(c)) for j, c in enumerate(out)]
+    legs = [
+        [own[j] + move_s("vtwin", a.recipe.rpm_lo, start(b)) for j, b in enumerate(out)]
+        for a in out
+    ]
+    gains = [c.gain for c in out]
+    best = min(
+        (p for p in itertools.permutations(range(3)) if p[0] != 0),
+        key=lambda p: weighted(first, legs, gains, p, FRONT_WEIGHT),
+    )
+    assert walk.first == best[0]
+    # here the short hold at 1000 rpm opens, not the best rate of its own
+    assert walk.first == 2
+
+
+def test_an_opening_walk_takes_in_idle_work_the_route_left_out() -> None:
+    # the idle hold is too slow to join the route by rate: it joins to open the walk
+    model = ColumnModel()
+    big = cand(Recipe("steady_state", 3000.0, 3000.0, (80.0,)), {0: 100.0}, 0.3)
+    slow = cand(Recipe("idle_low_map", 1000.0, 1000.0, (35.0,)), {1: 1.0}, 0.2)
+    assert route_stops([big, slow]) == [0]
+    walk = plan_walk([big, slow], model, None, idle_work)  # type: ignore[arg-type]
+    assert walk is not None and walk.first == 1
+    pulls = plan_walk([big, slow], model, None, lambda r: r.test_type == "wot_pull")  # type: ignore[arg-type]
+    assert pulls is not None and pulls.first == 0  # none on offer: the walk is as without

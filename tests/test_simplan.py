@@ -26,6 +26,7 @@ from sim.testsim import (
     simulate_column,
     simulate_segments,
 )
+from sim.vehicles import get_vehicle
 
 AXES = TableAxes.default()
 KEY = ModelKey("vtwin", AXES, FilterLimits(), 50.0)
@@ -119,6 +120,21 @@ def test_opening_plan_idle_low_map_first_never_a_tip_in() -> None:
     # the load columns come next, and the WOT rows are priority 1 across the rpm range
     load = ("steady_state", "part_throttle_sweep", "map_ramps")
     assert any(s.test_type in load and s.priority == 1 for s in view.suggestions[:6])
+
+
+def test_the_opening_hold_is_the_walks_choice_from_idle_up() -> None:
+    # The opening is idle / low-MAP work, and which of it leads is the walk's choice
+    # (route.plan_walk(opens=...)): by rate alone the V-twin opened with the 1250-rpm
+    # hold (4 cells, 7.0 s) and rode to the MAP ramps after it; the walk opens at
+    # 1000 rpm (3 cells, 3.8 s: bench_planner's 80 % went 1.13 -> 1.11 min with
+    # max_rpm 5000). A hold under idle (750 rpm, idle 950) is offered, never first.
+    view = plan_model(EMPTY, None, MODEL, DEFAULT_REGIONS, Constraints(), Calibration(), 0, RULE)
+    idle = get_vehicle("vtwin").idle_rpm
+    top = view.suggestions[0]
+    work = [s for s in view.suggestions if s.test_type == "idle_low_map" and s.recipe.map_steps]
+    assert top.test_type == "idle_low_map" and top.recipe.rpm_lo >= idle
+    assert top.efficiency < max(s.efficiency for s in work)  # not the best rate of its own
+    assert any(s.recipe.rpm_lo < idle for s in work)
 
 
 def test_trusted_cells_gain_nothing_and_max_rpm_is_respected() -> None:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -252,12 +252,25 @@ class Walk:
 
 
 def plan_walk(
-    cands: Sequence[Candidate], model: CandidateModel, start_rpm: float | None
+    cands: Sequence[Candidate],
+    model: CandidateModel,
+    start_rpm: float | None,
+    opens: Callable[[Recipe], bool] | None = None,
 ) -> Walk | None:
-    """The best walk over the remaining work (see the module docstring), or None."""
+    """The best walk over the remaining work (see the module docstring), or None.
+
+    ``opens``: the walk must start with a test it accepts (the opening plan's idle /
+    low-MAP work, ``simplan``); the best of those for the walk after it is the first
+    stop. When the route picked none of them, the quickest-gaining one joins it.
+    """
     picked = route_stops(cands)
     if not picked:
         return None
+    if opens is not None and not any(opens(cands[i].recipe) for i in picked):
+        opening = [i for i, c in enumerate(cands) if opens(c.recipe) and c.gain > 0]
+        if opening:
+            best = max(opening, key=lambda i: cands[i].gain / max(cands[i].minutes, 1e-6))
+            picked = [*picked[: ROUTE_MAX - 1], best]
     stops = []
     claimed = np.zeros_like(cands[picked[0]].per_cell)
     for i in picked:
@@ -273,6 +286,10 @@ def plan_walk(
         + (0.0 if st.start_rpm is None else model.move_s(start_rpm, st.start_rpm, st.ride_kpa))
         for st in stops
     ]
+    if opens is not None and any(opens(cands[i].recipe) for i in picked):
+        first = [
+            f if opens(cands[i].recipe) else math.inf for f, i in zip(first, picked, strict=True)
+        ]
     legs = [
         [
             b.own_s

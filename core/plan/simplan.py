@@ -262,7 +262,8 @@ def _plan(
     chosen = _worth_a_minute(chosen, filtered)
     suggestions = rank_suggestions(chosen, prio.ravel(), axes.shape[1], calibration, reach, weights)
     if walk is None:
-        walk = plan_walk(chosen, model, start_rpm)
+        opens = None if now["hits"].any() else _opening_test(model.idle_rpm())
+        walk = plan_walk(chosen, model, start_rpm, opens)
         lead = chosen[walk.first].recipe if walk is not None else None
     if lead is not None:
         # the first step of the best walk over the remaining work leads (``route``)
@@ -304,6 +305,25 @@ def _plan(
         instruction=instruction,
         prediction_error_pct=calibration.mean_error_pct,
     )
+
+
+def _opening_test(idle_rpm: float) -> Callable[[Recipe], bool]:
+    """Which tests may open an empty vehicle's walk: idle / low-MAP work from its idle up.
+
+    A tuner checks that a new engine idles and its wideband reads before loading it, so
+    the opening plan starts with that work (``_plan``), and which of it leads is the
+    walk's choice (``route.plan_walk``): the one that suits the route after it, not the
+    best rate of its own. A hold under the idle speed is not an opening: the V-twin
+    (idle 950) held at 750 rpm sits on its MAP floor (~37 kPa), where the engine's noise
+    decides which cell the lowest step fills (``sim.testsim.simulate_live_from``).
+    """
+
+    def opens(recipe: Recipe) -> bool:
+        if recipe.test_type != "idle_low_map":
+            return False
+        return not recipe.map_steps or recipe.rpm_lo >= idle_rpm
+
+    return opens
 
 
 def _worth_a_minute(chosen: list[Candidate], filtered: list[FilteredTest]) -> list[Candidate]:

@@ -81,6 +81,10 @@ class CandidateModel(Protocol):
         """The engine's redline: tests never ask for more."""
         ...
 
+    def idle_rpm(self) -> float:
+        """The engine's idle speed in neutral."""
+        ...
+
     def min_hold_map_kpa(self, rpm: float) -> float:
         """The lowest MAP the engine holds ``rpm`` at on the absorber.
 
