@@ -130,11 +130,15 @@ def test_the_opening_hold_is_the_walks_choice_from_idle_up() -> None:
     # max_rpm 5000). A hold under idle (750 rpm, idle 950) is offered, never first.
     view = plan_model(EMPTY, None, MODEL, DEFAULT_REGIONS, Constraints(), Calibration(), 0, RULE)
     idle = get_vehicle("vtwin").idle_rpm
-    top = view.suggestions[0]
-    work = [s for s in view.suggestions if s.test_type == "idle_low_map" and s.recipe.map_steps]
-    assert top.test_type == "idle_low_map" and top.recipe.rpm_lo >= idle
-    assert top.efficiency < max(s.efficiency for s in work)  # not the best rate of its own
-    assert any(s.recipe.rpm_lo < idle for s in work)
+    holds = [
+        (s, s.recipe)
+        for s in view.suggestions
+        if isinstance(s.recipe, Recipe) and s.test_type == "idle_low_map" and s.recipe.map_steps
+    ]
+    top, first = holds[0]
+    assert top is view.suggestions[0] and first.rpm_lo >= idle
+    assert top.efficiency < max(s.efficiency for s, _ in holds)  # not the best rate of its own
+    assert any(r.rpm_lo < idle for _, r in holds)
 
 
 def test_trusted_cells_gain_nothing_and_max_rpm_is_respected() -> None:
