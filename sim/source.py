@@ -175,6 +175,15 @@ class SimSource(Source):
         self._advice: Callable[[], tuple[Suggestion, float] | None] | None = None
         self._stored: Mapping[str, F64] | None = None
 
+    @property
+    def vehicle_kind(self) -> str:
+        """The engine simulated: ``vtwin`` or ``car``.
+
+        A session with no config of its own plans for it
+        (``dynoai_tui.commands.common.with_source_kind``).
+        """
+        return self._vehicle.name
+
     @staticmethod
     def _parse_speed(uri: SourceURI) -> float | None:
         raw = (uri.get("speed") or "1").strip().lower()

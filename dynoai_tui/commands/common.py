@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import hashlib
 import os
 import sys
@@ -168,6 +169,30 @@ def load_vehicle(args: argparse.Namespace, store: Any | None) -> VehicleConfig:
     if priors and store is not None and vehicle:
         apply_priors(store, vehicle, priors)
     return cfg
+
+
+def with_source_kind(
+    cfg: VehicleConfig, args: argparse.Namespace, store: Any | None, sources: Sequence[Any]
+) -> VehicleConfig:
+    """``cfg`` planning for the engine the simulator runs, when no config names one.
+
+    Without ``--config``, ``DYNOAI_CONFIG`` or a stored config the vehicle is the default
+    V-twin, and ``dynoai log --source 'sim:car?scenario=guided'`` planned the car's tests
+    with the V-twin's model: the simulated tuner ran V-twin holds on the car, and their
+    checks read 27 %. A config is the user's word and is kept as it is.
+    """
+    vehicle = getattr(args, "vehicle", None)
+    if (
+        getattr(args, "config", None)
+        or os.environ.get("DYNOAI_CONFIG")
+        or (store is not None and vehicle and store.get_config_toml(vehicle))
+    ):
+        return cfg
+    kinds = {getattr(s, "vehicle_kind", None) for s in sources} - {None}
+    if len(kinds) != 1:
+        return cfg
+    (kind,) = kinds
+    return cfg if kind == cfg.kind else dataclasses.replace(cfg, kind=str(kind))
 
 
 def apply_priors(store: Any, vehicle: str, location: str) -> None:

@@ -21,6 +21,7 @@ from dynoai_tui.commands.common import (
     open_store,
     record_header,
     with_dyno_sheet,
+    with_source_kind,
     write_output_file,
 )
 from dynoai_tui.commands.headless import heatmap_from, print_summary, run_headless, summary_text
@@ -46,8 +47,8 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"--duration must be positive, got {args.duration:g}")
     out = Path(args.out or time.strftime("dynoai-%Y%m%d-%H%M%S.dynolog"))
     store = open_store(args) if args.vehicle else None
-    cfg = load_vehicle(args, store)
     sources = make_sources(args.source)
+    cfg = with_source_kind(load_vehicle(args, store), args, store, sources)
     run_id = new_run_id()
     tracker = with_dyno_sheet(
         make_tracker(cfg, store, run_id=run_id, log_path=str(out.resolve())), cfg

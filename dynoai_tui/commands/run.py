@@ -21,6 +21,7 @@ from dynoai_tui.commands.common import (
     open_store,
     record_header,
     with_dyno_sheet,
+    with_source_kind,
 )
 
 NAME = "run"
@@ -47,8 +48,8 @@ def build_session(args: argparse.Namespace) -> tuple[Session, object]:
     """Sources, config, tracker and session for the dashboard; nothing is opened yet."""
     vehicle = getattr(args, "vehicle", None)
     store = open_store(args) if vehicle else None
-    cfg = load_vehicle(args, store)
     sources = make_sources(getattr(args, "source", None))
+    cfg = with_source_kind(load_vehicle(args, store), args, store, sources)
     record = getattr(args, "record", None)
     record_path = Path(record).expanduser() if record else None
     run_id = new_run_id()

@@ -1,0 +1,60 @@
+"""A session with no config of its own plans for the engine the simulator runs.
+
+``dynoai log --source 'sim:car?scenario=guided'`` had no --config and no vehicle, so the
+vehicle was the default V-twin: the planner simulated V-twin holds, the simulated tuner
+ran them on the car ("hold 1250 rpm: MAP 40 35 30 25" predicted 259 hits in the car's
+25-kPa cell from the V-twin's model, 145 added) and the headless summary read
+"idle_low_map: 26.7 % mean error".
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from dynoai_tui.commands.common import make_sources, with_source_kind
+from dynoai_tui.commands.run import build_session
+
+
+def _args(source: list[str], config: str | None = None) -> argparse.Namespace:
+    return argparse.Namespace(
+        source=source, vehicle=None, config=config, data_dir=None, priors=None, record=None
+    )
+
+
+def test_the_dashboard_of_a_simulated_car_plans_for_the_car(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("DYNOAI_CONFIG", raising=False)
+    session, _ = build_session(_args(["sim:car?scenario=guided"]))
+    assert session.config.kind == "car"
+    assert session.tracker.inner.model.key.kind == "car"  # type: ignore[union-attr]
+    session, _ = build_session(_args(["sim:"]))
+    assert session.tracker.inner.model.key.kind == "vtwin"  # type: ignore[union-attr]
+
+
+def test_a_config_keeps_its_own_engine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("DYNOAI_CONFIG", raising=False)
+    bike = tmp_path / "bike.toml"
+    bike.write_text('[vehicle]\nname = "bike"\nkind = "vtwin"\n', encoding="utf-8")
+    session, _ = build_session(_args(["sim:car?scenario=guided"], config=str(bike)))
+    assert session.config.kind == "vtwin"  # the user's word, even against the simulator
+    monkeypatch.setenv("DYNOAI_CONFIG", str(bike))
+    session, _ = build_session(_args(["sim:car?scenario=guided"]))
+    assert session.config.kind == "vtwin"
+
+
+def test_sources_that_disagree_or_are_not_simulated_leave_the_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from core.vehicle import VehicleConfig
+
+    monkeypatch.delenv("DYNOAI_CONFIG", raising=False)
+    cfg = VehicleConfig()
+    both = make_sources(["sim:car?seed=1", "sim:vtwin?seed=2"])
+    assert with_source_kind(cfg, _args([]), None, both).kind == cfg.kind
+    car = make_sources(["sim:car"])
+    assert with_source_kind(cfg, _args([]), None, car).kind == "car"
+    assert with_source_kind(cfg, _args([]), None, []).kind == cfg.kind
