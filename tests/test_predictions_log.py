@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from core.plan.predictions import HISTORY_S, PredictionLog
+from core.plan.predictions import HISTORY_S, CheckedPrediction, PredictionLog
 from core.plan.pulls import DetectedTest
 from core.plan.types import PlanView, Suggestion
 
@@ -580,3 +580,45 @@ def test_a_hold_first_seen_as_the_top_on_offer_counts_from_that_offer() -> None:
         log.offer(PlanView(suggestions=plan), 10.0)
         checked = log.check(held, between(10.5, 14.0), 2, **kw)
         assert checked is not None and checked.actual_hits == want
+
+
+def test_the_runs_first_hold_is_checked_against_the_top_named_before_it_was_seen() -> None:
+    # The car demo: the opening work was simulated ~6 s in, the line named "hold 1500 rpm:
+    # MAP 40 35 30 25 20" then, and the detector saw the hold 4 s later, its plateaus at
+    # 35 and 20 kPa only (the others held ~1 s each). There is no test before it, so
+    # "when the engine left the previous test" is the hold's start less HOLD_ENTRY_S, and
+    # a top named more than TOP_SLACK_S after that was passed over: the hold went
+    # unchecked. Its steps' cells all turned trusted during it: it is the hold named.
+    from core.plan.recipe import Recipe
+
+    axes_kpa, axes_rpm = (20.0, 25.0, 30.0, 35.0, 40.0), (1250.0, 1500.0)
+    n_rpm = len(axes_rpm)
+    steps = (40.0, 35.0, 30.0, 25.0, 20.0)
+    recipe = Recipe("idle_low_map", 1500.0, 1500.0, steps)
+    rows = tuple(axes_kpa.index(m) for m in steps)
+    hold = Suggestion(
+        "idle_low_map", recipe.description, (1500.0, 1500.0), (20.0, 40.0), 0.1, 30.0, 1.0,
+        "high", 1, tuple((r, 1) for r in rows), tuple((r, 1, 100.0) for r in rows), recipe,
+    )  # fmt: skip
+    cells = [r * n_rpm + 1 for r in rows]
+    arrivals = [(11.0 + 1.5 * i, cell, 100.0) for i, cell in enumerate(cells)]
+    trusted = {cell: 11.5 + 1.5 * i for i, cell in enumerate(cells)}
+    held = DetectedTest(
+        "steady_state", 10.0, 18.5, 1500, 1490, 1510, 1494, 19, 41, 24, 40, 20, (34.8, 20.0)
+    )
+
+    def check(named_at: float) -> CheckedPrediction | None:
+        def between(t0: float, t1: float) -> np.ndarray:
+            return hits_between(arrivals, len(axes_kpa) * n_rpm, t0, t1)
+
+        log = PredictionLog()
+        log.offer(PlanView(suggestions=(hold,)), named_at)
+        return log.check(
+            held, between(10.0, 18.5), n_rpm, axes_kpa=axes_kpa, axes_rpm=axes_rpm,
+            hits_between=between, trusted_at=lambda cell: trusted.get(cell, math.nan),
+        )  # fmt: skip
+
+    checked = check(6.0)
+    assert checked is not None and checked.description == hold.description
+    assert checked.error_pct == 0.0
+    assert check(11.0) is None  # named after the detector saw the hold: not what was run

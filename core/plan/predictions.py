@@ -125,12 +125,19 @@ def _near(m: float, levels: Sequence[float]) -> bool:
     return any(abs(m - v) <= MAP_TOL_KPA for v in levels)
 
 
-def _matches(s: Suggestion, test: DetectedTest, rpm_tol: float) -> bool:
+def _matches(
+    s: Suggestion, test: DetectedTest, rpm_tol: float, levels: Sequence[float] = ()
+) -> bool:
+    """``s`` is the test detected.
+
+    ``levels``: a hold's MAP levels known to be run, besides the detector's plateaus
+    (``PredictionLog._top``: the ride onto it, steps whose cell turned trusted during it).
+    """
     kind = test.test_type
     if s.test_type in HOLD_TYPES and kind in HOLD_TYPES:
         if abs(s.rpm_range[0] - test.rpm_median) > min(rpm_tol, HOLD_RPM_TOL):
             return False
-        levels = test.map_plateaus_kpa or (test.map_min_kpa, test.map_max_kpa)
+        levels = levels or test.map_plateaus_kpa or (test.map_min_kpa, test.map_max_kpa)
         steps = _rows(s)
         return sum(_near(m, levels) for m in steps) * 2 >= len(steps)
     if s.test_type != kind:
@@ -383,14 +390,21 @@ class PredictionLog:
         """
         levels = test.map_plateaus_kpa or (test.map_min_kpa, test.map_max_kpa)
         levels = (*levels, *ridden)
+        latest = w0 + TOP_SLACK_S
+        if not math.isfinite(named_since):
+            # the run's first test: the engine left idle when the line named it, any time
+            # before the detector saw the hold (the car demo named its first hold 6 s in,
+            # once the opening work was simulated, 4 s before the detector saw it: past
+            # the slack, that hold was never checked)
+            latest = max(latest, test.t_start)
         at_w0 = False  # passed the top on offer when the engine left
         for at, top in reversed(self._tops):
-            if at > w0 + TOP_SLACK_S:
+            if at > latest:
                 continue
             if at_w0 and at < named_since:
                 return None  # named before the last test began: not what the line said
             ran = all(_near(m, levels) for m in _rows(top))  # every step it names
-            if ran and _matches(top, test, self.rpm_tol):
+            if ran and _matches(top, test, self.rpm_tol, levels):
                 return at, top
             at_w0 = at_w0 or at <= w0
             # a change of top after the engine left: the plan may have moved on while the
