@@ -58,3 +58,26 @@ def test_sources_that_disagree_or_are_not_simulated_leave_the_default(
     car = make_sources(["sim:car"])
     assert with_source_kind(cfg, _args([]), None, car).kind == "car"
     assert with_source_kind(cfg, _args([]), None, []).kind == cfg.kind
+
+
+def test_a_named_vehicle_keeps_the_simulated_engine_for_the_next_commands(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # the planner's learned factors are per model: a car logged as the car and then
+    # planned as the default V-twin would carry the car's factors onto the V-twin's model
+    from core.store import VehicleStore
+    from dynoai_tui.commands.common import load_vehicle
+
+    monkeypatch.delenv("DYNOAI_CONFIG", raising=False)
+    args = _args(["sim:car?scenario=guided"])
+    args.vehicle, args.data_dir = "golf", str(tmp_path)
+    session, store = build_session(args)
+    assert session.config.kind == "car"
+    later = argparse.Namespace(vehicle="golf", config=None, data_dir=str(tmp_path), priors=None)
+    assert load_vehicle(later, VehicleStore(tmp_path)).kind == "car"  # as `plan` reads it
+    assert load_vehicle(later, VehicleStore(tmp_path)).name == "golf"
+    # a vehicle with a config of its own keeps it, whatever the simulator runs
+    args.vehicle = "bike"
+    VehicleStore(tmp_path).set_config_toml("bike", '[vehicle]\nkind = "vtwin"\n')
+    session, _ = build_session(args)
+    assert session.config.kind == "vtwin"

@@ -180,7 +180,13 @@ def with_source_kind(
     V-twin, and ``dynoai log --source 'sim:car?scenario=guided'`` planned the car's tests
     with the V-twin's model: the simulated tuner ran V-twin holds on the car, and their
     checks read 27 %. A config is the user's word and is kept as it is.
+
+    A named vehicle without a config gets one naming that engine, so ``plan``, ``ve``
+    and the next session model it as this one did (the planner's learned factors are
+    per model: learned on the car's and applied to the V-twin's, they would mislead).
     """
+    from core.store import StoreError
+
     vehicle = getattr(args, "vehicle", None)
     if (
         getattr(args, "config", None)
@@ -192,7 +198,14 @@ def with_source_kind(
     if len(kinds) != 1:
         return cfg
     (kind,) = kinds
-    return cfg if kind == cfg.kind else dataclasses.replace(cfg, kind=str(kind))
+    if kind == cfg.kind:
+        return cfg
+    if store is not None and vehicle:
+        try:
+            store.set_config_toml(vehicle, f'[vehicle]\nkind = "{kind}"\n')
+        except StoreError as exc:
+            warning_line(f"vehicle {vehicle!r}: its engine ({kind}) was not saved: {exc}")
+    return dataclasses.replace(cfg, kind=str(kind))
 
 
 def apply_priors(store: Any, vehicle: str, location: str) -> None:
