@@ -81,3 +81,30 @@ def test_a_named_vehicle_keeps_the_simulated_engine_for_the_next_commands(
     VehicleStore(tmp_path).set_config_toml("bike", '[vehicle]\nkind = "vtwin"\n')
     session, _ = build_session(args)
     assert session.config.kind == "vtwin"
+
+
+def test_a_simulators_recording_replays_as_its_engine(tmp_path: Path) -> None:
+    # `dynoai replay car.dynolog --vehicle X` (recorded from sim:car?scenario=guided) with
+    # no config planned the default V-twin; the header names the recorded source
+    from core.record.format import LogHeader
+    from core.store import VehicleStore
+    from core.vehicle import VehicleConfig
+    from dynoai_tui.commands.common import adopt_kind
+    from dynoai_tui.commands.replay import config_for_log
+
+    def header(*uris: str) -> LogHeader:
+        return LogHeader(
+            0.0, sources={f"s{i}": {"uri": u, "channels": {}} for i, u in enumerate(uris)}
+        )
+
+    base = VehicleConfig()
+    assert config_for_log(header("sim:car?scenario=guided"), base, explicit=False).kind == "car"
+    assert config_for_log(header("sim:car"), base, explicit=True).kind == "vtwin"
+    for other in (("innovate:/dev/ttyUSB0",), ("sim:car", "sim:vtwin"), ("nonsense",), ()):
+        assert config_for_log(header(*other), base, explicit=False).kind == "vtwin", other
+    store = VehicleStore(tmp_path)
+    assert adopt_kind(base, store, "golf", "car").kind == "car"
+    assert store.get_config_toml("golf") == '[vehicle]\nkind = "car"\n'
+    store.set_config_toml("bike", '[vehicle]\nkind = "vtwin"\n')
+    adopt_kind(base, store, "bike", "car")
+    assert store.get_config_toml("bike") == '[vehicle]\nkind = "vtwin"\n'  # its own, kept

@@ -185,8 +185,6 @@ def with_source_kind(
     and the next session model it as this one did (the planner's learned factors are
     per model: learned on the car's and applied to the V-twin's, they would mislead).
     """
-    from core.store import StoreError
-
     vehicle = getattr(args, "vehicle", None)
     if (
         getattr(args, "config", None)
@@ -198,14 +196,24 @@ def with_source_kind(
     if len(kinds) != 1:
         return cfg
     (kind,) = kinds
-    if kind == cfg.kind:
-        return cfg
-    if store is not None and vehicle:
+    return cfg if kind == cfg.kind else adopt_kind(cfg, store, vehicle, str(kind))
+
+
+def adopt_kind(
+    cfg: VehicleConfig, store: Any | None, vehicle: str | None, kind: str
+) -> VehicleConfig:
+    """``cfg`` for engine ``kind``; a named vehicle without a config stores one naming it.
+
+    (``with_source_kind``; a replay takes the engine of a simulator's recording.)
+    """
+    from core.store import StoreError
+
+    if store is not None and vehicle and not store.get_config_toml(vehicle):
         try:
             store.set_config_toml(vehicle, f'[vehicle]\nkind = "{kind}"\n')
         except StoreError as exc:
             warning_line(f"vehicle {vehicle!r}: its engine ({kind}) was not saved: {exc}")
-    return dataclasses.replace(cfg, kind=str(kind))
+    return dataclasses.replace(cfg, kind=kind)
 
 
 def apply_priors(store: Any, vehicle: str, location: str) -> None:

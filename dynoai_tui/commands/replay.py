@@ -18,6 +18,7 @@ from dynoai_tui.commands.common import (
     EXIT_BAD_INPUT,
     CommandError,
     add_vehicle_options,
+    adopt_kind,
     exit_code_after,
     load_vehicle,
     make_tracker,
@@ -68,6 +69,9 @@ def config_for_log(header: LogHeader, cfg: VehicleConfig, *, explicit: bool) -> 
 
     meta = header.metadata
     changes: dict[str, object] = {}
+    kinds = {_sim_kind(str(info.get("uri", ""))) for info in header.sources.values()}
+    if len(kinds) == 1 and None not in kinds:
+        changes["kind"] = kinds.pop()  # a simulator's recording: its engine
     if header.axes:
         changes["axes"] = TableAxes.from_dict(header.axes)
     for key in ("lambda_delay_ms", "stoich"):
@@ -76,6 +80,19 @@ def config_for_log(header: LogHeader, cfg: VehicleConfig, *, explicit: bool) -> 
     if isinstance(meta.get("hit_target"), int):
         changes["hit_target"] = int(meta["hit_target"])
     return cfg.with_overrides(**changes)
+
+
+def _sim_kind(uri: str) -> str | None:
+    """The engine of a recorded ``sim:`` source URI (None: another source, or unknown)."""
+    from core.vehicle import VEHICLE_KINDS
+    from drivers.registry import parse_uri
+
+    try:
+        parsed = parse_uri(uri)
+    except SourceError:
+        return None
+    kind = parsed.path.strip("/") or "vtwin"
+    return kind if parsed.scheme == "sim" and kind in VEHICLE_KINDS else None
 
 
 def log_length_s(source: ReplaySource) -> float | None:
@@ -119,6 +136,8 @@ def build_session(
     assert source.log is not None
     header = source.log.header
     cfg = config_for_log(header, base, explicit=explicit)
+    if cfg.kind != base.kind:  # a simulator's recording: the vehicle keeps its engine
+        cfg = adopt_kind(cfg, store, args.vehicle, cfg.kind)
     run_id, part_of, segment_id = run_identity(path, header.metadata)
     tracker = with_dyno_sheet(
         make_tracker(
