@@ -24,7 +24,15 @@ from core.frames import Block
 from core.pipeline import Pipeline
 from core.plan.testsim import ADDITIVE, grid_arrays
 from core.plan.value import confidence
-from sim.scenarios import Idle, LiveStep, Segment, SteadyHold, live_steps
+from sim.scenarios import (
+    ARRIVED_RPM,
+    ARRIVED_SETTLE_S,
+    Idle,
+    LiveStep,
+    Segment,
+    SteadyHold,
+    live_steps,
+)
 from sim.simulation import Simulation
 
 F64 = npt.NDArray[np.float64]
@@ -89,6 +97,8 @@ class Watcher:
         self.on_cut = on_cut
         self.cut_idle = cut_idle
         self.cuts = 0
+        self._on_column: tuple[float, float] | None = None
+        """(start of the step, sim time its engine came on the step's rpm to stay)."""
 
     def covered(self, cell: int) -> bool:
         now = grid_arrays(self.pipe.grid)
@@ -128,10 +138,34 @@ class Watcher:
                 self.sim.cut()
                 self.cuts += 1
             return
-        if not isinstance(step, LiveStep) or self.sim.segment_elapsed_s < step.earliest_end_s():
+        if not isinstance(step, LiveStep):
+            return
+        if step.settled_first and not self._settled_on_column(step, block):
             return
         if self.covered(step_cell(self.pipe.grid.axes, step)):
             self.sim.cut()
             self.cuts += 1
             if self.on_cut is not None:
                 self.on_cut(step)
+
+    def _settled_on_column(self, step: LiveStep, block: Block | None) -> bool:
+        """The engine has been on ``step``'s rpm :data:`ARRIVED_SETTLE_S`, as the tuner reads it.
+
+        A walk's first stop (``LiveStep.settled_first``) ends only once the absorber holds
+        the column: the rpm within :data:`ARRIVED_RPM` of it since at least
+        :data:`ARRIVED_SETTLE_S` ago, from the samples themselves. Timed from the ride's
+        estimate instead, the car's walk from 1000 rpm waited 1.7 s on 4500/95 after the
+        engine got there (the estimate was 0.7 s slow) with its cell trusted all along.
+        """
+        if block is None or not len(block):
+            return False
+        t = np.asarray(block.t, dtype=np.float64)
+        began = round(self.sim.sim_time_s - self.sim.segment_elapsed_s, 6)
+        since = self._on_column[1] if self._on_column and self._on_column[0] == began else None
+        off = np.flatnonzero(np.abs(np.asarray(block.columns["rpm"]) - step.rpm) > ARRIVED_RPM)
+        if off.size:
+            since = float(t[off[-1] + 1]) if off[-1] + 1 < t.size else None
+        elif since is None:
+            since = float(t[0])
+        self._on_column = None if since is None else (began, since)
+        return since is not None and float(t[-1]) - since >= ARRIVED_SETTLE_S

@@ -73,10 +73,13 @@ columns, this second's rpm) fit in far fewer."""
 
 SETTLE_S = 2.0
 """The settle after a move (:func:`transition_s`): MAP, lambda and the wall film."""
+ARRIVED_RPM = 50.0
+"""The engine is on a column when its rpm is within this of it (the absorber holds it)."""
 ARRIVED_SETTLE_S = 1.0
 """A MAP-ramp walk's first stop (``LiveStep.settled_first``) is not ended before the engine
-has been on its column this long: the ramps after it are timed cell by cell, so the
-absorber must have caught the rpm. Cut the moment its cell turned trusted, the car's
+has been on its column (:data:`ARRIVED_RPM`) this long, read from the rpm itself
+(``sim.live.Watcher``): the ramps after it are timed cell by cell, so the absorber must
+have caught the rpm. Cut the moment its cell turned trusted, the car's
 first stop after braking from 6500 rpm ended mid-brake, and the first ramp's 85-kPa cell
 kept 0.22 s of its 1.2 (the rest went to the 4000 column and the filters' hold-off)."""
 
@@ -683,7 +686,7 @@ class LiveStep(Segment):
 
     ``settled_first``: a MAP-ramp walk's first stop (``sim.testsim.recipe_segments``): not
     ended before the engine has been on the column :data:`ARRIVED_SETTLE_S`
-    (:meth:`earliest_end_s`).
+    (``sim.live.Watcher`` reads it from the rpm).
     """
 
     rpm: float
@@ -692,12 +695,6 @@ class LiveStep(Segment):
     settle_s: float | None = None
     settled_first: bool = False
     kind: ClassVar[str] = "steady_hold"
-
-    def earliest_end_s(self) -> float:
-        """Seconds into the step before which it is not ended (0: whenever its cell is done)."""
-        if not self.settled_first or self.settle_s is None:
-            return 0.0
-        return max(self.settle_s - SETTLE_S, 0.0) + ARRIVED_SETTLE_S
 
     def _settle_s(self, vehicle: Vehicle) -> float:
         return (

@@ -23,6 +23,7 @@ from core.coverage.axes import TableAxes
 from core.coverage.confidence import CoverageRule
 from core.coverage.filters import FilterLimits
 from core.coverage.regions import DEFAULT_REGIONS, priority_map
+from core.frames import Block
 from core.plan.candidates import Constraints
 from core.plan.instruction import Instructor
 from core.plan.learning import Calibration
@@ -35,7 +36,7 @@ from core.plan.testsim import ADDITIVE, ModelKey, grid_arrays
 from core.plan.types import PlanView, Suggestion
 from core.plan.value import cell_value, confidence
 from sim import scenarios as sc
-from sim.live import Watcher
+from sim.live import WATCH_S, Watcher
 from sim.simulation import Simulation
 from sim.testsim import SimCandidates, pipeline, recipe_segments
 from sim.vehicles import SimParamError, get_vehicle
@@ -744,11 +745,16 @@ def test_the_walk_rolls_off_once_its_first_cell_is_trusted() -> None:
     pipe = pipeline(key)
     cut: list[float] = []
     watch = Watcher(sim, pipe, RULE, now, on_cut=lambda step: cut.append(sim.sim_time_s))
+    seen: list[Block] = []
     while sim.occurrence < len(segs):
-        watch.read(25)
-    # cut once the cell was done, the engine on the column (then the loop's next one)
-    assert cut and ride.earliest_end_s() == 0.0 and isinstance(segs[0], sc.LiveStep), cut
-    assert segs[0].earliest_end_s() <= cut[0] <= segs[0].duration_s(kind) - 0.5, cut
+        seen.append(watch.read(25))
+    # cut once the cell was done and the engine had been on the column ARRIVED_SETTLE_S
+    assert cut and isinstance(segs[0], sc.LiveStep), cut
+    on = _on_column_since(seen, walk.stops[0], cut[0])
+    assert on + sc.ARRIVED_SETTLE_S <= cut[0] <= segs[0].duration_s(kind) - 0.5, (on, cut)
+    # the ride left the cell trusted: the stop ends at the first look a second after the
+    # engine got there (timed from the ride's estimate, it waited ~0.5 s more)
+    assert cut[0] <= on + sc.ARRIVED_SETTLE_S + WATCH_S + 0.05, (on, cut)
     added = grid_arrays(pipe.grid)
     first = cell(walk.stops[0], max(recipe.map_steps))
     assert added["hits"][first] < 2.5 * key.rate_hz  # ~2 s of data, not ~3.5
@@ -780,16 +786,35 @@ def test_a_walk_braked_down_to_begins_with_the_engine_on_its_column() -> None:
     lead = (sc.LiveStep(7000.0, 95.0, max_s=1.5), sc.LiveStep(6500.0, 85.0, max_s=3.0))
     segs = sc.chain((*lead, first, ramps), "car", None)
     stop = segs[len(lead)]
-    assert isinstance(stop, sc.LiveStep)
-    braking = stop.settle_s - sc.SETTLE_S if stop.settle_s is not None else 0.0
-    assert stop.earliest_end_s() == pytest.approx(braking + sc.ARRIVED_SETTLE_S)
+    assert isinstance(stop, sc.LiveStep) and stop.settled_first
     key = ModelKey("car", AXES, FilterLimits(), 50.0)
     sim = Simulation(get_vehicle("car"), segs, seed=21, rate_hz=50.0, loop=True)
     pipe = pipeline(key)
-    watch = Watcher(sim, pipe, RULE, street)
+    cut: list[float] = []
+    watch = Watcher(
+        sim, pipe, RULE, street,
+        on_cut=lambda step: cut.append(sim.sim_time_s) if step.settled_first else None,
+    )  # fmt: skip
+    seen: list[Block] = []
     while sim.occurrence < len(segs):
-        watch.read(25)
+        seen.append(watch.read(25))
+    # the stop lasted until the engine had been on the column ARRIVED_SETTLE_S, and
+    # not a look (WATCH_S) longer: its cell had data from the ride up to 7000 already
+    assert cut, "the walk's first stop was never cut"
+    on = _on_column_since(seen, stop.rpm, cut[0])
+    assert on + sc.ARRIVED_SETTLE_S <= cut[0] <= on + sc.ARRIVED_SETTLE_S + WATCH_S + 0.05
     added = grid_arrays(pipe.grid)
     after = confidence({k: street[k] + added[k] for k in ADDITIVE}, RULE)
     short = [(r, m) for r in recipe.columns for m in recipe.map_steps if after[cell(r, m)] < 1]
     assert not short, short
+
+
+def _on_column_since(blocks: list[Block], rpm: float, until: float) -> float:
+    """Sim time the engine came within ``ARRIVED_RPM`` of ``rpm`` to stay, up to ``until``."""
+    t = np.concatenate([b.t for b in blocks])
+    r = np.concatenate([b.columns["rpm"] for b in blocks])
+    keep = t <= until
+    t, r = t[keep], r[keep]
+    off = np.flatnonzero(np.abs(r - rpm) > sc.ARRIVED_RPM)
+    assert off.size and off[-1] + 1 < t.size, "the engine never came on the column"
+    return float(t[off[-1] + 1])
