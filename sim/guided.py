@@ -36,7 +36,7 @@ from core.plan.types import PlanView, Suggestion
 from core.plan.value import confidence
 from sim.live import Watcher, with_live_steps
 from sim.model import Controller
-from sim.scenarios import Idle, LiveStep, Release, Segment, chain, end_rpm
+from sim.scenarios import Idle, LiveStep, MapRamps, Release, Segment, chain, end_rpm
 from sim.simulation import Simulation
 from sim.testsim import SimCandidates, pipeline, recipe_segments, without_release
 from sim.vehicles import get_vehicle
@@ -245,7 +245,7 @@ class GuidedOperator:
             self._waiting = False
         seg = self._queue.pop(0)
         self._rpm_here = end_rpm(seg) if end_rpm(seg) is not None else None
-        self._map_here = seg.map_kpa if isinstance(seg, LiveStep) else None
+        self._map_here = _on_throttle_at(seg)
         return seg
 
     def _start_test(self, scope: str = "all") -> None:
@@ -257,7 +257,7 @@ class GuidedOperator:
             knock = self.base_knock + knock
         op = {"rpm": self._rpm_here} if self._rpm_here is not None else {}
         if op and self._map_here is not None:
-            op["map_kpa"] = self._map_here  # straight on from a hold's last step
+            op["map_kpa"] = self._map_here  # straight on from a hold's last step or a walk
         model = SimCandidates(self.key, self.straight_on, on_throttle=self._map_here is not None)
         view = plan_model(
             self.arrays(), knock, model, self.regions, self.constraints, self.calibration,
@@ -335,6 +335,19 @@ class GuidedOperator:
         for c in self.checked:
             out.setdefault(c.test_type, []).append(c.error_pct)
         return {k: (float(np.mean(v)), len(v)) for k, v in out.items()}
+
+
+def _on_throttle_at(seg: Segment) -> float | None:
+    """The MAP ``seg`` leaves the engine on the throttle at, or None when it closes it.
+
+    A hold's step, or a MAP-ramp walk gone straight on from (``MapRamps.release`` off):
+    the next test's prediction starts there, not from a released engine.
+    """
+    if isinstance(seg, LiveStep):
+        return seg.map_kpa
+    if isinstance(seg, MapRamps) and not seg.release:
+        return seg.end_map_kpa
+    return None
 
 
 def first_error(op: GuidedOperator) -> float:

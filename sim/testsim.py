@@ -594,9 +594,17 @@ def _live_run(
 
 
 def without_release(segments: tuple[sc.Segment, ...]) -> tuple[sc.Segment, ...]:
-    """Live hold ``segments`` without their closing release (the operator goes straight on)."""
+    """Live ``segments`` without their closing release (the operator goes straight on).
+
+    A hold's last step is followed by a :class:`sim.scenarios.Release`; a MAP-ramp walk
+    closes the throttle inside itself (``MapRamps.release``). Going straight on from a
+    hold but not from a walk, the guided car closed the throttle for 1.5 s at the end of
+    its walk (2000 rpm, 92 kPa) and then opened it for the 1500-rpm hold it went to.
+    """
     if segments and isinstance(segments[-1], sc.Release):
         return segments[:-1]
+    if segments and isinstance(segments[-1], sc.MapRamps) and segments[-1].release:
+        return (*segments[:-1], replace(segments[-1], release=False))
     return segments
 
 

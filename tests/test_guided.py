@@ -277,6 +277,28 @@ def test_going_straight_on_from_a_hold_drops_its_release_and_predicts_without_it
     assert holds[0].actual_min < first_r.actual_min
 
 
+def test_going_straight_on_from_a_walk_keeps_the_throttle_open_to_its_end() -> None:
+    # Going straight on from a hold but not from a MAP-ramp walk, the bench's guided car
+    # closed the throttle for 1.5 s at the end of its walk (2000 rpm, 92 kPa), then
+    # opened it again for the 1500-rpm hold it went to. The walk's closing release goes
+    # as a hold's does (sim.testsim.without_release).
+    from sim.scenarios import RELEASE_S, MapRamps, chain
+    from sim.testsim import without_release
+
+    walk = MapRamps((3000.0, 2500.0), (52.5, 57.5, 62.5, 67.5), cell_s=1.1, settle_s=0.0)
+    (on,) = without_release((walk,))
+    assert isinstance(on, MapRamps) and not on.release
+    assert on.duration_s("car") == pytest.approx(walk.duration_s("car") - RELEASE_S)
+    last_s = {}
+    for seg in (walk, on):
+        sim = Simulation(get_vehicle("car"), chain((seg,), "car", 3000.0), seed=3, rate_hz=50.0)
+        block = sim.next_block(sim.total_steps or 1)
+        assert block is not None
+        tail = block.t >= block.t[-1] - 1.0
+        last_s[seg.release] = float(np.max(block.columns["tps_pct"][tail]))
+    assert last_s[True] < 1.0 < 5.0 < last_s[False], last_s  # closed, against still open
+
+
 def test_straight_on_a_prediction_starts_on_the_throttle_not_released() -> None:
     # The car after a street ride: "hold 7000 rpm: MAP 95 kPa", then straight on to
     # "hold 6500 rpm: MAP 95 85 kPa". Predicted from a lead that closed the throttle (as
