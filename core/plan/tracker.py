@@ -208,6 +208,9 @@ class VehicleTracker:
         """Why the store did not take this run (it already holds more), for the summary."""
         self.not_saved = ""
         """What could not be written to the store by the end of the run ('' when all was)."""
+        self.learn_note = ""
+        """Why what this session learned is not saved ('' when it is): a replay of a run
+        the store holds, whose lessons later runs built on (``VehicleStore.learned_before``)."""
         self.finish_wait_s = FINISH_WAIT_S
         self._saver = BackgroundSaver(f"store-{vehicle}") if store is not None else None
         self.started_at = time.time()
@@ -215,7 +218,12 @@ class VehicleTracker:
             self._base = store.cumulative_grid(
                 vehicle, axes, hit_target, exclude_run=run_id, rule=rule
             )
-            self.calibration = store.get_calibration(vehicle)
+            self.calibration = store.get_calibration(vehicle, run_id=run_id)
+            if store.learned_before(vehicle, run_id):
+                self.learn_note = (
+                    f"run {run_id} already taught the planner of {vehicle!r} when it was stored, "
+                    "and later runs built on that: what this session learned was not saved again"
+                )
         else:
             self._base = CoverageGrid(axes, hit_target, rule=rule)
             self.calibration = Calibration()
@@ -590,6 +598,7 @@ class VehicleTracker:
             merged["segment_logs"] = list(self.segment_logs)
         snapshot = CoverageGrid.from_arrays(grid.axes, grid.to_arrays(), grid.hit_target)
         calibration = copy.deepcopy(self.calibration)
+        start_calibration = self._calibration_at_start
         log_path, started_at = self.log_path, self.started_at
 
         def job() -> None:
@@ -605,7 +614,10 @@ class VehicleTracker:
                 return  # the store keeps the larger run
             if final:
                 self.store_note = ""
-            store.set_calibration(self.vehicle, calibration)
+            if not self.learn_note:
+                store.set_calibration(
+                    self.vehicle, calibration, learned_from=(self.run_id, start_calibration)
+                )
 
         self._saver.submit(self.run_id, job)
 

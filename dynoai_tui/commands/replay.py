@@ -199,6 +199,9 @@ def run(args: argparse.Namespace) -> int:
         warning_line(f"{args.file}: {warning}")
     if refused:
         warning_line(f"{args.file}: {refused}")
+    learned = getattr(session.tracker, "learn_note", "")
+    if learned and not refused:
+        warning_line(f"{args.file}: {learned}")
     report_store_damage(store)
     if args.coverage_json:
         data = grid_to_json(session.grid, samples=final.samples_total, rejects=final.rejects)
