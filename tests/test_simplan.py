@@ -17,7 +17,7 @@ from core.plan.recipe import Recipe, running_rpm
 from core.plan.simplan import plan_model
 from core.plan.testsim import ADDITIVE, ModelKey
 from core.plan.types import PlanView
-from core.plan.value import confidence
+from core.plan.value import EDGE_REPEATS, EDGE_SHARE, cell_value, confidence, value_gain
 from sim import scenarios as sc
 from sim.testsim import (
     SimCandidates,
@@ -471,3 +471,49 @@ def test_polish_never_loads_the_engine_under_lug_rpm() -> None:
     free = Constraints(lug_rpm=0.0)
     view = plan_model(arrays, None, MODEL, DEFAULT_REGIONS, free, Calibration(), 0, RULE)
     assert loaded_low(view, 1500.0)
+
+
+def test_a_test_that_only_grazes_its_cells_does_not_hold_back_the_rest() -> None:
+    # The car's WOT pull 2000-4500 rpm adds ~0.06 s a run to 105 kPa at 4000 rpm (the
+    # engine's WOT MAP there sits at the cell's lower edge): valued in full, that
+    # priority-1 progress made the pull the demo's top test fifteen times running,
+    # knocking every time, while the 5000-7000 rpm, 45-85 kPa block waited (its cells
+    # are polish, planned only once no test gains a step's worth of priority 1/2). A
+    # cell a test would have to be run more than EDGE_REPEATS times over to trust
+    # counts as polish (core.plan.value.value_gain).
+    key = ModelKey("car", AXES, FilterLimits(), 50.0)
+    model = SimCandidates(key)
+    rpm, kpa = np.meshgrid(AXES.rpm, AXES.map_kpa)
+    polish = ((rpm >= 5000) & (kpa >= 45) & (kpa <= 85)).ravel()
+    trusted = ((kpa <= 95).ravel()) & ~polish
+    arrays = {k: np.zeros(AXES.n_cells) for k in ADDITIVE}
+    for k, v in (("hits", 200.0), ("weight", 200.0), ("dwell_s", 2.0), ("lam_weight", 200.0)):
+        arrays[k][trusted] = v
+    arrays["lam_wsum"][trusted] = 0.9 * 200.0
+    arrays["lam_wsum2"][trusted] = (0.81 + 1e-4) * 200.0
+    # a pull grazes the 105-kPa row: each run brings 3000 rpm a quarter of the way
+    pull = model.recipe(Recipe("wot_pull", 2000.0, 4500.0, (105.0,), 0.0))
+    once = confidence(pull, RULE)
+    row = [AXES.flat_index(r, 105.0) for r in (3000.0, 3500.0, 4000.0)]
+    assert all(0.0 < once[i] < 1.0 / EDGE_REPEATS for i in row), once[row]
+    view = plan_model(
+        arrays, None, model, DEFAULT_REGIONS, Constraints(), Calibration(), 0, RULE,
+        operating_point={"rpm": 800.0},
+    )  # fmt: skip
+    assert view.suggestions
+    top = view.suggestions[0]
+    assert top.test_type != "wot_pull", top.description
+    # the top test works on the polish block
+    n_rpm = AXES.shape[1]
+    assert any(polish[m * n_rpm + r] for m, r, _ in top.expected_hits), top.description
+
+
+def test_a_grazed_cell_counts_as_polish_and_a_finished_one_in_full() -> None:
+    weights = np.array([10.0, 10.0, 10.0, 1.0])
+    value0 = cell_value(np.array([0.0, 0.0, 0.8, 0.0]))
+    # +0.1 (ten runs to trust), +0.4 (three), +0.2 (finishes it), +0.1 on polish
+    after = np.array([0.1, 0.4, 1.0, 0.1])
+    gain = value_gain(weights, value0, after)
+    assert gain == pytest.approx(
+        [10.0 * 0.05 * EDGE_SHARE, 10.0 * 0.2, 10.0 * 0.6, 1.0 * 0.05 * EDGE_SHARE]
+    )

@@ -33,7 +33,7 @@ from core.plan.learning import Calibration
 from core.plan.recipe import IDLE_MAX_MAP_KPA, IDLE_MAX_RPM, Recipe, top_rpm
 from core.plan.testsim import ADDITIVE, HOLD_STEP_S, CandidateModel, ModelKey
 from core.plan.types import FilteredTest
-from core.plan.value import Candidate, cell_value, confidence
+from core.plan.value import Candidate, confidence, value_gain
 
 F64 = npt.NDArray[np.float64]
 
@@ -153,9 +153,7 @@ def hold_columns(
         step_idx, cell_idx, vals = _pairs(model, rpm, rows, rule)
         scale = factor * reach[cell_idx]
         after = {k: now[k][cell_idx] + scale * vals[k] for k in ADDITIVE}
-        gained = weights[cell_idx] * np.maximum(
-            cell_value(confidence(after, rule)) - value0[cell_idx], 0.0
-        )
+        gained = value_gain(weights[cell_idx], value0[cell_idx], confidence(after, rule))
         gains = np.bincount(step_idx, gained, minlength=len(rows)).astype(np.float64)
         steps, seconds = model.live_column(rpm, rows, rule)
         own = model.key.axes.flat_index(np.full(len(rows), rpm), np.asarray(rows, np.float64))

@@ -51,7 +51,7 @@ from core.plan.sweeps import SweepRows, charged_spans, compose_sweep, sweep_rows
 from core.plan.testmodels import ENVIRONMENT
 from core.plan.testsim import ADDITIVE, HOLD_STEP_S, CandidateModel
 from core.plan.types import FilteredTest, PlanView, Suggestion
-from core.plan.value import PLAN_WEIGHT, Candidate, cell_value, confidence
+from core.plan.value import PLAN_WEIGHT, Candidate, cell_value, confidence, value_gain
 
 F64 = npt.NDArray[np.float64]
 
@@ -177,7 +177,7 @@ def _plan(
         return confidence({k: now[k] + scale * add[k] for k in ADDITIVE}, rule)
 
     def gain_of(add: Mapping[str, F64], factor: float) -> tuple[float, F64]:
-        per_cell = weights * np.maximum(cell_value(conf_of(add, factor)) - value0, 0.0)
+        per_cell = value_gain(weights, value0, conf_of(add, factor))
         return float(per_cell.sum()), per_cell
 
     chosen: list[Candidate] = []

@@ -32,7 +32,7 @@ from core.plan.holds import MIN_STEP_GAIN, MIN_STEP_S, HoldColumn
 from core.plan.learning import Calibration
 from core.plan.recipe import Recipe, table_window
 from core.plan.testsim import ADDITIVE, CandidateModel
-from core.plan.value import Candidate, cell_value, confidence
+from core.plan.value import Candidate, confidence, value_gain
 
 F64 = npt.NDArray[np.float64]
 
@@ -243,8 +243,8 @@ def _valued_rows(
     for i in range(len(rows)):
         for row in (up[i], down[i]):
             after = {k: now[k] + factor * reach * row[k] for k in ADDITIVE}
-            rise = cell_value(confidence(after, rule)) - value0
-            gains[i] = max(gains[i], float((weights * np.maximum(rise, 0.0)).sum()))
+            rise = value_gain(weights, value0, confidence(after, rule))
+            gains[i] = max(gains[i], float(rise.sum()))
     return SweepRows(span, rows, up, down, gains, factor, dropped)
 
 
