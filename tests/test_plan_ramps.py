@@ -25,7 +25,7 @@ from core.coverage.filters import FilterLimits
 from core.coverage.regions import DEFAULT_REGIONS, priority_map
 from core.frames import Block
 from core.plan.candidates import Constraints
-from core.plan.instruction import Instructor
+from core.plan.instruction import Instructor, running_first
 from core.plan.learning import Calibration
 from core.plan.predictions import CheckedPrediction, PredictionLog
 from core.plan.pulls import DetectedTest, PullDetector
@@ -298,6 +298,33 @@ def test_the_line_follows_the_walk_column_by_column_and_lets_go_at_the_release()
     released = line.update(76.0, view, None, {"rpm": 1990.0, "map_kpa": 22.0, "tps_pct": 0.0})
     assert "roll MAP" not in released
     assert all(len(s) <= 78 for s in (at_top, mid, turned, last))
+
+
+def test_the_walk_the_line_follows_is_listed_first_while_it_runs() -> None:
+    # QA at 80x24: mid-walk the list's first entry read "hold 5500 rpm: MAP 95 kPa" (the
+    # plan re-made each second ranked it first) while the line said "4500 rpm: roll MAP
+    # down to 50 kPa ... then 4000 rpm". The test the line follows is listed first.
+    walk = _walk_suggestion()
+    hold_recipe = Recipe("steady_state", 5500.0, 5500.0, (95.0,))
+    hold = Suggestion(
+        test_type="steady_state", description=hold_recipe.description, rpm_range=(5500.0, 5500.0),
+        map_range=(95.0, 95.0), minutes=0.2, expected_gain=10.0, efficiency=1.0, band="high",
+        priority=1, cells=(), expected_hits=(), recipe=hold_recipe,
+    )  # fmt: skip
+    line = Instructor()
+    line.update(0.0, PlanView(suggestions=(walk, hold)), None, {"rpm": 1250.0, "map_kpa": 30.0})
+    assert line.running is None  # it names the walk next: nothing runs yet
+    replanned = PlanView(suggestions=(hold, walk))
+    top = line.update(9.0, replanned, None, {"rpm": 4500.0, "map_kpa": 93.0, "tps_pct": 40.0})
+    assert top.startswith("4500 rpm: roll MAP down") and line.running is walk
+    mid = line.update(14.0, replanned, "steady_state", {"rpm": 4500.0, "map_kpa": 70.0})
+    assert mid.startswith("4500 rpm: roll MAP down") and line.running is walk
+    assert running_first(replanned.suggestions, line.running) == (walk, hold)
+    # once the plan no longer offers it (its cells all but done), it is still listed first
+    assert running_first((hold,), line.running) == (walk, hold)
+    released = line.update(76.0, replanned, None, {"rpm": 1990.0, "map_kpa": 22.0, "tps_pct": 0})
+    assert "roll MAP" not in released and line.running is None
+    assert running_first(replanned.suggestions, line.running) == (hold, walk)
 
 
 def test_mid_walk_the_rest_of_the_walk_rolls_on_from_where_the_engine_is() -> None:

@@ -98,6 +98,25 @@ def _same_hold(a: Suggestion, b: Suggestion) -> bool:
     return a.test_type in HOLD_TYPES and b.test_type in HOLD_TYPES and a.rpm_range == b.rpm_range
 
 
+def running_first(
+    suggestions: tuple[Suggestion, ...], running: Suggestion | None
+) -> tuple[Suggestion, ...]:
+    """``suggestions`` with the test the line follows first (:attr:`Instructor.running`).
+
+    Its own entry moves up, or what is left of it (a hold's steps still untrusted, a
+    walk's columns still to run); when the plan no longer offers it, it is listed first
+    as it was named.
+    """
+    if running is None:
+        return suggestions
+    from core.plan.ramps import same_walk
+
+    for i, s in enumerate(suggestions):
+        if _same(s, running) or _same_hold(s, running) or same_walk(running.recipe, s.recipe):
+            return (s, *suggestions[:i], *suggestions[i + 1 :])
+    return (running, *suggestions)
+
+
 class Instructor:
     """Turns successive plans into one steady instruction (see the module docstring)."""
 
@@ -127,12 +146,23 @@ class Instructor:
         self._let_go: float | None = None
         """A hold is over or was let go (throttle closed, MAP under this): the steady rpm or
         idle the detector sees until the throttle opens is the tuner waiting, not a test."""
+        self._running: Suggestion | None = None
         self.advice: tuple[Suggestion, float] | None = None
         """What a tuner reads off the line between tests: the suggestion it names ``next:``
         and the stream time of the update that named it (also while the engine sits on that
         hold before the detector calls it a test: the line then reads as during it). None
         while the line follows a detected test (or names none). One tuple, replaced whole:
         another thread may read it (the demo's simulated tuner, ``sim.guided``)."""
+
+    @property
+    def running(self) -> Suggestion | None:
+        """The offered test the last line followed as it ran (None: it named the next one).
+
+        The next-tests list shows it first while it runs (``VehicleTracker.plan_result``):
+        mid-walk, the plan re-made each second ranked "hold 5500 rpm: MAP 95 kPa" first
+        while the line said "4500 rpm: roll MAP down to 50 kPa".
+        """
+        return self._running
 
     @property
     def following(self) -> bool:
@@ -144,13 +174,16 @@ class Instructor:
     ) -> str:
         """The instruction at stream time ``t`` for ``view`` while ``current_test`` runs."""
         self.advice = None
+        self._running = None
         ramps = self._follow_ramps(op)
         if ramps is not None:
             self._in_test, self._seen = "map_ramps", None
+            self._running = self.committed
             return ramps
         ending = self._follow_serpentine(op)
         if ending is not None:
             self._in_test, self._seen = "part_throttle_sweep", None
+            self._running = self.committed
             return ending
         if (
             current_test == "tip_in"
@@ -224,6 +257,7 @@ class Instructor:
                 # start here
                 assert self.committed is not None
                 if _at_hold(self.committed, op):  # arrived: the ride's end is its first step
+                    self._running = self.committed
                     return self._during(self.committed.test_type, op)
                 return _next_line(self.committed, op)
             if self.committed is None or not _runs(self.committed, current_test, op):
@@ -242,6 +276,8 @@ class Instructor:
                 # followed as a detected hold: keep following it if the detector's segment
                 # ends while the engine stays on it (an idle split at a new rpm restarts)
                 self._holding = True
+            if c is not None and _runs(c, current_test, op):
+                self._running = c
             return self._during(current_test, op)
         self._follow_visible_hold(t, view, op)
         if top is None:
@@ -283,6 +319,7 @@ class Instructor:
             # must open to start it (an idle at 950 rpm and 31 kPa is no 1000-rpm hold);
             # then the low steps of an idle/low-MAP hold, at ~1 % throttle, are followed too.
             self._holding = True
+            self._running = self.committed
             return self._during(self.committed.test_type, op)
         self._holding = False
         return _next_line(self.committed, op)

@@ -31,7 +31,7 @@ from core.coverage.filters import FilterResult
 from core.coverage.grid import CoverageGrid
 from core.coverage.regions import Region
 from core.frames import Block
-from core.plan.instruction import Instructor
+from core.plan.instruction import Instructor, running_first
 from core.plan.learning import Calibration
 from core.plan.planner import Constraints, plan_arrays
 from core.plan.predictions import CheckedPrediction, PredictionLog
@@ -496,7 +496,10 @@ class VehicleTracker:
         self.predictions.offer(view, request.t, request.open_since)
         instruction = self.instructor.update(request.t, view, request.current_test, request.values)
         return replace(
-            view, instruction=instruction, errors_by_type=self.calibration.checks_by_type()
+            view,
+            suggestions=running_first(view.suggestions, self.instructor.running),
+            instruction=instruction,
+            errors_by_type=self.calibration.checks_by_type(),
         )
 
     def checkpoint(self, grid: CoverageGrid) -> None:
