@@ -76,7 +76,8 @@ _BEFORE_KEY = "before_run"
 """Calibration JSON: the calibration as it was before that run taught it."""
 
 
-def _check_name(name: str) -> str:
+def check_vehicle_name(name: str) -> str:
+    """``name`` stripped, or :class:`StoreError` saying why it cannot name a vehicle."""
     if not isinstance(name, str) or not name.strip() or len(name) > 100:
         raise StoreError(f"vehicle name {name!r}: use 1-100 characters")
     if any(ord(ch) < 32 for ch in name):
@@ -128,7 +129,7 @@ class VehicleStore(StoreFile):
             return row is not None
 
     def ensure_vehicle(self, name: str) -> None:
-        name = _check_name(name)
+        name = check_vehicle_name(name)
         with self._connect() as db, self._write(db):
             self._ensure(db, name)
 
@@ -138,7 +139,7 @@ class VehicleStore(StoreFile):
             return None if row is None else row[0]
 
     def set_config_toml(self, name: str, text: str) -> None:
-        name = _check_name(name)
+        name = check_vehicle_name(name)
         with self._connect() as db, self._write(db):
             self._ensure(db, name)
             db.execute("UPDATE vehicles SET config_toml = ? WHERE name = ?", (text, name))
@@ -163,7 +164,7 @@ class VehicleStore(StoreFile):
             ) from None
 
     def set_constraints(self, name: str, constraints: Constraints) -> None:
-        name = _check_name(name)
+        name = check_vehicle_name(name)
         text = json.dumps(constraints.to_mapping(), sort_keys=True)
         with self._connect() as db, self._write(db):
             self._ensure(db, name)
@@ -215,7 +216,7 @@ class VehicleStore(StoreFile):
         A later session of the same run starts from the calibration before it
         (:meth:`get_calibration`), so its lessons are never counted twice.
         """
-        name = _check_name(name)
+        name = check_vehicle_name(name)
         data = calibration.to_mapping()
         if learned_from is not None:
             data[_RUN_KEY], data[_BEFORE_KEY] = learned_from[0], learned_from[1].to_mapping()
@@ -280,7 +281,7 @@ class VehicleStore(StoreFile):
                 segment. Nothing is changed.
             StoreError: the store cannot be written (message for people).
         """
-        name = _check_name(name)
+        name = check_vehicle_name(name)
         if not run_id:
             raise StoreError("a run needs a non-empty run id")
         with self._connect() as db, self._write(db):

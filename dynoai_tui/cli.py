@@ -94,6 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     try:
+        from dynoai_tui.commands.common import check_args
+
+        check_args(args)
         code: int = args._run(args)
         return code
     except KeyboardInterrupt:

@@ -967,7 +967,8 @@ def build_scenario(name: str, vehicle: Vehicle | str = "vtwin") -> Scenario:
     except KeyError:
         known = ", ".join(SCENARIO_NAMES)
         raise SimParamError(
-            f"unknown scenario {name!r}; choose one of: {known}, or a routine FILE.toml"
+            f"unknown scenario {name!r}; choose one of: {known}, guided (the simulated "
+            "operator following the plan), or a routine FILE.toml"
         ) from None
     v = _vehicle(vehicle)
     return Scenario(name or "pulls", description, builder(v))

@@ -148,6 +148,8 @@ class SimSource(Source):
         except SimParamError as exc:
             raise SourceError(f"{uri.raw}: {exc}") from None
         self._seed = uri.get_int("seed", 1)
+        if not 0 <= self._seed < 2**32:
+            raise SourceError(f"{uri.raw}: seed={self._seed} must be 0 .. {2**32 - 1}")
         self._speed = self._parse_speed(uri)
         self.realtime = self._speed is not None
         duration = uri.get_float("duration", math.inf)

@@ -338,3 +338,45 @@ def test_axes_change_then_rebuild_rebins_the_vehicles_logs(tmp_path: Path):
     hits = np.array(after["hits"])
     assert hits.shape == (5, 6)
     assert hits.sum() > 0.5 * np.array(before["hits"]).sum()  # the same samples, coarser cells
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("log", "--duration", "nan", "--out", "o.dynolog"), "finite number of seconds"),
+        (("probe", "--seconds", "inf", "sim:"), "finite number of seconds"),
+        (("log", "--duration", "inf", "--out", "o.dynolog"), "finite number of seconds"),
+        (("sim", "--out", "o.dynolog", "--duration", "inf"), "finite number of seconds"),
+        (("sim", "--out", "o.dynolog", "--duration", "5", "--seed", "-1"), "--seed"),
+        (("log", "--source", "sim:car?seed=-1", "--duration", "2", "--out", "o.dynolog"), "seed"),
+        (("log", "--duration", "2", "--out", "o.dynolog", "--vehicle", "a\tb"), "control char"),
+        (
+            ("log", "--duration", "2", "--out", "o.dynolog", "--coverage-json", "no/c.json"),
+            "no directory",
+        ),
+    ],
+)
+def test_a_bad_argument_is_one_line_before_anything_runs(
+    tmp_path: Path, args: tuple[str, ...], says: str
+) -> None:
+    # QA by hand: --duration nan logged until killed, inf and --seed -1 were "internal
+    # error", and a bad --vehicle or --coverage-json path was found only after the run
+    res = dynoai(*args, cwd=tmp_path, timeout=60)
+    assert res.returncode == 2, (res.returncode, res.stderr)
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dynoai: error:"), res.stderr
+    assert says in lines[0], res.stderr
+    assert not (tmp_path / "o.dynolog").exists()
+
+
+def test_the_dashboard_without_a_terminal_says_so(sim_log: Path, tmp_path: Path) -> None:
+    # Piped or redirected, the dashboard wrote escape codes into the file as long as it
+    # ran, and nothing could quit it
+    res = subprocess.run(
+        [*DYNOAI, "replay", str(sim_log)], cwd=tmp_path, capture_output=True, text=True,
+        stdin=subprocess.DEVNULL, timeout=60,
+        env={**os.environ, "DYNOAI_DATA_DIR": str(tmp_path / "store")},
+    )  # fmt: skip
+    assert res.returncode == 2, res.stderr
+    assert "needs a terminal" in res.stderr and "--headless" in res.stderr
+    assert res.stdout == ""

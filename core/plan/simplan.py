@@ -326,6 +326,16 @@ def _opening_test(idle_rpm: float) -> Callable[[Recipe], bool]:
     return opens
 
 
+def _rpm_limits(constraints: Constraints) -> str:
+    """The rpm constraints that narrow the window ("min_rpm 6000, max_rpm 6500"), or the engine."""
+    named = [
+        f"{name} {value:g}"
+        for name, value in (("min_rpm", constraints.min_rpm), ("max_rpm", constraints.max_rpm))
+        if value is not None
+    ]
+    return ", ".join(named) or "the engine's rpm range"
+
+
 def _worth_a_minute(chosen: list[Candidate], filtered: list[FilteredTest]) -> list[Candidate]:
     """The tests that gain at least :data:`MIN_GAIN_PER_MIN`; the rest are listed as filtered."""
     kept = []
@@ -445,12 +455,21 @@ def _candidates(
         return cands, filtered
     start = max(WOT_START_RPM, r_lo)
     cap = constraints.max_pulls_per_session
-    for stop in sorted({r_hi, min(r_hi, MIDRANGE_TOP_RPM)}, reverse=True):
-        recipe = Recipe("wot_pull", start, stop)
+    # (the midrange pull only where it ends above the start: with min_rpm 6000 the list
+    # read "WOT pull 6000-4500 rpm")
+    stops = {s for s in (r_hi, min(r_hi, MIDRANGE_TOP_RPM)) if s > start} or {r_hi}
+    for stop in sorted(stops, reverse=True):
+        recipe = Recipe("wot_pull", start, max(stop, start))
         reason = None
-        if stop - start < 1000.0:
+        if stop <= start:
             reason = (
-                f"max_rpm: only {max(stop - start, 0):.0f} rpm left for a WOT pull, 1000 needed"
+                f"{_rpm_limits(constraints)}: the pull would start at {start:.0f} rpm, "
+                f"above its top of {stop:.0f} (1000 rpm of pull needed)"
+            )
+        elif stop - start < 1000.0:
+            reason = (
+                f"{_rpm_limits(constraints)}: only {stop - start:.0f} rpm "
+                "left for a WOT pull, 1000 needed"
             )
         elif constraints.max_map_kpa is not None and constraints.max_map_kpa < 90.0:
             reason = f"max_map_kpa {constraints.max_map_kpa:g} < WOT MAP"

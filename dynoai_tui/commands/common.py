@@ -17,6 +17,7 @@ import argparse
 import contextlib
 import dataclasses
 import hashlib
+import math
 import os
 import sys
 import uuid
@@ -118,6 +119,24 @@ def write_output_file(path: str, text: str, what: str) -> None:
         fh.write(text)
 
 
+def check_output_path(path: str | None, what: str) -> None:
+    """Fail before a run when ``path`` could not be written at its end (``write_output_file``).
+
+    ``log --coverage-json /nonexistent/c.json`` ran its whole duration and only then
+    said it could not write the file.
+    """
+    if not path:
+        return
+    target = Path(path)
+    parent = target.parent
+    if target.is_dir():
+        raise CommandError(f"{what} {path} is a directory; name a file")
+    if not parent.is_dir():
+        raise CommandError(f"cannot write {what} {path}: no directory {parent}")
+    if not os.access(parent, os.W_OK):
+        raise CommandError(f"cannot write {what} {path}: directory {parent} is not writable")
+
+
 def add_source_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--source",
@@ -125,6 +144,31 @@ def add_source_option(parser: argparse.ArgumentParser) -> None:
         metavar="URI",
         help="source URI, repeat to fuse several (default: sim:); see 'dynoai sources'",
     )
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Refuse, in one line before anything runs, what would only fail later or never end.
+
+    ``--vehicle`` must be a name the store takes (a tab was found only when the run was
+    saved: NOT SAVED after the whole run, and ~20 s of retries at exit); ``--duration``
+    and ``--seconds`` finite seconds above 0 (``nan`` logged until killed, ``inf`` was an
+    internal error); ``--seed`` 0 .. 2**32 - 1 (-1 was an internal error).
+    """
+    vehicle = getattr(args, "vehicle", None)
+    if isinstance(vehicle, str):
+        from core.store import StoreError, check_vehicle_name
+
+        try:
+            args.vehicle = check_vehicle_name(vehicle)
+        except StoreError as exc:
+            raise CommandError(f"--vehicle: {exc}") from None
+    for name in ("duration", "seconds"):
+        value = getattr(args, name, None)
+        if isinstance(value, float) and not (math.isfinite(value) and value > 0.0):
+            raise CommandError(f"--{name} must be a finite number of seconds > 0, got {value:g}")
+    seed = getattr(args, "seed", None)
+    if isinstance(seed, int) and not 0 <= seed < 2**32:
+        raise CommandError(f"--seed must be 0 .. {2**32 - 1}, got {seed}")
 
 
 def add_vehicle_options(parser: argparse.ArgumentParser, *, vehicle_required: bool = False) -> None:

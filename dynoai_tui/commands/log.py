@@ -10,9 +10,9 @@ from pathlib import Path
 from core.coverage.export import grid_to_json
 from core.session import Session
 from dynoai_tui.commands.common import (
-    CommandError,
     add_source_option,
     add_vehicle_options,
+    check_output_path,
     exit_code_after,
     load_vehicle,
     make_sources,
@@ -43,8 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.duration is not None and args.duration <= 0:
-        raise CommandError(f"--duration must be positive, got {args.duration:g}")
+    check_output_path(args.coverage_json, "--coverage-json")
     out = Path(args.out or time.strftime("dynoai-%Y%m%d-%H%M%S.dynolog"))
     store = open_store(args) if args.vehicle else None
     sources = make_sources(args.source)

@@ -125,7 +125,7 @@ def render_text(data: dict[str, Any], top: int) -> str:
     err = data["prediction_error_pct"]
     lines = [
         f"vehicle {data['vehicle']}: {data['covered_pct']:.1f} % covered over {data['runs']} run(s); "
-        f"kinematic model fit (after the fact): {'n/a' if err is None else f'{err:.1f} %'}",
+        f"kinematic model error (after the fact): {'n/a' if err is None else f'{err:.1f} %'}",
     ]
     if data["opening"]:
         lines.insert(

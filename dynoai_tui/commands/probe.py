@@ -18,7 +18,12 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from dynoai_tui.commands.common import EXIT_BAD_INPUT, EXIT_DEVICE, EXIT_OK, error_line
+from dynoai_tui.commands.common import (
+    EXIT_BAD_INPUT,
+    EXIT_DEVICE,
+    EXIT_OK,
+    error_line,
+)
 
 if TYPE_CHECKING:
     from core.source import Source
@@ -31,7 +36,11 @@ PRINT_EVERY_S = 0.25
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("uri", metavar="URI", help="source URI, e.g. innovate:/dev/ttyUSB0")
     parser.add_argument(
-        "--seconds", type=float, default=5.0, metavar="N", help="how long to listen (default 5)"
+        "--seconds",
+        type=float,
+        default=5.0,
+        metavar="N",
+        help="how long to listen (default 5)",
     )
 
 

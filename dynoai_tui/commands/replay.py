@@ -19,6 +19,7 @@ from dynoai_tui.commands.common import (
     CommandError,
     add_vehicle_options,
     adopt_kind,
+    check_output_path,
     exit_code_after,
     load_vehicle,
     make_tracker,
@@ -155,6 +156,7 @@ def build_session(
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output_path(args.coverage_json, "--coverage-json")
     if args.speed is not None and not 0.01 <= args.speed <= 1000:
         raise CommandError(f"--speed {args.speed:g} is outside 0.01..1000 (or use --max-speed)")
     if args.max_speed:

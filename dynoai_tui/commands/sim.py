@@ -123,8 +123,6 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError("give --out FILE --duration S (and/or --write-tune, --write-true-ve)")
     if args.out is not None and args.duration is None:
         raise CommandError("--out needs --duration S")
-    if args.duration is not None and args.duration <= 0:
-        raise CommandError(f"--duration must be positive, got {args.duration:g}")
     tune = _tune_files(args)
     if args.out is None:
         return EXIT_OK

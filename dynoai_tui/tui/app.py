@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import sys
 import time
 from collections.abc import Callable
 from functools import partial
@@ -461,9 +462,16 @@ def run_tui(
     Returns:
         The process exit code (0 after a normal quit).
     """
-    from dynoai_tui.commands.common import exit_code_after
+    from dynoai_tui.commands.common import CommandError, exit_code_after
     from dynoai_tui.commands.headless import print_summary, summary_text
 
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        # piped or redirected, the dashboard wrote its escape codes into the file for as
+        # long as it ran, and nothing read its keys (not even q)
+        raise CommandError(
+            "the dashboard needs a terminal: for logging without one use `dynoai log`, "
+            "for a replay `dynoai replay FILE --headless`"
+        )
     if INTERRUPTED.is_set():  # a Ctrl-C Python swallowed while textual loaded: nothing started
         raise KeyboardInterrupt
     session.start()
