@@ -158,6 +158,8 @@ class AlarmWatch:
         self.limits = limits or AlarmLimits()
         self.stoich = stoich
         self._debounce: dict[str, _Debounce] = {}
+        self._texts: dict[str, str] = {}
+        """Code -> text of a lagged alarm when its condition last held (:meth:`_text`)."""
         self._active: dict[str, str] = {}
         """Code -> text of the alarms on now (to emit onset / clear events once)."""
 
@@ -184,12 +186,18 @@ class AlarmWatch:
             lean, rich, vs = wot and lam > lim.wot_lambda_max, False, ""
         afr = lam * self.stoich
         if self._held("lean_wot", lean, now_t):
-            found.append(("lean_wot", f"LEAN AT WOT: AFR {afr:.1f}{vs}"))
+            found.append(
+                ("lean_wot", self._text("lean_wot", lean, f"LEAN AT WOT: AFR {afr:.1f}{vs}"))
+            )
         if self._held("rich_wot", rich, now_t):
-            found.append(("rich_wot", f"RICH AT WOT: AFR {afr:.1f}{vs}"))
+            found.append(
+                ("rich_wot", self._text("rich_wot", rich, f"RICH AT WOT: AFR {afr:.1f}{vs}"))
+            )
         retard = values.get("knock_retard_deg", math.nan)
         if retard > lim.knock_retard_deg:
-            found.append(("knock", f"KNOCK: {retard:.1f} deg retard"))
+            # (a trace of retard read "0.0 deg" at one decimal)
+            shown = f"{retard:.1f}" if retard >= 0.1 else f"{retard:.2g}"
+            found.append(("knock", f"KNOCK: {shown} deg retard"))
         for code, channel, limit, label in (
             ("iat", "iat_c", lim.iat_c, "IAT"),
             ("clt", "clt_c", lim.clt_c, "CLT"),
@@ -209,6 +217,17 @@ class AlarmWatch:
         )
         self._emit(alarms, now_t, on_event)
         return alarms
+
+    def _text(self, code: str, condition: bool, text: str) -> str:
+        """A lagged alarm's text: the values now while its condition holds, else as it last held.
+
+        The alarm stays on for ``hold_s`` after its condition ends; its text rebuilt from
+        the values then read "LEAN AT WOT: AFR 13.3 vs 14.3 target (-7%)" with the
+        throttle shut and the mixture rich.
+        """
+        if condition or code not in self._texts:
+            self._texts[code] = text
+        return self._texts[code]
 
     def _held(self, code: str, condition: bool, now_t: float) -> bool:
         """Debounced state of a lagged alarm: it flips only after ``hold_s`` of the new state."""

@@ -47,6 +47,25 @@ def test_lean_alarm_needs_hold_time_and_ignores_part_throttle_and_on_target():
     assert feed(AlarmWatch(), {**WOT, "tps_pct": 40.0, "lambda": 1.0}, 0, 2)[0] == ()
 
 
+def test_a_lean_alarm_holding_on_after_the_pull_keeps_the_text_it_fired_with():
+    # QA on the car demo: after the throttle closed the alarm held on for its hold_s,
+    # its text rebuilt from the values then: "LEAN AT WOT: AFR 13.3 vs 14.3 target
+    # (-7%)" with the throttle shut and the mixture 7 % rich
+    watch = AlarmWatch(AlarmLimits(hold_s=0.3))
+    alarms, _ = feed(watch, {**WOT, "lambda": 0.85 * 1.04}, 0.0, 1.0)
+    fired = str(alarms[0])
+    assert "+4%" in fired
+    shut = {"tps_pct": 0.0, "rpm": 4400.0, "lambda": 0.9, "lambda_target": 0.97}
+    lingering = watch.update(shut, (), 1.1)
+    assert [str(a) for a in lingering] == [fired]  # still on (hold_s), as it fired
+    assert watch.update(shut, (), 1.5) == ()  # then off
+
+
+def test_a_trace_of_knock_retard_is_not_shown_as_zero():
+    alarms = AlarmWatch(AlarmLimits()).update({"knock_retard_deg": 0.04}, (), 0.0)
+    assert [str(a) for a in alarms] == ["KNOCK: 0.04 deg retard"]
+
+
 def test_threshold_from_toml_can_silence_a_three_percent_lean():
     cfg = parse_config_text("[alarms]\nlean_pct = 5\nbell = []\n")
     assert feed(AlarmWatch(cfg.alarms), {**WOT, "lambda": 0.85 * 1.03}, 0, 2)[0] == ()
