@@ -154,6 +154,9 @@ class DynoApp(App[int]):
         Binding("left", "replay_seek(-10)", "-10s"),
         Binding("right", "replay_seek(10)", "+10s"),
         Binding("q", "quit", "Quit"),
+        # Ctrl-C is how a tuner stops a program in a terminal (Textual's own binding only
+        # said "press ctrl+q to quit"); it asks first while recording, as q does
+        Binding("ctrl+c", "quit", "Quit", show=False),
     ]
     REPLAY_ACTIONS: ClassVar[frozenset[str]] = frozenset(
         {"replay_pause", "replay_faster", "replay_slower", "replay_seek"}

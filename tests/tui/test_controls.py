@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
@@ -103,10 +104,12 @@ async def test_quit_while_recording_asks_first(tmp_path: Path) -> None:
 
 
 @sync
-async def test_quit_without_recording_does_not_ask() -> None:
+@pytest.mark.parametrize("key", ["q", "ctrl+c"])
+async def test_quit_without_recording_does_not_ask(key: str) -> None:
+    # ctrl+c: QA found it only showed Textual's "press ctrl+q to quit"
     app = DynoApp(ScriptedSession(snapshot()))
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.press("q")
+        await pilot.press(key)
         await pilot.pause()
         assert not app.is_running
 
