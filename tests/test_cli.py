@@ -380,3 +380,18 @@ def test_the_dashboard_without_a_terminal_says_so(sim_log: Path, tmp_path: Path)
     assert res.returncode == 2, res.stderr
     assert "needs a terminal" in res.stderr and "--headless" in res.stderr
     assert res.stdout == ""
+
+
+def test_a_recording_given_to_import_or_csv_options_says_what_it_is(
+    sim_log: Path, tmp_path: Path
+) -> None:
+    # QA: `import k9.dynolog` read "unknown log format" for a valid recording, and
+    # `replay X.dynolog --map rpm=Nope` ignored the option without a word
+    res = dynoai("import", str(sim_log), cwd=tmp_path)
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines() == [
+        f"dynoai: error: {sim_log} is already a DynoAI recording: replay it (dynoai replay {sim_log})"
+    ]
+    res = dynoai("replay", str(sim_log), "--headless", "--map", "rpm=Nope", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "is a DynoAI recording: --map ignored" in res.stderr

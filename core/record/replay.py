@@ -74,6 +74,11 @@ class RecordedLog:
                 raise SourceInputError(str(exc)) from None
             self.header = self._imported.header
 
+    @property
+    def is_dynolog(self) -> bool:
+        """A DynoAI recording (not a foreign log imported on the fly)."""
+        return self._reader is not None
+
     def records(self) -> Iterator[Block | SourceEvent]:
         if self._reader is not None:
             yield from self._reader

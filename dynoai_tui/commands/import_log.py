@@ -18,6 +18,7 @@ from core.channels import STOICH_GASOLINE
 from core.formats import LogImportError, open_log, parse_channel_map
 from core.frames import Block
 from core.record import LogFileError, LogWriter
+from core.record.replay import is_dynolog
 from dynoai_tui.commands.common import EXIT_BAD_INPUT, EXIT_OK, error_line
 
 NAME = "import"
@@ -78,6 +79,9 @@ class _ProgressBar:
 
 def run(args: argparse.Namespace) -> int:
     src = Path(args.file)
+    if src.is_file() and is_dynolog(src):
+        error_line(f"{src} is already a DynoAI recording: replay it (dynoai replay {src})")
+        return EXIT_BAD_INPUT
     out = Path(args.out) if args.out else src.with_suffix(".dynolog")
     if out.exists() and not args.force:
         error_line(f"{out} already exists; add --force to overwrite it")

@@ -136,6 +136,12 @@ def build_session(
     explicit = bool(args.config) or bool(store is not None and store.get_config_toml(args.vehicle))
     assert source.log is not None
     header = source.log.header
+    if source.log.is_dynolog and (args.map or getattr(args, "time_unit", None)):
+        # a recording names its own channels and times: the options are for foreign logs
+        given = " and ".join(
+            o for o, v in (("--map", args.map), ("--time-unit", args.time_unit)) if v
+        )
+        warning_line(f"{args.file} is a DynoAI recording: {given} ignored (they map CSV logs)")
     cfg = config_for_log(header, base, explicit=explicit)
     if cfg.kind != base.kind:  # a simulator's recording: the vehicle keeps its engine
         cfg = adopt_kind(cfg, store, args.vehicle, cfg.kind)

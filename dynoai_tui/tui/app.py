@@ -319,6 +319,11 @@ class DynoApp(App[int]):
         self.notify("Pull started" if kind == "pull_start" else "Pull stopped", timeout=2)
 
     def action_marker(self) -> None:
+        if not (self.session.recording or self._record_io):
+            # a marker lives in the recording: the note went nowhere ("Marker added")
+            self.notify("Not recording: press r first, then m marks the recording", timeout=3)
+            return
+
         def done(note: str | None) -> None:
             if note is not None:
                 self.session.mark("marker", note)

@@ -115,10 +115,17 @@ async def test_quit_without_recording_does_not_ask(key: str) -> None:
 
 
 @sync
-async def test_marker_note_and_pull_keys_reach_the_session() -> None:
+async def test_marker_note_and_pull_keys_reach_the_session(tmp_path: Path) -> None:
     session = ScriptedSession(snapshot())
     app = DynoApp(session)
     async with app.run_test(size=(100, 30)) as pilot:
+        # not recording: a marker has nowhere to go, and the screen says so (it said
+        # "Marker added")
+        await pilot.press("m")
+        await pilot.pause()
+        assert not isinstance(app.screen, NoteScreen) and session.marks == []
+        assert any("Not recording" in n.message for n in app._notifications)
+        session.start_recording(tmp_path / "r.dynolog")
         await pilot.press("m")
         await pilot.pause()
         assert isinstance(app.screen, NoteScreen)
