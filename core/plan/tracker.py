@@ -495,11 +495,13 @@ class VehicleTracker:
             return request.kinematic()
         self.predictions.offer(view, request.t, request.open_since)
         instruction = self.instructor.update(request.t, view, request.current_test, request.values)
+        running = self.instructor.running
         return replace(
             view,
-            suggestions=running_first(view.suggestions, self.instructor.running),
+            suggestions=running_first(view.suggestions, running),
             instruction=instruction,
             errors_by_type=self.calibration.checks_by_type(),
+            running=running is not None,
         )
 
     def checkpoint(self, grid: CoverageGrid) -> None:

@@ -67,3 +67,6 @@ class PlanView:
     """The planner's mean absolute error of predicted vs actual hits so far."""
     errors_by_type: tuple[tuple[str, float, int], ...] = ()
     """(test type, mean error %, tests checked): suggestions checked before the fact."""
+    running: bool = False
+    """The first suggestion is the test the line follows as it runs (listed first, shown
+    as running: ``core.plan.instruction.running_first``)."""

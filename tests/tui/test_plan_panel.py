@@ -273,3 +273,17 @@ def test_the_verdict_and_the_filtered_list_fit_the_panel_together() -> None:
         text = plan_text(plan, width=23, show_filtered=True, height=height).plain
         assert len(text.splitlines()) <= height, (height, text)
         assert NOTHING_WORTH_IT.split()[0] in text
+
+
+def test_the_test_running_now_is_marked_not_ranked() -> None:
+    # Listed first while it runs (core.plan.instruction.running_first), its own score
+    # read "0.84" above a "1.00": the entry says it runs now instead
+    plan = frozen_session().snapshot.plan
+    ranked = plan_text(plan, width=40, show_filtered=False, height=30).plain
+    assert ranked.startswith("1  1.00 ")
+    moved = (plan.suggestions[2], *plan.suggestions[:2], *plan.suggestions[3:])
+    running = plan_text(
+        replace(plan, suggestions=moved, running=True), width=40, show_filtered=False, height=30
+    ).plain
+    assert running.startswith("1  now   " + moved[0].description.split()[0])
+    assert "2  1.00 " in running

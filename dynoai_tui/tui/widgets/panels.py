@@ -167,7 +167,12 @@ def plan_text(
         band = band_for(sug.efficiency)
         lines = _cut(lines, caps[i - 1], room)
         text.append(f"{i} ")
-        text.append(f" {sug.efficiency:.2f} ", BAND_STYLE.get(band, LOW_BAND_STYLE))
+        if i == 1 and plan.running:
+            # the test the line follows as it runs: listed first whatever its rank
+            # (its own score there read 0.84 above a 1.00)
+            text.append(" now  ", "bold reverse")
+        else:
+            text.append(f" {sug.efficiency:.2f} ", BAND_STYLE.get(band, LOW_BAND_STYLE))
         text.append(f" {lines[0]}\n", "bold")
         for more in lines[1:]:
             text.append(f"    {more}\n", "bold")
