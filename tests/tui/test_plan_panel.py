@@ -287,3 +287,25 @@ def test_the_test_running_now_is_marked_not_ranked() -> None:
     ).plain
     assert running.startswith("1  now   " + moved[0].description.split()[0])
     assert "2  1.00 " in running
+
+
+def test_at_80x24_the_header_names_the_heatmap_view() -> None:
+    # The compact layout has no heatmap border to title: QA pressed v through the six
+    # views at 80x24 with nothing saying which one showed
+    session = frozen_session()
+
+    async def go() -> list[str]:
+        app = DynoApp(session, clock=lambda: 1_700_000_000.0)
+        headers = []
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause(0.2)
+            for _ in range(6):
+                headers.append(app.screen.query_one("#header").plain)  # type: ignore[attr-defined]
+                await pilot.press("v")
+                await pilot.pause(0.1)
+        return headers
+
+    headers = asyncio.run(go())
+    assert "mean AFR" not in headers[0]  # hits, the default: the header as it was
+    assert "mean AFR" in headers[1] and "AFR error %" in headers[2]
+    assert all(len(h) <= 80 for h in headers), headers

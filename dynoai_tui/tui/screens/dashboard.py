@@ -33,6 +33,14 @@ from dynoai_tui.tui.widgets.panels import (
 
 COMPACT_BELOW = (100, 28)
 """Width, height below which the compact layout is used."""
+SHORT_VIEW_TITLES: dict[str, str] = {
+    "afr": "mean AFR",
+    "afr_error": "AFR error % (+ lean)",
+    "ve_change": "VE corr % (e: export)",
+    "knock": "knock events",
+    "dwell": "dwell s",
+}
+"""The heatmap's views but the hits, as the compact header names them."""
 BIG_FROM = (140, 40)
 """Width, height from which primary gauges use large digits."""
 
@@ -121,12 +129,15 @@ class DashboardScreen(Screen[None]):
         """Push one snapshot into the widgets (the caller wraps this in batch_update)."""
         self.snapshot = snap
         values = snap.values
+        heatmap = self.query_one(Heatmap)
+        compact = self.has_class("-compact")
         self.query_one(StatusHeader).content = header_text(
             snap,
             vehicle=self.vehicle,
             replay=self.replay,
             length_s=self.replay_length_s,
-            compact=self.has_class("-compact"),
+            compact=compact,
+            view=SHORT_VIEW_TITLES.get(heatmap.view, "") if compact else "",
         )
         for gauge in self.gauges:
             raw = values.get(gauge.channel, math.nan)
@@ -137,7 +148,6 @@ class DashboardScreen(Screen[None]):
             if gauge.channel in OPTIONAL_CHANNELS and gauge.value is not None:
                 gauge.remove_class("-absent")
 
-        heatmap = self.query_one(Heatmap)
         heatmap.update_grid(snap.grid, snap.current_cell, snap.plan.targets)
         subtitle = (
             f"{snap.grid.covered_pct:.0f}% covered · {snap.grid.covered_cells}/{snap.grid.hits.size}"
@@ -147,7 +157,6 @@ class DashboardScreen(Screen[None]):
             heatmap.border_subtitle = subtitle
 
         panel = self.query_one(SuggestionsPanel)
-        compact = self.has_class("-compact")
         panel.compact = compact
         panel.plan = snap.plan
 
@@ -176,6 +185,9 @@ class DashboardScreen(Screen[None]):
         self.query_one(AlarmLine).set_alarms(alarms, active=active)
 
     def set_heatmap_title(self) -> None:
+        """The heatmap's title for its view (and, compact, the header's view name)."""
+        if self.snapshot is not None:
+            self.apply(self.snapshot)
         heatmap = self.query_one(Heatmap)
         overlay = " · regions: red 1 / yellow 2 / blue 3" if heatmap.overlay else ""
         heatmap.border_title = f"MAP kPa × rpm · {VIEW_TITLES[heatmap.view]}{overlay}"

@@ -64,11 +64,15 @@ def header_text(
     replay: bool,
     length_s: float | None = None,
     compact: bool = False,
+    view: str = "",
 ) -> Text:
     """Vehicle · sources · recording · pulls · replay state, one line.
 
     ``compact`` (below 100 columns) drops the app name and the sources' state words
     (the dot's colour stays), so the replay position still fits in 80 columns.
+    ``view``: the heatmap's view when it is not the hits, named at the end (the compact
+    layout has no heatmap border to title it: QA pressed v through six views at 80x24
+    with nothing saying which one showed).
     """
     sep = (" │ ", "dim") if compact else ("  │  ", "dim")
     name = (vehicle or snap.vehicle or "no vehicle", "bold")
@@ -111,6 +115,9 @@ def header_text(
             else f"replay {state} x{snap.speed:g} t={position}"
         )
         text.append(label, "bold")
+    if view:
+        text.append_text(Text.assemble(sep))
+        text.append(view, "bold")
     return text
 
 
