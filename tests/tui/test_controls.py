@@ -198,3 +198,18 @@ async def test_a_slow_disk_does_not_freeze_the_dashboard(tmp_path: Path) -> None
     fast = await _r_then_m_s(ScriptedSession(snapshot()), tmp_path / "fast")
     slow = await _r_then_m_s(SlowDiskSession(snapshot()), tmp_path / "slow")
     assert slow - fast < 1.0, (fast, slow)
+
+
+@sync
+async def test_the_compact_power_gauge_says_its_unit() -> None:
+    # QA at 80x24: "Power 94.6" during a pull left hp or kW to guess
+    from dataclasses import replace
+
+    session = ScriptedSession(snapshot(values={"rpm": 5200.0, "power_hp": 94.6}))
+    session.publish(replace(session.snapshot, in_pull=True))
+    app = DynoApp(session)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.3)
+        gauge = next(g for g in app.dashboard.gauges if g.channel == "power_hp")
+        assert gauge.display
+        assert gauge.render().plain == "Power 94.6 hp"  # type: ignore[union-attr]

@@ -28,6 +28,10 @@ def rounded(value: float | None, decimals: int) -> float | None:
     return round(float(value), decimals)
 
 
+COMPACT_UNITS = frozenset({"hp", "N·m", "°C"})
+"""Units the compact one-line gauges keep: the ones their label does not imply."""
+
+
 class Gauge(Widget):
     """Label over a number with its unit."""
 
@@ -70,6 +74,10 @@ class Gauge(Widget):
             head = Text.assemble((self.label, "bold"), " ", (self.unit, "dim"))
             return Group(head, Digits(self.text))
         if self.screen.has_class("-compact"):
+            if self.unit in COMPACT_UNITS:  # "Power 94.6" left hp or kW to guess
+                return Text.assemble(
+                    (self.label + " ", "dim"), (self.text, "bold"), " ", (self.unit, "dim")
+                )
             return Text.assemble((self.label + " ", "dim"), (self.text, "bold"))
         return Text.assemble(
             (self.label, "dim"), "\n", (self.text, "bold"), " ", (self.unit, "dim")
