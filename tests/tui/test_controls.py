@@ -213,3 +213,26 @@ async def test_the_compact_power_gauge_says_its_unit() -> None:
         gauge = next(g for g in app.dashboard.gauges if g.channel == "power_hp")
         assert gauge.display
         assert gauge.render().plain == "Power 94.6 hp"  # type: ignore[union-attr]
+
+
+@sync
+async def test_at_80x24_the_constraints_dialog_keeps_its_buttons_and_whole_names(
+    tmp_path: Path,
+) -> None:
+    # QA at 80x24: Save (ctrl+s) and Cancel were below the screen's edge, and the label
+    # read "max_pulls_per_se" even at 160x48
+    from textual.widgets import Button, Label
+
+    store = VehicleStore(tmp_path)
+    store.ensure_vehicle("bike")
+    app = DynoApp(ScriptedSession(snapshot()), store=store, vehicle="bike")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("c")
+        await pilot.pause()
+        modal = app.screen
+        assert isinstance(modal, ConstraintsScreen)
+        for button in modal.query(Button):
+            region = button.region
+            assert region.height > 0 and region.bottom <= 24, (button.id, region)
+        label = next(lb for lb in modal.query(Label) if "max_pulls" in str(lb.render()))
+        assert label.region.width >= len("max_pulls_per_session")
