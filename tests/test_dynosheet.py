@@ -166,6 +166,9 @@ def test_report_text_png_html(pulls_log: Path):
     png = dynoai("report", str(pulls_log), "--format", "png", cwd=d)
     assert png.returncode == 0, png.stderr
     assert (d / "p-sheet.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "replaced" not in png.stderr
+    again = dynoai("report", str(pulls_log), "--format", "png", cwd=d)
+    assert again.returncode == 0 and "replaced the earlier sheet" in again.stderr  # said so
     page = dynoai("report", str(pulls_log), "--format", "html", "--out", "s.html", cwd=d)
     assert page.returncode == 0
     body = (d / "s.html").read_text()

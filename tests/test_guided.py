@@ -66,6 +66,15 @@ def test_guided_starts_from_stored_coverage_without_changing_the_store(tmp_path:
     # the street session already filled cruise cells: the operator starts elsewhere
     first = done.stdout.splitlines()[1]
     assert "idle in neutral" not in first
+    assert "not in the store" not in done.stderr
+    # a name the store does not know is said so, not read as an empty vehicle in silence
+    other = subprocess.run(
+        [*CLI, "sim", "--scenario", "guided", "--vehicle", "bkie", "--data-dir", str(tmp_path),
+         "--out", str(tmp_path / "h.dynolog"), "--duration", "5", "--rate", "50"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert other.returncode == 0, other.stderr
+    assert "vehicle 'bkie' is not in the store" in other.stderr
 
 
 def test_plan_for_a_new_vehicle_is_the_opening_plan(tmp_path: Path) -> None:

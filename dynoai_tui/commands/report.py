@@ -98,8 +98,11 @@ def run(args: argparse.Namespace) -> int:
         default = Path(args.file).with_suffix("") if args.file else Path(args.vehicle or "sheet")
         out = Path(args.out) if args.out else Path(f"{default}-sheet.{args.format}")
         writer = write_png if args.format == "png" else write_html
+        replaced = out.exists()
         writer(pulls, out, title=title)
-        print(f"wrote {out}: {len(pulls)} pull(s)", file=sys.stderr)
+        # a sheet is made again from its log, so an earlier one is replaced, but not silently
+        again = " (replaced the earlier sheet)" if replaced else ""
+        print(f"wrote {out}: {len(pulls)} pull(s){again}", file=sys.stderr)
     return EXIT_OK
 
 

@@ -196,7 +196,7 @@ def _guided(args: argparse.Namespace) -> Any:
     """The guided operator, starting from ``--vehicle``'s stored coverage (read only)."""
     from core.plan.testsim import grid_arrays
     from core.store import StoreError
-    from dynoai_tui.commands.common import load_vehicle, open_store
+    from dynoai_tui.commands.common import load_vehicle, open_store, warning_line
     from sim.guided import guided_operator
 
     if not args.vehicle:
@@ -206,6 +206,11 @@ def _guided(args: argparse.Namespace) -> Any:
         known = store.has_vehicle(args.vehicle)
         cfg = load_vehicle(args, store)
         if not known:
+            # (a misspelt name read as a vehicle with nothing stored, without a word)
+            warning_line(
+                f"vehicle {args.vehicle!r} is not in the store: the operator starts "
+                "from an empty table"
+            )
             return guided_operator(cfg.kind, args.rate, args.seed, config=cfg)
         grid = store.cumulative_grid(cfg.name, cfg.axes, cfg.hit_target)
         return guided_operator(
