@@ -56,14 +56,23 @@ async def test_constraints_modal_rejects_bad_value_and_saves_good_one(tmp_path: 
         assert session.constraints == saved  # the running plan uses them at once
 
 
-@sync
-async def test_constraints_modal_rejects_inconsistent_limits(tmp_path: Path) -> None:
+def _bike_app(tmp_path: Path) -> DynoApp:
+    """The dashboard of a stored vehicle "bike" (so the constraints key is on)."""
     store = VehicleStore(tmp_path)
     store.ensure_vehicle("bike")
-    app = DynoApp(ScriptedSession(snapshot()), store=store, vehicle="bike")
+    return DynoApp(ScriptedSession(snapshot()), store=store, vehicle="bike")
+
+
+async def _open_constraints(pilot: Pilot[Any]) -> None:
+    await pilot.press("c")
+    await pilot.pause()
+
+
+@sync
+async def test_constraints_modal_rejects_inconsistent_limits(tmp_path: Path) -> None:
+    app = _bike_app(tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("c")
-        await pilot.pause()
+        await _open_constraints(pilot)
         await _type(pilot, "min_rpm", "5000")
         await _type(pilot, "max_rpm", "3000")
         await pilot.press("ctrl+s")
@@ -71,7 +80,7 @@ async def test_constraints_modal_rejects_inconsistent_limits(tmp_path: Path) -> 
         modal = app.screen
         assert isinstance(modal, ConstraintsScreen)
         assert "max_rpm" in modal.error and "min_rpm" in modal.error
-        assert store.get_constraints("bike") is None
+        assert app.store.get_constraints("bike") is None
 
 
 @sync
@@ -223,12 +232,9 @@ async def test_at_80x24_the_constraints_dialog_keeps_its_buttons_and_whole_names
     # read "max_pulls_per_se" even at 160x48
     from textual.widgets import Button, Label
 
-    store = VehicleStore(tmp_path)
-    store.ensure_vehicle("bike")
-    app = DynoApp(ScriptedSession(snapshot()), store=store, vehicle="bike")
+    app = _bike_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("c")
-        await pilot.pause()
+        await _open_constraints(pilot)
         modal = app.screen
         assert isinstance(modal, ConstraintsScreen)
         for button in modal.query(Button):
