@@ -327,6 +327,18 @@ def test_the_walk_the_line_follows_is_listed_first_while_it_runs() -> None:
     assert running_first(replanned.suggestions, line.running) == (hold, walk)
 
 
+def test_the_cool_down_line_naming_a_walk_fits_80_columns() -> None:
+    # QA at 80 columns: "▶ cool down, then MAP ramps 4500->2000 rpm, 95<->50 kPa, 1.1 s a
+    # cell, from 95" (the line's "kPa" cut off)
+    walk = _walk_suggestion()
+    view = PlanView(suggestions=(walk,))
+    line = Instructor()
+    line.update(0.0, view, "wot_pull", {"rpm": 4000.0, "map_kpa": 97.0, "tps_pct": 100.0})
+    cooling = line.update(2.0, view, None, {"rpm": 1000.0, "map_kpa": 25.0, "tps_pct": 0.0})
+    assert cooling == "cool down, then MAP ramps 4500->2000 rpm, 95<->50 kPa"
+    assert len("▶ " + cooling) <= 80
+
+
 def test_mid_walk_the_rest_of_the_walk_rolls_on_from_where_the_engine_is() -> None:
     # Found in the demo at 160x48: one column done and the engine rolling on at 4000 rpm,
     # the re-made plan's walk read "4000 down, 3500 up ..." while the line said "4000 rpm:

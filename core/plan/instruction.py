@@ -659,7 +659,18 @@ def _cooling_line(s: Suggestion) -> str:
     else:
         what = _short(s)
     line = f"cool down at idle, then {what}"
-    return line if len(line) <= LINE_MAX else f"cool down, then {what}"
+    if len(line) <= LINE_MAX:
+        return line
+    line = f"cool down, then {what}"
+    stops = (*(getattr(s.recipe, "lead", ()) or ()), *(getattr(s.recipe, "columns", ()) or ()))
+    if len(line) > LINE_MAX and s.test_type == "map_ramps" and stops and steps:
+        # the walk's pace and first MAP are for when it starts (QA at 80 columns: the line
+        # ended "..., 1.1 s a cell, from 95" with its "kPa" cut off)
+        line = (
+            f"cool down, then MAP ramps {stops[0]:.0f}->{stops[-1]:.0f} rpm, "
+            f"{max(steps):.0f}<->{min(steps):.0f} kPa"
+        )
+    return line if len(line) <= LINE_MAX else line[: LINE_MAX - 1].rstrip(" ,") + "…"
 
 
 def _short(s: Suggestion) -> str:
