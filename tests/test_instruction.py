@@ -573,3 +573,16 @@ def test_the_walk_line_reads_the_newest_map_not_the_plans() -> None:
     # a line without a reading, or no MAP, is left as the plan made it
     assert with_map_now("hold 3000 rpm, MAP 60 kPa until trusted", 55.0).endswith("trusted")
     assert with_map_now(said, float("nan")) == said
+
+
+def test_a_pull_run_past_its_suggested_top_is_not_told_to_hold_to_it() -> None:
+    # QA in the pulls scenario: "hold WOT to 4500 rpm" at 4817 rpm read as if the pull
+    # had fallen short; the tuner runs on to his own top
+    pull = PULL
+    ins = Instructor()
+    view = PlanView(suggestions=(pull,))
+    ins.update(0.0, view, None, {"rpm": 950.0, "map_kpa": 33.0})
+    top = pull.rpm_range[1]
+    assert ins.update(2.0, view, "wot_pull", {"rpm": top - 100.0}) == f"hold WOT to {top:.0f} rpm"
+    past = ins.update(3.0, view, "wot_pull", {"rpm": top + 300.0})
+    assert past.startswith(f"WOT pull past {top:.0f} rpm") and len(past) <= 78

@@ -490,6 +490,10 @@ class Instructor:
         map_kpa = float(op.get("map_kpa", math.nan))
         if kind == "wot_pull":
             top = c.rpm_range[1] if c is not None and c.test_type == "wot_pull" else None
+            if top and math.isfinite(rpm) and rpm > top + RPM_TOL:
+                # past the suggested top (the tuner runs on to his own): "hold WOT to 4500
+                # rpm" read at 4817 rpm as if the pull had fallen short
+                return f"WOT pull past {top:.0f} rpm: its cells are in, lift when you are done"
             return f"hold WOT to {top:.0f} rpm" if top else "hold WOT to the top of the pull"
         if kind in HOLD_TYPES and c is not None and _runs(c, kind, op):
             steps = _steps(c)
