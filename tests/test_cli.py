@@ -296,7 +296,7 @@ def test_a_log_added_to_a_vehicle_twice_counts_once_and_feeds_the_plan(
     assert plan["suggestions"], plan
     first = plan["suggestions"][0]
     assert {"test_type", "description", "rpm_range", "map_range", "minutes", "expected_gain",
-            "efficiency", "band", "cells"} <= first.keys()  # fmt: skip
+            "efficiency", "band", "cells", "knock_cells"} <= first.keys()  # fmt: skip
     assert {"filtered", "targets"} <= plan.keys()
     # covered cells are never targets
     covered = np.array(single["hits"]) >= single.get("hit_target", 10)

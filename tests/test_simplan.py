@@ -517,3 +517,22 @@ def test_a_grazed_cell_counts_as_polish_and_a_finished_one_in_full() -> None:
     assert gain == pytest.approx(
         [10.0 * 0.05 * EDGE_SHARE, 10.0 * 0.2, 10.0 * 0.6, 1.0 * 0.05 * EDGE_SHARE]
     )
+
+
+def test_a_suggestion_that_loads_a_knocking_cell_says_so() -> None:
+    # The car demo's 95-kPa holds knocked (the bell rang, the count climbed) and the
+    # list offered the next one there without a word; knock raises the cell's priority,
+    # and each suggestion now names the knock cells it loads (Suggestion.knock_cells)
+    knock = np.zeros(AXES.shape, dtype=np.int64)
+    m, r = list(AXES.map_kpa).index(95.0), list(AXES.rpm).index(4000.0)
+    knock[m, r] = 3
+    view = plan_model(EMPTY, knock, MODEL, DEFAULT_REGIONS, Constraints(), Calibration(), 0, RULE)
+    loading = [
+        s for s in view.suggestions if any((a, b) == (m, r) for a, b, h in s.expected_hits if h > 0)
+    ]
+    others = [s for s in view.suggestions if s not in loading]
+    assert loading and others
+    assert all(s.knock_cells == ((m, r),) for s in loading)
+    assert all(s.knock_cells == () for s in others)
+    quiet = plan_model(EMPTY, None, MODEL, DEFAULT_REGIONS, Constraints(), Calibration(), 0, RULE)
+    assert all(s.knock_cells == () for s in quiet.suggestions)

@@ -139,8 +139,28 @@ def plan_model(
         # of them (the rest are out of reach, or stalled and discounted) is polish planned.
         view = _plan(*args, np.where(must, weights, 0.0), weights)
         if view.suggestions and view.suggestions[0].expected_gain >= MIN_STEP_GAIN:
-            return view
-    return _plan(*args, weights, weights)
+            return _knock_tagged(view, knock_events)
+    return _knock_tagged(_plan(*args, weights, weights), knock_events)
+
+
+def _knock_tagged(view: PlanView, knock_events: npt.ArrayLike | None) -> PlanView:
+    """``view`` with each suggestion's cells where knock was seen (``Suggestion.knock_cells``).
+
+    The car demo's 95-kPa holds at 5000-7000 rpm knocked (the bell rang, the count
+    climbed) and the list offered the next one there without a word.
+    """
+    if knock_events is None:
+        return view
+    knock = np.asarray(knock_events)
+    if not knock.any():
+        return view
+    tagged = tuple(
+        replace(
+            s, knock_cells=tuple((m, r) for m, r, h in s.expected_hits if h > 0 and knock[m, r] > 0)
+        )
+        for s in view.suggestions
+    )
+    return replace(view, suggestions=tagged)
 
 
 def _plan(

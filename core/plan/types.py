@@ -42,6 +42,10 @@ class Suggestion:
     prediction checked against what the test then adds (``core.plan.predictions``)."""
     recipe: object = None
     """How to run it (``core.plan.recipe.Recipe``): the guided operator executes this."""
+    knock_cells: tuple[tuple[int, int], ...] = ()
+    """(map_index, rpm_index) of the cells it loads where knock was seen (stored runs and
+    this one): knock raises a cell's priority, and the panel says so before the test
+    loads it again (a tuner takes timing out there first)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,9 @@ JSON (a documented contract for scripts, ``"format": "dynoai.plan/1"``):
   checked against the test the tuner then ran (the prediction was made before the test).
 * ``opening``: true when the vehicle has no runs (the opening plan); ``covered_pct`` counts
   trusted cells (hits, settled dwell and lambda standard error, see ``core.plan.value``).
-* each suggestion also has ``expected_hits``: [map_index, rpm_index, hits] after the filters.
+* each suggestion also has ``expected_hits``: [map_index, rpm_index, hits] after the filters,
+  and ``knock_cells``: [map_index, rpm_index] of the cells it loads where knock was seen (the
+  text form marks such a test with a warning sign).
 * ``constraints``: the constraints applied.
 """
 
@@ -98,6 +100,7 @@ def build_plan(args: argparse.Namespace) -> dict[str, Any]:
                 "efficiency": s.efficiency, "band": s.band, "priority": s.priority,
                 "cells": [list(c) for c in s.cells],
                 "expected_hits": [[r, c, h] for r, c, h in s.expected_hits],
+                "knock_cells": [list(c) for c in s.knock_cells],
             }
             for s in view.suggestions
         ],
@@ -149,7 +152,8 @@ def render_text(data: dict[str, Any], top: int) -> str:
         for i, s in enumerate(data["suggestions"][:top], 1):
             lines.append(
                 f"{i:>2}  {s['priority']}  {s['band']:<6} {s['efficiency']:>4.2f} "
-                f"{s['expected_gain']:>6.1f} {s['minutes']:>5.1f}  {s['description']}"
+                f"{s['expected_gain']:>6.1f} {s['minutes']:>5.1f}  "
+                f"{'⚠ knock seen there: ' if s['knock_cells'] else ''}{s['description']}"
             )
     if data["filtered"]:
         lines.append("not offered (a constraint, or too little gain for its time):")

@@ -309,3 +309,18 @@ def test_at_80x24_the_header_names_the_heatmap_view() -> None:
     assert "mean AFR" not in headers[0]  # hits, the default: the header as it was
     assert "mean AFR" in headers[1] and "AFR error %" in headers[2]
     assert all(len(h) <= 80 for h in headers), headers
+
+
+def test_a_test_into_knock_cells_is_marked_at_any_width() -> None:
+    frozen = frozen_session().snapshot.plan
+    plan = replace(
+        frozen, suggestions=tuple(replace(s, knock_cells=()) for s in frozen.suggestions)
+    )
+    first = replace(plan.suggestions[0], knock_cells=((14, 9),))
+    marked = replace(plan, suggestions=(first, *plan.suggestions[1:]))
+    narrow = plan_text(marked, width=23, show_filtered=False, height=30).plain
+    assert narrow.startswith("1  1.00  ⚠ ") and "knock seen there" not in narrow
+    wide = plan_text(marked, width=60, show_filtered=False, height=30).plain
+    assert "⚠ " in wide.splitlines()[0] and wide.count("knock seen there") == 1
+    clean = replace(plan, suggestions=(replace(first, knock_cells=()), *plan.suggestions[1:]))
+    assert "⚠" not in plan_text(clean, width=60, show_filtered=False, height=30).plain

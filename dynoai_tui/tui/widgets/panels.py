@@ -154,7 +154,9 @@ def plan_text(
     shown = plan.suggestions[:max_tests]
     full = []
     for sug in shown:
-        lines = textwrap.wrap(sug.description, room, initial_indent=" " * 5) or [""]
+        # knock was seen in cells it loads: a tuner takes timing out there first
+        described = f"⚠ {sug.description}" if sug.knock_cells else sug.description
+        lines = textwrap.wrap(described, room, initial_indent=" " * 5) or [""]
         lines[0] = lines[0].lstrip()
         full.append(lines)
     least = 2 * min(FIRST_SHOWN, len(shown))  # a row of description and a gain line each
@@ -183,7 +185,11 @@ def plan_text(
         text.append(f" {lines[0]}\n", "bold")
         for more in lines[1:]:
             text.append(f"    {more}\n", "bold")
-        text.append(_gain_line(sug.expected_gain, sug.minutes, width) + "\n", "dim")
+        gain = _gain_line(sug.expected_gain, sug.minutes, width)
+        text.append(gain, "dim")
+        if sug.knock_cells and len(gain) + len(KNOCK_NOTE) <= width:
+            text.append(KNOCK_NOTE, "bold red")
+        text.append("\n")
         used += len(lines) + 1
     for rows, style in wrapped_tail:
         text.append("\n".join(rows) + "\n", style)
@@ -208,6 +214,9 @@ def plan_text(
     return text
 
 
+KNOCK_NOTE = " · knock seen there"
+"""After the gain line of a test that loads cells where knock was seen, when it fits (the
+description starts with a warning sign at any width)."""
 FIRST_SHOWN = 3
 """Suggestions the panel always shows when there are that many (issue 11: >= 3 at 80x24)."""
 
