@@ -103,11 +103,14 @@ def summary_text(
     note: str = "",
     not_saved: Sequence[str] = (),
     stored_as: str | None = None,
+    earlier_recordings: Sequence[str] = (),
 ) -> str:
     """The end-of-run summary with an ASCII heatmap of hits.
 
     ``stored_as``: the vehicle the run is stored under (``--vehicle``), named in the way
     to the simulated plan when the next test is the quick planner's estimate.
+    ``earlier_recordings``: files recorded before ``recording_path`` in the same session
+    (the dashboard's ``r`` pressed more than once), listed first.
     """
     lines = [
         f"duration      {format_clock(snap.elapsed_s)} ({snap.elapsed_s:.1f} s)",
@@ -124,8 +127,8 @@ def summary_text(
         lines.append(f"source        {src.name}: {src.samples} samples, {src.state.value}{msg}")
     if snap.pulls_done:
         lines.append(f"pulls         {snap.pulls_done}")
-    if recording_path:
-        lines.append(f"recording     {printable(recording_path)}")
+    for path in (*earlier_recordings, *([recording_path] if recording_path else [])):
+        lines.append(f"recording     {printable(path)}")
     if note:
         lines.append(f"note          {printable(note)}")
     lines.extend(f"NOT SAVED     {line}" for line in not_saved)

@@ -192,6 +192,8 @@ class DynoApp(App[int]):
         self.shown_seq = -1
         """``seq`` of the snapshot on screen."""
         self.last_recording: RecordingInfo | None = None
+        self.recordings: list[str] = []
+        """Every file recorded this session, in order (the summary lists them all)."""
         """The recording most recently on screen (its path is reported after quit)."""
         self.bell_on = bell
         """Ring the terminal bell when a bell alarm (lean at WOT, knock) starts."""
@@ -234,6 +236,8 @@ class DynoApp(App[int]):
         self.frames += 1
         if snap.recording is not None:
             self.last_recording = snap.recording
+            if snap.recording.path not in self.recordings:
+                self.recordings.append(snap.recording.path)
         self._after_frame(snap)
         return True
 
@@ -498,6 +502,19 @@ def run_tui(
     finally:
         rec = app.last_recording or session.snapshot.recording
         final = session.stop()
-    path = rec.path if rec is not None else None
-    print_summary(summary_text(final, recording_path=path, not_saved=session.not_saved))
+    paths = list(app.recordings) or ([rec.path] if rec is not None else [])
+    notes = []
+    if not paths and not replay:
+        notes.append("nothing was recorded (r in the dashboard records)")
+    if store is not None and vehicle and not replay and not session.not_saved:
+        notes.append(f"the run is stored under vehicle {vehicle} (dynoai plan --vehicle {vehicle})")
+    print_summary(
+        summary_text(
+            final,
+            recording_path=paths[-1] if paths else None,
+            earlier_recordings=paths[:-1],
+            note="; ".join(notes),
+            not_saved=session.not_saved,
+        )
+    )
     return int(result or 0) or exit_code_after(session)

@@ -242,3 +242,24 @@ async def test_at_80x24_the_constraints_dialog_keeps_its_buttons_and_whole_names
             assert region.height > 0 and region.bottom <= 24, (button.id, region)
         label = next(lb for lb in modal.query(Label) if "max_pulls" in str(lb.render()))
         assert label.region.width >= len("max_pulls_per_session")
+
+
+@sync
+async def test_every_recording_of_a_session_reaches_the_summary(tmp_path: Path) -> None:
+    # QA: with two recordings in one session the quit summary named only the last
+    from dynoai_tui.commands.headless import summary_text
+
+    ticks = iter(range(1_700_000_000, 1_700_000_100, 7))
+    session = ScriptedSession(snapshot())
+    app = DynoApp(session, record_dir=tmp_path, clock=lambda: float(next(ticks)))
+    async with app.run_test(size=(100, 30)) as pilot:
+        for _ in range(3):  # start, stop, start again
+            await pilot.press("r")
+            await app.workers.wait_for_complete()
+            await pilot.pause(0.2)
+    assert len(app.recordings) == 2 and app.recordings[0] != app.recordings[1]
+    text = summary_text(
+        session.snapshot, recording_path=app.recordings[-1], earlier_recordings=app.recordings[:-1]
+    )
+    listed = [ln.split(None, 1)[1] for ln in text.splitlines() if ln.startswith("recording ")]
+    assert listed == app.recordings
