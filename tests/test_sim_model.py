@@ -262,8 +262,9 @@ def test_segment_durations_are_exact_and_realistic() -> None:
 def test_bad_parameters_raise_clear_errors() -> None:
     with pytest.raises(SimParamError, match="unknown vehicle 'bike'"):
         list(generate(vehicle="bike"))
-    with pytest.raises(SimParamError, match="unknown scenario"):
+    with pytest.raises(SimParamError, match="unknown scenario") as bad:
         generate(scenario="drag")
+    assert "guided" in str(bad.value)  # a choice the list had left out
     with pytest.raises(SimParamError, match="1 to 1000 Hz"):
         generate(rate_hz=2000.0)
     with pytest.raises(SimParamError, match="more than 0"):

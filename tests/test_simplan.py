@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -536,3 +538,18 @@ def test_a_suggestion_that_loads_a_knocking_cell_says_so() -> None:
     assert all(s.knock_cells == () for s in others)
     quiet = plan_model(EMPTY, None, MODEL, DEFAULT_REGIONS, Constraints(), Calibration(), 0, RULE)
     assert all(s.knock_cells == () for s in quiet.suggestions)
+
+
+def test_a_wot_pull_filtered_by_min_rpm_names_min_rpm() -> None:
+    # QA: with min_rpm 6000 the list read "WOT pull 6000-4500 rpm ...: max_rpm: only 0
+    # rpm left" (max_rpm had no limit, and the range ran backwards)
+    for low, says in ((6000.0, "above its top"), (5000.0, "only 800 rpm left")):
+        view = plan_model(
+            EMPTY, None, MODEL, DEFAULT_REGIONS, Constraints(min_rpm=low), Calibration(), 0, RULE
+        )
+        pulls = [f for f in view.filtered if f.test_type == "wot_pull"]
+        assert pulls, view.filtered
+        for f in pulls:
+            assert f.reason.startswith(f"min_rpm {low:g}") and says in f.reason, f
+            lo, hi = (float(x) for x in re.findall(r"(\d+)-(\d+) rpm", f.description)[0])
+            assert lo <= hi, f.description
