@@ -666,28 +666,31 @@ def _cooling_line(s: Suggestion) -> str:
     if len(line) <= LINE_MAX:
         return line
     line = f"cool down, then {what}"
-    stops = (*(getattr(s.recipe, "lead", ()) or ()), *(getattr(s.recipe, "columns", ()) or ()))
-    if len(line) > LINE_MAX and s.test_type == "map_ramps" and stops and steps:
+    walk = _walk_span(s)
+    if len(line) > LINE_MAX and walk is not None:
         # the walk's pace and first MAP are for when it starts (QA at 80 columns: the line
         # ended "..., 1.1 s a cell, from 95" with its "kPa" cut off)
-        line = (
-            f"cool down, then MAP ramps {stops[0]:.0f}->{stops[-1]:.0f} rpm, "
-            f"{max(steps):.0f}<->{min(steps):.0f} kPa"
-        )
+        line = f"cool down, then {walk}"
     return line if len(line) <= LINE_MAX else line[: LINE_MAX - 1].rstrip(" ,") + "…"
+
+
+def _walk_span(s: Suggestion) -> str | None:
+    """MAP ramps' rpm and MAP span ("MAP ramps 4500->2000 rpm, 95<->50 kPa"), else None."""
+    rows = _steps(s)
+    stops = (*(getattr(s.recipe, "lead", ()) or ()), *(getattr(s.recipe, "columns", ()) or ()))
+    if s.test_type != "map_ramps" or not stops or not rows:
+        return None
+    return f"MAP ramps {stops[0]:.0f}->{stops[-1]:.0f} rpm, {max(rows):.0f}<->{min(rows):.0f} kPa"
 
 
 def _short(s: Suggestion) -> str:
     """The suggestion for the one-line instruction: a serpentine's legs are on the panel."""
     rows = _steps(s)
     rate = float(getattr(s.recipe, "rate_rpm_s", 0.0) or 0.0)
-    stops = (*(getattr(s.recipe, "lead", ()) or ()), *(getattr(s.recipe, "columns", ()) or ()))
-    if s.test_type == "map_ramps" and stops:
+    walk = _walk_span(s)
+    if walk is not None:
         cell_s = float(getattr(s.recipe, "cell_s", 0.0) or 0.0)
-        return (
-            f"MAP ramps {stops[0]:.0f}->{stops[-1]:.0f} rpm, {max(rows):.0f}<->"
-            f"{min(rows):.0f} kPa, {cell_s:.1f} s a cell, from {rows[0]:.0f} kPa"
-        )
+        return f"{walk}, {cell_s:.1f} s a cell, from {rows[0]:.0f} kPa"
     if s.test_type != "part_throttle_sweep" or len(rows) < 2 or rate <= 0:
         return s.description
     lo, hi = s.rpm_range
