@@ -140,6 +140,38 @@ def test_no_re_simulation_of_the_top_suggestion_while_a_test_runs(monkeypatch):
     assert len(calls) > n
 
 
+def test_the_test_the_line_follows_is_listed_first_by_the_tracker(monkeypatch):
+    # mid-walk the re-made plan ranked another test first while the line followed the
+    # walk: the tracker lists the followed test first (instruction.running_first)
+    from dataclasses import replace
+
+    import core.plan.tracker as tracker_mod
+    from core.plan.types import PlanView
+    from sim.testsim import SimCandidates
+
+    model = SimCandidates(ModelKey("vtwin", AXES, FilterLimits(), 50.0))
+    tracker = VehicleTracker(
+        axes=AXES, hit_target=10, regions=DEFAULT_REGIONS, constraints=LIMITS, store=None,
+        vehicle="bike", run_id="run-1", log_path=None, model=model,
+    )  # fmt: skip
+    tracker.warm_now()
+    grid = CoverageGrid(AXES, 10)
+    at = {"rpm": 3000.0, "map_kpa": 70.0, "tps_pct": 20.0}
+    first = tracker.plan(grid, at)
+    tracker.instructor.update(1.0, PlanView(suggestions=first.suggestions), "steady_state", at)
+    followed = tracker.instructor.running  # the 3000-rpm hold the engine sits on
+    assert followed is not None and followed.rpm_range == (3000.0, 3000.0)
+    real = tracker_mod.plan_model
+
+    def reranked(*args, **kwargs):  # the plan now ranks the followed test last
+        view = real(*args, **kwargs)
+        return replace(view, suggestions=(*view.suggestions[1:], view.suggestions[0]))
+
+    monkeypatch.setattr(tracker_mod, "plan_model", reranked)
+    again = tracker.plan(grid, {**at, "rpm": 3010.0})
+    assert again.running and again.suggestions[0].recipe == followed.recipe
+
+
 def _hold_run(model, offered=None):
     """A 3000-rpm hold at 60 then 50 kPa through a tracker; ``offered`` is on offer before it."""
     from core.plan.types import PlanView
