@@ -100,13 +100,25 @@ def test_candidates_are_keyed_to_the_rate_the_rows_arrive_at():
     assert tracker.model is not None and tracker.model.key.rate_hz == 100.0
 
 
+def _warm_tracker_at_3000() -> tuple[VehicleTracker, CoverageGrid, dict[str, float]]:
+    """A V-twin tracker with its candidates simulated, an empty grid, the engine at 3000/70."""
+    from sim.testsim import SimCandidates
+
+    model = SimCandidates(ModelKey("vtwin", AXES, FilterLimits(), 50.0))
+    tracker = VehicleTracker(
+        axes=AXES, hit_target=10, regions=DEFAULT_REGIONS, constraints=LIMITS, store=None,
+        vehicle="bike", run_id="run-1", log_path=None, model=model,
+    )  # fmt: skip
+    tracker.warm_now()
+    return tracker, CoverageGrid(AXES, 10), {"rpm": 3000.0, "map_kpa": 70.0, "tps_pct": 20.0}
+
+
 def test_no_re_simulation_of_the_top_suggestion_while_a_test_runs(monkeypatch):
     # py-spy on the demo during row sweeps: 2/3 of the session's CPU re-simulated the
     # top serpentine from each new (rpm, MAP) the engine passed. While a test runs the
     # top's prediction made before it stands; only a new top recipe is simulated.
     import core.plan.simplan as simplan
     from core.plan.types import PlanView
-    from sim.testsim import SimCandidates
 
     calls: list[object] = []
     real = simplan.refine_top
@@ -116,14 +128,7 @@ def test_no_re_simulation_of_the_top_suggestion_while_a_test_runs(monkeypatch):
         return real(top, *args, **kwargs)
 
     monkeypatch.setattr(simplan, "refine_top", spy)
-    model = SimCandidates(ModelKey("vtwin", AXES, FilterLimits(), 50.0))
-    tracker = VehicleTracker(
-        axes=AXES, hit_target=10, regions=DEFAULT_REGIONS, constraints=LIMITS, store=None,
-        vehicle="bike", run_id="run-1", log_path=None, model=model,
-    )  # fmt: skip
-    tracker.warm_now()
-    grid = CoverageGrid(AXES, 10)
-    at = {"rpm": 3000.0, "map_kpa": 70.0, "tps_pct": 20.0}
+    tracker, grid, at = _warm_tracker_at_3000()
     first = tracker.plan(grid, at)
     assert calls and first.suggestions  # between tests: refined from where the engine is
     # the line follows a running test (a hold the detector sees): the same top is not
@@ -147,16 +152,8 @@ def test_the_test_the_line_follows_is_listed_first_by_the_tracker(monkeypatch):
 
     import core.plan.tracker as tracker_mod
     from core.plan.types import PlanView
-    from sim.testsim import SimCandidates
 
-    model = SimCandidates(ModelKey("vtwin", AXES, FilterLimits(), 50.0))
-    tracker = VehicleTracker(
-        axes=AXES, hit_target=10, regions=DEFAULT_REGIONS, constraints=LIMITS, store=None,
-        vehicle="bike", run_id="run-1", log_path=None, model=model,
-    )  # fmt: skip
-    tracker.warm_now()
-    grid = CoverageGrid(AXES, 10)
-    at = {"rpm": 3000.0, "map_kpa": 70.0, "tps_pct": 20.0}
+    tracker, grid, at = _warm_tracker_at_3000()
     first = tracker.plan(grid, at)
     tracker.instructor.update(1.0, PlanView(suggestions=first.suggestions), "steady_state", at)
     followed = tracker.instructor.running  # the 3000-rpm hold the engine sits on
