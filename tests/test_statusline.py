@@ -65,7 +65,7 @@ def test_kv_and_json_lines_parse_back():
     snap = busy_snapshot()
     rec = status_record(snap)
     parsed = parse_kv_line(kv_line(rec))
-    assert parsed["type"] == "status" and parsed["rpm"] == "5432.0"
+    assert parsed["type"] == "status" and parsed["rpm"] == "5432"
     assert parsed["next"] == LONG_PLAN.instruction
     assert parsed["alarms"].startswith("LEAN AT WOT")
     out = io.StringIO()
@@ -84,7 +84,7 @@ def test_piped_output_is_kv_one_line_per_call_without_escapes():
     printer.show(busy_snapshot())
     text = out.getvalue()
     assert printer.fmt == "kv" and "\x1b" not in text and "\a" not in text
-    assert text.splitlines()[0].startswith("status t_s=754.0 rpm=5432.0")
+    assert text.splitlines()[0].startswith("status t_s=754.0 rpm=5432 ")
 
 
 def test_terminal_refreshes_in_place_and_rings_the_bell_once_per_onset():
@@ -136,3 +136,15 @@ def test_a_finished_pull_gets_its_own_line():
     js = io.StringIO()
     StatusPrinter(js, "json").pull(sheet)
     assert json.loads(js.getvalue())["peak_power_rpm"] > 3500
+
+
+def test_kv_status_gives_each_channel_its_sensor_resolution():
+    # a headless log read "rpm=949.1921 map_kpa=31.2569 lambda=1.0173": digits of noise
+    snap = snapshot(
+        values={"rpm": 949.1921, "map_kpa": 31.2569, "afr": 14.9545, "lambda": 1.0173},
+        plan=LONG_PLAN,
+    )
+    parsed = parse_kv_line(kv_line(status_record(snap)))
+    assert (parsed["rpm"], parsed["map_kpa"], parsed["afr"], parsed["lambda"]) == (
+        "949", "31.3", "14.95", "1.017",
+    )  # fmt: skip

@@ -138,8 +138,16 @@ def _size(n_bytes: int) -> str:
     return f"{size:.1f} GB"
 
 
-def _finite(value: float) -> float | None:
-    return round(value, 4) if math.isfinite(value) else None
+STATUS_DIGITS = {"rpm": 0, "map_kpa": 1, "afr": 2, "afr_target": 2, "lambda": 3}
+"""Decimals each status channel is given: what its sensor resolves (a wideband reads
+lambda to ~0.001, a MAP sensor to ~0.1 kPa). At 4 decimals for all, a log read
+``rpm=949.1921`` and every line changed in digits that are only noise."""
+
+
+def _finite(value: float, digits: int) -> float | int | None:
+    if not math.isfinite(value):
+        return None
+    return round(value) if digits == 0 else round(value, digits)
 
 
 def status_record(snap: Snapshot) -> dict[str, Any]:
@@ -148,11 +156,7 @@ def status_record(snap: Snapshot) -> dict[str, Any]:
     return {
         "type": "status",
         "t_s": round(snap.elapsed_s, 2),
-        "rpm": _finite(v.get("rpm", math.nan)),
-        "map_kpa": _finite(v.get("map_kpa", math.nan)),
-        "afr": _finite(v.get("afr", math.nan)),
-        "afr_target": _finite(v.get("afr_target", math.nan)),
-        "lambda": _finite(v.get("lambda", math.nan)),
+        **{ch: _finite(v.get(ch, math.nan), n) for ch, n in STATUS_DIGITS.items()},
         "cov_pct": round(snap.grid.covered_pct, 2),
         "pulls": snap.pulls_done,
         "in_pull": snap.in_pull,
