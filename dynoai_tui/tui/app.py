@@ -138,22 +138,26 @@ class DynoApp(App[int]):
     TITLE = "DynoAI"
     COMMANDS: ClassVar = App.COMMANDS | {DynoCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("r", "toggle_record", "Record"),
-        Binding("p", "toggle_pull", "Pull"),
-        Binding("m", "marker", "Marker"),
-        Binding("v", "cycle_view", "View"),
-        Binding("o", "toggle_regions", "Regions"),
-        # Hidden from the footer (it is full at 80 columns); the VE view's title names it.
-        Binding("e", "export_ve", "Export VE", show=False),
-        Binding("c", "constraints", "Limits"),
-        Binding("g", "pulls", "Pulls"),
-        Binding("b", "toggle_bell", "Bell"),
+        # Quit first, then the replay's own keys (hidden live): the footer lists keys in
+        # this order and cuts the tail at 80 columns, where a replay lost "q Quit" and
+        # its seek keys
+        Binding("q", "quit", "Quit"),
         Binding("space", "replay_pause", "Pause"),
         Binding("right_square_bracket,plus", "replay_faster", "Faster", key_display="]"),
         Binding("left_square_bracket,minus", "replay_slower", "Slower", key_display="["),
         Binding("left", "replay_seek(-10)", "-10s"),
         Binding("right", "replay_seek(10)", "+10s"),
-        Binding("q", "quit", "Quit"),
+        # then what a replay uses too (the heatmap's views, the pulls), before the live keys
+        Binding("r", "toggle_record", "Record"),
+        Binding("v", "cycle_view", "View"),
+        Binding("g", "pulls", "Pulls"),
+        Binding("p", "toggle_pull", "Pull"),
+        Binding("m", "marker", "Marker"),
+        Binding("o", "toggle_regions", "Regions"),
+        # Hidden from the footer (it is full at 80 columns); the VE view's title names it.
+        Binding("e", "export_ve", "Export VE", show=False),
+        Binding("c", "constraints", "Limits"),
+        Binding("b", "toggle_bell", "Bell"),
         # Ctrl-C is how a tuner stops a program in a terminal (Textual's own binding only
         # said "press ctrl+q to quit"); it asks first while recording, as q does
         Binding("ctrl+c", "quit", "Quit", show=False),

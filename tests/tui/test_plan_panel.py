@@ -10,6 +10,7 @@ from typing import Any
 from core.plan.types import PlanView
 from dynoai_tui.tui.app import DynoApp
 from dynoai_tui.tui.widgets.panels import SuggestionsPanel, plan_text
+from tests.tui.helpers import ScriptedSession, snapshot
 from tests.tui.test_snapshots import frozen_session
 
 
@@ -254,6 +255,49 @@ def test_at_80x24_every_key_of_the_footer_is_whole() -> None:
         assert keys[-1][1] <= size[0], (size, keys)
         # no key drawn over the one before it (the palette hint sat on "Quit" at x 68-71)
         assert all(a[1] <= b[0] for a, b in zip(keys, keys[1:], strict=False)), (size, keys)
+
+
+def test_at_80x24_a_replay_footer_keeps_quit_and_its_seek_keys() -> None:
+    # A replay adds five keys: at 80 columns the footer cut "q Quit" (listed last) and
+    # the seek keys off its right edge
+    from textual.widgets._footer import FooterKey
+
+    async def go() -> dict[str, int]:
+        session = ScriptedSession(snapshot())
+        session.replay = object()  # a replay under way: its keys are offered
+        app = DynoApp(session, replay=True, replay_length_s=120.0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause(0.2)
+            return {
+                k.description: k.region.right
+                for k in app.screen.query(FooterKey)
+                if k.region.width > 0
+            }
+
+    keys = asyncio.run(go())
+    for key in ("Quit", "Pause", "Faster", "Slower", "-10s", "+10s", "View"):
+        assert key in keys and keys[key] <= 80, (key, keys)
+
+
+def test_at_80x24_the_dyno_sheet_footer_keys_are_whole() -> None:
+    # The pulls screen kept the palette hint at 80 columns: its keys read "o Region▏"
+    from textual.widgets._footer import FooterKey
+
+    async def go() -> list[tuple[int, int, str]]:
+        app = DynoApp(frozen_session(), clock=lambda: 1_700_000_000.0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("g")
+            await pilot.pause(0.3)
+            assert app.screen.id == "pulls"
+            return sorted(
+                (k.region.x, k.region.right, k.description)
+                for k in app.screen.query(FooterKey)
+                if k.region.width > 0
+            )
+
+    keys = asyncio.run(go())
+    assert {"Dashboard", "Quit", "Bell"} <= {d for _, _, d in keys}, keys
+    assert keys[-1][1] <= 80 and all(a[1] <= b[0] for a, b in zip(keys, keys[1:], strict=False))
 
 
 def test_the_verdict_and_the_filtered_list_fit_the_panel_together() -> None:

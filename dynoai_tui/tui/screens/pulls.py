@@ -23,6 +23,7 @@ from textual.widgets import Footer, Static
 from textual_plotext import PlotextPlot
 
 from core.dynosheet import PullSheet
+from dynoai_tui.tui.screens.dashboard import COMPACT_BELOW
 
 MAX_OVERLAID = 5
 """Previous pulls drawn under the last one (older ones stay in the table)."""
@@ -134,6 +135,13 @@ class PullsScreen(Screen[None]):
         """Draw these pulls (the app calls this when a pull finishes)."""
         self.pulls = tuple(pulls)
         rows = self.app.size.height
+        # as the dashboard's: below 100 columns the palette hint cut the keys ("o Region")
+        narrow = self.app.size.width < COMPACT_BELOW[0]
+        footer = self.query_one(Footer)
+        if footer.compact != narrow:
+            footer.compact = narrow
+            footer.show_command_palette = not narrow
+            footer.refresh(recompose=True)
         self.set_class(rows < AFR_PLOT_FROM_ROWS, "-short")
         title = Text.assemble(("Dyno sheet", "bold"), f" · {len(self.pulls)} pull(s)")
         if self.pulls:
