@@ -61,12 +61,20 @@ class PullSheet:
         i = int(np.nanargmax(arr))
         return float(arr[i]), float(self.rpm[i])
 
-    def summary_line(self) -> str:
-        """One line for the dashboard after the pull."""
+    def summary_line(self, short: bool = False) -> str:
+        """One line for the dashboard after the pull.
+
+        ``short``: without the rpm range and the correction, for an 80-column alarm line
+        (the peaks and the AFR span are what a tuner reads off it between pulls).
+        """
         hp, hp_rpm = self.peak("power_hp")
         nm, nm_rpm = self.peak("torque_nm")
         afr = self.afr[np.isfinite(self.afr)]
-        parts = [f"Pull {self.index}: {self.rpm[0]:.0f}-{self.rpm[-1]:.0f} rpm"]
+        parts = [
+            f"Pull {self.index}:"
+            if short
+            else f"Pull {self.index}: {self.rpm[0]:.0f}-{self.rpm[-1]:.0f} rpm"
+        ]
         if hp is not None and nm is not None:
             parts.append(f"{hp:.1f} hp @ {hp_rpm:.0f}")
             parts.append(f"{nm:.1f} N·m @ {nm_rpm:.0f}")
@@ -74,12 +82,13 @@ class PullSheet:
             parts.append("no power/torque logged")
         if afr.size:
             parts.append(f"AFR {afr.min():.1f}-{afr.max():.1f}")
-        parts.append(
-            f"CF {self.correction.factor:.3f}" if self.correction.baro_kpa else "uncorrected"
-        )
+        if not short:
+            parts.append(
+                f"CF {self.correction.factor:.3f}" if self.correction.baro_kpa else "uncorrected"
+            )
         if self.cut_short:
             parts.append("cut short")
-        return " · ".join(parts)
+        return " · ".join(parts).replace(": · ", ": ", 1)
 
     def to_dict(self) -> dict[str, Any]:
         hp, hp_rpm = self.peak("power_hp")

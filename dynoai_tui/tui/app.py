@@ -250,11 +250,15 @@ class DynoApp(App[int]):
         pulls: tuple[PullSheet, ...] = self.sheet.pulls if self.sheet is not None else ()
         if len(pulls) < self._pulls_shown:  # a replay seek restarted the run
             self._pulls_shown = 0
-            self.dashboard.last_pull = ""
+            self.dashboard.last_pull = self.dashboard.last_pull_short = ""
         if len(pulls) > self._pulls_shown:
             self._pulls_shown = len(pulls)
             self.dashboard.last_pull = pulls[-1].summary_line()
-            if self.frames:  # pulls already done when the dashboard opens need no toast
+            self.dashboard.last_pull_short = pulls[-1].summary_line(short=True)
+            # pulls already done when the dashboard opens need no toast; nor does the
+            # compact layout, whose alarm line shows the pull (at 80x24 the toast sat
+            # over the instruction line for 8 s, while it said what to do next)
+            if self.frames and not self.dashboard.has_class("-compact"):
                 self.notify(pulls[-1].summary_line(), title="Pull done", timeout=8)
             if isinstance(self.screen, PullsScreen):
                 self.screen.show(pulls)

@@ -44,6 +44,25 @@ def session_with_sheet() -> tuple[ScriptedSession, FakeSheet]:
 
 
 @sync
+async def test_at_80x24_a_finished_pull_is_on_the_alarm_line_not_over_the_instruction() -> None:
+    # At 80x24 the "Pull done" toast covered the instruction line for 8 s, just as it
+    # said what to do next, and the alarm line under it cut the same summary short
+    for size, toast in (((80, 24), False), ((160, 48), True)):
+        session, sheet = session_with_sheet()
+        app = DynoApp(session)
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            sheet.pulls = (make_pull(1, 150.0),)
+            session.publish(session.snapshot)
+            app.refresh_snapshot()
+            await pilot.pause()
+            line = app.dashboard.query_one(AlarmLine)
+            assert ("Pull done" in [n.title for n in app._notifications]) is toast, size
+            assert "hp @" in line.plain and "N·m @" in line.plain and "AFR" in line.plain
+            assert len(line.plain.rstrip()) <= size[0] - 2, line.plain
+
+
+@sync
 async def test_a_finished_pull_shows_a_summary_and_the_pulls_screen_overlays_it() -> None:
     session, sheet = session_with_sheet()
     app = DynoApp(session)

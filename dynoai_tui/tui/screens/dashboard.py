@@ -81,6 +81,8 @@ class DashboardScreen(Screen[None]):
         """The snapshot shown now."""
         self.last_pull = ""
         """One-line summary of the last WOT pull's dyno sheet (set by the app)."""
+        self.last_pull_short = ""
+        """:attr:`last_pull` for the compact layout (:meth:`PullSheet.summary_line` short)."""
 
     def compose(self) -> ComposeResult:
         yield StatusHeader(id="header")
@@ -181,7 +183,8 @@ class DashboardScreen(Screen[None]):
         alarms = alarm_text(snap)
         active = alarms.plain != "no alarms"
         if not active and self.last_pull:
-            alarms = Text.assemble(("no alarms", "dim"), ("  │  ", "dim"), self.last_pull)
+            pull = self.last_pull_short if compact else self.last_pull
+            alarms = Text.assemble(("no alarms", "dim"), ("  │  ", "dim"), pull)
         self.query_one(AlarmLine).set_alarms(alarms, active=active)
 
     def set_heatmap_title(self) -> None:
