@@ -134,3 +134,25 @@ def test_plan_with_every_cell_trusted_says_so(tmp_path, capsys):
     assert main(["plan", "--vehicle", "bike", "--data-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "no test to suggest: all reachable cells are covered" in out, out
+
+
+@pytest.mark.parametrize("vehicle", ["car", "bike"])
+def test_the_targets_and_the_line_lead_where_the_first_test_begins(store_dir, capsys, vehicle):
+    # QA, `dynoai plan --vehicle NEW`: #1 "hold 1000 rpm: MAP 40 35 30 kPa" over "target
+    # cells (rpm/kPa): 2000/50, 2500/50, ..." and "from idle: go to 2000 rpm, 50 kPa"
+    assert main(["plan", "--vehicle", vehicle, "--data-dir", str(store_dir), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    top = data["suggestions"][0]
+    first = data["targets"][0]
+    assert [first["map_index"], first["rpm_index"]] in top["cells"], (top, data["targets"])
+    lead = [t for t in data["targets"] if [t["map_index"], t["rpm_index"]] in top["cells"]]
+    assert data["targets"][: len(lead)] == lead  # all of its cells come before any other
+    assert data["instruction"] == f"go to {first['rpm']:.0f} rpm, {first['map_kpa']:.0f} kPa"
+    if top["test_type"] == "idle_low_map":  # a hold: it begins at its first MAP step
+        assert top["description"].split("MAP ")[1].startswith(f"{first['map_kpa']:.0f} ")
+
+
+def test_plan_text_shows_only_the_checked_prediction_errors(store_dir, capsys):
+    assert main(["plan", "--vehicle", "car", "--data-dir", str(store_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "after the fact" not in out and "predictions checked: none yet" in out

@@ -156,12 +156,18 @@ def target_cells(
     constraints: Constraints,
     op: Mapping[str, float],
     reachable: npt.NDArray[np.bool_] | None = None,
+    first: F64 | None = None,
 ) -> tuple[tuple[Target, ...], str]:
     """The most valuable cells not yet trusted (the heatmap's markers).
 
     ``reachable`` (flat): the cells some test on offer puts data in. Without it every cell
     inside the constraints is a target, including ones above the redline or below the
     engine's closed-throttle MAP ("go to 6500 rpm, 95 kPa" on a V-twin that stops at 5800).
+    ``first`` (flat): for the cells the top suggestion fills, how far each is from where
+    it begins (``inf`` elsewhere); they are listed before the rest, nearest first, so the
+    targets and the "go to" line lead where the list's first test does (the opening plan
+    listed "hold 1000 rpm: MAP 40 35 30 kPa" first under "target cells 2000/50, ...,
+    from idle: go to 2000 rpm, 50 kPa").
     """
     lo_r, hi_r = constraints.rpm_window(rpm_axis)
     lo_m, hi_m = constraints.map_window(map_axis)
@@ -172,7 +178,10 @@ def target_cells(
     if reachable is not None and reachable.size == ok.size:
         ok = ok & reachable
     score = np.where(ok, weights * (1.0 - conf0), 0.0)
-    order = np.argsort(-score, kind="stable")[:5]
+    lead = np.full(score.size, np.inf)
+    if first is not None and first.size == score.size:
+        lead = np.where(score > 0, first, np.inf)
+    order = np.lexsort((-score, lead))[:5]
     n_rpm = rpm_axis.size
     targets = tuple(
         Target(

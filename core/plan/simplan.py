@@ -308,9 +308,13 @@ def _plan(
     filled = np.zeros(axes.n_cells, dtype=bool)
     for c in chosen:
         filled |= (c.per_cell >= TARGET_SHARE * weights) & (weights > 0)
+    first = None
+    if suggestions:
+        first = _from_start(suggestions[0], rpm_axis, map_axis)
     targets, instruction = target_cells(
-        conf0, prio, target_weights, rpm_axis, map_axis, constraints, op, reachable=filled
-    )
+        conf0, prio, target_weights, rpm_axis, map_axis, constraints, op, reachable=filled,
+        first=first,
+    )  # fmt: skip
     if not suggestions:
         reached = _filled(
             [c.arrays for c in cands + holds] + [st for col in columns for st in col.steps],
@@ -325,6 +329,24 @@ def _plan(
         instruction=instruction,
         prediction_error_pct=calibration.mean_error_pct,
     )
+
+
+def _from_start(s: Suggestion, rpm_axis: F64, map_axis: F64) -> F64:
+    """Per cell (flat): how far each cell ``s`` fills is from where it begins, in cells; inf elsewhere.
+
+    The start is its recipe's first stop and first MAP (a hold's first step, a walk's
+    first ramp), else the low end of its ranges.
+    """
+    recipe = s.recipe
+    rpm0 = float(recipe.start_rpm) if isinstance(recipe, Recipe) else s.rpm_range[0]
+    steps = recipe.map_steps if isinstance(recipe, Recipe) else ()
+    map0 = float(steps[0]) if steps else s.map_range[0]
+    c0 = int(np.argmin(np.abs(rpm_axis - rpm0)))
+    r0 = int(np.argmin(np.abs(map_axis - map0)))
+    out = np.full(map_axis.size * rpm_axis.size, np.inf)
+    for r, c in s.cells:
+        out[r * rpm_axis.size + c] = abs(c - c0) + abs(r - r0)
+    return out
 
 
 def _opening_test(idle_rpm: float) -> Callable[[Recipe], bool]:

@@ -125,11 +125,15 @@ def build_plan(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def render_text(data: dict[str, Any], top: int) -> str:
-    err = data["prediction_error_pct"]
+    # the kinematic model's after-the-fact error stays in the JSON only: printed beside the
+    # checked figures it read "151.3 %" next to "checked idle_low_map: 7.2 %", unexplained
     lines = [
-        f"vehicle {data['vehicle']}: {data['covered_pct']:.1f} % covered over {data['runs']} run(s); "
-        f"kinematic model error (after the fact): {'n/a' if err is None else f'{err:.1f} %'}",
+        f"vehicle {data['vehicle']}: {data['covered_pct']:.1f} % covered over {data['runs']} run(s)"
     ]
+    if not data["prediction_errors_by_type"]:
+        lines.append(
+            "predictions checked: none yet (each is checked against the test you then run)"
+        )
     if data["opening"]:
         lines.insert(
             0,
@@ -138,7 +142,8 @@ def render_text(data: dict[str, Any], top: int) -> str:
         )
     for e in data["prediction_errors_by_type"]:
         lines.append(
-            f"  checked {e['test_type']}: {e['mean_error_pct']:.1f} % mean error over {e['tests']} test(s)"
+            f"  predictions checked, {e['test_type']}: {e['mean_error_pct']:.1f} % mean error "
+            f"over {e['tests']} test(s)"
         )
     if data["stale_runs"]:
         lines.append(
