@@ -48,6 +48,9 @@ from core.source import SourceEvent, SourceState
 EVENT_SOURCE = "alarms"
 """``SourceEvent.source`` of alarm onset / clear events in the recording."""
 
+RETARD_RESOLUTION_DEG = 0.01
+"""Knock retard under this is none: no ECU reports it that finely, and the simulator's
+decaying retard left "KNOCK: 7.7e-14 deg retard" on the alarm line."""
 ALARM_CODES = ("lean_wot", "rich_wot", "knock", "iat", "clt", "egt", "source", "recording")
 """Every alarm code (for ``bell`` and ``disabled``)."""
 
@@ -194,7 +197,7 @@ class AlarmWatch:
                 ("rich_wot", self._text("rich_wot", rich, f"RICH AT WOT: AFR {afr:.1f}{vs}"))
             )
         retard = values.get("knock_retard_deg", math.nan)
-        if retard > lim.knock_retard_deg:
+        if retard > max(lim.knock_retard_deg, RETARD_RESOLUTION_DEG):
             # (a trace of retard read "0.0 deg" at one decimal)
             shown = f"{retard:.1f}" if retard >= 0.1 else f"{retard:.2g}"
             found.append(("knock", f"KNOCK: {shown} deg retard"))

@@ -66,6 +66,11 @@ def test_a_trace_of_knock_retard_is_not_shown_as_zero():
     assert [str(a) for a in alarms] == ["KNOCK: 0.04 deg retard"]
 
 
+def test_a_float_residue_of_retard_is_no_knock():
+    # the simulator's decaying retard read "KNOCK: 7.7e-14 deg retard" on the alarm line
+    assert AlarmWatch(AlarmLimits()).update({"knock_retard_deg": 7.7e-14}, (), 0.0) == ()
+
+
 def test_threshold_from_toml_can_silence_a_three_percent_lean():
     cfg = parse_config_text("[alarms]\nlean_pct = 5\nbell = []\n")
     assert feed(AlarmWatch(cfg.alarms), {**WOT, "lambda": 0.85 * 1.03}, 0, 2)[0] == ()
