@@ -337,3 +337,31 @@ def test_the_demo_tuner_counts_the_vehicles_stored_runs_as_the_screen_does(tmp_p
     small = TableAxes.linear(1000, 6000, 8, 20, 100, 8)
     other.follow(tracker.advice, (small, stored))  # type: ignore[attr-defined]
     assert other._stored is None  # type: ignore[attr-defined]
+
+
+def test_the_kinematic_answer_while_the_candidates_warm_up_is_marked_an_estimate():
+    # QA, `dynoai run --vehicle T` (2 stored runs): for ~25 s the panel listed the
+    # kinematic planner's "steady-state hold at 2000 rpm, step MAP 45-65 kPa" and the
+    # line said "raise rpm to 2000", with nothing saying the simulated plan was to come
+    from core.plan.tracker import ESTIMATE_PREFIX
+    from sim.testsim import SimCandidates
+
+    model = SimCandidates(ModelKey("vtwin", AXES, FilterLimits(), 50.0))
+    tracker = VehicleTracker(
+        axes=AXES, hit_target=10, regions=DEFAULT_REGIONS, constraints=LIMITS, store=None,
+        vehicle="bike", run_id="run-1", log_path=None, model=model,
+    )  # fmt: skip
+    tracker._warm_started = True  # the warm-up is under way (not started here)
+    tracker._opening_done = True  # a stored vehicle: no opening work to wait for
+    grid = CoverageGrid(AXES, 10)
+    at = {"rpm": 1000.0, "map_kpa": 35.0, "tps_pct": 2.0}
+    early = tracker.plan(grid, at)
+    assert early.estimate and early.suggestions
+    assert early.instruction.startswith(ESTIMATE_PREFIX) and len(early.instruction) > len(
+        ESTIMATE_PREFIX
+    )
+    final = tracker.plan(grid, at, final=True)  # the summary's own wording says what it is
+    assert not final.estimate and not final.instruction.startswith(ESTIMATE_PREFIX)
+    tracker.warm_now()
+    warm = tracker.plan(grid, at)
+    assert not warm.estimate and not warm.instruction.startswith(ESTIMATE_PREFIX)

@@ -62,6 +62,8 @@ FINISH_WAIT_S = 20.0
 """How long the end of a run waits for the store (a lock, a full disk) before giving up."""
 WAITING_INSTRUCTION = "simulating the first tests (idle / low-MAP holds)"
 """A new vehicle's instruction until its opening work is simulated (a second or two)."""
+ESTIMATE_PREFIX = "simulating tests; for now: "
+"""Leads the kinematic planner's line while the simulated candidates warm up."""
 BUFFER_S = 300.0
 """Kept-row history for attributing hits to a test (longer tests are truncated)."""
 CHECK_AFTER_S = 1.5
@@ -487,6 +489,10 @@ class VehicleTracker:
 
         The predictions it offers, the line, the top to keep while a test runs.
         """
+        if request.kind == "kinematic" and self.model is not None and not request.final:
+            # the simulated candidates are not cached yet: a quick estimate, said so
+            line = f"{ESTIMATE_PREFIX}{view.instruction}" if view.instruction else ""
+            return replace(view, estimate=True, instruction=line)
         if request.kind != "model":
             return view
         self._refined = view.suggestions[0] if view.suggestions else None

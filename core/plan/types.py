@@ -74,3 +74,7 @@ class PlanView:
     running: bool = False
     """The first suggestion is the test the line follows as it runs (listed first, shown
     as running: ``core.plan.instruction.running_first``)."""
+    estimate: bool = False
+    """The kinematic planner's quick answer while this vehicle's tests are still being
+    simulated (a stored vehicle's warm-up): the panel and the line say so. QA followed
+    its "steady-state hold at 2000 rpm" for the ~25 s before the simulated plan came."""

@@ -368,3 +368,37 @@ def test_a_test_into_knock_cells_is_marked_at_any_width() -> None:
     assert "⚠ " in wide.splitlines()[0] and wide.count("knock seen there") == 1
     clean = replace(plan, suggestions=(replace(first, knock_cells=()), *plan.suggestions[1:]))
     assert "⚠" not in plan_text(clean, width=60, show_filtered=False, height=30).plain
+
+
+def test_an_estimate_says_so_above_its_suggestions_and_still_fits() -> None:
+    from dynoai_tui.tui.widgets.panels import ESTIMATE_NOTE
+
+    plan = frozen_session().snapshot.plan
+    for height in range(6, 30):
+        text = plan_text(
+            replace(plan, estimate=True), width=23, show_filtered=True, height=height
+        ).plain
+        # under 7 rows the three suggestions take the panel (the line says it too)
+        assert text.startswith(ESTIMATE_NOTE.split()[0]) is (height >= 7), (height, text)
+        assert len(text.splitlines()) <= height and shown_in(text) >= 3, (height, text)
+    plain = plan_text(plan, width=23, show_filtered=True, height=20).plain
+    assert ESTIMATE_NOTE.split()[0] not in plain
+
+
+def test_at_80x24_a_long_instruction_ends_in_an_ellipsis() -> None:
+    # QA: "▶ next: hold 1750 rpm: MAP 85 80 75 70 65 60 55 50 45 40 35 30 25 kPa, each"
+    from dynoai_tui.tui.widgets.panels import InstructionLine
+
+    line = "next: hold 1750 rpm: MAP " + " ".join(str(k) for k in range(85, 20, -5))
+    line += " kPa, each until trusted"
+
+    async def go() -> tuple[str, int]:
+        session = ScriptedSession(snapshot(plan=PlanView(instruction=line)))
+        app = DynoApp(session)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause(0.2)
+            widget = app.dashboard.query_one(InstructionLine)
+            return widget.render().plain, widget.content_region.width
+
+    shown, width = asyncio.run(go())
+    assert shown.endswith("…") and len(shown) <= width, (shown, width)

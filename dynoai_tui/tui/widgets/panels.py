@@ -121,6 +121,9 @@ def header_text(
     return text
 
 
+ESTIMATE_NOTE = "Quick estimate: simulating this vehicle's tests…"
+
+
 def plan_text(
     plan: PlanView, *, width: int, max_tests: int = 99, show_filtered: bool, height: int = 999
 ) -> Text:
@@ -134,6 +137,17 @@ def plan_text(
     """
     text = Text()
     used = 0
+    if plan.estimate and plan.suggestions:
+        # the kinematic planner's answer while this vehicle's tests are simulated: the
+        # note in full, in one row when the three suggestions would not fit under it
+        # (the line says it too)
+        rows = textwrap.wrap(ESTIMATE_NOTE, max(8, width))
+        least = 2 * min(FIRST_SHOWN, len(plan.suggestions))
+        if len(rows) + least > height:
+            rows = [ESTIMATE_NOTE.split(":")[0] + "…"][: max(height - least, 0)]
+        if rows:
+            text.append("\n".join(rows) + "\n", "italic yellow")
+            used += len(rows)
     if not plan.suggestions:
         # the planner's verdict when it has one ("all reachable cells are covered", or no
         # test left that gains a cell a minute), else it has not answered yet
@@ -161,15 +175,16 @@ def plan_text(
         full.append(lines)
     least = 2 * min(FIRST_SHOWN, len(shown))  # a row of description and a gain line each
     whole_top = least + len(full[0]) - 1 if full else 0
-    while wrapped_tail and height - sum(len(rows) for rows, _ in wrapped_tail) < least:
+    room_rows = height - used  # under the estimate's note, when there is one
+    while wrapped_tail and room_rows - sum(len(rows) for rows, _ in wrapped_tail) < least:
         # a short panel keeps the three suggestions over the error line, then over the
         # next cells (the heatmap marks those too)
         wrapped_tail.pop()
     errors_last = bool(plan.errors_by_type) and len(wrapped_tail) == len(tail)
-    if errors_last and height - sum(len(rows) for rows, _ in wrapped_tail) < whole_top:
+    if errors_last and room_rows - sum(len(rows) for rows, _ in wrapped_tail) < whole_top:
         wrapped_tail.pop()  # and the top suggestion whole over the error line
     tail_rows = sum(len(rows) for rows, _ in wrapped_tail)
-    caps = _description_caps([len(lines) for lines in full], max(height - tail_rows, 0))
+    caps = _description_caps([len(lines) for lines in full], max(room_rows - tail_rows, 0))
     for i, (sug, lines) in enumerate(zip(shown, full, strict=True), start=1):
         if i > len(caps):
             break
@@ -302,6 +317,15 @@ class StatusHeader(TextPanel):
 
 class InstructionLine(TextPanel):
     """The planner's plain instruction for the tuner right now."""
+
+    def render(self) -> Text:
+        # one row: a line longer than the terminal ends in "…", not mid-word (QA at
+        # 80x24: "▶ next: hold 1750 rpm: MAP 85 80 ... 25 kPa, each")
+        width = self.content_region.width
+        text = self.content.copy()
+        if width > 1 and text.cell_len > width:
+            text.truncate(width, overflow="ellipsis")
+        return text
 
 
 class AlarmLine(TextPanel):
