@@ -36,11 +36,16 @@ COMPACT_BELOW = (100, 28)
 SHORT_VIEW_TITLES: dict[str, str] = {
     "afr": "mean AFR",
     "afr_error": "AFR error % (+ lean)",
-    "ve_change": "VE corr % (e: export)",
+    "ve_change": "VE corr % (~ extrap; e: export)",
     "knock": "knock events",
     "dwell": "dwell s",
 }
-"""The heatmap's views but the hits, as the compact header names them."""
+"""The heatmap's views but the hits, as the compact header names them.
+
+The VE view keeps the ``~`` hint: without it 80 columns had no legend at all, and a
+smoothed value reads as a measured one. With the demo's header while recording
+("demo │ sim ● │ ● REC 0:01 11.0 kB │ pulls 0/∞ │ ") it makes 79 characters.
+"""
 BIG_FROM = (140, 40)
 """Width, height from which primary gauges use large digits."""
 
