@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from core.coverage.view import GridView
 from core.store import VehicleStore
 from core.tune import Table, Tune, read_tune, render_msq
 from core.tune.kept import keep_tune
+from core.ve.settings import VeSettings
 from dynoai_tui.tui.app import DynoApp
-from dynoai_tui.tui.widgets.heatmap import Heatmap
-from tests.tui.helpers import MAP_AXIS, RPM_AXIS, ScriptedSession, snapshot, sync
+from dynoai_tui.tui.widgets.heatmap import Heatmap, _ve_levels
+from tests.tui.helpers import (
+    MAP_AXIS,
+    RPM_AXIS,
+    ScriptedSession,
+    grid_view,
+    snapshot,
+    sync,
+)
 
 
 def _hits() -> np.ndarray:
@@ -64,3 +74,25 @@ async def test_export_key_writes_the_corrected_msq_with_the_vehicles_tune(tmp_pa
     assert tune.ve.values[8, 5] == 60.9  # 60 x 1.0154, one decimal
     assert tune.ve.values[0, 0] == 60.0
     assert (out[0].with_suffix(".json")).exists()
+
+
+def _bilinear_neighbours() -> GridView:
+    # One confident cell (3000 rpm, 60 kPa) 10 % lean; its samples, between breakpoints,
+    # also gave the never-visited cells above and right of it a ratio (the live grid's
+    # bilinear split), as the pulls demo did to the whole 105 kPa row
+    base = grid_view(_hits(), afr=14.3)
+    err = np.array(base.afr_error_pct)
+    err[9, 5] = err[8, 6] = 10.0
+    return replace(base, afr_error_pct=err)
+
+
+def test_ve_view_shows_no_data_where_there_are_no_hits_and_marks_smoothing() -> None:
+    grid = _bilinear_neighbours()
+    _, texts = _ve_levels(grid, VeSettings())
+    assert texts[8][5] == "+10"
+    assert texts[9][5] == "·" and texts[8][6] == "·"  # it read "+10": no hits, no data
+    _, smoothed = _ve_levels(grid, VeSettings(smooth=True))
+    assert smoothed[9][5] == "~+5" and smoothed[8][4] == "~+5"
+    # at 3 columns "~+5" would touch its neighbour and "~+12" read "~+1"
+    _, narrow = _ve_levels(grid, VeSettings(smooth=True), cell_w=3)
+    assert narrow[9][5] == "~" and narrow[8][5] == "++"
