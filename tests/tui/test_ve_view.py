@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -96,3 +97,29 @@ def test_ve_view_shows_no_data_where_there_are_no_hits_and_marks_smoothing() -> 
     # at 3 columns "~+5" would touch its neighbour and "~+12" read "~+1"
     _, narrow = _ve_levels(grid, VeSettings(smooth=True), cell_w=3)
     assert narrow[9][5] == "~" and narrow[8][5] == "++"
+
+
+@sync
+async def test_the_exported_change_table_has_a_number_only_where_the_view_shows_one(
+    tmp_path: Path,
+) -> None:
+    session = ScriptedSession(replace(snapshot(hits=_hits()), grid=_bilinear_neighbours()))
+    session.config = SimpleNamespace(ve=VeSettings(smooth=True))  # type: ignore[attr-defined]
+    app = DynoApp(session, record_dir=tmp_path, clock=lambda: 0.0)
+    async with app.run_test(size=(160, 48)) as pilot:
+        heatmap = app.dashboard.query_one(Heatmap)
+        for _ in range(3):
+            await pilot.press("v")
+        shown = heatmap._texts
+        await pilot.press("e")
+        await pilot.pause()
+    (path,) = tmp_path.glob("ve-session-*-change-pct.csv")
+    table = [line.split(",")[1:] for line in path.read_text().splitlines()[1:]]
+    for m in range(16):
+        for r in range(16):
+            value, text = table[m][r], shown[m][r]
+            # a number exactly where the view shows a correction; empty for no data, not
+            # confident and locked cells, where "0.00" read as "no change needed"
+            assert (value != "") == (text not in ("·", "L")), (m, r, value, text)
+    assert table[8][5] == "10.00" and table[9][5] == "5.00" and table[0][0] == ""
+    assert sum(v != "" for row in table for v in row) == 5  # one changed, four smoothed
