@@ -9,12 +9,15 @@ from types import SimpleNamespace
 import numpy as np
 
 from core.coverage.view import GridView
+from core.snapshot import RecordingInfo
 from core.store import VehicleStore
 from core.tune import Table, Tune, read_tune, render_msq
 from core.tune.kept import keep_tune
 from core.ve.settings import VeSettings
 from dynoai_tui.tui.app import DynoApp
+from dynoai_tui.tui.screens.dashboard import SHORT_VIEW_TITLES
 from dynoai_tui.tui.widgets.heatmap import Heatmap, _ve_levels
+from dynoai_tui.tui.widgets.panels import header_text
 from tests.tui.helpers import (
     MAP_AXIS,
     RPM_AXIS,
@@ -123,3 +126,13 @@ async def test_the_exported_change_table_has_a_number_only_where_the_view_shows_
             assert (value != "") == (text not in ("·", "L")), (m, r, value, text)
     assert table[8][5] == "10.00" and table[9][5] == "5.00" and table[0][0] == ""
     assert sum(v != "" for row in table for v in row) == 5  # one changed, four smoothed
+
+
+def test_the_short_title_fits_the_demos_compact_header_while_recording() -> None:
+    # 80 columns less the header's padding; a longer line wraps and loses its last word:
+    # "VE corr % (~ extrap; e:" was all that showed while recording
+    snap = snapshot(recording=RecordingInfo("demo.dynolog", 11_000, 1.0))
+    title = SHORT_VIEW_TITLES["ve_change"]
+    text = header_text(snap, vehicle="demo", replay=False, compact=True, view=title)
+    assert text.plain.endswith(title) and "~" in title
+    assert text.cell_len <= 78 - 2  # room for a recording past 10 minutes, 10 pulls
