@@ -90,6 +90,25 @@ def test_smoothing_reaches_unvisited_neighbours_halved_and_marked() -> None:
     assert not none.extrapolated.any()
 
 
+def test_a_cell_without_hits_has_no_data_whatever_its_bilinear_share() -> None:
+    # Samples between breakpoints split their weight over four cells, so a never-visited
+    # neighbour of a visited cell gets a ratio and no hits (the hits view shows it empty).
+    ratio = np.full(AXES.shape, np.nan)
+    ratio[1:3, 1:3] = 1.12
+    ratio[0, 1] = ratio[1, 0] = 1.10  # bilinear share only
+    hits = np.where(np.isfinite(ratio), 50, 0)
+    hits[0, 1] = hits[1, 0] = 0
+    conf = np.where(hits > 0, 1.0, 0.0)
+    ev = CellEvidence(ratio, conf, hits.astype(np.int64))
+    res = correct_table(BASE, ev, VeSettings(lock_decel=False))
+    assert res.reason[0, 1] == "no_data" and res.reason[1, 0] == "no_data"
+    assert res.summary()["held_back"] == {}
+    # ... so smoothing, which fills cells without data, reaches it, half the neighbours' change
+    smooth = correct_table(BASE, ev, VeSettings(lock_decel=False, smooth=True))
+    assert smooth.reason[0, 1] == "extrapolated" and smooth.extrapolated[1, 0]
+    assert smooth.change_pct[0, 1] == pytest.approx(6.0)
+
+
 @pytest.mark.parametrize(
     ("table", "message"),
     [

@@ -16,6 +16,7 @@ correction multiplies, so the unit never enters it.
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 
 import numpy as np
@@ -129,13 +130,17 @@ def paste_block(values: F64, decimals: int = 1) -> str:
 def table_text(table: Table, values: F64 | None = None, sep: str = ",", decimals: int = 2) -> str:
     """Values with axes (rows = MAP ascending, first row the rpm breakpoints).
 
-    The corner cell is ``MAP/RPM``; the text reads back with :func:`parse_table_text`.
+    The corner cell is ``MAP/RPM``; the text reads back with :func:`parse_table_text`
+    when every value is a number. NaN is written as an empty field: no value (the
+    dashboard's VE change table leaves cells it does not change empty, where "0.00"
+    would read as "checked, needs no change").
     """
     vals = table.values if values is None else values
     out = io.StringIO()
     out.write(sep.join(["MAP/RPM", *(f"{r:g}" for r in table.axes.rpm)]) + "\n")
     for m, row in zip(table.axes.map_kpa, vals, strict=True):
-        out.write(sep.join([f"{m:g}", *(_fmt(v, decimals) for v in row)]) + "\n")
+        cells = ("" if math.isnan(v) else _fmt(v, decimals) for v in row)
+        out.write(sep.join([f"{m:g}", *cells]) + "\n")
     return out.getvalue()
 
 

@@ -9,11 +9,12 @@ interpolated between, so a breakpoint learns from the samples it fuelled.
 
 What stops a cell from changing, in order (one reason per cell, reported):
 ``pinned`` (the tuner locked it), ``locked_idle`` / ``locked_decel`` (config),
-``no_data``, ``low_confidence`` (below the threshold: too few hits, too short a settled
-dwell, or too noisy a mean; the same rule the planner uses for "covered"). A change
-larger than the authority limit is applied up to the limit and marked ``clipped``.
-Optional smoothing extends the mean change of corrected neighbours into unvisited
-cells, halved per ring, never beyond the authority limit, marked ``extrapolated``.
+``no_data`` (no hits: no kept sample had this as its nearest cell), ``low_confidence``
+(below the threshold: too few hits, too short a settled dwell, or too noisy a mean; the
+same rule the planner uses for "covered"). A change larger than the authority limit is
+applied up to the limit and marked ``clipped``. Optional smoothing extends the mean
+change of corrected neighbours into unvisited (no-hit) cells, halved per ring, never
+beyond the authority limit, marked ``extrapolated``.
 """
 
 from __future__ import annotations
@@ -143,7 +144,12 @@ def correct_table(
     """
     axes = base.axes
     shape = axes.shape
-    for label, arr in (("ratio", evidence.ratio), ("confidence", evidence.confidence)):
+    checked = (
+        ("ratio", evidence.ratio),
+        ("confidence", evidence.confidence),
+        ("hits", evidence.hits),
+    )
+    for label, arr in checked:
         if np.shape(arr) != shape:
             raise ValueError(f"{label} has shape {np.shape(arr)}, the table is {shape}")
     ratio = np.asarray(evidence.ratio, dtype=np.float64)
@@ -151,7 +157,14 @@ def correct_table(
     lim = settings.max_change_pct / 100.0
 
     reason = np.full(shape, "no_data", dtype="<U14")
-    has_data = np.isfinite(ratio) & (ratio > 0)
+    # A cell's own data is its hits (samples nearest it: what confidence, the hits view
+    # and the planner count). The bilinear split also gives a ratio to a never-visited
+    # neighbour of a visited cell; counted as data, such a cell was "low_confidence"
+    # (the live view printed its ratio where the hits view showed no data) and smoothing,
+    # which is for cells without data, skipped it: on a 5-minute pulls log (seed 7) 26
+    # zero-hit cells showed a ratio, and smoothing reached 9 cells instead of 27.
+    hits = np.asarray(evidence.hits, dtype=np.int64)
+    has_data = np.isfinite(ratio) & (ratio > 0) & (hits > 0)
     reason[has_data] = "low_confidence"
     eligible = has_data & (conf >= settings.min_confidence)
     reason[eligible] = "changed"
@@ -201,7 +214,7 @@ def correct_table(
         extrapolated=extrapolated,
         reason=reason,
         ratio=ratio,
-        hits=np.asarray(evidence.hits, dtype=np.int64),
+        hits=hits,
         settings=settings,
     )
 

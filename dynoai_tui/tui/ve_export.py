@@ -3,7 +3,11 @@
 With the vehicle's tune (``dynoai vehicle set-tune``) on the session's axes this is the
 corrected ``.msq`` (the original file, new VE numbers) plus its JSON; without one it is
 the change in percent per cell as CSV with axes, which a tuner can apply by hand or
-with TunerStudio's "multiply by %". Runs on the UI thread: the files are a few kB.
+with TunerStudio's "multiply by %". The CSV has a number exactly where the heatmap's
+VE view shows a correction (changed, clipped, extrapolated; "0.00" = confident and on
+target) and an empty field where the correction changes nothing (no hits, not yet
+confident, locked): QA read "0.00" in cells the hits view showed empty, where it meant
+"no data" and "no change needed" alike. Runs on the UI thread: the files are a few kB.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ import json
 import time
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from core.coverage.view import GridView
 from core.tune import Table
@@ -41,10 +47,14 @@ def export_live_ve(
         return f"VE exported to {msq}: {s['changed']} cells changed, max {s['max_abs_change_pct']:.1f} %"
     live = live_table(grid, settings)
     path = folder / f"{stem}-change-pct.csv"
-    path.write_text(table_text(Table(live.axes, live.change_pct), decimals=2))
+    changed = (live.reason == "changed") | (live.reason == "clipped")
+    applied = np.where(changed | live.extrapolated, live.change_pct, np.nan)
+    path.write_text(table_text(Table(live.axes, live.change_pct), applied, decimals=2))
     why = "no tune kept for this vehicle" if tune is None else "the vehicle's tune has other axes"
-    changed = int(((live.reason == "changed") | (live.reason == "clipped")).sum())
-    return f"VE change % exported to {path} ({changed} cells; {why}: dynoai vehicle set-tune)"
+    cells = f"{int(changed.sum())} cells"
+    if live.extrapolated.any():
+        cells += f", {int(live.extrapolated.sum())} extrapolated"
+    return f"VE change % exported to {path} ({cells}; {why}: dynoai vehicle set-tune)"
 
 
 __all__ = ["export_live_ve"]

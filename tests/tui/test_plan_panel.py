@@ -352,6 +352,8 @@ def test_at_80x24_the_header_names_the_heatmap_view() -> None:
     headers = asyncio.run(go())
     assert "mean AFR" not in headers[0]  # hits, the default: the header as it was
     assert "mean AFR" in headers[1] and "AFR error %" in headers[2]
+    # the VE view's one legend hint that fits: "~" marks a smoothed (extrapolated) value
+    assert headers[3].endswith("VE corr % (~extrap e:export)")
     assert all(len(h) <= 80 for h in headers), headers
 
 

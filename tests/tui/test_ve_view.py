@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
+from core.coverage.view import GridView
+from core.snapshot import RecordingInfo
 from core.store import VehicleStore
 from core.tune import Table, Tune, read_tune, render_msq
 from core.tune.kept import keep_tune
+from core.ve.settings import VeSettings
 from dynoai_tui.tui.app import DynoApp
-from dynoai_tui.tui.widgets.heatmap import Heatmap
-from tests.tui.helpers import MAP_AXIS, RPM_AXIS, ScriptedSession, snapshot, sync
+from dynoai_tui.tui.screens.dashboard import SHORT_VIEW_TITLES
+from dynoai_tui.tui.widgets.heatmap import Heatmap, _ve_levels
+from dynoai_tui.tui.widgets.panels import header_text
+from tests.tui.helpers import (
+    MAP_AXIS,
+    RPM_AXIS,
+    ScriptedSession,
+    grid_view,
+    snapshot,
+    sync,
+)
 
 
 def _hits() -> np.ndarray:
@@ -64,3 +78,61 @@ async def test_export_key_writes_the_corrected_msq_with_the_vehicles_tune(tmp_pa
     assert tune.ve.values[8, 5] == 60.9  # 60 x 1.0154, one decimal
     assert tune.ve.values[0, 0] == 60.0
     assert (out[0].with_suffix(".json")).exists()
+
+
+def _bilinear_neighbours() -> GridView:
+    # One confident cell (3000 rpm, 60 kPa) 10 % lean; its samples, between breakpoints,
+    # also gave the never-visited cells above and right of it a ratio (the live grid's
+    # bilinear split), as the pulls demo did to the whole 105 kPa row
+    base = grid_view(_hits(), afr=14.3)
+    err = np.array(base.afr_error_pct)
+    err[9, 5] = err[8, 6] = 10.0
+    return replace(base, afr_error_pct=err)
+
+
+def test_ve_view_shows_no_data_where_there_are_no_hits_and_marks_smoothing() -> None:
+    grid = _bilinear_neighbours()
+    _, texts = _ve_levels(grid, VeSettings())
+    assert texts[8][5] == "+10"
+    assert texts[9][5] == "·" and texts[8][6] == "·"  # it read "+10": no hits, no data
+    _, smoothed = _ve_levels(grid, VeSettings(smooth=True))
+    assert smoothed[9][5] == "~+5" and smoothed[8][4] == "~+5"
+    # at 3 columns "~+5" would touch its neighbour and "~+12" read "~+1"
+    _, narrow = _ve_levels(grid, VeSettings(smooth=True), cell_w=3)
+    assert narrow[9][5] == "~" and narrow[8][5] == "++"
+
+
+@sync
+async def test_the_exported_change_table_has_a_number_only_where_the_view_shows_one(
+    tmp_path: Path,
+) -> None:
+    session = ScriptedSession(replace(snapshot(hits=_hits()), grid=_bilinear_neighbours()))
+    session.config = SimpleNamespace(ve=VeSettings(smooth=True))  # type: ignore[attr-defined]
+    app = DynoApp(session, record_dir=tmp_path, clock=lambda: 0.0)
+    async with app.run_test(size=(160, 48)) as pilot:
+        heatmap = app.dashboard.query_one(Heatmap)
+        for _ in range(3):
+            await pilot.press("v")
+        shown = heatmap._texts
+        await pilot.press("e")
+        await pilot.pause()
+    (path,) = tmp_path.glob("ve-session-*-change-pct.csv")
+    table = [line.split(",")[1:] for line in path.read_text().splitlines()[1:]]
+    for m in range(16):
+        for r in range(16):
+            value, text = table[m][r], shown[m][r]
+            # a number exactly where the view shows a correction; empty for no data, not
+            # confident and locked cells, where "0.00" read as "no change needed"
+            assert (value != "") == (text not in ("·", "L")), (m, r, value, text)
+    assert table[8][5] == "10.00" and table[9][5] == "5.00" and table[0][0] == ""
+    assert sum(v != "" for row in table for v in row) == 5  # one changed, four smoothed
+
+
+def test_the_short_title_fits_the_demos_compact_header_while_recording() -> None:
+    # 80 columns less the header's padding; a longer line wraps and loses its last word:
+    # "VE corr % (~ extrap; e:" was all that showed while recording
+    snap = snapshot(recording=RecordingInfo("demo.dynolog", 11_000, 1.0))
+    title = SHORT_VIEW_TITLES["ve_change"]
+    text = header_text(snap, vehicle="demo", replay=False, compact=True, view=title)
+    assert text.plain.endswith(title) and "~" in title
+    assert text.cell_len <= 78 - 2  # room for a recording past 10 minutes, 10 pulls

@@ -36,11 +36,18 @@ COMPACT_BELOW = (100, 28)
 SHORT_VIEW_TITLES: dict[str, str] = {
     "afr": "mean AFR",
     "afr_error": "AFR error % (+ lean)",
-    "ve_change": "VE corr % (e: export)",
+    "ve_change": "VE corr % (~extrap e:export)",
     "knock": "knock events",
     "dwell": "dwell s",
 }
-"""The heatmap's views but the hits, as the compact header names them."""
+"""The heatmap's views but the hits, as the compact header names them.
+
+The VE view keeps the ``~`` hint: without it 80 columns had no legend at all, and a
+smoothed value reads as a measured one. The demo's header while recording
+("demo │ sim ● │ ● REC 0:01 11.0 kB │ pulls 0/∞ │ ", 48 characters) leaves 30 of
+the 78 inside the header's padding, and a title too long for them loses its last
+word (the line wraps): "VE corr % (~ extrap; e: export)" read "... (~ extrap; e:".
+"""
 BIG_FROM = (140, 40)
 """Width, height from which primary gauges use large digits."""
 

@@ -78,11 +78,17 @@ SIDE_RESERVE = 34
 IntArray = npt.NDArray[np.int64]
 
 
-def _ve_levels(grid: GridView, settings: VeSettings) -> tuple[IntArray, list[list[str]]]:
-    """Levels and texts of the VE correction view.
+def _ve_levels(
+    grid: GridView, settings: VeSettings, cell_w: int = 7
+) -> tuple[IntArray, list[list[str]]]:
+    """Levels and texts of the VE correction view, fitted to ``cell_w`` characters.
 
-    Change % coloured like the AFR error where the cell is confident, confidence
-    shading (s1..s4) with the raw error where it is not yet, ``L`` for locked cells.
+    Change % coloured like the AFR error where the correction changes the cell (the
+    cells the export writes a number for), ``~`` before it where smoothing extrapolated
+    it, confidence shading (s1..s4) with the raw error where there are hits but not yet
+    confidence, ``L`` for locked cells, ``·`` where there are no hits. Cut to the cell,
+    ``~+12`` read ``~+1`` at 3 columns: a value that does not fit saturates as in the
+    other views, an extrapolated one is shown as ``~`` alone (its colour gives the sign).
     """
     res = live_table(grid, settings)
     ch = res.change_pct
@@ -102,10 +108,13 @@ def _ve_levels(grid: GridView, settings: VeSettings) -> tuple[IntArray, list[lis
             why = res.reason[m, r]
             if res.locked[m, r]:
                 row.append("L")
+            elif moved[m, r] and res.extrapolated[m, r]:
+                text = f"~{ch[m, r]:+.0f}"
+                row.append(text if len(text) < cell_w else "~")
             elif moved[m, r]:
-                row.append(("~" if res.extrapolated[m, r] else "") + f"{ch[m, r]:+.0f}")
+                row.append(_fitted(f"{ch[m, r]:+.0f}", cell_w))
             elif why == "low_confidence":
-                row.append(f"{(res.ratio[m, r] - 1.0) * 100.0:+.0f}")
+                row.append(_fitted(f"{(res.ratio[m, r] - 1.0) * 100.0:+.0f}", cell_w))
             else:
                 row.append("·")
         texts.append(row)
@@ -298,8 +307,7 @@ class Heatmap(ScrollView, can_focus=False):
             return
         cell_w, row_h = self._geometry()
         if self.view == "ve_change":
-            self._levels, texts = _ve_levels(self._grid, self.ve_settings)
-            self._texts = [[t[:cell_w] for t in row] for row in texts]
+            self._levels, self._texts = _ve_levels(self._grid, self.ve_settings, cell_w)
         else:
             self._levels = _levels(self.view, self._grid)
             self._texts = _texts(self.view, self._grid, cell_w)
