@@ -508,6 +508,7 @@ class Session:
             finished=finished,
             paused=bool(replay is not None and replay.paused),
             speed=float(replay.speed) if replay is not None else 1.0,
+            stored=getattr(self.tracker, "stored_grid", None),
         )
         self._snapshot_ref = snap
         return snap

@@ -89,3 +89,8 @@ class Snapshot:
     """All sources are finite and done (replay or batch simulation)."""
     paused: bool = False
     speed: float = 1.0
+    vehicle_grid: GridView | None = None
+    """This run with the vehicle's stored runs (``--vehicle`` with runs stored): the
+    coverage the planner works from. None when this run is all there is. ``grid`` stays
+    this run's (status, summaries, exports, and the mixture views: older runs ran on
+    another tune)."""

@@ -165,6 +165,7 @@ class SnapshotBuilder:
         finished: bool,
         paused: bool,
         speed: float,
+        stored: CoverageGrid | None = None,
     ) -> Snapshot:
         values = self.current_values()
         infos = self.source_infos(sources)
@@ -176,6 +177,11 @@ class SnapshotBuilder:
         hist = np.array(self._history, dtype=np.float64).reshape(-1, 4)
         history = History(hist[:, 0] - self.newest_t, hist[:, 1], hist[:, 2], hist[:, 3])
         self._seq += 1
+        vehicle_grid = None
+        if stored is not None and stored.axes == grid.axes and stored.hits.any():
+            both = stored.copy()
+            both.merge(grid)
+            vehicle_grid = both.view()
         return Snapshot(
             seq=self._seq,
             elapsed_s=self.elapsed(),
@@ -198,6 +204,7 @@ class SnapshotBuilder:
             finished=finished,
             paused=paused,
             speed=speed,
+            vehicle_grid=vehicle_grid,
         )
 
     def _alarms(

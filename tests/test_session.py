@@ -616,3 +616,56 @@ def test_a_slow_plan_never_stops_the_dashboard(monkeypatch: pytest.MonkeyPatch) 
     assert gaps.max() < 0.4, gaps.max()  # waiting on the plan: >= 0.8 s each second
     assert len(computed) >= 3 and len(taken) >= 3, (computed, taken)
     assert all(taken), taken  # each plan's line reached the snapshot
+
+
+def test_with_stored_runs_the_snapshot_carries_the_vehicles_coverage_beside_this_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """QA, `dynoai run --vehicle T` with two stored runs: the heatmap showed this run alone
+    while the planner, on the stored coverage too, skipped cells the heatmap showed empty."""
+    import argparse
+
+    from dynoai_tui.cli import main
+    from tests.fleet_sim import make_sim, record_sim
+
+    monkeypatch.setenv("DYNOAI_DATA_DIR", str(tmp_path / "store"))
+    first = record_sim(tmp_path / "a.dynolog", make_sim("steady", 4), run_id="a")
+    second = record_sim(tmp_path / "b.dynolog", make_sim("steady", 5), run_id="b")
+    assert main(["replay", str(first), "--headless", "--vehicle", "T"]) == 0
+    from dynoai_tui.commands.replay import build_session
+
+    args = argparse.Namespace(
+        file=str(second), map=None, time_unit=None, vehicle="T", config=None, data_dir=None,
+        priors=None,
+    )  # fmt: skip
+    session, _, _ = build_session(args, speed=math.inf)
+    stored = session.tracker.stored_grid  # type: ignore[union-attr]
+    assert stored is not None and stored.hits.sum() > 0
+    final = session.run_to_end()
+    assert final.vehicle_grid is not None
+    assert np.array_equal(final.grid.hits, session.grid.hits)  # this run's, as before
+    assert np.array_equal(final.vehicle_grid.hits, stored.hits + session.grid.hits)
+    assert final.vehicle_grid.covered_cells >= final.grid.covered_cells
+    from dynoai_tui.commands.headless import summary_text
+
+    lines = summary_text(final, recording_path=None, stored_as="T").splitlines()
+    both = next(ln for ln in lines if ln.startswith("vehicle "))
+    assert f"{final.vehicle_grid.covered_cells} of 256 cells trusted" in both and len(both) <= 80
+
+
+def test_a_vehicle_with_no_stored_runs_has_no_second_grid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import argparse
+
+    from dynoai_tui.commands.replay import build_session
+    from tests.fleet_sim import make_sim, record_sim
+
+    monkeypatch.setenv("DYNOAI_DATA_DIR", str(tmp_path / "store"))
+    path = record_sim(tmp_path / "a.dynolog", make_sim("steady", 4), run_id="a")
+    args = argparse.Namespace(
+        file=str(path), map=None, time_unit=None, vehicle="NEW", config=None, data_dir=None,
+        priors=None,
+    )  # fmt: skip
+    session, _, _ = build_session(args, speed=math.inf)
+    assert session.run_to_end().vehicle_grid is None

@@ -419,6 +419,15 @@ class VehicleTracker:
         if self.log_path is None:
             self.log_path = path
 
+    @property
+    def stored_grid(self) -> CoverageGrid | None:
+        """The vehicle's stored coverage (other runs) the planner adds this run to; None: none.
+
+        The dashboard's coverage views show it with this run: QA with two stored runs saw
+        the list skip cells as covered that the heatmap, this run's alone, showed empty.
+        """
+        return self._base if self._base.hits.any() else None
+
     def set_constraints(self, constraints: Constraints) -> None:
         """New limits from the constraints editor take effect at the next plan."""
         self.constraints = constraints

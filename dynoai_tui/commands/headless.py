@@ -118,6 +118,13 @@ def summary_text(
         f"coverage      {snap.grid.covered_pct:.1f} % ({snap.grid.covered_cells} of "
         f"{snap.grid.hits.size} cells trusted)",
     ]
+    if snap.vehicle_grid is not None:
+        both = snap.vehicle_grid
+        lines.append(
+            # what the plan is made on (the coverage line above is this run's alone)
+            f"vehicle       {both.covered_pct:.1f} % ({both.covered_cells} of {both.hits.size} "
+            "cells trusted, this run and its stored runs)"
+        )
     rejects = {k: v for k, v in snap.rejects.items() if v}
     lines.append(
         "rejects       " + (", ".join(f"{k} {v}" for k, v in sorted(rejects.items())) or "none")

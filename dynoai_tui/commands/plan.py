@@ -9,7 +9,8 @@ JSON (a documented contract for scripts, ``"format": "dynoai.plan/1"``):
   ``cells`` ([map_index, rpm_index] pairs the test is expected to fill).
 * ``filtered``: tests the constraints removed: ``test_type``, ``description``, ``reason``.
 * ``targets``: live target cells: ``map_index``, ``rpm_index``, ``rpm``, ``map_kpa``,
-  ``priority``, ``deficit``; ``instruction``: where to go from idle.
+  ``priority``, ``deficit``; the first suggestion's cells first, nearest to where it
+  begins; ``instruction``: where to go from idle (the first target).
 * ``prediction_error_pct``: how well the kinematic model fitted the detected tests, after the
   fact (null before any test); the checked-before-the-fact figures are the next key.
 * ``prediction_errors_by_type``: ``test_type``, ``mean_error_pct``, ``tests``: suggestions

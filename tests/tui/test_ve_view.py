@@ -136,3 +136,28 @@ def test_the_short_title_fits_the_demos_compact_header_while_recording() -> None
     text = header_text(snap, vehicle="demo", replay=False, compact=True, view=title)
     assert text.plain.endswith(title) and "~" in title
     assert text.cell_len <= 78 - 2  # room for a recording past 10 minutes, 10 pulls
+
+
+@sync
+async def test_coverage_views_show_the_stored_runs_and_the_mixture_views_this_run() -> None:
+    # QA with two stored runs: the list skipped 2000/75 as covered while the hits view,
+    # this run's alone, showed it empty. Coverage views now show the vehicle's coverage;
+    # AFR stays this run's (a stored run ran on the tune before this one's corrections).
+
+    run = np.zeros((16, 16), dtype=np.int64)
+    run[8, 5] = 3
+    stored = np.zeros_like(run)
+    stored[8, 5], stored[2, 9] = 40, 25
+    snap = replace(snapshot(hits=run), vehicle_grid=grid_view(run + stored, afr=14.5))
+    app = DynoApp(ScriptedSession(snap))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        heatmap = app.dashboard.query_one(Heatmap)
+        assert heatmap.view == "hits" and heatmap._texts[8][5] == "43"
+        assert heatmap._texts[2][9] == "25"  # a stored cell this run never visited
+        assert "with stored runs" in str(heatmap.border_subtitle)
+        await pilot.press("v")  # mean AFR: this run's
+        await pilot.pause()
+        assert heatmap.view == "afr" and heatmap._texts[8][5] == "13.2"
+        assert heatmap._texts[2][9] == "·"
+        assert "AFR: this run" in str(heatmap.border_subtitle)

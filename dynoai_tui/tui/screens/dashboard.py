@@ -157,9 +157,17 @@ class DashboardScreen(Screen[None]):
             if gauge.channel in OPTIONAL_CHANNELS and gauge.value is not None:
                 gauge.remove_class("-absent")
 
-        heatmap.update_grid(snap.grid, snap.current_cell, snap.plan.targets)
+        heatmap.update_grid(snap.grid, snap.current_cell, snap.plan.targets, snap.vehicle_grid)
+        cov = snap.vehicle_grid or snap.grid
+        # the vehicle's stored runs are in the coverage the planner works from (said
+        # first: the border cuts the subtitle's end)
+        whose = ""
+        if snap.vehicle_grid is not None:
+            whose = (
+                " with stored runs" if heatmap.shows_stored else " with stored runs (AFR: this run)"
+            )
         subtitle = (
-            f"{snap.grid.covered_pct:.0f}% covered · {snap.grid.covered_cells}/{snap.grid.hits.size}"
+            f"{cov.covered_pct:.0f}% covered{whose} · {cov.covered_cells}/{cov.hits.size}"
             " cells trusted (hits, settled dwell, lambda SE)"
         )
         if heatmap.border_subtitle != subtitle:  # a border change repaints the whole widget

@@ -30,6 +30,10 @@ from core.ve.live import live_table
 from core.ve.settings import VeSettings
 
 VIEWS: tuple[str, ...] = ("hits", "afr", "afr_error", "ve_change", "knock", "dwell")
+COVERAGE_VIEWS = frozenset({"hits", "knock", "dwell"})
+"""Views of the vehicle's coverage (its stored runs with this one, when it has some):
+what the planner works from. The mixture views (AFR, AFR error, VE correction) stay
+this run's: a stored run ran on the tune before this one's corrections."""
 """Heatmap views, in the order the cycle key steps through them."""
 
 VIEW_TITLES: dict[str, str] = {
@@ -224,6 +228,9 @@ class Heatmap(ScrollView, can_focus=False):
         self.target_cells: frozenset[tuple[int, int]] = frozenset()
         """(map_index, rpm_index) of the planner's next cells as last drawn."""
         self._grid: GridView | None = None
+        """The grid the view shows now (:meth:`_shown_grid`)."""
+        self._run_grid: GridView | None = None
+        self._vehicle_grid: GridView | None = None
         self._priority: IntArray | None = None
         self._levels: IntArray = np.zeros((0, 0), dtype=np.int64)
         self._texts: list[list[str]] = []
@@ -265,10 +272,20 @@ class Heatmap(ScrollView, can_focus=False):
         return self.overlay
 
     def update_grid(
-        self, grid: GridView, current: tuple[int, int] | None, targets: Sequence[Target]
+        self,
+        grid: GridView,
+        current: tuple[int, int] | None,
+        targets: Sequence[Target],
+        vehicle: GridView | None = None,
     ) -> None:
-        """Take a new grid from the snapshot; repaint only the lines that changed."""
-        self._grid = grid
+        """Take a new grid from the snapshot; repaint only the lines that changed.
+
+        ``vehicle``: the coverage with the vehicle's stored runs (``Snapshot.vehicle_grid``),
+        shown in the :data:`COVERAGE_VIEWS`.
+        """
+        self._run_grid = grid
+        self._vehicle_grid = vehicle
+        self._grid = self._shown_grid()
         self.current_cell = current
         self.target_cells = frozenset((t.map_index, t.rpm_index) for t in targets)
         self._redraw()
@@ -302,7 +319,18 @@ class Heatmap(ScrollView, can_focus=False):
             self._geom_key, self._geom = key, (cell_w, row_h)
         return self._geom
 
+    def _shown_grid(self) -> GridView | None:
+        if self.view in COVERAGE_VIEWS and self._vehicle_grid is not None:
+            return self._vehicle_grid
+        return self._run_grid
+
+    @property
+    def shows_stored(self) -> bool:
+        """The view shows the vehicle's stored runs with this one."""
+        return self.view in COVERAGE_VIEWS and self._vehicle_grid is not None
+
     def _redraw(self) -> None:
+        self._grid = self._shown_grid()
         if self._grid is None:
             return
         cell_w, row_h = self._geometry()
