@@ -156,3 +156,12 @@ def test_plan_text_shows_only_the_checked_prediction_errors(store_dir, capsys):
     assert main(["plan", "--vehicle", "car", "--data-dir", str(store_dir)]) == 0
     out = capsys.readouterr().out
     assert "after the fact" not in out and "predictions checked: none yet" in out
+
+
+@pytest.mark.parametrize("setting", ["max_rpm=100", "max_map_kpa=10"])
+def test_a_limit_under_idle_is_refused_in_one_line(store_dir, capsys, setting):
+    # QA: both were taken (rc 0), and the plan still offered idle and a street cruise
+    args = ["constraints", "--vehicle", "bike", "--data-dir", str(store_dir), "--set", setting]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and setting.split("=")[0] in err[0] and "no test could run" in err[0]

@@ -49,6 +49,13 @@ CRUISE_RPM = (1800.0, 4000.0)
 CRUISE_MAP_KPA = (30.0, 70.0)
 
 
+MAX_RPM_FLOOR = 1000.0
+"""The lowest max_rpm taken: under it even idle breaks the limit (QA set max_rpm=100 and
+the plan still offered "idle in neutral 30 s" and a street cruise)."""
+MAX_MAP_FLOOR_KPA = 30.0
+"""The lowest max_map_kpa taken: an idling engine pulls ~30-40 kPa (QA: max_map_kpa=10)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Constraints:
     """What the tuner allows on this vehicle. ``None`` means no limit.
@@ -83,6 +90,15 @@ class Constraints:
             value = getattr(self, key)
             if value is not None and (not np.isfinite(value) or value < 0):
                 raise ConfigError(f"constraints.{key}: {value!r} must be a number >= 0")
+        for key, floor, what in (
+            ("max_rpm", MAX_RPM_FLOOR, "under any engine's idle"),
+            ("max_map_kpa", MAX_MAP_FLOOR_KPA, "under an idling engine's MAP"),
+        ):
+            value = getattr(self, key)
+            if value is not None and value < floor:
+                raise ConfigError(
+                    f"constraints.{key}: {value:g} is {what}: no test could run (at least {floor:g})"
+                )
         if self.min_rpm is not None and self.max_rpm is not None and self.max_rpm <= self.min_rpm:
             raise ConfigError(
                 f"constraints.max_rpm: {self.max_rpm:g} must be above min_rpm {self.min_rpm:g}"
