@@ -158,6 +158,8 @@ class Session:
         self._plan_job: tuple[Any, Future[PlanView]] | None = None
         """A plan computing on the planner thread (its request, its result to come)."""
         self._in_pull = False
+        self._data_ended = False
+        """Every finite source has ended and its data is binned (:meth:`_end_of_data`)."""
 
     # -- life cycle ---------------------------------------------------------------
 
@@ -410,6 +412,8 @@ class Session:
 
     def _after_tick(self) -> None:
         self._collect_events()
+        if not self._data_ended and self._sources_done():
+            self._end_of_data()
         wall = self._clock()
         if self.tracker is not None:
             self._collect_plan()
@@ -435,6 +439,39 @@ class Session:
                     self._fault("store checkpoint", exc)
         self.recorder.tick()
         self._publish()
+
+    def _sources_done(self) -> bool:
+        """Every source is finite and has ended, and nothing of theirs waits in the queue."""
+        return (
+            self.finite
+            and all(
+                s.status.state in (SourceState.FINISHED, SourceState.FAILED) for s in self.sources
+            )
+            and self._pumps.empty()
+        )
+
+    def _end_of_data(self) -> None:
+        """The data has ended (a replay at the end of its log): close what it left open.
+
+        What :meth:`stop` does at the end of the data, done when it ends: the rows still
+        waiting for the lambda delay are binned and the test the data ended in is closed
+        cut short (kept, not checked, as ``dynoai replay --headless`` has it). A replay's
+        dashboard stays open after its log ends; it said "IN PULL" with the gauges held at
+        WOT for good, its knock alarm on, and the pull the log ended in never reached the
+        dyno sheet. The alarms judged from values go off too (``SnapshotBuilder.build``).
+        A seek back restarts all of it (``_reset_state``). :meth:`stop` then finds nothing
+        left to close.
+        """
+        self._data_ended = True
+        self.pipeline.flush()
+        close = getattr(self.tracker, "close_open_test", None)
+        if close is not None:
+            try:
+                for event in close():
+                    self._record_event(event)
+            except Exception as exc:  # the end of the data must not take the session down
+                self._fault("pull detection", exc)
+        self._in_pull = False
 
     def _request_plan(self) -> None:
         """Plan on the current grid: on the planner thread in a live session, else now.
@@ -485,14 +522,7 @@ class Session:
 
     def _publish(self, *, finished: bool | None = None) -> Snapshot:
         if finished is None:
-            finished = (
-                self.finite
-                and all(
-                    s.status.state in (SourceState.FINISHED, SourceState.FAILED)
-                    for s in self.sources
-                )
-                and self._pumps.empty()
-            )
+            finished = self._sources_done()
         replay = self.replay
         snap = self.view.build(
             grid=self.grid,
@@ -506,6 +536,7 @@ class Session:
             pulls_max=self.tracker.pulls_max if self.tracker is not None else None,
             in_pull=self._in_pull,
             finished=finished,
+            data_ended=self._data_ended,
             paused=bool(replay is not None and replay.paused),
             speed=float(replay.speed) if replay is not None else 1.0,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -616,3 +617,96 @@ def test_a_slow_plan_never_stops_the_dashboard(monkeypatch: pytest.MonkeyPatch) 
     assert gaps.max() < 0.4, gaps.max()  # waiting on the plan: >= 0.8 s each second
     assert len(computed) >= 3 and len(taken) >= 3, (computed, taken)
     assert all(taken), taken  # each plan's line reached the snapshot
+
+
+def pulls_log_ending_at_wot(out: Path, cfg: VehicleConfig) -> Path:
+    """The simulator's pulls, seed 7, 100 s: the log ends at WOT, 4250 rpm, 2.6 deg knock retard."""
+    from sim.source import generate
+
+    blocks = list(generate(scenario="pulls", seed=7, duration_s=100))
+    Session(
+        [ScriptedSource(blocks, realtime=False, name="sim")], config=cfg, record_path=out
+    ).run_to_end()
+    return out
+
+
+def sheet_tracker(cfg: VehicleConfig) -> Any:
+    from core.dynosheet import DynoSheetBuilder, SheetTap
+    from core.plan.tracker import VehicleTracker
+
+    inner = VehicleTracker(
+        axes=cfg.axes, hit_target=cfg.hit_target, regions=cfg.regions,
+        constraints=cfg.constraints, store=None, vehicle="v", run_id="r", log_path=None,
+    )  # fmt: skip
+    return SheetTap(inner, DynoSheetBuilder(stoich=cfg.stoich))
+
+
+def wait_until(session: Session, done: Any, limit_s: float = 20.0) -> Any:
+    deadline = time.monotonic() + limit_s
+    while not done(session.snapshot) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return session.snapshot
+
+
+def test_a_replay_that_ends_in_a_pull_closes_it_when_the_log_ends_as_headless_does(
+    tmp_path: Path,
+):
+    """QA: the dashboard stayed "IN PULL" at the end, its knock alarm on; headless cut the pull short."""
+    cfg = VehicleConfig()
+    out = pulls_log_ending_at_wot(tmp_path / "pulls.dynolog", cfg)
+    headless = sheet_tracker(cfg)
+    uri = SourceURI(f"replay:{out}", "replay", str(out), {"speed": "max"})
+    Session([ReplaySource(uri, "replay")], config=cfg, tracker=headless).run_to_end()
+    want = [p.cut_short for p in headless.sheet.pulls]
+    assert want[-1] and not any(want[:-1])
+
+    tracker = sheet_tracker(cfg)
+    replay = ReplaySource(SourceURI(f"replay:{out}", "replay", str(out), {"speed": "50"}), "replay")
+    session = Session([replay], config=cfg, tracker=tracker, tick_s=0.02)
+    session.start()  # as the dashboard runs it: open after the end, until q
+    try:
+        end = wait_until(session, lambda s: s.finished)
+        time.sleep(0.1)
+        held = session.snapshot
+        got = [p.cut_short for p in tracker.sheet.pulls]
+    finally:
+        session.stop()
+    assert end.finished and held.finished and held.paused  # the replay holds at its end
+    assert not end.in_pull and not held.in_pull
+    assert got == want and end.pulls_done == headless.pulls_done
+    assert end.values["tps_pct"] == pytest.approx(100.0)  # the gauges keep the log's last values
+    codes = {getattr(a, "code", "") for a in end.alarms}
+    assert not codes & {"knock", "lean_wot", "rich_wot"}, end.alarms  # nothing judged from them
+
+
+def test_seeking_back_after_a_replay_ended_replays_from_there_and_holds(tmp_path: Path):
+    """At full speed the seek ran to the end again at once: the key looked dead."""
+    cfg = VehicleConfig()
+    out = pulls_log_ending_at_wot(tmp_path / "pulls.dynolog", cfg)
+    tracker = sheet_tracker(cfg)
+    replay = ReplaySource(SourceURI(f"replay:{out}", "replay", str(out), {"speed": "50"}), "replay")
+    session = Session([replay], config=cfg, tracker=tracker, tick_s=0.02)
+    session.start()
+    try:
+        end = wait_until(session, lambda s: s.finished)
+        pulls_at_end = len(tracker.sheet.pulls)
+        replay.set_speed(math.inf)  # "]" six times
+        replay.seek(-10.0)
+        back = wait_until(
+            session, lambda s: not s.finished and end.now_t - 11 < s.now_t < end.now_t - 5
+        )
+        time.sleep(0.3)
+        still = session.snapshot
+        replay.resume()  # plays on from there to the end again
+        again = wait_until(session, lambda s: s.finished and s.seq > still.seq)
+        replay.set_speed(50.0)
+        replay.resume()  # at the end: from the start again
+        restarted = wait_until(session, lambda s: not s.finished and s.now_t < 50.0)
+    finally:
+        session.stop()
+    assert back.paused and back.now_t == pytest.approx(end.now_t - 10.0, abs=0.3)
+    assert back.samples_total == pytest.approx(back.now_t * 100, abs=50)  # rebuilt from 0
+    assert still.now_t == back.now_t  # held there
+    assert again.finished and again.now_t == end.now_t and not again.in_pull
+    assert again.pulls_done == end.pulls_done == pulls_at_end  # counted once, not twice
+    assert not restarted.finished and restarted.now_t < 50.0

@@ -127,16 +127,26 @@ class SheetTap:
         self.inner.restart_run()
 
     def finish(self, grid: Any, stats: Mapping[str, object]) -> None:
-        # The pull in progress at the end of the data is closed here, by the tracker (the
-        # test it closes was cut part-way: kept, not checked), or by its detector.
+        self.close_open_test()
+        self.inner.finish(grid, stats)
+
+    def close_open_test(self) -> list[SourceEvent]:
+        """The data has ended: the pull in progress goes on the sheet, cut short.
+
+        It is closed by the tracker (the test it closes was cut part-way: kept, not
+        checked), or by its detector. The engine calls this when a replay's log ends
+        (``Session._end_of_data``), with the dashboard still open, and :meth:`finish`
+        again at the stop, when there is nothing left to close. Delegated to the
+        tracker as the other hooks are, the pull the log ended in never reached the sheet.
+        """
         close = getattr(self.inner, "close_open_test", None)
         if close is not None:
-            events = close()
+            events: list[SourceEvent] = close()
         else:
-            events = self.inner.detector.flush() if hasattr(self.inner, "detector") else ()
+            events = self.inner.detector.flush() if hasattr(self.inner, "detector") else []
         for event in events:
             self.sheet.feed(Block("fused", np.empty(0), {}), [event], cut_short=True)
-        self.inner.finish(grid, stats)
+        return events
 
     def plan(self, grid: Any, values: Mapping[str, float], *, final: bool = False) -> Any:
         return self.inner.plan(grid, values, final=final)
