@@ -158,6 +158,8 @@ class Session:
         self._plan_job: tuple[Any, Future[PlanView]] | None = None
         """A plan computing on the planner thread (its request, its result to come)."""
         self._in_pull = False
+        self._manual_since: float | None = None
+        """Data time of a manual pull's start (``p``), until its stop."""
         self._data_ended = False
         """Every finite source has ended and its data is binned (:meth:`_end_of_data`)."""
 
@@ -324,15 +326,38 @@ class Session:
                 self.tracker.set_constraints(constraints)
             self._last_plan_wall = -math.inf
 
-    def mark(self, kind: str, text: str = "") -> None:
-        """Record a marker / note / manual pull start or stop at the current data time."""
-        event = SourceEvent("user", kind, self.view.newest_t, text)
+    def mark(self, kind: str, text: str = "") -> str:
+        """Record a marker / note / manual pull start or stop at the current data time.
+
+        Returns, at a manual pull's stop, what became of it in one line (kept and counted,
+        or dropped and why: the tracker's ``manual_pull``), else ''. The recorded event
+        carries it too (``data["outcome"]``).
+        """
         with self._lock:
+            t = self.view.newest_t
+            outcome = ""
             if kind == "pull_start":
                 self._in_pull = True
+                self._manual_since = t
             elif kind == "pull_stop":
-                self._in_pull = False
-            self._record_event(event)
+                if self._manual_since is not None:  # (a detected pull runs on: still in it)
+                    self._in_pull = False
+                outcome = self._manual_pull(t)
+            data = {"outcome": outcome} if outcome else {}
+            self._record_event(SourceEvent("user", kind, t, text, data))
+        return outcome
+
+    def _manual_pull(self, t_stop: float) -> str:
+        """Judge the pull marked by hand up to ``t_stop`` (tracker ``manual_pull``), '' if none can."""
+        since, self._manual_since = self._manual_since, None
+        judge = getattr(self.tracker, "manual_pull", None)
+        if judge is None:
+            return ""
+        try:
+            return str(judge(since, t_stop))
+        except Exception as exc:  # a mark must never take the session down
+            self._fault("manual pull", exc)
+            return ""
 
     # -- engine -------------------------------------------------------------------
 

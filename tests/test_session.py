@@ -710,3 +710,73 @@ def test_seeking_back_after_a_replay_ended_replays_from_there_and_holds(tmp_path
     assert again.finished and again.now_t == end.now_t and not again.in_pull
     assert again.pulls_done == end.pulls_done == pulls_at_end  # counted once, not twice
     assert not restarted.finished and restarted.now_t < 50.0
+
+
+class EngineSource(Source):
+    """An endless engine at ten times real time, its rpm a function of data time.
+
+    No throttle channel: the detector finds no WOT pull in it, which is when a tuner
+    marks one by hand.
+    """
+
+    realtime = True
+
+    def __init__(self, rpm: Any) -> None:
+        super().__init__("ecu", "test:ecu")
+        self.rpm = rpm
+        self.t = 0.0
+
+    def open(self) -> None:
+        self.set_status(SourceState.CONNECTED)
+
+    def read(self, timeout: float = 0.1) -> Block | None:
+        time.sleep(0.01)
+        t = self.t + np.arange(10) * 0.01
+        self.t += 0.1
+        n = t.size
+        cols = {"rpm": self.rpm(t), "map_kpa": np.full(n, 95.0), "lambda": np.full(n, 0.88)}
+        return Block("ecu", t, {**cols, "clt_c": np.full(n, 90.0)})
+
+    def close(self) -> None:
+        pass
+
+    def channels(self) -> dict[str, str]:
+        return {"rpm": "rpm", "map_kpa": "kPa", "lambda": "λ", "clt_c": "°C"}
+
+
+def manual_pull(rpm: Any, data_s: float = 4.0) -> tuple[str, Session, Any]:
+    """Start a session on ``rpm``, mark a pull by hand for ``data_s`` of data: (outcome, ...)."""
+    cfg = VehicleConfig()
+    tracker = sheet_tracker(cfg)
+    session = Session([EngineSource(rpm)], config=cfg, tracker=tracker, tick_s=0.02)
+    session.start()
+    try:
+        wait_until(session, lambda s: s.now_t >= 2.0)
+        session.mark("pull_start")
+        started = session.snapshot.now_t
+        wait_until(session, lambda s: s.now_t >= started + data_s)
+        outcome = session.mark("pull_stop")
+        time.sleep(0.05)
+    finally:
+        session.stop()
+    return outcome, session, tracker
+
+
+def test_a_manual_pull_at_idle_is_dropped_saying_why():
+    """QA: p, p at idle said "Pull stopped", the count stayed 0 and g had no pull: no reason."""
+    outcome, session, tracker = manual_pull(lambda t: np.full(t.size, 950.0))
+    assert outcome.startswith("Pull stopped: not kept, the engine idled at 950 rpm"), outcome
+    assert session.snapshot.pulls_done == 0 and tracker.sheet.pulls == ()
+
+
+def test_a_manual_pull_that_never_rose_enough_says_how_far_it_rose():
+    outcome, session, _ = manual_pull(lambda t: 3000.0 + 50.0 * t)
+    assert outcome.startswith("Pull stopped: not kept, rpm never rose above 33"), outcome
+    assert "a pull gains 1000" in outcome and session.snapshot.pulls_done == 0
+
+
+def test_a_manual_pull_where_the_rpm_rose_is_kept_counted_and_on_the_sheet():
+    outcome, session, tracker = manual_pull(lambda t: np.minimum(2000.0 + 500.0 * t, 6000.0))
+    assert outcome.startswith("Pull stopped: kept as pull 1, "), outcome
+    assert session.snapshot.pulls_done == 1 and len(tracker.sheet.pulls) == 1
+    assert tracker.sheet.pulls[0].rpm[-1] - tracker.sheet.pulls[0].rpm[0] >= 1000
