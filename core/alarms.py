@@ -173,8 +173,20 @@ class AlarmWatch:
         now_t: float,
         recording_error: str = "",
         on_event: Callable[[SourceEvent], None] | None = None,
+        *,
+        ended: bool = False,
     ) -> tuple[Alarm, ...]:
-        """The alarms on at data time ``now_t``; onsets and clears go to ``on_event``."""
+        """The alarms on at data time ``now_t``; onsets and clears go to ``on_event``.
+
+        ``ended``: the data has ended (a replay at the end of its log). The values are
+        the last ones held, not readings: nothing is judged from them, and the lagged
+        alarms clear at once, as no more data time passes to debounce them (a replay
+        that ended in a pull said "KNOCK: 4.5 deg retard" for as long as it stayed open).
+        Source and recording alarms still apply.
+        """
+        if ended:
+            values = {}
+            self._debounce.clear()
         lim = self.limits
         found: list[tuple[str, str]] = []
         tps = values.get("tps_pct", math.nan)

@@ -158,6 +158,10 @@ class Session:
         self._plan_job: tuple[Any, Future[PlanView]] | None = None
         """A plan computing on the planner thread (its request, its result to come)."""
         self._in_pull = False
+        self._manual_since: float | None = None
+        """Data time of a manual pull's start (``p``), until its stop."""
+        self._data_ended = False
+        """Every finite source has ended and its data is binned (:meth:`_end_of_data`)."""
 
     # -- life cycle ---------------------------------------------------------------
 
@@ -322,15 +326,38 @@ class Session:
                 self.tracker.set_constraints(constraints)
             self._last_plan_wall = -math.inf
 
-    def mark(self, kind: str, text: str = "") -> None:
-        """Record a marker / note / manual pull start or stop at the current data time."""
-        event = SourceEvent("user", kind, self.view.newest_t, text)
+    def mark(self, kind: str, text: str = "") -> str:
+        """Record a marker / note / manual pull start or stop at the current data time.
+
+        Returns, at a manual pull's stop, what became of it in one line (kept and counted,
+        or dropped and why: the tracker's ``manual_pull``), else ''. The recorded event
+        carries it too (``data["outcome"]``).
+        """
         with self._lock:
+            t = self.view.newest_t
+            outcome = ""
             if kind == "pull_start":
                 self._in_pull = True
+                self._manual_since = t
             elif kind == "pull_stop":
-                self._in_pull = False
-            self._record_event(event)
+                if self._manual_since is not None:  # (a detected pull runs on: still in it)
+                    self._in_pull = False
+                outcome = self._manual_pull(t)
+            data = {"outcome": outcome} if outcome else {}
+            self._record_event(SourceEvent("user", kind, t, text, data))
+        return outcome
+
+    def _manual_pull(self, t_stop: float) -> str:
+        """Judge the pull marked by hand up to ``t_stop`` (tracker ``manual_pull``), '' if none can."""
+        since, self._manual_since = self._manual_since, None
+        judge = getattr(self.tracker, "manual_pull", None)
+        if judge is None:
+            return ""
+        try:
+            return str(judge(since, t_stop))
+        except Exception as exc:  # a mark must never take the session down
+            self._fault("manual pull", exc)
+            return ""
 
     # -- engine -------------------------------------------------------------------
 
@@ -410,6 +437,8 @@ class Session:
 
     def _after_tick(self) -> None:
         self._collect_events()
+        if not self._data_ended and self._sources_done():
+            self._end_of_data()
         wall = self._clock()
         if self.tracker is not None:
             self._collect_plan()
@@ -435,6 +464,39 @@ class Session:
                     self._fault("store checkpoint", exc)
         self.recorder.tick()
         self._publish()
+
+    def _sources_done(self) -> bool:
+        """Every source is finite and has ended, and nothing of theirs waits in the queue."""
+        return (
+            self.finite
+            and all(
+                s.status.state in (SourceState.FINISHED, SourceState.FAILED) for s in self.sources
+            )
+            and self._pumps.empty()
+        )
+
+    def _end_of_data(self) -> None:
+        """The data has ended (a replay at the end of its log): close what it left open.
+
+        What :meth:`stop` does at the end of the data, done when it ends: the rows still
+        waiting for the lambda delay are binned and the test the data ended in is closed
+        cut short (kept, not checked, as ``dynoai replay --headless`` has it). A replay's
+        dashboard stays open after its log ends; it said "IN PULL" with the gauges held at
+        WOT for good, its knock alarm on, and the pull the log ended in never reached the
+        dyno sheet. The alarms judged from values go off too (``SnapshotBuilder.build``).
+        A seek back restarts all of it (``_reset_state``). :meth:`stop` then finds nothing
+        left to close.
+        """
+        self._data_ended = True
+        self.pipeline.flush()
+        close = getattr(self.tracker, "close_open_test", None)
+        if close is not None:
+            try:
+                for event in close():
+                    self._record_event(event)
+            except Exception as exc:  # the end of the data must not take the session down
+                self._fault("pull detection", exc)
+        self._in_pull = False
 
     def _request_plan(self) -> None:
         """Plan on the current grid: on the planner thread in a live session, else now.
@@ -485,14 +547,7 @@ class Session:
 
     def _publish(self, *, finished: bool | None = None) -> Snapshot:
         if finished is None:
-            finished = (
-                self.finite
-                and all(
-                    s.status.state in (SourceState.FINISHED, SourceState.FAILED)
-                    for s in self.sources
-                )
-                and self._pumps.empty()
-            )
+            finished = self._sources_done()
         replay = self.replay
         snap = self.view.build(
             grid=self.grid,
@@ -506,6 +561,7 @@ class Session:
             pulls_max=self.tracker.pulls_max if self.tracker is not None else None,
             in_pull=self._in_pull,
             finished=finished,
+            data_ended=self._data_ended,
             paused=bool(replay is not None and replay.paused),
             speed=float(replay.speed) if replay is not None else 1.0,
             stored=getattr(self.tracker, "stored_grid", None),

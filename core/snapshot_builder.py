@@ -166,7 +166,13 @@ class SnapshotBuilder:
         paused: bool,
         speed: float,
         stored: CoverageGrid | None = None,
+        data_ended: bool = False,
     ) -> Snapshot:
+        """The Snapshot of now.
+
+        ``data_ended``: the finite sources have ended (``Session._end_of_data``); the
+        gauges keep the log's last values, but no alarm is judged from them.
+        """
         values = self.current_values()
         infos = self.source_infos(sources)
         rpm, map_kpa = values.get("rpm", math.nan), values.get("map_kpa", math.nan)
@@ -200,7 +206,8 @@ class SnapshotBuilder:
             pulls_done=pulls_done,
             pulls_max=pulls_max,
             in_pull=in_pull,
-            alarms=self._alarms(values, infos, record_error, pulls_done, pulls_max) + tuple(faults),
+            alarms=self._alarms(values, infos, record_error, pulls_done, pulls_max, data_ended)
+            + tuple(faults),
             finished=finished,
             paused=paused,
             speed=speed,
@@ -214,8 +221,11 @@ class SnapshotBuilder:
         record_error: str,
         pulls_done: int = 0,
         pulls_max: int | None = None,
+        data_ended: bool = False,
     ) -> tuple[str, ...]:
-        alarms = self._alarm_watch.update(values, infos, self.now_t(), record_error, self.on_event)
+        alarms = self._alarm_watch.update(
+            values, infos, self.now_t(), record_error, self.on_event, ended=data_ended
+        )
         if pulls_max is not None and pulls_done > pulls_max:
             text = f"PULLS {pulls_done}/{pulls_max}: OVER THE SESSION LIMIT"
             alarms = (Alarm(text, "pulls_over_limit"), *alarms)

@@ -113,6 +113,30 @@ def test_builder_cuts_a_sheet_at_each_wot_pull_stop_only():
     assert "Pull 1:" in made[0].summary_line() and "hp @" in made[0].summary_line()
 
 
+def test_a_pull_marked_by_hand_over_a_detected_one_counts_once_and_one_beside_it_is_kept():
+    from core.plan.tracker import VehicleTracker
+
+    cfg = VehicleConfig()
+    inner = VehicleTracker(
+        axes=cfg.axes, hit_target=cfg.hit_target, regions=cfg.regions,
+        constraints=cfg.constraints, store=None, vehicle="v", run_id="r", log_path=None,
+    )  # fmt: skip
+    tap = SheetTap(inner, DynoSheetBuilder())
+    cols = synthetic_pull()  # 2500 -> 6000 rpm in 8 s
+    block = Block("fused", cols["t"], {k: v for k, v in cols.items() if k != "t"})
+    wot = SourceEvent("pulls", "pull_stop", 7.0, "", {"test_type": "wot_pull", "t_start": 1.0})
+    tap.sheet.feed(block, [wot])  # found at WOT (as pull 1)
+    assert tap.manual_pull(2.0, 6.0) == "Pull stopped: already counted as pull 1, found at WOT"
+    assert inner.manual_pulls == 0
+    later = Block("fused", cols["t"] + 20.0, {k: v for k, v in cols.items() if k != "t"})
+    tap.sheet.feed(later)  # no throttle: not found
+    outcome = tap.manual_pull(20.0, 28.0)
+    assert outcome.startswith("Pull stopped: kept as pull 2, "), outcome
+    assert inner.manual_pulls == 1 and len(tap.sheet.pulls) == 2
+    inner.restart_run()  # a replay seek: counted again from its start
+    assert inner.manual_pulls == 0
+
+
 def test_simulated_pulls_give_plausible_sheets_through_the_engine():
     """The simulator's V-twin (sim/vehicles.py) on the engine path, with a SheetTap tracker."""
     cfg = VehicleConfig()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -669,3 +670,166 @@ def test_a_vehicle_with_no_stored_runs_has_no_second_grid(
     )  # fmt: skip
     session, _, _ = build_session(args, speed=math.inf)
     assert session.run_to_end().vehicle_grid is None
+
+
+def pulls_log_ending_at_wot(out: Path, cfg: VehicleConfig) -> Path:
+    """The simulator's pulls, seed 7, 100 s: the log ends at WOT, 4250 rpm, 2.6 deg knock retard."""
+    from sim.source import generate
+
+    blocks = list(generate(scenario="pulls", seed=7, duration_s=100))
+    Session(
+        [ScriptedSource(blocks, realtime=False, name="sim")], config=cfg, record_path=out
+    ).run_to_end()
+    return out
+
+
+def sheet_tracker(cfg: VehicleConfig) -> Any:
+    from core.dynosheet import DynoSheetBuilder, SheetTap
+    from core.plan.tracker import VehicleTracker
+
+    inner = VehicleTracker(
+        axes=cfg.axes, hit_target=cfg.hit_target, regions=cfg.regions,
+        constraints=cfg.constraints, store=None, vehicle="v", run_id="r", log_path=None,
+    )  # fmt: skip
+    return SheetTap(inner, DynoSheetBuilder(stoich=cfg.stoich))
+
+
+def wait_until(session: Session, done: Any, limit_s: float = 20.0) -> Any:
+    deadline = time.monotonic() + limit_s
+    while not done(session.snapshot) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return session.snapshot
+
+
+def test_a_replay_that_ends_in_a_pull_closes_it_when_the_log_ends_as_headless_does(
+    tmp_path: Path,
+):
+    """QA: the dashboard stayed "IN PULL" at the end, its knock alarm on; headless cut the pull short."""
+    cfg = VehicleConfig()
+    out = pulls_log_ending_at_wot(tmp_path / "pulls.dynolog", cfg)
+    headless = sheet_tracker(cfg)
+    uri = SourceURI(f"replay:{out}", "replay", str(out), {"speed": "max"})
+    Session([ReplaySource(uri, "replay")], config=cfg, tracker=headless).run_to_end()
+    want = [p.cut_short for p in headless.sheet.pulls]
+    assert want[-1] and not any(want[:-1])
+
+    tracker = sheet_tracker(cfg)
+    replay = ReplaySource(SourceURI(f"replay:{out}", "replay", str(out), {"speed": "50"}), "replay")
+    session = Session([replay], config=cfg, tracker=tracker, tick_s=0.02)
+    session.start()  # as the dashboard runs it: open after the end, until q
+    try:
+        end = wait_until(session, lambda s: s.finished)
+        time.sleep(0.1)
+        held = session.snapshot
+        got = [p.cut_short for p in tracker.sheet.pulls]
+    finally:
+        session.stop()
+    assert end.finished and held.finished and held.paused  # the replay holds at its end
+    assert not end.in_pull and not held.in_pull
+    assert got == want and end.pulls_done == headless.pulls_done
+    assert end.values["tps_pct"] == pytest.approx(100.0)  # the gauges keep the log's last values
+    codes = {getattr(a, "code", "") for a in end.alarms}
+    assert not codes & {"knock", "lean_wot", "rich_wot"}, end.alarms  # nothing judged from them
+
+
+def test_seeking_back_after_a_replay_ended_replays_from_there_and_holds(tmp_path: Path):
+    """At full speed the seek ran to the end again at once: the key looked dead."""
+    cfg = VehicleConfig()
+    out = pulls_log_ending_at_wot(tmp_path / "pulls.dynolog", cfg)
+    tracker = sheet_tracker(cfg)
+    replay = ReplaySource(SourceURI(f"replay:{out}", "replay", str(out), {"speed": "50"}), "replay")
+    session = Session([replay], config=cfg, tracker=tracker, tick_s=0.02)
+    session.start()
+    try:
+        end = wait_until(session, lambda s: s.finished)
+        pulls_at_end = len(tracker.sheet.pulls)
+        replay.set_speed(math.inf)  # "]" six times
+        replay.seek(-10.0)
+        back = wait_until(
+            session, lambda s: not s.finished and end.now_t - 11 < s.now_t < end.now_t - 5
+        )
+        time.sleep(0.3)
+        still = session.snapshot
+        replay.resume()  # plays on from there to the end again
+        again = wait_until(session, lambda s: s.finished and s.seq > still.seq)
+        replay.set_speed(50.0)
+        replay.resume()  # at the end: from the start again
+        restarted = wait_until(session, lambda s: not s.finished and s.now_t < 50.0)
+    finally:
+        session.stop()
+    assert back.paused and back.now_t == pytest.approx(end.now_t - 10.0, abs=0.3)
+    assert back.samples_total == pytest.approx(back.now_t * 100, abs=50)  # rebuilt from 0
+    assert still.now_t == back.now_t  # held there
+    assert again.finished and again.now_t == end.now_t and not again.in_pull
+    assert again.pulls_done == end.pulls_done == pulls_at_end  # counted once, not twice
+    assert not restarted.finished and restarted.now_t < 50.0
+
+
+class EngineSource(Source):
+    """An endless engine at ten times real time, its rpm a function of data time.
+
+    No throttle channel: the detector finds no WOT pull in it, which is when a tuner
+    marks one by hand.
+    """
+
+    realtime = True
+
+    def __init__(self, rpm: Any) -> None:
+        super().__init__("ecu", "test:ecu")
+        self.rpm = rpm
+        self.t = 0.0
+
+    def open(self) -> None:
+        self.set_status(SourceState.CONNECTED)
+
+    def read(self, timeout: float = 0.1) -> Block | None:
+        time.sleep(0.01)
+        t = self.t + np.arange(10) * 0.01
+        self.t += 0.1
+        n = t.size
+        cols = {"rpm": self.rpm(t), "map_kpa": np.full(n, 95.0), "lambda": np.full(n, 0.88)}
+        return Block("ecu", t, {**cols, "clt_c": np.full(n, 90.0)})
+
+    def close(self) -> None:
+        pass
+
+    def channels(self) -> dict[str, str]:
+        return {"rpm": "rpm", "map_kpa": "kPa", "lambda": "λ", "clt_c": "°C"}
+
+
+def manual_pull(rpm: Any, data_s: float = 4.0) -> tuple[str, Session, Any]:
+    """Start a session on ``rpm``, mark a pull by hand for ``data_s`` of data: (outcome, ...)."""
+    cfg = VehicleConfig()
+    tracker = sheet_tracker(cfg)
+    session = Session([EngineSource(rpm)], config=cfg, tracker=tracker, tick_s=0.02)
+    session.start()
+    try:
+        wait_until(session, lambda s: s.now_t >= 2.0)
+        session.mark("pull_start")
+        started = session.snapshot.now_t
+        wait_until(session, lambda s: s.now_t >= started + data_s)
+        outcome = session.mark("pull_stop")
+        time.sleep(0.05)
+    finally:
+        session.stop()
+    return outcome, session, tracker
+
+
+def test_a_manual_pull_at_idle_is_dropped_saying_why():
+    """QA: p, p at idle said "Pull stopped", the count stayed 0 and g had no pull: no reason."""
+    outcome, session, tracker = manual_pull(lambda t: np.full(t.size, 950.0))
+    assert outcome.startswith("Pull stopped: not kept, the engine idled at 950 rpm"), outcome
+    assert session.snapshot.pulls_done == 0 and tracker.sheet.pulls == ()
+
+
+def test_a_manual_pull_that_never_rose_enough_says_how_far_it_rose():
+    outcome, session, _ = manual_pull(lambda t: 3000.0 + 50.0 * t)
+    assert outcome.startswith("Pull stopped: not kept, rpm never rose above 33"), outcome
+    assert "a pull gains 1000" in outcome and session.snapshot.pulls_done == 0
+
+
+def test_a_manual_pull_where_the_rpm_rose_is_kept_counted_and_on_the_sheet():
+    outcome, session, tracker = manual_pull(lambda t: np.minimum(2000.0 + 500.0 * t, 6000.0))
+    assert outcome.startswith("Pull stopped: kept as pull 1, "), outcome
+    assert session.snapshot.pulls_done == 1 and len(tracker.sheet.pulls) == 1
+    assert tracker.sheet.pulls[0].rpm[-1] - tracker.sheet.pulls[0].rpm[0] >= 1000

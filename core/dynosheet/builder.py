@@ -19,6 +19,7 @@ from core.channels import STOICH_GASOLINE
 from core.dynosheet.correction import CORRECTIONS
 from core.dynosheet.sheet import DEFAULT_SMOOTHING_RPM, PullSheet, pull_sheet
 from core.frames import Block
+from core.plan.pulls import IDLE_RPM_MAX, MIN_RISE_RPM
 from core.source import SourceEvent
 from core.window import RowWindow, merge
 
@@ -85,13 +86,52 @@ class DynoSheetBuilder:
                     self.pulls = (*self.pulls, sheet)
         return made
 
-    def _cut(self, t0: float, t1: float, cut_short: bool) -> PullSheet | None:
+    def manual_pull(self, t0: float, t1: float) -> tuple[PullSheet | None, str]:
+        """A pull the tuner marked from ``t0`` to ``t1``: its sheet, or why it is not kept.
+
+        Kept as a detected WOT pull is (``core.plan.pulls``): the rpm must rise at least
+        ``MIN_RISE_RPM`` from the mark; the sheet runs from the mark to the top rpm. The
+        reason is one line for the dashboard's toast: a mark at idle was dropped with
+        only "Pull stopped", the count unchanged and no sheet.
+        """
+        cols = self._columns(t0, t1)
+        rpm = cols.get("rpm", np.empty(0))
+        good = np.flatnonzero(np.isfinite(rpm))
+        if good.size < 2:
+            return None, "no engine data (rpm) between start and stop"
+        first, top = float(rpm[good[0]]), float(rpm[good].max())
+        if top < IDLE_RPM_MAX:
+            return None, f"the engine idled at {first:.0f} rpm (a pull gains {MIN_RISE_RPM:.0f})"
+        if top - first < MIN_RISE_RPM:
+            return None, (
+                f"rpm never rose above {top:.0f} (from {first:.0f}; a pull gains "
+                f"{MIN_RISE_RPM:.0f})"
+            )
+        end = int(good[np.argmax(rpm[good])]) + 1
+        sheet = pull_sheet(
+            len(self.pulls) + 1,
+            {k: v[:end] for k, v in cols.items()},
+            stoich=self.stoich,
+            smoothing_rpm=self.smoothing_rpm,
+            correction=self.correction,
+            humidity_pct=self.humidity_pct,
+        )
+        if sheet is None:
+            return None, "too few rpm points for a dyno sheet"
+        self.pulls = (*self.pulls, sheet)
+        return sheet, ""
+
+    def _columns(self, t0: float, t1: float) -> dict[str, F64]:
+        """The kept rows from ``t0`` to ``t1``, by channel (empty when none are kept)."""
         pieces = [r for r in self._rows.pieces() if r["t"][-1] >= t0 and r["t"][0] <= t1]
         if not pieces:
-            return None
+            return {}
         cols: dict[str, F64] = merge(pieces)
         sel = (cols["t"] >= t0) & (cols["t"] <= t1)
-        cols = {k: v[sel] for k, v in cols.items()}
+        return {k: v[sel] for k, v in cols.items()}
+
+    def _cut(self, t0: float, t1: float, cut_short: bool) -> PullSheet | None:
+        cols = self._columns(t0, t1)
         if "rpm" not in cols:
             return None
         return pull_sheet(
@@ -127,16 +167,57 @@ class SheetTap:
         self.inner.restart_run()
 
     def finish(self, grid: Any, stats: Mapping[str, object]) -> None:
-        # The pull in progress at the end of the data is closed here, by the tracker (the
-        # test it closes was cut part-way: kept, not checked), or by its detector.
+        self.close_open_test()
+        self.inner.finish(grid, stats)
+
+    def close_open_test(self) -> list[SourceEvent]:
+        """The data has ended: the pull in progress goes on the sheet, cut short.
+
+        It is closed by the tracker (the test it closes was cut part-way: kept, not
+        checked), or by its detector. The engine calls this when a replay's log ends
+        (``Session._end_of_data``), with the dashboard still open, and :meth:`finish`
+        again at the stop, when there is nothing left to close. Delegated to the
+        tracker as the other hooks are, the pull the log ended in never reached the sheet.
+        """
         close = getattr(self.inner, "close_open_test", None)
         if close is not None:
-            events = close()
+            events: list[SourceEvent] = close()
         else:
-            events = self.inner.detector.flush() if hasattr(self.inner, "detector") else ()
+            events = self.inner.detector.flush() if hasattr(self.inner, "detector") else []
         for event in events:
             self.sheet.feed(Block("fused", np.empty(0), {}), [event], cut_short=True)
-        self.inner.finish(grid, stats)
+        return events
+
+    def manual_pull(self, t0: float | None, t1: float) -> str:
+        """The tuner marked a pull by hand (``p``) from ``t0`` to ``t1``: what became of it.
+
+        One line for the dashboard's toast (``Session.mark``). A pull the detector found
+        (at WOT) is counted once, as that one; one marked where the rpm rose as a pull's
+        does is kept: counted, and drawn on the sheet; any other is dropped, saying why.
+        Before, every manual pull was dropped in silence ("Pull stopped", count unchanged).
+        """
+        detector = getattr(self.inner, "detector", None)
+        running = detector is not None and detector.current_test == "wot_pull"
+        if running:
+            return (
+                f"Pull stopped: the WOT pull under way is found at WOT and counted "
+                f"(pull {self.pulls_done})"
+            )
+        if t0 is None:
+            return "Pull stopped: no pull was marked (p marks its start)"
+        for done in self.sheet.pulls:
+            if done.t_start <= t1 and done.t_stop >= t0:
+                return f"Pull stopped: already counted as pull {done.index}, found at WOT"
+        sheet, why = self.sheet.manual_pull(t0, t1)
+        if sheet is None:
+            return f"Pull stopped: not kept, {why}"
+        count = getattr(self.inner, "count_manual_pull", None)
+        if count is not None:
+            count()
+        return (
+            f"Pull stopped: kept as pull {sheet.index}, {sheet.rpm[0]:.0f}-{sheet.rpm[-1]:.0f}"
+            f" rpm in {sheet.t_stop - sheet.t_start:.1f} s"
+        )
 
     def plan(self, grid: Any, values: Mapping[str, float], *, final: bool = False) -> Any:
         return self.inner.plan(grid, values, final=final)

@@ -231,6 +231,8 @@ class VehicleTracker:
             self.calibration = Calibration()
         self._calibration_at_start = copy.deepcopy(self.calibration)
         self.detector = PullDetector()
+        self.manual_pulls = 0
+        """Pulls marked by hand and kept (:meth:`count_manual_pull`)."""
         self.tests: list[tuple[DetectedTest, float]] = []
         """Detected tests of this run with their prediction error (%)."""
         self.predictions = PredictionLog()
@@ -397,6 +399,7 @@ class VehicleTracker:
         """
         self.calibration = copy.deepcopy(self._calibration_at_start)
         self.detector = PullDetector()
+        self.manual_pulls = 0
         self.tests = []
         self._finished = []
         self.predictions.clear()
@@ -594,7 +597,15 @@ class VehicleTracker:
 
     @property
     def pulls_done(self) -> int:
-        return self.detector.pulls
+        return self.detector.pulls + self.manual_pulls
+
+    def count_manual_pull(self) -> None:
+        """A pull the tuner marked by hand (``p``) was kept (``core.dynosheet.SheetTap``).
+
+        It counts against ``max_pulls_per_session`` as a detected one does; the detector
+        finds no WOT pull without a throttle channel, which is when a tuner marks one.
+        """
+        self.manual_pulls += 1
 
     @property
     def pulls_max(self) -> int | None:

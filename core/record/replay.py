@@ -10,7 +10,9 @@ per-block cost out of a one-hour replay).
 
 Playback control (pause, speed, seek) comes from the UI thread; seeking restarts
 the log from its beginning and fast-forwards to the target, bumping
-``generation`` so the engine rebuilds its grid from scratch.
+``generation`` so the engine rebuilds its grid from scratch. At the end of the
+log the replay holds there, paused: a seek back jumps and holds, resuming plays
+on from there, and resuming at the very end plays the log again from its start.
 """
 
 from __future__ import annotations
@@ -219,6 +221,11 @@ class ReplaySource(Source):
         self.paused = True
 
     def resume(self) -> None:
+        """Play on; at the end of the log, play it again from its start."""
+        if self.status.state is SourceState.FINISHED:
+            with self._ctl:
+                if self._seek_to is None:
+                    self._seek_to = -math.inf
         self._reanchor()
         self.paused = False
 
@@ -264,14 +271,16 @@ class ReplaySource(Source):
 
     def _next_block(self) -> Block | None:
         block = self._pending.pop(0) if self._pending else self._read_batch()
-        if block is None or not self.realtime:
+        if block is None:
             return block
-        # Up to the seek target: hand over at once; after it: small paced pieces.
+        # Up to the seek target: hand over at once; after it: small paced pieces. Cut at
+        # the target at full speed too: a seek while paused holds there, and a batch
+        # (up to 164 s at 100 Hz) carried it past, to the end of the log when it ended.
         cut = int(np.searchsorted(block.t, self._fast_until, side="right"))
         if 0 < cut < len(block):
             self._pending.insert(0, block.slice(cut, len(block)))
             return block.slice(0, cut)
-        if cut == 0:
+        if cut == 0 and self.realtime:
             pieces = _split_by_time(block, PACED_PIECE_S * max(self.speed, 1.0))
             self._pending[:0] = pieces[1:]
             return pieces[0]
@@ -305,8 +314,15 @@ class ReplaySource(Source):
             self._events.append(replace(event, data={**event.data, "replayed": True}))
 
     def _finish(self) -> None:
+        """The log has ended: hold there, paused.
+
+        A seek then jumps back and holds (``_read_paused``) for the tuner to look, and
+        resuming plays on from there. Playing on at the end, a seek back at full speed
+        ran straight to the end again: the dashboard looked as if ``←`` did nothing.
+        """
         if self.status.state is not SourceState.FINISHED and self.log is not None:
             note = self.log.recovery_warning
+            self.paused = True
             self.set_status(SourceState.FINISHED, note or f"end of {self.path.name}")
 
 

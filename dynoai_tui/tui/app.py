@@ -80,7 +80,7 @@ class SessionLike(Protocol):
     def replay(self) -> Any: ...
     def start_recording(self, path: str | Path) -> None: ...
     def stop_recording(self) -> None: ...
-    def mark(self, kind: str, text: str = "") -> None: ...
+    def mark(self, kind: str, text: str = "") -> str | None: ...
     def set_constraints(self, constraints: Any) -> None: ...
 
 
@@ -327,8 +327,13 @@ class DynoApp(App[int]):
 
     def action_toggle_pull(self) -> None:
         kind = "pull_stop" if self.session.snapshot.in_pull else "pull_start"
-        self.session.mark(kind)
-        self.notify("Pull started" if kind == "pull_start" else "Pull stopped", timeout=2)
+        outcome = self.session.mark(kind)
+        if kind == "pull_start":
+            self.notify("Pull started", timeout=2)
+        else:
+            # kept and counted, or why not: a pull marked at idle was dropped with only
+            # "Pull stopped", the count unchanged and no sheet under g
+            self.notify(outcome or "Pull stopped", timeout=5 if outcome else 2)
 
     def action_marker(self) -> None:
         if not (self.session.recording or self._record_io):

@@ -263,3 +263,47 @@ async def test_every_recording_of_a_session_reaches_the_summary(tmp_path: Path) 
     )
     listed = [ln.split(None, 1)[1] for ln in text.splitlines() if ln.startswith("recording ")]
     assert listed == app.recordings
+
+
+async def _mark_a_pull_by_hand(rpm: Any) -> tuple[str, str, Any]:
+    """p, 4 s of data, p on a live session at 80x24: (the toast, the header, the app)."""
+    from core.session import Session
+    from core.vehicle import VehicleConfig
+    from dynoai_tui.tui.widgets.panels import StatusHeader
+    from tests.test_session import EngineSource, sheet_tracker
+
+    cfg = VehicleConfig()
+    session = Session([EngineSource(rpm)], config=cfg, tracker=sheet_tracker(cfg), tick_s=0.02)
+    session.start()
+    app = DynoApp(session, bell=False)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            while session.snapshot.now_t < 2.0:
+                await pilot.pause(0.05)
+            await pilot.press("p")
+            started = session.snapshot.now_t
+            while session.snapshot.now_t < started + 4.0:
+                await pilot.pause(0.05)
+            await pilot.press("p")
+            await pilot.pause(0.2)
+            toast = list(app._notifications)[-1]
+            return toast.message, app.dashboard.query_one(StatusHeader).plain, app
+    finally:
+        session.stop()
+
+
+@sync
+async def test_a_manual_pull_at_idle_is_dropped_with_the_reason_in_the_toast() -> None:
+    # QA: p, p at idle: "Pull stopped", the header stayed "pulls 0/∞", g: "No WOT pull yet"
+    toast, header, _ = await _mark_a_pull_by_hand(lambda t: np.full(t.size, 950.0))
+    assert toast.startswith("Pull stopped: not kept, the engine idled at 950 rpm"), toast
+    assert "\n" not in toast and len(toast) <= 80  # one line
+    assert "pulls 0/" in header and "IN PULL" not in header, header
+
+
+@sync
+async def test_a_manual_pull_where_the_rpm_rose_is_counted() -> None:
+    toast, header, app = await _mark_a_pull_by_hand(lambda t: np.minimum(2000 + 500 * t, 6000.0))
+    assert toast.startswith("Pull stopped: kept as pull 1, "), toast
+    assert "pulls 1/" in header, header
+    assert len(app.sheet.pulls) == 1  # g draws it

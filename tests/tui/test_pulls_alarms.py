@@ -187,3 +187,55 @@ async def test_at_80x24_power_shows_only_during_a_pull() -> None:
         afr = app.dashboard.query_one("#gauge-afr", Gauge)
         assert rpm.region.width > 0 and afr.region.width > 0
         assert app.dashboard.query_one("#gauge-torque_nm", Gauge).region.width == 0
+
+
+@sync
+async def test_at_the_end_of_a_replay_the_pull_it_ended_in_is_closed_and_left_seeks_back(
+    tmp_path: Any,
+) -> None:
+    """QA at 80x24: "pulls 5/∞ IN PULL │ replay finished", knock on, ← did nothing, for good."""
+    import math
+
+    from core.record.replay import ReplaySource
+    from core.session import Session
+    from core.source import SourceURI
+    from core.vehicle import VehicleConfig
+    from dynoai_tui.tui.widgets.panels import InstructionLine
+    from tests.test_session import pulls_log_ending_at_wot, sheet_tracker
+
+    cfg = VehicleConfig()
+    out = pulls_log_ending_at_wot(tmp_path / "pulls.dynolog", cfg)
+    replay = ReplaySource(SourceURI(f"replay:{out}", "replay", str(out), {"speed": "50"}), "replay")
+    session = Session([replay], config=cfg, tracker=sheet_tracker(cfg), tick_s=0.02)
+    session.start()
+    app = DynoApp(session, replay=True, replay_length_s=100.0, bell=False)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            dash = app.dashboard
+
+            async def wait_for(done: Any) -> str:
+                for _ in range(400):
+                    await pilot.pause(0.05)
+                    header = dash.query_one(StatusHeader).plain
+                    if done(header):
+                        return header
+                return header
+
+            end = await wait_for(lambda h: "finished" in h)
+            alarms = dash.query_one(AlarmLine).plain
+            assert "finished" in end and "IN PULL" not in end, end
+            assert dash.query_one(InstructionLine).plain.startswith("▶ end of the log: ← back")
+            assert "KNOCK" not in alarms, alarms
+            # the pull the log ended in is on the sheet, cut short
+            last = f"Pull {session.snapshot.pulls_done}:"
+            assert last in alarms and alarms.endswith("cut short"), alarms
+            replay.set_speed(math.inf)
+            await pilot.press("left")
+            back = await wait_for(lambda h: "paused" in h and "1:29/1:40" in h)
+            assert "paused" in back and "1:29/1:40" in back, back  # 10 s back, held there
+            assert "end of the log" not in dash.query_one(InstructionLine).plain
+            await pilot.press("space")  # plays on from there to the end
+            again = await wait_for(lambda h: "finished" in h)
+            assert "finished" in again and "IN PULL" not in again and "1:39/1:40" in again, again
+    finally:
+        session.stop()

@@ -72,6 +72,10 @@ def make_gauges() -> list[Gauge]:
     ]
 
 
+END_OF_LOG = "end of the log: ← back 10 s, space plays it again from the start"
+"""The instruction line once a replay has ended (the keys that still do something)."""
+
+
 class DashboardScreen(Screen[None]):
     """Header, gauges, heatmap + suggestions, history, instruction and alarm lines."""
 
@@ -178,6 +182,10 @@ class DashboardScreen(Screen[None]):
         panel.plan = snap.plan
 
         instruction = snap.plan.instruction or "no instruction yet"
+        if self.replay and snap.finished:
+            # the log has ended: its last instruction ("hold WOT to 4500 rpm") stood on
+            # as if the tuner still had something to do
+            instruction = END_OF_LOG
         self.query_one(InstructionLine).content = Text.assemble(
             ("▶ ", "bold"), (instruction, "bold")
         )
