@@ -784,7 +784,7 @@ class EngineSource(Source):
 
     def read(self, timeout: float = 0.1) -> Block | None:
         time.sleep(0.01)
-        t = self.t + np.arange(10) * 0.01
+        t = (self.t + np.arange(10) * 0.01).astype(np.float64)
         self.t += 0.1
         n = t.size
         cols = {"rpm": self.rpm(t), "map_kpa": np.full(n, 95.0), "lambda": np.full(n, 0.88)}
