@@ -131,6 +131,18 @@ class DynoCommands(Provider):
                 )
 
 
+HEATMAP_LEGEND: list[tuple[str, str]] = [
+    ("", ""),
+    ("heatmap", "(v cycles its views)"),
+    ("·", "no data in the cell"),
+    ("◆", "a next target cell"),
+    ("[12]", "the cell the engine is in"),
+    ("++", "too wide for the cell"),
+    ("~  L", "VE view: smoothed, locked"),
+]
+"""The heatmap's symbols, under the keys (QA: nothing said what "◆" or "++" meant)."""
+
+
 class DynoApp(App[int]):
     """Live dashboard over a running session (or a replay)."""
 
@@ -161,6 +173,9 @@ class DynoApp(App[int]):
         # Ctrl-C is how a tuner stops a program in a terminal (Textual's own binding only
         # said "press ctrl+q to quit"); it asks first while recording, as q does
         Binding("ctrl+c", "quit", "Quit", show=False),
+        # where a tuner looks for help first (QA: "?" and "h" did nothing; the keys were
+        # only in the command palette); hidden, the footer is full at 80 columns
+        Binding("question_mark", "show_help_panel", "Keys", show=False),
     ]
     REPLAY_ACTIONS: ClassVar[frozenset[str]] = frozenset(
         {"replay_pause", "replay_faster", "replay_slower", "replay_seek"}
@@ -429,10 +444,12 @@ class DynoApp(App[int]):
             assert isinstance(binding, Binding)
             if self.check_action(binding.action.partition("(")[0], ()) is False:
                 continue
+            if binding.action == "show_help_panel" or binding.key == "ctrl+c":
+                continue
             key = binding.key_display or binding.key.split(",")[0]
             rows.append((key, binding.description))
         rows.append(("ctrl+p", "command palette"))
-        return rows
+        return rows + HEATMAP_LEGEND
 
     def _replay_call(self, method: str, *args: float) -> None:
         control = getattr(self.session, "replay", None)

@@ -131,6 +131,22 @@ async def test_keys_modal_leaves_the_gauges_alone_and_escape_closes_it() -> None
 
 
 @sync
+async def test_question_mark_opens_the_keys_with_the_heatmap_legend_and_closes_them() -> None:
+    # QA: "?" and "h" did nothing, and nothing said what "◆" or "++" meant
+    app = DynoApp(ScriptedSession(snapshot()))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, KeysScreen)
+        keys = str(app.screen.query_one("#keys").render())
+        assert "◆  a next target cell" in keys and "++  too wide for the cell" in keys
+        assert "Keys" not in keys.split("heatmap")[0].split("q  Quit")[1]  # not itself
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert app.screen is app.dashboard
+
+
+@sync
 async def test_egt_gauge_appears_when_the_channel_has_a_value() -> None:
     session = ScriptedSession(snapshot())
     app = DynoApp(session)

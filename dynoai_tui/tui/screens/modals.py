@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Grid, Horizontal, Vertical
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
@@ -188,7 +188,9 @@ class KeysScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         width = max((len(k) for k, _ in self.rows), default=4) + 2
         lines = [f"{key.rjust(width)}  {what}" for key, what in self.rows]
-        with Vertical(id="dialog", classes="-keys"):
+        # scrolls when the terminal is shorter than the list (a replay's keys and the
+        # heatmap legend ran past the foot of an 80x24 screen)
+        with VerticalScroll(id="dialog", classes="-keys"):
             yield Label("Keys (Esc closes)", id="keys-title")
             yield Static("\n".join(lines), id="keys")
 
