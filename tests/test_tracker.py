@@ -365,3 +365,27 @@ def test_the_kinematic_answer_while_the_candidates_warm_up_is_marked_an_estimate
     tracker.warm_now()
     warm = tracker.plan(grid, at)
     assert not warm.estimate and not warm.instruction.startswith(ESTIMATE_PREFIX)
+
+
+def test_a_plan_on_the_opening_work_alone_says_so_and_the_summary_names_the_full_plan():
+    # QA: a 25-s `dynoai log --vehicle C` ended "next test hold 1000 rpm ... (high)"; the
+    # `dynoai plan --vehicle C` after it, on every test, led with MAP ramps ("low" hold)
+    from dynoai_tui.commands.headless import summary_text
+    from sim.testsim import SimCandidates
+    from tests.tui.helpers import snapshot
+
+    model = SimCandidates(ModelKey("vtwin", AXES, FilterLimits(), 50.0))
+    tracker = VehicleTracker(
+        axes=AXES, hit_target=10, regions=DEFAULT_REGIONS, constraints=LIMITS, store=None,
+        vehicle="bike", run_id="run-1", log_path=None, model=model,
+    )  # fmt: skip
+    tracker._warm_started = tracker._opening_started = True  # no background threads
+    tracker._warm_opening()
+    tracker._t_first, tracker._t_last = 0.0, 10.0  # 10 s into a new vehicle's run
+    grid = CoverageGrid(AXES, 10)
+    view = tracker.plan(grid, {"rpm": 950.0, "map_kpa": 35.0, "tps_pct": 1.0}, final=True)
+    assert view.opening_only and view.suggestions[0].test_type == "idle_low_map"
+    text = summary_text(snapshot(plan=view), recording_path=None, stored_as="C")
+    assert "of the opening work" in text and "dynoai plan --vehicle C" in text
+    tracker.warm_now()
+    assert not tracker.plan(grid, {"rpm": 950.0, "map_kpa": 35.0}, final=True).opening_only

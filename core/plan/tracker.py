@@ -511,6 +511,8 @@ class VehicleTracker:
         if not view.suggestions and request.scope == "opening":
             self._opening_done = True  # nothing left of it: kinematic until the rest
             return request.kinematic()
+        if request.scope == "opening":
+            view = replace(view, opening_only=True)
         self.predictions.offer(view, request.t, request.open_since)
         instruction = self.instructor.update(request.t, view, request.current_test, request.values)
         running = self.instructor.running

@@ -74,6 +74,10 @@ class PlanView:
     running: bool = False
     """The first suggestion is the test the line follows as it runs (listed first, shown
     as running: ``core.plan.instruction.running_first``)."""
+    opening_only: bool = False
+    """Planned on a new vehicle's opening work alone (the rest of its tests were still
+    being simulated): a short log's summary named "hold 1000 rpm (high)" where
+    ``dynoai plan`` run after it, on every test, led with MAP ramps."""
     estimate: bool = False
     """The kinematic planner's quick answer while this vehicle's tests are still being
     simulated (a stored vehicle's warm-up): the panel and the line say so. QA followed

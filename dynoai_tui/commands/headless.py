@@ -142,6 +142,15 @@ def summary_text(
     if snap.plan.suggestions:
         best = snap.plan.suggestions[0]
         lines.append(f"next test     {best.description} ({best.minutes:.1f} min, {best.band})")
+        full_plan = (
+            f"dynoai plan --vehicle {printable(stored_as)}"
+            if stored_as
+            else "store it with --vehicle NAME, then dynoai plan --vehicle NAME"
+        )
+        if snap.plan.opening_only and best.recipe is not None:
+            # the opening work alone was simulated by the end: the rest is not weighed yet
+            lines.append("              of the opening work (idle / low-MAP first); every test:")
+            lines.append(f"              {full_plan}")
         if best.recipe is None:
             # the kinematic planner's answer (a run read faster than the candidates are
             # simulated, e.g. a replay at --max-speed): its minutes are a sketch's
@@ -149,9 +158,9 @@ def summary_text(
                 "              a quick estimate (the simulated planner was still warming up);"
             )
             lines.append(
-                f"              the simulated plan: dynoai plan --vehicle {printable(stored_as)}"
+                f"              the simulated plan: {full_plan}"
                 if stored_as
-                else "              store it with --vehicle NAME, then dynoai plan --vehicle NAME"
+                else f"              {full_plan}"
             )
     for kind, err, n in snap.plan.errors_by_type:
         lines.append(f"predicted     {kind}: {err:.1f} % mean error over {n} checked test(s)")
