@@ -557,3 +557,18 @@ def test_a_recording_written_faster_than_real_time_analyses_as_a_live_one(
     imb = [sorted((p["rpm_lo"], p["map_lo_kpa"], p["samples"]) for p in r.patterns
                   if p["kind"] == "imbalance") for r in (live, fast)]  # fmt: skip
     assert imb[0] == imb[1] and len(imb[0]) >= 10
+
+
+@pytest.mark.parametrize("cut", [12, 16, 20, 40])
+def test_a_recording_cut_before_its_magic_is_still_read_as_a_recording(
+    tmp_path: Path, cut: int
+) -> None:
+    # QA: `head -c 20 pulls.dynolog` replayed as "unknown log format (no MLG signature,
+    # and no header row with a time column)"; at 64 bytes it said the header was cut short
+    from core.record.replay import RecordedLog
+    from core.source import SourceError
+
+    path = tmp_path / "cut.dynolog"
+    path.write_bytes(frame(header().to_record())[:cut])
+    with pytest.raises(SourceError, match="header is cut short"):
+        RecordedLog(path)

@@ -36,13 +36,24 @@ PACED_PIECE_S = 0.05
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, math.inf)
 
 
+_HEADER_START = b"\xa1k\xa1h"
+"""The header record's first key and kind (msgpack ``{"k": "h", ...``), right after its
+frame's length and CRC: a recording cut before "DYNOLOG" is still known by it."""
+
+
 def is_dynolog(path: Path) -> bool:
+    """A DynoAI recording, by its magic or, cut off before that, its header's first bytes.
+
+    A .dynolog cut to 20 bytes read "unknown log format (no MLG signature, ...)"; it is a
+    recording whose header is cut short, and the reader says so.
+    """
     try:
         with path.open("rb") as fh:
             head = fh.read(64)
     except OSError:
         return False
-    return MAGIC.encode() in head
+    framed = len(head) > 8 and head[0] in (0xC4, 0xC5, 0xC6)
+    return MAGIC.encode() in head or (framed and _HEADER_START in head[:16])
 
 
 class RecordedLog:
