@@ -165,3 +165,18 @@ def test_a_limit_under_idle_is_refused_in_one_line(store_dir, capsys, setting):
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and setting.split("=")[0] in err[0] and "no test could run" in err[0]
+
+
+def test_the_opening_plan_leads_with_idle_work_worth_its_time(store_dir, capsys):
+    # QA, `dynoai plan --vehicle NEW`: "idle in neutral 30 s" at 0.02 sat fifth, over
+    # the P1 walk and holds
+    from core.plan.simplan import OPENING_MIN_EFF
+
+    assert main(["plan", "--vehicle", "NEW", "--data-dir", str(store_dir), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["opening"]
+    rows = data["suggestions"]
+    lead = next(i for i, s in enumerate(rows) if s["test_type"] != "idle_low_map")
+    assert lead >= 1  # it opens with idle / low-MAP work
+    assert all(s["efficiency"] >= OPENING_MIN_EFF for s in rows[:lead]), rows[:lead]
+    assert any(s["description"].startswith("idle in neutral") for s in rows[lead:])

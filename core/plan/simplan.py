@@ -292,7 +292,14 @@ def _plan(
         # Opening plan (no data at all): idle / low-MAP work first. A tuner checks that a
         # new engine idles and its wideband reads before loading it, and the engine is at
         # idle now, so that work is also the shortest move.
-        suggestions = tuple(sorted(suggestions, key=lambda s: s.test_type != "idle_low_map"))
+        # Only the idle work worth the time leads: "idle in neutral 30 s" (0.02 of the best
+        # rate) sat fifth, over the P1 walk and holds, in `dynoai plan --vehicle NEW`.
+        suggestions = tuple(
+            sorted(
+                suggestions,
+                key=lambda s: s.test_type != "idle_low_map" or s.efficiency < OPENING_MIN_EFF,
+            )
+        )
     if suggestions:
         top = suggestions[0]
         if reuse is not None and reuse.recipe == top.recipe:
@@ -329,6 +336,11 @@ def _plan(
         instruction=instruction,
         prediction_error_pct=calibration.mean_error_pct,
     )
+
+
+OPENING_MIN_EFF = 0.1
+"""An empty vehicle's idle / low-MAP tests lead its list when their gain per minute is at
+least this share of the best test's (the holds there run at ~0.3)."""
 
 
 def _from_start(s: Suggestion, rpm_axis: F64, map_axis: F64) -> F64:
