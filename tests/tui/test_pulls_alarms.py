@@ -179,6 +179,18 @@ def test_replay_header_shows_position_and_length() -> None:
 
 
 @sync
+async def test_at_100_columns_a_replay_header_keeps_its_position() -> None:
+    # QA at 100x30: the full header ran past the edge and the replay's position was lost
+    snap = replace(snapshot(elapsed_s=75.0), vehicle="fxbb")
+    app = DynoApp(ScriptedSession(snap), vehicle="fxbb", replay=True, replay_length_s=600.0)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        plain = app.dashboard.query_one(StatusHeader).plain
+        assert "1:15/10:00" in plain and len(plain) <= 100, plain
+        assert "walk order" in str(app.dashboard.query_one("#side").border_title)
+
+
+@sync
 async def test_header_names_the_vehicle_it_was_given() -> None:
     app = DynoApp(ScriptedSession(snapshot()), vehicle="sim-vtwin", replay=True,
                   replay_length_s=120.0)  # fmt: skip
