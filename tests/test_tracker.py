@@ -167,6 +167,10 @@ def test_the_test_the_line_follows_is_listed_first_by_the_tracker(monkeypatch):
     monkeypatch.setattr(tracker_mod, "plan_model", reranked)
     again = tracker.plan(grid, {**at, "rpm": 3010.0})
     assert again.running and again.suggestions[0].recipe == followed.recipe
+    # its cells lead the next cells too (mid-walk the demo listed "Next cells: 5500/95
+    # 5000/95" of another test while the walk rolled 4500 rpm)
+    cells = [(t.map_index, t.rpm_index) in set(followed.cells) for t in again.targets]
+    assert any(cells) and cells == sorted(cells, reverse=True), again.targets
 
 
 def _hold_run(model, offered=None):

@@ -92,6 +92,7 @@ def plan_model(
     operating_point: Mapping[str, float] | None = None,
     scope: str = "all",
     reuse: Suggestion | None = None,
+    running: Suggestion | None = None,
 ) -> PlanView:
     """Rank candidate tests by weighted confidence gained per minute.
 
@@ -118,6 +119,8 @@ def plan_model(
             a serpentine's engine passes a new (rpm, MAP) start every second, each a
             whole serpentine simulated (2/3 of the demo's CPU during row sweeps), and
             the prediction that counts is the one made before the test began.
+        running: The test the tuner is running (the line follows it): the target cells
+            lead with its cells instead of the top suggestion's.
     """
     if scope not in SCOPES:
         raise ValueError(f"scope {scope!r} is not one of {', '.join(SCOPES)}")
@@ -130,7 +133,7 @@ def plan_model(
     must = np.clip(prio, 1, 3).ravel() <= 2
     args = (
         model, prio, now, constraints, calibration, pulls_done, rule, operating_point, scope,
-        reuse,
+        reuse, running,
     )  # fmt: skip
     if np.any(must & (weights > 0) & (value0 < 1.0)):
         # Priority-3 cells are polish: while a priority-1/2 cell is untrusted, a test (or a
@@ -174,6 +177,7 @@ def _plan(
     operating_point: Mapping[str, float] | None,
     scope: str,
     reuse: Suggestion | None,
+    running: Suggestion | None,
     weights: F64,
     target_weights: F64,
 ) -> PlanView:
@@ -316,8 +320,11 @@ def _plan(
     for c in chosen:
         filled |= (c.per_cell >= TARGET_SHARE * weights) & (weights > 0)
     first = None
-    if suggestions:
-        first = _from_start(suggestions[0], rpm_axis, map_axis)
+    leader = running if running is not None else suggestions[0] if suggestions else None
+    if leader is not None:
+        # mid-walk the demo listed "Next cells: 5500/95 5000/95", the re-made plan's top,
+        # while the walk rolled 4500 rpm
+        first = _from_start(leader, rpm_axis, map_axis)
     targets, instruction = target_cells(
         conf0, prio, target_weights, rpm_axis, map_axis, constraints, op, reachable=filled,
         first=first,

@@ -145,6 +145,8 @@ class PlanRequest:
     reuse: Suggestion | None = None
     open_since: float | None = None
     current_test: str | None = None
+    running: Suggestion | None = None
+    """The suggestion the line follows as it runs (its cells lead the targets)."""
 
     def compute(self) -> PlanView:
         """The plan itself (the heavy part; touches no tracker state)."""
@@ -156,7 +158,7 @@ class PlanRequest:
         return plan_model(
             self.arrays, self.knock, self.model, self.regions, self.constraints,
             self.calibration, self.pulls_done, self.rule, operating_point=self.values,
-            scope=self.scope, reuse=self.reuse,
+            scope=self.scope, reuse=self.reuse, running=self.running,
         )  # fmt: skip
 
     def kinematic(self) -> PlanView:
@@ -488,6 +490,7 @@ class VehicleTracker:
             request.reuse = self._refined if self.instructor.following and not final else None
             request.open_since = self.detector.open_since
             request.current_test = self.detector.current_test
+            request.running = self.instructor.running if not final else None
             return request
         if self.model is not None and not self._opening_done and opening and not final:
             # The first second or two of a new vehicle: the opening work is being
