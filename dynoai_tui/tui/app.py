@@ -138,7 +138,7 @@ HEATMAP_LEGEND: list[tuple[str, str]] = [
     ("◆", "a next target cell"),
     ("[12]", "the cell the engine is in"),
     ("++", "too wide for the cell"),
-    ("~  L", "VE view: smoothed, locked"),
+    ("~  L", "VE view: extrapolated, locked"),
 ]
 """The heatmap's symbols, under the keys (QA: nothing said what "◆" or "++" meant)."""
 

@@ -161,3 +161,16 @@ async def test_coverage_views_show_the_stored_runs_and_the_mixture_views_this_ru
         assert heatmap.view == "afr" and heatmap._texts[8][5] == "13.2"
         assert heatmap._texts[2][9] == "·"
         assert "AFR: this run" in str(heatmap.border_subtitle)
+
+
+def test_narrow_cells_show_thousands_and_no_signed_zero() -> None:
+    # QA at 80 columns: the hits view read "+++" where the headless heatmap wrote "7k",
+    # and the AFR-error view read "-0" and "+0"
+    from dynoai_tui.tui.widgets.heatmap import _texts
+
+    hits = np.zeros((16, 16), dtype=np.int64)
+    hits[0, :3] = (7000, 500, 42)
+    texts = _texts("hits", grid_view(hits), 3)
+    assert texts[0][:3] == ["7k", "++", "42"]
+    view = replace(grid_view(hits), afr_error_pct=np.full((16, 16), -0.3))
+    assert _texts("afr_error", view, 3)[0][0] == "0"

@@ -182,9 +182,12 @@ class DashboardScreen(Screen[None]):
             whose = (
                 " with stored runs" if heatmap.shows_stored else " with stored runs (AFR: this run)"
             )
+        # with stored runs the rule's reminder gives way (the border cut the subtitle to
+        # "... · 35/256 cells trus…" at 120 columns)
+        rule = "" if whose else " (hits, settled dwell, lambda SE)"
         subtitle = (
             f"{cov.covered_pct:.0f}% covered{whose} · {cov.covered_cells}/{cov.hits.size}"
-            " cells trusted (hits, settled dwell, lambda SE)"
+            f" cells trusted{rule}"
         )
         if heatmap.border_subtitle != subtitle:  # a border change repaints the whole widget
             heatmap.border_subtitle = subtitle

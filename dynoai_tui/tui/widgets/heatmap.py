@@ -113,12 +113,12 @@ def _ve_levels(
             if res.locked[m, r]:
                 row.append("L")
             elif moved[m, r] and res.extrapolated[m, r]:
-                text = f"~{ch[m, r]:+.0f}"
+                text = f"~{_signed(ch[m, r])}"
                 row.append(text if len(text) < cell_w else "~")
             elif moved[m, r]:
-                row.append(_fitted(f"{ch[m, r]:+.0f}", cell_w))
+                row.append(_fitted(_signed(ch[m, r]), cell_w))
             elif why == "low_confidence":
-                row.append(_fitted(f"{(res.ratio[m, r] - 1.0) * 100.0:+.0f}", cell_w))
+                row.append(_fitted(_signed((res.ratio[m, r] - 1.0) * 100.0), cell_w))
             else:
                 row.append("·")
         texts.append(row)
@@ -155,17 +155,32 @@ def _levels(view: str, grid: GridView) -> IntArray:
     return np.where(known & (safe < -AFR_FAR_PCT), RICH2, levels)
 
 
+def _signed(v: float) -> str:
+    """A whole percent with its sign; one that rounds to zero is "0" (QA: "-0", "+0")."""
+    text = f"{v:+.0f}"
+    return "0" if text in ("+0", "-0") else text
+
+
+def _thousands(n: int, cell_w: int) -> str:
+    """A count too wide for the cell in thousands ("7k") when that fits, else saturated.
+
+    The headless heatmap wrote "7k" where the dashboard's 3-column cell showed "+++".
+    """
+    short = f"{n // 1000}k"
+    return short if n >= 1000 and len(short) < cell_w else "+" * (cell_w - 1)
+
+
 def _fmt(view: str, cell_w: int) -> Callable[[float], str]:
     """The formatter of one cell value for a view at a cell width."""
     wide = cell_w >= 4
     most = 10 ** (cell_w - 1)
     if view == "hits":
-        return lambda n: str(int(n)) if n < most else "+" * (cell_w - 1)
+        return lambda n: str(int(n)) if n < most else _thousands(int(n), cell_w)
     if view == "afr":
         # "13.1" needs 5 columns to keep a space from its neighbour (else 13.113.2 runs together)
         return (lambda v: f"{v:.1f}") if cell_w >= 5 else (lambda v: f"{v:.0f}")
     if view == "afr_error":
-        return lambda v: f"{v:+.0f}"
+        return _signed
     if view == "knock":
         return lambda n: str(int(n))
     return lambda d: f"{d:.1f}" if wide and d < 10 else f"{d:.0f}"
