@@ -100,15 +100,20 @@ def test_candidates_are_keyed_to_the_rate_the_rows_arrive_at():
     assert tracker.model is not None and tracker.model.key.rate_hz == 100.0
 
 
-def _warm_tracker_at_3000() -> tuple[VehicleTracker, CoverageGrid, dict[str, float]]:
-    """A V-twin tracker with its candidates simulated, an empty grid, the engine at 3000/70."""
+def _sim_tracker() -> VehicleTracker:
+    """A V-twin tracker on the simulated candidates at 50 Hz, no store, nothing warmed."""
     from sim.testsim import SimCandidates
 
     model = SimCandidates(ModelKey("vtwin", AXES, FilterLimits(), 50.0))
-    tracker = VehicleTracker(
+    return VehicleTracker(
         axes=AXES, hit_target=10, regions=DEFAULT_REGIONS, constraints=LIMITS, store=None,
         vehicle="bike", run_id="run-1", log_path=None, model=model,
     )  # fmt: skip
+
+
+def _warm_tracker_at_3000() -> tuple[VehicleTracker, CoverageGrid, dict[str, float]]:
+    """A V-twin tracker with its candidates simulated, an empty grid, the engine at 3000/70."""
+    tracker = _sim_tracker()
     tracker.warm_now()
     return tracker, CoverageGrid(AXES, 10), {"rpm": 3000.0, "map_kpa": 70.0, "tps_pct": 20.0}
 
@@ -348,13 +353,8 @@ def test_the_kinematic_answer_while_the_candidates_warm_up_is_marked_an_estimate
     # kinematic planner's "steady-state hold at 2000 rpm, step MAP 45-65 kPa" and the
     # line said "raise rpm to 2000", with nothing saying the simulated plan was to come
     from core.plan.tracker import ESTIMATE_PREFIX
-    from sim.testsim import SimCandidates
 
-    model = SimCandidates(ModelKey("vtwin", AXES, FilterLimits(), 50.0))
-    tracker = VehicleTracker(
-        axes=AXES, hit_target=10, regions=DEFAULT_REGIONS, constraints=LIMITS, store=None,
-        vehicle="bike", run_id="run-1", log_path=None, model=model,
-    )  # fmt: skip
+    tracker = _sim_tracker()
     tracker._warm_started = True  # the warm-up is under way (not started here)
     tracker._opening_done = True  # a stored vehicle: no opening work to wait for
     grid = CoverageGrid(AXES, 10)
@@ -375,14 +375,9 @@ def test_a_plan_on_the_opening_work_alone_says_so_and_the_summary_names_the_full
     # QA: a 25-s `dynoai log --vehicle C` ended "next test hold 1000 rpm ... (high)"; the
     # `dynoai plan --vehicle C` after it, on every test, led with MAP ramps ("low" hold)
     from dynoai_tui.commands.headless import summary_text
-    from sim.testsim import SimCandidates
     from tests.tui.helpers import snapshot
 
-    model = SimCandidates(ModelKey("vtwin", AXES, FilterLimits(), 50.0))
-    tracker = VehicleTracker(
-        axes=AXES, hit_target=10, regions=DEFAULT_REGIONS, constraints=LIMITS, store=None,
-        vehicle="bike", run_id="run-1", log_path=None, model=model,
-    )  # fmt: skip
+    tracker = _sim_tracker()
     tracker._warm_started = tracker._opening_started = True  # no background threads
     tracker._warm_opening()
     tracker._t_first, tracker._t_last = 0.0, 10.0  # 10 s into a new vehicle's run
