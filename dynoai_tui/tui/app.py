@@ -139,6 +139,7 @@ HEATMAP_LEGEND: list[tuple[str, str]] = [
     ("[12]", "the cell the engine is in"),
     ("++", "too wide for the cell"),
     ("~  L", "VE view: extrapolated, locked"),
+    ("blue", "VE view: not confident yet, not exported (e exports)"),
 ]
 """The heatmap's symbols, under the keys (QA: nothing said what "◆" or "++" meant)."""
 

@@ -140,6 +140,12 @@ async def test_question_mark_opens_the_keys_with_the_heatmap_legend_and_closes_t
         assert isinstance(app.screen, KeysScreen)
         keys = str(app.screen.query_one("#keys").render())
         assert "◆  a next target cell" in keys and "++  too wide for the cell" in keys
+        # the legend and the VE view's title name its marks alike (QA: "smoothed" against
+        # "extrapolated"; the title promised "dim" for what the view shades blue)
+        from dynoai_tui.tui.widgets.heatmap import VIEW_TITLES
+
+        for word in ("extrapolated", "locked", "blue"):
+            assert word in keys and word in VIEW_TITLES["ve_change"], word
         assert "Keys" not in keys.split("heatmap")[0].split("q  Quit")[1]  # not itself
         await pilot.press("question_mark")
         await pilot.pause()

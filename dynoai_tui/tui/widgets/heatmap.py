@@ -40,7 +40,7 @@ VIEW_TITLES: dict[str, str] = {
     "hits": "hits",
     "afr": "mean AFR",
     "afr_error": "AFR error % (+ lean)",
-    "ve_change": "VE correction % (L locked, ~ extrapolated, dim = not confident; e: export)",
+    "ve_change": "VE correction % (~ extrapolated, L locked, blue: not confident; e: export)",
     "knock": "knock events",
     "dwell": "dwell s",
 }
