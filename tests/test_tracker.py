@@ -388,3 +388,31 @@ def test_a_plan_on_the_opening_work_alone_says_so_and_the_summary_names_the_full
     assert "of the opening work" in text and "dynoai plan --vehicle C" in text
     tracker.warm_now()
     assert not tracker.plan(grid, {"rpm": 950.0, "map_kpa": 35.0}, final=True).opening_only
+
+
+def test_the_test_the_line_names_next_leads_the_list(monkeypatch):
+    # QA, replay at 80x24: "cool down at idle, then hold 1000 rpm, 2 MAP steps" over a
+    # list whose first three were 1500, 1250 and 750 rpm: the line holds its choice for
+    # the switch delay while the re-made plan ranks another test first
+    from dataclasses import replace
+
+    import core.plan.tracker as tracker_mod
+
+    tracker = _sim_tracker()
+    tracker.warm_now()
+    grid = CoverageGrid(AXES, 10)
+    idle = {"rpm": 950.0, "map_kpa": 30.0, "tps_pct": 1.0}
+    first = tracker.plan(grid, idle)
+    named = tracker.instructor.advice
+    assert named is not None and not first.running
+    real = tracker_mod.plan_model
+
+    def reranked(*args, **kwargs):  # the plan now ranks the named test last
+        view = real(*args, **kwargs)
+        return replace(view, suggestions=(*view.suggestions[1:], view.suggestions[0]))
+
+    monkeypatch.setattr(tracker_mod, "plan_model", reranked)
+    again = tracker.plan(grid, idle)  # within the switch delay: the line still names it
+    assert tracker.instructor.advice is not None
+    assert tracker.instructor.advice[0].recipe == named[0].recipe
+    assert again.suggestions[0].recipe == named[0].recipe and not again.running

@@ -521,11 +521,22 @@ class VehicleTracker:
         running = self.instructor.running
         return replace(
             view,
-            suggestions=running_first(view.suggestions, running),
+            # the test the line names leads the list: the one it follows, else the one it
+            # says "next:" (held for the switch delay): QA read "cool down at idle, then
+            # hold 1000 rpm" over a list whose first three were 1500, 1250 and 750 rpm
+            suggestions=running_first(
+                view.suggestions,
+                running if running is not None else self._named(),
+            ),
             instruction=instruction,
             errors_by_type=self.calibration.checks_by_type(),
             running=running is not None,
         )
+
+    def _named(self) -> Suggestion | None:
+        """The suggestion the line names as next (``Instructor.advice``), or None."""
+        advice = self.instructor.advice
+        return advice[0] if advice is not None else None
 
     def checkpoint(self, grid: CoverageGrid) -> None:
         """Persist this run's partial grid (replaces the previous checkpoint of this run).
