@@ -300,7 +300,6 @@ class Heatmap(ScrollView, can_focus=False):
         """
         self._run_grid = grid
         self._vehicle_grid = vehicle
-        self._grid = self._shown_grid()
         self.current_cell = current
         self.target_cells = frozenset((t.map_index, t.rpm_index) for t in targets)
         self._redraw()
