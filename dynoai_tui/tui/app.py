@@ -155,6 +155,10 @@ class DynoApp(App[int]):
         # this order and cuts the tail at 80 columns, where a replay lost "q Quit" and
         # its seek keys
         Binding("q", "quit", "Quit"),
+        # second: where a tuner looks for help first (QA: "?" and "h" did nothing), shown
+        # because the footer cuts its tail at 80 columns (a replay lost "c Limits" and
+        # "b Bell", and read "p Pul"): the box it opens lists every key
+        Binding("question_mark", "show_help_panel", "Keys", key_display="?"),
         Binding("space", "replay_pause", "Pause"),
         Binding("right_square_bracket,plus", "replay_faster", "Faster", key_display="]"),
         Binding("left_square_bracket,minus", "replay_slower", "Slower", key_display="["),
@@ -174,9 +178,6 @@ class DynoApp(App[int]):
         # Ctrl-C is how a tuner stops a program in a terminal (Textual's own binding only
         # said "press ctrl+q to quit"); it asks first while recording, as q does
         Binding("ctrl+c", "quit", "Quit", show=False),
-        # where a tuner looks for help first (QA: "?" and "h" did nothing; the keys were
-        # only in the command palette); hidden, the footer is full at 80 columns
-        Binding("question_mark", "show_help_panel", "Keys", show=False),
     ]
     REPLAY_ACTIONS: ClassVar[frozenset[str]] = frozenset(
         {"replay_pause", "replay_faster", "replay_slower", "replay_seek"}
