@@ -49,6 +49,40 @@ def test_import_mlg_writes_dynolog_that_reads_back(
     assert np.all(np.diff(joined.t) > 0)
 
 
+def test_import_says_what_a_replay_bins_and_when_nothing_bins_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # QA: short.mlg (Speeduino via TunerStudio, shared/data) mapped 19 channels and the
+    # summary named nothing missing, yet its replay binned 0 of 66 samples: the engine
+    # sat at 431 rpm and MAP read 10 kPa (off the table)
+    assert _run(str(DATA / "short.mlg"), "--out", str(tmp_path / "s.dynolog")) == 0
+    text = capsys.readouterr().out
+    assert "binned on the default table: 0 of 66 samples, 0 cells" in text
+    assert "outside_table 58" in text and "cold 8" in text
+    assert "grid will lack: every sample (rpm or MAP off the table's axes" in text
+    assert "rpm 431-431, MAP 10-10 kPa" in text
+    # the count is what a replay of the written file bins (the same pipeline)
+    from core.pipeline import bin_log
+    from core.vehicle import VehicleConfig
+
+    assert int(bin_log(tmp_path / "s.dynolog", VehicleConfig()).grid.hits.sum()) == 0
+    # a log that bins says how much, with no "every sample" line
+    assert _run(str(DATA / "torque.csv"), "--out", str(tmp_path / "t.dynolog")) == 0
+    text = capsys.readouterr().out
+    binned = int(bin_log(tmp_path / "t.dynolog", VehicleConfig()).grid.hits.sum())
+    assert binned > 0 and f"binned on the default table: {binned} of 12 samples" in text
+    assert "every sample" not in text
+    # markers.mlg's own check already says nothing bins: said once
+    assert _run(str(DATA / "markers.mlg"), "--out", str(tmp_path / "m.dynolog")) == 0
+    assert capsys.readouterr().out.count("grid will lack") == 1
+
+
+def test_every_reject_reason_has_words() -> None:
+    from core.coverage.filters import REASONS
+
+    assert set(cmd_import.REJECT_WORDS) == {*REASONS, "outside_table"}
+
+
 def test_import_csv_with_map_and_force(tmp_path: Path) -> None:
     out = tmp_path / "c.dynolog"
     args = [str(DATA / "custom.csv"), "--out", str(out), "--map", "time=Stamp,rpm=n_eng,lambda=lam"]

@@ -11,14 +11,20 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
+
+import numpy as np
+import numpy.typing as npt
 
 from core.channels import STOICH_GASOLINE
 from core.formats import LogImportError, open_log, parse_channel_map
 from core.frames import Block
+from core.pipeline import Pipeline
 from core.record import LogFileError, LogWriter
 from core.record.replay import is_dynolog
+from core.vehicle import VehicleConfig
 from dynoai_tui.commands.common import EXIT_BAD_INPUT, EXIT_OK, error_line
 
 NAME = "import"
@@ -77,6 +83,53 @@ class _ProgressBar:
             self.stream.flush()
 
 
+REJECT_WORDS = {
+    "stale_channel": "rpm, MAP or lambda missing, or older than its staleness limit",
+    "engine_not_running": "rpm under the running limit",
+    "cold": "coolant under the warm limit",
+    "decel_fuel_cut": "fuel cut or throttle closing",
+    "wideband_dead": "lambda under the dead-sensor limit",
+    "wideband_railed": "lambda on the lean rail",
+    "accel_enrich": "throttle opening or accel enrichment",
+    "transient_holdoff": "just after a throttle transient",
+    "outside_table": "rpm or MAP off the table's axes",
+}
+"""The filters' reject reasons (``core.coverage.filters.REASONS``) in a tuner's words."""
+
+
+def binned_line(
+    pipeline: Pipeline,
+    columns: Mapping[str, npt.NDArray[np.float64]],
+    said: Sequence[str] = (),
+) -> str:
+    """What a replay of the import bins on the default table, and why the rest does not.
+
+    With nothing binned it names the rpm and MAP the log holds, the first thing to check
+    against the table (a tool logging MAP in psi, a sensor unplugged, an engine cranking),
+    unless the summary's checks (``said``) already said nothing bins.
+    """
+    grid = pipeline.grid
+    binned = int(grid.hits.sum())
+    total = binned + sum(pipeline.rejects().values())
+    rejects = ", ".join(f"{k} {v}" for k, v in sorted(pipeline.rejects().items()) if v)
+    line = (
+        f"  binned on the default table: {binned} of {total} samples, "
+        f"{int(np.count_nonzero(grid.hits))} cells"
+        + (f"; not binned: {rejects}" if rejects else "")
+    )
+    if binned == 0 and total and not any("0 samples binned" in n for n in said):
+        top = max(pipeline.rejects().items(), key=lambda kv: kv[1])[0]
+        seen = [
+            f"{label} {np.nanmin(v):.0f}-{np.nanmax(v):.0f}{unit}"
+            for name, label, unit in (("rpm", "rpm", ""), ("map_kpa", "MAP", " kPa"))
+            if (v := columns.get(name)) is not None and np.isfinite(v).any()
+        ]
+        why = REJECT_WORDS.get(top, top)
+        held = f"; the log holds {', '.join(seen)}" if seen else ""
+        line += f"\n  grid will lack: every sample ({why}{held})"
+    return line
+
+
 def run(args: argparse.Namespace) -> int:
     src = Path(args.file)
     if src.is_file() and is_dynolog(src):
@@ -113,6 +166,11 @@ def run(args: argparse.Namespace) -> int:
         bar.finish()
     log.header.metadata["stoich"] = args.stoich
     blocks = events = 0
+    # the samples through the filters and grid a replay uses, as they are written: what
+    # the summary's channel checks cannot see (a log at 431 rpm and 10 kPa, an engine
+    # cranking with its MAP sensor unplugged, mapped every channel and binned nothing)
+    declared = [(n, dict(i.get("channels", {}))) for n, i in log.header.sources.items()]
+    pipeline = Pipeline(VehicleConfig(stoich=args.stoich), declared)
     try:
         writer = LogWriter(out, log.header, overwrite=args.force)
         with writer:
@@ -120,6 +178,8 @@ def run(args: argparse.Namespace) -> int:
                 if isinstance(record, Block):
                     writer.write_block(record)
                     blocks += 1
+                    if len(record):
+                        pipeline.push(record)
                 else:
                     writer.write_event(record)
                     events += 1
@@ -127,6 +187,8 @@ def run(args: argparse.Namespace) -> int:
     except LogFileError as exc:
         error_line(str(exc))
         return EXIT_BAD_INPUT
+    pipeline.flush()
     print(log.summary.to_text())
+    print(binned_line(pipeline, log.columns, said=log.summary.lacks))
     print(f"wrote {out} ({blocks} blocks, {events} markers, {out.stat().st_size} bytes)")
     return EXIT_OK
