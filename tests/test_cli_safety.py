@@ -108,3 +108,58 @@ def test_started_with_sigint_ignored_a_ctrl_c_leaves_the_run_going(tmp_path: Pat
         preexec_fn=_sigint_ignored,
     )  # fmt: skip
     outlives_ignored_signal(proc, tmp_path / "bg.dynolog", signal.SIGINT)
+
+
+def _log(tmp_path: Path, uri: str, seconds: float) -> subprocess.CompletedProcess[str]:
+    return dynoai(
+        "log", "--source", uri, "--out", "l.dynolog", "--duration", str(seconds), cwd=tmp_path
+    )
+
+
+def test_log_exits_3_when_its_only_source_sent_nothing(tmp_path: Path) -> None:
+    # QA: a silent port (wideband off, wrong port) logged 8 s and exited 0, while
+    # `dynoai probe` on the same port exits 3 (README: 3 = device or source failure)
+    import tty
+
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    try:
+        done = _log(tmp_path, f"innovate:{os.ttyname(slave)}", 2.0)
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert done.returncode == 3, done.stderr
+    assert "dynoai: warning: source innovate delivered no data (no data from" in done.stderr
+    assert (tmp_path / "l.dynolog").is_file()  # the (empty) recording is kept all the same
+
+
+def test_log_exits_3_when_its_device_is_lost_and_0_when_it_works(tmp_path: Path) -> None:
+    # Innovate LC-1 packet from PROTOCOLS.md (lambda 1.000): the same stream as the
+    # driver tests. Unplugged (both pty ends closed) one second into a 4-s log, the
+    # driver reconnects to the end; the samples before the loss stay recorded.
+    from tests.serial_fakes import PtyStreamer
+
+    lc1 = bytes.fromhex("B28243130374")
+    dev = PtyStreamer(lc1, period_s=0.02)
+    proc = subprocess.Popen(
+        [*DYNOAI, "log", "--source", f"innovate:{dev.path}", "--out", "l.dynolog",
+         "--duration", "4"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "DYNOAI_DATA_DIR": str(tmp_path / "store")},
+    )  # fmt: skip
+    time.sleep(2.0)
+    dev.unplug()
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 3, err
+    assert "source innovate was lost and did not come back" in err
+    kept = dynoai("replay", "l.dynolog", "--headless", cwd=tmp_path)
+    received = int(kept.stdout.split("samples ")[-1].split()[0])
+    assert kept.returncode == 0 and received > 0, kept.stdout
+    again = tmp_path / "again"
+    again.mkdir()
+    dev = PtyStreamer(lc1, period_s=0.02)
+    try:
+        fine = _log(again, f"innovate:{dev.path}", 1.5)
+    finally:
+        dev.unplug()
+    assert fine.returncode == 0 and "warning" not in fine.stderr, fine.stderr

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from core.config import ConfigError
-from core.source import SourceError, SourceInputError
+from core.source import SourceError, SourceInputError, SourceState
 from core.vehicle import VehicleConfig, resolve_config
 
 
@@ -81,12 +81,43 @@ def warning_line(message: str) -> None:
         print(f"dynoai: warning: {printable(message)}", file=sys.stderr, flush=True)
 
 
-def exit_code_after(session: Any) -> int:
-    """One warning line per thing the finished session could not save; 4 if any, else 0."""
+def source_failures(sources: Any) -> list[str]:
+    """What went wrong with a finished run's sources, one line each; empty when nothing did.
+
+    A source failed when it delivered no sample in the whole run, or when it ended lost
+    (``reconnecting`` / ``failed``: the port itself went away and did not come back). A
+    source that ends ``stale`` after delivering data is not a failure: a wideband or an
+    OBD adapter goes quiet when the tuner switches the ignition off before stopping.
+    """
+    out = []
+    for src in sources or ():
+        why = f" ({src.message})" if src.message else ""
+        if src.state == SourceState.FINISHED:
+            continue
+        if src.samples == 0:
+            out.append(f"source {src.name} delivered no data{why}")
+        elif src.state in (SourceState.RECONNECTING, SourceState.FAILED):
+            out.append(f"source {src.name} was lost and did not come back{why}")
+    return out
+
+
+def exit_code_after(session: Any, final: Any = None) -> int:
+    """One warning line per thing the finished session could not save or read; the exit code.
+
+    4 when something was not saved (data lost comes first), else 3 when a source
+    delivered nothing or was lost (:func:`source_failures`, from ``final``, the
+    session's last snapshot), else 0: a script over SSH can tell a dead wideband from
+    a good run (QA: a silent port and an unplugged adapter both exited 0).
+    """
     lines = list(getattr(session, "not_saved", ()))
     for line in lines:
         warning_line(f"not saved: {line}")
-    return EXIT_NOT_SAVED if lines else EXIT_OK
+    failures = source_failures(getattr(final, "sources", ())) if final is not None else []
+    for line in failures:
+        warning_line(line)
+    if lines:
+        return EXIT_NOT_SAVED
+    return EXIT_DEVICE if failures else EXIT_OK
 
 
 def report_store_damage(store: Any | None) -> None:

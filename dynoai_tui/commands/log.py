@@ -75,4 +75,4 @@ def run(args: argparse.Namespace) -> int:
     if args.coverage_json:
         data = grid_to_json(session.grid, samples=final.samples_total, rejects=final.rejects)
         write_output_file(args.coverage_json, json.dumps(data, indent=1), "--coverage-json")
-    return exit_code_after(session)
+    return exit_code_after(session, final)

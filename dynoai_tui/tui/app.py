@@ -549,4 +549,4 @@ def run_tui(
             not_saved=session.not_saved,
         )
     )
-    return int(result or 0) or exit_code_after(session)
+    return int(result or 0) or exit_code_after(session, None if replay else final)
