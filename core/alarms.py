@@ -42,7 +42,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from core.config import ConfigError
-from core.snapshot import SourceInfo
+from core.snapshot import AlarmSeen, SourceInfo
 from core.source import SourceEvent, SourceState
 
 EVENT_SOURCE = "alarms"
@@ -56,6 +56,10 @@ ALARM_CODES = ("lean_wot", "rich_wot", "knock", "iat", "clt", "egt", "source", "
 
 _LAGGED = frozenset({"lean_wot", "rich_wot"})
 """Codes whose condition must persist for ``hold_s`` before the alarm changes state."""
+
+_TALLY_GAP_S = 5.0
+"""A step in data time longer than this between two judgements adds nothing to an alarm's
+seconds on (a replay seek, a source gap): nobody watched it being on then."""
 
 _BAD_STATES = (SourceState.RECONNECTING, SourceState.FAILED, SourceState.STALE)
 
@@ -165,6 +169,11 @@ class AlarmWatch:
         """Code -> text of a lagged alarm when its condition last held (:meth:`_text`)."""
         self._active: dict[str, str] = {}
         """Code -> text of the alarms on now (to emit onset / clear events once)."""
+        self._seen: dict[str, list[Any]] = {}
+        """Code -> [onsets, seconds on, worst severity, worst text] (:attr:`seen`)."""
+        self._seen_view: tuple[AlarmSeen, ...] = ()
+        self._last_t = math.nan
+        self._was_on: frozenset[str] = frozenset()
 
     def update(
         self,
@@ -189,6 +198,8 @@ class AlarmWatch:
             self._debounce.clear()
         lim = self.limits
         found: list[tuple[str, str]] = []
+        severity: dict[str, float] = {}
+        """How bad each alarm found now is, for its worst reading (:attr:`seen`)."""
         tps = values.get("tps_pct", math.nan)
         lam = values.get("lambda", math.nan)
         target = values.get("lambda_target", math.nan)
@@ -197,9 +208,12 @@ class AlarmWatch:
             err_pct = (lam / target - 1.0) * 100.0
             lean, rich = wot and err_pct > lim.lean_pct, wot and err_pct < -lim.rich_pct
             vs = f" vs {target * self.stoich:.1f} target ({err_pct:+.0f}%)"
+            severity["lean_wot"], severity["rich_wot"] = err_pct, -err_pct
         else:
             lean, rich, vs = wot and lam > lim.wot_lambda_max, False, ""
         afr = lam * self.stoich
+        if "lean_wot" not in severity:  # % over the no-target limit, as err_pct is over target
+            severity["lean_wot"] = (lam / lim.wot_lambda_max - 1.0) * 100.0
         if self._held("lean_wot", lean, now_t):
             found.append(
                 ("lean_wot", self._text("lean_wot", lean, f"LEAN AT WOT: AFR {afr:.1f}{vs}"))
@@ -213,6 +227,7 @@ class AlarmWatch:
             # (a trace of retard read "0.0 deg" at one decimal)
             shown = f"{retard:.1f}" if retard >= 0.1 else f"{retard:.2g}"
             found.append(("knock", f"KNOCK: {shown} deg retard"))
+            severity["knock"] = retard
         for code, channel, limit, label in (
             ("iat", "iat_c", lim.iat_c, "IAT"),
             ("clt", "clt_c", lim.clt_c, "CLT"),
@@ -221,6 +236,7 @@ class AlarmWatch:
             value = values.get(channel, math.nan)
             if value >= limit:
                 found.append((code, f"HIGH {label} {value:.0f} C"))
+                severity[code] = value
         for info in infos:
             if info.state in _BAD_STATES:
                 why = f": {info.message}" if info.message else ""
@@ -231,7 +247,46 @@ class AlarmWatch:
             Alarm(text, code, code in lim.bell) for code, text in found if code not in lim.disabled
         )
         self._emit(alarms, now_t, on_event)
+        self._tally(alarms, severity, now_t)
         return alarms
+
+    @property
+    def seen(self) -> tuple[AlarmSeen, ...]:
+        """Every alarm that came on so far: onsets, data seconds on, the worst reading.
+
+        After a headless run over SSH the summary is all the tuner sees: the status
+        line showed "KNOCK: 4.1 deg retard" for a moment and the summary said nothing.
+        Judged when :meth:`update` is, once per published snapshot (~30 a second live),
+        like the alarm line: a replay at full speed judges fewer moments of its data.
+        """
+        return self._seen_view
+
+    def _tally(self, alarms: Sequence[Alarm], severity: Mapping[str, float], now_t: float) -> None:
+        step = now_t - self._last_t if math.isfinite(self._last_t) else 0.0
+        self._last_t = now_t
+        if not 0.0 < step <= _TALLY_GAP_S:
+            step = 0.0  # a replay seek, or the first update: no time to add
+        changed = False
+        for alarm in alarms:
+            entry = self._seen.get(alarm.code)
+            bad = severity.get(alarm.code, -math.inf)
+            if entry is None:
+                self._seen[alarm.code] = [1, 0.0, bad, str(alarm)]
+                changed = True
+                continue
+            if alarm.code not in self._was_on:
+                entry[0] += 1
+                changed = True
+            entry[1] += step
+            changed = changed or step > 0.0
+            if bad > entry[2]:
+                entry[2], entry[3] = bad, str(alarm)
+                changed = True
+        self._was_on = frozenset(a.code for a in alarms)
+        if changed:
+            self._seen_view = tuple(
+                AlarmSeen(code, int(e[0]), float(e[1]), str(e[3])) for code, e in self._seen.items()
+            )
 
     def _text(self, code: str, condition: bool, text: str) -> str:
         """A lagged alarm's text: the values now while its condition holds, else as it last held.

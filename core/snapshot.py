@@ -59,6 +59,18 @@ class History:
 
 
 @dataclass(frozen=True, slots=True)
+class AlarmSeen:
+    """One alarm's run so far: how often it came on, for how long, and its worst reading."""
+
+    code: str
+    onsets: int
+    seconds: float
+    """Data time it was on."""
+    worst: str
+    """Its text at its worst (the most retard, the leanest, the hottest; a source's first)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """Everything the dashboard and the status line show, immutable, published per engine tick."""
 
@@ -85,6 +97,8 @@ class Snapshot:
     pulls_max: int | None = None
     in_pull: bool = False
     alarms: tuple[str, ...] = ()
+    alarms_seen: tuple[AlarmSeen, ...] = ()
+    """Every alarm that came on this run, in the order each first did (the summary's)."""
     finished: bool = False
     """All sources are finite and done (replay or batch simulation)."""
     paused: bool = False

@@ -208,6 +208,7 @@ class SnapshotBuilder:
             in_pull=in_pull,
             alarms=self._alarms(values, infos, record_error, pulls_done, pulls_max, data_ended)
             + tuple(faults),
+            alarms_seen=self._alarm_watch.seen,
             finished=finished,
             paused=paused,
             speed=speed,

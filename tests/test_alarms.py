@@ -126,3 +126,46 @@ def test_simulated_pulls_raise_lean_at_wot_and_the_recording_keeps_it(tmp_path: 
     _, _, events, _ = read_log(out)
     alarms = [e for e in events if e.source == "alarms" and e.kind == "alarm"]
     assert "lean_wot" in {e.data["code"] for e in alarms}, [e.text for e in events]
+
+
+def test_each_alarm_is_tallied_with_its_onsets_time_on_and_worst_reading():
+    # QA: after `dynoai log` over SSH the status line had shown "KNOCK: 4.1 deg retard"
+    # and "LEAN AT WOT ... (+4%)", and the summary said nothing of either
+    watch = AlarmWatch(AlarmLimits(), stoich=14.7)
+    assert watch.seen == ()
+    feed(watch, {"knock_retard_deg": 2.0}, 0.0, 1.0)
+    feed(watch, {"knock_retard_deg": 4.5}, 1.05, 1.5)
+    feed(watch, {}, 1.55, 3.0)  # off
+    feed(watch, {"knock_retard_deg": 1.0}, 3.05, 4.0)  # on again, milder
+    feed(watch, {**WOT, "lambda": 0.85 * 1.03}, 4.05, 6.0)  # lean, +3 %
+    feed(watch, {**WOT, "lambda": 0.85 * 1.06}, 6.05, 7.0)  # leaner, +6 %
+    seen = {a.code: a for a in watch.seen}
+    assert list(seen) == ["knock", "lean_wot"]  # in the order each first came on
+    knock, lean = seen["knock"], seen["lean_wot"]
+    assert knock.onsets == 2 and knock.worst == "KNOCK: 4.5 deg retard"
+    assert knock.seconds == pytest.approx(1.5 + 0.95, abs=0.11)
+    assert lean.onsets == 1 and "+6%" in lean.worst
+    # on from 4.35 (after hold_s) to 7.0, and still on at the end
+    assert lean.seconds == pytest.approx(7.0 - 4.35, abs=0.11)
+    # a jump in data time (a replay seek) adds no seconds on
+    before = watch.seen
+    watch.update({"knock_retard_deg": 3.0}, (), 600.0)
+    after = {a.code: a for a in watch.seen}
+    assert after["knock"].seconds == pytest.approx(seen["knock"].seconds)
+    assert after["knock"].onsets == 3 and before != watch.seen
+
+
+def test_the_run_summary_lists_the_alarms_seen_or_says_none(tmp_path: Path):
+    from dynoai_tui.commands.headless import summary_text
+
+    out = tmp_path / "p.dynolog"
+    sources = create_sources(["sim:vtwin?scenario=pulls&seed=1&speed=max&duration=45"])
+    live = Session(sources, record_path=out).run_to_end()
+    text = summary_text(live, recording_path=str(out))
+    lines = [ln for ln in text.splitlines() if ln.startswith(("alarms", " " * 14 + "l"))]
+    assert lines and lines[0].startswith("alarms        ")
+    assert any("lean_wot" in ln and "worst LEAN AT WOT: AFR" in ln for ln in lines), text
+    # judged once per published snapshot, as the alarm line is: a replay at full speed
+    # judges fewer moments, so its tally is not compared with the live one here
+    clean = Session(create_sources(["sim:vtwin?scenario=idle&seed=1&speed=max&duration=5"]))
+    assert "alarms        none" in summary_text(clean.run_to_end(), recording_path=None)

@@ -23,7 +23,7 @@ from typing import TextIO
 
 from core.coverage.export import grid_to_text
 from core.session import Session
-from core.snapshot import Snapshot
+from core.snapshot import AlarmSeen, Snapshot
 from dynoai_tui import INTERRUPTED
 from dynoai_tui.commands.common import printable
 from dynoai_tui.commands.statusline import StatusPrinter, fit_status
@@ -96,6 +96,24 @@ def status_line(snap: Snapshot, width: int = 80) -> str:
     return fit_status(snap, width)
 
 
+def alarm_lines(seen: Sequence[AlarmSeen]) -> list[str]:
+    """The summary's ``alarms`` lines: each alarm that came on, how often, how long, its worst.
+
+    The status line shows an alarm only while it is on; after a run over SSH (or under
+    nohup) the summary is what the tuner reads, and it said nothing of the knock.
+    """
+    if not seen:
+        return ["alarms        none"]
+    out = []
+    for i, a in enumerate(seen):
+        times = "once" if a.onsets == 1 else f"{a.onsets} times"
+        out.append(
+            f"{'alarms' if i == 0 else '':<14}{a.code} {times}, {a.seconds:.1f} s on; "
+            f"worst {printable(a.worst)}"
+        )
+    return out
+
+
 def summary_text(
     snap: Snapshot,
     *,
@@ -125,6 +143,7 @@ def summary_text(
             f"vehicle       {both.covered_pct:.1f} % ({both.covered_cells} of {both.hits.size} "
             "cells trusted, this run and its stored runs)"
         )
+    lines.extend(alarm_lines(snap.alarms_seen))
     rejects = {k: v for k, v in snap.rejects.items() if v}
     lines.append(
         "rejects       " + (", ".join(f"{k} {v}" for k, v in sorted(rejects.items())) or "none")
