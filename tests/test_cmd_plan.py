@@ -167,6 +167,60 @@ def test_a_limit_under_idle_is_refused_in_one_line(store_dir, capsys, setting):
     assert len(err) == 1 and setting.split("=")[0] in err[0] and "no test could run" in err[0]
 
 
+@pytest.mark.parametrize(
+    ("setting", "needle"),
+    [
+        # an unset shell variable (max_rpm=$REDLINE) cleared the rev limit, rc 0
+        ("max_rpm=", "empty value (to clear the limit: max_rpm=none)"),
+        ("max_rpm=5e9", "5e+09 is beyond any engine's (at most 20000)"),
+        ("max_map_kpa=900", "900 is beyond any engine's (at most 400)"),
+    ],
+)
+def test_an_empty_or_impossible_limit_is_refused_and_the_saved_one_kept(
+    store_dir, capsys, setting, needle
+):
+    base = ["constraints", "--vehicle", "bike", "--data-dir", str(store_dir)]
+    assert main([*base, "--set", "max_rpm=5800", "--set", "max_map_kpa=100"]) == 0
+    capsys.readouterr()
+    assert main([*base, "--set", setting]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0], err
+    assert main(base) == 0
+    out = capsys.readouterr().out
+    assert "max_rpm                5800" in out and "max_map_kpa            100" in out
+
+
+def test_constraints_on_a_new_name_warn_that_they_create_it(store_dir, capsys):
+    # QA: a typo (fxx for fx) saved the limit under a new vehicle without a word
+    args = ["constraints", "--vehicle", "bkie", "--data-dir", str(store_dir)]
+    assert main([*args, "--set", "max_rpm=5000"]) == 0
+    err = capsys.readouterr().err
+    assert "no vehicle named 'bkie' yet (known: bike)" in err and "check the name" in err
+    assert main([*args, "--set", "max_rpm=5100"]) == 0  # it exists now: no warning
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    ("settings", "limits"),
+    [(["min_rpm=6000"], "min_rpm 6000"), (["min_map_kpa=300"], "min_map_kpa 300")],
+)
+def test_constraints_that_leave_no_cell_say_so_instead_of_offering_tests(
+    store_dir, capsys, settings, limits
+):
+    # QA: with min_rpm 6000 (over the V-twin's redline) and min_map_kpa 300 the plan
+    # offered an idle in neutral and "street cruise 5 min" with gain 305
+    base = ["--vehicle", "bike", "--data-dir", str(store_dir)]
+    sets = [a for s in settings for a in ("--set", s)]
+    assert main(["constraints", *base, *sets]) == 0
+    capsys.readouterr()
+    assert main(["plan", *base, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["suggestions"] == [], doc["suggestions"]
+    assert doc["instruction"] == (
+        f"no test reaches a cell inside the constraints ({limits}): check them"
+    )
+
+
 def test_the_opening_plan_leads_with_idle_work_worth_its_time(store_dir, capsys):
     # QA, `dynoai plan --vehicle NEW`: "idle in neutral 30 s" at 0.02 sat fifth, over
     # the P1 walk and holds

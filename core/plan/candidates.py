@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from core.channels import CHANNELS
 from core.config import ConfigError
 from core.coverage.axes import TableAxes
 from core.plan.testmodels import (
@@ -90,6 +91,19 @@ class Constraints:
             value = getattr(self, key)
             if value is not None and (not np.isfinite(value) or value < 0):
                 raise ConfigError(f"constraints.{key}: {value!r} must be a number >= 0")
+        for key, top in (
+            ("min_rpm", CHANNELS["rpm"].hi),
+            ("max_rpm", CHANNELS["rpm"].hi),
+            ("lug_rpm", CHANNELS["rpm"].hi),
+            ("min_map_kpa", CHANNELS["map_kpa"].hi),
+            ("max_map_kpa", CHANNELS["map_kpa"].hi),
+        ):
+            value = getattr(self, key)
+            if value is not None and value > top:
+                # 5e9 was taken as a rev limit (a typo or a unit mix-up, never a limit)
+                raise ConfigError(
+                    f"constraints.{key}: {value:g} is beyond any engine's (at most {top:g})"
+                )
         for key, floor, what in (
             ("max_rpm", MAX_RPM_FLOOR, "under any engine's idle"),
             ("max_map_kpa", MAX_MAP_FLOOR_KPA, "under an idling engine's MAP"),
@@ -148,9 +162,14 @@ class Constraints:
                     f"constraints.{key}: unknown key (known: {', '.join(sorted(fields))})"
                 )
             text = text.strip()
+            if not text:
+                # an unset shell variable (max_rpm=$REDLINE) cleared the rev limit silently
+                raise ConfigError(
+                    f"constraints.{key}: empty value (to clear the limit: {key}=none)"
+                )
             if key == "environment":
                 values[key] = text.lower()
-            elif text.lower() in ("none", "off", ""):
+            elif text.lower() in ("none", "off"):
                 values[key] = None
             else:
                 values[key] = _coerce(key, text)

@@ -71,6 +71,8 @@ TARGET_SHARE = 0.25
 """A next target cell is one a test on offer raises by at least this share of its value."""
 NOTHING_WORTH_IT = "covered as far as this engine reaches: no test gains a cell a minute"
 """The line when cells remain untrusted but no test is worth its time (:data:`MIN_GAIN_PER_MIN`)."""
+NO_CELL_IN_LIMITS = "no test reaches a cell inside the constraints ({limits}): check them"
+"""The line when the constraints leave no cell any test on offer reaches (:func:`_in_window`)."""
 MIN_STEP_RATE = 1.0
 """A MAP step joins a hold only if it gains at least this fraction of the best test's gain
 per second: a step that fills a low-priority cell slowly costs more dyno time than it earns."""
@@ -127,7 +129,11 @@ def plan_model(
     prio = priority_map(model.key.axes, regions, knock_events)
     rpm_axis, map_axis = axis_arrays(model.key.axes)
     weights = np.asarray(PLAN_WEIGHT, dtype=np.float64)[np.clip(prio, 1, 3)].ravel()
-    weights = weights * calibration.stall_weights(rpm_axis, map_axis)
+    weights = (
+        weights
+        * calibration.stall_weights(rpm_axis, map_axis)
+        * _in_window(rpm_axis, map_axis, constraints)
+    )
     now = {k: np.asarray(arrays[k], dtype=np.float64).ravel() for k in ADDITIVE}
     value0 = cell_value(confidence(now, rule))
     must = np.clip(prio, 1, 3).ravel() <= 2
@@ -144,6 +150,20 @@ def plan_model(
         if view.suggestions and view.suggestions[0].expected_gain >= MIN_STEP_GAIN:
             return _knock_tagged(view, knock_events)
     return _knock_tagged(_plan(*args, weights, weights), knock_events)
+
+
+def _in_window(rpm_axis: F64, map_axis: F64, constraints: Constraints) -> F64:
+    """1 for the cells inside the constraints' rpm and MAP window, 0 outside (flat).
+
+    A cell the tuner ruled out is no work: with min_rpm 6000 and min_map_kpa 300 the
+    list offered "street cruise 5 min" (gain 305) and an idle in neutral, for cells at
+    2000-4000 rpm and 950 rpm.
+    """
+    r_lo, r_hi = constraints.rpm_window(rpm_axis)
+    m_lo, m_hi = constraints.map_window(map_axis)
+    cols = (rpm_axis >= r_lo) & (rpm_axis <= r_hi)
+    rows = (map_axis >= m_lo) & (map_axis <= m_hi)
+    return (rows[:, None] & cols[None, :]).astype(np.float64).ravel()
 
 
 def _knock_tagged(view: PlanView, knock_events: npt.ArrayLike | None) -> PlanView:
@@ -336,6 +356,10 @@ def _plan(
         )
         if np.any(reached & (target_weights > 0) & (conf0 < 1.0)):
             instruction = NOTHING_WORTH_IT
+        elif not np.any(reached & (target_weights > 0)):
+            # nothing any test reaches is inside the window: the constraints, not the
+            # coverage, leave no work ("all reachable cells are covered" at 0 %)
+            instruction = NO_CELL_IN_LIMITS.format(limits=_limits(constraints))
     return PlanView(
         suggestions=suggestions,
         filtered=tuple(filtered),
@@ -385,6 +409,16 @@ def _opening_test(idle_rpm: float) -> Callable[[Recipe], bool]:
         return not recipe.map_steps or recipe.rpm_lo >= idle_rpm
 
     return opens
+
+
+def _limits(constraints: Constraints) -> str:
+    """Every rpm and MAP constraint set ("min_rpm 6000, min_map_kpa 300"), or "none"."""
+    named = [
+        f"{name} {value:g}"
+        for name in ("min_rpm", "max_rpm", "min_map_kpa", "max_map_kpa")
+        if (value := getattr(constraints, name)) is not None
+    ]
+    return ", ".join(named) or "none"
 
 
 def _rpm_limits(constraints: Constraints) -> str:
