@@ -52,13 +52,32 @@ def test_at_80_columns_rpm_map_afr_next_coverage_and_alarm_all_show():
     assert LONG_PLAN.instruction in wide and "(+1)" in wide
 
 
-def test_narrow_terminal_drops_alarms_before_coverage_before_the_instruction():
+def test_narrow_terminal_keeps_the_alarm_then_the_instruction_then_coverage():
+    # QA: with the wideband's port silent, a 100-column line read "> simulating tests;
+    # for now: go to 2000 r…  cov 0%  ! SOURCE inno…": the instruction took the room
     snap = busy_snapshot()
     base = len("12:34  5432 rpm  MAP 98  AFR 13.5/12.8")
-    just_next = fit_status(snap, base + 2 + 14)
-    assert "> hold" in just_next and "cov" not in just_next and "!" not in just_next
-    with_cov = fit_status(snap, base + 2 + 14 + 2 + len("cov 0%"))
-    assert "cov 0%" in with_cov and "!" not in with_cov
+    just_alarm = fit_status(snap, base + 2 + 14)
+    assert "! LEAN" in just_alarm and "> hold" not in just_alarm and "cov" not in just_alarm
+    with_next = fit_status(snap, base + 2 + 14 + 2 + 14)
+    assert "! LEAN" in with_next and "> hold" in with_next and "cov" not in with_next
+    assert with_next.index("!") < with_next.index(">")
+    calm = fit_status(replace(snap, alarms=()), base + 2 + 14)
+    assert "> hold" in calm
+    # the spare room goes to the alarm first: the instruction keeps its narrowest
+    lost = (Alarm("SOURCE innovate STALE: no data from /dev/pts/6 for 8.1 s", "source"),)
+    line = fit_status(replace(snap, alarms=lost), 100)
+    assert "! SOURCE innovate STALE: no data fr…  > hold 3000 r…  cov 0%" in line, line
+    line = fit_status(replace(snap, alarms=lost), 124)
+    assert "! SOURCE innovate STALE: no data from /dev/pts/6 for 8.1 s  > hold" in line
+
+
+def test_the_second_line_keeps_the_recording_size_before_the_rejects():
+    from dynoai_tui.commands.statusline import fit_detail
+
+    many = {f"reason_{i}": 100 + i for i in range(12)}
+    line = fit_detail(replace(busy_snapshot(), rejects=many), 80)
+    assert "rec 123.5 kB | pulls 1 | rej reason_0=100" in line and len(line) <= 80
 
 
 def test_kv_and_json_lines_parse_back():

@@ -4,10 +4,11 @@ Over SSH the tuner's terminal is often 80 columns. A status line longer than the
 terminal wraps, ``\r\x1b[K`` then only clears the last row, and the lines stack
 with the important tail cut off. So on a terminal the line is fitted to the
 width, keeping fields in the order a tuner needs them: elapsed, rpm, MAP,
-AFR/target, the instruction (the next step), coverage, alarms. Lower-priority
-fields shrink first, then drop; the instruction is cut with an ellipsis rather
-than dropped. Rejects, per-source rates and the recording size go on a second
-line when the terminal has the rows for it.
+AFR/target, an alarm (what must be acted on now), the instruction (the next step),
+coverage. Lower-priority fields shrink first, then drop; the instruction is cut
+with an ellipsis rather than dropped. Per-source rates, the recording size, pulls
+and rejects go on a second line when the terminal has the rows for it, rejects
+last (a long list cut the recording size, the proof that logging works).
 
 When stderr is not a terminal (a pipe, ``nohup``, a log file) the status is one
 line a second meant for programs. ``kv`` (default when piped) is
@@ -97,8 +98,11 @@ def fit_status(snap: Snapshot, width: int) -> str:
     cov = f"cov {snap.grid.covered_pct:.0f}%"
     alarm = alarm_summary(snap.alarms)
     room = width - len(line)
-    # What the lower-priority fields need at their narrowest; drop from the end until it fits.
-    optional = [(nxt, MIN_NEXT), (cov, len(cov)), (alarm, MIN_ALARM)]
+    # What the lower-priority fields need at their narrowest; drop from the end until it
+    # fits. An alarm comes first and gets the spare room first: it is what the tuner must
+    # act on (QA: with the wideband's port silent the line read "> simulating tests; for
+    # now: go to 2000 r…  cov 0%  ! SOURCE inno…", the reason for the dashes cut away).
+    optional = [(alarm, MIN_ALARM), (nxt, MIN_NEXT), (cov, len(cov))]
     optional = [(text, min(need, len(text))) for text, need in optional if text]
     while optional and sum(need + len(SEP) for _, need in optional) > room:
         optional.pop()
@@ -116,12 +120,12 @@ def detail_fields(snap: Snapshot) -> list[str]:
     for src in snap.sources:
         state = "" if src.state.value in ("connected", "finished") else f" {src.state.value}"
         parts.append(f"{src.name} {src.rate_hz:.0f}/s{state}")
-    rejects = {k: n for k, n in snap.rejects.items() if n}
-    if rejects:
-        parts.append("rej " + " ".join(f"{k}={n}" for k, n in sorted(rejects.items())))
     if snap.recording is not None:
         parts.append(f"rec {_size(snap.recording.bytes_written)}")
     parts.append(f"pulls {snap.pulls_done}")
+    rejects = {k: n for k, n in snap.rejects.items() if n}
+    if rejects:
+        parts.append("rej " + " ".join(f"{k}={n}" for k, n in sorted(rejects.items())))
     return parts
 
 
