@@ -139,3 +139,74 @@ def test_progress_bar_redraws_only_on_new_percent() -> None:
     assert [f.split("]")[1].strip() for f in frames] == ["0%", "50%", "100%"]
     assert frames[1].startswith("reading x.mlg [" + "#" * 15 + "." * 15 + "]")
     assert stream.getvalue().endswith("\n")
+
+
+def _damaged_copies(tmp_path: Path) -> dict[str, Path]:
+    """short.mlg (real TunerStudio MLVLG v1, see data/README.md) damaged three ways."""
+    good = (DATA / "short.mlg").read_bytes()
+    rng = np.random.default_rng(7)
+    mid = bytearray(good)
+    at = len(good) // 2
+    mid[at : at + 400] = rng.integers(0, 256, 400, dtype=np.uint8).tobytes()
+    copies = {
+        "corrupt": mid,
+        "garbage": good + rng.integers(0, 256, 3000, dtype=np.uint8).tobytes(),
+        "truncated": good[: len(good) // 2 + 17],
+    }
+    out = {}
+    for name, data in copies.items():
+        out[name] = tmp_path / f"{name}.mlg"
+        out[name].write_bytes(bytes(data))
+    return out
+
+
+@pytest.mark.parametrize("command", [["replay", "--headless"], ["coverage"], ["report"]])
+def test_replay_coverage_report_of_a_damaged_mlg_say_what_import_says(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    # QA: import said "checksum errors (records skipped): 1" and "unknown block type 90",
+    # while replay and coverage of the same file were silent; a damaged .dynolog warns
+    from dynoai_tui.cli import main
+
+    for name, path in _damaged_copies(tmp_path).items():
+        assert _run(str(path), "--out", str(tmp_path / f"{name}.dynolog")) == 0
+        out = capsys.readouterr().out.splitlines()
+        notes = [ln[len("  note: ") :] for ln in out if ln.startswith("  note: ")]
+        damage = [n for n in notes if "block" in n or "checksum" in n]
+        assert damage, name
+        code = main([command[0], str(path), *command[1:]])
+        err = capsys.readouterr().err
+        assert code == 0, (name, err)
+        warnings = [ln for ln in err.splitlines() if ln.startswith("dynoai: warning:")]
+        assert len(warnings) == 1, (name, err)
+        assert str(path) in warnings[0] and all(d in warnings[0] for d in damage)
+
+    assert main([command[0], str(DATA / "short.mlg"), *command[1:]]) == 0
+    assert "warning" not in capsys.readouterr().err  # an intact log says nothing
+
+
+def test_report_finds_the_pull_of_a_dyno_export_without_throttle(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # QA: a clean 2500 -> 6490 rpm WinPEP 8 / Power Core run (PROTOCOLS §7: no throttle
+    # column, no units) gave "no WOT pull found"; columns as PROTOCOLS §7 names them
+    from dynoai_tui.cli import main
+
+    rows = [
+        "Time,(DWRT CPU) Engine RPM,(DWRT CPU) Power,(DWRT CPU) Torque,"
+        "WB Volts Petrol AFR,(DWRT ATMO) Pressure,(DWRT ATMO) Temperature 1"
+    ]
+    for i in range(400):
+        rpm = 2500 + 10 * i
+        torque = 90 + 10 * np.sin(i / 130)
+        rows.append(f"{i * 0.05:.2f},{rpm},{torque * rpm / 5252:.2f},{torque:.2f},12.8,29.92,77")
+    path = tmp_path / "winpep.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    assert main(["report", str(path), "--format", "json"]) == 0
+    import json
+
+    sheet = json.loads(capsys.readouterr().out)
+    assert len(sheet["pulls"]) == 1
+    pull = sheet["pulls"][0]
+    assert pull["correction"]["inputs"]["baro_kpa"] == pytest.approx(101.32, abs=0.01)
+    assert pull["correction"]["inputs"]["air_temp_c"] == pytest.approx(25.0)

@@ -109,3 +109,57 @@ def test_a_hold_released_into_a_sag_then_moved_is_still_two_tests():
     det.flush()
     found = det.drain_completed()
     assert [round(d.rpm_median) for d in found] == [1250, 1000]
+
+
+# A dyno export carries no throttle (PROTOCOLS §7: WinPEP 8 / Power Core CSV columns are
+# the DWRT modules' Engine RPM, Power, Torque, ATMO weather and a wideband; no TPS), so
+# its pull is told by rpm rising while the dyno measures power.
+
+
+def _no_tps_block(t, rpm, power=None):
+    cols = {"rpm": np.asarray(rpm, float), "map_kpa": np.full(len(t), np.nan)}
+    if power is not None:
+        cols["power_hp"] = np.asarray(power, float)
+    return Block("fused", np.asarray(t, float), cols)
+
+
+def _tests_of(block):
+    det = PullDetector()
+    events = det.feed(block) + det.flush()
+    return det, [e.data["test_type"] for e in events if e.kind == "pull_stop"]
+
+
+def test_dyno_export_without_throttle_has_its_pull_found_from_rpm_and_power():
+    t = np.arange(0, 20, 0.05)
+    rpm = 2500 + 200 * t  # 2500 -> 6490 rpm, as QA's WinPEP run
+    det, stops = _tests_of(_no_tps_block(t, rpm, power=rpm * 95 / 5252))
+    assert stops == ["wot_pull"] and det.pulls == 1
+
+
+def test_a_log_without_throttle_or_power_keeps_its_rise_a_sweep():
+    t = np.arange(0, 20, 0.05)
+    det, stops = _tests_of(_no_tps_block(t, 2500 + 200 * t))
+    assert stops == ["part_throttle_sweep"] and det.pulls == 0
+
+
+def test_cruise_without_throttle_finds_no_pull_even_with_power_logged():
+    # part-throttle cruise: 2400-2900 rpm, gentle ups and downs; a power estimate logged
+    t = np.arange(0, 120, 0.05)
+    rpm = 2650 + 250 * np.sin(t / 6.0) + 20 * np.sin(t * 3.1)
+    det, stops = _tests_of(_no_tps_block(t, rpm, power=np.full(t.size, 25.0)))
+    assert "wot_pull" not in stops and det.pulls == 0
+    det, stops = _tests_of(_no_tps_block(t, rpm))
+    assert "wot_pull" not in stops and det.pulls == 0
+
+
+def test_a_logged_part_throttle_still_makes_a_rise_with_power_a_sweep():
+    t = np.arange(0, 20, 0.05)
+    rpm = 2500 + 200 * t
+    block = Block(
+        "fused",
+        t,
+        {"rpm": rpm, "tps_pct": np.full(t.size, 40.0), "map_kpa": np.full(t.size, 70.0),
+         "power_hp": rpm * 40 / 5252},
+    )  # fmt: skip
+    det, stops = _tests_of(block)
+    assert stops == ["part_throttle_sweep"] and det.pulls == 0

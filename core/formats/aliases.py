@@ -101,6 +101,9 @@ ALIASES: dict[str, tuple[str, ...]] = {
         "afr bank 1",
         "air fuel ratio bank 1",
         "wideband afr 1",
+        "wb volts petrol afr",
+        "petrol afr",
+        "gasoline afr",
     ),
     "afr_target": (
         "afr target",
@@ -212,6 +215,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
         "manifold air temp",
         "manifold air temperature",
         "charge temp",
+        "dwrt atmo temperature",
+        "atmo temperature",
     ),
     "clt_c": (
         "clt",
@@ -257,6 +262,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
         "ambient pressure",
         "amb pressure",
         "atmospheric pressure",
+        "dwrt atmo pressure",
+        "atmo pressure",
     ),
     "batt_v": ("battery v", "battery", "battery voltage", "batt", "system voltage", "ecu voltage"),
     "egt_c": ("egt", "exhaust gas temp", "exhaust gas temperature", "egt 1"),

@@ -56,7 +56,9 @@ def detect_text(lines: list[str], time_name: str | None = None) -> str | None:
         return "carscanner"
     if len(cells) in (3, 4) and long_form:
         return "powervision"
-    if "winpep" in banner:
+    # Power Core / WinPEP 8 name channels after their RT-150 module, "(DWRT CPU) Power"
+    # (PROTOCOLS §7), with no banner; WinPEP 7 writes a banner naming itself.
+    if "winpep" in banner or any(c.lstrip().upper().startswith("(DWRT ") for c in cells):
         return "winpep"
     if "bluedriver" in banner or "bluedriver" in header.lower():
         return "bluedriver"

@@ -174,7 +174,7 @@ def _segment(
             skip_line=MARK,
             stop_line=stop,
         )
-    notes: list[str] = []
+    damage: list[str] = []
     if table.ragged:
         rows = table.columns[0].size if table.columns else 0
         if table.ragged > max(10, rows // 100) and not (table.ragged == 1 and table.truncated_last):
@@ -184,7 +184,7 @@ def _segment(
                 f"wrong delimiter or not one table"
             )
         what = "the last row was cut short" if table.truncated_last else "rows padded with NaN"
-        notes.append(
+        damage.append(
             f"{table.ragged} rows had a different number of cells than the header ({what})"
         )
     tvals = table.columns[t_idx] if table.columns else np.zeros(0)
@@ -203,7 +203,7 @@ def _segment(
         names=[names[j] for j in keep],
         units=[units[j] for j in keep],
         values=[table.columns[j] for j in keep] if table.columns else [np.zeros(0) for _ in keep],
-        notes=notes,
+        damage=damage,
         started_at=started,
         clock=clock,
     )
@@ -297,6 +297,7 @@ def _merge_segments(parts: list[RawLog]) -> RawLog:
     if parts[0].clock.endswith("unwrapped"):
         t = unwrap_midnight(t)
     notes = [n for p in parts for n in p.notes]
+    damage = [n for p in parts for n in p.damage]
     notes.append(f"header repeated {len(parts) - 1} times; columns merged")
     return RawLog(
         format_name="",
@@ -305,6 +306,7 @@ def _merge_segments(parts: list[RawLog]) -> RawLog:
         units=[units[n] for n in order],
         values=merged,
         notes=notes,
+        damage=damage,
         started_at=parts[0].started_at,
         clock=parts[0].clock,
     )

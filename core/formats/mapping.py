@@ -16,6 +16,7 @@ AFR -> lambda, 100-based accel enrichment).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core import channels as ch
+from core.formats.dynounits import (
+    US_UNITS,
+    air_temp_in_f,
+    baro_unit,
+    power_torque_units,
+)
 from core.formats.names import canonical_for, is_boost, is_narrowband, normalise, wideband_by_unit
 from core.formats.units import PRESSURE, Conversion, conversion_for, is_gauge_unit, unit_key
 
@@ -108,6 +115,7 @@ def map_columns(
     columns: dict[str, F64] = {}
     mapped: list[MappedChannel] = []
     unmapped: list[str] = []
+    unlabelled: set[str] = set()
     for i, name in enumerate(names):
         choice = chosen.get(i)
         if choice is None:
@@ -145,7 +153,10 @@ def map_columns(
             text = "no rpm name; the only column in rpm, taken as engine speed"
         columns[conv.canonical] = arr
         mapped.append(MappedChannel(name, conv.canonical, text))
+        if not units[i].strip():
+            unlabelled.add(conv.canonical)
 
+    _units_from_data(unlabelled, columns, mapped, unmapped, notes)
     _boost_as_map(names, units, values, boost, columns, mapped, unmapped, notes)
     _derive_mixture(columns, mapped, "afr", "lambda", stoich)
     _derive_mixture(columns, mapped, "afr_target", "lambda_target", stoich)
@@ -185,21 +196,116 @@ _RANGE_WITHOUT_UNIT: dict[str, tuple[float, str]] = {
     "maf_gs": (655.35, "the OBD-II MAF range 0-655.35 g/s (SAE J1979 PID 0x10)"),
 }
 """Upper bounds a unit-less column must respect to be taken in the canonical unit."""
+AFR_FLOOR = 5.5
+"""An unlabelled "AFR" whose median is below this is a wideband's 0-5 V output (Dynojet's
+"WB Volts ..." channels), not a ratio: even methanol at full rich reads above 5.5."""
 
 
 def _implausible_without_unit(conv: Conversion, unit: str, values: F64) -> str:
     """Why a column with no unit cannot be in the canonical unit ('' when it can be)."""
-    bound = _RANGE_WITHOUT_UNIT.get(conv.canonical)
-    if unit.strip() or bound is None:
+    if unit.strip():
         return ""
     arr = np.asarray(values, dtype=np.float64)
     finite = arr[np.isfinite(arr)]
+    if conv.canonical in ("afr", "afr_target") and finite.size:
+        median = float(np.median(finite))
+        if median < AFR_FLOOR:
+            return f"no unit in log and a median of {median:g} is no AFR (a sensor voltage?)"
+    bound = _RANGE_WITHOUT_UNIT.get(conv.canonical)
+    if bound is None:
+        return ""
     if finite.size == 0 or float(finite.max()) <= bound[0]:
         return ""
     return (
         f"no unit in log and values up to {float(finite.max()):g} exceed {bound[1]}, "
         f"so not {ch.CHANNELS[conv.canonical].unit} (a raw frequency?)"
     )
+
+
+def _units_from_data(
+    unlabelled: set[str],
+    columns: dict[str, F64],
+    mapped: list[MappedChannel],
+    unmapped: list[str],
+    notes: list[str],
+) -> None:
+    """Units of unlabelled power, torque, baro and air temperature, read from the data.
+
+    A dyno's export carries no units (PROTOCOLS §7, WinPEP 8 / Power Core CSV), so
+    "taken as the canonical unit" read 90 lb·ft as 90 N·m; see ``dynounits``.
+    """
+    found: set[str] = set()
+    if "baro_kpa" in unlabelled:
+        baro = columns["baro_kpa"]
+        unit, kpa_per = baro_unit(baro)
+        median = float(np.nanmedian(baro)) if np.isfinite(baro).any() else math.nan
+        if not unit:
+            source = _drop(columns, mapped, unmapped, "baro_kpa")
+            notes.append(
+                f"{source}: no unit in log and a median of {median:g} is no barometer reading "
+                f"in kPa, inHg, psi, mbar or bar; left unmapped"
+            )
+        else:
+            found.add(unit)
+            columns["baro_kpa"] = baro * kpa_per
+            how = f" -> kPa x {kpa_per:.4g}" if unit != "kPa" else ""
+            _retext(mapped, "baro_kpa", f"no unit in log; {median:g} reads as {unit}{how}")
+    pair = {"power_hp", "torque_nm"}
+    if pair <= columns.keys() and "rpm" in columns and pair & unlabelled:
+        found |= _power_torque_from_data(unlabelled, columns, mapped, notes)
+    if "iat_c" in unlabelled and found & US_UNITS and air_temp_in_f(columns["iat_c"]):
+        columns["iat_c"] = ch.c_from_f(columns["iat_c"])
+        us = ", ".join(sorted(found & US_UNITS))
+        _retext(mapped, "iat_c", f"no unit in log; degF, as the log's other units are US ({us})")
+
+
+def _power_torque_from_data(
+    unlabelled: set[str], columns: dict[str, F64], mapped: list[MappedChannel], notes: list[str]
+) -> set[str]:
+    """Power and torque units from P = T·ω (``dynounits.power_torque_units``); units found."""
+    power_known, torque_known = "power_hp" not in unlabelled, "torque_nm" not in unlabelled
+    p_unit, t_unit, why = power_torque_units(
+        columns["power_hp"],
+        columns["torque_nm"],
+        columns["rpm"],
+        power_known=power_known,
+        torque_known=torque_known,
+    )
+    if not p_unit:
+        names = " and ".join(m.original for m in mapped if m.canonical in ("power_hp", "torque_nm"))
+        notes.append(
+            f"warning: {names}: no unit in log, and the data fits no unit pair "
+            f"({why}); taken as hp and N·m, check them"
+        )
+        return set()
+    if not power_known:
+        if p_unit == "kW":
+            columns["power_hp"] = ch.hp_from_kw(columns["power_hp"])
+        conv = " -> hp / 0.7457" if p_unit == "kW" else ""
+        _retext(mapped, "power_hp", f"no unit in log; {p_unit} by torque x rpm{conv}")
+    if not torque_known:
+        if t_unit == "lb·ft":
+            columns["torque_nm"] = ch.nm_from_lbft(columns["torque_nm"])
+        conv = " -> N·m x 1.356" if t_unit == "lb·ft" else ""
+        _retext(mapped, "torque_nm", f"no unit in log; {why}{conv}")
+    return {p_unit, t_unit}
+
+
+def _retext(mapped: list[MappedChannel], canonical: str, text: str) -> None:
+    for i, m in enumerate(mapped):
+        if m.canonical == canonical:
+            mapped[i] = MappedChannel(m.original, canonical, text)
+
+
+def _drop(
+    columns: dict[str, F64], mapped: list[MappedChannel], unmapped: list[str], canonical: str
+) -> str:
+    """Take a mapped column back out (it is not what its name says); its original name."""
+    del columns[canonical]
+    source = next(m.original for m in mapped if m.canonical == canonical)
+    mapped[:] = [m for m in mapped if m.canonical != canonical]
+    unmapped.append(source)
+    return source
 
 
 def _knock_as_retard(name: str, arr: F64, text: str) -> tuple[F64, str]:

@@ -204,7 +204,7 @@ def read_mlg(path: Path, progress: Callable[[int, int], None] | None = None) -> 
     rec_dtype = _record_dtype(header)
     stride = rec_dtype.itemsize
     total = arr.size
-    notes: list[str] = []
+    damage: list[str] = []
     runs: list[npt.NDArray[np.void]] = []
     # File-order timeline: per entry, the run index (>= 0) or -1 for a marker.
     order: list[int] = []
@@ -227,18 +227,18 @@ def read_mlg(path: Path, progress: Callable[[int, int], None] | None = None) -> 
             order.append(-1)
             p += MARKER_BYTES
         elif block_type in (0, 1):
-            notes.append(f"file ends inside a block ({total - p} bytes at the end ignored)")
+            damage.append(f"file ends inside a block ({total - p} bytes at the end ignored)")
             break
         else:
             q = _resync(arr, p + 1, stride, header.record_bytes)
             skipped = (q if q is not None else total) - p
-            notes.append(f"unknown block type {block_type} at byte {p}: skipped {skipped} bytes")
+            damage.append(f"unknown block type {block_type} at byte {p}: skipped {skipped} bytes")
             if q is None:
                 break
             p = q
     if progress is not None:
         progress(total, total)
-    return _assemble(header, runs, order, markers, notes)
+    return _assemble(header, runs, order, markers, damage)
 
 
 def _assemble(
@@ -246,8 +246,9 @@ def _assemble(
     runs: list[npt.NDArray[np.void]],
     order: list[int],
     markers: list[tuple[int, str]],
-    notes: list[str],
+    damage: list[str],
 ) -> RawLog:
+    notes: list[str] = []
     records = np.concatenate(runs) if runs else np.zeros(0, dtype=_record_dtype(header))
     if records.size == 0:
         return RawLog(
@@ -256,7 +257,7 @@ def _assemble(
             names=[f.name for f in header.fields],
             units=[f.units for f in header.fields],
             values=[np.zeros(0) for _ in header.fields],
-            notes=notes,
+            damage=damage,
         )
     raw = records.view(np.uint8).reshape(records.size, -1)
     payload = raw[:, BLOCK_HEADER_BYTES:-1]
@@ -294,7 +295,7 @@ def _assemble(
 
     t_all = _restore_lost_wraps(header, values, t_all, is_marker, notes)
     if bad_count:
-        notes.append(f"{bad_count} records failed their checksum and were skipped")
+        damage.append(f"{bad_count} records failed their checksum and were skipped")
     names = [f.name for f in header.fields]
     units = ["bits" if f.is_bits and not f.units else f.units for f in header.fields]
     return RawLog(
@@ -308,6 +309,7 @@ def _assemble(
         ],
         checksum_errors=bad_count,
         notes=notes,
+        damage=damage,
         started_at=float(header.started_at) if header.started_at else None,
         info=header.info,
         clock="record timestamps (10 us ticks, 16-bit wraps unwrapped)",

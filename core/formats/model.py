@@ -52,6 +52,9 @@ class RawLog:
     markers: list[tuple[float, str]] = field(default_factory=list)
     checksum_errors: int = 0
     notes: list[str] = field(default_factory=list)
+    damage: list[str] = field(default_factory=list)
+    """What the reader skipped or could not read (bad checksums, garbage, a cut-off
+    tail): said by every command that reads the log, not only by ``import``."""
     started_at: float | None = None
     """Wall-clock start (Unix seconds) when the log records it."""
     info: str = ""
@@ -78,6 +81,8 @@ class ImportSummary:
     clock: str = ""
     lacks: list[str] = field(default_factory=list)
     """What the coverage grid and its filters will not have from this log."""
+    damage: list[str] = field(default_factory=list)
+    """The notes (also in ``notes``) that say the file was damaged: data was skipped."""
 
     def to_text(self) -> str:
         lines = [
@@ -291,7 +296,7 @@ def build_imported(
     Raises:
         LogImportError: an explicit mapping names something missing, or no rpm column.
     """
-    notes = list(raw.notes)
+    notes = [*raw.damage, *raw.notes]
     if np.asarray(raw.t_s).size == 0:
         raise LogImportError(f"{path}: the log has a header but no data rows")
     t, values, markers = _ordered(raw, notes)
@@ -352,6 +357,7 @@ def build_imported(
         notes=notes,
         clock=raw.clock,
         lacks=grid_lacks(result.columns),
+        damage=list(raw.damage),
     )
     created_at = raw.started_at
     if created_at is None or not math.isfinite(created_at) or created_at <= 0:

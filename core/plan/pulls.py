@@ -6,7 +6,9 @@ to press a key before each pull. Each fused sample (decimated to ~20 Hz, which i
 plenty for manoeuvres lasting seconds) is classified from the throttle and from
 how rpm and throttle moved over the last second:
 
-    wot    throttle >= 90 %
+    wot    throttle >= 90 %, or, with no throttle reading, rpm rising >= 100 rpm/s
+           while the dyno measures power (a dyno export: WinPEP / Power Core
+           write no throttle, PROTOCOLS §7; its run file is the pull)
     idle   rpm below 1300 with the throttle closed
     tip    throttle up >= 15 points within the last second (a roll-on)
     sweep  rpm rising >= 100 rpm/s at part throttle
@@ -203,11 +205,12 @@ class PullDetector:
         rpm_all = block.column("rpm")
         map_all = block.column("map_kpa")
         tps_all = block.column("tps_pct")
+        load_all = _dyno_load(block)
         for i in self._decimate(t_all):
             t, rpm, map_kpa, tps = (
                 float(t_all[i]), float(rpm_all[i]), float(map_all[i]), float(tps_all[i]),
             )  # fmt: skip
-            kind = self._classify(t, rpm, tps)
+            kind = self._classify(t, rpm, tps, loaded=bool(load_all[i]))
             seg = self._segment
             if seg is not None and seg.kind != kind:
                 events.extend(self._close())
@@ -256,7 +259,8 @@ class PullDetector:
         self._last_t = last
         return keep
 
-    def _classify(self, t: float, rpm: float, tps: float) -> str:
+    def _classify(self, t: float, rpm: float, tps: float, *, loaded: bool = False) -> str:
+        """The class of one point; ``loaded``: a dyno measures power or torque here."""
         hist = self._history
         while hist and hist[0][0] < t - LOOKBACK_S:
             hist.popleft()
@@ -280,7 +284,9 @@ class PullDetector:
             return "tip"
         rate = (rpm - ago[1]) / (t - ago[0])
         if rate >= SWEEP_RATE_RPM_S:
-            return "sweep"
+            # With no throttle channel a part-throttle sweep cannot be told from a pull by
+            # the throttle; a dyno's measured power under a rising rpm is its pull.
+            return "wot" if loaded and not math.isfinite(tps) else "sweep"
         if abs(rpm - ago[1]) <= STEADY_BAND_RPM and rpm >= IDLE_RPM_MAX:
             return "steady"
         return "none"
@@ -326,6 +332,14 @@ class PullDetector:
                 },
             )
         ]
+
+
+def _dyno_load(block: Block) -> np.ndarray:
+    """Per sample: positive power or torque is logged (as a dyno measures it under load)."""
+    with np.errstate(invalid="ignore"):
+        power = block.column("power_hp") > 0.0
+        torque = block.column("torque_nm") > 0.0
+    return power | torque
 
 
 def _plateaus(t: list[float], map_kpa: list[float]) -> tuple[float, ...]:

@@ -104,7 +104,10 @@ class RecordedLog:
         if self._reader is not None:
             rec = self._reader.recovery
             return "" if rec.complete else rec.message
-        return ""
+        # a foreign log: what its reader skipped (bad checksums, garbage, a cut tail),
+        # which before only ``dynoai import`` said
+        damage = getattr(getattr(self._imported, "summary", None), "damage", None)
+        return "damaged log: " + "; ".join(damage) if damage else ""
 
     @property
     def import_summary(self) -> str:
