@@ -163,3 +163,18 @@ def test_a_logged_part_throttle_still_makes_a_rise_with_power_a_sweep():
     )  # fmt: skip
     det, stops = _tests_of(block)
     assert stops == ["part_throttle_sweep"] and det.pulls == 0
+
+
+def test_a_throttle_reading_gone_stale_is_not_a_dyno_export():
+    # a sparse street log (Torque Pro maps "Horsepower (At the wheels)") whose throttle
+    # PID went stale (NaN) for a second: an in-gear rise is no WOT pull for that
+    t = np.arange(0, 20, 0.05)
+    rpm = 2500 + 200 * t
+    block = Block(
+        "fused",
+        t,
+        {"rpm": rpm, "tps_pct": np.full(t.size, np.nan), "map_kpa": np.full(t.size, 70.0),
+         "power_hp": rpm * 40 / 5252},
+    )  # fmt: skip
+    det, stops = _tests_of(block)
+    assert "wot_pull" not in stops and det.pulls == 0

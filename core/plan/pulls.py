@@ -205,7 +205,8 @@ class PullDetector:
         rpm_all = block.column("rpm")
         map_all = block.column("map_kpa")
         tps_all = block.column("tps_pct")
-        load_all = _dyno_load(block)
+        # no throttle channel at all (a dyno export), not a throttle reading gone stale
+        load_all = _dyno_load(block) & ("tps_pct" not in block.columns)
         for i in self._decimate(t_all):
             t, rpm, map_kpa, tps = (
                 float(t_all[i]), float(rpm_all[i]), float(map_all[i]), float(tps_all[i]),
