@@ -131,9 +131,12 @@ def test_plan_with_every_cell_trusted_says_so(tmp_path, capsys):
     grid.lam_wsum[:] = 90.0
     grid.lam_wsum2[:] = 81.0
     store.add_run("bike", "r1", grid)
-    assert main(["plan", "--vehicle", "bike", "--data-dir", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    assert "no test to suggest: all reachable cells are covered" in out, out
+    assert main(["plan", "--vehicle", "bike", "--data-dir", str(tmp_path), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    # nothing left to cover: the session's WOT pull, for the dyno sheet, is all there is
+    assert [s["test_type"] for s in doc["suggestions"]] == ["wot_pull"], doc["suggestions"]
+    assert doc["instruction"].startswith("covered as far as this engine reaches: now WOT pull")
+    assert doc["instruction"].endswith("for the dyno sheet")
 
 
 @pytest.mark.parametrize("vehicle", ["car", "bike"])

@@ -426,7 +426,8 @@ def test_no_test_is_offered_that_gains_less_than_a_cell_a_minute() -> None:
         arrays["hits"][j], arrays["weight"][j], arrays["dwell_s"][j] = 80.0, 80.0, 0.8
         arrays["lam_weight"][j], arrays["lam_wsum"][j] = 80.0, 0.85 * 80.0
         arrays["lam_wsum2"][j] = 0.85**2 * 80.0
-    view = plan_model(arrays, None, MODEL, DEFAULT_REGIONS, Constraints(), Calibration(), 0, RULE)
+    # (one pull done this session: the pull for the dyno sheet is not asked for again)
+    view = plan_model(arrays, None, MODEL, DEFAULT_REGIONS, Constraints(), Calibration(), 1, RULE)
     assert view.suggestions == ()
     pulls = [f for f in view.filtered if f.test_type == "wot_pull"]
     assert pulls and all("under 1 a minute" in f.reason for f in pulls), view.filtered
@@ -438,6 +439,31 @@ def test_no_test_is_offered_that_gains_less_than_a_cell_a_minute() -> None:
     assert view.suggestions
     assert all(s.expected_gain >= MIN_GAIN_PER_MIN * s.minutes for s in view.suggestions)
     assert {(t.rpm, t.map_kpa) for t in view.targets} == {(4000.0, 95.0), (4500.0, 95.0)}
+
+
+def test_a_session_with_no_pull_ends_on_one_for_the_dyno_sheet() -> None:
+    # QA watched the demo cover 56 % and stop at "covered as far as this engine
+    # reaches" with "pulls 0": the WOT row was trusted by holds at WOT, so the pull
+    # gained the grid too little to be listed, and the session had no power curve
+    from core.plan.simplan import SHEET_PULL
+
+    n_rpm = AXES.shape[1]
+    done = np.ones(AXES.n_cells, dtype=bool)
+    row105 = list(AXES.map_kpa).index(105.0)
+    done[row105 * n_rpm : (row105 + 1) * n_rpm] = False  # over the V-twin's WOT MAP
+    arrays = _trusted(done)
+    view = plan_model(arrays, None, MODEL, DEFAULT_REGIONS, Constraints(), Calibration(), 0, RULE)
+    assert [s.test_type for s in view.suggestions] == ["wot_pull"], view.suggestions
+    pull = view.suggestions[0]
+    assert view.instruction == SHEET_PULL.format(test=pull.description)
+    assert pull.rpm_range[1] > 5000.0  # the widest pull, to the top of the engine
+    assert not any(f.description == pull.description for f in view.filtered)
+    # once a pull is done (or the constraints allow none) it is not asked for
+    view = plan_model(arrays, None, MODEL, DEFAULT_REGIONS, Constraints(), Calibration(), 1, RULE)
+    assert view.suggestions == ()
+    capped = Constraints(max_pulls_per_session=0)
+    view = plan_model(arrays, None, MODEL, DEFAULT_REGIONS, capped, Calibration(), 0, RULE)
+    assert view.suggestions == ()
 
 
 def _mask(*cells: int) -> np.ndarray:

@@ -71,6 +71,8 @@ TARGET_SHARE = 0.25
 """A next target cell is one a test on offer raises by at least this share of its value."""
 NOTHING_WORTH_IT = "covered as far as this engine reaches: no test gains a cell a minute"
 """The line when cells remain untrusted but no test is worth its time (:data:`MIN_GAIN_PER_MIN`)."""
+SHEET_PULL = "covered as far as this engine reaches: now {test} for the dyno sheet"
+"""The line when the coverage is done and this session has no pull yet (:func:`_sheet_pull`)."""
 NO_CELL_IN_LIMITS = "no test reaches a cell inside the constraints ({limits}): check them"
 """The line when the constraints leave no cell any test on offer reaches (:func:`_in_window`)."""
 MIN_STEP_RATE = 1.0
@@ -146,7 +148,7 @@ def plan_model(
         # hold step, a sweep row) is valued on those cells alone, so no minute goes to
         # polish that the must-have cells could use. Only when no test gains a step's worth
         # of them (the rest are out of reach, or stalled and discounted) is polish planned.
-        view = _plan(*args, np.where(must, weights, 0.0), weights)
+        view = _plan(*args, np.where(must, weights, 0.0), weights, last=False)
         if view.suggestions and view.suggestions[0].expected_gain >= MIN_STEP_GAIN:
             return _knock_tagged(view, knock_events)
     return _knock_tagged(_plan(*args, weights, weights), knock_events)
@@ -200,8 +202,14 @@ def _plan(
     running: Suggestion | None,
     weights: F64,
     target_weights: F64,
+    last: bool = True,
 ) -> PlanView:
-    """The plan with these per-cell planning weights (targets use ``target_weights``)."""
+    """The plan with these per-cell planning weights (targets use ``target_weights``).
+
+    ``last``: no other pass follows (the must-have cells' pass is followed by one with
+    the polish when it finds nothing worth a step): only then may a session that has no
+    pull yet end on one (:func:`_sheet_pull`).
+    """
     key = model.key
     axes = key.axes
     rpm_axis, map_axis = axis_arrays(axes)
@@ -312,6 +320,14 @@ def _plan(
     if lead is not None:
         # the first step of the best walk over the remaining work leads (``route``)
         suggestions = tuple(sorted(suggestions, key=lambda s: s.recipe != lead))
+    sheet = None
+    if not suggestions and last and not only_opening and pulls_done == 0:
+        sheet = _sheet_pull(cands, weights)
+        if sheet is not None:
+            filtered = [f for f in filtered if f.description != sheet.recipe.description]
+            suggestions = rank_suggestions(
+                [sheet], prio.ravel(), axes.shape[1], calibration, reach, weights
+            )
     if not now["hits"].any():
         # Opening plan (no data at all): idle / low-MAP work first. A tuner checks that a
         # new engine idles and its wideband reads before loading it, and the engine is at
@@ -349,6 +365,8 @@ def _plan(
         conf0, prio, target_weights, rpm_axis, map_axis, constraints, op, reachable=filled,
         first=first,
     )  # fmt: skip
+    if sheet is not None:
+        instruction = SHEET_PULL.format(test=sheet.recipe.description)
     if not suggestions:
         reached = _filled(
             [c.arrays for c in cands + holds] + [st for col in columns for st in col.steps],
@@ -429,6 +447,23 @@ def _rpm_limits(constraints: Constraints) -> str:
         if value is not None
     ]
     return ", ".join(named) or "the engine's rpm range"
+
+
+def _sheet_pull(cands: list[Candidate], weights: F64) -> Candidate | None:
+    """The widest WOT pull on offer into the constraints' window (cells with ``weights``).
+
+    Once the cells are covered as far as the engine reaches, a session with no pull yet
+    ends on one: it gains the grid little (holds at WOT trusted those cells), but it is
+    the power and torque curve a tuner prints for the customer and checks the WOT mixture
+    across the range with. QA watched the demo cover 56 % and stop with "covered as far
+    as this engine reaches" and "pulls 0": a session no tuner calls done.
+    """
+    pulls = [
+        c
+        for c in cands
+        if c.recipe.test_type == "wot_pull" and np.any((c.arrays["hits"] > 0) & (weights > 0))
+    ]
+    return max(pulls, key=lambda c: c.recipe.rpm_hi - c.recipe.rpm_lo, default=None)
 
 
 def _worth_a_minute(chosen: list[Candidate], filtered: list[FilteredTest]) -> list[Candidate]:
