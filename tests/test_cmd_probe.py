@@ -115,6 +115,20 @@ def test_probe_innovate_on_random_bytes_exits_3(capsys):
     ]
 
 
+def test_probe_elm327_on_random_bytes_is_one_short_line(capsys, monkeypatch):
+    # PROTOCOLS.md §4a: only a ">" prompt after a text reply (and ATZ's banner) is an answer.
+    monkeypatch.setattr(elm327, "RESET_TIMEOUT_S", 0.5)
+    dev = PtyStreamer(garbage_stream(seed=2, chunk_bytes=256), period_s=0.01)
+    try:
+        code = probe(f"elm327:{dev.path}", "--seconds", "1")
+    finally:
+        dev.unplug()
+    err = capsys.readouterr().err
+    assert code == 3
+    assert len(err.strip().splitlines()) == 1 and len(err) < 250, err  # no byte dump
+    assert "(ATZ: " in err and "try ?baud=9600 or ?baud=115200" in err
+
+
 def test_probe_adapter_does_not_answer(capsys, monkeypatch):
     monkeypatch.setattr(elm327, "RESET_TIMEOUT_S", 0.3)
     dev = PtyResponder(lambda request: b"")
