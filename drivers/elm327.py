@@ -39,6 +39,7 @@ from drivers.elm327_reply import (
     header_mode,
     is_bus_error,
     parse_reply,
+    reply_length,
 )
 from drivers.registry import SourceURI
 from drivers.serial_base import Row, SerialSource
@@ -54,6 +55,10 @@ MULTI_FAILURES_BEFORE_FALLBACK = 3
 NO_ANSWER_LIMIT = 3
 """Replies without a prompt in a row before we call the adapter lost and reconnect."""
 CAN_PROTOCOLS = frozenset("6789ABC")
+BAUD_RATES = (38400, 9600, 115200)
+"""Adapter rates to suggest after no answer, most common first (38400 is the ELM327's
+default, 9600 some clones', 115200 many STN-based and newer adapters'): the two not
+in use are named."""
 
 
 class ElmNoAnswer(OSError):
@@ -108,18 +113,22 @@ class Elm327Source(SerialSource):
     # -- init ---------------------------------------------------------------------------
 
     def _command(self, cmd: str, timeout_s: float = COMMAND_TIMEOUT_S) -> ElmReply:
-        """Send one command and wait for the prompt; raises ElmNoAnswer on timeout."""
+        """Send one command and wait for its prompt; raises ElmNoAnswer on timeout.
+
+        Only a real prompt ends the wait (:func:`reply_length`): noise at a wrong baud
+        holds stray ``>`` bytes, and must not pass for an answer to ATZ and the rest.
+        """
         self._last_cmd = ""
         self.port.write(cmd.encode("ascii") + b"\r")
         buf = bytearray()
         deadline = time.monotonic() + timeout_s
-        while b">" not in buf:
+        while (length := reply_length(buf, banner=cmd == "ATZ")) is None:
             if time.monotonic() >= deadline:
-                got = f" (got {bytes(buf[:40])!r})" if buf else ""
-                raise ElmNoAnswer(f"no answer to {cmd} from the adapter{got}")
+                got = f"{len(buf)} bytes, none an ELM327 reply" if buf else "nothing came back"
+                raise ElmNoAnswer(f"{cmd}: {got}")
             buf += self.port.read(self.port.in_waiting or 1)
         self.bytes_received += len(buf)
-        return parse_reply(bytes(buf), sent=cmd, headers=self.parser.headers)
+        return parse_reply(bytes(buf[:length]), sent=cmd, headers=self.parser.headers)
 
     def _set_headers(self, mode: str) -> None:
         """Headers on (``ATH1``, lines framed as ``mode``) or off (``ATH0``, mode '')."""
@@ -134,9 +143,10 @@ class Elm327Source(SerialSource):
         try:
             self._init_adapter()
         except ElmNoAnswer as exc:
+            others = " or ".join(f"?baud={b}" for b in BAUD_RATES if b != self.baud)
             raise SourceError(
                 f"no answer from the ELM327 adapter on {self.port_path} at {self.baud} baud "
-                f"({exc}): wrong baud (try ?baud=9600 or 38400) or not an ELM327?"
+                f"({exc}): wrong baud (try {others}) or not an ELM327?"
             ) from None
 
     def _init_adapter(self) -> None:

@@ -56,6 +56,38 @@ ERROR_HINTS = {
 MAX_REPLY_BYTES = 4096
 """A 'reply' longer than this without a prompt is noise; it is dropped."""
 
+_TEXT = re.compile(rb"[\x00\t\r\n -~]*")
+"""What an ELM327 reply is made of: printable ASCII and line ends (NULs are allowed,
+as in :func:`parse_reply`). Bytes read at the wrong baud are mostly anything else."""
+_CHIP = re.compile(rb"ELM|STN|OBD", re.IGNORECASE)
+"""A chip's name in the banner ATZ prints (``ELM327 v1.5``; STN11xx chips and most
+clones print an ELM327 banner too)."""
+
+
+def reply_length(buf: bytes | bytearray, banner: bool = False) -> int | None:
+    """Length of the reply at the front of ``buf`` up to its ``>`` prompt; None until then.
+
+    A ``>`` counts as the prompt only at the start of a line (after CR or LF, PROTOCOLS.md
+    §4a), after a reply that is all text: random bytes hold a ``>`` now and then, and
+    taking one for a prompt had every init command "answered" at a wrong baud. ATZ
+    (``banner``) resets the chip, whose UART may put out a junk byte first; there the
+    line before the prompt must be plain text naming the chip (``ELM327 v1.5``).
+    """
+    at = 0
+    while (at := buf.find(b">", at) + 1) > 0:
+        if at < 2 or buf[at - 2] not in b"\r\n":
+            continue
+        head = bytes(buf[: at - 1])
+        if not banner:
+            if _TEXT.fullmatch(head):
+                return at
+            continue
+        lines = [line for line in re.split(rb"[\r\n]+", head.replace(b"\x00", b"")) if line.strip()]
+        if lines and re.fullmatch(rb"[ -~]+", lines[-1]) and _CHIP.search(lines[-1]):
+            return at
+    return None
+
+
 _HEX = re.compile(r"^[0-9A-F]+$")
 _FRAME = re.compile(r"^([0-9A-F]):([0-9A-F]*)$")
 _COUNT = re.compile(r"^[0-9A-F]{3}$")

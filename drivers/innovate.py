@@ -14,8 +14,14 @@ without its fixed bits, a channel cut in half) is dropped and counted.
 An LM-1 on its own (no MTS chain) sends Serial Protocol #1 packets without a
 header: the first byte is the only one with bit 7 set, 2 to 8 words long. They
 are framed from that byte to the next one with bit 7 set (or after 16 bytes, a
-full packet), and accepted only when every word has its fixed zero bits and,
-for a short packet, when it follows the previous packet back to back.
+full packet), and accepted only when every word has its fixed zero bits.
+
+Passing those bit tests once proves little: random bytes (a wrong baud, another
+device) pass them a few times a second. A real device streams packet after
+packet with nothing in between, so a packet is trusted only when the next one
+starts exactly where it ends (the word count is right); the first of a stream
+is held back until then. Until that lock, no row and no device status comes
+out, and the base class reports bytes without a valid frame.
 
 No sample without a value: an empty (zero-length) packet, a query response or
 a dropped body yields no row, so garbage never looks like a live device.
@@ -37,7 +43,9 @@ lambda NaN, and its text becomes the source status message.
 
 from __future__ import annotations
 
+import enum
 import math
+from typing import NamedTuple
 
 from core.source import SourceError
 from drivers.registry import SourceURI
@@ -53,7 +61,7 @@ FUNCTION_TEXT = {
     4: "warming up {pct:.1f} %",
     5: "heater calibration ({raw})",
     6: "sensor error {raw}",
-    7: "reserved function code ({raw})",
+    7: "reserved function code {func} (value {raw})",
 }
 """Status text per MTS function code (OT-2 SDK p.16); F = 0 means lambda is valid."""
 
@@ -97,12 +105,70 @@ def isp1_end(buf: bytes | bytearray, i: int) -> int | None:
     return None
 
 
+def _next_start(buf: bytes | bytearray, i: int) -> int:
+    """The first position from ``i`` where an MTS header or an LM-1 packet could start."""
+    while (
+        i + 1 < len(buf)
+        and not is_header(buf[i], buf[i + 1])
+        and not is_isp1_start(buf[i], buf[i + 1])
+    ):
+        i += 1
+    return i
+
+
+Layout = tuple[tuple[str, int, int], ...]
+"""Per channel: its type (``lambda``, ``lm1``, ``aux``), AF x10 and function code.
+
+Two packets of one device chain have the same layout (except when a sensor changes
+state), two runs of random bytes seldom do: the lock asks for it (:class:`Sync`).
+"""
+
+
 class BadBody(ValueError):
     """A packet body whose words do not follow the MTS channel layout."""
 
 
+class Sync(enum.Enum):
+    """Where the parser stands in the stream: packets are only trusted back to back."""
+
+    HUNTING = "hunting"
+    """No packet yet: look for one at every byte."""
+    HELD = "held"
+    """One valid packet, held back until the next one, of the same shape, starts right
+    where it ends (:attr:`Packet.shape`)."""
+    LOCKED = "locked"
+    """Two or more packets back to back: each one that follows is decoded at once."""
+
+
+class Packet(NamedTuple):
+    """One structurally valid packet: where it ends and what it carries."""
+
+    end: int
+    values: dict[str, float] | None
+    """Channel values; None for a packet that carries no sample (empty, query response)."""
+    status_text: str
+    kind: str
+    """``data``, ``empty`` or ``response``: which counter the packet goes to."""
+    shape: tuple[object, ...]
+    """Framing, length and :data:`Layout`: what two packets in a row must share to lock."""
+
+
+NEED_MORE = "need more"
+NOT_A_PACKET = "not a packet"
+
+
 class MtsParser:
-    """Incremental MTS packet parser: ``feed(bytes, t) -> rows``; pure, no I/O."""
+    """Incremental MTS packet parser: ``feed(bytes, t) -> rows``; pure, no I/O.
+
+    With no checksum, a single packet that passes every fixed-bit test can still be
+    noise: ten minutes of random bytes at 19200 baud made about 300 rows when each
+    such packet counted. A real device sends packet after packet with nothing in
+    between, its chain's layout unchanged, so a packet only counts once the next one,
+    of the same shape, starts exactly where it ends (:class:`Sync`; 0 rows in three
+    hours of random bytes). The first is held back until then and emitted with its
+    own receipt time; the ones after it are decoded as they complete. Anything at the
+    expected position that is not a valid packet drops the lock and the device status.
+    """
 
     def __init__(self, stoich: float | None = None) -> None:
         self.stoich = stoich
@@ -111,13 +177,21 @@ class MtsParser:
         self.response_packets = 0
         self.empty_packets = 0
         self.bad_packets = 0
+        self.sync_losses = 0
+        self.sync = Sync.HUNTING
+        self._held: tuple[float, Packet] | None = None
         self._buf = bytearray()
-        self._isp1_at: int | None = None
-        """Where the next stand-alone LM-1 packet must start to continue the chain."""
 
     def reset(self) -> None:
         self._buf.clear()
-        self._isp1_at = None
+        self._unlock()
+
+    def _unlock(self) -> None:
+        if self.sync is Sync.LOCKED:
+            self.sync_losses += 1
+            self.status_text = ""  # the device status came from packets no longer trusted
+        self.sync = Sync.HUNTING
+        self._held = None
 
     def feed(self, data: bytes, t: float) -> list[Row]:
         self._buf += data
@@ -125,83 +199,95 @@ class MtsParser:
         buf = self._buf
         i = 0
         while True:
-            while (
-                i + 1 < len(buf)
-                and not is_header(buf[i], buf[i + 1])
-                and not is_isp1_start(buf[i], buf[i + 1])
-            ):
-                i += 1
+            if self.sync is Sync.HUNTING:
+                i = _next_start(buf, i)
             if i + 1 >= len(buf):
                 break
-            if not is_header(buf[i], buf[i + 1]):
-                end = isp1_end(buf, i)
-                if end is None:
-                    break  # wait for the rest (or for the next packet's start byte)
-                chained = self._isp1_at == i
-                if end < 0 or not self._isp1(bytes(buf[i:end]), t, rows, chained):
-                    self._isp1_at = None
-                    i += 1
-                    continue
-                self._isp1_at = i = end
+            packet = self._packet_at(buf, i)
+            if packet is NEED_MORE:
+                break
+            if not isinstance(packet, Packet):
+                self._unlock()
+                i += 1  # a false start or a cut-short packet: hunt on from the next byte
                 continue
-            end = i + 2 + 2 * packet_words(buf[i], buf[i + 1])
-            if end > len(buf):
-                # A header-ish byte inside what we have means the packet was cut short.
-                if body_bytes_ok(buf[i + 2 :]):
-                    break
-                i += 1
-                continue
-            body = bytes(buf[i + 2 : end])
-            if not body_bytes_ok(body):
-                i += 1  # a false header or a cut-short packet: hunt on from the next byte
-                continue
-            if not buf[i] & 0x10:
-                self.response_packets += 1
-            elif not body:
-                self.empty_packets += 1
+            if self.sync is Sync.HUNTING or (
+                self._held is not None and self._held[1].shape != packet.shape
+            ):
+                self.sync = Sync.HELD  # a first packet, or one unlike the one held: hold it
+                self._held = (t, packet)
             else:
-                try:
-                    values = self._decode(body)
-                except BadBody:
-                    self.bad_packets += 1
-                    i += 1
-                    continue
-                self.packets += 1
-                rows.append((t, values))
-            i = end
+                if self._held is not None:
+                    self._accept(*self._held, rows)
+                    self._held = None
+                self.sync = Sync.LOCKED
+                self._accept(t, packet, rows)
+            i = packet.end
         del buf[:i]
-        if self._isp1_at is not None:
-            self._isp1_at -= i
         if len(buf) > MAX_PACKET_BYTES:
-            self._isp1_at = None
+            self._unlock()
             del buf[: len(buf) - MAX_PACKET_BYTES]
         return rows
 
-    def _isp1(self, packet: bytes, t: float, rows: list[Row], chained: bool) -> bool:
-        """A stand-alone LM-1 packet (Serial Protocol #1); False when it is not one.
+    def _accept(self, t: float, packet: Packet, rows: list[Row]) -> None:
+        """Count a trusted packet; a data packet becomes a row and sets the status."""
+        if packet.kind == "response":
+            self.response_packets += 1
+        elif packet.kind == "empty":
+            self.empty_packets += 1
+        if packet.values is not None:
+            self.packets += 1
+            self.status_text = packet.status_text
+            rows.append((t, packet.values))
 
-        With no header or checksum, a short packet is easy for noise to imitate, so
-        one only becomes a sample when it follows the previous packet back to back
-        (``chained``) or is a full 16-byte packet (five aux words, 25 fixed zero bits).
-        """
+    def _packet_at(self, buf: bytearray, i: int) -> Packet | str:
+        """The packet that starts at ``i``, :data:`NEED_MORE`, or :data:`NOT_A_PACKET`."""
+        if not is_header(buf[i], buf[i + 1]):
+            if not is_isp1_start(buf[i], buf[i + 1]):
+                return NOT_A_PACKET
+            end = isp1_end(buf, i)
+            if end is None:
+                return NEED_MORE  # the rest, or the next packet's start byte, is to come
+            decoded = self._isp1(bytes(buf[i:end])) if end > 0 else None
+            if decoded is None:
+                return NOT_A_PACKET
+            values, status_text, layout = decoded
+            return Packet(end, values, status_text, "data", ("isp1", end - i, layout))
+        end = i + 2 + 2 * packet_words(buf[i], buf[i + 1])
+        if end > len(buf):
+            # A header-ish byte inside what we have means the packet was cut short.
+            return NEED_MORE if body_bytes_ok(buf[i + 2 :]) else NOT_A_PACKET
+        body = bytes(buf[i + 2 : end])
+        if not body_bytes_ok(body):
+            return NOT_A_PACKET
+        if not buf[i] & 0x10:
+            return Packet(end, None, "", "response", ("response", end - i))
+        if not body:
+            return Packet(end, None, "", "empty", ("empty",))
+        try:
+            values, status_text, layout = self._decode(body)
+        except BadBody:
+            self.bad_packets += 1
+            return NOT_A_PACKET
+        return Packet(end, values, status_text, "data", ("mts", end - i, layout))
+
+    def _isp1(self, packet: bytes) -> tuple[dict[str, float], str, Layout] | None:
+        """A stand-alone LM-1 packet (Serial Protocol #1): values and status, or None."""
         words = len(packet) // 2
         func = (packet[0] >> 2) & 0x0F
         if words == 2 and func == 0:
-            return False  # two words only in warm-up or error (SP#1 §2)
+            return None  # two words only in warm-up or error (SP#1 §2)
         if any(packet[2 * w] & (0xC0 if w < 3 else 0xF8) for w in range(1, words)):
-            return False  # lambda / battery words: bits 15-14 clear; aux: bits 15-11 clear
+            return None  # lambda / battery words: bits 15-14 clear; aux: bits 15-11 clear
         try:
-            values = self._decode(packet)
+            return self._decode(packet)
         except BadBody:
-            return False
-        if chained or len(packet) == ISP1_FULL_BYTES:
-            self.packets += 1
-            rows.append((t, values))
-        return True
+            return None
 
-    def _decode(self, body: bytes) -> dict[str, float]:
+    def _decode(self, body: bytes) -> tuple[dict[str, float], str, Layout]:
+        """Values, status text and the channel layout (:data:`Layout`)."""
         values: dict[str, float] = {}
         statuses: list[str] = []
+        layout: list[tuple[str, int, int]] = []
         n_lambda = 0
         n_aux = 0
         k = 0
@@ -221,7 +307,9 @@ class MtsParser:
                 n_lambda += 1
                 func = (hi >> 2) & (0x0F if lm1 else 0x07)
                 raw = ((body[k + 2] & 0x3F) << 7) | (body[k + 3] & 0x7F)
-                self._lambda(values, statuses, n_lambda, func, ((hi & 1) << 7) | lo, raw)
+                af_x10 = ((hi & 1) << 7) | lo
+                layout.append(("lm1" if lm1 else "lambda", af_x10, func))
+                self._lambda(values, statuses, n_lambda, func, af_x10, raw)
                 if lm1 and words == 3 and "batt_v" not in values:
                     bhi, blo = body[k + 4], body[k + 5]
                     divider = (bhi >> 3) & 0x07
@@ -231,10 +319,10 @@ class MtsParser:
                 if hi & 0x38:
                     raise BadBody("aux word wider than the 10 bits every device uses")
                 values[f"aux{n_aux}_raw"] = float(((hi & 0x07) << 7) | (lo & 0x7F))
+                layout.append(("aux", 0, 0))
                 n_aux += 1
                 k += 2
-        self.status_text = "; ".join(statuses)
-        return values
+        return values, "; ".join(statuses), tuple(layout)
 
     def _lambda(
         self,
@@ -251,7 +339,8 @@ class MtsParser:
         if func == 0:
             lam = 0.5 + 0.001 * raw
         else:
-            text = FUNCTION_TEXT.get(func, FUNCTION_TEXT[7]).format(pct=raw / 10.0, raw=raw)
+            text = FUNCTION_TEXT.get(func, FUNCTION_TEXT[7])
+            text = text.format(pct=raw / 10.0, raw=raw, func=func)
             statuses.append(text if n_lambda == 1 else f"sensor {n_lambda}: {text}")
             if func == 1 and n_lambda == 1:
                 values["o2_pct"] = raw / 10.0

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import select
 import threading
 import time
 import tty
 from collections.abc import Callable
 from pathlib import Path
+
+
+def garbage_stream(seed: int, chunk_bytes: int = 64) -> Callable[[], bytes]:
+    """Fresh random bytes on every call, the same sequence for one seed (wrong baud, noise)."""
+    rng = random.Random(seed)
+    return lambda: rng.randbytes(chunk_bytes)
 
 
 class PtyStreamer:
@@ -20,7 +27,13 @@ class PtyStreamer:
     (like /dev/serial/by-id/...).
     """
 
-    def __init__(self, payload: bytes, period_s: float = 0.02, link: Path | None = None) -> None:
+    def __init__(
+        self,
+        payload: bytes | Callable[[], bytes],
+        period_s: float = 0.02,
+        link: Path | None = None,
+    ) -> None:
+        """``payload`` is written every ``period_s``: the same bytes, or a new call's."""
         self.master, self.slave = os.openpty()
         tty.setraw(self.master)
         tty.setraw(self.slave)
@@ -40,7 +53,8 @@ class PtyStreamer:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                os.write(self.master, self.payload)
+                payload = self.payload if isinstance(self.payload, bytes) else self.payload()
+                os.write(self.master, payload)
             except OSError:
                 return
             time.sleep(self.period_s)

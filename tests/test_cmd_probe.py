@@ -12,7 +12,7 @@ from drivers.registry import BACKENDS
 from dynoai_tui.commands import probe as cmd_probe
 from dynoai_tui.commands import sources as cmd_sources
 from tests.elm_emulator import emulator_available, running_emulator
-from tests.serial_fakes import PtyResponder, PtyStreamer
+from tests.serial_fakes import PtyResponder, PtyStreamer, garbage_stream
 
 LC1 = bytes.fromhex("B28243130374")
 
@@ -95,6 +95,38 @@ def test_probe_wrong_baud(capsys):
     out, err = capsys.readouterr()
     assert code == 3
     assert "bytes arrive but no valid frame: wrong baud or wrong device type?" in err
+
+
+def test_probe_innovate_on_random_bytes_exits_3(capsys):
+    # PROTOCOLS.md §1: no checksum, so single packets that pass the header and word bit
+    # tests turn up in noise; the driver trusts only packets that follow each other.
+    dev = PtyStreamer(garbage_stream(seed=1, chunk_bytes=256), period_s=0.01)
+    try:
+        code = probe(f"innovate:{dev.path}", "--seconds", "2.4")
+    finally:
+        dev.unplug()
+    out, err = capsys.readouterr()
+    assert code == 3, out  # before: rc 0, "connected (sensor error 4252)", "1 samples"
+    assert out.splitlines()[-1].startswith("0 samples")
+    assert "connected (" not in out and "warming up" not in out
+    assert err.strip().splitlines() == [
+        f"dynoai: error: innovate:{dev.path}: "
+        "bytes arrive but no valid frame: wrong baud or wrong device type?"
+    ]
+
+
+def test_probe_elm327_on_random_bytes_is_one_short_line(capsys, monkeypatch):
+    # PROTOCOLS.md §4a: only a ">" prompt after a text reply (and ATZ's banner) is an answer.
+    monkeypatch.setattr(elm327, "RESET_TIMEOUT_S", 0.5)
+    dev = PtyStreamer(garbage_stream(seed=2, chunk_bytes=256), period_s=0.01)
+    try:
+        code = probe(f"elm327:{dev.path}", "--seconds", "1")
+    finally:
+        dev.unplug()
+    err = capsys.readouterr().err
+    assert code == 3
+    assert len(err.strip().splitlines()) == 1 and len(err) < 250, err  # no byte dump
+    assert "(ATZ: " in err and "try ?baud=9600 or ?baud=115200" in err
 
 
 def test_probe_adapter_does_not_answer(capsys, monkeypatch):

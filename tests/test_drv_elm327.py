@@ -3,6 +3,8 @@ for errors and fallbacks, and the real ELM327-emulator for the whole session."""
 
 from __future__ import annotations
 
+import random
+import re
 import time
 
 import pytest
@@ -11,11 +13,17 @@ import drivers.elm327 as elm327
 from core.frames import Block
 from core.source import SourceError, SourceState
 from drivers.elm327 import Elm327Source
-from drivers.elm327_reply import ElmReplyParser, header_mode, is_bus_error, parse_reply
+from drivers.elm327_reply import (
+    ElmReplyParser,
+    header_mode,
+    is_bus_error,
+    parse_reply,
+    reply_length,
+)
 from drivers.obd_pids import decode_mode01, decode_pid, parse_supported, split_mode01
 from drivers.registry import create_source
 from tests.elm_emulator import emulator_available, running_emulator
-from tests.serial_fakes import PtyResponder
+from tests.serial_fakes import PtyResponder, PtyStreamer, garbage_stream
 from tests.typed_sources import source_as
 
 # -- pure parsing --------------------------------------------------------------------------
@@ -340,6 +348,80 @@ def test_silent_adapter_is_no_answer(monkeypatch):
     try:
         with pytest.raises(SourceError, match="no answer from the ELM327 adapter.*wrong baud"):
             src.open()
+    finally:
+        src.close()
+        dev.close()
+
+
+# PROTOCOLS.md §4a: a reply is complete when the prompt ``>`` arrives; ATZ prints the banner
+# ("ELM327 v1.5"). At a wrong baud (or on another device) the bytes are noise, and a stray
+# 0x3E in them is no prompt.
+@pytest.mark.parametrize("banner", [False, True])
+def test_random_bytes_are_never_a_reply(banner):
+    rng = random.Random(11)
+    for _ in range(2000):
+        noise = rng.randbytes(rng.randrange(1, 2048))
+        assert reply_length(noise, banner) is None
+
+
+WHOLE = b""
+"""The whole of ``raw`` is the reply."""
+
+
+@pytest.mark.parametrize(
+    ("raw", "banner", "reply"),
+    [
+        (b"ATZ\r\r\rELM327 v1.5\r\r>", True, WHOLE),  # the emulator's ATZ, echo on
+        (b"\xff\x00\xfe\r\rELM327 v2.1\r\r>", True, WHOLE),  # UART junk from the reset
+        (b"OK\r\r>", False, WHOLE),
+        (b"SEARCHING...\r4100BE3FA813\r\r>", False, WHOLE),
+        (b"OK\r\r>late", False, b"OK\r\r>"),  # what follows the prompt is not this reply
+        (b"\x8a>\x13\r>", False, None),  # noise with a '>' in it, even one after a CR
+        (b"OK\r\r>", True, None),  # ATZ: no banner
+        (b"\xe3k\r>", True, None),
+    ],
+)
+def test_reply_length(raw, banner, reply):
+    length = reply_length(raw, banner)
+    if reply is None:
+        assert length is None
+    else:
+        assert length is not None and raw[:length] == (reply or raw)
+
+
+def test_adapter_sending_noise_is_one_short_line_naming_other_bauds(monkeypatch):
+    monkeypatch.setattr(elm327, "RESET_TIMEOUT_S", 0.5)
+    dev = PtyStreamer(garbage_stream(seed=5, chunk_bytes=256), period_s=0.01)
+    try:
+        for query, others in [
+            ("", "?baud=9600 or ?baud=115200"),
+            ("?baud=9600", "?baud=38400 or ?baud=115200"),
+        ]:
+            src = source_as(Elm327Source, f"elm327:{dev.path}{query}")
+            try:
+                with pytest.raises(SourceError) as err:
+                    src.open()  # before: ATZ and ATE0 ... "answered", 0100 "no valid answer"
+            finally:
+                src.close()
+            text = str(err.value)
+            assert re.fullmatch(
+                rf"no answer from the ELM327 adapter on {dev.path} at \d+ baud "
+                r"\(ATZ: \d+ bytes, none an ELM327 reply\): "
+                rf"wrong baud \(try {re.escape(others)}\) or not an ELM327\?",
+                text,
+            ), text
+    finally:
+        dev.unplug()
+
+
+def test_junk_before_the_atz_banner_still_connects():
+    car = FakeCar()
+    car.override["ATZ"] = b"\x00\xff\r\rELM327 v1.5\r\r>"  # a UART glitch as the chip resets
+    dev = PtyResponder(car)
+    src = source_as(Elm327Source, f"elm327:{dev.path}")
+    try:
+        src.open()
+        assert src.protocol == "6" and src.poll_pids
     finally:
         src.close()
         dev.close()
