@@ -14,7 +14,9 @@ The steps, in order:
    owns it (a dedicated wideband owns the mixture); the others' values are dropped
    here (the recorder still keeps them raw).
 3. :class:`core.fusion.Fuser`: zero-order hold across sources, staleness, lambda
-   transport delay, all from the vehicle config.
+   transport delay, all from the vehicle config; rows wait for every channel set of
+   every source, so a recording that keeps each channel set in records of its own
+   fuses as live did.
 4. :class:`core.coverage.filters.FilterChain` with the vehicle's limits.
 5. :class:`core.coverage.grid.CoverageGrid` on the vehicle's (or given) axes.
 6. An optional row hook (the vehicle tracker: pulls, learning) sees every binned batch.
@@ -130,7 +132,7 @@ class Pipeline:
         if not rounded:
             block = to_recorded_precision(block)
         owned = self._owned_columns(block)
-        fused = self.fuser.push(owned)
+        fused = self.fuser.push(owned, stream=tuple(block.columns))
         if fused is not None:
             self._bin(fused)
         return owned
