@@ -116,6 +116,8 @@ class Pipeline:
             expect_mixture=expect_mixture,
             sources=engine_sources,
         )
+        self.rows_flushed = 0
+        """Rows the last :meth:`flush` binned: they were waiting for data that never came."""
         self.filters = FilterChain(cfg.filters)
         self.grid = CoverageGrid(
             self.axes, hit_target=cfg.hit_target, stoich=cfg.stoich, rule=cfg.coverage_rule
@@ -141,10 +143,25 @@ class Pipeline:
         """Filter and bin already fused rows (a simulated trajectory with every channel)."""
         return self._bin(rows)
 
+    @property
+    def rows_pending(self) -> int:
+        """Rows fused but not binned yet: they wait for later data (lambda delay, other sources).
+
+        Counted in neither the grid nor the rejects until released; a run that ends
+        (or whose sources fall silent) with rows pending bins them at :meth:`flush`.
+        """
+        return self.fuser.pending_rows
+
     def flush(self) -> None:
-        """Bin the rows still waiting for the lambda delay (end of data)."""
+        """Bin the rows still waiting for later data (end of data), with what has come.
+
+        A live run and its replay both end here, so both bin the same tail. The count
+        is kept in :attr:`rows_flushed` for the summary: the status lines before the
+        end showed these rows as pending, not as binned or rejected.
+        """
         tail = self.fuser.flush()
         if tail is not None:
+            self.rows_flushed += len(tail)
             self._bin(tail)
 
     def rejects(self) -> dict[str, int]:
