@@ -14,6 +14,19 @@ Decisions:
 - Rows are released in time order once every expected source has reported past
   them (the watermark), or once they are older than the newest data by more than
   the longest staleness limit (a silent source cannot stall the engine).
+- The watermark is kept per channel set of a source (a *stream*), not per source.
+  A source with several channel sets (an ELM327 polling its PIDs in two requests,
+  a CAN bus with a message per set) hands over one block per set, and a recording
+  keeps each set in records of its own of up to 250 ms: a replay delivers a quarter
+  second of one set before the same quarter second of the other. Per source, the
+  first set's rows were released before the other set's samples for those times
+  had come, out of time order with the rows released after them, and the filters
+  (throttle rate, hold-offs, dwell) judged them differently: one ELM run binned
+  0 samples live and 5 in its replay. A stream silent for
+  :data:`STREAM_SILENT_S` while its source goes on (a PID group dropped, a
+  one-off reply missing a PID) stops holding rows back; the recorder starts a new
+  batch of records when such a stream (or a new one) speaks again, so a replay
+  meets it where live did (``core.record.writer``).
 - The wideband sees the exhaust of a combustion event ``lambda_delay_s`` later,
   so the mixture channels are shifted back by that delay: a row at time ``t``
   takes the lambda measured at ``t + delay``. A row is therefore held back until
@@ -40,6 +53,9 @@ _DEFAULT_STALE_S = 1.0
 _TIME_EPS_S = 1e-9
 """Tolerance for time comparisons: t - delay is not exact in floating point."""
 _MIN_ROOM = 4096
+STREAM_SILENT_S = 0.5
+"""A channel set whose source has sent other sets for this long without it no longer
+holds rows back (data seconds). Longer than an ELM327's poll cycle of its groups."""
 """Samples a channel's history buffers hold at least (32 kB each)."""
 
 
@@ -161,6 +177,9 @@ class Fuser:
         """Mixture history, times already shifted back by the delay."""
         self._seen_mixture = expect_mixture
         self._src_latest: dict[str, float] = dict.fromkeys(self._expected_sources, -np.inf)
+        self._streams: dict[tuple[str, tuple[str, ...]], tuple[float, bool, bool]] = {}
+        """(source, channel set) -> (newest sample time, carries engine state, carries mixture)."""
+        self._src_newest: dict[str, float] = {}
         self._newest_t = -np.inf
         self._pending_t: list[F64] = []
         self._give_up_s = _DEFAULT_STALE_S
@@ -186,10 +205,20 @@ class Fuser:
         names = tuple(self._hist)
         return (*names, "lambda", "afr") if self._seen_mixture else names
 
-    def push(self, block: Block) -> Block | None:
-        """Add one source block; returns the rows that became complete, if any."""
+    @property
+    def pending_rows(self) -> int:
+        """Rows fused from samples already in but not released yet (waiting for later data)."""
+        return sum(int(p.size) for p in self._pending_t)
+
+    def push(self, block: Block, *, stream: tuple[str, ...] | None = None) -> Block | None:
+        """Add one source block; returns the rows that became complete, if any.
+
+        ``stream`` names the block's channel set (default: its columns); the pipeline
+        passes the set as the source sent it, before channel ownership dropped some.
+        """
         if len(block) == 0:
             return None
+        self._note_stream(block, stream)
         cols = dict(block.columns)
         self._normalise_mixture(cols)
         lam = cols.pop(_MIXTURE, None)
@@ -216,6 +245,26 @@ class Fuser:
 
     # -- internals -------------------------------------------------------------
 
+    def _note_stream(self, block: Block, stream: tuple[str, ...] | None) -> None:
+        names = set(block.columns)
+        key = (block.source, tuple(sorted(stream if stream is not None else names)))
+        last_t = float(block.t[-1])
+        engine = bool(names - {_MIXTURE, "afr"})
+        mixture = bool(names & {_MIXTURE, "afr"})
+        before = self._streams.get(key)
+        if before is not None:
+            last_t = max(last_t, before[0])
+        self._streams[key] = (last_t, engine, mixture)
+        self._src_newest[block.source] = max(self._src_newest.get(block.source, -np.inf), last_t)
+
+    def _stream_bound(self, *, mixture: bool) -> float:
+        """The earliest newest-sample time over the streams that still hold rows back."""
+        bound = np.inf
+        for (source, _), (last_t, engine, mix) in self._streams.items():
+            if (mix if mixture else engine) and self._src_newest[source] - last_t < STREAM_SILENT_S:
+                bound = min(bound, last_t)
+        return bound
+
     def _normalise_mixture(self, cols: dict[str, F64]) -> None:
         if _MIXTURE not in cols and "afr" in cols:
             cols[_MIXTURE] = cols["afr"] / self.stoich
@@ -231,10 +280,11 @@ class Fuser:
         if final:
             ready = np.ones(t.size, dtype=bool)
         else:
-            watermark = min(self._src_latest.values())
+            watermark = min(min(self._src_latest.values()), self._stream_bound(mixture=False))
             ready = (t <= watermark + _TIME_EPS_S) | (t < self._newest_t - self._give_up_s)
             if self._seen_mixture:
                 mix_latest = self._mix.t[-1] if self._mix.t.size else -np.inf
+                mix_latest = min(mix_latest, self._stream_bound(mixture=True) - self.lambda_delay_s)
                 give_up = self._newest_t - self.lambda_delay_s - self.stale_limit(_MIXTURE)
                 ready &= (t <= mix_latest + _TIME_EPS_S) | (t < give_up)
         if not ready.any():

@@ -14,7 +14,9 @@ The steps, in order:
    owns it (a dedicated wideband owns the mixture); the others' values are dropped
    here (the recorder still keeps them raw).
 3. :class:`core.fusion.Fuser`: zero-order hold across sources, staleness, lambda
-   transport delay, all from the vehicle config.
+   transport delay, all from the vehicle config; rows wait for every channel set of
+   every source, so a recording that keeps each channel set in records of its own
+   fuses as live did.
 4. :class:`core.coverage.filters.FilterChain` with the vehicle's limits.
 5. :class:`core.coverage.grid.CoverageGrid` on the vehicle's (or given) axes.
 6. An optional row hook (the vehicle tracker: pulls, learning) sees every binned batch.
@@ -114,6 +116,8 @@ class Pipeline:
             expect_mixture=expect_mixture,
             sources=engine_sources,
         )
+        self.rows_flushed = 0
+        """Rows the last :meth:`flush` binned: they were waiting for data that never came."""
         self.filters = FilterChain(cfg.filters)
         self.grid = CoverageGrid(
             self.axes, hit_target=cfg.hit_target, stoich=cfg.stoich, rule=cfg.coverage_rule
@@ -130,7 +134,7 @@ class Pipeline:
         if not rounded:
             block = to_recorded_precision(block)
         owned = self._owned_columns(block)
-        fused = self.fuser.push(owned)
+        fused = self.fuser.push(owned, stream=tuple(block.columns))
         if fused is not None:
             self._bin(fused)
         return owned
@@ -139,10 +143,25 @@ class Pipeline:
         """Filter and bin already fused rows (a simulated trajectory with every channel)."""
         return self._bin(rows)
 
+    @property
+    def rows_pending(self) -> int:
+        """Rows fused but not binned yet: they wait for later data (lambda delay, other sources).
+
+        Counted in neither the grid nor the rejects until released; a run that ends
+        (or whose sources fall silent) with rows pending bins them at :meth:`flush`.
+        """
+        return self.fuser.pending_rows
+
     def flush(self) -> None:
-        """Bin the rows still waiting for the lambda delay (end of data)."""
+        """Bin the rows still waiting for later data (end of data), with what has come.
+
+        A live run and its replay both end here, so both bin the same tail. The count
+        is kept in :attr:`rows_flushed` for the summary: the status lines before the
+        end showed these rows as pending, not as binned or rejected.
+        """
         tail = self.fuser.flush()
         if tail is not None:
+            self.rows_flushed += len(tail)
             self._bin(tail)
 
     def rejects(self) -> dict[str, int]:

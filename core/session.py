@@ -565,6 +565,8 @@ class Session:
             paused=bool(replay is not None and replay.paused),
             speed=float(replay.speed) if replay is not None else 1.0,
             stored=getattr(self.tracker, "stored_grid", None),
+            rows_pending=self.pipeline.rows_pending,
+            rows_flushed=self.pipeline.rows_flushed,
         )
         self._snapshot_ref = snap
         return snap

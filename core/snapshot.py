@@ -89,6 +89,7 @@ class Snapshot:
     samples_total: int
     samples_binned: int
     rejects: Mapping[str, int]
+    """Rows rejected, by reason. With ``samples_binned`` and ``rows_pending``, every fused row."""
     history: History
     plan: PlanView = field(default_factory=PlanView)
     recording: RecordingInfo | None = None
@@ -108,3 +109,10 @@ class Snapshot:
     coverage the planner works from. None when this run is all there is. ``grid`` stays
     this run's (status, summaries, exports, and the mixture views: older runs ran on
     another tune)."""
+    rows_pending: int = 0
+    """Rows fused but neither binned nor rejected yet: they wait for later data (the
+    lambda delay, another source or channel set). A run that ends, or whose sources
+    fall silent, with rows pending filters them at the end with what had come; the
+    status says ``pending`` so its counts are not taken for final."""
+    rows_flushed: int = 0
+    """Rows that were still pending when the data ended and were filtered then."""

@@ -167,6 +167,8 @@ class SnapshotBuilder:
         speed: float,
         stored: CoverageGrid | None = None,
         data_ended: bool = False,
+        rows_pending: int = 0,
+        rows_flushed: int = 0,
     ) -> Snapshot:
         """The Snapshot of now.
 
@@ -213,6 +215,8 @@ class SnapshotBuilder:
             paused=paused,
             speed=speed,
             vehicle_grid=vehicle_grid,
+            rows_pending=rows_pending,
+            rows_flushed=rows_flushed,
         )
 
     def _alarms(

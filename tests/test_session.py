@@ -833,3 +833,47 @@ def test_a_manual_pull_where_the_rpm_rose_is_kept_counted_and_on_the_sheet():
     assert outcome.startswith("Pull stopped: kept as pull 1, "), outcome
     assert session.snapshot.pulls_done == 1 and len(tracker.sheet.pulls) == 1
     assert tracker.sheet.pulls[0].rpm[-1] - tracker.sheet.pulls[0].rpm[0] >= 1000
+
+
+class FallsSilent(ScriptedSource):
+    """A live device that stops sending mid-run (QA killed the ELM327 emulator)."""
+
+    finite = False
+
+    def read(self, timeout: float = 0.1) -> Block | None:
+        if not self.blocks:
+            time.sleep(timeout)
+            return None
+        return super().read(timeout)
+
+
+def test_rows_waiting_when_a_source_falls_silent_are_shown_pending_then_judged_at_the_end():
+    """QA: the last detail line (samples frozen) said cold=2156 and the summary cold 2219.
+
+    Rows waiting for later data (here the 90 ms lambda delay) are in neither the binned
+    nor the rejected counts; the status says how many, and the summary names the ones
+    the end of the run judged.
+    """
+    from dynoai_tui.commands.headless import summary_text
+    from dynoai_tui.commands.statusline import detail_record
+
+    session = Session(
+        [FallsSilent(sweep_blocks(3), realtime=True)],
+        config=VehicleConfig(lambda_delay_ms=90),
+        tick_s=0.02,
+    )
+    session.start()
+    try:
+        wait_until(session, lambda s: s.samples_total == 300)
+        time.sleep(0.2)  # ticks with no new data: the counts are frozen
+        frozen = session.snapshot
+    finally:
+        final = session.stop()
+    judged = frozen.samples_binned + sum(frozen.rejects.values())
+    assert frozen.rows_pending >= 9  # 90 ms of 100 Hz rows wait for their lambda
+    assert judged + frozen.rows_pending == 300
+    assert detail_record(frozen)["pending"] == frozen.rows_pending
+    assert final.samples_binned + sum(final.rejects.values()) == 300
+    assert final.rows_pending == 0 and final.rows_flushed == frozen.rows_pending
+    summary = summary_text(final, recording_path=None)
+    assert f"(the last {frozen.rows_pending} judged when the data ended)" in summary

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.frames import Block
+from core.fusion import STREAM_SILENT_S
 from core.record.format import (
     MAX_BLOCK_PAYLOAD_BYTES,
     MAX_CHANNELS_PER_BLOCK,
@@ -27,6 +28,9 @@ from core.source import SourceEvent
 
 MAX_RECORD_PAYLOAD_BYTES = MAX_BLOCK_PAYLOAD_BYTES
 """The writer splits coalesced blocks so no decoded payload exceeds this."""
+STREAM_GAP_S = STREAM_SILENT_S / 2
+"""A schema (a source's channel set) new to the file, or silent for this long of data,
+starts a new batch of records: what was queued is written first (see ``write_block``)."""
 SCHEMA_REPEAT_BLOCKS = 4
 """A schema record is written again after every 4 block records of that schema (about
 once a second at the 250 ms flush): a damaged schema record then costs the blocks up to
@@ -76,6 +80,8 @@ class LogWriter:
         self._schema_records: list[bytes] = []
         """Each schema's record, by id, to repeat it (see SCHEMA_REPEAT_BLOCKS)."""
         self._blocks_since_schema: list[int] = []
+        self._schema_last_t: dict[tuple[str, tuple[str, ...]], float] = {}
+        """Newest sample time written or queued per (source, channels)."""
         self._pending: dict[int, _Pending] = {}
         self._pending_t0 = math.inf
         """Earliest sample time queued since the last emit (see ``write_block``)."""
@@ -133,6 +139,13 @@ class LogWriter:
                 f"block from {block.source!r} has {len(names)} channels; "
                 f"a recording holds at most {MAX_CHANNELS_PER_BLOCK} per block"
             )
+        key = (block.source, names)
+        if float(block.t[0]) - self._schema_last_t.get(key, -math.inf) >= STREAM_GAP_S:
+            # A channel set that is new, or back after a silence, is met by the fusion
+            # where live met it: after what came before it, not ahead of it in a batch
+            # whose other records a replay reads first (core.fusion: streams).
+            self._emit_all()
+        self._schema_last_t[key] = max(self._schema_last_t.get(key, -math.inf), float(block.t[-1]))
         schema = self._schema_id(block.source, names)
         with np.errstate(over="ignore"):
             cols = np.empty((len(names), n), dtype=np.float32)

@@ -132,7 +132,13 @@ def summary_text(
     """
     lines = [
         f"duration      {format_clock(snap.elapsed_s)} ({snap.elapsed_s:.1f} s)",
-        f"samples       {snap.samples_total} received, {snap.samples_binned} binned",
+        f"samples       {snap.samples_total} received, {snap.samples_binned} binned"
+        + (
+            # the status lines showed these as pending, not in binned or rejects
+            f" (the last {snap.rows_flushed} judged when the data ended)"
+            if snap.rows_flushed
+            else ""
+        ),
         f"coverage      {snap.grid.covered_pct:.1f} % ({snap.grid.covered_cells} of "
         f"{snap.grid.hits.size} cells trusted)",
     ]

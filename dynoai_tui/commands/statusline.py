@@ -17,7 +17,13 @@ line a second meant for programs. ``kv`` (default when piped) is
 values are ``nan`` in kv, ``null`` in json):
 
     status  t_s rpm map_kpa afr afr_target lambda cov_pct pulls in_pull next alarms
-    detail  t_s samples binned rec_bytes rate.<source> state.<source> rej.<reason>
+    detail  t_s samples binned pending rec_bytes rate.<source> state.<source> rej.<reason>
+
+``pending`` counts rows fused but not judged yet: they wait for later data (the
+lambda delay, another source). They are in neither ``binned`` nor ``rej.*``; when the
+data stops (a source lost mid-run, the end of the run) they are filtered at the end
+with what had come, so the summary's counts can exceed the last ``detail`` line's by
+``pending``, and the summary says how many.
     pull    index rpm_from rpm_to peak_power_hp peak_power_rpm peak_torque_nm
             peak_torque_rpm correction cf cut_short       (after each WOT pull)
 
@@ -176,6 +182,7 @@ def detail_record(snap: Snapshot) -> dict[str, Any]:
         "t_s": round(snap.elapsed_s, 2),
         "samples": snap.samples_total,
         "binned": snap.samples_binned,
+        "pending": snap.rows_pending,
         "rec_bytes": snap.recording.bytes_written if snap.recording is not None else 0,
     }
     for src in snap.sources:
