@@ -53,10 +53,10 @@ _DEFAULT_STALE_S = 1.0
 _TIME_EPS_S = 1e-9
 """Tolerance for time comparisons: t - delay is not exact in floating point."""
 _MIN_ROOM = 4096
+"""Samples a channel's history buffers hold at least (32 kB each)."""
 STREAM_SILENT_S = 0.5
 """A channel set whose source has sent other sets for this long without it no longer
 holds rows back (data seconds). Longer than an ELM327's poll cycle of its groups."""
-"""Samples a channel's history buffers hold at least (32 kB each)."""
 
 
 class _History:

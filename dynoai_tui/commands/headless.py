@@ -96,6 +96,12 @@ def status_line(snap: Snapshot, width: int = 80) -> str:
     return fit_status(snap, width)
 
 
+FLUSH_NOTE_ROWS = 50
+"""Rows judged at the end of data from which the summary says so: a source that fell
+silent left them waiting (the last status showed them as pending); the ~9 rows of the
+lambda delay every run ends with are no news."""
+
+
 def alarm_lines(seen: Sequence[AlarmSeen]) -> list[str]:
     """The summary's ``alarms`` lines: each alarm that came on, how often, how long, its worst.
 
@@ -136,7 +142,7 @@ def summary_text(
         + (
             # the status lines showed these as pending, not in binned or rejects
             f" (the last {snap.rows_flushed} judged when the data ended)"
-            if snap.rows_flushed
+            if snap.rows_flushed >= FLUSH_NOTE_ROWS
             else ""
         ),
         f"coverage      {snap.grid.covered_pct:.1f} % ({snap.grid.covered_cells} of "
