@@ -132,7 +132,7 @@ def test_each_alarm_is_tallied_with_its_onsets_time_on_and_worst_reading():
     # QA: after `dynoai log` over SSH the status line had shown "KNOCK: 4.1 deg retard"
     # and "LEAN AT WOT ... (+4%)", and the summary said nothing of either
     watch = AlarmWatch(AlarmLimits(), stoich=14.7)
-    assert len(watch.seen) == 0
+    assert AlarmWatch().seen == ()  # nothing seen yet
     feed(watch, {"knock_retard_deg": 2.0}, 0.0, 1.0)
     feed(watch, {"knock_retard_deg": 4.5}, 1.05, 1.5)
     feed(watch, {}, 1.55, 3.0)  # off
