@@ -13,7 +13,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from core.plan.types import PlanView
+from core.plan.types import PlanView, Suggestion
 from core.snapshot import Snapshot, SourceInfo
 from core.source import SourceState
 from dynoai_tui.commands.headless import format_clock, format_size
@@ -190,17 +190,21 @@ def plan_text(
             break
         band = band_for(sug.efficiency)
         lines = _cut(lines, caps[i - 1], room)
-        text.append(f"{i} ")
         if i == 1 and plan.running:
             # the test the line follows as it runs: listed first whatever its rank
             # (its own score there read 0.84 above a 1.00)
+            text.append(f"{i} ")
             text.append(" now  ", "bold reverse")
         else:
-            text.append(f" {sug.efficiency:.2f} ", BAND_STYLE.get(band, LOW_BAND_STYLE))
+            # the walk's order, coloured by the test's rate (QA: in walk order the scores
+            # read "1 0.76" over "2 1.00", a ranking bug to a tuner, and nothing said
+            # what they were)
+            text.append(f"{i}", BAND_STYLE.get(band, LOW_BAND_STYLE))
+            text.append(" ")
         text.append(f" {lines[0]}\n", "bold")
         for more in lines[1:]:
             text.append(f"    {more}\n", "bold")
-        gain = _gain_line(sug.expected_gain, sug.minutes, width)
+        gain = _gain_line(sug, width)
         text.append(gain, "dim")
         if sug.knock_cells and len(gain) + len(KNOCK_NOTE) <= width:
             text.append(KNOCK_NOTE, "bold red")
@@ -356,13 +360,24 @@ class SuggestionsPanel(Widget):
         return self.render().plain
 
 
-def _gain_line(gain: float, minutes: float, width: int) -> str:
-    """A suggestion's gain and minutes on one line of ``width`` (the panel counts it as one).
+def _gain_line(sug: Suggestion, width: int) -> str:
+    """What a suggestion brings, in cells, and its minutes, on one line of ``width``.
 
-    At 80x24 the panel is ~23 columns wide and "   +300.3 gain · 1.0 min" wrapped its
-    "min" onto a line of its own, one more than the panel's count of the lines it used.
+    In cells, not the planner's priority-weighted gain: "+540 gain" on a 256-cell table
+    meant nothing to QA, beside a line that spoke of cells a minute. A test that makes
+    no cell trusted on its own says how many it adds data to. At 80x24 the panel is ~23
+    columns and a line that wrapped claimed one row more than the panel counted, so the
+    short form is used when the long one does not fit.
     """
-    line = f"   +{gain:.1f} gain · {minutes:.1f} min"
-    if len(line) > width:
-        line = f"   +{gain:.0f} · {minutes:.1f} min"
-    return line
+    minutes = f"{sug.minutes:.1f} min"
+    trusted = len(sug.cells)
+    touched = len(sug.expected_hits)
+    if trusted:
+        forms = (f"{trusted} cells trusted", f"{trusted} cells")
+    else:
+        forms = (f"data in {touched} cells", f"data in {touched}")
+    for what in forms:
+        line = f"   {what} · {minutes}"
+        if len(line) <= width:
+            return line
+    return line[:width]
