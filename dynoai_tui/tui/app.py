@@ -274,11 +274,12 @@ class DynoApp(App[int]):
             self.dashboard.last_pull_short = pulls[-1].summary_line(short=True)
             # pulls already done when the dashboard opens need no toast; nor does the
             # compact layout, whose alarm line shows the pull (at 80x24 the toast sat
-            # over the instruction line for 8 s, while it said what to do next)
-            if self.frames and not self.dashboard.has_class("-compact"):
-                self.notify(pulls[-1].summary_line(), title="Pull done", timeout=8)
+            # over the instruction line for 8 s, while it said what to do next), nor the
+            # dyno sheet, which draws the pull (the toast sat on its table of peaks)
             if isinstance(self.screen, PullsScreen):
                 self.screen.show(pulls)
+            elif self.frames and not self.dashboard.has_class("-compact"):
+                self.notify(pulls[-1].summary_line(), title="Pull done", timeout=8)
 
     def _after_frame(self, snap: Snapshot) -> None:
         """The bell on a new lean-at-WOT / knock alarm."""
