@@ -167,6 +167,31 @@ def test_simulated_pulls_give_plausible_sheets_through_the_engine():
         assert 0.95 < pull.correction.factor < 1.05
 
 
+def test_the_png_legend_names_every_pull_and_covers_no_plot():
+    """QA: the legend in the power plot's lower right sat on the torque curve."""
+    pytest.importorskip("matplotlib")
+    from dynoai_tui.commands.sheet_plot import figure
+
+    pulls = [pull_sheet(i, synthetic_pull(), smoothing_rpm=250) for i in (1, 2, 3)]
+    fig = figure([p for p in pulls if p is not None], title="t")
+    try:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        (legend,) = fig.legends
+        box = legend.get_window_extent(renderer)
+        assert [t.get_text().split(":")[0] for t in legend.get_texts()] == [
+            "pull 1",
+            "pull 2",
+            "pull 3",
+        ]
+        for ax in fig.axes:
+            assert not box.overlaps(ax.get_window_extent(renderer)), ax.get_ylabel()
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+
+
 @pytest.fixture(scope="module")
 def pulls_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("sheet")
