@@ -29,6 +29,7 @@ from core.dynosheet import PullSheet
 from core.snapshot import RecordingInfo, Snapshot
 from core.source import SourceError
 from dynoai_tui import INTERRUPTED
+from dynoai_tui.tui.paths import toast_path
 from dynoai_tui.tui.screens.dashboard import DashboardScreen
 from dynoai_tui.tui.screens.modals import (
     ConfirmScreen,
@@ -324,14 +325,14 @@ class DynoApp(App[int]):
             if self.session.recording:
                 rec = self.session.snapshot.recording
                 self.session.stop_recording()
-                where = f" to {rec.path}" if rec is not None else ""
+                where = f"\n{toast_path(rec.path)}" if rec is not None else ""
                 self._from_worker(self.notify, f"Recording saved{where}")
             else:
                 stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(self.clock()))
                 name = f"{self.vehicle or 'dynoai'}-{stamp}.dynolog"
                 path = self.record_dir / name
                 self.session.start_recording(path)
-                self._from_worker(self.notify, f"Recording to {path}")
+                self._from_worker(self.notify, f"Recording to\n{toast_path(path)}")
         except (OSError, ValueError, SourceError) as exc:
             self._from_worker(self.notify, f"Recording failed: {exc}", severity="error")
         finally:
