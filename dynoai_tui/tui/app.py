@@ -94,7 +94,8 @@ PALETTE: tuple[tuple[str, str, str], ...] = (
     ("Constraints editor", "constraints", "Edit rpm / MAP limits, max pulls, environment"),
     ("Dyno sheet of the pulls", "pulls", "Power, torque and AFR vs rpm, last pull over the others"),
     ("Alarm bell: on / off", "toggle_bell", "Ring the terminal bell on lean-at-WOT and knock"),
-    ("Replay: pause / resume", "replay_pause", "Pause or resume playback"),
+    ("Replay: pause", "replay_pause", "Pause playback"),
+    ("Replay: play", "replay_play", "Play on (from the start once the log has ended)"),
     ("Replay: faster", "replay_faster", "Double the playback speed"),
     ("Replay: slower", "replay_slower", "Halve the playback speed"),
     ("Replay: back 10 s", "replay_seek(-10)", "Seek back ten seconds"),
@@ -160,7 +161,10 @@ class DynoApp(App[int]):
         # because the footer cuts its tail at 80 columns (a replay lost "c Limits" and
         # "b Bell", and read "p Pul"): the box it opens lists every key
         Binding("question_mark", "show_help_panel", "Keys", key_display="?"),
+        # one key, two bindings: check_action shows the one that applies, so a paused
+        # replay's footer says "Play" (it said "space Pause" while paused)
         Binding("space", "replay_pause", "Pause"),
+        Binding("space", "replay_play", "Play"),
         Binding("right_square_bracket,plus", "replay_faster", "Faster", key_display="]"),
         Binding("left_square_bracket,minus", "replay_slower", "Slower", key_display="["),
         Binding("left", "replay_seek(-10)", "-10s"),
@@ -181,7 +185,7 @@ class DynoApp(App[int]):
         Binding("ctrl+c", "quit", "Quit", show=False),
     ]
     REPLAY_ACTIONS: ClassVar[frozenset[str]] = frozenset(
-        {"replay_pause", "replay_faster", "replay_slower", "replay_seek"}
+        {"replay_pause", "replay_play", "replay_faster", "replay_slower", "replay_seek"}
     )
 
     def __init__(
@@ -222,6 +226,8 @@ class DynoApp(App[int]):
         self.sheet = getattr(getattr(session, "tracker", None), "sheet", None)
         """The session's dyno sheet builder (``core.dynosheet``), if its tracker has a SheetTap."""
         self._pulls_shown = 0
+        self._paused_shown = False
+        """Whether the footer's space key says Play (see :meth:`_replay_paused`)."""
         self._alarms_seen: tuple[str, ...] = ()
         self._record_io = False
 
@@ -246,6 +252,9 @@ class DynoApp(App[int]):
         if snap is None or snap.seq == self.shown_seq:
             return False
         self._check_pulls()
+        if self._replay_paused() != self._paused_shown:  # paused at the log's end, say
+            self._paused_shown = not self._paused_shown
+            self.refresh_bindings()
         try:
             with self.batch_update():
                 self.dashboard.apply(snap)
@@ -306,9 +315,18 @@ class DynoApp(App[int]):
 
     # ---- actions ---------------------------------------------------------------
 
+    def _replay_paused(self) -> bool:
+        return bool(self.replay and getattr(getattr(self.session, "replay", None), "paused", False))
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in self.REPLAY_ACTIONS:
-            return self.replay and getattr(self.session, "replay", None) is not None
+            if not (self.replay and getattr(self.session, "replay", None) is not None):
+                return False
+            if action == "replay_pause":
+                return not self._replay_paused()
+            if action == "replay_play":
+                return self._replay_paused()
+            return True
         if action == "constraints":
             return self.store is not None
         return True
@@ -463,7 +481,12 @@ class DynoApp(App[int]):
         self.refresh_snapshot()
 
     def action_replay_pause(self) -> None:
-        self._replay_call("toggle_pause")
+        self._replay_call("pause")
+        self.refresh_bindings()
+
+    def action_replay_play(self) -> None:
+        self._replay_call("resume")
+        self.refresh_bindings()
 
     def action_replay_faster(self) -> None:
         self._replay_call("faster")

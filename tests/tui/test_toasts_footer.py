@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from textual.geometry import Region
+from textual.widgets._footer import FooterKey
 from textual.widgets._toast import Toast
 
 from dynoai_tui.tui.app import DynoApp
@@ -12,6 +13,19 @@ from tests.tui.helpers import ScriptedSession, snapshot, sync
 
 SIZES = [(80, 24), (100, 30), (160, 48)]
 LONG_DIR = "/tmp/qa1/customer-bikes/harley-fxbb-2026/stage2-cams/dyno-day-3"
+
+
+class FakeReplay:
+    """The replay control the app drives (core.record.replay.ReplaySource's methods)."""
+
+    def __init__(self) -> None:
+        self.paused = False
+
+    def pause(self) -> None:
+        self.paused = True
+
+    def resume(self) -> None:
+        self.paused = False
 
 
 def kept_clear(app: DynoApp) -> list[Region]:
@@ -71,3 +85,30 @@ def test_a_toast_path_is_the_name_then_its_folder_shortened(monkeypatch: pytest.
     assert toast_path(deep) == "x.dynolog\nin ~/…/logs-2026/harley-fxbb-stage2"
     folder = toast_path(f"{LONG_DIR}/x.dynolog").splitlines()[1]
     assert folder == "in …/stage2-cams/dyno-day-3" and len(folder) <= FOLDER_WIDTH
+
+
+def footer_keys(app: DynoApp) -> list[str]:
+    return [f"{k.key_display} {k.description}" for k in app.screen.query(FooterKey)]
+
+
+@sync
+async def test_a_paused_replay_footer_offers_play() -> None:
+    # QA: paused, the footer still said "space Pause"
+    session = ScriptedSession(snapshot())
+    control = session.replay = FakeReplay()
+    app = DynoApp(session, replay=True, replay_length_s=120.0)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.1)
+        assert "space Pause" in footer_keys(app) and "space Play" not in footer_keys(app)
+        await pilot.press("space")
+        await pilot.pause(0.1)
+        assert control.paused
+        assert "space Play" in footer_keys(app) and "space Pause" not in footer_keys(app)
+        await pilot.press("space")
+        await pilot.pause(0.1)
+        assert not control.paused and "space Pause" in footer_keys(app)
+        control.paused = True  # the log ended: the replay holds there, paused
+        session.publish(session.snapshot)
+        app.refresh_snapshot()
+        await pilot.pause(0.1)
+        assert "space Play" in footer_keys(app)
