@@ -134,7 +134,7 @@ class SheetPlot(PlotextPlot):
     def render(self) -> RenderResult:
         plt = self.plt
         width, height = self.size
-        ticks, labels = nice_ticks(*self.x_range, max_count=max(2, (width - 12) // 9))
+        ticks, labels = nice_ticks(*self.x_range, max_count=max(2, (width - 12) // 12))
         if ticks:
             plt.xticks(ticks, labels)
         for side, (low, high) in getattr(self, "y_ranges", {}).items():
