@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -51,8 +52,14 @@ def test_std_factor_matches_the_published_worked_example(temp_f, rh, baro_inhg, 
 def test_missing_inputs_are_said():
     assert correction_for("sae", None, 30.0, None).describe().startswith("uncorrected")
     corr = correction_for("sae", 100.0, None, None)
-    assert "25 C assumed" in corr.note and "no humidity" in corr.note
+    assert "25 °C assumed" in corr.note and "no humidity" in corr.note
     assert correction_for("none", 95.0, 35.0, 50.0).factor == 1.0
+
+
+def test_the_intake_temperature_is_said_in_degrees_celsius():
+    # QA: the sheet, the report and the PNG said "32.4 C" where every gauge says "°C"
+    said = correction_for("sae", 100.8, 32.4, None).describe()
+    assert "100.8 kPa, 32.4 °C, dry air" in said, said
 
 
 def synthetic_pull(n: int = 800, torque_only: bool = False) -> dict[str, np.ndarray]:
@@ -160,6 +167,31 @@ def test_simulated_pulls_give_plausible_sheets_through_the_engine():
         assert 0.95 < pull.correction.factor < 1.05
 
 
+def test_the_png_legend_names_every_pull_and_covers_no_plot():
+    """QA: the legend in the power plot's lower right sat on the torque curve."""
+    pytest.importorskip("matplotlib")
+    from dynoai_tui.commands.sheet_plot import figure
+
+    pulls = [pull_sheet(i, synthetic_pull(), smoothing_rpm=250) for i in (1, 2, 3)]
+    fig = figure([p for p in pulls if p is not None], title="t")
+    try:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        (legend,) = fig.legends
+        box = legend.get_window_extent(renderer)
+        assert [t.get_text().split(":")[0] for t in legend.get_texts()] == [
+            "pull 1",
+            "pull 2",
+            "pull 3",
+        ]
+        for ax in fig.axes:
+            assert not box.overlaps(ax.get_window_extent(renderer)), ax.get_ylabel()
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+
+
 @pytest.fixture(scope="module")
 def pulls_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("sheet")
@@ -187,6 +219,7 @@ def test_report_text_png_html(pulls_log: Path):
     d = pulls_log.parent
     text = dynoai("report", str(pulls_log), "--correction", "std", cwd=d)
     assert text.returncode == 0 and "peak power" in text.stdout and "STD (SAE J607)" in text.stdout
+    assert " °C, " in text.stdout and not re.search(r"\d C\b", text.stdout)  # as the gauges
     png = dynoai("report", str(pulls_log), "--format", "png", cwd=d)
     assert png.returncode == 0, png.stderr
     assert (d / "p-sheet.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

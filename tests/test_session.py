@@ -820,13 +820,15 @@ def test_a_manual_pull_at_idle_is_dropped_saying_why():
     """QA: p, p at idle said "Pull stopped", the count stayed 0 and g had no pull: no reason."""
     outcome, session, tracker = manual_pull(lambda t: np.full(t.size, 950.0))
     assert outcome.startswith("Pull stopped: not kept, the engine idled at 950 rpm"), outcome
+    # QA: "(a pull gains 1000)" read as if it had gained 1000: say what a pull needs
+    assert outcome.endswith("(a pull must gain 1000 rpm)"), outcome
     assert session.snapshot.pulls_done == 0 and tracker.sheet.pulls == ()
 
 
 def test_a_manual_pull_that_never_rose_enough_says_how_far_it_rose():
     outcome, session, _ = manual_pull(lambda t: 3000.0 + 50.0 * t)
     assert outcome.startswith("Pull stopped: not kept, rpm never rose above 33"), outcome
-    assert "a pull gains 1000" in outcome and session.snapshot.pulls_done == 0
+    assert "a pull must gain 1000 rpm" in outcome and session.snapshot.pulls_done == 0
 
 
 def test_a_manual_pull_where_the_rpm_rose_is_kept_counted_and_on_the_sheet():

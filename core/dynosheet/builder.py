@@ -101,11 +101,13 @@ class DynoSheetBuilder:
             return None, "no engine data (rpm) between start and stop"
         first, top = float(rpm[good[0]]), float(rpm[good].max())
         if top < IDLE_RPM_MAX:
-            return None, f"the engine idled at {first:.0f} rpm (a pull gains {MIN_RISE_RPM:.0f})"
+            return None, (
+                f"the engine idled at {first:.0f} rpm (a pull must gain {MIN_RISE_RPM:.0f} rpm)"
+            )
         if top - first < MIN_RISE_RPM:
             return None, (
-                f"rpm never rose above {top:.0f} (from {first:.0f}; a pull gains "
-                f"{MIN_RISE_RPM:.0f})"
+                f"rpm never rose above {top:.0f} (from {first:.0f}; a pull must gain "
+                f"{MIN_RISE_RPM:.0f} rpm)"
             )
         end = int(good[np.argmax(rpm[good])]) + 1
         sheet = pull_sheet(

@@ -60,7 +60,7 @@ class Correction:
         if self.method == "none" or self.baro_kpa is None:
             return f"uncorrected ({self.note})" if self.note else "uncorrected"
         rh = "dry air" if self.humidity_pct is None else f"{self.humidity_pct:.0f}% RH"
-        temp = "" if self.air_temp_c is None else f", {self.air_temp_c:.1f} C"
+        temp = "" if self.air_temp_c is None else f", {self.air_temp_c:.1f} °C"
         note = f"; {self.note}" if self.note else ""
         return f"{self.name} CF {self.factor:.3f} from {self.baro_kpa:.1f} kPa{temp}, {rh}{note}"
 
@@ -95,7 +95,7 @@ def correction_for(
         return Correction("none", 1.0, None, None, None, temp, rh, None, "no baro logged")
     notes = []
     if temp is None:
-        notes.append("no intake temperature logged: 25 C assumed")
+        notes.append("no intake temperature logged: 25 °C assumed")
         temp = 25.0
     if rh is None:
         notes.append("no humidity logged")

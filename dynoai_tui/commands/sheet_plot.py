@@ -38,13 +38,22 @@ def _pyplot() -> Any:
     return plt
 
 
-def figure_png(pulls: Sequence[PullSheet], *, title: str) -> bytes:
-    """The sheet as PNG bytes: power and torque over rpm, AFR over rpm, power over drum speed."""
+def figure(pulls: Sequence[PullSheet], *, title: str) -> Any:
+    """The sheet as a matplotlib figure: power and torque, AFR, power over drum speed.
+
+    The legend of the pulls sits under the plots, not on them: in the power plot's
+    corner it covered the torque curve (drawn on the twin axis, which
+    ``loc="best"`` does not see), and with many pulls it covered more.
+    """
     plt = _pyplot()
     drum = any(np.isfinite(p.drum_kph).any() for p in pulls)
     rows, ratios = (3, [3, 1.3, 1.6]) if drum else (2, [3, 1.3])
     fig, axes = plt.subplots(
-        rows, 1, figsize=(10, 9.5 if drum else 7.5), gridspec_kw={"height_ratios": ratios}
+        rows,
+        1,
+        figsize=(10, 9.5 if drum else 7.5),
+        gridspec_kw={"height_ratios": ratios},
+        layout="constrained",
     )
     ax_p, ax_a = axes[0], axes[1]
     ax_a.sharex(ax_p)
@@ -70,16 +79,24 @@ def figure_png(pulls: Sequence[PullSheet], *, title: str) -> bytes:
     ax_a.set_ylabel("AFR")
     ax_a.set_xlabel("engine speed, rpm")
     ax_p.grid(alpha=0.3)
+    ax_p.margins(y=0.1)  # room for the peak's label inside the plot
     ax_a.grid(alpha=0.3)
-    ax_p.legend(loc="lower right", fontsize=8)
+    handles, labels = ax_p.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(2, len(labels)), fontsize=8)
     if ax_d is not None:
         ax_d.set_xlabel("drum speed, km/h")
         ax_d.set_ylabel("power, hp")
         ax_d.grid(alpha=0.3)
     p = pulls[last]
     smoothing = f"smoothing {p.smoothing_rpm:.0f} rpm" if p.smoothing_rpm else "not smoothed"
-    ax_p.set_title(f"{title}\n{p.correction.describe()} · {smoothing}", fontsize=9)
-    fig.tight_layout()
+    fig.suptitle(f"{title}\n{p.correction.describe()} · {smoothing}", fontsize=9)
+    return fig
+
+
+def figure_png(pulls: Sequence[PullSheet], *, title: str) -> bytes:
+    """The sheet as PNG bytes (see :func:`figure`)."""
+    plt = _pyplot()
+    fig = figure(pulls, title=title)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)

@@ -29,6 +29,7 @@ from core.dynosheet import PullSheet
 from core.snapshot import RecordingInfo, Snapshot
 from core.source import SourceError
 from dynoai_tui import INTERRUPTED
+from dynoai_tui.tui.paths import toast_path
 from dynoai_tui.tui.screens.dashboard import DashboardScreen
 from dynoai_tui.tui.screens.modals import (
     ConfirmScreen,
@@ -93,7 +94,8 @@ PALETTE: tuple[tuple[str, str, str], ...] = (
     ("Constraints editor", "constraints", "Edit rpm / MAP limits, max pulls, environment"),
     ("Dyno sheet of the pulls", "pulls", "Power, torque and AFR vs rpm, last pull over the others"),
     ("Alarm bell: on / off", "toggle_bell", "Ring the terminal bell on lean-at-WOT and knock"),
-    ("Replay: pause / resume", "replay_pause", "Pause or resume playback"),
+    ("Replay: pause", "replay_pause", "Pause playback"),
+    ("Replay: play", "replay_play", "Play on (from the start once the log has ended)"),
     ("Replay: faster", "replay_faster", "Double the playback speed"),
     ("Replay: slower", "replay_slower", "Halve the playback speed"),
     ("Replay: back 10 s", "replay_seek(-10)", "Seek back ten seconds"),
@@ -159,7 +161,10 @@ class DynoApp(App[int]):
         # because the footer cuts its tail at 80 columns (a replay lost "c Limits" and
         # "b Bell", and read "p Pul"): the box it opens lists every key
         Binding("question_mark", "show_help_panel", "Keys", key_display="?"),
+        # one key, two bindings: check_action shows the one that applies, so a paused
+        # replay's footer says "Play" (it said "space Pause" while paused)
         Binding("space", "replay_pause", "Pause"),
+        Binding("space", "replay_play", "Play"),
         Binding("right_square_bracket,plus", "replay_faster", "Faster", key_display="]"),
         Binding("left_square_bracket,minus", "replay_slower", "Slower", key_display="["),
         Binding("left", "replay_seek(-10)", "-10s"),
@@ -180,7 +185,7 @@ class DynoApp(App[int]):
         Binding("ctrl+c", "quit", "Quit", show=False),
     ]
     REPLAY_ACTIONS: ClassVar[frozenset[str]] = frozenset(
-        {"replay_pause", "replay_faster", "replay_slower", "replay_seek"}
+        {"replay_pause", "replay_play", "replay_faster", "replay_slower", "replay_seek"}
     )
 
     def __init__(
@@ -221,6 +226,8 @@ class DynoApp(App[int]):
         self.sheet = getattr(getattr(session, "tracker", None), "sheet", None)
         """The session's dyno sheet builder (``core.dynosheet``), if its tracker has a SheetTap."""
         self._pulls_shown = 0
+        self._paused_shown = False
+        """Whether the footer's space key says Play (see :meth:`_replay_paused`)."""
         self._alarms_seen: tuple[str, ...] = ()
         self._record_io = False
 
@@ -245,6 +252,9 @@ class DynoApp(App[int]):
         if snap is None or snap.seq == self.shown_seq:
             return False
         self._check_pulls()
+        if self._replay_paused() != self._paused_shown:  # paused at the log's end, say
+            self._paused_shown = not self._paused_shown
+            self.refresh_bindings()
         try:
             with self.batch_update():
                 self.dashboard.apply(snap)
@@ -274,11 +284,12 @@ class DynoApp(App[int]):
             self.dashboard.last_pull_short = pulls[-1].summary_line(short=True)
             # pulls already done when the dashboard opens need no toast; nor does the
             # compact layout, whose alarm line shows the pull (at 80x24 the toast sat
-            # over the instruction line for 8 s, while it said what to do next)
-            if self.frames and not self.dashboard.has_class("-compact"):
-                self.notify(pulls[-1].summary_line(), title="Pull done", timeout=8)
+            # over the instruction line for 8 s, while it said what to do next), nor the
+            # dyno sheet, which draws the pull (the toast sat on its table of peaks)
             if isinstance(self.screen, PullsScreen):
                 self.screen.show(pulls)
+            elif self.frames and not self.dashboard.has_class("-compact"):
+                self.notify(pulls[-1].summary_line(), title="Pull done", timeout=8)
 
     def _after_frame(self, snap: Snapshot) -> None:
         """The bell on a new lean-at-WOT / knock alarm."""
@@ -304,9 +315,18 @@ class DynoApp(App[int]):
 
     # ---- actions ---------------------------------------------------------------
 
+    def _replay_paused(self) -> bool:
+        return bool(self.replay and getattr(getattr(self.session, "replay", None), "paused", False))
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in self.REPLAY_ACTIONS:
-            return self.replay and getattr(self.session, "replay", None) is not None
+            if not (self.replay and getattr(self.session, "replay", None) is not None):
+                return False
+            if action == "replay_pause":
+                return not self._replay_paused()
+            if action == "replay_play":
+                return self._replay_paused()
+            return True
         if action == "constraints":
             return self.store is not None
         return True
@@ -323,14 +343,14 @@ class DynoApp(App[int]):
             if self.session.recording:
                 rec = self.session.snapshot.recording
                 self.session.stop_recording()
-                where = f" to {rec.path}" if rec is not None else ""
+                where = f"\n{toast_path(rec.path)}" if rec is not None else ""
                 self._from_worker(self.notify, f"Recording saved{where}")
             else:
                 stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(self.clock()))
                 name = f"{self.vehicle or 'dynoai'}-{stamp}.dynolog"
                 path = self.record_dir / name
                 self.session.start_recording(path)
-                self._from_worker(self.notify, f"Recording to {path}")
+                self._from_worker(self.notify, f"Recording to\n{toast_path(path)}")
         except (OSError, ValueError, SourceError) as exc:
             self._from_worker(self.notify, f"Recording failed: {exc}", severity="error")
         finally:
@@ -461,7 +481,12 @@ class DynoApp(App[int]):
         self.refresh_snapshot()
 
     def action_replay_pause(self) -> None:
-        self._replay_call("toggle_pause")
+        self._replay_call("pause")
+        self.refresh_bindings()
+
+    def action_replay_play(self) -> None:
+        self._replay_call("resume")
+        self.refresh_bindings()
 
     def action_replay_faster(self) -> None:
         self._replay_call("faster")

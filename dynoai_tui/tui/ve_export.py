@@ -25,6 +25,7 @@ from core.tune.kept import kept_tune
 from core.tune.paste import table_text
 from core.ve.live import grid_axes, live_result, live_table, same_axes
 from core.ve.settings import VeSettings
+from dynoai_tui.tui.paths import toast_path
 
 
 def export_live_ve(
@@ -44,7 +45,10 @@ def export_live_ve(
         msq.write_bytes(result.msq())
         (folder / f"{stem}.json").write_text(json.dumps(result.to_json(), indent=1) + "\n")
         s = result.tables["ve"].summary()
-        return f"VE exported to {msq}: {s['changed']} cells changed, max {s['max_abs_change_pct']:.1f} %"
+        return (
+            f"VE exported: {s['changed']} cells changed, max {s['max_abs_change_pct']:.1f} %\n"
+            f"{toast_path(msq)}"
+        )
     live = live_table(grid, settings)
     path = folder / f"{stem}-change-pct.csv"
     changed = (live.reason == "changed") | (live.reason == "clipped")
@@ -54,7 +58,7 @@ def export_live_ve(
     cells = f"{int(changed.sum())} cells"
     if live.extrapolated.any():
         cells += f", {int(live.extrapolated.sum())} extrapolated"
-    return f"VE change % exported to {path} ({cells}; {why}: dynoai vehicle set-tune)"
+    return f"VE change % exported ({cells}; {why}: dynoai vehicle set-tune)\n{toast_path(path)}"
 
 
 __all__ = ["export_live_ve"]
