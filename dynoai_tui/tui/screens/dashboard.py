@@ -20,7 +20,7 @@ from textual.widgets import Footer
 
 from core.snapshot import Snapshot
 from dynoai_tui.tui.widgets.chart import StripChart
-from dynoai_tui.tui.widgets.gauges import AfrGauge, Gauge
+from dynoai_tui.tui.widgets.gauges import AfrGauge, Gauge, KnockGauge
 from dynoai_tui.tui.widgets.heatmap import VIEW_TITLES, Heatmap
 from dynoai_tui.tui.widgets.panels import (
     AlarmLine,
@@ -55,20 +55,27 @@ OPTIONAL_CHANNELS = ("power_hp", "torque_nm", "egt_c")
 """Gauges hidden until their channel first shows a value (a dyno source gives them)."""
 
 
+DYNO = "-secondary -absent"
+PULL = DYNO + " -pullgauge"
+"""Classes of the dyno's gauges (power also shows in the compact layout during a pull)."""
+
+
 def make_gauges() -> list[Gauge]:
     """The gauge row, primary gauges first."""
     return [
-        Gauge("RPM", "rpm", "rpm", big=True),
-        Gauge("MAP", "kPa", "map_kpa", big=True),
-        Gauge("TPS", "%", "tps_pct", big=True),
+        Gauge("RPM", "rpm", "rpm", digits=5, unit_implied=True, big=True),
+        Gauge("MAP", "kPa", "map_kpa", unit_implied=True, big=True),
+        Gauge("TPS", "%", "tps_pct", unit_implied=True, big=True),
         AfrGauge(id="gauge-afr"),
-        Gauge("Lambda", "λ", "lambda", decimals=2, classes="-secondary"),
-        Gauge("Knock", "count", "knock_count"),
+        Gauge("Lambda", "λ", "lambda", short="Lam", decimals=2, digits=1, classes="-secondary"),
+        KnockGauge(),
         Gauge("IAT", "°C", "iat_c", classes="-secondary"),
         Gauge("CLT", "°C", "clt_c", classes="-secondary"),
-        Gauge("EGT", "°C", "egt_c", classes="-secondary -absent"),
-        Gauge("Power", "hp", "power_hp", decimals=1, classes="-secondary -absent -pullgauge"),
-        Gauge("Torque", "N·m", "torque_nm", decimals=1, classes="-secondary -absent"),
+        Gauge("EGT", "°C", "egt_c", digits=4, classes="-secondary -absent"),
+        # overrun: the absorber motoring the engine read "-47.8" beside "0.0 hp"; the
+        # sheet plots only the pull, so the gauges show what the engine gives: 0 or more
+        Gauge("Power", "hp", "power_hp", short="Pwr", decimals=1, floor=0.0, classes=PULL),
+        Gauge("Torque", "N·m", "torque_nm", short="Trq", decimals=1, floor=0.0, classes=DYNO),
     ]
 
 
@@ -168,6 +175,8 @@ class DashboardScreen(Screen[None]):
             raw = values.get(gauge.channel, math.nan)
             if isinstance(gauge, AfrGauge):
                 gauge.show_with_target(raw, values.get("afr_target", math.nan))
+            elif isinstance(gauge, KnockGauge):
+                gauge.show_knock(raw, values.get("knock_retard_deg", math.nan))
             else:
                 gauge.show(raw)
             if gauge.channel in OPTIONAL_CHANNELS and gauge.value is not None:
