@@ -8,13 +8,17 @@ was a solid block scaled 11.0-25.0 by fuel cut.
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
+import numpy as np
 import pytest
 from textual.geometry import Region
 from textual.widget import Widget
 
+from core.snapshot import History
 from dynoai_tui.tui.app import DynoApp
+from dynoai_tui.tui.widgets.chart import StripChart
 from dynoai_tui.tui.widgets.gauges import Gauge
 from tests.tui.helpers import ScriptedSession, snapshot, sync
 
@@ -33,8 +37,11 @@ def shown(widget: Widget) -> str:
     return "\n".join(s.text for s in widget.render_lines(Region(0, 0, width, height)))
 
 
-def pull_app(values: dict[str, float]) -> DynoApp:
-    return DynoApp(ScriptedSession(replace(snapshot(values=values), in_pull=True)))
+def pull_app(values: dict[str, float], history: History | None = None) -> DynoApp:
+    snap = snapshot(values=values)
+    if history is not None:
+        snap = replace(snap, history=history)
+    return DynoApp(ScriptedSession(replace(snap, in_pull=True)))
 
 
 def visible(app: DynoApp) -> list[Gauge]:
@@ -110,3 +117,36 @@ async def test_overrun_shows_no_negative_torque(size: tuple[int, int]) -> None:
         power = shown(app.dashboard.query_one("#gauge-power_hp", Gauge))
         assert "-" not in torque and "0.0 N·m" in torque, torque
         assert "0.0 hp" in power, power
+
+
+def pull_history() -> History:
+    """30 s: idle at 14.7, a WOT pull at 12.5, then fuel cut at 25.0, and idle again."""
+    t = np.linspace(-30.0, 0.0, 600)
+    afr = np.where(t < -20, 14.7, np.where(t < -10, 12.5, np.where(t < -5, 25.0, 14.7)))
+    return History(t, np.full(t.size, 3000.0), afr, np.full(t.size, 13.0))
+
+
+@sync
+@pytest.mark.parametrize("size", [(100, 30), (160, 48)], ids=["100x30", "160x48"])
+async def test_the_afr_strip_keeps_a_tuners_scale_and_marks_fuel_cut(
+    size: tuple[int, int],
+) -> None:
+    app = pull_app({"afr": 14.7}, pull_history())
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause(0.2)
+        chart = app.dashboard.query_one("#chart-afr", StripChart)
+        lines = shown(chart).splitlines()
+        assert lines[-1].strip().startswith("10.0-16.0")  # not stretched to 25.0 by fuel cut
+        plot = [line[1 + 12 : -1] for line in lines]  # inside the padding, past the label
+        n = len(plot[0])
+
+        def column(frac: float) -> str:
+            """The column at ``frac`` of the window, top to bottom."""
+            x = min(n - 1, math.floor(frac * n))
+            return "".join(row[x] for row in plot)
+
+        cut, wot, idle = column(0.75), column(0.5), column(0.9)
+        assert cut[0] == "▲" and cut[1:].strip() == "", cut  # marked at the top, not a block
+        assert wot[0] == " " and wot[-1] == "█", wot  # 12.5 is a low bar
+        rows = len(plot)
+        assert idle.count("█") > wot.count("█") and idle.count("█") < rows, idle
