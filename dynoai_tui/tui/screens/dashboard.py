@@ -18,9 +18,10 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from core.channels import STOICH_GASOLINE
 from core.snapshot import Snapshot
 from dynoai_tui.tui.widgets.chart import StripChart
-from dynoai_tui.tui.widgets.gauges import AfrGauge, Gauge
+from dynoai_tui.tui.widgets.gauges import AfrGauge, Gauge, KnockGauge
 from dynoai_tui.tui.widgets.heatmap import VIEW_TITLES, Heatmap
 from dynoai_tui.tui.widgets.panels import (
     AlarmLine,
@@ -51,24 +52,38 @@ word (the line wraps): "VE corr % (~ extrap; e: export)" read "... (~ extrap; e:
 BIG_FROM = (140, 40)
 """Width, height from which primary gauges use large digits."""
 
+AFR_CHART_LAMBDA = (0.68, 1.09)
+"""The AFR strip's fixed scale as lambda: 10.0-16.0 AFR on gasoline, WOT mixtures to idle.
+
+Scaled to the data, fuel cut (25.0) squashed a pull's 12.5-13.0 to the bottom line; as
+lambda it suits any fuel (E85's stoich 9.8 gives 6.7-10.7).
+"""
+
 OPTIONAL_CHANNELS = ("power_hp", "torque_nm", "egt_c")
 """Gauges hidden until their channel first shows a value (a dyno source gives them)."""
+
+
+DYNO = "-secondary -absent"
+PULL = DYNO + " -pullgauge"
+"""Classes of the dyno's gauges (power also shows in the compact layout during a pull)."""
 
 
 def make_gauges() -> list[Gauge]:
     """The gauge row, primary gauges first."""
     return [
-        Gauge("RPM", "rpm", "rpm", big=True),
-        Gauge("MAP", "kPa", "map_kpa", big=True),
-        Gauge("TPS", "%", "tps_pct", big=True),
+        Gauge("RPM", "rpm", "rpm", digits=5, unit_implied=True, big=True),
+        Gauge("MAP", "kPa", "map_kpa", unit_implied=True, big=True),
+        Gauge("TPS", "%", "tps_pct", unit_implied=True, big=True),
         AfrGauge(id="gauge-afr"),
-        Gauge("Lambda", "λ", "lambda", decimals=2, classes="-secondary"),
-        Gauge("Knock", "count", "knock_count"),
+        Gauge("Lambda", "λ", "lambda", short="Lam", decimals=2, digits=1, classes="-secondary"),
+        KnockGauge(),
         Gauge("IAT", "°C", "iat_c", classes="-secondary"),
         Gauge("CLT", "°C", "clt_c", classes="-secondary"),
-        Gauge("EGT", "°C", "egt_c", classes="-secondary -absent"),
-        Gauge("Power", "hp", "power_hp", decimals=1, classes="-secondary -absent -pullgauge"),
-        Gauge("Torque", "N·m", "torque_nm", decimals=1, classes="-secondary -absent"),
+        Gauge("EGT", "°C", "egt_c", digits=4, classes="-secondary -absent"),
+        # overrun: the absorber motoring the engine read "-47.8" beside "0.0 hp"; the
+        # sheet plots only the pull, so the gauges show what the engine gives: 0 or more
+        Gauge("Power", "hp", "power_hp", short="Pwr", decimals=1, floor=0.0, classes=PULL),
+        Gauge("Torque", "N·m", "torque_nm", short="Trq", decimals=1, floor=0.0, classes=DYNO),
     ]
 
 
@@ -80,13 +95,21 @@ class DashboardScreen(Screen[None]):
     """Header, gauges, heatmap + suggestions, history, instruction and alarm lines."""
 
     def __init__(
-        self, *, vehicle: str = "", replay: bool = False, replay_length_s: float | None = None
+        self,
+        *,
+        vehicle: str = "",
+        replay: bool = False,
+        replay_length_s: float | None = None,
+        stoich: float | None = None,
     ) -> None:
         super().__init__(id="dashboard")
         self.replay_length_s = replay_length_s
         """Length of the replayed log (data time), shown beside the position."""
         self.vehicle = vehicle
         self.replay = replay
+        self.stoich = stoich
+        """AFR at lambda 1 for the vehicle's fuel (scales the AFR strip); None: the
+        session's vehicle config's, else gasoline's."""
         self.gauges = make_gauges()
         self.snapshot: Snapshot | None = None
         """The snapshot shown now."""
@@ -104,11 +127,21 @@ class DashboardScreen(Screen[None]):
             with Vertical(id="side"):
                 yield SuggestionsPanel(id="plan")
         with Horizontal(id="history"):
-            yield StripChart("AFR", "AFR", lo=11.0, hi=15.0, decimals=1, id="chart-afr")
+            lo_afr, hi_afr = (lam * self.afr_stoich() for lam in AFR_CHART_LAMBDA)
+            yield StripChart(
+                "AFR", "AFR", lo=lo_afr, hi=hi_afr, decimals=1, fixed=True, id="chart-afr"
+            )
             yield StripChart("RPM", "rpm", lo=0.0, hi=6000.0, id="chart-rpm")
         yield InstructionLine(id="instruction")
         yield AlarmLine(id="alarms")
         yield Footer()
+
+    def afr_stoich(self) -> float:
+        """The stoich the snapshot's AFR was computed with (the session's vehicle's)."""
+        if self.stoich is not None:
+            return self.stoich
+        config = getattr(getattr(self.app, "session", None), "config", None)
+        return float(getattr(config, "stoich", STOICH_GASOLINE))
 
     def on_mount(self) -> None:
         heatmap = self.query_one(Heatmap)
@@ -168,6 +201,8 @@ class DashboardScreen(Screen[None]):
             raw = values.get(gauge.channel, math.nan)
             if isinstance(gauge, AfrGauge):
                 gauge.show_with_target(raw, values.get("afr_target", math.nan))
+            elif isinstance(gauge, KnockGauge):
+                gauge.show_knock(raw, values.get("knock_retard_deg", math.nan))
             else:
                 gauge.show(raw)
             if gauge.channel in OPTIONAL_CHANNELS and gauge.value is not None:

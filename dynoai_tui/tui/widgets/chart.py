@@ -5,6 +5,11 @@ into one bucket per terminal column, and the bars are quantised to eighths of a
 line, so the chart costs a few microseconds and repaints only when a bar moved.
 An optional reference series (the AFR target) colours each column lean / rich /
 on target like the AFR gauge.
+
+A chart with ``fixed=True`` keeps its scale: a reading above it draws only a ``▲`` in
+the top line, one below it a ``▼`` in the bottom line. The AFR strip is fixed to the
+mixtures a tuner reads: a scale widened to fuel cut's 25.0 squashed every WOT pull
+into two eighths of one line, and idle and fuel cut filled the strip solid.
 """
 
 from __future__ import annotations
@@ -21,6 +26,12 @@ from textual.widget import Widget
 F64 = npt.NDArray[np.float64]
 BARS = " ▁▂▃▄▅▆▇█"
 LABEL_W = 12
+ABOVE, BELOW = "▲", "▼"
+"""Marks of a fixed-scale column whose reading is off the top / bottom of the scale."""
+OVER, UNDER = -1, -2
+"""Heights standing for a column above / below a fixed scale."""
+CLIPPED = 3
+"""Colour state of such a column (0 bar, 1 lean, 2 rich: the reference's verdicts)."""
 
 
 def bucket_means(t_abs_s: F64, values: F64, bucket_s: float, last_bucket: int, n: int) -> F64:
@@ -50,6 +61,7 @@ class StripChart(Widget, can_focus=False):
         "stripchart--lean",
         "stripchart--rich",
         "stripchart--label",
+        "stripchart--clip",
     }
 
     def __init__(
@@ -61,14 +73,17 @@ class StripChart(Widget, can_focus=False):
         hi: float,
         decimals: int = 0,
         window_s: float = 30.0,
+        fixed: bool = False,
         id: str | None = None,
     ) -> None:
         super().__init__(id=id)
         self.label = label
         self.unit = unit
         self.lo = lo
-        """Value at the bottom of the chart (the scale widens to fit the data)."""
+        """Value at the bottom of the chart (the scale widens to fit the data unless fixed)."""
         self.hi = hi
+        self.fixed = fixed
+        """Keep ``lo``-``hi``; readings outside are marked at the edge, not scaled in."""
         self.decimals = decimals
         self.window_s = window_s
         self._heights: tuple[int, ...] = ()
@@ -88,18 +103,23 @@ class StripChart(Widget, can_focus=False):
         means = bucket_means(t_abs, values, bucket_s, last_bucket, n)
         finite = means[np.isfinite(means)]
         lo, hi = self.lo, self.hi
-        if finite.size:
+        if finite.size and not self.fixed:
             lo, hi = min(lo, float(finite.min())), max(hi, float(finite.max()))
         span = hi - lo if hi > lo else 1.0
         eighths = np.where(
             np.isfinite(means), np.clip((means - lo) / span * rows * 8, 1, rows * 8), 0
         ).astype(np.int64)
+        if self.fixed:
+            with np.errstate(invalid="ignore"):
+                eighths[means > hi] = OVER
+                eighths[means < lo] = UNDER
         states = np.zeros(n, dtype=np.int64)
         if reference is not None:
             ref = bucket_means(t_abs, reference, bucket_s, last_bucket, n)
             err = (means / ref - 1.0) * 100.0
             valid = np.isfinite(err)
             states = np.where(valid & (err > 3.0), 1, np.where(valid & (err < -3.0), 2, 0))
+        states[eighths < 0] = CLIPPED
         last = values[np.isfinite(values)]
         latest = "--" if last.size == 0 else f"{last[-1]:.{self.decimals}f}"
         heights, state_t = tuple(eighths.tolist()), tuple(states.tolist())
@@ -135,6 +155,7 @@ class StripChart(Widget, can_focus=False):
             self.get_component_rich_style("stripchart--bar"),
             self.get_component_rich_style("stripchart--lean"),
             self.get_component_rich_style("stripchart--rich"),
+            self.get_component_rich_style("stripchart--clip"),
         )
         if y == 0:
             label = f"{self.label} {self._latest}"
@@ -149,7 +170,11 @@ class StripChart(Widget, can_focus=False):
         run_chars: list[str] = []
         run_state = -1
         for h, s in zip(self._heights, self._states, strict=False):
-            ch = BARS[int(min(8, max(0, h - base)))]
+            if h >= 0:
+                ch = BARS[int(min(8, max(0, h - base)))]
+            else:  # off a fixed scale: only its mark, at the edge it passed
+                edge = (h == OVER and y == 0) or (h == UNDER and y == rows - 1)
+                ch = (ABOVE if h == OVER else BELOW) if edge else " "
             if s != run_state and run_chars:
                 segments.append(Segment("".join(run_chars), styles[run_state]))
                 run_chars = []

@@ -28,12 +28,28 @@ def rounded(value: float | None, decimals: int) -> float | None:
     return round(float(value), decimals)
 
 
-COMPACT_UNITS = frozenset({"hp", "N·m", "°C"})
-"""Units the compact one-line gauges keep: the ones their label does not imply."""
+WHOLE_FROM = 100.0
+"""From this magnitude a reading drops its decimals ("156.9 N·m" is "157 N·m"): a
+tenth of a hundred is noise, and the digit it frees keeps the unit on screen."""
+
+
+def widest_len(digits: int, decimals: int) -> int:
+    """Characters of the widest number a gauge with ``digits`` integer digits shows."""
+    if decimals <= 0:
+        return digits
+    return max(digits, min(digits, 2) + 1 + decimals)  # "99.9" below WHOLE_FROM
 
 
 class Gauge(Widget):
-    """Label over a number with its unit."""
+    """Label over a number with its unit; the unit stays at every width.
+
+    When its line is short the one-line (compact) gauge gives up, in order: the full
+    label for its short form, the number's decimals, and (only for a unit its label
+    already names: RPM, MAP, TPS) the unit; the two-line gauge gives up the space before
+    the unit, then moves the unit up beside the label. The choice is made from the widest reading
+    the gauge can show, not the current one, so a unit does not vanish as a value grows
+    (QA at 100 x 30: "Torque 156.9" without N·m at WOT, "106.2" with it at part load).
+    """
 
     value: reactive[float | None] = reactive(None)
 
@@ -43,45 +59,130 @@ class Gauge(Widget):
         unit: str,
         channel: str,
         *,
+        short: str = "",
         decimals: int = 0,
+        digits: int = 3,
+        floor: float | None = None,
+        unit_implied: bool = False,
         big: bool = False,
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
         super().__init__(id=id or f"gauge-{channel}", classes=classes)
         self.label = label
+        self.short = short or label
+        """The label when the full one does not fit ("Pwr" for "Power")."""
         self.unit = unit
         self.channel = channel
         """Canonical channel this gauge shows (the app looks values up by it)."""
         self.decimals = decimals
+        self.digits = digits
+        """Integer digits of the widest reading (sign included): sizes the layout."""
+        self.floor = floor
+        """Readings below it show as it (power and torque: 0 on overrun, not motoring)."""
+        self.unit_implied = unit_implied
+        """The label names the unit by convention (RPM, MAP kPa, TPS %): the one unit the
+        compact line may leave out."""
         self.big = big
         """Draw large digits when the screen is wide (primary gauges only)."""
         if big:
             self.add_class("-primary")
 
+    def decimals_for(self, value: float) -> int:
+        """Decimals for ``value``: none from :data:`WHOLE_FROM` up."""
+        return 0 if abs(value) >= WHOLE_FROM else self.decimals
+
     def show(self, value: float | None) -> None:
         """Set from a raw reading; repaints only when the shown digits change."""
-        self.value = rounded(value, self.decimals)
+        if value is not None and self.floor is not None and value < self.floor:
+            value = self.floor  # NaN compares False and stays stale
+        v = rounded(value, self.decimals)
+        self.value = None if v is None else round(v, self.decimals_for(v))
+
+    def number(self, decimals: int | None = None) -> str:
+        """The number as shown ("--" when stale), with at most ``decimals`` decimals."""
+        v = self.value
+        if v is None:
+            return "--"
+        d = self.decimals_for(v)
+        return f"{v:.{d if decimals is None else min(d, decimals)}f}"
 
     @property
     def text(self) -> str:
         """The number as shown ("--" when stale)."""
-        v = self.value
-        return "--" if v is None else f"{v:.{self.decimals}f}"
+        return self.number()
+
+    def fit_line(self, width: int) -> tuple[str, int, str]:
+        """(label, decimals, unit) of the one-line gauge that fits ``width`` cells."""
+        widest = max(2, widest_len(self.digits, self.decimals))
+        whole = max(2, widest_len(self.digits, 0))
+        tries = [(self.label, self.decimals, widest), (self.short, self.decimals, widest)]
+        tries += [(self.short, 0, whole)]
+        for label, decimals, num_w in tries:
+            if len(label) + 1 + num_w + 1 + len(self.unit) <= width:
+                return label, decimals, self.unit
+            if self.unit_implied and len(label) + 1 + num_w <= width:
+                return label, decimals, ""
+        return ("", 0, self.unit)  # the number and its unit over the label
+
+    def fit_lines(self, width: int) -> tuple[str, int, str]:
+        """(top line, decimals, unit after the number) of the two-line gauge in ``width``.
+
+        The unit moves up beside the label ("TPS %" over "100") when the number's line
+        has no room left for it.
+        """
+        label = self.label if len(self.label) <= width else self.short
+        num_w = max(2, widest_len(self.digits, self.decimals))
+        for sep in (" ", ""):
+            if num_w + len(sep) + len(self.unit) <= width:
+                return label, self.decimals, sep + self.unit
+        for head in (self.label, self.short):
+            if len(head) + 1 + len(self.unit) <= width:
+                return f"{head} {self.unit}", self.decimals, ""
+        return self.unit, self.decimals, ""
 
     def render(self) -> RenderableType:
+        width = self.content_size.width
         if self.big and self.screen.has_class("-big"):
             head = Text.assemble((self.label, "bold"), " ", (self.unit, "dim"))
             return Group(head, Digits(self.text))
         if self.screen.has_class("-compact"):
-            if self.unit in COMPACT_UNITS:  # "Power 94.6" left hp or kW to guess
-                return Text.assemble(
-                    (self.label + " ", "dim"), (self.text, "bold"), " ", (self.unit, "dim")
-                )
-            return Text.assemble((self.label + " ", "dim"), (self.text, "bold"))
-        return Text.assemble(
-            (self.label, "dim"), "\n", (self.text, "bold"), " ", (self.unit, "dim")
+            label, decimals, unit = self.fit_line(width)
+            parts: list[str | tuple[str, str]] = []
+            if label:
+                parts.append((label + " ", "dim"))
+            parts.append((self.number(decimals), "bold"))
+            if unit:
+                parts += [" ", (unit, "dim")]
+            return Text.assemble(*parts)
+        top, decimals, unit = self.fit_lines(width)
+        return Text.assemble((top, "dim"), "\n", (self.number(decimals), "bold"), (unit, "dim"))
+
+
+class KnockGauge(Gauge):
+    """Knock as the ECU reports it: degrees of retard when it logs them, else its count.
+
+    "Knock 11" read as 11 degrees while the alarm said "KNOCK: 1.9 deg retard". The
+    retard is what the ECU does about knock now (the alarm's figure); the count only
+    ever rises. Once the source has given a retard reading the gauge stays on retard.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Knock", "cnt", "knock_count", short="Knk", digits=4, id="gauge-knock_count"
         )
+        self.retard = False
+        """Showing ``knock_retard_deg`` (the source reports it) instead of the count."""
+
+    def show_knock(self, count: float | None, retard_deg: float | None) -> None:
+        """Set from the two knock channels (either may be NaN or missing)."""
+        if not self.retard and retard_deg is not None and math.isfinite(retard_deg):
+            self.retard = True
+            self.label, self.short, self.unit = "Knock ret", "Knk ret", "°"
+            self.decimals, self.digits = 1, 2
+            self.value = None
+            self.refresh()
+        self.show(retard_deg if self.retard else count)
 
 
 class AfrGauge(Gauge):

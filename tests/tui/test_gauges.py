@@ -1,0 +1,152 @@
+"""Pilot tests: gauges keep their unit at every size, knock and overrun read right, AFR strip.
+
+QA at 80 x 24 and 100 x 30 during WOT pulls of ``dynoai run --vehicle W``: the unit
+went when the number grew ("Torque 156.9", "Power 101.8"), "Knock 11" read as degrees
+beside "KNOCK: 1.9 deg retard", torque read -47.8 on every decel, and the AFR strip
+was a solid block scaled 11.0-25.0 by fuel cut.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from textual.geometry import Region
+from textual.widget import Widget
+
+from core.snapshot import History
+from dynoai_tui.tui.app import DynoApp
+from dynoai_tui.tui.widgets.chart import StripChart
+from dynoai_tui.tui.widgets.gauges import Gauge
+from tests.tui.helpers import ScriptedSession, snapshot, sync
+
+SIZES = [(80, 24), (100, 30), (160, 48)]
+WOT = {"rpm": 5480.0, "map_kpa": 99.0, "tps_pct": 100.0, "power_hp": 101.8,
+       "torque_nm": 156.9, "knock_count": 11.0}  # fmt: skip
+"""A WOT reading of vehicle W where QA saw "Power 101.8" and "Torque 156.9" unitless."""
+PART = {"power_hp": 15.3, "torque_nm": 106.2, "knock_count": 0.0}
+CROWDED = {**WOT, "rpm": 9850.0, "map_kpa": 101.0, "egt_c": 1012.0}
+"""Every gauge on (EGT too) and the widest numbers: less room than the gauges ask for."""
+
+
+def shown(widget: Widget) -> str:
+    """The widget's lines as they are painted (clipped to its size), joined by newlines."""
+    width, height = widget.outer_size
+    return "\n".join(s.text for s in widget.render_lines(Region(0, 0, width, height)))
+
+
+def pull_app(values: dict[str, float], history: History | None = None) -> DynoApp:
+    snap = snapshot(values=values)
+    if history is not None:
+        snap = replace(snap, history=history)
+    return DynoApp(ScriptedSession(replace(snap, in_pull=True)))
+
+
+def visible(app: DynoApp) -> list[Gauge]:
+    return [g for g in app.dashboard.gauges if g.region.width > 0]
+
+
+@sync
+@pytest.mark.parametrize("values", [WOT, PART, CROWDED], ids=["wot", "part", "crowded"])
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_every_gauge_shows_its_unit_at_every_size(
+    size: tuple[int, int], values: dict[str, float]
+) -> None:
+    app = pull_app(values)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause(0.2)
+        compact = app.dashboard.has_class("-compact")
+        gauges = visible(app)
+        assert {"gauge-rpm", "gauge-power_hp"} <= {g.id for g in gauges}
+        for gauge in gauges:
+            text = shown(gauge)
+            if gauge.channel != "afr" and not (compact and gauge.unit_implied):
+                assert gauge.unit in text, (gauge.id, text)
+            if not gauge.has_class("-primary") or not app.dashboard.has_class("-big"):
+                assert gauge.text in text, (gauge.id, text)  # the whole number, not cut
+
+
+@sync
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_power_and_torque_drop_their_decimal_from_100_not_their_unit(
+    size: tuple[int, int],
+) -> None:
+    app = pull_app(WOT)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause(0.2)
+        power = app.dashboard.query_one("#gauge-power_hp", Gauge)
+        assert "102 hp" in shown(power)
+        torque = app.dashboard.query_one("#gauge-torque_nm", Gauge)
+        if torque.region.width:  # hidden in the compact layout
+            assert "157 N·m" in shown(torque)
+
+
+@sync
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_knock_shows_the_ecus_retard_in_degrees_when_it_reports_it(
+    size: tuple[int, int],
+) -> None:
+    app = pull_app({"knock_count": 11.0, "knock_retard_deg": 1.9})
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause(0.2)
+        text = shown(app.dashboard.query_one("#gauge-knock_count", Gauge))
+        assert "1.9 °" in text and "ret" in text, text
+        assert "11" not in text  # the count read as degrees
+
+
+@sync
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_a_knock_count_says_it_is_a_count(size: tuple[int, int]) -> None:
+    app = pull_app({"knock_count": 11.0})  # no knock_retard_deg channel
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause(0.2)
+        text = shown(app.dashboard.query_one("#gauge-knock_count", Gauge))
+        assert "11 cnt" in text and "Knock" in text, text
+
+
+@sync
+@pytest.mark.parametrize("size", [(100, 30), (160, 48)], ids=["100x30", "160x48"])
+async def test_overrun_shows_no_negative_torque(size: tuple[int, int]) -> None:
+    # the absorber motoring the engine on decel: -44.4 N·m beside "0.0 hp"
+    app = pull_app({"rpm": 4246.0, "tps_pct": 0.0, "power_hp": 0.0, "torque_nm": -44.4})
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause(0.2)
+        torque = shown(app.dashboard.query_one("#gauge-torque_nm", Gauge))
+        power = shown(app.dashboard.query_one("#gauge-power_hp", Gauge))
+        assert "-" not in torque and "0.0 N·m" in torque, torque
+        assert "0.0 hp" in power, power
+
+
+def pull_history() -> History:
+    """30 s: idle at 14.7, a WOT pull at 12.5, then fuel cut at 25.0, and idle again."""
+    t = np.linspace(-30.0, 0.0, 600)
+    afr = np.where(t < -20, 14.7, np.where(t < -10, 12.5, np.where(t < -5, 25.0, 14.7)))
+    return History(t, np.full(t.size, 3000.0), afr, np.full(t.size, 13.0))
+
+
+@sync
+@pytest.mark.parametrize("size", [(100, 30), (160, 48)], ids=["100x30", "160x48"])
+async def test_the_afr_strip_keeps_a_tuners_scale_and_marks_fuel_cut(
+    size: tuple[int, int],
+) -> None:
+    app = pull_app({"afr": 14.7}, pull_history())
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause(0.2)
+        chart = app.dashboard.query_one("#chart-afr", StripChart)
+        lines = shown(chart).splitlines()
+        assert lines[-1].strip().startswith("10.0-16.0")  # not stretched to 25.0 by fuel cut
+        plot = [line[1 + 12 : -1] for line in lines]  # inside the padding, past the label
+        n = len(plot[0])
+
+        def column(frac: float) -> str:
+            """The column at ``frac`` of the window, top to bottom."""
+            x = min(n - 1, math.floor(frac * n))
+            return "".join(row[x] for row in plot)
+
+        cut, wot, idle = column(0.75), column(0.5), column(0.9)
+        assert cut[0] == "▲" and cut[1:].strip() == "", cut  # marked at the top, not a block
+        assert wot[0] == " " and wot[-1] == "█", wot  # 12.5 is a low bar
+        rows = len(plot)
+        assert idle.count("█") > wot.count("█") and idle.count("█") < rows, idle
