@@ -135,13 +135,20 @@ class DynoCommands(Provider):
 
 HEATMAP_LEGEND: list[tuple[str, str]] = [
     ("", ""),
-    ("heatmap", "(v cycles its views)"),
+    ("heatmap", "MAP kPa rows x rpm columns; v cycles its views"),
+    ("12", "hits in the cell (other views: the title says what)"),
+    ("green", "trusted: hits, settled dwell and lambda SE reached"),
+    ("blue", "hits, not trusted yet (darker: closer)"),
     ("·", "no data in the cell"),
-    ("◆", "a next target cell"),
-    ("[12]", "the cell the engine is in"),
-    ("++", "too wide for the cell"),
+    ("5h  5k", "3-wide cells: 500-599, 5000-5999 hits"),
+    ("25  12", "3-wide cells: AFR 12.5 (1x.x), dwell 1.2 s"),
+    ("++  --", "more (less) than the cell shows"),
+    ("◆12", "a next target cell, its value after the ◆"),
+    ("[12]", "the cell the engine is in (reverse video)"),
     ("~  L", "VE view: extrapolated, locked"),
     ("blue", "VE view: not confident yet, not exported (e exports)"),
+    ("o", "regions: red P1 first, yellow P2, blue P3"),
+    ("⚠", "Next tests: knock was seen in cells it loads"),
 ]
 """The heatmap's symbols, under the keys (QA: nothing said what "◆" or "++" meant)."""
 
@@ -410,8 +417,13 @@ class DynoApp(App[int]):
         heatmap = self.dashboard.query_one(Heatmap)
         if not heatmap.overlay and self.dashboard.snapshot is not None:
             heatmap.set_priority_map(self._priority_map(self.dashboard.snapshot))
-        heatmap.toggle_overlay()
+        on = heatmap.toggle_overlay()
         self.dashboard.set_heatmap_title()
+        # QA: "o" swapped colours and said nothing (at 80 columns there is no title)
+        self.notify(
+            "Regions on: red P1 first, yellow P2, blue P3" if on else "Regions off",
+            timeout=2,
+        )
 
     def action_constraints(self) -> None:
         from core.plan.planner import Constraints

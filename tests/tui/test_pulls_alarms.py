@@ -139,7 +139,7 @@ async def test_question_mark_opens_the_keys_with_the_heatmap_legend_and_closes_t
         await pilot.pause()
         assert isinstance(app.screen, KeysScreen)
         keys = str(app.screen.query_one("#keys").render())
-        assert "◆  a next target cell" in keys and "++  too wide for the cell" in keys
+        assert "◆12  a next target cell" in keys and "++  --  more (less) than the cell" in keys
         # the legend and the VE view's title name its marks alike (QA: "smoothed" against
         # "extrapolated"; the title promised "dim" for what the view shades blue)
         from dynoai_tui.tui.widgets.heatmap import VIEW_TITLES

@@ -171,6 +171,6 @@ def test_narrow_cells_show_thousands_and_no_signed_zero() -> None:
     hits = np.zeros((16, 16), dtype=np.int64)
     hits[0, :3] = (7000, 500, 42)
     texts = _texts("hits", grid_view(hits), 3)
-    assert texts[0][:3] == ["7k", "++", "42"]
+    assert texts[0][:3] == ["7k", "5h", "42"]  # 500: "++" was 100-999 and 10 000 up
     view = replace(grid_view(hits), afr_error_pct=np.full((16, 16), -0.3))
     assert _texts("afr_error", view, 3)[0][0] == "0"

@@ -144,8 +144,6 @@ class DashboardScreen(Screen[None]):
         return float(getattr(config, "stoich", STOICH_GASOLINE))
 
     def on_mount(self) -> None:
-        heatmap = self.query_one(Heatmap)
-        heatmap.border_title = f"MAP kPa × rpm · {VIEW_TITLES[heatmap.view]}"
         self.query_one("#side").border_title = "Next tests"
         self.apply_size(self.app.size.width, self.app.size.height)
 
@@ -181,6 +179,8 @@ class DashboardScreen(Screen[None]):
         self.snapshot = snap
         values = snap.values
         heatmap = self.query_one(Heatmap)
+        # first: the header names what the cells show, which depends on the grid's shape
+        heatmap.update_grid(snap.grid, snap.current_cell, snap.plan.targets, snap.vehicle_grid)
         compact = self.has_class("-compact")
         header = header_text(
             snap,
@@ -188,7 +188,7 @@ class DashboardScreen(Screen[None]):
             replay=self.replay,
             length_s=self.replay_length_s,
             compact=compact,
-            view=SHORT_VIEW_TITLES.get(heatmap.view, "") if compact else "",
+            view=self._short_view_title(heatmap) if compact else "",
         )
         if not compact and header.cell_len > self.size.width:
             # the full header does not fit (a replay at 100 columns lost its position)
@@ -208,7 +208,6 @@ class DashboardScreen(Screen[None]):
             if gauge.channel in OPTIONAL_CHANNELS and gauge.value is not None:
                 gauge.remove_class("-absent")
 
-        heatmap.update_grid(snap.grid, snap.current_cell, snap.plan.targets, snap.vehicle_grid)
         cov = snap.vehicle_grid or snap.grid
         # the vehicle's stored runs are in the coverage the planner works from (said
         # first: the border cuts the subtitle's end)
@@ -261,9 +260,19 @@ class DashboardScreen(Screen[None]):
         self.query_one(AlarmLine).set_alarms(alarms, active=active)
 
     def set_heatmap_title(self) -> None:
-        """The heatmap's title for its view (and, compact, the header's view name)."""
+        """The compact header's view name after a view key (the heatmap titles itself)."""
         if self.snapshot is not None:
             self.apply(self.snapshot)
-        heatmap = self.query_one(Heatmap)
-        overlay = " · regions: red 1 / yellow 2 / blue 3" if heatmap.overlay else ""
-        heatmap.border_title = f"MAP kPa × rpm · {VIEW_TITLES[heatmap.view]}{overlay}"
+
+    @staticmethod
+    def _short_view_title(heatmap: Heatmap) -> str:
+        """The view as the compact header names it, with what its short cell form means.
+
+        At 80 columns the cells are 3 wide: "25" is AFR 12.5, "5h" 500 hits, and the
+        header is the only title there is (the compact heatmap has no border).
+        """
+        name = SHORT_VIEW_TITLES.get(heatmap.view, "")
+        note = heatmap.scale_note
+        if not note:
+            return name
+        return f"{name or VIEW_TITLES[heatmap.view]} · {note}"

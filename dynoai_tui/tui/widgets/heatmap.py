@@ -161,29 +161,76 @@ def _signed(v: float) -> str:
     return "0" if text in ("+0", "-0") else text
 
 
-def _thousands(n: int, cell_w: int) -> str:
-    """A count too wide for the cell in thousands ("7k") when that fits, else saturated.
+def _count(n: int, room: int) -> str:
+    """A count in ``room`` characters, one scale at every width, never ambiguous.
 
-    The headless heatmap wrote "7k" where the dashboard's 3-column cell showed "+++".
+    As is while it fits, then whole hundreds ("5h": 500-599, only in 2 characters),
+    then whole thousands ("5k": 5000-5999), then saturated. QA at 80 columns: "++"
+    stood for 100-999 hits and for 10 000 or more, while 1000-9999 read "1k".."9k".
     """
-    short = f"{n // 1000}k"
-    return short if n >= 1000 and len(short) < cell_w else "+" * (cell_w - 1)
+    text = str(n)
+    if len(text) <= room:
+        return text
+    for div, unit in ((100, "h"), (1000, "k")):
+        short = f"{n // div}{unit}"
+        if n // div < 10 ** (room - 1) and (unit == "k" or n < 1000):
+            return short
+    return "+" * room
 
 
-def _fmt(view: str, cell_w: int) -> Callable[[float], str]:
-    """The formatter of one cell value for a view at a cell width."""
-    wide = cell_w >= 4
-    most = 10 ** (cell_w - 1)
-    if view == "hits":
-        return lambda n: str(int(n)) if n < most else _thousands(int(n), cell_w)
+def afr_decade(afr_mean: npt.NDArray[np.float64]) -> int:
+    """The tens of most cells' AFR (1 for 10.0..19.9), left out where a cell is narrow."""
+    tenths = np.round(afr_mean[np.isfinite(afr_mean)] * 10.0)
+    return int(np.median(tenths) // 100) if tenths.size else 1
+
+
+def _afr(v: float, room: int, decade: int) -> str:
+    """Mean AFR to a tenth: "12.5", else without its tens ("2.5", then "25": 1x.x)."""
+    text = f"{v:.1f}"
+    if len(text) <= room:
+        return text
+    tens, rest = divmod(round(v * 10.0), 100)
+    if tens != decade:  # another decade than most cells': saturate ("--" richer)
+        return ("-" if tens < decade else "+") * room
+    short = f"{rest / 10.0:.1f}"
+    return short if len(short) <= room else f"{rest:02d}"
+
+
+def _dwell(d: float, room: int) -> str:
+    """Dwell to a tenth of a second: "1.2", else tenths ("12") under 10 s, else whole."""
+    text = f"{d:.1f}"
+    if len(text) <= room and d < 10:
+        return text
+    if room == 2:  # "27" would read 2.7 s
+        return str(round(d * 10.0)) if round(d * 10.0) < 100 else "++"
+    return f"{d:.0f}"
+
+
+def _fmt(view: str, cell_w: int, decade: int = 1) -> Callable[[float], str]:
+    """The formatter of one cell value for a view at a cell width (one blank column kept)."""
+    room = cell_w - 1
+    if view in ("hits", "knock"):
+        return lambda n: _count(int(n), room)
     if view == "afr":
-        # "13.1" needs 5 columns to keep a space from its neighbour (else 13.113.2 runs together)
-        return (lambda v: f"{v:.1f}") if cell_w >= 5 else (lambda v: f"{v:.0f}")
+        return lambda v: _afr(v, room, decade)
     if view == "afr_error":
         return _signed
-    if view == "knock":
-        return lambda n: str(int(n))
-    return lambda d: f"{d:.1f}" if wide and d < 10 else f"{d:.0f}"
+    return lambda d: _dwell(d, room)
+
+
+def scale_note(view: str, cell_w: int, decade: int = 1) -> str:
+    """What a narrow cell's short form means, for the view's title ("" when it is plain)."""
+    room = cell_w - 1
+    if view == "hits" and room == 2:
+        return "5h = 5xx, 5k = 5xxx"
+    if view == "afr":
+        value = decade * 10 + (2.5 if decade else 6.8)
+        example = _afr(value, room, decade)
+        pattern = f"{decade}x.x" if decade else "x.x"
+        return "" if example == f"{value:.1f}" else f"{pattern}: {example} = {value:.1f}"
+    if view == "dwell" and room == 2:
+        return "tenths: 12 = 1.2 s"
+    return ""
 
 
 VIEW_VALUES: dict[str, str] = {
@@ -202,7 +249,7 @@ def _fitted(text: str, cell_w: int) -> str:
 
 def _texts(view: str, grid: GridView, cell_w: int) -> list[list[str]]:
     """The text of each cell for one view, fitted to ``cell_w`` characters ("·" = no data)."""
-    fmt = _fmt(view, cell_w)
+    fmt = _fmt(view, cell_w, afr_decade(grid.afr_mean) if view == "afr" else 1)
     values = getattr(grid, VIEW_VALUES[view]).tolist()
     seen = (grid.hits > 0).tolist()
     return [
@@ -237,7 +284,7 @@ class Heatmap(ScrollView, can_focus=False):
         self.view = "hits"
         """Which per-cell quantity colours and labels the cells."""
         self.overlay = False
-        """Show priority regions (red 1 / yellow 2 / blue 3) instead of the value colours."""
+        """Cells coloured by region priority (red P1 / yellow P2 / blue P3), not by value."""
         self.current_cell: tuple[int, int] | None = None
         """(map_index, rpm_index) of the operating point as last drawn."""
         self.target_cells: frozenset[tuple[int, int]] = frozenset()
@@ -254,6 +301,8 @@ class Heatmap(ScrollView, can_focus=False):
         self._styles: dict[str, Style] = {}
         self._geom_key: tuple[int, int, int, int] = (-1, -1, -1, -1)
         self._geom: tuple[int, int] = (3, 1)
+        self._afr_decade = 1
+        """Tens of the AFR shown, which narrow cells leave out (:func:`scale_note`)."""
         self.ve_settings = VeSettings()
         """Authority, locks and threshold of the VE correction view (the vehicle's ``[ve]``)."""
 
@@ -284,6 +333,7 @@ class Heatmap(ScrollView, can_focus=False):
     def toggle_overlay(self) -> bool:
         self.overlay = not self.overlay
         self._redraw()
+        self.refresh()  # the key line under the axis too, with or without a priority map
         return self.overlay
 
     def update_grid(
@@ -343,11 +393,34 @@ class Heatmap(ScrollView, can_focus=False):
         """The view shows the vehicle's stored runs with this one."""
         return self.view in COVERAGE_VIEWS and self._vehicle_grid is not None
 
+    @property
+    def view_title(self) -> str:
+        """The view's name with what its narrow short form means ("mean AFR · 1x.x: ...")."""
+        note = scale_note(self.view, self.cell_w, self._afr_decade)
+        return f"{VIEW_TITLES[self.view]} · {note}" if note else VIEW_TITLES[self.view]
+
+    @property
+    def scale_note(self) -> str:
+        """What the view's narrow short form means, "" when the cells show plain values."""
+        return scale_note(self.view, self.cell_w, self._afr_decade)
+
+    def _set_title(self) -> None:
+        # QA: "o" swapped colours with no word on screen; the key line under the axis
+        # shows the colours, the title the state (cut first where the border is short)
+        regions = " · regions P1/P2/P3" if self.overlay else ""
+        title = f"MAP kPa × rpm · {self.view_title}{regions}"
+        if self.border_title != title:  # a border change repaints the whole widget
+            self.border_title = title
+
     def _redraw(self) -> None:
         self._grid = self._shown_grid()
         if self._grid is None:
+            self._set_title()
             return
         cell_w, row_h = self._geometry()
+        if self.view == "afr":
+            self._afr_decade = afr_decade(self._grid.afr_mean)
+        self._set_title()
         if self.view == "ve_change":
             self._levels, self._texts = _ve_levels(self._grid, self.ve_settings, cell_w)
         else:
@@ -367,8 +440,11 @@ class Heatmap(ScrollView, can_focus=False):
             scroll_y = int(self.scroll_offset.y)
             self.refresh(
                 *(Region(0, (n_map - 1 - r) * row_h - scroll_y, width, row_h) for r in changed),
-                Region(0, n_map * row_h - scroll_y, width, 1),
+                Region(0, n_map * row_h - scroll_y, width, 2),  # the axis and key lines
             )
+
+    def on_mount(self) -> None:
+        self._set_title()
 
     def on_resize(self) -> None:
         self._row_keys = []
@@ -417,10 +493,15 @@ class Heatmap(ScrollView, can_focus=False):
         n_map, _ = self.shape
         _, row_h = self._geom
         width = self.size.width
-        if self._grid is None or y > n_map * row_h:
+        if self._grid is None or y > n_map * row_h + 1 or (y > n_map * row_h and not self.overlay):
             return Strip.blank(width, self._style("heatmap--axis"))
-        if y == n_map * row_h:
-            key: object = ("axis", self._grid.rpm_axis.tobytes(), self._geom)
+        if y == n_map * row_h + 1:
+            key: object = ("regions",)
+            cached = self._strip_cache.get(key)
+            if cached is None:
+                cached = self._strip_cache[key] = self._regions_strip()
+        elif y == n_map * row_h:
+            key = ("axis", self._grid.rpm_axis.tobytes(), self._geom)
             cached = self._strip_cache.get(key)
             if cached is None:
                 cached = self._strip_cache[key] = self._axis_strip()
@@ -451,31 +532,57 @@ class Heatmap(ScrollView, can_focus=False):
         cur = self.current_cell
         cur_col = cur[1] if cur is not None and cur[0] == r else -1
         target_cols = {c for (m, c) in self.target_cells if m == r}
-        blank = " " * cell_w
+        pieces: list[tuple[str, Style]] = []
+        for c, name in enumerate(names):
+            if c in target_cols or c == cur_col:
+                pieces.extend(self._marked_cell(texts[c], name, c in target_cols, c == cur_col))
+            else:
+                pieces.append((texts[c].center(cell_w), styles[name]))
+        if not first_line:  # the second line of a tall row: the colours, no text
+            pieces = [(" " * len(text), style) for text, style in pieces]
         run_text: list[str] = []
         run_style: Style | None = None
-        for c, name in enumerate(names):
-            text = texts[c]
-            if c in target_cols or c == cur_col:
-                style = self.rich_style + self.get_component_rich_style(name)
-                if c in target_cols:
-                    style += self.get_component_rich_style("heatmap--target")
-                    text = "◆" + text[-(cell_w - 2) :] if text != "·" else "◆"
-                if c == cur_col:
-                    style += self.get_component_rich_style("heatmap--current")
-                    if len(text) + 2 <= cell_w:
-                        text = f"[{text}]"
-            else:
-                style = styles[name]
-            body = text.center(cell_w)[:cell_w] if first_line else blank
+        for text, style in pieces:
             if style is not run_style and run_text:
                 segments.append(Segment("".join(run_text), run_style))
                 run_text = []
             run_style = style
-            run_text.append(body)
+            run_text.append(text)
         if run_text:
             segments.append(Segment("".join(run_text), run_style))
         return Strip(segments, LABEL_W + cell_w * len(names))
+
+    def _marked_cell(
+        self, text: str, name: str, target: bool, current: bool
+    ) -> list[tuple[str, Style]]:
+        """A target and / or the operating cell: its value whole beside the marks.
+
+        The target's ``◆`` takes the cell's blank column, before the value, in the
+        target colour (QA: "◆9", "◆+" cut the value to its last digit); brackets mark
+        the operating cell where they fit, reverse video always.
+        """
+        cell_w, _ = self._geom
+        style = self.rich_style + self.get_component_rich_style(name)
+        if current:
+            style += self.get_component_rich_style("heatmap--current")
+        room = cell_w - 1 if target else cell_w
+        if current and len(text) + 2 <= room:
+            text = f"[{text}]"
+        if not target:
+            return [(text.center(cell_w), style)]
+        mark = style + self.get_component_rich_style("heatmap--target")
+        if text == "·":  # no data yet: the mark alone, where the dot was
+            return [("◆".center(cell_w), mark)]
+        return [("◆", mark), (text.center(room), style)]
+
+    def _regions_strip(self) -> Strip:
+        """The key line of the regions overlay: what each colour means, in that colour."""
+        segments = [Segment("regions ", self._style("heatmap--axis"))]
+        for priority, what in ((1, " P1 first "), (2, " P2 "), (3, " P3 ")):
+            segments.append(Segment(what, self._style(REGION_CLASSES[priority])))
+            segments.append(Segment(" ", self._style("heatmap--axis")))
+        segments.append(Segment("(o hides)", self._style("heatmap--axis")))
+        return Strip(segments)
 
     def _axis_strip(self) -> Strip:
         assert self._grid is not None
