@@ -235,7 +235,7 @@ class AlarmWatch:
         ):
             value = values.get(channel, math.nan)
             if value >= limit:
-                found.append((code, f"HIGH {label} {value:.0f} C"))
+                found.append((code, f"HIGH {label} {value:.0f} °C"))
                 severity[code] = value
         for info in infos:
             if info.state in _BAD_STATES:

@@ -89,7 +89,7 @@ def test_rich_knock_temperatures_egt_and_sources():
         alarms = watch.update(values, infos, i * 0.1)
     codes = [a.code for a in alarms]
     assert codes == ["rich_wot", "knock", "iat", "clt", "egt", "source"]
-    assert "HIGH EGT 870 C" in alarms
+    assert "HIGH EGT 870 °C" in alarms
     assert [a.code for a in alarms if a.bell] == ["knock"]
     quiet = AlarmWatch(lim).update({**values, "knock_retard_deg": 0.5, "egt_c": math.nan}, (), 0)
     assert "knock" not in [a.code for a in quiet] and "egt" not in [a.code for a in quiet]

@@ -90,7 +90,11 @@ PALETTE: tuple[tuple[str, str, str], ...] = (
     ("Pull: mark start / stop", "toggle_pull", "Mark a manual pull start or stop"),
     ("Marker with a note", "marker", "Add a marker with a short note to the recording"),
     ("Heatmap: next view", "cycle_view", "hits, mean AFR, AFR error, knock, dwell"),
-    ("Heatmap: priority regions", "toggle_regions", "Overlay region priorities red/yellow/blue"),
+    (
+        "Heatmap: priority regions",
+        "toggle_regions",
+        "Overlay region priorities: red P1, yellow P2, blue P3",
+    ),
     ("Constraints editor", "constraints", "Edit rpm / MAP limits, max pulls, environment"),
     ("Dyno sheet of the pulls", "pulls", "Power, torque and AFR vs rpm, last pull over the others"),
     ("Alarm bell: on / off", "toggle_bell", "Ring the terminal bell on lean-at-WOT and knock"),

@@ -19,7 +19,7 @@ from dynoai_tui.tui.widgets.panels import AlarmLine, StatusHeader, header_text
 from tests.tui.helpers import ScriptedSession, grid_view, snapshot, sync
 
 LEAN = Alarm("LEAN AT WOT: AFR 13.4 vs 13.0 target (+3%)", "lean_wot", True)
-HOT = Alarm("HIGH IAT 65 C", "iat", False)
+HOT = Alarm("HIGH IAT 65 °C", "iat", False)
 
 
 class FakeSheet:
