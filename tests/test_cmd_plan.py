@@ -237,3 +237,20 @@ def test_the_opening_plan_leads_with_idle_work_worth_its_time(store_dir, capsys)
     assert lead >= 1  # it opens with idle / low-MAP work
     assert all(s["efficiency"] >= OPENING_MIN_EFF for s in rows[:lead]), rows[:lead]
     assert any(s["description"].startswith("idle in neutral") for s in rows[lead:])
+
+
+def test_the_text_plan_says_which_target_cells_are_the_first_tests(tmp_path, capsys):
+    # QA: "target cells (rpm/kPa): 1000/40, 1000/35, 1000/30, 2000/50, 2500/50" under
+    # "1 hold 1000 rpm: MAP 40 35 30 kPa": the last two read as part of test 1
+    args = ["plan", "--vehicle", "newbike", "--data-dir", str(tmp_path)]
+    assert main([*args, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    first = {(r, c) for r, c, _ in doc["suggestions"][0]["expected_hits"]}
+    mine = [t for t in doc["targets"] if (t["map_index"], t["rpm_index"]) in first]
+    rest = [t for t in doc["targets"] if t not in mine]
+    assert mine and rest  # the opening plan has both
+    assert main(args) == 0
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("target"))
+    cells = ", ".join(f"{t['rpm']:.0f}/{t['map_kpa']:.0f}" for t in mine)
+    then = ", ".join(f"{t['rpm']:.0f}/{t['map_kpa']:.0f}" for t in rest)
+    assert line == f"target cells (rpm/kPa): {cells} (test 1); then {then}"

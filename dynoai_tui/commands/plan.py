@@ -170,7 +170,19 @@ def render_text(data: dict[str, Any], top: int) -> str:
                 seen.add(key)
                 lines.append(f"  {f['description']}: {f['reason']}")
     if data["targets"]:
-        cells = ", ".join(f"{t['rpm']:.0f}/{t['map_kpa']:.0f}" for t in data["targets"])
+        # the first test's cells lead the targets; say where they end (QA read 2000/50
+        # and 2500/50 after three 1000-rpm cells as part of "hold 1000 rpm")
+        first = data["suggestions"][0] if data["suggestions"] else None
+        of_first = {(r, c) for r, c, _ in first["expected_hits"]} if first else set()
+        mine = [t for t in data["targets"] if (t["map_index"], t["rpm_index"]) in of_first]
+        rest = [t for t in data["targets"] if t not in mine]
+
+        def listed(targets: list[dict[str, Any]]) -> str:
+            return ", ".join(f"{t['rpm']:.0f}/{t['map_kpa']:.0f}" for t in targets)
+
+        cells = listed(mine) + " (test 1)" if mine else ""
+        if rest:
+            cells += ("; then " if cells else "") + listed(rest)
         lines.append(f"target cells (rpm/kPa): {cells}")
         lines.append(f"from idle: {data['instruction']}")
     return "\n".join(lines)
