@@ -45,7 +45,7 @@ def test_during_a_test_the_instruction_follows_it_then_names_the_next() -> None:
     # the pull ends: the next test is named at once, no hysteresis wait (after the
     # pull's own cool-down, which the line says first)
     after = ins.update(4.0, mid, None, {"rpm": 2000.0, "map_kpa": 35.0})
-    assert after.startswith("cool down at idle, then hold 3000 rpm")
+    assert after.startswith("cool down at idle 0:00, then hold 3000 rpm")
 
 
 def test_hold_instruction_steps_through_the_rows() -> None:
@@ -325,6 +325,21 @@ def test_a_hold_is_never_let_go_on_its_own_steps_or_with_the_throttle_open() -> 
         assert line.startswith("hold 1500 rpm") and ins.advice is None, (t, line)
 
 
+def test_the_cool_down_line_shows_the_coolant_against_before_the_pull() -> None:
+    ins = Instructor()
+    view = PlanView(suggestions=(PULL, HOLD_3000))
+    before = {"rpm": 2000.0, "map_kpa": 55.0, "tps_pct": 8.0, "clt_c": 83.0}
+    ins.update(0.0, view, None, before)
+    ins.update(1.0, view, "wot_pull", {"rpm": 4200.0, "map_kpa": 99.0, "tps_pct": 100.0,
+                                       "clt_c": 84.0})  # fmt: skip
+    hot = {"rpm": 950.0, "map_kpa": 32.0, "tps_pct": 0.1, "clt_c": 88.4}
+    after = PlanView(suggestions=(HOLD_3000, PULL))
+    ins.update(2.0, after, None, hot)  # the pull ended
+    line = ins.update(67.0, after, None, {**hot, "clt_c": 86.2})
+    assert line == "cool down at idle 1:05 (CLT 86 °C, was 84), then hold 3000 rpm, 3 MAP steps"
+    assert len(line) <= 78
+
+
 def test_after_a_pull_the_line_says_cool_down_then_the_next_test() -> None:
     # the demo after its WOT pull: the engine idles through the pull's cool-down and the
     # detector calls that an idle test: the line read "idle low map in progress (949 rpm,
@@ -337,10 +352,12 @@ def test_after_a_pull_the_line_says_cool_down_then_the_next_test() -> None:
     after = PlanView(suggestions=(HOLD_3000, PULL))
     shut = {"rpm": 3000.0, "map_kpa": 14.0, "tps_pct": 0.0}
     line = ins.update(2.0, after, None, shut)
-    assert line == "cool down at idle, then hold 3000 rpm, 3 MAP steps"
+    assert line == "cool down at idle 0:00, then hold 3000 rpm, 3 MAP steps"
     idle = {"rpm": 950.0, "map_kpa": 32.0, "tps_pct": 0.1}
     for t in range(3, 30, 5):
         assert ins.update(float(t), after, "idle_low_map", idle).startswith("cool down at idle")
+    # QA: the line stood for 40 s with no clock and no target: it runs a clock
+    assert ins.update(29.0, after, "idle_low_map", idle).startswith("cool down at idle 0:27,")
     assert ins.advice is not None and ins.advice[0] is HOLD_3000
     # the throttle opens for the next test: the line is the usual one again
     ride = {"rpm": 1800.0, "map_kpa": 60.0, "tps_pct": 12.0}

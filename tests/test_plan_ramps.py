@@ -335,7 +335,7 @@ def test_the_cool_down_line_naming_a_walk_fits_80_columns() -> None:
     line = Instructor()
     line.update(0.0, view, "wot_pull", {"rpm": 4000.0, "map_kpa": 97.0, "tps_pct": 100.0})
     cooling = line.update(2.0, view, None, {"rpm": 1000.0, "map_kpa": 25.0, "tps_pct": 0.0})
-    assert cooling == "cool down, then MAP ramps 4500->2000 rpm, 95<->50 kPa"
+    assert cooling == "cool down 0:00, then MAP ramps 4500->2000 rpm, 95<->50 kPa"
     assert len("▶ " + cooling) <= 80
 
 

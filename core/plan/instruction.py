@@ -141,6 +141,10 @@ class Instructor:
         """The committed MAP ramps' column reached so far, in run order (-1: not started)."""
         self._cooling = False
         """A WOT pull ended and the throttle has stayed shut since: its cool-down at idle."""
+        self._cool_from = math.nan
+        """Stream time the pull ended (the cool-down's clock)."""
+        self._clt_before = math.nan
+        """Coolant when the pull began: what the cool-down brings it back towards."""
         self._holding = False
         """The line follows the committed hold the engine sits on (no detected test yet)."""
         self._let_go: float | None = None
@@ -232,8 +236,11 @@ class Instructor:
             # a down leg is no test the detector knows (rpm falls at part throttle):
             # the serpentine is still running, so the line keeps following it
             current_test = "part_throttle_sweep"
+        if current_test == "wot_pull" and self._in_test != "wot_pull":
+            self._clt_before = float(op.get("clt_c", math.nan))
         if self._in_test == "wot_pull" and current_test != "wot_pull":
             self._cooling = True  # the pull ended: its cool-down at idle runs now
+            self._cool_from = t
         elif self._cooling and (current_test == "wot_pull" or _opened(op, COOL_OPEN_KPA)):
             self._cooling = False
         if self._cooling and current_test in HOLD_TYPES:
@@ -308,7 +315,8 @@ class Instructor:
         assert self.committed is not None
         self.advice = (self.committed, t)
         if self._cooling:
-            return _cooling_line(self.committed)
+            clt = (float(op.get("clt_c", math.nan)), self._clt_before)
+            return _cooling_line(self.committed, t - self._cool_from, clt)
         holding = self._let_go is None and _at_hold(self.committed, op)
         if holding and (self._holding or _opened(op, -math.inf)):
             # the tuner is on the committed hold already (throttle open, MAP on a step):
@@ -655,23 +663,46 @@ def _riding_to(c: Suggestion | None, op: Mapping[str, float]) -> bool:
     return c.test_type in HOLD_TYPES and rpm < c.rpm_range[0] - RPM_TOL
 
 
-def _cooling_line(s: Suggestion) -> str:
-    """The line while a pull's cool-down runs: idle first, then ``s`` (held briefly)."""
+def _cooling_line(
+    s: Suggestion, elapsed_s: float = math.nan, clt: tuple[float, float] = (math.nan, math.nan)
+) -> str:
+    """The line while a pull's cool-down runs: idle first, then ``s`` (held briefly).
+
+    With how long it has run and the coolant now against before the pull (QA: "cool down,
+    then MAP ramps ..." stood for 40 s with no clock and no target): the tuner sees the
+    heat come out and decides, as on any dyno; the planner's own cool-down (its minutes)
+    waits until the intake air is back within 1.5 °C of an idling engine's.
+    """
     steps = _steps(s)
     if s.test_type in HOLD_TYPES and len(steps) > 1:
         what = f"hold {s.rpm_range[0]:.0f} rpm, {len(steps)} MAP steps"
     else:
         what = _short(s)
-    line = f"cool down at idle, then {what}"
-    if len(line) <= LINE_MAX:
-        return line
-    line = f"cool down, then {what}"
+    clock = ""
+    if math.isfinite(elapsed_s):
+        whole = max(0, int(elapsed_s))
+        clock = f" {whole // 60}:{whole % 60:02d}"
+    now, before = clt
+    coolant = (
+        f" (CLT {now:.0f} °C, was {before:.0f})"
+        if math.isfinite(now) and math.isfinite(before)
+        else ""
+    )
     walk = _walk_span(s)
-    if len(line) > LINE_MAX and walk is not None:
+    forms = [
+        f"cool down at idle{clock}{coolant}, then {what}",
+        f"cool down{clock}{coolant}, then {what}",
+        f"cool down at idle{clock}, then {what}",
+        f"cool down{clock}, then {what}",
+    ]
+    if walk is not None:
         # the walk's pace and first MAP are for when it starts (QA at 80 columns: the line
         # ended "..., 1.1 s a cell, from 95" with its "kPa" cut off)
-        line = f"cool down, then {walk}"
-    return line if len(line) <= LINE_MAX else line[: LINE_MAX - 1].rstrip(" ,") + "…"
+        forms += [f"cool down{clock}{coolant}, then {walk}", f"cool down{clock}, then {walk}"]
+    for line in forms:
+        if len(line) <= LINE_MAX:
+            return line
+    return line[: LINE_MAX - 1].rstrip(" ,") + "…"
 
 
 def _walk_span(s: Suggestion) -> str | None:
