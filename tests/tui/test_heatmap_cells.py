@@ -16,7 +16,6 @@ import pytest
 
 from core.plan.types import PlanView
 from dynoai_tui.tui.app import DynoApp
-from dynoai_tui.tui.screens.modals import KeysScreen
 from dynoai_tui.tui.widgets.heatmap import LABEL_W, VIEWS, Heatmap, _texts
 from tests.tui.helpers import ScriptedSession, grid_view, snapshot, sync, targets_for
 
@@ -147,16 +146,3 @@ async def test_at_80x24_the_header_says_what_the_short_cells_mean() -> None:
         assert header.plain.endswith("mean AFR · 1x.x: 25 = 12.5")
         assert app.dashboard.query_one(Heatmap)._texts[3][3] == "32"  # 13.2
         assert len(header.plain) <= 80
-
-
-@sync
-async def test_the_keys_box_explains_the_cells_colours_marks_and_regions() -> None:
-    app = DynoApp(ScriptedSession(snapshot()))
-    async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("question_mark")
-        await pilot.pause()
-        assert isinstance(app.screen, KeysScreen)
-        keys = str(app.screen.query_one("#keys").render())
-        for said in ("hits in the cell", "trusted", "not trusted yet", "5h  5k", "12.5 (1x.x)",
-                     "1.2 s", "⚠", "knock", "P1", "yellow P2", "blue P3", "◆12"):  # fmt: skip
-            assert said in keys, said
