@@ -579,3 +579,21 @@ def test_a_wot_pull_filtered_by_min_rpm_names_min_rpm() -> None:
             assert f.reason.startswith(f"min_rpm {low:g}") and says in f.reason, f
             lo, hi = (float(x) for x in re.findall(r"(\d+)-(\d+) rpm", f.description)[0])
             assert lo <= hi, f.description
+
+
+def test_the_plan_says_which_cells_the_engine_reaches() -> None:
+    # QA read "covered as far as this engine reaches" beside "56% covered": the rest were
+    # cells no V-twin holds, shown like cells still waiting for data
+    empty = {k: np.zeros(AXES.n_cells) for k in ADDITIVE}
+    view = plan_model(empty, None, MODEL, DEFAULT_REGIONS, Constraints(), Calibration(), 0, RULE)
+    reach = np.asarray(view.reachable, dtype=bool)
+    assert reach.size == AXES.n_cells
+    assert not any(reach[cell(rpm, 105.0)] for rpm in AXES.rpm)  # over its WOT MAP
+    assert not any(reach[cell(rpm, 95.0)] for rpm in (6000.0, 6500.0, 7000.0))  # redline
+    assert all(reach[cell(rpm, kpa)] for rpm in (2000.0, 3500.0, 5000.0) for kpa in (50.0, 95.0))
+    assert reach[cell(1000.0, 40.0)]  # the idle work's
+    # a trusted cell is reached whatever the tests on offer; a max_rpm narrows the rest
+    limited = plan_model(
+        empty, None, MODEL, DEFAULT_REGIONS, Constraints(max_rpm=4000.0), Calibration(), 0, RULE
+    )
+    assert not np.asarray(limited.reachable)[cell(5000.0, 95.0)]

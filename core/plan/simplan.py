@@ -367,6 +367,11 @@ def _plan(
     )  # fmt: skip
     if sheet is not None:
         instruction = SHEET_PULL.format(test=sheet.recipe.description)
+    reachable = _reachable_cells(
+        [c.arrays for c in cands + ramps] + [st for col in columns for st in col.steps],
+        conf0,
+        rule,
+    )
     if not suggestions:
         reached = _filled(
             [c.arrays for c in cands + holds] + [st for col in columns for st in col.steps],
@@ -384,6 +389,7 @@ def _plan(
         targets=targets,
         instruction=instruction,
         prediction_error_pct=calibration.mean_error_pct,
+        reachable=() if only_opening else reachable,
     )
 
 
@@ -476,6 +482,26 @@ def _worth_a_minute(chosen: list[Candidate], filtered: list[FilteredTest]) -> li
             why = f"gains {c.gain:.1f} in {c.minutes:.1f} min, under {MIN_GAIN_PER_MIN:g} a minute"
             filtered.append(FilteredTest(c.recipe.test_type, c.recipe.description, why))
     return kept
+
+
+def _reachable_cells(
+    tests: Iterable[Mapping[str, F64]], conf0: F64, rule: CoverageRule
+) -> tuple[bool, ...]:
+    """Per cell: trusted now, or one of ``tests`` (their ADDITIVE arrays) alone trusts it.
+
+    The holds are offered at every MAP row the engine holds in each column (not only the
+    rows still needing data), the idle, the pulls and the walks: what the engine of this
+    kind reaches under the constraints (``PlanView.reachable``).
+    """
+    out = np.asarray(conf0, dtype=np.float64) >= 1.0
+    for arrays in tests:
+        out |= confidence(arrays, rule) >= REACH_CONF
+    return tuple(bool(x) for x in out)
+
+
+REACH_CONF = 0.9
+"""A test that alone brings a cell this far reaches it: a hold step runs until its cell is
+trusted, and its model stops at the edge (the V-twin's 1000/40 at 0.96 of its dwell)."""
 
 
 def _filled(tests: Iterable[Mapping[str, F64]], n_cells: int) -> npt.NDArray[np.bool_]:

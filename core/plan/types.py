@@ -78,6 +78,12 @@ class PlanView:
     """Planned on a new vehicle's opening work alone (the rest of its tests were still
     being simulated): a short log's summary named "hold 1000 rpm (high)" where
     ``dynoai plan`` run after it, on every test, led with MAP ramps."""
+    reachable: tuple[bool, ...] = ()
+    """Per cell (flat, rows = MAP): trusted already, or some test on offer alone makes it
+    trusted (:func:`core.plan.simplan._reachable_cells`); empty when not known (the
+    kinematic planner). The coverage a tuner can reach here: QA read "covered as far as
+    this engine reaches" beside "56 % covered", the rest cells no engine of the kind
+    holds (the 105-kPa row, 20 kPa at 6000 rpm, above the redline)."""
     estimate: bool = False
     """The kinematic planner's quick answer while this vehicle's tests are still being
     simulated (a stored vehicle's warm-up): the panel and the line say so. QA followed

@@ -21,6 +21,8 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import TextIO
 
+import numpy as np
+
 from core.coverage.export import grid_to_text
 from core.session import Session
 from core.snapshot import AlarmSeen, Snapshot
@@ -102,6 +104,25 @@ silent left them waiting (the last status showed them as pending); the ~9 rows o
 lambda delay every run ends with are no news."""
 
 
+def reachable_counts(confidence: object, reachable: Sequence[bool]) -> tuple[int, int] | None:
+    """(trusted, reachable) cells, or None when the plan has not said which it reaches.
+
+    ``reachable``: ``PlanView.reachable``. QA read "covered as far as this engine
+    reaches" beside "56% covered": the rest were cells no engine of the kind holds.
+    """
+    conf = np.asarray(confidence, dtype=np.float64).ravel()
+    if len(reachable) != conf.size:
+        return None
+    mask = np.asarray(reachable, dtype=bool)
+    return int(np.count_nonzero((conf >= 1.0) & mask)), int(mask.sum())
+
+
+def _reachable(snap: Snapshot) -> str:
+    """The coverage line's "; 27 of 178 reachable", or nothing."""
+    counts = reachable_counts(snap.grid.confidence, snap.plan.reachable)
+    return "" if counts is None else f"; {counts[0]} of {counts[1]} reachable"
+
+
 def alarm_lines(seen: Sequence[AlarmSeen]) -> list[str]:
     """The summary's ``alarms`` lines: each alarm that came on, how often, how long, its worst.
 
@@ -146,7 +167,7 @@ def summary_text(
             else ""
         ),
         f"coverage      {snap.grid.covered_pct:.1f} % ({snap.grid.covered_cells} of "
-        f"{snap.grid.hits.size} cells trusted)",
+        f"{snap.grid.hits.size} cells trusted{_reachable(snap)})",
     ]
     if snap.vehicle_grid is not None:
         both = snap.vehicle_grid

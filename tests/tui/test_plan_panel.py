@@ -7,8 +7,11 @@ import re
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
+
 from core.plan.types import PlanView
 from dynoai_tui.tui.app import DynoApp
+from dynoai_tui.tui.widgets.heatmap import Heatmap
 from dynoai_tui.tui.widgets.panels import SuggestionsPanel, plan_text
 from tests.tui.helpers import ScriptedSession, snapshot
 from tests.tui.test_snapshots import frozen_session
@@ -426,3 +429,31 @@ def test_at_80x24_a_long_instruction_ends_in_an_ellipsis() -> None:
 
     shown, width = asyncio.run(go())
     assert shown.endswith("…") and len(shown) <= width, (shown, width)
+
+
+def test_the_coverage_says_how_much_of_what_the_engine_reaches_is_trusted() -> None:
+    # QA read "covered as far as this engine reaches" beside "56% covered" with no word
+    # that the rest were cells no engine of the kind holds
+    from dynoai_tui.commands.headless import summary_text
+
+    hits = np.zeros((16, 16), dtype=np.int64)
+    hits[5, 3:7] = 50  # four trusted cells
+    reach = np.zeros((16, 16), dtype=bool)
+    reach[2:12, 1:13] = True  # 120 cells the engine reaches
+    plan = PlanView(reachable=tuple(bool(x) for x in reach.ravel()))
+    snap = snapshot(hits=hits, plan=plan)
+    trusted = int(np.count_nonzero((snap.grid.confidence >= 1.0) & reach))
+    assert trusted == 4
+
+    async def go() -> str:
+        app = DynoApp(ScriptedSession(snap))
+        async with app.run_test(size=(160, 48)) as pilot:
+            await pilot.pause(0.2)
+            return str(app.dashboard.query_one(Heatmap).border_subtitle)
+
+    subtitle = asyncio.run(go())
+    assert subtitle.endswith(" · 4/120 reachable"), subtitle
+    assert "(4 of 256 cells trusted; 4 of 120 reachable)" in summary_text(snap, recording_path=None)
+    # unknown (the kinematic planner): neither says a share
+    plain = snapshot(hits=hits)
+    assert "reachable" not in summary_text(plain, recording_path=None)

@@ -19,7 +19,9 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from core.channels import STOICH_GASOLINE
+from core.coverage.view import GridView
 from core.snapshot import Snapshot
+from dynoai_tui.commands.headless import reachable_counts
 from dynoai_tui.tui.widgets.chart import StripChart
 from dynoai_tui.tui.widgets.gauges import AfrGauge, Gauge, KnockGauge
 from dynoai_tui.tui.widgets.heatmap import VIEW_TITLES, Heatmap
@@ -89,6 +91,12 @@ def make_gauges() -> list[Gauge]:
 
 END_OF_LOG = "end of the log: ← back 10 s, space plays it again from the start"
 """The instruction line once a replay has ended (the keys that still do something)."""
+
+
+def reachable_share(cov: GridView, reachable: tuple[bool, ...]) -> str:
+    """The subtitle's " · 144/160 reachable", or nothing (``headless.reachable_counts``)."""
+    counts = reachable_counts(cov.confidence, reachable)
+    return "" if counts is None else f" · {counts[0]}/{counts[1]} reachable"
 
 
 class DashboardScreen(Screen[None]):
@@ -219,9 +227,12 @@ class DashboardScreen(Screen[None]):
         # with stored runs the rule's reminder gives way (the border cut the subtitle to
         # "... · 35/256 cells trus…" at 120 columns)
         rule = "" if whose else " (hits, settled dwell, lambda SE)"
+        reach = reachable_share(cov, snap.plan.reachable)
+        if reach:
+            rule = ""  # the reachable share says more than the rule's reminder
         subtitle = (
             f"{cov.covered_pct:.0f}% covered{whose} · {cov.covered_cells}/{cov.hits.size}"
-            f" cells trusted{rule}"
+            f" cells trusted{rule}{reach}"
         )
         if heatmap.border_subtitle != subtitle:  # a border change repaints the whole widget
             heatmap.border_subtitle = subtitle
