@@ -144,6 +144,7 @@ HEATMAP_LEGEND: list[tuple[str, str]] = [
     ("green", "trusted: hits, settled dwell and lambda SE reached"),
     ("blue", "hits, not trusted yet (darker: closer)"),
     ("·", "no data in the cell"),
+    ("blank", "no data, and no test reaches the cell on this engine"),
     ("5h  5k", "3-wide cells: 500-599, 5000-5999 hits"),
     ("25  12", "3-wide cells: AFR 12.5 (1x.x), dwell 1.2 s"),
     ("++  --", "more (less) than the cell shows"),

@@ -457,3 +457,25 @@ def test_the_coverage_says_how_much_of_what_the_engine_reaches_is_trusted() -> N
     # unknown (the kinematic planner): neither says a share
     plain = snapshot(hits=hits)
     assert "reachable" not in summary_text(plain, recording_path=None)
+
+
+def test_a_cell_no_test_reaches_is_blank_not_dotted() -> None:
+    # the 105-kPa row and the columns over the redline were dotted like cells waiting
+    # for data; the "?" box names the blank
+    from dynoai_tui.tui.app import HEATMAP_LEGEND
+
+    hits = np.zeros((16, 16), dtype=np.int64)
+    hits[15, 2] = 50  # data in an unreachable cell still shows
+    reach = np.ones((16, 16), dtype=bool)
+    reach[15, :] = False  # the 105-kPa row
+    plan = PlanView(reachable=tuple(bool(x) for x in reach.ravel()))
+
+    async def go() -> list[list[str]]:
+        app = DynoApp(ScriptedSession(snapshot(hits=hits, plan=plan)))
+        async with app.run_test(size=(160, 48)) as pilot:
+            await pilot.pause(0.2)
+            return app.dashboard.query_one(Heatmap)._texts
+
+    texts = asyncio.run(go())
+    assert texts[15][0] == " " and texts[15][2] != " " and texts[14][0] == "·"
+    assert ("blank", "no data, and no test reaches the cell on this engine") in HEATMAP_LEGEND

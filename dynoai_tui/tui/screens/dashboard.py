@@ -188,7 +188,9 @@ class DashboardScreen(Screen[None]):
         values = snap.values
         heatmap = self.query_one(Heatmap)
         # first: the header names what the cells show, which depends on the grid's shape
-        heatmap.update_grid(snap.grid, snap.current_cell, snap.plan.targets, snap.vehicle_grid)
+        heatmap.update_grid(
+            snap.grid, snap.current_cell, snap.plan.targets, snap.vehicle_grid, snap.plan.reachable
+        )
         compact = self.has_class("-compact")
         header = header_text(
             snap,

@@ -242,6 +242,10 @@ VIEW_VALUES: dict[str, str] = {
 }
 
 
+OUT_OF_REACH = " "
+"""A cell with no data that no test on offer reaches (``Heatmap.update_grid``)."""
+
+
 def _fitted(text: str, cell_w: int) -> str:
     """Every value leaves at least one blank column between cells; wider ones saturate."""
     return text if len(text) < cell_w else ("-" if text.startswith("-") else "+") * (cell_w - 1)
@@ -293,6 +297,7 @@ class Heatmap(ScrollView, can_focus=False):
         """The grid the view shows now (:meth:`_shown_grid`)."""
         self._run_grid: GridView | None = None
         self._vehicle_grid: GridView | None = None
+        self._reachable: tuple[bool, ...] = ()
         self._priority: IntArray | None = None
         self._levels: IntArray = np.zeros((0, 0), dtype=np.int64)
         self._texts: list[list[str]] = []
@@ -342,14 +347,18 @@ class Heatmap(ScrollView, can_focus=False):
         current: tuple[int, int] | None,
         targets: Sequence[Target],
         vehicle: GridView | None = None,
+        reachable: Sequence[bool] = (),
     ) -> None:
         """Take a new grid from the snapshot; repaint only the lines that changed.
 
         ``vehicle``: the coverage with the vehicle's stored runs (``Snapshot.vehicle_grid``),
-        shown in the :data:`COVERAGE_VIEWS`.
+        shown in the :data:`COVERAGE_VIEWS`. ``reachable``: ``PlanView.reachable``; a cell
+        with no data that no test reaches is left blank, not dotted like one waiting for
+        data (QA: the 105-kPa row and the columns over the redline read as work to do).
         """
         self._run_grid = grid
         self._vehicle_grid = vehicle
+        self._reachable = tuple(reachable)
         self.current_cell = current
         self.target_cells = frozenset((t.map_index, t.rpm_index) for t in targets)
         self._redraw()
@@ -427,6 +436,11 @@ class Heatmap(ScrollView, can_focus=False):
             self._levels = _levels(self.view, self._grid)
             self._texts = _texts(self.view, self._grid, cell_w)
         n_map, n_rpm = self.shape
+        if len(self._reachable) == n_map * n_rpm:
+            for r, row in enumerate(self._texts):
+                for c, text in enumerate(row):
+                    if text == "·" and not self._reachable[r * n_rpm + c]:
+                        row[c] = OUT_OF_REACH
         self.virtual_size = Size(LABEL_W + n_rpm * cell_w, n_map * row_h + 1)
         keys = [self._row_key(r, cell_w) for r in range(n_map)]
         changed = [
