@@ -101,9 +101,9 @@ def test_every_line_of_a_suggestion_fits_the_80x24_panel() -> None:
     for width in (23, 24, 40):
         text = plan_text(PlanView(suggestions=(sug,)), width=width, show_filtered=False).plain
         assert all(len(line) <= width for line in text.splitlines()), (width, text)
-        assert "1.0 min" in text and "1 cells" in text
+        assert "1.0 min" in text and "1 cell " in text
     assert (
-        "1 cells trusted · 1.0 min"
+        "1 cell trusted · 1.0 min"
         in plan_text(PlanView(suggestions=(sug,)), width=40, show_filtered=False).plain
     )
 

@@ -373,9 +373,11 @@ def _gain_line(sug: Suggestion, width: int) -> str:
     trusted = len(sug.cells)
     touched = len(sug.expected_hits)
     if trusted:
-        forms = (f"{trusted} cells trusted", f"{trusted} cells")
+        cells = "cell" if trusted == 1 else "cells"
+        forms = (f"{trusted} {cells} trusted", f"{trusted} {cells}")
     else:
-        forms = (f"data in {touched} cells", f"data in {touched}")
+        cells = "cell" if touched == 1 else "cells"
+        forms = (f"data in {touched} {cells}", f"data in {touched}")
     for what in forms:
         line = f"   {what} · {minutes}"
         if len(line) <= width:
