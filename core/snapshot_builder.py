@@ -21,8 +21,11 @@ from core.frames import Block
 from core.plan.instruction import with_map_now
 from core.plan.types import PlanView
 from core.snapshot import History, RecordingInfo, Snapshot, SourceInfo
-from core.source import Source, SourceEvent
+from core.source import Source, SourceEvent, SourceState
 from core.vehicle import VehicleConfig
+
+_GONE = (SourceState.RECONNECTING, SourceState.FAILED)
+"""Source states whose device is gone: what it delivered is no reading any more."""
 
 HISTORY_S = 30.0
 RATE_WINDOW_S = 2.0
@@ -86,6 +89,10 @@ class SnapshotBuilder:
         self._rates = {name: _Rate() for name in self._sources}  # per-source counts restart too
         self._alarm_watch = AlarmWatch(self.config.alarms, self.config.stoich)
         self._latest: dict[str, tuple[float, float]] = {}
+        self._owner: dict[str, str] = {}
+        """Channel -> the source whose block last set it."""
+        self._lost: frozenset[str] = frozenset()
+        """Sources whose device is gone (``reconnecting`` / ``failed``) at the last build."""
         self._first_t: float | None = None
         self.newest_t = 0.0
         self._history: deque[tuple[float, float, float, float]] = deque()
@@ -104,11 +111,14 @@ class SnapshotBuilder:
         stoich = self.config.stoich
         for name, values in block.columns.items():
             self._latest[name] = (last_t, float(values[-1]))
+            self._owner[name] = block.source
         for lam_name, afr_name in (("lambda", "afr"), ("lambda_target", "afr_target")):
             if lam_name in block.columns:
                 self._latest[afr_name] = (last_t, self._latest[lam_name][1] * stoich)
+                self._owner[afr_name] = block.source
             elif afr_name in block.columns:
                 self._latest[lam_name] = (last_t, self._latest[afr_name][1] / stoich)
+                self._owner[lam_name] = block.source
         self._history.append(
             (last_t, self._value("rpm"), self._value("afr"), self._value("afr_target"))
         )
@@ -126,8 +136,12 @@ class SnapshotBuilder:
         """The latest value of every channel, NaN where older than its staleness limit."""
         now = self.now_t()
         values = {}
+        lost = self._lost
         for name, (t, v) in self._latest.items():
-            values[name] = v if now - t <= self.stale_limit(name) + self.tick_s else math.nan
+            fresh = now - t <= self.stale_limit(name) + self.tick_s
+            # a source whose device is gone holds nothing: its lambda target read 14.5
+            # for the 2 s of a target's staleness after the ELM327's port vanished (QA)
+            values[name] = v if fresh and self._owner.get(name) not in lost else math.nan
         return values
 
     def elapsed(self) -> float:
@@ -137,7 +151,7 @@ class SnapshotBuilder:
 
     def source_infos(self, sources: Sequence[Source]) -> tuple[SourceInfo, ...]:
         wall = self._clock()
-        return tuple(
+        infos = tuple(
             SourceInfo(
                 s.name,
                 s.uri,
@@ -148,6 +162,8 @@ class SnapshotBuilder:
             )
             for s in sources
         )
+        self._lost = frozenset(i.name for i in infos if i.state in _GONE)
+        return infos
 
     def build(
         self,
@@ -175,8 +191,8 @@ class SnapshotBuilder:
         ``data_ended``: the finite sources have ended (``Session._end_of_data``); the
         gauges keep the log's last values, but no alarm is judged from them.
         """
+        infos = self.source_infos(sources)  # first: a lost source's values go at once
         values = self.current_values()
-        infos = self.source_infos(sources)
         rpm, map_kpa = values.get("rpm", math.nan), values.get("map_kpa", math.nan)
         cell = grid.cell_of(rpm, map_kpa) if math.isfinite(rpm) and math.isfinite(map_kpa) else None
         line = with_map_now(plan.instruction, map_kpa)

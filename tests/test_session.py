@@ -887,3 +887,30 @@ def test_rows_waiting_when_a_source_falls_silent_are_shown_pending_then_judged_a
     stalled = replace(final, rows_flushed=FLUSH_NOTE_ROWS)
     note = f"(the last {FLUSH_NOTE_ROWS} judged when the data ended)"
     assert note in summary_text(stalled, recording_path=None)
+
+
+def test_a_lost_source_holds_no_value_on_the_gauges_or_the_status() -> None:
+    # QA killed the ELM327 emulator mid-run: rpm went "nan" after its 0.5-s staleness,
+    # but the status kept afr_target=14.52 for the 2 s a target is held
+    from core.snapshot_builder import SnapshotBuilder
+
+    ecu = ScriptedSource([], realtime=False, name="ecu")
+    wideband = ScriptedSource([], realtime=False, name="wb")
+    builder = SnapshotBuilder(
+        VehicleConfig(), [ecu, wideband], clock=lambda: 10.0, data_clock=True,
+        stale_limit=lambda name: 2.0 if name.endswith("target") else 0.5, tick_s=0.03,
+    )  # fmt: skip
+    t = np.array([9.9, 10.0])
+    builder.show(Block("ecu", t, {"rpm": np.full(2, 3000.0), "lambda_target": np.full(2, 0.85)}))
+    builder.show(Block("wb", t, {"lambda": np.full(2, 0.9)}))
+    ecu.set_status(SourceState.CONNECTED)
+    wideband.set_status(SourceState.CONNECTED)
+    builder.source_infos([ecu, wideband])
+    values = builder.current_values()
+    assert values["rpm"] == 3000.0 and values["afr_target"] == pytest.approx(0.85 * 14.7)
+    ecu.set_status(SourceState.RECONNECTING, "lost /dev/pts/0")
+    builder.source_infos([ecu, wideband])
+    values = builder.current_values()
+    assert math.isnan(values["rpm"]) and math.isnan(values["lambda_target"])
+    assert math.isnan(values["afr_target"])  # derived from the lost source's target
+    assert values["lambda"] == 0.9  # the wideband still reads
