@@ -277,3 +277,12 @@ async def test_at_the_end_of_a_replay_the_pull_it_ended_in_is_closed_and_left_se
             assert "finished" in again and "IN PULL" not in again and "1:39/1:40" in again, again
     finally:
         session.stop()
+
+
+def test_the_header_counts_pulls_against_a_limit_only_when_there_is_one() -> None:
+    # QA: "pulls 0/∞" read as cryptic
+    snap = replace(snapshot(), pulls_done=2, pulls_max=None)
+    free = header_text(snap, vehicle="fxbb", replay=False).plain
+    assert "pulls 2 " in free + " " and "∞" not in free and "pulls 2/" not in free
+    capped = header_text(replace(snap, pulls_max=8), vehicle="fxbb", replay=False).plain
+    assert "pulls 2/8" in capped

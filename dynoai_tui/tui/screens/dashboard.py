@@ -47,7 +47,7 @@ SHORT_VIEW_TITLES: dict[str, str] = {
 
 The VE view keeps the ``~`` hint: without it 80 columns had no legend at all, and a
 smoothed value reads as a measured one. The demo's header while recording
-("demo │ sim ● │ ● REC 0:01 11.0 kB │ pulls 0/∞ │ ", 48 characters) leaves 30 of
+("demo │ sim ● │ ● REC 0:01 11.0 kB │ pulls 0 │ ", 46 characters) leaves 32 of
 the 78 inside the header's padding, and a title too long for them loses its last
 word (the line wraps): "VE corr % (~ extrap; e: export)" read "... (~ extrap; e:".
 """

@@ -97,11 +97,13 @@ def header_text(
     else:
         text.append("no rec" if compact else "not recording", "dim")
     text.append_text(Text.assemble(sep))
-    pulls_max = "∞" if snap.pulls_max is None else str(snap.pulls_max)
+    # "pulls 2/8" against the session's limit; with none, the count alone (QA: "pulls
+    # 0/∞" read as cryptic)
+    of_max = "" if snap.pulls_max is None else f"/{snap.pulls_max}"
     pull_style = (
         "bold red" if snap.pulls_max is not None and snap.pulls_done >= snap.pulls_max else ""
     )
-    text.append(f"pulls {snap.pulls_done}/{pulls_max}", pull_style)
+    text.append(f"pulls {snap.pulls_done}{of_max}", pull_style)
     if snap.in_pull:
         text.append(" IN PULL" if compact else "  IN PULL", "bold reverse")
     if replay:
