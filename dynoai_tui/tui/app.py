@@ -330,6 +330,12 @@ class DynoApp(App[int]):
     def _replay_paused(self) -> bool:
         return bool(self.replay and getattr(getattr(self.session, "replay", None), "paused", False))
 
+    DASHBOARD_ACTIONS: ClassVar[frozenset[str]] = frozenset(
+        {"cycle_view", "toggle_regions", "export_ve", "constraints"}
+    )
+    """Keys for what the dashboard shows: off (and out of the footer) on the dyno sheet,
+    where "v" changed the hidden heatmap's view with nothing on screen to say so (QA)."""
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in self.REPLAY_ACTIONS:
             if not (self.replay and getattr(self.session, "replay", None) is not None):
@@ -339,6 +345,8 @@ class DynoApp(App[int]):
             if action == "replay_play":
                 return self._replay_paused()
             return True
+        if action in self.DASHBOARD_ACTIONS and self.screen is not self.dashboard:
+            return False
         if action == "constraints":
             return self.store is not None
         return True

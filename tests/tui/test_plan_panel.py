@@ -479,3 +479,35 @@ def test_a_cell_no_test_reaches_is_blank_not_dotted() -> None:
     texts = asyncio.run(go())
     assert texts[15][0] == " " and texts[15][2] != " " and texts[14][0] == "·"
     assert ("blank", "no data, and no test reaches the cell on this engine") in HEATMAP_LEGEND
+
+
+def test_the_dyno_sheet_leaves_the_dashboards_view_keys_alone() -> None:
+    # QA: "v" on the dyno sheet changed the hidden heatmap's view with nothing to say so,
+    # and the sheet's footer listed the dashboard's keys
+    from textual.widgets._footer import FooterKey
+
+    async def go() -> tuple[str, str, set[str]]:
+        app = DynoApp(frozen_session(), clock=lambda: 1_700_000_000.0)
+        async with app.run_test(size=(160, 48)) as pilot:
+            heatmap = app.dashboard.query_one(Heatmap)
+            before = heatmap.view
+            await pilot.press("g")
+            await pilot.pause(0.3)
+            assert app.screen.id == "pulls"
+            await pilot.press("v", "o")
+            await pilot.pause(0.1)
+            shown = {k.description for k in app.screen.query(FooterKey) if k.region.width > 0}
+            overlay = heatmap.overlay
+            await pilot.press("escape")
+            await pilot.pause(0.1)
+            await pilot.press("v")
+            await pilot.pause(0.1)
+            assert not overlay
+            return before, heatmap.view, shown
+
+    before, after, shown = asyncio.run(go())
+    assert after != before  # v works on the dashboard, once (not twice)
+    from dynoai_tui.tui.widgets.heatmap import VIEWS
+
+    assert VIEWS.index(after) == (VIEWS.index(before) + 1) % len(VIEWS)
+    assert not {"View", "Regions", "Limits"} & shown and "Quit" in shown, shown
