@@ -54,11 +54,18 @@ def export_live_ve(
     changed = (live.reason == "changed") | (live.reason == "clipped")
     applied = np.where(changed | live.extrapolated, live.change_pct, np.nan)
     path.write_text(table_text(Table(live.axes, live.change_pct), applied, decimals=2))
-    why = "no tune kept for this vehicle" if tune is None else "the vehicle's tune has other axes"
+    if store is None or not vehicle:
+        # the bare demo has no vehicle to keep a tune for (QA: the toast said "no tune
+        # kept for this vehicle: dynoai vehicle set-tune" with no vehicle at all)
+        why = "no vehicle: run with --vehicle NAME and keep its tune for an .msq"
+    elif tune is None:
+        why = f"no tune kept for {vehicle}: dynoai vehicle set-tune {vehicle} FILE"
+    else:
+        why = f"{vehicle}'s tune has other axes: dynoai vehicle set-tune {vehicle} FILE"
     cells = f"{int(changed.sum())} cells"
     if live.extrapolated.any():
         cells += f", {int(live.extrapolated.sum())} extrapolated"
-    return f"VE change % exported ({cells}; {why}: dynoai vehicle set-tune)\n{toast_path(path)}"
+    return f"VE change % exported ({cells}; {why})\n{toast_path(path)}"
 
 
 __all__ = ["export_live_ve"]

@@ -174,3 +174,18 @@ def test_narrow_cells_show_thousands_and_no_signed_zero() -> None:
     assert texts[0][:3] == ["7k", "5h", "42"]  # 500: "++" was 100-999 and 10 000 up
     view = replace(grid_view(hits), afr_error_pct=np.full((16, 16), -0.3))
     assert _texts("afr_error", view, 3)[0][0] == "0"
+
+
+def test_the_export_message_names_the_step_that_gives_an_msq(tmp_path: Path) -> None:
+    # QA: the bare demo's toast said "no tune kept for this vehicle: dynoai vehicle
+    # set-tune", with no vehicle to keep one for
+    from core.store import VehicleStore
+    from dynoai_tui.tui.ve_export import export_live_ve
+
+    grid = snapshot(hits=_hits()).grid
+    config = SimpleNamespace(ve=VeSettings())
+    demo = export_live_ve(grid, config, None, "", tmp_path, 0.0)
+    assert "no vehicle: run with --vehicle NAME and keep its tune for an .msq" in demo
+    store = VehicleStore(tmp_path / "store")
+    bike = export_live_ve(grid, config, store, "fxbb", tmp_path, 1.0)
+    assert "no tune kept for fxbb: dynoai vehicle set-tune fxbb FILE" in bike
