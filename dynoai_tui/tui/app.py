@@ -154,6 +154,7 @@ HEATMAP_LEGEND: list[tuple[str, str]] = [
     ("blue", "VE view: not confident yet, not exported (e exports)"),
     ("o", "regions: red P1 first, yellow P2, blue P3"),
     ("⚠", "Next tests: knock was seen in cells it loads"),
+    ("checked", "Next tests: each test type's prediction error (tests checked)"),
 ]
 """The heatmap's symbols, under the keys (QA: nothing said what "◆" or "++" meant)."""
 

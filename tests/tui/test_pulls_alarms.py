@@ -142,7 +142,8 @@ async def test_question_mark_opens_the_keys_with_the_heatmap_legend_and_closes_t
         assert "◆12  a next target cell" in keys and "++  --  more (less) than the cell" in keys
         # what the numbers, colours, marks and regions mean (QA: none of it was said)
         for said in ("hits in the cell", "trusted", "not trusted yet", "5h  5k", "12.5 (1x.x)",
-                     "1.2 s", "⚠", "knock", "P1", "yellow P2", "blue P3", "◆12"):  # fmt: skip
+                     "1.2 s", "⚠", "knock", "P1", "yellow P2", "blue P3", "◆12",
+                     "prediction error"):  # fmt: skip
             assert said in keys, said
         # the legend and the VE view's title name its marks alike (QA: "smoothed" against
         # "extrapolated"; the title promised "dim" for what the view shades blue)
