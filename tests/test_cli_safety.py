@@ -163,3 +163,24 @@ def test_log_exits_3_when_its_device_is_lost_and_0_when_it_works(tmp_path: Path)
     finally:
         dev.unplug()
     assert fine.returncode == 0 and "warning" not in fine.stderr, fine.stderr
+
+
+def test_a_source_judged_silent_only_once_it_says_so() -> None:
+    # CI: Ctrl-C 0.2 s into `dynoai log` exited 3, "source sim delivered no data", while
+    # the simulator had not yet made its first block. A live driver reports ``stale``
+    # when its own silence timeout passes; until then nothing says the device is silent.
+    from core.snapshot import SourceInfo
+    from core.source import SourceState
+    from dynoai_tui.commands.common import source_failures
+
+    def info(state: SourceState, samples: int) -> SourceInfo:
+        return SourceInfo("w", "innovate:/dev/x", state, "m", 0.0, samples)
+
+    assert source_failures([info(SourceState.CONNECTING, 0)]) == []
+    assert source_failures([info(SourceState.CONNECTED, 0)]) == []
+    assert source_failures([info(SourceState.STALE, 0)]) == ["source w delivered no data (m)"]
+    assert source_failures([info(SourceState.FAILED, 0)]) == ["source w delivered no data (m)"]
+    assert source_failures([info(SourceState.STALE, 9)]) == []
+    assert source_failures([info(SourceState.RECONNECTING, 9)]) == [
+        "source w was lost and did not come back (m)"
+    ]
