@@ -194,6 +194,7 @@ _NAMES: list[tuple[str, str]] = [
     (r"^(iat|intake air temp(erature)?)$", "iat_c"),
     (r"^(clt|coolant( temp(erature)?)?|engine temp(erature)?)$", "clt_c"),
     (r"^(spark advance|ignition timing|timing)$", "spark_deg"),
+    (r"^(relative )?humidity( \d)?$", "humidity_pct"),
 ]
 """Channel name (module prefix stripped, lower case) -> canonical. A numbered
 RPM input beyond the first ("Digital RPM 2") becomes an extra ``rpm2`` column."""
@@ -205,7 +206,9 @@ def canonical_for(
     """``(column, scale, offset)`` for a JetDrive channel, or ``None`` when it is not one of ours.
 
     The ``(module)`` prefix WinPEP shows is ignored; the atmosphere module's
-    pressure becomes ``baro_kpa``. AFR channels (by unit or name) become lambda.
+    pressure becomes ``baro_kpa``, its temperature ``iat_c`` (the air the engine
+    breathes, as the CSV import reads it: the dyno's weather input to SAE J1349) and
+    its humidity ``humidity_pct``. AFR channels (by unit or name) become lambda.
     ``units`` names the table the Power/Torque/Speed/Temperature/Pressure
     categories are read with (``metric`` = JDUnit, the default).
     """
@@ -222,6 +225,8 @@ def canonical_for(
     column = None
     if "atmo" in module and info.unit == 7:
         column = "baro_kpa"
+    elif "atmo" in module and info.unit == 6:
+        column = "iat_c"
     else:
         for pattern, target in _NAMES:
             found = re.search(pattern, name)

@@ -299,3 +299,19 @@ def test_two_providers_at_their_own_timestamps_fuse_rpm_and_lambda(provider_sock
         src.close()
     assert binned >= 30, pipeline.rejects()
     assert pipeline.rejects().get("stale_channel", 0) <= 3  # at most the first rows
+
+
+def test_atmosphere_module_temperature_and_humidity_feed_the_weather_correction():
+    # PROTOCOLS §7: WinPEP shows the DWRT ATMO module as "(DWRT ATMO) Pressure",
+    # "Humidity", "Temperature 1"; JDUnit 6 = Temperature, 16 = Percentage. Before, the
+    # temperature and humidity were dropped live, so the sheet's SAE J1349 factor
+    # assumed 25 °C dry air while the CSV import of the same run used them.
+    temp = jd.ChannelInfo(6, 0, "(DWRT ATMO) Temperature 1", 6)
+    humidity = jd.ChannelInfo(9, 0, "(DWRT ATMO) Humidity", 16)
+    assert jd.canonical_for(temp) == ("iat_c", 1.0, 0.0)
+    assert jd.canonical_for(humidity) == ("humidity_pct", 1.0, 0.0)
+    fahrenheit = jd.canonical_for(temp, units="imperial")
+    assert fahrenheit is not None and fahrenheit[0] == "iat_c"
+    assert 77.0 * fahrenheit[1] + fahrenheit[2] == pytest.approx(25.0)
+    # a temperature channel of another module is not the air the engine breathes
+    assert jd.canonical_for(jd.ChannelInfo(7, 0, "(DWRT CPU) Temperature 1", 6)) is None

@@ -210,3 +210,36 @@ def test_report_finds_the_pull_of_a_dyno_export_without_throttle(
     pull = sheet["pulls"][0]
     assert pull["correction"]["inputs"]["baro_kpa"] == pytest.approx(101.32, abs=0.01)
     assert pull["correction"]["inputs"]["air_temp_c"] == pytest.approx(25.0)
+
+
+def test_report_corrects_a_dyno_export_with_its_logged_humidity(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # PROTOCOLS §7: the DWRT ATMO module logs "Pressure, Humidity, Temperature 1". The
+    # humidity column went unmapped, so the SAE J1349 factor assumed dry air: 1.8 %
+    # off at 35 °C and 70 % RH, where WinPEP's own factor uses the logged humidity.
+    # A US export (hp and lb·ft) logs inHg and °F: 29.38 inHg = 99.5 kPa, 95 °F = 35 °C.
+    import json
+
+    from core.dynosheet.correction import correction_for
+    from dynoai_tui.cli import main
+
+    rows = [
+        "Time,(DWRT CPU) Engine RPM,(DWRT CPU) Power,(DWRT CPU) Torque,"
+        "(DWRT ATMO) Pressure,(DWRT ATMO) Humidity,(DWRT ATMO) Temperature 1"
+    ]
+    for i in range(400):
+        rpm = 2500 + 10 * i
+        torque = 90 + 10 * np.sin(i / 130)
+        rows.append(f"{i * 0.05:.2f},{rpm},{torque * rpm / 5252:.2f},{torque:.2f},29.38,70,95")
+    path = tmp_path / "winpep.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    assert main(["report", str(path), "--format", "json"]) == 0
+    inputs = json.loads(capsys.readouterr().out)["pulls"][0]["correction"]
+    assert inputs["inputs"]["humidity_pct"] == pytest.approx(70.0)
+    assert inputs["inputs"]["air_temp_c"] == pytest.approx(35.0)
+    baro = inputs["inputs"]["baro_kpa"]
+    assert baro == pytest.approx(99.5, abs=0.02)
+    wet = correction_for("sae", baro, 35.0, 70.0).factor
+    assert inputs["factor"] == pytest.approx(wet, abs=5e-4)
+    assert wet - correction_for("sae", 99.5, 35.0, None).factor > 0.015
