@@ -64,6 +64,7 @@ CHANNELS: dict[str, Channel] = {
         _c("vehicle_speed_kph", "km/h", "Speed", 1.0, 0.0, 400.0),
         _c("baro_kpa", "kPa", "Baro", 10.0, 50.0, 110.0),
         _c("humidity_pct", "%", "Humidity", 10.0, 0.0, 100.0),
+        _c("ambient_c", "°C", "Ambient", 10.0, -40.0, 60.0),
         _c("batt_v", "V", "Battery", 5.0, 0.0, 20.0),
         _c("egt_c", "°C", "EGT", 1.0, 0.0, 1200.0),
         _c("o2_pct", "%", "O2", 1.0, -35.0, 35.0),

@@ -206,9 +206,8 @@ def canonical_for(
     """``(column, scale, offset)`` for a JetDrive channel, or ``None`` when it is not one of ours.
 
     The ``(module)`` prefix WinPEP shows is ignored; the atmosphere module's
-    pressure becomes ``baro_kpa``, its temperature ``iat_c`` (the air the engine
-    breathes, as the CSV import reads it: the dyno's weather input to SAE J1349) and
-    its humidity ``humidity_pct``. AFR channels (by unit or name) become lambda.
+    pressure becomes ``baro_kpa``, its temperature ``ambient_c`` and its humidity
+    ``humidity_pct``: the dyno's weather inputs to the SAE J1349 factor. AFR channels (by unit or name) become lambda.
     ``units`` names the table the Power/Torque/Speed/Temperature/Pressure
     categories are read with (``metric`` = JDUnit, the default).
     """
@@ -226,7 +225,7 @@ def canonical_for(
     if "atmo" in module and info.unit == 7:
         column = "baro_kpa"
     elif "atmo" in module and info.unit == 6:
-        column = "iat_c"
+        column = "ambient_c"
     else:
         for pattern, target in _NAMES:
             found = re.search(pattern, name)

@@ -305,13 +305,15 @@ def test_atmosphere_module_temperature_and_humidity_feed_the_weather_correction(
     # PROTOCOLS §7: WinPEP shows the DWRT ATMO module as "(DWRT ATMO) Pressure",
     # "Humidity", "Temperature 1"; JDUnit 6 = Temperature, 16 = Percentage. Before, the
     # temperature and humidity were dropped live, so the sheet's SAE J1349 factor
-    # assumed 25 °C dry air while the CSV import of the same run used them.
+    # assumed 25 °C dry air while the CSV import of the same run used them. The room's
+    # temperature is its own channel: taken as IAT, a dyno listed first in --source
+    # would own iat_c and hide the ECU's heat-soaked intake air.
     temp = jd.ChannelInfo(6, 0, "(DWRT ATMO) Temperature 1", 6)
     humidity = jd.ChannelInfo(9, 0, "(DWRT ATMO) Humidity", 16)
-    assert jd.canonical_for(temp) == ("iat_c", 1.0, 0.0)
+    assert jd.canonical_for(temp) == ("ambient_c", 1.0, 0.0)  # the room, not the ECU's IAT
     assert jd.canonical_for(humidity) == ("humidity_pct", 1.0, 0.0)
     fahrenheit = jd.canonical_for(temp, units="imperial")
-    assert fahrenheit is not None and fahrenheit[0] == "iat_c"
+    assert fahrenheit is not None and fahrenheit[0] == "ambient_c"
     assert 77.0 * fahrenheit[1] + fahrenheit[2] == pytest.approx(25.0)
     # a temperature channel of another module is not the air the engine breathes
     assert jd.canonical_for(jd.ChannelInfo(7, 0, "(DWRT CPU) Temperature 1", 6)) is None

@@ -82,6 +82,21 @@ def synthetic_pull(n: int = 800, torque_only: bool = False) -> dict[str, np.ndar
     return cols
 
 
+def test_the_dyno_weather_module_temperature_wins_over_a_heat_soaked_iat():
+    # A dyno corrects with its weather station (PROTOCOLS §7: "(DWRT ATMO) Temperature
+    # 1"), not the ECU's intake sensor that reads 50 °C after a few pulls; the IAT is
+    # the fallback when no weather module is logged.
+    cols = synthetic_pull()
+    cols["iat_c"] = np.full(cols["t"].size, 50.0)
+    soaked = pull_sheet(1, cols)
+    cols["ambient_c"] = np.full(cols["t"].size, 25.0)
+    room = pull_sheet(1, cols)
+    assert soaked is not None and room is not None
+    assert soaked.correction.air_temp_c == pytest.approx(50.0)
+    assert room.correction.air_temp_c == pytest.approx(25.0)
+    assert room.correction.factor == pytest.approx(1.0, abs=1e-6)  # J1349's 99 kPa, 25 °C
+
+
 def test_curves_peaks_and_derived_power():
     sheet = pull_sheet(1, synthetic_pull(torque_only=True), smoothing_rpm=250)
     assert sheet is not None

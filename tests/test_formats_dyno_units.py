@@ -54,7 +54,8 @@ def test_us_export_reads_torque_in_lbft_baro_in_inhg_air_in_degf(tmp_path: Path)
     assert "5252 fits hp and lb·ft" in _conversion(log, "torque_nm")
     assert c["baro_kpa"][0] == pytest.approx(101.32, abs=0.01)
     assert "inHg" in _conversion(log, "baro_kpa")
-    assert c["iat_c"][0] == pytest.approx(25.0)
+    assert c["ambient_c"][0] == pytest.approx(25.0)  # the dyno's weather module, not IAT
+    assert "iat_c" not in c
     assert c["afr"][0] == pytest.approx(12.8) and "lambda" in c
     assert log.summary.unmapped == []
 
@@ -68,7 +69,7 @@ def test_metric_export_reads_power_in_kw_and_keeps_nm_and_degc(tmp_path: Path) -
     assert "kW" in _conversion(log, "power_hp")
     assert c["baro_kpa"][0] == pytest.approx(101.3)
     assert "mbar" in _conversion(log, "baro_kpa")
-    assert c["iat_c"][0] == pytest.approx(25.0)  # metric log: no degF guess
+    assert c["ambient_c"][0] == pytest.approx(25.0)  # metric log: no degF guess
 
 
 def test_hp_with_nm_keeps_canonical_units_and_says_the_twin_pair(tmp_path: Path) -> None:

@@ -33,9 +33,10 @@ Weather correction (what the sheet says it used, and from which inputs):
   B. Bowling, "standard corrections", DIY-EFI list, 1 Mar 1995.
 
 ``Pd`` is the dry-air pressure, baro minus water vapour pressure; ``T`` the
-intake air temperature. Inputs are the medians over the pull of ``baro_kpa``
-and ``iat_c`` and, when logged, ``humidity_pct`` (else the given humidity, else
-dry air, which the sheet says). Vapour pressure = RH x saturation pressure
+intake air temperature. Inputs are the medians over the pull of ``baro_kpa``,
+the dyno weather module's ``ambient_c`` (else the ECU's ``iat_c``) and, when
+logged, ``humidity_pct`` (else the given humidity, else dry air, which the sheet
+says). Vapour pressure = RH x saturation pressure
 (Buck 1996: ``0.61121 exp((18.678 - T/234.5) (T / (257.14 + T)))`` kPa). With no
 baro logged the sheet is uncorrected (CF 1, said so).
 

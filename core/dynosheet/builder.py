@@ -29,7 +29,7 @@ KEEP_S = 180.0
 """Seconds of fused rows kept for the pull in progress (a WOT pull lasts < 30 s)."""
 _CHANNELS = (
     "rpm", "power_hp", "torque_nm", "lambda", "drum_speed_kph", "baro_kpa", "iat_c",
-    "humidity_pct",
+    "ambient_c", "humidity_pct",
 )  # fmt: skip
 
 

@@ -138,6 +138,16 @@ def _median(arr: F64 | None) -> float | None:
     return float(np.median(ok)) if ok.size else None
 
 
+def _air_temp(cols: Mapping[str, F64]) -> float | None:
+    """The air temperature for the weather correction: the dyno's own (``ambient_c``), else IAT.
+
+    A dyno corrects with its weather station's reading (WinPEP's DWRT ATMO module);
+    the ECU's IAT is the fallback when no weather module is logged.
+    """
+    ambient = _median(cols.get("ambient_c"))
+    return ambient if ambient is not None else _median(cols.get("iat_c"))
+
+
 def pull_sheet(
     index: int,
     cols: Mapping[str, F64],
@@ -189,7 +199,7 @@ def pull_sheet(
     corr = correction_for(
         correction,
         _median(cols.get("baro_kpa")),
-        _median(cols.get("iat_c")),
+        _air_temp(cols),
         _median(cols.get("humidity_pct")) if "humidity_pct" in cols else humidity_pct,
     )
     power_obs = curve(power)

@@ -215,6 +215,12 @@ ALIASES: dict[str, tuple[str, ...]] = {
         "manifold air temp",
         "manifold air temperature",
         "charge temp",
+    ),
+    "ambient_c": (
+        "ambient temp",
+        "ambient temperature",
+        "ambient air temp",
+        "ambient air temperature",
         "dwrt atmo temperature",
         "atmo temperature",
     ),

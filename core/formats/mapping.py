@@ -253,10 +253,11 @@ def _units_from_data(
     pair = {"power_hp", "torque_nm"}
     if pair <= columns.keys() and "rpm" in columns and pair & unlabelled:
         found |= _power_torque_from_data(unlabelled, columns, mapped, notes)
-    if "iat_c" in unlabelled and found & US_UNITS and air_temp_in_f(columns["iat_c"]):
-        columns["iat_c"] = ch.c_from_f(columns["iat_c"])
-        us = ", ".join(sorted(found & US_UNITS))
-        _retext(mapped, "iat_c", f"no unit in log; degF, as the log's other units are US ({us})")
+    for air in ("iat_c", "ambient_c"):
+        if air in unlabelled and found & US_UNITS and air_temp_in_f(columns[air]):
+            columns[air] = ch.c_from_f(columns[air])
+            us = ", ".join(sorted(found & US_UNITS))
+            _retext(mapped, air, f"no unit in log; degF, as the log's other units are US ({us})")
 
 
 def _power_torque_from_data(

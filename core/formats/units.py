@@ -116,6 +116,7 @@ _UNIT_TABLES: dict[str, dict[str, tuple[Callable[[F64], F64] | None, str]]] = {
     "baro_kpa": PRESSURE,
     "humidity_pct": {**_PERCENT, "%rh": (None, ""), "rh": (None, "")},
     "iat_c": _TEMP,
+    "ambient_c": _TEMP,
     "clt_c": _TEMP,
     "egt_c": _TEMP,
     "torque_nm": _TORQUE,
