@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from core.frames import Block
 from core.plan.pulls import PullDetector
@@ -134,6 +135,41 @@ def test_dyno_export_without_throttle_has_its_pull_found_from_rpm_and_power():
     rpm = 2500 + 200 * t  # 2500 -> 6490 rpm, as QA's WinPEP run
     det, stops = _tests_of(_no_tps_block(t, rpm, power=rpm * 95 / 5252))
     assert stops == ["wot_pull"] and det.pulls == 1
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_pull_told_by_its_rate_begins_where_the_rpm_left_its_hold(seed):
+    # A WinPEP run holds 2500 rpm, then rises 200 rpm/s (PROTOCOLS §7: 20 Hz, no TPS);
+    # the rate only passes 100 rpm/s ~0.5 s in, and the pull began at 2590 rpm, its
+    # sheet missing the first two 50-rpm bins. Now it takes back the rise's start from
+    # the hold's end and the unclaimed points (+-4 rpm sensor noise).
+    t = np.arange(0, 25, 0.05)
+    rpm = np.minimum(np.where(t < 5, 2500.0, 2500 + 200 * (t - 5)), 6400.0)
+    rpm = rpm + np.random.default_rng(seed).normal(0, 4, t.size)
+    det = PullDetector()
+    det.feed(_no_tps_block(t, rpm, power=rpm * 95 / 5252))
+    det.flush()
+    pull = next(d for d in det.drain_completed() if d.test_type == "wot_pull")
+    assert pull.rpm_start < 2550 and 5.0 <= pull.t_start <= 5.2, pull
+    assert pull.rpm_max > 6390
+
+
+def test_a_part_throttle_sweep_also_starts_at_its_rise():
+    t = np.arange(0, 20, 0.05)
+    rpm = np.where(t < 6, 2000.0, 2000 + 250 * (t - 6))
+    block = Block(
+        "fused",
+        t,
+        {"rpm": rpm, "tps_pct": np.full(t.size, 30.0), "map_kpa": np.full(t.size, 60.0)},
+    )  # fmt: skip
+    det = PullDetector()
+    det.feed(block)
+    det.flush()
+    sweep = det.drain_completed()[-1]
+    # the detector looks at ~every 0.05-0.1 s (DECIMATE_S); 6.05 s (2012 rpm) is within
+    # the hold's noise band, so 6.15 s is the first point it can tell from the hold
+    assert sweep.test_type == "part_throttle_sweep"
+    assert 6.0 <= sweep.t_start <= 6.2 and sweep.rpm_start <= 2040, sweep  # was 6.4, 2100
 
 
 def test_a_log_without_throttle_or_power_keeps_its_rise_a_sweep():

@@ -55,6 +55,11 @@ IDLE_LEVEL_RPM = 20.0
 this of a second before: a cold idle settling drifts ~5 rpm/s and moves the level along;
 an rpm sagging after a release (~50 rpm/s) or the absorber's move does not."""
 LOOKBACK_S = 1.0
+RISE_NOISE_RPM = 15.0
+"""A rise told by its rate (a sweep; a pull with no throttle channel) is found ~0.5 s into
+it, once the last second's rate passes SWEEP_RATE_RPM_S. It then takes back the points
+since the rise began: those no class claimed, from their lowest rpm on; a steady hold or
+an idle gives up its end where it sits more than this above its level (median rpm). Before, a WinPEP run from 2500 rpm began its sheet at 2600."""
 DECIMATE_S = 0.05
 MAX_SEGMENT_POINTS = 12000
 """Points a segment keeps (10 min at DECIMATE_S); longer ones are thinned, not grown."""
@@ -174,6 +179,8 @@ class PullDetector:
         self._completed: list[DetectedTest] = []
         self._steady_here = False
         """The last classified point's rpm is within IDLE_LEVEL_RPM of a second before."""
+        self._unclaimed: deque[tuple[float, float, float, float]] = deque()
+        """Points (t, rpm, MAP, TPS) of the last second that no class claimed ("none")."""
 
     @property
     def in_pull(self) -> bool:
@@ -214,20 +221,31 @@ class PullDetector:
             kind = self._classify(t, rpm, tps, loaded=bool(load_all[i]))
             seg = self._segment
             if seg is not None and seg.kind != kind:
+                # a hold's end that already rose is the start of what comes next
+                tail = self._rise_tail(seg) if seg.kind in ("steady", "idle") else []
                 events.extend(self._close())
                 seg = None
+                self._unclaimed.extend(tail)
             elif seg is not None and kind == "idle" and self._steady_here:
                 if abs(rpm - seg.level) > IDLE_SPLIT_RPM:
                     events.extend(self._split())  # held at a new rpm: the next test
                     seg = self._segment
                 if seg is not None:
                     seg.level = rpm
+            unclaimed = self._unclaimed
+            while unclaimed and unclaimed[0][0] < t - LOOKBACK_S:
+                unclaimed.popleft()
             if kind == "none":
+                unclaimed.append((t, rpm, map_kpa, tps))
                 continue
             if seg is None:
                 seg = self._segment = _Segment(kind)
                 if kind == "idle" and self._steady_here:
                     seg.level = rpm
+                if kind == "sweep" or (kind == "wot" and not math.isfinite(tps)):
+                    for point in _from_lowest(list(unclaimed)):
+                        seg.add(*point)
+            unclaimed.clear()
             seg.add(t, rpm, map_kpa, tps)
             if not seg.confirmed and seg.is_test():
                 seg.confirmed = True
@@ -235,6 +253,20 @@ class PullDetector:
                     self.pulls += 1
                 events.append(self._started(seg))
         return events
+
+    @staticmethod
+    def _rise_tail(seg: _Segment) -> list[tuple[float, float, float, float]]:
+        """Take off ``seg``'s end where the rpm already rose above its level (a rise's start)."""
+        finite = [r for r in seg.rpm if math.isfinite(r)]
+        if not finite:
+            return []
+        level = float(np.median(finite))
+        cut = len(seg.rpm)
+        while cut > 1 and seg.rpm[cut - 1] > level + RISE_NOISE_RPM:
+            cut -= 1
+        tail = list(zip(seg.t[cut:], seg.rpm[cut:], seg.map_kpa[cut:], seg.tps[cut:], strict=True))
+        del seg.t[cut:], seg.rpm[cut:], seg.map_kpa[cut:], seg.tps[cut:]
+        return tail
 
     def _started(self, seg: _Segment) -> SourceEvent:
         kind = TEST_TYPE[seg.kind]
@@ -333,6 +365,17 @@ class PullDetector:
                 },
             )
         ]
+
+
+def _from_lowest(
+    points: list[tuple[float, float, float, float]],
+) -> list[tuple[float, float, float, float]]:
+    """The points from the lowest rpm on: where a rise began (any dip before it cut off)."""
+    rpms = [p[1] if math.isfinite(p[1]) else math.inf for p in points]
+    if not rpms or min(rpms) == math.inf:
+        return []
+    low = min(rpms)
+    return points[max(i for i, r in enumerate(rpms) if r == low) :]
 
 
 def _dyno_load(block: Block) -> np.ndarray:
