@@ -44,6 +44,9 @@ REFRESH_HZ = 20.0
 """How often the UI samples the session's snapshot."""
 FULL_GC_INTERVAL_S = 10.0
 """How often the app collects the whole heap's cyclic garbage (see :func:`tune_gc`)."""
+PULL_DONE = "Pull done"
+"""Title of the toast with a finished pull's summary; opening the dyno sheet (``g``),
+which draws that pull, dismisses it."""
 
 
 def tune_gc() -> None:
@@ -302,7 +305,7 @@ class DynoApp(App[int]):
             if isinstance(self.screen, PullsScreen):
                 self.screen.show(pulls)
             elif self.frames and not self.dashboard.has_class("-compact"):
-                self.notify(pulls[-1].summary_line(), title="Pull done", timeout=8)
+                self.notify(pulls[-1].summary_line(), title=PULL_DONE, timeout=8)
 
     def _after_frame(self, snap: Snapshot) -> None:
         """The bell on a new lean-at-WOT / knock alarm."""
@@ -476,7 +479,21 @@ class DynoApp(App[int]):
         if isinstance(self.screen, PullsScreen):
             self.pop_screen()
             return
+        self._dismiss_pull_toasts()
         self.push_screen(PullsScreen(self.sheet.pulls if self.sheet is not None else ()))
+
+    def _dismiss_pull_toasts(self) -> None:
+        """Dismiss the "Pull done" toasts; the others (errors, a saved file) stay.
+
+        The dyno sheet draws the pull and lists its peaks, which is all such a toast
+        says: one still up sat over the sheet for the rest of its 8 s. Textual has no
+        public call to dismiss one notification (``clear_notifications`` takes the
+        errors too); ``_unnotify`` is what its Toast calls when clicked.
+        """
+        for notification in list(self._notifications):
+            if notification.title == PULL_DONE:
+                self._unnotify(notification, refresh=False)
+        self._refresh_notifications()
 
     def action_toggle_bell(self) -> None:
         self.bell_on = not self.bell_on

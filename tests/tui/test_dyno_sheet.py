@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from textual.geometry import Region
+from textual.widgets._toast import Toast
 
 from dynoai_tui.tui.app import DynoApp
 from dynoai_tui.tui.screens import pulls as sheet_screen
@@ -80,3 +82,43 @@ async def test_a_pull_finished_while_the_sheet_is_open_is_drawn_not_toasted() ->
         await pilot.pause()
         assert len(app.screen.pulls) == 1  # type: ignore[attr-defined]
         assert "Pull done" not in [n.title for n in app._notifications]
+
+
+def toasts_shown(app: DynoApp) -> list[str]:
+    """The text of each toast on the current screen, as it is painted."""
+    texts = []
+    for toast in app.screen.query(Toast):
+        width, height = toast.outer_size
+        texts.append("\n".join(s.text for s in toast.render_lines(Region(0, 0, width, height))))
+    return texts
+
+
+@sync
+@pytest.mark.parametrize("size", [(100, 30), (160, 48)], ids=["100x30", "160x48"])
+async def test_opening_the_sheet_dismisses_the_pull_done_toast_and_keeps_the_others(
+    size: tuple[int, int],
+) -> None:
+    # a "Pull done" toast already up when g opened the sheet covered it for its full
+    # 8 s; the sheet draws that pull, but an error or a warning still has to be read
+    session, sheet = session_with_sheet()
+    app = DynoApp(session)
+    async with app.run_test(size=size, notifications=True) as pilot:
+        await pilot.pause()
+        sheet.pulls = (make_pull(1, 150.0),)
+        session.publish(session.snapshot)
+        app.refresh_snapshot()
+        app.notify("Recording failed: disk full", severity="error", timeout=8)
+        app.notify("Constraints NOT saved for W", severity="warning", timeout=8)
+        await pilot.pause()
+        before = "\n".join(toasts_shown(app))
+        assert "Pull done" in before and "Pull 1:" in before, before
+        await pilot.press("g")
+        await pilot.pause()
+        assert isinstance(app.screen, PullsScreen)
+        on_sheet = "\n".join(toasts_shown(app))
+        assert "Pull done" not in on_sheet and "Pull 1:" not in on_sheet, on_sheet
+        assert "disk full" in on_sheet and "NOT saved" in on_sheet, on_sheet
+        await pilot.press("g")  # back on the dashboard: gone there too, the others stay
+        await pilot.pause()
+        back = "\n".join(toasts_shown(app))
+        assert "Pull done" not in back and "disk full" in back and "NOT saved" in back, back

@@ -18,6 +18,7 @@ from textual.widget import Widget
 
 from core.snapshot import History
 from dynoai_tui.tui.app import DynoApp
+from dynoai_tui.tui.screens.dashboard import make_gauges
 from dynoai_tui.tui.widgets.chart import StripChart
 from dynoai_tui.tui.widgets.gauges import Gauge
 from tests.tui.helpers import ScriptedSession, snapshot, sync
@@ -117,6 +118,60 @@ async def test_overrun_shows_no_negative_torque(size: tuple[int, int]) -> None:
         power = shown(app.dashboard.query_one("#gauge-power_hp", Gauge))
         assert "-" not in torque and "0.0 N·m" in torque, torque
         assert "0.0 hp" in power, power
+
+
+EVERY = {**CROWDED, "lambda": 0.87, "iat_c": 35.0, "clt_c": 88.0, "afr": 12.8, "afr_target": 12.9}
+"""Every gauge on, EGT included: at 100 x 30 this read "5480rpm", "102hp", "157N·m"."""
+EVERY_PART = {**EVERY, "rpm": 5480.0, "power_hp": 15.3, "torque_nm": 26.2, "knock_retard_deg": 1.9}
+"""The same with decimals to give up and knock on its longer label ("Knock ret")."""
+ALL_SIZES = [(80, 24), (100, 30), (120, 40), (160, 48)]
+
+
+@sync
+@pytest.mark.parametrize("values", [EVERY, EVERY_PART], ids=["wot", "part"])
+@pytest.mark.parametrize("size", ALL_SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_every_gauge_keeps_a_space_between_its_number_and_its_unit(
+    size: tuple[int, int], values: dict[str, float]
+) -> None:
+    app = pull_app(values)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause(0.2)
+        compact = app.dashboard.has_class("-compact")
+        big = app.dashboard.has_class("-big")
+        gauges = visible(app)
+        shown_ids = {g.id for g in gauges}
+        assert {"gauge-rpm", "gauge-map_kpa", "gauge-tps_pct", "gauge-afr"} <= shown_ids
+        assert {"gauge-knock_count", "gauge-power_hp"} <= shown_ids
+        if not compact:  # the compact line hides these by design
+            every = {f"gauge-{c}" for c in ("lambda", "iat_c", "clt_c", "egt_c", "torque_nm")}
+            assert every <= shown_ids, shown_ids
+        for gauge in gauges:
+            text = shown(gauge)
+            if gauge.channel == "afr":  # the AFR gauge shows the target, not a unit
+                assert "12.9" in text and (big or "12.8" in text), (gauge.id, text)
+                continue
+            if big and gauge.has_class("-primary"):  # large digits under "RPM rpm"
+                assert f"{gauge.label} {gauge.unit}" in text, (gauge.id, text)
+                continue
+            if compact and gauge.unit_implied and gauge.unit not in text:
+                assert gauge.text in text, (gauge.id, text)  # "RPM 5480"
+                continue
+            # a decimal may go when the line is short (not from 120 columns), the space never
+            fewer = [gauge.number(d) for d in range(gauge.decimals)] if size[0] < 120 else []
+            numbers = [gauge.text, *fewer]
+            assert any(f"{n} {gauge.unit}" in text for n in numbers), (gauge.id, text)
+            assert not any(f"{n}{gauge.unit}" in text for n in numbers), (gauge.id, text)
+
+
+@pytest.mark.parametrize(
+    "gauge", [g for g in make_gauges() if g.channel != "afr"], ids=lambda g: g.id
+)
+def test_the_two_line_gauge_never_runs_its_number_into_its_unit(gauge: Gauge) -> None:
+    # the last resort at any width moves the unit up beside the label, not onto the digits
+    for width in range(1, 20):
+        top, decimals, unit = gauge.fit_lines(width)
+        assert unit == "" or unit == " " + gauge.unit, (width, top, unit)
+        assert decimals >= gauge.decimals - 1, (width, decimals)
 
 
 def pull_history() -> History:

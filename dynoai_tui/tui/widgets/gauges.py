@@ -45,10 +45,12 @@ class Gauge(Widget):
 
     When its line is short the one-line (compact) gauge gives up, in order: the full
     label for its short form, the number's decimals, and (only for a unit its label
-    already names: RPM, MAP, TPS) the unit; the two-line gauge gives up the space before
-    the unit, then moves the unit up beside the label. The choice is made from the widest reading
-    the gauge can show, not the current one, so a unit does not vanish as a value grows
-    (QA at 100 x 30: "Torque 156.9" without N·m at WOT, "106.2" with it at part load).
+    already names: RPM, MAP, TPS) the unit. The two-line gauge gives up the full label,
+    then one decimal, then moves the unit up beside the label; it never drops the space
+    between the number and its unit (at 100 x 30 with every gauge on, "102hp"). The
+    choice is made from the widest reading the gauge can show, not the current one, so a
+    unit does not vanish as a value grows (QA at 100 x 30: "Torque 156.9" without N·m at
+    WOT, "106.2" with it at part load).
     """
 
     value: reactive[float | None] = reactive(None)
@@ -128,14 +130,17 @@ class Gauge(Widget):
     def fit_lines(self, width: int) -> tuple[str, int, str]:
         """(top line, decimals, unit after the number) of the two-line gauge in ``width``.
 
-        The unit moves up beside the label ("TPS %" over "100") when the number's line
-        has no room left for it.
+        The number keeps a space before its unit ("102 hp", never "102hp"). A short
+        line gives up, in order: the full label for its short form, the number's last
+        decimal ("15 hp" for "15.3 hp", "0.9 λ" for "0.87 λ"), then the unit's place on
+        the number's line: it moves up beside the label ("TPS %" over "100").
         """
         label = self.label if len(self.label) <= width else self.short
-        num_w = max(2, widest_len(self.digits, self.decimals))
-        for sep in (" ", ""):
-            if num_w + len(sep) + len(self.unit) <= width:
-                return label, self.decimals, sep + self.unit
+        decimals_tried = [self.decimals] + ([self.decimals - 1] if self.decimals else [])
+        for decimals in decimals_tried:
+            num_w = max(2, widest_len(self.digits, decimals))
+            if num_w + 1 + len(self.unit) <= width:
+                return label, decimals, " " + self.unit
         for head in (self.label, self.short):
             if len(head) + 1 + len(self.unit) <= width:
                 return f"{head} {self.unit}", self.decimals, ""
