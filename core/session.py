@@ -232,6 +232,7 @@ class Session:
         with self._lock:
             try:
                 self._drain_queue()
+                self._take_held()
                 self.pipeline.flush()
                 for src in self.sources:
                     with contextlib.suppress(SourceError, OSError):
@@ -410,6 +411,18 @@ class Session:
                     self.tracker.restart_run()
                 continue
             self._ingest(src, item)
+
+    def _take_held(self) -> None:
+        """At the stop: ingest what each source took off its device but had not handed over.
+
+        Only from a source whose pump has ended: one still inside ``read`` (a device
+        that hangs past the join) owns its buffers, and what it holds is lost with it.
+        """
+        for src in self.sources:
+            if self._pumps.running(src):
+                continue
+            for block in src.take_held():
+                self._ingest(src, block)
 
     def _ingest(self, src: Source, block: Block) -> None:
         if len(block) == 0:

@@ -123,6 +123,16 @@ class Source(ABC):
         """Canonical channels this source is expected to deliver, with units (for log headers)."""
         return {}
 
+    def take_held(self) -> list[Block]:
+        """Blocks already taken off the device that ``read`` has not handed over yet.
+
+        A driver that splits one drain into a block per channel set hands the rest over
+        by the next ``read`` calls. At a stop there are no next calls: the session takes
+        them here, once the source's pump thread has ended, so every sample received is
+        binned and recorded (a stop of a live CAN broadcast lost 3-9 decoded frames).
+        """
+        return []
+
     def __enter__(self) -> Source:
         self.open()
         return self

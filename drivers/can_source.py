@@ -129,6 +129,11 @@ class CanSource(Source):
         self._last_frame_t = time.monotonic()
         self.set_status(SourceState.CONNECTED, self._bus_text)
 
+    def take_held(self) -> list[Block]:
+        held = list(self._pending)
+        self._pending.clear()
+        return held
+
     def close(self) -> None:
         self._pending.clear()
         bus, self._bus = self._bus, None

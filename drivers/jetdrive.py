@@ -156,6 +156,11 @@ class JetDriveSource(Source):
             return f"{where}: cannot join the multicast group (no network up? set iface=LOCAL_IP)"
         return f"{where}: cannot open the UDP socket ({exc.strerror or exc})"
 
+    def take_held(self) -> list[Block]:
+        held = list(self._pending)
+        self._pending.clear()
+        return held
+
     def close(self) -> None:
         self._pending.clear()
         sock, self._sock = self._sock, None

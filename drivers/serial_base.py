@@ -205,6 +205,11 @@ class SerialSource(Source):
             with contextlib.suppress(serial.SerialException, OSError):
                 port.close()
 
+    def take_held(self) -> list[Block]:
+        held = list(self._queued)
+        self._queued.clear()
+        return held
+
     def close(self) -> None:
         self._closed = True
         self._queued.clear()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -147,6 +148,68 @@ def test_recording_to_an_existing_file_is_refused_and_sources_closed(tmp_path: P
         Session([src], record_path=out).open_sources()
     assert out.read_bytes() == b"keep me"
     assert src.closed
+
+
+class DrainAtStop(Source):
+    """A live device whose one drain comes in as the session stops.
+
+    Like ``can:``, ``jetdrive:`` and the serial sources, the drain is one block per
+    channel set: ``read`` hands over the first and holds the others for its next calls.
+    """
+
+    def __init__(self, stop: threading.Event) -> None:
+        super().__init__("ecu", "test:ecu")
+        self.stop = stop
+        """Set when the drain comes in."""
+        self.held: list[Block] = []
+        self.drained = False
+
+    def open(self) -> None:
+        self.set_status(SourceState.CONNECTED)
+
+    def read(self, timeout: float = 0.1) -> Block | None:
+        if self.held:
+            return self.held.pop(0)
+        if not self.stop.wait(timeout) or self.drained:
+            return None
+        self.drained = True
+        t = 100.0 + np.arange(3) * 0.02
+        self.held = [
+            Block("ecu", t, {"lambda": np.full(3, 0.9)}),
+            Block("ecu", t, {"clt_c": np.full(3, 90.0)}),
+        ]
+        return Block("ecu", t, {"rpm": np.full(3, 3000.0), "map_kpa": np.full(3, 80.0)})
+
+    def take_held(self) -> list[Block]:
+        held, self.held = self.held, []
+        return held
+
+    def close(self) -> None:
+        pass
+
+    def channels(self) -> dict[str, str]:
+        return {"rpm": "rpm", "map_kpa": "kPa", "lambda": "λ", "clt_c": "°C"}
+
+
+def test_what_a_device_delivered_as_the_session_stopped_is_binned_and_recorded(tmp_path: Path):
+    """A block read when the stop came was dropped by its pump, and the blocks a drain
+    held back for the next reads were dropped with the source: a stop of a live CAN
+    broadcast lost 3-9 decoded frames (``tests/test_can_live_replay.py``)."""
+    out = tmp_path / "stop.dynolog"
+    src = DrainAtStop(threading.Event())
+    session = Session([src], record_path=out, tick_s=0.02)
+    src.stop = session._stop  # the drain comes in as the session stops
+    session.start()
+    time.sleep(0.1)
+    final = session.stop()
+    assert final.samples_total == 9
+    assert final.samples_binned == 6  # a row per engine-state sample, the lambda beside them
+    _, blocks, _, _ = read_log(out)
+    assert [sorted(b.columns) for b in blocks] == [
+        ["map_kpa", "rpm"],
+        ["lambda"],
+        ["clt_c"],
+    ]
 
 
 def test_markers_and_pull_marks_are_recorded(tmp_path: Path):
