@@ -30,7 +30,13 @@ from dynoai_tui.commands.common import (
     with_dyno_sheet,
     write_output_file,
 )
-from dynoai_tui.commands.headless import heatmap_from, print_summary, run_headless, summary_text
+from dynoai_tui.commands.headless import (
+    as_stored,
+    heatmap_from,
+    print_summary,
+    run_headless,
+    summary_text,
+)
 from dynoai_tui.commands.statusline import add_status_options
 
 NAME = "replay"
@@ -192,15 +198,21 @@ def run(args: argparse.Namespace) -> int:
         session, duration_s=None, status_format=args.status_format, bell=not args.no_bell
     )
     print_summary(heatmap_from(session))
+    final, kept = as_stored(final, session.tracker)
+    stopped = "" if why == "end of data" else why  # the signal that stopped the replay
     warning = source.log.recovery_warning if source.log is not None else ""
     refused = getattr(session.tracker, "store_note", "")
     print_summary(
         summary_text(
             final,
             recording_path=None,
-            note=refused or warning or why,
+            # the vehicle line says the store kept its run; the note then says why the
+            # replay was a part: the signal that stopped it, or a cut file's recovery
+            # (the refusal's numbers are in the warning below)
+            note=(refused if not kept else "") or stopped or warning or why,
             not_saved=session.not_saved,
             stored_as=args.vehicle,
+            kept=kept,
         )  # fmt: skip
     )
     if warning:
