@@ -1,4 +1,5 @@
-"""`dynoai replay --headless`: the summary's vehicle line tells what the store holds.
+"""`dynoai replay --headless`: the summary's vehicle line and next test tell what the
+store holds and what `dynoai plan` says after the replay.
 
 In-process (``dynoai_tui.cli.main``), so the simulated candidates are simulated once
 for the whole module, not once per command.
@@ -11,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -119,3 +121,47 @@ def test_a_replayed_segment_of_a_stored_live_run_is_not_counted_twice_in_the_sum
     # summary counted it once (it had summed the live run and its own replay)
     assert "already counts this recording, not added again" in vehicle
     assert f"{stored['covered_pct']:.1f} %" in vehicle, (stored["covered_pct"], vehicle)
+
+
+def expected_next_test(plan: dict) -> str:
+    """The first test of `dynoai plan --json` as the summary words it."""
+    s = plan["suggestions"][0]
+    knock = "⚠ knock seen there: " if s["knock_cells"] else ""
+    return f"next test     {knock}{s['description']} ({s['minutes']:.1f} min, {s['band']})"
+
+
+def test_a_full_speed_replay_names_the_next_test_dynoai_plan_names_after_it(
+    logs: dict[str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("DYNOAI_DATA_DIR", str(tmp_path / "store"))
+    for name in ("steady", "pulls", "cut"):  # a new vehicle, a stored one, a kept run
+        out = dynoai(capsys, "replay", str(logs[name]), "--headless", "--vehicle", "P")
+        plan = json.loads(dynoai(capsys, "plan", "--vehicle", "P", "--json"))
+        assert line(out, "next test") == expected_next_test(plan), name
+        assert "quick estimate" not in out
+    # without --vehicle: the plan on the replayed coverage, the test `dynoai plan` names
+    # once the same log is stored under a new vehicle
+    alone = dynoai(capsys, "replay", str(logs["pulls"]), "--headless")
+    dynoai(capsys, "replay", str(logs["pulls"]), "--headless", "--vehicle", "Q")
+    plan = json.loads(dynoai(capsys, "plan", "--vehicle", "Q", "--json"))
+    assert line(alone, "next test") == expected_next_test(plan)
+    assert "quick estimate" not in alone
+
+
+def test_a_signal_during_the_end_of_replay_plan_prints_the_summary_at_once() -> None:
+    from dynoai_tui.commands.headless import run_unless_stopped
+
+    def slow_plan() -> str:
+        os.kill(os.getpid(), signal.SIGTERM)  # the tuner's kill while the plan is worked out
+        time.sleep(30)
+        return "plan"
+
+    started = time.monotonic()
+    assert run_unless_stopped(slow_plan) is None
+    assert time.monotonic() - started < 10
+    assert run_unless_stopped(lambda: "plan") == "plan"
+    with pytest.raises(ZeroDivisionError):  # a planner bug is not swallowed
+        run_unless_stopped(lambda: 1 // 0)

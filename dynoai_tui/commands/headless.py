@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from types import FrameType
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 import numpy as np
 
@@ -32,6 +32,7 @@ from dynoai_tui.commands.common import printable
 from dynoai_tui.commands.statusline import StatusPrinter, fit_status
 
 STATUS_INTERVAL_S = 1.0
+R = TypeVar("R")
 
 
 class StopSignals:
@@ -226,7 +227,10 @@ def summary_text(
     lines.extend(f"NOT SAVED     {line}" for line in not_saved)
     if snap.plan.suggestions:
         best = snap.plan.suggestions[0]
-        lines.append(f"next test     {best.description} ({best.minutes:.1f} min, {best.band})")
+        knock = "⚠ knock seen there: " if best.knock_cells else ""  # as `dynoai plan` says
+        lines.append(
+            f"next test     {knock}{best.description} ({best.minutes:.1f} min, {best.band})"
+        )
         full_plan = (
             f"dynoai plan --vehicle {printable(stored_as)}"
             if stored_as
@@ -320,6 +324,32 @@ def run_headless(
     report_pulls()
     printer.close()
     return final, why
+
+
+def run_unless_stopped(work: Callable[[], R]) -> R | None:
+    """``work()`` on a thread of its own; None when SIGINT / SIGTERM / SIGHUP comes first.
+
+    The end of a run may plan for seconds (``replay.end_plan``): a signal then prints
+    the summary at once, without that plan, as a signal during the run does.
+    """
+    result: list[R] = []
+    error: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            result.append(work())
+        except BaseException as exc:  # handed to the caller's thread below
+            error.append(exc)
+
+    worker = threading.Thread(target=call, name="end-plan", daemon=True)
+    with StopSignals() as signals:
+        worker.start()
+        while worker.is_alive():
+            if signals.event.wait(0.05):
+                return None
+    if error:
+        raise error[0]
+    return result[0]
 
 
 def print_summary(text: str, out: TextIO | None = None) -> None:
