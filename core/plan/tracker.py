@@ -43,7 +43,7 @@ from core.plan.types import PlanView, Suggestion
 from core.plan.value import confidence
 from core.saver import BackgroundSaver
 from core.source import SourceEvent
-from core.store import RunRefused, VehicleStore
+from core.store import RunRefused, StoreError, VehicleStore
 from core.window import RowWindow
 
 WARMUP_AFTER_S = 5.0
@@ -210,6 +210,9 @@ class VehicleTracker:
         self.segment_logs: list[str] = []
         self.store_note = ""
         """Why the store did not take this run (it already holds more), for the summary."""
+        self.kept_run = ""
+        """The stored run the store kept as it was instead of taking this one ('' when it
+        took this run): a replay of part of a stored run (``RunRefused.kept_run``)."""
         self.not_saved = ""
         """What could not be written to the store by the end of the run ('' when all was)."""
         self.learn_note = ""
@@ -432,6 +435,22 @@ class VehicleTracker:
         the list skip cells as covered that the heatmap, this run's alone, showed empty.
         """
         return self._base if self._base.hits.any() else None
+
+    def held_grid(self) -> CoverageGrid | None:
+        """The vehicle's coverage as the store holds it now (None: no store, or unreadable).
+
+        After :meth:`finish`, what the run's summary reports as the vehicle's: base +
+        this run counted a partial replay of a stored run the store had kept whole
+        (12 cells trusted in the summary, 14 in the store).
+        """
+        if self.store is None:
+            return None
+        try:
+            return self.store.cumulative_grid(
+                self.vehicle, self.axes, self.hit_target, rule=self.rule
+            )
+        except StoreError:
+            return None
 
     def set_constraints(self, constraints: Constraints) -> None:
         """New limits from the constraints editor take effect at the next plan."""
@@ -657,10 +676,10 @@ class VehicleTracker:
                 )  # fmt: skip
             except RunRefused as exc:
                 if final:
-                    self.store_note = str(exc)
+                    self.store_note, self.kept_run = str(exc), exc.kept_run
                 return  # the store keeps the larger run
             if final:
-                self.store_note = ""
+                self.store_note, self.kept_run = "", ""
             if not self.learn_note:
                 store.set_calibration(
                     self.vehicle, calibration, learned_from=(self.run_id, start_calibration)

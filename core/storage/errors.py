@@ -13,3 +13,9 @@ class StoreError(ValueError):
 
 class RunRefused(StoreError):
     """Adding the run would shrink coverage the store already holds; nothing was changed."""
+
+    def __init__(self, message: str, *, kept_run: str) -> None:
+        super().__init__(message)
+        self.kept_run = kept_run
+        """The stored run that stays as it was (the run itself, or the live run that
+        already counts a replayed segment): the summary names it."""

@@ -103,7 +103,8 @@ def refuse_counted_segment(
     if isinstance(segments, list) and segment_id in segments:
         raise RunRefused(
             f"this recording is part of run {part_of[:8]} that vehicle {name!r} already "
-            "counts; its coverage was not added again"
+            "counts; its coverage was not added again",
+            kept_run=part_of,
         )
 
 
@@ -126,7 +127,8 @@ def refuse_shrink(
         raise RunRefused(
             f"run {run_id[:8]} of {name!r} already holds {old} hits, more than the {hits} "
             "of this one (a replay of part of a recording cannot replace the whole run); "
-            "not replaced"
+            "not replaced",
+            kept_run=run_id,
         )
 
 

@@ -18,8 +18,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from types import FrameType
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 import numpy as np
 
@@ -31,6 +32,7 @@ from dynoai_tui.commands.common import printable
 from dynoai_tui.commands.statusline import StatusPrinter, fit_status
 
 STATUS_INTERVAL_S = 1.0
+R = TypeVar("R")
 
 
 class StopSignals:
@@ -141,6 +143,31 @@ def alarm_lines(seen: Sequence[AlarmSeen]) -> list[str]:
     return out
 
 
+def as_stored(snap: Snapshot, tracker: object) -> tuple[Snapshot, str]:
+    """(``snap`` with the vehicle coverage the store holds after the run, what it kept).
+
+    The final snapshot's vehicle coverage is the stored runs plus this run's grid. When
+    the store kept a stored run instead of this one (a replay of part of it: a cut copy,
+    a replay stopped early), that sum counted the part (12 cells trusted) while the
+    store held the whole run (14). The store is read back after the run's last write,
+    so the summary says what it holds; the second item says which run it kept and why
+    ('' when it took this run), for :func:`summary_text`'s ``kept``.
+    """
+    kept_run = str(getattr(tracker, "kept_run", "") or "")
+    kept = ""
+    if kept_run:
+        kept = (
+            f"run {kept_run[:8]} kept, not replaced by this part of it"
+            if kept_run == getattr(tracker, "run_id", None)
+            else f"run {kept_run[:8]} already counts this recording, not added again"
+        )
+    held_grid = getattr(tracker, "held_grid", None)
+    held = held_grid() if callable(held_grid) else None
+    if held is None or (snap.vehicle_grid is None and not kept):
+        return snap, kept  # no store, or the vehicle is this run alone: the coverage line
+    return replace(snap, vehicle_grid=held.view()), kept
+
+
 def summary_text(
     snap: Snapshot,
     *,
@@ -149,6 +176,7 @@ def summary_text(
     not_saved: Sequence[str] = (),
     stored_as: str | None = None,
     earlier_recordings: Sequence[str] = (),
+    kept: str = "",
 ) -> str:
     """The end-of-run summary with an ASCII heatmap of hits.
 
@@ -156,6 +184,8 @@ def summary_text(
     to the simulated plan when the next test is the quick planner's estimate.
     ``earlier_recordings``: files recorded before ``recording_path`` in the same session
     (the dashboard's ``r`` pressed more than once), listed first.
+    ``kept``: the stored run the store kept instead of this one, and why (:func:`as_stored`):
+    the vehicle line says so, ``snap.vehicle_grid`` being the store's coverage.
     """
     lines = [
         f"duration      {format_clock(snap.elapsed_s)} ({snap.elapsed_s:.1f} s)",
@@ -174,7 +204,11 @@ def summary_text(
         lines.append(
             # what the plan is made on (the coverage line above is this run's alone)
             f"vehicle       {both.covered_pct:.1f} % ({both.covered_cells} of {both.hits.size} "
-            "cells trusted, this run and its stored runs)"
+            + (
+                f"cells trusted as stored: {printable(kept)})"
+                if kept
+                else "cells trusted, this run and its stored runs)"
+            )
         )
     lines.extend(alarm_lines(snap.alarms_seen))
     rejects = {k: v for k, v in snap.rejects.items() if v}
@@ -193,7 +227,10 @@ def summary_text(
     lines.extend(f"NOT SAVED     {line}" for line in not_saved)
     if snap.plan.suggestions:
         best = snap.plan.suggestions[0]
-        lines.append(f"next test     {best.description} ({best.minutes:.1f} min, {best.band})")
+        knock = "⚠ knock seen there: " if best.knock_cells else ""  # as `dynoai plan` says
+        lines.append(
+            f"next test     {knock}{best.description} ({best.minutes:.1f} min, {best.band})"
+        )
         full_plan = (
             f"dynoai plan --vehicle {printable(stored_as)}"
             if stored_as
@@ -287,6 +324,32 @@ def run_headless(
     report_pulls()
     printer.close()
     return final, why
+
+
+def run_unless_stopped(work: Callable[[], R]) -> R | None:
+    """``work()`` on a thread of its own; None when SIGINT / SIGTERM / SIGHUP comes first.
+
+    The end of a run may plan for seconds (``replay.end_plan``): a signal then prints
+    the summary at once, without that plan, as a signal during the run does.
+    """
+    result: list[R] = []
+    error: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            result.append(work())
+        except BaseException as exc:  # handed to the caller's thread below
+            error.append(exc)
+
+    worker = threading.Thread(target=call, name="end-plan", daemon=True)
+    with StopSignals() as signals:
+        worker.start()
+        while worker.is_alive():
+            if signals.event.wait(0.05):
+                return None
+    if error:
+        raise error[0]
+    return result[0]
 
 
 def print_summary(text: str, out: TextIO | None = None) -> None:

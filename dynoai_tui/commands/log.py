@@ -24,7 +24,13 @@ from dynoai_tui.commands.common import (
     with_source_kind,
     write_output_file,
 )
-from dynoai_tui.commands.headless import heatmap_from, print_summary, run_headless, summary_text
+from dynoai_tui.commands.headless import (
+    as_stored,
+    heatmap_from,
+    print_summary,
+    run_headless,
+    summary_text,
+)
 from dynoai_tui.commands.statusline import add_status_options
 
 NAME = "log"
@@ -63,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         bell=not args.no_bell,
     )
     print_summary(heatmap_from(session))
+    final, _ = as_stored(final, session.tracker)  # a new run id: the store takes the run
     print_summary(
         summary_text(
             final,

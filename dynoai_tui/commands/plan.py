@@ -54,36 +54,54 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_plan(args: argparse.Namespace) -> dict[str, Any]:
-    """The plan as the JSON-ready dict documented above."""
+def stored_inputs(store: Any, cfg: Any) -> tuple[Any, Any, Any, list[Any]]:
+    """(coverage, calibration, constraints, runs) of vehicle ``cfg.name`` as stored.
+
+    What the plan is made on; a vehicle the store does not know has no coverage yet.
+    Raises ``StoreError``.
+    """
     from core.coverage.grid import CoverageGrid
     from core.plan.learning import Calibration
+
+    if not store.has_vehicle(cfg.name):
+        return CoverageGrid(cfg.axes, cfg.hit_target), Calibration(), cfg.constraints, []
+    constraints = store.get_constraints(cfg.name) or cfg.constraints
+    grid = store.cumulative_grid(cfg.name, cfg.axes, cfg.hit_target, rule=cfg.coverage_rule)
+    return grid, store.get_calibration(cfg.name), constraints, store.list_runs(cfg.name)
+
+
+def full_plan(cfg: Any, grid: Any, calibration: Any, constraints: Any) -> Any:
+    """The next session's plan: every simulated candidate, from idle, no pull done yet.
+
+    ``dynoai plan`` prints it; ``dynoai replay --headless`` names its first test as the
+    next one (``replay.end_plan``). A ``PlanView``.
+    """
     from core.plan.simplan import plan_model
     from core.plan.testsim import grid_arrays, model_key
+    from sim.testsim import SimCandidates
+
+    return plan_model(
+        grid_arrays(grid), grid.knock_events, SimCandidates(model_key(cfg, calibration)),
+        cfg.regions, constraints, calibration, 0, cfg.coverage_rule, operating_point=IDLE_POINT,
+    )  # fmt: skip
+
+
+def build_plan(args: argparse.Namespace) -> dict[str, Any]:
+    """The plan as the JSON-ready dict documented above."""
+    from core.plan.testsim import grid_arrays
     from core.plan.value import confidence
     from core.store import StoreError
-    from sim.testsim import SimCandidates
 
     store = open_store(args)
     try:
-        known = store.has_vehicle(args.vehicle)
         cfg = load_vehicle(args, store)
-        constraints = (store.get_constraints(cfg.name) if known else None) or cfg.constraints
-        if known:
-            grid = store.cumulative_grid(cfg.name, cfg.axes, cfg.hit_target, rule=cfg.coverage_rule)
-            calibration = store.get_calibration(cfg.name)
-            runs = store.list_runs(cfg.name)
-        else:
-            grid, calibration, runs = CoverageGrid(cfg.axes, cfg.hit_target), Calibration(), []
+        grid, calibration, constraints, runs = stored_inputs(store, cfg)
     except StoreError as exc:
         raise CommandError(str(exc)) from None
     report_store_damage(store)
     rule = cfg.coverage_rule
     arrays = grid_arrays(grid)
-    view = plan_model(
-        arrays, grid.knock_events, SimCandidates(model_key(cfg, calibration)), cfg.regions, constraints,
-        calibration, 0, rule, operating_point=IDLE_POINT,
-    )  # fmt: skip
+    view = full_plan(cfg, grid, calibration, constraints)
     trusted = confidence(arrays, rule) >= 1.0
     return {
         "format": FORMAT_TAG,

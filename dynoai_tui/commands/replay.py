@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 from core.coverage.export import grid_to_json
 from core.record import LogHeader
 from core.record.replay import ReplaySource
 from core.session import Session
+from core.snapshot import Snapshot
 from core.source import SourceError, SourceURI
 from core.vehicle import VehicleConfig
 from dynoai_tui.commands.common import (
@@ -30,7 +33,14 @@ from dynoai_tui.commands.common import (
     with_dyno_sheet,
     write_output_file,
 )
-from dynoai_tui.commands.headless import heatmap_from, print_summary, run_headless, summary_text
+from dynoai_tui.commands.headless import (
+    as_stored,
+    heatmap_from,
+    print_summary,
+    run_headless,
+    run_unless_stopped,
+    summary_text,
+)
 from dynoai_tui.commands.statusline import add_status_options
 
 NAME = "replay"
@@ -161,6 +171,43 @@ def build_session(
     return session, source, store
 
 
+def end_plan(final: Snapshot, session: Session, store: Any, args: argparse.Namespace) -> Snapshot:
+    """``final`` with the next test worked out on every simulated candidate.
+
+    A replay read at full speed ends before the simulated candidates are (seconds of
+    simulation the replay does not wait for), so its last plan was the kinematic
+    planner's quick estimate. Once, at the end, the plan is made as ``dynoai plan
+    --vehicle V`` makes it after this run: on what the store holds (this run, or the
+    stored run it kept), from idle. Without ``--vehicle``: on the replayed coverage,
+    with what the replay learned. A signal during it keeps the quick estimate.
+    """
+    from dynoai_tui.commands.plan import full_plan, stored_inputs
+
+    tracker = session.tracker
+    if store is not None and args.vehicle:
+        from core.store import StoreError
+        from core.vehicle import resolve_config
+
+        try:  # the config `dynoai plan --vehicle V` resolves, as stored after this run
+            cfg = resolve_config(
+                config_file=args.config,
+                stored_toml=store.get_config_toml(args.vehicle),
+                vehicle=args.vehicle,
+            )
+            grid, calibration, constraints, _ = stored_inputs(store, cfg)
+        except StoreError as exc:
+            warning_line(f"vehicle {args.vehicle!r}: the next test is an estimate: {exc}")
+            return final
+    else:
+        cfg, grid = session.config, session.grid
+        calibration, constraints = tracker.calibration, tracker.constraints  # type: ignore[union-attr]
+    view = run_unless_stopped(lambda: full_plan(cfg, grid, calibration, constraints))
+    if view is None:
+        return final
+    # the checked predictions are this run's (the summary's "predicted" lines)
+    return replace(final, plan=replace(view, errors_by_type=final.plan.errors_by_type))
+
+
 def run(args: argparse.Namespace) -> int:
     check_output_path(args.coverage_json, "--coverage-json")
     if args.speed is not None and not 0.01 <= args.speed <= 1000:
@@ -192,15 +239,23 @@ def run(args: argparse.Namespace) -> int:
         session, duration_s=None, status_format=args.status_format, bell=not args.no_bell
     )
     print_summary(heatmap_from(session))
+    final, kept = as_stored(final, session.tracker)
+    stopped = "" if why == "end of data" else why  # the signal that stopped the replay
+    if not stopped:  # a signal wants the summary now: it keeps the quick plan's test
+        final = end_plan(final, session, store, args)
     warning = source.log.recovery_warning if source.log is not None else ""
     refused = getattr(session.tracker, "store_note", "")
     print_summary(
         summary_text(
             final,
             recording_path=None,
-            note=refused or warning or why,
+            # the vehicle line says the store kept its run; the note then says why the
+            # replay was a part: the signal that stopped it, or a cut file's recovery
+            # (the refusal's numbers are in the warning below)
+            note=(refused if not kept else "") or stopped or warning or why,
             not_saved=session.not_saved,
             stored_as=args.vehicle,
+            kept=kept,
         )  # fmt: skip
     )
     if warning:

@@ -575,7 +575,7 @@ def run_tui(
         The process exit code (0 after a normal quit).
     """
     from dynoai_tui.commands.common import CommandError, exit_code_after
-    from dynoai_tui.commands.headless import print_summary, summary_text
+    from dynoai_tui.commands.headless import as_stored, print_summary, summary_text
 
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         # piped or redirected, the dashboard wrote its escape codes into the file for as
@@ -602,6 +602,7 @@ def run_tui(
     finally:
         rec = app.last_recording or session.snapshot.recording
         final = session.stop()
+    final, kept = as_stored(final, session.tracker)
     paths = list(app.recordings) or ([rec.path] if rec is not None else [])
     notes = []
     if not paths and not replay:
@@ -615,6 +616,7 @@ def run_tui(
             earlier_recordings=paths[:-1],
             note="; ".join(notes),
             not_saved=session.not_saved,
+            kept=kept,
         )
     )
     return int(result or 0) or exit_code_after(session, None if replay else final)
