@@ -173,7 +173,7 @@ class DrainAtStop(Source):
         if not self.stop.wait(timeout) or self.drained:
             return None
         self.drained = True
-        t = 100.0 + np.arange(3) * 0.02
+        t = 100.0 + np.arange(3, dtype=np.float64) * 0.02
         self.held = [
             Block("ecu", t, {"lambda": np.full(3, 0.9)}),
             Block("ecu", t, {"clt_c": np.full(3, 90.0)}),
