@@ -18,7 +18,7 @@ How the 10,000 sessions are made (cheaply, and said exactly):
    x (1 + the build's VE offset for the cell's region + N(0, 1 %)), knock events
    ~ Poisson(events x the build's knock factor); tests' predicted hits x s and actual
    x s x U(0.9, 1.1); pattern values shifted the same way.
-3. Export: all 10,000 through ``core.fleet.dataset.write_runs`` (the writer
+3. Export: all 10,000 through ``core.fleet.writer.write_runs`` (the writer
    ``dynoai export`` uses), Hive-partitioned by shop/vehicle/date.
 
 Measured against targets: fleet coverage and fill-rate queries <= 1 s each (cold,
@@ -51,13 +51,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.fleet import queries as q  # noqa: E402
 from core.fleet.analyze import RunData, analyze_log  # noqa: E402
-from core.fleet.dataset import write_runs  # noqa: E402
 from core.fleet.pattern_rows import REGIONS  # noqa: E402
+from core.fleet.writer import write_runs  # noqa: E402
 from core.plan.learning import Calibration  # noqa: E402
 
 SESSIONS = 10_000
 REAL_PER_PRESET = 12
 REAL_S = 150.0
+BENCH_STORE = "00000000bec40000"
+"""The store id the bench exports as (one store writes all 10,000 sessions)."""
 GUIDED = 8
 """V-twin real sessions that are planner-guided first sessions of other bikes (seeds)."""
 SHOPS = ("main-street", "north-dyno", "coast-moto", "desert-tune")
@@ -243,16 +245,16 @@ def run(tmp: Path) -> None:
 
     out = tmp / "dataset"
     t0 = time.perf_counter()
-    counts = write_runs(runs, out)
+    counts = write_runs(runs, out, store_id=BENCH_STORE)
     write_s = time.perf_counter() - t0
-    per_session = counts["bytes"] / len(runs)
-    print(f"export: {len(runs)} sessions, {counts['partitions']} partitions, {counts['files']} files, "
-          f"{counts['bytes'] / 2**20:.1f} MiB in {write_s:.1f} s = {len(runs) / write_s:.0f} sessions/s")  # fmt: skip
+    per_session = counts.bytes / len(runs)
+    print(f"export: {len(runs)} sessions, {counts.partitions} partitions, {counts.files} files, "
+          f"{counts.bytes / 2**20:.1f} MiB in {write_s:.1f} s = {len(runs) / write_s:.0f} sessions/s")  # fmt: skip
     print(f"dataset size per session: {per_session / 1024:.1f} KiB")
     t0 = time.perf_counter()
-    again = write_runs(runs, out)
+    again = write_runs(runs, out, store_id=BENCH_STORE)
     print(
-        f"re-export (idempotent, same files): {time.perf_counter() - t0:.1f} s, {again['files']} files"
+        f"re-export (idempotent, same files): {time.perf_counter() - t0:.1f} s, {again.files} files"
     )
 
     for name, fn in (

@@ -162,15 +162,21 @@ def test_export_is_idempotent_and_holds_the_builds_and_patterns(fleet: Path) -> 
     # re-export: byte-identical files
     assert dynoai("export", "--parquet", str(out), "--all", cwd=fleet).returncode == 0
     assert _files(out) == first
-    # a vehicle reset in the store disappears from its partitions at the next export
+    # a vehicle reset in the store stays in the dataset (the fleet's history) until --prune
     copy = fleet / "ds2"
     shutil.copytree(out, copy)
     store_copy = fleet / "store2"
     shutil.copytree(fleet / "store", store_copy)
     env = {"DYNOAI_DATA_DIR": str(store_copy)}
     assert dynoai("vehicle", "reset", "bike-b", "--yes", cwd=fleet, env=env).returncode == 0
-    assert dynoai("export", "--parquet", str(copy), "--vehicle", "bike-b", cwd=fleet,
-                  env=env).returncode == 0  # fmt: skip
+    done = dynoai("export", "--parquet", str(copy), "--vehicle", "bike-b", cwd=fleet, env=env)
+    assert (
+        done.returncode == 0 and "kept 1 run(s) no longer in the store (bike-b: 1)" in done.stdout
+    )
+    assert _files(copy) == first
+    done = dynoai("export", "--parquet", str(copy), "--vehicle", "bike-b", "--prune", cwd=fleet,
+                  env=env)  # fmt: skip
+    assert done.returncode == 0 and "removed 1 run(s)" in done.stdout
     left = _files(copy)
     assert not [k for k in left if "vehicle=bike-b" in k]
     assert {k: v for k, v in first.items() if "vehicle=bike-b" not in k} == left

@@ -3,7 +3,7 @@
 Layout (documented in docs/fleet.md)::
 
     DIR/_dataset.json                                   name, version, tables and columns
-    DIR/<table>/shop=<s>/vehicle=<v>/date=<YYYY-MM-DD>/part-0.parquet
+    DIR/<table>/shop=<s>/vehicle=<v>/date=<YYYY-MM-DD>/part-<store id>.parquet
 
 Tables: ``sessions`` (one row per run), ``cells`` (per run per cell), ``tests``
 (per detected test: predicted and actual hits), ``patterns`` (measured patterns)
@@ -13,11 +13,12 @@ vehicle's real name is the ``vehicle_name`` column.
 
 Decisions:
 
-* One file per table and partition, rewritten whole, written to a temporary name
-  and renamed: a reader never sees half a file, and re-exporting the same runs
-  writes byte-identical files (rows sorted, no timestamps in the files), so
-  re-export is idempotent. Exporting a vehicle replaces all of its partitions
-  (under any shop): runs removed from the store disappear from the dataset too.
+* One file per table, partition and exporting store (``part-<store id>.parquet``),
+  written to a temporary name and renamed: a reader never sees half a file, and
+  re-exporting the same runs writes byte-identical files (rows sorted, no timestamps
+  in the files), so re-export is idempotent. A store writes only its own files, so
+  dynos and shops share one dataset without touching each other's runs; how an
+  export replaces its earlier runs is ``core.fleet.writer``'s job.
 * Explicit schemas (not inferred), so a column that is empty in one partition has
   the same type as in the next; Spark and Trino need that, DuckDB likes it.
 * Partition columns live in the paths only (Hive style); read with
@@ -29,9 +30,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +112,8 @@ def schemas() -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _table(name: str, runs: Sequence[RunData], schema: Any) -> Any | None:
+def table_of(name: str, runs: Sequence[RunData], schema: Any) -> Any | None:
+    """One table's rows of ``runs`` (sorted by start, run id); None when there are none."""
     import pyarrow as pa
 
     runs = sorted(runs, key=lambda r: (r.session["started_at"], r.session["run_id"]))
@@ -136,50 +136,8 @@ def _table(name: str, runs: Sequence[RunData], schema: Any) -> Any | None:
     return pa.Table.from_pydict(columns, schema=schema)
 
 
-def write_runs(
-    runs: Iterable[RunData], out_dir: str | Path, *, replace_vehicles: Iterable[str] = ()
-) -> dict[str, int]:
-    """Write runs into the dataset, one file per table and partition; returns counts.
-
-    ``replace_vehicles`` (vehicle slugs): their partitions not written now are removed,
-    so the dataset holds exactly the runs exported for them.
-    """
-    import pyarrow.parquet as pq
-
-    out = Path(out_dir)
-    _prepare(out)
-    groups: dict[tuple[str, str, str], list[RunData]] = defaultdict(list)
-    for run in runs:
-        groups[(slug(run.shop), slug(run.vehicle), run.date)].append(run)
-    schema = schemas()
-    written: set[Path] = set()
-    files = size = 0
-    for (shop, vehicle, date), members in sorted(groups.items()):
-        rel = Path(f"shop={shop}") / f"vehicle={vehicle}" / f"date={date}"
-        for name in TABLES:
-            table = _table(name, members, schema[name])
-            target = out / name / rel / "part-0.parquet"
-            if table is None:
-                target.unlink(missing_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".part-0.parquet.{os.getpid()}.tmp")
-            pq.write_table(table, tmp, compression="zstd", write_statistics=True)
-            os.replace(tmp, target)
-            written.add(target)
-            files += 1
-            size += target.stat().st_size
-    for vehicle in {slug(v) for v in replace_vehicles}:
-        for name in TABLES:
-            for old in (out / name).glob(f"shop=*/vehicle={vehicle}/date=*/part-0.parquet"):
-                if old not in written:
-                    old.unlink()
-                    _prune(old.parent, out)
-    return {"runs": sum(len(m) for m in groups.values()), "files": files, "bytes": size,
-            "partitions": len(groups)}  # fmt: skip
-
-
-def _prepare(out: Path) -> None:
+def prepare(out: Path) -> None:
+    """Create the folder or check it is a dataset this dynoai may write; (re)write the marker."""
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -203,11 +161,11 @@ def _prepare(out: Path) -> None:
                 f"{out} was written by a newer dynoai (dataset version {info.get('version')}); "
                 "upgrade dynoai or export to another folder"
             )
-    elif any(out.iterdir()):
+    elif any(not p.name.startswith(f".{marker.name}.") for p in out.iterdir()):
         raise DatasetError(f"{out} is not empty and not a dynoai dataset; choose an empty folder")
     text = json.dumps(describe(), indent=1, sort_keys=True) + "\n"
     if not marker.exists() or marker.read_text(encoding="utf-8") != text:
-        tmp = marker.with_suffix(".tmp")
+        tmp = marker.with_name(f".{marker.name}.{os.getpid()}.tmp")
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, marker)
 
@@ -218,23 +176,10 @@ def describe() -> dict[str, Any]:
         "dataset": DATASET_NAME,
         "version": DATASET_VERSION,
         "partitioning": {"style": "hive", "keys": list(PARTITIONS)},
+        "files": "part-<store id>.parquet: one per exporting store and partition "
+        "(part-0.parquet: written before stores had ids)",
         "tables": {
             name: [[f.name, str(f.type)] for f in schema] for name, schema in schemas().items()
         },
         "docs": "docs/fleet.md in dynoai-tui",
     }
-
-
-def _prune(folder: Path, root: Path) -> None:
-    while folder != root and folder.is_dir() and not any(folder.iterdir()):
-        folder.rmdir()
-        folder = folder.parent
-
-
-def remove_vehicle(out_dir: str | Path, vehicle: str) -> None:
-    """Drop every partition of a vehicle (all tables, all shops)."""
-    out = Path(out_dir)
-    for name in TABLES:
-        for folder in (out / name).glob(f"shop=*/vehicle={slug(vehicle)}"):
-            shutil.rmtree(folder)
-            _prune(folder.parent, out)

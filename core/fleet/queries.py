@@ -106,7 +106,7 @@ def coverage(db: Any, model: str | None = None) -> Result:
         db,
         f"""
         WITH base AS MATERIALIZED (
-            SELECT model, vehicle, run_id, rpm, map_kpa, hits, dwell_s, lambda_weight,
+            SELECT model, shop, vehicle, run_id, rpm, map_kpa, hits, dwell_s, lambda_weight,
                    lambda_wsum, lambda_wsum2, hit_target, min_dwell_s, max_lambda_se_pct, n_cells
             FROM cells {where}),
         per_cell AS (
@@ -121,7 +121,8 @@ def coverage(db: Any, model: str | None = None) -> Result:
                        <= max_se AS covered
             FROM per_cell),
         per_model AS (
-            SELECT model, count(DISTINCT vehicle) AS vehicles, count(DISTINCT run_id) AS sessions
+            SELECT model, count(DISTINCT (shop, vehicle)) AS vehicles,
+                   count(DISTINCT run_id) AS sessions
             FROM base GROUP BY model)
         SELECT m.model, m.vehicles, m.sessions,
                count(*) FILTER (WHERE p.covered) AS covered_cells,
@@ -143,7 +144,7 @@ def fill_rates(db: Any, model: str | None = None, by_model: bool = False) -> Res
     return _run(
         db,
         f"""
-        SELECT {group}, count(*) AS tests, count(DISTINCT vehicle) AS vehicles,
+        SELECT {group}, count(*) AS tests, count(DISTINCT (shop, vehicle)) AS vehicles,
                round(sum(actual_hits) / nullif(sum(model_hits), 0), 3) AS fill_rate,
                round(quantile_cont(actual_hits / nullif(model_hits, 0), 0.1), 3) AS p10,
                round(quantile_cont(actual_hits / nullif(model_hits, 0), 0.9), 3) AS p90,
@@ -155,19 +156,25 @@ def fill_rates(db: Any, model: str | None = None, by_model: bool = False) -> Res
     )
 
 
+_PATTERN_JOIN = (
+    "FROM patterns p JOIN sessions s "
+    "ON p.run_id = s.run_id AND p.shop = s.shop AND p.vehicle = s.vehicle"
+)
+"""A pattern's session: its run in the same shop's vehicle (run ids name runs per store)."""
+
 PATTERN_QUERIES: dict[str, str] = {
     "ve_change": """
         SELECT s.model, s.stage, s.cam_overlap_class, p.region, count(DISTINCT p.run_id) AS sessions,
                round(sum(p.value * p.samples) / sum(p.samples), 2) AS ve_change_pct,
                round(stddev_samp(p.value), 2) AS sd_between_sessions, sum(p.samples) AS samples
-        FROM patterns p JOIN sessions s ON p.run_id = s.run_id AND p.vehicle = s.vehicle
+        {join}
         WHERE p.kind = 've_change' {and_model}
         GROUP BY ALL ORDER BY s.model, s.stage, p.region""",
     "knock_cell": """
         SELECT s.model, s.compression_ratio, s.fuel_octane, p.rpm_lo AS rpm, p.map_lo_kpa AS map_kpa,
                count(DISTINCT p.run_id) AS sessions, sum(p.events) AS knock_events,
                round(max(p.value), 1) AS max_retard_deg, sum(p.samples) AS samples
-        FROM patterns p JOIN sessions s ON p.run_id = s.run_id AND p.vehicle = s.vehicle
+        {join}
         WHERE p.kind = 'knock_cell' {and_model}
         GROUP BY ALL ORDER BY knock_events DESC LIMIT 30""",
     "heat_soak": """
@@ -175,7 +182,7 @@ PATTERN_QUERIES: dict[str, str] = {
                round(avg(p.value), 3) AS lambda_pct_per_10c,
                round(avg(CAST(json_extract(p.detail, '$.iat_rise_c') AS DOUBLE)), 1) AS iat_rise_c,
                sum(p.samples) AS samples
-        FROM patterns p JOIN sessions s ON p.run_id = s.run_id AND p.vehicle = s.vehicle
+        {join}
         WHERE p.kind = 'heat_soak' {and_model}
         GROUP BY ALL ORDER BY s.model""",
     "decel_lean": """
@@ -184,7 +191,7 @@ PATTERN_QUERIES: dict[str, str] = {
                round(max(CAST(json_extract(p.detail, '$.enrichment_pct') AS DOUBLE)), 1)
                    AS enrichment_pct,
                sum(p.samples) AS samples
-        FROM patterns p JOIN sessions s ON p.run_id = s.run_id AND p.vehicle = s.vehicle
+        {join}
         WHERE p.kind = 'decel_lean' {and_model}
         GROUP BY ALL HAVING sum(p.events) > 0 ORDER BY lean_events DESC LIMIT 30""",
     "imbalance": """
@@ -192,7 +199,7 @@ PATTERN_QUERIES: dict[str, str] = {
                count(DISTINCT p.run_id) AS sessions,
                round(sum(p.value * p.samples) / sum(p.samples), 2) AS afr_rear_minus_front,
                sum(p.samples) AS samples
-        FROM patterns p JOIN sessions s ON p.run_id = s.run_id AND p.vehicle = s.vehicle
+        {join}
         WHERE p.kind = 'imbalance' {and_model}
         GROUP BY ALL ORDER BY abs(afr_rear_minus_front) DESC LIMIT 30""",
 }
@@ -200,7 +207,9 @@ PATTERN_KINDS = tuple(PATTERN_QUERIES)
 
 
 def patterns(db: Any, kind: str, model: str | None = None) -> Result:
-    sql = PATTERN_QUERIES[kind].format(and_model="AND s.model = ?" if model else "")
+    sql = PATTERN_QUERIES[kind].format(
+        join=_PATTERN_JOIN, and_model="AND s.model = ?" if model else ""
+    )
     return _run(db, sql, [model] if model else None)
 
 
@@ -224,7 +233,8 @@ def priors(db: Any, model: str | None) -> dict[str, Any]:
             for r in rows if r[2]}  # fmt: skip
     _, rows = _run(
         db,
-        f"""SELECT count(*), count(DISTINCT s.vehicle), sum(s.rows) / nullif(sum(s.duration_s), 0)
+        f"""SELECT count(*), count(DISTINCT (s.shop, s.vehicle)),
+                   sum(s.rows) / nullif(sum(s.duration_s), 0)
             FROM sessions s {where}""",
         params,
     )

@@ -7,6 +7,9 @@ untouched. A vehicle has one current record (what ``dynoai vehicle edit`` wrote)
 each recording carries a copy of it in its header, which is what the export
 prefers for that run (the build may have changed since).
 
+The store's fleet id (:func:`store_id`) lives here too: it names the store's files in a
+dataset several stores export into.
+
 VE tables before/after are stored per run by :func:`set_ve_tables` (the hook for
 ``dynoai ve``); until a run has them the export says ``not recorded``.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -37,6 +41,9 @@ _SCHEMA = (
         arrays BLOB NOT NULL,
         updated_at REAL NOT NULL,
         PRIMARY KEY (vehicle, run_id))""",
+    """CREATE TABLE IF NOT EXISTS fleet_store (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL)""",
 )
 
 
@@ -75,6 +82,23 @@ def set_record(store: VehicleStore, vehicle: str, record: SessionRecord) -> None
                updated_at = excluded.updated_at""",
             (vehicle, text, time.time()),
         )
+
+
+def store_id(store: VehicleStore) -> str:
+    """The store's id in fleet datasets (16 hex digits, made on first use and kept).
+
+    It names the store's files in every partition, so stores exporting into one
+    dataset never write each other's files. A copied data directory keeps the id: it
+    is the same store to the dataset.
+    """
+    _ensure_tables(store)
+    with store.transaction() as db:
+        db.execute(
+            "INSERT INTO fleet_store (key, value) VALUES ('store_id', ?) ON CONFLICT DO NOTHING",
+            (uuid.uuid4().hex[:16],),
+        )
+        row = db.execute("SELECT value FROM fleet_store WHERE key = 'store_id'").fetchone()
+    return str(row[0])
 
 
 def header_metadata(store: VehicleStore | None, vehicle: str | None) -> dict[str, Any]:

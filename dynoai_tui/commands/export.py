@@ -2,9 +2,12 @@
 
 Writes the documented, versioned, Hive-partitioned Parquet dataset of
 ``docs/fleet.md`` (sessions, cells, tests, patterns, and with ``--samples`` the
-fused rows). Every run is re-read from its recording. Re-exporting is idempotent:
-the same runs give the same files, and a vehicle's partitions hold exactly the runs
-the store has for it.
+fused rows). Every run is re-read from its recording. Several stores (dynos, shops)
+may export into one folder: each writes only its own files (named by its store id),
+replaces only the runs it exported before, and never removes another store's runs.
+Re-exporting is idempotent: the same runs give the same files. A run the store no
+longer holds stays in the dataset (the line ``kept N run(s)`` says so) unless
+``--prune`` removes it.
 """
 
 from __future__ import annotations
@@ -27,6 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--shop", help="shop name for the partition (default: the record's, else 'unknown')"
     )
     parser.add_argument("--samples", action="store_true", help="also write the fused rows (large)")
+    parser.add_argument(
+        "--prune",
+        action="store_true",
+        help="remove runs this store exported before and no longer holds (default: keep them)",
+    )
     parser.add_argument(
         "--data-dir",
         metavar="DIR",
@@ -54,18 +62,42 @@ def run(args: argparse.Namespace) -> int:
                 raise CommandError(f"unknown vehicle {args.vehicle!r}{hint}")
             vehicles = [args.vehicle]
         report = export_store(
-            store, args.parquet, vehicles, shop=args.shop, with_samples=args.samples
-        )
+            store, args.parquet, vehicles, shop=args.shop, with_samples=args.samples,
+            prune=args.prune,
+        )  # fmt: skip
     except (StoreError, DatasetError) as exc:
         raise CommandError(str(exc)) from None
     for vehicle, run_id, why in report.skipped:
-        warning_line(f"vehicle {vehicle}, run {run_id}: not exported: {why}")
+        earlier = (
+            "; its earlier export stays in the dataset"
+            if (vehicle, run_id) in report.kept_skipped
+            else ""
+        )
+        warning_line(f"vehicle {vehicle}, run {run_id}: not exported: {why}{earlier}")
     for text in report.warnings:
         warning_line(text)
     rate = report.runs / report.seconds if report.seconds > 0 else 0.0
-    sys.stdout.write(
-        f"exported {report.runs} run(s) of {report.vehicles} vehicle(s) to {args.parquet}: "
-        f"{report.files} file(s), {report.bytes / 1024:.1f} KiB, {report.seconds:.2f} s "
-        f"({rate:.1f} runs/s)\n"
-    )
+    lines = [
+        f"exported {report.runs} run(s) of {report.vehicles} vehicle(s) to {args.parquet} "
+        f"as store {report.store_id}: {report.files} file(s), {report.bytes / 1024:.1f} KiB, "
+        f"{report.seconds:.2f} s ({rate:.1f} runs/s)"
+    ]
+    if report.kept:
+        lines.append(
+            f"kept {len(report.kept)} run(s) no longer in the store ({_per_vehicle(report.kept)}): "
+            "exported before, they stay in the dataset; --prune removes them"
+        )
+    if report.removed:
+        lines.append(
+            f"removed {len(report.removed)} run(s) no longer in the store "
+            f"({_per_vehicle(report.removed)}) from the dataset (--prune)"
+        )
+    sys.stdout.write("".join(line + "\n" for line in lines))
     return EXIT_OK
+
+
+def _per_vehicle(runs: list[tuple[str, str]]) -> str:
+    counts: dict[str, int] = {}
+    for vehicle, _ in runs:
+        counts[vehicle] = counts.get(vehicle, 0) + 1
+    return ", ".join(f"{vehicle}: {n}" for vehicle, n in sorted(counts.items()))
