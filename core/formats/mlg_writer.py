@@ -15,15 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from core.formats.mlg import (
-    _BIT_DTYPES,
-    _DESCRIPTOR_BYTES,
-    _HEADER_BYTES,
-    _SCALAR_DTYPES,
-    BLOCK_HEADER_BYTES,
-    MAGIC,
-    MARKER_TEXT_BYTES,
-)
+from core.formats.mlg import _BIT_DTYPES, _DESCRIPTOR_BYTES, _HEADER_BYTES, _SCALAR_DTYPES, MAGIC
+from core.formats.mlg_resync import BLOCK_HEADER_BYTES, MARKER_TEXT_BYTES
 
 
 @dataclass(frozen=True, slots=True)
