@@ -161,7 +161,7 @@ def test_bad_checksum_counted_and_skipped(tmp_path: Path) -> None:
     log = open_log(_write(tmp_path, bytes(data)))
     assert log.summary.checksum_errors == 1 and log.summary.rows == n - 1
     assert 1070 not in log.columns["rpm"]
-    assert "1 records failed their checksum" in log.summary.to_text()
+    assert "1 record damaged and skipped" in log.summary.to_text()
 
 
 def test_lost_wraps_restored_from_time_field(tmp_path: Path) -> None:

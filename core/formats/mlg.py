@@ -17,7 +17,8 @@ checked against real files (tests/data/*.mlg) and the rusEFI writer:
   bytes mod 256); type 1 is a marker with a 50-byte message.
 
 Records have a fixed size, so the data area is decoded with one numpy structured
-dtype per run of records; Python only loops over markers and damaged spots.
+dtype per run of records; :mod:`core.formats.mlg_scan` finds the runs, and the
+way back to them after damage.
 """
 
 from __future__ import annotations
@@ -30,25 +31,19 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from core.formats.mlg_resync import BLOCK_HEADER_BYTES
+from core.formats.mlg_scan import BlockScan, DamagedSpan, scan_blocks
+from core.formats.mlg_time import TICK_S, damaged_stamps, recount_long_gaps, restore_lost_wraps
 from core.formats.model import LogImportError, RawLog
 
 MAGIC = b"MLVLG\x00"
-BLOCK_HEADER_BYTES = 4
-MARKER_TEXT_BYTES = 50
-MARKER_BYTES = BLOCK_HEADER_BYTES + MARKER_TEXT_BYTES
-TICK_S = 10e-6
-"""Resolution of the block timestamp."""
-WRAP_S = 65536 * TICK_S
-"""The u16 timestamp wraps after this long."""
-_SCAN_WINDOW = 65536
-_RESYNC_LIMIT_BYTES = 1 << 16
+_SPANS_LISTED = 5
+"""Damaged places named one by one; the rest are counted."""
 
 _SCALAR_DTYPES = {0: "u1", 1: "i1", 2: ">u2", 3: ">i2", 4: ">u4", 5: ">i4", 6: ">i8", 7: ">f4"}
 _BIT_DTYPES = {10: "u1", 11: ">u2", 12: ">u4", 16: "u1", 17: ">u2", 18: ">u4"}
 _DESCRIPTOR_BYTES = {1: 55, 2: 89}
 _HEADER_BYTES = {1: 22, 2: 24}
-
-U8 = npt.NDArray[np.uint8]
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,192 +157,113 @@ def _record_dtype(header: MlgHeader) -> np.dtype[np.void]:
     return np.dtype(spec)  # type: ignore[call-overload]
 
 
-def _run_length(arr: U8, start: int, stride: int, available: int) -> int:
-    """How many blocks from ``start`` (stepping ``stride``) have block type 0."""
-    done = 0
-    while done < available:
-        window = min(available - done, _SCAN_WINDOW)
-        lo = start + done * stride
-        types = arr[lo : lo + window * stride : stride]
-        hits = np.flatnonzero(types)
-        if hits.size:
-            return done + int(hits[0])
-        done += window
-    return done
-
-
-def _resync(arr: U8, start: int, stride: int, record_bytes: int) -> int | None:
-    """The next offset that looks like a valid record or marker after damage, if any."""
-    n = arr.size
-    stop = min(n, start + _RESYNC_LIMIT_BYTES)
-    for q in np.flatnonzero(arr[start:stop] <= 1)[:4096] + start:
-        q = int(q)
-        if arr[q] == 1:
-            nxt = q + MARKER_BYTES
-        else:
-            if q + stride > n:
-                continue
-            payload = arr[q + BLOCK_HEADER_BYTES : q + BLOCK_HEADER_BYTES + record_bytes]
-            if int(payload.sum(dtype=np.uint32)) & 0xFF != int(arr[q + stride - 1]):
-                continue
-            nxt = q + stride
-        if nxt == n or (nxt < n and arr[nxt] <= 1):
-            return q
-    return None
-
-
 def read_mlg(path: Path, progress: Callable[[int, int], None] | None = None) -> RawLog:
     """Parse an MLG file into display values on one unwrapped time axis."""
     buf = path.read_bytes()
     header = parse_header(buf, str(path))
     arr = np.frombuffer(buf, dtype=np.uint8)
     rec_dtype = _record_dtype(header)
-    stride = rec_dtype.itemsize
-    total = arr.size
-    damage: list[str] = []
-    runs: list[npt.NDArray[np.void]] = []
-    # File-order timeline: per entry, the run index (>= 0) or -1 for a marker.
-    order: list[int] = []
-    markers: list[tuple[int, str]] = []
-    p = header.data_start
-    while p < total:
-        k = _run_length(arr, p, stride, (total - p) // stride)
-        if k:
-            runs.append(np.frombuffer(buf, dtype=rec_dtype, count=k, offset=p))
-            order.append(len(runs) - 1)
-            p += k * stride
-            if progress is not None:
-                progress(p, total)
-        if p >= total:
-            break
-        block_type = int(arr[p])
-        if block_type == 1 and p + MARKER_BYTES <= total:
-            (stamp,) = struct.unpack_from(">H", buf, p + 2)
-            markers.append((stamp, _text(buf[p + BLOCK_HEADER_BYTES : p + MARKER_BYTES])))
-            order.append(-1)
-            p += MARKER_BYTES
-        elif block_type in (0, 1):
-            damage.append(f"file ends inside a block ({total - p} bytes at the end ignored)")
-            break
-        else:
-            q = _resync(arr, p + 1, stride, header.record_bytes)
-            skipped = (q if q is not None else total) - p
-            damage.append(f"unknown block type {block_type} at byte {p}: skipped {skipped} bytes")
-            if q is None:
-                break
-            p = q
+    scan = scan_blocks(arr, header.data_start, rec_dtype.itemsize, progress)
+    runs = [np.frombuffer(buf, dtype=rec_dtype, count=k, offset=at) for at, k in scan.runs]
     if progress is not None:
-        progress(total, total)
-    return _assemble(header, runs, order, markers, damage)
+        progress(arr.size, arr.size)
+    return _assemble(header, runs, scan)
 
 
-def _assemble(
-    header: MlgHeader,
-    runs: list[npt.NDArray[np.void]],
-    order: list[int],
-    markers: list[tuple[int, str]],
-    damage: list[str],
-) -> RawLog:
+def _damage_lines(spans: list[DamagedSpan], tail: str, bad_stamps: int) -> list[str]:
+    """Say what was skipped: the total first (one line a warning can quote), then where."""
+    lost = sum(s.lost_records for s in spans) + bad_stamps
+    lines = []
+    if spans or bad_stamps:
+        where = ""
+        if spans:
+            skipped = sum(s.skipped_bytes for s in spans)
+            where = f" ({skipped} bytes in {len(spans)} damaged place{'s' * (len(spans) > 1)})"
+        lines.append(f"{lost} record{'s' * (lost != 1)} damaged and skipped{where}")
+    for s in spans[:_SPANS_LISTED]:
+        lines.append(
+            f"byte {s.at}: {s.why}; skipped {s.skipped_bytes} bytes, "
+            f"{s.lost_records} record{'s' * (s.lost_records != 1)} lost"
+        )
+    if len(spans) > _SPANS_LISTED:
+        lines.append(f"... and {len(spans) - _SPANS_LISTED} more damaged places")
+    if bad_stamps:
+        lines.append(
+            f"{bad_stamps} record{'s' * (bad_stamps > 1)} skipped for a damaged timestamp "
+            "(out of order with the records around it; the checksum does not cover it)"
+        )
+    if tail:
+        lines.append(tail)
+    return lines
+
+
+def _assemble(header: MlgHeader, runs: list[npt.NDArray[np.void]], scan: BlockScan) -> RawLog:
     notes: list[str] = []
     records = np.concatenate(runs) if runs else np.zeros(0, dtype=_record_dtype(header))
-    if records.size == 0:
-        return RawLog(
-            format_name=f"MLG v{header.version} (MLVLG binary)",
-            t_s=np.zeros(0),
-            names=[f.name for f in header.fields],
-            units=[f.units for f in header.fields],
-            values=[np.zeros(0) for _ in header.fields],
-            damage=damage,
-        )
-    raw = records.view(np.uint8).reshape(records.size, -1)
-    payload = raw[:, BLOCK_HEADER_BYTES:-1]
-    good = (payload.sum(axis=1, dtype=np.uint32) & 0xFF) == raw[:, -1]
-    bad_count = int(records.size - np.count_nonzero(good))
-
-    # One timeline in file order (good records and markers) so the wrapping
-    # counter unwraps across both.
-    is_marker_parts: list[npt.NDArray[np.bool_]] = []
-    stamp_parts: list[npt.NDArray[np.int64]] = []
-    marker_iter = iter(markers)
-    sizes = [r.size for r in runs]
-    offsets = np.cumsum([0, *sizes])
-    for entry in order:
+    # One timeline in file order (records and markers) so the wrapping counter
+    # unwraps across both.
+    rec_blocks = np.column_stack([records["stamp"], records["counter"]]).astype(np.int64)
+    offsets = np.cumsum([0, *(r.size for r in runs)])
+    marker_blocks = iter(scan.markers)
+    parts: list[npt.NDArray[np.int64]] = []
+    for entry in scan.order:
         if entry >= 0:
-            lo, hi = int(offsets[entry]), int(offsets[entry + 1])
-            keep = good[lo:hi]
-            stamp_parts.append(records["stamp"][lo:hi][keep].astype(np.int64))
-            is_marker_parts.append(np.zeros(int(keep.sum()), dtype=bool))
+            parts.append(rec_blocks[int(offsets[entry]) : int(offsets[entry + 1])])
         else:
-            stamp_parts.append(np.array([next(marker_iter)[0]], dtype=np.int64))
-            is_marker_parts.append(np.ones(1, dtype=bool))
-    stamps = np.concatenate(stamp_parts) if stamp_parts else np.zeros(0, dtype=np.int64)
-    is_marker = np.concatenate(is_marker_parts) if is_marker_parts else np.zeros(0, dtype=bool)
-    ticks = np.concatenate([[0], np.cumsum(np.diff(stamps) % 65536)]) if stamps.size else stamps
-    t_all = ticks.astype(np.float64) * TICK_S
+            stamp, counter, _ = next(marker_blocks)
+            parts.append(np.array([[stamp, counter]], dtype=np.int64))
+    blocks = np.concatenate(parts) if parts else np.zeros((0, 2), dtype=np.int64)
+    stamps = blocks[:, 0]
+    is_marker = np.concatenate(
+        [np.full(len(p), entry < 0) for p, entry in zip(parts, scan.order, strict=True)]
+        or [np.zeros(0, dtype=bool)]
+    )
+    bad = damaged_stamps(stamps, blocks[:, 1])
+    good = ~bad
+    ticks = np.cumsum(np.diff(stamps[good], prepend=stamps[good][:1]) % 65536)
+    t_good = ticks.astype(np.float64) * TICK_S
 
-    kept = records[good]
+    kept = records[good[~is_marker]]
     values = []
     for i, f in enumerate(header.fields):
         col = kept[f"f{i}"].astype(np.float64)
         if not f.is_bits and (f.transform != 0.0 or f.scale != 1.0):
             col = (col + f.transform) * f.scale
         values.append(col)
-
-    t_all = _restore_lost_wraps(header, values, t_all, is_marker, notes)
-    if bad_count:
-        damage.append(f"{bad_count} records failed their checksum and were skipped")
-    names = [f.name for f in header.fields]
-    units = ["bits" if f.is_bits and not f.units else f.units for f in header.fields]
+    t_good = restore_lost_wraps(_time_field(header, values), t_good, is_marker[good], notes)
+    # A marker whose own stamp is out of order sits at the block before it.
+    t_all = t_good[np.maximum(np.cumsum(good) - 1, 0)] if t_good.size else t_good
+    bad_markers = int(np.count_nonzero(bad & is_marker))
+    if bad_markers:
+        notes.append(
+            f"{bad_markers} marker(s) with a damaged timestamp placed at the record before"
+        )
+    bad_stamps = int(np.count_nonzero(bad & ~is_marker))
+    spans = recount_long_gaps(scan.spans, t_all[~is_marker], notes)
     return RawLog(
         format_name=f"MLG v{header.version} (MLVLG binary)",
-        t_s=t_all[~is_marker],
-        names=names,
-        units=units,
+        t_s=t_all[~is_marker & good],
+        names=[f.name for f in header.fields],
+        units=["bits" if f.is_bits and not f.units else f.units for f in header.fields],
         values=values,
         markers=[
-            (float(tm), text) for tm, (_, text) in zip(t_all[is_marker], markers, strict=True)
+            (float(tm), text)
+            for tm, (_, _, text) in zip(t_all[is_marker], scan.markers, strict=True)
         ],
-        checksum_errors=bad_count,
+        checksum_errors=sum(s.lost_records for s in spans) + bad_stamps,
         notes=notes,
-        damage=damage,
+        damage=_damage_lines(spans, scan.tail, bad_stamps),
         started_at=float(header.started_at) if header.started_at else None,
         info=header.info,
         clock="record timestamps (10 us ticks, 16-bit wraps unwrapped)",
     )
 
 
-def _restore_lost_wraps(
-    header: MlgHeader,
-    values: list[npt.NDArray[np.float64]],
-    t_all: npt.NDArray[np.float64],
-    is_marker: npt.NDArray[np.bool_],
-    notes: list[str],
-) -> npt.NDArray[np.float64]:
-    """Add whole counter wraps the 16-bit stamp cannot show, using the log's Time field.
-
-    Two records further apart than 0.655 s look closer than they were. When the
-    log also carries a seconds "Time" field, the whole number of wraps between
-    them is round((dTime - dstamp) / 0.65536); sub-wrap jitter between the two
-    clocks rounds to zero and is left alone.
-    """
-    idx = next(
-        (
-            i
-            for i, f in enumerate(header.fields)
-            if f.name.lower() == "time" and f.units.lower() in ("s", "sec")
-        ),
-        None,
-    )
-    rec_pos = np.flatnonzero(~is_marker)
-    if idx is None or rec_pos.size < 2:
-        return t_all
-    d_time = np.diff(values[idx])
-    d_stamp = np.diff(t_all[rec_pos])
-    usable = np.isfinite(d_time) & (d_time >= 0)
-    lost = np.where(usable, np.rint((d_time - d_stamp) / WRAP_S), 0.0).clip(min=0.0)
-    if not lost.any():
-        return t_all
-    step = np.zeros(t_all.size)
-    step[rec_pos[1:]] = lost * WRAP_S
-    notes.append(f"{int(lost.sum())} timestamp wraps restored from the Time field")
-    return t_all + np.cumsum(step)
+def _time_field(
+    header: MlgHeader, values: list[npt.NDArray[np.float64]]
+) -> npt.NDArray[np.float64] | None:
+    """The log's own seconds "Time" field (TunerStudio, rusEFI), if it has one."""
+    for f, col in zip(header.fields, values, strict=True):
+        if f.name.lower() == "time" and f.units.lower() in ("s", "sec"):
+            return col
+    return None

@@ -15,15 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from core.formats.mlg import (
-    _BIT_DTYPES,
-    _DESCRIPTOR_BYTES,
-    _HEADER_BYTES,
-    _SCALAR_DTYPES,
-    BLOCK_HEADER_BYTES,
-    MAGIC,
-    MARKER_TEXT_BYTES,
-)
+from core.formats.mlg import _BIT_DTYPES, _DESCRIPTOR_BYTES, _HEADER_BYTES, _SCALAR_DTYPES, MAGIC
+from core.formats.mlg_resync import BLOCK_HEADER_BYTES, MARKER_TEXT_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,13 +74,18 @@ def build_mlg(
         started_at: Unix start time for the header (0 = unknown, as rusEFI writes).
         info: Info text lines (written quoted, one per line).
         markers: (records before it, u16 stamp, text) for each marker block.
+
+    The rolling counter runs over records and markers alike, as TunerStudio
+    writes it (tests/data/markers.mlg).
     """
     vals = np.asarray(values, dtype=np.float64).reshape(-1, len(fields))
     n = vals.shape[0]
     names = ["block_type", "counter", "stamp", *[f"f{i}" for i in range(len(fields))], "crc"]
     formats = ["u1", "u1", ">u2", *[f.dtype for f in fields], "u1"]
     rec = np.zeros(n, dtype=np.dtype({"names": names, "formats": formats}))
-    rec["counter"] = np.arange(n) % 256
+    marks = sorted(markers, key=lambda m: m[0])
+    befores = np.array([m[0] for m in marks], dtype=np.int64)
+    rec["counter"] = (np.arange(n) + np.searchsorted(befores, np.arange(n), side="right")) % 256
     rec["stamp"] = np.asarray(stamps, dtype=np.int64) % 65536
     for i, f in enumerate(fields):
         raw = vals[:, i] if f.type_id in _BIT_DTYPES else vals[:, i] / f.scale - f.transform
@@ -108,9 +106,9 @@ def build_mlg(
     header += struct.pack(fmt, started_at, info_start, data_start, record_bytes, len(fields))
     parts = [header, desc, info_bytes]
     done = 0
-    for before, stamp, text in sorted(markers, key=lambda m: m[0]):
+    for j, (before, stamp, text) in enumerate(marks):
         parts.append(as_bytes[done:before].tobytes())
-        parts.append(bytes([1, 0]) + struct.pack(">H", stamp % 65536))
+        parts.append(bytes([1, (before + j) % 256]) + struct.pack(">H", stamp % 65536))
         parts.append(_cstr(text, MARKER_TEXT_BYTES))
         done = before
     parts.append(as_bytes[done:].tobytes())
