@@ -31,6 +31,7 @@ a WOT pull. So the instruction commits to one suggestion and keeps it:
 from __future__ import annotations
 
 import bisect
+import copy
 import math
 import re
 from collections.abc import Mapping
@@ -87,6 +88,18 @@ ADOPT_RPM_TOL = 60.0
 """Before the detector sees a test: rpm within this of another hold, at one of its steps..."""
 ADOPT_S = 1.5
 """...for this long, and the engine is running that hold, not the committed one."""
+PLANNING = "planning the next test"
+"""What the line says between a test's end and the first plan made after it
+(:meth:`Instructor.interim`)."""
+DONE_NAMES = {
+    "wot_pull": "pull",
+    "steady_state": "hold",
+    "idle_low_map": "hold",
+    "part_throttle_sweep": "sweep",
+    "map_ramps": "MAP ramps",
+    "tip_in": "tip-in",
+}
+"""The finished test as the interim line names it ("hold done: planning the next test")."""
 
 
 def _same(a: Suggestion, b: Suggestion) -> bool:
@@ -172,6 +185,34 @@ class Instructor:
     def following(self) -> bool:
         """The last line followed a running test (a serpentine's down legs and turns too)."""
         return self._in_test is not None
+
+    def interim(
+        self, t: float, view: PlanView, current_test: str | None, op: Mapping[str, float]
+    ) -> str | None:
+        """The line at ``t`` when the test the last line followed is over, before a plan is.
+
+        The line is made when a plan is (about once a second, and a plan takes a while on
+        the planner thread): after the tuner let go at the end of a WOT pull it still said
+        "hold WOT to 5400 rpm" for up to a second and more (QA). This runs on a copy the
+        update the next plan will run, against the last plan's ``view``: when that update
+        follows no test any more, the test is over, and the line says so, and that the
+        next is being planned, naming none (the last view's top may be the very test just
+        finished). Nothing is committed here: the next plan commits as it would have.
+
+        None: the line shown stands (the test still runs, or it names the next one).
+        """
+        if not self.following and self._running is None:
+            return None
+        probe = copy.copy(self)  # every attribute is replaced by update, never mutated
+        probe.update(t, view, current_test, op)
+        if probe.following or probe.running is not None:
+            return None
+        if probe._cooling:
+            # no clock nor coolant: a plan is due within a second or so, and the coolant's
+            # noise made the line flicker 74/75 °C from one tick to the next
+            return _cooling_line(None)
+        done = self._in_test or (self._running.test_type if self._running is not None else "")
+        return f"{DONE_NAMES.get(done, done.replace('_', ' '))} done: {PLANNING}"
 
     def update(
         self, t: float, view: PlanView, current_test: str | None, op: Mapping[str, float]
@@ -664,18 +705,23 @@ def _riding_to(c: Suggestion | None, op: Mapping[str, float]) -> bool:
 
 
 def _cooling_line(
-    s: Suggestion, elapsed_s: float = math.nan, clt: tuple[float, float] = (math.nan, math.nan)
+    s: Suggestion | None,
+    elapsed_s: float = math.nan,
+    clt: tuple[float, float] = (math.nan, math.nan),
 ) -> str:
     """The line while a pull's cool-down runs: idle first, then ``s`` (held briefly).
 
     With how long it has run and the coolant now against before the pull (QA: "cool down,
     then MAP ramps ..." stood for 40 s with no clock and no target): the tuner sees the
     heat come out and decides, as on any dyno; the planner's own cool-down (its minutes)
-    waits until the intake air is back within 1.5 °C of an idling engine's.
+    waits until the intake air is back within 1.5 °C of an idling engine's. ``s`` None:
+    the next test is still being planned (:meth:`Instructor.interim`).
     """
-    steps = _steps(s)
-    if s.test_type in HOLD_TYPES and len(steps) > 1:
-        what = f"hold {s.rpm_range[0]:.0f} rpm, {len(steps)} MAP steps"
+    then = ", then "
+    if s is None:
+        what, then = PLANNING, ": "
+    elif s.test_type in HOLD_TYPES and len(_steps(s)) > 1:
+        what = f"hold {s.rpm_range[0]:.0f} rpm, {len(_steps(s))} MAP steps"
     else:
         what = _short(s)
     clock = ""
@@ -688,12 +734,12 @@ def _cooling_line(
         if math.isfinite(now) and math.isfinite(before)
         else ""
     )
-    walk = _walk_span(s)
+    walk = _walk_span(s) if s is not None else None
     forms = [
-        f"cool down at idle{clock}{coolant}, then {what}",
-        f"cool down{clock}{coolant}, then {what}",
-        f"cool down at idle{clock}, then {what}",
-        f"cool down{clock}, then {what}",
+        f"cool down at idle{clock}{coolant}{then}{what}",
+        f"cool down{clock}{coolant}{then}{what}",
+        f"cool down at idle{clock}{then}{what}",
+        f"cool down{clock}{then}{what}",
     ]
     if walk is not None:
         # the walk's pace and first MAP are for when it starts (QA at 80 columns: the line
