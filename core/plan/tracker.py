@@ -241,6 +241,8 @@ class VehicleTracker:
         """Suggestions offered before each test, checked when a test is detected."""
         self.instructor = Instructor()
         """The live instruction, held steady (follows a running test)."""
+        self._line_view: PlanView | None = None
+        """The last plan the line was made from (:meth:`interim_line` probes it)."""
         self._trusted_at = np.full(axes.n_cells, np.nan)
         """Stream time each cell turned trusted (stored coverage + this run); NaN: not yet."""
         self._trusted_at[self._base.covered_mask().ravel()] = -np.inf
@@ -517,6 +519,7 @@ class VehicleTracker:
         if request.scope == "opening":
             view = replace(view, opening_only=True)
         self.predictions.offer(view, request.t, request.open_since)
+        self._line_view = view
         instruction = self.instructor.update(request.t, view, request.current_test, request.values)
         running = self.instructor.running
         return replace(
@@ -531,6 +534,20 @@ class VehicleTracker:
             instruction=instruction,
             errors_by_type=self.calibration.checks_by_type(),
             running=running is not None,
+        )
+
+    def interim_line(self, values: Mapping[str, float]) -> str | None:
+        """The line to show now when the test the last plan's line follows is over, else None.
+
+        Asked by a live session at each tick, on the engine's thread: the line is made
+        when a plan is taken in, and between the end of a test and the first plan made
+        after it the last line still named the finished test (``Instructor.interim``).
+        Cheap (the instruction's own update on a copy, against the last plan).
+        """
+        if self._line_view is None:
+            return None
+        return self.instructor.interim(
+            self._t_last, self._line_view, self.detector.current_test, values
         )
 
     def _named(self) -> Suggestion | None:
