@@ -642,3 +642,13 @@ def test_a_hold_let_go_between_two_plans_is_said_done_but_a_step_change_is_not()
     # the next plan (the hold's cells trusted) names the next test
     after = PlanView(suggestions=(PULL,))
     assert ins.update(1.0, after, "steady_state", let_go).startswith("next: WOT pull")
+    # the ride onto a hold the detector calls a sweep: what is over is the hold the line
+    # named (the demo read "sweep done" after "hold 5500 rpm, MAP 95 kPa")
+    ins = Instructor()
+    ins.update(0.0, view, None, {"rpm": 2000.0, "map_kpa": 40.0, "tps_pct": 10.0})
+    on = {"rpm": 3000.0, "map_kpa": 95.0, "tps_pct": 40.0}
+    assert ins.update(1.0, view, "part_throttle_sweep", on).startswith("hold 3000 rpm, MAP 95")
+    shut = {"rpm": 3000.0, "map_kpa": 20.0, "tps_pct": 0.0}
+    assert ins.interim(1.2, view, "part_throttle_sweep", shut) == (
+        "hold done: planning the next test"
+    )

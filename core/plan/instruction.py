@@ -211,7 +211,9 @@ class Instructor:
             # no clock nor coolant: a plan is due within a second or so, and the coolant's
             # noise made the line flicker 74/75 °C from one tick to the next
             return _cooling_line(None)
-        done = self._in_test or (self._running.test_type if self._running is not None else "")
+        # what the line named: the test it followed (the detector may have called the ride
+        # onto a hold a sweep: the demo read "sweep done" after "hold 5500 rpm, MAP 95 kPa")
+        done = self._running.test_type if self._running is not None else self._in_test or ""
         return f"{DONE_NAMES.get(done, done.replace('_', ' '))} done: {PLANNING}"
 
     def update(
