@@ -161,8 +161,8 @@ class Session:
         self._replan_due = False
         """A test began or ended since the last plan was asked for: plan at the first tick
         the planner is free, not at the next second (:meth:`_after_tick`)."""
-        self._interim = False
-        """The line shown is the tracker's interim one (a test is over, its plan to come)."""
+        self._interim: str | None = None
+        """The tracker's interim line shown (a test is over, the plan after it to come)."""
         self._in_pull = False
         self._manual_since: float | None = None
         """Data time of a manual pull's start (``p``), until its stop."""
@@ -552,11 +552,15 @@ class Session:
             self._fault("planner", exc)
             return
         if line is None:
+            self._interim = None
             return
-        if not self._interim:
-            self._interim, self._replan_due = True, True
-        if self._plan.instruction != line or self._plan.running:
-            self._plan = replace(self._plan, instruction=line, running=False)
+        if self._interim is None:
+            # the first tick the test is over: its wording holds until the plan after the
+            # end is in (a plan asked for before the end, taken in meanwhile, may name the
+            # test over differently: the demo read "sweep done", then "hold done")
+            self._interim, self._replan_due = line, True
+        if self._plan.instruction != self._interim or self._plan.running:
+            self._plan = replace(self._plan, instruction=self._interim, running=False)
 
     def _collect_plan(self) -> None:
         """Take in the plan the planner thread finished, if it has."""
@@ -565,7 +569,6 @@ class Session:
             return
         request, future = job
         self._plan_job = None
-        self._interim = False
         try:
             assert self.tracker is not None
             self._plan = self.tracker.plan_result(request, future.result())  # type: ignore[attr-defined]

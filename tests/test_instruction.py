@@ -652,3 +652,11 @@ def test_a_hold_let_go_between_two_plans_is_said_done_but_a_step_change_is_not()
     assert ins.interim(1.2, view, "part_throttle_sweep", shut) == (
         "hold done: planning the next test"
     )
+    # riding to the committed hold (the detector sees a sweep) the line names it next:
+    # released there, the ride or the hold is over, which the line cannot tell apart
+    ins = Instructor()
+    ins.update(0.0, view, None, {"rpm": 1000.0, "map_kpa": 30.0, "tps_pct": 0.0})
+    ride = {"rpm": 2200.0, "map_kpa": 60.0, "tps_pct": 15.0}
+    assert ins.update(1.0, view, "part_throttle_sweep", ride).startswith("next: hold 3000 rpm")
+    shut = {"rpm": 2900.0, "map_kpa": 20.0, "tps_pct": 0.0}
+    assert ins.interim(1.2, view, "part_throttle_sweep", shut) == "planning the next test"

@@ -164,6 +164,9 @@ class Instructor:
         """A hold is over or was let go (throttle closed, MAP under this): the steady rpm or
         idle the detector sees until the throttle opens is the tuner waiting, not a test."""
         self._running: Suggestion | None = None
+        self._approaching = False
+        """The last line named the committed test next while the engine rode to it (a test
+        the detector sees, not one the line names)."""
         self.advice: tuple[Suggestion, float] | None = None
         """What a tuner reads off the line between tests: the suggestion it names ``next:``
         and the stream time of the update that named it (also while the engine sits on that
@@ -212,8 +215,14 @@ class Instructor:
             # noise made the line flicker 74/75 °C from one tick to the next
             return _cooling_line(None)
         # what the line named: the test it followed (the detector may have called the ride
-        # onto a hold a sweep: the demo read "sweep done" after "hold 5500 rpm, MAP 95 kPa")
-        done = self._running.test_type if self._running is not None else self._in_test or ""
+        # onto a hold a sweep: the demo read "sweep done" after "hold 5500 rpm, MAP 95 kPa"),
+        # none when it named the test ridden to next (the ride, or the test, is over)
+        if self._running is not None:
+            done = self._running.test_type
+        elif self._approaching:
+            return PLANNING
+        else:
+            done = self._in_test or ""
         return f"{DONE_NAMES.get(done, done.replace('_', ' '))} done: {PLANNING}"
 
     def update(
@@ -222,6 +231,7 @@ class Instructor:
         """The instruction at stream time ``t`` for ``view`` while ``current_test`` runs."""
         self.advice = None
         self._running = None
+        self._approaching = False
         ramps = self._follow_ramps(op)
         if ramps is not None:
             self._in_test, self._seen = "map_ramps", None
@@ -309,6 +319,7 @@ class Instructor:
                 if _at_hold(self.committed, op):  # arrived: the ride's end is its first step
                     self._running = self.committed
                     return self._during(self.committed.test_type, op)
+                self._approaching = True
                 return _next_line(self.committed, op)
             if self.committed is None or not _runs(self.committed, current_test, op):
                 running = next(
