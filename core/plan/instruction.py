@@ -189,6 +189,19 @@ class Instructor:
         """The last line followed a running test (a serpentine's down legs and turns too)."""
         return self._in_test is not None
 
+    @property
+    def cooling(self) -> bool:
+        """A WOT pull ended and its cool-down at idle runs: the line says so."""
+        return self._cooling
+
+    def probe(
+        self, t: float, view: PlanView, current_test: str | None, op: Mapping[str, float]
+    ) -> Instructor:
+        """A copy of this instruction updated as the next plan would; this one is untouched."""
+        probe = copy.copy(self)  # every attribute is replaced by update, never mutated
+        probe.update(t, view, current_test, op)
+        return probe
+
     def interim(
         self, t: float, view: PlanView, current_test: str | None, op: Mapping[str, float]
     ) -> str | None:
@@ -206,8 +219,7 @@ class Instructor:
         """
         if not self.following and self._running is None:
             return None
-        probe = copy.copy(self)  # every attribute is replaced by update, never mutated
-        probe.update(t, view, current_test, op)
+        probe = self.probe(t, view, current_test, op)
         if probe.following or probe.running is not None:
             return None
         if probe._cooling:
