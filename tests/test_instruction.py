@@ -660,3 +660,22 @@ def test_a_hold_let_go_between_two_plans_is_said_done_but_a_step_change_is_not()
     assert ins.update(1.0, view, "part_throttle_sweep", ride).startswith("next: hold 3000 rpm")
     shut = {"rpm": 2900.0, "map_kpa": 20.0, "tps_pct": 0.0}
     assert ins.interim(1.2, view, "part_throttle_sweep", shut) == "planning the next test"
+
+
+def test_a_hold_is_not_said_over_between_two_plans_while_the_throttle_is_open() -> None:
+    # The demo: the last plan offered the 1500-rpm hold at 95 kPa alone ("then release"),
+    # the tuner stepped on to 85 kPa at part throttle, which the next plan offered: the
+    # line read "hold done: planning the next test", then "hold 1500 rpm, MAP 85 kPa"
+    # 0.13 s later. With the throttle open the next plan decides; closed, it is a release.
+    hold = sug("steady_state", 1500, 1500, (95.0,))
+    view = PlanView(suggestions=(hold, PULL))
+    ins = Instructor()
+    ins.update(0.0, view, None, {"rpm": 1000.0, "map_kpa": 30.0, "tps_pct": 0.0})
+    on = {"rpm": 1500.0, "map_kpa": 97.0, "tps_pct": 40.0}
+    assert ins.update(1.0, view, "tip_in", on) == (
+        "hold 1500 rpm, MAP 95 kPa until trusted, then release"
+    )
+    stepping = {"rpm": 1502.0, "map_kpa": 89.0, "tps_pct": 17.0}
+    assert ins.interim(1.5, view, None, stepping) is None
+    shut = {**stepping, "map_kpa": 30.0, "tps_pct": 0.0}
+    assert ins.interim(1.6, view, None, shut) == "hold done: planning the next test"

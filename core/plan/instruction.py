@@ -213,7 +213,9 @@ class Instructor:
         update the next plan will run, against the last plan's ``view``: when that update
         follows no test any more, the test is over, and the line says so, and that the
         next is being planned, naming none (the last view's top may be the very test just
-        finished). Nothing is committed here: the next plan commits as it would have.
+        finished). Nothing is committed here: the next plan commits as it would have. Only
+        a WOT pull's end, or any test's with the throttle closed, is said over: the next
+        plan sees those the same way whatever it offers.
 
         None: the line shown stands (the test still runs, or it names the next one).
         """
@@ -222,7 +224,13 @@ class Instructor:
         probe = self.probe(t, view, current_test, op)
         if probe.following or probe.running is not None:
             return None
-        if probe._cooling:
+        if not probe.cooling and not _below(op, math.inf):
+            # with the throttle open the last plan's view decides, and the next plan's may
+            # not agree: in the demo a hold the last plan offered at 95 kPa alone read over
+            # as the tuner stepped on to 85, which the next plan offered ("hold done", then
+            # "hold 1500 rpm, MAP 85 kPa" 0.13 s later). A closed throttle is a release.
+            return None
+        if probe.cooling:
             # no clock nor coolant: a plan is due within a second or so, and the coolant's
             # noise made the line flicker 74/75 °C from one tick to the next
             return _cooling_line(None)
