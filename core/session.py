@@ -26,6 +26,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +158,11 @@ class Session:
         self._plan = PlanView()
         self._plan_job: tuple[Any, Future[PlanView]] | None = None
         """A plan computing on the planner thread (its request, its result to come)."""
+        self._replan_due = False
+        """A test began or ended since the last plan was asked for: plan at the first tick
+        the planner is free, not at the next second (:meth:`_after_tick`)."""
+        self._interim: str | None = None
+        """The tracker's interim line shown (a test is over, the plan after it to come)."""
         self._in_pull = False
         self._manual_since: float | None = None
         """Data time of a manual pull's start (``p``), until its stop."""
@@ -446,6 +452,8 @@ class Session:
             # Holds, tip-ins and idle are recorded too; only a WOT pull is "in pull".
             if event.data.get("test_type") == "wot_pull":
                 self._in_pull = event.kind == "pull_start"
+            if event.kind in ("pull_start", "pull_stop") and self.realtime:
+                self._replan_due = True  # the line's plan predates this test's start or end
             self._record_event(event)
 
     def _after_tick(self) -> None:
@@ -455,9 +463,11 @@ class Session:
         wall = self._clock()
         if self.tracker is not None:
             self._collect_plan()
+            self._interim_line()
             since = wall - self._last_plan_wall
             if self._plan_job is None and (
                 since >= PLAN_INTERVAL_S
+                or self._replan_due
                 or (
                     self.realtime
                     and since >= PLAN_MIN_WALL_S
@@ -465,6 +475,7 @@ class Session:
                 )
             ):
                 self._last_plan_wall, self._last_plan_data = wall, self._data_t
+                self._replan_due = False
                 try:
                     self._request_plan()
                 except Exception as exc:
@@ -533,6 +544,36 @@ class Session:
         if self._planner is None:
             self._planner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="planner")
         self._plan_job = (request, self._planner.submit(request.compute))
+
+    def _interim_line(self) -> None:
+        """Show the tracker's interim line while a test is over and no plan after it is in.
+
+        A live line is made when a plan is taken in: once a second, and a plan computes for
+        up to a second on the planner thread. Released at the end of a WOT pull, the line
+        said "hold WOT to 5400 rpm" for up to 1.7 s of data (QA; ``tests/test_live_line.py``).
+        From the tick the test is seen over the line says so ("cool down at idle: planning
+        the next test"), and a plan is asked for as soon as the planner is free; a plan
+        asked for before the end (still computing) is taken in as before and this line
+        shown over it, until the first plan made after the end is in.
+        """
+        interim = getattr(self.tracker, "interim_line", None)
+        if interim is None or not self.realtime:
+            return
+        try:
+            line = interim(self.view.current_values())
+        except Exception as exc:  # the line stays the last plan's; the engine goes on
+            self._fault("planner", exc)
+            return
+        if line is None:
+            self._interim = None
+            return
+        if self._interim is None:
+            # the first tick the test is over: its wording holds until the plan after the
+            # end is in (a plan asked for before the end, taken in meanwhile, may name the
+            # test over differently: the demo read "sweep done", then "hold done")
+            self._interim, self._replan_due = line, True
+        if self._plan.instruction != self._interim or self._plan.running:
+            self._plan = replace(self._plan, instruction=self._interim, running=False)
 
     def _collect_plan(self) -> None:
         """Take in the plan the planner thread finished, if it has."""

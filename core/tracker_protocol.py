@@ -3,8 +3,8 @@
 Decision: a Protocol, so :mod:`core.session` depends on the hooks it calls, not
 on the tracker (which pulls in the planner and the vehicle store); tests and the
 simulator pass their own. Optional hooks (``add_segment``, ``store_error``,
-``not_saved``, ``close_open_test``) are read with ``getattr`` where they are used,
-so a tracker without a store need not have them.
+``not_saved``, ``close_open_test``, ``plan_request``, ``interim_line``) are read with
+``getattr`` where they are used, so a tracker without a store need not have them.
 """
 
 from __future__ import annotations

@@ -603,3 +603,79 @@ def test_a_pull_run_past_its_suggested_top_is_not_told_to_hold_to_it() -> None:
     assert ins.update(2.0, view, "wot_pull", {"rpm": top - 100.0}) == f"hold WOT to {top:.0f} rpm"
     past = ins.update(3.0, view, "wot_pull", {"rpm": top + 300.0})
     assert past.startswith(f"WOT pull past {top:.0f} rpm") and len(past) <= 78
+
+
+def test_between_a_tests_end_and_the_next_plan_the_line_names_no_finished_test() -> None:
+    # QA: released at the end of a WOT pull, the line still said "hold WOT to 5800 rpm"
+    # until the next plan was in, a second and more. Between two plans the line is
+    # probed against the last plan: the pull is over, and the last plan (made during
+    # it) has that pull on top, so the line names no test until the next plan does.
+    ins = Instructor()
+    during = PlanView(suggestions=(PULL, HOLD_3000))
+    ins.update(0.0, during, None, {"rpm": 2000.0, "map_kpa": 55.0, "tps_pct": 8.0})
+    pull = {"rpm": 4200.0, "map_kpa": 99.0, "tps_pct": 100.0}
+    assert ins.update(1.0, during, "wot_pull", pull) == "hold WOT to 5800 rpm"
+    assert ins.interim(1.5, during, "wot_pull", pull) is None  # still running: it stands
+    shut = {"rpm": 5400.0, "map_kpa": 14.0, "tps_pct": 0.0}
+    assert ins.interim(1.6, during, None, shut) == "cool down at idle: planning the next test"
+    # nothing is committed by the probe: the next plan ends the pull as it always did,
+    # naming its own top at once (no switch delay), the cool-down clock from its time
+    assert ins.following and ins.committed is PULL and ins.advice is None
+    after = PlanView(suggestions=(HOLD_3000, PULL))
+    line = ins.update(2.0, after, None, shut)
+    assert line == "cool down at idle 0:00, then hold 3000 rpm, 3 MAP steps"
+    assert ins.interim(2.1, after, None, shut) is None  # the line names the next test
+
+
+def test_a_hold_let_go_between_two_plans_is_said_done_but_a_step_change_is_not() -> None:
+    ins = Instructor()
+    view = PlanView(suggestions=(HOLD_3000, PULL))
+    on = {"rpm": 3000.0, "map_kpa": 95.2, "tps_pct": 40.0}
+    assert ins.update(0.0, view, "steady_state", on).startswith("hold 3000 rpm, MAP 95 kPa")
+    # on the way from one step to the next the hold goes on: the line stands
+    between = {"rpm": 3000.0, "map_kpa": 84.0, "tps_pct": 30.0}
+    assert ins.interim(0.5, view, "steady_state", between) is None
+    assert ins.interim(0.5, view, None, between) is None  # the detector's segment ended
+    # the throttle shut under the lowest step: the hold is over
+    let_go = {"rpm": 2990.0, "map_kpa": 25.0, "tps_pct": 0.0}
+    assert ins.interim(0.8, view, "steady_state", let_go) == "hold done: planning the next test"
+    # the next plan (the hold's cells trusted) names the next test
+    after = PlanView(suggestions=(PULL,))
+    assert ins.update(1.0, after, "steady_state", let_go).startswith("next: WOT pull")
+    # the ride onto a hold the detector calls a sweep: what is over is the hold the line
+    # named (the demo read "sweep done" after "hold 5500 rpm, MAP 95 kPa")
+    ins = Instructor()
+    ins.update(0.0, view, None, {"rpm": 2000.0, "map_kpa": 40.0, "tps_pct": 10.0})
+    on = {"rpm": 3000.0, "map_kpa": 95.0, "tps_pct": 40.0}
+    assert ins.update(1.0, view, "part_throttle_sweep", on).startswith("hold 3000 rpm, MAP 95")
+    shut = {"rpm": 3000.0, "map_kpa": 20.0, "tps_pct": 0.0}
+    assert ins.interim(1.2, view, "part_throttle_sweep", shut) == (
+        "hold done: planning the next test"
+    )
+    # riding to the committed hold (the detector sees a sweep) the line names it next:
+    # released there, the ride or the hold is over, which the line cannot tell apart
+    ins = Instructor()
+    ins.update(0.0, view, None, {"rpm": 1000.0, "map_kpa": 30.0, "tps_pct": 0.0})
+    ride = {"rpm": 2200.0, "map_kpa": 60.0, "tps_pct": 15.0}
+    assert ins.update(1.0, view, "part_throttle_sweep", ride).startswith("next: hold 3000 rpm")
+    shut = {"rpm": 2900.0, "map_kpa": 20.0, "tps_pct": 0.0}
+    assert ins.interim(1.2, view, "part_throttle_sweep", shut) == "planning the next test"
+
+
+def test_a_hold_is_not_said_over_between_two_plans_while_the_throttle_is_open() -> None:
+    # The demo: the last plan offered the 1500-rpm hold at 95 kPa alone ("then release"),
+    # the tuner stepped on to 85 kPa at part throttle, which the next plan offered: the
+    # line read "hold done: planning the next test", then "hold 1500 rpm, MAP 85 kPa"
+    # 0.13 s later. With the throttle open the next plan decides; closed, it is a release.
+    hold = sug("steady_state", 1500, 1500, (95.0,))
+    view = PlanView(suggestions=(hold, PULL))
+    ins = Instructor()
+    ins.update(0.0, view, None, {"rpm": 1000.0, "map_kpa": 30.0, "tps_pct": 0.0})
+    on = {"rpm": 1500.0, "map_kpa": 97.0, "tps_pct": 40.0}
+    assert ins.update(1.0, view, "tip_in", on) == (
+        "hold 1500 rpm, MAP 95 kPa until trusted, then release"
+    )
+    stepping = {"rpm": 1502.0, "map_kpa": 89.0, "tps_pct": 17.0}
+    assert ins.interim(1.5, view, None, stepping) is None
+    shut = {**stepping, "map_kpa": 30.0, "tps_pct": 0.0}
+    assert ins.interim(1.6, view, None, shut) == "hold done: planning the next test"

@@ -416,3 +416,35 @@ def test_the_test_the_line_names_next_leads_the_list(monkeypatch):
     assert tracker.instructor.advice is not None
     assert tracker.instructor.advice[0].recipe == named[0].recipe
     assert again.suggestions[0].recipe == named[0].recipe and not again.running
+
+
+def test_after_a_pull_the_next_test_is_planned_from_idle_where_the_cool_down_runs(monkeypatch):
+    # The demo at the end of its WOT pull: the plan made at the release (5755 rpm) found
+    # no test worth a minute from there (each one's ride from 5755 rpm counted), and the
+    # line read "covered as far as this engine reaches" for a second, then "cool down at
+    # idle 0:01, then part-throttle sweep ..." from the next plan (5019 rpm). The line
+    # says to cool down at idle: the next test starts from there, and is planned so.
+    import math
+
+    import core.plan.tracker as tracker_mod
+
+    tracker, grid, at = _warm_tracker_at_3000()
+    real = tracker_mod.plan_model
+    planned_from: list[float] = []
+
+    def spy(*args, **kwargs):
+        planned_from.append(float(kwargs["operating_point"].get("rpm", math.nan)))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tracker_mod, "plan_model", spy)
+    tracker.plan(grid, at)
+    pull = {"rpm": 4200.0, "map_kpa": 99.0, "tps_pct": 100.0}
+    assert tracker.plan(grid, pull).instruction.startswith("hold WOT")
+    released = {"rpm": 5755.0, "map_kpa": 14.0, "tps_pct": 0.0}
+    assert tracker.plan(grid, released).instruction.startswith("cool down at idle 0:00")
+    tracker.plan(grid, {**released, "rpm": 2500.0})  # on its way down to idle
+    # the throttle opens for the next test: planned from where the engine is again
+    tracker.plan(grid, {"rpm": 1800.0, "map_kpa": 60.0, "tps_pct": 12.0})
+    assert planned_from[:2] == [3000.0, 4200.0]
+    assert all(math.isnan(rpm) for rpm in planned_from[2:4]), planned_from
+    assert planned_from[4:] == [1800.0]

@@ -31,6 +31,7 @@ a WOT pull. So the instruction commits to one suggestion and keeps it:
 from __future__ import annotations
 
 import bisect
+import copy
 import math
 import re
 from collections.abc import Mapping
@@ -87,6 +88,18 @@ ADOPT_RPM_TOL = 60.0
 """Before the detector sees a test: rpm within this of another hold, at one of its steps..."""
 ADOPT_S = 1.5
 """...for this long, and the engine is running that hold, not the committed one."""
+PLANNING = "planning the next test"
+"""What the line says between a test's end and the first plan made after it
+(:meth:`Instructor.interim`)."""
+DONE_NAMES = {
+    "wot_pull": "pull",
+    "steady_state": "hold",
+    "idle_low_map": "hold",
+    "part_throttle_sweep": "sweep",
+    "map_ramps": "MAP ramps",
+    "tip_in": "tip-in",
+}
+"""The finished test as the interim line names it ("hold done: planning the next test")."""
 
 
 def _same(a: Suggestion, b: Suggestion) -> bool:
@@ -151,6 +164,9 @@ class Instructor:
         """A hold is over or was let go (throttle closed, MAP under this): the steady rpm or
         idle the detector sees until the throttle opens is the tuner waiting, not a test."""
         self._running: Suggestion | None = None
+        self._approaching = False
+        """The last line named the committed test next while the engine rode to it (a test
+        the detector sees, not one the line names)."""
         self.advice: tuple[Suggestion, float] | None = None
         """What a tuner reads off the line between tests: the suggestion it names ``next:``
         and the stream time of the update that named it (also while the engine sits on that
@@ -173,12 +189,69 @@ class Instructor:
         """The last line followed a running test (a serpentine's down legs and turns too)."""
         return self._in_test is not None
 
+    @property
+    def cooling(self) -> bool:
+        """A WOT pull ended and its cool-down at idle runs: the line says so."""
+        return self._cooling
+
+    def probe(
+        self, t: float, view: PlanView, current_test: str | None, op: Mapping[str, float]
+    ) -> Instructor:
+        """A copy of this instruction updated as the next plan would; this one is untouched."""
+        probe = copy.copy(self)  # every attribute is replaced by update, never mutated
+        probe.update(t, view, current_test, op)
+        return probe
+
+    def interim(
+        self, t: float, view: PlanView, current_test: str | None, op: Mapping[str, float]
+    ) -> str | None:
+        """The line at ``t`` when the test the last line followed is over, before a plan is.
+
+        The line is made when a plan is (about once a second, and a plan takes a while on
+        the planner thread): after the tuner let go at the end of a WOT pull it still said
+        "hold WOT to 5400 rpm" for up to a second and more (QA). This runs on a copy the
+        update the next plan will run, against the last plan's ``view``: when that update
+        follows no test any more, the test is over, and the line says so, and that the
+        next is being planned, naming none (the last view's top may be the very test just
+        finished). Nothing is committed here: the next plan commits as it would have. Only
+        a WOT pull's end, or any test's with the throttle closed, is said over: the next
+        plan sees those the same way whatever it offers.
+
+        None: the line shown stands (the test still runs, or it names the next one).
+        """
+        if not self.following and self._running is None:
+            return None
+        probe = self.probe(t, view, current_test, op)
+        if probe.following or probe.running is not None:
+            return None
+        if not probe.cooling and not _below(op, math.inf):
+            # with the throttle open the last plan's view decides, and the next plan's may
+            # not agree: in the demo a hold the last plan offered at 95 kPa alone read over
+            # as the tuner stepped on to 85, which the next plan offered ("hold done", then
+            # "hold 1500 rpm, MAP 85 kPa" 0.13 s later). A closed throttle is a release.
+            return None
+        if probe.cooling:
+            # no clock nor coolant: a plan is due within a second or so, and the coolant's
+            # noise made the line flicker 74/75 °C from one tick to the next
+            return _cooling_line(None)
+        # what the line named: the test it followed (the detector may have called the ride
+        # onto a hold a sweep: the demo read "sweep done" after "hold 5500 rpm, MAP 95 kPa"),
+        # none when it named the test ridden to next (the ride, or the test, is over)
+        if self._running is not None:
+            done = self._running.test_type
+        elif self._approaching:
+            return PLANNING
+        else:
+            done = self._in_test or ""
+        return f"{DONE_NAMES.get(done, done.replace('_', ' '))} done: {PLANNING}"
+
     def update(
         self, t: float, view: PlanView, current_test: str | None, op: Mapping[str, float]
     ) -> str:
         """The instruction at stream time ``t`` for ``view`` while ``current_test`` runs."""
         self.advice = None
         self._running = None
+        self._approaching = False
         ramps = self._follow_ramps(op)
         if ramps is not None:
             self._in_test, self._seen = "map_ramps", None
@@ -266,6 +339,7 @@ class Instructor:
                 if _at_hold(self.committed, op):  # arrived: the ride's end is its first step
                     self._running = self.committed
                     return self._during(self.committed.test_type, op)
+                self._approaching = True
                 return _next_line(self.committed, op)
             if self.committed is None or not _runs(self.committed, current_test, op):
                 running = next(
@@ -664,18 +738,23 @@ def _riding_to(c: Suggestion | None, op: Mapping[str, float]) -> bool:
 
 
 def _cooling_line(
-    s: Suggestion, elapsed_s: float = math.nan, clt: tuple[float, float] = (math.nan, math.nan)
+    s: Suggestion | None,
+    elapsed_s: float = math.nan,
+    clt: tuple[float, float] = (math.nan, math.nan),
 ) -> str:
     """The line while a pull's cool-down runs: idle first, then ``s`` (held briefly).
 
     With how long it has run and the coolant now against before the pull (QA: "cool down,
     then MAP ramps ..." stood for 40 s with no clock and no target): the tuner sees the
     heat come out and decides, as on any dyno; the planner's own cool-down (its minutes)
-    waits until the intake air is back within 1.5 °C of an idling engine's.
+    waits until the intake air is back within 1.5 °C of an idling engine's. ``s`` None:
+    the next test is still being planned (:meth:`Instructor.interim`).
     """
-    steps = _steps(s)
-    if s.test_type in HOLD_TYPES and len(steps) > 1:
-        what = f"hold {s.rpm_range[0]:.0f} rpm, {len(steps)} MAP steps"
+    then = ", then "
+    if s is None:
+        what, then = PLANNING, ": "
+    elif s.test_type in HOLD_TYPES and len(_steps(s)) > 1:
+        what = f"hold {s.rpm_range[0]:.0f} rpm, {len(_steps(s))} MAP steps"
     else:
         what = _short(s)
     clock = ""
@@ -688,12 +767,12 @@ def _cooling_line(
         if math.isfinite(now) and math.isfinite(before)
         else ""
     )
-    walk = _walk_span(s)
+    walk = _walk_span(s) if s is not None else None
     forms = [
-        f"cool down at idle{clock}{coolant}, then {what}",
-        f"cool down{clock}{coolant}, then {what}",
-        f"cool down at idle{clock}, then {what}",
-        f"cool down{clock}, then {what}",
+        f"cool down at idle{clock}{coolant}{then}{what}",
+        f"cool down{clock}{coolant}{then}{what}",
+        f"cool down at idle{clock}{then}{what}",
+        f"cool down{clock}{then}{what}",
     ]
     if walk is not None:
         # the walk's pace and first MAP are for when it starts (QA at 80 columns: the line

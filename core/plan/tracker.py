@@ -147,6 +147,12 @@ class PlanRequest:
     current_test: str | None = None
     running: Suggestion | None = None
     """The suggestion the line follows as it runs (its cells lead the targets)."""
+    from_idle: bool = False
+    """The line says to cool down at idle after a WOT pull: the next test is planned from
+    idle, where the tuner starts it, not from the rpm the pull was let go at. The demo's
+    plan made at the release (5755 rpm) found nothing worth a minute from there, and the
+    line read "covered as far as this engine reaches" for a second, then "cool down at
+    idle 0:01, then part-throttle sweep 1500-5800 rpm" from the next plan (5019 rpm)."""
 
     def compute(self) -> PlanView:
         """The plan itself (the heavy part; touches no tracker state)."""
@@ -155,9 +161,10 @@ class PlanRequest:
         if self.kind == "kinematic":
             return self.kinematic()
         assert self.model is not None and self.rule is not None
+        op = {**self.values, "rpm": math.nan} if self.from_idle else self.values
         return plan_model(
             self.arrays, self.knock, self.model, self.regions, self.constraints,
-            self.calibration, self.pulls_done, self.rule, operating_point=self.values,
+            self.calibration, self.pulls_done, self.rule, operating_point=op,
             scope=self.scope, reuse=self.reuse, running=self.running,
         )  # fmt: skip
 
@@ -244,6 +251,8 @@ class VehicleTracker:
         """Suggestions offered before each test, checked when a test is detected."""
         self.instructor = Instructor()
         """The live instruction, held steady (follows a running test)."""
+        self._line_view: PlanView | None = None
+        """The last plan the line was made from (:meth:`interim_line` probes it)."""
         self._trusted_at = np.full(axes.n_cells, np.nan)
         """Stream time each cell turned trusted (stored coverage + this run); NaN: not yet."""
         self._trusted_at[self._base.covered_mask().ravel()] = -np.inf
@@ -510,6 +519,7 @@ class VehicleTracker:
             request.open_since = self.detector.open_since
             request.current_test = self.detector.current_test
             request.running = self.instructor.running if not final else None
+            request.from_idle = not final and self._cooling_now(request)
             return request
         if self.model is not None and not self._opening_done and opening and not final:
             # The first second or two of a new vehicle: the opening work is being
@@ -536,6 +546,7 @@ class VehicleTracker:
         if request.scope == "opening":
             view = replace(view, opening_only=True)
         self.predictions.offer(view, request.t, request.open_since)
+        self._line_view = view
         instruction = self.instructor.update(request.t, view, request.current_test, request.values)
         running = self.instructor.running
         return replace(
@@ -550,6 +561,32 @@ class VehicleTracker:
             instruction=instruction,
             errors_by_type=self.calibration.checks_by_type(),
             running=running is not None,
+        )
+
+    def _cooling_now(self, request: PlanRequest) -> bool:
+        """The line made from ``request``'s plan will say to cool down after a WOT pull.
+
+        Asked of the line as it is now (the pull may have ended since the last plan).
+        """
+        if self._line_view is None:
+            return self.instructor.cooling
+        probe = self.instructor.probe(
+            request.t, self._line_view, request.current_test, request.values
+        )
+        return probe.cooling
+
+    def interim_line(self, values: Mapping[str, float]) -> str | None:
+        """The line to show now when the test the last plan's line follows is over, else None.
+
+        Asked by a live session at each tick, on the engine's thread: the line is made
+        when a plan is taken in, and between the end of a test and the first plan made
+        after it the last line still named the finished test (``Instructor.interim``).
+        Cheap (the instruction's own update on a copy, against the last plan).
+        """
+        if self._line_view is None:
+            return None
+        return self.instructor.interim(
+            self._t_last, self._line_view, self.detector.current_test, values
         )
 
     def _named(self) -> Suggestion | None:
