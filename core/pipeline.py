@@ -198,12 +198,14 @@ def bin_log(
     axes: TableAxes | None = None,
     channel_map: dict[str, str] | None = None,
     on_rows: RowHook | None = None,
+    damaged: list[str] | None = None,
 ) -> Pipeline:
     """Run a recorded (or imported) log through a fresh pipeline; returns it, flushed.
 
     Channel ownership follows the recording's source order, as a replay does, so
     re-binning a vehicle's logs gives the grids the live sessions built. Raises
-    :class:`core.source.SourceError` for a missing or unreadable log.
+    :class:`core.source.SourceError` for a missing or unreadable log. ``damaged`` gets
+    ``"PATH: what was lost"`` when the log was cut short or had damaged records.
     """
     from core.record.replay import RecordedLog
 
@@ -215,6 +217,8 @@ def bin_log(
             if isinstance(item, Block) and len(item):
                 pipeline.push(item)
         pipeline.flush()
+        if damaged is not None and (warning := log.recovery_warning):
+            damaged.append(f"{path}: {warning}")
     finally:
         log.close()
     return pipeline

@@ -88,3 +88,19 @@ def test_bell_and_status_flags_are_offered(tmp_path: Path):
         assert res.returncode == 0 and "--no-bell" in res.stdout, command
     for command in ("log", "replay"):
         assert "--status-format" in dynoai(command, "--help", cwd=tmp_path).stdout
+
+
+def test_log_help_and_readme_name_the_default_recording_the_code_writes(tmp_path: Path):
+    # QA: log --help said dynoai-<time>.dynolog, the README dynoai-<date>-<time>.dynolog
+    shown = " ".join(dynoai("log", "--help", cwd=tmp_path).stdout.split())
+    found = re.search(r"default: (dynoai-\S+), e\.g\. (dynoai-[\w.-]+?)\)", shown)
+    assert found, shown
+    form, example = found.groups()
+    assert form == "dynoai-<date>-<time>.dynolog"
+    readme = " ".join((Path(__file__).parent.parent / "README.md").read_text().split())
+    assert f"`{form}`" in readme and f"`{example}`" in readme
+    done = dynoai("log", "--duration", "0.3", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (written,) = [p.name for p in tmp_path.glob("*.dynolog")]
+    assert re.fullmatch(re.sub(r"\d", r"\\d", re.escape(example)), written), (written, example)
+    assert re.search(rf"recording +{re.escape(written)}", done.stdout)

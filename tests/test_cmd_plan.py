@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -254,3 +255,56 @@ def test_the_text_plan_says_which_target_cells_are_the_first_tests(tmp_path, cap
     cells = ", ".join(f"{t['rpm']:.0f}/{t['map_kpa']:.0f}" for t in mine)
     then = ", ".join(f"{t['rpm']:.0f}/{t['map_kpa']:.0f}" for t in rest)
     assert line == f"target cells (rpm/kPa): {cells} (test 1); then {then}"
+
+
+def test_plan_of_a_name_not_in_the_store_lists_the_known_ones(store_dir, capsys):
+    # QA: --vehicle fxbbb (a typo of fxbb) printed an opening plan, exit 0, silently
+    assert main(["plan", "--vehicle", "bkie", "--data-dir", str(store_dir), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["opening"] is True  # a new bike's opening plan is a feature
+    assert err == (
+        "dynoai: warning: no vehicle named 'bkie' yet (known: bike): the opening plan of a "
+        "new vehicle; check the name if you meant one of those\n"
+    )
+    assert main(["plan", "--vehicle", "bike", "--data-dir", str(store_dir)]) == 0
+    assert capsys.readouterr().err == ""
+
+
+BAD_PRIORS = ("missing", "not-a-dataset")
+TUNE = "tests/data/tunes/speeduino.msq"
+LOG = "tests/data/tunerstudio.csv"
+
+
+@pytest.mark.parametrize("bad", BAD_PRIORS)
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("plan", "--vehicle", "bike"),
+        ("constraints", "--vehicle", "bike"),
+        ("log", "--duration", "0.2", "--out", "x.dynolog"),
+        ("replay", LOG, "--headless"),
+        ("coverage", LOG),
+        ("report", LOG),
+        ("ve", "--tune", TUNE, "--log", LOG),
+    ],
+)
+def test_priors_that_are_no_fleet_dataset_are_one_error_line(
+    store_dir, capsys, monkeypatch, argv, bad
+):
+    # QA: plan --vehicle fxbb --priors /nonexistent: exit 0, "fleet priors not applied"
+    # (fxbb had learned fits of its own, so the path was never looked at); without a
+    # vehicle every other command ignored it
+    from core.plan.learning import Calibration, TestFit
+
+    root = Path(__file__).parent.parent
+    monkeypatch.chdir(store_dir)
+    (store_dir / "not-a-dataset").mkdir()
+    VehicleStore(store_dir).set_calibration(
+        "bike", Calibration(fits={"wot_pull": TestFit(tests=3)})
+    )
+    argv = tuple(str(root / a) if a in (TUNE, LOG) else a for a in argv)
+    code = main([*argv, "--data-dir", str(store_dir), "--priors", str(store_dir / bad)])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "" and not (store_dir / "x.dynolog").exists()
+    assert err.startswith(f"dynoai: error: --priors: {store_dir / bad} ") and err.count("\n") == 1
+    assert "dynoai export --parquet DIR" in err

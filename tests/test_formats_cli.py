@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -243,3 +244,31 @@ def test_report_corrects_a_dyno_export_with_its_logged_humidity(
     wet = correction_for("sae", baro, 35.0, 70.0).factor
     assert inputs["factor"] == pytest.approx(wet, abs=5e-4)
     assert wet - correction_for("sae", 99.5, 35.0, None).factor > 0.015
+
+
+def test_a_lambda_column_holding_afr_names_the_map_that_imports_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # QA: a CSV "Lambda" column holding 13.2 was only "lambda on the lean rail"
+    t = np.arange(0.0, 20.0, 0.05)
+    afr = 13.2 + 0.3 * np.sin(t)
+    rows = [f"{x:.2f},3000,60.0,30.0,85.0,{a:.2f}" for x, a in zip(t, afr, strict=True)]
+    src = tmp_path / "afr.csv"
+    src.write_text("Time,RPM,MAP,TPS,CLT,Lambda\n" + "\n".join(rows) + "\n")
+    assert _run(str(src), "--out", str(tmp_path / "a.dynolog")) == 0
+    text = capsys.readouterr().out
+    assert "wideband_railed" in text
+    hint = next(ln for ln in text.splitlines() if ln.startswith("  lean rail:"))
+    assert hint == (
+        "  lean rail: 'Lambda' reads 12.9-13.5: that looks like AFR, not lambda (near 1.0); "
+        'if it is AFR, import it as AFR with --map afr="Lambda"'
+    )
+    # the mapping it names is one the import takes, and then the samples bin
+    assert _run(str(src), "--out", str(tmp_path / "b.dynolog"), "--map", 'afr="Lambda"') == 0
+    text = capsys.readouterr().out
+    assert "lean rail" not in text and "wideband_railed" not in text
+    binned = re.search(r"binned on the default table: (\d+) of (\d+) samples", text)
+    assert binned and int(binned[1]) > 0.5 * int(binned[2]), text
+    # a real lambda column gets no such line
+    assert _run(str(DATA / "tunerstudio.csv"), "--out", str(tmp_path / "c.dynolog")) == 0
+    assert "looks like AFR" not in capsys.readouterr().out

@@ -41,7 +41,15 @@ def dynoai(capsys: pytest.CaptureFixture[str], *args: str) -> str:
 
 
 def line(out: str, key: str) -> str:
-    return next(ln for ln in out.splitlines() if ln.startswith(f"{key} "))
+    """The summary line ``key`` with the lines it wrapped onto at 80 columns joined back."""
+    lines = out.splitlines()
+    i = next(i for i, ln in enumerate(lines) if ln.startswith(f"{key} "))
+    whole = [lines[i]]
+    for more in lines[i + 1 :]:
+        if not more.startswith(" " * 14) or not more.strip():
+            break
+        whole.append(more.strip())
+    return " ".join(whole)
 
 
 def trusted(vehicle_line: str) -> str:

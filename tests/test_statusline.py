@@ -167,3 +167,39 @@ def test_kv_status_gives_each_channel_its_sensor_resolution():
     assert (parsed["rpm"], parsed["map_kpa"], parsed["afr"], parsed["lambda"]) == (
         "949", "31.3", "14.95", "1.017",
     )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("trusted", "shown"),
+    [(0, "cov 0%"), (1, "cov <1%"), (2, "cov <1%"), (3, "cov 1%"), (128, "cov 50%"),
+     (253, "cov 99%"), (254, "cov >99%"), (255, "cov >99%"), (256, "cov 100%")],
+)  # fmt: skip
+def test_coverage_never_reads_0_or_100_percent_until_it_is(trusted: int, shown: str):
+    # QA: 1 trusted cell of 256 (0.4 %) read "cov 0%"; 255 of 256 would read "cov 100%"
+    import numpy as np
+
+    hits = np.zeros(256, dtype=np.int64)
+    hits[:trusted] = 10
+    snap = snapshot(hits=hits.reshape(16, 16))
+    assert snap.grid.covered_cells == trusted
+    assert fit_status(snap, 200).endswith(f"  {shown}")
+
+
+def test_summary_lines_wrap_at_word_boundaries_within_80_columns():
+    # QA: at 80 columns the terminal cut the source line mid-number ("seed 1 at 1" / "00 Hz")
+    from core.snapshot import SourceInfo
+    from core.source import SourceState
+    from dynoai_tui.commands.headless import summary_text
+
+    message = "simulating vtwin / pulls, seed 1 at 100 Hz"
+    source = SourceInfo("sim", "sim:", SourceState.CONNECTED, message, 100.0, 3002)
+    path = "/very/long/directory/name/that/no/terminal/wraps/nicely/" * 2 + "run.dynolog"
+    snap = replace(snapshot(), sources=(source,))
+    text = summary_text(snap, recording_path=path, note="stopped: duration reached")
+    lines = text.splitlines()
+    assert all(len(ln) <= 80 for ln in lines if path not in ln), text
+    source_at = next(i for i, ln in enumerate(lines) if ln.startswith("source        sim:"))
+    joined = " ".join(ln.strip() for ln in lines[source_at : source_at + 2])
+    assert joined == f"source        sim: 3002 samples, connected ({message})"
+    assert lines[source_at + 1].startswith(" " * 14) and "100 Hz" in lines[source_at + 1]
+    assert f"recording     {path}" in lines  # a path is never cut

@@ -153,7 +153,7 @@ def analyze_log(
         tracker.finish(grid, {})
         recovery = reader.recovery
     if not recovery.complete:
-        warnings.append(f"{path}: truncated recording, {recovery.samples} samples recovered")
+        warnings.append(f"{path}: {recovery.message}")  # the line replay and ve give
 
     started = float(header.created_at)
     date = datetime.fromtimestamp(started, UTC).strftime("%Y-%m-%d")

@@ -29,26 +29,40 @@ def _is_url(location: str) -> bool:
     return "://" in location
 
 
+def check_dataset(location: str | Path) -> None:
+    """Raise FleetError unless a local ``location`` is a dataset this dynoai reads.
+
+    A URL is not checked here (DuckDB reads it when queried). Cheap, without DuckDB:
+    commands check ``--priors`` with it before anything runs.
+    """
+    loc = str(location).rstrip("/")
+    if _is_url(loc):
+        return
+    root = Path(loc)
+    if not root.exists():
+        raise FleetError(f"{root} does not exist; write a dataset with dynoai export --parquet DIR")
+    marker = root / "_dataset.json"
+    if not marker.is_file():
+        raise FleetError(f"{root} is not a dynoai fleet dataset (no _dataset.json); "
+                         "write one with dynoai export --parquet DIR")  # fmt: skip
+    try:
+        info = json.loads(marker.read_text(encoding="utf-8"))
+        version = int(info.get("version", 0))
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        raise FleetError(f"{marker} is unreadable ({exc})") from None
+    if info.get("dataset") != DATASET_NAME or version > DATASET_VERSION:
+        raise FleetError(
+            f"{root}: dataset {info.get('dataset')!r} version {info.get('version')} "
+            f"is not one this dynoai reads (version <= {DATASET_VERSION})"
+        )
+
+
 def connect(location: str | Path) -> Any:
     """A DuckDB connection with views ``sessions``, ``cells``, ``tests``, ``patterns``."""
     import duckdb
 
     loc = str(location).rstrip("/")
-    if not _is_url(loc):
-        root = Path(loc)
-        marker = root / "_dataset.json"
-        if not marker.is_file():
-            raise FleetError(f"{root} is not a dynoai fleet dataset (no _dataset.json); "
-                             "write one with dynoai export --parquet DIR")  # fmt: skip
-        try:
-            info = json.loads(marker.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise FleetError(f"{marker} is unreadable ({exc})") from None
-        if info.get("dataset") != DATASET_NAME or int(info.get("version", 0)) > DATASET_VERSION:
-            raise FleetError(
-                f"{root}: dataset {info.get('dataset')!r} version {info.get('version')} "
-                f"is not one this dynoai reads (version <= {DATASET_VERSION})"
-            )
+    check_dataset(loc)
     db = duckdb.connect()
     for table in ("sessions", "cells", "tests", "patterns"):
         pattern = f"{loc}/{table}/*/*/*/*.parquet"

@@ -201,6 +201,32 @@ AFR_FLOOR = 5.5
 "WB Volts ..." channels), not a ratio: even methanol at full rich reads above 5.5."""
 
 
+AFR_RANGE = (10.0, 20.0)
+"""Where a gasoline (or ethanol-blend) AFR sits; a lambda there is 10-20 times stoich."""
+
+
+def afr_in_lambda(mapped: Sequence[MappedChannel], columns: Mapping[str, F64]) -> str:
+    """Why the ``lambda`` column looks like AFR, and the ``--map`` that imports it so ('' if not).
+
+    A CSV column named "Lambda" that holds 13.2 is an AFR display: every sample lands on
+    the lean rail (lambda above 1.6) and the import said only that. Not converted here:
+    the tuner knows the log, the hint names the mapping to give.
+    """
+    lam = columns.get("lambda")
+    source = next((m for m in mapped if m.canonical == "lambda"), None)
+    if lam is None or source is None:
+        return ""
+    finite = lam[np.isfinite(lam)]
+    if finite.size == 0 or not AFR_RANGE[0] <= float(np.median(finite)) <= AFR_RANGE[1]:
+        return ""
+    lo, hi = np.percentile(finite, [1, 99])
+    name = source.original.replace('"', "")
+    return (
+        f"{source.original!r} reads {lo:.1f}-{hi:.1f}: that looks like AFR, not lambda "
+        f'(near 1.0); if it is AFR, import it as AFR with --map afr="{name}"'
+    )
+
+
 def _implausible_without_unit(conv: Conversion, unit: str, values: F64) -> str:
     """Why a column with no unit cannot be in the canonical unit ('' when it can be)."""
     if unit.strip():

@@ -202,14 +202,20 @@ class _Walker:
         self.last_end = p + k * self.stride
 
     def _marker_in_step(self, p: int) -> bool:
-        """A marker is taken when it fits and a valid block (or the end) follows it."""
+        """A marker is taken when it fits and a valid block (or the end) follows it.
+
+        The end includes a record the file ends inside: a log cut after a marker keeps
+        the marker, and the cut record is the truncated tail it is.
+        """
         nxt = p + MARKER_BYTES
         if nxt > self.n:
             return False
         if nxt == self.n or self.arr[nxt] == 1:
             return True
-        if self.arr[nxt] != 0 or nxt + self.stride > self.n:
+        if self.arr[nxt] != 0:
             return False
+        if nxt + self.stride > self.n:
+            return True
         empty, ok = check_records(self.arr[nxt : nxt + self.stride].reshape(1, -1))
         return bool(ok[0] and not empty[0])
 

@@ -42,6 +42,8 @@ Recording = tuple[Declared, Iterable[Block]]
 """One log: its sources (name, channels) in recording order, and its raw blocks."""
 
 _MIXTURE = ("lambda", "afr")
+NO_LAMBDA = "no wideband lambda/AFR: nothing to correct fuel against"
+"""What a log without a lambda reading gives the correction (``dynoai import`` says the same)."""
 _CYLINDER_CHANNELS = tuple(CYLINDER_LAMBDA.values())
 
 
@@ -87,6 +89,8 @@ class PassGrids:
     """The pipeline's grid: hits, dwell, confidence, knock."""
     ratio_grid: CoverageGrid
     """Same kept samples, lambda x (1 + trim), tune targets where the log had none."""
+    lambda_rows: tuple[int, ...] = ()
+    """Per recording, in order: rows that had a lambda reading (0: no wideband in that log)."""
 
     def evidence(self) -> CellEvidence:
         g = self.ratio_grid
@@ -110,12 +114,15 @@ class _RatioHook:
     def __init__(self, axes: TableAxes, config: VehicleConfig, target: Table | None) -> None:
         self.grid = _grid(axes, config)
         self.target = target
+        self.lambda_rows = 0
+        """Fused rows with a lambda reading, kept or not (0: the log has no wideband)."""
 
     def __call__(self, fused: Block, result: FilterResult, grid: CoverageGrid) -> None:
         cols = dict(fused.columns)
         lam = cols.get("lambda")
         if lam is None:
             return
+        self.lambda_rows += int(np.count_nonzero(np.isfinite(lam)))
         trim = cols.get("fuel_trim_pct")
         if trim is not None:
             cols["lambda"] = lam * np.where(np.isfinite(trim), 1.0 + trim / 100.0, 1.0)
@@ -142,6 +149,7 @@ def bin_pass(
     """One lambda channel's pass over every recording (a fresh pipeline per log)."""
     total = _grid(axes, config)
     ratio_total = _grid(axes, config)
+    lambda_rows = []
     for declared, blocks in recordings:
         hook = _RatioHook(axes, config, target)
         pipe = Pipeline(config, _declared_view(declared, cylinder), axes=axes, on_rows=hook)
@@ -151,20 +159,35 @@ def bin_pass(
         pipe.flush()
         total.merge(pipe.grid)
         ratio_total.merge(hook.grid)
-    return PassGrids(total, ratio_total)
+        lambda_rows.append(hook.lambda_rows)
+    return PassGrids(total, ratio_total, tuple(lambda_rows))
 
 
-def log_recordings(paths: Sequence[str | Path]) -> Iterator[Recording]:
-    """Each log as (declared sources, blocks), read lazily (raises SourceError when unreadable)."""
+def log_recordings(
+    paths: Sequence[str | Path], damaged: dict[str, str] | None = None
+) -> Iterator[Recording]:
+    """Each log as (declared sources, blocks), read lazily (raises SourceError when unreadable).
+
+    ``damaged`` collects, per path, what a log's reader could not use once its blocks
+    were read (a truncated tail, skipped damaged records): the warning ``replay`` and
+    ``coverage`` give for the same file (QA: ``ve`` used a cut log without a word).
+    """
     from core.record.replay import RecordedLog
 
     for path in paths:
         log = RecordedLog(path)
         try:
             declared = [(n, dict(i.get("channels", {}))) for n, i in log.header.sources.items()]
-            yield declared, (item for item in log.records() if isinstance(item, Block))
+            yield declared, _blocks_of(log, str(path), damaged)
         finally:
             log.close()
+
+
+def _blocks_of(log: Any, path: str, damaged: dict[str, str] | None) -> Iterator[Block]:
+    yield from (item for item in log.records() if isinstance(item, Block))
+    warning = log.recovery_warning
+    if warning and damaged is not None:
+        damaged[path] = warning
 
 
 def per_cylinder_channels(declared_sets: Iterable[Declared]) -> bool:
@@ -190,10 +213,11 @@ def correct_recordings(
     """
     s = settings or VeSettings()
     paths = [p for p in recordings if isinstance(p, (str, Path))]
+    damaged: dict[str, str] = {}
 
     def recs() -> Iterable[Recording]:
         if paths:
-            return log_recordings(paths)
+            return log_recordings(paths, damaged)
         return recordings  # type: ignore[return-value]
 
     declared_sets = _declared_sets(recordings, paths)
@@ -208,8 +232,10 @@ def correct_recordings(
     decimals = _decimals(tune)
     tables = {}
     knock = None
+    lambda_rows = np.zeros(len(paths) or len(recordings), dtype=np.int64)
     for key, cylinder in (("ve", "front"), ("ve_rear", "rear")) if split else (("ve", None),):
         grids = bin_pass(recs(), config, axes, cylinder=cylinder, target=tune.target_lambda)
+        lambda_rows[: len(grids.lambda_rows)] += grids.lambda_rows
         base = tune.ve_tables()[key]
         tables[key] = correct_table(base, grids.evidence(), s, name=key, decimals=decimals)
         if knock is None:
@@ -220,12 +246,19 @@ def correct_recordings(
             tables["ve_rear"] = correct_table(
                 rear, grids.evidence(), s, name="ve_rear", decimals=decimals
             )
+    names = tuple(runs) or tuple(str(p) for p in paths)
+    label = [names[i] if i < len(names) else f"recording {i + 1}" for i in range(lambda_rows.size)]
+    without_lambda = tuple(label[i] for i in np.flatnonzero(lambda_rows == 0))
+    warnings = [f"{path}: {why}" for path, why in damaged.items()]
+    warnings += [f"{name}: {NO_LAMBDA}" for name in without_lambda]
     return VeResult(
         tune,
         tables,
         knock=knock,
-        runs=tuple(runs) or tuple(str(p) for p in paths),
-        notes=tuple(notes_out),
+        runs=names,
+        notes=(*warnings, *notes_out),
+        warnings=tuple(warnings),
+        without_lambda=without_lambda,
     )
 
 

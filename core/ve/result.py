@@ -33,6 +33,9 @@ class VeResult:
         knock: Knock evidence and timing advice on the same axes (None without knock data).
         runs: Logs the evidence came from.
         notes: Things the tuner should know (missing logs, a channel not found ...).
+        warnings: The notes that say a log was not what it should be (a truncated or
+            damaged file, no wideband): the command prints each as a warning line.
+        without_lambda: Runs that had no lambda reading (they corrected nothing).
     """
 
     base: Tune
@@ -40,6 +43,8 @@ class VeResult:
     knock: KnockResult | None = None
     runs: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+    without_lambda: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def twin(self) -> bool:

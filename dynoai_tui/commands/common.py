@@ -190,7 +190,8 @@ def check_args(args: argparse.Namespace) -> None:
     ``--vehicle`` must be a name the store takes (a tab was found only when the run was
     saved: NOT SAVED after the whole run, and ~20 s of retries at exit); ``--duration``
     and ``--seconds`` finite seconds above 0 (``nan`` logged until killed, ``inf`` was an
-    internal error); ``--seed`` 0 .. 2**32 - 1 (-1 was an internal error).
+    internal error); ``--seed`` 0 .. 2**32 - 1 (-1 was an internal error); ``--priors``
+    an existing fleet dataset.
     """
     vehicle = getattr(args, "vehicle", None)
     if isinstance(vehicle, str):
@@ -207,6 +208,16 @@ def check_args(args: argparse.Namespace) -> None:
     seed = getattr(args, "seed", None)
     if isinstance(seed, int) and not 0 <= seed < 2**32:
         raise CommandError(f"--seed must be 0 .. {2**32 - 1}, got {seed}")
+    priors = getattr(args, "priors", None)
+    if isinstance(priors, str):
+        # checked whether or not the priors will be applied: a vehicle with its own fits
+        # skips them, and "--priors /nonexistent" read "fleet priors not applied", exit 0
+        from core.fleet.queries import FleetError, check_dataset
+
+        try:
+            check_dataset(priors)
+        except FleetError as exc:
+            raise CommandError(f"--priors: {exc}") from None
 
 
 def add_vehicle_options(parser: argparse.ArgumentParser, *, vehicle_required: bool = False) -> None:

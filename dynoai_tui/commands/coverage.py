@@ -84,7 +84,12 @@ def _vehicle_coverage(args: argparse.Namespace) -> int:
         raise CommandError(f"no vehicle named {args.vehicle!r} in the store (known: {known})")
     cfg = load_vehicle(args, store)
     if args.rebuild:
-        report = store.rebuild(args.vehicle, cfg.axes, lambda path: bin_log(path, cfg).grid)
+        damaged: list[str] = []
+        report = store.rebuild(
+            args.vehicle, cfg.axes, lambda path: bin_log(path, cfg, damaged=damaged).grid
+        )
+        for line in damaged:
+            warning_line(line)
         for run_id, why in report.missing:
             warning_line(f"run {run_id} not rebuilt: {why}")
         print(f"rebuilt {len(report.rebuilt)} run(s) on the current axes", file=sys.stderr)

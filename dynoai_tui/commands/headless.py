@@ -253,7 +253,32 @@ def summary_text(
             )
     for kind, err, n in snap.plan.errors_by_type:
         lines.append(f"predicted     {kind}: {err:.1f} % mean error over {n} checked test(s)")
-    return "\n".join(lines)
+    return "\n".join(wrapped(line) for line in lines)
+
+
+SUMMARY_WIDTH = 80
+"""Columns a summary line fills before it wraps (an SSH terminal is often 80 wide)."""
+_LABEL_WIDTH = 14
+
+
+def wrapped(line: str, width: int = SUMMARY_WIDTH) -> str:
+    """``line`` wrapped at spaces to ``width``, continued under its value column.
+
+    The terminal wrapped the ``source`` line mid-number ("seed 1 at 1" / "00 Hz"). A
+    line holding a word longer than the room (a long path) is left whole: cut there or
+    alone under an empty label, it would be harder to copy.
+    """
+    if len(line) <= width or max(map(len, line.split())) > width - _LABEL_WIDTH:
+        return line
+    import textwrap
+
+    return textwrap.fill(
+        line,
+        width,
+        subsequent_indent=" " * _LABEL_WIDTH,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
 
 
 def heatmap_from(session: Session) -> str:

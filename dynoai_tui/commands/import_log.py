@@ -20,12 +20,13 @@ import numpy.typing as npt
 
 from core.channels import STOICH_GASOLINE
 from core.formats import LogImportError, open_log, parse_channel_map
+from core.formats.mapping import MappedChannel, afr_in_lambda
 from core.frames import Block
 from core.pipeline import Pipeline
 from core.record import LogFileError, LogWriter
 from core.record.replay import is_dynolog
 from core.vehicle import VehicleConfig
-from dynoai_tui.commands.common import EXIT_BAD_INPUT, EXIT_OK, error_line
+from dynoai_tui.commands.common import EXIT_BAD_INPUT, EXIT_OK, error_line, warning_line
 
 NAME = "import"
 HELP = "convert an MLG / MSL / CSV log from another tool into a .dynolog, with a summary"
@@ -101,12 +102,14 @@ def binned_line(
     pipeline: Pipeline,
     columns: Mapping[str, npt.NDArray[np.float64]],
     said: Sequence[str] = (),
+    mapped: Sequence[MappedChannel] = (),
 ) -> str:
     """What a replay of the import bins on the default table, and why the rest does not.
 
     With nothing binned it names the rpm and MAP the log holds, the first thing to check
     against the table (a tool logging MAP in psi, a sensor unplugged, an engine cranking),
-    unless the summary's checks (``said``) already said nothing bins.
+    unless the summary's checks (``said``) already said nothing bins. Samples on the lean
+    rail from a lambda column that holds AFR get the ``--map`` that imports it as AFR.
     """
     grid = pipeline.grid
     binned = int(grid.hits.sum())
@@ -127,6 +130,8 @@ def binned_line(
         why = REJECT_WORDS.get(top, top)
         held = f"; the log holds {', '.join(seen)}" if seen else ""
         line += f"\n  grid will lack: every sample ({why}{held})"
+    if pipeline.rejects().get("wideband_railed") and (hint := afr_in_lambda(mapped, columns)):
+        line += f"\n  lean rail: {hint}"
     return line
 
 
@@ -189,6 +194,11 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     pipeline.flush()
     print(log.summary.to_text())
-    print(binned_line(pipeline, log.columns, said=log.summary.lacks))
+    print(binned_line(pipeline, log.columns, said=log.summary.lacks, mapped=log.summary.mapped))
     print(f"wrote {out} ({blocks} blocks, {events} markers, {out.stat().st_size} bytes)")
+    if log.summary.damage:
+        # the summary's notes say it on stdout (kept with the file); the warning on stderr
+        # is the line replay, coverage, report and ve give for the same file
+        sys.stdout.flush()
+        warning_line(f"{src}: damaged log: " + "; ".join(log.summary.damage))
     return EXIT_OK

@@ -35,11 +35,19 @@ from dynoai_tui.commands.statusline import add_status_options
 
 NAME = "log"
 HELP = "headless logging (for SSH): record sources to a .dynolog, status on stderr"
+DEFAULT_OUT = "dynoai-%Y%m%d-%H%M%S.dynolog"
+"""The recording without ``--out``: local date and time it started (``time.strftime``)."""
+DEFAULT_OUT_EXAMPLE = "dynoai-20250301-142530.dynolog"
+"""What ``--help`` shows for :data:`DEFAULT_OUT` (the help once said ``dynoai-<time>``)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_source_option(parser)
-    parser.add_argument("--out", metavar="FILE", help="recording (default: dynoai-<time>.dynolog)")
+    parser.add_argument(
+        "--out",
+        metavar="FILE",
+        help=f"recording (default: dynoai-<date>-<time>.dynolog, e.g. {DEFAULT_OUT_EXAMPLE})",
+    )
     parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     parser.add_argument(
         "--coverage-json", metavar="FILE", help="also write the final coverage JSON here"
@@ -50,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check_output_path(args.coverage_json, "--coverage-json")
-    out = Path(args.out or time.strftime("dynoai-%Y%m%d-%H%M%S.dynolog"))
+    out = Path(args.out or time.strftime(DEFAULT_OUT))
     store = open_store(args) if args.vehicle else None
     sources = make_sources(args.source)
     cfg = with_source_kind(load_vehicle(args, store), args, store, sources)

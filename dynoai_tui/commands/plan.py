@@ -37,6 +37,7 @@ from dynoai_tui.commands.common import (
     load_vehicle,
     open_store,
     report_store_damage,
+    warning_line,
 )
 
 NAME = "plan"
@@ -94,6 +95,8 @@ def build_plan(args: argparse.Namespace) -> dict[str, Any]:
 
     store = open_store(args)
     try:
+        if not store.has_vehicle(args.vehicle):
+            _say_new_vehicle(store, args.vehicle)
         cfg = load_vehicle(args, store)
         grid, calibration, constraints, runs = stored_inputs(store, cfg)
     except StoreError as exc:
@@ -141,6 +144,20 @@ def build_plan(args: argparse.Namespace) -> dict[str, Any]:
             for t, e, n in calibration.checks_by_type()
         ],
     }  # fmt: skip
+
+
+def _say_new_vehicle(store: Any, vehicle: str) -> None:
+    """One stderr line: the name is not in the store (the opening plan of a new vehicle).
+
+    A new name is how a new bike starts, so it is no error; but ``--vehicle fxbbb`` for
+    fxbb silently planned an empty vehicle. The known names make a typo visible.
+    """
+    names = store.list_vehicles()
+    known = ", ".join(names) or "none yet"
+    warning_line(
+        f"no vehicle named {vehicle!r} yet (known: {known}): the opening plan of a new "
+        "vehicle; check the name if you meant one of those"
+    )
 
 
 def render_text(data: dict[str, Any], top: int) -> str:

@@ -87,6 +87,22 @@ def alarm_summary(alarms: Sequence[str]) -> str:
     return f"! {alarms[0]}{more}"
 
 
+def whole_percent(part: int, whole: int) -> str:
+    """``part`` of ``whole`` in whole percent that never rounds to a false 0 or 100.
+
+    QA: one trusted cell of 256 (0.4 %) read "cov 0%"; 255 of 256 would have read
+    "cov 100%". Those ends read "<1" and ">99" until they are true.
+    """
+    if whole <= 0 or part <= 0:
+        return "0"
+    if part >= whole:
+        return "100"
+    pct = 100.0 * part / whole
+    if pct < 1.0:
+        return "<1"
+    return ">99" if pct > 99.0 else f"{pct:.0f}"
+
+
 def fit_status(snap: Snapshot, width: int) -> str:
     """The first status line in at most ``width`` characters, fields by priority."""
     v = snap.values
@@ -101,7 +117,7 @@ def fit_status(snap: Snapshot, width: int) -> str:
         return _cut(line, width)
     instruction = snap.plan.instruction
     nxt = f"> {instruction}" if instruction else ""
-    cov = f"cov {snap.grid.covered_pct:.0f}%"
+    cov = f"cov {whole_percent(snap.grid.covered_cells, snap.grid.hits.size)}%"
     alarm = alarm_summary(snap.alarms)
     room = width - len(line)
     # What the lower-priority fields need at their narrowest; drop from the end until it

@@ -133,6 +133,9 @@ def run(args: argparse.Namespace) -> int:
         result = correct_recordings(tune, logs, cfg, settings, notes=notes)
     except SourceError as exc:
         raise CommandError(str(exc)) from None
+    _check_lambda(result)
+    for line in result.warnings:
+        warning_line(line)
 
     if store is not None and args.vehicle:
         _keep_for_fleet(store, args.vehicle, tune, result)
@@ -157,6 +160,27 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
     return EXIT_OK
+
+
+def _check_lambda(result: Any) -> None:
+    """No log with a wideband is bad input; some without one are a warning (``warnings``).
+
+    QA: a log with no lambda column read "0 of 256 cells changed ... 232 without data",
+    exit 0, never why.
+    """
+    from core.ve.evidence import NO_LAMBDA
+
+    missing = result.without_lambda
+    if not missing or len(missing) < len(result.runs):
+        return
+    damaged = [w for w in result.warnings if not w.endswith(NO_LAMBDA)]
+    for line in damaged:
+        warning_line(line)
+    if len(missing) == 1:
+        raise CommandError(f"{missing[0]}: {NO_LAMBDA}")
+    raise CommandError(
+        f"none of the {len(missing)} logs has a wideband lambda/AFR: nothing to correct fuel against"
+    )
 
 
 def _keep_for_fleet(store: Any, vehicle: str, tune: Any, result: Any) -> None:
