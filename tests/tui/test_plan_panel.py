@@ -511,3 +511,19 @@ def test_the_dyno_sheet_leaves_the_dashboards_view_keys_alone() -> None:
 
     assert VIEWS.index(after) == (VIEWS.index(before) + 1) % len(VIEWS)
     assert not {"View", "Regions", "Limits"} & shown and "Quit" in shown, shown
+
+
+def test_one_trusted_cell_is_not_zero_percent_covered() -> None:
+    # QA: the status line read "cov 0%" with one cell of 256 trusted (0.4 %); the
+    # heatmap's subtitle said "0% covered" the same way
+    hits = np.zeros((16, 16), dtype=np.int64)
+    hits[5, 3] = 50
+
+    async def go() -> str:
+        app = DynoApp(ScriptedSession(snapshot(hits=hits)))
+        async with app.run_test(size=(160, 48)) as pilot:
+            await pilot.pause(0.2)
+            return str(app.dashboard.query_one(Heatmap).border_subtitle)
+
+    subtitle = asyncio.run(go())
+    assert subtitle.startswith("<1% covered") and "1/256 cells trusted" in subtitle, subtitle

@@ -22,6 +22,7 @@ from core.channels import STOICH_GASOLINE
 from core.coverage.view import GridView
 from core.snapshot import Snapshot
 from dynoai_tui.commands.headless import reachable_counts
+from dynoai_tui.commands.statusline import whole_percent
 from dynoai_tui.tui.widgets.chart import StripChart
 from dynoai_tui.tui.widgets.gauges import AfrGauge, Gauge, KnockGauge
 from dynoai_tui.tui.widgets.heatmap import VIEW_TITLES, Heatmap
@@ -233,7 +234,9 @@ class DashboardScreen(Screen[None]):
         if reach:
             rule = ""  # the reachable share says more than the rule's reminder
         subtitle = (
-            f"{cov.covered_pct:.0f}% covered{whose} · {cov.covered_cells}/{cov.hits.size}"
+            # never a false 0 % or 100 % (one trusted cell of 256 read "0% covered")
+            f"{whole_percent(cov.covered_cells, cov.hits.size)}% covered{whose}"
+            f" · {cov.covered_cells}/{cov.hits.size}"
             f" cells trusted{rule}{reach}"
         )
         if heatmap.border_subtitle != subtitle:  # a border change repaints the whole widget
