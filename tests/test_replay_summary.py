@@ -7,6 +7,7 @@ for the whole module, not once per command.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -173,3 +174,30 @@ def test_a_signal_during_the_end_of_replay_plan_prints_the_summary_at_once() -> 
     assert run_unless_stopped(lambda: "plan") == "plan"
     with pytest.raises(ZeroDivisionError):  # a planner bug is not swallowed
         run_unless_stopped(lambda: 1 // 0)
+
+
+class _Terminal(io.StringIO):
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+def test_a_long_end_of_replay_plan_says_so_on_a_terminal_and_not_on_a_pipe() -> None:
+    """A tuner over SSH read the ~5-s silent end-of-replay plan as a hang (QA); a
+    status parser reading stderr through a pipe gets no extra line."""
+    from dynoai_tui.commands.headless import NOTICE_AFTER_S, run_unless_stopped
+
+    def slow() -> str:
+        time.sleep(NOTICE_AFTER_S + 0.4)
+        return "plan"
+
+    for tty, told in ((True, "planning\n"), (False, "")):
+        out = _Terminal(tty)
+        assert run_unless_stopped(slow, "planning", out) == "plan"
+        assert out.getvalue() == told
+    quick = _Terminal(True)
+    assert run_unless_stopped(lambda: "plan", "planning", quick) == "plan"
+    assert quick.getvalue() == ""  # a quick plan says nothing

@@ -79,6 +79,13 @@ def _safe_write(stream: TextIO, text: str) -> None:
         pass  # the terminal went away with the SSH session; the recording is what matters
 
 
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (OSError, ValueError, AttributeError):
+        return False  # closed, or no file behind it
+
+
 def format_size(n_bytes: int) -> str:
     size = float(n_bytes)
     for unit in ("B", "kB", "MB", "GB"):
@@ -351,12 +358,22 @@ def run_headless(
     return final, why
 
 
-def run_unless_stopped(work: Callable[[], R]) -> R | None:
+NOTICE_AFTER_S = 1.0
+"""A ``run_unless_stopped`` still working after this long says so on a terminal."""
+
+
+def run_unless_stopped(
+    work: Callable[[], R], notice: str = "", out: TextIO | None = None
+) -> R | None:
     """``work()`` on a thread of its own; None when SIGINT / SIGTERM / SIGHUP comes first.
 
     The end of a run may plan for seconds (``replay.end_plan``): a signal then prints
     the summary at once, without that plan, as a signal during the run does.
+    ``notice``: one line written to ``out`` (stderr) when the work is still going after
+    :data:`NOTICE_AFTER_S` and ``out`` is a terminal, so a tuner over SSH does not read a
+    silent pause as a hang (a pipe gets nothing: status parsers read stderr).
     """
+    stream = out if out is not None else sys.stderr
     result: list[R] = []
     error: list[BaseException] = []
 
@@ -369,9 +386,14 @@ def run_unless_stopped(work: Callable[[], R]) -> R | None:
     worker = threading.Thread(target=call, name="end-plan", daemon=True)
     with StopSignals() as signals:
         worker.start()
+        started = time.monotonic()
+        told = not notice or not _isatty(stream)
         while worker.is_alive():
             if signals.event.wait(0.05):
                 return None
+            if not told and time.monotonic() - started >= NOTICE_AFTER_S:
+                _safe_write(stream, notice + "\n")
+                told = True
     if error:
         raise error[0]
     return result[0]

@@ -201,7 +201,10 @@ def end_plan(final: Snapshot, session: Session, store: Any, args: argparse.Names
     else:
         cfg, grid = session.config, session.grid
         calibration, constraints = tracker.calibration, tracker.constraints  # type: ignore[union-attr]
-    view = run_unless_stopped(lambda: full_plan(cfg, grid, calibration, constraints))
+    view = run_unless_stopped(
+        lambda: full_plan(cfg, grid, calibration, constraints),
+        "dynoai: planning the next test (a few seconds; Ctrl-C: summary now)",
+    )
     if view is None:
         return final
     # the checked predictions are this run's (the summary's "predicted" lines)
