@@ -15,9 +15,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from core.alarms import Alarm, AlarmWatch
+from core.alarms import ALARM_CHANNELS, Alarm, AlarmWatch
 from core.coverage.grid import CoverageGrid
-from core.frames import Block
+from core.frames import F64, Block
 from core.plan.instruction import with_map_now
 from core.plan.types import PlanView
 from core.snapshot import History, RecordingInfo, Snapshot, SourceInfo
@@ -25,6 +25,8 @@ from core.source import Source, SourceEvent, SourceState
 from core.vehicle import VehicleConfig
 
 _GONE = (SourceState.RECONNECTING, SourceState.FAILED)
+_AFR_OF = {"lambda": "afr", "lambda_target": "afr_target"}
+"""Lambda channels a source may give as AFR instead."""
 """Source states whose device is gone: what it delivered is no reading any more."""
 
 HISTORY_S = 30.0
@@ -108,6 +110,7 @@ class SnapshotBuilder:
         if self._first_t is None:
             self._first_t = float(block.t[0])
         self.newest_t = max(self.newest_t, last_t)
+        self._alarm_watch.judge(block.t, self._alarm_columns(block), block.source, self.on_event)
         stoich = self.config.stoich
         for name, values in block.columns.items():
             self._latest[name] = (last_t, float(values[-1]))
@@ -124,6 +127,32 @@ class SnapshotBuilder:
         )
         while self._history and last_t - self._history[0][0] > HISTORY_S:
             self._history.popleft()
+
+    def _alarm_columns(self, block: Block) -> dict[str, F64]:
+        """The channels the value alarms read, at each of the block's sample times.
+
+        The block's own columns where it has them (AFR converted to lambda), else the
+        value held from another source while it is fresh at that sample's time, as
+        :meth:`current_values` holds it for the gauges.
+        """
+        t = np.asarray(block.t, dtype=np.float64)
+        stoich = self.config.stoich
+        cols: dict[str, F64] = {}
+        for name in ALARM_CHANNELS:
+            own = block.columns.get(name)
+            if own is None and name in _AFR_OF:
+                afr = block.columns.get(_AFR_OF[name])
+                own = None if afr is None else np.asarray(afr, dtype=np.float64) / stoich
+            if own is not None:
+                cols[name] = np.asarray(own, dtype=np.float64)
+                continue
+            held = self._latest.get(name)
+            if held is None or self._owner.get(name) in self._lost:
+                continue
+            fresh = t - held[0] <= self.stale_limit(name) + self.tick_s
+            if fresh.any():
+                cols[name] = np.where(fresh, held[1], np.nan)
+        return cols
 
     def _value(self, name: str) -> float:
         held = self._latest.get(name)
