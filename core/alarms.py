@@ -20,9 +20,10 @@ the vehicle TOML::
     bell = ["lean_wot", "knock"]   # alarms that ring the terminal bell
     disabled = []           # alarm codes switched off, e.g. ["rich_wot"]
 
-:class:`AlarmWatch` is the one place that decides; the engine calls it for every
-published snapshot with the current values and source states and gets the alarm
-tuple back. Each alarm is an :class:`Alarm`: a ``str`` (what the screen and the
+:class:`AlarmWatch` is the one place that decides; the engine hands it every block
+of samples (the value alarms are judged at each sample's data time, so a replay at
+any speed sees what live did) and calls it for every published snapshot with the
+source states, getting the alarm tuple back. Each alarm is an :class:`Alarm`: a ``str`` (what the screen and the
 status line print) that also carries its ``code`` and whether it rings the bell.
 The onset and the end of every alarm are handed to ``on_event`` as
 :class:`core.source.SourceEvent` (kinds ``alarm`` / ``alarm_clear``), which the
