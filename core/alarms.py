@@ -214,6 +214,8 @@ class AlarmWatch:
         self._counted_until: dict[str, float] = {}
         """Code -> data time up to which its seconds on are counted (streams overlap)."""
         self._was_on: frozenset[str] = frozenset()
+        self._spell_s: dict[str, float] = {}
+        """Source / recording alarm code -> seconds of its current spell on."""
 
     def judge(
         self,
@@ -494,7 +496,12 @@ class AlarmWatch:
         return out
 
     def _tally(self, alarms: Sequence[Alarm], now_t: float) -> None:
-        """Onsets and seconds on of the source and recording alarms (per snapshot)."""
+        """Onsets and seconds on of the source and recording alarms (per snapshot).
+
+        Their worst reading is the last text of their longest spell on: a pty left
+        silent for 49 s summarised "worst SOURCE innovate STALE: no valid frame for
+        0.3 s", the text it came on with.
+        """
         last = self._stream_t.get(_SNAPSHOT_OTHERS, math.nan)
         self._stream_t[_SNAPSHOT_OTHERS] = now_t
         step = now_t - last if math.isfinite(last) else 0.0
@@ -507,9 +514,15 @@ class AlarmWatch:
                 changed = True
             if alarm.code not in self._was_on:
                 entry[0] += 1
+                self._spell_s[alarm.code] = 0.0
                 changed = True
             if counts:
                 entry[1] += step
+                self._spell_s[alarm.code] = self._spell_s.get(alarm.code, 0.0) + step
+                changed = True
+            spell = self._spell_s.get(alarm.code, 0.0)
+            if spell >= entry[2]:
+                entry[2], entry[3] = spell, str(alarm)
                 changed = True
         self._was_on = (self._was_on - _OTHER_CODES) | {a.code for a in alarms}
         if changed:

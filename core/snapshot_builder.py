@@ -25,6 +25,8 @@ from core.source import Source, SourceEvent, SourceState
 from core.vehicle import VehicleConfig
 
 _GONE = (SourceState.RECONNECTING, SourceState.FAILED)
+_SILENT = (SourceState.STALE, SourceState.RECONNECTING, SourceState.FAILED)
+"""Source states that deliver no data."""
 _AFR_OF = {"lambda": "afr", "lambda_target": "afr_target"}
 """Lambda channels a source may give as AFR instead."""
 """Source states whose device is gone: what it delivered is no reading any more."""
@@ -227,6 +229,12 @@ class SnapshotBuilder:
         line = with_map_now(plan.instruction, map_kpa)
         if line != plan.instruction:
             plan = replace(plan, instruction=line)  # the walk's "(now N)": this sample's MAP
+        silent = [i for i in infos if i.state in _SILENT]
+        if silent and not math.isfinite(rpm) and not data_ended:
+            # a pty left silent for 49 s: the line went on saying "go to 2000 rpm, 50 kPa"
+            # with no engine data to follow it by; the alarm line said why, at the side
+            names = ", ".join(f"{i.name} {i.state.value}" for i in silent)
+            plan = replace(plan, instruction=f"no engine data: {names}; check the device and cable")
         hist = np.array(self._history, dtype=np.float64).reshape(-1, 4)
         history = History(hist[:, 0] - self.newest_t, hist[:, 1], hist[:, 2], hist[:, 3])
         self._seq += 1

@@ -209,3 +209,24 @@ def test_two_sources_interleaving_out_of_time_order_count_each_second_once():
     assert knock.seconds == pytest.approx(2.0, abs=0.011)
     # and at the snapshot after the data, the alarm is off
     assert watch.update({"knock_retard_deg": 0.0}, (), 3.0) == ()
+
+
+def test_a_source_alarm_reports_its_longest_spell_as_its_worst():
+    # QA: a pty silent for 49 s summarised "worst SOURCE innovate STALE: no valid frame
+    # for 0.3 s", the text the alarm came on with
+    watch = AlarmWatch()
+
+    def stale(for_s: float) -> tuple[SourceInfo, ...]:
+        text = f"no data for {for_s:.1f} s"
+        return (SourceInfo("wb", "innovate:/dev/x", SourceState.STALE, text, 0.0, 0),)
+
+    ok = (SourceInfo("wb", "innovate:/dev/x", SourceState.CONNECTED, "", 10.0, 5),)
+    for i in range(1, 31):  # a 3 s spell
+        watch.update({}, stale(i * 0.1), i * 0.1)
+    watch.update({}, ok, 3.2)
+    for i in range(1, 11):  # a shorter one later: the longest stays the worst
+        watch.update({}, stale(i * 0.1), 3.2 + i * 0.1)
+    source = {a.code: a for a in watch.seen}["source"]
+    assert source.onsets == 2
+    assert source.worst == "SOURCE wb STALE: no data for 3.0 s"
+    assert source.seconds == pytest.approx(2.9 + 1.0, abs=0.01)  # the first moment adds none

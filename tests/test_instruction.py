@@ -679,3 +679,53 @@ def test_a_hold_is_not_said_over_between_two_plans_while_the_throttle_is_open() 
     assert ins.interim(1.5, view, None, stepping) is None
     shut = {**stepping, "map_kpa": 30.0, "tps_pct": 0.0}
     assert ins.interim(1.6, view, None, shut) == "hold done: planning the next test"
+
+
+def test_with_the_engine_source_silent_the_line_says_so_not_where_to_drive() -> None:
+    # QA: `dynoai run --source innovate:/dev/pts/N` on a pty that never spoke: for 49 s
+    # the line said "go to 2000 rpm, 50 kPa" with no engine data to follow it by
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from core.coverage.axes import TableAxes
+    from core.coverage.grid import CoverageGrid
+    from core.frames import Block
+    from core.snapshot_builder import SnapshotBuilder
+    from core.source import SourceState, SourceStatus
+    from core.vehicle import VehicleConfig
+
+    said = "go to 2000 rpm, 50 kPa (10 hits to go)"
+    ecu = SimpleNamespace(name="ecu", uri="elm327:/dev/x", status=SourceStatus(SourceState.STALE))
+    wb = SimpleNamespace(
+        name="wb", uri="innovate:/dev/y", status=SourceStatus(SourceState.CONNECTED)
+    )
+    clock = [0.0]
+    builder = SnapshotBuilder(
+        VehicleConfig(), [ecu, wb], clock=lambda: clock[0], data_clock=False,
+        stale_limit=lambda name: 1.0, tick_s=0.03,
+    )  # fmt: skip
+    grid = CoverageGrid(TableAxes.default())
+
+    def line(sources: list) -> str:
+        snap = builder.build(
+            grid=grid, sources=sources, rejects={}, plan=PlanView(instruction=said),
+            recording=None, record_error="", pulls_done=0, pulls_max=None, in_pull=False,
+            finished=False, paused=False, speed=1.0,
+        )  # fmt: skip
+        return snap.plan.instruction
+
+    assert line([ecu, wb]) == "no engine data: ecu stale; check the device and cable"
+    # the ECU speaks: rpm is read again, the plan's line is back
+    builder.show(Block("ecu", np.array([0.0]), {"rpm": np.array([1900.0])}))
+    ecu.status = SourceStatus(SourceState.CONNECTED)
+    assert line([ecu, wb]) == said
+    # the wideband alone going silent leaves the line to the plan (the alarm line says it)
+    wb.status = SourceStatus(SourceState.RECONNECTING)
+    assert line([ecu, wb]) == said
+    # the ECU's rpm gone stale with the ECU silent: the line names both
+    clock[0] = 5.0
+    ecu.status = SourceStatus(SourceState.STALE)
+    assert line([ecu, wb]) == (
+        "no engine data: ecu stale, wb reconnecting; check the device and cable"
+    )
