@@ -285,6 +285,40 @@ def test_replay_seek_back_rebuilds_the_grid(tmp_path: Path):
     assert_same_grid(session.grid.to_arrays(), reference.grid.to_arrays())
 
 
+def test_seek_keys_pressed_quicker_than_the_replay_moves_add_up(tmp_path: Path):
+    # QA in the TUI: Right pressed three times moved the replay +10 s, not +30: each
+    # press started from the position the replay had not left yet
+    from drivers.registry import create_sources
+
+    out = tmp_path / "long.dynolog"
+    Session(
+        create_sources(["sim:vtwin?scenario=pulls&seed=1&speed=max&duration=90"]),
+        record_path=out,
+    ).run_to_end()
+    replay = ReplaySource(SourceURI(f"replay:{out}", "replay", str(out), {"speed": "max"}), "r")
+    replay.open()
+    try:
+        while replay.position_t is None or replay.position_t < 5.0:
+            replay.read()
+        here = replay.position_t
+        for _ in range(3):
+            replay.seek(10.0)
+
+        def landed() -> float:
+            """Log time of the first sample played after the fast-forward."""
+            while True:
+                block = replay.read()
+                assert block is not None
+                if block.t[0] > replay._fast_until:
+                    return float(block.t[0])
+
+        replay.read()  # takes the seek up and starts the fast-forward
+        replay.seek(-5.0)  # pressed on the way: from where it is headed, +30 s
+        assert landed() == pytest.approx(here + 25.0, abs=0.05)
+    finally:
+        replay.close()
+
+
 def test_unplugged_wideband_mid_session_is_recorded_and_resumes(tmp_path: Path):
     """A real Innovate driver on a pty: pull the cable, plug it back, nothing lost."""
     from drivers.registry import create_source

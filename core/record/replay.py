@@ -261,9 +261,22 @@ class ReplaySource(Source):
         self.set_speed(next((s for s in reversed(SPEEDS) if s < self.speed), SPEEDS[0]))
 
     def seek(self, delta_s: float) -> None:
-        """Jump by ``delta_s`` seconds of log time (negative = back)."""
-        here = self.position_t if self.position_t is not None else (self.first_t or 0.0)
+        """Jump by ``delta_s`` seconds of log time (negative = back), from where it is headed.
+
+        Keys pressed faster than the replay takes a seek up add up: Right three times
+        moved +10 s, as each press started from the position the replay had not left
+        yet (and a press during a seek's fast-forward started from part way there).
+        """
+        start = self.first_t if self.first_t is not None else 0.0
         with self._ctl:
+            if self._seek_to is not None:  # a seek not taken up yet
+                here = self._seek_to if math.isfinite(self._seek_to) else start
+            elif math.isfinite(self._fast_until) and (
+                self.position_t is None or self.position_t < self._fast_until
+            ):
+                here = self._fast_until  # on the way to the last seek's target
+            else:
+                here = self.position_t if self.position_t is not None else start
             self._seek_to = here + delta_s
 
     # -- internals --------------------------------------------------------------------
