@@ -201,3 +201,32 @@ def test_a_long_end_of_replay_plan_says_so_on_a_terminal_and_not_on_a_pipe() -> 
     quick = _Terminal(True)
     assert run_unless_stopped(lambda: "plan", "planning", quick) == "plan"
     assert quick.getvalue() == ""  # a quick plan says nothing
+
+
+def test_the_summary_wraps_at_the_terminals_width_and_at_80_on_a_pipe(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # QA: after the TUI, a 160-column terminal got the summary wrapped at 80 (read as
+    # fragments); a 50-column one got 80-column lines the terminal wrapped mid-word
+    from core.session import Session
+    from drivers.registry import create_sources
+    from dynoai_tui.commands.headless import summary_text, summary_width
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    snap = Session(
+        create_sources(["sim:vtwin?scenario=pulls&seed=1&speed=max&duration=45"])
+    ).run_to_end()
+    for columns in (50, 160):
+        monkeypatch.setenv("COLUMNS", str(columns))
+        assert summary_width(Tty()) == columns
+        assert summary_width(io.StringIO()) == 80  # a pipe or a file: the same text anywhere
+        text = summary_text(snap, recording_path=None, width=summary_width(Tty()))
+        widest = max(len(ln) for ln in text.splitlines())
+        assert widest <= columns
+        if columns == 160:  # the alarm lines (~90 columns) stay whole
+            assert widest > 80, text
+    monkeypatch.setenv("COLUMNS", "20")
+    assert summary_width(Tty()) == 40  # never narrower than a label and a few words

@@ -184,6 +184,7 @@ def summary_text(
     stored_as: str | None = None,
     earlier_recordings: Sequence[str] = (),
     kept: str = "",
+    width: int | None = None,
 ) -> str:
     """The end-of-run summary with an ASCII heatmap of hits.
 
@@ -193,6 +194,7 @@ def summary_text(
     (the dashboard's ``r`` pressed more than once), listed first.
     ``kept``: the stored run the store kept instead of this one, and why (:func:`as_stored`):
     the vehicle line says so, ``snap.vehicle_grid`` being the store's coverage.
+    ``width``: columns to wrap at (default :func:`summary_width`).
     """
     lines = [
         f"duration      {format_clock(snap.elapsed_s)} ({snap.elapsed_s:.1f} s)",
@@ -260,12 +262,33 @@ def summary_text(
             )
     for kind, err, n in snap.plan.errors_by_type:
         lines.append(f"predicted     {kind}: {err:.1f} % mean error over {n} checked test(s)")
-    return "\n".join(wrapped(line) for line in lines)
+    columns = width if width is not None else summary_width()
+    return "\n".join(wrapped(line, columns) for line in lines)
 
 
 SUMMARY_WIDTH = 80
-"""Columns a summary line fills before it wraps (an SSH terminal is often 80 wide)."""
+"""Columns a summary line fills before it wraps when stdout is not a terminal (a pipe,
+a file: the same text on every machine; an SSH terminal is often 80 wide)."""
 _LABEL_WIDTH = 14
+_MIN_WIDTH = 40
+
+
+def summary_width(out: TextIO | None = None) -> int:
+    """The terminal's width when ``out`` (stdout) is one, else :data:`SUMMARY_WIDTH`.
+
+    Wrapped at 80 on a 160-column terminal the summary read as fragments; on a 50-column
+    one the terminal wrapped it again, mid-word.
+    """
+    stream = out if out is not None else sys.stdout
+    try:
+        tty = stream.isatty()
+    except (AttributeError, ValueError, OSError):
+        tty = False
+    if not tty:
+        return SUMMARY_WIDTH
+    import shutil
+
+    return max(_MIN_WIDTH, shutil.get_terminal_size((SUMMARY_WIDTH, 24)).columns)
 
 
 def wrapped(line: str, width: int = SUMMARY_WIDTH) -> str:
