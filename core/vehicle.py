@@ -169,7 +169,15 @@ def config_from_mapping(data: Mapping[str, Any], *, source: str = "config") -> V
         else:
             raise ConfigError(f"{where}.{key}: unknown key")
     if "coverage" in data:
-        changes.update(_coverage(data["coverage"], source))
+        coverage = _coverage(data["coverage"], source)
+        both = changes.get("hit_target"), coverage.get("hit_target")
+        if None not in both and both[0] != both[1]:
+            # one of the two was silently ignored: which one counts is not obvious
+            raise ConfigError(
+                f"{source}: vehicle.hit_target = {both[0]} and coverage.hit_target = "
+                f"{both[1]} disagree; set it in one place"
+            )
+        changes.update(coverage)
     if "axes" in data:
         try:
             changes["axes"] = TableAxes.from_dict(data["axes"])

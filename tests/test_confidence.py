@@ -72,6 +72,11 @@ def test_the_rule_is_vehicle_config_with_clear_errors():
         parse_config_text("[coverage]\nhit_target = 1.5\n")
     with pytest.raises(ConfigError, match="coverage.dwell: unknown key"):
         parse_config_text("[coverage]\ndwell = 1\n")
+    # QA: both tables set it, to different values, and one was silently ignored
+    with pytest.raises(ConfigError, match="vehicle.hit_target = 5 and coverage.hit_target = 20"):
+        parse_config_text("[vehicle]\nhit_target = 5\n[coverage]\nhit_target = 20\n")
+    same = parse_config_text("[vehicle]\nhit_target = 20\n[coverage]\nhit_target = 20\n")
+    assert same.hit_target == 20
 
 
 def test_grid_copies_and_views_keep_the_rule():
