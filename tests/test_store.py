@@ -57,6 +57,7 @@ def test_rebuild_rebins_runs_from_their_logs_all_or_nothing(tmp_path):
     store.add_run("bike", "a", _grid(1), log_path="a.dynolog")
     store.add_run("bike", "b", _grid(1), log_path="b.dynolog")
     store.add_run("bike", "c", _grid(1))
+    store.add_run("bike", "d", _grid(1), log_path="d.dynolog")
     new_axes = TableAxes.linear(1000, 6000, 6, 30, 100, 5)
 
     def rows(path):
@@ -76,13 +77,17 @@ def test_rebuild_rebins_runs_from_their_logs_all_or_nothing(tmp_path):
     def broken(path):
         if path == "b.dynolog":
             raise ValueError("b.dynolog is truncated")
+        if path == "d.dynolog":
+            Path("/nonexistent/d.dynolog").read_bytes()  # its log moved away
         pipeline = Pipeline(VehicleConfig(axes=new_axes))
         for block in rows(path):
             pipeline.push_rows(block)
         return pipeline.grid
 
     report = store.rebuild("bike", new_axes, broken)
-    assert report.rebuilt == ("a",) and {m[0] for m in report.missing} == {"b", "c"}
+    assert report.rebuilt == ("a",) and {m[0] for m in report.missing} == {"b", "c", "d"}
+    why = dict(report.missing)  # QA: "[Errno 2] No such file or directory: '...'"
+    assert why["d"] == "cannot read its recording /nonexistent/d.dynolog: no such file or directory"
     grid = store.cumulative_grid("bike", new_axes)
     assert grid.hits.sum() > 100 and grid.hits[2, 2] == grid.hits.sum()
 

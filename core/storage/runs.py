@@ -159,7 +159,12 @@ def rebin_runs(
             for path in paths[1:]:  # the segments of one run, each fused on its own
                 grid.merge(binner(path))
             grids[run.run_id] = grid
-        except (OSError, ValueError, SourceError) as exc:
+        except OSError as exc:
+            # str(exc) read "[Errno 2] No such file or directory: '...'" in the warning
+            where = exc.filename if exc.filename is not None else paths[0]
+            why = (exc.strerror or type(exc).__name__).lower()
+            missing.append((run.run_id, f"cannot read its recording {where}: {why}"))
+        except (ValueError, SourceError) as exc:
             missing.append((run.run_id, str(exc)))
     return grids, missing
 
