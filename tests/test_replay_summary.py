@@ -230,3 +230,28 @@ def test_the_summary_wraps_at_the_terminals_width_and_at_80_on_a_pipe(
             assert widest > 80, text
     monkeypatch.setenv("COLUMNS", "20")
     assert summary_width(Tty()) == 40  # never narrower than a label and a few words
+
+
+def test_the_dashboards_replay_summary_names_the_next_test_headless_names(
+    logs: dict[str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # QA: quitting the dashboard's replay printed "next test: hold 1500 rpm" (the live
+    # plan from where the replay stood), `replay --headless` of the same file "hold 1000"
+    import dynoai_tui.tui.app as app
+    from dynoai_tui.commands.headless import summary_text
+
+    monkeypatch.setenv("DYNOAI_DATA_DIR", str(tmp_path / "store"))
+    headless = dynoai(capsys, "replay", str(logs["steady"]), "--headless")
+
+    def dashboard(session, *, next_test=None, **_kw):  # what run_tui does around the app
+        final = session.run_to_end()
+        assert next_test is not None
+        print(summary_text(next_test(final), recording_path=None))
+        return 0
+
+    monkeypatch.setattr(app, "run_tui", dashboard)
+    shown = dynoai(capsys, "replay", str(logs["steady"]), "--speed", "1000")
+    assert line(shown, "next test") == line(headless, "next test")

@@ -237,6 +237,9 @@ def run(args: argparse.Namespace) -> int:
             replay=True,
             bell=not args.no_bell,
             replay_length_s=log_length_s(source),
+            # the summary names the next test `replay --headless` names (QA: the TUI's
+            # said "hold 1500 rpm" from where the replay stood, headless "hold 1000")
+            next_test=lambda final: end_plan(final, session, store, args),
         )
     final, why = run_headless(
         session, duration_s=None, status_format=args.status_format, bell=not args.no_bell

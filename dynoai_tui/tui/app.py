@@ -564,12 +564,15 @@ def run_tui(
     record_dir: str | Path | None = None,
     bell: bool = True,
     replay_length_s: float | None = None,
+    next_test: Callable[[Snapshot], Snapshot] | None = None,
 ) -> int:
     """Start the session, run the dashboard until quit, stop the session (flushing the recording).
 
     A source that cannot be opened raises ``SourceError`` before the screen is
     taken over, so the CLI prints its one-line message. After the app exits the
-    run summary goes to stdout, like the headless commands.
+    run summary goes to stdout, like the headless commands. ``next_test`` makes the
+    summary's plan (a replay's: as ``replay --headless`` and ``dynoai plan`` make it,
+    not the live plan from wherever the replay stood when quit).
 
     Returns:
         The process exit code (0 after a normal quit).
@@ -603,6 +606,8 @@ def run_tui(
         rec = app.last_recording or session.snapshot.recording
         final = session.stop()
     final, kept = as_stored(final, session.tracker)
+    if next_test is not None:
+        final = next_test(final)
     paths = list(app.recordings) or ([rec.path] if rec is not None else [])
     notes = []
     if not paths and not replay:
