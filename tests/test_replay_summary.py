@@ -255,3 +255,30 @@ def test_the_dashboards_replay_summary_names_the_next_test_headless_names(
     monkeypatch.setattr(app, "run_tui", dashboard)
     shown = dynoai(capsys, "replay", str(logs["steady"]), "--speed", "1000")
     assert line(shown, "next test") == line(headless, "next test")
+
+
+def test_a_replay_stopped_part_way_warns_of_no_damage_in_a_whole_file(
+    logs: dict[str, Path], tmp_path: Path
+) -> None:
+    # QA: Ctrl-C in `replay --headless --speed 5` warned "s.dynolog: recovered 35 blocks
+    # (1750 samples, 17.5 s) and 1 events; file complete" of a whole file
+    env = {**os.environ, "DYNOAI_DATA_DIR": str(tmp_path / "store")}
+
+    def stopped(path: Path) -> str:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dynoai_tui.cli", "replay", str(path), "--headless",
+             "--speed", "20", "--status-format", "json"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )  # fmt: skip
+        assert proc.stderr is not None
+        for raw in proc.stderr:  # the first status: the replay is under way
+            if raw.startswith("{"):
+                break
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0 and "note          SIGINT" in out, err
+        return err
+
+    assert "recovered" not in stopped(logs["pulls"])
+    # ...and the cut copy, stopped before its cut, has met no damage yet either
+    assert "recovered" not in stopped(logs["cut"])

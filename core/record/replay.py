@@ -104,6 +104,21 @@ class RecordedLog:
         if self._reader is not None:
             rec = self._reader.recovery
             return "" if rec.complete else rec.message
+        return self._foreign_damage()
+
+    @property
+    def damage_so_far(self) -> str:
+        """The damage met on the way when the read stopped early (by a signal), else ''.
+
+        Not having read to the end is no loss: a stopped replay's summary warned
+        "recovered 35 blocks ... file complete" of a whole file.
+        """
+        if self._reader is not None:
+            rec = self._reader.recovery
+            return rec.message if rec.skips or rec.error else ""
+        return self._foreign_damage()
+
+    def _foreign_damage(self) -> str:
         # a foreign log: what its reader skipped (bad checksums, garbage, a cut tail),
         # which before only ``dynoai import`` said
         damage = getattr(getattr(self._imported, "summary", None), "damage", None)

@@ -249,7 +249,9 @@ def run(args: argparse.Namespace) -> int:
     stopped = "" if why == "end of data" else why  # the signal that stopped the replay
     if not stopped:  # a signal wants the summary now: it keeps the quick plan's test
         final = end_plan(final, session, store, args)
-    warning = source.log.recovery_warning if source.log is not None else ""
+    warning = ""
+    if source.log is not None:
+        warning = source.log.damage_so_far if stopped else source.log.recovery_warning
     refused = getattr(session.tracker, "store_note", "")
     print_summary(
         summary_text(
