@@ -702,7 +702,7 @@ def test_with_the_engine_source_silent_the_line_says_so_not_where_to_drive() -> 
     )
     clock = [0.0]
     builder = SnapshotBuilder(
-        VehicleConfig(), [ecu, wb], clock=lambda: clock[0], data_clock=False,
+        VehicleConfig(), [ecu, wb], clock=lambda: clock[0], data_clock=False,  # type: ignore[list-item]
         stale_limit=lambda name: 1.0, tick_s=0.03,
     )  # fmt: skip
     grid = CoverageGrid(TableAxes.default())
