@@ -272,3 +272,12 @@ def test_a_lambda_column_holding_afr_names_the_map_that_imports_it(
     # a real lambda column gets no such line
     assert _run(str(DATA / "tunerstudio.csv"), "--out", str(tmp_path / "c.dynolog")) == 0
     assert "looks like AFR" not in capsys.readouterr().out
+    # a replay of the CSV itself says it too (it only counted wideband_railed)
+    from dynoai_tui.cli import main
+
+    replay = ["replay", str(src), "--headless", "--data-dir", str(tmp_path / "store")]
+    assert main(replay) == 0
+    err = capsys.readouterr().err
+    assert f"dynoai: warning: {src}: lean rail: 'Lambda' reads 12.9-13.5" in err, err
+    assert main([*replay, "--map", 'afr="Lambda"']) == 0
+    assert "lean rail" not in capsys.readouterr().err

@@ -125,6 +125,23 @@ class RecordedLog:
         return "damaged log: " + "; ".join(damage) if damage else ""
 
     @property
+    def lean_rail_hint(self) -> str:
+        """For a foreign log whose "Lambda" column holds AFR: the ``--map`` to read it as AFR.
+
+        '' otherwise. ``dynoai import`` said it; a replay of the same CSV only counted
+        every sample as ``wideband_railed``.
+        """
+        if self._imported is None:
+            return ""
+        from core.formats.mapping import afr_in_lambda
+
+        summary = getattr(self._imported, "summary", None)
+        columns = getattr(self._imported, "columns", None)
+        if summary is None or columns is None:
+            return ""
+        return afr_in_lambda(summary.mapped, columns)
+
+    @property
     def import_summary(self) -> str:
         summary = getattr(self._imported, "summary", None)
         return summary.to_text() if summary is not None else ""

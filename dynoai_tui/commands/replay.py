@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -211,6 +212,13 @@ def end_plan(final: Snapshot, session: Session, store: Any, args: argparse.Names
     return replace(final, plan=replace(view, errors_by_type=final.plan.errors_by_type))
 
 
+def lean_rail_hint(file: str, source: ReplaySource, rejects: Mapping[str, int]) -> None:
+    """Warn of a foreign log's "Lambda" column that holds AFR, as ``dynoai import`` does."""
+    log = source.log
+    if rejects.get("wideband_railed") and log is not None and (hint := log.lean_rail_hint):
+        warning_line(f"{file}: lean rail: {hint}")
+
+
 def run(args: argparse.Namespace) -> int:
     check_output_path(args.coverage_json, "--coverage-json")
     if args.speed is not None and not 0.01 <= args.speed <= 1000:
@@ -228,7 +236,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.headless:
         from dynoai_tui.tui.app import run_tui
 
-        return run_tui(
+        code = run_tui(
             session,
             store=store,
             vehicle=args.vehicle
@@ -241,6 +249,8 @@ def run(args: argparse.Namespace) -> int:
             # said "hold 1500 rpm" from where the replay stood, headless "hold 1000")
             next_test=lambda final: end_plan(final, session, store, args),
         )
+        lean_rail_hint(args.file, source, session.snapshot.rejects)
+        return code
     final, why = run_headless(
         session, duration_s=None, status_format=args.status_format, bell=not args.no_bell
     )
@@ -270,6 +280,7 @@ def run(args: argparse.Namespace) -> int:
         warning_line(f"{args.file}: {warning}")
     if refused:
         warning_line(f"{args.file}: {refused}")
+    lean_rail_hint(args.file, source, final.rejects)
     learned = getattr(session.tracker, "learn_note", "")
     if learned and not refused:
         warning_line(f"{args.file}: {learned}")
