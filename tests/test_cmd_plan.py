@@ -197,9 +197,14 @@ def test_an_empty_or_impossible_limit_is_refused_and_the_saved_one_kept(
 def test_constraints_on_a_new_name_warn_that_they_create_it(store_dir, capsys):
     # QA: a typo (fxx for fx) saved the limit under a new vehicle without a word
     args = ["constraints", "--vehicle", "bkie", "--data-dir", str(store_dir)]
+    # a bad value creates nothing: its error is the one line (the warning that the
+    # constraints create the vehicle came first, as if they had)
+    assert main([*args, "--set", "max_rpm=abc"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["dynoai: error: constraints.max_rpm: 'abc' is not a number"], err
     assert main([*args, "--set", "max_rpm=5000"]) == 0
-    err = capsys.readouterr().err
-    assert "no vehicle named 'bkie' yet (known: bike)" in err and "check the name" in err
+    err = "\n".join(capsys.readouterr().err.splitlines())
+    assert "no vehicle named 'bkie' before (known: bike)" in err and "check the name" in err
     assert main([*args, "--set", "max_rpm=5100"]) == 0  # it exists now: no warning
     assert capsys.readouterr().err == ""
 

@@ -60,18 +60,21 @@ def run(args: argparse.Namespace) -> int:
                 f"set one to create it, e.g. dynoai constraints --vehicle {args.vehicle} "
                 "--set max_rpm=5800"
             )
-        elif updates and not store.has_vehicle(args.vehicle) and not args.config:
-            # a typo (fxx for fx) saved the limit under a new name and left fx without it
-            known = ", ".join(store.list_vehicles()) or "none yet"
-            warning_line(
-                f"no vehicle named {args.vehicle!r} yet (known: {known}): the constraints "
-                "create it; check the name if you meant one of those"
-            )
+        creates = bool(updates) and not store.has_vehicle(args.vehicle) and not args.config
+        known = ", ".join(store.list_vehicles()) or "none yet"
         cfg = load_vehicle(args, store)
         current = store.get_constraints(cfg.name) or cfg.constraints
         if updates:
             current = current.with_updates(updates)
             store.set_constraints(cfg.name, current)
+        if creates:
+            # a typo (fxx for fx) saved the limit under a new name and left fx without
+            # it; said once it was saved (before a bad value's error it read as if the
+            # vehicle had been made)
+            warning_line(
+                f"no vehicle named {args.vehicle!r} before (known: {known}): the constraints "
+                "created it; check the name if you meant one of those"
+            )
     except StoreError as exc:
         raise CommandError(str(exc)) from None
     values = current.to_mapping()
