@@ -488,11 +488,15 @@ class DynoApp(App[int]):
         The dyno sheet draws the pull and lists its peaks, which is all such a toast
         says: one still up sat over the sheet for the rest of its 8 s. Textual has no
         public call to dismiss one notification (``clear_notifications`` takes the
-        errors too); ``_unnotify`` is what its Toast calls when clicked.
+        errors too); ``_unnotify`` is what its Toast calls when clicked. A Textual
+        without it (private, so it may go) leaves the toasts to time out, as before.
         """
+        unnotify = getattr(self, "_unnotify", None)
+        if unnotify is None:
+            return
         for notification in list(self._notifications):
             if notification.title == PULL_DONE:
-                self._unnotify(notification, refresh=False)
+                unnotify(notification, refresh=False)
         self._refresh_notifications()
 
     def action_toggle_bell(self) -> None:
