@@ -1,13 +1,16 @@
 """Replay of a 1 h, 100 Hz, 12-channel log, headless at max speed, end to end.
 
-Target: <= 2 s. Two figures: the whole `dynoai replay FILE --headless --max-speed`
-process (interpreter start, imports, reading, fusing, filtering, binning, planning,
-summary), and the engine alone in-process.
+Target: <= 2 s. Three figures: the engine alone in-process, and the whole `dynoai
+replay FILE --headless --max-speed` process (interpreter start, imports, reading,
+fusing, filtering, binning, the end-of-replay plan, summary) twice: with an empty
+simulation cache (the first replay on a machine: every candidate simulated, 4-6 s of
+it) and with the cache that run left (``sim.diskcache``: every later replay and plan).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -72,31 +75,25 @@ def main() -> None:
         engine_s = time.perf_counter() - started
         assert final.samples_total == samples, (final.samples_total, samples)
 
-        started = time.perf_counter()
-        res = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "dynoai_tui.cli",
-                "replay",
-                str(path),
-                "--headless",
-                "--max-speed",
-            ],
-            capture_output=True,
-            text=True,
-            cwd=tmp,
-        )
-        process_s = time.perf_counter() - started
-        if res.returncode != 0:
-            raise SystemExit(res.stderr)
+        env = {**os.environ, "DYNOAI_CACHE_DIR": str(Path(tmp) / "cache")}
+        env["DYNOAI_DATA_DIR"] = str(Path(tmp) / "data")
+        command = [sys.executable, "-m", "dynoai_tui.cli", "replay", str(path), "--headless",
+                   "--max-speed"]  # fmt: skip
+        process_s = []
+        for _ in ("cold", "warm"):
+            started = time.perf_counter()
+            res = subprocess.run(command, capture_output=True, text=True, cwd=tmp, env=env)
+            process_s.append(time.perf_counter() - started)
+            if res.returncode != 0:
+                raise SystemExit(res.stderr)
     rate = samples / engine_s / 1e6
-    ok = "OK" if process_s <= TARGET_S else "MISSED"
     print(f"engine only:  {engine_s:.2f} s ({rate:.2f} M samples/s)")
-    print(
-        f"replay 1 h end to end (dynoai replay --headless --max-speed): {process_s:.2f} s "
-        f"(target <= {TARGET_S:.0f} s) {ok}"
-    )
+    for label, took in zip(("empty cache", "warm cache"), process_s, strict=True):
+        ok = "OK" if took <= TARGET_S else "MISSED"
+        print(
+            f"replay 1 h end to end (dynoai replay --headless --max-speed), {label}: "
+            f"{took:.2f} s (target <= {TARGET_S:.0f} s) {ok}"
+        )
 
 
 if __name__ == "__main__":
