@@ -174,6 +174,10 @@ class PullDetector:
         self.pulls = 0
         """WOT pulls detected this session (counted against ``max_pulls_per_session``)."""
         self._history: deque[tuple[float, float, float]] = deque()
+        self._tps_low: deque[tuple[float, float]] = deque()
+        """(t, tps) of the history's finite throttle readings, rising: its first is the
+        window's lowest (a monotonic queue; a min over the window per point cost ~1 s of
+        a 1-h replay)."""
         self._last_t = -math.inf
         self._segment: _Segment | None = None
         self._completed: list[DetectedTest] = []
@@ -294,12 +298,18 @@ class PullDetector:
 
     def _classify(self, t: float, rpm: float, tps: float, *, loaded: bool = False) -> str:
         """The class of one point; ``loaded``: a dyno measures power or torque here."""
-        hist = self._history
+        hist, low = self._history, self._tps_low
         while hist and hist[0][0] < t - LOOKBACK_S:
             hist.popleft()
+        while low and low[0][0] < t - LOOKBACK_S:
+            low.popleft()
         ago = hist[0] if hist else None
-        tps_min = min((h[2] for h in hist if math.isfinite(h[2])), default=math.nan)
+        tps_min = low[0][1] if low else math.nan
         hist.append((t, rpm, tps))
+        if math.isfinite(tps):
+            while low and low[-1][1] >= tps:
+                low.pop()
+            low.append((t, tps))
         self._steady_here = (
             ago is not None
             and t - ago[0] >= 0.5 * LOOKBACK_S
