@@ -93,6 +93,31 @@ def test_a_missing_replay_file_is_exit_2_through_source_too(tmp_path: Path) -> N
     assert "does not exist" in via_source.stderr and via_source.stderr.count("\n") == 1
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("sim", "--write-tune", "{dir}/t.msq"),
+        ("sim", "--write-true-ve", "{dir}/ve.csv"),
+        ("sim", "--out", "{dir}/s.dynolog", "--duration", "2"),
+    ],
+)
+@pytest.mark.parametrize("where", ["missing", "proc"])
+def test_an_output_file_no_directory_takes_is_one_line_naming_the_directory(
+    tmp_path: Path, args: tuple[str, ...], where: str
+) -> None:
+    # QA: "report --out /nonexistent/x.png" was an internal error; the other writers said
+    # "cannot write (No such file or directory)" without saying what was missing, and a
+    # recording in /proc said "directory /proc does not exist"
+    if where == "proc" and not os.path.isdir("/proc"):
+        pytest.skip("no /proc here")
+    folder = str(tmp_path / "nowhere") if where == "missing" else "/proc"
+    done = dynoai(*(a.replace("{dir}", folder) for a in args), cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and "internal error" not in done.stderr, done.stderr
+    said = "does not exist" if where == "missing" else "does not take new files"
+    assert f"directory {folder} {said}" in done.stderr, done.stderr
+
+
 def _sigint_ignored() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 

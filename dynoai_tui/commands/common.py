@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import errno
 import hashlib
 import math
 import os
@@ -136,12 +137,15 @@ def report_store_damage(store: Any | None) -> None:
         )
 
 
-def write_output_file(path: str, text: str, what: str) -> None:
+def write_output_file(path: str | os.PathLike[str], data: str | bytes, what: str) -> None:
     """Create or replace the regular file ``path``; never follow a symbolic link there.
 
     A link at ``path`` (planted, or left over) would otherwise redirect the write onto
-    whatever it points at.
+    whatever it points at. Every way the write can fail is one line naming the file and
+    its directory (:func:`cannot_write`): ``report --out /nonexistent/x.png`` was an
+    internal error after the whole log had been read.
     """
+    path = os.fspath(path)
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
     try:
         if os.path.islink(path):
@@ -152,25 +156,54 @@ def write_output_file(path: str, text: str, what: str) -> None:
     except OSError as exc:
         if os.path.islink(path):
             raise CommandError(f"{what} {path} is a symbolic link; name a regular file") from None
-        raise CommandError(f"cannot write {what} {path}: {exc.strerror or exc}") from None
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
+        raise cannot_write(path, what, exc) from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+    except OSError as exc:  # disk full, quota, a stick pulled while writing
+        raise cannot_write(path, what, exc) from None
 
 
-def check_output_path(path: str | None, what: str) -> None:
+def cannot_write(path: str | os.PathLike[str], what: str, exc: OSError) -> CommandError:
+    """The one line for an output file that could not be written, naming its directory.
+
+    The system's own words ("No such file or directory") do not say which part is
+    missing: the file is about to be made, so it is the directory, or a directory that
+    takes no new files (``/proc``).
+    """
+    path = os.fspath(path)
+    parent = os.path.dirname(os.path.abspath(path))
+    why = exc.strerror or str(exc)
+    if isinstance(exc, IsADirectoryError) or os.path.isdir(path):
+        return CommandError(f"{what} {path} is a directory; name a file")
+    if exc.errno == errno.ENOENT:
+        if not os.path.isdir(parent):
+            return CommandError(f"cannot write {what} {path}: directory {parent} does not exist")
+        return CommandError(
+            f"cannot write {what} {path}: directory {parent} does not take new files ({why})"
+        )
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return CommandError(
+            f"cannot write {what} {path}: directory {parent} is not writable ({why})"
+        )
+    return CommandError(f"cannot write {what} {path}: {why}")
+
+
+def check_output_path(path: str | os.PathLike[str] | None, what: str) -> None:
     """Fail before a run when ``path`` could not be written at its end (``write_output_file``).
 
     ``log --coverage-json /nonexistent/c.json`` ran its whole duration and only then
-    said it could not write the file.
+    said it could not write the file. (A directory that refuses new files for another
+    reason, ``/proc``, is found at the write and said as one line there.)
     """
     if not path:
         return
-    target = Path(path)
-    parent = target.parent
-    if target.is_dir():
+    path = os.fspath(path)
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
         raise CommandError(f"{what} {path} is a directory; name a file")
-    if not parent.is_dir():
-        raise CommandError(f"cannot write {what} {path}: no directory {parent}")
+    if not os.path.isdir(parent):
+        raise CommandError(f"cannot write {what} {path}: directory {parent} does not exist")
     if not os.access(parent, os.W_OK):
         raise CommandError(f"cannot write {what} {path}: directory {parent} is not writable")
 
