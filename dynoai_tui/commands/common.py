@@ -2,7 +2,8 @@
 
 Exit codes (a documented contract for scripts):
 
-* 0 - done (also after SIGINT / SIGTERM / SIGHUP: data flushed, summary printed)
+* 0 - done (also after SIGINT / SIGTERM / SIGHUP: data flushed, summary printed; and
+  when the reader of stdout leaves early, ``dynoai sources | head -1``: see ``cli.main``)
 * 1 - internal error (a bug: please report it with the traceback from ``--debug``)
 * 2 - bad input: usage, unknown source URI, missing/corrupt/truncated file, bad config value
 * 3 - a device or source failed (cannot open the port, adapter does not answer)
@@ -20,6 +21,7 @@ import errno
 import hashlib
 import math
 import os
+import select
 import sys
 import uuid
 from collections.abc import Sequence
@@ -80,6 +82,52 @@ def warning_line(message: str) -> None:
     """One warning line on stderr: something was wrong but the data was used."""
     with contextlib.suppress(OSError):
         print(f"dynoai: warning: {printable(message)}", file=sys.stderr, flush=True)
+
+
+def stdout_closed() -> bool:
+    """Whether stdout is a pipe whose reader has gone (``dynoai sources | head -1``).
+
+    A ``BrokenPipeError`` may also come from a socket (a JetDrive or ELM327 over TCP);
+    only the reader of our own output leaving is the tuner's choice and a quiet exit.
+    A flush finds it when output is still buffered; otherwise ``poll`` reports the
+    error condition on a pipe that has lost its reader.
+    """
+    stream = sys.stdout
+    if stream is None:
+        return False
+    try:
+        stream.flush()
+    except BrokenPipeError:
+        return True
+    except (OSError, ValueError):
+        return False
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False  # not a real file (a test's capture)
+    if not hasattr(select, "poll"):
+        return False
+    poller = select.poll()
+    poller.register(fd, 0)  # no events asked: only error and hang-up come back
+    return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(0))
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null once its reader has gone.
+
+    The interpreter flushes stdout at exit; the buffered rest would raise again on the
+    closed pipe ("Exception ignored ... BrokenPipeError", exit 120). The recipe of the
+    Python docs' "Note on SIGPIPE" (library/signal.html).
+    """
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a real file (a test's capture): nothing is flushed to a pipe at exit
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
 
 
 def source_failures(sources: Any) -> list[str]:
