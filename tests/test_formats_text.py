@@ -146,3 +146,24 @@ def test_mapping_helpers() -> None:
     assert conversion_for("afr", "lambda").canonical == "lambda"  # the unit wins
     assert conversion_for("map_kpa", "inHg").text == "inHg -> kPa x 3.386"
     assert conversion_for("iat_c", "K").text == "K -> degC"
+
+
+def test_a_target_of_0_in_a_csv_is_no_data(tmp_path: Path) -> None:
+    # 0.0 in a target column is "no target logged", never a target of 0.0
+    path = tmp_path / "targets.csv"
+    path.write_text(
+        "Time,RPM,MAP,AFR,AFR Target,Lambda Target\n"
+        "s,rpm,kPa,AFR,AFR,lambda\n"
+        "0.00,3000,60,13.1,0,0\n"
+        "0.05,3010,61,13.0,13.2,0.898\n"
+        "0.10,3020,62,12.9,0.0,-1\n"
+        "0.15,3030,63,12.8,13.0,0.884\n"
+    )
+    log = open_log(path)
+    afr_target, lambda_target = log.columns["afr_target"], log.columns["lambda_target"]
+    assert np.isnan(afr_target[0]) and np.isnan(lambda_target[0])  # nothing before to hold
+    assert not (afr_target <= 0).any() and not (lambda_target <= 0).any()
+    assert afr_target[1] == 13.2 and afr_target[3] == 13.0  # real targets untouched
+    conv = {m.canonical: m.conversion for m in log.summary.mapped}
+    assert conv["afr_target"] == "2 values of 0: no target logged, taken as no data"
+    assert np.isfinite(log.columns["afr"]).all()
