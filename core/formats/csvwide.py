@@ -158,6 +158,16 @@ def _segment(
             for j, c in enumerate(row[: len(header)])
             if j != t_idx and c not in NULL_CELLS and not is_number(c)
         )
+        numbers = frozenset(
+            j
+            for row in sample_rows
+            for j, c in enumerate(row[: len(header)])
+            if c not in NULL_CELLS and is_number(c)
+        )
+        if words & numbers:
+            # a number column with a word in it ("ERR"): Arrow would read the whole
+            # column as text (all NaN); the text path keeps its numbers and counts the rest
+            raise NeedFullText
         table = _fast_table(
             source, text, start, delim, header, decimal_comma, numeric_time, t_idx, words
         )
