@@ -216,6 +216,7 @@ def _segment(
         damage=damage,
         started_at=started,
         clock=clock,
+        not_numbers={names[j]: got for j in keep if (got := table.not_numbers(j))},
     )
     return raw, stop_at
 
@@ -309,6 +310,11 @@ def _merge_segments(parts: list[RawLog]) -> RawLog:
     notes = [n for p in parts for n in p.notes]
     damage = [n for p in parts for n in p.damage]
     notes.append(f"header repeated {len(parts) - 1} times; columns merged")
+    not_numbers: dict[str, tuple[int, str]] = {}
+    for p in parts:
+        for name, (count, first) in p.not_numbers.items():
+            before, shown = not_numbers.get(name, (0, first))
+            not_numbers[name] = (before + count, shown)
     return RawLog(
         format_name="",
         t_s=t,
@@ -319,6 +325,7 @@ def _merge_segments(parts: list[RawLog]) -> RawLog:
         damage=damage,
         started_at=parts[0].started_at,
         clock=parts[0].clock,
+        not_numbers=not_numbers,
     )
 
 
