@@ -23,7 +23,8 @@ from types import ModuleType
 from dynoai_tui import INTERRUPTED, raise_interrupt
 from dynoai_tui.commands import COMMANDS
 
-EPILOG = """exit codes: 0 done (also after Ctrl-C / SIGTERM / SIGHUP), 1 internal error,
+EPILOG = """exit codes: 0 done (also after Ctrl-C / SIGTERM / SIGHUP, or when the reader of
+the output leaves early, as head does), 1 internal error,
 2 bad input (usage, URI, file, config), 3 device or source failure, 4 run ended but
 not everything was saved (recording stopped early, vehicle store not written).
 With no command, dynoai opens the dashboard on the built-in simulator."""
@@ -63,6 +64,31 @@ DEMO_SOURCE = "sim:vtwin?scenario=guided"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; its exit code.
+
+    The reader of stdout leaving early (``dynoai sources | head -1``) ends the command
+    quietly with exit 0, after the Python docs' "Note on SIGPIPE": stdout is pointed at
+    /dev/null so the interpreter's final flush cannot raise again, and SIGPIPE keeps
+    Python's ignore (its default would also kill a run whose TCP source drops). Exit 0,
+    not the recipe's 1: here 1 means a bug to report, and the reader choosing to stop
+    is no failure; a recording being written is closed first (``run_headless``,
+    ``LogWriter``'s ``with``), as after Ctrl-C. ``stdout`` is flushed inside the ``try``,
+    so the broken pipe of the last buffered lines is found here too.
+    """
+    try:
+        try:
+            return _main(argv)
+        finally:
+            if sys.stdout is not None:
+                sys.stdout.flush()
+    except BrokenPipeError:
+        from dynoai_tui.commands.common import silence_stdout
+
+        silence_stdout()
+        return 0
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if not [a for a in args_list if not a.startswith("-")] and not {"-h", "--help"} & set(
         args_list
@@ -103,6 +129,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         INTERRUPTED.clear()
         return 0
     except Exception as exc:
+        from dynoai_tui.commands.common import stdout_closed
+
+        if isinstance(exc, BrokenPipeError) and stdout_closed():
+            raise  # the reader of our output left: a quiet exit (main)
         known = translate_errors(exc)
         if known is not None:
             error_line(str(known))

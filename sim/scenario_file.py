@@ -7,7 +7,8 @@ planner's guided operator are timed by the same physics. Format::
 
     name = "my routine"
     description = "who runs it and why"        # optional
-    vehicle = "vtwin"                          # optional: the preset it was written for
+    vehicle = "vtwin"                          # optional: the preset it was written for;
+                                               # run on another, the file is refused
 
     [[segment]]
     kind = "idle"                 # seconds
@@ -51,10 +52,14 @@ planner's guided operator are timed by the same physics. Format::
     kind = "cruise"               # seconds (rpm_lo, rpm_hi, map_lo, map_hi optional)
     seconds = 60
 
-Decision: validation is strict (unknown keys, wrong types, values outside what an
-engine on a dyno can do) and every error names the segment (1-based, with its
+Decision: validation is strict (unknown keys, wrong types, values outside what the
+simulated engine can do) and every error names the segment (1-based, with its
 kind) and the key, because a silently ignored typo in a routine would make a
-benchmark against it meaningless.
+benchmark against it meaningless. What the engine can do comes from the vehicle
+the routine runs on (:class:`Reach`): rpm from the model's first rpm (500) to its
+rev limit (V-twin 6000, car 7200), MAP from 10 kPa to the barometer (~101 kPa:
+every preset is naturally aspirated). A ``wot_pull`` to 19000 rpm or a hold at
+250 kPa ran before, the engine simply never getting there.
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ from __future__ import annotations
 import math
 import tomllib
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -79,12 +85,48 @@ from sim.scenarios import (
     WotPull,
     chain,
 )
-from sim.vehicles import SimParamError, Vehicle
+from sim.vehicles import (
+    MODEL_MAP_MIN_KPA,
+    MODEL_RPM_MIN,
+    VEHICLES,
+    SimParamError,
+    Vehicle,
+    get_vehicle,
+    max_map_kpa,
+)
 
-RPM_RANGE = (300.0, 20000.0)
-MAP_RANGE_KPA = (10.0, 400.0)
 SECONDS_RANGE = (0.1, 3600.0)
 TOP_KEYS = {"name", "description", "vehicle", "segment"}
+
+
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """The rpm and MAP a routine may ask of the engine it runs on, and why those."""
+
+    vehicle: str
+    rpm: tuple[float, float]
+    map_kpa: tuple[float, float]
+
+    @classmethod
+    def of(cls, vehicle: Vehicle) -> Reach:
+        return cls(
+            vehicle.name,
+            (MODEL_RPM_MIN, vehicle.rev_limit_rpm),
+            (MODEL_MAP_MIN_KPA, max_map_kpa(vehicle)),
+        )
+
+    def rpm_why(self, value: float) -> str:
+        if value > self.rpm[1]:
+            return f"the {self.vehicle}'s rev limit is {self.rpm[1]:g} rpm"
+        return f"the {self.vehicle} model starts at {self.rpm[0]:g} rpm"
+
+    def map_why(self, value: float) -> str:
+        if value > self.map_kpa[1]:
+            return (
+                f"the {self.vehicle} is naturally aspirated: MAP tops out at the "
+                f"barometer, {self.map_kpa[1]:g} kPa"
+            )
+        return f"the {self.vehicle} model starts at {self.map_kpa[0]:g} kPa"
 
 
 class ScenarioFileError(SimParamError):
@@ -99,9 +141,10 @@ def is_scenario_file(name: str) -> bool:
 class _Seg:
     """Typed access to one ``[[segment]]`` table, with errors that name it."""
 
-    def __init__(self, where: str, table: Mapping[str, Any]) -> None:
+    def __init__(self, where: str, table: Mapping[str, Any], reach: Reach) -> None:
         self.where = where
         self.table = table
+        self.reach = reach
         self.used: set[str] = {"kind"}
 
     def _get(self, key: str, default: Any) -> Any:
@@ -112,32 +155,39 @@ class _Seg:
             return default
         return self.table[key]
 
-    def number(self, key: str, lo: float, hi: float, default: Any = None, unit: str = "") -> float:
+    def number(
+        self,
+        key: str,
+        lo: float,
+        hi: float,
+        default: Any = None,
+        unit: str = "",
+        why: Why | None = None,
+    ) -> float:
         value = self._get(key, _REQUIRED if default is None else default)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ScenarioFileError(f"{self.where}: {key}: {value!r} is not a number")
-        number = float(value)
-        if not (math.isfinite(number) and lo <= number <= hi):
-            raise ScenarioFileError(
-                f"{self.where}: {key}: {value!r} is outside {lo:g}..{hi:g}{unit}"
-            )
-        return number
+        return self._checked(key, value, lo, hi, unit, why)
 
-    def numbers(self, key: str, lo: float, hi: float, unit: str = "") -> tuple[float, ...]:
+    def numbers(
+        self, key: str, lo: float, hi: float, unit: str = "", why: Why | None = None
+    ) -> tuple[float, ...]:
         value = self._get(key, _REQUIRED)
         items = value if isinstance(value, list) else [value]
         if not items:
             raise ScenarioFileError(f"{self.where}: {key}: the list is empty")
-        out = []
-        for item in items:
-            if isinstance(item, bool) or not isinstance(item, int | float):
-                raise ScenarioFileError(f"{self.where}: {key}: {item!r} is not a number")
-            if not (math.isfinite(float(item)) and lo <= float(item) <= hi):
-                raise ScenarioFileError(
-                    f"{self.where}: {key}: {item!r} is outside {lo:g}..{hi:g}{unit}"
-                )
-            out.append(float(item))
-        return tuple(out)
+        return tuple(self._checked(key, item, lo, hi, unit, why) for item in items)
+
+    def _checked(
+        self, key: str, value: Any, lo: float, hi: float, unit: str, why: Why | None
+    ) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ScenarioFileError(f"{self.where}: {key}: {value!r} is not a number")
+        number = float(value)
+        if not (math.isfinite(number) and lo <= number <= hi):
+            reason = f" ({why(number)})" if why is not None and math.isfinite(number) else ""
+            raise ScenarioFileError(
+                f"{self.where}: {key}: {value!r} is outside {lo:g}..{hi:g}{unit}{reason}"
+            )
+        return number
 
     def check_unknown(self) -> None:
         unknown = sorted(set(self.table) - self.used)
@@ -147,14 +197,24 @@ class _Seg:
 
 
 _REQUIRED = object()
+Why = Callable[[float], str]
+"""Why a value is out of range, in the engine's terms (:class:`Reach`)."""
 
 
 def _rpm(s: _Seg, key: str, default: Any = None) -> float:
-    return s.number(key, *RPM_RANGE, default=default, unit=" rpm")
+    return s.number(key, *s.reach.rpm, default=default, unit=" rpm", why=s.reach.rpm_why)
+
+
+def _rpms(s: _Seg, key: str) -> tuple[float, ...]:
+    return s.numbers(key, *s.reach.rpm, unit=" rpm", why=s.reach.rpm_why)
 
 
 def _kpa(s: _Seg, key: str, default: Any = None) -> float:
-    return s.number(key, *MAP_RANGE_KPA, default=default, unit=" kPa")
+    return s.number(key, *s.reach.map_kpa, default=default, unit=" kPa", why=s.reach.map_why)
+
+
+def _kpas(s: _Seg, key: str) -> tuple[float, ...]:
+    return s.numbers(key, *s.reach.map_kpa, unit=" kPa", why=s.reach.map_why)
 
 
 def _secs(s: _Seg, key: str, default: Any = None) -> float:
@@ -186,7 +246,7 @@ def _sweep(s: _Seg) -> Segment:
 
 
 def _row_sweeps(s: _Seg) -> Segment:
-    rows = s.numbers("map_kpa", *MAP_RANGE_KPA, unit=" kPa")
+    rows = _kpas(s, "map_kpa")
     lo, hi = _rpm(s, "rpm_from"), _rpm(s, "rpm_to")
     if hi == lo:
         raise ScenarioFileError(f"{s.where}: rpm_to: {hi:g} must differ from rpm_from")
@@ -196,8 +256,8 @@ def _row_sweeps(s: _Seg) -> Segment:
 
 
 def _map_ramps(s: _Seg) -> Segment:
-    columns = s.numbers("rpm", *RPM_RANGE, unit=" rpm")
-    cells = s.numbers("map_kpa", *MAP_RANGE_KPA, unit=" kPa")
+    columns = _rpms(s, "rpm")
+    cells = _kpas(s, "map_kpa")
     if len(cells) < 2 or any(b <= a for a, b in zip(cells, cells[1:], strict=False)):
         raise ScenarioFileError(f"{s.where}: map_kpa: needs at least two cells, ascending")
     default_top = cells[-1] + 0.5 * (cells[-1] - cells[-2])
@@ -215,7 +275,7 @@ def _map_ramps(s: _Seg) -> Segment:
     first = s._get("first", "down")
     if first not in ("down", "up"):
         raise ScenarioFileError(f'{s.where}: first: {first!r} must be "down" or "up"')
-    lead = s.numbers("lead", *RPM_RANGE, unit=" rpm") if "lead" in s.table else ()
+    lead = _rpms(s, "lead") if "lead" in s.table else ()
     s.used.add("lead")
     if lead and first != "down":
         raise ScenarioFileError(f'{s.where}: lead: needs first = "down" (held in the top cell)')
@@ -225,7 +285,7 @@ def _map_ramps(s: _Seg) -> Segment:
 
 def _steady(s: _Seg) -> Segment:
     rpm = _rpm(s, "rpm")
-    steps = s.numbers("map_kpa", *MAP_RANGE_KPA, unit=" kPa")
+    steps = _kpas(s, "map_kpa")
     return SteadyHold(rpm, steps, hold_s=_secs(s, "hold_s", default=4.0))
 
 
@@ -270,13 +330,17 @@ def parse_scenario(
     """A :class:`Scenario` from a parsed TOML document; :class:`ScenarioFileError` if bad.
 
     Setup times come from physics on ``vehicle``: each test starts where the previous
-    one left the engine (see :func:`sim.scenarios.chain`).
+    one left the engine (see :func:`sim.scenarios.chain`); its rev limit and MAP bound
+    the values (:class:`Reach`).
     """
     unknown = sorted(set(data) - TOP_KEYS)
     if unknown:
         raise ScenarioFileError(
             f"{source}: {unknown[0]}: unknown key (known: {', '.join(sorted(TOP_KEYS))})"
         )
+    engine = get_vehicle(vehicle) if isinstance(vehicle, str) else vehicle
+    _check_vehicle(data, source, engine)
+    reach = Reach.of(engine)
     name = data.get("name", Path(source).stem)
     if not isinstance(name, str) or not name.strip():
         raise ScenarioFileError(f"{source}: name: {name!r} must be a non-empty string")
@@ -296,7 +360,7 @@ def parse_scenario(
             raise ScenarioFileError(
                 f"{source}: segment {i}: kind: {kind!r} is not one of {', '.join(KINDS)}"
             )
-        seg = _Seg(f"{source}: segment {i} ({kind})", table)
+        seg = _Seg(f"{source}: segment {i} ({kind})", table, reach)
         try:
             built = builder(seg)
         except SimParamError as exc:
@@ -305,7 +369,26 @@ def parse_scenario(
             raise ScenarioFileError(f"{seg.where}: {exc}") from None
         seg.check_unknown()
         segments.append(built)
-    return Scenario(name.strip(), description.strip(), chain(segments, vehicle))
+    return Scenario(name.strip(), description.strip(), chain(segments, engine))
+
+
+def _check_vehicle(data: Mapping[str, Any], source: str, engine: Vehicle) -> None:
+    """``vehicle``, when given, is a preset and the one the routine runs on.
+
+    A routine written for the car (its 7000-rpm holds) run on the V-twin says so
+    instead of failing on a number, or running on an engine it was not meant for.
+    """
+    if "vehicle" not in data:
+        return
+    named = data["vehicle"]
+    known = ", ".join(VEHICLES)
+    if not isinstance(named, str) or named not in VEHICLES:
+        raise ScenarioFileError(f"{source}: vehicle: {named!r} is not a vehicle (known: {known})")
+    if named != engine.name:
+        raise ScenarioFileError(
+            f"{source}: vehicle: the routine is for the {named}, the simulator runs the "
+            f"{engine.name} (run it with dynoai sim --kind {named}, or sim:{named}?scenario=...)"
+        )
 
 
 def load_scenario(path: str | Path, vehicle: Vehicle | str = "vtwin") -> Scenario:

@@ -130,6 +130,22 @@ def get_vehicle(name: str) -> Vehicle:
         raise SimParamError(f"unknown vehicle {name!r}; choose one of: {known}") from None
 
 
+MODEL_RPM_MIN = 500.0
+"""The engine tables' first rpm (:func:`build_tables`): the lowest rpm the model knows."""
+MODEL_MAP_MIN_KPA = 10.0
+"""The engine tables' first MAP (:func:`build_tables`)."""
+
+
+def max_map_kpa(vehicle: Vehicle) -> float:
+    """The highest MAP ``vehicle`` reaches: the barometer.
+
+    Every preset is naturally aspirated: the model's manifold fills through the
+    throttle from the atmosphere (``sim.model.map_steady_kpa``), so MAP never passes
+    ``baro_kpa``. A boosted preset would raise this.
+    """
+    return vehicle.baro_kpa
+
+
 @dataclass(frozen=True, slots=True)
 class EngineTables:
     """All tables on one uniform grid, shape [n_map, n_rpm].
@@ -201,8 +217,8 @@ def build_tables(vehicle: Vehicle, seed: int, max_error: float = 0.08) -> Engine
 
     ``max_error`` is the peak relative error of the ECU's VE (0.08 = 8 %).
     """
-    rpm_axis = np.arange(500.0, vehicle.rev_limit_rpm + 501.0, 250.0)
-    map_axis = np.arange(10.0, 111.0, 5.0)
+    rpm_axis = np.arange(MODEL_RPM_MIN, vehicle.rev_limit_rpm + 501.0, 250.0)
+    map_axis = np.arange(MODEL_MAP_MIN_KPA, 111.0, 5.0)
     rpm, map_kpa = np.meshgrid(rpm_axis, map_axis)
     ve = true_ve(vehicle, rpm, map_kpa)
     rpm_norm = (rpm - rpm_axis[0]) / (rpm_axis[-1] - rpm_axis[0])

@@ -352,7 +352,7 @@ def test_axes_change_then_rebuild_rebins_the_vehicles_logs(tmp_path: Path):
         (("log", "--duration", "2", "--out", "o.dynolog", "--vehicle", "a\tb"), "control char"),
         (
             ("log", "--duration", "2", "--out", "o.dynolog", "--coverage-json", "no/c.json"),
-            "no directory",
+            "directory",
         ),
     ],
 )

@@ -130,6 +130,10 @@ def test_vehicle_set_tune_then_ve_from_its_runs(session: Path) -> None:
         (("--tune", "s.dynolog", "--log", "s.dynolog"), "s.dynolog"),
         (("--tune", "base.msq"), "give --vehicle V"),
         (("--tune", "base.msq", "--log", "s.dynolog", "--format", "msq"), "needs --out"),
+        (
+            ("--tune", "base.msq", "--log", "s.dynolog", "--out", "nowhere/v.msq"),
+            "cannot write --out nowhere/v.msq: directory ",
+        ),
     ],
 )
 def test_bad_input_is_one_line_exit_2(session: Path, args: tuple[str, ...], message: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from pathlib import Path
 
@@ -260,6 +261,23 @@ def test_report_bad_input_is_one_line_exit_2(tmp_path: Path, args, needle):
     res = dynoai("report", *args, cwd=tmp_path)
     assert res.returncode == 2, (res.stdout, res.stderr)
     assert res.stderr.count("\n") == 1 and needle in res.stderr
+
+
+@pytest.mark.parametrize("fmt", ["png", "html", "json", "text"])
+@pytest.mark.parametrize("where", ["missing", "proc"])
+def test_report_out_where_no_file_can_be_made_is_one_line_exit_2(
+    pulls_log: Path, tmp_path: Path, fmt: str, where: str
+):
+    # QA: --out /nonexistent/x.png (and /proc/x.png) was "internal error: FileNotFoundError"
+    if where == "proc" and not os.path.isdir("/proc"):
+        pytest.skip("no /proc here")
+    folder = tmp_path / "nowhere" if where == "missing" else Path("/proc")
+    out = folder / f"x.{fmt}"
+    res = dynoai("report", str(pulls_log), "--format", fmt, "--out", str(out), cwd=tmp_path)
+    assert res.returncode == 2, (res.returncode, res.stderr)
+    assert res.stderr.count("\n") == 1 and "internal error" not in res.stderr, res.stderr
+    assert f"cannot write --out {out}: directory {folder} " in res.stderr, res.stderr
+    assert not out.exists()
 
 
 def test_a_pull_the_data_ends_in_is_flagged_cut_short():

@@ -215,3 +215,17 @@ def test_speeduino_accel_enrich_of_100_percent_means_none():
     assert np.all(log.columns["accel_enrich_pct"] == 0.0)
     notes = [m.conversion for m in log.summary.mapped if m.canonical == "accel_enrich_pct"]
     assert notes and "100 = none" in notes[0]
+
+
+def test_a_target_of_0_is_no_target_logged() -> None:
+    # QA: markers.mlg logs "AFR Target" and "Lambda Target" as 0.0 (no target table in the
+    # ECU); imported as a real target of 0.0 the dashboard read "AFR 10.8/0.0"
+    log = open_log(MARKERS)
+    for name in ("afr_target", "lambda_target"):
+        assert np.isnan(log.columns[name]).all(), name
+    conv = {m.canonical: m.conversion for m in log.summary.mapped}
+    assert conv["afr_target"] == "every value 0: no target logged, taken as no data"
+    assert np.isfinite(log.columns["afr"]).all()  # the measured AFR is kept
+    real = open_log(SHORT)  # a log with targets keeps them
+    assert float(np.nanmin(real.columns["afr_target"])) == pytest.approx(10.8)
+    assert np.isfinite(real.columns["afr_target"]).all()

@@ -146,3 +146,71 @@ def test_mapping_helpers() -> None:
     assert conversion_for("afr", "lambda").canonical == "lambda"  # the unit wins
     assert conversion_for("map_kpa", "inHg").text == "inHg -> kPa x 3.386"
     assert conversion_for("iat_c", "K").text == "K -> degC"
+
+
+def test_a_target_of_0_in_a_csv_is_no_data(tmp_path: Path) -> None:
+    # 0.0 in a target column is "no target logged", never a target of 0.0
+    path = tmp_path / "targets.csv"
+    path.write_text(
+        "Time,RPM,MAP,AFR,AFR Target,Lambda Target\n"
+        "s,rpm,kPa,AFR,AFR,lambda\n"
+        "0.00,3000,60,13.1,0,0\n"
+        "0.05,3010,61,13.0,13.2,0.898\n"
+        "0.10,3020,62,12.9,0.0,-1\n"
+        "0.15,3030,63,12.8,13.0,0.884\n"
+    )
+    log = open_log(path)
+    afr_target, lambda_target = log.columns["afr_target"], log.columns["lambda_target"]
+    assert np.isnan(afr_target[0]) and np.isnan(lambda_target[0])  # nothing before to hold
+    assert not (afr_target <= 0).any() and not (lambda_target <= 0).any()
+    assert afr_target[1] == 13.2 and afr_target[3] == 13.0  # real targets untouched
+    conv = {m.canonical: m.conversion for m in log.summary.mapped}
+    assert conv["afr_target"] == "2 values of 0: no target logged, taken as no data"
+    assert np.isfinite(log.columns["afr"]).all()
+
+
+BAD_CELLS = (
+    "Time,RPM,MAP,TPS,AFR,Notes\n"
+    "s,rpm,kPa,%,AFR,\n"
+    "0.00,3000,60,40,13.1,start\n"
+    "0.05,3010,61,40,ERR,\n"
+    "0.10,3020,6 2,40,12.9,x\n"
+    "0.15,3030,63,40,#VALUE!,\n"
+    "0.20,3040,64,NaN,12.7,\n"
+    "0.25,3050,65,40,inf,end\n"
+)
+
+
+def test_cells_that_are_not_numbers_are_counted_in_one_summary_line(tmp_path: Path) -> None:
+    # QA: "ERR" or "#VALUE!" in a column read as no value and was held from the row
+    # before; the summary said only "sparse rows: ... held between their samples"
+    path = tmp_path / "bad.csv"
+    path.write_text(BAD_CELLS)
+    log = open_log(path)
+    said = [n for n in log.summary.notes if "not numbers" in n]
+    assert said == [
+        "4 values are not numbers, read as no value (AFR: 3, MAP: 1; e.g. 'ERR' in AFR)"
+    ]
+    assert "  note: " + said[0] in log.summary.to_text().splitlines()
+    # the numbers around them are kept; NaN spelt out, blanks and a notes column are no news
+    assert log.columns["afr"][0] == pytest.approx(13.1) and log.columns["afr"][4] == 12.7
+    assert "Notes" in log.summary.unmapped
+
+
+def test_one_cell_that_is_not_a_number_in_a_long_format_log(tmp_path: Path) -> None:
+    path = tmp_path / "long.csv"
+    path.write_text(
+        "Time (s),Channel,Value,Units\n"
+        "0.000,Engine Speed,2000,RPM\n"
+        "0.000,Lambda 1,0.898,Lambda\n"
+        "0.050,Engine Speed,2050,RPM\n"
+        "0.050,Lambda 1,ERR,Lambda\n"
+        "0.100,Engine Speed,2100,RPM\n"
+        "0.100,Lambda 1,0.893,Lambda\n"
+        "0.100,Status,OK,\n"
+    )
+    log = open_log(path)
+    said = [n for n in log.summary.notes if "not a number" in n]
+    assert said == [
+        "1 value is not a number, read as no value (Lambda 1: 1; e.g. 'ERR' in Lambda 1)"
+    ]

@@ -388,6 +388,27 @@ def test_arrow_fast_path_falls_back_on_markers_and_ragged_rows(
     assert any("different number of cells" in n for n in log.summary.notes)
 
 
+def test_a_word_in_a_number_column_costs_that_cell_alone_on_the_fast_path(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A 4 MB+ log (the Arrow path) with one "ERR" in its AFR column's first 200 rows read
+    # the whole column as text: 200000 AFR values gone, "no wideband lambda/AFR (its
+    # column never holds a value)". The text path keeps every number.
+    import core.formats as formats
+
+    path = tmp_path / "err.csv"
+    rows = [f"{i * 0.01:.2f},{3000 + i},{13.0 + 0.1 * (i % 5):.1f}" for i in range(300)]
+    rows[5] = "0.05,3005,ERR"
+    path.write_text("Time (s),RPM,AFR\n" + "\n".join(rows) + "\n")
+    slow = open_log(path)
+    monkeypatch.setattr(formats, "FAST_MIN_BYTES", 0)
+    fast = open_log(path)
+    for log in (slow, fast):
+        assert int(np.isfinite(log.columns["afr"]).sum()) >= 299
+        assert not any("lambda" in lack for lack in log.summary.lacks), log.summary.lacks
+    np.testing.assert_array_equal(fast.columns["afr"], slow.columns["afr"])
+
+
 def test_mlg_with_a_header_and_no_records_is_one_line(tmp_path: Path) -> None:
     """Issue 10: an MLG with a header and no records crashed with 'internal error'."""
     from core.formats.mlg_writer import FieldSpec, build_mlg

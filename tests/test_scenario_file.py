@@ -98,6 +98,87 @@ def test_bad_segment_names_segment_and_key(segment: dict[str, object], message: 
         parse_scenario({"segment": [segment]}, "r.toml")
 
 
+@pytest.mark.parametrize(
+    ("vehicle", "segment", "message"),
+    [
+        (
+            "vtwin",
+            {"kind": "wot_pull", "rpm_from": 2000, "rpm_to": 19000},
+            "segment 1 (wot_pull): rpm_to: 19000 is outside 500..6000 rpm "
+            "(the vtwin's rev limit is 6000 rpm)",
+        ),
+        (
+            "car",
+            {"kind": "wot_pull", "rpm_from": 3000, "rpm_to": 7500},
+            "rpm_to: 7500 is outside 500..7200 rpm (the car's rev limit is 7200 rpm)",
+        ),
+        (
+            "vtwin",
+            {"kind": "steady_hold", "rpm": 3000, "map_kpa": [250, 300]},
+            "segment 1 (steady_hold): map_kpa: 250 is outside 10..100.8 kPa (the vtwin is "
+            "naturally aspirated: MAP tops out at the barometer, 100.8 kPa)",
+        ),
+        (
+            "vtwin",
+            {"kind": "tip_in", "rpm": 3000, "map_from": 45, "map_to": 120},
+            "segment 1 (tip_in): map_to: 120 is outside 10..100.8 kPa (the vtwin is naturally",
+        ),
+        (
+            "vtwin",
+            {"kind": "steady_hold", "rpm": 400, "map_kpa": [50]},
+            "segment 1 (steady_hold): rpm: 400 is outside 500..6000 rpm (the vtwin model "
+            "starts at 500 rpm)",
+        ),
+        (
+            "vtwin",
+            {"kind": "map_ramps", "rpm": [4500, 6500], "map_kpa": [50, 60]},
+            "segment 1 (map_ramps): rpm: 6500 is outside 500..6000 rpm",
+        ),
+    ],
+)
+def test_a_value_the_engine_cannot_reach_names_segment_key_and_the_vehicles_limit(
+    vehicle: str, segment: dict[str, object], message: str
+) -> None:
+    # QA: a wot_pull to 19000 rpm and a hold at 250-300 kPa on the naturally aspirated
+    # V-twin ran (the engine simply never got there), making the routine meaningless
+    with pytest.raises(ScenarioFileError) as info:
+        parse_scenario({"segment": [segment]}, "r.toml", vehicle)
+    assert message in str(info.value)
+
+
+def test_the_limits_are_the_vehicles_own() -> None:
+    pull = {"kind": "wot_pull", "rpm_from": 3000, "rpm_to": 7000}
+    (seg,) = parse_scenario({"segment": [pull]}, "r.toml", "car").segments
+    assert isinstance(seg, WotPull)
+    with pytest.raises(ScenarioFileError, match="the vtwin's rev limit is 6000 rpm"):
+        parse_scenario({"segment": [pull]}, "r.toml", "vtwin")
+    hold = {"kind": "steady_hold", "rpm": 3000, "map_kpa": [100]}  # WOT on a dyno at sea level
+    assert parse_scenario({"segment": [hold]}, "r.toml", "vtwin").segments
+
+
+@pytest.mark.parametrize(
+    ("named", "runs_on", "message"),
+    [
+        ("spaceship", "vtwin", "r.toml: vehicle: 'spaceship' is not a vehicle (known: vtwin, car)"),
+        (3, "vtwin", "r.toml: vehicle: 3 is not a vehicle (known: vtwin, car)"),
+        (
+            "car",
+            "vtwin",
+            "r.toml: vehicle: the routine is for the car, the simulator runs the vtwin",
+        ),
+    ],
+)
+def test_the_vehicle_key_names_a_preset_and_the_one_it_runs_on(
+    named: object, runs_on: str, message: str
+) -> None:
+    # QA: vehicle = "spaceship" was read and ignored
+    doc = {"vehicle": named, "segment": [{"kind": "idle", "seconds": 5}]}
+    with pytest.raises(ScenarioFileError) as info:
+        parse_scenario(doc, "r.toml", runs_on)
+    assert str(info.value).startswith(message)
+    assert parse_scenario({**doc, "vehicle": runs_on}, "r.toml", runs_on).segments
+
+
 def test_bad_documents(tmp_path: Path) -> None:
     with pytest.raises(ScenarioFileError, match="needs at least one"):
         parse_scenario({"name": "x"}, "r.toml")
@@ -137,6 +218,16 @@ def test_cli_runs_a_routine_and_rejects_a_bad_one(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         f"dynoai: error: {bad}: segment 1 (tip_in): map_to: missing"
+    ]
+    far = tmp_path / "far.toml"
+    far.write_text('[[segment]]\nkind = "wot_pull"\nrpm_from = 2000\nrpm_to = 19000\n')
+    done = subprocess.run(
+        [*cmd, "--scenario", str(far), "--overwrite"], capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"dynoai: error: {far}: segment 1 (wot_pull): rpm_to: 19000 is outside 500..6000 rpm "
+        "(the vtwin's rev limit is 6000 rpm)"
     ]
 
 

@@ -203,3 +203,13 @@ def test_summary_lines_wrap_at_word_boundaries_within_80_columns():
     assert joined == f"source        sim: 3002 samples, connected ({message})"
     assert lines[source_at + 1].startswith(" " * 14) and "100 Hz" in lines[source_at + 1]
     assert f"recording     {path}" in lines  # a path is never cut
+
+
+@pytest.mark.parametrize("target", [0.0, -1.0, float("nan")])
+def test_no_afr_target_reads_as_dashes_never_as_0(target: float):
+    # QA: an imported log without targets (TunerStudio writes 0.0) read "AFR 10.8/0.0"
+    snap = snapshot(values={"rpm": 3000.0, "map_kpa": 60.0, "afr": 10.8, "afr_target": target})
+    assert "AFR 10.8/--" in fit_status(snap, 80)
+    rec = status_record(snap)
+    assert rec["afr_target"] is None and rec["afr"] == 10.8
+    assert list(rec)[:7] == ["type", "t_s", "rpm", "map_kpa", "afr", "afr_target", "lambda"]

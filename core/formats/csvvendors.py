@@ -28,7 +28,9 @@ from core.formats.model import RawLog
 from core.formats.names import normalise, split_name_unit
 from core.formats.table import (
     MAX_CELL_CHARS,
+    NULL_CELLS,
     find_time_column,
+    is_nan_word,
     iter_line_chunks,
     numeric_table,
     sniff_delimiter,
@@ -121,6 +123,7 @@ def read_haltech(text: str, options: Options) -> RawLog:
         notes=notes,
         info="\n".join(info),
         clock=clock,
+        not_numbers={names[j - 1]: got for j in range(1, width) if (got := table.not_numbers(j))},
     )
 
 
@@ -174,6 +177,7 @@ def read_hptuners(text: str, options: Options) -> RawLog:
         info="\n".join(log_info),
         notes=notes,
         clock=clock,
+        not_numbers={names[i]: got for i in keep if (got := table.not_numbers(i))},
     )
 
 
@@ -231,6 +235,7 @@ def read_long(text: str, options: Options) -> RawLog:
     time_cells: list[str] = []
     sig_parts: list[np.ndarray] = []
     val_parts: list[F64] = []
+    unread: dict[int, tuple[int, str]] = {}
     for _, lines in iter_line_chunks(text, start):
         sigs = []
         vals = []
@@ -250,8 +255,13 @@ def read_long(text: str, options: Options) -> RawLog:
                 if u_idx is not None:
                     sig_units[sig_ids[name]] = row[u_idx]
             sigs.append(sig_ids[name])
-            vals.append(to_float(row[v_idx], decimal_comma))
+            value = to_float(row[v_idx], decimal_comma)
+            vals.append(value)
             time_cells.append(row[t_idx])
+            cell = row[v_idx]
+            if value != value and cell not in NULL_CELLS and not is_nan_word(cell):
+                count, first = unread.get(sig_ids[name], (0, cell))
+                unread[sig_ids[name]] = (count + 1, first)
         sig_parts.append(np.array(sigs, dtype=np.int64))
         val_parts.append(np.array(vals, dtype=np.float64))
     if not time_cells:
@@ -287,4 +297,6 @@ def read_long(text: str, options: Options) -> RawLog:
         notes=[f"{rows_count} signal rows pivoted to {times.size} time steps"],
         clock=clock,
         started_at=started,
+        # a signal of words alone (a status text) is text, as in a wide table
+        not_numbers={names[j]: got for j, got in unread.items() if np.isfinite(table[:, j]).any()},
     )

@@ -158,6 +158,16 @@ def _segment(
             for j, c in enumerate(row[: len(header)])
             if j != t_idx and c not in NULL_CELLS and not is_number(c)
         )
+        numbers = frozenset(
+            j
+            for row in sample_rows
+            for j, c in enumerate(row[: len(header)])
+            if c not in NULL_CELLS and is_number(c)
+        )
+        if words & numbers:
+            # a number column with a word in it ("ERR"): Arrow would read the whole
+            # column as text (all NaN); the text path keeps its numbers and counts the rest
+            raise NeedFullText
         table = _fast_table(
             source, text, start, delim, header, decimal_comma, numeric_time, t_idx, words
         )
@@ -206,6 +216,7 @@ def _segment(
         damage=damage,
         started_at=started,
         clock=clock,
+        not_numbers={names[j]: got for j in keep if (got := table.not_numbers(j))},
     )
     return raw, stop_at
 
@@ -299,6 +310,11 @@ def _merge_segments(parts: list[RawLog]) -> RawLog:
     notes = [n for p in parts for n in p.notes]
     damage = [n for p in parts for n in p.damage]
     notes.append(f"header repeated {len(parts) - 1} times; columns merged")
+    not_numbers: dict[str, tuple[int, str]] = {}
+    for p in parts:
+        for name, (count, first) in p.not_numbers.items():
+            before, shown = not_numbers.get(name, (0, first))
+            not_numbers[name] = (before + count, shown)
     return RawLog(
         format_name="",
         t_s=t,
@@ -309,6 +325,7 @@ def _merge_segments(parts: list[RawLog]) -> RawLog:
         damage=damage,
         started_at=parts[0].started_at,
         clock=parts[0].clock,
+        not_numbers=not_numbers,
     )
 
 

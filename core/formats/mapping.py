@@ -144,6 +144,8 @@ def map_columns(
         text = conv.text
         if conv.canonical == "knock_retard_deg":
             arr, text = _knock_as_retard(name, arr, text)
+        if conv.canonical in TARGETS:
+            arr, text = _no_target_as_nan(arr, text)
         if conv.canonical in ("lambda", "lambda_target") and re.search(
             r"\beq(uiv\w*)? ratio\b", normalise(name)
         ):
@@ -333,6 +335,30 @@ def _drop(
     mapped[:] = [m for m in mapped if m.canonical != canonical]
     unmapped.append(source)
     return source
+
+
+TARGETS = frozenset({"afr_target", "lambda_target"})
+"""Mixture targets: a non-positive value is "no target logged" (:func:`_no_target_as_nan`)."""
+
+
+def _no_target_as_nan(arr: F64, text: str) -> tuple[F64, str]:
+    """A target of 0 (or below) is no target: the samples become NaN, no data.
+
+    TunerStudio writes "AFR Target" / "Lambda Target" as 0.0 when the ECU has no
+    target table (markers.mlg): imported as a target of 0.0, the dashboard read
+    "AFR 10.8/0.0" and its gauge had a target no engine can run at.
+    """
+    missing = ~(arr > 0.0) & np.isfinite(arr)
+    count = int(np.count_nonzero(missing))
+    if not count:
+        return arr, text
+    arr = np.where(missing, np.nan, arr)
+    said = (
+        "every value 0: no target logged, taken as no data"
+        if count == arr.size
+        else f"{count} values of 0: no target logged, taken as no data"
+    )
+    return arr, f"{text}; {said}" if text else said
 
 
 def _knock_as_retard(name: str, arr: F64, text: str) -> tuple[F64, str]:

@@ -60,6 +60,9 @@ class RawLog:
     info: str = ""
     clock: str = ""
     """Where the time axis came from, in words ("'Time (msec)': ms -> s")."""
+    not_numbers: dict[str, tuple[int, str]] = field(default_factory=dict)
+    """Column -> (how many cells, the first) that held neither a number nor a "no value"
+    mark ("ERR", "#VALUE!"): read as no value (``table.Table.not_numbers``)."""
 
 
 @dataclass(slots=True)
@@ -221,6 +224,28 @@ def _time_spikes(t: F64) -> npt.NDArray[np.bool_]:
     return out
 
 
+def not_numbers_note(not_numbers: Mapping[str, tuple[int, str]], used: set[str]) -> str:
+    """The summary's one line on cells that were not numbers, in the channels used ('' if none).
+
+    Such a cell ("ERR", "#VALUE!", "6 2") is read as no value and then held like a
+    blank in a sparse row: the summary said only "held between their samples", as if
+    the tool had logged nothing there. Columns left unmapped are not counted: their
+    values are not used.
+    """
+    found = {name: got for name, got in not_numbers.items() if name in used and got[0]}
+    if not found:
+        return ""
+    total = sum(count for count, _ in found.values())
+    ranked = sorted(found.items(), key=lambda kv: -kv[1][0])
+    per = ", ".join(f"{_short(name)}: {count}" for name, (count, _) in ranked[:4])
+    more = ", ..." if len(ranked) > 4 else ""
+    name, (_, first) = ranked[0]
+    return (
+        f"{total} {'value is not a number' if total == 1 else 'values are not numbers'}, read as no value "
+        f"({per}{more}; e.g. {_short(first)!r} in {_short(name)})"
+    )
+
+
 def hold_sparse(t: F64, columns: dict[str, F64]) -> list[str]:
     """Hold each sparsely logged channel between its samples, as the fuser holds a live one.
 
@@ -308,16 +333,22 @@ def build_imported(
             f"({raw.clock or 'time column'}), not one logging session; if its unit is "
             f"wrong, say it with --time-unit ms|s"
         )
-    for v in values:  # "inf" or 1e999 in a cell is no logged value
+    not_numbers = dict(raw.not_numbers)
+    for name, v in zip(raw.names, values, strict=True):  # "inf" or 1e999 is no logged value
         bad = np.isinf(v)
         if bad.any():
             v[bad] = np.nan
+            count, first = not_numbers.get(name, (0, "inf"))
+            not_numbers[name] = (count + int(bad.sum()), first)
     try:
         with np.errstate(over="ignore", invalid="ignore"):
             result = map_columns(raw.names, raw.units, values, channel_map, stoich)
     except ValueError as exc:
         raise LogImportError(f"{path}: {exc}") from None
     notes.extend(result.notes)
+    unread = not_numbers_note(not_numbers, {m.original for m in result.mapped})
+    if unread:
+        notes.append(unread)
     held = hold_sparse(t, result.columns)
     if held:
         notes.append(

@@ -146,6 +146,23 @@ class Table:
     ragged: int = 0
     first_ragged_line: int = 0
     truncated_last: bool = False
+    unparsed: dict[int, int] = field(default_factory=dict)
+    """Column -> how many of its cells are neither a number nor a "no value" mark
+    ("ERR", "#VALUE!", "6 2"): read as NaN (see :meth:`not_numbers`)."""
+    first_unparsed: dict[int, str] = field(default_factory=dict)
+    """Column -> the first such cell, to show what they look like."""
+
+    def not_numbers(self, j: int) -> tuple[int, str] | None:
+        """(count, first such cell) of column ``j``'s cells that are not numbers, or None.
+
+        Only in a column that holds numbers too: a column of words alone (notes, a
+        gear letter, VCM Scanner's fuel system status) is text, not a channel with
+        unreadable values.
+        """
+        count = self.unparsed.get(j, 0)
+        if not count or j >= len(self.columns) or not np.isfinite(self.columns[j]).any():
+            return None
+        return count, self.first_unparsed[j]
 
 
 def numeric_table(
@@ -293,8 +310,17 @@ def _slow(
             table.ragged += 1
         for j, cell in enumerate(cells[:width]):
             if j != text_col and cell not in NULL_CELLS:
-                out[j, i] = to_float(cell, decimal_comma)
+                value = to_float(cell, decimal_comma)
+                out[j, i] = value
+                if value != value and not is_nan_word(cell):
+                    table.unparsed[j] = table.unparsed.get(j, 0) + 1
+                    table.first_unparsed.setdefault(j, cell)
     return out
+
+
+def is_nan_word(cell: str) -> bool:
+    """A cell that spells NaN itself ("nan", "NAN"): a logged "no value", not unreadable."""
+    return cell.strip().strip('"').lower() in ("nan", "-nan", "+nan")
 
 
 def arrow_table(

@@ -101,8 +101,13 @@ class LogWriter:
             raise LogFileError(
                 f"recording {self.path} already exists; choose another file name"
             ) from None
-        except FileNotFoundError:
+        except FileNotFoundError as exc:
             parent = os.path.dirname(os.path.abspath(self.path))
+            if os.path.isdir(parent):  # /proc: there, but it takes no new files
+                raise LogFileError(
+                    f"cannot create recording {self.path}: directory {parent} does not take "
+                    f"new files ({exc.strerror})"
+                ) from None
             raise LogFileError(
                 f"cannot create recording {self.path}: directory {parent} does not exist"
             ) from None

@@ -2,7 +2,8 @@
 
 Exit codes (a documented contract for scripts):
 
-* 0 - done (also after SIGINT / SIGTERM / SIGHUP: data flushed, summary printed)
+* 0 - done (also after SIGINT / SIGTERM / SIGHUP: data flushed, summary printed; and
+  when the reader of stdout leaves early, ``dynoai sources | head -1``: see ``cli.main``)
 * 1 - internal error (a bug: please report it with the traceback from ``--debug``)
 * 2 - bad input: usage, unknown source URI, missing/corrupt/truncated file, bad config value
 * 3 - a device or source failed (cannot open the port, adapter does not answer)
@@ -16,9 +17,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import errno
 import hashlib
 import math
 import os
+import select
 import sys
 import uuid
 from collections.abc import Sequence
@@ -81,6 +84,52 @@ def warning_line(message: str) -> None:
         print(f"dynoai: warning: {printable(message)}", file=sys.stderr, flush=True)
 
 
+def stdout_closed() -> bool:
+    """Whether stdout is a pipe whose reader has gone (``dynoai sources | head -1``).
+
+    A ``BrokenPipeError`` may also come from a socket (a JetDrive or ELM327 over TCP);
+    only the reader of our own output leaving is the tuner's choice and a quiet exit.
+    A flush finds it when output is still buffered; otherwise ``poll`` reports the
+    error condition on a pipe that has lost its reader.
+    """
+    stream = sys.stdout
+    if stream is None:
+        return False
+    try:
+        stream.flush()
+    except BrokenPipeError:
+        return True
+    except (OSError, ValueError):
+        return False
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False  # not a real file (a test's capture)
+    if not hasattr(select, "poll"):
+        return False
+    poller = select.poll()
+    poller.register(fd, 0)  # no events asked: only error and hang-up come back
+    return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(0))
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null once its reader has gone.
+
+    The interpreter flushes stdout at exit; the buffered rest would raise again on the
+    closed pipe ("Exception ignored ... BrokenPipeError", exit 120). The recipe of the
+    Python docs' "Note on SIGPIPE" (library/signal.html).
+    """
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a real file (a test's capture): nothing is flushed to a pipe at exit
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
 def source_failures(sources: Any) -> list[str]:
     """What went wrong with a finished run's sources, one line each; empty when nothing did.
 
@@ -136,12 +185,15 @@ def report_store_damage(store: Any | None) -> None:
         )
 
 
-def write_output_file(path: str, text: str, what: str) -> None:
+def write_output_file(path: str | os.PathLike[str], data: str | bytes, what: str) -> None:
     """Create or replace the regular file ``path``; never follow a symbolic link there.
 
     A link at ``path`` (planted, or left over) would otherwise redirect the write onto
-    whatever it points at.
+    whatever it points at. Every way the write can fail is one line naming the file and
+    its directory (:func:`cannot_write`): ``report --out /nonexistent/x.png`` was an
+    internal error after the whole log had been read.
     """
+    path = os.fspath(path)
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
     try:
         if os.path.islink(path):
@@ -152,25 +204,54 @@ def write_output_file(path: str, text: str, what: str) -> None:
     except OSError as exc:
         if os.path.islink(path):
             raise CommandError(f"{what} {path} is a symbolic link; name a regular file") from None
-        raise CommandError(f"cannot write {what} {path}: {exc.strerror or exc}") from None
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
+        raise cannot_write(path, what, exc) from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+    except OSError as exc:  # disk full, quota, a stick pulled while writing
+        raise cannot_write(path, what, exc) from None
 
 
-def check_output_path(path: str | None, what: str) -> None:
+def cannot_write(path: str | os.PathLike[str], what: str, exc: OSError) -> CommandError:
+    """The one line for an output file that could not be written, naming its directory.
+
+    The system's own words ("No such file or directory") do not say which part is
+    missing: the file is about to be made, so it is the directory, or a directory that
+    takes no new files (``/proc``).
+    """
+    path = os.fspath(path)
+    parent = os.path.dirname(os.path.abspath(path))
+    why = exc.strerror or str(exc)
+    if isinstance(exc, IsADirectoryError) or os.path.isdir(path):
+        return CommandError(f"{what} {path} is a directory; name a file")
+    if exc.errno == errno.ENOENT:
+        if not os.path.isdir(parent):
+            return CommandError(f"cannot write {what} {path}: directory {parent} does not exist")
+        return CommandError(
+            f"cannot write {what} {path}: directory {parent} does not take new files ({why})"
+        )
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return CommandError(
+            f"cannot write {what} {path}: directory {parent} is not writable ({why})"
+        )
+    return CommandError(f"cannot write {what} {path}: {why}")
+
+
+def check_output_path(path: str | os.PathLike[str] | None, what: str) -> None:
     """Fail before a run when ``path`` could not be written at its end (``write_output_file``).
 
     ``log --coverage-json /nonexistent/c.json`` ran its whole duration and only then
-    said it could not write the file.
+    said it could not write the file. (A directory that refuses new files for another
+    reason, ``/proc``, is found at the write and said as one line there.)
     """
     if not path:
         return
-    target = Path(path)
-    parent = target.parent
-    if target.is_dir():
+    path = os.fspath(path)
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
         raise CommandError(f"{what} {path} is a directory; name a file")
-    if not parent.is_dir():
-        raise CommandError(f"cannot write {what} {path}: no directory {parent}")
+    if not os.path.isdir(parent):
+        raise CommandError(f"cannot write {what} {path}: directory {parent} does not exist")
     if not os.access(parent, os.W_OK):
         raise CommandError(f"cannot write {what} {path}: directory {parent} is not writable")
 

@@ -338,44 +338,51 @@ def run_headless(
 
     why = "end of data"
     with StopSignals() as signals:
-        if session.finite and not session.realtime:
-            last = [time.monotonic()]
+        try:
+            if session.finite and not session.realtime:
+                last = [time.monotonic()]
 
-            def stop_now() -> bool:
-                now = time.monotonic()
-                if now - last[0] >= STATUS_INTERVAL_S:
-                    last[0] = now
-                    report_pulls()
-                    printer.show(session.snapshot)
-                reached = duration_s is not None and session.snapshot.elapsed_s >= duration_s
-                return signals.event.is_set() or reached or bool(should_stop and should_stop())
+                def stop_now() -> bool:
+                    now = time.monotonic()
+                    if now - last[0] >= STATUS_INTERVAL_S:
+                        last[0] = now
+                        report_pulls()
+                        printer.show(session.snapshot)
+                    reached = duration_s is not None and session.snapshot.elapsed_s >= duration_s
+                    return signals.event.is_set() or reached or bool(should_stop and should_stop())
 
-            final = session.run_to_end(should_stop=stop_now)
-            if signals.event.is_set():
-                why = signals.signal_name
-            elif duration_s is not None and final.elapsed_s >= duration_s:
-                why = "duration reached"
-        else:
-            session.start()
-            next_status = time.monotonic() + STATUS_INTERVAL_S
-            while True:
-                if signals.event.wait(0.05):
+                final = session.run_to_end(should_stop=stop_now)
+                if signals.event.is_set():
                     why = signals.signal_name
-                    break
-                snap = session.snapshot
-                if snap.finished:
-                    break
-                if duration_s is not None and snap.elapsed_s >= duration_s:
+                elif duration_s is not None and final.elapsed_s >= duration_s:
                     why = "duration reached"
-                    break
-                if should_stop is not None and should_stop():
-                    why = "stopped"
-                    break
-                if time.monotonic() >= next_status:
-                    next_status += STATUS_INTERVAL_S
-                    report_pulls()
-                    printer.show(snap)
-            final = session.stop()
+            else:
+                session.start()
+                next_status = time.monotonic() + STATUS_INTERVAL_S
+                while True:
+                    if signals.event.wait(0.05):
+                        why = signals.signal_name
+                        break
+                    snap = session.snapshot
+                    if snap.finished:
+                        break
+                    if duration_s is not None and snap.elapsed_s >= duration_s:
+                        why = "duration reached"
+                        break
+                    if should_stop is not None and should_stop():
+                        why = "stopped"
+                        break
+                    if time.monotonic() >= next_status:
+                        next_status += STATUS_INTERVAL_S
+                        report_pulls()
+                        printer.show(snap)
+                final = session.stop()
+        except BaseException:
+            # whatever ends the run early (an error escaping a status write, a bug), the
+            # recording is flushed and closed before it propagates, as after Ctrl-C
+            session.stop()
+            raise
+
     report_pulls()
     printer.close()
     return final, why

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import shutil
-import sys
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -23,6 +21,7 @@ from dynoai_tui.commands.common import (
     EXIT_DEVICE,
     EXIT_OK,
     error_line,
+    silence_stdout,
 )
 
 if TYPE_CHECKING:
@@ -102,22 +101,10 @@ def run(args: argparse.Namespace) -> int:
         # The reader went away (``dynoai probe ... | head``): that is the tuner's choice,
         # not a failure. Point stdout at /dev/null so the interpreter's final flush of the
         # buffered rest cannot raise again on the closed pipe.
-        _silence_stdout()
+        silence_stdout()
         return EXIT_OK
     finally:
         source.close()
-
-
-def _silence_stdout() -> None:
-    try:
-        fd = sys.stdout.fileno()
-    except (AttributeError, OSError, ValueError):
-        return  # not a real file (a test's capture): nothing is flushed to a pipe at exit
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, fd)
-    finally:
-        os.close(devnull)
 
 
 def _listen(source: Source, seconds: float) -> int:

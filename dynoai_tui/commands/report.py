@@ -29,8 +29,10 @@ from dynoai_tui.commands.common import (
     EXIT_OK,
     CommandError,
     add_vehicle_options,
+    check_output_path,
     open_store,
     warning_line,
+    write_output_file,
 )
 
 NAME = "report"
@@ -74,6 +76,9 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"--smoothing {args.smoothing:g} is outside 0..2000 rpm")
     if args.humidity is not None and not 0 <= args.humidity <= 100:
         raise CommandError(f"--humidity {args.humidity:g} is outside 0..100 %")
+    out = _out_path(args)
+    # before the log is read: a sheet that cannot be written was found only at the end
+    check_output_path(out, "--out" if args.out else "sheet")
     logs = [Path(args.file)] if args.file else _vehicle_logs(args)
     pulls: list[PullSheet] = []
     vehicle, stoich = args.vehicle or "", 14.7
@@ -87,28 +92,37 @@ def run(args: argparse.Namespace) -> int:
         data = sheet_to_dict(
             pulls, source=source, vehicle=vehicle, stoich=stoich, correction=args.correction
         )
-        _emit(json.dumps(data, indent=1) + "\n", args.out)
+        _emit(json.dumps(data, indent=1) + "\n", out)
     elif args.format == "text":
-        _emit(sheet_to_text(pulls, title=title) + "\n", args.out)
+        _emit(sheet_to_text(pulls, title=title) + "\n", out)
     else:
         if not pulls:
             raise CommandError(f"{source}: no WOT pull found, nothing to plot")
-        from dynoai_tui.commands.sheet_plot import write_html, write_png
+        from dynoai_tui.commands.sheet_plot import figure_png, html_page
 
-        default = Path(args.file).with_suffix("") if args.file else Path(args.vehicle or "sheet")
-        out = Path(args.out) if args.out else Path(f"{default}-sheet.{args.format}")
-        writer = write_png if args.format == "png" else write_html
+        assert out is not None  # png and html always go to a file
+        page = figure_png if args.format == "png" else html_page
         replaced = out.exists()
-        writer(pulls, out, title=title)
+        write_output_file(out, page(pulls, title=title), "--out" if args.out else "sheet")
         # a sheet is made again from its log, so an earlier one is replaced, but not silently
         again = " (replaced the earlier sheet)" if replaced else ""
         print(f"wrote {out}: {len(pulls)} pull(s){again}", file=sys.stderr)
     return EXIT_OK
 
 
-def _emit(text: str, out: str | None) -> None:
-    if out:
-        Path(out).write_text(text, encoding="utf-8")
+def _out_path(args: argparse.Namespace) -> Path | None:
+    """Where the sheet goes: ``--out``, else stdout (text, json) or beside the log (png, html)."""
+    if args.out:
+        return Path(args.out)
+    if args.format in ("text", "json"):
+        return None
+    default = Path(args.file).with_suffix("") if args.file else Path(args.vehicle or "sheet")
+    return Path(f"{default}-sheet.{args.format}")
+
+
+def _emit(text: str, out: Path | None) -> None:
+    if out is not None:
+        write_output_file(out, text, "--out")
     else:
         sys.stdout.write(text)
 

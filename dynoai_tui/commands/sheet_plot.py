@@ -13,7 +13,6 @@ import base64
 import html
 import io
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -103,12 +102,11 @@ def figure_png(pulls: Sequence[PullSheet], *, title: str) -> bytes:
     return buf.getvalue()
 
 
-def write_png(pulls: Sequence[PullSheet], out: Path, *, title: str) -> None:
-    out.write_bytes(figure_png(pulls, title=title))
+def html_page(pulls: Sequence[PullSheet], *, title: str) -> str:
+    """One self-contained HTML page: the plot inlined as PNG plus a table of peaks.
 
-
-def write_html(pulls: Sequence[PullSheet], out: Path, *, title: str) -> None:
-    """One self-contained HTML file: the plot inlined as PNG plus a table of peaks."""
+    The caller writes it (``write_output_file``: one error line for a bad path).
+    """
     png = base64.b64encode(figure_png(pulls, title=title)).decode("ascii")
     rows = []
     for p in pulls:
@@ -135,4 +133,4 @@ td,th{{border:1px solid #999;padding:4px 8px;text-align:left}}</style></head>
 {"".join(rows)}
 </table></body></html>
 """
-    out.write_text(doc, encoding="utf-8")
+    return doc

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from core.coverage.axes import TableAxes
 from core.record import LogHeader, LogWriter
 from core.source import SourceError
-from dynoai_tui.commands.common import EXIT_OK, CommandError
+from dynoai_tui.commands.common import EXIT_OK, CommandError, write_output_file
 from dynoai_tui.commands.headless import format_size
 
 if TYPE_CHECKING:
@@ -88,7 +88,12 @@ def _tune_files(args: argparse.Namespace) -> Tune | None:
         if args.write_tune:
             tune = base_tune(vehicle, args.seed, ve_error_pct=args.ve_error)
             comment = f"DynoAI simulator base tune: {vehicle.name}, seed {args.seed}"
-            _write(args.write_tune, render_msq(tune, signature="dynoai sim", comment=comment), args)
+            _write(
+                args.write_tune,
+                render_msq(tune, signature="dynoai sim", comment=comment),
+                args,
+                "--write-tune",
+            )
             print(f"wrote {args.write_tune}: simulated {vehicle.name} ECU base tune")
         if args.write_true_ve:
             axes = tune.axes if tune is not None else TableAxes.default()
@@ -96,21 +101,18 @@ def _tune_files(args: argparse.Namespace) -> Tune | None:
                 path = Path(args.write_true_ve)
                 if key == "ve_rear":
                     path = path.with_name(f"{path.stem}-rear{path.suffix}")
-                _write(str(path), table_text(table, decimals=3).encode(), args)
+                _write(str(path), table_text(table, decimals=3).encode(), args, "--write-true-ve")
                 print(f"wrote {path}: true VE ({table.name}), rows = MAP, columns = rpm")
     except (TuneError, SimParamError) as exc:
         raise CommandError(str(exc)) from None
     return tune
 
 
-def _write(path: str, data: bytes, args: argparse.Namespace) -> None:
+def _write(path: str, data: bytes, args: argparse.Namespace, what: str) -> None:
     p = Path(path)
     if p.exists() and not args.overwrite:
         raise CommandError(f"{p} exists; add --overwrite to replace it")
-    try:
-        p.write_bytes(data)
-    except OSError as exc:
-        raise CommandError(f"{p}: cannot write ({exc.strerror})") from None
+    write_output_file(p, data, what)
 
 
 def run(args: argparse.Namespace) -> int:

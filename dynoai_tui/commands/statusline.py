@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 from core.snapshot import Snapshot
@@ -66,6 +66,16 @@ def terminal_size(stream: TextIO) -> tuple[int, int]:
 
 def _num(value: float, fmt: str) -> str:
     return format(value, fmt) if math.isfinite(value) else "--"
+
+
+def target_afr(values: Mapping[str, float]) -> float:
+    """The AFR target, NaN when there is none: a target of 0 (or below) is none.
+
+    An ECU without a target table sends 0.0 (TunerStudio logs it so too): the line
+    read "AFR 10.8/0.0", a target no engine runs at, where "--" says there is none.
+    """
+    target = values.get("afr_target", math.nan)
+    return target if target > 0.0 else math.nan
 
 
 def _clock(seconds: float) -> str:
@@ -110,7 +120,7 @@ def fit_status(snap: Snapshot, width: int) -> str:
         _clock(snap.elapsed_s),
         f"{_num(v.get('rpm', math.nan), '.0f')} rpm",
         f"MAP {_num(v.get('map_kpa', math.nan), '.0f')}",
-        f"AFR {_num(v.get('afr', math.nan), '.1f')}/{_num(v.get('afr_target', math.nan), '.1f')}",
+        f"AFR {_num(v.get('afr', math.nan), '.1f')}/{_num(target_afr(v), '.1f')}",
     ]
     line = SEP.join(core)
     if len(line) >= width:
@@ -183,6 +193,7 @@ def status_record(snap: Snapshot) -> dict[str, Any]:
         "type": "status",
         "t_s": round(snap.elapsed_s, 2),
         **{ch: _finite(v.get(ch, math.nan), n) for ch, n in STATUS_DIGITS.items()},
+        "afr_target": _finite(target_afr(v), STATUS_DIGITS["afr_target"]),
         "cov_pct": round(snap.grid.covered_pct, 2),
         "pulls": snap.pulls_done,
         "in_pull": snap.in_pull,

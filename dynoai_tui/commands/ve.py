@@ -20,8 +20,10 @@ from dynoai_tui.commands.common import (
     EXIT_OK,
     CommandError,
     add_vehicle_options,
+    check_output_path,
     open_store,
     warning_line,
+    write_output_file,
 )
 
 NAME = "ve"
@@ -103,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError("give --vehicle V (its recorded runs) or --log FILE")
     if args.out and Path(args.out).exists() and not args.overwrite:
         raise CommandError(f"{args.out} exists; add --overwrite to replace it")
+    check_output_path(args.out, "--out")  # before the logs are read
 
     store = open_store(args) if args.vehicle else None
     if store is not None and not store.has_vehicle(args.vehicle):
@@ -148,10 +151,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(summary)
         return EXIT_OK
     if args.out:
-        try:
-            Path(args.out).write_bytes(data)
-        except OSError as exc:
-            raise CommandError(f"{args.out}: cannot write ({exc.strerror})") from None
+        write_output_file(args.out, data, "--out")
         sys.stderr.write(summary)
         what = "knock table" if args.knock else "corrected VE"
         sys.stderr.write(f"wrote {args.out}: {what} ({fmt})\n")

@@ -205,3 +205,17 @@ async def test_the_afr_strip_keeps_a_tuners_scale_and_marks_fuel_cut(
         assert wot[0] == " " and wot[-1] == "█", wot  # 12.5 is a low bar
         rows = len(plot)
         assert idle.count("█") > wot.count("█") and idle.count("█") < rows, idle
+
+
+@sync
+@pytest.mark.parametrize("target", [0.0, math.nan])
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_no_afr_target_shows_dashes_not_0(size: tuple[int, int], target: float) -> None:
+    # QA: a log whose "AFR Target" was 0.0 (none logged) read "AFR 10.8/0.0"
+    app = pull_app({"afr": 10.8, "afr_target": target})
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause(0.2)
+        gauge = app.dashboard.query_one("#gauge-afr", Gauge)
+        text = shown(gauge)
+        assert "--" in text and "0.0" not in text, text
+        assert not gauge.has_class("-lean") and not gauge.has_class("-rich")

@@ -199,8 +199,13 @@ class AfrGauge(Gauge):
         super().__init__("AFR", "AFR", "afr", decimals=1, big=big, id=id)
 
     def show_with_target(self, afr: float | None, target: float | None) -> None:
+        """Show ``afr`` against ``target``; a target of 0 (or below) is none.
+
+        An ECU without a target table sends 0.0: the gauge read "10.8 / 0.0" where
+        "--" says there is no target.
+        """
         self.value = rounded(afr, 1)
-        self.target = rounded(target, 1)
+        self.target = rounded(target, 1) if target is not None and target > 0.0 else None
         self._classify()
 
     @property
