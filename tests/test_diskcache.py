@@ -45,6 +45,7 @@ def test_a_result_simulated_once_is_read_back_from_disk(cache_dir: Path) -> None
     for name in first:
         np.testing.assert_array_equal(first[name], again[name])
     assert (cache_dir / diskcache.FILE_NAME).is_file()
+
     # another function with the same arguments is another entry
     @cached_sparse(maxsize=8)
     def other(x: float) -> dict[str, np.ndarray]:
