@@ -36,6 +36,7 @@ import math
 import re
 from collections.abc import Mapping
 
+from core.plan.marks import BY_RPM
 from core.plan.recipe import Recipe
 from core.plan.types import PlanView, Suggestion
 
@@ -183,6 +184,39 @@ class Instructor:
         while the line said "4500 rpm: roll MAP down to 50 kPa".
         """
         return self._running
+
+    def named(self, op: Mapping[str, float]) -> tuple[Suggestion, int | None] | None:
+        """The offered test the last line names, and where the line is in it (None: none).
+
+        The test it follows as it runs, with the leg it is on, as the line chose it (a
+        hold's step, MAP ramps' stop, a serpentine's row or closing step; from the
+        engine's rpm for a pull or a one-row sweep: ``core.plan.marks.BY_RPM``); else the
+        one it names next (also during a cool-down, and on the ride to it), with None:
+        from its start. The next cells are its (``core.plan.marks.line_targets``).
+        """
+        s = self._running
+        if s is None:
+            nxt = self.advice[0] if self.advice is not None else None
+            if nxt is None and self._approaching:
+                nxt = self.committed
+            return None if nxt is None else (nxt, None)
+        map_kpa = float(op.get("map_kpa", math.nan))
+        steps = _steps(s)
+
+        def nearest() -> int:  # as ``_during`` and ``_sweeping`` pick the step or row
+            if not math.isfinite(map_kpa):
+                return 0
+            return min(range(len(steps)), key=lambda j: abs(steps[j] - map_kpa))
+
+        if s.test_type == "map_ramps":
+            return s, max(self._ramp, 0)
+        if s.test_type == "part_throttle_sweep" and len(steps) >= 2:
+            return s, len(steps) + self._step if self._at_end else nearest()
+        if s.test_type in HOLD_TYPES:
+            return s, nearest()
+        if s.test_type in ("wot_pull", "part_throttle_sweep"):
+            return s, BY_RPM
+        return s, 0
 
     @property
     def following(self) -> bool:
