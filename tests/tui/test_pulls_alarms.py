@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import Any
 
@@ -187,6 +188,16 @@ def test_replay_header_shows_position_and_length() -> None:
     assert "fxbb" in text and "t=1:15/10:00" in text
     small = header_text(snap, vehicle="fxbb", replay=True, length_s=600.0, compact=True).plain
     assert len(small) <= 78 and small.startswith("fxbb") and "1:15/10:00" in small
+
+
+@pytest.mark.parametrize("compact", [False, True])
+def test_a_replay_at_max_speed_says_max_not_xinf(compact: bool) -> None:
+    snap = replace(snapshot(elapsed_s=75.0), vehicle="fxbb", speed=math.inf)
+    text = header_text(snap, vehicle="fxbb", replay=True, length_s=600.0, compact=compact).plain
+    assert "inf" not in text and " max " in text, text
+    halved = replace(snap, speed=0.5)
+    text = header_text(halved, vehicle="fxbb", replay=True, length_s=600.0, compact=compact).plain
+    assert " x0.5 " in text, text
 
 
 @sync

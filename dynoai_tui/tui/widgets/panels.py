@@ -7,6 +7,7 @@ spans match, so a frame that changes nothing repaints nothing.
 
 from __future__ import annotations
 
+import math
 import textwrap
 
 from rich.text import Text
@@ -48,6 +49,11 @@ def rate_text(rate_hz: float) -> str:
     if rate_hz >= 100:
         return f"{round(rate_hz, -1):.0f} Hz"
     return f"{rate_hz:.0f} Hz"
+
+
+def speed_text(speed: float) -> str:
+    """A replay's speed: "x2", "x0.5", "max" when it reads as fast as it goes (was "xinf")."""
+    return f"x{speed:g}" if math.isfinite(speed) else "max"
 
 
 def source_text(info: SourceInfo) -> Text:
@@ -111,11 +117,8 @@ def header_text(
         state = "finished" if snap.finished else "paused" if snap.paused else "playing"
         total = f"/{format_clock(length_s)}" if length_s is not None else ""
         position = f"{format_clock(snap.elapsed_s)}{total}"
-        label = (
-            f"{state} x{snap.speed:g} {position}"
-            if compact
-            else f"replay {state} x{snap.speed:g} t={position}"
-        )
+        speed = speed_text(snap.speed)
+        label = f"{state} {speed} {position}" if compact else f"replay {state} {speed} t={position}"
         text.append(label, "bold")
     if view:
         text.append_text(Text.assemble(sep))
