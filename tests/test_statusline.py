@@ -203,3 +203,14 @@ def test_summary_lines_wrap_at_word_boundaries_within_80_columns():
     assert joined == f"source        sim: 3002 samples, connected ({message})"
     assert lines[source_at + 1].startswith(" " * 14) and "100 Hz" in lines[source_at + 1]
     assert f"recording     {path}" in lines  # a path is never cut
+
+
+@pytest.mark.parametrize("target", [0.0, -1.0, float("nan"), float("inf")])
+def test_no_afr_target_reads_dashes_not_zero(target: float) -> None:
+    # QA: logs imported from other tools carry 0.0 where they logged no target, and the
+    # status read "AFR 10.8/0.0" as if 0.0 were the target
+    snap = snapshot(values={"afr": 10.8, "afr_target": target})
+    assert "AFR 10.8/--" in fit_status(snap, 120)
+    assert status_record(snap)["afr_target"] is None
+    real = snapshot(values={"afr": 10.8, "afr_target": 12.9})
+    assert "AFR 10.8/12.9" in fit_status(real, 120) and status_record(real)["afr_target"] == 12.9

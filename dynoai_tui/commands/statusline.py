@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 from core.snapshot import Snapshot
@@ -66,6 +66,16 @@ def terminal_size(stream: TextIO) -> tuple[int, int]:
 
 def _num(value: float, fmt: str) -> str:
     return format(value, fmt) if math.isfinite(value) else "--"
+
+
+def _target(values: Mapping[str, float]) -> float:
+    """The AFR target, NaN ("--", null) when there is none.
+
+    Not finite or not above zero is none: an imported log's 0.0 where it logged no
+    target read "AFR 10.8/0.0".
+    """
+    target = float(values.get("afr_target", math.nan))
+    return target if math.isfinite(target) and target > 0 else math.nan
 
 
 def _clock(seconds: float) -> str:
@@ -110,7 +120,7 @@ def fit_status(snap: Snapshot, width: int) -> str:
         _clock(snap.elapsed_s),
         f"{_num(v.get('rpm', math.nan), '.0f')} rpm",
         f"MAP {_num(v.get('map_kpa', math.nan), '.0f')}",
-        f"AFR {_num(v.get('afr', math.nan), '.1f')}/{_num(v.get('afr_target', math.nan), '.1f')}",
+        f"AFR {_num(v.get('afr', math.nan), '.1f')}/{_num(_target(v), '.1f')}",
     ]
     line = SEP.join(core)
     if len(line) >= width:
@@ -183,6 +193,7 @@ def status_record(snap: Snapshot) -> dict[str, Any]:
         "type": "status",
         "t_s": round(snap.elapsed_s, 2),
         **{ch: _finite(v.get(ch, math.nan), n) for ch, n in STATUS_DIGITS.items()},
+        "afr_target": _finite(_target(v), STATUS_DIGITS["afr_target"]),
         "cov_pct": round(snap.grid.covered_pct, 2),
         "pulls": snap.pulls_done,
         "in_pull": snap.in_pull,

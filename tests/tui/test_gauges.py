@@ -243,3 +243,20 @@ async def test_the_afr_strip_keeps_a_tuners_scale_and_marks_fuel_cut(
         assert wot[0] == " " and wot[-1] == "█", wot  # 12.5 is a low bar
         rows = len(plot)
         assert idle.count("█") > wot.count("█") and idle.count("█") < rows, idle
+
+
+@sync
+@pytest.mark.parametrize("target", [0.0, -1.0, float("nan")])
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_no_afr_target_reads_dashes_not_zero(size: tuple[int, int], target: float) -> None:
+    # QA: a log imported from another tool logged 0.0 for "no target": "AFR 10.8/0.0",
+    # and the gauge judged 10.8 against it
+    from dynoai_tui.tui.widgets.gauges import AfrGauge
+
+    app = pull_app({"afr": 10.8, "afr_target": target})
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause(0.2)
+        gauge = app.dashboard.query_one(AfrGauge)
+        text = shown(gauge)
+        assert "--" in text and "0.0" not in text and "-1.0" not in text, text
+        assert gauge.state == "unknown" and not {"LEAN", "RICH"} & set(text.split()), text

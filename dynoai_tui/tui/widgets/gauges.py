@@ -221,6 +221,17 @@ class KnockGauge(Gauge):
         self.show(retard_deg if self.retard else count)
 
 
+def target_value(target: float | None, decimals: int = 1) -> float | None:
+    """An AFR / lambda target as shown, ``None`` ("--") when there is none.
+
+    A target that is not finite or not above zero is no target: logs imported from other
+    tools carry 0.0 where they logged none, and the gauge read "AFR 10.8/0.0" (QA).
+    """
+    if target is None or not math.isfinite(target) or target <= 0:
+        return None
+    return round(float(target), decimals)
+
+
 class AfrGauge(Gauge):
     """AFR against its target, coloured lean (red) / rich (blue) / on target (green)."""
 
@@ -231,7 +242,7 @@ class AfrGauge(Gauge):
 
     def show_with_target(self, afr: float | None, target: float | None) -> None:
         self.value = rounded(afr, 1)
-        self.target = rounded(target, 1)
+        self.target = target_value(target)
         self._classify()
 
     @property
