@@ -384,6 +384,15 @@ def test_the_cool_down_line_keeps_the_coolant_and_words_the_test_shorter(
     assert len("▶ " + line) <= 80 - 2  # the dashboard's line, inside its padding
 
 
+def test_the_cool_down_line_names_an_idle_in_neutral_as_it_is() -> None:
+    recipe = Recipe("idle_low_map", 0.0, 0.0, (), 30.0)
+    idle = Suggestion(
+        "idle_low_map", recipe.description, (0.0, 0.0), (0.0, 0.0), 0.5, 1.0, 1.0, "high", 1,
+        (), recipe=recipe,
+    )  # fmt: skip
+    assert _cooling(idle).endswith(", then idle in neutral 30 s"), _cooling(idle)
+
+
 def test_the_cool_down_line_without_a_coolant_reading_still_names_the_test() -> None:
     line = _cooling(SWEEP, (math.nan, math.nan))
     assert line == "cool down at idle 1:05, then part-throttle sweep 1500-5800 rpm at 70 kPa"

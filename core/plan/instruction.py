@@ -827,6 +827,8 @@ def _names(s: Suggestion) -> list[str]:
     steps = _steps(s)
     kind = s.test_type
     names: list[str] = []
+    if lo <= 0:  # no rpm to name: an idle in neutral, a street cruise
+        return [_short(s)]
     if kind in HOLD_TYPES and len(steps) > 1:
         names.append(f"hold {lo:.0f} rpm, {len(steps)} MAP steps")
     else:
