@@ -56,6 +56,22 @@ EVENT_SOURCE = "alarms"
 RETARD_RESOLUTION_DEG = 0.01
 """Knock retard under this is none: no ECU reports it that finely, and the simulator's
 decaying retard left "KNOCK: 7.7e-14 deg retard" on the alarm line."""
+
+
+def retard_text(deg: float) -> str:
+    """Knock retard as the alarm and the knock gauge both show it.
+
+    One decimal from 0.1 degree, two significant digits under it ("0.034"): a trace of
+    retard read "0.0 deg" at one decimal, and the gauge's "Knock ret 0.0 °" stood beside
+    "KNOCK: 0.03 deg retard". Under :data:`RETARD_RESOLUTION_DEG` it is none ("0.0").
+    """
+    if not math.isfinite(deg):
+        return "--"
+    if abs(deg) < RETARD_RESOLUTION_DEG:
+        return "0.0"
+    return f"{deg:.1f}" if abs(deg) >= 0.1 else f"{deg:.2g}"
+
+
 ALARM_CODES = ("lean_wot", "rich_wot", "knock", "iat", "clt", "egt", "source", "recording")
 """Every alarm code (for ``bell`` and ``disabled``)."""
 ALARM_CHANNELS = (
@@ -455,10 +471,7 @@ class AlarmWatch:
             word = "LEAN" if code == "lean_wot" else "RICH"
             return f"{word} AT WOT: AFR {lam * self.stoich:.1f}{vs}"
         if code == "knock":
-            retard = at("knock_retard_deg")
-            # (a trace of retard read "0.0 deg" at one decimal)
-            shown = f"{retard:.1f}" if retard >= 0.1 else f"{retard:.2g}"
-            return f"KNOCK: {shown} deg retard"
+            return f"KNOCK: {retard_text(at('knock_retard_deg'))} deg retard"
         label, channel = _TEMPERATURES[code]
         return f"HIGH {label} {at(channel):.0f} °C"
 

@@ -572,8 +572,9 @@ class Session:
             # end is in (a plan asked for before the end, taken in meanwhile, may name the
             # test over differently: the demo read "sweep done", then "hold done")
             self._interim, self._replan_due = line, True
-        if self._plan.instruction != self._interim or self._plan.running:
-            self._plan = replace(self._plan, instruction=self._interim, running=False)
+        if self._plan.instruction != self._interim or self._plan.running or self._plan.targets:
+            # it names no test: no next cells either (they were the finished test's)
+            self._plan = replace(self._plan, instruction=self._interim, running=False, targets=())
 
     def _collect_plan(self) -> None:
         """Take in the plan the planner thread finished, if it has."""

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from core.plan.instruction import Instructor
+import math
+
+import pytest
+
+from core.plan.instruction import LINE_MAX, Instructor, fit_line
 from core.plan.recipe import Recipe
 from core.plan.types import PlanView, Suggestion
 
@@ -338,6 +342,60 @@ def test_the_cool_down_line_shows_the_coolant_against_before_the_pull() -> None:
     line = ins.update(67.0, after, None, {**hot, "clt_c": 86.2})
     assert line == "cool down at idle 1:05 (CLT 86 °C, was 84), then hold 3000 rpm, 3 MAP steps"
     assert len(line) <= 78
+
+
+def _cooling(next_test: Suggestion, clt: tuple[float, float] = (86.2, 84.0)) -> str:
+    """The line 65 s into the cool-down after a pull, ``next_test`` on offer."""
+    ins = Instructor()
+    pull = {"rpm": 4200.0, "map_kpa": 99.0, "tps_pct": 100.0, "clt_c": clt[1]}
+    ins.update(0.0, PlanView(suggestions=(PULL,)), None, {**pull, "rpm": 2000.0, "tps_pct": 8.0})
+    ins.update(1.0, PlanView(suggestions=(PULL,)), "wot_pull", pull)
+    idle = {"rpm": 950.0, "map_kpa": 32.0, "tps_pct": 0.1, "clt_c": clt[0]}
+    after = PlanView(suggestions=(next_test,))
+    ins.update(2.0, after, None, idle)
+    return ins.update(67.0, after, None, idle)
+
+
+SWEEP = sug("part_throttle_sweep", 1500, 5800, (70.0,))
+SERPENTINE = sug("part_throttle_sweep", 1875, 4750, (70.0, 50.0, 75.0, 55.0, 80.0, 60.0, 85.0))
+object.__setattr__(SERPENTINE.recipe, "rate_rpm_s", 300.0)
+ONE_STEP_1250 = sug("idle_low_map", 1250, 1250, (45.0,))
+
+
+@pytest.mark.parametrize(
+    ("test", "named"),
+    [
+        (SWEEP, "sweep 1500-5800 rpm at 70 kPa"),  # was "part-throttle sweep ... " alone
+        (SERPENTINE, "7 row sweeps 1875<->4750 rpm"),
+        (PULL, "WOT pull 2000-5800 rpm"),
+        (HOLD_3000, "hold 3000 rpm, 3 MAP steps"),
+        (ONE_STEP_1250, "hold 1250 rpm"),
+    ],
+)
+def test_the_cool_down_line_keeps_the_coolant_and_words_the_test_shorter(
+    test: Suggestion, named: str
+) -> None:
+    # QA (80 and 160 columns): "cool down at idle 0:18, then part-throttle sweep 1500-5800
+    # rpm at 70 kPa": the coolant, the reason for the wait, gave way to the test's name
+    line = _cooling(test)
+    assert "(CLT 86 °C" in line and line.startswith("cool down"), line
+    assert named in line and len(line) <= LINE_MAX, line
+    assert not line.endswith("…")
+    assert len("▶ " + line) <= 80 - 2  # the dashboard's line, inside its padding
+
+
+def test_the_cool_down_line_names_an_idle_in_neutral_as_it_is() -> None:
+    recipe = Recipe("idle_low_map", 0.0, 0.0, (), 30.0)
+    idle = Suggestion(
+        "idle_low_map", recipe.description, (0.0, 0.0), (0.0, 0.0), 0.5, 1.0, 1.0, "high", 1,
+        (), recipe=recipe,
+    )  # fmt: skip
+    assert _cooling(idle).endswith(", then idle in neutral 30 s"), _cooling(idle)
+
+
+def test_the_cool_down_line_without_a_coolant_reading_still_names_the_test() -> None:
+    line = _cooling(SWEEP, (math.nan, math.nan))
+    assert line == "cool down at idle 1:05, then part-throttle sweep 1500-5800 rpm at 70 kPa"
 
 
 def test_after_a_pull_the_line_says_cool_down_then_the_next_test() -> None:
@@ -729,3 +787,15 @@ def test_with_the_engine_source_silent_the_line_says_so_not_where_to_drive() -> 
     assert line([ecu, wb]) == (
         "no engine data: ecu stale, wb reconnecting; check the device and cable"
     )
+
+
+def test_a_line_too_long_for_its_width_is_worded_shorter_then_cut_at_a_word() -> None:
+    # QA at 80x24: "..., each until trus…"
+    hold = "next: hold 1500 rpm: MAP 95 85 80 75 70 65 60 55 50 45 kPa, each until trusted"
+    assert fit_line(hold, 76) == "next: hold 1500 rpm: MAP 95 85 80 75 70 65 60 55 50 45 kPa"
+    assert fit_line(hold, 50) == "next: hold 1500 rpm: MAP 95-45 kPa, 10 steps"
+    walk = "4500 rpm: roll MAP down to 50 kPa, 1.1 s a cell (now 62), then 4000 rpm"
+    assert fit_line(walk, 60) == "4500 rpm: roll MAP down to 50 kPa, 1.1 s a cell (now 62)"
+    assert fit_line(walk, 200) == walk
+    cut = fit_line("part throttle sweep in progress (2154 rpm, 75 kPa): finish it", 40)
+    assert cut == "part throttle sweep in progress (2154…" and len(cut) <= 40

@@ -21,12 +21,13 @@ import pytest
 
 from core.frames import Block
 from core.plan.tracker import PlanRequest, VehicleTracker
-from core.plan.types import PlanView
+from core.plan.types import PlanView, Target
 from core.session import Session
 from core.source import Source, SourceEvent, SourceState
 from sim.scenarios import Idle, Segment, SteadyHold, WotPull
 from sim.simulation import Simulation, sim_channel_units
 from sim.vehicles import get_vehicle
+from tests.test_marks import assert_marks_agree
 from tests.test_tracker import _sim_tracker
 
 COMPUTE_S = 0.5
@@ -61,9 +62,14 @@ class _Sim(Source):
 
 
 def _live_lines(
-    segments: Sequence[Segment], monkeypatch: pytest.MonkeyPatch
+    segments: Sequence[Segment],
+    monkeypatch: pytest.MonkeyPatch,
+    marks: list[tuple[Target, ...]] | None = None,
 ) -> tuple[list[tuple[float, str]], list[float], VehicleTracker]:
-    """(data time, line shown) at each tick, the data times plans were asked for, the tracker."""
+    """(data time, line shown) at each tick, the data times plans were asked for, the tracker.
+
+    ``marks``: filled with the next cells shown at each tick.
+    """
     gate = threading.Event()
     compute = PlanRequest.compute
     asked: list[float] = []
@@ -96,6 +102,8 @@ def _live_lines(
                 job[1].result()  # computed: the next tick takes it in
                 gate.clear()
             lines.append((clock[0], session.snapshot.plan.instruction))
+            if marks is not None:
+                marks.append(session.snapshot.plan.targets)
     finally:
         gate.set()
         if session._planner is not None:
@@ -110,8 +118,9 @@ def _end(tracker: VehicleTracker, test_type: str) -> float:
 def test_released_at_the_end_of_a_pull_the_line_stops_saying_hold_wot_at_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    marks: list[tuple[Target, ...]] = []
     lines, asked, tracker = _live_lines(
-        [Idle(2.0), WotPull(2500.0, 5400.0), Idle(4.0)], monkeypatch
+        [Idle(2.0), WotPull(2500.0, 5400.0), Idle(4.0)], monkeypatch, marks
     )
     end = _end(tracker, "wot_pull")
     during = [t for t, line in lines if "WOT" in line]
@@ -122,6 +131,12 @@ def test_released_at_the_end_of_a_pull_the_line_stops_saying_hold_wot_at_once(
     # the cool-down at once, naming no test while the next is planned (the last plan's
     # top was the pull just run), then the cool-down with the test the new plan names
     assert after[0] == "cool down at idle: planning the next test"
+    # naming no test, it marks no cells (the pull's were still marked), then the cells of
+    # the test it names
+    ticks = list(zip(lines, marks, strict=True))
+    assert all(not m for (_, line), m in ticks if line == after[0])
+    for (_, line), m in ticks:
+        assert_marks_agree(line, m)
     named = [line for line in after if line != after[0]]
     assert named and all(line.startswith("cool down") and ", then " in line for line in named)
     assert after.index(named[0]) + len(named) == len(after)  # no going back to the interim
@@ -136,8 +151,9 @@ def test_released_at_the_end_of_a_pull_the_line_stops_saying_hold_wot_at_once(
 def test_a_hold_let_go_is_said_over_at_once_and_the_next_test_named_when_planned(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    marks: list[tuple[Target, ...]] = []
     lines, _, tracker = _live_lines(
-        [Idle(2.0), SteadyHold(3000.0, (70.0, 60.0, 50.0)), Idle(4.0)], monkeypatch
+        [Idle(2.0), SteadyHold(3000.0, (70.0, 60.0, 50.0)), Idle(4.0)], monkeypatch, marks
     )
     end = _end(tracker, "steady_state")
     during = [t for t, line in lines if line.startswith("hold 3000 rpm, MAP")]
@@ -148,6 +164,12 @@ def test_a_hold_let_go_is_said_over_at_once_and_the_next_test_named_when_planned
     assert after[0] == "hold done: planning the next test"
     named = [line for line in after if line != after[0]]
     assert named and all(line.startswith("next: ") for line in named), named
+    # the line names no test while the next is planned: no cells marked either (they
+    # were the finished hold's), and those of the test it then names
+    ticks = list(zip(lines, marks, strict=True))
+    assert all(not m for (_, line), m in ticks if line == after[0])
+    for (_, line), m in ticks:
+        assert_marks_agree(line, m)
 
 
 class _EventTracker:

@@ -213,3 +213,14 @@ def test_no_afr_target_reads_as_dashes_never_as_0(target: float):
     rec = status_record(snap)
     assert rec["afr_target"] is None and rec["afr"] == 10.8
     assert list(rec)[:7] == ["type", "t_s", "rpm", "map_kpa", "afr", "afr_target", "lambda"]
+
+
+@pytest.mark.parametrize("target", [0.0, -1.0, float("nan"), float("inf")])
+def test_no_afr_target_reads_dashes_not_zero(target: float) -> None:
+    # QA: logs imported from other tools carry 0.0 where they logged no target, and the
+    # status read "AFR 10.8/0.0" as if 0.0 were the target
+    snap = snapshot(values={"afr": 10.8, "afr_target": target})
+    assert "AFR 10.8/--" in fit_status(snap, 120)
+    assert status_record(snap)["afr_target"] is None
+    real = snapshot(values={"afr": 10.8, "afr_target": 12.9})
+    assert "AFR 10.8/12.9" in fit_status(real, 120) and status_record(real)["afr_target"] == 12.9

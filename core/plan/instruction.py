@@ -36,6 +36,7 @@ import math
 import re
 from collections.abc import Mapping
 
+from core.plan.marks import BY_RPM
 from core.plan.recipe import Recipe
 from core.plan.types import PlanView, Suggestion
 
@@ -74,8 +75,9 @@ JUST_DONE_KPA = 12.0
 """MAP up to this above a hold's highest offered step is the step that just turned trusted
 (the table's rows are 5-10 kPa apart on the default axes, 85 -> 95 the widest), not a step
 of the tuner's own."""
-LINE_MAX = 78
-"""The instruction fits one line of an 80-column terminal."""
+LINE_MAX = 76
+"""The instruction fits one line of an 80-column terminal: the dashboard draws it after
+"▶ " inside a cell of padding each side (78 had the cool-down's last word cut to "…")."""
 RPM_TOL = 150.0
 """rpm within this of a hold's rpm (or a sweep's range) is running that test."""
 CLOSED_RPM_TOL = 25.0
@@ -183,6 +185,39 @@ class Instructor:
         while the line said "4500 rpm: roll MAP down to 50 kPa".
         """
         return self._running
+
+    def named(self, op: Mapping[str, float]) -> tuple[Suggestion, int | None] | None:
+        """The offered test the last line names, and where the line is in it (None: none).
+
+        The test it follows as it runs, with the leg it is on, as the line chose it (a
+        hold's step, MAP ramps' stop, a serpentine's row or closing step; from the
+        engine's rpm for a pull or a one-row sweep: ``core.plan.marks.BY_RPM``); else the
+        one it names next (also during a cool-down, and on the ride to it), with None:
+        from its start. The next cells are its (``core.plan.marks.line_targets``).
+        """
+        s = self._running
+        if s is None:
+            nxt = self.advice[0] if self.advice is not None else None
+            if nxt is None and self._approaching:
+                nxt = self.committed
+            return None if nxt is None else (nxt, None)
+        map_kpa = float(op.get("map_kpa", math.nan))
+        steps = _steps(s)
+
+        def nearest() -> int:  # as ``_during`` and ``_sweeping`` pick the step or row
+            if not math.isfinite(map_kpa):
+                return 0
+            return min(range(len(steps)), key=lambda j: abs(steps[j] - map_kpa))
+
+        if s.test_type == "map_ramps":
+            return s, max(self._ramp, 0)
+        if s.test_type == "part_throttle_sweep" and len(steps) >= 2:
+            return s, len(steps) + self._step if self._at_end else nearest()
+        if s.test_type in HOLD_TYPES:
+            return s, nearest()
+        if s.test_type in ("wot_pull", "part_throttle_sweep"):
+            return s, BY_RPM
+        return s, 0
 
     @property
     def following(self) -> bool:
@@ -749,39 +784,108 @@ def _cooling_line(
     heat come out and decides, as on any dyno; the planner's own cool-down (its minutes)
     waits until the intake air is back within 1.5 °C of an idling engine's. ``s`` None:
     the next test is still being planned (:meth:`Instructor.interim`).
+
+    The coolant is why the tuner waits, so it stays: a long test's name gives way first
+    (:func:`_names`, its shorter forms), then "at idle", then the coolant before the pull,
+    and the coolant only when even the test's shortest name leaves it no room (the demo's
+    "cool down at idle 0:18, then part-throttle sweep 1500-5800 rpm at 70 kPa" had lost
+    it, at 160 columns too).
     """
     then = ", then "
     if s is None:
-        what, then = PLANNING, ": "
-    elif s.test_type in HOLD_TYPES and len(_steps(s)) > 1:
-        what = f"hold {s.rpm_range[0]:.0f} rpm, {len(_steps(s))} MAP steps"
+        names, then = [PLANNING], ": "
     else:
-        what = _short(s)
+        names = _names(s)
     clock = ""
     if math.isfinite(elapsed_s):
         whole = max(0, int(elapsed_s))
         clock = f" {whole // 60}:{whole % 60:02d}"
     now, before = clt
-    coolant = (
-        f" (CLT {now:.0f} °C, was {before:.0f})"
-        if math.isfinite(now) and math.isfinite(before)
-        else ""
-    )
-    walk = _walk_span(s) if s is not None else None
-    forms = [
-        f"cool down at idle{clock}{coolant}{then}{what}",
-        f"cool down{clock}{coolant}{then}{what}",
-        f"cool down at idle{clock}{then}{what}",
-        f"cool down{clock}{then}{what}",
-    ]
-    if walk is not None:
-        # the walk's pace and first MAP are for when it starts (QA at 80 columns: the line
-        # ended "..., 1.1 s a cell, from 95" with its "kPa" cut off)
-        forms += [f"cool down{clock}{coolant}, then {walk}", f"cool down{clock}, then {walk}"]
+    coolants = [""]
+    if math.isfinite(now):
+        coolants = [f" (CLT {now:.0f} °C)", ""]
+        if math.isfinite(before):
+            coolants.insert(0, f" (CLT {now:.0f} °C, was {before:.0f})")
+    forms = []
+    for coolant in coolants:
+        forms.append(f"cool down at idle{clock}{coolant}{then}{names[0]}")
+        forms += [f"cool down{clock}{coolant}{then}{what}" for what in names]
     for line in forms:
         if len(line) <= LINE_MAX:
             return line
-    return line[: LINE_MAX - 1].rstrip(" ,") + "…"
+    return fit_line(forms[-1], LINE_MAX)
+
+
+def _names(s: Suggestion) -> list[str]:
+    """``s`` named for the cool-down's line, the full name first, then shorter ones.
+
+    Each shorter form drops detail, never the test's kind nor its rpm (the heatmap marks
+    its cells there): "hold 1000 rpm, 2 MAP steps", "hold 1000 rpm"; "MAP ramps 4500->2000
+    rpm"; "sweep 1500-5800 rpm at 70 kPa", "sweep 1500-5800 rpm".
+    """
+    lo, hi = s.rpm_range
+    steps = _steps(s)
+    kind = s.test_type
+    names: list[str] = []
+    if lo <= 0:  # no rpm to name: an idle in neutral, a street cruise
+        return [_short(s)]
+    if kind in HOLD_TYPES and len(steps) > 1:
+        names.append(f"hold {lo:.0f} rpm, {len(steps)} MAP steps")
+    else:
+        names.append(_short(s))
+    walk = _walk_span(s)
+    if walk is not None:
+        stops = (*(getattr(s.recipe, "lead", ()) or ()), *(getattr(s.recipe, "columns", ()) or ()))
+        names += [walk, f"MAP ramps {stops[0]:.0f}->{stops[-1]:.0f} rpm"]
+    elif kind in HOLD_TYPES and s.recipe is not None:
+        if len(steps) == 1:
+            names.append(f"hold {lo:.0f} rpm, MAP {steps[0]:.0f} kPa")
+        names.append(f"hold {lo:.0f} rpm")
+    elif kind == "part_throttle_sweep" and len(steps) >= 2:
+        names += [
+            f"{len(steps)} row sweeps {lo:.0f}<->{hi:.0f} rpm, {steps[0]:.0f} kPa first",
+            f"{len(steps)} row sweeps {lo:.0f}<->{hi:.0f} rpm",
+        ]
+    elif kind == "part_throttle_sweep":
+        names += [
+            f"sweep {lo:.0f}-{hi:.0f} rpm at {steps[0]:.0f} kPa",
+            f"sweep {lo:.0f}-{hi:.0f} rpm",
+        ]
+    elif kind == "wot_pull":
+        names.append(f"WOT pull {lo:.0f}-{hi:.0f} rpm")
+    return list(dict.fromkeys(names))
+
+
+def fit_line(line: str, width: int) -> str:
+    """``line`` in ``width`` cells: shorter wording first, then whole parts left out.
+
+    In order: the hold's ", each until trusted" (the panel says it), a long MAP step list
+    as its span ("MAP 85-25 kPa, 13 steps"), the last ", then ..." (what comes after the
+    step at hand), and only then a cut at a word's end with "…". At 80 columns the
+    dashboard's line read "..., each until trus…" (QA).
+    """
+    if len(line) <= width:
+        return line
+    shorter = line.replace(", each until trusted", "")
+    if len(shorter) > width:
+        shorter = STEPS_RE.sub(_step_span, shorter, count=1)
+    while len(shorter) > width and ", then " in shorter:
+        shorter = shorter[: shorter.rindex(", then ")]
+    if len(shorter) <= width:
+        return shorter
+    cut = shorter[: max(width - 1, 0)]
+    if " " in cut and shorter[len(cut)] != " ":
+        cut = cut[: cut.rindex(" ")]  # a word's end, not its middle
+    return cut.rstrip(" ,:;") + "…"
+
+
+STEPS_RE = re.compile(r"MAP ((?:\d+ ){2,}\d+) kPa")
+"""A hold's MAP step list ("MAP 85 80 75 70 kPa")."""
+
+
+def _step_span(found: re.Match[str]) -> str:
+    steps = found[1].split()
+    return f"MAP {steps[0]}-{steps[-1]} kPa, {len(steps)} steps"
 
 
 def _walk_span(s: Suggestion) -> str | None:

@@ -29,17 +29,18 @@ from core.coverage.axes import TableAxes
 from core.coverage.confidence import CoverageRule
 from core.coverage.filters import FilterResult
 from core.coverage.grid import CoverageGrid
-from core.coverage.regions import Region
+from core.coverage.regions import Region, axis_arrays, priority_map
 from core.frames import Block
 from core.plan.instruction import Instructor, running_first
 from core.plan.learning import Calibration
+from core.plan.marks import line_targets
 from core.plan.planner import Constraints, plan_arrays
 from core.plan.predictions import CheckedPrediction, PredictionLog
 from core.plan.pulls import DetectedTest, PullDetector
 from core.plan.simplan import plan_model
 from core.plan.testmodels import TestSpec, expected_hits
 from core.plan.testsim import ADDITIVE, CandidateModel, grid_arrays
-from core.plan.types import PlanView, Suggestion
+from core.plan.types import PlanView, Suggestion, Target
 from core.plan.value import confidence
 from core.saver import BackgroundSaver
 from core.source import SourceEvent
@@ -551,6 +552,9 @@ class VehicleTracker:
         running = self.instructor.running
         return replace(
             view,
+            # the next cells are the cells of the test the line names, walked as it walks
+            # them (QA read "hold 1000 rpm: MAP 40 35 kPa" over ◆ at 1500/40 1500/35 1500/30)
+            targets=self._line_targets(request),
             # the test the line names leads the list: the one it follows, else the one it
             # says "next:" (held for the switch delay): QA read "cool down at idle, then
             # hold 1000 rpm" over a list whose first three were 1500, 1250 and 750 rpm
@@ -562,6 +566,22 @@ class VehicleTracker:
             errors_by_type=self.calibration.checks_by_type(),
             running=running is not None,
         )
+
+    def _line_targets(self, request: PlanRequest) -> tuple[Target, ...]:
+        """The next cells: the line's test's cells not yet trusted, from where the line is.
+
+        None when the line names no offered test (``core.plan.marks``).
+        """
+        named = self.instructor.named(request.values)
+        if named is None or request.rule is None:
+            return ()
+        rpm_axis, map_axis = axis_arrays(request.axes)
+        conf = confidence(request.arrays, request.rule)
+        prio = priority_map(request.axes, request.regions, request.knock)
+        return line_targets(
+            named[0], named[1], request.values, conf, prio, rpm_axis, map_axis,
+            request.constraints,
+        )  # fmt: skip
 
     def _cooling_now(self, request: PlanRequest) -> bool:
         """The line made from ``request``'s plan will say to cool down after a WOT pull.

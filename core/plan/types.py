@@ -65,6 +65,8 @@ class PlanView:
     suggestions: tuple[Suggestion, ...] = ()
     filtered: tuple[FilteredTest, ...] = ()
     targets: tuple[Target, ...] = ()
+    """The next cells (the panel's list, the heatmap's ◆). On the dashboard, the cells of
+    the test the instruction names, in its order (``core.plan.marks``)."""
     instruction: str = ""
     """One plain instruction from the current operating point, e.g. 'hold 3000 rpm, raise MAP to 85 kPa'."""
     prediction_error_pct: float | None = None

@@ -74,8 +74,8 @@ def target_afr(values: Mapping[str, float]) -> float:
     An ECU without a target table sends 0.0 (TunerStudio logs it so too): the line
     read "AFR 10.8/0.0", a target no engine runs at, where "--" says there is none.
     """
-    target = values.get("afr_target", math.nan)
-    return target if target > 0.0 else math.nan
+    target = float(values.get("afr_target", math.nan))
+    return target if math.isfinite(target) and target > 0.0 else math.nan
 
 
 def _clock(seconds: float) -> str:

@@ -245,6 +245,45 @@ async def test_at_80x24_the_constraints_dialog_keeps_its_buttons_and_whole_names
 
 
 @sync
+@pytest.mark.parametrize(
+    ("field", "text", "said"),
+    [
+        ("min_rpm", "abc", "constraints.min_rpm: 'abc' is not a number"),
+        ("max_pulls_per_session", "2.5", "constraints.max_pulls_per_session"),
+        ("environment", "moon", "constraints.environment"),
+    ],
+)
+async def test_at_80x24_a_bad_values_error_is_in_view_and_its_field_focused(
+    tmp_path: Path, field: str, text: str, said: str
+) -> None:
+    # QA at 80x24: the error was under the fields, below the fold, and the dialog did not
+    # scroll to it: Save with a bad value looked like it did nothing
+    from textual.widgets import Static
+
+    app = _bike_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _open_constraints(pilot)
+        modal = app.screen
+        assert isinstance(modal, ConstraintsScreen)
+        await _type(pilot, field, text)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.screen is modal and said in modal.error, modal.error
+        dialog = modal.query_one("#dialog")
+        view = dialog.region
+        for widget in (modal.query_one("#error", Static), modal.query_one(f"#field-{field}")):
+            region = widget.region
+            assert region.height > 0 and view.contains_region(region), (widget.id, region, view)
+            assert region.bottom <= 24
+        assert app.focused is modal.query_one(f"#field-{field}", Input)
+        # fixed, it saves
+        await _type(pilot, field, {"environment": "dyno"}.get(field, "2"))
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConstraintsScreen)
+
+
+@sync
 async def test_every_recording_of_a_session_reaches_the_summary(tmp_path: Path) -> None:
     # QA: with two recordings in one session the quit summary named only the last
     from dynoai_tui.commands.headless import summary_text

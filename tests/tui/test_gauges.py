@@ -64,7 +64,7 @@ async def test_every_gauge_shows_its_unit_at_every_size(
         for gauge in gauges:
             text = shown(gauge)
             if gauge.channel != "afr" and not (compact and gauge.unit_implied):
-                assert gauge.unit in text, (gauge.id, text)
+                assert gauge.heading("") in text or gauge.repeats(gauge.label), (gauge.id, text)
             if not gauge.has_class("-primary") or not app.dashboard.has_class("-big"):
                 assert gauge.text in text, (gauge.id, text)  # the whole number, not cut
 
@@ -95,6 +95,44 @@ async def test_knock_shows_the_ecus_retard_in_degrees_when_it_reports_it(
         text = shown(app.dashboard.query_one("#gauge-knock_count", Gauge))
         assert "1.9 °" in text and "ret" in text, text
         assert "11" not in text  # the count read as degrees
+
+
+@sync
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("retard", [0.03, 0.0345, 0.012, 0.099, 0.1, 0.26, 4.5])
+async def test_a_small_knock_retard_reads_as_the_alarm_words_it(
+    size: tuple[int, int], retard: float
+) -> None:
+    # QA: "KNOCK: 0.03 deg retard" on the alarm line, "Knock ret 0.0 °" on the gauge
+    from core.alarms import retard_text
+
+    app = pull_app({"knock_count": 1.0, "knock_retard_deg": retard})
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause(0.2)
+        text = shown(app.dashboard.query_one("#gauge-knock_count", Gauge))
+        said = retard_text(retard)  # the alarm's own figure: "KNOCK: {said} deg retard"
+        assert f"{said} °" in text and "ret" in text, (said, text)
+        assert said != "0.0" and (retard >= 0.1 or said == f"{retard:.2g}")
+
+
+def test_no_gauge_label_repeats_its_unit() -> None:
+    # QA at 160 x 48: the RPM gauge read "RPM rpm" over its big digits
+    for gauge in make_gauges():
+        for label in (gauge.label, gauge.short):
+            words = gauge.heading(label).casefold().split()
+            assert len(words) == len(set(words)), gauge.heading(label)
+
+
+@sync
+async def test_the_big_rpm_gauge_is_headed_rpm_once() -> None:
+    app = pull_app(WOT)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause(0.2)
+        assert app.dashboard.has_class("-big")
+        head = shown(app.dashboard.query_one("#gauge-rpm", Gauge)).splitlines()[0]
+        assert head.split() == ["RPM"], head
+        head = shown(app.dashboard.query_one("#gauge-map_kpa", Gauge)).splitlines()[0]
+        assert head.split() == ["MAP", "kPa"], head
 
 
 @sync
@@ -150,8 +188,8 @@ async def test_every_gauge_keeps_a_space_between_its_number_and_its_unit(
             if gauge.channel == "afr":  # the AFR gauge shows the target, not a unit
                 assert "12.9" in text and (big or "12.8" in text), (gauge.id, text)
                 continue
-            if big and gauge.has_class("-primary"):  # large digits under "RPM rpm"
-                assert f"{gauge.label} {gauge.unit}" in text, (gauge.id, text)
+            if big and gauge.has_class("-primary"):  # large digits under "MAP kPa", "RPM"
+                assert gauge.heading(gauge.label) in text, (gauge.id, text)
                 continue
             if compact and gauge.unit_implied and gauge.unit not in text:
                 assert gauge.text in text, (gauge.id, text)  # "RPM 5480"
@@ -219,3 +257,20 @@ async def test_no_afr_target_shows_dashes_not_0(size: tuple[int, int], target: f
         text = shown(gauge)
         assert "--" in text and "0.0" not in text, text
         assert not gauge.has_class("-lean") and not gauge.has_class("-rich")
+
+
+@sync
+@pytest.mark.parametrize("target", [0.0, -1.0, float("nan")])
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_no_afr_target_reads_dashes_not_zero(size: tuple[int, int], target: float) -> None:
+    # QA: a log imported from another tool logged 0.0 for "no target": "AFR 10.8/0.0",
+    # and the gauge judged 10.8 against it
+    from dynoai_tui.tui.widgets.gauges import AfrGauge
+
+    app = pull_app({"afr": 10.8, "afr_target": target})
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause(0.2)
+        gauge = app.dashboard.query_one(AfrGauge)
+        text = shown(gauge)
+        assert "--" in text and "0.0" not in text and "-1.0" not in text, text
+        assert gauge.state == "unknown" and not {"LEAN", "RICH"} & set(text.split()), text

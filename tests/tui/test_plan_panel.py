@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
+import pytest
 
 from core.plan.types import PlanView
 from dynoai_tui.tui.app import DynoApp
@@ -412,12 +413,30 @@ def test_an_estimate_says_so_above_its_suggestions_and_still_fits() -> None:
     assert ESTIMATE_NOTE.split()[0] not in plain
 
 
-def test_at_80x24_a_long_instruction_ends_in_an_ellipsis() -> None:
-    # QA: "▶ next: hold 1750 rpm: MAP 85 80 75 70 65 60 55 50 45 40 35 30 25 kPa, each"
+@pytest.mark.parametrize(
+    ("line", "keeps"),
+    [
+        (
+            "next: hold 1750 rpm: MAP "
+            + " ".join(str(k) for k in range(85, 20, -5))
+            + " kPa, each until trusted",
+            ["next: hold 1750 rpm: MAP 85 80", " 25 kPa"],
+        ),
+        (
+            "next: hold 1500 rpm: MAP 95 85 80 75 70 65 60 55 50 45 kPa, each until trusted",
+            ["next: hold 1500 rpm: MAP 95 85 80 75 70 65 60 55 50 45 kPa"],
+        ),
+        (
+            "4500 rpm: roll MAP down to 50 kPa, 1.1 s a cell, quick past 70-75 (now 62), "
+            "then 4000 rpm",
+            ["4500 rpm: roll MAP down to 50 kPa", "(now 62)"],
+        ),
+    ],
+)
+def test_at_80x24_a_long_instruction_reads_whole(line: str, keeps: list[str]) -> None:
+    # QA: "▶ next: hold 1750 rpm: MAP 85 80 75 70 65 60 55 50 45 40 35 30 25 kPa, each",
+    # then "... kPa, each until trus…": shorter wording, whole parts left out, no cut word
     from dynoai_tui.tui.widgets.panels import InstructionLine
-
-    line = "next: hold 1750 rpm: MAP " + " ".join(str(k) for k in range(85, 20, -5))
-    line += " kPa, each until trusted"
 
     async def go() -> tuple[str, int]:
         session = ScriptedSession(snapshot(plan=PlanView(instruction=line)))
@@ -428,7 +447,8 @@ def test_at_80x24_a_long_instruction_ends_in_an_ellipsis() -> None:
             return widget.render().plain, widget.content_region.width
 
     shown, width = asyncio.run(go())
-    assert shown.endswith("…") and len(shown) <= width, (shown, width)
+    assert len(shown) <= width and "…" not in shown, (shown, width)
+    assert all(part in shown for part in keeps), (shown, keeps)
 
 
 def test_the_coverage_says_how_much_of_what_the_engine_reaches_is_trusted() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import Any
 
@@ -14,7 +15,7 @@ from dynoai_tui.tui.app import DynoApp
 from dynoai_tui.tui.screens.modals import KeysScreen
 from dynoai_tui.tui.screens.pulls import PullsScreen
 from dynoai_tui.tui.widgets.gauges import Gauge
-from dynoai_tui.tui.widgets.heatmap import _texts
+from dynoai_tui.tui.widgets.heatmap import Heatmap, _texts
 from dynoai_tui.tui.widgets.panels import AlarmLine, StatusHeader, header_text
 from tests.tui.helpers import ScriptedSession, grid_view, snapshot, sync
 
@@ -189,6 +190,16 @@ def test_replay_header_shows_position_and_length() -> None:
     assert len(small) <= 78 and small.startswith("fxbb") and "1:15/10:00" in small
 
 
+@pytest.mark.parametrize("compact", [False, True])
+def test_a_replay_at_max_speed_says_max_not_xinf(compact: bool) -> None:
+    snap = replace(snapshot(elapsed_s=75.0), vehicle="fxbb", speed=math.inf)
+    text = header_text(snap, vehicle="fxbb", replay=True, length_s=600.0, compact=compact).plain
+    assert "inf" not in text and " max " in text, text
+    halved = replace(snap, speed=0.5)
+    text = header_text(halved, vehicle="fxbb", replay=True, length_s=600.0, compact=compact).plain
+    assert " x0.5 " in text, text
+
+
 @sync
 async def test_at_100_columns_a_replay_header_keeps_its_position() -> None:
     # QA at 100x30: the full header ran past the edge and the replay's position was lost
@@ -287,3 +298,67 @@ def test_the_header_counts_pulls_against_a_limit_only_when_there_is_one() -> Non
     assert "pulls 2 " in free + " " and "∞" not in free and "pulls 2/" not in free
     capped = header_text(replace(snap, pulls_max=8), vehicle="fxbb", replay=False).plain
     assert "pulls 2/8" in capped
+
+
+STALE = Alarm(
+    "SOURCE wideband STALE: no data from /dev/ttyUSB0 for 3.2 s: is the device powered?",
+    "source",
+)
+KNOCK = Alarm("KNOCK: 0.03 deg retard", "knock", True)
+
+
+@sync
+@pytest.mark.parametrize("alarms", [(STALE,), (KNOCK, STALE), (STALE, KNOCK, LEAN)])
+async def test_at_80x24_the_alarm_line_reads_whole(alarms: tuple[Alarm, ...]) -> None:
+    # QA at 80x24: the alarm line ended "... for 3.2 s: is the device", cut at the edge
+    from dynoai_tui.tui.widgets.panels import ALARM_SEP
+
+    app = DynoApp(ScriptedSession(replace(snapshot(), alarms=alarms)))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.2)
+        line = app.dashboard.query_one(AlarmLine)
+        shown = line.render().plain
+        assert len(shown) <= line.content_region.width, shown
+        for alarm in shown.removeprefix("⚠ ").split(ALARM_SEP):
+            alarm = alarm.split("   +")[0]
+            # each alarm whole or shortened by whole clauses, never a cut word
+            assert any(a == alarm or a.startswith(alarm + ": ") for a in alarms), (alarm, shown)
+        assert shown.startswith("⚠ " + alarms[0].split(":")[0])
+        assert ("KNOCK: 0.03 deg retard" in shown) is (KNOCK in alarms), shown
+    # wide, every alarm in full
+    app = DynoApp(ScriptedSession(replace(snapshot(), alarms=alarms[:1])))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause(0.2)
+        assert app.dashboard.query_one(AlarmLine).render().plain == f"⚠ {alarms[0]}"
+
+
+@sync
+@pytest.mark.parametrize("replay", [False, True])
+@pytest.mark.parametrize("view_presses", [0, 1, 2, 3, 4, 5])
+async def test_at_80x24_the_header_names_the_view_in_whole_words(
+    replay: bool, view_presses: int
+) -> None:
+    # QA at 80x24: a replay's header ended "│ hits · 5h =", the legend cut at the edge
+    from dynoai_tui.tui.screens.dashboard import SHORT_VIEW_TITLES
+    from dynoai_tui.tui.widgets.heatmap import VIEW_TITLES, scale_note
+
+    snap = replace(snapshot(elapsed_s=399.0), vehicle="sim-vtwin", pulls_done=6, speed=math.inf)
+    session = ScriptedSession(snap)
+    app = DynoApp(session, vehicle="sim-vtwin", replay=replay, replay_length_s=399.0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.2)
+        for _ in range(view_presses):
+            await pilot.press("v")
+        await pilot.pause(0.2)
+        header = app.dashboard.query_one(StatusHeader)
+        plain = header.plain
+        assert len(plain) <= header.content_region.width, plain
+        heatmap = app.dashboard.query_one(Heatmap)
+        view = plain.split(" │ ")[-1]
+        if replay:
+            assert "6:39/6:39" in plain and " max " in plain, plain
+        name = SHORT_VIEW_TITLES.get(heatmap.view, VIEW_TITLES[heatmap.view])
+        note = scale_note(heatmap.view, heatmap.cell_w)
+        whole = {f"{name} · {note}", name, name.split(" (")[0], note, note.split(",")[0]}
+        if view not in whole:  # no view part at all: the last part is the header's own
+            assert not any(w and w in plain for w in whole - {""}), plain

@@ -112,3 +112,38 @@ async def test_a_paused_replay_footer_offers_play() -> None:
         app.refresh_snapshot()
         await pilot.pause(0.1)
         assert "space Play" in footer_keys(app)
+
+
+def whole_keys(app: DynoApp, width: int) -> list[str]:
+    """The footer's keys shown, in order, each asserted whole inside ``width``."""
+    keys = [k for k in app.screen.query(FooterKey) if not k.has_class("-command-palette")]
+    shown = [k for k in keys if k.display]
+    # left out from the end, never a key in the middle (they are listed by priority)
+    assert shown == keys[: len(shown)], [k.description for k in shown]
+    for key in shown:
+        assert key.region.width > 0 and key.region.right <= width, (key.description, key.region)
+        text = f"{key.key_display} {key.description}"
+        assert key.region.width >= len(text), (text, key.region)  # not cut ("g Pull")
+    return [f"{k.key_display} {k.description}" for k in shown]
+
+
+@sync
+@pytest.mark.parametrize("size", SIZES)
+async def test_a_replay_footer_shows_whole_keys_only(size: tuple[int, int]) -> None:
+    # QA at 80x24: a replay's footer ended "g Pull", cut at the screen's edge
+    session = ScriptedSession(snapshot())
+    session.replay = FakeReplay()
+    app = DynoApp(session, replay=True, replay_length_s=120.0)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause(0.2)
+        playing = whole_keys(app, size[0])
+        assert playing[:3] == ["q Quit", "? Keys", "space Pause"], playing
+        await pilot.press("space")  # paused: "space Play", one cell shorter
+        await pilot.pause(0.2)
+        assert "space Play" in whole_keys(app, size[0])
+        await pilot.press("g")  # the dyno sheet's footer too
+        await pilot.pause(0.3)
+        assert app.screen.id == "pulls"
+        assert whole_keys(app, size[0])[0] == "esc Dashboard"
+    if size[0] >= 160:
+        assert any(k.startswith("b ") for k in playing), playing  # wide: every key

@@ -24,6 +24,7 @@ from core.snapshot import Snapshot
 from dynoai_tui.commands.headless import reachable_counts
 from dynoai_tui.commands.statusline import whole_percent
 from dynoai_tui.tui.widgets.chart import StripChart
+from dynoai_tui.tui.widgets.footer import FittingFooter
 from dynoai_tui.tui.widgets.gauges import AfrGauge, Gauge, KnockGauge
 from dynoai_tui.tui.widgets.heatmap import VIEW_TITLES, Heatmap
 from dynoai_tui.tui.widgets.panels import (
@@ -31,6 +32,7 @@ from dynoai_tui.tui.widgets.panels import (
     InstructionLine,
     StatusHeader,
     SuggestionsPanel,
+    alarm_items,
     alarm_text,
     header_text,
 )
@@ -143,7 +145,7 @@ class DashboardScreen(Screen[None]):
             yield StripChart("RPM", "rpm", lo=0.0, hi=6000.0, id="chart-rpm")
         yield InstructionLine(id="instruction")
         yield AlarmLine(id="alarms")
-        yield Footer()
+        yield FittingFooter()
 
     def afr_stoich(self) -> float:
         """The stoich the snapshot's AFR was computed with (the session's vehicle's)."""
@@ -193,14 +195,20 @@ class DashboardScreen(Screen[None]):
             snap.grid, snap.current_cell, snap.plan.targets, snap.vehicle_grid, snap.plan.reachable
         )
         compact = self.has_class("-compact")
-        header = header_text(
-            snap,
-            vehicle=self.vehicle,
-            replay=self.replay,
-            length_s=self.replay_length_s,
-            compact=compact,
-            view=self._short_view_title(heatmap) if compact else "",
-        )
+        room = self.size.width - 2  # inside the header's padding
+        for view in self._short_view_titles(heatmap) if compact else [""]:
+            # the view's name and legend, as much of it as fits whole: a replay's header
+            # at 80 columns read "... │ hits · 5h =" (QA)
+            header = header_text(
+                snap,
+                vehicle=self.vehicle,
+                replay=self.replay,
+                length_s=self.replay_length_s,
+                compact=compact,
+                view=view,
+            )
+            if header.cell_len <= room:
+                break
         if not compact and header.cell_len > self.size.width:
             # the full header does not fit (a replay at 100 columns lost its position)
             header = header_text(
@@ -269,11 +277,12 @@ class DashboardScreen(Screen[None]):
 
         self.set_class(snap.in_pull, "-in-pull")
         alarms = alarm_text(snap)
-        active = alarms.plain != "no alarms"
+        items = alarm_items(snap)
+        active = bool(items)
         if not active and self.last_pull:
             pull = self.last_pull_short if compact else self.last_pull
             alarms = Text.assemble(("no alarms", "dim"), ("  │  ", "dim"), pull)
-        self.query_one(AlarmLine).set_alarms(alarms, active=active)
+        self.query_one(AlarmLine).set_alarms(alarms, active=active, items=items)
 
     def set_heatmap_title(self) -> None:
         """The compact header's view name after a view key (the heatmap titles itself)."""
@@ -281,14 +290,20 @@ class DashboardScreen(Screen[None]):
             self.apply(self.snapshot)
 
     @staticmethod
-    def _short_view_title(heatmap: Heatmap) -> str:
-        """The view as the compact header names it, with what its short cell form means.
+    def _short_view_titles(heatmap: Heatmap) -> list[str]:
+        """The view as the compact header names it, longest first, then shorter forms.
 
         At 80 columns the cells are 3 wide: "25" is AFR 12.5, "5h" 500 hits, and the
-        header is the only title there is (the compact heatmap has no border).
+        header is the only title there is (the compact heatmap has no border). The full
+        form names the view and what its short cell form means; when the header has no
+        room for it, a view other than the hits keeps its name (what the cells show), the
+        hits (the default view) their legend ("5h = 5xx"), each whole, else nothing.
         """
         name = SHORT_VIEW_TITLES.get(heatmap.view, "")
         note = heatmap.scale_note
-        if not note:
-            return name
-        return f"{name or VIEW_TITLES[heatmap.view]} · {note}"
+        forms = [f"{name or VIEW_TITLES[heatmap.view]} · {note}"] if note else []
+        if name:
+            forms += [name, name.split(" (")[0]]
+        elif note:
+            forms += [note, note.split(",")[0]]
+        return [*dict.fromkeys(forms), ""]

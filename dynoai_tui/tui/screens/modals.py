@@ -8,6 +8,7 @@ passes, so they stay testable on their own.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
@@ -130,10 +131,13 @@ class ConstraintsScreen(ModalScreen[Any]):
                 for name, value in self.fields.items():
                     yield Label(name)
                     yield Input(field_text(value), id=f"field-{name}")
-            yield Static("", id="error")
-            with Horizontal(id="buttons"):
-                yield Button("Save (ctrl+s)", variant="primary", id="save")
-                yield Button("Cancel (esc)", id="cancel")
+            # the error sits with the buttons, docked in view: under the fields it was below
+            # the fold at 80x24 and a bad value's Save looked like it did nothing
+            with Vertical(id="foot"):
+                yield Static("", id="error")
+                with Horizontal(id="buttons"):
+                    yield Button("Save (ctrl+s)", variant="primary", id="save")
+                    yield Button("Cancel (esc)", id="cancel")
 
     def values(self) -> dict[str, Any]:
         """The edited values, parsed like a TOML config would hold them."""
@@ -157,14 +161,28 @@ class ConstraintsScreen(ModalScreen[Any]):
 
     def action_save(self) -> None:
         error = self.query_one("#error", Static)
+        for box in self.query(Input):
+            box.remove_class("-invalid")
         try:
             constraints = self._validate(self.values())
             self._save(constraints)
         except (ConfigError, ValueError, OSError) as exc:
             error.update(str(exc))
             error.add_class("-shown")
+            bad = self.bad_field(str(exc))
+            if bad is not None:  # the field to fix, focused (and so scrolled into view)
+                box = self.query_one(f"#field-{bad}", Input)
+                box.add_class("-invalid")
+                box.focus()
             return
         self.dismiss(constraints)
+
+    def bad_field(self, message: str) -> str | None:
+        """The field a validation message names ("constraints.min_rpm: ..."), or None."""
+        found = re.match(r"constraints\.(\w+)", message)
+        if found is not None and found[1] in self.fields:
+            return found[1]
+        return next((name for name in self.fields if name in message), None)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -24,6 +24,7 @@ from textual_plotext import PlotextPlot
 
 from core.dynosheet import PullSheet
 from dynoai_tui.tui.screens.dashboard import COMPACT_BELOW
+from dynoai_tui.tui.widgets.footer import FittingFooter
 
 MAX_OVERLAID = 5
 """Previous pulls drawn under the last one (older ones stay in the table)."""
@@ -211,7 +212,7 @@ class PullsScreen(Screen[None]):
         yield PowerPlot(id="plot-power")
         yield AfrPlot(id="plot-afr")
         yield Static(id="pulls-peaks")
-        yield Footer()
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         self.show(self.pulls)

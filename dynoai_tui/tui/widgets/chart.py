@@ -116,7 +116,9 @@ class StripChart(Widget, can_focus=False):
         states = np.zeros(n, dtype=np.int64)
         if reference is not None:
             ref = bucket_means(t_abs, reference, bucket_s, last_bucket, n)
-            err = (means / ref - 1.0) * 100.0
+            with np.errstate(invalid="ignore", divide="ignore"):
+                ref = np.where(ref > 0, ref, np.nan)  # an imported log's 0.0 is no target
+                err = (means / ref - 1.0) * 100.0
             valid = np.isfinite(err)
             states = np.where(valid & (err > 3.0), 1, np.where(valid & (err < -3.0), 2, 0))
         states[eighths < 0] = CLIPPED

@@ -17,6 +17,8 @@ from textual.reactive import reactive
 from textual.renderables.digits import Digits
 from textual.widget import Widget
 
+from core.alarms import retard_text
+
 AFR_TOLERANCE_PCT = 3.0
 """AFR within this percentage of target is on target; beyond it is lean or rich."""
 
@@ -87,6 +89,8 @@ class Gauge(Widget):
         compact line may leave out."""
         self.big = big
         """Draw large digits when the screen is wide (primary gauges only)."""
+        self.widest = 0
+        """Characters of the widest reading when not :func:`widest_len`'s (0: its)."""
         if big:
             self.add_class("-primary")
 
@@ -116,7 +120,7 @@ class Gauge(Widget):
 
     def fit_line(self, width: int) -> tuple[str, int, str]:
         """(label, decimals, unit) of the one-line gauge that fits ``width`` cells."""
-        widest = max(2, widest_len(self.digits, self.decimals))
+        widest = max(2, self.widest, widest_len(self.digits, self.decimals))
         whole = max(2, widest_len(self.digits, 0))
         tries = [(self.label, self.decimals, widest), (self.short, self.decimals, widest)]
         tries += [(self.short, 0, whole)]
@@ -139,17 +143,29 @@ class Gauge(Widget):
         decimals_tried = [self.decimals] + ([self.decimals - 1] if self.decimals else [])
         for decimals in decimals_tried:
             num_w = max(2, widest_len(self.digits, decimals))
+            if decimals == self.decimals:
+                num_w = max(num_w, self.widest)
             if num_w + 1 + len(self.unit) <= width:
                 return label, decimals, " " + self.unit
         for head in (self.label, self.short):
-            if len(head) + 1 + len(self.unit) <= width:
-                return f"{head} {self.unit}", self.decimals, ""
+            if len(self.heading(head)) <= width:
+                return self.heading(head), self.decimals, ""
         return self.unit, self.decimals, ""
+
+    def repeats(self, label: str) -> bool:
+        """The unit only repeats ``label`` (RPM's "rpm")."""
+        return self.unit.casefold() == label.casefold()
+
+    def heading(self, label: str) -> str:
+        """``label`` with the unit beside it, unless the unit repeats it ("RPM", not "RPM rpm")."""
+        return label if self.repeats(label) else f"{label} {self.unit}"
 
     def render(self) -> RenderableType:
         width = self.content_size.width
         if self.big and self.screen.has_class("-big"):
-            head = Text.assemble((self.label, "bold"), " ", (self.unit, "dim"))
+            # the big digits' unit is on the label's line (QA at 160 wide: "RPM rpm")
+            unit = "" if self.repeats(self.label) else self.unit
+            head = Text.assemble((self.label, "bold"), " " if unit else "", (unit, "dim"))
             return Group(head, Digits(self.text))
         if self.screen.has_class("-compact"):
             label, decimals, unit = self.fit_line(width)
@@ -179,15 +195,41 @@ class KnockGauge(Gauge):
         self.retard = False
         """Showing ``knock_retard_deg`` (the source reports it) instead of the count."""
 
+    def show(self, value: float | None) -> None:
+        if not self.retard:
+            super().show(value)
+            return
+        # rounded as the alarm words it (``core.alarms.retard_text``): 0.03 deg at one
+        # decimal read "Knock ret 0.0 °" beside "KNOCK: 0.03 deg retard"
+        text = retard_text(math.nan if value is None else float(value))
+        self.value = None if text == "--" else float(text)
+
+    def number(self, decimals: int | None = None) -> str:
+        if not self.retard or self.value is None:
+            return super().number(decimals)
+        return retard_text(self.value)  # never fewer digits than the alarm line's
+
     def show_knock(self, count: float | None, retard_deg: float | None) -> None:
         """Set from the two knock channels (either may be NaN or missing)."""
         if not self.retard and retard_deg is not None and math.isfinite(retard_deg):
             self.retard = True
             self.label, self.short, self.unit = "Knock ret", "Knk ret", "°"
             self.decimals, self.digits = 1, 2
+            self.widest = len("0.034")  # two significant digits under 0.1
             self.value = None
             self.refresh()
         self.show(retard_deg if self.retard else count)
+
+
+def target_value(target: float | None, decimals: int = 1) -> float | None:
+    """An AFR / lambda target as shown, ``None`` ("--") when there is none.
+
+    A target that is not finite or not above zero is no target: logs imported from other
+    tools carry 0.0 where they logged none, and the gauge read "AFR 10.8/0.0" (QA).
+    """
+    if target is None or not math.isfinite(target) or target <= 0:
+        return None
+    return round(float(target), decimals)
 
 
 class AfrGauge(Gauge):
@@ -205,7 +247,7 @@ class AfrGauge(Gauge):
         "--" says there is no target.
         """
         self.value = rounded(afr, 1)
-        self.target = rounded(target, 1) if target is not None and target > 0.0 else None
+        self.target = target_value(target)
         self._classify()
 
     @property

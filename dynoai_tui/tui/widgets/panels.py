@@ -7,12 +7,15 @@ spans match, so a frame that changes nothing repaints nothing.
 
 from __future__ import annotations
 
+import math
 import textwrap
+from typing import Any
 
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from core.plan.instruction import fit_line
 from core.plan.types import PlanView, Suggestion
 from core.snapshot import Snapshot, SourceInfo
 from core.source import SourceState
@@ -48,6 +51,11 @@ def rate_text(rate_hz: float) -> str:
     if rate_hz >= 100:
         return f"{round(rate_hz, -1):.0f} Hz"
     return f"{rate_hz:.0f} Hz"
+
+
+def speed_text(speed: float) -> str:
+    """A replay's speed: "x2", "x0.5", "max" when it reads as fast as it goes (was "xinf")."""
+    return f"x{speed:g}" if math.isfinite(speed) else "max"
 
 
 def source_text(info: SourceInfo) -> Text:
@@ -111,11 +119,8 @@ def header_text(
         state = "finished" if snap.finished else "paused" if snap.paused else "playing"
         total = f"/{format_clock(length_s)}" if length_s is not None else ""
         position = f"{format_clock(snap.elapsed_s)}{total}"
-        label = (
-            f"{state} x{snap.speed:g} {position}"
-            if compact
-            else f"replay {state} x{snap.speed:g} t={position}"
-        )
+        speed = speed_text(snap.speed)
+        label = f"{state} {speed} {position}" if compact else f"replay {state} {speed} t={position}"
         text.append(label, "bold")
     if view:
         text.append_text(Text.assemble(sep))
@@ -289,18 +294,61 @@ def _cut(lines: list[str], cap: int, room: int) -> list[str]:
     return kept
 
 
-def alarm_text(snap: Snapshot) -> Text:
+def alarm_items(snap: Snapshot) -> list[str]:
     """Engine alarms from the engine plus any source that is not delivering."""
-    items = list(snap.alarms)
+    items = [str(a) for a in snap.alarms]
     for info in snap.sources:
         if any(info.name in item for item in items):
             continue  # the engine already reported it
         if info.state in (SourceState.STALE, SourceState.RECONNECTING, SourceState.FAILED):
             msg = f": {info.message}" if info.message else ""
             items.append(f"source {info.name} lost ({info.state.value}){msg}")
+    return items
+
+
+def alarm_text(snap: Snapshot, width: int | None = None) -> Text:
+    """The alarm line's text (:func:`alarm_items`), fitted to ``width`` (:func:`fit_alarms`)."""
+    items = alarm_items(snap)
     if not items:
         return Text("no alarms", "dim")
-    return Text("⚠ " + "   ⚠ ".join(items), "bold")
+    return Text(fit_alarms(items, width), "bold")
+
+
+ALARM_SEP = "   ⚠ "
+
+
+def fit_alarms(items: list[str], width: int | None) -> str:
+    """The alarms as "⚠ a   ⚠ b" in ``width`` cells, each whole or shortened by clauses.
+
+    An alarm's detail goes first, a clause at a time from its end ("SOURCE wb STALE: no
+    data from /dev/ttyUSB0 for 3.2 s: is the device powered?" to "SOURCE wb STALE: no
+    data from /dev/ttyUSB0 for 3.2 s", then "SOURCE wb STALE"), the longest alarm's
+    first (a knock's "0.03 deg retard" stays while a source's explanation goes); then
+    the last alarms give way whole to a count of them ("+2"). At 80 columns the line
+    read "... for 3.2 s: is the device" (QA).
+    """
+    parts = list(items)
+
+    def line(extra: int = 0) -> str:
+        more = f"   +{extra}" if extra else ""
+        return "⚠ " + ALARM_SEP.join(parts) + more
+
+    if width is None or len(line()) <= width:
+        return line()
+    while len(line()) > width:
+        detailed = [j for j in range(len(parts)) if ": " in parts[j]]
+        if not detailed:
+            break
+        i = max(detailed, key=lambda j: len(parts[j]))
+        parts[i] = parts[i][: parts[i].rindex(": ")]
+    dropped = 0
+    while len(line(dropped)) > width and len(parts) > 1:
+        parts.pop()
+        dropped += 1
+    text = line(dropped)
+    if len(text) > width:  # one alarm's head alone is too long: cut it at a word
+        text = fit_line(text, width)
+    return text
 
 
 class TextPanel(Widget):
@@ -325,21 +373,36 @@ class InstructionLine(TextPanel):
     """The planner's plain instruction for the tuner right now."""
 
     def render(self) -> Text:
-        # one row: a line longer than the terminal ends in "…", not mid-word (QA at
-        # 80x24: "▶ next: hold 1750 rpm: MAP 85 80 ... 25 kPa, each")
+        # one row: a line longer than the terminal is worded shorter, then cut at a word's
+        # end with "…" (QA at 80x24: "▶ next: hold 1750 rpm: MAP 85 80 ... 25 kPa, each",
+        # then "..., each until trus…"): ``core.plan.instruction.fit_line``
         width = self.content_region.width
-        text = self.content.copy()
-        if width > 1 and text.cell_len > width:
-            text.truncate(width, overflow="ellipsis")
-        return text
+        text = self.content
+        if width <= 1 or text.cell_len <= width:
+            return text
+        mark = "▶ " if text.plain.startswith("▶ ") else ""
+        line = fit_line(text.plain[len(mark) :], width - len(mark))
+        return Text.assemble((mark, "bold"), (line, "bold"))
 
 
 class AlarmLine(TextPanel):
-    """Active alarms, highlighted while any is active."""
+    """Active alarms, highlighted while any is active; fitted to its width when drawn."""
 
-    def set_alarms(self, text: Text, active: bool) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.items: list[str] = []
+        """The active alarms in full (:func:`alarm_items`): :meth:`render` fits them."""
+
+    def set_alarms(self, text: Text, active: bool, items: list[str] | None = None) -> None:
+        self.items = list(items or [])
         self.content = text
         self.set_class(active, "-active")
+
+    def render(self) -> Text:
+        width = self.content_region.width
+        if self.items and width > 1 and self.content.cell_len > width:
+            return Text(fit_alarms(self.items, width), "bold")
+        return self.content
 
 
 class SuggestionsPanel(Widget):
