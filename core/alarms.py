@@ -274,7 +274,12 @@ class AlarmWatch:
             counts = (step > 0.0) & (step <= _TALLY_GAP_S)  # not a seek, a gap, the first
         events: list[tuple[float, int, SourceEvent]] = []
         changed = False
-        for order, (code, is_on) in enumerate(on.items()):
+        # codes in the order they come on in this block: a block holding a whole pull
+        # (a replay at full speed) listed lean before knock in the summary when knock
+        # came on first, as a paced replay listed them
+        first_on = {code: int(np.argmax(is_on)) if is_on.any() else n for code, is_on in on.items()}
+        ordered = sorted(on.items(), key=lambda item: first_on[item[0]])
+        for order, (code, is_on) in enumerate(ordered):
             text_at = self._text_source(code, columns, conditions[code])
             was = code in self._active
             if not is_on.any() and not was:

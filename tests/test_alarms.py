@@ -230,3 +230,19 @@ def test_a_source_alarm_reports_its_longest_spell_as_its_worst():
     assert source.onsets == 2
     assert source.worst == "SOURCE wb STALE: no data for 3.0 s"
     assert source.seconds == pytest.approx(2.9 + 1.0, abs=0.01)  # the first moment adds none
+
+
+def test_alarms_are_listed_in_the_order_they_came_on_within_one_block():
+    # a replay at full speed hands a whole pull in one block: the summary listed lean
+    # before knock where knock came on 3 s earlier (a paced replay had knock first)
+    t = np.arange(0.0, 10.0, 0.01)
+    knock = np.where(t >= 2.0, 3.0, 0.0)
+    lam = np.where(t >= 5.0, 0.85 * 1.05, 0.85)
+    watch = AlarmWatch()
+    watch.judge(
+        t,
+        {"tps_pct": np.full(t.size, 100.0), "lambda": lam, "lambda_target": np.full(t.size, 0.85),
+         "knock_retard_deg": knock},
+        "ecu",
+    )  # fmt: skip
+    assert [a.code for a in watch.seen] == ["knock", "lean_wot"]
