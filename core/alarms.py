@@ -230,6 +230,7 @@ class AlarmWatch:
         self._counted_until: dict[str, float] = {}
         """Code -> data time up to which its seconds on are counted (streams overlap)."""
         self._was_on: frozenset[str] = frozenset()
+        """Source / recording alarm codes on at the last snapshot (their onsets)."""
         self._spell_s: dict[str, float] = {}
         """Source / recording alarm code -> seconds of its current spell on."""
 
@@ -331,8 +332,6 @@ class AlarmWatch:
             for code, is_on in on.items()
             if is_on[-1]
         )
-        now_on = {a.code for a in self._value_alarms}
-        self._was_on = (self._was_on - _VALUE_CODES) | now_on
         if changed:
             self._refresh_seen()
 
@@ -542,7 +541,7 @@ class AlarmWatch:
             if spell >= entry[2]:
                 entry[2], entry[3] = spell, str(alarm)
                 changed = True
-        self._was_on = (self._was_on - _OTHER_CODES) | {a.code for a in alarms}
+        self._was_on = frozenset(a.code for a in alarms)
         if changed:
             self._refresh_seen()
 

@@ -117,7 +117,7 @@ class SnapshotBuilder:
         for name, values in block.columns.items():
             self._latest[name] = (last_t, float(values[-1]))
             self._owner[name] = block.source
-        for lam_name, afr_name in (("lambda", "afr"), ("lambda_target", "afr_target")):
+        for lam_name, afr_name in _AFR_OF.items():
             if lam_name in block.columns:
                 self._latest[afr_name] = (last_t, self._latest[lam_name][1] * stoich)
                 self._owner[afr_name] = block.source
